@@ -1,0 +1,204 @@
+//! Located diagnostics for data files (matrices, descriptors, templates).
+//!
+//! The model never prints: it returns [`Diagnostic`]s that carry the file name, the byte span,
+//! the 1-based line and column and what was expected. The CLI renders them with a caret excerpt.
+
+use serde::Serialize;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// A source text with its display name, kept so diagnostics can show an excerpt.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub text: Arc<str>,
+}
+
+impl Source {
+    pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
+        Source { name: name.into(), text: text.into() }
+    }
+
+    /// 1-based (line, column) of a byte offset; the column counts characters, not bytes.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let mut off = offset;
+        while off > 0 && !self.text.is_char_boundary(off) {
+            off -= 1;
+        }
+        let before = &self.text[..off];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let col = before[line_start..].chars().count() + 1;
+        (line, col)
+    }
+}
+
+/// One problem in one input file, with where it is and what was expected.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    /// Byte range in the file, when the problem has a place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span: Option<Range<usize>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    pub message: String,
+    /// What the file should have had there, phrased for the user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// Further notes (e.g. the other place of a duplicate).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn at(src: &Source, span: Range<usize>, message: impl Into<String>) -> Self {
+        let (line, column) = src.line_col(span.start);
+        Diagnostic {
+            file: src.name.clone(),
+            span: Some(span),
+            line: Some(line),
+            column: Some(column),
+            message: message.into(),
+            expected: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// A problem with the whole file (no position), e.g. it could not be read.
+    pub fn file(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: name.into(),
+            span: None,
+            line: None,
+            column: None,
+            message: message.into(),
+            expected: None,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn expected(mut self, what: impl Into<String>) -> Self {
+        self.expected = Some(what.into());
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let (Some(l), Some(c)) = (self.line, self.column) {
+            write!(f, ":{l}:{c}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(e) = &self.expected {
+            write!(f, " (expected {e})")?;
+        }
+        Ok(())
+    }
+}
+
+/// All the problems found in one load; never empty.
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnostics {
+    pub diagnostics: Vec<Diagnostic>,
+    /// The sources the diagnostics point into, for excerpts.
+    #[serde(skip)]
+    pub sources: Vec<Source>,
+}
+
+impl Diagnostics {
+    pub fn one(d: Diagnostic) -> Self {
+        Diagnostics { diagnostics: vec![d], sources: Vec::new() }
+    }
+    pub fn with_source(mut self, src: &Source) -> Self {
+        if !self.sources.iter().any(|s| s.name == src.name) {
+            self.sources.push(src.clone());
+        }
+        self
+    }
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.diagnostics.extend(other.diagnostics);
+        for s in other.sources {
+            if !self.sources.iter().any(|x| x.name == s.name) {
+                self.sources.push(s);
+            }
+        }
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// Turns a `toml` parse/deserialise error into a located diagnostic.
+pub fn from_toml_error(src: &Source, err: &toml::de::Error) -> Diagnostic {
+    let msg = err.message().trim().to_string();
+    let (message, expected) = split_expected(&msg);
+    let d = match err.span() {
+        Some(span) => Diagnostic::at(src, span, message),
+        None => Diagnostic::file(&src.name, message),
+    };
+    match expected {
+        Some(e) => d.expected(e),
+        None => d,
+    }
+}
+
+/// serde messages read "invalid type: integer `3`, expected a string"; split off the expectation.
+fn split_expected(msg: &str) -> (String, Option<String>) {
+    if let Some(i) = msg.find(", expected ") {
+        let (a, b) = msg.split_at(i);
+        return (a.to_string(), Some(b[", expected ".len()..].to_string()));
+    }
+    if let Some(i) = msg.find("expected ") {
+        if i > 0 {
+            let (a, b) = msg.split_at(i);
+            return (
+                a.trim_end_matches([',', ' ']).to_string(),
+                Some(b["expected ".len()..].to_string()),
+            );
+        }
+    }
+    (msg.to_string(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_chars() {
+        let s = Source::new("f.toml", "a = 1\nbé = 2\n");
+        assert_eq!(s.line_col(0), (1, 1));
+        assert_eq!(s.line_col(6), (2, 1));
+        // byte 9 is the space after "bé" (é is two bytes)
+        assert_eq!(s.line_col(9), (2, 3));
+    }
+
+    #[test]
+    fn splits_serde_expectation() {
+        let (m, e) = split_expected("invalid type: integer `3`, expected a string");
+        assert_eq!(m, "invalid type: integer `3`");
+        assert_eq!(e.as_deref(), Some("a string"));
+    }
+}

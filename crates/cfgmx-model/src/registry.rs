@@ -1,0 +1,133 @@
+//! The set of toolchain descriptors and BLAS providers a run uses: the embedded defaults,
+//! overridden or extended by user files (`--toolchains DIR`).
+
+use crate::diag::{Diagnostic, Diagnostics, Source};
+use crate::provider::{BlasChoice, Provider};
+use crate::toolchain::Toolchain;
+use indexmap::IndexMap;
+use std::sync::Arc;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+/// The embedded `toolchains/*.toml` files as (file name, text).
+pub fn builtin_toolchain_files() -> &'static [(&'static str, &'static str)] {
+    embedded::TOOLCHAINS
+}
+
+/// The embedded `providers/*.toml` files.
+pub fn builtin_provider_files() -> &'static [(&'static str, &'static str)] {
+    embedded::PROVIDERS
+}
+
+/// The embedded `matrices/*.toml` files (`hpc16.toml` is the default matrix).
+pub fn builtin_matrix_files() -> &'static [(&'static str, &'static str)] {
+    embedded::MATRICES
+}
+
+/// The embedded matrix called `name` (file `name.toml`).
+pub fn builtin_matrix(name: &str) -> Option<Source> {
+    builtin_matrix_files()
+        .iter()
+        .find(|(f, _)| f.strip_suffix(".toml") == Some(name))
+        .map(|(f, t)| Source::new(format!("builtin:matrices/{f}"), *t))
+}
+
+/// Descriptors and providers by name.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    pub toolchains: IndexMap<String, Arc<Toolchain>>,
+    pub providers: IndexMap<String, Arc<Provider>>,
+}
+
+impl Registry {
+    /// The embedded descriptors and providers.
+    pub fn builtin() -> Registry {
+        let mut r = Registry::default();
+        let srcs: Vec<Source> = builtin_toolchain_files()
+            .iter()
+            .map(|(f, t)| Source::new(format!("builtin:toolchains/{f}"), *t))
+            .collect();
+        r.add_toolchains(&srcs).expect("embedded toolchain descriptors are valid");
+        let srcs: Vec<Source> = builtin_provider_files()
+            .iter()
+            .map(|(f, t)| Source::new(format!("builtin:providers/{f}"), *t))
+            .collect();
+        r.add_providers(&srcs).expect("embedded providers are valid");
+        r
+    }
+
+    /// Adds or replaces descriptors (a user's file named like a builtin family replaces it).
+    /// Every file is checked; all problems are returned together.
+    pub fn add_toolchains(&mut self, srcs: &[Source]) -> Result<(), Diagnostics> {
+        let mut errs: Option<Diagnostics> = None;
+        let mut seen: IndexMap<String, String> = IndexMap::new();
+        for src in srcs {
+            match Toolchain::parse(src) {
+                Ok(t) => {
+                    if let Some(prev) = seen.get(&t.name) {
+                        let d = Diagnostic::file(&src.name, format!("toolchain `{}` is also defined in {prev}", t.name))
+                            .expected("one file per family");
+                        push(&mut errs, Diagnostics::one(d));
+                        continue;
+                    }
+                    seen.insert(t.name.clone(), src.name.clone());
+                    self.toolchains.insert(t.name.clone(), Arc::new(t));
+                }
+                Err(d) => push(&mut errs, d),
+            }
+        }
+        errs.map_or(Ok(()), Err)
+    }
+
+    pub fn add_providers(&mut self, srcs: &[Source]) -> Result<(), Diagnostics> {
+        let mut errs: Option<Diagnostics> = None;
+        for src in srcs {
+            match Provider::parse(src) {
+                Ok(p) => {
+                    self.providers.insert(p.name.clone(), Arc::new(p));
+                }
+                Err(d) => push(&mut errs, d),
+            }
+        }
+        errs.map_or(Ok(()), Err)
+    }
+
+    pub fn toolchain(&self, name: &str) -> Option<&Arc<Toolchain>> {
+        self.toolchains.get(name)
+    }
+
+    /// Every concrete BLAS id (`openblas-openmp`, ...), in registry order.
+    pub fn blas_ids(&self) -> impl Iterator<Item = String> + '_ {
+        self.providers.values().flat_map(|p| p.builds.iter().map(move |b| format!("{}-{}", p.name, b.name)))
+    }
+
+    /// Looks up a concrete BLAS id: `<provider>-<build>`, or a provider with one build by name.
+    pub fn blas(&self, id: &str) -> Option<BlasChoice> {
+        for p in self.providers.values() {
+            let choice = |b: &crate::provider::Build| BlasChoice {
+                id: format!("{}-{}", p.name, b.name),
+                provider: p.name.clone(),
+                build: b.clone(),
+                pkgconfig: p.pkgconfig.clone(),
+            };
+            if id == p.name && p.builds.len() == 1 {
+                return Some(choice(&p.builds[0]));
+            }
+            if let Some(rest) = id.strip_prefix(p.name.as_str()).and_then(|r| r.strip_prefix('-')) {
+                if let Some(b) = p.build(rest) {
+                    return Some(choice(b));
+                }
+            }
+        }
+        None
+    }
+}
+
+fn push(acc: &mut Option<Diagnostics>, d: Diagnostics) {
+    match acc {
+        Some(a) => a.extend(d),
+        None => *acc = Some(d),
+    }
+}

@@ -1,0 +1,433 @@
+//! Toolchain descriptors: a compiler family as declarative data (`toolchains/<family>.toml`).
+//!
+//! A descriptor says how to find the family's executables, how to read and confirm its version,
+//! and which flags ("facets") spell OpenMP, debug, optimisation, PIC and language standards for
+//! it. Adding a compiler is adding a file; no code path is family-specific.
+
+use crate::diag::{from_toml_error, Diagnostic, Diagnostics, Source};
+use crate::version::{Version, VersionRange};
+use indexmap::IndexMap;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use toml::Spanned;
+
+/// A source language cfgmx knows how to drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    C,
+    Cxx,
+    Fortran,
+}
+
+impl Language {
+    pub const ALL: [Language; 3] = [Language::C, Language::Cxx, Language::Fortran];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::C => "c",
+            Language::Cxx => "cxx",
+            Language::Fortran => "fortran",
+        }
+    }
+}
+
+/// The descriptor as written in TOML (parsed with spans for error reporting).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToolchain {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    /// CMake's `CMAKE_<LANG>_COMPILER_ID` values this family shows up as.
+    #[serde(default)]
+    cmake_id: Vec<String>,
+    /// Meson's compiler id (`gcc`, `clang`, `intel`, ...).
+    #[serde(default)]
+    meson_id: Option<String>,
+    executables: RawExecutables,
+    #[serde(default)]
+    version: Vec<RawVersionRule>,
+    #[serde(default)]
+    identity: Identity,
+    #[serde(default)]
+    facets: IndexMap<String, Vec<Spanned<RawCandidate>>>,
+    /// Environment the compiler needs to run (e.g. `CRAYPE_LINK_TYPE`).
+    #[serde(default)]
+    env: IndexMap<String, String>,
+    #[serde(default)]
+    notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExecutables {
+    #[serde(default)]
+    c: Vec<String>,
+    #[serde(default)]
+    cxx: Vec<String>,
+    #[serde(default)]
+    fortran: Vec<String>,
+    /// Regex for a version suffix after the base name (`gcc-12`, `clang-14`); anchored.
+    #[serde(default)]
+    suffix: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVersionRule {
+    args: Vec<String>,
+    /// Regexes tried in order; the first match's `version` group (or group 1) is the version.
+    regex: Vec<Spanned<String>>,
+    /// Outputs matching any of these belong to another family.
+    #[serde(default)]
+    reject: Vec<Spanned<String>>,
+    /// Only for executables whose base name is one of these (e.g. ifx vs ifort).
+    #[serde(default)]
+    only_names: Vec<String>,
+    /// Nonzero exit codes that still carry a valid banner (PGI `-V` exits 2 on POWER).
+    #[serde(default)]
+    ok_status: Vec<i32>,
+    /// The result is only a major version (gcc >= 7 `-dumpversion`); try later rules for more.
+    #[serde(default)]
+    imprecise: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// Macros that must all be defined when preprocessing with this compiler.
+    #[serde(default)]
+    pub all: Vec<String>,
+    /// Macros none of which may be defined (compilers that fake this family's macros).
+    #[serde(default)]
+    pub none: Vec<String>,
+    /// Macros whose values give the version (major, minor, patch), for cross-checking.
+    #[serde(default)]
+    pub version: Vec<String>,
+    /// Fortran uses other macros for some families; when empty, `all`/`none` apply.
+    #[serde(default)]
+    pub fortran_all: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCandidate {
+    /// Compile flags.
+    #[serde(default)]
+    flags: Vec<String>,
+    /// Link flags.
+    #[serde(default)]
+    link: Vec<String>,
+    /// Runtime libraries the flag needs at link time (`omp`, `gomp`, `iomp5`).
+    #[serde(default)]
+    libs: Vec<String>,
+    /// Languages the flags apply to; all the family's languages when empty.
+    #[serde(default)]
+    languages: Vec<Language>,
+    /// Compiler versions this candidate is for (Spack-style range).
+    #[serde(default)]
+    versions: Option<String>,
+    /// The OpenMP runtime this spelling links (`gomp`, `omp`, `iomp5`, `xlsmp`, ...).
+    #[serde(default)]
+    runtime: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// How to read a version from one invocation.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionRule {
+    pub args: Vec<String>,
+    #[serde(serialize_with = "ser_regexes")]
+    pub regex: Vec<Regex>,
+    #[serde(serialize_with = "ser_regexes")]
+    pub reject: Vec<Regex>,
+    pub only_names: Vec<String>,
+    pub ok_status: Vec<i32>,
+    pub imprecise: bool,
+}
+
+fn ser_regexes<S: serde::Serializer>(v: &[Regex], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|r| r.as_str()))
+}
+
+/// One way of spelling a facet for this family.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Candidate {
+    pub flags: Vec<String>,
+    pub link: Vec<String>,
+    pub libs: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<Language>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions: Option<VersionRange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Candidate {
+    /// Whether this candidate is meant for a compiler of version `v` (unknown version: yes).
+    pub fn fits(&self, v: Option<&Version>) -> bool {
+        match (&self.versions, v) {
+            (Some(r), Some(v)) => r.contains(v),
+            _ => true,
+        }
+    }
+
+    pub fn applies_to(&self, lang: Language) -> bool {
+        self.languages.is_empty() || self.languages.contains(&lang)
+    }
+}
+
+/// A parsed, validated toolchain descriptor.
+#[derive(Debug, Clone, Serialize)]
+pub struct Toolchain {
+    pub name: String,
+    pub description: String,
+    pub cmake_id: Vec<String>,
+    pub meson_id: Option<String>,
+    pub executables: Executables,
+    pub version: Vec<VersionRule>,
+    pub identity: Identity,
+    /// Facet name -> candidates in the order the probe tries them.
+    pub facets: IndexMap<String, Vec<Candidate>>,
+    pub env: IndexMap<String, String>,
+    pub notes: Vec<String>,
+    /// Where the descriptor came from (`builtin:gcc.toml` or a path).
+    #[serde(skip)]
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Executables {
+    pub c: Vec<String>,
+    pub cxx: Vec<String>,
+    pub fortran: Vec<String>,
+    #[serde(serialize_with = "ser_opt_regex")]
+    pub suffix: Option<Regex>,
+}
+
+fn ser_opt_regex<S: serde::Serializer>(v: &Option<Regex>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(r) => s.serialize_some(r.as_str()),
+        None => s.serialize_none(),
+    }
+}
+
+impl Executables {
+    pub fn for_lang(&self, lang: Language) -> &[String] {
+        match lang {
+            Language::C => &self.c,
+            Language::Cxx => &self.cxx,
+            Language::Fortran => &self.fortran,
+        }
+    }
+
+    /// If `file_name` is one of this family's executables for `lang` (possibly with a version
+    /// suffix such as `gcc-12`), the base name it matched.
+    pub fn matches(&self, lang: Language, file_name: &str) -> Option<&str> {
+        self.for_lang(lang).iter().map(String::as_str).find(|base| {
+            if file_name == *base {
+                return true;
+            }
+            match (&self.suffix, file_name.strip_prefix(*base)) {
+                (Some(re), Some(rest)) if !rest.is_empty() => {
+                    re.find(rest).is_some_and(|m| m.start() == 0 && m.end() == rest.len())
+                }
+                _ => false,
+            }
+        })
+    }
+}
+
+impl Toolchain {
+    /// Languages this family has executables for.
+    pub fn languages(&self) -> Vec<Language> {
+        Language::ALL.into_iter().filter(|l| !self.executables.for_lang(*l).is_empty()).collect()
+    }
+
+    /// Candidates of a facet, in probe order; empty when the family has no such facet.
+    pub fn facet(&self, name: &str) -> &[Candidate] {
+        self.facets.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The first candidate of `facet` that fits version `v` (what resolution uses before a probe
+    /// has said which one really works).
+    pub fn default_candidate(&self, facet: &str, v: Option<&Version>) -> Option<&Candidate> {
+        self.facet(facet).iter().find(|c| c.fits(v))
+    }
+
+    /// The OpenMP runtime library the family's first OpenMP spelling links.
+    pub fn openmp_runtime(&self) -> Option<&str> {
+        self.facet("openmp").iter().find_map(|c| c.runtime.as_deref())
+    }
+
+    /// Parses and validates a descriptor. All problems in the file are reported together.
+    pub fn parse(src: &Source) -> Result<Toolchain, Diagnostics> {
+        let raw: RawToolchain = toml::from_str(&src.text)
+            .map_err(|e| Diagnostics::one(from_toml_error(src, &e)).with_source(src))?;
+        let mut errs = Vec::new();
+        let name = raw.name.get_ref().clone();
+        if !valid_ident(&name) {
+            errs.push(
+                Diagnostic::at(src, raw.name.span(), format!("invalid toolchain name `{name}`"))
+                    .expected("lowercase letters, digits and `-`, starting with a letter"),
+            );
+        }
+        let ex = &raw.executables;
+        if ex.c.is_empty() && ex.cxx.is_empty() && ex.fortran.is_empty() {
+            errs.push(
+                Diagnostic::file(&src.name, "`executables` lists no compiler")
+                    .expected("at least one of `c`, `cxx`, `fortran`"),
+            );
+        }
+        let suffix = match &ex.suffix {
+            Some(s) => compile_regex(src, s, &mut errs),
+            None => None,
+        };
+        let mut version = Vec::new();
+        for rule in &raw.version {
+            let regex: Vec<Regex> = rule.regex.iter().filter_map(|r| compile_regex(src, r, &mut errs)).collect();
+            let reject = rule.reject.iter().filter_map(|r| compile_regex(src, r, &mut errs)).collect();
+            version.push(VersionRule {
+                args: rule.args.clone(),
+                regex,
+                reject,
+                only_names: rule.only_names.clone(),
+                ok_status: rule.ok_status.clone(),
+                imprecise: rule.imprecise,
+            });
+        }
+        let mut facets = IndexMap::new();
+        for (fname, cands) in &raw.facets {
+            let mut out = Vec::new();
+            for c in cands {
+                let versions = match &c.get_ref().versions {
+                    Some(r) => match VersionRange::parse(r) {
+                        Ok(r) => Some(r),
+                        Err(e) => {
+                            errs.push(Diagnostic::at(src, c.span(), format!("facet `{fname}`: {e}")));
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                let rc = c.get_ref();
+                out.push(Candidate {
+                    flags: rc.flags.clone(),
+                    link: rc.link.clone(),
+                    libs: rc.libs.clone(),
+                    languages: rc.languages.clone(),
+                    versions,
+                    runtime: rc.runtime.clone(),
+                    note: rc.note.clone(),
+                });
+            }
+            facets.insert(fname.clone(), out);
+        }
+        if !errs.is_empty() {
+            return Err(Diagnostics { diagnostics: errs, sources: vec![src.clone()] });
+        }
+        Ok(Toolchain {
+            name,
+            description: raw.description,
+            cmake_id: raw.cmake_id,
+            meson_id: raw.meson_id,
+            executables: Executables {
+                c: raw.executables.c,
+                cxx: raw.executables.cxx,
+                fortran: raw.executables.fortran,
+                suffix,
+            },
+            version,
+            identity: raw.identity,
+            facets,
+            env: raw.env,
+            notes: raw.notes,
+            origin: src.name.clone(),
+        })
+    }
+
+    /// Reads a version from one invocation's output, if this family claims it.
+    /// `exe_name` is the executable's file name (some families are told apart only by it).
+    pub fn detect_version(&self, exe_name: &str, args: &[String], output: &str) -> Option<Detected> {
+        for (i, rule) in self.version.iter().enumerate() {
+            if rule.args != args {
+                continue;
+            }
+            if !rule.only_names.is_empty() && !rule.only_names.iter().any(|n| base_matches(exe_name, n, &self.executables.suffix)) {
+                continue;
+            }
+            if rule.reject.iter().any(|r| r.is_match(output)) {
+                return None;
+            }
+            for re in &rule.regex {
+                if let Some(c) = re.captures(output) {
+                    let m = c.name("version").or_else(|| c.get(1))?;
+                    let text = normalise_version(m.as_str());
+                    if let Some(v) = Version::parse(&text) {
+                        return Some(Detected { version: v, rule: i, imprecise: rule.imprecise });
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Canonical JSON of the whole descriptor (what `cfgmx toolchains --json` prints).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("descriptor serialises")
+    }
+}
+
+/// Result of reading a version banner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detected {
+    pub version: Version,
+    /// Index of the version rule that matched.
+    pub rule: usize,
+    /// Only a major version (ask again with a later rule for more).
+    pub imprecise: bool,
+}
+
+/// `16_1_1` (some banners join with `_`) -> `16.1.1`.
+fn normalise_version(s: &str) -> String {
+    s.replace('_', ".")
+}
+
+fn base_matches(exe_name: &str, base: &str, suffix: &Option<Regex>) -> bool {
+    if exe_name == base {
+        return true;
+    }
+    match (suffix, exe_name.strip_prefix(base)) {
+        (Some(re), Some(rest)) if !rest.is_empty() => re.find(rest).is_some_and(|m| m.start() == 0 && m.end() == rest.len()),
+        _ => false,
+    }
+}
+
+fn compile_regex(src: &Source, s: &Spanned<String>, errs: &mut Vec<Diagnostic>) -> Option<Regex> {
+    match Regex::new(s.get_ref()) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            let first = e.to_string().lines().last().unwrap_or("").trim().to_string();
+            errs.push(
+                Diagnostic::at(src, s.span(), format!("invalid regular expression: {first}"))
+                    .expected("a Rust `regex` pattern"),
+            );
+            None
+        }
+    }
+}
+
+pub(crate) fn valid_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// A shared handle: variants refer to descriptors without copying them.
+pub type ToolchainRef = Arc<Toolchain>;
