@@ -17,7 +17,10 @@ pub struct Source {
 
 impl Source {
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
-        Source { name: name.into(), text: text.into() }
+        Source {
+            name: name.into(),
+            text: text.into(),
+        }
     }
 
     /// 1-based (line, column) of a byte offset; the column counts characters, not bytes.
@@ -118,7 +121,10 @@ pub struct Diagnostics {
 
 impl Diagnostics {
     pub fn one(d: Diagnostic) -> Self {
-        Diagnostics { diagnostics: vec![d], sources: Vec::new() }
+        Diagnostics {
+            diagnostics: vec![d],
+            sources: Vec::new(),
+        }
     }
     pub fn with_source(mut self, src: &Source) -> Self {
         if !self.sources.iter().any(|s| s.name == src.name) {

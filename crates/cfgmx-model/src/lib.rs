@@ -3,23 +3,149 @@
 //! It owns the toolchain descriptors ([`Toolchain`]), BLAS providers ([`Provider`]) and matrices
 //! ([`Matrix`]) with located parsing errors ([`Diagnostic`]); the lazy expansion of a matrix into
 //! combinations ([`Matrix::combos`]); the resolution of a combination through the descriptors
-//! into a flag set ([`Variant`]); the spec hash; and, given a machine [`Profile`] that the probe
-//! produced, the concretisation into a [`ConcreteVariant`] with its concrete hash.
+//! into a flag set ([`Variant`], [`Resolver`]); the spec hash ([`hash`]); the machine
+//! [`Profile`] type the probe fills; and concretisation against it ([`concretize`]) into a
+//! [`ConcreteVariant`] with its concrete hash.
 //!
-//! Never: spawns a process, reads the clock or the environment, or prints. Everything here is a
-//! pure function of its inputs, so the same inputs give byte-identical variants and hashes.
+//! Never: spawns a process, reads the clock, the environment or the file system, or prints.
+//! Everything here is a pure function of its inputs, so the same inputs give byte-identical
+//! variants and hashes on every machine.
 
+pub mod concrete;
 pub mod diag;
+pub mod expand;
+pub mod hash;
+pub mod matrix;
+pub mod profile;
 pub mod provider;
 pub mod registry;
+pub mod resolve;
 pub mod toolchain;
 pub mod version;
 
+pub use concrete::{concretize, ChosenCompiler, ConcreteVariant};
 pub use diag::{Diagnostic, Diagnostics, Source};
+pub use expand::{Combo, Combos};
+pub use matrix::{CompilerSpec, Matrix};
+pub use profile::{BlasRecord, CompilerRecord, FacetResult, MpiRecord, ProbeStatus, Profile};
 pub use provider::{BlasChoice, Provider, Threading};
 pub use registry::Registry;
+pub use resolve::{FlagSet, Resolver, Variant};
 pub use toolchain::{Candidate, Language, Toolchain};
 pub use version::{Version, VersionRange};
+
+/// The name of the embedded default matrix.
+pub const DEFAULT_MATRIX: &str = "hpc16";
+
+/// Every variant of a matrix, resolved and checked for name clashes, with the short-hash
+/// length that makes every hash unique in the set.
+#[derive(Debug, Clone)]
+pub struct VariantSet {
+    pub variants: Vec<Variant>,
+    pub short_len: usize,
+    /// Constraint index -> how many combinations it removed.
+    pub removed_by_constraint: Vec<u64>,
+}
+
+/// Minimum short-hash length, as git's default abbreviation.
+pub const MIN_SHORT_HASH: usize = 7;
+
+impl Matrix {
+    /// Expands and resolves every variant. Fails with located diagnostics when a combination
+    /// cannot resolve, two variants share a name, or the constraints leave nothing.
+    pub fn variant_set(&self, reg: &Registry) -> Result<VariantSet, Diagnostics> {
+        let mut resolver = Resolver::new(self, reg);
+        let mut combos = self.combos();
+        let mut variants = Vec::new();
+        let mut errs = Vec::new();
+        for c in combos.by_ref() {
+            match resolver.resolve(&c) {
+                Ok(v) => variants.push(v),
+                Err(d) => {
+                    if !errs.contains(&d) {
+                        errs.push(d)
+                    }
+                }
+            }
+        }
+        let removed = combos.removed_by.clone();
+        if variants.is_empty() && errs.is_empty() {
+            if removed.iter().any(|n| *n > 0) {
+                for (i, n) in removed.iter().enumerate() {
+                    if *n > 0 {
+                        errs.push(
+                            self.constraint_diagnostic(i, format!("this constraint removes {n} combination(s), and together the constraints remove every variant"))
+                                .expected("constraints that leave at least one variant"),
+                        );
+                    }
+                }
+            } else {
+                errs.push(
+                    self.axes_diagnostic(
+                        "the matrix expands to no variant (every combination is excluded)",
+                    )
+                    .expected("at least one variant"),
+                );
+            }
+        }
+        let mut by_name: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, v) in variants.iter().enumerate() {
+            if let Some(j) = by_name.insert(&v.name, i) {
+                errs.push(
+                    self.axes_diagnostic(format!("two variants are both named `{}` (variants {} and {})", v.name, j, i))
+                        .expected("values that give distinct names; names join values with `-` and replace other characters with `_`"),
+                );
+            }
+        }
+        if !errs.is_empty() {
+            return Err(Diagnostics {
+                diagnostics: errs,
+                sources: vec![self.source.clone()],
+            });
+        }
+        let hashes: Vec<&str> = variants.iter().map(|v| v.hash.as_str()).collect();
+        let short_len = hash::unique_prefix_len(&hashes, MIN_SHORT_HASH);
+        Ok(VariantSet {
+            variants,
+            short_len,
+            removed_by_constraint: removed,
+        })
+    }
+}
+
+/// How a `HASH_OR_NAME` argument matched.
+#[derive(Debug)]
+pub enum Lookup<'a, T> {
+    Found(&'a T),
+    NotFound,
+    Ambiguous(Vec<&'a T>),
+}
+
+/// Finds an item by exact name, else by hash prefix (full or short); a prefix shared by
+/// several items is ambiguous.
+pub fn lookup<'a, T>(
+    items: &'a [T],
+    key: &str,
+    name: impl Fn(&T) -> &str,
+    hashes: impl Fn(&T) -> Vec<&str>,
+) -> Lookup<'a, T> {
+    if let Some(v) = items.iter().find(|v| name(v) == key) {
+        return Lookup::Found(v);
+    }
+    let key_l = key.to_ascii_lowercase();
+    if key_l.len() < 4 || !key_l.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Lookup::NotFound;
+    }
+    let hits: Vec<&T> = items
+        .iter()
+        .filter(|v| hashes(v).iter().any(|h| h.starts_with(&key_l)))
+        .collect();
+    match hits.len() {
+        0 => Lookup::NotFound,
+        1 => Lookup::Found(hits[0]),
+        _ => Lookup::Ambiguous(hits),
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -29,6 +155,9 @@ mod tests {
     fn builtin_registry_loads() {
         let r = Registry::builtin();
         assert!(r.toolchain("gcc").is_some());
-        assert_eq!(r.blas("openblas-openmp").unwrap().build.threading, Threading::Openmp);
+        assert_eq!(
+            r.blas("openblas-openmp").unwrap().build.threading,
+            Threading::Openmp
+        );
     }
 }

@@ -149,24 +149,39 @@ impl Provider {
         let name = raw.name.get_ref().clone();
         if !crate::toolchain::valid_ident(&name) {
             errs.push(
-                Diagnostic::at(src, raw.name.span(), format!("invalid provider name `{name}`"))
-                    .expected("lowercase letters, digits and `-`, starting with a letter"),
+                Diagnostic::at(
+                    src,
+                    raw.name.span(),
+                    format!("invalid provider name `{name}`"),
+                )
+                .expected("lowercase letters, digits and `-`, starting with a letter"),
             );
         }
         if raw.builds.is_empty() {
-            errs.push(Diagnostic::file(&src.name, "provider lists no `[[builds]]`").expected("at least one build"));
+            errs.push(
+                Diagnostic::file(&src.name, "provider lists no `[[builds]]`")
+                    .expected("at least one build"),
+            );
         }
         let mut builds: Vec<Build> = Vec::new();
         for b in raw.builds {
             let bname = b.name.get_ref().clone();
             if builds.iter().any(|x| x.name == bname) {
-                errs.push(Diagnostic::at(src, b.name.span(), format!("duplicate build `{bname}`")));
+                errs.push(Diagnostic::at(
+                    src,
+                    b.name.span(),
+                    format!("duplicate build `{bname}`"),
+                ));
                 continue;
             }
             if b.threading == Threading::Openmp && b.openmp_runtime.is_none() {
                 errs.push(
-                    Diagnostic::at(src, b.name.span(), format!("build `{bname}` is OpenMP-threaded but names no `openmp_runtime`"))
-                        .expected("openmp_runtime = \"gomp\" (or omp, iomp5, ...)"),
+                    Diagnostic::at(
+                        src,
+                        b.name.span(),
+                        format!("build `{bname}` is OpenMP-threaded but names no `openmp_runtime`"),
+                    )
+                    .expected("openmp_runtime = \"gomp\" (or omp, iomp5, ...)"),
                 );
             }
             builds.push(Build {
@@ -184,7 +199,10 @@ impl Provider {
             });
         }
         if !errs.is_empty() {
-            return Err(Diagnostics { diagnostics: errs, sources: vec![src.clone()] });
+            return Err(Diagnostics {
+                diagnostics: errs,
+                sources: vec![src.clone()],
+            });
         }
         Ok(Provider {
             name,

@@ -49,12 +49,14 @@ impl Registry {
             .iter()
             .map(|(f, t)| Source::new(format!("builtin:toolchains/{f}"), *t))
             .collect();
-        r.add_toolchains(&srcs).expect("embedded toolchain descriptors are valid");
+        r.add_toolchains(&srcs)
+            .expect("embedded toolchain descriptors are valid");
         let srcs: Vec<Source> = builtin_provider_files()
             .iter()
             .map(|(f, t)| Source::new(format!("builtin:providers/{f}"), *t))
             .collect();
-        r.add_providers(&srcs).expect("embedded providers are valid");
+        r.add_providers(&srcs)
+            .expect("embedded providers are valid");
         r
     }
 
@@ -67,8 +69,11 @@ impl Registry {
             match Toolchain::parse(src) {
                 Ok(t) => {
                     if let Some(prev) = seen.get(&t.name) {
-                        let d = Diagnostic::file(&src.name, format!("toolchain `{}` is also defined in {prev}", t.name))
-                            .expected("one file per family");
+                        let d = Diagnostic::file(
+                            &src.name,
+                            format!("toolchain `{}` is also defined in {prev}", t.name),
+                        )
+                        .expected("one file per family");
                         push(&mut errs, Diagnostics::one(d));
                         continue;
                     }
@@ -100,7 +105,11 @@ impl Registry {
 
     /// Every concrete BLAS id (`openblas-openmp`, ...), in registry order.
     pub fn blas_ids(&self) -> impl Iterator<Item = String> + '_ {
-        self.providers.values().flat_map(|p| p.builds.iter().map(move |b| format!("{}-{}", p.name, b.name)))
+        self.providers.values().flat_map(|p| {
+            p.builds
+                .iter()
+                .map(move |b| format!("{}-{}", p.name, b.name))
+        })
     }
 
     /// Looks up a concrete BLAS id: `<provider>-<build>`, or a provider with one build by name.
@@ -115,7 +124,10 @@ impl Registry {
             if id == p.name && p.builds.len() == 1 {
                 return Some(choice(&p.builds[0]));
             }
-            if let Some(rest) = id.strip_prefix(p.name.as_str()).and_then(|r| r.strip_prefix('-')) {
+            if let Some(rest) = id
+                .strip_prefix(p.name.as_str())
+                .and_then(|r| r.strip_prefix('-'))
+            {
                 if let Some(b) = p.build(rest) {
                     return Some(choice(b));
                 }

@@ -235,9 +235,9 @@ impl Executables {
                 return true;
             }
             match (&self.suffix, file_name.strip_prefix(*base)) {
-                (Some(re), Some(rest)) if !rest.is_empty() => {
-                    re.find(rest).is_some_and(|m| m.start() == 0 && m.end() == rest.len())
-                }
+                (Some(re), Some(rest)) if !rest.is_empty() => re
+                    .find(rest)
+                    .is_some_and(|m| m.start() == 0 && m.end() == rest.len()),
                 _ => false,
             }
         })
@@ -247,7 +247,10 @@ impl Executables {
 impl Toolchain {
     /// Languages this family has executables for.
     pub fn languages(&self) -> Vec<Language> {
-        Language::ALL.into_iter().filter(|l| !self.executables.for_lang(*l).is_empty()).collect()
+        Language::ALL
+            .into_iter()
+            .filter(|l| !self.executables.for_lang(*l).is_empty())
+            .collect()
     }
 
     /// Candidates of a facet, in probe order; empty when the family has no such facet.
@@ -263,7 +266,9 @@ impl Toolchain {
 
     /// The OpenMP runtime library the family's first OpenMP spelling links.
     pub fn openmp_runtime(&self) -> Option<&str> {
-        self.facet("openmp").iter().find_map(|c| c.runtime.as_deref())
+        self.facet("openmp")
+            .iter()
+            .find_map(|c| c.runtime.as_deref())
     }
 
     /// Parses and validates a descriptor. All problems in the file are reported together.
@@ -274,8 +279,12 @@ impl Toolchain {
         let name = raw.name.get_ref().clone();
         if !valid_ident(&name) {
             errs.push(
-                Diagnostic::at(src, raw.name.span(), format!("invalid toolchain name `{name}`"))
-                    .expected("lowercase letters, digits and `-`, starting with a letter"),
+                Diagnostic::at(
+                    src,
+                    raw.name.span(),
+                    format!("invalid toolchain name `{name}`"),
+                )
+                .expected("lowercase letters, digits and `-`, starting with a letter"),
             );
         }
         let ex = &raw.executables;
@@ -291,8 +300,16 @@ impl Toolchain {
         };
         let mut version = Vec::new();
         for rule in &raw.version {
-            let regex: Vec<Regex> = rule.regex.iter().filter_map(|r| compile_regex(src, r, &mut errs)).collect();
-            let reject = rule.reject.iter().filter_map(|r| compile_regex(src, r, &mut errs)).collect();
+            let regex: Vec<Regex> = rule
+                .regex
+                .iter()
+                .filter_map(|r| compile_regex(src, r, &mut errs))
+                .collect();
+            let reject = rule
+                .reject
+                .iter()
+                .filter_map(|r| compile_regex(src, r, &mut errs))
+                .collect();
             version.push(VersionRule {
                 args: rule.args.clone(),
                 regex,
@@ -310,7 +327,11 @@ impl Toolchain {
                     Some(r) => match VersionRange::parse(r) {
                         Ok(r) => Some(r),
                         Err(e) => {
-                            errs.push(Diagnostic::at(src, c.span(), format!("facet `{fname}`: {e}")));
+                            errs.push(Diagnostic::at(
+                                src,
+                                c.span(),
+                                format!("facet `{fname}`: {e}"),
+                            ));
                             None
                         }
                     },
@@ -330,7 +351,10 @@ impl Toolchain {
             facets.insert(fname.clone(), out);
         }
         if !errs.is_empty() {
-            return Err(Diagnostics { diagnostics: errs, sources: vec![src.clone()] });
+            return Err(Diagnostics {
+                diagnostics: errs,
+                sources: vec![src.clone()],
+            });
         }
         Ok(Toolchain {
             name,
@@ -354,12 +378,22 @@ impl Toolchain {
 
     /// Reads a version from one invocation's output, if this family claims it.
     /// `exe_name` is the executable's file name (some families are told apart only by it).
-    pub fn detect_version(&self, exe_name: &str, args: &[String], output: &str) -> Option<Detected> {
+    pub fn detect_version(
+        &self,
+        exe_name: &str,
+        args: &[String],
+        output: &str,
+    ) -> Option<Detected> {
         for (i, rule) in self.version.iter().enumerate() {
             if rule.args != args {
                 continue;
             }
-            if !rule.only_names.is_empty() && !rule.only_names.iter().any(|n| base_matches(exe_name, n, &self.executables.suffix)) {
+            if !rule.only_names.is_empty()
+                && !rule
+                    .only_names
+                    .iter()
+                    .any(|n| base_matches(exe_name, n, &self.executables.suffix))
+            {
                 continue;
             }
             if rule.reject.iter().any(|r| r.is_match(output)) {
@@ -370,7 +404,11 @@ impl Toolchain {
                     let m = c.name("version").or_else(|| c.get(1))?;
                     let text = normalise_version(m.as_str());
                     if let Some(v) = Version::parse(&text) {
-                        return Some(Detected { version: v, rule: i, imprecise: rule.imprecise });
+                        return Some(Detected {
+                            version: v,
+                            rule: i,
+                            imprecise: rule.imprecise,
+                        });
                     }
                 }
             }
@@ -404,7 +442,9 @@ fn base_matches(exe_name: &str, base: &str, suffix: &Option<Regex>) -> bool {
         return true;
     }
     match (suffix, exe_name.strip_prefix(base)) {
-        (Some(re), Some(rest)) if !rest.is_empty() => re.find(rest).is_some_and(|m| m.start() == 0 && m.end() == rest.len()),
+        (Some(re), Some(rest)) if !rest.is_empty() => re
+            .find(rest)
+            .is_some_and(|m| m.start() == 0 && m.end() == rest.len()),
         _ => false,
     }
 }
@@ -413,10 +453,20 @@ fn compile_regex(src: &Source, s: &Spanned<String>, errs: &mut Vec<Diagnostic>) 
     match Regex::new(s.get_ref()) {
         Ok(r) => Some(r),
         Err(e) => {
-            let first = e.to_string().lines().last().unwrap_or("").trim().to_string();
+            let first = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .to_string();
             errs.push(
-                Diagnostic::at(src, s.span(), format!("invalid regular expression: {first}"))
-                    .expected("a Rust `regex` pattern"),
+                Diagnostic::at(
+                    src,
+                    s.span(),
+                    format!("invalid regular expression: {first}"),
+                )
+                .expected("a Rust `regex` pattern"),
             );
             None
         }

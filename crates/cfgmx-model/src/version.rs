@@ -43,7 +43,10 @@ impl Version {
                 parts.push(Part::Str(rest.to_string()));
             }
         }
-        Some(Version { text: s.to_string(), parts })
+        Some(Version {
+            text: s.to_string(),
+            parts,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -60,7 +63,8 @@ impl Version {
 
     /// True when `self` equals `prefix` or extends it (`12.2.0` starts with `12` and `12.2`).
     pub fn starts_with(&self, prefix: &Version) -> bool {
-        prefix.parts.len() <= self.parts.len() && self.parts[..prefix.parts.len()] == prefix.parts[..]
+        prefix.parts.len() <= self.parts.len()
+            && self.parts[..prefix.parts.len()] == prefix.parts[..]
     }
 }
 
@@ -115,7 +119,8 @@ impl VersionRange {
     /// Parses `A`, `A:`, `:B`, `A:B`; `Err` says what was expected.
     pub fn parse(s: &str) -> Result<VersionRange, String> {
         let s = s.trim();
-        let bad = |b: &str| format!("`{b}` is not a version (expected digits such as `12` or `2021.10`)");
+        let bad =
+            |b: &str| format!("`{b}` is not a version (expected digits such as `12` or `2021.10`)");
         if s.is_empty() {
             return Err("empty version range (expected `12`, `10:13`, `12:` or `:13`)".into());
         }
@@ -128,8 +133,16 @@ impl VersionRange {
                 if b.contains(':') {
                     return Err(format!("`{s}` has more than one `:` (expected `A:B`)"));
                 }
-                let lo = if a.is_empty() { None } else { Some(Version::parse(a).ok_or_else(|| bad(a))?) };
-                let hi = if b.is_empty() { None } else { Some(Version::parse(b).ok_or_else(|| bad(b))?) };
+                let lo = if a.is_empty() {
+                    None
+                } else {
+                    Some(Version::parse(a).ok_or_else(|| bad(a))?)
+                };
+                let hi = if b.is_empty() {
+                    None
+                } else {
+                    Some(Version::parse(b).ok_or_else(|| bad(b))?)
+                };
                 if let (Some(l), Some(h)) = (&lo, &hi) {
                     if l > h && !l.starts_with(h) {
                         return Err(format!("`{s}`: lower bound {l} is above upper bound {h}"));
@@ -138,15 +151,26 @@ impl VersionRange {
                 (lo, hi, false)
             }
         };
-        Ok(VersionRange { text: s.to_string(), lo, hi, exact })
+        Ok(VersionRange {
+            text: s.to_string(),
+            lo,
+            hi,
+            exact,
+        })
     }
 
     pub fn contains(&self, v: &Version) -> bool {
         if self.exact {
             return self.lo.as_ref().is_some_and(|lo| v.starts_with(lo));
         }
-        let lo_ok = self.lo.as_ref().is_none_or(|lo| v >= lo || v.starts_with(lo));
-        let hi_ok = self.hi.as_ref().is_none_or(|hi| v <= hi || v.starts_with(hi));
+        let lo_ok = self
+            .lo
+            .as_ref()
+            .is_none_or(|lo| v >= lo || v.starts_with(lo));
+        let hi_ok = self
+            .hi
+            .as_ref()
+            .is_none_or(|hi| v <= hi || v.starts_with(hi));
         lo_ok && hi_ok
     }
 
@@ -198,7 +222,11 @@ mod tests {
             ("2021.1:2021.6", "2021.6.0", true),
         ];
         for (r, ver, want) in cases {
-            assert_eq!(VersionRange::parse(r).unwrap().contains(&v(ver)), *want, "{r} contains {ver}");
+            assert_eq!(
+                VersionRange::parse(r).unwrap().contains(&v(ver)),
+                *want,
+                "{r} contains {ver}"
+            );
         }
     }
 

@@ -1,1 +1,35 @@
-fn main() {}
+//! The `cfgmx` binary: parses arguments, dispatches to a command, reports, exits.
+//!
+//! Exit codes (one table, documented in `--help` and the README): 0 ok, 1 some variant failed,
+//! 2 bad input or usage, 130 interrupted. Only this crate prints.
+
+mod cli;
+mod commands;
+mod error;
+mod load;
+mod output;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // A closed pipe (`cfgmx expand | head`) ends the program quietly, as for any Unix filter.
+    output::reset_sigpipe();
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let json = args.global.json;
+    match std::panic::catch_unwind(|| commands::run(args)) {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(e)) => ExitCode::from(error::report(&e, json)),
+        Err(_) => {
+            eprintln!("error: cfgmx hit an internal error (a bug); please report it with the command you ran");
+            ExitCode::from(101)
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! Concretisation: a [`Variant`] on a [`Profile`] becomes a [`ConcreteVariant`]: real compiler
+//! paths and versions, the facet flags the probe proved to work, real BLAS library paths, an
+//! availability verdict with reasons, and the concrete hash.
+
+use crate::hash::{canonical_json, sha256_hex, CONCRETE_SCHEMA};
+use crate::matrix::Matrix;
+use crate::profile::{BlasRecord, CompilerRecord, ProbeStatus, Profile};
+use crate::provider::{BlasChoice, Threading};
+use crate::registry::Registry;
+use crate::resolve::{FlagSet, Variant};
+use crate::toolchain::Language;
+use crate::version::Version;
+use indexmap::IndexMap;
+use serde::Serialize;
+
+/// A compiler chosen for one language.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChosenCompiler {
+    pub path: String,
+    pub family: String,
+    pub version: String,
+}
+
+/// A variant as it would be built on this machine.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConcreteVariant {
+    #[serde(flatten)]
+    pub variant: Variant,
+    pub available: bool,
+    /// Why it cannot be built here (empty when available).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// Full concrete hash; `None` when the variant is unavailable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concrete_hash: Option<String>,
+    pub compilers: IndexMap<Language, ChosenCompiler>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blas_library: Option<BlasRecord>,
+    /// The flag set with paths and probed flags.
+    pub concrete_flags: FlagSet,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub concrete_warnings: Vec<String>,
+}
+
+impl ConcreteVariant {
+    /// The hash to show: concrete when there is one, else spec.
+    pub fn id_hash(&self) -> &str {
+        self.concrete_hash.as_deref().unwrap_or(&self.variant.hash)
+    }
+}
+
+fn usable(c: &CompilerRecord) -> bool {
+    c.status == ProbeStatus::Ok
+}
+
+/// Concretises `v` against `profile`.
+pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) -> ConcreteVariant {
+    let r = &v.resolved;
+    let mut reasons = Vec::new();
+    let mut warnings = Vec::new();
+    let mut flags = r.flags.clone();
+    let mut compilers: IndexMap<Language, ChosenCompiler> = IndexMap::new();
+    let mut records: IndexMap<Language, &CompilerRecord> = IndexMap::new();
+
+    // Compilers: for each language, the first usable record of the family in the range,
+    // preferring the directory (and version) of the C compiler so a toolchain stays together.
+    for lang in &m.languages {
+        let family = if *lang == Language::Fortran {
+            r.fortran_family.as_deref().unwrap_or(&r.compiler.family)
+        } else {
+            &r.compiler.family
+        };
+        let in_range = |c: &&CompilerRecord| {
+            c.family == family
+                && c.languages.contains(lang)
+                && usable(c)
+                && c.wrapper.as_deref().is_none_or(|w| w == "ccache")
+                && match (&r.compiler.versions, Version::parse(&c.version)) {
+                    (Some(range), Some(ver)) => range.contains(&ver),
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                }
+        };
+        let anchor = records.values().next().copied();
+        let same_dir = |c: &&CompilerRecord| {
+            anchor.is_some_and(|a| {
+                parent(&a.path) == parent(&c.path)
+                    && (a.family != c.family || a.version == c.version)
+            })
+        };
+        let pick = profile
+            .compilers
+            .iter()
+            .filter(in_range)
+            .find(same_dir)
+            .or_else(|| profile.compilers.iter().find(in_range));
+        match pick {
+            Some(c) => {
+                records.insert(*lang, c);
+                compilers.insert(
+                    *lang,
+                    ChosenCompiler {
+                        path: c.path.clone(),
+                        family: c.family.clone(),
+                        version: c.version.clone(),
+                    },
+                );
+                match lang {
+                    Language::C => flags.cc = Some(c.path.clone()),
+                    Language::Cxx => flags.cxx = Some(c.path.clone()),
+                    Language::Fortran => flags.fc = Some(c.path.clone()),
+                }
+            }
+            None => {
+                let range = r
+                    .compiler
+                    .versions
+                    .as_ref()
+                    .map(|x| format!("@{x}"))
+                    .unwrap_or_default();
+                let names = reg
+                    .toolchain(family)
+                    .map(|t| t.executables.for_lang(*lang).join(", "))
+                    .unwrap_or_default();
+                let broken = profile
+                    .compilers
+                    .iter()
+                    .find(|c| c.family == family && c.languages.contains(lang) && !usable(c));
+                match broken {
+                    Some(b) => reasons.push(format!(
+                        "{family}{range} {} compiler {} is unusable: {}",
+                        lang.as_str(),
+                        b.path,
+                        b.error.as_deref().unwrap_or("probe failed")
+                    )),
+                    None => reasons.push(format!(
+                        "missing compiler: no {family}{range} {} compiler ({names}) found",
+                        lang.as_str()
+                    )),
+                }
+            }
+        }
+    }
+
+    // Facets the probe tested replace the descriptor's first candidate.
+    for facet in &r.facets {
+        for (lang, rec) in &records {
+            let Some(res) = rec.facets.get(facet) else {
+                continue;
+            };
+            if !res.works {
+                let why = res.reason.as_deref().unwrap_or("no candidate flag worked");
+                let msg = if facet == "openmp" {
+                    format!("OpenMP flag fails for {} ({}): {why}", rec.path, rec.family)
+                } else {
+                    format!("facet `{facet}` fails for {}: {why}", rec.path)
+                };
+                if !reasons.contains(&msg) {
+                    reasons.push(msg);
+                }
+                continue;
+            }
+            // Swap the descriptor's default spelling for the proven one.
+            if let Some(tc) = reg.toolchain(&rec.family) {
+                if let Some(default) = tc.facet(facet).iter().find(|c| c.applies_to(*lang)) {
+                    if default.flags != res.flags && !res.flags.is_empty() {
+                        let fl = flags.flags_mut(*lang);
+                        if let Some(pos) = find_sub(fl, &default.flags) {
+                            fl.splice(pos..pos + default.flags.len(), res.flags.iter().cloned());
+                        }
+                        if let Some(pos) = find_sub(&flags.ldflags, &default.link) {
+                            flags
+                                .ldflags
+                                .splice(pos..pos + default.link.len(), res.link.iter().cloned());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // BLAS: a library file of the chosen build, or for abstract values any fitting one.
+    let mut blas_library = None;
+    if let Some(req) = r.blas_request.as_deref() {
+        let wanted: Vec<&BlasRecord> = match req {
+            "none" => Vec::new(),
+            "sequential" | "threaded" => {
+                let modes: Vec<Threading> = if req == "sequential" {
+                    vec![Threading::Sequential]
+                } else {
+                    m.blas_policy.threaded.clone()
+                };
+                let runtime = reg
+                    .toolchain(&r.compiler.family)
+                    .and_then(|t| t.openmp_runtime().map(str::to_string));
+                let mut cands: Vec<&BlasRecord> = Vec::new();
+                for mode in &modes {
+                    for p in &m.blas_policy.prefer {
+                        for b in profile
+                            .blas
+                            .iter()
+                            .filter(|b| &b.provider == p && b.threading == *mode)
+                        {
+                            cands.push(b);
+                        }
+                    }
+                }
+                // Same OpenMP runtime as the compiler first.
+                let rt_ok = |b: &&BlasRecord| {
+                    b.threading != Threading::Openmp
+                        || reg
+                            .blas(&format!("{}-{}", b.provider, b.build))
+                            .and_then(|c| c.build.openmp_runtime)
+                            == runtime
+                };
+                let mut sorted: Vec<&BlasRecord> = cands.iter().copied().filter(rt_ok).collect();
+                sorted.extend(cands.iter().copied().filter(|b| !rt_ok(b)));
+                sorted
+            }
+            id => profile
+                .blas
+                .iter()
+                .filter(|b| format!("{}-{}", b.provider, b.build) == id || (b.provider == id))
+                .collect(),
+        };
+        match wanted.first() {
+            Some(b) if req != "none" => {
+                blas_library = Some((*b).clone());
+                let choice: Option<BlasChoice> = reg.blas(&format!("{}-{}", b.provider, b.build));
+                if let (Some(choice), Some(abstract_choice)) = (&choice, &r.blas) {
+                    if choice.id != abstract_choice.id {
+                        warnings.push(format!(
+                            "BLAS {} resolved to {} on this machine (no {} found)",
+                            req, choice.id, abstract_choice.id
+                        ));
+                        // Re-link against what is here.
+                        flags
+                            .libs
+                            .retain(|l| !abstract_choice.build.libs.contains(l));
+                        let mut libs = choice.build.libs.clone();
+                        libs.extend(flags.libs.drain(..));
+                        flags.libs = libs;
+                        match &choice.build.cmake_vendor {
+                            Some(vendor) => flags.cmake.insert("BLA_VENDOR".into(), vendor.clone()),
+                            None => flags.cmake.shift_remove("BLA_VENDOR"),
+                        };
+                        if choice.build.threading == Threading::Openmp
+                            && !r.facets.iter().any(|f| f == "openmp")
+                        {
+                            reasons.push(format!(
+                                "{} needs OpenMP, which this variant's spec does not enable",
+                                choice.id
+                            ));
+                        }
+                    }
+                }
+                flags
+                    .cmake
+                    .insert("CMAKE_LIBRARY_PATH".into(), b.lib_dir.clone());
+                flags
+                    .cmake
+                    .insert("CMAKE_PREFIX_PATH".into(), b.lib_dir.clone());
+                if !flags
+                    .ldflags
+                    .iter()
+                    .any(|f| f == &format!("-L{}", b.lib_dir))
+                {
+                    flags.ldflags.insert(0, format!("-L{}", b.lib_dir));
+                    flags.ldflags.insert(1, format!("-Wl,-rpath,{}", b.lib_dir));
+                }
+            }
+            Some(_) => {}
+            None if req == "none" => {}
+            None => {
+                let what = match req {
+                    "threaded" => "no threaded BLAS found".to_string(),
+                    "sequential" => "no sequential BLAS found".to_string(),
+                    id => format!("BLAS {id} not found"),
+                };
+                reasons.push(what);
+            }
+        }
+    }
+
+    let available = reasons.is_empty();
+    let concrete_hash = available.then(|| {
+        let doc = serde_json::json!({
+            "compilers": compilers,
+            "facets": records.iter().map(|(l, c)| (l.as_str(), r.facets.iter().filter_map(|f| c.facets.get(f).map(|x| (f.clone(), x.flags.clone()))).collect::<IndexMap<_, _>>())).collect::<IndexMap<_, _>>(),
+            "blas": blas_library.as_ref().map(|b| serde_json::json!({"path": b.path, "lib_dir": b.lib_dir, "provider": b.provider, "build": b.build})),
+            "flags": flags,
+        });
+        let text = format!("{CONCRETE_SCHEMA}\nspec {}\nconcrete {}\n", v.hash, sha256_hex(canonical_json(&doc).as_bytes()));
+        sha256_hex(text.as_bytes())
+    });
+    ConcreteVariant {
+        variant: v.clone(),
+        available,
+        reasons,
+        concrete_hash,
+        compilers,
+        blas_library,
+        concrete_flags: flags,
+        concrete_warnings: warnings,
+    }
+}
+
+fn parent(p: &str) -> &str {
+    p.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+fn find_sub(hay: &[String], needle: &[String]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > hay.len() {
+        return None;
+    }
+    (0..=hay.len() - needle.len()).find(|&i| hay[i..i + needle.len()] == *needle)
+}

@@ -1,0 +1,237 @@
+//! Spec and concrete hashes.
+//!
+//! A variant's **spec hash** is SHA-256 over a short text that names the schema and the SHA-256
+//! of two canonical JSON documents:
+//!
+//! ```text
+//! cfgmx-spec/1
+//! axes <sha256 of canonical JSON of {axis: value, ...}>
+//! resolved <sha256 of canonical JSON of the resolved part>
+//! ```
+//!
+//! *Canonical JSON* is compact (no spaces), with object keys sorted by byte order, strings
+//! escaped as serde_json does, and no floats. The resolved part holds the compiler value, the
+//! descriptor facts that select the compiler (executables, version rules, identity macros,
+//! environment), every candidate list of every facet the variant uses, the BLAS provider build
+//! and the policy that picked it, the matrix's languages, thread count and environment, the
+//! contributions of the variant's values, and the resulting flag set. So editing a flag of a
+//! facet changes exactly the variants that use that facet, and reordering axes or reformatting a
+//! file changes nothing. `cfgmx show --spec` prints both documents.
+//!
+//! The **concrete hash** is the same over `cfgmx-concrete/1`, the spec hash, and the canonical
+//! JSON of what the probe resolved: compiler paths and versions, working facet flags, BLAS
+//! library paths.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+pub const SPEC_SCHEMA: &str = "cfgmx-spec/1";
+pub const CONCRETE_SCHEMA: &str = "cfgmx-concrete/1";
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Compact JSON with sorted object keys.
+pub fn canonical_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k).expect("string serialises"));
+                out.push(':');
+                write_canonical(&m[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Builds a spec hash from its parts (see the module docs).
+pub struct SpecHasher {
+    text: String,
+}
+
+impl Default for SpecHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SpecHasher {
+    pub fn new() -> Self {
+        let mut text = String::with_capacity(192);
+        text.push_str(SPEC_SCHEMA);
+        text.push('\n');
+        SpecHasher { text }
+    }
+
+    /// Adds the axes part: canonical JSON of the key -> value object.
+    pub fn axes(&mut self, pairs: &[(Arc<str>, Arc<str>)]) {
+        let mut sorted: Vec<&(Arc<str>, Arc<str>)> = pairs.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut json = String::with_capacity(96);
+        json.push('{');
+        for (i, (k, v)) in sorted.into_iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            push_json_str(&mut json, k);
+            json.push(':');
+            push_json_str(&mut json, v);
+        }
+        json.push('}');
+        self.part("axes", &sha256_hex(json.as_bytes()));
+    }
+
+    pub fn part(&mut self, name: &str, digest_hex: &str) {
+        self.text.push_str(name);
+        self.text.push(' ');
+        self.text.push_str(digest_hex);
+        self.text.push('\n');
+    }
+
+    pub fn finish(self) -> String {
+        sha256_hex(self.text.as_bytes())
+    }
+}
+
+/// Appends `s` as a JSON string literal (same escaping as serde_json).
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("string serialises"));
+    }
+}
+
+/// Shortest prefix length (at least `min`) that makes every hash in `hashes` unique.
+pub fn unique_prefix_len(hashes: &[&str], min: usize) -> usize {
+    let mut sorted: Vec<&str> = hashes.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut len = min;
+    for w in sorted.windows(2) {
+        let common = w[0]
+            .bytes()
+            .zip(w[1].bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        len = len.max(common + 1);
+    }
+    len.min(sorted.first().map_or(min, |h| h.len()))
+}
+
+/// Lists the JSON paths at which two documents differ, with both values.
+pub fn diff_documents(a: &Value, b: &Value) -> Vec<(String, Value, Value)> {
+    let mut out = Vec::new();
+    diff_rec("", a, b, &mut out);
+    out
+}
+
+fn diff_rec(path: &str, a: &Value, b: &Value, out: &mut Vec<(String, Value, Value)>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                diff_rec(
+                    &p,
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                diff_rec(&format!("{path}[{i}]"), p, q, out);
+            }
+        }
+        _ if a == b => {}
+        _ => out.push((path.to_string(), a.clone(), b.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_sorts_keys() {
+        let v: Value = serde_json::from_str(r#"{"b":1,"a":{"d":[1,"x"],"c":null}}"#).unwrap();
+        assert_eq!(canonical_json(&v), r#"{"a":{"c":null,"d":[1,"x"]},"b":1}"#);
+    }
+
+    #[test]
+    fn axes_part_ignores_axis_order() {
+        let p = |pairs: &[(&str, &str)]| {
+            let v: Vec<(Arc<str>, Arc<str>)> = pairs
+                .iter()
+                .map(|(a, b)| (Arc::from(*a), Arc::from(*b)))
+                .collect();
+            let mut h = SpecHasher::new();
+            h.axes(&v);
+            h.finish()
+        };
+        assert_eq!(p(&[("a", "1"), ("b", "2")]), p(&[("b", "2"), ("a", "1")]));
+        assert_ne!(p(&[("a", "1"), ("b", "2")]), p(&[("a", "2"), ("b", "1")]));
+        // escaping matters: a quote in a value cannot forge another key
+        assert_ne!(p(&[("a", "1\",\"b\":\"2")]), p(&[("a", "1"), ("b", "2")]));
+    }
+
+    #[test]
+    fn known_answer() {
+        // Pinned so that hashes stay the same across runs, machines and releases.
+        let v: Vec<(Arc<str>, Arc<str>)> = vec![(Arc::from("compiler"), Arc::from("gcc"))];
+        let mut h = SpecHasher::new();
+        h.axes(&v);
+        h.part("resolved", &sha256_hex(b"{}"));
+        let text = format!(
+            "cfgmx-spec/1\naxes {}\nresolved {}\n",
+            sha256_hex(br#"{"compiler":"gcc"}"#),
+            sha256_hex(b"{}")
+        );
+        assert_eq!(h.finish(), sha256_hex(text.as_bytes()));
+    }
+
+    #[test]
+    fn prefix_len_grows_until_unique() {
+        assert_eq!(
+            unique_prefix_len(&["abcdef01", "abcdef02", "12345678"], 4),
+            8
+        );
+        assert_eq!(unique_prefix_len(&["a1111111", "b2222222"], 7), 7);
+    }
+}

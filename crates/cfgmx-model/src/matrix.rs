@@ -1,0 +1,834 @@
+//! Matrices (`matrices/<name>.toml`): named axes, GitHub-Actions-style `include`/`exclude`,
+//! constraints between axes, per-value contributions and per-variant environment.
+//!
+//! Parsing validates everything that can be checked without expanding (unknown families, empty
+//! axes, duplicate values, excludes naming unknown axes, unknown keys) and reports every problem
+//! with its file, line and column.
+
+use crate::diag::{from_toml_error, Diagnostic, Diagnostics, Source};
+use crate::registry::Registry;
+use crate::toolchain::Language;
+use crate::version::VersionRange;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+use std::sync::Arc;
+use toml::Spanned;
+
+/// The axes with a meaning to cfgmx; any other axis is a user axis.
+pub const COMPILER: &str = "compiler";
+pub const BLAS: &str = "blas";
+pub const BUILD: &str = "build";
+
+/// Build modes and the facet / CMake build type each selects.
+pub const BUILD_MODES: &[(&str, &str)] = &[
+    ("debug", "Debug"),
+    ("release", "Release"),
+    ("relwithdebinfo", "RelWithDebInfo"),
+    ("minsizerel", "MinSizeRel"),
+];
+
+/// Abstract BLAS values.
+pub const BLAS_ABSTRACT: &[&str] = &["sequential", "threaded", "none"];
+
+/// A scalar matrix value as written: string, integer or boolean (GitHub allows all three).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+enum Scalar {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    Float(f64),
+}
+
+impl Scalar {
+    fn text(&self) -> String {
+        match self {
+            Scalar::Str(s) => s.clone(),
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Float(f) => f.to_string(),
+        }
+    }
+}
+
+/// `key = value` or `key = [values]` in a constraint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(Spanned<Scalar>),
+    Many(Vec<Spanned<Scalar>>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatrix {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    languages: Option<Spanned<Vec<Language>>>,
+    #[serde(default)]
+    threads: Option<Spanned<u32>>,
+    axes: Spanned<IndexMap<Spanned<String>, Spanned<Vec<Spanned<Scalar>>>>>,
+    #[serde(default)]
+    include: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
+    #[serde(default)]
+    exclude: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
+    #[serde(default)]
+    constraints: Vec<Spanned<RawConstraint>>,
+    #[serde(default)]
+    env: IndexMap<String, Spanned<Scalar>>,
+    #[serde(default)]
+    blas: Option<RawBlasPolicy>,
+    #[serde(default)]
+    values: IndexMap<Spanned<String>, IndexMap<Spanned<String>, Spanned<RawContribution>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConstraint {
+    #[serde(rename = "when", default)]
+    when: IndexMap<Spanned<String>, OneOrMany>,
+    #[serde(default)]
+    require: IndexMap<Spanned<String>, OneOrMany>,
+    #[serde(default)]
+    forbid: IndexMap<Spanned<String>, OneOrMany>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBlasPolicy {
+    #[serde(default)]
+    prefer: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    threaded: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContribution {
+    #[serde(default)]
+    cflags: Vec<String>,
+    #[serde(default)]
+    cxxflags: Vec<String>,
+    #[serde(default)]
+    fflags: Vec<String>,
+    #[serde(default)]
+    ldflags: Vec<String>,
+    #[serde(default)]
+    libs: Vec<String>,
+    #[serde(default)]
+    defines: Vec<String>,
+    #[serde(default)]
+    facets: Vec<Spanned<String>>,
+    #[serde(default)]
+    env: IndexMap<String, Scalar>,
+    #[serde(default)]
+    cmake: IndexMap<String, Scalar>,
+    #[serde(default)]
+    meson: IndexMap<String, Scalar>,
+    #[serde(default)]
+    fortran: Option<Spanned<String>>,
+}
+
+/// What one axis value adds to a variant (`[values.<axis>.<value>]`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Contribution {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cflags: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cxxflags: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fflags: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ldflags: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub libs: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub defines: Vec<String>,
+    /// Facets of the variant's compiler to apply (`pic`, `cxx17`, `openmp`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub facets: Vec<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub env: IndexMap<String, String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub cmake: IndexMap<String, String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub meson: IndexMap<String, String>,
+    /// For `compiler` values: the family that provides Fortran (mixed toolchains).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fortran: Option<String>,
+}
+
+/// A parsed `compiler` value: `gcc`, `gcc@12:`, `clang@14`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompilerSpec {
+    pub family: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions: Option<VersionRange>,
+}
+
+impl CompilerSpec {
+    pub fn parse(s: &str) -> Result<CompilerSpec, String> {
+        match s.split_once('@') {
+            None => Ok(CompilerSpec {
+                family: s.to_string(),
+                versions: None,
+            }),
+            Some((f, r)) => Ok(CompilerSpec {
+                family: f.to_string(),
+                versions: Some(VersionRange::parse(r)?),
+            }),
+        }
+    }
+}
+
+/// One axis: its name and values in order.
+#[derive(Debug, Clone)]
+pub struct Axis {
+    pub name: Arc<str>,
+    pub values: Vec<Arc<str>>,
+    pub(crate) span: Range<usize>,
+    /// Byte span of each value in the matrix file.
+    pub value_spans: Vec<Range<usize>>,
+}
+
+/// One `include` or `exclude` entry: key -> value, in the order written.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub pairs: Vec<(Arc<str>, Arc<str>)>,
+    pub(crate) span: Range<usize>,
+}
+
+/// `when` these values, `require` or `forbid` those.
+#[derive(Debug, Clone)]
+pub struct Constraint {
+    pub when: Vec<(Arc<str>, Vec<Arc<str>>)>,
+    pub require: Vec<(Arc<str>, Vec<Arc<str>>)>,
+    pub forbid: Vec<(Arc<str>, Vec<Arc<str>>)>,
+    pub reason: Option<String>,
+    pub(crate) span: Range<usize>,
+}
+
+impl Constraint {
+    /// True when the combination is allowed.
+    pub fn allows(&self, get: &dyn Fn(&str) -> Option<Arc<str>>) -> bool {
+        let matches = |conds: &[(Arc<str>, Vec<Arc<str>>)]| {
+            conds
+                .iter()
+                .all(|(k, vs)| get(k).is_some_and(|v| vs.iter().any(|x| *x == v)))
+        };
+        if !matches(&self.when) {
+            return true;
+        }
+        let req_ok = self
+            .require
+            .iter()
+            .all(|(k, vs)| get(k).is_some_and(|v| vs.iter().any(|x| *x == v)));
+        let forb_ok = self
+            .forbid
+            .iter()
+            .all(|(k, vs)| !get(k).is_some_and(|v| vs.iter().any(|x| *x == v)));
+        req_ok && forb_ok
+    }
+}
+
+/// How abstract `blas` values pick a provider build.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BlasPolicy {
+    /// Providers in order of preference.
+    pub prefer: Vec<String>,
+    /// Threading modes acceptable for `threaded`, in order of preference.
+    pub threaded: Vec<crate::provider::Threading>,
+}
+
+impl Default for BlasPolicy {
+    fn default() -> Self {
+        use crate::provider::Threading::*;
+        BlasPolicy {
+            prefer: [
+                "openblas",
+                "blis",
+                "mkl",
+                "essl",
+                "armpl",
+                "libsci",
+                "reference",
+            ]
+            .map(String::from)
+            .to_vec(),
+            threaded: vec![Openmp, Pthread],
+        }
+    }
+}
+
+/// A parsed, validated matrix.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    pub name: String,
+    pub description: String,
+    pub languages: Vec<Language>,
+    /// Thread count given to threaded variants' env (`OMP_NUM_THREADS`, ...).
+    pub threads: u32,
+    pub axes: Vec<Axis>,
+    pub include: Vec<Entry>,
+    pub exclude: Vec<Entry>,
+    pub constraints: Vec<Constraint>,
+    pub env: IndexMap<String, String>,
+    pub blas_policy: BlasPolicy,
+    /// `[values.<axis>.<value>]`.
+    pub values: IndexMap<String, IndexMap<String, Contribution>>,
+    pub source: Source,
+    /// Non-fatal findings (e.g. an include adding a variable that is not an axis).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Matrix {
+    /// Parses and validates a matrix against the descriptors and providers of `reg`.
+    pub fn parse(src: &Source, reg: &Registry) -> Result<Matrix, Diagnostics> {
+        let raw: RawMatrix = toml::from_str(&src.text)
+            .map_err(|e| Diagnostics::one(from_toml_error(src, &e)).with_source(src))?;
+        let mut v = Validator {
+            src,
+            reg,
+            errs: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let m = v.matrix(raw);
+        if !v.errs.is_empty() {
+            return Err(Diagnostics {
+                diagnostics: v.errs,
+                sources: vec![src.clone()],
+            });
+        }
+        let mut m = m;
+        m.warnings = v.warnings;
+        Ok(m)
+    }
+
+    pub fn axis(&self, name: &str) -> Option<&Axis> {
+        self.axes.iter().find(|a| &*a.name == name)
+    }
+
+    /// Number of combinations of the axes before include/exclude/constraints (saturating).
+    pub fn product_size(&self) -> u128 {
+        self.axes
+            .iter()
+            .fold(1u128, |acc, a| acc.saturating_mul(a.values.len() as u128))
+    }
+
+    pub fn contribution(&self, axis: &str, value: &str) -> Option<&Contribution> {
+        self.values.get(axis).and_then(|m| m.get(value))
+    }
+
+    /// A located diagnostic pointing at constraint `i`.
+    pub fn constraint_diagnostic(&self, i: usize, msg: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(&self.source, self.constraints[i].span.clone(), msg)
+    }
+
+    /// A located diagnostic pointing at include entry `i`.
+    pub fn include_diagnostic(&self, i: usize, msg: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(&self.source, self.include[i].span.clone(), msg)
+    }
+
+    /// A diagnostic for the whole matrix, pointing at its `[axes]` table.
+    pub fn axes_diagnostic(&self, msg: impl Into<String>) -> Diagnostic {
+        let span = self.axes.first().map(|a| a.span.clone()).unwrap_or(0..0);
+        Diagnostic::at(&self.source, span, msg)
+    }
+}
+
+struct Validator<'a> {
+    src: &'a Source,
+    reg: &'a Registry,
+    errs: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Validator<'_> {
+    fn err(&mut self, span: Range<usize>, msg: impl Into<String>, expected: impl Into<String>) {
+        self.errs
+            .push(Diagnostic::at(self.src, span, msg).expected(expected));
+    }
+
+    fn matrix(&mut self, raw: RawMatrix) -> Matrix {
+        let name = raw.name.get_ref().clone();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            self.err(
+                raw.name.span(),
+                format!("invalid matrix name {name:?}"),
+                "letters, digits, `.`, `_` and `-`",
+            );
+        }
+        let languages = match raw.languages {
+            Some(l) if l.get_ref().is_empty() => {
+                self.err(
+                    l.span(),
+                    "`languages` is empty",
+                    "at least one of \"c\", \"cxx\", \"fortran\"",
+                );
+                Vec::new()
+            }
+            Some(l) => l.into_inner(),
+            None => Language::ALL.to_vec(),
+        };
+        let threads = match raw.threads {
+            Some(t) if *t.get_ref() == 0 => {
+                self.err(t.span(), "`threads` is 0", "a thread count of at least 1");
+                1
+            }
+            Some(t) => t.into_inner(),
+            None => 2,
+        };
+
+        // Axes.
+        let axes_span = raw.axes.span();
+        let mut axes: Vec<Axis> = Vec::new();
+        for (k, vals) in raw.axes.into_inner() {
+            let kname = k.get_ref().clone();
+            if !valid_key(&kname) {
+                self.err(
+                    k.span(),
+                    format!("invalid axis name {kname:?}"),
+                    "letters, digits, `_` and `-`, starting with a letter",
+                );
+            }
+            if vals.get_ref().is_empty() {
+                self.err(
+                    vals.span(),
+                    format!("axis `{kname}` has no values"),
+                    "a non-empty list of values",
+                );
+                continue;
+            }
+            let mut values: Vec<Arc<str>> = Vec::new();
+            let mut value_spans: Vec<Range<usize>> = Vec::new();
+            for val in vals.get_ref() {
+                let text = match val.get_ref() {
+                    Scalar::Float(_) => {
+                        self.err(
+                            val.span(),
+                            format!("axis `{kname}`: a floating-point value"),
+                            "a string, integer or boolean",
+                        );
+                        continue;
+                    }
+                    s => s.text(),
+                };
+                if let Some(first) = values.iter().position(|x| **x == *text) {
+                    let (l, c) = self.src.line_col(value_spans[first].start);
+                    self.errs.push(
+                        Diagnostic::at(
+                            self.src,
+                            val.span(),
+                            format!("duplicate value {text:?} in axis `{kname}`"),
+                        )
+                        .expected("each value once")
+                        .note(format!("first listed at {}:{l}:{c}", self.src.name)),
+                    );
+                    continue;
+                }
+                self.check_role_value(&kname, &text, val.span());
+                values.push(text.into());
+                value_spans.push(val.span());
+            }
+            axes.push(Axis {
+                name: kname.into(),
+                values,
+                span: k.span(),
+                value_spans,
+            });
+        }
+        if axes.is_empty() && raw.include.is_empty() {
+            self.err(
+                axes_span,
+                "the matrix has no axes and no include entries",
+                "at least one axis under [axes]",
+            );
+        }
+        let is_axis = |k: &str| axes.iter().any(|a| &*a.name == k);
+
+        // Exclude: every key must be an axis (GitHub semantics: partial match).
+        let mut exclude = Vec::new();
+        for e in &raw.exclude {
+            let mut pairs = Vec::new();
+            if e.get_ref().is_empty() {
+                self.err(
+                    e.span(),
+                    "empty exclude entry (it would exclude every combination)",
+                    "at least one `axis = value`",
+                );
+            }
+            for (k, val) in e.get_ref() {
+                let key = k.get_ref();
+                if !is_axis(key) {
+                    self.err(
+                        k.span(),
+                        format!("exclude names axis `{key}`, which the matrix does not have"),
+                        format!(
+                            "one of: {}",
+                            axes.iter().map(|a| &*a.name).collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                    continue;
+                }
+                let text = val.get_ref().text();
+                let axis = axes.iter().find(|a| &*a.name == key.as_str()).unwrap();
+                if !axis.values.iter().any(|v| **v == *text) {
+                    self.warnings.push(
+                        Diagnostic::at(self.src, val.span(), format!("exclude value {text:?} is not a value of axis `{key}`; this entry excludes nothing"))
+                            .expected(format!("one of: {}", axis.values.join(", "))),
+                    );
+                }
+                pairs.push((Arc::from(key.as_str()), Arc::from(text)));
+            }
+            exclude.push(Entry {
+                pairs,
+                span: e.span(),
+            });
+        }
+
+        // Include: keys may be axes or new variables (GitHub semantics).
+        let mut include = Vec::new();
+        for e in &raw.include {
+            if e.get_ref().is_empty() {
+                self.err(
+                    e.span(),
+                    "empty include entry",
+                    "at least one `key = value`",
+                );
+            }
+            let mut pairs = Vec::new();
+            for (k, val) in e.get_ref() {
+                let key = k.get_ref();
+                if !valid_key(key) {
+                    self.err(
+                        k.span(),
+                        format!("invalid key {key:?}"),
+                        "letters, digits, `_` and `-`, starting with a letter",
+                    );
+                }
+                if let Scalar::Float(_) = val.get_ref() {
+                    self.err(
+                        val.span(),
+                        "a floating-point value",
+                        "a string, integer or boolean",
+                    );
+                    continue;
+                }
+                let text = val.get_ref().text();
+                self.check_role_value(key, &text, val.span());
+                if !is_axis(key)
+                    && ![COMPILER, BLAS, BUILD].contains(&key.as_str())
+                    && !raw.values.keys().any(|v| v.get_ref() == key)
+                {
+                    self.warnings.push(Diagnostic::at(
+                        self.src,
+                        k.span(),
+                        format!("include adds `{key}`, which is not an axis: it is added to the matching combinations (GitHub Actions semantics)"),
+                    ));
+                }
+                pairs.push((Arc::from(key.as_str()), Arc::from(text)));
+            }
+            include.push(Entry {
+                pairs,
+                span: e.span(),
+            });
+        }
+
+        // Known variables: axes and include-added keys.
+        let mut known: Vec<String> = axes.iter().map(|a| a.name.to_string()).collect();
+        for e in &include {
+            for (k, _) in &e.pairs {
+                if !known.iter().any(|x| **x == **k) {
+                    known.push(k.to_string());
+                }
+            }
+        }
+
+        // Constraints.
+        let mut constraints = Vec::new();
+        for c in &raw.constraints {
+            let rc = c.get_ref();
+            if rc.require.is_empty() && rc.forbid.is_empty() {
+                self.err(
+                    c.span(),
+                    "constraint has neither `require` nor `forbid`",
+                    "`require = { axis = value }` or `forbid = { ... }`",
+                );
+            }
+            let when = self.conds(&rc.when, &known);
+            let require = self.conds(&rc.require, &known);
+            let forbid = self.conds(&rc.forbid, &known);
+            constraints.push(Constraint {
+                when,
+                require,
+                forbid,
+                reason: rc.reason.clone(),
+                span: c.span(),
+            });
+        }
+
+        // Environment for every variant.
+        let mut env = IndexMap::new();
+        for (k, v) in raw.env {
+            if !valid_env_name(&k) {
+                self.err(
+                    v.span(),
+                    format!("invalid environment variable name {k:?}"),
+                    "letters, digits and `_`, not starting with a digit",
+                );
+            }
+            env.insert(k, v.get_ref().text());
+        }
+
+        // BLAS policy.
+        let mut blas_policy = BlasPolicy::default();
+        if let Some(p) = raw.blas {
+            if let Some(prefer) = p.prefer {
+                blas_policy.prefer.clear();
+                for s in prefer {
+                    if !self.reg.providers.contains_key(s.get_ref()) {
+                        let known = self
+                            .reg
+                            .providers
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        self.err(
+                            s.span(),
+                            format!("unknown BLAS provider `{}`", s.get_ref()),
+                            format!("one of: {known}"),
+                        );
+                    }
+                    blas_policy.prefer.push(s.into_inner());
+                }
+            }
+            if let Some(t) = p.threaded {
+                blas_policy.threaded.clear();
+                for s in t {
+                    match s.get_ref().as_str() {
+                        "openmp" => blas_policy
+                            .threaded
+                            .push(crate::provider::Threading::Openmp),
+                        "pthread" => blas_policy
+                            .threaded
+                            .push(crate::provider::Threading::Pthread),
+                        other => self.err(
+                            s.span(),
+                            format!("unknown threading `{other}`"),
+                            "\"openmp\" or \"pthread\"",
+                        ),
+                    }
+                }
+            }
+        }
+
+        // Per-value contributions.
+        let mut values: IndexMap<String, IndexMap<String, Contribution>> = IndexMap::new();
+        for (axis, vals) in raw.values {
+            let aname = axis.get_ref().clone();
+            if !known.iter().any(|k| *k == aname) {
+                self.err(
+                    axis.span(),
+                    format!("[values.{aname}] names no axis or include variable"),
+                    format!("one of: {}", known.join(", ")),
+                );
+                continue;
+            }
+            let mut out = IndexMap::new();
+            for (val, contrib) in vals {
+                let vname = val.get_ref().clone();
+                let in_axis = axes
+                    .iter()
+                    .find(|a| *a.name == *aname)
+                    .map(|a| a.values.iter().any(|x| **x == *vname));
+                let in_include = include
+                    .iter()
+                    .any(|e| e.pairs.iter().any(|(k, v)| **k == *aname && **v == *vname));
+                if in_axis != Some(true) && !in_include {
+                    self.err(val.span(), format!("[values.{aname}] describes {vname:?}, which is not a value of `{aname}`"), "a value listed in the axis or an include entry");
+                }
+                let rc = contrib.get_ref();
+                for f in &rc.facets {
+                    if !self
+                        .reg
+                        .toolchains
+                        .values()
+                        .any(|t| t.facets.contains_key(f.get_ref()))
+                    {
+                        self.err(
+                            f.span(),
+                            format!("no toolchain has a facet `{}`", f.get_ref()),
+                            "a facet name such as pic, openmp, cxx17",
+                        );
+                    }
+                }
+                if let Some(fc) = &rc.fortran {
+                    if aname != COMPILER {
+                        self.err(
+                            fc.span(),
+                            "`fortran` is only meaningful for compiler values",
+                            "this key under [values.compiler.<value>]",
+                        );
+                    } else if !self.reg.toolchains.contains_key(fc.get_ref()) {
+                        self.err(
+                            fc.span(),
+                            format!("unknown toolchain family `{}`", fc.get_ref()),
+                            format!("one of: {}", self.families()),
+                        );
+                    }
+                }
+                let text_map = |m: &IndexMap<String, Scalar>| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.text()))
+                        .collect::<IndexMap<_, _>>()
+                };
+                for k in rc.env.keys() {
+                    if !valid_env_name(k) {
+                        self.err(
+                            contrib.span(),
+                            format!("invalid environment variable name {k:?}"),
+                            "letters, digits and `_`, not starting with a digit",
+                        );
+                    }
+                }
+                out.insert(
+                    vname,
+                    Contribution {
+                        cflags: rc.cflags.clone(),
+                        cxxflags: rc.cxxflags.clone(),
+                        fflags: rc.fflags.clone(),
+                        ldflags: rc.ldflags.clone(),
+                        libs: rc.libs.clone(),
+                        defines: rc.defines.clone(),
+                        facets: rc.facets.iter().map(|f| f.get_ref().clone()).collect(),
+                        env: text_map(&rc.env),
+                        cmake: text_map(&rc.cmake),
+                        meson: text_map(&rc.meson),
+                        fortran: rc.fortran.as_ref().map(|f| f.get_ref().clone()),
+                    },
+                );
+            }
+            values.insert(aname, out);
+        }
+
+        Matrix {
+            name,
+            description: raw.description,
+            languages,
+            threads,
+            axes,
+            include,
+            exclude,
+            constraints,
+            env,
+            blas_policy,
+            values,
+            source: self.src.clone(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn families(&self) -> String {
+        self.reg
+            .toolchains
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Checks a value of a role axis (`compiler`, `blas`, `build`).
+    fn check_role_value(&mut self, key: &str, text: &str, span: Range<usize>) {
+        match key {
+            COMPILER => match CompilerSpec::parse(text) {
+                Err(e) => self.err(
+                    span,
+                    format!("compiler {text:?}: {e}"),
+                    "`family` or `family@range`",
+                ),
+                Ok(spec) if !self.reg.toolchains.contains_key(&spec.family) => {
+                    let fam = self.families();
+                    self.err(
+                        span,
+                        format!("unknown toolchain family `{}`", spec.family),
+                        format!("one of: {fam}"),
+                    )
+                }
+                Ok(_) => {}
+            },
+            BLAS => {
+                if !BLAS_ABSTRACT.contains(&text) && self.reg.blas(text).is_none() {
+                    let ids: Vec<String> = self.reg.blas_ids().collect();
+                    self.err(
+                        span,
+                        format!("unknown BLAS {text:?}"),
+                        format!(
+                            "\"sequential\", \"threaded\", \"none\" or one of: {}",
+                            ids.join(", ")
+                        ),
+                    );
+                }
+            }
+            BUILD => {
+                if !BUILD_MODES.iter().any(|(m, _)| *m == text) {
+                    let modes: Vec<&str> = BUILD_MODES.iter().map(|(m, _)| *m).collect();
+                    self.err(
+                        span,
+                        format!("unknown build mode {text:?}"),
+                        format!("one of: {}", modes.join(", ")),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn conds(
+        &mut self,
+        m: &IndexMap<Spanned<String>, OneOrMany>,
+        known: &[String],
+    ) -> Vec<(Arc<str>, Vec<Arc<str>>)> {
+        let mut out = Vec::new();
+        for (k, v) in m {
+            let key = k.get_ref();
+            if !known.iter().any(|x| x == key) {
+                self.err(k.span(), format!("constraint names `{key}`, which is neither an axis nor an include variable"), format!("one of: {}", known.join(", ")));
+                continue;
+            }
+            let vals: Vec<Spanned<Scalar>> = match v {
+                OneOrMany::One(s) => vec![s.clone()],
+                OneOrMany::Many(vs) => vs.clone(),
+            };
+            let mut texts = Vec::new();
+            for s in vals {
+                let t = s.get_ref().text();
+                self.check_role_value(key, &t, s.span());
+                texts.push(Arc::from(t));
+            }
+            out.push((Arc::from(key.as_str()), texts));
+        }
+        out
+    }
+}
+
+fn valid_key(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(x) if x.is_ascii_alphabetic())
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == '-')
+}
+
+pub(crate) fn valid_env_name(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(x) if x.is_ascii_alphabetic() || x == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+}

@@ -1,0 +1,128 @@
+//! The machine profile: what `cfgmx probe` found. The probe crate fills it; this crate only
+//! defines it (it is the JSON interface scripts read) and concretises variants against it.
+
+use crate::provider::Threading;
+use crate::toolchain::Language;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+pub const PROFILE_SCHEMA: u32 = 1;
+
+/// Everything the probe established about one machine.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Profile {
+    pub schema: u32,
+    /// Logical CPUs available to this process.
+    pub cpus: usize,
+    pub compilers: Vec<CompilerRecord>,
+    #[serde(default)]
+    pub mpi: Vec<MpiRecord>,
+    #[serde(default)]
+    pub blas: Vec<BlasRecord>,
+    /// Path the system `libblas.so.3` resolves to, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_blas: Option<String>,
+    /// Findings that concern the machine as a whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Outcome of running something during the probe.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeStatus {
+    #[default]
+    Ok,
+    TimedOut,
+    Crashed,
+    NotExecutable,
+    Unrecognised,
+    Failed,
+}
+
+/// One compiler executable.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CompilerRecord {
+    /// As found (may be a symlink or a wrapper).
+    pub path: String,
+    /// The descriptor's name.
+    pub family: String,
+    pub version: String,
+    pub languages: Vec<Language>,
+    /// Facet name -> what the probe found.
+    #[serde(default)]
+    pub facets: IndexMap<String, FacetResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_path: Option<String>,
+    /// A wrapper it goes through (`mpich`, `ccache`, `craype`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapper: Option<String>,
+    #[serde(default)]
+    pub status: ProbeStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Whether a facet works with a compiler, and with which flag.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FacetResult {
+    /// The flags that worked (or the last tried), joined by spaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
+    pub works: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The split flags, link flags and libraries of the working candidate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub link: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub libs: Vec<String>,
+    /// `_OPENMP` value for the OpenMP facet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// An MPI compiler wrapper and what it wraps.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MpiRecord {
+    pub path: String,
+    /// `mpich`, `openmpi`, `intel-mpi`, ...
+    pub implementation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    pub language: Language,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiler: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiler_family: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiler_version: Option<String>,
+}
+
+/// One BLAS library file and its real threading.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BlasRecord {
+    pub path: String,
+    pub provider: String,
+    /// The provider build it is (`openmp`), from asking the library.
+    pub build: String,
+    pub threading: Threading,
+    /// Directory to put first on the library search path to link this build.
+    pub lib_dir: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+impl Profile {
+    pub fn empty(cpus: usize) -> Profile {
+        Profile {
+            schema: PROFILE_SCHEMA,
+            cpus,
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,556 @@
+//! Resolution: a combination, read through the toolchain descriptors and BLAS providers, becomes
+//! a [`Variant`] with a flag set (CC/CXX/FC, per-language flags, link flags and libraries,
+//! CMake cache variables, environment) and a spec hash.
+//!
+//! The resolved part depends only on the values of the role axes (`compiler`, `blas`, `build`)
+//! and of values that contribute something, so it is memoised: a million variants that differ
+//! only in label axes share one resolution.
+
+use crate::diag::Diagnostic;
+use crate::expand::Combo;
+use crate::hash::{canonical_json, sha256_hex, SpecHasher};
+use crate::matrix::{CompilerSpec, Contribution, Matrix, BLAS, BUILD, BUILD_MODES, COMPILER};
+use crate::provider::{BlasChoice, Threading};
+use crate::registry::Registry;
+use crate::toolchain::{Language, Toolchain};
+use indexmap::IndexMap;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Compiler executables and flags for one variant.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FlagSet {
+    /// C compiler (a name before probing, a path after).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cxx: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fc: Option<String>,
+    pub cflags: Vec<String>,
+    pub cxxflags: Vec<String>,
+    pub fflags: Vec<String>,
+    pub ldflags: Vec<String>,
+    /// Libraries by name (`openblas`, `gomp`), in link order; `-l` is the renderer's business.
+    pub libs: Vec<String>,
+    /// CMake cache variables (`CMAKE_BUILD_TYPE`, `BLA_VENDOR`, ...).
+    pub cmake: IndexMap<String, String>,
+    /// Meson built-in or project options contributed by the matrix.
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub meson: IndexMap<String, String>,
+    /// Environment for configuring, building and testing (thread counts, matrix env).
+    pub env: IndexMap<String, String>,
+}
+
+impl FlagSet {
+    pub fn flags_mut(&mut self, lang: Language) -> &mut Vec<String> {
+        match lang {
+            Language::C => &mut self.cflags,
+            Language::Cxx => &mut self.cxxflags,
+            Language::Fortran => &mut self.fflags,
+        }
+    }
+    pub fn flags(&self, lang: Language) -> &[String] {
+        match lang {
+            Language::C => &self.cflags,
+            Language::Cxx => &self.cxxflags,
+            Language::Fortran => &self.fflags,
+        }
+    }
+    pub fn compiler(&self, lang: Language) -> Option<&str> {
+        match lang {
+            Language::C => self.cc.as_deref(),
+            Language::Cxx => self.cxx.as_deref(),
+            Language::Fortran => self.fc.as_deref(),
+        }
+    }
+    /// `-lopenblas -lgomp`: the libraries as linker arguments.
+    pub fn lib_args(&self) -> Vec<String> {
+        self.libs
+            .iter()
+            .map(|l| {
+                if l.starts_with('-') || l.contains('/') {
+                    l.clone()
+                } else {
+                    format!("-l{l}")
+                }
+            })
+            .collect()
+    }
+}
+
+/// The OpenMP facet a variant uses.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OpenmpUse {
+    /// Why: the BLAS build needs it, or a value asked for the facet.
+    pub reason: String,
+    /// Runtime per language family: C/C++ compiler's, and Fortran's if it differs.
+    pub runtimes: Vec<String>,
+}
+
+/// Everything resolution derives from the role values; shared between variants.
+#[derive(Debug, Serialize)]
+pub struct Resolved {
+    pub compiler: CompilerSpec,
+    /// Family that provides Fortran when it is not `compiler.family`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fortran_family: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blas: Option<BlasChoice>,
+    /// The abstract BLAS value (`threaded`) or the concrete id as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blas_request: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
+    /// Facets applied, in order (`always`, `debug`, `openmp`, ...).
+    pub facets: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openmp: Option<OpenmpUse>,
+    pub flags: FlagSet,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// SHA-256 of the canonical JSON of the spec document's resolved part (see `hash`).
+    #[serde(skip)]
+    pub digest: String,
+    /// The descriptor facts that went into the hash.
+    #[serde(skip)]
+    pub(crate) spec_part: serde_json::Value,
+}
+
+/// One resolved point of the matrix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Variant {
+    pub index: u64,
+    pub name: String,
+    /// Full spec hash (64 hex digits); short forms are unique prefixes.
+    pub hash: String,
+    pub axes: IndexMap<Arc<str>, Arc<str>>,
+    #[serde(flatten)]
+    pub resolved: Arc<Resolved>,
+}
+
+impl Variant {
+    pub fn flags(&self) -> &FlagSet {
+        &self.resolved.flags
+    }
+
+    /// The document the spec hash is computed from, whole (what `cfgmx show --spec` prints and
+    /// `cfgmx diff` compares).
+    pub fn spec_document(&self) -> serde_json::Value {
+        serde_json::json!({
+            "schema": crate::hash::SPEC_SCHEMA,
+            "axes": self.axes,
+            "resolved": self.resolved.spec_part,
+        })
+    }
+}
+
+/// Turns combinations into variants, memoising the resolution of role values.
+pub struct Resolver<'a> {
+    pub matrix: &'a Matrix,
+    pub registry: &'a Registry,
+    memo: HashMap<String, Arc<Resolved>>,
+    key_buf: String,
+}
+
+const MEMO_LIMIT: usize = 4096;
+
+impl<'a> Resolver<'a> {
+    pub fn new(matrix: &'a Matrix, registry: &'a Registry) -> Self {
+        Resolver {
+            matrix,
+            registry,
+            memo: HashMap::new(),
+            key_buf: String::new(),
+        }
+    }
+
+    /// Resolves one combination. Fails (with a located diagnostic) only for combinations an
+    /// include entry created without a compiler.
+    pub fn resolve(&mut self, c: &Combo) -> Result<Variant, Diagnostic> {
+        // The memo key: role values and every value that contributes something.
+        self.key_buf.clear();
+        for (k, v) in &c.pairs {
+            if matches!(&**k, COMPILER | BLAS | BUILD) || self.matrix.contribution(k, v).is_some() {
+                self.key_buf.push_str(k);
+                self.key_buf.push('\u{1f}');
+                self.key_buf.push_str(v);
+                self.key_buf.push('\u{1e}');
+            }
+        }
+        let resolved = match self.memo.get(&self.key_buf) {
+            Some(r) => r.clone(),
+            None => {
+                let r = Arc::new(self.resolve_core(c)?);
+                if self.memo.len() >= MEMO_LIMIT {
+                    self.memo.clear();
+                }
+                self.memo.insert(self.key_buf.clone(), r.clone());
+                r
+            }
+        };
+        let mut name = String::with_capacity(32);
+        for (i, (_, v)) in c.pairs.iter().enumerate() {
+            if i > 0 {
+                name.push('-');
+            }
+            name.push_str(&slug(v));
+        }
+        let mut hasher = SpecHasher::new();
+        hasher.axes(&c.pairs);
+        hasher.part("resolved", &resolved.digest);
+        Ok(Variant {
+            index: c.index,
+            name,
+            hash: hasher.finish(),
+            axes: c.pairs.iter().cloned().collect(),
+            resolved,
+        })
+    }
+
+    fn resolve_core(&self, c: &Combo) -> Result<Resolved, Diagnostic> {
+        let m = self.matrix;
+        let reg = self.registry;
+        let get = |k: &str| c.get(k).map(|v| &**v);
+        let Some(cval) = get(COMPILER) else {
+            let d = match c.from_include {
+                Some(i) => m.include_diagnostic(i, "this include entry fits no combination, so it creates a new variant, and that variant has no `compiler`"),
+                None => m.axes_diagnostic("the matrix has no `compiler` axis"),
+            };
+            return Err(d.expected("a `compiler = \"family\"` key"));
+        };
+        // Values were validated at parse time; a failure here is a bug, reported, not panicked.
+        let spec = CompilerSpec::parse(cval).map_err(|e| m.axes_diagnostic(e))?;
+        let tc = reg
+            .toolchain(&spec.family)
+            .ok_or_else(|| {
+                m.axes_diagnostic(format!("unknown toolchain family `{}`", spec.family))
+            })?
+            .clone();
+        let contributions: Vec<(&str, &str, &Contribution)> = c
+            .pairs
+            .iter()
+            .filter_map(|(k, v)| m.contribution(k, v).map(|x| (&**k, &**v, x)))
+            .collect();
+        let fortran_family = contributions
+            .iter()
+            .find_map(|(_, _, x)| x.fortran.clone())
+            .filter(|f| *f != tc.name);
+        let ftc = match &fortran_family {
+            Some(f) => reg
+                .toolchain(f)
+                .cloned()
+                .ok_or_else(|| m.axes_diagnostic(format!("unknown toolchain family `{f}`")))?,
+            None => tc.clone(),
+        };
+        let version = None; // abstract: the probe supplies versions during concretisation
+        let lang_tc = |l: Language| if l == Language::Fortran { &ftc } else { &tc };
+
+        let mut flags = FlagSet::default();
+        let mut warnings = Vec::new();
+        for lang in &m.languages {
+            let t = lang_tc(*lang);
+            let exe = t.executables.for_lang(*lang).first().cloned();
+            if exe.is_none() {
+                warnings.push(format!(
+                    "toolchain {} has no {} compiler",
+                    t.name,
+                    lang.as_str()
+                ));
+            }
+            match lang {
+                Language::C => flags.cc = exe,
+                Language::Cxx => flags.cxx = exe,
+                Language::Fortran => flags.fc = exe,
+            }
+        }
+
+        // BLAS.
+        let blas_request = get(BLAS).map(str::to_string);
+        let blas = match get(BLAS) {
+            None | Some("none") => None,
+            Some("sequential") => {
+                pick_blas(reg, &m.blas_policy.prefer, &[Threading::Sequential], None)
+            }
+            Some("threaded") => pick_blas(
+                reg,
+                &m.blas_policy.prefer,
+                &m.blas_policy.threaded,
+                tc.openmp_runtime(),
+            ),
+            Some(id) => reg.blas(id),
+        };
+        if let (Some(req), None) = (get(BLAS), &blas) {
+            if req != "none" {
+                warnings.push(format!("no BLAS provider has a {req} build"));
+            }
+        }
+
+        // Facets: always, build mode, OpenMP if the BLAS build needs it, then what values ask for.
+        let mut facets: Vec<String> = Vec::new();
+        let mut facet_sources: IndexMap<String, serde_json::Value> = IndexMap::new();
+        let mut facet_libs: Vec<String> = Vec::new();
+        let mut add_facet = |name: &str,
+                             flags: &mut FlagSet,
+                             facets: &mut Vec<String>,
+                             required: bool,
+                             warnings: &mut Vec<String>| {
+            if facets.iter().any(|f| f == name) {
+                return;
+            }
+            let mut any = false;
+            for lang in &m.languages {
+                let t: &Toolchain = lang_tc(*lang);
+                if let Some(cand) = t
+                    .facet(name)
+                    .iter()
+                    .find(|c| c.fits(version) && c.applies_to(*lang))
+                {
+                    any = true;
+                    flags.flags_mut(*lang).extend(cand.flags.iter().cloned());
+                    push_unique(&mut flags.ldflags, &cand.link);
+                    push_unique(&mut facet_libs, &cand.libs);
+                }
+                if !t.facet(name).is_empty() {
+                    facet_sources
+                        .entry(format!("{}:{}", t.name, name))
+                        .or_insert_with(|| serde_json::to_value(t.facet(name)).unwrap_or_default());
+                }
+            }
+            if any {
+                facets.push(name.to_string());
+            } else if required {
+                warnings.push(format!("toolchain {} has no `{name}` facet", tc.name));
+            }
+        };
+        add_facet("always", &mut flags, &mut facets, false, &mut warnings);
+        let build = get(BUILD).map(str::to_string);
+        if let Some(b) = &build {
+            add_facet(b, &mut flags, &mut facets, true, &mut warnings);
+            if let Some((_, ty)) = BUILD_MODES.iter().find(|(m, _)| m == b) {
+                flags
+                    .cmake
+                    .insert("CMAKE_BUILD_TYPE".into(), ty.to_string());
+            }
+        }
+        let mut openmp = None;
+        if let Some(b) = &blas {
+            if b.build.threading == Threading::Openmp {
+                add_facet("openmp", &mut flags, &mut facets, true, &mut warnings);
+                openmp = Some(format!("BLAS build {} is OpenMP-threaded", b.id));
+            }
+        }
+        for (_, _, x) in &contributions {
+            for f in &x.facets {
+                add_facet(f, &mut flags, &mut facets, true, &mut warnings);
+                if f == "openmp" && openmp.is_none() {
+                    openmp = Some("requested by a matrix value".to_string());
+                }
+            }
+        }
+
+        // BLAS link line and CMake vendor.
+        if let Some(b) = &blas {
+            push_unique(&mut flags.ldflags, &b.build.link);
+            push_unique(&mut flags.libs, &b.build.libs);
+            if let Some(v) = &b.build.cmake_vendor {
+                flags.cmake.insert("BLA_VENDOR".into(), v.clone());
+            }
+        }
+
+        // Runtime libraries after the BLAS that may need them.
+        push_unique(&mut flags.libs, &facet_libs);
+
+        // Matrix values' contributions, in key order.
+        for (_, _, x) in &contributions {
+            flags.cflags.extend(x.cflags.iter().cloned());
+            flags.cxxflags.extend(x.cxxflags.iter().cloned());
+            flags.fflags.extend(x.fflags.iter().cloned());
+            for d in &x.defines {
+                flags.cflags.push(format!("-D{d}"));
+                flags.cxxflags.push(format!("-D{d}"));
+            }
+            push_unique(&mut flags.ldflags, &x.ldflags);
+            push_unique(&mut flags.libs, &x.libs);
+            for (k, v) in &x.cmake {
+                flags.cmake.insert(k.clone(), v.clone());
+            }
+            for (k, v) in &x.meson {
+                flags.meson.insert(k.clone(), v.clone());
+            }
+        }
+
+        // Environment: the toolchain's, the matrix's, thread counts, then values'.
+        for (k, v) in tc.env.iter().chain(m.env.iter()) {
+            flags.env.insert(k.clone(), v.clone());
+        }
+        let threads = m.threads.to_string();
+        if let Some(b) = &blas {
+            if b.build.threading.is_threaded() {
+                if let Some(var) = b.build.thread_vars.first() {
+                    flags.env.insert(var.clone(), threads.clone());
+                }
+            }
+        }
+        if openmp.is_some() {
+            flags
+                .env
+                .entry("OMP_NUM_THREADS".into())
+                .or_insert(threads.clone());
+        }
+        for (_, _, x) in &contributions {
+            for (k, v) in &x.env {
+                flags.env.insert(k.clone(), v.clone());
+            }
+        }
+
+        // Runtime conflicts a user would otherwise find at 3 a.m.
+        let mut runtimes: Vec<String> = Vec::new();
+        if openmp.is_some() {
+            for lang in &m.languages {
+                if let Some(rt) = lang_tc(*lang).openmp_runtime() {
+                    if !runtimes.iter().any(|r| r == rt) {
+                        runtimes.push(rt.to_string());
+                    }
+                }
+            }
+        }
+        if let Some(b) = &blas {
+            if let Some(rt) = &b.build.openmp_runtime {
+                if openmp.is_some() && !runtimes.iter().any(|r| r == rt) {
+                    warnings.push(format!(
+                        "two OpenMP runtimes would load: lib{} (BLAS {}) and lib{} ({})",
+                        rt,
+                        b.id,
+                        runtimes.join(", lib"),
+                        tc.name
+                    ));
+                }
+            }
+            if b.build.threading == Threading::Pthread && openmp.is_some() {
+                warnings.push(format!(
+                    "pthread BLAS {} called inside OpenMP regions oversubscribes the cores",
+                    b.id
+                ));
+            }
+        }
+        if runtimes.len() > 1 {
+            warnings.push(format!(
+                "two OpenMP runtimes would load: lib{} (C/C++ and Fortran compilers differ)",
+                runtimes.join(" and lib")
+            ));
+        }
+
+        // The hashed part: descriptor facts used, contributions, and the result.
+        let toolchain_part = |t: &Toolchain| {
+            serde_json::json!({
+                "name": t.name,
+                "executables": t.executables,
+                "version": t.version,
+                "identity": t.identity,
+                "env": t.env,
+            })
+        };
+        let mut contrib_part = serde_json::Map::new();
+        for (k, v, x) in &contributions {
+            contrib_part.insert(
+                format!("{k}={v}"),
+                serde_json::to_value(x).unwrap_or_default(),
+            );
+        }
+        let spec_part = serde_json::json!({
+            "compiler": spec,
+            "toolchain": toolchain_part(&tc),
+            "fortran_toolchain": fortran_family.as_ref().map(|_| toolchain_part(&ftc)),
+            "facets": facet_sources,
+            "blas": blas,
+            "blas_policy": if matches!(get(BLAS), Some("sequential" | "threaded")) { serde_json::to_value(&m.blas_policy).unwrap_or_default() } else { serde_json::Value::Null },
+            "languages": m.languages,
+            "threads": m.threads,
+            "matrix_env": m.env,
+            "contributions": contrib_part,
+            "flags": flags,
+        });
+        let digest = sha256_hex(canonical_json(&spec_part).as_bytes());
+        Ok(Resolved {
+            compiler: spec,
+            fortran_family,
+            blas,
+            blas_request,
+            build,
+            facets,
+            openmp: openmp.map(|reason| OpenmpUse { reason, runtimes }),
+            flags,
+            warnings,
+            digest,
+            spec_part,
+        })
+    }
+}
+
+fn push_unique(dst: &mut Vec<String>, src: &[String]) {
+    for s in src {
+        if !dst.contains(s) {
+            dst.push(s.clone());
+        }
+    }
+}
+
+/// Picks the first provider build (by preference, then threading order) for an abstract BLAS
+/// value; for OpenMP builds, one whose runtime matches the compiler's is preferred.
+pub fn pick_blas(
+    reg: &Registry,
+    prefer: &[String],
+    threading: &[Threading],
+    runtime: Option<&str>,
+) -> Option<BlasChoice> {
+    let candidates = || {
+        threading.iter().flat_map(move |t| {
+            prefer
+                .iter()
+                .filter_map(|p| reg.providers.get(p))
+                .flat_map(move |p| {
+                    p.builds
+                        .iter()
+                        .filter(move |b| b.threading == *t)
+                        .map(move |b| (p, b))
+                })
+        })
+    };
+    let choose = |(p, b): (&Arc<crate::provider::Provider>, &crate::provider::Build)| BlasChoice {
+        id: format!("{}-{}", p.name, b.name),
+        provider: p.name.clone(),
+        build: b.clone(),
+        pkgconfig: p.pkgconfig.clone(),
+    };
+    if let Some(rt) = runtime {
+        if let Some(x) = candidates().find(|(_, b)| {
+            b.threading != Threading::Openmp || b.openmp_runtime.as_deref() == Some(rt)
+        }) {
+            return Some(choose(x));
+        }
+    }
+    candidates().next().map(choose)
+}
+
+/// A value as a piece of a variant name: safe as a file name on any system.
+pub fn slug(v: &str) -> String {
+    let mut s: String = v
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '+' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.chars().all(|c| c == '.') {
+        s = s.replace('.', "_");
+        if s.is_empty() {
+            s.push('_');
+        }
+    }
+    s
+}

@@ -1,0 +1,79 @@
+//! Command-line definition. Help texts teach: each command says what it does, what it reads,
+//! and gives an example.
+
+use crate::commands;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+MATRIX is a matrix file (matrices/*.toml) or the name of an embedded one; it defaults to
+`hpc16` (gcc, icc, pgi, xl x sequential/threaded BLAS x debug/release = 16 variants).
+
+Exit codes: 0 ok, 1 some variant failed, 2 bad input or usage, 130 interrupted.
+
+Examples:
+  cfgmx expand                      # the 16 variants of hpc16, with hashes and flags
+  cfgmx expand matrices/my.toml --jsonl | jq .name
+  cfgmx show gcc-threaded-release   # one variant whole (by name or hash prefix)
+  cfgmx diff gcc-threaded-release icc-threaded-release";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cfgmx",
+    version,
+    about = "Enumerate, probe, configure and build every toolchain variant of a numerical library",
+    long_about = "cfgmx turns \"which compilers, which BLAS, which threading, which build mode\" into an \
+explicit, hashed set of build variants. Toolchain descriptors (toolchains/*.toml) say how each \
+compiler family spells OpenMP, debug, optimisation and PIC; a matrix (matrices/*.toml) names the \
+axes; cfgmx expands it into variants, each with a content hash.",
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Print machine-readable JSON on stdout instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Extra toolchain descriptors (*.toml); a file named like a builtin family replaces it.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub toolchains: Option<PathBuf>,
+    /// Extra BLAS provider descriptors (*.toml).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub providers: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List a matrix's variants with their hashes and resolved flags.
+    #[command(
+        after_help = "Examples:\n  cfgmx expand\n  cfgmx expand matrices/solver.toml --json\n  cfgmx expand --jsonl > variants.jsonl   # streams; constant memory"
+    )]
+    Expand(commands::expand::ExpandArgs),
+    /// Print one variant whole: axes, compilers, flags, env, hashes.
+    #[command(
+        after_help = "HASH_OR_NAME is a variant name (gcc-threaded-debug) or a prefix of its hash (at least 4 hex digits).\n\nExamples:\n  cfgmx show gcc-threaded-debug\n  cfgmx show 3fa9c01 --spec   # the exact documents the hash is computed from"
+    )]
+    Show(commands::show::ShowArgs),
+    /// Say exactly which inputs make two variants' hashes differ.
+    #[command(
+        after_help = "A and B are names or hash prefixes in MATRIX; either may be written FILE.toml#NAME to take it from another matrix file.\n\nExample:\n  cfgmx diff gcc-threaded-debug gcc-sequential-debug"
+    )]
+    Diff(commands::diff::DiffArgs),
+    /// List the toolchain descriptors (compiler families) and their facets.
+    Toolchains(commands::toolchains::ToolchainsArgs),
+    /// List the BLAS providers and their builds (threading, link line, thread variables).
+    Providers(commands::toolchains::ProvidersArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Example:\n  cfgmx completions bash > /etc/bash_completion.d/cfgmx")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}

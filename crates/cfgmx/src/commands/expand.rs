@@ -1,0 +1,140 @@
+//! `cfgmx expand`: the variants of a matrix.
+
+use crate::cli::Global;
+use crate::error::{CliError, Result};
+use crate::load;
+use crate::output::{flags, Table};
+use cfgmx_model::{Diagnostics, Resolver, Variant};
+use clap::Args;
+use serde::Serialize;
+use std::io::Write;
+
+#[derive(Debug, Args)]
+pub struct ExpandArgs {
+    /// Matrix file or embedded matrix name (default: hpc16).
+    pub matrix: Option<String>,
+    /// Stream one JSON record per line as variants are resolved (constant memory; full hashes,
+    /// since a unique short prefix needs the whole set).
+    #[arg(long, conflicts_with = "json")]
+    pub jsonl: bool,
+}
+
+/// A variant as `--json` prints it.
+#[derive(Serialize)]
+pub struct Record<'a> {
+    #[serde(flatten)]
+    pub variant: &'a Variant,
+    pub short_hash: &'a str,
+}
+
+pub fn run(g: &Global, a: ExpandArgs) -> Result<u8> {
+    let reg = load::registry(g)?;
+    let m = load::matrix(a.matrix.as_deref(), &reg)?;
+    if a.jsonl {
+        return stream(&m, &reg);
+    }
+    let set = m.variant_set(&reg)?;
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    if g.json {
+        let recs: Vec<Record> = set
+            .variants
+            .iter()
+            .map(|v| Record {
+                variant: v,
+                short_hash: &v.hash[..set.short_len],
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &recs)
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+        writeln!(out).ok();
+        return Ok(0);
+    }
+    let mut t = Table::new(&["NAME", "HASH", "COMPILERS", "BLAS", "C FLAGS", "LIBS"]);
+    for v in &set.variants {
+        let f = v.flags();
+        let compilers = [&f.cc, &f.cxx, &f.fc]
+            .iter()
+            .filter_map(|c| c.as_deref())
+            .collect::<Vec<_>>()
+            .join(",");
+        let blas = v
+            .resolved
+            .blas
+            .as_ref()
+            .map_or("-".to_string(), |b| b.id.clone());
+        let mut name = v.name.clone();
+        if !v.resolved.warnings.is_empty() {
+            name.push_str(" (!)");
+        }
+        t.row(vec![
+            name,
+            v.hash[..set.short_len].to_string(),
+            compilers,
+            blas,
+            flags(&f.cflags),
+            f.lib_args().join(" "),
+        ]);
+    }
+    write!(out, "{}", t.render()).ok();
+    let n_warn = set
+        .variants
+        .iter()
+        .filter(|v| !v.resolved.warnings.is_empty())
+        .count();
+    writeln!(
+        out,
+        "\n{} variants from matrix `{}`{}",
+        set.variants.len(),
+        m.name,
+        if n_warn > 0 {
+            format!("; {n_warn} with warnings (!): see `cfgmx show NAME`")
+        } else {
+            String::new()
+        }
+    )
+    .ok();
+    Ok(0)
+}
+
+/// Streams variants as JSON lines, resolving lazily.
+fn stream(m: &cfgmx_model::Matrix, reg: &cfgmx_model::Registry) -> Result<u8> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut resolver = Resolver::new(m, reg);
+    let mut combos = m.combos();
+    let mut errs = Vec::new();
+    let mut n = 0u64;
+    for c in combos.by_ref() {
+        match resolver.resolve(&c) {
+            Ok(v) => {
+                serde_json::to_writer(&mut out, &v)
+                    .map_err(|e| CliError::runtime(e.to_string()))?;
+                out.write_all(b"\n")
+                    .map_err(|e| CliError::runtime(e.to_string()))?;
+                n += 1;
+            }
+            Err(d) => {
+                if !errs.contains(&d) {
+                    errs.push(d);
+                }
+            }
+        }
+    }
+    out.flush().ok();
+    if n == 0 && errs.is_empty() {
+        for (i, k) in combos.removed_by.iter().enumerate() {
+            if *k > 0 {
+                errs.push(m.constraint_diagnostic(i, format!("this constraint removes {k} combination(s), and together the constraints remove every variant")));
+            }
+        }
+    }
+    if !errs.is_empty() {
+        return Err(Diagnostics {
+            diagnostics: errs,
+            sources: vec![m.source.clone()],
+        }
+        .into());
+    }
+    Ok(0)
+}

@@ -1,0 +1,26 @@
+//! One module per command; `run` dispatches.
+
+pub mod diff;
+pub mod expand;
+pub mod show;
+pub mod toolchains;
+
+use crate::cli::{Cli, Command};
+use crate::error::Result;
+use clap::CommandFactory;
+
+/// Runs the parsed command; returns the exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Expand(a) => expand::run(g, a),
+        Command::Show(a) => show::run(g, a),
+        Command::Diff(a) => diff::run(g, a),
+        Command::Toolchains(a) => toolchains::run(g, a),
+        Command::Providers(a) => toolchains::run_providers(g, a),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "cfgmx", &mut std::io::stdout());
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Errors that reach the user, and how they are shown.
+
+use cfgmx_model::{Diagnostic, Diagnostics};
+use codespan_reporting::diagnostic::{Diagnostic as CsDiag, Label};
+use codespan_reporting::files::SimpleFiles;
+use codespan_reporting::term::{self, termcolor};
+use std::io::IsTerminal;
+
+/// Why a command stopped.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad input files, with locations (exit 2).
+    Input(Diagnostics),
+    /// A wrong argument (exit 2): the message says what to do instead.
+    Usage(String),
+    /// Something failed at run time (I/O, a tool): exit `code`.
+    Runtime { message: String, code: u8 },
+}
+
+pub type Result<T> = std::result::Result<T, CliError>;
+
+impl From<Diagnostics> for CliError {
+    fn from(d: Diagnostics) -> Self {
+        CliError::Input(d)
+    }
+}
+
+impl CliError {
+    pub fn usage(msg: impl Into<String>) -> Self {
+        CliError::Usage(msg.into())
+    }
+    pub fn runtime(msg: impl Into<String>) -> Self {
+        CliError::Runtime {
+            message: msg.into(),
+            code: 2,
+        }
+    }
+    pub fn code(&self) -> u8 {
+        match self {
+            CliError::Input(_) | CliError::Usage(_) => 2,
+            CliError::Runtime { code, .. } => *code,
+        }
+    }
+}
+
+/// Prints `e` on stderr (and as JSON on stdout under `--json`); returns the exit code.
+pub fn report(e: &CliError, json: bool) -> u8 {
+    match e {
+        CliError::Input(d) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": "bad input", "diagnostics": d.diagnostics })
+                );
+            }
+            print_diagnostics(d);
+        }
+        CliError::Usage(m) | CliError::Runtime { message: m, .. } => {
+            if json {
+                println!("{}", serde_json::json!({ "error": m }));
+            }
+            eprintln!("error: {m}");
+        }
+    }
+    e.code()
+}
+
+fn color() -> termcolor::ColorChoice {
+    if std::env::var_os("NO_COLOR").is_some() || !std::io::stderr().is_terminal() {
+        termcolor::ColorChoice::Never
+    } else {
+        termcolor::ColorChoice::Auto
+    }
+}
+
+/// Prints located diagnostics with a caret excerpt: `file:line:col`, message, expectation.
+pub fn print_diagnostics(d: &Diagnostics) {
+    let mut files = SimpleFiles::new();
+    let ids: Vec<(String, usize)> = d
+        .sources
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                files.add(s.name.clone(), s.text.to_string()),
+            )
+        })
+        .collect();
+    let writer = termcolor::StandardStream::stderr(color());
+    let config = term::Config::default();
+    for diag in &d.diagnostics {
+        let cs = to_codespan(diag, &ids);
+        if term::emit(&mut writer.lock(), &config, &files, &cs).is_err() {
+            eprintln!("error: {diag}");
+        }
+    }
+}
+
+/// Prints warnings (non-fatal diagnostics) the same way.
+pub fn print_warnings(ws: &[Diagnostic], sources: &[cfgmx_model::Source]) {
+    if ws.is_empty() {
+        return;
+    }
+    let mut files = SimpleFiles::new();
+    let ids: Vec<(String, usize)> = sources
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                files.add(s.name.clone(), s.text.to_string()),
+            )
+        })
+        .collect();
+    let writer = termcolor::StandardStream::stderr(color());
+    for w in ws {
+        let mut cs = to_codespan(w, &ids);
+        cs.severity = codespan_reporting::diagnostic::Severity::Warning;
+        let _ = term::emit(&mut writer.lock(), &term::Config::default(), &files, &cs);
+    }
+}
+
+fn to_codespan(diag: &Diagnostic, ids: &[(String, usize)]) -> CsDiag<usize> {
+    let mut cs = CsDiag::error().with_message(&diag.message);
+    let file_id = ids.iter().find(|(n, _)| *n == diag.file).map(|(_, i)| *i);
+    let mut notes = Vec::new();
+    match (file_id, &diag.span) {
+        (Some(id), Some(span)) => {
+            let label = Label::primary(id, span.clone());
+            let label = match &diag.expected {
+                Some(e) => label.with_message(format!("expected {e}")),
+                None => label,
+            };
+            cs = cs.with_labels(vec![label]);
+        }
+        _ => {
+            let mut loc = diag.file.clone();
+            if let (Some(l), Some(c)) = (diag.line, diag.column) {
+                loc = format!("{loc}:{l}:{c}");
+            }
+            notes.push(format!("in {loc}"));
+            if let Some(e) = &diag.expected {
+                notes.push(format!("expected {e}"));
+            }
+        }
+    }
+    notes.extend(diag.notes.iter().cloned());
+    cs.with_notes(notes)
+}

@@ -1,0 +1,82 @@
+//! Loading inputs: the registry (builtin + `--toolchains`/`--providers` dirs) and a matrix
+//! (a file or an embedded name). The only place the CLI reads data files.
+
+use crate::cli::Global;
+use crate::error::{CliError, Result};
+use cfgmx_model::registry::{builtin_matrix, builtin_matrix_files};
+use cfgmx_model::{Diagnostic, Diagnostics, Matrix, Registry, Source, DEFAULT_MATRIX};
+use std::path::Path;
+
+/// Reads a text file as a [`Source`]; unreadable or non-UTF-8 files become located errors.
+pub fn read_source(path: &Path) -> Result<Source> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            " (check the path)"
+        } else {
+            ""
+        };
+        Diagnostics::one(Diagnostic::file(
+            &name,
+            format!("cannot read file: {e}{hint}"),
+        ))
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(t) => Ok(Source::new(name, t)),
+        Err(e) => {
+            let off = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let src = Source::new(name, text);
+            Err(Diagnostics::one(
+                Diagnostic::at(&src, off..off + 1, "invalid UTF-8").expected("a UTF-8 text file"),
+            )
+            .with_source(&src)
+            .into())
+        }
+    }
+}
+
+fn dir_sources(dir: &Path) -> Result<Vec<Source>> {
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| CliError::usage(format!("cannot read directory {}: {e}", dir.display())))?;
+    let mut paths: Vec<_> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| read_source(p)).collect()
+}
+
+/// The builtin registry plus the user's descriptor directories.
+pub fn registry(g: &Global) -> Result<Registry> {
+    let mut reg = Registry::builtin();
+    if let Some(d) = &g.toolchains {
+        reg.add_toolchains(&dir_sources(d)?)?;
+    }
+    if let Some(d) = &g.providers {
+        reg.add_providers(&dir_sources(d)?)?;
+    }
+    Ok(reg)
+}
+
+/// Loads MATRIX: a path (contains `/` or ends in `.toml`) or an embedded matrix's name.
+pub fn matrix(arg: Option<&str>, reg: &Registry) -> Result<Matrix> {
+    let arg = arg.unwrap_or(DEFAULT_MATRIX);
+    let src = if arg.contains('/') || arg.ends_with(".toml") || Path::new(arg).is_file() {
+        read_source(Path::new(arg))?
+    } else {
+        builtin_matrix(arg).ok_or_else(|| {
+            let names: Vec<&str> = builtin_matrix_files()
+                .iter()
+                .map(|(f, _)| f.trim_end_matches(".toml"))
+                .collect();
+            CliError::usage(format!(
+                "no matrix file or embedded matrix called `{arg}`; embedded matrices: {}",
+                names.join(", ")
+            ))
+        })?
+    };
+    let m = Matrix::parse(&src, reg)?;
+    crate::error::print_warnings(&m.warnings, std::slice::from_ref(&m.source));
+    Ok(m)
+}
