@@ -78,7 +78,8 @@ struct RawExecutables {
 #[serde(deny_unknown_fields)]
 struct RawVersionRule {
     args: Vec<String>,
-    /// Regexes tried in order; the first match's `version` group (or group 1) is the version.
+    /// Regexes tried in order; the first match's `version` group (or the named groups `major`,
+    /// `minor`, `patch` joined with `.`, or group 1) is the version.
     regex: Vec<Spanned<String>>,
     /// Outputs matching any of these belong to another family.
     #[serde(default)]
@@ -401,8 +402,18 @@ impl Toolchain {
             }
             for re in &rule.regex {
                 if let Some(c) = re.captures(output) {
-                    let m = c.name("version").or_else(|| c.get(1))?;
-                    let text = normalise_version(m.as_str());
+                    let text = match c.name("version") {
+                        Some(m) => m.as_str().to_string(),
+                        // Banners that split the version (`Release 6.0(Hibiya) Build 1037`):
+                        // named groups `major`, `minor`, `patch` are joined with `.`.
+                        None if c.name("major").is_some() => ["major", "minor", "patch"]
+                            .iter()
+                            .filter_map(|g| c.name(g).map(|m| m.as_str()))
+                            .collect::<Vec<_>>()
+                            .join("."),
+                        None => c.get(1)?.as_str().to_string(),
+                    };
+                    let text = normalise_version(&text);
                     if let Some(v) = Version::parse(&text) {
                         return Some(Detected {
                             version: v,
