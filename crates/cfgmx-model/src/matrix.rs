@@ -52,13 +52,8 @@ impl Scalar {
     }
 }
 
-/// `key = value` or `key = [values]` in a constraint.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(Spanned<Scalar>),
-    Many(Vec<Spanned<Scalar>>),
-}
+/// `key = value` or `key = [values]` in a constraint (spans only work outside untagged enums).
+type OneOrMany = Spanned<toml::Value>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -805,14 +800,27 @@ impl Validator<'_> {
                 self.err(k.span(), format!("constraint names `{key}`, which is neither an axis nor an include variable"), format!("one of: {}", known.join(", ")));
                 continue;
             }
-            let vals: Vec<Spanned<Scalar>> = match v {
-                OneOrMany::One(s) => vec![s.clone()],
-                OneOrMany::Many(vs) => vs.clone(),
+            let span = v.span();
+            let items: Vec<&toml::Value> = match v.get_ref() {
+                toml::Value::Array(a) => a.iter().collect(),
+                one => vec![one],
             };
+            let mut vals = Vec::new();
+            for it in items {
+                match it {
+                    toml::Value::String(x) => vals.push(x.clone()),
+                    toml::Value::Integer(i) => vals.push(i.to_string()),
+                    toml::Value::Boolean(b) => vals.push(b.to_string()),
+                    _ => self.err(
+                        span.clone(),
+                        format!("constraint value for `{key}` is not a scalar"),
+                        "a string, integer, boolean, or a list of them",
+                    ),
+                }
+            }
             let mut texts = Vec::new();
-            for s in vals {
-                let t = s.get_ref().text();
-                self.check_role_value(key, &t, s.span());
+            for t in vals {
+                self.check_role_value(key, &t, span.clone());
                 texts.push(Arc::from(t));
             }
             out.push((Arc::from(key.as_str()), texts));

@@ -497,41 +497,39 @@ fn push_unique(dst: &mut Vec<String>, src: &[String]) {
     }
 }
 
-/// Picks the first provider build (by preference, then threading order) for an abstract BLAS
-/// value; for OpenMP builds, one whose runtime matches the compiler's is preferred.
+/// Picks the provider build for an abstract BLAS value: threading modes in the given order;
+/// within a mode, an OpenMP build whose runtime matches the compiler's (`runtime`) first, then
+/// the providers in order of preference.
 pub fn pick_blas(
     reg: &Registry,
     prefer: &[String],
     threading: &[Threading],
     runtime: Option<&str>,
 ) -> Option<BlasChoice> {
-    let candidates = || {
-        threading.iter().flat_map(move |t| {
-            prefer
-                .iter()
-                .filter_map(|p| reg.providers.get(p))
-                .flat_map(move |p| {
-                    p.builds
-                        .iter()
-                        .filter(move |b| b.threading == *t)
-                        .map(move |b| (p, b))
-                })
-        })
-    };
-    let choose = |(p, b): (&Arc<crate::provider::Provider>, &crate::provider::Build)| BlasChoice {
-        id: format!("{}-{}", p.name, b.name),
-        provider: p.name.clone(),
-        build: b.clone(),
-        pkgconfig: p.pkgconfig.clone(),
-    };
-    if let Some(rt) = runtime {
-        if let Some(x) = candidates().find(|(_, b)| {
-            b.threading != Threading::Openmp || b.openmp_runtime.as_deref() == Some(rt)
-        }) {
-            return Some(choose(x));
+    for t in threading {
+        let mode: Vec<(&Arc<crate::provider::Provider>, &crate::provider::Build)> = prefer
+            .iter()
+            .filter_map(|p| reg.providers.get(p))
+            .flat_map(|p| {
+                p.builds
+                    .iter()
+                    .filter(|b| b.threading == *t)
+                    .map(move |b| (p, b))
+            })
+            .collect();
+        let same_runtime = mode
+            .iter()
+            .find(|(_, b)| runtime.is_some() && b.openmp_runtime.as_deref() == runtime);
+        if let Some((p, b)) = same_runtime.or(mode.first()) {
+            return Some(BlasChoice {
+                id: format!("{}-{}", p.name, b.name),
+                provider: p.name.clone(),
+                build: (*b).clone(),
+                pkgconfig: p.pkgconfig.clone(),
+            });
         }
     }
-    candidates().next().map(choose)
+    None
 }
 
 /// A value as a piece of a variant name: safe as a file name on any system.
