@@ -3,10 +3,10 @@
 //! the threading comes from the library itself, not from its file name (Debian names the
 //! pthread and OpenMP OpenBLAS files alike).
 
-use crate::discover::{Found, Lib};
+use crate::discover::{Found, Kind, Lib};
 use crate::ProbeOptions;
 use cfgmx_exec::Cmd;
-use cfgmx_model::{BlasRecord, CompilerRecord, Language, ProbeStatus, Provider, Registry, Threading};
+use cfgmx_model::{BlasRecord, Language, Provider, Registry, Threading};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -122,25 +122,12 @@ fn by_siblings(p: &Provider, lib: &Lib) -> Vec<BlasRecord> {
         .collect()
 }
 
-/// Compiler for the query program: a working C compiler of a family known to take `-ldl`.
-fn pick_cc(compilers: &[CompilerRecord]) -> Option<&CompilerRecord> {
-    let ok = |c: &&CompilerRecord| {
-        c.status == ProbeStatus::Ok && c.languages.contains(&Language::C) && c.wrapper.is_none()
-    };
-    compilers
-        .iter()
-        .filter(ok)
-        .find(|c| c.family == "gcc" || c.family == "clang")
-        .or_else(|| compilers.iter().find(ok))
-}
-
 pub type Detected = (Vec<BlasRecord>, Option<String>, Vec<String>);
 
 pub fn detect(
     reg: &Registry,
     opts: &ProbeOptions,
     found: &Found,
-    compilers: &[CompilerRecord],
     work: &Path,
 ) -> Detected {
     let mut warnings = Vec::new();
@@ -165,7 +152,7 @@ pub fn detect(
     }
     specs.push("p:dgemm_".into());
 
-    let prog = compile_query(compilers, opts, work);
+    let prog = compile_query(found, opts, work);
     let prog = match prog {
         Ok(p) => Some(p),
         Err(e) => {
@@ -210,7 +197,21 @@ pub fn detect(
                 .collect()
         })
         .collect();
-    let mut out: Vec<BlasRecord> = per_lib.into_iter().flatten().collect();
+    let queried: Vec<bool> = per_lib
+        .iter()
+        .map(|rs| rs.iter().any(|r| queryable.iter().any(|p| p.name == r.provider)))
+        .collect();
+    let mut out: Vec<BlasRecord> = Vec::new();
+    for (rs, q) in per_lib.iter().zip(&queried) {
+        for r in rs {
+            // A BLAS-interface file (`libblas.so.3`) beside a build the query identified is that
+            // build's, not another provider (Debian's blis-openmp/libblas.so.3 has no bli_*).
+            if !q && out.iter().chain(per_lib.iter().flatten()).any(|o| o.lib_dir == r.lib_dir && o.provider != r.provider) {
+                continue;
+            }
+            out.push(r.clone());
+        }
+    }
     let mut default = None;
     if let Some((link, target)) = &found.default_blas {
         default = Some(target.display().to_string());
@@ -228,27 +229,68 @@ pub fn detect(
             ));
         }
     }
-    (out, default, warnings)
+    (merge(reg, out), default, warnings)
 }
 
-fn compile_query(compilers: &[CompilerRecord], opts: &ProbeOptions, work: &Path) -> Result<PathBuf, String> {
-    let cc = pick_cc(compilers).ok_or("no working C compiler found")?;
+/// One record per build directory: the provider's own library name (`libopenblas.so`) stands
+/// for its BLAS-interface twin (`libblas.so`), inheriting its default mark.
+fn merge(reg: &Registry, recs: Vec<BlasRecord>) -> Vec<BlasRecord> {
+    let own = |r: &BlasRecord| {
+        reg.providers.get(&r.provider).is_some_and(|p| {
+            let file = r.path.rsplit('/').next().unwrap_or("");
+            p.detect.libraries.iter().any(|l| file.starts_with(&format!("lib{l}.so")))
+        })
+    };
+    let mut out: Vec<BlasRecord> = Vec::new();
+    for r in recs {
+        match out
+            .iter_mut()
+            .find(|o| o.provider == r.provider && o.build == r.build && o.lib_dir == r.lib_dir)
+        {
+            Some(o) => {
+                let default = o.is_default || r.is_default;
+                if own(&r) && !own(o) {
+                    *o = r;
+                }
+                o.is_default = default;
+            }
+            None => out.push(r),
+        }
+    }
+    out.sort_by(|a, b| (&a.provider, &a.build, &a.path).cmp(&(&b.provider, &b.build, &b.path)));
+    out
+}
+
+/// Compiles the query program with the first C compiler that can (any will do: it only needs
+/// `dlopen`); it runs beside the compiler probes, so it does not wait for their verdicts.
+fn compile_query(found: &Found, opts: &ProbeOptions, work: &Path) -> Result<PathBuf, String> {
     let dir = work.join("blas");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("query.c"), QUERY_C).map_err(|e| e.to_string())?;
     let prog = dir.join("query");
-    let o = Cmd::new(&cc.path)
-        .args(["-O0", "-w", "query.c", "-o"])
-        .arg(&prog)
-        .arg("-ldl")
-        .cwd(&dir)
-        .timeout(opts.timeout)
-        .output();
-    if o.success() {
-        Ok(prog)
-    } else {
-        Err(format!("{o}: {}", o.stderr.lines().next().unwrap_or("")))
+    let mut ccs: Vec<&Path> = found
+        .exes
+        .iter()
+        .filter(|e| e.lang == Language::C && e.kind != Kind::Mpi)
+        .map(|e| e.path.as_path())
+        .collect();
+    // the usual system compilers first: they are the likeliest to work
+    ccs.sort_by_key(|p| !matches!(p.file_name().and_then(|n| n.to_str()), Some("cc" | "gcc" | "clang")));
+    let mut last = String::from("no C compiler found");
+    for cc in ccs.into_iter().take(3) {
+        let o = Cmd::new(cc)
+            .args(["-O0", "-w", "query.c", "-o"])
+            .arg(&prog)
+            .arg("-ldl")
+            .cwd(&dir)
+            .timeout(opts.timeout)
+            .output();
+        if o.success() {
+            return Ok(prog);
+        }
+        last = format!("{o}: {}", o.stderr.lines().next().unwrap_or(""));
     }
+    Err(last)
 }
 
 #[cfg(test)]

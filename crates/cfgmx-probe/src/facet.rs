@@ -5,12 +5,12 @@
 //! accepts the flag without enabling OpenMP), and succeeds only when two threads really ran.
 
 use crate::identify::Identified;
-use crate::{ProbeEvent, ProbeOptions};
+use crate::ProbeOptions;
 use cfgmx_exec::{Cmd, Outcome};
-use cfgmx_model::{Candidate, CompilerRecord, FacetResult, Language, MpiRecord, ProbeStatus, Toolchain, Version};
+use cfgmx_model::{Candidate, FacetResult, Language, ProbeStatus, Toolchain, Version};
 use indexmap::IndexMap;
 use rayon::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -227,85 +227,49 @@ pub fn test_facet(
     }
 }
 
-/// Key under which identical compilers share one test: the real file and the language (the
-/// driver's name decides C vs C++, so a `clang++` link to `clang` is another compiler).
-type Key = (PathBuf, Language, String);
-
-fn key_of(id: &Identified, under: Option<&Path>) -> Key {
-    let p = under
-        .map(Path::to_path_buf)
-        .or_else(|| id.exe.canonical.clone())
-        .unwrap_or_else(|| id.exe.path.clone());
-    (p, id.exe.lang, id.record.family.clone())
+/// Tests every facet of `opts` for one identified compiler (nothing for an unusable one).
+pub fn test_record(opts: &ProbeOptions, id: &mut Identified, work: &Path) {
+    let Some(t) = id.toolchain.clone() else {
+        return;
+    };
+    if id.record.status != ProbeStatus::Ok {
+        return;
+    }
+    for f in &opts.facets {
+        let r = test_facet(&t, &id.exe.path, id.exe.lang, &id.record.version, f, opts.timeout, work);
+        id.record.facets.insert(f.clone(), r);
+    }
 }
 
-pub fn test_all(
-    opts: &ProbeOptions,
-    ids: Vec<Identified>,
-    work: &Path,
-    on_event: &(dyn Fn(ProbeEvent) + Sync),
-) -> (Vec<CompilerRecord>, Vec<MpiRecord>) {
-    // An MPI wrapper passes compile flags through to its compiler, so it shares that
-    // compiler's result when the compiler itself was probed.
-    let keys: Vec<Option<Key>> = ids
+/// MPI wrappers pass compile flags through to their compiler, so a wrapper whose compiler was
+/// itself probed shares that compiler's facet results; the others are tested through the
+/// wrapper.
+pub fn test_wrappers(opts: &ProbeOptions, ids: &mut [Identified], work: &Path) {
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let shared: Vec<Option<IndexMap<String, FacetResult>>> = ids
         .iter()
-        .map(|id| {
-            if id.record.status != ProbeStatus::Ok || id.toolchain.is_none() {
-                return None;
-            }
-            let under = id.mpi.as_ref().and_then(|m| m.compiler.as_deref()).and_then(|c| std::fs::canonicalize(c).ok());
-            let k = key_of(id, under.as_deref());
-            let probed = ids.iter().any(|o| o.mpi.is_none() && o.record.status == ProbeStatus::Ok && key_of(o, None) == k);
-            Some(if probed { k } else { key_of(id, None) })
+        .map(|w| {
+            let under = w.mpi.as_ref()?.compiler.as_deref().map(|c| real(Path::new(c)))?;
+            ids.iter()
+                .find(|c| {
+                    c.mpi.is_none()
+                        && c.exe.lang == w.exe.lang
+                        && c.record.family == w.record.family
+                        && c.record.status == ProbeStatus::Ok
+                        && real(&c.exe.path) == under
+                })
+                .map(|c| c.record.facets.clone())
         })
         .collect();
-    let mut reps: IndexMap<Key, usize> = IndexMap::new();
-    for (i, k) in keys.iter().enumerate() {
-        if let Some(k) = k {
-            let better = reps.get(k).is_some_and(|&j| ids[j].mpi.is_some() && ids[i].mpi.is_none());
-            if !reps.contains_key(k) || better {
-                reps.insert(k.clone(), i);
-            }
+    ids.par_iter_mut().zip(shared).for_each(|(w, s)| {
+        if w.mpi.is_none() {
+            return;
         }
-    }
-    let tasks: Vec<(&Key, usize, &str)> = reps
-        .iter()
-        .flat_map(|(k, &i)| opts.facets.iter().map(move |f| (k, i, f.as_str())))
-        .collect();
-    on_event(ProbeEvent::Phase {
-        name: "facets",
-        total: tasks.len(),
+        match s {
+            Some(f) => w.record.facets = f,
+            None => test_record(opts, w, work),
+        }
     });
-    let results: Vec<((Key, String), FacetResult)> = tasks
-        .par_iter()
-        .map(|(k, i, f)| {
-            let id = &ids[*i];
-            let t = id.toolchain.as_ref().expect("keyed records have a toolchain");
-            let r = test_facet(t, &id.exe.path, id.exe.lang, &id.record.version, f, opts.timeout, work);
-            on_event(ProbeEvent::Step {
-                what: format!("{} {f}", id.exe.path.display()),
-            });
-            (((*k).clone(), f.to_string()), r)
-        })
-        .collect();
-    let results: IndexMap<(Key, String), FacetResult> = results.into_iter().collect();
-    let mut compilers = Vec::new();
-    let mut mpi = Vec::new();
-    for (id, k) in ids.into_iter().zip(keys) {
-        let mut rec = id.record;
-        if let Some(k) = k {
-            for f in &opts.facets {
-                if let Some(r) = results.get(&(k.clone(), f.clone())) {
-                    rec.facets.insert(f.clone(), r.clone());
-                }
-            }
-        }
-        if let Some(m) = id.mpi {
-            mpi.push(m);
-        }
-        compilers.push(rec);
-    }
-    (compilers, mpi)
 }
 
 #[cfg(test)]

@@ -21,6 +21,24 @@ pub struct Identified {
     pub toolchain: Option<Arc<Toolchain>>,
 }
 
+impl Identified {
+    /// The same identification reported under another path to the same real file.
+    pub fn for_exe(&self, exe: &Exe) -> Identified {
+        let mut c = self.clone();
+        c.exe = exe.clone();
+        c.record.path = exe.path.display().to_string();
+        c.record.real_path = exe
+            .canonical
+            .as_ref()
+            .filter(|r| **r != exe.path)
+            .map(|r| r.display().to_string());
+        if let Some(m) = &mut c.mpi {
+            m.path = c.record.path.clone();
+        }
+        c
+    }
+}
+
 /// `#define NAME VALUE` lines -> NAME -> VALUE.
 pub fn parse_macros(text: &str) -> IndexMap<String, String> {
     text.lines()
@@ -168,7 +186,15 @@ pub fn identify(
         memo: HashMap::new(),
     };
 
-    // 1. Version text, from the families the name belongs to.
+    // 1. Identity macros: one preprocessor run gives them all.
+    let macros = match preprocess(exe, &mut r, work) {
+        Ok(m) => Some(m),
+        Err(Some((st, msg))) => return failed(out, st, msg),
+        Err(None) => None,
+    };
+
+    // 2. Version text, from the families the name belongs to; once a family's text is
+    // confirmed by its macros the others need not be asked (`clang` is also AOCC's name).
     let named: Vec<&Arc<Toolchain>> = match &exe.kind {
         Kind::Named(f) => f.iter().filter_map(|n| reg.toolchain(n)).collect(),
         _ => Vec::new(),
@@ -176,19 +202,18 @@ pub fn identify(
     let mut by_text: Vec<(&Arc<Toolchain>, String)> = Vec::new();
     for t in &named {
         match read_version(t, exe, &mut r) {
-            Ok(Some(v)) => by_text.push((t, v)),
+            Ok(Some(v)) => {
+                let confirmed = macros.as_ref().is_some_and(|m| identity_ok(t, exe.lang, m));
+                by_text.push((t, v));
+                if confirmed {
+                    by_text.rotate_right(1);
+                    break;
+                }
+            }
             Ok(None) => {}
             Err((st, msg)) => return failed(out, st, msg),
         }
     }
-
-    // 2. Identity macros: one preprocessor run gives them all.
-    let pp = preprocess(exe, &mut r, work);
-    let macros = match pp {
-        Ok(m) => Some(m),
-        Err(Some((st, msg))) => return failed(out, st, msg),
-        Err(None) => None,
-    };
 
     let mut chosen: Option<(Arc<Toolchain>, String)> = None;
     if let Some(m) = &macros {

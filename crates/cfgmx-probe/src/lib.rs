@@ -118,31 +118,12 @@ fn run(
         .num_threads(opts.jobs.max(1))
         .build();
     let body = || {
-        on_event(ProbeEvent::Phase {
-            name: "compilers",
-            total: found.exes.len(),
-        });
-        let ids: Vec<identify::Identified> = found
-            .exes
-            .par_iter()
-            .map(|f| {
-                let r = identify::identify(reg, f, found, opts.timeout, work.path());
-                on_event(ProbeEvent::Step {
-                    what: f.path.display().to_string(),
-                });
-                r
-            })
-            .collect();
-        // The BLAS query program needs only a C compiler, so it runs beside the facet tests.
-        let identified: Vec<cfgmx_model::CompilerRecord> =
-            ids.iter().map(|i| i.record.clone()).collect();
-        let ((compilers, mpi), blas) = rayon::join(
-            || facet::test_all(opts, ids, work.path(), on_event),
-            || blas::detect(reg, opts, found, &identified, work.path()),
-        );
-        (compilers, mpi, blas)
+        rayon::join(
+            || compilers(reg, opts, found, work.path(), on_event),
+            || blas::detect(reg, opts, found, work.path()),
+        )
     };
-    let (compilers, mpi, (blas, default_blas, warnings)) = match pool {
+    let ((compilers, mpi), (blas, default_blas, warnings)) = match pool {
         Ok(p) => p.install(body),
         Err(_) => body(),
     };
@@ -152,4 +133,57 @@ fn run(
     profile.default_blas = default_blas;
     profile.warnings.extend(warnings);
     profile
+}
+
+/// Identifies every executable and tests its facets; each real compiler is probed once, in
+/// one task, so a slow compiler never holds up the others' facet tests.
+fn compilers(
+    reg: &Registry,
+    opts: &ProbeOptions,
+    found: &discover::Found,
+    work: &std::path::Path,
+    on_event: &(dyn Fn(ProbeEvent) + Sync),
+) -> (Vec<cfgmx_model::CompilerRecord>, Vec<cfgmx_model::MpiRecord>) {
+    on_event(ProbeEvent::Phase {
+        name: "probing",
+        total: found.exes.len(),
+    });
+    // One identification per real file and language: `gcc`, `gcc-12` and a `cc` link to the
+    // same binary are one compiler reported under three paths.
+    let mut groups: indexmap::IndexMap<(PathBuf, cfgmx_model::Language, bool), Vec<usize>> =
+        indexmap::IndexMap::new();
+    for (i, e) in found.exes.iter().enumerate() {
+        let real = e.canonical.clone().unwrap_or_else(|| e.path.clone());
+        let mpi = e.kind == discover::Kind::Mpi;
+        groups.entry((real, e.lang, mpi)).or_default().push(i);
+    }
+    let groups: Vec<Vec<usize>> = groups.into_values().collect();
+    let done: Vec<Vec<identify::Identified>> = groups
+        .par_iter()
+        .map(|members| {
+            // a family's own name says more than a generic `cc`
+            let rep = *members
+                .iter()
+                .find(|&&i| matches!(found.exes[i].kind, discover::Kind::Named(_)))
+                .unwrap_or(&members[0]);
+            let mut r = identify::identify(reg, &found.exes[rep], found, opts.timeout, work);
+            if r.mpi.is_none() {
+                facet::test_record(opts, &mut r, work);
+            }
+            members
+                .iter()
+                .map(|&i| {
+                    on_event(ProbeEvent::Step {
+                        what: found.exes[i].path.display().to_string(),
+                    });
+                    r.for_exe(&found.exes[i])
+                })
+                .collect()
+        })
+        .collect();
+    let mut ids: Vec<identify::Identified> = done.into_iter().flatten().collect();
+    facet::test_wrappers(opts, &mut ids, work);
+    ids.sort_by(|a, b| a.exe.path.cmp(&b.exe.path));
+    let mpi = ids.iter().filter_map(|i| i.mpi.clone()).collect();
+    (ids.into_iter().map(|i| i.record).collect(), mpi)
 }
