@@ -76,18 +76,21 @@ pub struct Found {
     pub stamps: Vec<Stamp>,
 }
 
-pub fn stamp(path: &Path) -> Stamp {
+pub fn stamp(path: &Path, canonical: Option<&Path>) -> Stamp {
     let meta = std::fs::metadata(path);
     let (size, mtime_ns) = match &meta {
         Ok(m) => {
             use std::os::unix::fs::MetadataExt;
-            (m.size(), m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128)
+            (
+                m.size(),
+                m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+            )
         }
         Err(_) => (0, -1),
     };
     Stamp {
         path: path.display().to_string(),
-        target: std::fs::canonicalize(path)
+        target: canonical
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
         size,
@@ -136,12 +139,13 @@ pub fn discover(reg: &Registry, opts: &ProbeOptions) -> Found {
             if !seen_names.insert((dir.clone(), name.clone())) {
                 continue;
             }
-            if path.is_dir() {
+            let canonical = std::fs::canonicalize(&path).ok();
+            if canonical.as_ref().is_some_and(|c| c.is_dir()) {
                 continue;
             }
-            found.stamps.push(stamp(&path));
+            found.stamps.push(stamp(&path, canonical.as_deref()));
             found.exes.push(Exe {
-                canonical: std::fs::canonicalize(&path).ok(),
+                canonical,
                 path,
                 name,
                 lang,
@@ -210,19 +214,34 @@ fn lib_name_matches(file: &str, base: &str) -> bool {
     file.strip_prefix("lib")
         .and_then(|r| r.strip_prefix(base))
         .and_then(|r| r.strip_prefix(".so"))
-        .is_some_and(|r| r.is_empty() || (r.starts_with('.') && r[1..].split('.').all(|p| p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty())))
+        .is_some_and(|r| {
+            r.is_empty()
+                || (r.starts_with('.')
+                    && r[1..]
+                        .split('.')
+                        .all(|p| p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty()))
+        })
 }
 
 fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
     let bases: Vec<(String, String)> = reg
         .providers
         .values()
-        .flat_map(|p| p.detect.libraries.iter().map(move |l| (p.name.clone(), l.clone())))
+        .flat_map(|p| {
+            p.detect
+                .libraries
+                .iter()
+                .map(move |l| (p.name.clone(), l.clone()))
+        })
         .collect();
     let subdir_names: Vec<&str> = reg
         .providers
         .values()
-        .flat_map(|p| p.builds.iter().flat_map(|b| b.lib_dirs.iter().map(String::as_str)))
+        .flat_map(|p| {
+            p.builds
+                .iter()
+                .flat_map(|b| b.lib_dirs.iter().map(String::as_str))
+        })
         .collect();
     let top = lib_dirs(opts);
     let mut dirs: Vec<PathBuf> = Vec::new();
@@ -236,7 +255,9 @@ fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
             .filter(|e| {
                 let n = e.file_name().to_string_lossy().into_owned();
                 subdir_names.contains(&n.as_str())
-                    || bases.iter().any(|(_, b)| n == *b || n.starts_with(&format!("{b}-")))
+                    || bases
+                        .iter()
+                        .any(|(_, b)| n == *b || n.starts_with(&format!("{b}-")))
             })
             .map(|e| e.path())
             .filter(|p| p.is_dir())
@@ -269,7 +290,7 @@ fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
             let Ok(canonical) = std::fs::canonicalize(&path) else {
                 continue;
             };
-            found.stamps.push(stamp(&path));
+            found.stamps.push(stamp(&path, Some(&canonical)));
             match all.iter_mut().find(|l| l.canonical == canonical) {
                 Some(l) => {
                     for p in provs {
@@ -293,7 +314,7 @@ fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
     for d in &top {
         let p = d.join("libblas.so.3");
         if let Ok(c) = std::fs::canonicalize(&p) {
-            found.stamps.push(stamp(&p));
+            found.stamps.push(stamp(&p, Some(&c)));
             found.default_blas = Some((p, c));
             break;
         }

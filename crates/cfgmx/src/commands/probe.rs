@@ -4,7 +4,7 @@ use crate::cli::Global;
 use crate::error::{CliError, Result};
 use crate::load;
 use crate::output::Table;
-use cfgmx_model::{Diagnostic, Diagnostics, Profile, ProbeStatus, Registry};
+use cfgmx_model::{Diagnostic, Diagnostics, ProbeStatus, Profile, Registry};
 use cfgmx_probe::{ProbeEvent, ProbeOptions};
 use clap::Args;
 use std::io::{IsTerminal, Write};
@@ -198,7 +198,11 @@ pub fn render(p: &Profile) -> String {
             b.provider.clone(),
             b.build.clone(),
             b.threading.to_string(),
-            if b.is_default { "yes".into() } else { String::new() },
+            if b.is_default {
+                "yes".into()
+            } else {
+                String::new()
+            },
         ]);
     }
     s.push_str(&t.render());
@@ -226,4 +230,111 @@ fn offset_of(text: &str, line: usize, col: usize) -> usize {
         .map(str::len)
         .sum();
     (start + col.saturating_sub(1)).min(text.len())
+}
+
+/// The profile `expand --probe` / `--profile FILE` checks variants against, if asked for.
+pub fn profile_for_expand(
+    g: &Global,
+    probe: bool,
+    file: Option<&std::path::Path>,
+    reg: &Registry,
+) -> Result<Option<Profile>> {
+    if let Some(f) = file {
+        return read_profile(f).map(Some);
+    }
+    if !probe {
+        return Ok(None);
+    }
+    let opts = options(&ProbeArgs {
+        timeout: 10.0,
+        ..Default::default()
+    })?;
+    Ok(Some(probe_with_progress(reg, &opts, g.json)))
+}
+
+/// A concrete variant as `expand --json` prints it against a profile.
+#[derive(serde::Serialize)]
+struct ConcreteRecord<'a> {
+    #[serde(flatten)]
+    variant: &'a cfgmx_model::ConcreteVariant,
+    short_hash: &'a str,
+}
+
+/// Prints every variant with its availability on the profiled machine and its concrete hash.
+pub fn print_concrete(
+    g: &Global,
+    m: &cfgmx_model::Matrix,
+    reg: &Registry,
+    set: &cfgmx_model::VariantSet,
+    profile: &Profile,
+) -> Result<u8> {
+    let cs: Vec<cfgmx_model::ConcreteVariant> = set
+        .variants
+        .iter()
+        .map(|v| cfgmx_model::concretize(v, m, reg, profile))
+        .collect();
+    let short = set.short_len;
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    if g.json {
+        let recs: Vec<ConcreteRecord> = cs
+            .iter()
+            .map(|c| ConcreteRecord {
+                variant: c,
+                short_hash: &c.id_hash()[..short],
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &recs)
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+        writeln!(out).ok();
+        return Ok(0);
+    }
+    let mut t = Table::new(&[
+        "NAME",
+        "HASH",
+        "STATUS",
+        "COMPILERS",
+        "BLAS",
+        "WHY NOT / WARNINGS",
+    ]);
+    for c in &cs {
+        let compilers = c
+            .compilers
+            .values()
+            .map(|x| format!("{}@{}", x.path, x.version))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut notes = c.reasons.clone();
+        notes.extend(c.variant.resolved.warnings.iter().cloned());
+        notes.extend(c.concrete_warnings.iter().cloned());
+        t.row(vec![
+            c.variant.name.clone(),
+            c.id_hash()[..short].to_string(),
+            if c.available {
+                "available"
+            } else {
+                "unavailable"
+            }
+            .into(),
+            if compilers.is_empty() {
+                "-".into()
+            } else {
+                compilers
+            },
+            c.blas_library
+                .as_ref()
+                .map_or("-".into(), |b| b.path.clone()),
+            notes.join("; "),
+        ]);
+    }
+    write!(out, "{}", t.render()).ok();
+    let n = cs.iter().filter(|c| c.available).count();
+    writeln!(
+        out,
+        "\n{n} of {} variants of matrix `{}` can be built here (HASH is the concrete hash for those)",
+        cs.len(),
+        m.name
+    )
+    .ok();
+    Ok(0)
 }
