@@ -65,7 +65,7 @@ pub struct Stamp {
     pub mtime_ns: i128,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Found {
     pub exes: Vec<Exe>,
     pub libs: Vec<Lib>,
@@ -74,6 +74,11 @@ pub struct Found {
     /// `libblas.so.3` (the system default alternative) and what it resolves to.
     pub default_blas: Option<(PathBuf, PathBuf)>,
     pub stamps: Vec<Stamp>,
+    /// Every directory looked in (existing or not): a file added to or removed from one
+    /// changes its mtime, which is how a warm probe notices without listing it again.
+    pub dir_stamps: Vec<Stamp>,
+    /// `mpichversion` answers by directory: every wrapper in a directory shares one run.
+    pub mpi_versions: std::sync::Mutex<std::collections::HashMap<PathBuf, Option<String>>>,
 }
 
 pub fn stamp(path: &Path, canonical: Option<&Path>) -> Stamp {
@@ -119,7 +124,13 @@ pub fn discover(reg: &Registry, opts: &ProbeOptions) -> Found {
         .as_ref()
         .map(|p| std::env::split_paths(p).collect())
         .unwrap_or_default();
-    found.bin_dirs = unique_dirs(opts.search.iter().cloned().chain(path_dirs));
+    let wanted: Vec<PathBuf> = opts.search.iter().cloned().chain(path_dirs).collect();
+    for d in &wanted {
+        found
+            .dir_stamps
+            .push(stamp(d, std::fs::canonicalize(d).ok().as_deref()));
+    }
+    found.bin_dirs = unique_dirs(wanted);
     let mut seen_names: HashSet<(PathBuf, String)> = HashSet::new();
     for dir in &found.bin_dirs {
         let Ok(rd) = std::fs::read_dir(dir) else {
@@ -183,7 +194,7 @@ pub fn classify(reg: &Registry, name: &str) -> Option<(Language, Kind)> {
 /// Library directories: `--search` dirs' `lib` siblings, the loader's and linker's paths, the
 /// system's (with the multiarch directory), each with the subdirectories a provider build
 /// installs into (Debian's `openblas-openmp/`).
-fn lib_dirs(opts: &ProbeOptions) -> Vec<PathBuf> {
+fn lib_dirs(opts: &ProbeOptions, stamps: &mut Vec<Stamp>) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     for s in &opts.search {
         dirs.push(s.clone());
@@ -206,6 +217,9 @@ fn lib_dirs(opts: &ProbeOptions) -> Vec<PathBuf> {
     }
     system.extend(["/usr/lib64", "/usr/lib"].map(PathBuf::from));
     dirs.extend(system);
+    for d in &dirs {
+        stamps.push(stamp(d, std::fs::canonicalize(d).ok().as_deref()));
+    }
     unique_dirs(dirs)
 }
 
@@ -243,7 +257,7 @@ fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
                 .flat_map(|b| b.lib_dirs.iter().map(String::as_str))
         })
         .collect();
-    let top = lib_dirs(opts);
+    let top = lib_dirs(opts, &mut found.dir_stamps);
     let mut dirs: Vec<PathBuf> = Vec::new();
     for d in &top {
         dirs.push(d.clone());
@@ -263,6 +277,9 @@ fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
             .filter(|p| p.is_dir())
             .collect();
         subs.sort();
+        for sd in &subs {
+            found.dir_stamps.push(stamp(sd, Some(sd)));
+        }
         dirs.extend(subs);
     }
     // Every matching file, then one per real file: the copy in a build's own directory wins

@@ -103,10 +103,14 @@ fn read_version(
     t: &Toolchain,
     exe: &Exe,
     r: &mut Runner,
+    only_run: bool,
 ) -> Result<Option<String>, (ProbeStatus, String)> {
     let mut imprecise: Option<String> = None;
     for rule in &t.version {
         if !rule_applies(t, exe, &rule.only_names) {
+            continue;
+        }
+        if only_run && !r.memo.contains_key(&rule.args) {
             continue;
         }
         let o = r.run(&rule.args);
@@ -203,19 +207,40 @@ pub fn identify(
         _ => Vec::new(),
     };
     let mut by_text: Vec<(&Arc<Toolchain>, String)> = Vec::new();
-    for t in &named {
-        match read_version(t, exe, &mut r) {
-            Ok(Some(v)) => {
-                let confirmed = macros.as_ref().is_some_and(|m| identity_ok(t, exe.lang, m));
-                by_text.push((t, v));
-                if confirmed {
-                    by_text.rotate_right(1);
-                    break;
+    // Outputs already at hand are read by every family before a new argument is run, so
+    // `clang` (also AOCC's and Apple's name) is settled by the one `--version` they share.
+    let mut todo = named;
+    loop {
+        let mut rest = Vec::new();
+        for t in todo {
+            match read_version(t, exe, &mut r, true) {
+                Ok(Some(v)) => {
+                    let confirmed = macros.as_ref().is_some_and(|m| identity_ok(t, exe.lang, m));
+                    by_text.push((t, v));
+                    if confirmed {
+                        by_text.rotate_right(1);
+                        rest.clear();
+                        break;
+                    }
                 }
+                Ok(None) => rest.push(t),
+                Err((st, msg)) => return failed(out, st, msg),
             }
-            Ok(None) => {}
-            Err((st, msg)) => return failed(out, st, msg),
         }
+        // one new run: the first argument a remaining family has not heard yet
+        let next = rest.iter().find_map(|t| {
+            t.version
+                .iter()
+                .find(|rule| {
+                    rule_applies(t, exe, &rule.only_names) && !r.memo.contains_key(&rule.args)
+                })
+                .map(|rule| rule.args.clone())
+        });
+        let Some(args) = next else { break };
+        if let Some(f) = fatal(r.run(&args)) {
+            return failed(out, f.0, f.1);
+        }
+        todo = rest;
     }
 
     let mut chosen: Option<(Arc<Toolchain>, String)> = None;
@@ -235,14 +260,23 @@ pub fn identify(
                     .filter(|t| identity_ok(t, exe.lang, m))
                     .collect();
                 let mut pick = None;
-                for t in &fams {
-                    match read_version(t, exe, &mut r) {
-                        Ok(Some(v)) => {
-                            pick = Some((Arc::clone(t), v));
-                            break;
+                // Through an MPI wrapper the version macros are the compiler's own and save
+                // a run of the (slow, scripted) wrapper.
+                if exe.kind == Kind::Mpi {
+                    pick = fams
+                        .iter()
+                        .find_map(|t| version_from_macros(t, m).map(|v| (Arc::clone(t), v)));
+                }
+                if pick.is_none() {
+                    for t in &fams {
+                        match read_version(t, exe, &mut r, false) {
+                            Ok(Some(v)) => {
+                                pick = Some((Arc::clone(t), v));
+                                break;
+                            }
+                            Ok(None) => {}
+                            Err((st, msg)) => return failed(out, st, msg),
                         }
-                        Ok(None) => {}
-                        Err((st, msg)) => return failed(out, st, msg),
                     }
                 }
                 pick.or_else(|| {
@@ -344,13 +378,20 @@ fn mpi_info(exe: &Exe, found: &Found, rec: &CompilerRecord, r: &mut Runner) -> O
         let show = r.run(&["-show".to_string()]).clone();
         if show.success() && !show.stdout.trim().is_empty() {
             let version = if dir.join("mpichversion").exists() {
-                let o = Cmd::new(dir.join("mpichversion"))
-                    .timeout(r.timeout)
-                    .output();
-                o.stdout
-                    .lines()
-                    .find_map(|l| l.strip_prefix("MPICH Version:"))
-                    .map(|v| v.trim().to_string())
+                // held while running, so the other wrappers of the directory wait for it
+                let mut known = found.mpi_versions.lock().unwrap_or_else(|e| e.into_inner());
+                known
+                    .entry(dir.to_path_buf())
+                    .or_insert_with(|| {
+                        let o = Cmd::new(dir.join("mpichversion"))
+                            .timeout(r.timeout)
+                            .output();
+                        o.stdout
+                            .lines()
+                            .find_map(|l| l.strip_prefix("MPICH Version:"))
+                            .map(|v| v.trim().to_string())
+                    })
+                    .clone()
             } else {
                 None
             };

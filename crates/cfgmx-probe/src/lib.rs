@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use cache::CACHE_FILE;
+pub use cache::{fingerprint, CACHE_FILE};
 pub use facet::runtime_hint;
 pub use identify::parse_macros;
 
@@ -47,6 +47,10 @@ pub struct ProbeOptions {
     pub jobs: usize,
     /// The `PATH` to search (passed in so the probe does not read the environment itself).
     pub path: Option<std::ffi::OsString>,
+    /// Fingerprint of the descriptor and provider texts in use ([`fingerprint`]); empty means
+    /// the builtin ones. Part of the cache key, and known before the texts are parsed, so a
+    /// warm probe need not parse them.
+    pub descriptors: String,
 }
 
 impl Default for ProbeOptions {
@@ -59,6 +63,7 @@ impl Default for ProbeOptions {
             facets: vec!["openmp".to_string()],
             jobs: 4,
             path: None,
+            descriptors: String::new(),
         }
     }
 }
@@ -80,25 +85,25 @@ pub fn probe(
     opts: &ProbeOptions,
     on_event: &(dyn Fn(ProbeEvent) + Sync),
 ) -> Profile {
-    let found = discover::discover(reg, opts);
-    let key = cache::key(reg, opts, &found);
     if !opts.fresh {
-        if let Some(p) = cache::load(&opts.cache_dir, &key) {
+        if let Some(p) = cache::load_warm(opts) {
             on_event(ProbeEvent::CacheHit);
             return p;
         }
     }
+    let found = discover::discover(reg, opts);
+    let key = cache::key(opts, &found);
     let profile = run(reg, opts, &found, on_event);
     // A cache that cannot be written only costs speed next time.
     let _ = cache::store(&opts.cache_dir, &key, &profile);
     profile
 }
 
-/// The cached profile, if the machine has not changed since it was written.
-pub fn load_cached(reg: &Registry, opts: &ProbeOptions) -> Option<Profile> {
-    let found = discover::discover(reg, opts);
-    let key = cache::key(reg, opts, &found);
-    cache::load(&opts.cache_dir, &key)
+/// The cached profile, if the machine has not changed since it was written. Runs nothing and
+/// lists no directory: it re-stats what the cache key recorded (`reg` is not consulted; the
+/// options' descriptor fingerprint stands for it).
+pub fn load_cached(_reg: &Registry, opts: &ProbeOptions) -> Option<Profile> {
+    cache::load_warm(opts)
 }
 
 fn run(

@@ -52,7 +52,37 @@ fn cache_dir() -> PathBuf {
     }
 }
 
-pub fn options(a: &ProbeArgs) -> Result<ProbeOptions> {
+/// Fingerprint of the descriptors in use, from their texts (no parsing): empty for the
+/// builtin set, which the probe crate fingerprints itself.
+fn descriptors(g: &Global) -> Result<String> {
+    let dirs: Vec<&PathBuf> = [&g.toolchains, &g.providers]
+        .into_iter()
+        .flatten()
+        .collect();
+    if dirs.is_empty() {
+        return Ok(String::new());
+    }
+    let mut texts: Vec<String> = cfgmx_model::registry::builtin_toolchain_files()
+        .iter()
+        .chain(cfgmx_model::registry::builtin_provider_files())
+        .map(|(_, t)| t.to_string())
+        .collect();
+    for d in dirs {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(d)
+            .map_err(|e| CliError::usage(format!("cannot read directory {}: {e}", d.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for f in files {
+            texts.push(f.display().to_string());
+            texts.push(std::fs::read_to_string(&f).unwrap_or_default());
+        }
+    }
+    Ok(cfgmx_probe::fingerprint(texts.iter().map(String::as_str)))
+}
+
+pub fn options(g: &Global, a: &ProbeArgs) -> Result<ProbeOptions> {
     for d in &a.search {
         if !d.is_dir() {
             return Err(CliError::usage(format!(
@@ -76,6 +106,7 @@ pub fn options(a: &ProbeArgs) -> Result<ProbeOptions> {
         facets,
         jobs: a.jobs.unwrap_or(cpus + 2).max(1),
         path: std::env::var_os("PATH"),
+        descriptors: descriptors(g)?,
     })
 }
 
@@ -113,9 +144,17 @@ pub fn probe_with_progress(reg: &Registry, opts: &ProbeOptions, quiet: bool) -> 
 }
 
 pub fn run(g: &Global, a: ProbeArgs) -> Result<u8> {
-    let reg = load::registry(g)?;
-    let opts = options(&a)?;
-    let profile = probe_with_progress(&reg, &opts, g.json);
+    let opts = options(g, &a)?;
+    // The warm path parses no descriptors: the cache key carries their fingerprint.
+    let cached = if opts.fresh {
+        None
+    } else {
+        cfgmx_probe::load_cached(&Registry::default(), &opts)
+    };
+    let profile = match cached {
+        Some(p) => p,
+        None => probe_with_progress(&load::registry(g)?, &opts, g.json),
+    };
     let out = std::io::stdout();
     let mut out = out.lock();
     if g.json {
@@ -245,10 +284,13 @@ pub fn profile_for_expand(
     if !probe {
         return Ok(None);
     }
-    let opts = options(&ProbeArgs {
-        timeout: 10.0,
-        ..Default::default()
-    })?;
+    let opts = options(
+        g,
+        &ProbeArgs {
+            timeout: 10.0,
+            ..Default::default()
+        },
+    )?;
     Ok(Some(probe_with_progress(reg, &opts, g.json)))
 }
 
