@@ -195,7 +195,21 @@ fn compilers(
         .collect();
     let mut ids: Vec<identify::Identified> = done.into_iter().flatten().collect();
     facet::test_wrappers(opts, &mut ids, work);
-    ids.sort_by(|a, b| a.exe.path.cmp(&b.exe.path));
+    // A family's own plain names first (`gcc` before `gcc-12`, `cc` and `mpicc`): whoever
+    // takes the first matching record (concretisation) gets the canonical compiler.
+    let rank = |i: &identify::Identified| match &i.exe.kind {
+        discover::Kind::Named(_)
+            if reg.toolchain(&i.record.family).is_some_and(|t| {
+                t.executables.for_lang(i.exe.lang).contains(&i.exe.name)
+            }) =>
+        {
+            0
+        }
+        discover::Kind::Named(_) => 1,
+        discover::Kind::Generic => 2,
+        discover::Kind::Mpi => 3,
+    };
+    ids.sort_by(|a, b| (rank(a), &a.exe.path).cmp(&(rank(b), &b.exe.path)));
     let mpi = ids.iter().filter_map(|i| i.mpi.clone()).collect();
     (ids.into_iter().map(|i| i.record).collect(), mpi)
 }
