@@ -539,3 +539,33 @@ fn expand_marks_variants_available_or_why_not() {
     assert_eq!(code, 2);
     assert!(err.contains("profile.json:3"), "{err}");
 }
+
+/// A wrapper whose compiler is not on the searched path is identified through itself: the
+/// identity macros it preprocesses with are its compiler's.
+#[test]
+fn an_mpi_wrapper_over_an_unseen_compiler_is_identified_by_its_macros() {
+    let bin = tempfile::tempdir().unwrap();
+    let empty = tools_path();
+    let cache = tempfile::tempdir().unwrap();
+    write_exe(
+        &bin.path().join("mpicc"),
+        "#!/bin/sh\nif [ \"$1\" = -show ]; then echo '/opt/elsewhere/bin/gcc -I/opt/mpich/include -lmpi'; exit 0; fi\nexec /usr/bin/gcc \"$@\"\n",
+    );
+    let dir = bin.path().to_str().unwrap();
+    let p = probe_json(
+        &["--search", dir, "--fresh"],
+        cache.path(),
+        Some(empty.path().to_str().unwrap()),
+    );
+    let c = compiler(&p, &format!("{dir}/mpicc"));
+    assert_eq!(c["family"], "gcc", "{c:#}");
+    assert_eq!(
+        c["version"].as_str().unwrap(),
+        sh("/usr/bin/gcc -dumpfullversion")
+    );
+    assert_eq!(c["wrapper"], "mpich");
+    assert_eq!(c["facets"]["openmp"]["works"], true, "{c:#}");
+    let m = &p["mpi"][0];
+    assert_eq!(m["compiler"], "/opt/elsewhere/bin/gcc");
+    assert_eq!(m["compiler_family"], "gcc");
+}

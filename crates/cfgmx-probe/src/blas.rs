@@ -168,8 +168,25 @@ pub fn detect(reg: &Registry, opts: &ProbeOptions, found: &Found, work: &Path) -
             return (Vec::new(), None, warnings);
         }
     };
-    let per_lib: Vec<Vec<BlasRecord>> = found
+    // A BLAS-interface twin (`libblas.so.3`) beside a library a provider can be asked about
+    // is that library's build: asking the one is enough.
+    let asks = |l: &Lib| {
+        l.providers
+            .iter()
+            .any(|p| queryable.iter().any(|q| q.name == *p))
+    };
+    let libs: Vec<&Lib> = found
         .libs
+        .iter()
+        .filter(|l| {
+            asks(l)
+                || !found
+                    .libs
+                    .iter()
+                    .any(|o| asks(o) && o.path.parent() == l.path.parent())
+        })
+        .collect();
+    let per_lib: Vec<Vec<BlasRecord>> = libs
         .par_iter()
         .map(|lib| {
             let answers = Some({
@@ -235,9 +252,14 @@ pub fn detect(reg: &Registry, opts: &ProbeOptions, found: &Found, work: &Path) -
     let mut default = None;
     if let Some((link, target)) = &found.default_blas {
         default = Some(target.display().to_string());
-        let target_of = |r: &BlasRecord| std::fs::canonicalize(&r.path).ok();
+        // the alternative points at a build's file, or at its twin in the build's directory
+        let real = |p: &Path| std::fs::canonicalize(p).ok();
+        let target_dir = target.parent().map(Path::to_path_buf);
         for r in &mut out {
-            if target_of(r).as_ref() == Some(target) {
+            let p = Path::new(&r.path);
+            if real(p).as_ref() == Some(target)
+                || (target_dir.is_some() && real(Path::new(&r.lib_dir)) == target_dir)
+            {
                 r.is_default = true;
             }
         }

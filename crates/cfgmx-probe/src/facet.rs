@@ -8,8 +8,6 @@ use crate::identify::Identified;
 use crate::ProbeOptions;
 use cfgmx_exec::{Cmd, Outcome};
 use cfgmx_model::{Candidate, FacetResult, Language, ProbeStatus, Toolchain, Version};
-use indexmap::IndexMap;
-use rayon::prelude::*;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -252,42 +250,6 @@ pub fn test_record(opts: &ProbeOptions, id: &mut Identified, work: &Path) {
         );
         id.record.facets.insert(f.clone(), r);
     }
-}
-
-/// MPI wrappers pass compile flags through to their compiler, so a wrapper whose compiler was
-/// itself probed shares that compiler's facet results; the others are tested through the
-/// wrapper.
-pub fn test_wrappers(opts: &ProbeOptions, ids: &mut [Identified], work: &Path) {
-    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    let shared: Vec<Option<IndexMap<String, FacetResult>>> = ids
-        .iter()
-        .map(|w| {
-            let under = w
-                .mpi
-                .as_ref()?
-                .compiler
-                .as_deref()
-                .map(|c| real(Path::new(c)))?;
-            ids.iter()
-                .find(|c| {
-                    c.mpi.is_none()
-                        && c.exe.lang == w.exe.lang
-                        && c.record.family == w.record.family
-                        && c.record.status == ProbeStatus::Ok
-                        && real(&c.exe.path) == under
-                })
-                .map(|c| c.record.facets.clone())
-        })
-        .collect();
-    ids.par_iter_mut().zip(shared).for_each(|(w, s)| {
-        if w.mpi.is_none() {
-            return;
-        }
-        match s {
-            Some(f) => w.record.facets = f,
-            None => test_record(opts, w, work),
-        }
-    });
 }
 
 #[cfg(test)]

@@ -325,7 +325,11 @@ pub fn identify(
     out.toolchain = Some(t);
 
     if exe.kind == Kind::Mpi {
-        out.mpi = mpi_info(exe, found, &out.record, &mut r);
+        out.mpi = mpi_info(exe, found, &mut r).map(|mut m| {
+            m.compiler_family = Some(out.record.family.clone());
+            m.compiler_version = Some(out.record.version.clone());
+            m
+        });
         out.record.wrapper = out.mpi.as_ref().map(|m| m.implementation.clone());
     }
     out
@@ -372,7 +376,31 @@ fn preprocess(
     }
 }
 
-fn mpi_info(exe: &Exe, found: &Found, rec: &CompilerRecord, r: &mut Runner) -> Option<MpiRecord> {
+/// What an MPI wrapper says about itself: implementation, version and the compiler command it
+/// runs (family and version left for the caller).
+pub fn mpi_show(exe: &Exe, found: &Found, timeout: Duration) -> Option<MpiRecord> {
+    let mut r = Runner {
+        exe: &exe.path,
+        timeout,
+        memo: HashMap::new(),
+    };
+    mpi_info(exe, found, &mut r)
+}
+
+/// The wrapper reported as the compiler it runs, which was itself identified as `under`
+/// (identification and facet results carry over: the wrapper only adds MPI flags).
+pub fn as_wrapper(under: &Identified, exe: &Exe, mpi: MpiRecord) -> Identified {
+    let mut w = under.for_exe(exe);
+    w.record.wrapper = Some(mpi.implementation.clone());
+    w.mpi = Some(MpiRecord {
+        compiler_family: Some(under.record.family.clone()),
+        compiler_version: Some(under.record.version.clone()),
+        ..mpi
+    });
+    w
+}
+
+fn mpi_info(exe: &Exe, found: &Found, r: &mut Runner) -> Option<MpiRecord> {
     let dir = exe.path.parent().unwrap_or(Path::new("."));
     let (implementation, shown, version) = {
         let show = r.run(&["-show".to_string()]).clone();
@@ -423,8 +451,8 @@ fn mpi_info(exe: &Exe, found: &Found, rec: &CompilerRecord, r: &mut Runner) -> O
         version,
         language: exe.lang,
         compiler: under.map(|p| p.display().to_string()),
-        compiler_family: Some(rec.family.clone()),
-        compiler_version: Some(rec.version.clone()),
+        compiler_family: None,
+        compiler_version: None,
     })
 }
 

@@ -169,39 +169,93 @@ fn compilers(
         let mpi = e.kind == discover::Kind::Mpi;
         groups.entry((real, e.lang, mpi)).or_default().push(i);
     }
-    let groups: Vec<Vec<usize>> = groups.into_values().collect();
-    let done: Vec<Vec<identify::Identified>> = groups
-        .par_iter()
-        .map(|members| {
-            // a family's own name says more than a generic `cc`
-            let rep = *members
-                .iter()
-                .find(|&&i| matches!(found.exes[i].kind, discover::Kind::Named(_)))
-                .unwrap_or(&members[0]);
-            let mut r = identify::identify(reg, &found.exes[rep], found, opts.timeout, work);
-            if r.mpi.is_none() {
-                facet::test_record(opts, &mut r, work);
-            }
+    let (wrappers, groups): (Vec<_>, Vec<_>) =
+        groups.into_iter().partition(|((_, _, mpi), _)| *mpi);
+    let step = |i: usize| {
+        on_event(ProbeEvent::Step {
+            what: found.exes[i].path.display().to_string(),
+        })
+    };
+    // Compilers, and beside them what each MPI wrapper says it runs (`mpicc -show`).
+    let (done, shown): (Vec<Vec<identify::Identified>>, Vec<_>) = rayon::join(
+        || {
+            groups
+                .par_iter()
+                .map(|(_, members)| {
+                    // a family's own name says more than a generic `cc`
+                    let rep = *members
+                        .iter()
+                        .find(|&&i| matches!(found.exes[i].kind, discover::Kind::Named(_)))
+                        .unwrap_or(&members[0]);
+                    let mut r =
+                        identify::identify(reg, &found.exes[rep], found, opts.timeout, work);
+                    facet::test_record(opts, &mut r, work);
+                    members
+                        .iter()
+                        .map(|&i| {
+                            step(i);
+                            r.for_exe(&found.exes[i])
+                        })
+                        .collect()
+                })
+                .collect()
+        },
+        || {
+            wrappers
+                .par_iter()
+                .map(|(_, members)| {
+                    (
+                        members,
+                        identify::mpi_show(&found.exes[members[0]], found, opts.timeout),
+                    )
+                })
+                .collect()
+        },
+    );
+    let mut ids: Vec<identify::Identified> = done.into_iter().flatten().collect();
+    // A wrapper over a compiler probed here is that compiler; any other (a compiler outside
+    // the search path, no `-show`) is identified through the wrapper itself.
+    let real = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let rest: Vec<Vec<identify::Identified>> = shown
+        .into_par_iter()
+        .map(|(members, mpi)| {
+            let exe = &found.exes[members[0]];
+            let under = mpi
+                .as_ref()
+                .and_then(|m| m.compiler.as_deref())
+                .map(|c| real(std::path::Path::new(c)));
+            let known = under.and_then(|u| {
+                ids.iter().find(|c| {
+                    c.exe.lang == exe.lang
+                        && c.record.status == cfgmx_model::ProbeStatus::Ok
+                        && c.exe.canonical.as_deref() == Some(u.as_path())
+                })
+            });
+            let r = match (known, mpi) {
+                (Some(c), Some(m)) => identify::as_wrapper(c, exe, m),
+                _ => {
+                    let mut r = identify::identify(reg, exe, found, opts.timeout, work);
+                    facet::test_record(opts, &mut r, work);
+                    r
+                }
+            };
             members
                 .iter()
                 .map(|&i| {
-                    on_event(ProbeEvent::Step {
-                        what: found.exes[i].path.display().to_string(),
-                    });
+                    step(i);
                     r.for_exe(&found.exes[i])
                 })
                 .collect()
         })
         .collect();
-    let mut ids: Vec<identify::Identified> = done.into_iter().flatten().collect();
-    facet::test_wrappers(opts, &mut ids, work);
+    ids.extend(rest.into_iter().flatten());
     // A family's own plain names first (`gcc` before `gcc-12`, `cc` and `mpicc`): whoever
     // takes the first matching record (concretisation) gets the canonical compiler.
     let rank = |i: &identify::Identified| match &i.exe.kind {
         discover::Kind::Named(_)
-            if reg.toolchain(&i.record.family).is_some_and(|t| {
-                t.executables.for_lang(i.exe.lang).contains(&i.exe.name)
-            }) =>
+            if reg
+                .toolchain(&i.record.family)
+                .is_some_and(|t| t.executables.for_lang(i.exe.lang).contains(&i.exe.name)) =>
         {
             0
         }
