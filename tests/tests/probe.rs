@@ -569,3 +569,30 @@ fn an_mpi_wrapper_over_an_unseen_compiler_is_identified_by_its_macros() {
     assert_eq!(m["compiler"], "/opt/elsewhere/bin/gcc");
     assert_eq!(m["compiler_family"], "gcc");
 }
+
+#[test]
+fn bad_probe_arguments_are_usage_errors() {
+    let cache = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (
+            &["probe", "--search", "/nonexistent/cfgmx-dir"][..],
+            "--search /nonexistent/cfgmx-dir: not a directory",
+        ),
+        (
+            &["probe", "--timeout", "soon"][..],
+            "not a positive number of seconds",
+        ),
+        (
+            &["probe", "--timeout", "0"][..],
+            "not a positive number of seconds",
+        ),
+    ] {
+        let (out, err, code) = cfgmx(args, cache.path(), None);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert!(
+        !cache.path().join("probe-profile.json").exists(),
+        "a failed probe wrote its cache"
+    );
+}
