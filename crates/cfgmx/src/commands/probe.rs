@@ -113,7 +113,7 @@ pub fn options(g: &Global, a: &ProbeArgs) -> Result<ProbeOptions> {
 /// Probes with a progress bar on a terminal (stderr), quiet otherwise.
 pub fn probe_with_progress(reg: &Registry, opts: &ProbeOptions, quiet: bool) -> Profile {
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-        let b = indicatif::ProgressBar::new(0);
+        let b = indicatif::ProgressBar::new(1);
         if let Ok(style) =
             indicatif::ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {wide_msg}")
         {
@@ -126,9 +126,9 @@ pub fn probe_with_progress(reg: &Registry, opts: &ProbeOptions, quiet: bool) -> 
         match e {
             ProbeEvent::CacheHit => {}
             ProbeEvent::Phase { name, total } => {
-                b.set_prefix(name);
-                b.set_position(0);
                 b.set_length(total as u64);
+                b.set_position(0);
+                b.set_prefix(name);
             }
             ProbeEvent::Step { what } => {
                 b.set_message(what);
