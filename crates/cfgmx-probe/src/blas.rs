@@ -37,6 +37,68 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// The query program, in Rust, for a binary that runs it as a helper (`cfgmx` does, with the
+/// hidden first argument [`crate::HELPER_ARG`]): the same protocol and output as `QUERY_C`, so
+/// no C compiler is needed to ask the libraries. Returns the exit code.
+pub fn query_main(args: &[String]) -> i32 {
+    use std::ffi::{CStr, CString};
+    use std::io::Write;
+    let Some((lib, specs)) = args.split_first() else {
+        return 2;
+    };
+    let Ok(c_lib) = CString::new(lib.as_str()) else {
+        return 2;
+    };
+    let mut out = std::io::stdout().lock();
+    // SAFETY: dlopen/dlsym/dlerror with valid C strings. Calling the symbols is inherently
+    // trusting the library (a provider's documented `int f(void)` / `const char *f(void)`);
+    // this runs in a child process so a misbehaving library cannot harm the probe.
+    unsafe {
+        let h = libc::dlopen(c_lib.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+        if h.is_null() {
+            let e = libc::dlerror();
+            let msg = if e.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(e).to_string_lossy().into_owned()
+            };
+            let _ = writeln!(out, "ERROR {msg}");
+            return 3;
+        }
+        for spec in specs {
+            let (kind, name) = spec.split_at(spec.len().min(2));
+            let Ok(c_name) = CString::new(name) else {
+                continue;
+            };
+            let f = libc::dlsym(h, c_name.as_ptr());
+            if f.is_null() {
+                let _ = writeln!(out, "MISSING {name}");
+                continue;
+            }
+            match kind {
+                "i:" => {
+                    let f: extern "C" fn() -> libc::c_int = std::mem::transmute(f);
+                    let _ = writeln!(out, "INT {name} {}", f());
+                }
+                "s:" => {
+                    let f: extern "C" fn() -> *const libc::c_char = std::mem::transmute(f);
+                    let p = f();
+                    let s = if p.is_null() {
+                        String::new()
+                    } else {
+                        CStr::from_ptr(p).to_string_lossy().into_owned()
+                    };
+                    let _ = writeln!(out, "STR {name} {s}");
+                }
+                _ => {
+                    let _ = writeln!(out, "HAS {name}");
+                }
+            }
+        }
+    }
+    0
+}
+
 /// The query program's answers for one library.
 #[derive(Debug, Default)]
 struct Answers {
@@ -156,8 +218,12 @@ pub fn detect(reg: &Registry, opts: &ProbeOptions, found: &Found, work: &Path) -
     }
     specs.push("p:dgemm_".into());
 
-    let prog = compile_query(found, opts, work);
-    let prog = match prog {
+    // The helper binary (cfgmx itself) when there is one; otherwise a compiled C program.
+    let prog = match &opts.helper {
+        Some(h) => Ok((h.clone(), vec![crate::HELPER_ARG.to_string()])),
+        None => compile_query(found, opts, work).map(|p| (p, Vec::new())),
+    };
+    let (prog, pre) = match prog {
         Ok(p) => p,
         Err(e) => {
             // Without the query a file name says nothing reliable (Debian's libblas.so.3 may
@@ -191,6 +257,7 @@ pub fn detect(reg: &Registry, opts: &ProbeOptions, found: &Found, work: &Path) -
         .map(|lib| {
             let answers = Some({
                 let o = Cmd::new(&prog)
+                    .args(&pre)
                     .arg(&lib.path)
                     .args(&specs)
                     // a threaded library starts its pool on load; one thread is enough to answer
@@ -346,6 +413,32 @@ fn compile_query(found: &Found, opts: &ProbeOptions, work: &Path) -> Result<Path
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Without a helper binary the probe compiles `QUERY_C` with a C compiler it found; the
+    /// Debian OpenBLAS builds (setup.sh) must come out with their real threading.
+    #[test]
+    fn compiled_query_program_reads_the_threading() {
+        let reg = Registry::builtin();
+        let opts = ProbeOptions {
+            path: Some("/usr/bin".into()),
+            ..ProbeOptions::default()
+        };
+        let found = crate::discover::discover(&reg, &opts);
+        let work = tempfile::tempdir().unwrap();
+        let (recs, _, warnings) = detect(&reg, &opts, &found, work.path());
+        assert!(warnings.is_empty(), "{warnings:?}");
+        for (dir, t) in [
+            ("openblas-serial", Threading::Sequential),
+            ("openblas-pthread", Threading::Pthread),
+            ("openblas-openmp", Threading::Openmp),
+        ] {
+            let r = recs
+                .iter()
+                .find(|r| r.provider == "openblas" && r.lib_dir.ends_with(dir))
+                .unwrap_or_else(|| panic!("no {dir} in {recs:#?}"));
+            assert_eq!(r.threading, t);
+        }
+    }
 
     #[test]
     fn answers_classify() {

@@ -51,6 +51,19 @@ pub struct ProbeOptions {
     /// the builtin ones. Part of the cache key, and known before the texts are parsed, so a
     /// warm probe need not parse them.
     pub descriptors: String,
+    /// A program that answers BLAS queries when run as `PROGRAM HELPER_ARG LIB SPEC...`
+    /// (the CLI passes its own executable, see [`helper_main`]); without one the probe
+    /// compiles a small C program for it.
+    pub helper: Option<PathBuf>,
+}
+
+/// First argument under which a helper binary runs [`helper_main`].
+pub const HELPER_ARG: &str = "__cfgmx-probe-blas-query";
+
+/// The BLAS query, for a binary that serves as the probe's helper: call it with the
+/// arguments after [`HELPER_ARG`]; it prints the answers and returns the exit code.
+pub fn helper_main(args: &[String]) -> i32 {
+    blas::query_main(args)
 }
 
 impl Default for ProbeOptions {
@@ -64,6 +77,7 @@ impl Default for ProbeOptions {
             jobs: 4,
             path: None,
             descriptors: String::new(),
+            helper: None,
         }
     }
 }

@@ -107,6 +107,8 @@ pub fn options(g: &Global, a: &ProbeArgs) -> Result<ProbeOptions> {
         jobs: a.jobs.unwrap_or(cpus + 2).max(1),
         path: std::env::var_os("PATH"),
         descriptors: descriptors(g)?,
+        // this binary answers the BLAS queries itself (main.rs), so no query program is built
+        helper: std::env::current_exe().ok(),
     })
 }
 
