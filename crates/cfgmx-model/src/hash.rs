@@ -48,7 +48,9 @@ pub fn to_hex(bytes: &[u8]) -> String {
 /// Whether a string needs JSON escaping; branch-free so it vectorises (hot in streaming).
 #[inline]
 fn needs_escape(s: &str) -> bool {
-    s.bytes().fold(false, |acc, b| acc | (b < 0x20) | (b == b'"') | (b == b'\\'))
+    s.bytes().fold(false, |acc, b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
 }
 
 /// Compact JSON with sorted object keys.
@@ -105,7 +107,10 @@ impl SpecHasher {
         let mut sha = Sha256::new();
         sha.update(SPEC_SCHEMA.as_bytes());
         sha.update(b"\n");
-        SpecHasher { sha, buf: String::with_capacity(128) }
+        SpecHasher {
+            sha,
+            buf: String::with_capacity(128),
+        }
     }
 
     /// Adds the axes line: `axes ` + canonical JSON of the key -> value object. JSON escapes
@@ -256,7 +261,11 @@ mod tests {
         let mut h = SpecHasher::new();
         h.axes(&v);
         h.part("resolved", &sha256_hex(b"{}"));
-        let text = format!("cfgmx-spec/1\naxes {}\nresolved {}\n", r#"{"compiler":"gcc"}"#, sha256_hex(b"{}"));
+        let text = format!(
+            "cfgmx-spec/1\naxes {}\nresolved {}\n",
+            r#"{"compiler":"gcc"}"#,
+            sha256_hex(b"{}")
+        );
         assert_eq!(h.finish(), sha256_hex(text.as_bytes()));
     }
 

@@ -249,7 +249,11 @@ impl<'a> Resolver<'a> {
         }
         // The key order is the same for every product combination: sort once.
         let same_keys = self.order_keys.len() == c.pairs.len()
-            && self.order_keys.iter().zip(&c.pairs).all(|(a, (b, _))| Arc::ptr_eq(a, b));
+            && self
+                .order_keys
+                .iter()
+                .zip(&c.pairs)
+                .all(|(a, (b, _))| Arc::ptr_eq(a, b));
         if !same_keys {
             self.order_keys = c.pairs.iter().map(|(k, _)| k.clone()).collect();
             self.order = (0..c.pairs.len()).collect();
@@ -617,7 +621,13 @@ pub fn push_slug(out: &mut String, v: &str) {
         out.extend(std::iter::repeat_n('_', v.len().max(1)));
         return;
     }
-    out.extend(v.chars().map(|c| if c.is_ascii() && slug_byte_ok(c as u8) { c } else { '_' }));
+    out.extend(v.chars().map(|c| {
+        if c.is_ascii() && slug_byte_ok(c as u8) {
+            c
+        } else {
+            '_'
+        }
+    }));
 }
 
 /// A variant's axis values in order (axes first, then include-added keys); serialises as a
@@ -648,7 +658,10 @@ impl Axes {
 
 impl<'a> IntoIterator for &'a Axes {
     type Item = (&'a Arc<str>, &'a Arc<str>);
-    type IntoIter = std::iter::Map<std::slice::Iter<'a, (Arc<str>, Arc<str>)>, fn(&'a (Arc<str>, Arc<str>)) -> (&'a Arc<str>, &'a Arc<str>)>;
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Arc<str>, Arc<str>)>,
+        fn(&'a (Arc<str>, Arc<str>)) -> (&'a Arc<str>, &'a Arc<str>),
+    >;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter().map(|(k, v)| (k, v))
     }
