@@ -430,9 +430,13 @@ impl<'a> Resolver<'a> {
             flags.cflags.extend(x.cflags.iter().cloned());
             flags.cxxflags.extend(x.cxxflags.iter().cloned());
             flags.fflags.extend(x.fflags.iter().cloned());
+            // Definitions go to the C-family languages the matrix builds.
             for d in &x.defines {
-                flags.cflags.push(format!("-D{d}"));
-                flags.cxxflags.push(format!("-D{d}"));
+                for lang in [Language::C, Language::Cxx] {
+                    if m.languages.contains(&lang) {
+                        flags.flags_mut(lang).push(format!("-D{d}"));
+                    }
+                }
             }
             push_unique(&mut flags.ldflags, &x.ldflags);
             push_unique(&mut flags.libs, &x.libs);
@@ -607,27 +611,64 @@ pub fn slug(v: &str) -> String {
 }
 
 fn slug_byte_ok(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'+'
+    b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'+' || b == b'-'
 }
 
-/// Appends the slug of `v`; values that are only dots (`..`) become underscores so a name can
-/// never walk out of a directory.
+/// Appends the slug of `v`: `gcc@10:13` -> `gcc10-13`, other unsafe characters -> `_`. A value
+/// that is only dots (`..`) becomes underscores, so a name can never walk out of a directory.
 pub fn push_slug(out: &mut String, v: &str) {
-    if !v.is_empty() && v.bytes().all(slug_byte_ok) && !v.bytes().all(|b| b == b'.') {
+    if !v.is_empty()
+        && v.bytes().all(slug_byte_ok)
+        && !v.bytes().all(|b| b == b'.')
+        && !v.starts_with('-')
+    {
         out.push_str(v);
         return;
     }
-    if v.is_empty() || v.bytes().all(|b| b == b'.') {
-        out.extend(std::iter::repeat_n('_', v.len().max(1)));
-        return;
-    }
-    out.extend(v.chars().map(|c| {
-        if c.is_ascii() && slug_byte_ok(c as u8) {
-            c
-        } else {
-            '_'
+    let start = out.len();
+    for c in v.chars() {
+        match c {
+            '@' => {}
+            ':' => out.push('-'),
+            c if c.is_ascii() && slug_byte_ok(c as u8) => out.push(c),
+            _ => out.push('_'),
         }
-    }));
+    }
+    while out.len() > start && out.ends_with('-') {
+        out.pop();
+    }
+    // No leading dash (it would read as an option) and no all-dot component.
+    if out[start..].starts_with('-') {
+        out.replace_range(start..start + 1, "_");
+    }
+    if out.len() == start || out[start..].bytes().all(|b| b == b'.') {
+        let n = (out.len() - start).max(1);
+        out.truncate(start);
+        out.extend(std::iter::repeat_n('_', n));
+    }
+}
+
+#[cfg(test)]
+mod slug_tests {
+    #[test]
+    fn slugs_are_safe_file_names() {
+        let cases = [
+            ("gcc", "gcc"),
+            ("openblas-openmp", "openblas-openmp"),
+            ("gcc@10:", "gcc10"),
+            ("gcc@10:13", "gcc10-13"),
+            ("..", "__"),
+            (".", "_"),
+            ("", "_"),
+            ("a/b", "a_b"),
+            ("-rf", "_rf"),
+            ("$(touch x)", "__touch_x_"),
+            ("é", "_"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(super::slug(v), want, "{v:?}");
+        }
+    }
 }
 
 /// A variant's axis values in order (axes first, then include-added keys); serialises as a
