@@ -3,8 +3,8 @@
 //! `tests/fixtures/compiler-versions.toml`, accept the family's OpenMP spelling and define its
 //! identity macros, and forward to gcc/g++/gfortran.
 
-use assert_cmd::Command;
 use cfgmx_model::Registry;
+use cfgmx_tests::{run_env, Run};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -12,30 +12,21 @@ use std::time::{Duration, Instant};
 
 const FIXTURES: &str = include_str!("../fixtures/compiler-versions.toml");
 
-/// Runs `cfgmx ARGS` with its own cache dir and `PATH`; panics with everything on failure.
-fn cfgmx(args: &[&str], cache: &Path, path: Option<&str>) -> (String, String, i32) {
-    let mut c = Command::cargo_bin("cfgmx").unwrap();
-    c.args(args)
-        .env("CFGMX_CACHE_DIR", cache)
-        .env_remove("NO_COLOR");
-    if let Some(p) = path {
-        c.env("PATH", p);
+/// Runs `cfgmx ARGS` through the shared harness in `dir` (cache in `dir/.cfgmx-cache`), with
+/// `PATH` replaced when given.
+fn cfgmx(args: &[&str], dir: &Path, path: Option<&str>) -> Run {
+    match path {
+        Some(p) => run_env(dir, args, &[("PATH", p)]),
+        None => run_env(dir, args, &[]),
     }
-    let o = c.output().unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    (out, err, o.status.code().unwrap_or(-1))
 }
 
-fn probe_json(args: &[&str], cache: &Path, path: Option<&str>) -> Value {
+fn probe_json(args: &[&str], dir: &Path, path: Option<&str>) -> Value {
     let mut a = vec!["probe", "--json"];
     a.extend_from_slice(args);
-    let (out, err, code) = cfgmx(&a, cache, path);
-    assert_eq!(
-        code, 0,
-        "cfgmx {a:?} failed\nstdout:\n{out}\nstderr:\n{err}"
-    );
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}):\n{out}"))
+    let r = cfgmx(&a, dir, path);
+    r.expect_code(0);
+    r.json()
 }
 
 fn compiler<'a>(p: &'a Value, path: &str) -> &'a Value {
@@ -498,17 +489,17 @@ fn a_warm_probe_runs_no_compiler() {
 #[test]
 fn expand_marks_variants_available_or_why_not() {
     let cache = tempfile::tempdir().unwrap();
-    let (out, err, code) = cfgmx(&["probe", "--json"], cache.path(), None);
-    assert_eq!(code, 0, "{err}");
+    let r = cfgmx(&["probe", "--json"], cache.path(), None);
+    r.expect_code(0);
     let prof = cache.path().join("profile.json");
-    std::fs::write(&prof, &out).unwrap();
-    let (out, err, code) = cfgmx(
+    std::fs::write(&prof, r.stdout()).unwrap();
+    let r = cfgmx(
         &["expand", "--json", "--profile", prof.to_str().unwrap()],
         cache.path(),
         None,
     );
-    assert_eq!(code, 0, "{err}");
-    let vs: Value = serde_json::from_str(&out).unwrap();
+    r.expect_code(0);
+    let vs = r.json();
     let vs = vs.as_array().unwrap();
     let by_name = |n: &str| {
         vs.iter()
@@ -531,13 +522,13 @@ fn expand_marks_variants_available_or_why_not() {
     assert!(icc.get("concrete_hash").is_none());
     // a broken profile is a located input error
     std::fs::write(&prof, "{\n  \"schema\": 1,\n  \"cpus\": \"two\"\n}\n").unwrap();
-    let (_, err, code) = cfgmx(
+    let r = cfgmx(
         &["expand", "--profile", prof.to_str().unwrap()],
         cache.path(),
         None,
     );
-    assert_eq!(code, 2);
-    assert!(err.contains("profile.json:3"), "{err}");
+    r.expect_code(2);
+    assert!(r.stderr().contains("profile.json:3"), "{}", r.explain());
 }
 
 /// A wrapper whose compiler is not on the searched path is identified through itself: the
@@ -587,12 +578,12 @@ fn bad_probe_arguments_are_usage_errors() {
             "not a positive number of seconds",
         ),
     ] {
-        let (out, err, code) = cfgmx(args, cache.path(), None);
-        assert_eq!(code, 2, "{args:?}: {out}{err}");
-        assert!(err.contains(says), "{args:?}: {err}");
+        let r = cfgmx(args, cache.path(), None);
+        r.expect_code(2);
+        assert!(r.stderr().contains(says), "{}", r.explain());
     }
     assert!(
-        !cache.path().join("probe-profile.json").exists(),
+        cfgmx_tests::files_under(cache.path()).is_empty(),
         "a failed probe wrote its cache"
     );
 }
