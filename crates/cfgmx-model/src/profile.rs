@@ -66,11 +66,12 @@ pub struct CompilerRecord {
 /// Whether a facet works with a compiler, and with which flag.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FacetResult {
-    /// The flags that worked (or the last tried), joined by spaces.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The flags that worked (or the last tried), joined by spaces. Always present in the
+    /// JSON (null when there is none): scripts rely on `flag`, `works` and `reason`.
+    #[serde(default)]
     pub flag: Option<String>,
     pub works: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub reason: Option<String>,
     /// The split flags, link flags and libraries of the working candidate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
