@@ -130,6 +130,10 @@ fn real_compilers_mpi_and_blas() {
         assert_eq!(c["languages"][0], lang, "{c:#}");
         let omp = &c["facets"]["openmp"];
         assert_eq!(omp["works"], true, "{exe}: {omp:#}");
+        // the interface scripts rely on: all three keys, always
+        for k in ["flag", "works", "reason"] {
+            assert!(omp.get(k).is_some(), "{exe}: no `{k}` in {omp:#}");
+        }
         let flag = omp["flag"].as_str().unwrap();
         assert!(
             openmp_flag_works(&path, flag, scratch.path()),
