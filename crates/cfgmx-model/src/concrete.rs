@@ -61,6 +61,7 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
     let mut flags = r.flags.clone();
     let mut compilers: IndexMap<Language, ChosenCompiler> = IndexMap::new();
     let mut records: IndexMap<Language, &CompilerRecord> = IndexMap::new();
+    let mut missing: Vec<(String, Vec<&str>, Vec<String>)> = Vec::new();
 
     // Compilers: for each language, the first usable record of the family in the range,
     // preferring the directory (and version) of the C compiler so a toolchain stays together.
@@ -133,13 +134,31 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                         b.path,
                         b.error.as_deref().unwrap_or("probe failed")
                     )),
-                    None => reasons.push(format!(
-                        "missing compiler: no {family}{range} {} compiler ({names}) found",
-                        lang.as_str()
-                    )),
+                    None => match missing
+                        .iter_mut()
+                        .find(|(f, _, _)| *f == format!("{family}{range}"))
+                    {
+                        Some((_, langs, looked)) => {
+                            langs.push(lang.as_str());
+                            looked.push(names);
+                        }
+                        None => missing.push((
+                            format!("{family}{range}"),
+                            vec![lang.as_str()],
+                            vec![names],
+                        )),
+                    },
                 }
             }
         }
+    }
+    // One reason per missing family, not one per language.
+    for (family, langs, looked) in missing {
+        reasons.push(format!(
+            "missing compiler: no {family} for {} (looked for {})",
+            langs.join(", "),
+            looked.join(", ")
+        ));
     }
 
     // Facets the probe tested replace the descriptor's first candidate.
@@ -193,28 +212,31 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                 let runtime = reg
                     .toolchain(&r.compiler.family)
                     .and_then(|t| t.openmp_runtime().map(str::to_string));
-                let mut cands: Vec<&BlasRecord> = Vec::new();
-                for mode in &modes {
-                    for p in &m.blas_policy.prefer {
-                        for b in profile
-                            .blas
-                            .iter()
-                            .filter(|b| &b.provider == p && b.threading == *mode)
-                        {
-                            cands.push(b);
-                        }
-                    }
-                }
-                // Same OpenMP runtime as the compiler first.
-                let rt_ok = |b: &&BlasRecord| {
+                // Modes in policy order; within a mode, a build on the compiler's own OpenMP
+                // runtime first, then providers in order of preference (as `pick_blas`).
+                let rt_ok = |b: &BlasRecord| {
                     b.threading != Threading::Openmp
                         || reg
                             .blas(&format!("{}-{}", b.provider, b.build))
                             .and_then(|c| c.build.openmp_runtime)
                             == runtime
                 };
-                let mut sorted: Vec<&BlasRecord> = cands.iter().copied().filter(rt_ok).collect();
-                sorted.extend(cands.iter().copied().filter(|b| !rt_ok(b)));
+                let mut sorted: Vec<&BlasRecord> = Vec::new();
+                for mode in &modes {
+                    let in_mode: Vec<&BlasRecord> = m
+                        .blas_policy
+                        .prefer
+                        .iter()
+                        .flat_map(|p| {
+                            profile
+                                .blas
+                                .iter()
+                                .filter(move |b| &b.provider == p && b.threading == *mode)
+                        })
+                        .collect();
+                    sorted.extend(in_mode.iter().copied().filter(|b| rt_ok(b)));
+                    sorted.extend(in_mode.iter().copied().filter(|b| !rt_ok(b)));
+                }
                 sorted
             }
             id => profile
@@ -229,10 +251,18 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                 let choice: Option<BlasChoice> = reg.blas(&format!("{}-{}", b.provider, b.build));
                 if let (Some(choice), Some(abstract_choice)) = (&choice, &r.blas) {
                     if choice.id != abstract_choice.id {
-                        warnings.push(format!(
-                            "BLAS {} resolved to {} on this machine (no {} found)",
-                            req, choice.id, abstract_choice.id
-                        ));
+                        let absent = !profile.blas.iter().any(|b| {
+                            b.provider == abstract_choice.provider
+                                && b.build == abstract_choice.build.name
+                        });
+                        warnings.push(if absent {
+                            format!(
+                                "BLAS `{req}` resolved to {} on this machine (no {} found)",
+                                choice.id, abstract_choice.id
+                            )
+                        } else {
+                            format!("BLAS `{req}` resolved to {} on this machine", choice.id)
+                        });
                         // Re-link against what is here.
                         flags
                             .libs
