@@ -73,7 +73,12 @@ pub struct VariantCtx {
     pub cflags: Vec<String>,
     pub cxxflags: Vec<String>,
     pub fflags: Vec<String>,
+    /// Link flags for every language: the variant's link flags less those that are also a
+    /// language's compile flags (`-fopenmp`), which CMake and make already pass when linking.
     pub ldflags: Vec<String>,
+    /// Link flags per language (`c`, `cxx`, `fortran`) for tools that do not pass compile
+    /// flags to the link (Meson's `<lang>_link_args`): `ldflags` plus that language's own.
+    pub link: IndexMap<&'static str, Vec<String>>,
     /// Libraries as linker arguments (`-lopenblas`).
     pub libs: Vec<String>,
     /// CMake cache variables (`CMAKE_BUILD_TYPE`, `BLA_VENDOR`, `CMAKE_PREFIX_PATH`, values').
@@ -180,6 +185,34 @@ fn variant_ctx(v: &Variant, c: Option<&ConcreteVariant>, short_len: usize) -> Va
         }
     });
     let libs = f.lib_args();
+    // The model gathers every language's facet link flags into one list; a clang-only
+    // `-fopenmp=libomp` there would reach gfortran. Split it by language.
+    let compile: Vec<&String> = f
+        .cflags
+        .iter()
+        .chain(&f.cxxflags)
+        .chain(&f.fflags)
+        .collect();
+    let ldflags: Vec<String> = f
+        .ldflags
+        .iter()
+        .filter(|x| !compile.contains(x))
+        .cloned()
+        .collect();
+    let mut link = IndexMap::new();
+    for (lang, own) in [
+        ("c", &f.cflags),
+        ("cxx", &f.cxxflags),
+        ("fortran", &f.fflags),
+    ] {
+        let l: Vec<String> = f
+            .ldflags
+            .iter()
+            .filter(|x| !compile.contains(x) || own.contains(x))
+            .cloned()
+            .collect();
+        link.insert(lang, l);
+    }
     let join = |w: &[String]| quote::shjoin(w).unwrap_or_else(|_| w.join(" "));
     let mut build_env: IndexMap<String, Option<String>> = IndexMap::new();
     build_env.insert("CC".into(), f.cc.clone());
@@ -188,7 +221,7 @@ fn variant_ctx(v: &Variant, c: Option<&ConcreteVariant>, short_len: usize) -> Va
     build_env.insert("CFLAGS".into(), Some(join(&f.cflags)));
     build_env.insert("CXXFLAGS".into(), Some(join(&f.cxxflags)));
     build_env.insert("FFLAGS".into(), Some(join(&f.fflags)));
-    build_env.insert("LDFLAGS".into(), Some(join(&f.ldflags)));
+    build_env.insert("LDFLAGS".into(), Some(join(&ldflags)));
     build_env.insert("LIBS".into(), Some(join(&libs)));
     build_env.insert("BLA_VENDOR".into(), f.cmake.get("BLA_VENDOR").cloned());
     build_env.insert(
@@ -229,7 +262,8 @@ fn variant_ctx(v: &Variant, c: Option<&ConcreteVariant>, short_len: usize) -> Va
         cflags: f.cflags.clone(),
         cxxflags: f.cxxflags.clone(),
         fflags: f.fflags.clone(),
-        ldflags: f.ldflags.clone(),
+        ldflags,
+        link,
         libs,
         cmake: f.cmake.clone(),
         meson: f.meson.clone(),

@@ -66,6 +66,12 @@ pub enum Command {
         after_help = "A and B are names or hash prefixes in MATRIX; either may be written FILE.toml#NAME to take it from another matrix file.\n\nExample:\n  cfgmx diff gcc-threaded-debug gcc-sequential-debug"
     )]
     Diff(commands::diff::DiffArgs),
+    /// Write CMake presets, toolchain/cache files, Meson native files, env scripts, Lmod
+    /// modules or CI matrices for a matrix's variants.
+    #[command(
+        after_help = "Examples:\n  cfgmx generate -f cmake-presets -o .          # CMakePresets.json: cmake --preset NAME\n  cfgmx generate -f env -o cfgmx --profile profile.json\n  cfgmx generate -f github                       # one-line JSON for fromJSON()\n  cfgmx generate --template mine.md.tera         # your own template (docs/templates.md)"
+    )]
+    Generate(commands::generate::GenerateArgs),
     /// List the toolchain descriptors (compiler families) and their facets.
     Toolchains(commands::toolchains::ToolchainsArgs),
     /// List the BLAS providers and their builds (threading, link line, thread variables).
