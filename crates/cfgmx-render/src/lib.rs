@@ -118,12 +118,23 @@ impl Format {
             Format::Bento => format!("bento/{n}.info"),
             Format::PipConfig => format!("pip/{n}.txt"),
             Format::Env => format!("env/{n}.sh"),
-            Format::Lmod => format!(
-                "modules/Core/{}/{n}.lua",
-                cfgmx_model::resolve::slug(&m.name)
-            ),
+            Format::Lmod => format!("modules/Core/{}/{n}.lua", module_dir(&m.name)),
             _ => format!("{n}"),
         })
+    }
+}
+
+/// The matrix name as a module directory: as written when it is a safe file name.
+fn module_dir(name: &str) -> String {
+    let safe = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
+    if safe {
+        name.to_string()
+    } else {
+        cfgmx_model::resolve::slug(name)
     }
 }
 

@@ -185,6 +185,21 @@ pub fn lua(v: &str) -> String {
     out
 }
 
+/// A string in an Lmod modulefile: a Lua literal, and Lmod must also be able to hand it to
+/// the shell. Lmod 8 writes a line break inside a value unquoted into its `eval` output, so
+/// the rest of the value would run as a command: line breaks and other control characters
+/// (tab excepted) are refused.
+pub fn lmod(v: &str) -> Result<String, Refusal> {
+    if v.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(refuse(
+            "lmod",
+            v,
+            "Lmod passes a line break (or other control character) in a value unquoted to the shell, where the rest would run as a command",
+        ));
+    }
+    Ok(lua(v))
+}
+
 /// Bento's `bento.info` has no quoting at all: a value runs to the end of the line and the
 /// format is ASCII. Such values pass; others are refused.
 pub fn bento(v: &str) -> Result<String, Refusal> {
@@ -267,6 +282,7 @@ pub(crate) fn refusal_in(msg: &str) -> Option<Refusal> {
         "cmake" => "cmake",
         "meson" => "meson",
         "bento" => "bento",
+        "lmod" => "lmod",
         _ => "unknown",
     };
     let value: String = serde_json::from_str(parts.next()?).ok()?;
@@ -281,7 +297,7 @@ pub(crate) fn refusal_in(msg: &str) -> Option<Refusal> {
 type Args = HashMap<String, Value>;
 
 /// Installs the filters `sh`, `sh_name`, `shjoin`, `meson_key`, `cmake`, `meson`, `json`, `preset`, `yaml`, `lua`,
-/// `bento`. `meson` also takes a list and writes a Meson array.
+/// `lmod`, `bento`. `meson` also takes a list and writes a Meson array.
 pub fn register(t: &mut Tera) {
     t.register_filter("sh", |v: &Value, _: &Args| {
         Ok(Value::String(sh(&text(v, "sh")?).map_err(to_tera)?))
@@ -331,6 +347,9 @@ pub fn register(t: &mut Tera) {
     });
     t.register_filter("lua", |v: &Value, _: &Args| {
         Ok(Value::String(lua(&text(v, "lua")?)))
+    });
+    t.register_filter("lmod", |v: &Value, _: &Args| {
+        Ok(Value::String(lmod(&text(v, "lmod")?).map_err(to_tera)?))
     });
     t.register_filter("bento", |v: &Value, _: &Args| {
         Ok(Value::String(bento(&text(v, "bento")?).map_err(to_tera)?))
