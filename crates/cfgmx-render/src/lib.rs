@@ -119,7 +119,7 @@ impl Format {
             Format::PipConfig => format!("pip/{n}.txt"),
             Format::Env => format!("env/{n}.sh"),
             Format::Lmod => format!("modules/Core/{}/{n}.lua", module_dir(&m.name)),
-            _ => format!("{n}"),
+            _ => n.to_string(),
         })
     }
 }
@@ -278,6 +278,14 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 /// Tera with the embedded templates and the quoting filters.
 pub struct Renderer {
     tera: Tera,
+    threads: usize,
+}
+
+/// Ends each file in a per-variant loop render.
+const SEPARATOR: &str = "\u{0}cfgmx-end-of-file\u{0}";
+
+fn loop_name(format: Format) -> String {
+    format!("__each__/{}", format.template())
 }
 
 impl Default for Renderer {
@@ -294,62 +302,213 @@ impl Renderer {
         tera.autoescape_on(vec![".html", ".htm", ".html.tera", ".htm.tera"]);
         quote::register(&mut tera);
         // The embedded templates are checked by the unit tests; a broken one is a build bug.
-        if let Err(e) = tera.add_raw_templates(TEMPLATES.iter().copied()) {
+        let loops: Vec<(String, String)> = Format::ALL
+            .iter()
+            .filter(|f| f.per_variant())
+            .map(|f| {
+                (
+                    loop_name(*f),
+                    // The template's text inlined in the loop: an include per variant
+                    // costs more than the body itself.
+                    format!(
+                        "{{% for v in variants %}}{}{SEPARATOR}{{% endfor %}}",
+                        TEMPLATES
+                            .iter()
+                            .find(|(n, _)| *n == f.template())
+                            .map_or("", |(_, t)| t)
+                    ),
+                )
+            })
+            .collect();
+        let all = TEMPLATES
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .chain(loops);
+        if let Err(e) = tera.add_raw_templates(all) {
             debug_assert!(false, "embedded template broken: {e}");
         }
-        Renderer { tera }
+        Renderer { tera, threads: 1 }
+    }
+
+    /// Renders on up to `n` threads (the caller knows the machine; rendering does not ask).
+    pub fn threads(mut self, n: usize) -> Renderer {
+        self.threads = n.max(1);
+        self
     }
 
     /// Renders every file of `format` for the variants in `ctx`.
     pub fn render(&self, format: Format, ctx: &Context) -> Result<Vec<RenderedFile>, RenderError> {
-        if format.per_variant() {
-            return (0..ctx.variants.len())
-                .map(|i| self.render_variant(format, ctx, i))
-                .collect();
-        }
-        let (chunk, stem, ext) = match format {
-            Format::CmakePresets => (usize::MAX, "CMakePresets", "json"),
-            Format::Github => (GITHUB_MAX_JOBS, "github-matrix", "json"),
-            Format::Gitlab => (usize::MAX, "gitlab-ci", "yml"),
-            Format::Slurm => (SLURM_MAX_TASKS, "slurm/cfgmx-array", "sbatch"),
-            _ => unreachable!("per-variant formats returned above"),
-        };
-        let chunks: Vec<&[VariantCtx]> = if ctx.variants.is_empty() {
-            vec![&[]]
-        } else {
-            ctx.variants.chunks(chunk.min(ctx.variants.len())).collect()
-        };
-        // GitLab puts its jobs (200 each) in one file, so it sees all chunks at once.
-        let gitlab_chunks: Vec<serde_json::Value> = ctx
-            .variants
-            .chunks(GITLAB_MAX_JOBS)
-            .enumerate()
-            .map(|(i, c)| {
-                serde_json::json!({
-                    "number": i + 1,
-                    "variants": c.iter().map(|v| &v.name).collect::<Vec<_>>(),
-                })
-            })
+        self.render_many(&[format], ctx)
+    }
+
+    /// Renders several formats at once, in the order given. The variants are turned into
+    /// template values once, and with [`Renderer::threads`] > 1 the per-variant files are
+    /// rendered on several threads; the result is the same file list either way.
+    pub fn render_many(
+        &self,
+        formats: &[Format],
+        ctx: &Context,
+    ) -> Result<Vec<RenderedFile>, RenderError> {
+        let n = ctx.variants.len();
+        let per_variant: Vec<Format> = formats
+            .iter()
+            .copied()
+            .filter(|f| f.per_variant())
             .collect();
-        let n = chunks.len();
-        let mut out = Vec::with_capacity(n);
-        let mut offset = 0;
-        for (i, vs) in chunks.into_iter().enumerate() {
-            let mut t = tera::Context::new();
-            t.insert("cfgmx_version", ctx.cfgmx_version);
-            t.insert("matrix", &ctx.matrix);
-            t.insert("variants", vs);
-            t.insert("profile", &ctx.profile);
+        let whole: Vec<Format> = formats
+            .iter()
+            .copied()
+            .filter(|f| !f.per_variant())
+            .collect();
+        // Split the variants so each thread has about the same work: the thread that renders
+        // the whole-set formats also takes a smaller share of the per-variant files.
+        let threads = self.threads.clamp(1, n.max(1));
+        let mut bounds = vec![0usize];
+        if threads > 1 && !per_variant.is_empty() {
+            // Costs in variant-renders: a whole-set file costs about half a per-variant pass.
+            let p = per_variant.len() as f64;
+            let w = whole.len() as f64 * 0.5 * n as f64;
+            let target = (p * n as f64 + w) / threads as f64;
+            let first = (((target - w) / p).max(0.0) as usize).min(n);
+            bounds.push(first);
+            for t in 1..threads {
+                bounds.push(first + (n - first) * t / (threads - 1));
+            }
+        } else {
+            bounds.push(n);
+        }
+        let ranges: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        let work = |i: usize,
+                    (lo, hi): (usize, usize)|
+         -> Result<(Vec<RenderedFile>, Vec<RenderedFile>), RenderError> {
+            let mut whole_files = Vec::new();
+            let mut files = Vec::new();
+            if i == 0 && !whole.is_empty() {
+                let mut t = self.base_context(ctx, 0, n);
+                for f in &whole {
+                    whole_files.extend(self.render_whole(*f, ctx, &mut t)?);
+                }
+            }
+            if !per_variant.is_empty() && lo < hi {
+                let t = self.base_context(ctx, lo, hi);
+                for f in &per_variant {
+                    files.extend(self.render_each(*f, ctx, &t, lo, hi)?);
+                }
+            }
+            Ok((whole_files, files))
+        };
+        let results: Vec<Result<_, RenderError>> = if ranges.len() == 1 {
+            vec![work(0, ranges[0])]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = ranges
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let work = &work;
+                        s.spawn(move || work(i, *r))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(RenderError::Usage("a render thread panicked".into()))
+                        })
+                    })
+                    .collect()
+            })
+        };
+        // Files in the order of `formats`, then of the variants.
+        let mut whole_files = Vec::new();
+        let mut by_range = Vec::new();
+        for r in results {
+            let (w, f) = r?;
+            whole_files.extend(w);
+            by_range.push(f);
+        }
+        let mut out = Vec::new();
+        let mut whole_iter = whole_files.into_iter().peekable();
+        let per_format = |f: Format| -> Vec<RenderedFile> {
+            let mut v = Vec::new();
+            for (k, files) in by_range.iter().enumerate() {
+                let (lo, hi) = ranges[k];
+                let count = hi - lo;
+                let pos = per_variant.iter().position(|x| *x == f).unwrap_or(0);
+                v.extend(files[pos * count..(pos + 1) * count].iter().cloned());
+            }
+            v
+        };
+        for f in formats {
+            if f.per_variant() {
+                out.extend(per_format(*f));
+            } else {
+                let stem = Self::whole_stem(*f).0;
+                while let Some(x) =
+                    whole_iter.next_if(|x| x.path.to_string_lossy().starts_with(stem))
+                {
+                    out.push(x);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The tera context for variants `lo..hi`, built once and moved in (no copy).
+    fn base_context(&self, ctx: &Context, lo: usize, hi: usize) -> tera::Context {
+        let value = serde_json::json!({
+            "cfgmx_version": ctx.cfgmx_version,
+            "matrix": ctx.matrix,
+            "variants": &ctx.variants[lo..hi],
+            "profile": ctx.profile,
+        });
+        tera::Context::from_value(value).unwrap_or_default()
+    }
+
+    fn whole_stem(format: Format) -> (&'static str, &'static str, usize) {
+        match format {
+            Format::CmakePresets => ("CMakePresets", "json", usize::MAX),
+            Format::Github => ("github-matrix", "json", GITHUB_MAX_JOBS),
+            Format::Gitlab => ("gitlab-ci", "yml", usize::MAX),
+            _ => ("slurm/cfgmx-array", "sbatch", SLURM_MAX_TASKS),
+        }
+    }
+
+    /// A whole-set format: one file, or one per chunk where the service caps a matrix.
+    /// The chunk is given to the template as bounds into `variants`, not as a copy.
+    fn render_whole(
+        &self,
+        format: Format,
+        ctx: &Context,
+        t: &mut tera::Context,
+    ) -> Result<Vec<RenderedFile>, RenderError> {
+        let (stem, ext, size) = Self::whole_stem(format);
+        let n = ctx.variants.len();
+        let count = n.div_ceil(size).max(1);
+        if format == Format::Gitlab {
+            let chunks: Vec<serde_json::Value> = ctx
+                .variants
+                .chunks(GITLAB_MAX_JOBS)
+                .enumerate()
+                .map(|(i, c)| {
+                    serde_json::json!({
+                        "number": i + 1,
+                        "variants": c.iter().map(|v| &v.name).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            t.insert("chunks", &chunks);
+        }
+        let mut out = Vec::with_capacity(count);
+        for i in 0..count {
+            let offset = (i * size).min(n);
+            let end = offset.saturating_add(size).min(n);
             t.insert(
                 "chunk",
-                &serde_json::json!({"number": i + 1, "count": n, "offset": offset}),
+                &serde_json::json!({"number": i + 1, "count": count, "offset": offset, "end": end, "size": end - offset}),
             );
-            if format == Format::Gitlab {
-                t.insert("chunks", &gitlab_chunks);
-            }
-            offset += vs.len();
-            let content = self.render_one(format.template(), &t, format, None)?;
-            let path = if n == 1 {
+            let content = self.render_one(format.template(), t, format, None)?;
+            let path = if count == 1 {
                 format!("{stem}.{ext}")
             } else {
                 format!("{stem}-{}.{ext}", i + 1)
@@ -360,6 +519,38 @@ impl Renderer {
             });
         }
         Ok(out)
+    }
+
+    /// A per-variant format for variants `lo..hi` in one tera call (a loop over the same
+    /// template), split at a separator no rendered file can contain: every filter refuses
+    /// or escapes NUL. If the call fails, or the split does not give one file per variant,
+    /// each variant is rendered alone, which also names the variant in an error.
+    fn render_each(
+        &self,
+        format: Format,
+        ctx: &Context,
+        t: &tera::Context,
+        lo: usize,
+        hi: usize,
+    ) -> Result<Vec<RenderedFile>, RenderError> {
+        let joined = self.tera.render(&loop_name(format), t);
+        if let Ok(text) = joined {
+            let parts: Vec<&str> = text.split(SEPARATOR).collect();
+            // The loop leaves an empty piece after the last separator.
+            if parts.len() == hi - lo + 1 && parts[hi - lo].is_empty() {
+                return Ok(ctx.variants[lo..hi]
+                    .iter()
+                    .zip(parts)
+                    .map(|(v, content)| RenderedFile {
+                        path: format.variant_path(&ctx.matrix, v),
+                        content: content.to_string(),
+                    })
+                    .collect());
+            }
+        }
+        (lo..hi)
+            .map(|i| self.render_variant(format, ctx, i))
+            .collect()
     }
 
     /// Renders one variant's file of a per-variant format (the build runner's entry point).

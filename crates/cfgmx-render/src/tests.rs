@@ -138,3 +138,28 @@ fn merge_keeps_user_presets_and_refuses_name_clashes() {
         Err(RenderError::Merge(_))
     ));
 }
+
+#[test]
+fn threads_and_formats_together_give_the_same_files() {
+    let c = ctx(SMALL);
+    let one = Renderer::new();
+    let two = Renderer::new().threads(2);
+    let mut each = Vec::new();
+    for f in Format::ALL {
+        each.extend(one.render(f, &c).unwrap());
+    }
+    assert_eq!(one.render_many(&Format::ALL, &c).unwrap(), each);
+    assert_eq!(two.render_many(&Format::ALL, &c).unwrap(), each);
+    for (i, _) in c.variants.iter().enumerate() {
+        let alone = one.render_variant(Format::Env, &c, i).unwrap();
+        assert!(each.contains(&alone));
+    }
+}
+
+#[test]
+fn github_matrix_is_one_line_for_github_output() {
+    let c = ctx(SMALL);
+    let f = &Renderer::new().render(Format::Github, &c).unwrap()[0];
+    assert!(f.content.starts_with("{\"include\":["), "{:?}", f.content);
+    assert_eq!(f.content.trim_end().lines().count(), 1);
+}

@@ -91,7 +91,8 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
         }
     }
     let ctx = Context::new(&m, chosen, set.short_len, profile.as_ref());
-    let renderer = Renderer::new();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let renderer = Renderer::new().threads(threads);
 
     let mut files = match (&a.template, a.format) {
         (Some(t), _) => {
