@@ -666,6 +666,15 @@ fn template_error(
     } else {
         message
     };
+    // A parse error carries pest's own excerpt (` --> 2:7`, the line, a caret); the CLI
+    // draws its own, so keep only what was expected.
+    let message = match message
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("= "))
+    {
+        Some(expected) if line.is_some() => expected.to_string(),
+        _ => message,
+    };
     RenderError::Template {
         template: template.to_string(),
         line,
