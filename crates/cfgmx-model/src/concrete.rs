@@ -238,7 +238,7 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                             .libs
                             .retain(|l| !abstract_choice.build.libs.contains(l));
                         let mut libs = choice.build.libs.clone();
-                        libs.extend(flags.libs.drain(..));
+                        libs.append(&mut flags.libs);
                         flags.libs = libs;
                         match &choice.build.cmake_vendor {
                             Some(vendor) => flags.cmake.insert("BLA_VENDOR".into(), vendor.clone()),

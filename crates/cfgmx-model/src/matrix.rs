@@ -32,13 +32,45 @@ pub const BUILD_MODES: &[(&str, &str)] = &[
 pub const BLAS_ABSTRACT: &[&str] = &["sequential", "threaded", "none"];
 
 /// A scalar matrix value as written: string, integer or boolean (GitHub allows all three).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 enum Scalar {
     Str(String),
     Int(i64),
     Bool(bool),
     Float(f64),
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, integer or boolean")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
+                i64::try_from(v)
+                    .map(Scalar::Int)
+                    .map_err(|_| E::custom("integer too large"))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Float(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Scalar {
@@ -55,6 +87,9 @@ impl Scalar {
 /// `key = value` or `key = [values]` in a constraint (spans only work outside untagged enums).
 type OneOrMany = Spanned<toml::Value>;
 
+/// Axis name -> values, each with its place in the file.
+type RawAxes = IndexMap<Spanned<String>, Spanned<Vec<Spanned<Scalar>>>>;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMatrix {
@@ -65,7 +100,7 @@ struct RawMatrix {
     languages: Option<Spanned<Vec<Language>>>,
     #[serde(default)]
     threads: Option<Spanned<u32>>,
-    axes: Spanned<IndexMap<Spanned<String>, Spanned<Vec<Spanned<Scalar>>>>>,
+    axes: Spanned<RawAxes>,
     #[serde(default)]
     include: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
     #[serde(default)]
@@ -214,7 +249,7 @@ impl Constraint {
         let matches = |conds: &[(Arc<str>, Vec<Arc<str>>)]| {
             conds
                 .iter()
-                .all(|(k, vs)| get(k).is_some_and(|v| vs.iter().any(|x| *x == v)))
+                .all(|(k, vs)| get(k).is_some_and(|v| vs.contains(&v)))
         };
         if !matches(&self.when) {
             return true;
@@ -222,11 +257,11 @@ impl Constraint {
         let req_ok = self
             .require
             .iter()
-            .all(|(k, vs)| get(k).is_some_and(|v| vs.iter().any(|x| *x == v)));
+            .all(|(k, vs)| get(k).is_some_and(|v| vs.contains(&v)));
         let forb_ok = self
             .forbid
             .iter()
-            .all(|(k, vs)| !get(k).is_some_and(|v| vs.iter().any(|x| *x == v)));
+            .all(|(k, vs)| !get(k).is_some_and(|v| vs.contains(&v)));
         req_ok && forb_ok
     }
 }
@@ -631,7 +666,7 @@ impl Validator<'_> {
         let mut values: IndexMap<String, IndexMap<String, Contribution>> = IndexMap::new();
         for (axis, vals) in raw.values {
             let aname = axis.get_ref().clone();
-            if !known.iter().any(|k| *k == aname) {
+            if !known.contains(&aname) {
                 self.err(
                     axis.span(),
                     format!("[values.{aname}] names no axis or include variable"),
@@ -761,28 +796,24 @@ impl Validator<'_> {
                 }
                 Ok(_) => {}
             },
-            BLAS => {
-                if !BLAS_ABSTRACT.contains(&text) && self.reg.blas(text).is_none() {
-                    let ids: Vec<String> = self.reg.blas_ids().collect();
-                    self.err(
-                        span,
-                        format!("unknown BLAS {text:?}"),
-                        format!(
-                            "\"sequential\", \"threaded\", \"none\" or one of: {}",
-                            ids.join(", ")
-                        ),
-                    );
-                }
+            BLAS if !BLAS_ABSTRACT.contains(&text) && self.reg.blas(text).is_none() => {
+                let ids: Vec<String> = self.reg.blas_ids().collect();
+                self.err(
+                    span,
+                    format!("unknown BLAS {text:?}"),
+                    format!(
+                        "\"sequential\", \"threaded\", \"none\" or one of: {}",
+                        ids.join(", ")
+                    ),
+                );
             }
-            BUILD => {
-                if !BUILD_MODES.iter().any(|(m, _)| *m == text) {
-                    let modes: Vec<&str> = BUILD_MODES.iter().map(|(m, _)| *m).collect();
-                    self.err(
-                        span,
-                        format!("unknown build mode {text:?}"),
-                        format!("one of: {}", modes.join(", ")),
-                    );
-                }
+            BUILD if !BUILD_MODES.iter().any(|(m, _)| *m == text) => {
+                let modes: Vec<&str> = BUILD_MODES.iter().map(|(m, _)| *m).collect();
+                self.err(
+                    span,
+                    format!("unknown build mode {text:?}"),
+                    format!("one of: {}", modes.join(", ")),
+                );
             }
             _ => {}
         }
