@@ -808,3 +808,193 @@ fn output_dir_is_written_atomically_and_foreign_files_are_kept() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+#[test]
+fn toolchain_and_cache_files_configure_the_project_with_the_right_blas() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = tmp.path().join("proj");
+    copy_project(&proj);
+    let profile = tmp.path().join("profile.json");
+    std::fs::write(&profile, real_profile(true)).unwrap();
+    let out = tmp.path().join("out");
+    for f in ["cmake-toolchain", "cmake-cache"] {
+        run(
+            &mut cfgmx(
+                tmp.path(),
+                &[
+                    "generate",
+                    &matrix(),
+                    "-f",
+                    f,
+                    "-o",
+                    out.to_str().unwrap(),
+                    "--profile",
+                    profile.to_str().unwrap(),
+                ],
+            ),
+            true,
+        );
+    }
+    let claims = claims(tmp.path(), &profile);
+    // The threaded ones: the BLAS build must come from the cache file's library directory.
+    for (name, openmp, threading) in claims.iter().filter(|c| c.2 != "sequential") {
+        let b = tmp.path().join(format!("tb-{name}"));
+        run(
+            Command::new("cmake")
+                .arg("--toolchain")
+                .arg(out.join(format!("toolchain/{name}.cmake")))
+                .arg("-C")
+                .arg(out.join(format!("cache/{name}.cmake")))
+                .args(["-G", "Ninja", "-S"])
+                .arg(&proj)
+                .arg("-B")
+                .arg(&b)
+                .env_remove("CC")
+                .env_remove("FC")
+                .env_remove("CFLAGS")
+                .env_remove("BLA_VENDOR"),
+            true,
+        );
+        run(Command::new("cmake").arg("--build").arg(&b), true);
+        let info = stdout(&run(&mut Command::new(b.join("ompblas_info")), true));
+        assert_eq!(info.contains("openmp: 20"), *openmp, "{name}: {info}");
+        let want = if threading == "pthread" {
+            "blas-parallel: 1"
+        } else {
+            "blas-parallel: 2"
+        };
+        assert!(info.contains(want), "{name}: {info}");
+    }
+}
+
+#[test]
+fn gitlab_and_slurm_split_and_slurm_task_i_runs_variant_i() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let values: Vec<String> = (0..550).map(|i| format!("\"p{i}\"")).collect();
+    let big = d.join("big.toml");
+    std::fs::write(
+        &big,
+        format!(
+            "name = \"big\"\n[axes]\ncompiler = [\"gcc\"]\nbuild = [\"debug\", \"release\"]\npart = [{}]\n",
+            values.join(", ")
+        ),
+    )
+    .unwrap();
+    let big = big.to_str().unwrap();
+    for f in ["gitlab", "slurm", "github"] {
+        run(
+            &mut cfgmx(d, &["generate", big, "-f", f, "-o", "out"]),
+            true,
+        );
+    }
+    // GitLab: 1100 variants in jobs of at most 200, every variant once, as YAML says.
+    let py = r#"
+import yaml
+ci = yaml.safe_load(open("out/gitlab-ci.yml"))
+jobs = [k for k in ci if not k.startswith(".")]
+sizes = [len(ci[j]["parallel"]["matrix"][0]["CFGMX_VARIANT"]) for j in jobs]
+print(len(jobs), max(sizes), sum(sizes))
+"#;
+    let o = run(
+        Command::new("python3").args(["-c", py]).current_dir(d),
+        true,
+    );
+    assert_eq!(stdout(&o).trim(), "6 200 1100");
+
+    // Slurm: two arrays (1000 + 100); task i of array 2 is variant 1000 + i.
+    let gh: Vec<String> = (1..=5)
+        .flat_map(|n| {
+            let t = std::fs::read_to_string(d.join(format!("out/github-matrix-{n}.json"))).unwrap();
+            let j: serde_json::Value = serde_json::from_str(&t).unwrap();
+            j["include"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(gh.len(), 1100);
+    let second = d.join("out/slurm/cfgmx-array-2.sbatch");
+    let text = std::fs::read_to_string(&second).unwrap();
+    assert!(text.contains("#SBATCH --array=0-99\n"), "{text}");
+    assert!(!d.join("out/slurm/cfgmx-array-3.sbatch").exists());
+    // Stand-ins for cmake and ctest that record what they were asked.
+    let bin = d.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["cmake", "ctest"] {
+        let p = bin.join(tool);
+        std::fs::write(&p, format!("#!/bin/sh\necho {tool} \"$@\" >> calls.log\n")).unwrap();
+        run(Command::new("chmod").arg("+x").arg(&p), true);
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    run(
+        Command::new("bash")
+            .arg(&second)
+            .current_dir(d)
+            .env("PATH", path)
+            .env("SLURM_ARRAY_TASK_ID", "7"),
+        true,
+    );
+    let calls = std::fs::read_to_string(d.join("calls.log")).unwrap();
+    let v = &gh[1007];
+    assert_eq!(
+        calls,
+        format!("cmake --preset {v}\ncmake --build --preset {v}\nctest --preset {v}\n")
+    );
+}
+
+#[test]
+fn pip_config_lines_are_shell_words_with_the_variant_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let profile = d.join("profile.json");
+    std::fs::write(&profile, real_profile(true)).unwrap();
+    run(
+        &mut cfgmx(
+            d,
+            &[
+                "generate",
+                &matrix(),
+                "-f",
+                "pip-config",
+                "-o",
+                "out",
+                "--profile",
+                profile.to_str().unwrap(),
+            ],
+        ),
+        true,
+    );
+    let o = run(
+        Command::new("sh")
+            .args([
+                "-c",
+                r#". out/pip/gcc-threaded-release.txt && printf '%s\n' "$@""#,
+            ])
+            .current_dir(d),
+        true,
+    );
+    let words: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
+    assert!(
+        words.iter().all(|w| w.starts_with("--config-settings=")),
+        "{words:?}"
+    );
+    assert!(
+        words.contains(
+            &"--config-settings=cmake.define.CMAKE_C_FLAGS=-O3 -DNDEBUG -fopenmp".to_string()
+        ),
+        "{words:?}"
+    );
+    assert!(
+        words.contains(&"--config-settings=cmake.build-type=Release".to_string()),
+        "{words:?}"
+    );
+    assert!(
+        words.iter().any(|w| w
+            .starts_with("--config-settings=cmake.define.CMAKE_LIBRARY_PATH=/usr/lib/")
+            && w.ends_with("openblas-openmp")),
+        "{words:?}"
+    );
+}
