@@ -51,7 +51,11 @@ fn run(cmd: &mut Command, ok: bool) -> Output {
 
 fn cfgmx(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(cfgmx_bin());
-    c.args(args).current_dir(dir).env("NO_COLOR", "1");
+    // No probe cache from the developer's machine: each test says which profile it uses.
+    c.args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("CFGMX_CACHE_DIR", dir.join(".no-probe-cache"));
     c
 }
 
@@ -997,4 +1001,58 @@ fn pip_config_lines_are_shell_words_with_the_variant_flags() {
             && w.ends_with("openblas-openmp")),
         "{words:?}"
     );
+}
+
+#[test]
+fn generate_uses_the_probes_cached_profile_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = tmp.path().join("proj");
+    copy_project(&proj);
+    let cache = tmp.path().join("cache");
+    let with_cache = |args: &[&str]| {
+        let mut c = cfgmx(&proj, args);
+        c.env("CFGMX_CACHE_DIR", &cache);
+        c
+    };
+    run(&mut with_cache(&["probe"]), true);
+    let o = run(
+        &mut with_cache(&["generate", &matrix(), "-f", "cmake-presets", "-o", "."]),
+        true,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("no probed profile"), "{err}");
+    let presets: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(proj.join("CMakePresets.json")).unwrap())
+            .unwrap();
+    for p in presets["configurePresets"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        if !name.ends_with("threaded-release") {
+            continue;
+        }
+        assert!(
+            p["environment"]["CC"].as_str().unwrap().starts_with('/'),
+            "{name}: a probed compiler is a path"
+        );
+        let lib_dir = p["cacheVariables"]["CMAKE_LIBRARY_PATH"].as_str().unwrap();
+        for step in [
+            vec!["cmake", "--preset", name],
+            vec!["cmake", "--build", "--preset", name],
+            vec!["ctest", "--preset", name],
+        ] {
+            run(
+                Command::new(step[0]).args(&step[1..]).current_dir(&proj),
+                true,
+            );
+        }
+        // The loader really picks the library from the directory the profile chose.
+        let ldd = stdout(&run(
+            Command::new("ldd").arg(proj.join("build").join(name).join("ompblas_info")),
+            true,
+        ));
+        let line = ldd
+            .lines()
+            .find(|l| l.contains("libopenblas") || l.contains("libblis"))
+            .unwrap_or_else(|| panic!("{name}: no BLAS in\n{ldd}"));
+        assert!(line.contains(lib_dir), "{name}: {line} (wanted {lib_dir})");
+    }
 }

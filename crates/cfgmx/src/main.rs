@@ -15,6 +15,15 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // A closed pipe (`cfgmx expand | head`) ends the program quietly, as for any Unix filter.
     output::reset_sigpipe();
+    // The probe runs this binary as its BLAS query helper (a child process per library).
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(cfgmx_probe::HELPER_ARG))
+    {
+        let rest: Vec<String> = std::env::args_os()
+            .skip(2)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return ExitCode::from(cfgmx_probe::helper_main(&rest).clamp(0, 255) as u8);
+    }
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,
         Err(e) => {

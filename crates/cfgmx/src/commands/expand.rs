@@ -17,6 +17,13 @@ pub struct ExpandArgs {
     /// since a unique short prefix needs the whole set).
     #[arg(long, conflicts_with = "json")]
     pub jsonl: bool,
+    /// Check each variant against this machine (the cached probe, probing if there is none):
+    /// available or why not, and a concrete hash.
+    #[arg(long, conflicts_with_all = ["jsonl", "profile"])]
+    pub probe: bool,
+    /// Check each variant against a profile written by `cfgmx probe --json`.
+    #[arg(long, value_name = "FILE", conflicts_with = "jsonl")]
+    pub profile: Option<std::path::PathBuf>,
 }
 
 /// A variant as `--json` prints it.
@@ -34,6 +41,11 @@ pub fn run(g: &Global, a: ExpandArgs) -> Result<u8> {
         return stream(&m, &reg);
     }
     let set = m.variant_set(&reg)?;
+    // Against a machine profile: availability and concrete hashes (see commands/probe.rs).
+    if let Some(profile) = super::probe::profile_for_expand(g, a.probe, a.profile.as_deref(), &reg)?
+    {
+        return super::probe::print_concrete(g, &m, &reg, &set, &profile);
+    }
     let out = std::io::stdout();
     let mut out = out.lock();
     if g.json {

@@ -44,7 +44,8 @@ pub struct GenerateArgs {
     #[arg(long, requires = "output")]
     pub merge: bool,
     /// A machine profile (JSON, as `cfgmx probe --json` writes): real compiler paths, probed
-    /// flags and BLAS directories. Without it the variants are rendered abstract.
+    /// flags and BLAS directories. Default: the cached profile of the last `cfgmx probe` if
+    /// the machine is unchanged, else abstract variants.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
 }
@@ -58,8 +59,14 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
     let profile = match &a.profile {
         Some(p) => Some(read_profile(p)?),
         None => {
-            eprintln!("note: no --profile: rendering abstract variants (compiler names, not probed paths)");
-            None
+            // The probe's cache, when the machine has not changed since `cfgmx probe`;
+            // generating never runs a probe itself.
+            let opts = crate::commands::probe::options(g, &Default::default())?;
+            let cached = cfgmx_probe::load_cached(&reg, &opts);
+            if cached.is_none() {
+                eprintln!("note: no probed profile (run `cfgmx probe`, or pass --profile FILE): rendering abstract variants (compiler names, not paths)");
+            }
+            cached
         }
     };
     let concrete: Vec<Option<ConcreteVariant>> = set

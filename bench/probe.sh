@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Benchmark: `cfgmx probe` against CMake establishing the same facts on this machine.
+#
+# CMake side: for each toolchain (gcc/g++/gfortran, clang/clang++) a fresh configure of a
+# project that runs find_package(OpenMP) and find_package(BLAS) -- CMake's way to learn each
+# compiler's identity, OpenMP flag and a BLAS. cfgmx side: one cold `cfgmx probe --fresh` that
+# establishes those facts for every compiler at once (plus MPI wrappers and every BLAS build's
+# threading), then warm `cfgmx probe` runs answered from the cache.
+#
+# Prints each timing and the two ratios (targets: cold >= 10x faster than the CMake total;
+# warm under 20 ms). Usage: bench/probe.sh [RUNS]   (CFGMX=path/to/cfgmx to skip the build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+
+if [ -z "${CFGMX:-}" ]; then
+  cargo build --release -q -p cfgmx
+  CFGMX="${CARGO_TARGET_DIR:-target}/release/cfgmx"
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export CFGMX_CACHE_DIR="$work/cache"
+
+now() { date +%s.%N; }
+# seconds elapsed since $1, to the millisecond
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# "WALL CPU" of a command (CPU = user + sys of it and its children); its output is discarded
+timed() {
+  local TIMEFORMAT='%R %U %S' t
+  t=$( { time "$@" > /dev/null 2> "$work/last.err"; } 2>&1 ) || { cat "$work/last.err"; exit 1; }
+  awk '{ printf "%.3f %.3f", $1, $2 + $3 }' <<< "$t"
+}
+
+cmake_configure() { # name C CXX [Fortran]
+  local name=$1 cc=$2 cxx=$3 fc=${4:-}
+  local src="$work/src-$name" langs="C CXX"
+  mkdir -p "$src"
+  [ -n "$fc" ] && langs="C CXX Fortran"
+  cat > "$src/CMakeLists.txt" <<CMAKE
+cmake_minimum_required(VERSION 3.20)
+project(cfgmx_bench LANGUAGES $langs)
+find_package(OpenMP REQUIRED)
+find_package(BLAS REQUIRED)
+CMAKE
+  local args=(-S "$src" -B "$work/build-$name" -G Ninja -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx")
+  [ -n "$fc" ] && args+=(-DCMAKE_Fortran_COMPILER="$fc")
+  rm -rf "$work/build-$name"
+  timed cmake "${args[@]}"
+}
+
+echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+gcc_w=(); gcc_c=(); clang_w=(); clang_c=(); cold_w=(); cold_c=()
+for i in $(seq "$runs"); do
+  read -r w c <<< "$(cmake_configure gcc gcc g++ gfortran)"; gcc_w+=("$w"); gcc_c+=("$c")
+  read -r w c <<< "$(cmake_configure clang clang clang++)"; clang_w+=("$w"); clang_c+=("$c")
+  read -r w c <<< "$(timed "$CFGMX" probe --fresh --json)"; cold_w+=("$w"); cold_c+=("$c")
+done
+"$CFGMX" probe --json > "$work/profile.json"
+med() { printf '%s\n' "$@" | median; }
+gcc_s=$(med "${gcc_w[@]}"); clang_s=$(med "${clang_w[@]}"); cold_s=$(med "${cold_w[@]}")
+cmake_s=$(awk -v a="$gcc_s" -v b="$clang_s" 'BEGIN { printf "%.3f", a + b }')
+cmake_cpu=$(awk -v a="$(med "${gcc_c[@]}")" -v b="$(med "${clang_c[@]}")" 'BEGIN { printf "%.3f", a + b }')
+cold_cpu=$(med "${cold_c[@]}")
+
+# warm: many runs, mean
+n=50
+t=$(now)
+for _ in $(seq $n); do "$CFGMX" probe --json > /dev/null; done
+warm_ms=$(awk -v s="$(since "$t")" -v n=$n 'BEGIN { printf "%.1f", s * 1000 / n }')
+
+execs="n/a (no strace)"
+if command -v strace > /dev/null; then
+  execs=$(strace -f -e trace=execve -o "$work/strace" "$CFGMX" probe > /dev/null 2>&1 && grep -c 'execve(' "$work/strace")
+fi
+
+compilers=$(grep -c '"family"' "$work/profile.json" || true)
+echo "CMake configure, find_package(OpenMP)+find_package(BLAS), median of $runs (wall s):"
+echo "  gcc/g++/gfortran  ${gcc_s} s   (runs: ${gcc_w[*]})"
+echo "  clang/clang++     ${clang_s} s   (runs: ${clang_w[*]})"
+echo "  total             ${cmake_s} s wall, ${cmake_cpu} s CPU"
+echo "cfgmx probe --fresh (cold, $compilers compiler paths): ${cold_s} s wall, ${cold_cpu} s CPU   (runs: ${cold_w[*]})"
+echo "cfgmx probe (warm, mean of $n): ${warm_ms} ms; processes started by one warm probe: $execs (1 = itself)"
+awk -v c="$cmake_s" -v k="$cold_s" -v w="$warm_ms" -v cc="$cmake_cpu" -v kc="$cold_cpu" 'BEGIN {
+  printf "ratio CMake total / cold probe: %.1fx wall (target >= 10x), %.1fx CPU\n", c / k, cc / kc
+  printf "ratio CMake total / warm probe: %.0fx (warm target < 20 ms: %s)\n", c * 1000 / w, (w < 20 ? "met" : "missed")
+}'
+echo "(wall ratios depend on other load: CPU time is what the probe costs; on 2 idle cores the cold wall is about CPU / 2)"

@@ -1,0 +1,120 @@
+//! The profile cache: one JSON file holding the profile and the key it was made under: every
+//! directory looked in and every file found, each with its path, symlink target, size and
+//! mtime, plus what else changes the answer (descriptors, facets, search path).
+//!
+//! A warm check re-stats exactly the recorded directories and files: no directory listing, no
+//! descriptor parsing, no process. A file added to or removed from a directory changes the
+//! directory's mtime; a replaced compiler or a switched alternative changes its stamp.
+//! Written to a temporary name and renamed, so a reader never sees half a file.
+
+use crate::discover::{stamp, Found, Stamp};
+use crate::ProbeOptions;
+use cfgmx_model::Profile;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const CACHE_FILE: &str = "probe-profile.json";
+
+/// Everything but the file system that the answer depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    pub tool: String,
+    pub descriptors: String,
+    pub facets: Vec<String>,
+    pub search: Vec<String>,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Key {
+    pub inputs: Inputs,
+    pub dirs: Vec<Stamp>,
+    pub files: Vec<Stamp>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    key: Key,
+    profile: Profile,
+}
+
+/// FNV-1a over the descriptor texts: stable, and cheap enough for the warm path.
+pub fn fingerprint<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for t in texts {
+        for b in t.bytes().chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// The descriptor fingerprint the options carry, or the builtin descriptors'.
+pub fn descriptors(opts: &ProbeOptions) -> String {
+    if !opts.descriptors.is_empty() {
+        return opts.descriptors.clone();
+    }
+    let b = cfgmx_model::registry::builtin_toolchain_files()
+        .iter()
+        .chain(cfgmx_model::registry::builtin_provider_files())
+        .map(|(_, t)| *t);
+    fingerprint(b)
+}
+
+pub fn inputs(opts: &ProbeOptions) -> Inputs {
+    Inputs {
+        tool: format!("cfgmx-probe {}", env!("CARGO_PKG_VERSION")),
+        descriptors: descriptors(opts),
+        facets: opts.facets.clone(),
+        search: opts
+            .search
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        path: opts
+            .path
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }
+}
+
+pub fn key(opts: &ProbeOptions, found: &Found) -> Key {
+    Key {
+        inputs: inputs(opts),
+        dirs: found.dir_stamps.clone(),
+        files: found.stamps.clone(),
+    }
+}
+
+fn read(dir: &Path) -> Option<Entry> {
+    let text = std::fs::read(dir.join(CACHE_FILE)).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// The cached profile when nothing it depends on changed.
+pub fn load_warm(opts: &ProbeOptions) -> Option<Profile> {
+    let e = read(&opts.cache_dir)?;
+    if e.key.inputs != inputs(opts) {
+        return None;
+    }
+    let unchanged = |s: &Stamp| {
+        let p = Path::new(&s.path);
+        let target = std::fs::canonicalize(p).ok();
+        stamp(p, target.as_deref()) == *s
+    };
+    (e.key.dirs.iter().all(unchanged) && e.key.files.iter().all(unchanged)).then_some(e.profile)
+}
+
+pub fn store(dir: &Path, key: &Key, profile: &Profile) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let e = Entry {
+        key: key.clone(),
+        profile: profile.clone(),
+    };
+    let text = serde_json::to_vec(&e).map_err(std::io::Error::other)?;
+    let tmp = dir.join(format!("{CACHE_FILE}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, dir.join(CACHE_FILE))
+}

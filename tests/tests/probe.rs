@@ -1,0 +1,598 @@
+//! `cfgmx probe` against the real compilers and BLAS builds the setup script installs, and
+//! against emulated HPC compilers: scripts that print a real banner from
+//! `tests/fixtures/compiler-versions.toml`, accept the family's OpenMP spelling and define its
+//! identity macros, and forward to gcc/g++/gfortran.
+
+use assert_cmd::Command;
+use cfgmx_model::Registry;
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const FIXTURES: &str = include_str!("../fixtures/compiler-versions.toml");
+
+/// Runs `cfgmx ARGS` with its own cache dir and `PATH`; panics with everything on failure.
+fn cfgmx(args: &[&str], cache: &Path, path: Option<&str>) -> (String, String, i32) {
+    let mut c = Command::cargo_bin("cfgmx").unwrap();
+    c.args(args)
+        .env("CFGMX_CACHE_DIR", cache)
+        .env_remove("NO_COLOR");
+    if let Some(p) = path {
+        c.env("PATH", p);
+    }
+    let o = c.output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    (out, err, o.status.code().unwrap_or(-1))
+}
+
+fn probe_json(args: &[&str], cache: &Path, path: Option<&str>) -> Value {
+    let mut a = vec!["probe", "--json"];
+    a.extend_from_slice(args);
+    let (out, err, code) = cfgmx(&a, cache, path);
+    assert_eq!(
+        code, 0,
+        "cfgmx {a:?} failed\nstdout:\n{out}\nstderr:\n{err}"
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}):\n{out}"))
+}
+
+fn compiler<'a>(p: &'a Value, path: &str) -> &'a Value {
+    p["compilers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"] == path)
+        .unwrap_or_else(|| panic!("no compiler record for {path} in\n{p:#}"))
+}
+
+fn sh(cmd: &str) -> String {
+    let o = std::process::Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "`{cmd}` failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// A `PATH` with only what gcc needs besides itself (the assembler and linker), so a probe
+/// sees just the compilers a test puts in its `--search` directory.
+fn tools_path() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for t in ["as", "ld"] {
+        std::os::unix::fs::symlink(sh(&format!("command -v {t}")), d.path().join(t)).unwrap();
+    }
+    d
+}
+
+fn write_exe(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Compiles and runs an OpenMP program with `flag` (split on spaces): the recorded flag must
+/// really work, checked here independently of the probe.
+fn openmp_flag_works(cc: &str, flag: &str, dir: &Path) -> bool {
+    let src = dir.join(if cc.ends_with("++") {
+        "t.cpp"
+    } else if cc.contains("fortran") {
+        "t.f90"
+    } else {
+        "t.c"
+    });
+    if cc.contains("fortran") {
+        std::fs::write(
+            &src,
+            "program t\nuse omp_lib\nprint *, omp_get_max_threads()\nend program t\n",
+        )
+        .unwrap();
+    } else {
+        std::fs::write(&src, "#include <omp.h>\n#include <stdio.h>\nint main(void){printf(\"%d\\n\", omp_get_max_threads());return 0;}\n").unwrap();
+    }
+    let exe = dir.join("t.out");
+    let ok = std::process::Command::new(cc)
+        .args(flag.split_whitespace())
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .args(flag.split_whitespace())
+        .status()
+        .unwrap()
+        .success();
+    ok && std::process::Command::new(&exe)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[test]
+fn real_compilers_mpi_and_blas() {
+    let cache = tempfile::tempdir().unwrap();
+    let p = probe_json(&["--fresh"], cache.path(), None);
+    let scratch = tempfile::tempdir().unwrap();
+    let gcc_version = sh("gcc -dumpfullversion");
+    let clang_version = {
+        let banner = sh("clang --version");
+        let v = banner.split("clang version ").nth(1).unwrap();
+        v.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    for (exe, family, version, lang) in [
+        ("gcc", "gcc", &gcc_version, "c"),
+        ("g++", "gcc", &gcc_version, "cxx"),
+        ("gfortran", "gcc", &gcc_version, "fortran"),
+        ("clang", "clang", &clang_version, "c"),
+        ("clang++", "clang", &clang_version, "cxx"),
+    ] {
+        let path = sh(&format!("command -v {exe}"));
+        let c = compiler(&p, &path);
+        assert_eq!(c["family"], family, "{c:#}");
+        assert_eq!(c["version"].as_str().unwrap(), version.as_str(), "{c:#}");
+        assert_eq!(c["languages"][0], lang, "{c:#}");
+        let omp = &c["facets"]["openmp"];
+        assert_eq!(omp["works"], true, "{exe}: {omp:#}");
+        let flag = omp["flag"].as_str().unwrap();
+        assert!(
+            openmp_flag_works(&path, flag, scratch.path()),
+            "{exe} {flag} does not work"
+        );
+    }
+    // mpicc is MPICH over gcc
+    let mpicc = sh("command -v mpicc");
+    let c = compiler(&p, &mpicc);
+    assert_eq!(c["family"], "gcc");
+    assert_eq!(c["wrapper"], "mpich");
+    assert_eq!(c["version"].as_str().unwrap(), gcc_version);
+    let m = p["mpi"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["path"] == mpicc.as_str())
+        .unwrap();
+    assert_eq!(m["implementation"], "mpich");
+    assert_eq!(
+        m["version"].as_str().unwrap(),
+        sh("mpichversion | sed -n 's/^MPICH Version:[[:space:]]*//p'")
+    );
+    assert!(m["compiler"].as_str().unwrap().ends_with("/gcc"), "{m:#}");
+
+    // Each Debian OpenBLAS build sits in its own directory; the probe does not read directory
+    // names for threading, so the directory is an independent witness.
+    let blas = p["blas"].as_array().unwrap();
+    for (dir, threading) in [
+        ("openblas-serial", "sequential"),
+        ("openblas-pthread", "pthread"),
+        ("openblas-openmp", "openmp"),
+    ] {
+        let r = blas
+            .iter()
+            .find(|b| b["provider"] == "openblas" && b["lib_dir"].as_str().unwrap().ends_with(dir))
+            .unwrap_or_else(|| panic!("no OpenBLAS record in {dir}: {blas:#?}"));
+        assert_eq!(r["threading"], threading, "{r:#}");
+    }
+    assert!(
+        blas.iter().any(|b| b["provider"] == "blis"),
+        "BLIS not found: {blas:#?}"
+    );
+    let default = std::fs::canonicalize(sh("ls /usr/lib/*/libblas.so.3 | head -1")).unwrap();
+    assert_eq!(
+        p["default_blas"].as_str().unwrap(),
+        default.display().to_string()
+    );
+    assert_eq!(
+        blas.iter().filter(|b| b["is_default"] == true).count(),
+        1,
+        "{blas:#?}"
+    );
+}
+
+/// Fixture family -> (descriptor, identity macros the real compiler defines: C, Fortran).
+fn emulation(family: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    Some(match family {
+        "intel-classic" => ("icc", "-D__INTEL_COMPILER=2021", "-D__INTEL_COMPILER=2021"),
+        "oneapi" => (
+            "oneapi",
+            "-D__INTEL_LLVM_COMPILER=20230000 -D__clang__=1",
+            "-D__INTEL_LLVM_COMPILER=20230000",
+        ),
+        "pgi" => ("pgi", "-D__PGI=1", "-D__PGI=1"),
+        "nvhpc" => ("nvhpc", "-D__NVCOMPILER=1", "-D__NVCOMPILER=1"),
+        "xl" => ("xl", "-D__ibmxl__=1", "-D__IBMC__=1600"),
+        "cce" => ("cce", "-D_CRAYC=1", "-D_CRAYFTN=1"),
+        "acfl" => (
+            "armclang",
+            "-D__clang__=1 -D__ARMCOMPILER_VERSION=22010000",
+            "-D__clang__=1",
+        ),
+        "fujitsu" => ("fujitsu", "-D__FUJITSU=1", "-D__FUJITSU=1"),
+        // Arm Toolchain for Linux shares armclang's name: not one of the emulated families
+        _ => return None,
+    })
+}
+
+/// A script that prints `banner` for exactly `arg`, turns the family's OpenMP spellings into
+/// `-fopenmp`, adds identity macros when preprocessing, and runs `real` for everything else.
+fn emulator(arg: &str, banner: &str, real: &str, macros: &str, log: Option<&Path>) -> String {
+    // printf is a shell builtin: the scripts run with a PATH that has no coreutils
+    let banner = banner.replace('\'', "'\\''");
+    let log = log.map_or(String::new(), |l| {
+        format!("echo \"$*\" >> '{}'\n", l.display())
+    });
+    format!(
+        r#"#!/bin/sh
+{log}if [ "$*" = "{arg}" ]; then
+printf '%s\n' '{banner}'
+exit 0
+fi
+pp=0; h=0; first=1
+for a do
+  if [ $first = 1 ]; then set --; first=0; fi
+  if [ $h = 1 ]; then h=0; if [ "$a" = omp ]; then set -- "$@" -fopenmp; else set -- "$@" -h "$a"; fi; continue; fi
+  case "$a" in
+    -qopenmp|-fiopenmp|-mp|-qsmp=omp|-Kopenmp|-KOMP|-openmp) set -- "$@" -fopenmp ;;
+    -h) h=1 ;;
+    -E) pp=1; set -- "$@" "$a" ;;
+    *) set -- "$@" "$a" ;;
+  esac
+done
+if [ $pp = 1 ]; then exec {real} {macros} "$@"; fi
+exec {real} "$@"
+"#
+    )
+}
+
+struct Case {
+    family: String,
+    version: String,
+    argument: String,
+    output: String,
+}
+
+fn fixture_case(reg: &Registry, exe: &str) -> Case {
+    let v: toml::Value = toml::from_str(FIXTURES).unwrap();
+    let mut pick = None;
+    for c in v["case"].as_array().unwrap() {
+        let s = |k: &str| c.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        if s("expect") != "detect" {
+            continue;
+        }
+        let names: Vec<String> = s("executable")
+            .split('/')
+            .map(|n| n.split(" (").next().unwrap().trim().to_string())
+            .collect();
+        if !names.iter().any(|n| n == exe) {
+            continue;
+        }
+        let out = s("output");
+        // the oneAPI pairs list all three drivers for every banner (see version_fixtures.rs)
+        if exe == "ifx" && !(out.contains("(IFORT)") || out.contains("(IFX)"))
+            || exe != "ifx" && out.contains("(IFORT)")
+        {
+            continue;
+        }
+        let Some((desc, _, _)) = emulation(&s("family")) else {
+            continue;
+        };
+        let args: Vec<String> = s("argument").split_whitespace().map(String::from).collect();
+        if !reg
+            .toolchain(desc)
+            .unwrap()
+            .version
+            .iter()
+            .any(|r| r.args == args)
+        {
+            continue;
+        }
+        // the last case of a name is usually the newest banner (Intel 2021's deprecation remark)
+        pick = Some(Case {
+            family: s("family"),
+            version: s("version"),
+            argument: s("argument"),
+            output: out,
+        });
+    }
+    pick.unwrap_or_else(|| panic!("no fixture case for {exe}"))
+}
+
+#[test]
+fn emulated_hpc_compilers_are_identified_and_openmp_works_through_them() {
+    let reg = Registry::builtin();
+    let bin = tempfile::tempdir().unwrap();
+    let empty = tools_path();
+    let cache = tempfile::tempdir().unwrap();
+    let mut expected = Vec::new();
+    for (exe, lang) in [
+        ("icc", "c"),
+        ("icx", "c"),
+        ("ifx", "fortran"),
+        ("pgcc", "c"),
+        ("nvc", "c"),
+        ("xlc", "c"),
+        ("xlc_r", "c"),
+        ("xlf", "fortran"),
+        ("craycc", "c"),
+        ("armclang", "c"),
+        ("fcc", "c"),
+    ] {
+        let case = fixture_case(&reg, exe);
+        let (desc, cmac, fmac) = emulation(&case.family).unwrap();
+        let (real, macros) = if lang == "fortran" {
+            ("/usr/bin/gfortran", fmac)
+        } else {
+            ("/usr/bin/gcc", cmac)
+        };
+        write_exe(
+            &bin.path().join(exe),
+            &emulator(&case.argument, &case.output, real, macros, None),
+        );
+        expected.push((exe, desc, case.version, lang));
+    }
+    let dir = bin.path().to_str().unwrap();
+    let p = probe_json(
+        &["--search", dir, "--fresh"],
+        cache.path(),
+        Some(empty.path().to_str().unwrap()),
+    );
+    for (exe, desc, version, lang) in expected {
+        let c = compiler(&p, &format!("{dir}/{exe}"));
+        assert_eq!(c["family"], desc, "{exe}: {c:#}");
+        let got = c["version"].as_str().unwrap();
+        assert!(
+            got == version || got.starts_with(&format!("{version}.")),
+            "{exe}: version {got}, fixture says {version}"
+        );
+        assert_eq!(c["languages"][0], lang);
+        assert_eq!(c["facets"]["openmp"]["works"], true, "{exe}: {c:#}");
+    }
+}
+
+#[test]
+fn hung_crashing_garbage_and_unexecutable_compilers_are_reported_and_the_rest_go_on() {
+    let bin = tempfile::tempdir().unwrap();
+    let empty = tools_path();
+    let cache = tempfile::tempdir().unwrap();
+    let b = bin.path();
+    write_exe(&b.join("gcc"), "#!/bin/sh\nexec /bin/sleep 1000\n");
+    write_exe(&b.join("clang"), "#!/bin/sh\nkill -SEGV $$\n");
+    write_exe(
+        &b.join("icc"),
+        "#!/bin/sh\necho 'hello, I am not a compiler'\n",
+    );
+    std::fs::write(b.join("pgcc"), "not a program").unwrap();
+    std::fs::set_permissions(b.join("pgcc"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    // a working compiler beside them
+    std::os::unix::fs::symlink("/usr/bin/gfortran", b.join("gfortran")).unwrap();
+    let timeout = 2.0;
+    let t = Instant::now();
+    let dir = b.to_str().unwrap();
+    let p = probe_json(
+        &["--search", dir, "--fresh", "--timeout", "2"],
+        cache.path(),
+        Some(empty.path().to_str().unwrap()),
+    );
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_secs_f64(timeout + 1.0),
+        "probe took {took:?}"
+    );
+    let status = |exe: &str| {
+        compiler(&p, &format!("{dir}/{exe}"))["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status("gcc"), "timed_out");
+    assert_eq!(status("clang"), "crashed");
+    assert_eq!(status("icc"), "unrecognised");
+    assert_eq!(status("pgcc"), "not_executable");
+    let f = compiler(&p, &format!("{dir}/gfortran"));
+    assert_eq!(f["family"], "gcc");
+    assert_eq!(f["facets"]["openmp"]["works"], true);
+    assert!(compiler(&p, &format!("{dir}/gcc"))["error"]
+        .as_str()
+        .unwrap()
+        .contains("timed out"));
+}
+
+/// A real clang installed without libomp-dev's files: the clang binary linked into a fresh
+/// LLVM-style prefix whose resource directory lacks `omp.h` and whose `lib/` lacks `libomp.so`
+/// (`-no-canonical-prefixes` makes clang take its prefix from the path it was run by).
+#[test]
+fn clang_without_libomp_says_why_openmp_fails() {
+    let root = tempfile::tempdir().unwrap();
+    let real_clang = std::fs::canonicalize(sh("command -v clang")).unwrap();
+    let res = PathBuf::from(sh("clang -print-resource-dir"));
+    let prefix = root.path().join("llvm");
+    let fake_res = prefix.join("lib/clang").join(res.file_name().unwrap());
+    std::fs::create_dir_all(prefix.join("bin")).unwrap();
+    std::fs::create_dir_all(fake_res.join("include")).unwrap();
+    std::os::unix::fs::symlink(&real_clang, prefix.join("bin/clang")).unwrap();
+    for e in std::fs::read_dir(&res).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != "include" {
+            std::os::unix::fs::symlink(e.path(), fake_res.join(e.file_name())).unwrap();
+        }
+    }
+    for e in std::fs::read_dir(res.join("include")).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != "omp.h" {
+            std::os::unix::fs::symlink(e.path(), fake_res.join("include").join(e.file_name()))
+                .unwrap();
+        }
+    }
+    let bin = root.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    write_exe(
+        &bin.join("clang"),
+        &format!(
+            "#!/bin/sh\nexec '{}' -no-canonical-prefixes \"$@\"\n",
+            prefix.join("bin/clang").display()
+        ),
+    );
+    let empty = tools_path();
+    let cache = tempfile::tempdir().unwrap();
+    let p = probe_json(
+        &["--search", bin.to_str().unwrap(), "--fresh"],
+        cache.path(),
+        Some(empty.path().to_str().unwrap()),
+    );
+    let c = compiler(&p, &format!("{}/clang", bin.display()));
+    assert_eq!(c["family"], "clang");
+    let omp = &c["facets"]["openmp"];
+    assert_eq!(omp["works"], false, "{omp:#}");
+    let why = omp["reason"].as_str().unwrap();
+    assert!(
+        why.contains("libomp not found: install libomp-dev"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_warm_probe_runs_no_compiler() {
+    let bin = tempfile::tempdir().unwrap();
+    let empty = tools_path();
+    let cache = tempfile::tempdir().unwrap();
+    let log = bin.path().join("runs.log");
+    let banner = sh("/usr/bin/gcc --version");
+    // a gcc that logs every run (it is not in the searched dir's file set: the log is elsewhere)
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join(log.file_name().unwrap());
+    write_exe(
+        &bin.path().join("gcc"),
+        &emulator("--version", &banner, "/usr/bin/gcc", "", Some(&log)),
+    );
+    let dir = bin.path().to_str().unwrap();
+    let path = Some(empty.path().to_str().unwrap());
+    let runs = || {
+        std::fs::read_to_string(&log)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    let cold = probe_json(&["--search", dir], cache.path(), path);
+    let after_cold = runs();
+    assert!(after_cold > 0, "the cold probe ran nothing?");
+    let warm = probe_json(&["--search", dir], cache.path(), path);
+    assert_eq!(runs(), after_cold, "the warm probe ran the compiler");
+    assert_eq!(cold, warm);
+    // --fresh probes again; so does a changed compiler
+    probe_json(&["--search", dir, "--fresh"], cache.path(), path);
+    let after_fresh = runs();
+    assert!(after_fresh > after_cold);
+    let text = std::fs::read_to_string(bin.path().join("gcc")).unwrap();
+    write_exe(&bin.path().join("gcc"), &format!("{text}\n# changed\n"));
+    probe_json(&["--search", dir], cache.path(), path);
+    assert!(
+        runs() > after_fresh,
+        "a changed compiler was answered from the cache"
+    );
+}
+
+#[test]
+fn expand_marks_variants_available_or_why_not() {
+    let cache = tempfile::tempdir().unwrap();
+    let (out, err, code) = cfgmx(&["probe", "--json"], cache.path(), None);
+    assert_eq!(code, 0, "{err}");
+    let prof = cache.path().join("profile.json");
+    std::fs::write(&prof, &out).unwrap();
+    let (out, err, code) = cfgmx(
+        &["expand", "--json", "--profile", prof.to_str().unwrap()],
+        cache.path(),
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let vs: Value = serde_json::from_str(&out).unwrap();
+    let vs = vs.as_array().unwrap();
+    let by_name = |n: &str| {
+        vs.iter()
+            .find(|v| v["name"] == n)
+            .unwrap_or_else(|| panic!("no {n}"))
+    };
+    let gcc = by_name("gcc-threaded-release");
+    assert_eq!(gcc["available"], true, "{gcc:#}");
+    let ch = gcc["concrete_hash"].as_str().unwrap();
+    assert_ne!(ch, gcc["hash"].as_str().unwrap());
+    let icc = by_name("icc-threaded-release");
+    assert_eq!(icc["available"], false);
+    assert!(
+        icc["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("missing compiler"),
+        "{icc:#}"
+    );
+    assert!(icc.get("concrete_hash").is_none());
+    // a broken profile is a located input error
+    std::fs::write(&prof, "{\n  \"schema\": 1,\n  \"cpus\": \"two\"\n}\n").unwrap();
+    let (_, err, code) = cfgmx(
+        &["expand", "--profile", prof.to_str().unwrap()],
+        cache.path(),
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("profile.json:3"), "{err}");
+}
+
+/// A wrapper whose compiler is not on the searched path is identified through itself: the
+/// identity macros it preprocesses with are its compiler's.
+#[test]
+fn an_mpi_wrapper_over_an_unseen_compiler_is_identified_by_its_macros() {
+    let bin = tempfile::tempdir().unwrap();
+    let empty = tools_path();
+    let cache = tempfile::tempdir().unwrap();
+    write_exe(
+        &bin.path().join("mpicc"),
+        "#!/bin/sh\nif [ \"$1\" = -show ]; then echo '/opt/elsewhere/bin/gcc -I/opt/mpich/include -lmpi'; exit 0; fi\nexec /usr/bin/gcc \"$@\"\n",
+    );
+    let dir = bin.path().to_str().unwrap();
+    let p = probe_json(
+        &["--search", dir, "--fresh"],
+        cache.path(),
+        Some(empty.path().to_str().unwrap()),
+    );
+    let c = compiler(&p, &format!("{dir}/mpicc"));
+    assert_eq!(c["family"], "gcc", "{c:#}");
+    assert_eq!(
+        c["version"].as_str().unwrap(),
+        sh("/usr/bin/gcc -dumpfullversion")
+    );
+    assert_eq!(c["wrapper"], "mpich");
+    assert_eq!(c["facets"]["openmp"]["works"], true, "{c:#}");
+    let m = &p["mpi"][0];
+    assert_eq!(m["compiler"], "/opt/elsewhere/bin/gcc");
+    assert_eq!(m["compiler_family"], "gcc");
+}
+
+#[test]
+fn bad_probe_arguments_are_usage_errors() {
+    let cache = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (
+            &["probe", "--search", "/nonexistent/cfgmx-dir"][..],
+            "--search /nonexistent/cfgmx-dir: not a directory",
+        ),
+        (
+            &["probe", "--timeout", "soon"][..],
+            "not a positive number of seconds",
+        ),
+        (
+            &["probe", "--timeout", "0"][..],
+            "not a positive number of seconds",
+        ),
+    ] {
+        let (out, err, code) = cfgmx(args, cache.path(), None);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert!(
+        !cache.path().join("probe-profile.json").exists(),
+        "a failed probe wrote its cache"
+    );
+}
