@@ -297,7 +297,7 @@ pub(crate) fn refusal_in(msg: &str) -> Option<Refusal> {
 type Args = HashMap<String, Value>;
 
 /// Installs the filters `sh`, `sh_name`, `shjoin`, `meson_key`, `cmake`, `meson`, `json`, `preset`, `yaml`, `lua`,
-/// `lmod`, `bento`. `meson` also takes a list and writes a Meson array.
+/// `lmod`, `bento`, `slug`. `meson` also takes a list and writes a Meson array.
 pub fn register(t: &mut Tera) {
     t.register_filter("sh", |v: &Value, _: &Args| {
         Ok(Value::String(sh(&text(v, "sh")?).map_err(to_tera)?))
@@ -350,6 +350,10 @@ pub fn register(t: &mut Tera) {
     });
     t.register_filter("lmod", |v: &Value, _: &Args| {
         Ok(Value::String(lmod(&text(v, "lmod")?).map_err(to_tera)?))
+    });
+    // Names that must survive any parser unquoted (Slurm job names, file names).
+    t.register_filter("slug", |v: &Value, _: &Args| {
+        Ok(Value::String(cfgmx_model::resolve::slug(&text(v, "slug")?)))
     });
     t.register_filter("bento", |v: &Value, _: &Args| {
         Ok(Value::String(bento(&text(v, "bento")?).map_err(to_tera)?))
