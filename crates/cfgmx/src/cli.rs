@@ -66,6 +66,12 @@ pub enum Command {
         after_help = "A and B are names or hash prefixes in MATRIX; either may be written FILE.toml#NAME to take it from another matrix file.\n\nExample:\n  cfgmx diff gcc-threaded-debug gcc-sequential-debug"
     )]
     Diff(commands::diff::DiffArgs),
+    /// Write CMake presets, toolchain/cache files, Meson native files, env scripts, Lmod
+    /// modules or CI matrices for a matrix's variants.
+    #[command(
+        after_help = "Examples:\n  cfgmx generate -f cmake-presets -o .          # CMakePresets.json: cmake --preset NAME\n  cfgmx generate -f env -o cfgmx --profile profile.json\n  cfgmx generate -f github                       # one-line JSON for fromJSON()\n  cfgmx generate --template mine.md.tera         # your own template (docs/templates.md)"
+    )]
+    Generate(commands::generate::GenerateArgs),
     /// Find this machine's compilers, MPI wrappers and BLAS builds and test what really works.
     #[command(
         after_help = "The result is cached (keyed by each file's path, size and mtime): a second probe on an unchanged machine runs nothing.\n\nExamples:\n  cfgmx probe\n  cfgmx probe --search /opt/intel/bin --timeout 20 --json\n  cfgmx probe --fresh"

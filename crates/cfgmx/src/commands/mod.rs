@@ -2,6 +2,7 @@
 
 pub mod diff;
 pub mod expand;
+pub mod generate;
 pub mod probe;
 pub mod show;
 pub mod toolchains;
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Expand(a) => expand::run(g, a),
         Command::Probe(a) => probe::run(g, a),
         Command::Show(a) => show::run(g, a),
+        Command::Generate(a) => generate::run(g, a),
         Command::Diff(a) => diff::run(g, a),
         Command::Toolchains(a) => toolchains::run(g, a),
         Command::Providers(a) => toolchains::run_providers(g, a),

@@ -1,0 +1,687 @@
+//! cfgmx's renderer: turns variants into the files build systems, module systems and CI
+//! services read — CMake presets, toolchain and cache files, Meson native files, Bento-style
+//! configs, pip `--config-settings`, shell env scripts, Lmod module trees, GitHub/GitLab
+//! matrices and Slurm job arrays.
+//!
+//! It owns the tera set-up ([`Renderer`]), the built-in templates (`templates/` at the top of
+//! the repository, embedded at compile time), the template [`Context`], and one quoting filter
+//! per target language ([`quote`]): a matrix value lands in a generated file as data, never as
+//! code, and a value a target cannot represent (a `'` in a Meson machine file) is refused with
+//! a [`RenderError::Unrepresentable`] instead of being mangled.
+//!
+//! Never: probes, spawns, reads files or prints. Rendering is a pure function of the context:
+//! the same inputs give byte-identical files. Writing them (atomically) is the CLI's job.
+
+pub mod context;
+pub mod presets;
+pub mod quote;
+
+pub use context::{BlasCtx, Context, MatrixCtx, VariantCtx};
+pub use presets::merge_presets;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use tera::Tera;
+
+/// Most jobs one GitHub Actions matrix may have.
+pub const GITHUB_MAX_JOBS: usize = 256;
+/// Most jobs one GitLab `parallel: matrix` may create.
+pub const GITLAB_MAX_JOBS: usize = 200;
+/// Tasks per Slurm array: indices 0..999 fit the default `MaxArraySize` of 1001.
+pub const SLURM_MAX_TASKS: usize = 1000;
+
+/// An output format (`-f`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    CmakePresets,
+    CmakeToolchain,
+    CmakeCache,
+    MesonNative,
+    Bento,
+    PipConfig,
+    Env,
+    Lmod,
+    Github,
+    Gitlab,
+    Slurm,
+}
+
+impl Format {
+    pub const ALL: [Format; 11] = [
+        Format::CmakePresets,
+        Format::CmakeToolchain,
+        Format::CmakeCache,
+        Format::MesonNative,
+        Format::Bento,
+        Format::PipConfig,
+        Format::Env,
+        Format::Lmod,
+        Format::Github,
+        Format::Gitlab,
+        Format::Slurm,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::CmakePresets => "cmake-presets",
+            Format::CmakeToolchain => "cmake-toolchain",
+            Format::CmakeCache => "cmake-cache",
+            Format::MesonNative => "meson-native",
+            Format::Bento => "bento",
+            Format::PipConfig => "pip-config",
+            Format::Env => "env",
+            Format::Lmod => "lmod",
+            Format::Github => "github",
+            Format::Gitlab => "gitlab",
+            Format::Slurm => "slurm",
+        }
+    }
+
+    /// One file per variant (rather than one file, or one per chunk, for the whole set).
+    pub fn per_variant(self) -> bool {
+        matches!(
+            self,
+            Format::CmakeToolchain
+                | Format::CmakeCache
+                | Format::MesonNative
+                | Format::Bento
+                | Format::PipConfig
+                | Format::Env
+                | Format::Lmod
+        )
+    }
+
+    fn template(self) -> &'static str {
+        match self {
+            Format::CmakePresets => "cmake-presets.json.tera",
+            Format::CmakeToolchain => "cmake-toolchain.cmake.tera",
+            Format::CmakeCache => "cmake-cache.cmake.tera",
+            Format::MesonNative => "meson-native.ini.tera",
+            Format::Bento => "bento.info.tera",
+            Format::PipConfig => "pip-config.txt.tera",
+            Format::Env => "env.sh.tera",
+            Format::Lmod => "lmod.lua.tera",
+            Format::Github => "github.json.tera",
+            Format::Gitlab => "gitlab-ci.yml.tera",
+            Format::Slurm => "slurm.sbatch.tera",
+        }
+    }
+
+    /// The path of a per-variant file.
+    fn variant_path(self, m: &MatrixCtx, v: &VariantCtx) -> PathBuf {
+        let n = &v.name;
+        PathBuf::from(match self {
+            Format::CmakeToolchain => format!("toolchain/{n}.cmake"),
+            Format::CmakeCache => format!("cache/{n}.cmake"),
+            Format::MesonNative => format!("meson/{n}.ini"),
+            Format::Bento => format!("bento/{n}.info"),
+            Format::PipConfig => format!("pip/{n}.txt"),
+            Format::Env => format!("env/{n}.sh"),
+            Format::Lmod => format!("modules/Core/{}/{n}.lua", module_dir(&m.name)),
+            _ => n.to_string(),
+        })
+    }
+}
+
+/// The matrix name as a module directory: as written when it is a safe file name.
+fn module_dir(name: &str) -> String {
+    let safe = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
+    if safe {
+        name.to_string()
+    } else {
+        cfgmx_model::resolve::slug(name)
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Format::ALL
+            .iter()
+            .copied()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+                format!("unknown format `{s}`; formats: {}", names.join(", "))
+            })
+    }
+}
+
+/// One generated file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    /// Relative to the output directory.
+    pub path: PathBuf,
+    pub content: String,
+}
+
+/// Why rendering failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderError {
+    /// A template that does not parse or fails while rendering: the template file, and the
+    /// line and column when tera knows them.
+    Template {
+        template: String,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
+    /// A value the target format cannot represent.
+    Unrepresentable {
+        format: String,
+        variant: Option<String>,
+        value: String,
+        reason: String,
+    },
+    /// A variant index that is not in the context, or a format that is not per-variant.
+    Usage(String),
+    /// An existing CMakePresets.json that cannot be merged with.
+    Merge(String),
+}
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RenderError::Template {
+                template,
+                line,
+                column,
+                message,
+            } => {
+                write!(f, "{template}")?;
+                if let Some(l) = line {
+                    write!(f, ":{l}")?;
+                    if let Some(c) = column {
+                        write!(f, ":{c}")?;
+                    }
+                }
+                write!(f, ": {message}")
+            }
+            RenderError::Unrepresentable {
+                format,
+                variant,
+                value,
+                reason,
+            } => {
+                write!(f, "cannot write the value {} ", quote::json(value))?;
+                if let Some(v) = variant {
+                    write!(f, "of variant `{v}` ")?;
+                }
+                write!(f, "in {format} output: {reason}")
+            }
+            RenderError::Usage(m) | RenderError::Merge(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for RenderError {}
+
+/// The embedded templates: (file name, text).
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "cmake-presets.json.tera",
+        include_str!("../../../templates/cmake-presets.json.tera"),
+    ),
+    (
+        "cmake-toolchain.cmake.tera",
+        include_str!("../../../templates/cmake-toolchain.cmake.tera"),
+    ),
+    (
+        "cmake-cache.cmake.tera",
+        include_str!("../../../templates/cmake-cache.cmake.tera"),
+    ),
+    (
+        "meson-native.ini.tera",
+        include_str!("../../../templates/meson-native.ini.tera"),
+    ),
+    (
+        "bento.info.tera",
+        include_str!("../../../templates/bento.info.tera"),
+    ),
+    (
+        "pip-config.txt.tera",
+        include_str!("../../../templates/pip-config.txt.tera"),
+    ),
+    (
+        "env.sh.tera",
+        include_str!("../../../templates/env.sh.tera"),
+    ),
+    (
+        "lmod.lua.tera",
+        include_str!("../../../templates/lmod.lua.tera"),
+    ),
+    (
+        "github.json.tera",
+        include_str!("../../../templates/github.json.tera"),
+    ),
+    (
+        "gitlab-ci.yml.tera",
+        include_str!("../../../templates/gitlab-ci.yml.tera"),
+    ),
+    (
+        "slurm.sbatch.tera",
+        include_str!("../../../templates/slurm.sbatch.tera"),
+    ),
+];
+
+/// Tera with the embedded templates and the quoting filters.
+pub struct Renderer {
+    tera: Tera,
+    threads: usize,
+}
+
+/// Ends each file in a per-variant loop render.
+const SEPARATOR: &str = "\u{0}cfgmx-end-of-file\u{0}";
+
+fn loop_name(format: Format) -> String {
+    format!("__each__/{}", format.template())
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Renderer {
+    pub fn new() -> Renderer {
+        let mut tera = Tera::default();
+        // Escaping for HTML belongs to HTML outputs only; every built-in format has its own
+        // quoting filter instead.
+        tera.autoescape_on(vec![".html", ".htm", ".html.tera", ".htm.tera"]);
+        quote::register(&mut tera);
+        // The embedded templates are checked by the unit tests; a broken one is a build bug.
+        let loops: Vec<(String, String)> = Format::ALL
+            .iter()
+            .filter(|f| f.per_variant())
+            .map(|f| {
+                (
+                    loop_name(*f),
+                    // The template's text inlined in the loop: an include per variant
+                    // costs more than the body itself.
+                    format!(
+                        "{{% for v in variants %}}{}{SEPARATOR}{{% endfor %}}",
+                        TEMPLATES
+                            .iter()
+                            .find(|(n, _)| *n == f.template())
+                            .map_or("", |(_, t)| t)
+                    ),
+                )
+            })
+            .collect();
+        let all = TEMPLATES
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .chain(loops);
+        if let Err(e) = tera.add_raw_templates(all) {
+            debug_assert!(false, "embedded template broken: {e}");
+        }
+        Renderer { tera, threads: 1 }
+    }
+
+    /// Renders on up to `n` threads (the caller knows the machine; rendering does not ask).
+    pub fn threads(mut self, n: usize) -> Renderer {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// Renders every file of `format` for the variants in `ctx`.
+    pub fn render(&self, format: Format, ctx: &Context) -> Result<Vec<RenderedFile>, RenderError> {
+        self.render_many(&[format], ctx)
+    }
+
+    /// Renders several formats at once, in the order given. The variants are turned into
+    /// template values once, and with [`Renderer::threads`] > 1 the per-variant files are
+    /// rendered on several threads; the result is the same file list either way.
+    pub fn render_many(
+        &self,
+        formats: &[Format],
+        ctx: &Context,
+    ) -> Result<Vec<RenderedFile>, RenderError> {
+        let n = ctx.variants.len();
+        let per_variant: Vec<Format> = formats
+            .iter()
+            .copied()
+            .filter(|f| f.per_variant())
+            .collect();
+        let whole: Vec<Format> = formats
+            .iter()
+            .copied()
+            .filter(|f| !f.per_variant())
+            .collect();
+        // Split the variants so each thread has about the same work: the thread that renders
+        // the whole-set formats also takes a smaller share of the per-variant files.
+        let threads = self.threads.clamp(1, n.max(1));
+        let mut bounds = vec![0usize];
+        if threads > 1 && !per_variant.is_empty() {
+            // Costs in variant-renders: a whole-set file costs about half a per-variant pass.
+            let p = per_variant.len() as f64;
+            let w = whole.len() as f64 * 0.5 * n as f64;
+            let target = (p * n as f64 + w) / threads as f64;
+            let first = (((target - w) / p).max(0.0) as usize).min(n);
+            bounds.push(first);
+            for t in 1..threads {
+                bounds.push(first + (n - first) * t / (threads - 1));
+            }
+        } else {
+            bounds.push(n);
+        }
+        let ranges: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        let work = |i: usize,
+                    (lo, hi): (usize, usize)|
+         -> Result<(Vec<RenderedFile>, Vec<RenderedFile>), RenderError> {
+            let mut whole_files = Vec::new();
+            let mut files = Vec::new();
+            if i == 0 && !whole.is_empty() {
+                let mut t = self.base_context(ctx, 0, n);
+                for f in &whole {
+                    whole_files.extend(self.render_whole(*f, ctx, &mut t)?);
+                }
+            }
+            if !per_variant.is_empty() && lo < hi {
+                let t = self.base_context(ctx, lo, hi);
+                for f in &per_variant {
+                    files.extend(self.render_each(*f, ctx, &t, lo, hi)?);
+                }
+            }
+            Ok((whole_files, files))
+        };
+        let results: Vec<Result<_, RenderError>> = if ranges.len() == 1 {
+            vec![work(0, ranges[0])]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = ranges
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let work = &work;
+                        s.spawn(move || work(i, *r))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(RenderError::Usage("a render thread panicked".into()))
+                        })
+                    })
+                    .collect()
+            })
+        };
+        // Files in the order of `formats`, then of the variants.
+        let mut whole_files = Vec::new();
+        let mut by_range = Vec::new();
+        for r in results {
+            let (w, f) = r?;
+            whole_files.extend(w);
+            by_range.push(f);
+        }
+        let mut out = Vec::new();
+        let mut whole_iter = whole_files.into_iter().peekable();
+        let per_format = |f: Format| -> Vec<RenderedFile> {
+            let mut v = Vec::new();
+            for (k, files) in by_range.iter().enumerate() {
+                let (lo, hi) = ranges[k];
+                let count = hi - lo;
+                let pos = per_variant.iter().position(|x| *x == f).unwrap_or(0);
+                v.extend(files[pos * count..(pos + 1) * count].iter().cloned());
+            }
+            v
+        };
+        for f in formats {
+            if f.per_variant() {
+                out.extend(per_format(*f));
+            } else {
+                let stem = Self::whole_stem(*f).0;
+                while let Some(x) =
+                    whole_iter.next_if(|x| x.path.to_string_lossy().starts_with(stem))
+                {
+                    out.push(x);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The tera context for variants `lo..hi`, built once and moved in (no copy).
+    fn base_context(&self, ctx: &Context, lo: usize, hi: usize) -> tera::Context {
+        let value = serde_json::json!({
+            "cfgmx_version": ctx.cfgmx_version,
+            "matrix": ctx.matrix,
+            "variants": &ctx.variants[lo..hi],
+            "profile": ctx.profile,
+        });
+        tera::Context::from_value(value).unwrap_or_default()
+    }
+
+    fn whole_stem(format: Format) -> (&'static str, &'static str, usize) {
+        match format {
+            Format::CmakePresets => ("CMakePresets", "json", usize::MAX),
+            Format::Github => ("github-matrix", "json", GITHUB_MAX_JOBS),
+            Format::Gitlab => ("gitlab-ci", "yml", usize::MAX),
+            _ => ("slurm/cfgmx-array", "sbatch", SLURM_MAX_TASKS),
+        }
+    }
+
+    /// A whole-set format: one file, or one per chunk where the service caps a matrix.
+    /// The chunk is given to the template as bounds into `variants`, not as a copy.
+    fn render_whole(
+        &self,
+        format: Format,
+        ctx: &Context,
+        t: &mut tera::Context,
+    ) -> Result<Vec<RenderedFile>, RenderError> {
+        let (stem, ext, size) = Self::whole_stem(format);
+        let n = ctx.variants.len();
+        let count = n.div_ceil(size).max(1);
+        if format == Format::Gitlab {
+            let chunks: Vec<serde_json::Value> = ctx
+                .variants
+                .chunks(GITLAB_MAX_JOBS)
+                .enumerate()
+                .map(|(i, c)| {
+                    serde_json::json!({
+                        "number": i + 1,
+                        "variants": c.iter().map(|v| &v.name).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            t.insert("chunks", &chunks);
+        }
+        let mut out = Vec::with_capacity(count);
+        for i in 0..count {
+            let offset = (i * size).min(n);
+            let end = offset.saturating_add(size).min(n);
+            t.insert(
+                "chunk",
+                &serde_json::json!({"number": i + 1, "count": count, "offset": offset, "end": end, "size": end - offset}),
+            );
+            let content = self.render_one(format.template(), t, format, None)?;
+            let path = if count == 1 {
+                format!("{stem}.{ext}")
+            } else {
+                format!("{stem}-{}.{ext}", i + 1)
+            };
+            out.push(RenderedFile {
+                path: PathBuf::from(path),
+                content,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A per-variant format for variants `lo..hi` in one tera call (a loop over the same
+    /// template), split at a separator no rendered file can contain: every filter refuses
+    /// or escapes NUL. If the call fails, or the split does not give one file per variant,
+    /// each variant is rendered alone, which also names the variant in an error.
+    fn render_each(
+        &self,
+        format: Format,
+        ctx: &Context,
+        t: &tera::Context,
+        lo: usize,
+        hi: usize,
+    ) -> Result<Vec<RenderedFile>, RenderError> {
+        let joined = self.tera.render(&loop_name(format), t);
+        if let Ok(text) = joined {
+            let parts: Vec<&str> = text.split(SEPARATOR).collect();
+            // The loop leaves an empty piece after the last separator.
+            if parts.len() == hi - lo + 1 && parts[hi - lo].is_empty() {
+                return Ok(ctx.variants[lo..hi]
+                    .iter()
+                    .zip(parts)
+                    .map(|(v, content)| RenderedFile {
+                        path: format.variant_path(&ctx.matrix, v),
+                        content: content.to_string(),
+                    })
+                    .collect());
+            }
+        }
+        (lo..hi)
+            .map(|i| self.render_variant(format, ctx, i))
+            .collect()
+    }
+
+    /// Renders one variant's file of a per-variant format (the build runner's entry point).
+    pub fn render_variant(
+        &self,
+        format: Format,
+        ctx: &Context,
+        variant_index: usize,
+    ) -> Result<RenderedFile, RenderError> {
+        if !format.per_variant() {
+            return Err(RenderError::Usage(format!(
+                "{format} renders one file for all variants, not one per variant"
+            )));
+        }
+        let v = ctx.variants.get(variant_index).ok_or_else(|| {
+            RenderError::Usage(format!(
+                "no variant {variant_index} (the context has {})",
+                ctx.variants.len()
+            ))
+        })?;
+        let mut t = tera::Context::new();
+        t.insert("cfgmx_version", ctx.cfgmx_version);
+        t.insert("matrix", &ctx.matrix);
+        t.insert("v", v);
+        let content = self.render_one(format.template(), &t, format, Some(&v.name))?;
+        Ok(RenderedFile {
+            path: format.variant_path(&ctx.matrix, v),
+            content,
+        })
+    }
+
+    fn render_one(
+        &self,
+        template: &str,
+        t: &tera::Context,
+        format: Format,
+        variant: Option<&str>,
+    ) -> Result<String, RenderError> {
+        self.tera
+            .render(template, t)
+            .map_err(|e| template_error(template, &e, format.as_str(), variant))
+    }
+
+    /// Renders a user's template (`--template FILE`) against the whole context: `matrix`,
+    /// `variants`, `profile`, `cfgmx_version`. `name` is the file name: it decides HTML
+    /// autoescaping (`.html`) and is what errors point at.
+    pub fn render_user(
+        &self,
+        name: &str,
+        text: &str,
+        ctx: &Context,
+    ) -> Result<String, RenderError> {
+        let mut tera = self.tera.clone();
+        tera.add_raw_template(name, text)
+            .map_err(|e| template_error(name, &e, "template", None))?;
+        let t = tera::Context::from_serialize(ctx).map_err(|e| RenderError::Template {
+            template: name.to_string(),
+            line: None,
+            column: None,
+            message: e.to_string(),
+        })?;
+        tera.render(name, &t)
+            .map_err(|e| template_error(name, &e, "template", None))
+    }
+}
+
+/// Turns a tera error into a located [`RenderError`]: tera reports parse errors with
+/// ` --> line:col` inside its error chain, and filter refusals with [`quote::REFUSAL_TAG`].
+fn template_error(
+    template: &str,
+    e: &tera::Error,
+    format: &str,
+    variant: Option<&str>,
+) -> RenderError {
+    let mut chain = Vec::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(x) = cur {
+        chain.push(x.to_string());
+        cur = x.source();
+    }
+    if let Some(r) = chain.iter().find_map(|m| quote::refusal_in(m)) {
+        return RenderError::Unrepresentable {
+            format: format.to_string(),
+            variant: variant.map(str::to_string),
+            value: r.value,
+            reason: r.reason,
+        };
+    }
+    let mut line = None;
+    let mut column = None;
+    for m in &chain {
+        if let Some(pos) = m.find("--> ") {
+            let loc: String = m[pos + 4..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == ':')
+                .collect();
+            let mut it = loc.split(':').map(|x| x.parse::<usize>().ok());
+            line = it.next().flatten();
+            column = it.next().flatten();
+            break;
+        }
+    }
+    // The innermost messages say what went wrong; tera's outer ones only name the template.
+    let message = chain
+        .iter()
+        .skip(1)
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ");
+    let message = if message.is_empty() {
+        chain.first().cloned().unwrap_or_default()
+    } else {
+        message
+    };
+    // A parse error carries pest's own excerpt (` --> 2:7`, the line, a caret); the CLI
+    // draws its own, so keep only what was expected.
+    let message = match message
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("= "))
+    {
+        Some(expected) if line.is_some() => expected.to_string(),
+        _ => message,
+    };
+    RenderError::Template {
+        template: template.to_string(),
+        line,
+        column,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests;
