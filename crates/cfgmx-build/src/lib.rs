@@ -349,6 +349,46 @@ pub fn run(
     })
 }
 
+/// Sets up one variant's build directory under `root` (config written, build dir configured)
+/// for a developer to debug: `cfgmx reproduce HASH`. Returns the configure step and the build
+/// directory.
+pub fn reproduce(
+    job: &Job,
+    source: &Path,
+    root: &Path,
+    system: Option<System>,
+) -> Result<(StepResult, PathBuf), RunError> {
+    let source = source
+        .canonicalize()
+        .map_err(|e| RunError::Usage(format!("--source {}: {e}", source.display())))?;
+    let system = match system.or_else(|| System::detect(&source)) {
+        Some(s) => s,
+        None => {
+            return Err(RunError::Usage(format!(
+                "{} has neither CMakeLists.txt nor meson.build",
+                source.display()
+            )))
+        }
+    };
+    std::fs::create_dir_all(root).map_err(|e| RunError::Io(format!("{}: {e}", root.display())))?;
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let budget = Budget::new(1).map_err(|e| RunError::Io(e.to_string()))?;
+    let vdir = root.join(&job.hash[..job.hash.len().min(16)]);
+    std::fs::create_dir_all(vdir.join("logs")).map_err(|e| RunError::Io(e.to_string()))?;
+    let ctx = StepContext {
+        job,
+        system,
+        source,
+        build_root: root.clone(),
+        vdir,
+        budget: &budget,
+        ninja: tool_version("ninja").is_some(),
+        step_timeout: None,
+    };
+    let (cfg, changed) = runner::write_config(&ctx).map_err(|e| RunError::Io(e.to_string()))?;
+    Ok((runner::configure(&ctx, &cfg, changed), ctx.build_dir()))
+}
+
 fn skipped(job: &Job, reason: &str, prev: Option<VariantResult>) -> VariantResult {
     let mut r = prev.unwrap_or_else(|| VariantResult {
         name: job.name.clone(),

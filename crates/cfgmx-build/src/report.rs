@@ -217,7 +217,9 @@ impl RunReport {
 
     /// A self-contained HTML page: one grid per value of the remaining axes, rows = compiler,
     /// columns = blas x build, each cell coloured by status and linking to its logs.
-    pub fn html(&self) -> String {
+    /// `log_prefix` is put before each log path (relative to the build root) so links work
+    /// from where the page is saved.
+    pub fn html(&self, log_prefix: &str) -> String {
         let compilers: Vec<&str> = uniq(self.variants.iter().map(|v| v.compiler.as_str()));
         let blases: Vec<&str> = uniq(self.variants.iter().map(|v| v.blas.as_str()));
         let builds: Vec<&str> = uniq(self.variants.iter().map(|v| v.build.as_str()));
@@ -258,7 +260,7 @@ impl RunReport {
                         .iter()
                         .filter(|v| v.compiler == *c && v.blas == *b && v.build == *bu)
                         .collect();
-                    h.push_str(&cell_html(&cell));
+                    h.push_str(&cell_html(&cell, log_prefix));
                 }
             }
             h.push_str("</tr>\n");
@@ -275,12 +277,17 @@ impl RunReport {
             ));
             for n in ["configure", "build", "test"] {
                 match v.step(n) {
-                    Some(s) => h.push_str(&format!(
+                    Some(s) if !s.log.is_empty() => h.push_str(&format!(
                         "<td class=\"{}\"><a href=\"{}\">{}</a> {:.1}s</td>",
                         step_class(s.status),
-                        esc(&s.log),
+                        esc(&format!("{log_prefix}{}", s.log)),
                         step_class(s.status),
                         s.duration_s
+                    )),
+                    Some(s) => h.push_str(&format!(
+                        "<td class=\"{}\">{}</td>",
+                        step_class(s.status),
+                        step_class(s.status)
                     )),
                     None => h.push_str("<td>-</td>"),
                 }
@@ -297,7 +304,7 @@ impl RunReport {
     }
 }
 
-fn cell_html(cell: &[&VariantResult]) -> String {
+fn cell_html(cell: &[&VariantResult], log_prefix: &str) -> String {
     if cell.is_empty() {
         return "<td class=\"none\">&ndash;</td>".into();
     }
@@ -324,7 +331,8 @@ fn cell_html(cell: &[&VariantResult]) -> String {
             .iter()
             .find(|s| s.status == StepStatus::Failed)
             .or(v.steps.last())
-            .map(|s| s.log.clone());
+            .filter(|s| !s.log.is_empty())
+            .map(|s| format!("{log_prefix}{}", s.log));
         let label = format!(
             "<b>{}</b><br><small><code>{}</code> &middot; {}/{} tests{}</small>",
             status_class(v.status),

@@ -121,7 +121,11 @@ fn walk(
     for e in std::fs::read_dir(dir)? {
         let e = e?;
         let p = e.path();
-        if e.file_name() == ".git" || exclude.iter().any(|x| p.starts_with(x)) {
+        // The lock file may sit in the source tree (users commit it); writing it is no change.
+        if e.file_name() == ".git"
+            || e.file_name() == crate::job::LOCK_FILE
+            || exclude.iter().any(|x| p.starts_with(x))
+        {
             continue;
         }
         let md = e.metadata()?;

@@ -70,6 +70,17 @@ pub enum Command {
     Toolchains(commands::toolchains::ToolchainsArgs),
     /// List the BLAS providers and their builds (threading, link line, thread variables).
     Providers(commands::toolchains::ProvidersArgs),
+    /// Configure, build and test every available variant of a project in parallel.
+    #[command(
+        after_help = "Examples:\n  cfgmx build --source ~/src/mylib --profile profile.json\n  cfgmx build matrices/solver.toml --source . -j 8 --only gcc --html report.html\n  cfgmx build --source . --shard 2/4 --json > shard-2.json   # on CI runner 2 of 4"
+    )]
+    Build(commands::build::BuildArgs),
+    /// Work with `cfgmx build --json` results (merge shards).
+    Report(commands::build::ReportArgs),
+    /// Print a sourceable sh script with one variant's compilers, flags and env (from cfgmx.lock).
+    Env(commands::build::EnvArgs),
+    /// Set up one variant's build directory from cfgmx.lock, configured, to debug it.
+    Reproduce(commands::build::ReproduceArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  cfgmx completions bash > /etc/bash_completion.d/cfgmx")]
     Completions {
