@@ -222,6 +222,15 @@ pub fn configure(ctx: &StepContext, config: &Path, changed: bool) -> StepResult 
     };
     let log = ctx.log("configure");
     if configured && !changed {
+        let _ = std::fs::create_dir_all(log.parent().unwrap_or(Path::new(".")));
+        let _ = std::fs::write(
+            &log,
+            format!(
+                "build dir {} reused: configured by an earlier run with the same {}; the build step reconfigures if the project's build files changed\n",
+                bdir.display(),
+                config.display()
+            ),
+        );
         return StepResult {
             step: "configure".into(),
             status: StepStatus::Passed,

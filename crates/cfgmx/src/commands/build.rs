@@ -145,12 +145,17 @@ pub fn load_profile(path: Option<&Path>) -> Result<Profile> {
     })
 }
 
+/// A matrix's variants on this machine.
+pub struct Jobs {
+    pub matrix: String,
+    /// The available ones.
+    pub jobs: Vec<Job>,
+    /// The others: name and why not.
+    pub unavailable: Vec<(String, String)>,
+}
+
 /// The matrix's available variants as jobs, plus the names and reasons of the others.
-pub fn jobs(
-    g: &Global,
-    matrix: Option<&str>,
-    profile: &Profile,
-) -> Result<(String, Vec<Job>, Vec<(String, String)>)> {
+pub fn jobs(g: &Global, matrix: Option<&str>, profile: &Profile) -> Result<Jobs> {
     let reg = load::registry(g)?;
     let m = load::matrix(matrix, &reg)?;
     let set = m.variant_set(&reg)?;
@@ -163,7 +168,11 @@ pub fn jobs(
             _ => unavailable.push((v.name.clone(), cv.reasons.join("; "))),
         }
     }
-    Ok((m.name.clone(), jobs, unavailable))
+    Ok(Jobs {
+        matrix: m.name.clone(),
+        jobs,
+        unavailable,
+    })
 }
 
 /// Adds `jobs` to the lock file at `path` (entries are keyed by hash, so nothing is lost).
@@ -216,7 +225,11 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         )));
     }
     let profile = load_profile(a.profile.as_deref())?;
-    let (matrix, all, unavailable) = jobs(g, a.matrix.as_deref(), &profile)?;
+    let Jobs {
+        matrix,
+        jobs: all,
+        unavailable,
+    } = jobs(g, a.matrix.as_deref(), &profile)?;
     let mut jobs = cfgmx_build::select(all.clone(), &a.only, &a.skip);
     if let Some((k, n)) = shard {
         jobs = cfgmx_build::shard(jobs, k, n);
