@@ -474,3 +474,46 @@ extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+#[test]
+fn expand_lock_then_show_and_env_by_concrete_hash() {
+    let env = Env::new(MATRIX);
+    let o = env
+        .cmd(&["expand", "m.toml", "--lock", "--profile"])
+        .arg(&env.profile)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let lock: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path().join("cfgmx.lock")).unwrap())
+            .unwrap();
+    let vars = lock["variants"].as_object().unwrap();
+    assert_eq!(vars.len(), 8);
+    let (hash, job) = vars
+        .iter()
+        .find(|(_, j)| j["name"] == "clang-threaded-debug")
+        .unwrap();
+    // The concrete hash is not a spec hash, so only the lock file knows it.
+    let s = env
+        .cmd(&["show", &hash[..12], "m.toml", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(s.status.code(), Some(0), "{}", explain(&s));
+    let shown: Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!(&shown, job);
+    let e = env.cmd(&["env", &hash[..12]]).output().unwrap();
+    let script = String::from_utf8_lossy(&e.stdout);
+    assert!(script.contains("-fopenmp=libomp"), "{script}");
+    // The script is valid sh and sets what it says.
+    let check = Command::new("sh")
+        .args(["-c", &format!("{script}\necho \"$CC|$CFLAGS\"")])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        out.contains("clang|") && out.contains("-fopenmp=libomp"),
+        "{out}"
+    );
+    let bad = env.cmd(&["env", "zzzz-no-such"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", explain(&bad));
+}

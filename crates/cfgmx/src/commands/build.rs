@@ -411,6 +411,35 @@ pub fn run_report(g: &Global, a: ReportArgs) -> Result<u8> {
     Ok(if merged.failed() > 0 { 1 } else { 0 })
 }
 
+/// `cfgmx expand --lock`: writes the concrete variants to cfgmx.lock.
+pub fn run_lock(g: &Global, matrix: Option<&str>, profile: Option<&Path>) -> Result<u8> {
+    let profile = load_profile(profile)?;
+    let j = jobs(g, matrix, &profile)?;
+    update_lock(Path::new(LOCK_FILE), &j.matrix, &j.jobs)?;
+    for (n, why) in &j.unavailable {
+        eprintln!("note: {n} cannot be built here: {why}");
+    }
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({"lock": LOCK_FILE, "variants": j.jobs.len()})
+        );
+    } else {
+        println!(
+            "wrote {} variant(s) of `{}` to {LOCK_FILE}",
+            j.jobs.len(),
+            j.matrix
+        );
+    }
+    Ok(0)
+}
+
+/// A variant from ./cfgmx.lock, for `cfgmx show` when the matrix does not have the key.
+pub fn from_lock(key: &str) -> Option<Job> {
+    let lf = LockFile::read(Path::new(LOCK_FILE)).ok()?;
+    lf.find(key).ok().cloned()
+}
+
 fn read_lock(p: &Path) -> Result<LockFile> {
     LockFile::read(p).map_err(|e| {
         CliError::usage(format!(

@@ -17,6 +17,12 @@ pub struct ExpandArgs {
     /// since a unique short prefix needs the whole set).
     #[arg(long, conflicts_with = "json")]
     pub jsonl: bool,
+    /// Write the concrete variants, keyed by hash, to cfgmx.lock (needs --profile).
+    #[arg(long, requires = "profile")]
+    pub lock: bool,
+    /// Machine profile (JSON written by `cfgmx probe --json`), for --lock.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<std::path::PathBuf>,
 }
 
 /// A variant as `--json` prints it.
@@ -28,6 +34,9 @@ pub struct Record<'a> {
 }
 
 pub fn run(g: &Global, a: ExpandArgs) -> Result<u8> {
+    if a.lock {
+        return super::build::run_lock(g, a.matrix.as_deref(), a.profile.as_deref());
+    }
     let reg = load::registry(g)?;
     let m = load::matrix(a.matrix.as_deref(), &reg)?;
     if a.jsonl {
