@@ -1,1 +1,107 @@
-//! Harness shared by the integration tests (see `tests/*.rs`).
+//! Harness shared by the integration tests in `tests/tests/*.rs`: runs the real `cfgmx`
+//! binary in a temporary directory with a controlled environment, and on failure shows the
+//! command, directory, status, stdout and stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Repository root (the workspace).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The `cfgmx` binary cargo built for these tests.
+pub fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("cfgmx")
+}
+
+/// A finished run, with everything needed to explain a failed assertion.
+pub struct Run {
+    pub cmd: String,
+    pub cwd: PathBuf,
+    pub out: Output,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    /// Panics with the whole story unless the exit code is `code`.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        if self.code() != code {
+            panic!("{}\nexpected exit code {code}", self.explain());
+        }
+        self
+    }
+    pub fn explain(&self) -> String {
+        format!(
+            "command: {}\ncwd: {}\nstatus: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.cmd,
+            self.cwd.display(),
+            self.out.status,
+            self.stdout(),
+            self.stderr()
+        )
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.out.stdout)
+            .unwrap_or_else(|e| panic!("{}\nstdout is not JSON: {e}", self.explain()))
+    }
+}
+
+/// Runs `cfgmx ARGS` in `cwd` with a clean cfgmx environment (cache in `cwd`).
+pub fn run_in(cwd: &Path, args: &[&str]) -> Run {
+    run_env(cwd, args, &[])
+}
+
+pub fn run_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = Command::new(bin());
+    c.args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env("CFGMX_CACHE_DIR", cwd.join(".cfgmx-cache"));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().expect("cfgmx runs");
+    Run {
+        cmd: format!("cfgmx {}", args.join(" ")),
+        cwd: cwd.to_path_buf(),
+        out,
+    }
+}
+
+/// A fresh temporary directory.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("cfgmx-test-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// Every file under `dir`, relative, sorted (to prove a failed command wrote nothing).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,12 +1,13 @@
 //! Spec and concrete hashes.
 //!
-//! A variant's **spec hash** is SHA-256 over a short text that names the schema and the SHA-256
-//! of two canonical JSON documents:
+//! A variant's **spec hash** is SHA-256 over a short text that names the schema, gives the
+//! variant's axis values as canonical JSON, and the SHA-256 of the canonical JSON of the
+//! resolved part (shared by every variant with the same role values):
 //!
 //! ```text
 //! cfgmx-spec/1
-//! axes <sha256 of canonical JSON of {axis: value, ...}>
-//! resolved <sha256 of canonical JSON of the resolved part>
+//! axes {"blas":"threaded","build":"debug","compiler":"gcc"}
+//! resolved <sha256 hex of canonical JSON of the resolved part>
 //! ```
 //!
 //! *Canonical JSON* is compact (no spaces), with object keys sorted by byte order, strings
@@ -30,7 +31,26 @@ pub const SPEC_SCHEMA: &str = "cfgmx-spec/1";
 pub const CONCRETE_SCHEMA: &str = "cfgmx-concrete/1";
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    to_hex(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex, table-driven (the hex crate's iterator showed up in profiles).
+pub fn to_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = vec![0u8; bytes.len() * 2];
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = HEX[(b >> 4) as usize];
+        out[2 * i + 1] = HEX[(b & 15) as usize];
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Whether a string needs JSON escaping; branch-free so it vectorises (hot in streaming).
+#[inline]
+fn needs_escape(s: &str) -> bool {
+    s.bytes().fold(false, |acc, b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
 }
 
 /// Compact JSON with sorted object keys.
@@ -70,9 +90,10 @@ fn write_canonical(v: &Value, out: &mut String) {
     }
 }
 
-/// Builds a spec hash from its parts (see the module docs).
+/// Builds a spec hash from its parts (see the module docs), feeding SHA-256 incrementally.
 pub struct SpecHasher {
-    text: String,
+    sha: Sha256,
+    buf: String,
 }
 
 impl Default for SpecHasher {
@@ -83,50 +104,72 @@ impl Default for SpecHasher {
 
 impl SpecHasher {
     pub fn new() -> Self {
-        let mut text = String::with_capacity(192);
-        text.push_str(SPEC_SCHEMA);
-        text.push('\n');
-        SpecHasher { text }
+        let mut sha = Sha256::new();
+        sha.update(SPEC_SCHEMA.as_bytes());
+        sha.update(b"\n");
+        SpecHasher {
+            sha,
+            buf: String::with_capacity(128),
+        }
     }
 
-    /// Adds the axes part: canonical JSON of the key -> value object.
+    /// Adds the axes line: `axes ` + canonical JSON of the key -> value object. JSON escapes
+    /// newlines, so a value cannot forge another line.
     pub fn axes(&mut self, pairs: &[(Arc<str>, Arc<str>)]) {
-        let mut sorted: Vec<&(Arc<str>, Arc<str>)> = pairs.iter().collect();
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut json = String::with_capacity(96);
-        json.push('{');
+        let mut order: Vec<usize> = (0..pairs.len()).collect();
+        order.sort_unstable_by(|a, b| pairs[*a].0.cmp(&pairs[*b].0));
+        self.axes_in_order(pairs, &order);
+    }
+
+    /// [`SpecHasher::axes`] with the key-sorted order given (callers cache it).
+    pub fn axes_in_order(&mut self, pairs: &[(Arc<str>, Arc<str>)], order: &[usize]) {
+        let sorted = order.iter().map(|i| &pairs[*i]);
+        self.buf.clear();
+        self.buf.push_str("axes {");
         for (i, (k, v)) in sorted.into_iter().enumerate() {
             if i > 0 {
-                json.push(',');
+                self.buf.push(',');
             }
-            push_json_str(&mut json, k);
-            json.push(':');
-            push_json_str(&mut json, v);
+            push_json_str(&mut self.buf, k);
+            self.buf.push(':');
+            push_json_str(&mut self.buf, v);
         }
-        json.push('}');
-        self.part("axes", &sha256_hex(json.as_bytes()));
+        self.buf.push_str("}\n");
+        self.sha.update(self.buf.as_bytes());
     }
 
+    /// Adds a line `name <digest>`.
     pub fn part(&mut self, name: &str, digest_hex: &str) {
-        self.text.push_str(name);
-        self.text.push(' ');
-        self.text.push_str(digest_hex);
-        self.text.push('\n');
+        self.sha.update(name.as_bytes());
+        self.sha.update(b" ");
+        self.sha.update(digest_hex.as_bytes());
+        self.sha.update(b"\n");
     }
 
     pub fn finish(self) -> String {
-        sha256_hex(self.text.as_bytes())
+        to_hex(&self.sha.finalize())
     }
 }
 
 /// Appends `s` as a JSON string literal (same escaping as serde_json).
-fn push_json_str(out: &mut String, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+pub fn push_json_str(out: &mut String, s: &str) {
+    if !needs_escape(s) {
         out.push('"');
         out.push_str(s);
         out.push('"');
     } else {
         out.push_str(&serde_json::to_string(s).expect("string serialises"));
+    }
+}
+
+/// [`push_json_str`] for byte buffers.
+pub fn push_json_bytes(out: &mut Vec<u8>, s: &str) {
+    if !needs_escape(s) {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
     }
 }
 
@@ -220,7 +263,7 @@ mod tests {
         h.part("resolved", &sha256_hex(b"{}"));
         let text = format!(
             "cfgmx-spec/1\naxes {}\nresolved {}\n",
-            sha256_hex(br#"{"compiler":"gcc"}"#),
+            r#"{"compiler":"gcc"}"#,
             sha256_hex(b"{}")
         );
         assert_eq!(h.finish(), sha256_hex(text.as_bytes()));

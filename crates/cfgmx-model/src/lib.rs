@@ -30,7 +30,7 @@ pub use matrix::{CompilerSpec, Matrix};
 pub use profile::{BlasRecord, CompilerRecord, FacetResult, MpiRecord, ProbeStatus, Profile};
 pub use provider::{BlasChoice, Provider, Threading};
 pub use registry::Registry;
-pub use resolve::{FlagSet, Resolver, Variant};
+pub use resolve::{Axes, FlagSet, Resolver, Variant};
 pub use toolchain::{Candidate, Language, Toolchain};
 pub use version::{Version, VersionRange};
 
@@ -59,7 +59,7 @@ impl Matrix {
         let mut variants = Vec::new();
         let mut errs = Vec::new();
         for c in combos.by_ref() {
-            match resolver.resolve(&c) {
+            match resolver.resolve_owned(c) {
                 Ok(v) => variants.push(v),
                 Err(d) => {
                     if !errs.contains(&d) {

@@ -221,12 +221,40 @@ impl Provider {
 }
 
 /// A provider build chosen for a variant: `openblas-openmp`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+///
+/// Serialises compactly (id, provider, build name, threading, runtime, thread variables):
+/// variant records repeat it millions of times; the whole build record is in `cfgmx providers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlasChoice {
     /// `<provider>-<build>`.
     pub id: String,
     pub provider: String,
     pub build: Build,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pkgconfig: Option<String>,
+}
+
+impl Serialize for BlasChoice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let b = &self.build;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("provider", &self.provider)?;
+        m.serialize_entry("build", &b.name)?;
+        m.serialize_entry("threading", &b.threading)?;
+        if let Some(rt) = &b.openmp_runtime {
+            m.serialize_entry("openmp_runtime", rt)?;
+        }
+        m.serialize_entry("thread_vars", &b.thread_vars)?;
+        if !b.ignored_vars.is_empty() {
+            m.serialize_entry("ignored_vars", &b.ignored_vars)?;
+        }
+        if let Some(v) = &b.cmake_vendor {
+            m.serialize_entry("cmake_vendor", v)?;
+        }
+        if let Some(p) = &self.pkgconfig {
+            m.serialize_entry("pkgconfig", p)?;
+        }
+        m.end()
+    }
 }

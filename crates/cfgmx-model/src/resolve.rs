@@ -8,7 +8,7 @@
 
 use crate::diag::Diagnostic;
 use crate::expand::Combo;
-use crate::hash::{canonical_json, sha256_hex, SpecHasher};
+use crate::hash::{canonical_json, push_json_bytes, sha256_hex, SpecHasher};
 use crate::matrix::{CompilerSpec, Contribution, Matrix, BLAS, BUILD, BUILD_MODES, COMPILER};
 use crate::provider::{BlasChoice, Threading};
 use crate::registry::Registry;
@@ -116,6 +116,10 @@ pub struct Resolved {
     /// The descriptor facts that went into the hash.
     #[serde(skip)]
     pub(crate) spec_part: serde_json::Value,
+    /// This struct's JSON object without its braces, serialised once and spliced into every
+    /// variant record that shares it (the streaming hot path).
+    #[serde(skip)]
+    pub(crate) json_fields: String,
 }
 
 /// One resolved point of the matrix.
@@ -125,12 +129,38 @@ pub struct Variant {
     pub name: String,
     /// Full spec hash (64 hex digits); short forms are unique prefixes.
     pub hash: String,
-    pub axes: IndexMap<Arc<str>, Arc<str>>,
+    pub axes: Axes,
     #[serde(flatten)]
     pub resolved: Arc<Resolved>,
 }
 
 impl Variant {
+    /// Appends this variant as one JSON line (same fields as its `Serialize`), splicing the
+    /// shared resolved part instead of serialising it again.
+    pub fn write_json_line(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"index\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.index).as_bytes());
+        out.extend_from_slice(b",\"name\":");
+        push_json_bytes(out, &self.name);
+        out.extend_from_slice(b",\"hash\":\"");
+        out.extend_from_slice(self.hash.as_bytes());
+        out.extend_from_slice(b"\",\"axes\":{");
+        for (i, (k, v)) in self.axes.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_json_bytes(out, k);
+            out.push(b':');
+            push_json_bytes(out, v);
+        }
+        out.push(b'}');
+        if !self.resolved.json_fields.is_empty() {
+            out.push(b',');
+            out.extend_from_slice(self.resolved.json_fields.as_bytes());
+        }
+        out.extend_from_slice(b"}\n");
+    }
+
     pub fn flags(&self) -> &FlagSet {
         &self.resolved.flags
     }
@@ -152,6 +182,9 @@ pub struct Resolver<'a> {
     pub registry: &'a Registry,
     memo: HashMap<String, Arc<Resolved>>,
     key_buf: String,
+    last: Option<(String, Arc<Resolved>)>,
+    order_keys: Vec<Arc<str>>,
+    order: Vec<usize>,
 }
 
 const MEMO_LIMIT: usize = 4096;
@@ -163,12 +196,20 @@ impl<'a> Resolver<'a> {
             registry,
             memo: HashMap::new(),
             key_buf: String::new(),
+            last: None,
+            order_keys: Vec::new(),
+            order: Vec::new(),
         }
     }
 
     /// Resolves one combination. Fails (with a located diagnostic) only for combinations an
     /// include entry created without a compiler.
     pub fn resolve(&mut self, c: &Combo) -> Result<Variant, Diagnostic> {
+        self.resolve_owned(c.clone())
+    }
+
+    /// [`Resolver::resolve`] taking the combination by value (no copy of its pairs).
+    pub fn resolve_owned(&mut self, c: Combo) -> Result<Variant, Diagnostic> {
         // The memo key: role values and every value that contributes something.
         self.key_buf.clear();
         for (k, v) in &c.pairs {
@@ -179,10 +220,15 @@ impl<'a> Resolver<'a> {
                 self.key_buf.push('\u{1e}');
             }
         }
-        let resolved = match self.memo.get(&self.key_buf) {
-            Some(r) => r.clone(),
+        // Consecutive variants usually share role values: check the last one before hashing.
+        let last = match &self.last {
+            Some((k, r)) if *k == self.key_buf => Some(r.clone()),
+            _ => None,
+        };
+        let resolved = match last.or_else(|| self.memo.get(&self.key_buf).cloned()) {
+            Some(r) => r,
             None => {
-                let r = Arc::new(self.resolve_core(c)?);
+                let r = Arc::new(self.resolve_core(&c)?);
                 if self.memo.len() >= MEMO_LIMIT {
                     self.memo.clear();
                 }
@@ -190,21 +236,38 @@ impl<'a> Resolver<'a> {
                 r
             }
         };
+        match &mut self.last {
+            Some((k, r)) if *k == self.key_buf => *r = resolved.clone(),
+            _ => self.last = Some((self.key_buf.clone(), resolved.clone())),
+        }
         let mut name = String::with_capacity(32);
         for (i, (_, v)) in c.pairs.iter().enumerate() {
             if i > 0 {
                 name.push('-');
             }
-            name.push_str(&slug(v));
+            push_slug(&mut name, v);
+        }
+        // The key order is the same for every product combination: sort once.
+        let same_keys = self.order_keys.len() == c.pairs.len()
+            && self
+                .order_keys
+                .iter()
+                .zip(&c.pairs)
+                .all(|(a, (b, _))| Arc::ptr_eq(a, b));
+        if !same_keys {
+            self.order_keys = c.pairs.iter().map(|(k, _)| k.clone()).collect();
+            self.order = (0..c.pairs.len()).collect();
+            let keys = &self.order_keys;
+            self.order.sort_unstable_by(|a, b| keys[*a].cmp(&keys[*b]));
         }
         let mut hasher = SpecHasher::new();
-        hasher.axes(&c.pairs);
+        hasher.axes_in_order(&c.pairs, &self.order);
         hasher.part("resolved", &resolved.digest);
         Ok(Variant {
             index: c.index,
             name,
             hash: hasher.finish(),
-            axes: c.pairs.iter().cloned().collect(),
+            axes: Axes(c.pairs),
             resolved,
         })
     }
@@ -464,7 +527,7 @@ impl<'a> Resolver<'a> {
             "toolchain": toolchain_part(&tc),
             "fortran_toolchain": fortran_family.as_ref().map(|_| toolchain_part(&ftc)),
             "facets": facet_sources,
-            "blas": blas,
+            "blas": blas.as_ref().map(|b| serde_json::json!({"id": b.id, "provider": b.provider, "build": b.build, "pkgconfig": b.pkgconfig})),
             "blas_policy": if matches!(get(BLAS), Some("sequential" | "threaded")) { serde_json::to_value(&m.blas_policy).unwrap_or_default() } else { serde_json::Value::Null },
             "languages": m.languages,
             "threads": m.threads,
@@ -473,7 +536,7 @@ impl<'a> Resolver<'a> {
             "flags": flags,
         });
         let digest = sha256_hex(canonical_json(&spec_part).as_bytes());
-        Ok(Resolved {
+        let mut r = Resolved {
             compiler: spec,
             fortran_family,
             blas,
@@ -485,7 +548,11 @@ impl<'a> Resolver<'a> {
             warnings,
             digest,
             spec_part,
-        })
+            json_fields: String::new(),
+        };
+        let whole = serde_json::to_string(&r).expect("resolved part serialises");
+        r.json_fields = whole[1..whole.len() - 1].to_string();
+        Ok(r)
     }
 }
 
@@ -534,21 +601,74 @@ pub fn pick_blas(
 
 /// A value as a piece of a variant name: safe as a file name on any system.
 pub fn slug(v: &str) -> String {
-    let mut s: String = v
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '+' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() || s.chars().all(|c| c == '.') {
-        s = s.replace('.', "_");
-        if s.is_empty() {
-            s.push('_');
-        }
-    }
+    let mut s = String::new();
+    push_slug(&mut s, v);
     s
+}
+
+fn slug_byte_ok(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'+'
+}
+
+/// Appends the slug of `v`; values that are only dots (`..`) become underscores so a name can
+/// never walk out of a directory.
+pub fn push_slug(out: &mut String, v: &str) {
+    if !v.is_empty() && v.bytes().all(slug_byte_ok) && !v.bytes().all(|b| b == b'.') {
+        out.push_str(v);
+        return;
+    }
+    if v.is_empty() || v.bytes().all(|b| b == b'.') {
+        out.extend(std::iter::repeat_n('_', v.len().max(1)));
+        return;
+    }
+    out.extend(v.chars().map(|c| {
+        if c.is_ascii() && slug_byte_ok(c as u8) {
+            c
+        } else {
+            '_'
+        }
+    }));
+}
+
+/// A variant's axis values in order (axes first, then include-added keys); serialises as a
+/// JSON object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Axes(pub Vec<(Arc<str>, Arc<str>)>);
+
+impl Axes {
+    pub fn get(&self, key: &str) -> Option<&Arc<str>> {
+        self.0.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Arc<str>)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+    pub fn keys(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.0.iter().map(|(k, _)| k)
+    }
+    pub fn values(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.0.iter().map(|(_, v)| v)
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a Axes {
+    type Item = (&'a Arc<str>, &'a Arc<str>);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Arc<str>, Arc<str>)>,
+        fn(&'a (Arc<str>, Arc<str>)) -> (&'a Arc<str>, &'a Arc<str>),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl Serialize for Axes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (&**k, &**v)))
+    }
 }

@@ -114,12 +114,13 @@ fn stream(m: &cfgmx_model::Matrix, reg: &cfgmx_model::Registry) -> Result<u8> {
     let mut combos = m.combos();
     let mut errs = Vec::new();
     let mut n = 0u64;
+    let mut line: Vec<u8> = Vec::with_capacity(1024);
     for c in combos.by_ref() {
-        match resolver.resolve(&c) {
+        match resolver.resolve_owned(c) {
             Ok(v) => {
-                serde_json::to_writer(&mut out, &v)
-                    .map_err(|e| CliError::runtime(e.to_string()))?;
-                out.write_all(b"\n")
+                line.clear();
+                v.write_json_line(&mut line);
+                out.write_all(&line)
                     .map_err(|e| CliError::runtime(e.to_string()))?;
                 n += 1;
             }
