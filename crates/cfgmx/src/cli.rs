@@ -66,6 +66,11 @@ pub enum Command {
         after_help = "A and B are names or hash prefixes in MATRIX; either may be written FILE.toml#NAME to take it from another matrix file.\n\nExample:\n  cfgmx diff gcc-threaded-debug gcc-sequential-debug"
     )]
     Diff(commands::diff::DiffArgs),
+    /// Find this machine's compilers, MPI wrappers and BLAS builds and test what really works.
+    #[command(
+        after_help = "The result is cached (keyed by each file's path, size and mtime): a second probe on an unchanged machine runs nothing.\n\nExamples:\n  cfgmx probe\n  cfgmx probe --search /opt/intel/bin --timeout 20 --json\n  cfgmx probe --fresh"
+    )]
+    Probe(commands::probe::ProbeArgs),
     /// List the toolchain descriptors (compiler families) and their facets.
     Toolchains(commands::toolchains::ToolchainsArgs),
     /// List the BLAS providers and their builds (threading, link line, thread variables).

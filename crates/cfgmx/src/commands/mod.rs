@@ -3,6 +3,7 @@
 pub mod build;
 pub mod diff;
 pub mod expand;
+pub mod probe;
 pub mod show;
 pub mod toolchains;
 
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     let g = &cli.global;
     match cli.command {
         Command::Expand(a) => expand::run(g, a),
+        Command::Probe(a) => probe::run(g, a),
         Command::Show(a) => show::run(g, a),
         Command::Diff(a) => diff::run(g, a),
         Command::Build(a) => build::run_build(g, a),

@@ -1,0 +1,354 @@
+//! Finding candidate files without running anything: compiler executables by name and BLAS
+//! library files by name, each with the (path, size, mtime) the cache is keyed by.
+
+use crate::ProbeOptions;
+use cfgmx_model::{Language, Registry};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Names that are not a family's own but may be any compiler (a `cc` symlink, Cray's wrappers).
+const GENERIC: &[(&str, Language)] = &[
+    ("cc", Language::C),
+    ("c++", Language::Cxx),
+    ("CC", Language::Cxx),
+    ("ftn", Language::Fortran),
+    ("f95", Language::Fortran),
+];
+
+/// MPI compiler wrappers (MPICH, Open MPI, Intel MPI, MVAPICH use these names).
+const MPI: &[(&str, Language)] = &[
+    ("mpicc", Language::C),
+    ("mpicxx", Language::Cxx),
+    ("mpic++", Language::Cxx),
+    ("mpiCC", Language::Cxx),
+    ("mpif90", Language::Fortran),
+    ("mpifort", Language::Fortran),
+    ("mpif77", Language::Fortran),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// Named like these families' executables.
+    Named(Vec<String>),
+    Generic,
+    Mpi,
+}
+
+/// A candidate compiler executable.
+#[derive(Debug, Clone)]
+pub struct Exe {
+    pub path: PathBuf,
+    /// File name as found (`gcc-12`).
+    pub name: String,
+    pub lang: Language,
+    pub kind: Kind,
+    /// Symlinks resolved (None when unresolvable, e.g. a dangling link).
+    pub canonical: Option<PathBuf>,
+}
+
+/// A candidate BLAS library file.
+#[derive(Debug, Clone)]
+pub struct Lib {
+    pub path: PathBuf,
+    pub canonical: PathBuf,
+    /// Providers whose library names it matches.
+    pub providers: Vec<String>,
+}
+
+/// Identity of a file for the cache key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub path: String,
+    pub target: String,
+    pub size: u64,
+    pub mtime_ns: i128,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub exes: Vec<Exe>,
+    pub libs: Vec<Lib>,
+    /// Directories searched for executables, in order (for resolving a wrapper's compiler).
+    pub bin_dirs: Vec<PathBuf>,
+    /// `libblas.so.3` (the system default alternative) and what it resolves to.
+    pub default_blas: Option<(PathBuf, PathBuf)>,
+    pub stamps: Vec<Stamp>,
+}
+
+pub fn stamp(path: &Path) -> Stamp {
+    let meta = std::fs::metadata(path);
+    let (size, mtime_ns) = match &meta {
+        Ok(m) => {
+            use std::os::unix::fs::MetadataExt;
+            (m.size(), m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128)
+        }
+        Err(_) => (0, -1),
+    };
+    Stamp {
+        path: path.display().to_string(),
+        target: std::fs::canonicalize(path)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        size,
+        mtime_ns,
+    }
+}
+
+fn unique_dirs(dirs: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for d in dirs {
+        // /bin -> usr/bin on merged-/usr systems: one directory, searched once.
+        if let Ok(c) = std::fs::canonicalize(&d) {
+            if c.is_dir() && seen.insert(c) {
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
+pub fn discover(reg: &Registry, opts: &ProbeOptions) -> Found {
+    let mut found = Found::default();
+    let path_dirs: Vec<PathBuf> = opts
+        .path
+        .as_ref()
+        .map(|p| std::env::split_paths(p).collect())
+        .unwrap_or_default();
+    found.bin_dirs = unique_dirs(opts.search.iter().cloned().chain(path_dirs));
+    let mut seen_names: HashSet<(PathBuf, String)> = HashSet::new();
+    for dir in &found.bin_dirs {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut names: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        for name in names {
+            let Some((lang, kind)) = classify(reg, &name) else {
+                continue;
+            };
+            let path = dir.join(&name);
+            // A file name found in two directories is two compilers; the same path twice is one.
+            if !seen_names.insert((dir.clone(), name.clone())) {
+                continue;
+            }
+            if path.is_dir() {
+                continue;
+            }
+            found.stamps.push(stamp(&path));
+            found.exes.push(Exe {
+                canonical: std::fs::canonicalize(&path).ok(),
+                path,
+                name,
+                lang,
+                kind,
+            });
+        }
+    }
+    discover_libs(reg, opts, &mut found);
+    found
+}
+
+/// What an executable name says: its language and which families may own it.
+pub fn classify(reg: &Registry, name: &str) -> Option<(Language, Kind)> {
+    if let Some((_, l)) = GENERIC.iter().find(|(n, _)| *n == name) {
+        return Some((*l, Kind::Generic));
+    }
+    if let Some((_, l)) = MPI.iter().find(|(n, _)| *n == name) {
+        return Some((*l, Kind::Mpi));
+    }
+    let mut lang = None;
+    let mut fams = Vec::new();
+    for t in reg.toolchains.values() {
+        for l in Language::ALL {
+            if t.executables.matches(l, name).is_some() {
+                lang.get_or_insert(l);
+                if !fams.contains(&t.name) {
+                    fams.push(t.name.clone());
+                }
+            }
+        }
+    }
+    lang.map(|l| (l, Kind::Named(fams)))
+}
+
+/// Library directories: `--search` dirs' `lib` siblings, the loader's and linker's paths, the
+/// system's (with the multiarch directory), each with the subdirectories a provider build
+/// installs into (Debian's `openblas-openmp/`).
+fn lib_dirs(opts: &ProbeOptions) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for s in &opts.search {
+        dirs.push(s.clone());
+        if let Some(p) = s.parent() {
+            dirs.push(p.join("lib"));
+            dirs.push(p.join("lib64"));
+        }
+    }
+    let mut system = vec![PathBuf::from("/usr/local/lib")];
+    for base in ["/usr/lib", "/lib"] {
+        if let Ok(rd) = std::fs::read_dir(base) {
+            let mut multi: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().contains("-linux-"))
+                .map(|e| e.path())
+                .collect();
+            multi.sort();
+            system.extend(multi);
+        }
+    }
+    system.extend(["/usr/lib64", "/usr/lib"].map(PathBuf::from));
+    dirs.extend(system);
+    unique_dirs(dirs)
+}
+
+fn lib_name_matches(file: &str, base: &str) -> bool {
+    // libopenblas.so or libopenblas.so.0 (not libopenblas64_.so or libopenblasp-r0.3.so)
+    file.strip_prefix("lib")
+        .and_then(|r| r.strip_prefix(base))
+        .and_then(|r| r.strip_prefix(".so"))
+        .is_some_and(|r| r.is_empty() || (r.starts_with('.') && r[1..].split('.').all(|p| p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty())))
+}
+
+fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
+    let bases: Vec<(String, String)> = reg
+        .providers
+        .values()
+        .flat_map(|p| p.detect.libraries.iter().map(move |l| (p.name.clone(), l.clone())))
+        .collect();
+    let subdir_names: Vec<&str> = reg
+        .providers
+        .values()
+        .flat_map(|p| p.builds.iter().flat_map(|b| b.lib_dirs.iter().map(String::as_str)))
+        .collect();
+    let top = lib_dirs(opts);
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for d in &top {
+        dirs.push(d.clone());
+        let Ok(rd) = std::fs::read_dir(d) else {
+            continue;
+        };
+        let mut subs: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                subdir_names.contains(&n.as_str())
+                    || bases.iter().any(|(_, b)| n == *b || n.starts_with(&format!("{b}-")))
+            })
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        subs.sort();
+        dirs.extend(subs);
+    }
+    // Every matching file, then one per real file: the copy in a build's own directory wins
+    // (`openblas-pthread/libopenblas.so` over the alternatives link in the parent).
+    let mut all: Vec<Lib> = Vec::new();
+    for d in &dirs {
+        let Ok(rd) = std::fs::read_dir(d) else {
+            continue;
+        };
+        let mut names: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        for n in names {
+            let provs: Vec<String> = bases
+                .iter()
+                .filter(|(_, b)| lib_name_matches(&n, b))
+                .map(|(p, _)| p.clone())
+                .collect();
+            if provs.is_empty() {
+                continue;
+            }
+            let path = d.join(&n);
+            let Ok(canonical) = std::fs::canonicalize(&path) else {
+                continue;
+            };
+            found.stamps.push(stamp(&path));
+            match all.iter_mut().find(|l| l.canonical == canonical) {
+                Some(l) => {
+                    for p in provs {
+                        if !l.providers.contains(&p) {
+                            l.providers.push(p);
+                        }
+                    }
+                    if better(&path, &l.path, &subdir_names) {
+                        l.path = path;
+                    }
+                }
+                None => all.push(Lib {
+                    path,
+                    canonical,
+                    providers: provs,
+                }),
+            }
+        }
+    }
+    found.libs = all;
+    for d in &top {
+        let p = d.join("libblas.so.3");
+        if let Ok(c) = std::fs::canonicalize(&p) {
+            found.stamps.push(stamp(&p));
+            found.default_blas = Some((p, c));
+            break;
+        }
+    }
+}
+
+/// Whether `a` names a library better than `b`: in a build's own directory, then the
+/// development name (`libx.so`), then shorter.
+fn better(a: &Path, b: &Path, build_dirs: &[&str]) -> bool {
+    let in_build = |p: &Path| {
+        p.parent()
+            .and_then(|d| d.file_name())
+            .is_some_and(|n| build_dirs.contains(&n.to_string_lossy().as_ref()))
+    };
+    let dev = |p: &Path| p.to_string_lossy().ends_with(".so");
+    let rank = |p: &Path| (!in_build(p), !dev(p), p.as_os_str().len());
+    rank(a) < rank(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_names() {
+        for (f, b, want) in [
+            ("libopenblas.so", "openblas", true),
+            ("libopenblas.so.0", "openblas", true),
+            ("libblis.so.4.0", "blis", true),
+            ("libopenblasp-r0.3.21.so", "openblas", false),
+            ("libopenblas64_.so", "openblas", false),
+            ("libblas.so.3", "blas", true),
+            ("libblas.a", "blas", false),
+            ("libblas.so.3.x", "blas", false),
+        ] {
+            assert_eq!(lib_name_matches(f, b), want, "{f} {b}");
+        }
+    }
+
+    #[test]
+    fn executable_names() {
+        let reg = Registry::builtin();
+        let fam = |n: &str| match classify(&reg, n) {
+            Some((_, Kind::Named(f))) => f.join(","),
+            Some((_, Kind::Generic)) => "generic".into(),
+            Some((_, Kind::Mpi)) => "mpi".into(),
+            None => "-".into(),
+        };
+        assert!(fam("gcc-12").contains("gcc"));
+        assert!(fam("clang-14").contains("clang"));
+        assert_eq!(fam("clang-format"), "-");
+        assert_eq!(fam("clangd"), "-");
+        assert_eq!(fam("x86_64-linux-gnu-gcc"), "-");
+        assert_eq!(fam("cc"), "generic");
+        assert_eq!(fam("mpif90"), "mpi");
+        assert_eq!(fam("xlc_r"), "xl");
+    }
+}

@@ -1,0 +1,424 @@
+//! What an executable really is: version text read with each candidate descriptor's rules,
+//! family confirmed by the preprocessor's identity macros (which see through `mpicc`, `ccache`,
+//! a `cc` symlink), and for MPI wrappers the implementation and the compiler underneath.
+
+use crate::discover::{Exe, Found, Kind};
+use cfgmx_exec::{Cmd, Outcome};
+use cfgmx_model::{CompilerRecord, Language, MpiRecord, ProbeStatus, Registry, Toolchain};
+use indexmap::IndexMap;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One executable identified (facets not yet tested).
+#[derive(Debug, Clone)]
+pub struct Identified {
+    pub exe: Exe,
+    pub record: CompilerRecord,
+    pub mpi: Option<MpiRecord>,
+    /// The descriptor, when the family is known.
+    pub toolchain: Option<Arc<Toolchain>>,
+}
+
+impl Identified {
+    /// The same identification reported under another path to the same real file.
+    pub fn for_exe(&self, exe: &Exe) -> Identified {
+        let mut c = self.clone();
+        c.exe = exe.clone();
+        c.record.path = exe.path.display().to_string();
+        c.record.real_path = exe
+            .canonical
+            .as_ref()
+            .filter(|r| **r != exe.path)
+            .map(|r| r.display().to_string());
+        if let Some(m) = &mut c.mpi {
+            m.path = c.record.path.clone();
+        }
+        c
+    }
+}
+
+/// `#define NAME VALUE` lines -> NAME -> VALUE.
+pub fn parse_macros(text: &str) -> IndexMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("#define "))
+        .filter_map(|l| {
+            let (name, value) = l.split_once(' ').unwrap_or((l, ""));
+            // function-like macros are not identity markers
+            (!name.contains('(')).then(|| (name.to_string(), value.trim().to_string()))
+        })
+        .collect()
+}
+
+fn identity_ok(t: &Toolchain, lang: Language, m: &IndexMap<String, String>) -> bool {
+    let all = if lang == Language::Fortran && !t.identity.fortran_all.is_empty() {
+        &t.identity.fortran_all
+    } else {
+        &t.identity.all
+    };
+    !all.is_empty()
+        && all.iter().all(|k| m.contains_key(k))
+        && !t.identity.none.iter().any(|k| m.contains_key(k))
+}
+
+/// A run that ended the probe of this executable, as a status and message.
+fn fatal(o: &Outcome) -> Option<(ProbeStatus, String)> {
+    if let Some(e) = &o.spawn_error {
+        return Some((ProbeStatus::NotExecutable, e.clone()));
+    }
+    if o.timed_out {
+        return Some((ProbeStatus::TimedOut, o.to_string()));
+    }
+    if o.signal.is_some() {
+        return Some((ProbeStatus::Crashed, o.to_string()));
+    }
+    None
+}
+
+struct Runner<'a> {
+    exe: &'a Path,
+    timeout: Duration,
+    memo: HashMap<Vec<String>, Outcome>,
+}
+
+impl Runner<'_> {
+    fn run(&mut self, args: &[String]) -> &Outcome {
+        let (exe, timeout) = (self.exe, self.timeout);
+        self.memo
+            .entry(args.to_vec())
+            .or_insert_with(|| Cmd::new(exe).args(args).timeout(timeout).output())
+    }
+}
+
+fn rule_applies(t: &Toolchain, exe: &Exe, only: &[String]) -> bool {
+    only.is_empty()
+        || t
+            .executables
+            .matches(exe.lang, &exe.name)
+            .is_some_and(|b| only.iter().any(|o| o == b))
+}
+
+/// Reads a version with `t`'s rules; Err when a run hung, crashed or could not start.
+fn read_version(
+    t: &Toolchain,
+    exe: &Exe,
+    r: &mut Runner,
+) -> Result<Option<String>, (ProbeStatus, String)> {
+    let mut imprecise: Option<String> = None;
+    for rule in &t.version {
+        if !rule_applies(t, exe, &rule.only_names) {
+            continue;
+        }
+        let o = r.run(&rule.args);
+        if let Some(f) = fatal(o) {
+            return Err(f);
+        }
+        let ok = o.success() || o.code.is_some_and(|c| rule.ok_status.contains(&c));
+        if !ok {
+            continue;
+        }
+        if let Some(d) = t.detect_version(&exe.name, &rule.args, &o.combined()) {
+            if d.imprecise {
+                imprecise.get_or_insert(d.version.to_string());
+                continue;
+            }
+            return Ok(Some(d.version.to_string()));
+        }
+    }
+    Ok(imprecise)
+}
+
+fn version_from_macros(t: &Toolchain, m: &IndexMap<String, String>) -> Option<String> {
+    let parts: Vec<&str> = t
+        .identity
+        .version
+        .iter()
+        .map_while(|k| m.get(k).map(String::as_str))
+        .collect();
+    (!parts.is_empty() && parts.iter().all(|p| p.parse::<u64>().is_ok())).then(|| parts.join("."))
+}
+
+fn first_line(s: &str) -> String {
+    let l = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    l.chars().take(160).collect()
+}
+
+pub fn identify(
+    reg: &Registry,
+    exe: &Exe,
+    found: &Found,
+    timeout: Duration,
+    work: &Path,
+) -> Identified {
+    let mut rec = CompilerRecord {
+        path: exe.path.display().to_string(),
+        family: "unknown".into(),
+        version: String::new(),
+        languages: vec![exe.lang],
+        facets: IndexMap::new(),
+        real_path: exe
+            .canonical
+            .as_ref()
+            .filter(|c| **c != exe.path)
+            .map(|c| c.display().to_string()),
+        wrapper: None,
+        status: ProbeStatus::Ok,
+        error: None,
+    };
+    if exe
+        .canonical
+        .as_ref()
+        .and_then(|c| c.file_name())
+        .is_some_and(|n| n == "ccache")
+    {
+        rec.wrapper = Some("ccache".into());
+    }
+    let mut out = Identified {
+        exe: exe.clone(),
+        record: rec,
+        mpi: None,
+        toolchain: None,
+    };
+    let mut r = Runner {
+        exe: &exe.path,
+        timeout,
+        memo: HashMap::new(),
+    };
+
+    // 1. Identity macros: one preprocessor run gives them all.
+    let macros = match preprocess(exe, &mut r, work) {
+        Ok(m) => Some(m),
+        Err(Some((st, msg))) => return failed(out, st, msg),
+        Err(None) => None,
+    };
+
+    // 2. Version text, from the families the name belongs to; once a family's text is
+    // confirmed by its macros the others need not be asked (`clang` is also AOCC's name).
+    let named: Vec<&Arc<Toolchain>> = match &exe.kind {
+        Kind::Named(f) => f.iter().filter_map(|n| reg.toolchain(n)).collect(),
+        _ => Vec::new(),
+    };
+    let mut by_text: Vec<(&Arc<Toolchain>, String)> = Vec::new();
+    for t in &named {
+        match read_version(t, exe, &mut r) {
+            Ok(Some(v)) => {
+                let confirmed = macros.as_ref().is_some_and(|m| identity_ok(t, exe.lang, m));
+                by_text.push((t, v));
+                if confirmed {
+                    by_text.rotate_right(1);
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err((st, msg)) => return failed(out, st, msg),
+        }
+    }
+
+    let mut chosen: Option<(Arc<Toolchain>, String)> = None;
+    if let Some(m) = &macros {
+        let confirmed = by_text
+            .iter()
+            .find(|(t, _)| identity_ok(t, exe.lang, m))
+            .map(|(t, v)| (Arc::clone(t), v.clone()));
+        chosen = match confirmed {
+            Some(c) => Some(c),
+            None => {
+                // A wrapper or a generic name: the macros say which family it runs; its version
+                // rules (names not required) or its version macros give the version.
+                let fams: Vec<&Arc<Toolchain>> = reg
+                    .toolchains
+                    .values()
+                    .filter(|t| identity_ok(t, exe.lang, m))
+                    .collect();
+                let mut pick = None;
+                for t in &fams {
+                    match read_version(t, exe, &mut r) {
+                        Ok(Some(v)) => {
+                            pick = Some((Arc::clone(t), v));
+                            break;
+                        }
+                        Ok(None) => {}
+                        Err((st, msg)) => return failed(out, st, msg),
+                    }
+                }
+                pick.or_else(|| {
+                    fams.iter().find_map(|t| {
+                        version_from_macros(t, m).map(|v| (Arc::clone(t), v))
+                    })
+                })
+            }
+        };
+        if chosen.is_none() && !by_text.is_empty() {
+            let (t, v) = &by_text[0];
+            out.record.error = Some(format!(
+                "version text says {} but the identity macros ({}) are missing",
+                t.name,
+                t.identity.all.join(", ")
+            ));
+            chosen = Some((Arc::clone(t), v.clone()));
+        }
+    } else if let Some((t, v)) = by_text.first() {
+        // Reported by its version text even though it cannot preprocess.
+        out.record.error = Some(format!(
+            "cannot preprocess: {}",
+            r.memo
+                .iter()
+                .find(|(k, _)| k.iter().any(|a| a == "-dM"))
+                .map(|(_, o)| format!("{o}: {}", first_line(&o.stderr)))
+                .unwrap_or_default()
+        ));
+        chosen = Some((Arc::clone(t), v.clone()));
+    }
+
+    let Some((t, v)) = chosen else {
+        let shown = r
+            .memo
+            .values()
+            .map(|o| first_line(&o.combined()))
+            .find(|l| !l.is_empty())
+            .unwrap_or_default();
+        return failed(
+            out,
+            ProbeStatus::Unrecognised,
+            format!("not recognised as any known compiler (output: {shown:?})"),
+        );
+    };
+    out.record.family = t.name.clone();
+    out.record.version = v;
+    out.toolchain = Some(t);
+
+    if exe.kind == Kind::Mpi {
+        out.mpi = mpi_info(exe, found, &out.record, &mut r);
+        out.record.wrapper = out.mpi.as_ref().map(|m| m.implementation.clone());
+    }
+    out
+}
+
+fn failed(mut out: Identified, st: ProbeStatus, msg: String) -> Identified {
+    out.record.status = st;
+    out.record.error = Some(msg);
+    out
+}
+
+/// Runs the preprocessor for the macros. Err(Some) for a hang or crash, Err(None) when it only
+/// failed (the compiler may still be identified by its version text).
+fn preprocess(
+    exe: &Exe,
+    r: &mut Runner,
+    work: &Path,
+) -> Result<IndexMap<String, String>, Option<(ProbeStatus, String)>> {
+    let args: Vec<String> = match exe.lang {
+        Language::C => ["-E", "-dM", "-x", "c", "/dev/null"].map(String::from).to_vec(),
+        Language::Cxx => ["-E", "-dM", "-x", "c++", "/dev/null"]
+            .map(String::from)
+            .to_vec(),
+        Language::Fortran => {
+            // .F90 means "preprocess" to every Fortran compiler that has a preprocessor.
+            let f = work.join("cfgmx-identity.F90");
+            if !f.exists() {
+                let _ = std::fs::write(&f, "end\n");
+            }
+            vec!["-E".into(), "-dM".into(), f.display().to_string()]
+        }
+    };
+    let o = r.run(&args);
+    if let Some(f) = fatal(o) {
+        return Err(Some(f));
+    }
+    let m = parse_macros(&o.stdout);
+    if o.success() && !m.is_empty() {
+        Ok(m)
+    } else {
+        Err(None)
+    }
+}
+
+fn mpi_info(exe: &Exe, found: &Found, rec: &CompilerRecord, r: &mut Runner) -> Option<MpiRecord> {
+    let dir = exe.path.parent().unwrap_or(Path::new("."));
+    let (implementation, shown, version) = {
+        let show = r.run(&["-show".to_string()]).clone();
+        if show.success() && !show.stdout.trim().is_empty() {
+            let version = if dir.join("mpichversion").exists() {
+                let o = Cmd::new(dir.join("mpichversion"))
+                    .timeout(r.timeout)
+                    .output();
+                o.stdout
+                    .lines()
+                    .find_map(|l| l.strip_prefix("MPICH Version:"))
+                    .map(|v| v.trim().to_string())
+            } else {
+                None
+            };
+            let imp = if show.stdout.contains("intel") || dir.join("impi_info").exists() {
+                "intel-mpi"
+            } else {
+                "mpich"
+            };
+            (imp.to_string(), show.stdout, version)
+        } else {
+            let show = r.run(&["--showme".to_string()]).clone();
+            if !show.success() {
+                return None;
+            }
+            let v = r.run(&["--showme:version".to_string()]).clone();
+            let version = v
+                .combined()
+                .split("Open MPI ")
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+                .map(str::to_string);
+            ("openmpi".to_string(), show.stdout, version)
+        }
+    };
+    let under = shown.split_whitespace().next().map(|c| resolve(c, found));
+    Some(MpiRecord {
+        path: exe.path.display().to_string(),
+        implementation,
+        version,
+        language: exe.lang,
+        compiler: under.map(|p| p.display().to_string()),
+        compiler_family: Some(rec.family.clone()),
+        compiler_version: Some(rec.version.clone()),
+    })
+}
+
+/// A command word as the wrapper's shell would find it.
+fn resolve(cmd: &str, found: &Found) -> PathBuf {
+    if cmd.contains('/') {
+        return PathBuf::from(cmd);
+    }
+    found
+        .bin_dirs
+        .iter()
+        .map(|d| d.join(cmd))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(cmd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macros_parse() {
+        let m = parse_macros("#define __GNUC__ 12\n#define __clang__ 1\n#define F(x) x\n#define E\n");
+        assert_eq!(m.get("__GNUC__").map(String::as_str), Some("12"));
+        assert!(m.contains_key("__clang__"));
+        assert!(m.contains_key("E"));
+        assert!(!m.keys().any(|k| k.starts_with("F(")));
+    }
+
+    #[test]
+    fn identity_sees_through_fakes() {
+        let reg = Registry::builtin();
+        let gcc = reg.toolchain("gcc").unwrap();
+        let clang = reg.toolchain("clang").unwrap();
+        let m = parse_macros("#define __GNUC__ 4\n#define __clang__ 1\n");
+        assert!(!identity_ok(gcc, Language::C, &m), "clang fakes __GNUC__");
+        assert!(identity_ok(clang, Language::C, &m));
+        let m = parse_macros("#define __GNUC__ 12\n#define __INTEL_COMPILER 2021\n");
+        assert!(!identity_ok(gcc, Language::C, &m));
+        assert!(identity_ok(reg.toolchain("icc").unwrap(), Language::C, &m));
+    }
+}

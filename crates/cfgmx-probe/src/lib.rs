@@ -1,0 +1,189 @@
+//! Probing one machine: which compilers, MPI wrappers and BLAS builds it really has, and what
+//! really works with them.
+//!
+//! [`probe`] finds every executable a toolchain descriptor names (on `PATH`, in `--search`
+//! directories, with version suffixes such as `gcc-12`) plus generic names (`cc`) and MPI
+//! wrappers, reads each version with the descriptor's argument and regex, confirms the family
+//! by preprocessing for the identity macros (so wrappers are reported as what they run), then
+//! compiles, links and runs a small program per facet (OpenMP above all) with the descriptor's
+//! candidate flags in order. BLAS library files are asked their threading through `dlopen` by
+//! one small program. Everything runs in parallel (rayon) under a per-command timeout; the result
+//! is a [`cfgmx_model::Profile`], cached and keyed by each file's path, size and modification
+//! time so an unchanged machine is answered by [`load_cached`] without running anything.
+//! Key types: [`ProbeOptions`], [`ProbeEvent`].
+//!
+//! Never: prints, or writes anything but its cache file (scratch programs live in a temporary
+//! directory that is removed).
+
+mod blas;
+mod cache;
+mod discover;
+mod facet;
+mod identify;
+
+use cfgmx_model::{Profile, Registry};
+use rayon::prelude::*;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use cache::CACHE_FILE;
+pub use facet::runtime_hint;
+pub use identify::parse_macros;
+
+/// What to probe and how.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// Directories searched before `PATH` (their `../lib` is searched for BLAS too).
+    pub search: Vec<PathBuf>,
+    /// Per-command timeout.
+    pub timeout: Duration,
+    /// Ignore the cache (it is still rewritten).
+    pub fresh: bool,
+    /// Where the profile cache lives.
+    pub cache_dir: PathBuf,
+    /// Facets to test per compiler (`openmp` plus what a matrix needs).
+    pub facets: Vec<String>,
+    /// Parallel jobs (most of a probe's time is spent waiting for children).
+    pub jobs: usize,
+    /// The `PATH` to search (passed in so the probe does not read the environment itself).
+    pub path: Option<std::ffi::OsString>,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        ProbeOptions {
+            search: Vec::new(),
+            timeout: Duration::from_secs(10),
+            fresh: false,
+            cache_dir: PathBuf::from(".cfgmx-cache"),
+            facets: vec!["openmp".to_string()],
+            jobs: 4,
+            path: None,
+        }
+    }
+}
+
+/// Progress of a probe, for the CLI's progress bar.
+#[derive(Debug, Clone)]
+pub enum ProbeEvent {
+    /// The answer came from the cache; nothing was run.
+    CacheHit,
+    /// A phase starts with `total` steps.
+    Phase { name: &'static str, total: usize },
+    /// One step finished (`what` names it: a path, `gcc openmp`, a library).
+    Step { what: String },
+}
+
+/// Probes the machine (or answers from the cache when nothing changed and `fresh` is off).
+pub fn probe(reg: &Registry, opts: &ProbeOptions, on_event: &(dyn Fn(ProbeEvent) + Sync)) -> Profile {
+    let found = discover::discover(reg, opts);
+    let key = cache::key(reg, opts, &found);
+    if !opts.fresh {
+        if let Some(p) = cache::load(&opts.cache_dir, &key) {
+            on_event(ProbeEvent::CacheHit);
+            return p;
+        }
+    }
+    let profile = run(reg, opts, &found, on_event);
+    // A cache that cannot be written only costs speed next time.
+    let _ = cache::store(&opts.cache_dir, &key, &profile);
+    profile
+}
+
+/// The cached profile, if the machine has not changed since it was written.
+pub fn load_cached(reg: &Registry, opts: &ProbeOptions) -> Option<Profile> {
+    let found = discover::discover(reg, opts);
+    let key = cache::key(reg, opts, &found);
+    cache::load(&opts.cache_dir, &key)
+}
+
+fn run(
+    reg: &Registry,
+    opts: &ProbeOptions,
+    found: &discover::Found,
+    on_event: &(dyn Fn(ProbeEvent) + Sync),
+) -> Profile {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut profile = Profile::empty(cpus);
+    let work = match tempfile::Builder::new().prefix("cfgmx-probe-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            profile
+                .warnings
+                .push(format!("cannot create a scratch directory: {e}"));
+            return profile;
+        }
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build();
+    let body = || {
+        rayon::join(
+            || compilers(reg, opts, found, work.path(), on_event),
+            || blas::detect(reg, opts, found, work.path()),
+        )
+    };
+    let ((compilers, mpi), (blas, default_blas, warnings)) = match pool {
+        Ok(p) => p.install(body),
+        Err(_) => body(),
+    };
+    profile.compilers = compilers;
+    profile.mpi = mpi;
+    profile.blas = blas;
+    profile.default_blas = default_blas;
+    profile.warnings.extend(warnings);
+    profile
+}
+
+/// Identifies every executable and tests its facets; each real compiler is probed once, in
+/// one task, so a slow compiler never holds up the others' facet tests.
+fn compilers(
+    reg: &Registry,
+    opts: &ProbeOptions,
+    found: &discover::Found,
+    work: &std::path::Path,
+    on_event: &(dyn Fn(ProbeEvent) + Sync),
+) -> (Vec<cfgmx_model::CompilerRecord>, Vec<cfgmx_model::MpiRecord>) {
+    on_event(ProbeEvent::Phase {
+        name: "probing",
+        total: found.exes.len(),
+    });
+    // One identification per real file and language: `gcc`, `gcc-12` and a `cc` link to the
+    // same binary are one compiler reported under three paths.
+    let mut groups: indexmap::IndexMap<(PathBuf, cfgmx_model::Language, bool), Vec<usize>> =
+        indexmap::IndexMap::new();
+    for (i, e) in found.exes.iter().enumerate() {
+        let real = e.canonical.clone().unwrap_or_else(|| e.path.clone());
+        let mpi = e.kind == discover::Kind::Mpi;
+        groups.entry((real, e.lang, mpi)).or_default().push(i);
+    }
+    let groups: Vec<Vec<usize>> = groups.into_values().collect();
+    let done: Vec<Vec<identify::Identified>> = groups
+        .par_iter()
+        .map(|members| {
+            // a family's own name says more than a generic `cc`
+            let rep = *members
+                .iter()
+                .find(|&&i| matches!(found.exes[i].kind, discover::Kind::Named(_)))
+                .unwrap_or(&members[0]);
+            let mut r = identify::identify(reg, &found.exes[rep], found, opts.timeout, work);
+            if r.mpi.is_none() {
+                facet::test_record(opts, &mut r, work);
+            }
+            members
+                .iter()
+                .map(|&i| {
+                    on_event(ProbeEvent::Step {
+                        what: found.exes[i].path.display().to_string(),
+                    });
+                    r.for_exe(&found.exes[i])
+                })
+                .collect()
+        })
+        .collect();
+    let mut ids: Vec<identify::Identified> = done.into_iter().flatten().collect();
+    facet::test_wrappers(opts, &mut ids, work);
+    ids.sort_by(|a, b| a.exe.path.cmp(&b.exe.path));
+    let mpi = ids.iter().filter_map(|i| i.mpi.clone()).collect();
+    (ids.into_iter().map(|i| i.record).collect(), mpi)
+}

@@ -1,0 +1,229 @@
+//! `cfgmx probe`: what this machine's compilers, MPI wrappers and BLAS builds really are.
+
+use crate::cli::Global;
+use crate::error::{CliError, Result};
+use crate::load;
+use crate::output::Table;
+use cfgmx_model::{Diagnostic, Diagnostics, Profile, ProbeStatus, Registry};
+use cfgmx_probe::{ProbeEvent, ProbeOptions};
+use clap::Args;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ProbeArgs {
+    /// Also search DIR for compilers (before PATH; its ../lib for BLAS). Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub search: Vec<PathBuf>,
+    /// Seconds any one probe command may run before it is reported as hung.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    pub timeout: f64,
+    /// Ignore the cached profile and probe again.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Facets to test besides openmp (debug, pic, cxx17, ...). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub facet: Vec<String>,
+    /// Parallel probe jobs (default: CPUs + 2; probes mostly wait on compilers).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+fn parse_secs(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number of seconds")),
+    }
+}
+
+/// Where the profile cache lives: `CFGMX_CACHE_DIR`, else `$XDG_CACHE_HOME/cfgmx`, else
+/// `~/.cache/cfgmx`.
+fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CFGMX_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("cfgmx");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".cache").join("cfgmx"),
+        None => std::env::temp_dir().join("cfgmx-cache"),
+    }
+}
+
+pub fn options(a: &ProbeArgs) -> Result<ProbeOptions> {
+    for d in &a.search {
+        if !d.is_dir() {
+            return Err(CliError::usage(format!(
+                "--search {}: not a directory",
+                d.display()
+            )));
+        }
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut facets = vec!["openmp".to_string()];
+    for f in &a.facet {
+        if !facets.contains(f) {
+            facets.push(f.clone());
+        }
+    }
+    Ok(ProbeOptions {
+        search: a.search.clone(),
+        timeout: Duration::from_secs_f64(a.timeout),
+        fresh: a.fresh,
+        cache_dir: cache_dir(),
+        facets,
+        jobs: a.jobs.unwrap_or(cpus + 2).max(1),
+        path: std::env::var_os("PATH"),
+    })
+}
+
+/// Probes with a progress bar on a terminal (stderr), quiet otherwise.
+pub fn probe_with_progress(reg: &Registry, opts: &ProbeOptions, quiet: bool) -> Profile {
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {wide_msg}")
+        {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b
+    });
+    let on_event = |e: ProbeEvent| {
+        let Some(b) = &bar else { return };
+        match e {
+            ProbeEvent::CacheHit => {}
+            ProbeEvent::Phase { name, total } => {
+                b.set_prefix(name);
+                b.set_position(0);
+                b.set_length(total as u64);
+            }
+            ProbeEvent::Step { what } => {
+                b.set_message(what);
+                b.inc(1);
+            }
+        }
+    };
+    let p = cfgmx_probe::probe(reg, opts, &on_event);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    p
+}
+
+pub fn run(g: &Global, a: ProbeArgs) -> Result<u8> {
+    let reg = load::registry(g)?;
+    let opts = options(&a)?;
+    let profile = probe_with_progress(&reg, &opts, g.json);
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    if g.json {
+        serde_json::to_writer_pretty(&mut out, &profile)
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+        writeln!(out).ok();
+        return Ok(0);
+    }
+    write!(out, "{}", render(&profile)).ok();
+    Ok(0)
+}
+
+/// The human report: compilers, MPI wrappers, BLAS builds.
+pub fn render(p: &Profile) -> String {
+    let mut s = format!("CPUs: {}\n\nCompilers\n", p.cpus);
+    let mut t = Table::new(&["PATH", "FAMILY", "VERSION", "LANG", "OPENMP"]);
+    for c in &p.compilers {
+        let omp = match (c.status, c.facets.get("openmp")) {
+            (ProbeStatus::Ok, Some(f)) if f.works => {
+                let mut x = f.flag.clone().unwrap_or_default();
+                if let Some(d) = &f.detail {
+                    x.push_str(&format!(" (_OPENMP {d})"));
+                }
+                x
+            }
+            (ProbeStatus::Ok, Some(f)) => {
+                format!("no: {}", f.reason.as_deref().unwrap_or("no flag worked"))
+            }
+            (ProbeStatus::Ok, None) => "-".into(),
+            (st, _) => format!(
+                "{}: {}",
+                serde_json::to_value(st)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                c.error.as_deref().unwrap_or("")
+            ),
+        };
+        let mut fam = c.family.clone();
+        if let Some(w) = &c.wrapper {
+            fam.push_str(&format!(" (via {w})"));
+        }
+        t.row(vec![
+            c.path.clone(),
+            fam,
+            c.version.clone(),
+            c.languages
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            omp,
+        ]);
+    }
+    s.push_str(&t.render());
+    if !p.mpi.is_empty() {
+        s.push_str("\nMPI wrappers\n");
+        let mut t = Table::new(&["PATH", "MPI", "VERSION", "LANG", "COMPILER"]);
+        for m in &p.mpi {
+            t.row(vec![
+                m.path.clone(),
+                m.implementation.clone(),
+                m.version.clone().unwrap_or_default(),
+                m.language.as_str().into(),
+                format!(
+                    "{} ({} {})",
+                    m.compiler.as_deref().unwrap_or("?"),
+                    m.compiler_family.as_deref().unwrap_or("?"),
+                    m.compiler_version.as_deref().unwrap_or("?")
+                ),
+            ]);
+        }
+        s.push_str(&t.render());
+    }
+    s.push_str("\nBLAS\n");
+    let mut t = Table::new(&["PATH", "PROVIDER", "BUILD", "THREADING", "DEFAULT"]);
+    for b in &p.blas {
+        t.row(vec![
+            b.path.clone(),
+            b.provider.clone(),
+            b.build.clone(),
+            b.threading.to_string(),
+            if b.is_default { "yes".into() } else { String::new() },
+        ]);
+    }
+    s.push_str(&t.render());
+    for w in &p.warnings {
+        s.push_str(&format!("warning: {w}\n"));
+    }
+    s
+}
+
+/// Reads a profile written by `cfgmx probe --json`; a bad file is a located input error.
+pub fn read_profile(path: &std::path::Path) -> Result<Profile> {
+    let src = load::read_source(path)?;
+    serde_json::from_str(&src.text).map_err(|e| {
+        let offset = offset_of(&src.text, e.line(), e.column());
+        let d = Diagnostic::at(&src, offset..offset, format!("invalid profile: {e}"))
+            .expected("the JSON `cfgmx probe --json` prints");
+        CliError::Input(Diagnostics::one(d).with_source(&src))
+    })
+}
+
+fn offset_of(text: &str, line: usize, col: usize) -> usize {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    (start + col.saturating_sub(1)).min(text.len())
+}
