@@ -88,7 +88,13 @@ fn classify(p: &Provider, a: &Answers) -> Option<Threading> {
     None
 }
 
-fn record(p: &Provider, build: &str, t: Threading, lib: &Lib, config: Option<String>) -> BlasRecord {
+fn record(
+    p: &Provider,
+    build: &str,
+    t: Threading,
+    lib: &Lib,
+    config: Option<String>,
+) -> BlasRecord {
     BlasRecord {
         path: lib.path.display().to_string(),
         provider: p.name.clone(),
@@ -116,7 +122,10 @@ fn by_siblings(p: &Provider, lib: &Lib) -> Vec<BlasRecord> {
             b.libs
                 .iter()
                 .filter(|l| !ELSEWHERE.contains(&l.as_str()))
-                .all(|l| dir.join(format!("lib{l}.so")).exists() || dir.join(format!("lib{l}.so.3")).exists())
+                .all(|l| {
+                    dir.join(format!("lib{l}.so")).exists()
+                        || dir.join(format!("lib{l}.so.3")).exists()
+                })
         })
         .map(|b| record(p, &b.name, b.threading, lib, None))
         .collect()
@@ -124,12 +133,7 @@ fn by_siblings(p: &Provider, lib: &Lib) -> Vec<BlasRecord> {
 
 pub type Detected = (Vec<BlasRecord>, Option<String>, Vec<String>);
 
-pub fn detect(
-    reg: &Registry,
-    opts: &ProbeOptions,
-    found: &Found,
-    work: &Path,
-) -> Detected {
+pub fn detect(reg: &Registry, opts: &ProbeOptions, found: &Found, work: &Path) -> Detected {
     let mut warnings = Vec::new();
     if found.libs.is_empty() {
         return (Vec::new(), None, warnings);
@@ -181,7 +185,11 @@ pub fn detect(
                         let Some(b) = p.builds.iter().find(|b| b.threading == t) else {
                             continue;
                         };
-                        let config = p.detect.config.as_ref().and_then(|c| a.strs.get(c).cloned());
+                        let config = p
+                            .detect
+                            .config
+                            .as_ref()
+                            .and_then(|c| a.strs.get(c).cloned());
                         return vec![record(p, &b.name, t, lib, config)];
                     }
                 }
@@ -199,14 +207,22 @@ pub fn detect(
         .collect();
     let queried: Vec<bool> = per_lib
         .iter()
-        .map(|rs| rs.iter().any(|r| queryable.iter().any(|p| p.name == r.provider)))
+        .map(|rs| {
+            rs.iter()
+                .any(|r| queryable.iter().any(|p| p.name == r.provider))
+        })
         .collect();
     let mut out: Vec<BlasRecord> = Vec::new();
     for (rs, q) in per_lib.iter().zip(&queried) {
         for r in rs {
             // A BLAS-interface file (`libblas.so.3`) beside a build the query identified is that
             // build's, not another provider (Debian's blis-openmp/libblas.so.3 has no bli_*).
-            if !q && out.iter().chain(per_lib.iter().flatten()).any(|o| o.lib_dir == r.lib_dir && o.provider != r.provider) {
+            if !q
+                && out
+                    .iter()
+                    .chain(per_lib.iter().flatten())
+                    .any(|o| o.lib_dir == r.lib_dir && o.provider != r.provider)
+            {
                 continue;
             }
             out.push(r.clone());
@@ -238,7 +254,10 @@ fn merge(reg: &Registry, recs: Vec<BlasRecord>) -> Vec<BlasRecord> {
     let own = |r: &BlasRecord| {
         reg.providers.get(&r.provider).is_some_and(|p| {
             let file = r.path.rsplit('/').next().unwrap_or("");
-            p.detect.libraries.iter().any(|l| file.starts_with(&format!("lib{l}.so")))
+            p.detect
+                .libraries
+                .iter()
+                .any(|l| file.starts_with(&format!("lib{l}.so")))
         })
     };
     let mut out: Vec<BlasRecord> = Vec::new();
@@ -275,7 +294,12 @@ fn compile_query(found: &Found, opts: &ProbeOptions, work: &Path) -> Result<Path
         .map(|e| e.path.as_path())
         .collect();
     // the usual system compilers first: they are the likeliest to work
-    ccs.sort_by_key(|p| !matches!(p.file_name().and_then(|n| n.to_str()), Some("cc" | "gcc" | "clang")));
+    ccs.sort_by_key(|p| {
+        !matches!(
+            p.file_name().and_then(|n| n.to_str()),
+            Some("cc" | "gcc" | "clang")
+        )
+    });
     let mut last = String::from("no C compiler found");
     for cc in ccs.into_iter().take(3) {
         let o = Cmd::new(cc)

@@ -38,7 +38,11 @@ pub fn key(reg: &Registry, opts: &ProbeOptions, found: &Found) -> Key {
     Key {
         tool,
         facets: opts.facets.clone(),
-        search: opts.search.iter().map(|p| p.display().to_string()).collect(),
+        search: opts
+            .search
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
         files: found.stamps.clone(),
     }
 }

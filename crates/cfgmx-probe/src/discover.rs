@@ -81,7 +81,10 @@ pub fn stamp(path: &Path) -> Stamp {
     let (size, mtime_ns) = match &meta {
         Ok(m) => {
             use std::os::unix::fs::MetadataExt;
-            (m.size(), m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128)
+            (
+                m.size(),
+                m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+            )
         }
         Err(_) => (0, -1),
     };
@@ -210,19 +213,34 @@ fn lib_name_matches(file: &str, base: &str) -> bool {
     file.strip_prefix("lib")
         .and_then(|r| r.strip_prefix(base))
         .and_then(|r| r.strip_prefix(".so"))
-        .is_some_and(|r| r.is_empty() || (r.starts_with('.') && r[1..].split('.').all(|p| p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty())))
+        .is_some_and(|r| {
+            r.is_empty()
+                || (r.starts_with('.')
+                    && r[1..]
+                        .split('.')
+                        .all(|p| p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty()))
+        })
 }
 
 fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
     let bases: Vec<(String, String)> = reg
         .providers
         .values()
-        .flat_map(|p| p.detect.libraries.iter().map(move |l| (p.name.clone(), l.clone())))
+        .flat_map(|p| {
+            p.detect
+                .libraries
+                .iter()
+                .map(move |l| (p.name.clone(), l.clone()))
+        })
         .collect();
     let subdir_names: Vec<&str> = reg
         .providers
         .values()
-        .flat_map(|p| p.builds.iter().flat_map(|b| b.lib_dirs.iter().map(String::as_str)))
+        .flat_map(|p| {
+            p.builds
+                .iter()
+                .flat_map(|b| b.lib_dirs.iter().map(String::as_str))
+        })
         .collect();
     let top = lib_dirs(opts);
     let mut dirs: Vec<PathBuf> = Vec::new();
@@ -236,7 +254,9 @@ fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
             .filter(|e| {
                 let n = e.file_name().to_string_lossy().into_owned();
                 subdir_names.contains(&n.as_str())
-                    || bases.iter().any(|(_, b)| n == *b || n.starts_with(&format!("{b}-")))
+                    || bases
+                        .iter()
+                        .any(|(_, b)| n == *b || n.starts_with(&format!("{b}-")))
             })
             .map(|e| e.path())
             .filter(|p| p.is_dir())

@@ -67,8 +67,8 @@ pub fn runtime_hint(runtime: &str) -> String {
 fn explain(stage: &str, o: &Outcome, cand: &Candidate) -> String {
     let text = o.combined();
     let rt = cand.runtime.as_deref();
-    let missing_header = text.contains("omp.h")
-        && (text.contains("not found") || text.contains("No such file"));
+    let missing_header =
+        text.contains("omp.h") && (text.contains("not found") || text.contains("No such file"));
     let missing_lib = |lib: &str| {
         text.contains(&format!("cannot find -l{lib}"))
             || text.contains(&format!("unable to find library -l{lib}"))
@@ -78,7 +78,12 @@ fn explain(stage: &str, o: &Outcome, cand: &Candidate) -> String {
         if missing_header || missing_lib(rt) {
             let first = text
                 .lines()
-                .find(|l| l.contains("omp") && (l.contains("not found") || l.contains("cannot") || l.contains("No such")))
+                .find(|l| {
+                    l.contains("omp")
+                        && (l.contains("not found")
+                            || l.contains("cannot")
+                            || l.contains("No such"))
+                })
                 .unwrap_or("")
                 .trim();
             return format!("{} ({stage}: {first})", runtime_hint(rt));
@@ -236,7 +241,15 @@ pub fn test_record(opts: &ProbeOptions, id: &mut Identified, work: &Path) {
         return;
     }
     for f in &opts.facets {
-        let r = test_facet(&t, &id.exe.path, id.exe.lang, &id.record.version, f, opts.timeout, work);
+        let r = test_facet(
+            &t,
+            &id.exe.path,
+            id.exe.lang,
+            &id.record.version,
+            f,
+            opts.timeout,
+            work,
+        );
         id.record.facets.insert(f.clone(), r);
     }
 }
@@ -249,7 +262,12 @@ pub fn test_wrappers(opts: &ProbeOptions, ids: &mut [Identified], work: &Path) {
     let shared: Vec<Option<IndexMap<String, FacetResult>>> = ids
         .iter()
         .map(|w| {
-            let under = w.mpi.as_ref()?.compiler.as_deref().map(|c| real(Path::new(c)))?;
+            let under = w
+                .mpi
+                .as_ref()?
+                .compiler
+                .as_deref()
+                .map(|c| real(Path::new(c)))?;
             ids.iter()
                 .find(|c| {
                     c.mpi.is_none()
@@ -305,10 +323,22 @@ mod tests {
     fn failures_are_explained() {
         let c = cand("omp");
         for (stderr, want) in [
-            ("t.c:1:10: fatal error: 'omp.h' file not found", "libomp not found: install libomp-dev"),
-            ("/usr/bin/ld: cannot find -lomp: No such file or directory", "libomp not found"),
-            ("t.c:4:2: error: \"_OPENMP is not defined: the flag did not enable OpenMP\"", "OpenMP not enabled"),
-            ("clang: error: unknown argument: '-qopenmp'", "unknown argument: '-qopenmp'"),
+            (
+                "t.c:1:10: fatal error: 'omp.h' file not found",
+                "libomp not found: install libomp-dev",
+            ),
+            (
+                "/usr/bin/ld: cannot find -lomp: No such file or directory",
+                "libomp not found",
+            ),
+            (
+                "t.c:4:2: error: \"_OPENMP is not defined: the flag did not enable OpenMP\"",
+                "OpenMP not enabled",
+            ),
+            (
+                "clang: error: unknown argument: '-qopenmp'",
+                "unknown argument: '-qopenmp'",
+            ),
         ] {
             let got = explain("compile/link", &outcome(stderr), &c);
             assert!(got.contains(want), "{stderr:?} -> {got:?}");

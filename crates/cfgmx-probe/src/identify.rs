@@ -93,8 +93,7 @@ impl Runner<'_> {
 
 fn rule_applies(t: &Toolchain, exe: &Exe, only: &[String]) -> bool {
     only.is_empty()
-        || t
-            .executables
+        || t.executables
             .matches(exe.lang, &exe.name)
             .is_some_and(|b| only.iter().any(|o| o == b))
 }
@@ -140,7 +139,11 @@ fn version_from_macros(t: &Toolchain, m: &IndexMap<String, String>) -> Option<St
 }
 
 fn first_line(s: &str) -> String {
-    let l = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let l = s
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
     l.chars().take(160).collect()
 }
 
@@ -243,9 +246,8 @@ pub fn identify(
                     }
                 }
                 pick.or_else(|| {
-                    fams.iter().find_map(|t| {
-                        version_from_macros(t, m).map(|v| (Arc::clone(t), v))
-                    })
+                    fams.iter()
+                        .find_map(|t| version_from_macros(t, m).map(|v| (Arc::clone(t), v)))
                 })
             }
         };
@@ -309,7 +311,9 @@ fn preprocess(
     work: &Path,
 ) -> Result<IndexMap<String, String>, Option<(ProbeStatus, String)>> {
     let args: Vec<String> = match exe.lang {
-        Language::C => ["-E", "-dM", "-x", "c", "/dev/null"].map(String::from).to_vec(),
+        Language::C => ["-E", "-dM", "-x", "c", "/dev/null"]
+            .map(String::from)
+            .to_vec(),
         Language::Cxx => ["-E", "-dM", "-x", "c++", "/dev/null"]
             .map(String::from)
             .to_vec(),
@@ -402,7 +406,8 @@ mod tests {
 
     #[test]
     fn macros_parse() {
-        let m = parse_macros("#define __GNUC__ 12\n#define __clang__ 1\n#define F(x) x\n#define E\n");
+        let m =
+            parse_macros("#define __GNUC__ 12\n#define __clang__ 1\n#define F(x) x\n#define E\n");
         assert_eq!(m.get("__GNUC__").map(String::as_str), Some("12"));
         assert!(m.contains_key("__clang__"));
         assert!(m.contains_key("E"));

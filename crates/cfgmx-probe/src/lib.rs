@@ -75,7 +75,11 @@ pub enum ProbeEvent {
 }
 
 /// Probes the machine (or answers from the cache when nothing changed and `fresh` is off).
-pub fn probe(reg: &Registry, opts: &ProbeOptions, on_event: &(dyn Fn(ProbeEvent) + Sync)) -> Profile {
+pub fn probe(
+    reg: &Registry,
+    opts: &ProbeOptions,
+    on_event: &(dyn Fn(ProbeEvent) + Sync),
+) -> Profile {
     let found = discover::discover(reg, opts);
     let key = cache::key(reg, opts, &found);
     if !opts.fresh {
@@ -143,7 +147,10 @@ fn compilers(
     found: &discover::Found,
     work: &std::path::Path,
     on_event: &(dyn Fn(ProbeEvent) + Sync),
-) -> (Vec<cfgmx_model::CompilerRecord>, Vec<cfgmx_model::MpiRecord>) {
+) -> (
+    Vec<cfgmx_model::CompilerRecord>,
+    Vec<cfgmx_model::MpiRecord>,
+) {
     on_event(ProbeEvent::Phase {
         name: "probing",
         total: found.exes.len(),

@@ -71,6 +71,12 @@ pub enum Command {
         after_help = "The result is cached (keyed by each file's path, size and mtime): a second probe on an unchanged machine runs nothing.\n\nExamples:\n  cfgmx probe\n  cfgmx probe --search /opt/intel/bin --timeout 20 --json\n  cfgmx probe --fresh"
     )]
     Probe(commands::probe::ProbeArgs),
+    /// Write CMake presets, toolchain/cache files, Meson native files, env scripts, Lmod
+    /// modules or CI matrices for a matrix's variants.
+    #[command(
+        after_help = "Examples:\n  cfgmx generate -f cmake-presets -o .          # CMakePresets.json: cmake --preset NAME\n  cfgmx generate -f env -o cfgmx --profile profile.json\n  cfgmx generate -f github                       # one-line JSON for fromJSON()\n  cfgmx generate --template mine.md.tera         # your own template (docs/templates.md)"
+    )]
+    Generate(commands::generate::GenerateArgs),
     /// List the toolchain descriptors (compiler families) and their facets.
     Toolchains(commands::toolchains::ToolchainsArgs),
     /// List the BLAS providers and their builds (threading, link line, thread variables).

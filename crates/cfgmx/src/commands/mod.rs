@@ -3,6 +3,7 @@
 pub mod build;
 pub mod diff;
 pub mod expand;
+pub mod generate;
 pub mod probe;
 pub mod show;
 pub mod toolchains;
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Expand(a) => expand::run(g, a),
         Command::Probe(a) => probe::run(g, a),
         Command::Show(a) => show::run(g, a),
+        Command::Generate(a) => generate::run(g, a),
         Command::Diff(a) => diff::run(g, a),
         Command::Build(a) => build::run_build(g, a),
         Command::Report(a) => build::run_report(g, a),

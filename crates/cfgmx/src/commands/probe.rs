@@ -4,7 +4,7 @@ use crate::cli::Global;
 use crate::error::{CliError, Result};
 use crate::load;
 use crate::output::Table;
-use cfgmx_model::{Diagnostic, Diagnostics, Profile, ProbeStatus, Registry};
+use cfgmx_model::{Diagnostic, Diagnostics, ProbeStatus, Profile, Registry};
 use cfgmx_probe::{ProbeEvent, ProbeOptions};
 use clap::Args;
 use std::io::{IsTerminal, Write};
@@ -198,7 +198,11 @@ pub fn render(p: &Profile) -> String {
             b.provider.clone(),
             b.build.clone(),
             b.threading.to_string(),
-            if b.is_default { "yes".into() } else { String::new() },
+            if b.is_default {
+                "yes".into()
+            } else {
+                String::new()
+            },
         ]);
     }
     s.push_str(&t.render());

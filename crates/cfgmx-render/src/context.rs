@@ -1,0 +1,274 @@
+//! The template context: what every template (built-in or the user's) sees. Documented for
+//! users in `docs/templates.md`; keep the two in step.
+
+use crate::quote;
+use cfgmx_model::matrix::BUILD_MODES;
+use cfgmx_model::{ConcreteVariant, Language, Matrix, Profile, Variant};
+use indexmap::IndexMap;
+use serde::Serialize;
+
+/// The matrix as templates see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MatrixCtx {
+    pub name: String,
+    pub description: String,
+    pub languages: Vec<&'static str>,
+    pub threads: u32,
+    /// Axis name -> its values, in matrix order.
+    pub axes: IndexMap<String, Vec<String>>,
+}
+
+/// The BLAS library a variant links.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlasCtx {
+    /// `openblas-openmp`.
+    pub id: String,
+    pub provider: String,
+    pub build: String,
+    /// `sequential`, `pthread`, `openmp`, `runtime`.
+    pub threading: String,
+    /// FindBLAS vendor (`OpenBLAS`), when CMake knows the provider.
+    pub vendor: Option<String>,
+    /// Directory of the library file (from the profile), when concrete.
+    pub lib_dir: Option<String>,
+    pub path: Option<String>,
+    /// Variables that set its thread count, most specific first.
+    pub thread_vars: Vec<String>,
+}
+
+/// One variant as templates see it: the concrete flag set when a profile was given, the
+/// abstract one otherwise.
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantCtx {
+    pub index: u64,
+    pub name: String,
+    /// Spec hash (64 hex digits) and its unique short prefix.
+    pub hash: String,
+    pub short_hash: String,
+    /// Concrete hash, when the variant was concretised and is available.
+    pub concrete_hash: Option<String>,
+    /// The hash to show users: concrete when there is one, else spec.
+    pub id_hash: String,
+    pub available: bool,
+    pub reasons: Vec<String>,
+    pub axes: IndexMap<String, String>,
+    pub compiler: String,
+    /// Family providing Fortran when not `compiler`.
+    pub fortran_compiler: Option<String>,
+    /// The C (else first) compiler's version from the profile, and its `major.minor`.
+    pub compiler_version: Option<String>,
+    pub compiler_series: String,
+    pub build: Option<String>,
+    /// CMake build type (`Debug`) or empty.
+    pub build_type: String,
+    /// Meson `buildtype` for the build mode (`debug`, `release`, `debugoptimized`, `minsize`,
+    /// `plain` when there is no build axis).
+    pub meson_buildtype: String,
+    pub openmp: bool,
+    pub facets: Vec<String>,
+    pub blas: Option<BlasCtx>,
+    pub cc: Option<String>,
+    pub cxx: Option<String>,
+    pub fc: Option<String>,
+    pub cflags: Vec<String>,
+    pub cxxflags: Vec<String>,
+    pub fflags: Vec<String>,
+    /// Link flags for every language: the variant's link flags less those that are also a
+    /// language's compile flags (`-fopenmp`), which CMake and make already pass when linking.
+    pub ldflags: Vec<String>,
+    /// Link flags per language (`c`, `cxx`, `fortran`) for tools that do not pass compile
+    /// flags to the link (Meson's `<lang>_link_args`): `ldflags` plus that language's own.
+    pub link: IndexMap<&'static str, Vec<String>>,
+    /// Libraries as linker arguments (`-lopenblas`).
+    pub libs: Vec<String>,
+    /// CMake cache variables (`CMAKE_BUILD_TYPE`, `BLA_VENDOR`, `CMAKE_PREFIX_PATH`, values').
+    pub cmake: IndexMap<String, String>,
+    /// Meson options contributed by matrix values.
+    pub meson: IndexMap<String, String>,
+    /// Run-time environment: thread counts and the matrix's env.
+    pub env: IndexMap<String, String>,
+    /// The build environment to set or clear (`None`) explicitly, in this order: CC, CXX, FC,
+    /// CFLAGS, CXXFLAGS, FFLAGS, LDFLAGS, LIBS, BLA_VENDOR, CMAKE_BUILD_TYPE. Each of these
+    /// silently changes a CMake configure when inherited from the caller's shell.
+    pub build_env: IndexMap<String, Option<String>>,
+    pub warnings: Vec<String>,
+}
+
+/// What a render sees: the matrix, the variants to render, the profile if there is one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Context {
+    pub cfgmx_version: &'static str,
+    pub matrix: MatrixCtx,
+    pub variants: Vec<VariantCtx>,
+    /// The machine profile as `cfgmx probe --json` prints it, or null.
+    pub profile: Option<Profile>,
+}
+
+impl Context {
+    /// A context for `variants` (each with its concretisation when a profile exists).
+    /// `short_len` is the unique short-hash length of the whole variant set.
+    pub fn new<'a>(
+        matrix: &Matrix,
+        variants: impl IntoIterator<Item = (&'a Variant, Option<&'a ConcreteVariant>)>,
+        short_len: usize,
+        profile: Option<&Profile>,
+    ) -> Context {
+        let m = MatrixCtx {
+            name: matrix.name.clone(),
+            description: matrix.description.clone(),
+            languages: matrix.languages.iter().map(|l| l.as_str()).collect(),
+            threads: matrix.threads,
+            axes: matrix
+                .axes
+                .iter()
+                .map(|a| {
+                    (
+                        a.name.to_string(),
+                        a.values.iter().map(|v| v.to_string()).collect(),
+                    )
+                })
+                .collect(),
+        };
+        Context {
+            cfgmx_version: env!("CARGO_PKG_VERSION"),
+            matrix: m,
+            variants: variants
+                .into_iter()
+                .map(|(v, c)| variant_ctx(v, c, short_len))
+                .collect(),
+            profile: profile.cloned(),
+        }
+    }
+}
+
+fn variant_ctx(v: &Variant, c: Option<&ConcreteVariant>, short_len: usize) -> VariantCtx {
+    let r = &v.resolved;
+    let f = c.map_or(&r.flags, |c| &c.concrete_flags);
+    let short = |h: &str| h[..short_len.min(h.len())].to_string();
+    let concrete_hash = c.and_then(|c| c.concrete_hash.clone());
+    let compiler_version = c.and_then(|c| {
+        c.compilers
+            .get(&Language::C)
+            .or_else(|| c.compilers.values().next())
+            .map(|x| x.version.clone())
+    });
+    let compiler_series = compiler_version
+        .as_deref()
+        .map(|ver| ver.split('.').take(2).collect::<Vec<_>>().join("."))
+        .unwrap_or_else(|| "default".into());
+    let build_type = f.cmake.get("CMAKE_BUILD_TYPE").cloned().unwrap_or_default();
+    let meson_buildtype = match r.build.as_deref() {
+        Some(b) => match BUILD_MODES.iter().find(|(m, _)| *m == b) {
+            Some((_, "Debug")) => "debug",
+            Some((_, "Release")) => "release",
+            Some((_, "RelWithDebInfo")) => "debugoptimized",
+            Some((_, "MinSizeRel")) => "minsize",
+            _ => "plain",
+        },
+        None => "plain",
+    }
+    .to_string();
+    let blas = r.blas.as_ref().map(|b| {
+        let rec = c.and_then(|c| c.blas_library.as_ref());
+        BlasCtx {
+            id: rec.map_or(b.id.clone(), |x| format!("{}-{}", x.provider, x.build)),
+            provider: rec.map_or(b.provider.clone(), |x| x.provider.clone()),
+            build: rec.map_or(b.build.name.clone(), |x| x.build.clone()),
+            threading: rec
+                .map_or(b.build.threading, |x| x.threading)
+                .as_str()
+                .to_string(),
+            vendor: f.cmake.get("BLA_VENDOR").cloned(),
+            lib_dir: rec.map(|x| x.lib_dir.clone()),
+            path: rec.map(|x| x.path.clone()),
+            thread_vars: b.build.thread_vars.clone(),
+        }
+    });
+    let libs = f.lib_args();
+    // The model gathers every language's facet link flags into one list; a clang-only
+    // `-fopenmp=libomp` there would reach gfortran. Split it by language.
+    let compile: Vec<&String> = f
+        .cflags
+        .iter()
+        .chain(&f.cxxflags)
+        .chain(&f.fflags)
+        .collect();
+    let ldflags: Vec<String> = f
+        .ldflags
+        .iter()
+        .filter(|x| !compile.contains(x))
+        .cloned()
+        .collect();
+    let mut link = IndexMap::new();
+    for (lang, own) in [
+        ("c", &f.cflags),
+        ("cxx", &f.cxxflags),
+        ("fortran", &f.fflags),
+    ] {
+        let l: Vec<String> = f
+            .ldflags
+            .iter()
+            .filter(|x| !compile.contains(x) || own.contains(x))
+            .cloned()
+            .collect();
+        link.insert(lang, l);
+    }
+    let join = |w: &[String]| quote::shjoin(w).unwrap_or_else(|_| w.join(" "));
+    let mut build_env: IndexMap<String, Option<String>> = IndexMap::new();
+    build_env.insert("CC".into(), f.cc.clone());
+    build_env.insert("CXX".into(), f.cxx.clone());
+    build_env.insert("FC".into(), f.fc.clone());
+    build_env.insert("CFLAGS".into(), Some(join(&f.cflags)));
+    build_env.insert("CXXFLAGS".into(), Some(join(&f.cxxflags)));
+    build_env.insert("FFLAGS".into(), Some(join(&f.fflags)));
+    build_env.insert("LDFLAGS".into(), Some(join(&ldflags)));
+    build_env.insert("LIBS".into(), Some(join(&libs)));
+    build_env.insert("BLA_VENDOR".into(), f.cmake.get("BLA_VENDOR").cloned());
+    build_env.insert(
+        "CMAKE_BUILD_TYPE".into(),
+        Some(build_type.clone()).filter(|s| !s.is_empty()),
+    );
+    let mut warnings = r.warnings.clone();
+    if let Some(c) = c {
+        warnings.extend(c.concrete_warnings.iter().cloned());
+    }
+    VariantCtx {
+        index: v.index,
+        name: v.name.clone(),
+        short_hash: short(&v.hash),
+        hash: v.hash.clone(),
+        id_hash: concrete_hash.as_deref().map_or(short(&v.hash), short),
+        concrete_hash,
+        available: c.is_none_or(|c| c.available),
+        reasons: c.map(|c| c.reasons.clone()).unwrap_or_default(),
+        axes: v
+            .axes
+            .iter()
+            .map(|(k, x)| (k.to_string(), x.to_string()))
+            .collect(),
+        compiler: r.compiler.family.clone(),
+        fortran_compiler: r.fortran_family.clone(),
+        compiler_version,
+        compiler_series,
+        build: r.build.clone(),
+        build_type,
+        meson_buildtype,
+        openmp: r.openmp.is_some(),
+        facets: r.facets.clone(),
+        blas,
+        cc: f.cc.clone(),
+        cxx: f.cxx.clone(),
+        fc: f.fc.clone(),
+        cflags: f.cflags.clone(),
+        cxxflags: f.cxxflags.clone(),
+        fflags: f.fflags.clone(),
+        ldflags,
+        link,
+        libs,
+        cmake: f.cmake.clone(),
+        meson: f.meson.clone(),
+        env: f.env.clone(),
+        build_env,
+        warnings,
+    }
+}

@@ -1,0 +1,299 @@
+//! `cfgmx generate`: render a matrix's variants into build-system, module and CI files.
+//!
+//! Rendering happens in full before anything is written, and every file is written to a
+//! temporary name and renamed, so a bad template or an unrepresentable value leaves the
+//! output directory as it was. Files cfgmx wrote are listed, with their content hash, in
+//! `DIR/.cfgmx-generated`; any other existing file is left alone unless `--force`.
+
+use crate::cli::Global;
+use crate::error::{CliError, Result};
+use crate::load;
+use cfgmx_model::{concretize, ConcreteVariant, Diagnostic, Diagnostics, Profile, Source};
+use cfgmx_render::{merge_presets, Context, Format, RenderError, RenderedFile, Renderer};
+use clap::Args;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Matrix file or embedded matrix name (default: hpc16).
+    pub matrix: Option<String>,
+    /// Output format: cmake-presets, cmake-toolchain, cmake-cache, meson-native, bento,
+    /// pip-config, env, lmod, github, gitlab, slurm.
+    #[arg(
+        short = 'f',
+        long,
+        value_name = "FORMAT",
+        required_unless_present = "template"
+    )]
+    pub format: Option<Format>,
+    /// Render your own tera template against the same context (see docs/templates.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "format")]
+    pub template: Option<PathBuf>,
+    /// Write the files under DIR (atomically) instead of printing a single file on stdout.
+    #[arg(short = 'o', long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Overwrite files in DIR that cfgmx did not generate (or that were edited since).
+    #[arg(long)]
+    pub force: bool,
+    /// Include variants the profile says cannot be built here.
+    #[arg(long)]
+    pub all: bool,
+    /// cmake-presets: merge into DIR/CMakePresets.json, keeping the user's own presets.
+    #[arg(long, requires = "output")]
+    pub merge: bool,
+    /// A machine profile (JSON, as `cfgmx probe --json` writes): real compiler paths, probed
+    /// flags and BLAS directories. Without it the variants are rendered abstract.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+}
+
+const MANIFEST: &str = ".cfgmx-generated";
+
+pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
+    let reg = load::registry(g)?;
+    let m = load::matrix(a.matrix.as_deref(), &reg)?;
+    let set = m.variant_set(&reg)?;
+    let profile = match &a.profile {
+        Some(p) => Some(read_profile(p)?),
+        None => {
+            eprintln!("note: no --profile: rendering abstract variants (compiler names, not probed paths)");
+            None
+        }
+    };
+    let concrete: Vec<Option<ConcreteVariant>> = set
+        .variants
+        .iter()
+        .map(|v| profile.as_ref().map(|p| concretize(v, &m, &reg, p)))
+        .collect();
+    let mut skipped = Vec::new();
+    let chosen: Vec<_> = set
+        .variants
+        .iter()
+        .zip(&concrete)
+        .filter(|(v, c)| {
+            let keep = a.all || c.as_ref().is_none_or(|c| c.available);
+            if !keep {
+                skipped.push((v.name.clone(), c.as_ref().map(|c| c.reasons.join("; "))));
+            }
+            keep
+        })
+        .map(|(v, c)| (v, c.as_ref()))
+        .collect();
+    if !skipped.is_empty() {
+        eprintln!(
+            "note: skipping {} variant(s) this machine cannot build (--all includes them):",
+            skipped.len()
+        );
+        for (n, why) in &skipped {
+            eprintln!("  {n}: {}", why.as_deref().unwrap_or("unavailable"));
+        }
+    }
+    let ctx = Context::new(&m, chosen, set.short_len, profile.as_ref());
+    let renderer = Renderer::new();
+
+    let mut files = match (&a.template, a.format) {
+        (Some(t), _) => {
+            let src = load::read_source(t)?;
+            let name = t
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "template".into());
+            let content = renderer
+                .render_user(&src.name, &src.text, &ctx)
+                .map_err(|e| render_error(e, Some(&src), &m.source))?;
+            let out = name.strip_suffix(".tera").unwrap_or(&name).to_string();
+            vec![RenderedFile {
+                path: PathBuf::from(out),
+                content,
+            }]
+        }
+        (None, Some(f)) => renderer
+            .render(f, &ctx)
+            .map_err(|e| render_error(e, None, &m.source))?,
+        (None, None) => return Err(CliError::usage("give -f FORMAT or --template FILE")),
+    };
+    if a.merge && a.format != Some(Format::CmakePresets) {
+        return Err(CliError::usage("--merge applies to -f cmake-presets only"));
+    }
+
+    let Some(dir) = &a.output else {
+        if files.len() != 1 {
+            return Err(CliError::usage(format!(
+                "this renders {} files; write them with -o DIR",
+                files.len()
+            )));
+        }
+        let out = std::io::stdout();
+        let mut out = out.lock();
+        out.write_all(files[0].content.as_bytes())
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+        return Ok(0);
+    };
+
+    // Merge, check what would be overwritten, then write: all checks before the first write.
+    let mut manifest = read_manifest(dir);
+    let mut merged = Vec::new();
+    if a.merge {
+        for f in &mut files {
+            let target = dir.join(&f.path);
+            if let Ok(existing) = std::fs::read_to_string(&target) {
+                f.content = merge_presets(&target.display().to_string(), &existing, &f.content)
+                    .map_err(|e| render_error(e, None, &m.source))?;
+                merged.push(f.path.clone());
+            }
+        }
+    }
+    if !a.force {
+        let foreign: Vec<String> = files
+            .iter()
+            .filter(|f| !merged.contains(&f.path))
+            .filter_map(|f| {
+                let target = dir.join(&f.path);
+                let bytes = std::fs::read(&target).ok()?;
+                let key = f.path.to_string_lossy().into_owned();
+                let ours = manifest.get(&key) == Some(&digest(&bytes));
+                (!ours).then(|| target.display().to_string())
+            })
+            .collect();
+        if !foreign.is_empty() {
+            return Err(CliError::usage(format!(
+                "not overwriting {} file(s) cfgmx did not generate (or that were edited since): {}; pass --force to overwrite{}",
+                foreign.len(),
+                foreign.join(", "),
+                if a.format == Some(Format::CmakePresets) { ", or --merge to keep your presets" } else { "" }
+            )));
+        }
+    }
+    let mut written = Vec::new();
+    for f in &files {
+        let target = dir.join(&f.path);
+        write_atomic(&target, f.content.as_bytes())?;
+        manifest.insert(
+            f.path.to_string_lossy().into_owned(),
+            digest(f.content.as_bytes()),
+        );
+        written.push(target.display().to_string());
+    }
+    write_atomic(
+        &dir.join(MANIFEST),
+        (serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n").as_bytes(),
+    )?;
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    if g.json {
+        writeln!(out, "{}", serde_json::json!({ "written": written })).ok();
+    } else {
+        for w in &written {
+            writeln!(out, "wrote {w}").ok();
+        }
+    }
+    Ok(0)
+}
+
+fn read_profile(path: &Path) -> Result<Profile> {
+    let src = load::read_source(path)?;
+    serde_json::from_str(&src.text).map_err(|e| {
+        let off = offset_of(&src.text, e.line(), e.column());
+        CliError::Input(
+            Diagnostics::one(
+                Diagnostic::at(&src, off..off, format!("not a machine profile: {e}"))
+                    .expected("a profile as `cfgmx probe --json` writes it"),
+            )
+            .with_source(&src),
+        )
+    })
+}
+
+/// Byte offset of a 1-based line and column.
+fn offset_of(text: &str, line: usize, col: usize) -> usize {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    (start + col.saturating_sub(1)).min(text.len())
+}
+
+fn render_error(e: RenderError, template: Option<&Source>, matrix: &Source) -> CliError {
+    match e {
+        RenderError::Template {
+            template: name,
+            line,
+            column,
+            message,
+        } => {
+            let d = match (template, line) {
+                (Some(src), Some(l)) => {
+                    let off = offset_of(&src.text, l, column.unwrap_or(1));
+                    let end = (off + 1).min(src.text.len()).max(off);
+                    Diagnostic::at(src, off..end, format!("template error: {message}"))
+                }
+                _ => {
+                    let mut d = Diagnostic::file(name, format!("template error: {message}"));
+                    d.line = line;
+                    d.column = column;
+                    d
+                }
+            };
+            let mut ds = Diagnostics::one(d);
+            if let Some(src) = template {
+                ds = ds.with_source(src);
+            }
+            CliError::Input(ds)
+        }
+        RenderError::Unrepresentable { .. } => CliError::Input(
+            Diagnostics::one(Diagnostic::file(&matrix.name, e.to_string()).expected(
+                "values the output format can represent (change the value, or pick another format)",
+            ))
+            .with_source(matrix),
+        ),
+        RenderError::Merge(m) => {
+            CliError::Input(Diagnostics::one(Diagnostic::file("CMakePresets.json", m)))
+        }
+        RenderError::Usage(m) => CliError::usage(m),
+    }
+}
+
+fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn read_manifest(dir: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(dir.join(MANIFEST))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Writes `bytes` to a temporary file beside `path` and renames it over `path`.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let fail = |what: &str, p: &Path, e: std::io::Error| {
+        CliError::runtime(format!("cannot {what} {}: {e}", p.display()))
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| fail("create directory", dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        // Scripts are meant to be run.
+        #[cfg(unix)]
+        if name.ends_with(".sbatch") {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    res.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail("write", path, e)
+    })
+}

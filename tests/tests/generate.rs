@@ -1,0 +1,810 @@
+//! `cfgmx generate` against the real tools: CMake + Ninja + ctest, Meson, Lmod, sh, python3.
+//!
+//! The machine profile these tests pass is built from what is really installed (`which gcc`,
+//! Debian's OpenBLAS directories), and every check reads back what the tool itself saw.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The cfgmx binary, built once for this test run (a plain `cargo test -p cfgmx-tests`
+/// would otherwise find none, or a stale one).
+fn cfgmx_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .args(["build", "-q", "-p", "cfgmx"])
+            .current_dir(repo())
+            .status()
+            .expect("run cargo build");
+        assert!(st.success(), "cargo build -p cfgmx failed");
+        // target/debug/deps/generate-xxxx -> target/debug/cfgmx
+        let exe = std::env::current_exe().unwrap();
+        exe.parent().unwrap().parent().unwrap().join("cfgmx")
+    })
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Runs a command; on failure (when `ok` is asked) shows command, cwd, status and output.
+fn run(cmd: &mut Command, ok: bool) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if ok && !out.status.success() {
+        panic!(
+            "command failed: {cmd:?}\ncwd: {:?}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",
+            cmd.get_current_dir(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+fn cfgmx(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(cfgmx_bin());
+    c.args(args).current_dir(dir).env("NO_COLOR", "1");
+    c
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn which(name: &str) -> String {
+    let o = run(
+        Command::new("sh").args(["-c", &format!("command -v {name}")]),
+        true,
+    );
+    stdout(&o).trim().to_string()
+}
+
+fn version(exe: &str, arg: &str) -> String {
+    stdout(&run(Command::new(exe).arg(arg), true))
+        .trim()
+        .to_string()
+}
+
+/// A machine profile from what is installed: compilers found on PATH, the three Debian
+/// OpenBLAS builds from their directories. `with_clang = false` leaves clang out.
+fn real_profile(with_clang: bool) -> String {
+    let triplet = version("gcc", "-dumpmachine");
+    let mut compilers = vec![
+        serde_json::json!({"path": which("gcc"), "family": "gcc", "version": version("gcc", "-dumpfullversion"), "languages": ["c"]}),
+        serde_json::json!({"path": which("gfortran"), "family": "gcc", "version": version("gfortran", "-dumpfullversion"), "languages": ["fortran"]}),
+    ];
+    if with_clang {
+        compilers.push(serde_json::json!({"path": which("clang"), "family": "clang", "version": version("clang", "-dumpversion"), "languages": ["c"]}));
+    }
+    let blas: Vec<_> = [
+        ("serial", "sequential"),
+        ("pthread", "pthread"),
+        ("openmp", "openmp"),
+    ]
+    .iter()
+    .map(|(b, t)| {
+        let dir = format!("/usr/lib/{triplet}/openblas-{b}");
+        assert!(
+            Path::new(&dir).join("libopenblas.so").exists(),
+            "{dir} missing: run scripts/setup.sh"
+        );
+        serde_json::json!({"path": format!("{dir}/libopenblas.so"), "provider": "openblas", "build": b, "threading": t, "lib_dir": dir})
+    })
+    .collect();
+    serde_json::json!({"schema": 1, "cpus": 2, "compilers": compilers, "blas": blas}).to_string()
+}
+
+fn matrix() -> String {
+    repo()
+        .join("tests/matrices/gcc-clang.toml")
+        .display()
+        .to_string()
+}
+
+fn copy_project(dst: &Path) {
+    let src = repo().join("tests/projects/omp-blas");
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+}
+
+/// name -> (openmp?, BLAS threading) as the variants claim, read through a user template.
+fn claims(dir: &Path, profile: &Path) -> Vec<(String, bool, String)> {
+    let t = dir.join("claims.txt.tera");
+    std::fs::write(
+        &t,
+        "{% for v in variants %}{{ v.name }} {{ v.openmp }} {{ v.blas.threading }}\n{% endfor %}",
+    )
+    .unwrap();
+    let o = run(
+        &mut cfgmx(
+            dir,
+            &[
+                "generate",
+                &matrix(),
+                "--template",
+                t.to_str().unwrap(),
+                "--profile",
+                profile.to_str().unwrap(),
+            ],
+        ),
+        true,
+    );
+    stdout(&o)
+        .lines()
+        .map(|l| {
+            let w: Vec<&str> = l.split(' ').collect();
+            (w[0].to_string(), w[1] == "true", w[2].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_preset_configures_builds_and_tests_with_its_own_flags_and_blas() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = tmp.path().join("proj");
+    copy_project(&proj);
+    let profile = tmp.path().join("profile.json");
+    std::fs::write(&profile, real_profile(true)).unwrap();
+    run(
+        &mut cfgmx(
+            &proj,
+            &[
+                "generate",
+                &matrix(),
+                "-f",
+                "cmake-presets",
+                "-o",
+                ".",
+                "--profile",
+                profile.to_str().unwrap(),
+            ],
+        ),
+        true,
+    );
+    let claims = claims(tmp.path(), &profile);
+    assert_eq!(claims.len(), 8, "{claims:?}");
+    let gcc = which("gcc");
+    let clang = which("clang");
+    for (name, openmp, threading) in &claims {
+        // A hostile parent environment: the presets must set or clear each of these.
+        let env = [
+            ("CC", "/bin/false"),
+            ("FC", "/bin/false"),
+            ("CFLAGS", "-DCFGMX_LEAKED_CFLAGS"),
+            ("LDFLAGS", "-Wl,--no-such-flag"),
+            ("BLA_VENDOR", "Generic"),
+            ("CMAKE_BUILD_TYPE", "MinSizeRel"),
+            ("OMP_NUM_THREADS", "7"),
+        ];
+        for step in [
+            vec!["cmake", "--preset", name],
+            vec!["cmake", "--build", "--preset", name],
+            vec!["ctest", "--preset", name],
+        ] {
+            let mut c = Command::new(step[0]);
+            c.args(&step[1..]).current_dir(&proj).envs(env);
+            run(&mut c, true);
+        }
+        let bdir = proj.join("build").join(name);
+        let info = stdout(&run(
+            Command::new(bdir.join("ompblas_info"))
+                .env_remove("OMP_NUM_THREADS")
+                .env_remove("OPENBLAS_NUM_THREADS"),
+            true,
+        ));
+        let want_omp = if *openmp {
+            "openmp: 20"
+        } else {
+            "openmp: none"
+        };
+        assert!(info.contains(want_omp), "{name}: {info}");
+        let want_par = match threading.as_str() {
+            "sequential" => "blas-parallel: 0",
+            "pthread" => "blas-parallel: 1",
+            "openmp" => "blas-parallel: 2",
+            t => panic!("{name}: unexpected threading {t}"),
+        };
+        assert!(info.contains(want_par), "{name} ({threading}): {info}");
+
+        let cc = std::fs::read_to_string(bdir.join("compile_commands.json")).unwrap();
+        let cmds: serde_json::Value = serde_json::from_str(&cc).unwrap();
+        let info_c = cmds
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["file"].as_str().unwrap().ends_with("info.c"))
+            .expect("info.c compile command");
+        let line = info_c["command"].as_str().unwrap();
+        let compiler = if name.starts_with("clang") {
+            &clang
+        } else {
+            &gcc
+        };
+        assert!(line.starts_with(compiler.as_str()), "{name}: {line}");
+        let opt = if name.ends_with("debug") {
+            "-O0"
+        } else {
+            "-O3"
+        };
+        assert!(line.contains(opt), "{name}: {line}");
+        assert_eq!(line.contains("-fopenmp"), *openmp, "{name}: {line}");
+        assert!(!line.contains("CFGMX_LEAKED_CFLAGS"), "{name}: {line}");
+        let cache = std::fs::read_to_string(bdir.join("CMakeCache.txt")).unwrap();
+        let bt = if name.ends_with("debug") {
+            "Debug"
+        } else {
+            "Release"
+        };
+        assert!(
+            cache.contains(&format!("CMAKE_BUILD_TYPE:STRING={bt}")),
+            "{name}"
+        );
+        // Gone once checked: the 2-core machine is shared.
+        let _ = std::fs::remove_dir_all(&bdir);
+    }
+}
+
+#[test]
+fn meson_accepts_each_native_file_and_builds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = tmp.path().join("proj");
+    copy_project(&proj);
+    let profile = tmp.path().join("profile.json");
+    std::fs::write(&profile, real_profile(true)).unwrap();
+    let out = tmp.path().join("out");
+    run(
+        &mut cfgmx(
+            tmp.path(),
+            &[
+                "generate",
+                &matrix(),
+                "-f",
+                "meson-native",
+                "-o",
+                out.to_str().unwrap(),
+                "--profile",
+                profile.to_str().unwrap(),
+            ],
+        ),
+        true,
+    );
+    let claims = claims(tmp.path(), &profile);
+    // One per compiler x threading: the build modes add nothing Meson-specific.
+    for (name, openmp, threading) in claims.iter().filter(|c| c.0.ends_with("release")) {
+        let native = out.join(format!("meson/{name}.ini"));
+        let b = tmp.path().join(format!("mb-{name}"));
+        run(
+            Command::new("meson")
+                .args(["setup", "--native-file"])
+                .arg(&native)
+                .arg(&b)
+                .current_dir(&proj)
+                .env_remove("CC")
+                .env_remove("CFLAGS"),
+            true,
+        );
+        run(Command::new("meson").args(["test", "-C"]).arg(&b), true);
+        let info = stdout(&run(&mut Command::new(b.join("ompblas_info")), true));
+        assert_eq!(info.contains("openmp: 20"), *openmp, "{name}: {info}");
+        let want = match threading.as_str() {
+            "sequential" => "blas-parallel: 0",
+            "pthread" => "blas-parallel: 1",
+            _ => "blas-parallel: 2",
+        };
+        assert!(info.contains(want), "{name}: {info}");
+    }
+}
+
+const LMOD_INIT: &str = "/usr/share/lmod/lmod/init/bash";
+
+#[test]
+fn lmod_loads_a_variant_and_swaps_compilers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = tmp.path().join("profile.json");
+    std::fs::write(&profile, real_profile(true)).unwrap();
+    run(
+        &mut cfgmx(
+            tmp.path(),
+            &[
+                "generate",
+                &matrix(),
+                "-f",
+                "lmod",
+                "-o",
+                "out",
+                "--profile",
+                profile.to_str().unwrap(),
+            ],
+        ),
+        true,
+    );
+    let script = format!(
+        r#". {LMOD_INIT}
+module use "$PWD/out/modules/Core"
+module load gcc-clang/gcc-threaded-debug || exit 3
+printf 'CC=%s\nCFLAGS=%s\n' "$CC" "$CFLAGS"
+module load gcc-clang/clang-sequential-release 2>&1 || exit 4
+printf 'CC=%s\nCFLAGS=%s\n' "$CC" "$CFLAGS"
+module -t list 2>&1
+"#
+    );
+    let o = run(
+        Command::new("bash")
+            .args(["--noprofile", "--norc", "-c", &script])
+            .current_dir(tmp.path())
+            .env_remove("MODULEPATH")
+            .env_remove("LOADEDMODULES")
+            .env_remove("_LMFILES_"),
+        true,
+    );
+    let text = stdout(&o);
+    let gcc = which("gcc");
+    let clang = which("clang");
+    assert!(
+        text.contains(&format!("CC={gcc}\nCFLAGS=-g -O0 -fopenmp\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("CC={clang}\nCFLAGS=-O3 -DNDEBUG\n")),
+        "{text}"
+    );
+    let listed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("gcc-clang/"))
+        .collect();
+    assert_eq!(listed, vec!["gcc-clang/clang-sequential-release"], "{text}");
+}
+
+/// Every character that could break out of a quoted value somewhere.
+const HOSTILE: &str = "a'b\"c\\d $(touch PWNED) `touch PWNED` ; && x\nnext ]=] ]==] ''' é ${HOME} $env{HOME} @DIRNAME@ %s";
+
+fn toml_basic(s: &str) -> String {
+    // serde_json's escaping is a subset of TOML basic strings' (\", \\, \n, \uXXXX).
+    serde_json::to_string(s).unwrap()
+}
+
+fn hostile_matrix(dir: &Path, value: &str) -> PathBuf {
+    let v = toml_basic(value);
+    let text = format!(
+        r#"name = "hostile"
+languages = ["c"]
+[axes]
+compiler = ["gcc"]
+flavor = [{v}]
+[values.flavor.{v}]
+env = {{ HOSTILE = {v} }}
+cmake = {{ HOSTILE = {v} }}
+meson = {{ HOSTILE = {v} }}
+"#
+    );
+    let p = dir.join("hostile.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn no_pwned(dir: &Path) {
+    assert!(!dir.join("PWNED").exists(), "a value ran as code");
+    assert!(!repo().join("PWNED").exists(), "a value ran as code");
+}
+
+#[test]
+fn hostile_values_round_trip_through_sh_cmake_lmod_json_and_yaml() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let m = hostile_matrix(d, HOSTILE);
+    let m = m.to_str().unwrap();
+    for f in ["env", "cmake-cache", "cmake-presets"] {
+        run(&mut cfgmx(d, &["generate", m, "-f", f, "-o", "out"]), true);
+    }
+    let name = std::fs::read_dir(d.join("out/env"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+
+    // sh: dash and bash read the same bytes back.
+    for shell in ["sh", "bash"] {
+        let o = run(
+            Command::new(shell)
+                .args(["-c", r#". "$1"; printf %s "$HOSTILE""#, "x"])
+                .arg(&name)
+                .current_dir(d),
+            true,
+        );
+        assert_eq!(stdout(&o), HOSTILE, "{shell}");
+    }
+
+    // CMake: the -C cache file, and the presets, seen by a real configure.
+    let proj = d.join("readback");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.18)\nproject(readback NONE)\nfile(WRITE \"${CMAKE_BINARY_DIR}/hostile.out\" \"${HOSTILE}\")\n",
+    )
+    .unwrap();
+    let cache = std::fs::read_dir(d.join("out/cache"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let b = d.join("b-cache");
+    run(
+        Command::new("cmake")
+            .arg("-C")
+            .arg(&cache)
+            .arg("-S")
+            .arg(&proj)
+            .arg("-B")
+            .arg(&b)
+            .current_dir(d),
+        true,
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.join("hostile.out")).unwrap(),
+        HOSTILE
+    );
+    std::fs::copy(
+        d.join("out/CMakePresets.json"),
+        proj.join("CMakePresets.json"),
+    )
+    .unwrap();
+    let presets: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(proj.join("CMakePresets.json")).unwrap())
+            .unwrap();
+    let pname = presets["configurePresets"][0]["name"].as_str().unwrap();
+    run(
+        Command::new("cmake")
+            .args(["--preset", pname])
+            .current_dir(&proj),
+        true,
+    );
+    assert_eq!(
+        std::fs::read_to_string(proj.join("build").join(pname).join("hostile.out")).unwrap(),
+        HOSTILE
+    );
+
+    // Lmod: a line break is refused (Lmod would hand it unquoted to the shell); everything
+    // else comes back exactly.
+    let o = run(
+        &mut cfgmx(d, &["generate", m, "-f", "lmod", "-o", "out"]),
+        false,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Lmod"), "{err}");
+    let one_line = HOSTILE.replace('\n', " ");
+    let lm_dir = d.join("lm");
+    std::fs::create_dir_all(&lm_dir).unwrap();
+    let m1 = hostile_matrix(&lm_dir, &one_line);
+    run(
+        &mut cfgmx(
+            &lm_dir,
+            &["generate", m1.to_str().unwrap(), "-f", "lmod", "-o", "out"],
+        ),
+        true,
+    );
+    let module = std::fs::read_dir(lm_dir.join("out/modules/Core/hostile"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mname = module.file_stem().unwrap().to_string_lossy().into_owned();
+    let script = format!(
+        ". {LMOD_INIT}\nmodule use \"$PWD/out/modules/Core\"\nmodule load hostile/{mname} || exit 3\nprintf %s \"$HOSTILE\"\n"
+    );
+    let o = run(
+        Command::new("bash")
+            .args(["--noprofile", "--norc", "-c", &script])
+            .current_dir(&lm_dir)
+            .env_remove("MODULEPATH")
+            .env_remove("LOADEDMODULES")
+            .env_remove("_LMFILES_"),
+        true,
+    );
+    assert_eq!(stdout(&o), one_line);
+    no_pwned(&lm_dir);
+
+    // JSON (GitHub matrix) and YAML (a user template with the yaml filter), by python3.
+    let gh = stdout(&run(&mut cfgmx(d, &["generate", m, "-f", "github"]), true));
+    let t = d.join("t.yml.tera");
+    std::fs::write(
+        &t,
+        "values:\n{% for v in variants %}  - {{ v.env.HOSTILE | yaml }}\n{% endfor %}",
+    )
+    .unwrap();
+    let yml = stdout(&run(
+        &mut cfgmx(d, &["generate", m, "--template", t.to_str().unwrap()]),
+        true,
+    ));
+    std::fs::write(d.join("gh.json"), &gh).unwrap();
+    std::fs::write(d.join("v.yml"), &yml).unwrap();
+    let py = r#"
+import json, sys, yaml
+gh = json.load(open("gh.json"))
+y = yaml.safe_load(open("v.yml"))
+sys.stdout.write(gh["include"][0]["flavor"] + "\0" + y["values"][0])
+"#;
+    let o = run(
+        Command::new("python3").args(["-c", py]).current_dir(d),
+        true,
+    );
+    assert_eq!(stdout(&o), format!("{HOSTILE}\0{HOSTILE}"));
+    no_pwned(d);
+}
+
+#[test]
+fn meson_refuses_a_single_quote_and_round_trips_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // With a quote: refused, exit 2, a message that says why, nothing written.
+    let m = hostile_matrix(d, HOSTILE);
+    let o = run(
+        &mut cfgmx(
+            d,
+            &[
+                "generate",
+                m.to_str().unwrap(),
+                "-f",
+                "meson-native",
+                "-o",
+                "out",
+            ],
+        ),
+        false,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("single quote"), "{err}");
+    assert!(!d.join("out").exists(), "something was written");
+
+    // Everything Meson can represent comes back exactly, as Meson read it.
+    let value =
+        "b\"c\\d $(touch PWNED) `touch PWNED` ; && ]=] é ${HOME} @DIRNAME@ @GLOBAL_SOURCE_ROOT@ x";
+    let m = hostile_matrix(d, value);
+    run(
+        &mut cfgmx(
+            d,
+            &[
+                "generate",
+                m.to_str().unwrap(),
+                "-f",
+                "meson-native",
+                "-o",
+                "out",
+            ],
+        ),
+        true,
+    );
+    let native = std::fs::read_dir(d.join("out/meson"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let proj = d.join("mproj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(proj.join("meson.build"), "project('readback', 'c')\n").unwrap();
+    std::fs::write(
+        proj.join("meson_options.txt"),
+        "option('HOSTILE', type: 'string', value: '')\n",
+    )
+    .unwrap();
+    let b = d.join("mb");
+    run(
+        Command::new("meson")
+            .args(["setup", "--native-file"])
+            .arg(&native)
+            .arg(&b)
+            .current_dir(&proj),
+        true,
+    );
+    let o = run(
+        Command::new("meson")
+            .args(["introspect", "--buildoptions"])
+            .arg(&b),
+        true,
+    );
+    let opts: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let got = opts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "HOSTILE")
+        .expect("HOSTILE option");
+    assert_eq!(got["value"].as_str().unwrap(), value);
+    no_pwned(d);
+}
+
+#[test]
+fn github_matrix_has_one_entry_per_variant_and_splits_at_256() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let o = run(
+        &mut cfgmx(d, &["generate", &matrix(), "-f", "github"]),
+        true,
+    );
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let inc = j["include"].as_array().unwrap();
+    assert_eq!(inc.len(), 8);
+    assert!(inc
+        .iter()
+        .all(|e| e["name"].is_string() && e["hash"].is_string()));
+
+    let values: Vec<String> = (0..150).map(|i| format!("\"p{i}\"")).collect();
+    let big = d.join("big.toml");
+    std::fs::write(
+        &big,
+        format!(
+            "name = \"big\"\n[axes]\ncompiler = [\"gcc\"]\nblas = [\"sequential\", \"threaded\"]\npart = [{}]\n",
+            values.join(", ")
+        ),
+    )
+    .unwrap();
+    let big = big.to_str().unwrap();
+    let o = run(&mut cfgmx(d, &["generate", big, "-f", "github"]), false);
+    assert_eq!(o.status.code(), Some(2), "two files cannot go to stdout");
+    run(
+        &mut cfgmx(d, &["generate", big, "-f", "github", "-o", "gh"]),
+        true,
+    );
+    let mut sizes = Vec::new();
+    for n in 1..=2 {
+        let t = std::fs::read_to_string(d.join(format!("gh/github-matrix-{n}.json"))).unwrap();
+        let j: serde_json::Value = serde_json::from_str(&t).unwrap();
+        sizes.push(j["include"].as_array().unwrap().len());
+    }
+    assert_eq!(sizes, vec![256, 44]);
+}
+
+#[test]
+fn user_template_renders_and_a_syntax_error_names_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(
+        d.join("list.md.tera"),
+        "# {{ matrix.name }}\n{% for v in variants %}- {{ v.name }} {{ v.short_hash }}\n{% endfor %}",
+    )
+    .unwrap();
+    let o = run(
+        &mut cfgmx(d, &["generate", &matrix(), "--template", "list.md.tera"]),
+        true,
+    );
+    let text = stdout(&o);
+    assert!(text.starts_with("# gcc-clang\n"), "{text}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("- ")).count(), 8);
+
+    std::fs::write(
+        d.join("bad.tera"),
+        "ok line\n{% for v in variants %}\n{{ v.name }\n",
+    )
+    .unwrap();
+    let o = run(
+        &mut cfgmx(d, &["generate", &matrix(), "--template", "bad.tera"]),
+        false,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad.tera:3:"), "{err}");
+}
+
+#[test]
+fn output_dir_is_written_atomically_and_foreign_files_are_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let profile = d.join("profile.json");
+    std::fs::write(&profile, real_profile(false)).unwrap();
+    let p = profile.to_str().unwrap();
+    // Without clang on this "machine" its 4 variants are skipped, with a note.
+    let o = run(
+        &mut cfgmx(
+            d,
+            &[
+                "generate",
+                &matrix(),
+                "-f",
+                "env",
+                "-o",
+                "out",
+                "--profile",
+                p,
+            ],
+        ),
+        true,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("skipping 4 variant"), "{err}");
+    assert_eq!(std::fs::read_dir(d.join("out/env")).unwrap().count(), 4);
+    assert_eq!(
+        stdout(&o)
+            .lines()
+            .filter(|l| l.starts_with("wrote "))
+            .count(),
+        4
+    );
+    run(
+        &mut cfgmx(
+            d,
+            &[
+                "generate",
+                &matrix(),
+                "-f",
+                "env",
+                "-o",
+                "out",
+                "--profile",
+                p,
+                "--all",
+            ],
+        ),
+        true,
+    );
+    assert_eq!(std::fs::read_dir(d.join("out/env")).unwrap().count(), 8);
+
+    // A file cfgmx did not write is refused, then overwritten with --force.
+    std::fs::write(
+        d.join("out/CMakePresets.json"),
+        "{\"version\": 3, \"configurePresets\": [{\"name\": \"mine\", \"binaryDir\": \"b\"}]}",
+    )
+    .unwrap();
+    let o = run(
+        &mut cfgmx(
+            d,
+            &["generate", &matrix(), "-f", "cmake-presets", "-o", "out"],
+        ),
+        false,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    // --merge keeps the user's preset beside the generated ones.
+    run(
+        &mut cfgmx(
+            d,
+            &[
+                "generate",
+                &matrix(),
+                "-f",
+                "cmake-presets",
+                "-o",
+                "out",
+                "--merge",
+            ],
+        ),
+        true,
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("out/CMakePresets.json")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = j["configurePresets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 9);
+    assert_eq!(names[0], "mine");
+    // What cfgmx wrote itself it may rewrite; no temporary files are left behind.
+    run(
+        &mut cfgmx(d, &["generate", &matrix(), "-f", "env", "-o", "out"]),
+        true,
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(d.join("out/env"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
