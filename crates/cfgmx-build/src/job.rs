@@ -56,6 +56,11 @@ pub struct Job {
     /// Variables that set the thread count (OMP_NUM_THREADS and the BLAS build's own).
     #[serde(default)]
     pub thread_vars: Vec<String>,
+    /// Build-system files rendered by cfgmx-render for this variant, by format name
+    /// (`cmake-toolchain`, `cmake-cache`, `meson-native`): the runner writes them as they are,
+    /// and the lock carries them so another machine configures the same way.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub files: IndexMap<String, String>,
 }
 
 impl Job {
@@ -116,6 +121,7 @@ impl Job {
             env: f.env.clone(),
             threaded,
             thread_vars,
+            files: IndexMap::new(),
         })
     }
 

@@ -385,8 +385,8 @@ pub fn reproduce(
         ninja: tool_version("ninja").is_some(),
         step_timeout: None,
     };
-    let (cfg, changed) = runner::write_config(&ctx).map_err(|e| RunError::Io(e.to_string()))?;
-    Ok((runner::configure(&ctx, &cfg, changed), ctx.build_dir()))
+    let cfg = runner::write_config(&ctx).map_err(|e| RunError::Io(e.to_string()))?;
+    Ok((runner::configure(&ctx, &cfg), ctx.build_dir()))
 }
 
 fn skipped(job: &Job, reason: &str, prev: Option<VariantResult>) -> VariantResult {
@@ -469,8 +469,8 @@ fn run_one(
     let config = runner::write_config(&ctx);
     let config_failed = config.is_err();
     let ok = match config {
-        Ok((path, changed)) => {
-            let c = runner::configure(&ctx, &path, changed);
+        Ok(cfg) => {
+            let c = runner::configure(&ctx, &cfg);
             step_done(&c);
             let ok = c.status == StepStatus::Passed;
             steps.push(c);
@@ -585,6 +585,7 @@ mod tests {
             env: Default::default(),
             threaded: false,
             thread_vars: vec![],
+            files: Default::default(),
         }
     }
 

@@ -67,19 +67,58 @@ impl StepContext<'_> {
     }
 }
 
-/// Writes the generated configuration (CMake initial cache or Meson native file) into the
-/// variant's directory; returns its path and whether it changed since the last run.
-pub fn write_config(ctx: &StepContext) -> std::io::Result<(PathBuf, bool)> {
-    let (name, text) = match ctx.system {
-        System::Cmake => ("cfgmx-cache.cmake", cmake_cache(ctx.job)),
-        System::Meson => ("cfgmx-native.ini", meson_native(ctx.job)),
-    };
-    let path = ctx.vdir.join(name);
-    let changed = std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str());
-    if changed {
-        crate::store::write_atomic(&path, text.as_bytes())?;
+/// The configuration files for one variant: CMake toolchain + initial cache, or a Meson
+/// native file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub toolchain: Option<PathBuf>,
+    /// The cache (`-C`) or native file.
+    pub main: PathBuf,
+    /// Some file differs from the last run's.
+    pub changed: bool,
+}
+
+/// Writes the variant's configuration into its directory: the files cfgmx-render made (in
+/// `job.files`) when there are, else a self-contained equivalent.
+pub fn write_config(ctx: &StepContext) -> std::io::Result<Config> {
+    let j = ctx.job;
+    let mut files: Vec<(&str, String)> = Vec::new();
+    match ctx.system {
+        System::Cmake => match (j.files.get("cmake-toolchain"), j.files.get("cmake-cache")) {
+            (Some(t), Some(c)) => {
+                files.push(("cfgmx-toolchain.cmake", t.clone()));
+                files.push(("cfgmx-cache.cmake", c.clone()));
+            }
+            _ => files.push(("cfgmx-cache.cmake", cmake_cache(j))),
+        },
+        System::Meson => files.push((
+            "cfgmx-native.ini",
+            j.files
+                .get("meson-native")
+                .cloned()
+                .unwrap_or_else(|| meson_native(j)),
+        )),
     }
-    Ok((path, changed))
+    let mut changed = false;
+    let mut toolchain = None;
+    let mut main = PathBuf::new();
+    for (name, text) in files {
+        let path = ctx.vdir.join(name);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            crate::store::write_atomic(&path, text.as_bytes())?;
+            changed = true;
+        }
+        if name == "cfgmx-toolchain.cmake" {
+            toolchain = Some(path);
+        } else {
+            main = path;
+        }
+    }
+    Ok(Config {
+        toolchain,
+        main,
+        changed,
+    })
 }
 
 /// CMake bracket argument: no escape sequence or variable reference is interpreted inside, so
@@ -214,7 +253,8 @@ fn header(log: &Path, cmd: &Cmd) {
 /// Configure: runs when the build dir has never been configured or the config changed; an
 /// unchanged configured build dir is reused (the build tool re-runs configure itself when the
 /// project's own build files change).
-pub fn configure(ctx: &StepContext, config: &Path, changed: bool) -> StepResult {
+pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
+    let (config, changed) = (cfg.main.as_path(), cfg.changed);
     let bdir = ctx.build_dir();
     let configured = match ctx.system {
         System::Cmake => bdir.join("CMakeCache.txt").is_file(),
@@ -243,16 +283,21 @@ pub fn configure(ctx: &StepContext, config: &Path, changed: bool) -> StepResult 
         };
     }
     let cmd = match ctx.system {
-        System::Cmake => ctx
-            .base("cmake")
-            .arg("-S")
-            .arg(&ctx.source)
-            .arg("-B")
-            .arg(&bdir)
-            .arg("-G")
-            .arg(if ctx.ninja { "Ninja" } else { "Unix Makefiles" })
-            .arg("-C")
-            .arg(config),
+        System::Cmake => {
+            let c = ctx
+                .base("cmake")
+                .arg("-S")
+                .arg(&ctx.source)
+                .arg("-B")
+                .arg(&bdir)
+                .arg("-G")
+                .arg(if ctx.ninja { "Ninja" } else { "Unix Makefiles" });
+            let c = match &cfg.toolchain {
+                Some(t) => c.arg(format!("-DCMAKE_TOOLCHAIN_FILE={}", t.display())),
+                None => c,
+            };
+            c.arg("-C").arg(config)
+        }
         System::Meson => {
             let c = ctx.base("meson");
             let c = if configured {

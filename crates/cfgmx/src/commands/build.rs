@@ -56,7 +56,8 @@ pub struct BuildArgs {
     /// Build shard K of N (deterministic; every variant lands in exactly one shard).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
-    /// Machine profile (JSON written by `cfgmx probe --json`).
+    /// Machine profile (JSON written by `cfgmx probe --json`; default: probe this machine,
+    /// cached).
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
     /// Wait for another build using the same build root instead of refusing.
@@ -126,12 +127,16 @@ fn system(s: Option<SystemArg>) -> Option<System> {
     })
 }
 
-/// The machine profile. Until `cfgmx probe` is wired in here, it is read from `--profile`.
-pub fn load_profile(path: Option<&Path>) -> Result<Profile> {
+/// The machine profile: `--profile FILE` when given, else a probe of this machine (answered
+/// from the probe's cache when nothing changed, so it costs milliseconds after the first).
+pub fn load_profile(g: &Global, path: Option<&Path>) -> Result<Profile> {
     let Some(p) = path else {
-        return Err(CliError::usage(
-            "no machine profile: pass --profile FILE (the JSON `cfgmx probe --json` writes)",
-        ));
+        let reg = load::registry(g)?;
+        let opts = super::probe::options(&super::probe::ProbeArgs {
+            timeout: 10.0,
+            ..Default::default()
+        })?;
+        return Ok(cfgmx_probe::probe(&reg, &opts, &|_| {}));
     };
     let text = std::fs::read_to_string(p)
         .map_err(|e| CliError::usage(format!("cannot read profile {}: {e}", p.display())))?;
@@ -161,11 +166,36 @@ pub fn jobs(g: &Global, matrix: Option<&str>, profile: &Profile) -> Result<Jobs>
     let set = m.variant_set(&reg)?;
     let mut jobs = Vec::new();
     let mut unavailable = Vec::new();
+    let mut chosen = Vec::new();
     for v in &set.variants {
         let cv = concretize(v, &m, &reg, profile);
         match Job::from_concrete(&cv, &reg) {
-            Some(j) if cv.available => jobs.push(j),
+            Some(j) if cv.available => {
+                jobs.push(j);
+                chosen.push((v, cv));
+            }
             _ => unavailable.push((v.name.clone(), cv.reasons.join("; "))),
+        }
+    }
+    // The build-system files come from the same renderer as `cfgmx generate`, so a build and
+    // a generated config can never disagree.
+    let ctx = cfgmx_render::Context::new(
+        &m,
+        chosen.iter().map(|(v, c)| (*v, Some(c))),
+        set.short_len,
+        Some(profile),
+    );
+    let renderer = cfgmx_render::Renderer::new();
+    for (i, j) in jobs.iter_mut().enumerate() {
+        for f in [
+            cfgmx_render::Format::CmakeToolchain,
+            cfgmx_render::Format::CmakeCache,
+            cfgmx_render::Format::MesonNative,
+        ] {
+            let r = renderer
+                .render_variant(f, &ctx, i)
+                .map_err(|e| CliError::runtime(format!("rendering {f} for {}: {e}", j.name)))?;
+            j.files.insert(f.as_str().to_string(), r.content);
         }
     }
     Ok(Jobs {
@@ -224,7 +254,7 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
             a.source.display()
         )));
     }
-    let profile = load_profile(a.profile.as_deref())?;
+    let profile = load_profile(g, a.profile.as_deref())?;
     let Jobs {
         matrix,
         jobs: all,
@@ -413,7 +443,7 @@ pub fn run_report(g: &Global, a: ReportArgs) -> Result<u8> {
 
 /// `cfgmx expand --lock`: writes the concrete variants to cfgmx.lock.
 pub fn run_lock(g: &Global, matrix: Option<&str>, profile: Option<&Path>) -> Result<u8> {
-    let profile = load_profile(profile)?;
+    let profile = load_profile(g, profile)?;
     let j = jobs(g, matrix, &profile)?;
     update_lock(Path::new(LOCK_FILE), &j.matrix, &j.jobs)?;
     for (n, why) in &j.unavailable {

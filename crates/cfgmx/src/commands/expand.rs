@@ -17,8 +17,9 @@ pub struct ExpandArgs {
     /// since a unique short prefix needs the whole set).
     #[arg(long, conflicts_with = "json")]
     pub jsonl: bool,
-    /// Write the concrete variants, keyed by hash, to cfgmx.lock (needs --profile).
-    #[arg(long, requires = "profile")]
+    /// Write the concrete variants, keyed by hash, to cfgmx.lock (probing this machine unless
+    /// --profile is given).
+    #[arg(long)]
     pub lock: bool,
     /// Machine profile (JSON written by `cfgmx probe --json`), for --lock.
     #[arg(long, value_name = "FILE")]
