@@ -138,16 +138,7 @@ pub fn load_profile(g: &Global, path: Option<&Path>) -> Result<Profile> {
         })?;
         return Ok(cfgmx_probe::probe(&reg, &opts, &|_| {}));
     };
-    let text = std::fs::read_to_string(p)
-        .map_err(|e| CliError::usage(format!("cannot read profile {}: {e}", p.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        CliError::usage(format!(
-            "{}:{}:{}: not a machine profile: {e}",
-            p.display(),
-            e.line(),
-            e.column()
-        ))
-    })
+    super::probe::read_profile(p)
 }
 
 /// A matrix's variants on this machine.
