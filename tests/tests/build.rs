@@ -459,3 +459,33 @@ fn expand_lock_then_show_and_env_by_concrete_hash() {
     let bad = env.cmd(&["env", "zzzz-no-such"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2), "{}", explain(&bad));
 }
+
+#[test]
+fn meson_builds_the_same_variants_in_build_dirs_of_their_own() {
+    let env = Env::new(&matrix());
+    let only = [
+        "--only",
+        "gcc-threaded-release",
+        "--only",
+        "clang-sequential-debug",
+    ];
+    let (o, cm) = env.build(&project(), "root", &only);
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let mut args = only.to_vec();
+    args.extend(["--system", "meson"]);
+    let (o, me) = env.build(&project(), "root", &args);
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    for (a, b) in variants(&cm).iter().zip(variants(&me)) {
+        assert_eq!(a["hash"], b["hash"]);
+        assert_eq!(b["status"], "passed", "{b}");
+        assert_eq!(b["tests_passed"], 2, "{b}");
+        assert!(
+            step(b, "test")["command"]
+                .as_str()
+                .unwrap()
+                .contains("meson test"),
+            "{b}"
+        );
+        assert_ne!(step(a, "build")["log"], step(b, "build")["log"]);
+    }
+}

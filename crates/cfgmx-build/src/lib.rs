@@ -258,12 +258,12 @@ pub fn run(
                         hash: job.hash.clone(),
                     });
                     if let Ok(mut r) = results.lock() {
-                        r.push(skipped(job, reason, store.load(&job.hash)));
+                        r.push(skipped(job, reason, store.load(&store_key(job, system))));
                     }
                     continue;
                 }
                 if !opts.force {
-                    if let Some(prev) = store.load(&job.hash) {
+                    if let Some(prev) = store.load(&store_key(job, system)) {
                         if prev.status == Status::Passed && prev.source_fingerprint == fp {
                             let reason = "unchanged since it passed".to_string();
                             on_event(&Event::Skipped {
@@ -305,7 +305,7 @@ pub fn run(
                             }
                             continue;
                         }
-                        if let Err(e) = store.save(&r) {
+                        if let Err(e) = store.save(&store_key(job, system), &r) {
                             on_event(&Event::Warning {
                                 name: job.name.clone(),
                                 message: format!(
@@ -373,7 +373,7 @@ pub fn reproduce(
     std::fs::create_dir_all(root).map_err(|e| RunError::Io(format!("{}: {e}", root.display())))?;
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let budget = Budget::new(1).map_err(|e| RunError::Io(e.to_string()))?;
-    let vdir = root.join(&job.hash[..job.hash.len().min(16)]);
+    let vdir = root.join(store_key(job, system));
     std::fs::create_dir_all(vdir.join("logs")).map_err(|e| RunError::Io(e.to_string()))?;
     let ctx = StepContext {
         job,
@@ -387,6 +387,17 @@ pub fn reproduce(
     };
     let cfg = runner::write_config(&ctx).map_err(|e| RunError::Io(e.to_string()))?;
     Ok((runner::configure(&ctx, &cfg), ctx.build_dir()))
+}
+
+/// Where a variant's record and directory live: its concrete hash (16 digits are plenty to
+/// be unique in one root), suffixed for Meson so the same variant built by both build systems
+/// keeps two build dirs and two records.
+fn store_key(job: &Job, system: System) -> String {
+    let h = &job.hash[..job.hash.len().min(16)];
+    match system {
+        System::Cmake => h.to_string(),
+        System::Meson => format!("{h}-meson"),
+    }
 }
 
 fn skipped(job: &Job, reason: &str, prev: Option<VariantResult>) -> VariantResult {
@@ -432,7 +443,7 @@ fn run_one(
         name: job.name.clone(),
         hash: job.hash.clone(),
     });
-    let vdir = root.join(&job.hash[..job.hash.len().min(16)]);
+    let vdir = root.join(store_key(job, system));
     let mut warnings = Vec::new();
     let src = if opts.copy_source {
         let dst = vdir.join("src");

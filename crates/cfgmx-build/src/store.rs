@@ -77,24 +77,19 @@ impl Store {
         })
     }
 
-    fn record_path(&self, hash: &str) -> PathBuf {
-        self.root.join("records").join(format!("{hash}.json"))
+    fn record_path(&self, key: &str) -> PathBuf {
+        self.root.join("records").join(format!("{key}.json"))
     }
 
-    /// The variant's directory (build dir, logs, generated configs).
-    pub fn variant_dir(&self, hash: &str) -> PathBuf {
-        self.root.join(&hash[..hash.len().min(16)])
-    }
-
-    /// The last record for `hash`; an unreadable record counts as none (it is rewritten).
-    pub fn load(&self, hash: &str) -> Option<VariantResult> {
-        let text = std::fs::read_to_string(self.record_path(hash)).ok()?;
+    /// The last record under `key`; an unreadable record counts as none (it is rewritten).
+    pub fn load(&self, key: &str) -> Option<VariantResult> {
+        let text = std::fs::read_to_string(self.record_path(key)).ok()?;
         serde_json::from_str(&text).ok()
     }
 
-    pub fn save(&self, r: &VariantResult) -> std::io::Result<()> {
+    pub fn save(&self, key: &str, r: &VariantResult) -> std::io::Result<()> {
         let text = serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?;
-        write_atomic(&self.record_path(&r.hash), &text)
+        write_atomic(&self.record_path(key), &text)
     }
 }
 
