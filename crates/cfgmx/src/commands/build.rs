@@ -12,7 +12,7 @@ use cfgmx_build::store::{write_atomic, OpenError, Store};
 use cfgmx_build::Event;
 use cfgmx_model::{concretize, Profile};
 use clap::{Args, Subcommand, ValueEnum};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -287,15 +287,24 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     };
     let total = jobs.len();
     let done = AtomicUsize::new(0);
-    let on_event = |e: &Event| progress(e, total, &done);
     eprintln!(
         "cfgmx build: {total} variant(s) of `{matrix}` on {cores} core(s), build root {}",
         a.build_root.display()
     );
+    // A live display on a terminal; plain lines in CI logs and pipes.
+    let live = (std::io::stderr().is_terminal() && std::env::var_os("CI").is_none())
+        .then(|| Live::new(total));
+    let on_event = |e: &Event| match &live {
+        Some(l) => l.event(e),
+        None => progress(e, total, &done),
+    };
     let out = cfgmx_build::run(jobs, &opts, &store, &on_event).map_err(|e| match e {
         cfgmx_build::RunError::Usage(m) => CliError::usage(m),
         cfgmx_build::RunError::Io(m) => CliError::runtime(m),
     })?;
+    if let Some(l) = &live {
+        l.clear();
+    }
     finish(
         &out.report,
         g.json,
@@ -308,6 +317,91 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         return Ok(130);
     }
     Ok(if out.report.failed() > 0 { 1 } else { 0 })
+}
+
+/// The terminal display: an overall bar and one spinner line per running variant; finished
+/// variants print a line above them.
+struct Live {
+    multi: indicatif::MultiProgress,
+    overall: indicatif::ProgressBar,
+    running: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+}
+
+impl Live {
+    fn new(total: usize) -> Live {
+        let multi = indicatif::MultiProgress::new();
+        let overall = multi.add(indicatif::ProgressBar::new(total as u64));
+        if let Ok(st) = indicatif::ProgressStyle::with_template(
+            "{prefix:>9} [{bar:30}] {pos}/{len} variants, {elapsed}",
+        ) {
+            overall.set_style(st.progress_chars("=> "));
+        }
+        overall.set_prefix("building");
+        Live {
+            multi,
+            overall,
+            running: Default::default(),
+        }
+    }
+
+    fn event(&self, e: &Event) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        match e {
+            Event::Queued { .. } => {}
+            Event::Started { name, .. } => {
+                let pb = self
+                    .multi
+                    .insert_before(&self.overall, indicatif::ProgressBar::new_spinner());
+                if let Ok(st) = indicatif::ProgressStyle::with_template("  {spinner} {msg}") {
+                    pb.set_style(st);
+                }
+                pb.set_message(format!("{name}: configure"));
+                pb.enable_steady_tick(std::time::Duration::from_millis(120));
+                running.insert(name.clone(), pb);
+            }
+            Event::StepFinished { name, step } => {
+                if let Some(pb) = running.get(name) {
+                    let next = match step.step.as_str() {
+                        "configure" => "build",
+                        "build" => "test",
+                        _ => "finishing",
+                    };
+                    pb.set_message(format!("{name}: {next}"));
+                }
+            }
+            Event::Finished(r) => {
+                if let Some(pb) = running.remove(&r.name) {
+                    pb.finish_and_clear();
+                    self.multi.remove(&pb);
+                }
+                let failed = r.steps.iter().find(|s| s.status == StepStatus::Failed);
+                let line = match failed {
+                    Some(s) => format!("  FAILED  {} ({} failed; log: {})", r.name, s.step, s.log),
+                    None => format!("  passed  {} ({:.1}s)", r.name, r.duration_s),
+                };
+                let _ = self.multi.println(line);
+                self.overall.inc(1);
+            }
+            Event::Skipped { name, reason, .. } => {
+                let _ = self.multi.println(format!("  skipped {name}: {reason}"));
+                self.overall.inc(1);
+            }
+            Event::Cancelled { name, .. } => {
+                if let Some(pb) = running.remove(name) {
+                    pb.finish_and_clear();
+                }
+                self.overall.inc(1);
+            }
+            Event::Warning { name, message } => {
+                let _ = self.multi.println(format!("warning: {name}: {message}"));
+            }
+        }
+    }
+
+    fn clear(&self) {
+        self.overall.finish_and_clear();
+        let _ = self.multi.clear();
+    }
 }
 
 /// Plain progress lines on stderr (one per variant event), readable in CI logs.
