@@ -489,3 +489,48 @@ fn meson_builds_the_same_variants_in_build_dirs_of_their_own() {
         assert_ne!(step(a, "build")["log"], step(b, "build")["log"]);
     }
 }
+
+#[test]
+fn a_project_writing_into_its_source_is_detected_and_copy_source_avoids_it() {
+    let env = Env::new(&matrix());
+    let src = env.path().join("writer");
+    std::fs::create_dir(&src).unwrap();
+    // Configure writes a header into the source tree, as some real projects do.
+    std::fs::write(
+        src.join("CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.18)\nproject(w C)\n\
+         file(WRITE ${CMAKE_SOURCE_DIR}/config.h \"#define CC \\\"${CMAKE_C_COMPILER}\\\"\\n\")\n\
+         add_executable(w w.c)\nenable_testing()\nadd_test(NAME w COMMAND w)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("w.c"),
+        "#include \"config.h\"\nint main(void) { return CC[0] != '/'; }\n",
+    )
+    .unwrap();
+    let only = [
+        "--only",
+        "gcc-sequential-debug",
+        "--only",
+        "clang-sequential-debug",
+    ];
+    let o = env.build_cmd(&src, "root", &only).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("wrote into its source tree") && err.contains("--copy-source"),
+        "{err}"
+    );
+
+    std::fs::remove_file(src.join("config.h")).unwrap();
+    let mut args = only.to_vec();
+    args.push("--copy-source");
+    let o = env.build_cmd(&src, "root2", &args).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("wrote into its source tree"), "{err}");
+    assert!(
+        !src.join("config.h").exists(),
+        "the original source tree was written to"
+    );
+}
