@@ -273,7 +273,11 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         },
         OpenError::Io(m) => CliError::runtime(m),
     })?;
-    update_lock(Path::new(LOCK_FILE), &matrix, &all)?;
+    // The lock is for sharing hashes; failing to write it must not stop a build.
+    if let Err(CliError::Runtime { message, .. }) = update_lock(Path::new(LOCK_FILE), &matrix, &all)
+    {
+        eprintln!("warning: {message}");
+    }
     let opts = cfgmx_build::Options {
         source: a.source.clone(),
         system: system(a.system),
