@@ -62,6 +62,19 @@ pub struct Cmd {
     pub clear_env: bool,
     pub timeout: Option<Duration>,
     pub stdin: Option<Vec<u8>>,
+    /// Last-moment adjustments to the `std::process::Command` (a jobserver hands its pipe to
+    /// the child this way).
+    pub hook: Option<Hook>,
+}
+
+/// A function applied to the `Command` just before it is spawned.
+#[derive(Clone)]
+pub struct Hook(pub std::sync::Arc<dyn Fn(&mut Command) + Send + Sync>);
+
+impl fmt::Debug for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 impl Cmd {
@@ -75,6 +88,7 @@ impl Cmd {
             clear_env: false,
             timeout: None,
             stdin: None,
+            hook: None,
         }
     }
     pub fn arg(mut self, a: impl Into<OsString>) -> Cmd {
@@ -101,6 +115,10 @@ impl Cmd {
     }
     pub fn timeout(mut self, t: Duration) -> Cmd {
         self.timeout = Some(t);
+        self
+    }
+    pub fn hook(mut self, f: impl Fn(&mut Command) + Send + Sync + 'static) -> Cmd {
+        self.hook = Some(Hook(std::sync::Arc::new(f)));
         self
     }
     pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Cmd {
@@ -152,6 +170,9 @@ impl Cmd {
         {
             use std::os::unix::process::CommandExt;
             c.process_group(0);
+        }
+        if let Some(h) = &self.hook {
+            (h.0)(&mut c);
         }
         c
     }

@@ -66,21 +66,32 @@ pub enum Command {
         after_help = "A and B are names or hash prefixes in MATRIX; either may be written FILE.toml#NAME to take it from another matrix file.\n\nExample:\n  cfgmx diff gcc-threaded-debug gcc-sequential-debug"
     )]
     Diff(commands::diff::DiffArgs),
+    /// Find this machine's compilers, MPI wrappers and BLAS builds and test what really works.
+    #[command(
+        after_help = "The result is cached (keyed by each file's path, size and mtime): a second probe on an unchanged machine runs nothing.\n\nExamples:\n  cfgmx probe\n  cfgmx probe --search /opt/intel/bin --timeout 20 --json\n  cfgmx probe --fresh"
+    )]
+    Probe(commands::probe::ProbeArgs),
     /// Write CMake presets, toolchain/cache files, Meson native files, env scripts, Lmod
     /// modules or CI matrices for a matrix's variants.
     #[command(
         after_help = "Examples:\n  cfgmx generate -f cmake-presets -o .          # CMakePresets.json: cmake --preset NAME\n  cfgmx generate -f env -o cfgmx --profile profile.json\n  cfgmx generate -f github                       # one-line JSON for fromJSON()\n  cfgmx generate --template mine.md.tera         # your own template (docs/templates.md)"
     )]
     Generate(commands::generate::GenerateArgs),
-    /// Find this machine's compilers, MPI wrappers and BLAS builds and test what really works.
-    #[command(
-        after_help = "The result is cached (keyed by each file's path, size and mtime): a second probe on an unchanged machine runs nothing.\n\nExamples:\n  cfgmx probe\n  cfgmx probe --search /opt/intel/bin --timeout 20 --json\n  cfgmx probe --fresh"
-    )]
-    Probe(commands::probe::ProbeArgs),
     /// List the toolchain descriptors (compiler families) and their facets.
     Toolchains(commands::toolchains::ToolchainsArgs),
     /// List the BLAS providers and their builds (threading, link line, thread variables).
     Providers(commands::toolchains::ProvidersArgs),
+    /// Configure, build and test every available variant of a project in parallel.
+    #[command(
+        after_help = "Examples:\n  cfgmx build --source ~/src/mylib --profile profile.json\n  cfgmx build matrices/solver.toml --source . -j 8 --only gcc --html report.html\n  cfgmx build --source . --shard 2/4 --json > shard-2.json   # on CI runner 2 of 4"
+    )]
+    Build(commands::build::BuildArgs),
+    /// Work with `cfgmx build --json` results (merge shards).
+    Report(commands::build::ReportArgs),
+    /// Print a sourceable sh script with one variant's compilers, flags and env (from cfgmx.lock).
+    Env(commands::build::EnvArgs),
+    /// Set up one variant's build directory from cfgmx.lock, configured, to debug it.
+    Reproduce(commands::build::ReproduceArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  cfgmx completions bash > /etc/bash_completion.d/cfgmx")]
     Completions {

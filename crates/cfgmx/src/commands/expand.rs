@@ -21,7 +21,11 @@ pub struct ExpandArgs {
     /// available or why not, and a concrete hash.
     #[arg(long, conflicts_with_all = ["jsonl", "profile"])]
     pub probe: bool,
-    /// Check each variant against a profile written by `cfgmx probe --json`.
+    /// Write the concrete variants, keyed by hash, to cfgmx.lock (probing this machine unless
+    /// --profile is given).
+    #[arg(long)]
+    pub lock: bool,
+    /// Check each variant against a profile written by `cfgmx probe --json` (also for --lock).
     #[arg(long, value_name = "FILE", conflicts_with = "jsonl")]
     pub profile: Option<std::path::PathBuf>,
 }
@@ -35,6 +39,9 @@ pub struct Record<'a> {
 }
 
 pub fn run(g: &Global, a: ExpandArgs) -> Result<u8> {
+    if a.lock {
+        return super::build::run_lock(g, a.matrix.as_deref(), a.profile.as_deref());
+    }
     let reg = load::registry(g)?;
     let m = load::matrix(a.matrix.as_deref(), &reg)?;
     if a.jsonl {

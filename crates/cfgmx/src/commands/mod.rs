@@ -1,5 +1,6 @@
 //! One module per command; `run` dispatches.
 
+pub mod build;
 pub mod diff;
 pub mod expand;
 pub mod generate;
@@ -20,6 +21,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Show(a) => show::run(g, a),
         Command::Generate(a) => generate::run(g, a),
         Command::Diff(a) => diff::run(g, a),
+        Command::Build(a) => build::run_build(g, a),
+        Command::Report(a) => build::run_report(g, a),
+        Command::Env(a) => build::run_env(g, a),
+        Command::Reproduce(a) => build::run_reproduce(g, a),
         Command::Toolchains(a) => toolchains::run(g, a),
         Command::Providers(a) => toolchains::run_providers(g, a),
         Command::Completions { shell } => {

@@ -54,7 +54,21 @@ pub fn run(g: &Global, a: ShowArgs) -> Result<u8> {
     let reg = load::registry(g)?;
     let m = load::matrix(a.matrix.as_deref(), &reg)?;
     let set = m.variant_set(&reg)?;
-    let v = find(&set, &a.variant, &m.name)?;
+    let v = match find(&set, &a.variant, &m.name) {
+        Ok(v) => v,
+        // A hash from a bug report may be a concrete one recorded in ./cfgmx.lock.
+        Err(e) => match super::build::from_lock(&a.variant) {
+            Some(j) if !a.spec => {
+                if g.json {
+                    println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+                } else {
+                    print!("from {}:\n{}", cfgmx_build::job::LOCK_FILE, j.env_script());
+                }
+                return Ok(0);
+            }
+            _ => return Err(e),
+        },
+    };
     if a.spec {
         let doc = v.spec_document();
         if g.json {

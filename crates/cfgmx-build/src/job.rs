@@ -1,0 +1,215 @@
+//! What one variant's build needs, as plain data: the entry of `cfgmx.lock` and the input of
+//! the runner. Built from a [`ConcreteVariant`]; read back from the lock file on another
+//! machine, so `show`/`env`/`reproduce HASH` mean the same thing there.
+
+use cfgmx_model::{ConcreteVariant, Registry, Threading};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const LOCK_SCHEMA: u32 = 1;
+pub const LOCK_FILE: &str = "cfgmx.lock";
+
+/// One concrete variant, self-contained.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    pub name: String,
+    /// Concrete hash (full).
+    pub hash: String,
+    pub spec_hash: String,
+    pub axes: IndexMap<String, String>,
+    /// Grid labels: the values of the compiler, blas and build axes.
+    pub compiler: String,
+    pub blas: String,
+    pub build: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cxx: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fc: Option<String>,
+    /// Compiler family and version per language (`c` -> `gcc 12.2.0`).
+    #[serde(default)]
+    pub compiler_versions: IndexMap<String, String>,
+    #[serde(default)]
+    pub cflags: Vec<String>,
+    #[serde(default)]
+    pub cxxflags: Vec<String>,
+    #[serde(default)]
+    pub fflags: Vec<String>,
+    #[serde(default)]
+    pub ldflags: Vec<String>,
+    /// Libraries as linker arguments (`-lopenblas`).
+    #[serde(default)]
+    pub libs: Vec<String>,
+    #[serde(default)]
+    pub cmake: IndexMap<String, String>,
+    #[serde(default)]
+    pub meson: IndexMap<String, String>,
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// The variant runs threads in its tests (OpenMP or a threaded BLAS), so its test step gets
+    /// the cores it holds as thread count rather than parallel tests.
+    #[serde(default)]
+    pub threaded: bool,
+    /// Variables that set the thread count (OMP_NUM_THREADS and the BLAS build's own).
+    #[serde(default)]
+    pub thread_vars: Vec<String>,
+    /// Build-system files rendered by cfgmx-render for this variant, by format name
+    /// (`cmake-toolchain`, `cmake-cache`, `meson-native`): the runner writes them as they are,
+    /// and the lock carries them so another machine configures the same way.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub files: IndexMap<String, String>,
+}
+
+impl Job {
+    /// The available variant `cv` as a job; `None` when it cannot be built here.
+    pub fn from_concrete(cv: &ConcreteVariant, reg: &Registry) -> Option<Job> {
+        let hash = cv.concrete_hash.clone()?;
+        let v = &cv.variant;
+        let r = &v.resolved;
+        let f = &cv.concrete_flags;
+        let axis = |k: &str| v.axes.get(k).map(|s| s.to_string()).unwrap_or_default();
+        let blas_choice = cv
+            .blas_library
+            .as_ref()
+            .and_then(|b| reg.blas(&format!("{}-{}", b.provider, b.build)))
+            .or_else(|| r.blas.clone());
+        let mut thread_vars = vec!["OMP_NUM_THREADS".to_string()];
+        let mut threaded = r.openmp.is_some();
+        if let Some(b) = &blas_choice {
+            threaded |= b.build.threading != Threading::Sequential;
+            for t in &b.build.thread_vars {
+                if !thread_vars.contains(t) {
+                    thread_vars.push(t.clone());
+                }
+            }
+        }
+        Some(Job {
+            name: v.name.clone(),
+            hash,
+            spec_hash: v.hash.clone(),
+            axes: v
+                .axes
+                .iter()
+                .map(|(k, x)| (k.to_string(), x.to_string()))
+                .collect(),
+            compiler: axis("compiler"),
+            blas: axis("blas"),
+            build: axis("build"),
+            cc: f.cc.clone(),
+            cxx: f.cxx.clone(),
+            fc: f.fc.clone(),
+            compiler_versions: cv
+                .compilers
+                .iter()
+                .map(|(l, c)| {
+                    (
+                        l.as_str().to_string(),
+                        format!("{} {}", c.family, c.version),
+                    )
+                })
+                .collect(),
+            cflags: f.cflags.clone(),
+            cxxflags: f.cxxflags.clone(),
+            fflags: f.fflags.clone(),
+            ldflags: f.ldflags.clone(),
+            libs: f.lib_args(),
+            cmake: f.cmake.clone(),
+            meson: f.meson.clone(),
+            env: f.env.clone(),
+            threaded,
+            thread_vars,
+            files: IndexMap::new(),
+        })
+    }
+
+    pub fn short(&self) -> &str {
+        &self.hash[..self.hash.len().min(12)]
+    }
+
+    /// A sourceable POSIX sh script that puts this variant's compilers, flags and environment
+    /// in place (`cfgmx env HASH`).
+    pub fn env_script(&self) -> String {
+        let q = |s: &str| cfgmx_exec::shell_word(s);
+        let mut out = format!("# cfgmx variant {} ({})\n", self.name, self.hash);
+        let mut put = |k: &str, v: &str| out.push_str(&format!("export {k}={}\n", q(v)));
+        for (k, v) in [("CC", &self.cc), ("CXX", &self.cxx), ("FC", &self.fc)] {
+            if let Some(v) = v {
+                put(k, v);
+            }
+        }
+        put("CFLAGS", &self.cflags.join(" "));
+        put("CXXFLAGS", &self.cxxflags.join(" "));
+        put("FFLAGS", &self.fflags.join(" "));
+        put("LDFLAGS", &self.ldflags.join(" "));
+        put("LIBS", &self.libs.join(" "));
+        for (k, v) in &self.env {
+            put(k, v);
+        }
+        out
+    }
+}
+
+/// `cfgmx.lock`: the concrete variants keyed by hash.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LockFile {
+    pub schema: u32,
+    pub matrix: String,
+    pub variants: BTreeMap<String, Job>,
+}
+
+impl LockFile {
+    pub fn new(matrix: &str, jobs: &[Job]) -> LockFile {
+        LockFile {
+            schema: LOCK_SCHEMA,
+            matrix: matrix.to_string(),
+            variants: jobs.iter().map(|j| (j.hash.clone(), j.clone())).collect(),
+        }
+    }
+
+    pub fn read(path: &Path) -> Result<LockFile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let lf: LockFile = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{}:{}:{}: not a cfgmx lock file: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })?;
+        if lf.schema != LOCK_SCHEMA {
+            return Err(format!(
+                "{}: lock schema {} is not the {LOCK_SCHEMA} this cfgmx reads",
+                path.display(),
+                lf.schema
+            ));
+        }
+        Ok(lf)
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let mut text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        text.push('\n');
+        crate::store::write_atomic(path, text.as_bytes())
+    }
+
+    /// A job by name or hash prefix (at least 4 hex digits); `Err` says why not.
+    pub fn find(&self, key: &str) -> Result<&Job, String> {
+        let jobs: Vec<&Job> = self.variants.values().collect();
+        match cfgmx_model::lookup(&jobs, key, |j| &j.name, |j| vec![&j.hash, &j.spec_hash]) {
+            cfgmx_model::Lookup::Found(j) => Ok(j),
+            cfgmx_model::Lookup::NotFound => Err(format!("no variant `{key}` in the lock file")),
+            cfgmx_model::Lookup::Ambiguous(v) => Err(format!(
+                "`{key}` matches {} variants in the lock file: {}",
+                v.len(),
+                v.iter()
+                    .map(|j| j.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+}

@@ -1,0 +1,647 @@
+//! Builds and tests every variant of a user's CMake or Meson project in parallel under one core
+//! budget.
+//!
+//! It owns the scheduler ([`run`]: worker threads, a jobserver-backed [`budget::Budget`] that
+//! nested `make` shares and that caps ninja's `-j` and the tests' thread counts), the
+//! [`runner`] (config file, configure, build, test, one log per step), the [`store::Store`]
+//! (build root lock, one atomic record per concrete hash, source fingerprint for skipping),
+//! the reports ([`report::RunReport`]: JSON, JUnit, HTML grid) and the lock file
+//! ([`job::LockFile`], `cfgmx.lock`). Only the scheduler touches signals: on SIGINT it ends
+//! every child process group and records nothing half-done.
+//!
+//! Never: prints. It emits typed [`Event`]s (queued, started, step finished, finished, skipped,
+//! cancelled) that the CLI's reporters consume.
+
+pub mod budget;
+pub mod job;
+pub mod report;
+pub mod runner;
+pub mod store;
+
+use budget::Budget;
+use job::Job;
+use report::{RunReport, Status, StepResult, StepStatus, VariantResult};
+use runner::{StepContext, System};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use store::Store;
+
+/// What happens during a run, in order per variant.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Queued {
+        name: String,
+        hash: String,
+    },
+    Started {
+        name: String,
+        hash: String,
+    },
+    StepFinished {
+        name: String,
+        step: StepResult,
+    },
+    Finished(Box<VariantResult>),
+    Skipped {
+        name: String,
+        hash: String,
+        reason: String,
+    },
+    Cancelled {
+        name: String,
+        hash: String,
+    },
+    Warning {
+        name: String,
+        message: String,
+    },
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub source: PathBuf,
+    /// None: detect from the source tree.
+    pub system: Option<System>,
+    pub cores: usize,
+    pub fail_fast: bool,
+    pub force: bool,
+    pub copy_source: bool,
+    pub matrix: String,
+    pub shard: Option<(usize, usize)>,
+    pub step_timeout: Option<Duration>,
+}
+
+/// Why a run could not start.
+#[derive(Debug)]
+pub enum RunError {
+    Usage(String),
+    Io(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Usage(m) | RunError::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+/// The end of a run.
+pub struct Outcome {
+    pub report: RunReport,
+    pub interrupted: bool,
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static HANDLER: std::sync::Once = std::sync::Once::new();
+
+/// Installs the SIGINT/SIGTERM handler once: it flags the run as interrupted and ends every
+/// child process group (compilers included) so nothing keeps running after cfgmx returns.
+fn install_interrupt_handler() {
+    HANDLER.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            INTERRUPTED.store(true, Ordering::SeqCst);
+            cfgmx_exec::kill_all(Duration::from_secs(2));
+        });
+    });
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Parses `K/N` (1-based K).
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("--shard takes K/N with 1 <= K <= N (like 1/4), not `{s}`");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let k: usize = k.trim().parse().map_err(|_| bad())?;
+    let n: usize = n.trim().parse().map_err(|_| bad())?;
+    if n == 0 || k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+/// Keeps the jobs of shard K of N: sorted by hash so every runner, whatever order its matrix
+/// lists variants in, takes the same ones, and each job lands in exactly one shard.
+pub fn shard(mut jobs: Vec<Job>, k: usize, n: usize) -> Vec<Job> {
+    jobs.sort_by(|a, b| a.hash.cmp(&b.hash));
+    jobs.into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % n == k - 1)
+        .map(|(_, j)| j)
+        .collect()
+}
+
+/// Keeps jobs whose name contains `pat` (or whose hash starts with it) for `only`, drops them
+/// for `skip`. `*` in a pattern matches any run of characters.
+pub fn select(jobs: Vec<Job>, only: &[String], skip: &[String]) -> Vec<Job> {
+    let hit = |j: &Job, p: &str| {
+        glob_contains(&j.name, p) || (p.len() >= 4 && j.hash.starts_with(&p.to_ascii_lowercase()))
+    };
+    jobs.into_iter()
+        .filter(|j| only.is_empty() || only.iter().any(|p| hit(j, p)))
+        .filter(|j| !skip.iter().any(|p| hit(j, p)))
+        .collect()
+}
+
+fn glob_contains(name: &str, pat: &str) -> bool {
+    let parts: Vec<&str> = pat.split('*').collect();
+    if parts.len() == 1 {
+        return name.contains(pat);
+    }
+    let mut rest = name;
+    for p in parts {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+fn tool_version(prog: &str) -> Option<String> {
+    let o = cfgmx_exec::Cmd::new(prog)
+        .arg("--version")
+        .timeout(Duration::from_secs(10))
+        .output();
+    if !o.success() {
+        return None;
+    }
+    o.stdout.lines().next().map(|l| l.trim().to_string())
+}
+
+/// Builds and tests `jobs` under `store`, calling `on_event` from the worker threads.
+pub fn run(
+    jobs: Vec<Job>,
+    opts: &Options,
+    store: &Store,
+    on_event: &(dyn Fn(&Event) + Sync),
+) -> Result<Outcome, RunError> {
+    let start = Instant::now();
+    let source = opts
+        .source
+        .canonicalize()
+        .map_err(|e| RunError::Usage(format!("--source {}: {e}", opts.source.display())))?;
+    let system = match opts.system {
+        Some(s) => s,
+        None => System::detect(&source).ok_or_else(|| {
+            RunError::Usage(format!(
+                "{} has neither CMakeLists.txt nor meson.build; point --source at the project's top directory or pass --system",
+                source.display()
+            ))
+        })?,
+    };
+    let root = store
+        .root
+        .canonicalize()
+        .unwrap_or_else(|_| store.root.clone());
+    let exclude = vec![root.clone()];
+    let fp = store::fingerprint(&source, &exclude).map_err(|e| {
+        RunError::Io(format!(
+            "cannot read the source tree {}: {e}",
+            source.display()
+        ))
+    })?;
+    let budget = Budget::new(opts.cores)
+        .map_err(|e| RunError::Io(format!("cannot create the jobserver: {e}")))?;
+    let mut tools = indexmap::IndexMap::new();
+    let ninja = tool_version("ninja");
+    match system {
+        System::Cmake => {
+            if let Some(v) = tool_version("cmake") {
+                tools.insert("cmake".to_string(), v);
+            }
+        }
+        System::Meson => {
+            if let Some(v) = tool_version("meson") {
+                tools.insert("meson".to_string(), v);
+            }
+        }
+    }
+    if let Some(v) = &ninja {
+        tools.insert("ninja".to_string(), v.clone());
+    }
+    install_interrupt_handler();
+    INTERRUPTED.store(false, Ordering::SeqCst);
+
+    for j in &jobs {
+        on_event(&Event::Queued {
+            name: j.name.clone(),
+            hash: j.hash.clone(),
+        });
+    }
+    // Most-recently-failed and never-built variants first would be nicer; stable order keeps
+    // reports comparable.
+    let queue = Mutex::new(jobs.iter().collect::<std::collections::VecDeque<&Job>>());
+    let results: Mutex<Vec<VariantResult>> = Mutex::new(Vec::new());
+    let stop = AtomicBool::new(false);
+    let workers = opts.cores.max(1).min(jobs.len().max(1));
+    let writes_source = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let Some(job) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                    return;
+                };
+                if interrupted() || stop.load(Ordering::SeqCst) {
+                    let reason = if interrupted() {
+                        "interrupted"
+                    } else {
+                        "--fail-fast: an earlier variant failed"
+                    };
+                    on_event(&Event::Cancelled {
+                        name: job.name.clone(),
+                        hash: job.hash.clone(),
+                    });
+                    if let Ok(mut r) = results.lock() {
+                        r.push(skipped(job, reason, store.load(&store_key(job, system))));
+                    }
+                    continue;
+                }
+                if !opts.force {
+                    if let Some(prev) = store.load(&store_key(job, system)) {
+                        if prev.status == Status::Passed && prev.source_fingerprint == fp {
+                            let reason = "unchanged since it passed".to_string();
+                            on_event(&Event::Skipped {
+                                name: job.name.clone(),
+                                hash: job.hash.clone(),
+                                reason: reason.clone(),
+                            });
+                            if let Ok(mut r) = results.lock() {
+                                r.push(skipped(job, &reason, Some(prev)));
+                            }
+                            continue;
+                        }
+                    }
+                }
+                let r = run_one(
+                    job,
+                    opts,
+                    system,
+                    &source,
+                    &root,
+                    &exclude,
+                    &fp,
+                    &budget,
+                    ninja.is_some(),
+                    &tools,
+                    on_event,
+                    &writes_source,
+                );
+                match r {
+                    Some(r) => {
+                        if interrupted() {
+                            // Half a result: keep the previous record, report it cancelled.
+                            on_event(&Event::Cancelled {
+                                name: job.name.clone(),
+                                hash: job.hash.clone(),
+                            });
+                            if let Ok(mut v) = results.lock() {
+                                v.push(skipped(job, "interrupted", None));
+                            }
+                            continue;
+                        }
+                        if let Err(e) = store.save(&store_key(job, system), &r) {
+                            on_event(&Event::Warning {
+                                name: job.name.clone(),
+                                message: format!(
+                                    "cannot write its record (it will rebuild next time): {e}"
+                                ),
+                            });
+                        }
+                        if r.status == Status::Failed && opts.fail_fast {
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                        on_event(&Event::Finished(Box::new(r.clone())));
+                        if let Ok(mut v) = results.lock() {
+                            v.push(r);
+                        }
+                    }
+                    None => {
+                        on_event(&Event::Cancelled {
+                            name: job.name.clone(),
+                            hash: job.hash.clone(),
+                        });
+                        if let Ok(mut v) = results.lock() {
+                            v.push(skipped(job, "interrupted", None));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut variants = results.into_inner().unwrap_or_default();
+    variants.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Outcome {
+        report: RunReport {
+            schema: 1,
+            matrix: opts.matrix.clone(),
+            shard: opts.shard.map(|(k, n)| format!("{k}/{n}")),
+            cores: budget.cores,
+            wall_s: start.elapsed().as_secs_f64(),
+            variants,
+        },
+        interrupted: interrupted(),
+    })
+}
+
+/// Sets up one variant's build directory under `root` (config written, build dir configured)
+/// for a developer to debug: `cfgmx reproduce HASH`. Returns the configure step and the build
+/// directory.
+pub fn reproduce(
+    job: &Job,
+    source: &Path,
+    root: &Path,
+    system: Option<System>,
+) -> Result<(StepResult, PathBuf), RunError> {
+    let source = source
+        .canonicalize()
+        .map_err(|e| RunError::Usage(format!("--source {}: {e}", source.display())))?;
+    let system = match system.or_else(|| System::detect(&source)) {
+        Some(s) => s,
+        None => {
+            return Err(RunError::Usage(format!(
+                "{} has neither CMakeLists.txt nor meson.build",
+                source.display()
+            )))
+        }
+    };
+    std::fs::create_dir_all(root).map_err(|e| RunError::Io(format!("{}: {e}", root.display())))?;
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let budget = Budget::new(1).map_err(|e| RunError::Io(e.to_string()))?;
+    let vdir = root.join(store_key(job, system));
+    std::fs::create_dir_all(vdir.join("logs")).map_err(|e| RunError::Io(e.to_string()))?;
+    let ctx = StepContext {
+        job,
+        system,
+        source,
+        build_root: root.clone(),
+        vdir,
+        budget: &budget,
+        ninja: tool_version("ninja").is_some(),
+        step_timeout: None,
+    };
+    let cfg = runner::write_config(&ctx).map_err(|e| RunError::Io(e.to_string()))?;
+    Ok((runner::configure(&ctx, &cfg), ctx.build_dir()))
+}
+
+/// Where a variant's record and directory live: its concrete hash (16 digits are plenty to
+/// be unique in one root), suffixed for Meson so the same variant built by both build systems
+/// keeps two build dirs and two records.
+fn store_key(job: &Job, system: System) -> String {
+    let h = &job.hash[..job.hash.len().min(16)];
+    match system {
+        System::Cmake => h.to_string(),
+        System::Meson => format!("{h}-meson"),
+    }
+}
+
+fn skipped(job: &Job, reason: &str, prev: Option<VariantResult>) -> VariantResult {
+    let mut r = prev.unwrap_or_else(|| VariantResult {
+        name: job.name.clone(),
+        hash: job.hash.clone(),
+        compiler: job.compiler.clone(),
+        blas: job.blas.clone(),
+        build: job.build.clone(),
+        status: Status::Skipped,
+        reason: None,
+        steps: Vec::new(),
+        tests_passed: 0,
+        tests_failed: 0,
+        duration_s: 0.0,
+        source_fingerprint: String::new(),
+        tools: Default::default(),
+        warnings: Vec::new(),
+    });
+    r.status = Status::Skipped;
+    r.reason = Some(reason.to_string());
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_one(
+    job: &Job,
+    opts: &Options,
+    system: System,
+    source: &Path,
+    root: &Path,
+    exclude: &[PathBuf],
+    fp: &str,
+    budget: &Budget,
+    ninja: bool,
+    tools: &indexmap::IndexMap<String, String>,
+    on_event: &(dyn Fn(&Event) + Sync),
+    writes_source: &AtomicBool,
+) -> Option<VariantResult> {
+    let t0 = Instant::now();
+    let _running = budget.enter();
+    on_event(&Event::Started {
+        name: job.name.clone(),
+        hash: job.hash.clone(),
+    });
+    let vdir = root.join(store_key(job, system));
+    let mut warnings = Vec::new();
+    let src = if opts.copy_source {
+        let dst = vdir.join("src");
+        if let Err(e) = store::copy_tree(source, &dst, exclude) {
+            warnings.push(format!("cannot copy the source tree: {e}"));
+        }
+        dst
+    } else {
+        source.to_path_buf()
+    };
+    let _ = std::fs::create_dir_all(vdir.join("logs"));
+    // Stale logs from an earlier run would mislead: each step rewrites its own.
+    for s in ["configure", "build", "test"] {
+        let _ = std::fs::remove_file(vdir.join("logs").join(format!("{s}.log")));
+    }
+    let ctx = StepContext {
+        job,
+        system,
+        source: src,
+        build_root: root.to_path_buf(),
+        vdir: vdir.clone(),
+        budget,
+        ninja,
+        step_timeout: opts.step_timeout,
+    };
+    let mut steps = Vec::new();
+    let mut counts = runner::TestCounts::default();
+    let step_done = |s: &StepResult| {
+        on_event(&Event::StepFinished {
+            name: job.name.clone(),
+            step: s.clone(),
+        })
+    };
+    let config = runner::write_config(&ctx);
+    let config_failed = config.is_err();
+    let ok = match config {
+        Ok(cfg) => {
+            let c = runner::configure(&ctx, &cfg);
+            step_done(&c);
+            let ok = c.status == StepStatus::Passed;
+            steps.push(c);
+            ok
+        }
+        Err(e) => {
+            warnings.push(format!("cannot write the build configuration: {e}"));
+            false
+        }
+    };
+    if interrupted() {
+        return None;
+    }
+    let ok = ok && {
+        let b = runner::build(&ctx);
+        step_done(&b);
+        let ok = b.status == StepStatus::Passed;
+        steps.push(b);
+        ok
+    };
+    if interrupted() {
+        return None;
+    }
+    if ok {
+        let (t, c) = runner::test(&ctx);
+        step_done(&t);
+        counts = c;
+        steps.push(t);
+    }
+    if interrupted() {
+        return None;
+    }
+    for name in ["configure", "build", "test"] {
+        if !steps.iter().any(|s| s.step == name) {
+            steps.push(StepResult {
+                step: name.into(),
+                status: StepStatus::NotRun,
+                command: String::new(),
+                exit_code: None,
+                duration_s: 0.0,
+                log: String::new(),
+                cores: 0,
+                message: None,
+            });
+        }
+    }
+    // A project that writes into its source tree makes variants race on those files: say so
+    // once, and which flag avoids it.
+    if !opts.copy_source {
+        if let Ok(after) = store::fingerprint(source, exclude) {
+            if after != fp && !writes_source.swap(true, Ordering::SeqCst) {
+                let m = "the project wrote into its source tree while building this variant; concurrent variants may corrupt each other: rerun with --copy-source".to_string();
+                on_event(&Event::Warning {
+                    name: job.name.clone(),
+                    message: m.clone(),
+                });
+                warnings.push(m);
+            }
+        }
+    }
+    let failed = config_failed || steps.iter().any(|s| s.status == StepStatus::Failed);
+    let mut tools = tools.clone();
+    for (l, v) in &job.compiler_versions {
+        tools.insert(l.clone(), v.clone());
+    }
+    Some(VariantResult {
+        name: job.name.clone(),
+        hash: job.hash.clone(),
+        compiler: job.compiler.clone(),
+        blas: job.blas.clone(),
+        build: job.build.clone(),
+        status: if failed {
+            Status::Failed
+        } else {
+            Status::Passed
+        },
+        reason: None,
+        steps,
+        tests_passed: counts.passed,
+        tests_failed: counts.failed,
+        duration_s: t0.elapsed().as_secs_f64(),
+        source_fingerprint: fp.to_string(),
+        tools,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(name: &str, hash: &str) -> Job {
+        Job {
+            name: name.into(),
+            hash: hash.into(),
+            spec_hash: hash.into(),
+            axes: Default::default(),
+            compiler: "gcc".into(),
+            blas: "sequential".into(),
+            build: "debug".into(),
+            cc: None,
+            cxx: None,
+            fc: None,
+            compiler_versions: Default::default(),
+            cflags: vec![],
+            cxxflags: vec![],
+            fflags: vec![],
+            ldflags: vec![],
+            libs: vec![],
+            cmake: Default::default(),
+            meson: Default::default(),
+            env: Default::default(),
+            threaded: false,
+            thread_vars: vec![],
+            files: Default::default(),
+        }
+    }
+
+    #[test]
+    fn shards_cover_every_job_once() {
+        let jobs: Vec<Job> = (0..11)
+            .map(|i| job(&format!("v{i}"), &format!("{:064x}", i * 7919 % 101)))
+            .collect();
+        for n in 1..5 {
+            let mut all: Vec<String> = (1..=n)
+                .flat_map(|k| shard(jobs.clone(), k, n))
+                .map(|j| j.name)
+                .collect();
+            all.sort();
+            let mut want: Vec<String> = jobs.iter().map(|j| j.name.clone()).collect();
+            want.sort();
+            assert_eq!(all, want, "n={n}");
+        }
+        assert!(parse_shard("0/2").is_err());
+        assert!(parse_shard("3/2").is_err());
+        assert_eq!(parse_shard("2/3"), Ok((2, 3)));
+    }
+
+    #[test]
+    fn select_by_name_glob_and_hash_prefix() {
+        let jobs = vec![
+            job("gcc-threaded-debug", "abcd1234"),
+            job("clang-sequential-release", "ffff0000"),
+        ];
+        let names = |v: Vec<Job>| v.into_iter().map(|j| j.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(select(jobs.clone(), &["gcc".into()], &[])),
+            ["gcc-threaded-debug"]
+        );
+        assert_eq!(
+            names(select(jobs.clone(), &["*-release".into()], &[])),
+            ["clang-sequential-release"]
+        );
+        assert_eq!(
+            names(select(jobs.clone(), &["ABCD".into()], &[])),
+            ["gcc-threaded-debug"]
+        );
+        assert_eq!(
+            names(select(jobs, &[], &["threaded".into()])),
+            ["clang-sequential-release"]
+        );
+    }
+}

@@ -1,0 +1,615 @@
+//! `cfgmx build`, `cfgmx report merge`, `cfgmx env HASH`, `cfgmx reproduce HASH`: the CLI side
+//! of cfgmx-build. This file prints; the library only emits events.
+
+use crate::cli::Global;
+use crate::error::{CliError, Result};
+use crate::load;
+use crate::output::Table;
+use cfgmx_build::job::{Job, LockFile, LOCK_FILE};
+use cfgmx_build::report::{RunReport, Status, StepStatus};
+use cfgmx_build::runner::System;
+use cfgmx_build::store::{write_atomic, OpenError, Store};
+use cfgmx_build::Event;
+use cfgmx_model::{concretize, Profile};
+use clap::{Args, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SystemArg {
+    Cmake,
+    Meson,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Matrix file or embedded matrix name (default: hpc16).
+    pub matrix: Option<String>,
+    /// The project to build (its top directory: CMakeLists.txt or meson.build).
+    #[arg(long, value_name = "DIR")]
+    pub source: PathBuf,
+    /// Where build dirs, logs and records go.
+    #[arg(long, value_name = "DIR", default_value = "cfgmx-build")]
+    pub build_root: PathBuf,
+    /// Cores shared by every variant and the tools inside them (default: all).
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Build system (default: detected from the source tree).
+    #[arg(long, value_enum)]
+    pub system: Option<SystemArg>,
+    /// Only variants whose name contains PATTERN (`*` wildcards) or whose hash starts with it.
+    #[arg(long, value_name = "PATTERN")]
+    pub only: Vec<String>,
+    /// Leave out variants matching PATTERN.
+    #[arg(long, value_name = "PATTERN")]
+    pub skip: Vec<String>,
+    /// Stop starting variants after the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Rebuild variants that passed with an unchanged source tree.
+    #[arg(long)]
+    pub force: bool,
+    /// Build each variant from its own copy of the source (for projects that write into it).
+    #[arg(long)]
+    pub copy_source: bool,
+    /// Build shard K of N (deterministic; every variant lands in exactly one shard).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Machine profile (JSON written by `cfgmx probe --json`; default: probe this machine,
+    /// cached).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Wait for another build using the same build root instead of refusing.
+    #[arg(long)]
+    pub wait: bool,
+    /// Write a JUnit XML report (one test case per variant and step).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a self-contained HTML report (grid compiler x blas x build).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Time limit for one step, in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub step_timeout: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Combine the `--json` results of several shards into one table, JUnit file and HTML page.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub command: ReportCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// JSON results (`cfgmx build --json > shard-1.json`).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Variant name or hash prefix in the lock file.
+    pub variant: String,
+    /// Lock file.
+    #[arg(long, value_name = "FILE", default_value = LOCK_FILE)]
+    pub lock: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// Variant name or hash prefix in the lock file.
+    pub variant: String,
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub source: PathBuf,
+    #[arg(long, value_name = "DIR", default_value = "cfgmx-build")]
+    pub build_root: PathBuf,
+    #[arg(long, value_name = "FILE", default_value = LOCK_FILE)]
+    pub lock: PathBuf,
+    #[arg(long, value_enum)]
+    pub system: Option<SystemArg>,
+}
+
+fn system(s: Option<SystemArg>) -> Option<System> {
+    s.map(|s| match s {
+        SystemArg::Cmake => System::Cmake,
+        SystemArg::Meson => System::Meson,
+    })
+}
+
+/// The machine profile: `--profile FILE` when given, else a probe of this machine (answered
+/// from the probe's cache when nothing changed, so it costs milliseconds after the first).
+pub fn load_profile(g: &Global, path: Option<&Path>) -> Result<Profile> {
+    let Some(p) = path else {
+        let reg = load::registry(g)?;
+        let opts = super::probe::options(
+            g,
+            &super::probe::ProbeArgs {
+                timeout: 10.0,
+                ..Default::default()
+            },
+        )?;
+        return Ok(cfgmx_probe::probe(&reg, &opts, &|_| {}));
+    };
+    super::probe::read_profile(p)
+}
+
+/// A matrix's variants on this machine.
+pub struct Jobs {
+    pub matrix: String,
+    /// The available ones.
+    pub jobs: Vec<Job>,
+    /// The others: name and why not.
+    pub unavailable: Vec<(String, String)>,
+}
+
+/// The matrix's available variants as jobs, plus the names and reasons of the others.
+pub fn jobs(g: &Global, matrix: Option<&str>, profile: &Profile) -> Result<Jobs> {
+    let reg = load::registry(g)?;
+    let m = load::matrix(matrix, &reg)?;
+    let set = m.variant_set(&reg)?;
+    let mut jobs = Vec::new();
+    let mut unavailable = Vec::new();
+    let mut chosen = Vec::new();
+    for v in &set.variants {
+        let cv = concretize(v, &m, &reg, profile);
+        match Job::from_concrete(&cv, &reg) {
+            Some(j) if cv.available => {
+                jobs.push(j);
+                chosen.push((v, cv));
+            }
+            _ => unavailable.push((v.name.clone(), cv.reasons.join("; "))),
+        }
+    }
+    // The build-system files come from the same renderer as `cfgmx generate`, so a build and
+    // a generated config can never disagree.
+    let ctx = cfgmx_render::Context::new(
+        &m,
+        chosen.iter().map(|(v, c)| (*v, Some(c))),
+        set.short_len,
+        Some(profile),
+    );
+    let renderer = cfgmx_render::Renderer::new();
+    for (i, j) in jobs.iter_mut().enumerate() {
+        for f in [
+            cfgmx_render::Format::CmakeToolchain,
+            cfgmx_render::Format::CmakeCache,
+            cfgmx_render::Format::MesonNative,
+        ] {
+            let r = renderer
+                .render_variant(f, &ctx, i)
+                .map_err(|e| CliError::runtime(format!("rendering {f} for {}: {e}", j.name)))?;
+            j.files.insert(f.as_str().to_string(), r.content);
+        }
+    }
+    Ok(Jobs {
+        matrix: m.name.clone(),
+        jobs,
+        unavailable,
+    })
+}
+
+/// Adds `jobs` to the lock file at `path` (entries are keyed by hash, so nothing is lost).
+pub fn update_lock(path: &Path, matrix: &str, jobs: &[Job]) -> Result<()> {
+    let mut lf = match LockFile::read(path) {
+        Ok(lf) if lf.matrix == matrix => lf,
+        _ => LockFile::new(matrix, &[]),
+    };
+    for j in jobs {
+        lf.variants.insert(j.hash.clone(), j.clone());
+    }
+    lf.write(path)
+        .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", path.display())))
+}
+
+fn write_out(path: &Path, text: &str) -> Result<()> {
+    write_atomic(path, text.as_bytes())
+        .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", path.display())))
+}
+
+/// The prefix that makes log paths (relative to the build root) work from the HTML file.
+fn log_prefix(html: &Path, root: &Path) -> String {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let dir = html
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    match root.strip_prefix(&dir) {
+        Ok(rel) if rel.as_os_str().is_empty() => String::new(),
+        Ok(rel) => format!("{}/", rel.display()),
+        Err(_) => format!("file://{}/", root.display()),
+    }
+}
+
+pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
+    let shard = a
+        .shard
+        .as_deref()
+        .map(cfgmx_build::parse_shard)
+        .transpose()
+        .map_err(CliError::usage)?;
+    if a.jobs == Some(0) {
+        return Err(CliError::usage("-j takes a number of cores of at least 1"));
+    }
+    if !a.source.is_dir() {
+        return Err(CliError::usage(format!(
+            "--source {} is not a directory",
+            a.source.display()
+        )));
+    }
+    let profile = load_profile(g, a.profile.as_deref())?;
+    let Jobs {
+        matrix,
+        jobs: all,
+        unavailable,
+    } = jobs(g, a.matrix.as_deref(), &profile)?;
+    let mut jobs = cfgmx_build::select(all.clone(), &a.only, &a.skip);
+    if let Some((k, n)) = shard {
+        jobs = cfgmx_build::shard(jobs, k, n);
+    }
+    if jobs.is_empty() && (!a.only.is_empty() || !a.skip.is_empty()) {
+        return Err(CliError::usage(
+            "--only/--skip leave no variant to build; `cfgmx expand` lists the names",
+        ));
+    }
+    for (n, why) in &unavailable {
+        eprintln!("note: {n} cannot be built here: {why}");
+    }
+    let cores = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let store = Store::open(&a.build_root, a.wait).map_err(|e| match e {
+        OpenError::Busy(_) => CliError::Runtime {
+            message: e.to_string(),
+            code: 2,
+        },
+        OpenError::Io(m) => CliError::runtime(m),
+    })?;
+    // The lock is for sharing hashes; failing to write it must not stop a build.
+    if let Err(CliError::Runtime { message, .. }) = update_lock(Path::new(LOCK_FILE), &matrix, &all)
+    {
+        eprintln!("warning: {message}");
+    }
+    let opts = cfgmx_build::Options {
+        source: a.source.clone(),
+        system: system(a.system),
+        cores,
+        fail_fast: a.fail_fast,
+        force: a.force,
+        copy_source: a.copy_source,
+        matrix: matrix.clone(),
+        shard,
+        step_timeout: a.step_timeout.map(std::time::Duration::from_secs),
+    };
+    let total = jobs.len();
+    let done = AtomicUsize::new(0);
+    eprintln!(
+        "cfgmx build: {total} variant(s) of `{matrix}` on {cores} core(s), build root {}",
+        a.build_root.display()
+    );
+    // A live display on a terminal; plain lines in CI logs and pipes.
+    let live = (std::io::stderr().is_terminal() && std::env::var_os("CI").is_none())
+        .then(|| Live::new(total));
+    let on_event = |e: &Event| match &live {
+        Some(l) => l.event(e),
+        None => progress(e, total, &done),
+    };
+    let out = cfgmx_build::run(jobs, &opts, &store, &on_event).map_err(|e| match e {
+        cfgmx_build::RunError::Usage(m) => CliError::usage(m),
+        cfgmx_build::RunError::Io(m) => CliError::runtime(m),
+    })?;
+    if let Some(l) = &live {
+        l.clear();
+    }
+    finish(
+        &out.report,
+        g.json,
+        a.junit.as_deref(),
+        a.html.as_deref(),
+        &a.build_root,
+    )?;
+    if out.interrupted {
+        eprintln!("cfgmx build: interrupted; finished variants are recorded, the others will run next time");
+        return Ok(130);
+    }
+    Ok(if out.report.failed() > 0 { 1 } else { 0 })
+}
+
+/// The terminal display: an overall bar and one spinner line per running variant; finished
+/// variants print a line above them.
+struct Live {
+    multi: indicatif::MultiProgress,
+    overall: indicatif::ProgressBar,
+    running: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+}
+
+impl Live {
+    fn new(total: usize) -> Live {
+        let multi = indicatif::MultiProgress::new();
+        let overall = multi.add(indicatif::ProgressBar::new(total as u64));
+        if let Ok(st) = indicatif::ProgressStyle::with_template(
+            "{prefix:>9} [{bar:30}] {pos}/{len} variants, {elapsed}",
+        ) {
+            overall.set_style(st.progress_chars("=> "));
+        }
+        overall.set_prefix("building");
+        Live {
+            multi,
+            overall,
+            running: Default::default(),
+        }
+    }
+
+    fn event(&self, e: &Event) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        match e {
+            Event::Queued { .. } => {}
+            Event::Started { name, .. } => {
+                let pb = self
+                    .multi
+                    .insert_before(&self.overall, indicatif::ProgressBar::new_spinner());
+                if let Ok(st) = indicatif::ProgressStyle::with_template("  {spinner} {msg}") {
+                    pb.set_style(st);
+                }
+                pb.set_message(format!("{name}: configure"));
+                pb.enable_steady_tick(std::time::Duration::from_millis(120));
+                running.insert(name.clone(), pb);
+            }
+            Event::StepFinished { name, step } => {
+                if let Some(pb) = running.get(name) {
+                    let next = match step.step.as_str() {
+                        "configure" => "build",
+                        "build" => "test",
+                        _ => "finishing",
+                    };
+                    pb.set_message(format!("{name}: {next}"));
+                }
+            }
+            Event::Finished(r) => {
+                if let Some(pb) = running.remove(&r.name) {
+                    pb.finish_and_clear();
+                    self.multi.remove(&pb);
+                }
+                let failed = r.steps.iter().find(|s| s.status == StepStatus::Failed);
+                let line = match failed {
+                    Some(s) => format!("  FAILED  {} ({} failed; log: {})", r.name, s.step, s.log),
+                    None => format!("  passed  {} ({:.1}s)", r.name, r.duration_s),
+                };
+                let _ = self.multi.println(line);
+                self.overall.inc(1);
+            }
+            Event::Skipped { name, reason, .. } => {
+                let _ = self.multi.println(format!("  skipped {name}: {reason}"));
+                self.overall.inc(1);
+            }
+            Event::Cancelled { name, .. } => {
+                if let Some(pb) = running.remove(name) {
+                    pb.finish_and_clear();
+                }
+                self.overall.inc(1);
+            }
+            Event::Warning { name, message } => {
+                let _ = self.multi.println(format!("warning: {name}: {message}"));
+            }
+        }
+    }
+
+    fn clear(&self) {
+        self.overall.finish_and_clear();
+        let _ = self.multi.clear();
+    }
+}
+
+/// Plain progress lines on stderr (one per variant event), readable in CI logs.
+fn progress(e: &Event, total: usize, done: &AtomicUsize) {
+    let line = match e {
+        Event::Queued { .. } | Event::StepFinished { .. } => return,
+        Event::Started { name, hash } => format!("  start   {name} ({})", &hash[..12]),
+        Event::Finished(r) => {
+            let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+            let steps: Vec<String> = r
+                .steps
+                .iter()
+                .filter(|s| s.status != StepStatus::NotRun)
+                .map(|s| {
+                    format!(
+                        "{} {}{:.1}s",
+                        s.step,
+                        match s.status {
+                            StepStatus::Failed => "FAILED ",
+                            StepStatus::NoTests => "no-tests ",
+                            _ => "",
+                        },
+                        s.duration_s
+                    )
+                })
+                .collect();
+            let verdict = if r.status == Status::Failed {
+                "FAILED "
+            } else {
+                "passed "
+            };
+            let mut l = format!("[{n}/{total}] {verdict}{} ({})", r.name, steps.join(", "));
+            if let Some(s) = r.steps.iter().find(|s| s.status == StepStatus::Failed) {
+                l.push_str(&format!("\n          log: {}", s.log));
+            }
+            l
+        }
+        Event::Skipped { name, reason, .. } => {
+            let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+            format!("[{n}/{total}] skipped {name}: {reason}")
+        }
+        Event::Cancelled { name, .. } => {
+            let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+            format!("[{n}/{total}] cancelled {name}")
+        }
+        Event::Warning { name, message } => format!("warning: {name}: {message}"),
+    };
+    eprintln!("{line}");
+}
+
+fn finish(
+    r: &RunReport,
+    json: bool,
+    junit: Option<&Path>,
+    html: Option<&Path>,
+    root: &Path,
+) -> Result<()> {
+    if let Some(p) = junit {
+        write_out(p, &r.junit())?;
+    }
+    if let Some(p) = html {
+        write_out(p, &r.html(&log_prefix(p, root)))?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        let text = serde_json::to_string_pretty(r).map_err(|e| CliError::runtime(e.to_string()))?;
+        writeln!(out, "{text}").ok();
+        return Ok(());
+    }
+    let mut t = Table::new(&[
+        "VARIANT",
+        "HASH",
+        "STATUS",
+        "CONFIGURE",
+        "BUILD",
+        "TEST",
+        "TESTS",
+        "TIME",
+    ]);
+    for row in r.table_rows() {
+        t.row(row);
+    }
+    write!(out, "{}", t.render()).ok();
+    writeln!(
+        out,
+        "\n{} passed, {} failed, {} skipped in {:.1} s on {} core(s)",
+        r.passed(),
+        r.failed(),
+        r.count(Status::Skipped),
+        r.wall_s,
+        r.cores
+    )
+    .ok();
+    Ok(())
+}
+
+pub fn run_report(g: &Global, a: ReportArgs) -> Result<u8> {
+    let ReportCommand::Merge(m) = a.command;
+    let mut parts = Vec::new();
+    for f in &m.files {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", f.display())))?;
+        let r: RunReport = serde_json::from_str(&text).map_err(|e| {
+            CliError::usage(format!(
+                "{}:{}:{}: not a `cfgmx build --json` result: {e}",
+                f.display(),
+                e.line(),
+                e.column()
+            ))
+        })?;
+        parts.push(r);
+    }
+    let merged = RunReport::merge(parts).map_err(CliError::usage)?;
+    finish(
+        &merged,
+        g.json,
+        m.junit.as_deref(),
+        m.html.as_deref(),
+        Path::new("."),
+    )?;
+    Ok(if merged.failed() > 0 { 1 } else { 0 })
+}
+
+/// `cfgmx expand --lock`: writes the concrete variants to cfgmx.lock.
+pub fn run_lock(g: &Global, matrix: Option<&str>, profile: Option<&Path>) -> Result<u8> {
+    let profile = load_profile(g, profile)?;
+    let j = jobs(g, matrix, &profile)?;
+    update_lock(Path::new(LOCK_FILE), &j.matrix, &j.jobs)?;
+    for (n, why) in &j.unavailable {
+        eprintln!("note: {n} cannot be built here: {why}");
+    }
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({"lock": LOCK_FILE, "variants": j.jobs.len()})
+        );
+    } else {
+        println!(
+            "wrote {} variant(s) of `{}` to {LOCK_FILE}",
+            j.jobs.len(),
+            j.matrix
+        );
+    }
+    Ok(0)
+}
+
+/// A variant from ./cfgmx.lock, for `cfgmx show` when the matrix does not have the key.
+pub fn from_lock(key: &str) -> Option<Job> {
+    let lf = LockFile::read(Path::new(LOCK_FILE)).ok()?;
+    lf.find(key).ok().cloned()
+}
+
+fn read_lock(p: &Path) -> Result<LockFile> {
+    LockFile::read(p).map_err(|e| {
+        CliError::usage(format!(
+            "{e}\n(`cfgmx build` and `cfgmx expand --lock` write {LOCK_FILE})"
+        ))
+    })
+}
+
+pub fn run_env(g: &Global, a: EnvArgs) -> Result<u8> {
+    let lf = read_lock(&a.lock)?;
+    let j = lf.find(&a.variant).map_err(CliError::usage)?;
+    if g.json {
+        println!("{}", serde_json::to_string_pretty(j).unwrap_or_default());
+    } else {
+        print!("{}", j.env_script());
+    }
+    Ok(0)
+}
+
+pub fn run_reproduce(g: &Global, a: ReproduceArgs) -> Result<u8> {
+    let lf = read_lock(&a.lock)?;
+    let j = lf.find(&a.variant).map_err(CliError::usage)?;
+    let (step, bdir) = cfgmx_build::reproduce(j, &a.source, &a.build_root, system(a.system))
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({"variant": j.name, "hash": j.hash, "build_dir": bdir, "configure": step})
+        );
+    } else {
+        println!("variant   {} ({})", j.name, j.hash);
+        println!("build dir {}", bdir.display());
+        println!("configure {}", step.command);
+        println!("log       {}", a.build_root.join(&step.log).display());
+    }
+    if step.status == StepStatus::Failed {
+        eprintln!(
+            "configure failed: {}",
+            step.message.as_deref().unwrap_or("see the log")
+        );
+        return Ok(1);
+    }
+    if !g.json {
+        println!(
+            "next: cmake --build {0} && ctest --test-dir {0}   (or: eval \"$(cfgmx env {1})\")",
+            bdir.display(),
+            &j.hash[..12]
+        );
+    }
+    Ok(0)
+}

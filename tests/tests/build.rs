@@ -1,0 +1,536 @@
+//! `cfgmx build` end to end on the real tiny-blas project (C + OpenBLAS, OpenMP when the
+//! variant asks): gcc/clang x sequential/threaded x debug/release, real cmake, ninja, ctest.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The gcc/clang x sequential/threaded x debug/release matrix the generate tests use too.
+fn matrix() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("matrices/gcc-clang.toml"))
+        .unwrap()
+}
+
+const BROKEN: &str = r#"
+[[include]]
+compiler = "gcc"
+blas = "sequential"
+build = "release"
+flags = "broken"
+[values.flags.broken]
+cflags = ["-fno-such-flag-cfgmx"]
+"#;
+
+fn project() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("projects/omp-blas")
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new(matrix: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("m.toml"), matrix).unwrap();
+        Env { dir }
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(cfgmx_tests::bin());
+        // The real probe, with a cache of this test's own.
+        c.current_dir(self.path())
+            .env("CFGMX_CACHE_DIR", self.path().join("probe-cache"))
+            .args(args);
+        c
+    }
+    fn build_cmd(&self, source: &Path, root: &str, extra: &[&str]) -> Command {
+        let mut c = self.cmd(&["build", "m.toml", "-j", "2", "--build-root", root]);
+        c.arg("--source").arg(source).args(extra);
+        c
+    }
+    fn build(&self, source: &Path, root: &str, extra: &[&str]) -> (Output, Value) {
+        let o = self
+            .build_cmd(source, root, extra)
+            .arg("--json")
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!(
+                "no JSON ({e}); status {:?}\nstderr:\n{}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr)
+            )
+        });
+        (o, v)
+    }
+}
+
+fn explain(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn variants(v: &Value) -> &Vec<Value> {
+    v["variants"].as_array().unwrap()
+}
+
+fn step<'a>(variant: &'a Value, name: &str) -> &'a Value {
+    variant["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap()
+}
+
+/// The comparable part of a run: per variant, everything but times and paths.
+fn table(v: &Value) -> Vec<String> {
+    let mut t: Vec<String> = variants(v)
+        .iter()
+        .map(|x| {
+            let st = |n: &str| step(x, n)["status"].as_str().unwrap_or("").to_string();
+            format!(
+                "{} {} {} {} {} {} {}/{}",
+                x["name"],
+                x["hash"],
+                x["status"],
+                st("configure"),
+                st("build"),
+                st("test"),
+                x["tests_passed"],
+                x["tests_failed"]
+            )
+        })
+        .collect();
+    t.sort();
+    t
+}
+
+#[test]
+fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
+    let env = Env::new(&matrix());
+    // A copy of the project, so touching a file does not disturb other tests.
+    let src = env.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    for e in std::fs::read_dir(project()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), src.join(e.file_name())).unwrap();
+    }
+
+    // Two shards on one root: together every variant exactly once.
+    let (o1, s1) = env.build(&src, "root", &["--shard", "1/2"]);
+    assert_eq!(o1.status.code(), Some(0), "{}", explain(&o1));
+    let (o2, s2) = env.build(&src, "root", &["--shard", "2/2"]);
+    assert_eq!(o2.status.code(), Some(0), "{}", explain(&o2));
+    let mut names: Vec<&str> = variants(&s1)
+        .iter()
+        .chain(variants(&s2))
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    let before = names.len();
+    names.dedup();
+    assert_eq!((before, names.len()), (8, 8), "{names:?}");
+    std::fs::write(env.path().join("s1.json"), &o1.stdout).unwrap();
+    std::fs::write(env.path().join("s2.json"), &o2.stdout).unwrap();
+    let m = env
+        .cmd(&[
+            "report",
+            "merge",
+            "s1.json",
+            "s2.json",
+            "--json",
+            "--junit",
+            "merged.xml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(m.status.code(), Some(0), "{}", explain(&m));
+    let merged: Value = serde_json::from_slice(&m.stdout).unwrap();
+
+    // A full run (forced, so it really builds) has the same table as the merged shards.
+    let (o, full) = env.build(
+        &src,
+        "root",
+        &["--force", "--junit", "junit.xml", "--html", "report.html"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    assert_eq!(table(&merged), table(&full));
+    for v in variants(&full) {
+        assert_eq!(v["status"], "passed", "{v}");
+        assert_eq!(v["tests_passed"], 2, "{v}");
+        for s in ["configure", "build", "test"] {
+            let log = env
+                .path()
+                .join("root")
+                .join(step(v, s)["log"].as_str().unwrap());
+            assert!(log.is_file(), "{} missing", log.display());
+        }
+    }
+    // Tests ran with thread counts inside the 2-core budget, the BLAS's own variable included.
+    for v in variants(&full) {
+        let log = std::fs::read_to_string(
+            env.path()
+                .join("root")
+                .join(step(v, "test")["log"].as_str().unwrap()),
+        )
+        .unwrap();
+        let first = log.lines().next().unwrap_or("");
+        let omp: usize = first
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("OMP_NUM_THREADS="))
+            .unwrap_or_else(|| panic!("no OMP_NUM_THREADS in `{first}`"))
+            .parse()
+            .unwrap();
+        assert!((1..=2).contains(&omp), "{first}");
+        if v["name"].as_str().unwrap().starts_with("clang-threaded") {
+            assert!(
+                first.contains("OPENBLAS_NUM_THREADS="),
+                "pthread OpenBLAS uncapped: {first}"
+            );
+        }
+    }
+
+    check_junit(&env.path().join("junit.xml"), 8);
+    check_junit(&env.path().join("merged.xml"), 8);
+    check_html(&env.path().join("report.html"), env.path());
+
+    // No change: nothing is rebuilt.
+    let t = Instant::now();
+    let (o, again) = env.build(&src, "root", &[]);
+    let took = t.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    for v in variants(&again) {
+        assert_eq!(v["status"], "skipped", "{v}");
+    }
+    eprintln!("no-change run took {took:?}");
+
+    // Touch one source: every variant rebuilds and retests in its reused build dir.
+    std::thread::sleep(Duration::from_millis(20));
+    let f = src.join("info.c");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, format!("{text}\n")).unwrap();
+    let (o, touched) = env.build(&src, "root", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    for v in variants(&touched) {
+        assert_eq!(v["status"], "passed", "{v}");
+        assert_eq!(step(v, "configure")["command"], "(build dir reused)", "{v}");
+        let blog = std::fs::read_to_string(
+            env.path()
+                .join("root")
+                .join(step(v, "build")["log"].as_str().unwrap()),
+        )
+        .unwrap();
+        assert!(blog.contains("info.c"), "info.c not recompiled:\n{blog}");
+        assert!(
+            !blog.contains("dgemm_check.c"),
+            "dgemm_check.c needlessly recompiled:\n{blog}"
+        );
+    }
+
+    // The lock file written by the build answers `env` and `reproduce` by hash.
+    let hash = variants(&full)[0]["hash"].as_str().unwrap()[..10].to_string();
+    let e = env.cmd(&["env", &hash]).output().unwrap();
+    assert_eq!(e.status.code(), Some(0), "{}", explain(&e));
+    let script = String::from_utf8_lossy(&e.stdout);
+    assert!(script.contains("export CC=/"), "{script}");
+    let r = env
+        .cmd(&["reproduce", &hash, "--build-root", "repro"])
+        .arg("--source")
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(0), "{}", explain(&r));
+    let built = std::fs::read_dir(env.path().join("repro")).unwrap().count();
+    assert!(built >= 1);
+}
+
+fn check_junit(path: &Path, variants: usize) {
+    // Parse with a real XML parser and check the JUnit structure CI systems read.
+    let script = format!(
+        r#"
+import sys, xml.etree.ElementTree as ET
+root = ET.parse({path:?}).getroot()
+assert root.tag == "testsuites", root.tag
+suites = root.findall("testsuite")
+assert len(suites) == {variants}, len(suites)
+for s in suites:
+    cases = s.findall("testcase")
+    assert [c.get("name") for c in cases] == ["configure", "build", "test"], [c.get("name") for c in cases]
+    assert int(s.get("tests")) == len(cases)
+    for c in cases:
+        assert c.get("classname") and c.get("time") is not None
+print("ok")
+"#,
+        path = path.display().to_string()
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", explain(&o));
+}
+
+fn check_html(html: &Path, dir: &Path) {
+    let text = std::fs::read_to_string(html).unwrap();
+    assert!(text.contains("<table class=\"grid\">"));
+    assert_eq!(text.matches("class=\"cell passed\"").count(), 8);
+    let shot = dir.join("shot.png");
+    let o = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1200,800",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(shot.is_file(), "no screenshot\n{}", explain(&o));
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    // A blank page compresses to a few kB; the coloured grid and table do not.
+    assert!(
+        png.len() > 20_000,
+        "screenshot is {} bytes: blank?",
+        png.len()
+    );
+}
+
+#[test]
+fn a_broken_flag_fails_its_variant_alone_and_the_log_says_why() {
+    let env = Env::new(&format!("{}{BROKEN}", matrix()));
+    let (o, r) = env.build(&project(), "root", &["--only", "gcc-sequential"]);
+    assert_eq!(o.status.code(), Some(1), "{}", explain(&o));
+    let vs = variants(&r);
+    assert_eq!(vs.len(), 2);
+    for v in vs {
+        let broken = v["name"] == "gcc-sequential-release-broken";
+        assert_eq!(v["status"], if broken { "failed" } else { "passed" }, "{v}");
+        if broken {
+            let c = step(v, "configure");
+            let log =
+                std::fs::read_to_string(env.path().join("root").join(c["log"].as_str().unwrap()))
+                    .unwrap();
+            assert!(log.contains("-fno-such-flag-cfgmx"), "{log}");
+            assert!(
+                c["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("-fno-such-flag-cfgmx"),
+                "{c}"
+            );
+            assert_eq!(step(v, "build")["status"], "not_run");
+        }
+    }
+}
+
+#[test]
+fn a_project_without_tests_is_reported_as_ran_no_test() {
+    let env = Env::new(&matrix());
+    let src = env.path().join("notests");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(
+        src.join("CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.18)\nproject(p C)\nadd_executable(hello hello.c)\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("hello.c"), "int main(void) { return 0; }\n").unwrap();
+    let (o, r) = env.build(&src, "root", &["--only", "gcc-sequential-debug"]);
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let v = &variants(&r)[0];
+    assert_eq!(step(v, "test")["status"], "no_tests", "{v}");
+}
+
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
+    let env = Env::new(&matrix());
+    let root = env.path().join("root");
+    let mut child = env
+        .build_cmd(&project(), "root", &["--force"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until some variant is configuring or building.
+    let t = Instant::now();
+    while !processes_mentioning(&root.display().to_string())
+        .iter()
+        .any(|p| !p.contains("cfgmx build"))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no build step started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A second build on the same root refuses with a clear message.
+    let second = env.build_cmd(&project(), "root", &[]).output().unwrap();
+    assert_eq!(second.status.code(), Some(2), "{}", explain(&second));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("another cfgmx build is using the build root"),
+        "{err}"
+    );
+
+    unsafe { libc_kill(child.id() as i32, 2) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    let left = processes_mentioning(&root.display().to_string());
+    assert!(left.is_empty(), "still running after SIGINT: {left:?}");
+
+    // The store reads back fine and the build completes.
+    let (o, r) = env.build(&project(), "root", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    assert_eq!(variants(&r).len(), 8);
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
+fn expand_lock_then_show_and_env_by_concrete_hash() {
+    let env = Env::new(&matrix());
+    let o = env.cmd(&["expand", "m.toml", "--lock"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let lock: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path().join("cfgmx.lock")).unwrap())
+            .unwrap();
+    let vars = lock["variants"].as_object().unwrap();
+    assert_eq!(vars.len(), 8);
+    let (hash, job) = vars
+        .iter()
+        .find(|(_, j)| j["name"] == "clang-threaded-debug")
+        .unwrap();
+    // The concrete hash is not a spec hash, so only the lock file knows it.
+    let s = env
+        .cmd(&["show", &hash[..12], "m.toml", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(s.status.code(), Some(0), "{}", explain(&s));
+    let shown: Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!(&shown, job);
+    let e = env.cmd(&["env", &hash[..12]]).output().unwrap();
+    let script = String::from_utf8_lossy(&e.stdout);
+    assert!(script.contains("-fopenmp=libomp"), "{script}");
+    // The script is valid sh and sets what it says.
+    let check = Command::new("sh")
+        .args(["-c", &format!("{script}\necho \"$CC|$CFLAGS\"")])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        out.contains("clang|") && out.contains("-fopenmp=libomp"),
+        "{out}"
+    );
+    let bad = env.cmd(&["env", "zzzz-no-such"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", explain(&bad));
+}
+
+#[test]
+fn meson_builds_the_same_variants_in_build_dirs_of_their_own() {
+    let env = Env::new(&matrix());
+    let only = [
+        "--only",
+        "gcc-threaded-release",
+        "--only",
+        "clang-sequential-debug",
+    ];
+    let (o, cm) = env.build(&project(), "root", &only);
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let mut args = only.to_vec();
+    args.extend(["--system", "meson"]);
+    let (o, me) = env.build(&project(), "root", &args);
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    for (a, b) in variants(&cm).iter().zip(variants(&me)) {
+        assert_eq!(a["hash"], b["hash"]);
+        assert_eq!(b["status"], "passed", "{b}");
+        assert_eq!(b["tests_passed"], 2, "{b}");
+        assert!(
+            step(b, "test")["command"]
+                .as_str()
+                .unwrap()
+                .contains("meson test"),
+            "{b}"
+        );
+        assert_ne!(step(a, "build")["log"], step(b, "build")["log"]);
+    }
+}
+
+#[test]
+fn a_project_writing_into_its_source_is_detected_and_copy_source_avoids_it() {
+    let env = Env::new(&matrix());
+    let src = env.path().join("writer");
+    std::fs::create_dir(&src).unwrap();
+    // Configure writes a header into the source tree, as some real projects do.
+    std::fs::write(
+        src.join("CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.18)\nproject(w C)\n\
+         file(WRITE ${CMAKE_SOURCE_DIR}/config.h \"#define CC \\\"${CMAKE_C_COMPILER}\\\"\\n\")\n\
+         add_executable(w w.c)\nenable_testing()\nadd_test(NAME w COMMAND w)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("w.c"),
+        "#include \"config.h\"\nint main(void) { return CC[0] != '/'; }\n",
+    )
+    .unwrap();
+    let only = [
+        "--only",
+        "gcc-sequential-debug",
+        "--only",
+        "clang-sequential-debug",
+    ];
+    let o = env.build_cmd(&src, "root", &only).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("wrote into its source tree") && err.contains("--copy-source"),
+        "{err}"
+    );
+
+    std::fs::remove_file(src.join("config.h")).unwrap();
+    let mut args = only.to_vec();
+    args.push("--copy-source");
+    let o = env.build_cmd(&src, "root2", &args).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("wrote into its source tree"), "{err}");
+    assert!(
+        !src.join("config.h").exists(),
+        "the original source tree was written to"
+    );
+}
