@@ -23,6 +23,21 @@ impl Source {
         }
     }
 
+    /// Byte offset of a 1-based line and column (the inverse of [`Source::line_col`], for
+    /// positions other parsers report, such as serde_json's); clamped to the text.
+    pub fn offset(&self, line: usize, col: usize) -> usize {
+        let start: usize = self
+            .text
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let rest = &self.text[start.min(self.text.len())..];
+        rest.char_indices()
+            .nth(col.saturating_sub(1))
+            .map_or(self.text.len(), |(b, _)| start + b)
+    }
+
     /// 1-based (line, column) of a byte offset; the column counts characters, not bytes.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
@@ -199,6 +214,15 @@ mod tests {
         assert_eq!(s.line_col(6), (2, 1));
         // byte 9 is the space after "bé" (é is two bytes)
         assert_eq!(s.line_col(9), (2, 3));
+    }
+
+    #[test]
+    fn offset_inverts_line_col() {
+        let s = Source::new("f.toml", "a = 1\nbé = 2\n");
+        for off in [0, 6, 9, 10] {
+            let (l, c) = s.line_col(off);
+            assert_eq!(s.offset(l, c), off);
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Errors that reach the user, and how they are shown.
 
 use cfgmx_model::{Diagnostic, Diagnostics};
-use codespan_reporting::diagnostic::{Diagnostic as CsDiag, Label};
+use codespan_reporting::diagnostic::{Diagnostic as CsDiag, Label, Severity};
 use codespan_reporting::files::SimpleFiles;
 use codespan_reporting::term::{self, termcolor};
 use std::io::IsTerminal;
@@ -75,30 +75,16 @@ fn color() -> termcolor::ColorChoice {
 
 /// Prints located diagnostics with a caret excerpt: `file:line:col`, message, expectation.
 pub fn print_diagnostics(d: &Diagnostics) {
-    let mut files = SimpleFiles::new();
-    let ids: Vec<(String, usize)> = d
-        .sources
-        .iter()
-        .map(|s| {
-            (
-                s.name.clone(),
-                files.add(s.name.clone(), s.text.to_string()),
-            )
-        })
-        .collect();
-    let writer = termcolor::StandardStream::stderr(color());
-    let config = term::Config::default();
-    for diag in &d.diagnostics {
-        let cs = to_codespan(diag, &ids);
-        if term::emit(&mut writer.lock(), &config, &files, &cs).is_err() {
-            eprintln!("error: {diag}");
-        }
-    }
+    emit(&d.diagnostics, &d.sources, Severity::Error);
 }
 
 /// Prints warnings (non-fatal diagnostics) the same way.
 pub fn print_warnings(ws: &[Diagnostic], sources: &[cfgmx_model::Source]) {
-    if ws.is_empty() {
+    emit(ws, sources, Severity::Warning);
+}
+
+fn emit(diags: &[Diagnostic], sources: &[cfgmx_model::Source], severity: Severity) {
+    if diags.is_empty() {
         return;
     }
     let mut files = SimpleFiles::new();
@@ -112,10 +98,20 @@ pub fn print_warnings(ws: &[Diagnostic], sources: &[cfgmx_model::Source]) {
         })
         .collect();
     let writer = termcolor::StandardStream::stderr(color());
-    for w in ws {
-        let mut cs = to_codespan(w, &ids);
-        cs.severity = codespan_reporting::diagnostic::Severity::Warning;
-        let _ = term::emit(&mut writer.lock(), &term::Config::default(), &files, &cs);
+    let config = term::Config::default();
+    for diag in diags {
+        let mut cs = to_codespan(diag, &ids);
+        cs.severity = severity;
+        if term::emit(&mut writer.lock(), &config, &files, &cs).is_err() {
+            eprintln!(
+                "{}: {diag}",
+                if severity == Severity::Error {
+                    "error"
+                } else {
+                    "warning"
+                }
+            );
+        }
     }
 }
 

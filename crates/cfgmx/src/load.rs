@@ -80,3 +80,17 @@ pub fn matrix(arg: Option<&str>, reg: &Registry) -> Result<Matrix> {
     crate::error::print_warnings(&m.warnings, std::slice::from_ref(&m.source));
     Ok(m)
 }
+
+/// Reads a machine profile written by `cfgmx probe --json`; bad JSON is a located error.
+pub fn read_profile(path: &Path) -> Result<cfgmx_model::Profile> {
+    let src = read_source(path)?;
+    serde_json::from_str(&src.text).map_err(|e| {
+        let off = src.offset(e.line(), e.column());
+        Diagnostics::one(
+            Diagnostic::at(&src, off..off, format!("not a machine profile: {e}"))
+                .expected("a profile as `cfgmx probe --json` writes it"),
+        )
+        .with_source(&src)
+        .into()
+    })
+}

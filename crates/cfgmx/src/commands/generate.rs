@@ -8,7 +8,7 @@
 use crate::cli::Global;
 use crate::error::{CliError, Result};
 use crate::load;
-use cfgmx_model::{concretize, ConcreteVariant, Diagnostic, Diagnostics, Profile, Source};
+use cfgmx_model::{concretize, ConcreteVariant, Diagnostic, Diagnostics, Source};
 use cfgmx_render::{merge_presets, Context, Format, RenderError, RenderedFile, Renderer};
 use clap::Args;
 use std::collections::BTreeMap;
@@ -57,7 +57,7 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
     let m = load::matrix(a.matrix.as_deref(), &reg)?;
     let set = m.variant_set(&reg)?;
     let profile = match &a.profile {
-        Some(p) => Some(read_profile(p)?),
+        Some(p) => Some(load::read_profile(p)?),
         None => {
             // The probe's cache, when the machine has not changed since `cfgmx probe`;
             // generating never runs a probe itself.
@@ -200,30 +200,6 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn read_profile(path: &Path) -> Result<Profile> {
-    let src = load::read_source(path)?;
-    serde_json::from_str(&src.text).map_err(|e| {
-        let off = offset_of(&src.text, e.line(), e.column());
-        CliError::Input(
-            Diagnostics::one(
-                Diagnostic::at(&src, off..off, format!("not a machine profile: {e}"))
-                    .expected("a profile as `cfgmx probe --json` writes it"),
-            )
-            .with_source(&src),
-        )
-    })
-}
-
-/// Byte offset of a 1-based line and column.
-fn offset_of(text: &str, line: usize, col: usize) -> usize {
-    let start: usize = text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
-    (start + col.saturating_sub(1)).min(text.len())
-}
-
 fn render_error(e: RenderError, template: Option<&Source>, matrix: &Source) -> CliError {
     match e {
         RenderError::Template {
@@ -234,7 +210,7 @@ fn render_error(e: RenderError, template: Option<&Source>, matrix: &Source) -> C
         } => {
             let d = match (template, line) {
                 (Some(src), Some(l)) => {
-                    let off = offset_of(&src.text, l, column.unwrap_or(1));
+                    let off = src.offset(l, column.unwrap_or(1));
                     let end = (off + 1).min(src.text.len()).max(off);
                     Diagnostic::at(src, off..end, format!("template error: {message}"))
                 }

@@ -4,7 +4,7 @@ use crate::cli::Global;
 use crate::error::{CliError, Result};
 use crate::load;
 use crate::output::Table;
-use cfgmx_model::{Diagnostic, Diagnostics, ProbeStatus, Profile, Registry};
+use cfgmx_model::{ProbeStatus, Profile, Registry};
 use cfgmx_probe::{ProbeEvent, ProbeOptions};
 use clap::Args;
 use std::io::{IsTerminal, Write};
@@ -255,22 +255,7 @@ pub fn render(p: &Profile) -> String {
 
 /// Reads a profile written by `cfgmx probe --json`; a bad file is a located input error.
 pub fn read_profile(path: &std::path::Path) -> Result<Profile> {
-    let src = load::read_source(path)?;
-    serde_json::from_str(&src.text).map_err(|e| {
-        let offset = offset_of(&src.text, e.line(), e.column());
-        let d = Diagnostic::at(&src, offset..offset, format!("invalid profile: {e}"))
-            .expected("the JSON `cfgmx probe --json` prints");
-        CliError::Input(Diagnostics::one(d).with_source(&src))
-    })
-}
-
-fn offset_of(text: &str, line: usize, col: usize) -> usize {
-    let start: usize = text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
-    (start + col.saturating_sub(1)).min(text.len())
+    load::read_profile(path)
 }
 
 /// The profile `expand --probe` / `--profile FILE` checks variants against, if asked for.
