@@ -171,9 +171,56 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// Deserialises a TOML data file, refusing any string or key that holds a NUL character.
+///
+/// A NUL can reach a value only through a `\u0000` escape (TOML forbids the raw byte), and no
+/// value with one can be used: the OS cuts arguments, environment and paths at NUL, so a flag
+/// or a variable would silently become something shorter. Refusing it here covers matrices,
+/// descriptors and providers alike.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(src: &Source) -> Result<T, Diagnostics> {
+    let raw: T = toml::from_str(&src.text)
+        .map_err(|e| Diagnostics::one(from_toml_error(src, &e)).with_source(src))?;
+    // Only an escape can produce a NUL, so most files skip the second parse.
+    let escape = ["\\u0000", "\\U00000000"]
+        .iter()
+        .filter_map(|e| src.text.find(e).map(|i| (i, e.len())))
+        .min();
+    if let Some((at, len)) = escape {
+        let has_nul = toml::from_str::<toml::Table>(&src.text)
+            .map(|t| table_has_nul(&t))
+            .unwrap_or(false);
+        if has_nul {
+            return Err(Diagnostics::one(
+                Diagnostic::at(src, at..at + len, "a NUL character in a value")
+                    .expected("values without NUL (programs, environments and paths cannot carry one)"),
+            )
+            .with_source(src));
+        }
+    }
+    Ok(raw)
+}
+
+fn table_has_nul(t: &toml::Table) -> bool {
+    t.iter()
+        .any(|(k, v)| k.contains('\0') || value_has_nul(v))
+}
+
+fn value_has_nul(v: &toml::Value) -> bool {
+    match v {
+        toml::Value::String(s) => s.contains('\0'),
+        toml::Value::Array(a) => a.iter().any(value_has_nul),
+        toml::Value::Table(t) => table_has_nul(t),
+        _ => false,
+    }
+}
+
 /// Turns a `toml` parse/deserialise error into a located diagnostic.
 pub fn from_toml_error(src: &Source, err: &toml::de::Error) -> Diagnostic {
-    let msg = err.message().trim().to_string();
+    let mut msg = err.message().trim().to_string();
+    if msg == "recursion limit exceeded" {
+        // The parser's own words do not say what the file did wrong.
+        msg = "arrays or inline tables nested too deeply (recursion limit exceeded)".into();
+    }
     let (message, expected) = split_expected(&msg);
     let d = match err.span() {
         Some(span) => Diagnostic::at(src, span, message),

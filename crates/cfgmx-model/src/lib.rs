@@ -47,6 +47,12 @@ pub struct VariantSet {
     pub removed_by_constraint: Vec<u64>,
 }
 
+/// Most combinations [`Matrix::variant_set`] holds in memory (the axes' product plus the
+/// include entries, before exclude and constraints). Tables, JSON arrays, generated files and
+/// builds of more variants are of no use to anyone, and holding 10^12 would never finish;
+/// `cfgmx expand --jsonl` streams any number in constant memory.
+pub const MAX_VARIANTS: u128 = 100_000;
+
 /// Minimum short-hash length, as git's default abbreviation.
 pub const MIN_SHORT_HASH: usize = 7;
 
@@ -54,6 +60,20 @@ impl Matrix {
     /// Expands and resolves every variant. Fails with located diagnostics when a combination
     /// cannot resolve, two variants share a name, or the constraints leave nothing.
     pub fn variant_set(&self, reg: &Registry) -> Result<VariantSet, Diagnostics> {
+        // An upper bound known before expanding: refuse at once rather than after an hour.
+        let bound = self
+            .product_size()
+            .saturating_add(self.include.len() as u128);
+        if bound > MAX_VARIANTS {
+            return Err(Diagnostics::one(
+                self.axes_diagnostic(format!(
+                    "the axes give {} combinations, more than the {MAX_VARIANTS} cfgmx expands in memory",
+                    self.product_size()
+                ))
+                .expected("fewer axis values, or stream them with `cfgmx expand --jsonl` (constant memory)"),
+            )
+            .with_source(&self.source));
+        }
         let mut resolver = Resolver::new(self, reg);
         let mut combos = self.combos();
         let mut variants = Vec::new();

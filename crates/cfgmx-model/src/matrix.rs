@@ -5,7 +5,7 @@
 //! axes, duplicate values, excludes naming unknown axes, unknown keys) and reports every problem
 //! with its file, line and column.
 
-use crate::diag::{from_toml_error, Diagnostic, Diagnostics, Source};
+use crate::diag::{Diagnostic, Diagnostics, Source};
 use crate::registry::Registry;
 use crate::toolchain::Language;
 use crate::version::VersionRange;
@@ -319,8 +319,7 @@ pub struct Matrix {
 impl Matrix {
     /// Parses and validates a matrix against the descriptors and providers of `reg`.
     pub fn parse(src: &Source, reg: &Registry) -> Result<Matrix, Diagnostics> {
-        let raw: RawMatrix = toml::from_str(&src.text)
-            .map_err(|e| Diagnostics::one(from_toml_error(src, &e)).with_source(src))?;
+        let raw: RawMatrix = crate::diag::parse_toml(src)?;
         let mut v = Validator {
             src,
             reg,

@@ -5,7 +5,7 @@
 //! the ones it ignores. A concrete BLAS value in a matrix is `<provider>-<build>`
 //! (`openblas-openmp`, `mkl-sequential`).
 
-use crate::diag::{from_toml_error, Diagnostic, Diagnostics, Source};
+use crate::diag::{Diagnostic, Diagnostics, Source};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use toml::Spanned;
@@ -143,8 +143,7 @@ pub struct Build {
 
 impl Provider {
     pub fn parse(src: &Source) -> Result<Provider, Diagnostics> {
-        let raw: RawProvider = toml::from_str(&src.text)
-            .map_err(|e| Diagnostics::one(from_toml_error(src, &e)).with_source(src))?;
+        let raw: RawProvider = crate::diag::parse_toml(src)?;
         let mut errs = Vec::new();
         let name = raw.name.get_ref().clone();
         if !crate::toolchain::valid_ident(&name) {
@@ -173,6 +172,29 @@ impl Provider {
                     format!("duplicate build `{bname}`"),
                 ));
                 continue;
+            }
+            // The build name becomes part of a BLAS id (`openblas-openmp`), a matrix value and
+            // a variant name, so it is held to the same spelling as a provider name.
+            let mut chars = bname.chars();
+            if !(matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+                && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            {
+                errs.push(
+                    Diagnostic::at(src, b.name.span(), format!("invalid build name {bname:?}"))
+                        .expected("lowercase letters, digits and `_`, starting with a letter"),
+                );
+            }
+            for var in b.thread_vars.iter().chain(&b.ignored_vars) {
+                if !crate::matrix::valid_env_name(var) {
+                    errs.push(
+                        Diagnostic::at(
+                            src,
+                            b.name.span(),
+                            format!("build `{bname}`: invalid environment variable name {var:?}"),
+                        )
+                        .expected("letters, digits and `_`, not starting with a digit"),
+                    );
+                }
             }
             if b.threading == Threading::Openmp && b.openmp_runtime.is_none() {
                 errs.push(

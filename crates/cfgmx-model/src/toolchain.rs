@@ -4,7 +4,7 @@
 //! and which flags ("facets") spell OpenMP, debug, optimisation, PIC and language standards for
 //! it. Adding a compiler is adding a file; no code path is family-specific.
 
-use crate::diag::{from_toml_error, Diagnostic, Diagnostics, Source};
+use crate::diag::{Diagnostic, Diagnostics, Source};
 use crate::version::{Version, VersionRange};
 use indexmap::IndexMap;
 use regex::Regex;
@@ -274,8 +274,7 @@ impl Toolchain {
 
     /// Parses and validates a descriptor. All problems in the file are reported together.
     pub fn parse(src: &Source) -> Result<Toolchain, Diagnostics> {
-        let raw: RawToolchain = toml::from_str(&src.text)
-            .map_err(|e| Diagnostics::one(from_toml_error(src, &e)).with_source(src))?;
+        let raw: RawToolchain = crate::diag::parse_toml(src)?;
         let mut errs = Vec::new();
         let name = raw.name.get_ref().clone();
         if !valid_ident(&name) {

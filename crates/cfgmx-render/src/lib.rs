@@ -13,6 +13,7 @@
 //! the same inputs give byte-identical files. Writing them (atomically) is the CLI's job.
 
 pub mod context;
+pub mod guard;
 pub mod presets;
 pub mod quote;
 
@@ -603,6 +604,14 @@ impl Renderer {
         text: &str,
         ctx: &Context,
     ) -> Result<String, RenderError> {
+        if let Some(f) = guard::check(text) {
+            return Err(RenderError::Template {
+                template: name.to_string(),
+                line: Some(f.line),
+                column: Some(f.column),
+                message: f.message,
+            });
+        }
         let mut tera = self.tera.clone();
         tera.add_raw_template(name, text)
             .map_err(|e| template_error(name, &e, "template", None))?;

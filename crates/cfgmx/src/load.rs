@@ -7,22 +7,70 @@ use cfgmx_model::registry::{builtin_matrix, builtin_matrix_files};
 use cfgmx_model::{Diagnostic, Diagnostics, Matrix, Registry, Source, DEFAULT_MATRIX};
 use std::path::Path;
 
-/// Reads a text file as a [`Source`]; unreadable or non-UTF-8 files become located errors.
+/// Largest data file (matrix, descriptor, provider, template, profile) cfgmx reads: 16 MiB.
+/// Hand-written inputs are kilobytes; anything this large is a mistake (a log, a binary), and
+/// refusing it up front costs nothing where parsing it would cost seconds and memory.
+pub const MAX_INPUT_BYTES: u64 = 16 << 20;
+
+/// Reads a text file as a [`Source`]; unreadable, oversized, binary (NUL bytes) or non-UTF-8
+/// files become located errors.
 pub fn read_source(path: &Path) -> Result<Source> {
+    use std::io::Read;
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| {
+    let cannot = |e: std::io::Error| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {
             " (check the path)"
         } else {
             ""
         };
-        Diagnostics::one(Diagnostic::file(
+        CliError::from(Diagnostics::one(Diagnostic::file(
             &name,
             format!("cannot read file: {e}{hint}"),
+        )))
+    };
+    let too_big = |size: u64| {
+        CliError::from(Diagnostics::one(
+            Diagnostic::file(
+                &name,
+                format!(
+                    "file is {:.1} MiB, larger than the {} MiB cfgmx reads",
+                    size as f64 / (1u64 << 20) as f64,
+                    MAX_INPUT_BYTES >> 20
+                ),
+            )
+            .expected("a hand-written matrix, descriptor or template (check the path)"),
         ))
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    // The size is checked before reading, and the read is capped too, since a FIFO or a
+    // growing file has no trustworthy length.
+    if let Ok(meta) = file.metadata() {
+        if meta.is_file() && meta.len() > MAX_INPUT_BYTES {
+            return Err(too_big(meta.len()));
+        }
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
     match String::from_utf8(bytes) {
-        Ok(t) => Ok(Source::new(name, t)),
+        Ok(t) => {
+            let src = Source::new(name, t);
+            // A NUL byte means a binary file; no text format cfgmx reads allows one, and the
+            // parsers' own messages for it are vague.
+            if let Some(off) = src.text.find('\0') {
+                return Err(Diagnostics::one(
+                    Diagnostic::at(&src, off..off + 1, "a NUL byte (is this a binary file?)")
+                        .expected("a text file without NUL bytes"),
+                )
+                .with_source(&src)
+                .into());
+            }
+            Ok(src)
+        }
         Err(e) => {
             let off = e.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
