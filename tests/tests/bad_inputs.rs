@@ -1,6 +1,10 @@
 //! Every file under `tests/bad-inputs/` must be refused with exit code 2, a message that names
 //! the file (and line:column where its header says `# at: L:C`) and contains the header's
-//! `# expect:` text, no panic, and nothing written.
+//! `# expect:` text, no panic, and nothing written. Every message is also an insta snapshot
+//! (`tests/tests/snapshots/`), so a message cannot drift into vagueness unnoticed.
+//!
+//! Cost: about 120 runs of the debug binary (a few seconds), plus the 100 MB file test
+//! (writing it takes about a second; cfgmx refuses it from its size alone).
 
 use cfgmx_tests::{files_under, repo, run_in, tempdir};
 use std::path::Path;
@@ -24,7 +28,12 @@ fn header(text: &[u8]) -> Case {
     }
 }
 
-fn check(kind: &str, path: &Path) -> Result<(), String> {
+/// The message as a user reads it, with the temp dir redacted.
+fn shown_message(err: &str, dir: &Path) -> String {
+    err.replace(&dir.display().to_string(), "[TMP]")
+}
+
+fn check(kind: &str, path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path).unwrap();
     let case = header(&bytes);
     let dir = tempdir();
@@ -45,6 +54,13 @@ fn check(kind: &str, path: &Path) -> Result<(), String> {
             (
                 vec![flag.into(), "d".into(), "toolchains".into()],
                 format!("d/{name}"),
+            )
+        }
+        "template" => {
+            std::fs::write(dir.path().join(name), &bytes).unwrap();
+            (
+                vec!["generate".into(), "--template".into(), name.into()],
+                name.to_string(),
             )
         }
         other => panic!("unknown bad-input kind {other}"),
@@ -75,7 +91,7 @@ fn check(kind: &str, path: &Path) -> Result<(), String> {
         problems.push(format!("files were written: {:?}", files_under(dir.path())));
     }
     if problems.is_empty() {
-        Ok(())
+        Ok(shown_message(&err, dir.path()))
     } else {
         Err(format!(
             "{}: {}\n{}",
@@ -90,8 +106,9 @@ fn check(kind: &str, path: &Path) -> Result<(), String> {
 fn every_bad_input_is_refused_with_a_located_message() {
     let root = repo().join("tests/bad-inputs");
     let mut failures = Vec::new();
+    let mut messages = Vec::new();
     let mut n = 0;
-    for kind in ["matrix", "toolchain", "provider"] {
+    for kind in ["matrix", "toolchain", "provider", "template"] {
         let mut paths: Vec<_> = std::fs::read_dir(root.join(kind))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -99,16 +116,90 @@ fn every_bad_input_is_refused_with_a_located_message() {
         paths.sort();
         for p in paths {
             n += 1;
-            if let Err(e) = check(kind, &p) {
-                failures.push(e);
+            match check(kind, &p) {
+                Ok(m) => messages.push((
+                    format!("{kind}__{}", p.file_name().unwrap().to_string_lossy()),
+                    m,
+                )),
+                Err(e) => failures.push(e),
             }
         }
     }
-    assert!(n >= 35, "the corpus shrank to {n} cases");
+    assert!(n >= 100, "the corpus shrank to {n} cases");
     assert!(
         failures.is_empty(),
         "{} of {n} bad inputs were not handled:\n\n{}",
         failures.len(),
         failures.join("\n\n")
     );
+    for (name, m) in messages {
+        insta::assert_snapshot!(name, m);
+    }
+}
+
+/// A 100 MB matrix is refused from its size, before any of it is parsed, within a second.
+#[test]
+fn a_100_mb_file_is_refused_quickly_and_nothing_is_written() {
+    let dir = tempdir();
+    let path = dir.path().join("huge.toml");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        f.write_all(b"name = \"huge\"\n[axes]\ncompiler = [\"gcc\"]\n")
+            .unwrap();
+        let line = format!("# {}\n", "x".repeat(1022));
+        for _ in 0..100 * 1024 {
+            f.write_all(line.as_bytes()).unwrap();
+        }
+    }
+    let before = files_under(dir.path());
+    let t = std::time::Instant::now();
+    let r = run_in(dir.path(), &["expand", "huge.toml"]);
+    let took = t.elapsed();
+    r.expect_code(2);
+    let err = r.stderr();
+    assert!(err.contains("huge.toml"), "{}", r.explain());
+    assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
+    assert_eq!(files_under(dir.path()), before);
+    insta::assert_snapshot!("hundred_mb_file", shown_message(&err, dir.path()));
+}
+
+/// 2 x 10^12 combinations: a table is refused at once; `--jsonl` streams (the first lines
+/// come out and a closed pipe ends the run).
+#[test]
+fn an_enormous_matrix_is_refused_as_a_table_and_streams_as_jsonl() {
+    let dir = tempdir();
+    let src = repo().join("tests/bad-inputs/matrix/enormous.toml");
+    std::fs::copy(&src, dir.path().join("enormous.toml")).unwrap();
+    let t = std::time::Instant::now();
+    for args in [
+        &["expand", "enormous.toml"][..],
+        &["expand", "enormous.toml", "--json"],
+        &["generate", "enormous.toml", "-f", "github"],
+    ] {
+        let r = run_in(dir.path(), args);
+        r.expect_code(2);
+        assert!(r.stderr().contains("--jsonl"), "{}", r.explain());
+    }
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    let mut child = std::process::Command::new(cfgmx_tests::bin())
+        .args(["expand", "enormous.toml", "--jsonl"])
+        .current_dir(dir.path())
+        .env("CFGMX_CACHE_DIR", dir.path().join(".c"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let lines: Vec<String> = std::io::BufRead::lines(std::io::BufReader::new(out))
+        .take(3)
+        .map(Result::unwrap)
+        .collect();
+    // Dropping the pipe's read end makes the next write fail: cfgmx must stop.
+    let status = child.wait().unwrap();
+    assert_eq!(lines.len(), 3);
+    for l in &lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(v["name"].as_str().unwrap().starts_with("gcc-0-0-0"), "{l}");
+    }
+    assert!(!status.success() || status.code() == Some(0), "{status}");
 }

@@ -191,8 +191,9 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(src: &Source) -> Result<T, Dia
             .unwrap_or(false);
         if has_nul {
             return Err(Diagnostics::one(
-                Diagnostic::at(src, at..at + len, "a NUL character in a value")
-                    .expected("values without NUL (programs, environments and paths cannot carry one)"),
+                Diagnostic::at(src, at..at + len, "a NUL character in a value").expected(
+                    "values without NUL (programs, environments and paths cannot carry one)",
+                ),
             )
             .with_source(src));
         }
@@ -201,8 +202,7 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(src: &Source) -> Result<T, Dia
 }
 
 fn table_has_nul(t: &toml::Table) -> bool {
-    t.iter()
-        .any(|(k, v)| k.contains('\0') || value_has_nul(v))
+    t.iter().any(|(k, v)| k.contains('\0') || value_has_nul(v))
 }
 
 fn value_has_nul(v: &toml::Value) -> bool {

@@ -1,10 +1,11 @@
 //! Checks a user template before tera sees it, for the two shapes that would overflow the
-//! stack and abort the process (tera recurses with no depth limit): expressions nested
-//! deeper than [`MAX_NESTING`] (the parser recurses per bracket) and macros that call
+//! stack and abort the process (tera recurses with no depth limit): expressions or blocks
+//! (`if`, `for`, ...) nested deeper than [`MAX_NESTING`] (parser and renderer recurse per
+//! level; a debug build overflows at about 1,000) and macros that call
 //! themselves, directly or through others (the renderer recurses per call, and whether a
 //! recursion ends cannot be known beforehand).
 
-/// Deepest `(`/`[` nesting accepted inside a `{{ }}` or `{% %}` tag.
+/// Deepest `(`/`[` nesting accepted inside a tag, and deepest nesting of block tags.
 pub const MAX_NESTING: usize = 64;
 
 /// A problem found by [`check`]: 1-based line and column, and the message.
@@ -52,8 +53,32 @@ fn tags(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
+const BLOCKS: &[&str] = &["if", "for", "macro", "block", "filter", "raw"];
+
 fn nesting(text: &str) -> Option<Finding> {
+    let mut blocks = 0usize;
     for (start, end) in tags(text) {
+        if text[..start].ends_with('%') {
+            let word = ident_at(text[start..end].trim_start_matches('-').trim_start());
+            if BLOCKS.contains(&word) {
+                blocks += 1;
+                if blocks > MAX_NESTING {
+                    let (line, column) = line_col(text, start);
+                    return Some(Finding {
+                        line,
+                        column,
+                        message: format!(
+                            "blocks (`if`, `for`, ...) nested more than {MAX_NESTING} deep (tera would run out of stack)"
+                        ),
+                    });
+                }
+            } else if word
+                .strip_prefix("end")
+                .is_some_and(|w| BLOCKS.contains(&w))
+            {
+                blocks = blocks.saturating_sub(1);
+            }
+        }
         let mut depth = 0usize;
         let mut quote: Option<char> = None;
         for (k, c) in text[start..end].char_indices() {
@@ -176,6 +201,8 @@ mod tests {
             ("plain {{ x }} text ((((((((", None),
             (&deep, Some((1, "nested more than 64"))),
             (&ok_deep, None),
+            (&"{% if x %}".repeat(65), Some((1, "blocks (`if`, `for`, ...) nested"))),
+            (&"{% if x %}{% endif %}".repeat(100), None),
             ("{{ \"((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((\" }}", None),
             (
                 "{% macro f(n) %}{{ self::f(n=n) }}{% endmacro f %}",
