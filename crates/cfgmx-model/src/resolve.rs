@@ -247,6 +247,7 @@ impl<'a> Resolver<'a> {
             }
             push_slug(&mut name, v);
         }
+        finish_name(&mut name);
         // The key order is the same for every product combination: sort once.
         let same_keys = self.order_keys.len() == c.pairs.len()
             && self
@@ -648,8 +649,57 @@ pub fn push_slug(out: &mut String, v: &str) {
     }
 }
 
+/// Longest variant name: names become file and directory names (`env/<name>.sh`,
+/// `build/<name>`), and most file systems allow 255 bytes per component.
+pub const MAX_NAME: usize = 128;
+
+/// Makes a joined name safe as a file name everywhere: a name longer than [`MAX_NAME`] keeps
+/// its start and ends in a hash of the whole (so distinct long names stay distinct), and a
+/// name Windows reserves for a device (`CON`, `nul.x`, `COM1`) gets a leading `_`.
+pub fn finish_name(name: &mut String) {
+    if name.len() > MAX_NAME {
+        let digest = sha256_hex(name.as_bytes());
+        // Slugs are ASCII, so any byte index is a character boundary.
+        name.truncate(MAX_NAME - 17);
+        name.push('-');
+        name.push_str(&digest[..16]);
+    }
+    let base = name.split('.').next().unwrap_or("");
+    let upper = base.to_ascii_uppercase();
+    let reserved = matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || (upper.len() == 4
+            && (upper.starts_with("COM") || upper.starts_with("LPT"))
+            && upper.as_bytes()[3].is_ascii_digit());
+    if reserved {
+        name.insert(0, '_');
+    }
+}
+
 #[cfg(test)]
 mod slug_tests {
+    #[test]
+    fn names_are_capped_and_never_reserved_devices() {
+        let long = "x".repeat(1000);
+        let mut a = long.clone();
+        super::finish_name(&mut a);
+        let mut b = format!("{long}y");
+        super::finish_name(&mut b);
+        assert_eq!(a.len(), super::MAX_NAME);
+        assert_ne!(a, b, "distinct long names stay distinct");
+        for (n, want) in [
+            ("CON", "_CON"),
+            ("nul.x-gcc", "_nul.x-gcc"),
+            ("com1", "_com1"),
+            ("con-gcc", "con-gcc"),
+            ("console", "console"),
+            ("gcc", "gcc"),
+        ] {
+            let mut s = n.to_string();
+            super::finish_name(&mut s);
+            assert_eq!(s, want, "{n}");
+        }
+    }
+
     #[test]
     fn slugs_are_safe_file_names() {
         let cases = [
