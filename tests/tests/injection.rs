@@ -458,3 +458,130 @@ fn hostile_values_read_back_exactly_or_are_refused_in_every_format() {
         failures.join("\n\n")
     );
 }
+
+/// Values that would walk out of a directory, name a device or read as an option, as the
+/// first axis so they start the variant name.
+const ESCAPES: &str = r#"name = "esc"
+languages = ["c"]
+[axes]
+flavor = ["../x", "/etc", "..", ".", "CON", "-rf", "a/../../b", "nul.txt"]
+compiler = ["gcc"]
+build = ["debug"]
+"#;
+
+#[test]
+fn variant_names_never_escape_the_output_or_build_root() {
+    let tmp = tempdir();
+    let work = tmp.path().join("work");
+    let src = work.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(work.join("m.toml"), ESCAPES).unwrap();
+    std::fs::write(
+        src.join("CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.18)\nproject(p C)\nenable_testing()\nadd_executable(t main.c)\nadd_test(NAME t COMMAND t)\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("main.c"), "int main(void) { return 0; }\n").unwrap();
+    let run = |args: &[&str]| {
+        Command::new(bin())
+            .args(args)
+            .current_dir(&work)
+            .env("CFGMX_CACHE_DIR", work.join("probe-cache"))
+            .output()
+            .unwrap()
+    };
+    let o = run(&["expand", "m.toml", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let recs: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<String> = recs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 8);
+    for n in &names {
+        let base = n.split('.').next().unwrap().to_ascii_uppercase();
+        assert!(
+            !n.contains('/')
+                && n != "."
+                && n != ".."
+                && !n.starts_with('-')
+                && !["CON", "PRN", "AUX", "NUL"].contains(&base.as_str()),
+            "unsafe variant name {n:?}"
+        );
+    }
+
+    // Per-variant files land exactly at OUT/<subdir>/<name>.<ext>.
+    for (format, subdir, ext) in [
+        ("env", "env", "sh"),
+        ("cmake-toolchain", "toolchain", "cmake"),
+        ("meson-native", "meson", "ini"),
+        ("lmod", "modules/Core/esc", "lua"),
+    ] {
+        let o = run(&["generate", "m.toml", "-f", format, "-o", "out"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut want: Vec<PathBuf> = names
+            .iter()
+            .map(|n| Path::new(subdir).join(format!("{n}.{ext}")))
+            .collect();
+        want.sort();
+        let got: Vec<PathBuf> = files_under(&work.join("out"))
+            .into_iter()
+            .filter(|p| p.starts_with(subdir))
+            .collect();
+        assert_eq!(got, want, "{format}");
+    }
+
+    // A build writes only under its build root (plus the lock file and the probe cache).
+    let o = run(&[
+        "build",
+        "m.toml",
+        "--source",
+        "src",
+        "--build-root",
+        "root",
+        "-j",
+        "2",
+    ]);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let root = work.join("root").canonicalize().unwrap();
+    for f in files_under(&work) {
+        let top = f.components().next().unwrap().as_os_str().to_string_lossy();
+        assert!(
+            ["m.toml", "src", "out", "root", "probe-cache", "cfgmx.lock"].contains(&top.as_ref()),
+            "build wrote {} outside its root",
+            f.display()
+        );
+        if top == "root" {
+            let real = work.join(&f).canonicalize().unwrap();
+            assert!(
+                real.starts_with(&root),
+                "{} escapes the root",
+                real.display()
+            );
+        }
+    }
+    // Nothing beside the working directory ("../x" would be there).
+    let beside: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, vec![std::ffi::OsString::from("work")]);
+
+    // Two values with one slug ("" and ".") are refused, not merged or overwritten.
+    std::fs::write(
+        work.join("e.toml"),
+        "name = \"e\"\n[axes]\nflavor = [\"\", \".\"]\ncompiler = [\"gcc\"]\n",
+    )
+    .unwrap();
+    let o = run(&["generate", "e.toml", "-f", "env", "-o", "out-e"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("two variants are both named `_-gcc`"));
+    assert!(!work.join("out-e").exists());
+}
