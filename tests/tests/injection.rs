@@ -172,7 +172,7 @@ impl Case {
     }
 
     fn expect_word(&self, what: &str, words: &[String]) -> Result<(), String> {
-        if words.iter().any(|w| *w == self.value) {
+        if words.contains(&self.value) {
             Ok(())
         } else {
             Err(format!(
