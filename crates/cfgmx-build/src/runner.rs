@@ -222,7 +222,23 @@ fn finish(ctx: &StepContext, step: &str, o: &cfgmx_exec::Outcome, cores: usize) 
         duration_s: o.duration.as_secs_f64(),
         log: ctx.rel(&log),
         cores,
-        message: if ok { None } else { Some(why(o, &log)) },
+        message: if ok {
+            None
+        } else {
+            Some(format!("{}{}", disk_full(&ctx.vdir), why(o, &log)))
+        },
+    }
+}
+
+/// A full disk shows in a step's log as some tool's write error, or not at all (the log itself
+/// could not be written): say it plainly when the build root has (almost) no space left.
+fn disk_full(dir: &Path) -> String {
+    match fs4::available_space(dir) {
+        Ok(free) if free < 64 << 10 => format!(
+            "the file system of {} is full ({free} bytes free): free some space and run again\n",
+            dir.display()
+        ),
+        _ => String::new(),
     }
 }
 

@@ -97,7 +97,7 @@ fn tell_watchdog(fd: i32, pgid: i32, tag: u8) {
     let mut msg = [0u8; 8];
     msg[..4].copy_from_slice(&pgid.to_ne_bytes());
     msg[4] = tag;
-    // SAFETY: an 8-byte write to a pipe we own is atomic (< PIPE_BUF); used from pre_exec too.
+    // SAFETY: an 8-byte write to a pipe we own is atomic (< PIPE_BUF).
     unsafe { libc::write(fd, msg.as_ptr().cast(), msg.len()) };
 }
 
@@ -115,6 +115,8 @@ unsafe fn watchdog_main(r: i32) -> ! {
     }
     // Out of the terminal's foreground group: a Ctrl-C is cfgmx's to handle, not ours.
     libc::setpgid(0, 0);
+    // Nor pin cfgmx's working directory (an unmount would find it busy).
+    libc::chdir(c"/".as_ptr());
     libc::signal(libc::SIGINT, libc::SIG_IGN);
     libc::signal(libc::SIGHUP, libc::SIG_IGN);
     let mut groups = [0i32; 1024];
