@@ -283,20 +283,19 @@ fn sigint_and_sigkill_at_random_moments_lose_nothing_and_leave_nothing_running()
         let tag = format!("trial-{trial}");
         let mut child = env.spawn_build(&root, &tag, &[]);
         let start = Instant::now();
-        let mut status = None;
-        while start.elapsed() < at {
-            if let Some(s) = child.try_wait().unwrap() {
-                status = Some(s);
-                break;
+        let killed = loop {
+            if child.try_wait().unwrap().is_some() {
+                break false;
+            }
+            if start.elapsed() >= at {
+                break true;
             }
             std::thread::sleep(Duration::from_millis(5));
-        }
-        let killed = status.is_none();
+        };
         if killed {
             signal(&child, sig);
-            status = Some(child.wait().unwrap());
         }
-        let status = status.unwrap();
+        let status = child.wait().unwrap();
         // cfgmx's own SIGINT handler gives its children 2 s between SIGTERM and SIGKILL; the
         // watchdog that acts for a SIGKILLed cfgmx, 0.3 s. Anything alive later was orphaned.
         let grace = if killed && sig == libc::SIGKILL {
