@@ -241,6 +241,17 @@ pub fn run(
     let stop = AtomicBool::new(false);
     let workers = opts.cores.max(1).min(jobs.len().max(1));
     let writes_source = AtomicBool::new(false);
+    // A record that does not parse is said once and dropped: the variant is built again.
+    let load = |job: &Job| match store.load(&store_key(job, system)) {
+        Ok(r) => r,
+        Err(why) => {
+            on_event(&Event::Warning {
+                name: job.name.clone(),
+                message: format!("{why}; building it again"),
+            });
+            None
+        }
+    };
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
@@ -258,12 +269,12 @@ pub fn run(
                         hash: job.hash.clone(),
                     });
                     if let Ok(mut r) = results.lock() {
-                        r.push(skipped(job, reason, store.load(&store_key(job, system))));
+                        r.push(skipped(job, reason, load(job)));
                     }
                     continue;
                 }
                 if !opts.force {
-                    if let Some(prev) = store.load(&store_key(job, system)) {
+                    if let Some(prev) = load(job) {
                         if prev.status == Status::Passed && prev.source_fingerprint == fp {
                             let reason = "unchanged since it passed".to_string();
                             on_event(&Event::Skipped {

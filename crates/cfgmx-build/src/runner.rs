@@ -222,7 +222,23 @@ fn finish(ctx: &StepContext, step: &str, o: &cfgmx_exec::Outcome, cores: usize) 
         duration_s: o.duration.as_secs_f64(),
         log: ctx.rel(&log),
         cores,
-        message: if ok { None } else { Some(why(o, &log)) },
+        message: if ok {
+            None
+        } else {
+            Some(format!("{}{}", disk_full(&ctx.vdir), why(o, &log)))
+        },
+    }
+}
+
+/// A full disk shows in a step's log as some tool's write error, or not at all (the log itself
+/// could not be written): say it plainly when the build root has (almost) no space left.
+fn disk_full(dir: &Path) -> String {
+    match fs4::available_space(dir) {
+        Ok(free) if free < 64 << 10 => format!(
+            "the file system of {} is full ({free} bytes free): free some space and run again\n",
+            dir.display()
+        ),
+        _ => String::new(),
     }
 }
 
@@ -256,10 +272,19 @@ fn header(log: &Path, cmd: &Cmd) {
 pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
     let (config, changed) = (cfg.main.as_path(), cfg.changed);
     let bdir = ctx.build_dir();
-    let configured = match ctx.system {
-        System::Cmake => bdir.join("CMakeCache.txt").is_file(),
-        System::Meson => bdir.join("meson-private").is_dir(),
-    };
+    // The stamp is written only after a configure succeeded: a configure that was killed or
+    // ran out of disk leaves a CMakeCache.txt (or meson-private) that looks configured but
+    // is not, and reusing it would fail every later build of the variant.
+    let stamp = ctx.vdir.join(CONFIGURED_STAMP);
+    let configured = stamp.is_file()
+        && match ctx.system {
+            System::Cmake => bdir.join("CMakeCache.txt").is_file(),
+            System::Meson => bdir.join("meson-private").is_dir(),
+        };
+    if !configured && bdir.exists() {
+        // What an unfinished configure left cannot be trusted (a truncated cache): start clean.
+        let _ = std::fs::remove_dir_all(&bdir);
+    }
     let log = ctx.log("configure");
     if configured && !changed {
         let _ = std::fs::create_dir_all(log.parent().unwrap_or(Path::new(".")));
@@ -311,13 +336,21 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
                 .arg(&ctx.source)
         }
     };
+    let _ = std::fs::remove_file(&stamp);
     header(&log, &cmd);
     let held = ctx.budget.take(1);
     let o = cmd.logged(&log);
     let n = held.as_ref().map_or(0, |h| h.count());
     drop(held);
+    // Without the stamp the next run configures from scratch: slower, never wrong.
+    if o.success() {
+        let _ = crate::store::write_atomic(&stamp, b"configured\n");
+    }
     finish(ctx, "configure", &o, n)
 }
+
+/// In a variant's directory: its build dir was configured to the end.
+pub const CONFIGURED_STAMP: &str = "configured.ok";
 
 /// Build with the variant's share of the budget.
 pub fn build(ctx: &StepContext) -> StepResult {

@@ -71,6 +71,15 @@ impl Store {
         } else if !f.try_lock_exclusive().map_err(io)? {
             return Err(OpenError::Busy(root.to_path_buf()));
         }
+        // Holding the lock, any temporary record is a leftover of a writer that was killed
+        // before its rename: never a record, only litter.
+        if let Ok(rd) = std::fs::read_dir(root.join("records")) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with(".tmp") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         Ok(Store {
             root: root.to_path_buf(),
             _lock: f,
@@ -81,10 +90,23 @@ impl Store {
         self.root.join("records").join(format!("{key}.json"))
     }
 
-    /// The last record under `key`; an unreadable record counts as none (it is rewritten).
-    pub fn load(&self, key: &str) -> Option<VariantResult> {
-        let text = std::fs::read_to_string(self.record_path(key)).ok()?;
-        serde_json::from_str(&text).ok()
+    /// The last record under `key`. A record that exists but does not parse (truncated,
+    /// garbage, another tool's file) is deleted and reported as `Err(why)`, so the caller can
+    /// warn and rebuild the variant: it then counts as never built.
+    pub fn load(&self, key: &str) -> Result<Option<VariantResult>, String> {
+        let path = self.record_path(key);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            let _ = std::fs::remove_file(&path);
+            format!(
+                "its record {} was corrupt ({e}) and is discarded",
+                path.display()
+            )
+        })
     }
 
     pub fn save(&self, key: &str, r: &VariantResult) -> std::io::Result<()> {
@@ -191,6 +213,23 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(d.path().join("a.c"), "int y;").unwrap();
         assert_ne!(f1, fingerprint(d.path(), &ex).unwrap());
+    }
+
+    #[test]
+    fn corrupt_records_are_reported_and_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path(), false).unwrap();
+        assert_eq!(s.load("k").unwrap(), None);
+        for bad in [&b""[..], b"{\"name\": \"x\", \"ha", b"\x00\xff garbage"] {
+            std::fs::write(s.record_path("k"), bad).unwrap();
+            let e = s.load("k").unwrap_err();
+            assert!(e.contains("corrupt") && e.contains("k.json"), "{e}");
+            assert!(!s.record_path("k").exists());
+        }
+        std::fs::write(d.path().join("records/.tmpAbC123"), b"half").unwrap();
+        drop(s);
+        Store::open(d.path(), false).unwrap();
+        assert!(!d.path().join("records/.tmpAbC123").exists());
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! timeout ends a hung child, the child runs in its own process group so a timeout or an
 //! interrupt kills everything it started, and the exact command line is kept for error messages.
 //! [`kill_all`] terminates every process group still running (the CLI calls it on Ctrl-C).
+//! Nothing a child started outlives it: when the child exits, what is left of its group is
+//! killed; and a watchdog process (forked once, see [`watchdog`]) ends every live group if
+//! cfgmx itself dies without cleaning up (SIGKILL, a crash, the OOM killer).
 //!
 //! Never: decides anything about compilers or builds; it only runs what it is given.
 
@@ -15,9 +18,8 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use wait_timeout::ChildExt;
 
 /// Process groups of children still running, so an interrupt can end them all.
 static LIVE: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
@@ -45,6 +47,129 @@ pub fn kill_all(grace: Duration) {
     }
     for g in &groups {
         unsafe { libc::killpg(*g, libc::SIGKILL) };
+    }
+}
+
+/// How long a group gets between SIGTERM and SIGKILL when a timeout or the watchdog ends it:
+/// long enough for ninja or make to pass the signal on to the compilers they run in process
+/// groups of their own, short enough to keep a probe within its timeout plus a second.
+const TERM_GRACE: Duration = Duration::from_millis(300);
+
+/// Output kept per stream of a captured run; the rest is read and dropped so a child that
+/// prints without end (garbage, `yes`) neither blocks nor fills memory.
+const CAPTURE_LIMIT: usize = 4 << 20;
+
+/// The write end of the watchdog's pipe, or None when it could not be started.
+static WATCHDOG: OnceLock<Option<i32>> = OnceLock::new();
+
+/// Starts (once) and returns the watchdog: a process forked from cfgmx that reads the process
+/// groups of running children from a pipe. The pipe's write end lives only in cfgmx, so
+/// when cfgmx ends, however it ends, the watchdog reads end-of-file and terminates every
+/// group still registered (SIGTERM, then SIGKILL). Without it a `kill -9` of cfgmx would leave
+/// cmake, ninja and the compilers running in their own process groups.
+pub fn watchdog() -> Option<i32> {
+    *WATCHDOG.get_or_init(|| {
+        let mut fds = [0i32; 2];
+        // SAFETY: plain syscalls; the child branch only makes async-signal-safe calls (no
+        // allocation, no locks), as required after fork in a multi-threaded process.
+        unsafe {
+            if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+                return None;
+            }
+            match libc::fork() {
+                -1 => {
+                    libc::close(fds[0]);
+                    libc::close(fds[1]);
+                    None
+                }
+                0 => watchdog_main(fds[0]),
+                _ => {
+                    libc::close(fds[0]);
+                    Some(fds[1])
+                }
+            }
+        }
+    })
+}
+
+/// Sends one registration message (`+` a group started, `-` it ended) to the watchdog.
+fn tell_watchdog(fd: i32, pgid: i32, tag: u8) {
+    let mut msg = [0u8; 8];
+    msg[..4].copy_from_slice(&pgid.to_ne_bytes());
+    msg[4] = tag;
+    // SAFETY: an 8-byte write to a pipe we own is atomic (< PIPE_BUF).
+    unsafe { libc::write(fd, msg.as_ptr().cast(), msg.len()) };
+}
+
+/// The watchdog's whole life. Async-signal-safe calls only.
+unsafe fn watchdog_main(r: i32) -> ! {
+    // Keep nothing of cfgmx open but the pipe: a held stdout would keep cfgmx's reader
+    // waiting, a held lock file would keep the build root locked.
+    if r > 0 {
+        libc::syscall(libc::SYS_close_range, 0u32, (r - 1) as u32, 0u32);
+    }
+    if libc::syscall(libc::SYS_close_range, (r + 1) as u32, u32::MAX, 0u32) != 0 {
+        for fd in (r + 1)..4096 {
+            libc::close(fd);
+        }
+    }
+    // Out of the terminal's foreground group: a Ctrl-C is cfgmx's to handle, not ours.
+    libc::setpgid(0, 0);
+    // Nor pin cfgmx's working directory (an unmount would find it busy).
+    libc::chdir(c"/".as_ptr());
+    libc::signal(libc::SIGINT, libc::SIG_IGN);
+    libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    let mut groups = [0i32; 1024];
+    let mut buf = [0u8; 8];
+    loop {
+        let mut got = 0usize;
+        while got < buf.len() {
+            let n = libc::read(r, buf.as_mut_ptr().add(got).cast(), buf.len() - got);
+            if n > 0 {
+                got += n as usize;
+            } else if n < 0 && *libc::__errno_location() == libc::EINTR {
+                continue;
+            } else {
+                // cfgmx is gone: end whatever it left running.
+                end_groups(&groups);
+                libc::_exit(0);
+            }
+        }
+        let g = i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        if g <= 0 {
+            continue;
+        }
+        if buf[4] == b'+' {
+            if let Some(slot) = groups.iter_mut().find(|x| **x == 0) {
+                *slot = g;
+            }
+        } else if let Some(slot) = groups.iter_mut().find(|x| **x == g) {
+            *slot = 0;
+        }
+    }
+}
+
+/// SIGTERM to every group, a grace period, SIGKILL to what is left. Async-signal-safe.
+unsafe fn end_groups(groups: &[i32]) {
+    let mut any = false;
+    for &g in groups.iter().filter(|g| **g > 0) {
+        any |= libc::killpg(g, libc::SIGTERM) == 0;
+    }
+    if !any {
+        return;
+    }
+    let step = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 20_000_000,
+    };
+    for _ in 0..(TERM_GRACE.as_millis() / 20 + 1) {
+        if !groups.iter().any(|&g| g > 0 && libc::killpg(g, 0) == 0) {
+            return;
+        }
+        libc::nanosleep(&step, std::ptr::null_mut());
+    }
+    for &g in groups.iter().filter(|g| **g > 0) {
+        libc::killpg(g, libc::SIGKILL);
     }
 }
 
@@ -230,6 +355,12 @@ impl Cmd {
             }
         };
         let pgid = child.id() as i32;
+        // Registered from here, not from a pre_exec hook in the child: a hook would make std
+        // fork and execvp, and execvp runs a file with a bad format through sh instead of
+        // failing. The moment between spawn and this write is microseconds.
+        if let Some(fd) = watchdog() {
+            tell_watchdog(fd, pgid, b'+');
+        }
         if let Ok(mut g) = LIVE.lock() {
             g.insert(pgid);
         }
@@ -240,14 +371,20 @@ impl Cmd {
             });
         }
         // Drain pipes on threads so a chatty child cannot block on a full pipe.
-        let so = child.stdout.take().map(reader);
-        let se = child.stderr.take().map(reader);
+        let so = child.stdout.take().map(Capture::start);
+        let se = child.stderr.take().map(Capture::start);
         let (status, timed_out) = wait(&mut child, self.timeout, pgid);
         if let Ok(mut g) = LIVE.lock() {
             g.remove(&pgid);
         }
-        let stdout = so.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
-        let stderr = se.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        if let Some(fd) = watchdog() {
+            tell_watchdog(fd, pgid, b'-');
+        }
+        // The group is gone, so the pipes close at once, unless a process that left the
+        // group (setsid: a daemon) holds them: then take what came and stop waiting.
+        let end = Instant::now() + TERM_GRACE;
+        let stdout = so.map(|c| c.finish(end)).unwrap_or_default();
+        let stderr = se.map(|c| c.finish(end)).unwrap_or_default();
         let (code, signal) = split_status(status);
         Outcome {
             command: self.display(),
@@ -262,30 +399,98 @@ impl Cmd {
     }
 }
 
-fn reader<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        buf
-    })
+/// One captured stream: a thread reads it to the end, keeping the first [`CAPTURE_LIMIT`] bytes.
+struct Capture {
+    buf: Arc<Mutex<Vec<u8>>>,
+    done: std::sync::mpsc::Receiver<()>,
 }
 
+impl Capture {
+    fn start<R: Read + Send + 'static>(mut r: R) -> Capture {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let (tx, done) = std::sync::mpsc::channel();
+        let b = Arc::clone(&buf);
+        std::thread::spawn(move || {
+            let mut chunk = vec![0u8; 64 << 10];
+            let mut dropped = false;
+            loop {
+                match r.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        let Ok(mut v) = b.lock() else { break };
+                        let room = CAPTURE_LIMIT.saturating_sub(v.len()).min(n);
+                        v.extend_from_slice(&chunk[..room]);
+                        if room < n && !dropped {
+                            dropped = true;
+                            v.extend_from_slice(b"\n[cfgmx: output truncated]\n");
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = tx.send(());
+        });
+        Capture { buf, done }
+    }
+
+    /// What was read by `deadline` (all of it when the stream closed before).
+    fn finish(self, deadline: Instant) -> Vec<u8> {
+        let _ = self
+            .done
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        self.buf
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
+/// Waits for the child to exit (up to `timeout`), without reaping it first: what is left of
+/// its process group (a background job it started) is killed while the group id is still
+/// certainly ours, then the child is reaped. On timeout the group gets SIGTERM, a grace
+/// period, then SIGKILL.
 fn wait(
     child: &mut Child,
     timeout: Option<Duration>,
     pgid: i32,
 ) -> (Option<std::process::ExitStatus>, bool) {
-    match timeout {
-        None => (child.wait().ok(), false),
-        Some(t) => match child.wait_timeout(t) {
-            Ok(Some(s)) => (Some(s), false),
-            _ => {
-                // SAFETY: the group is the child's own (process_group(0)).
-                unsafe { libc::killpg(pgid, libc::SIGKILL) };
-                (child.wait().ok(), true)
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut nap = Duration::from_millis(1);
+    loop {
+        // SAFETY: waitid on our own child; WNOWAIT leaves it to be reaped by child.wait().
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags =
+            libc::WEXITED | libc::WNOWAIT | if deadline.is_some() { libc::WNOHANG } else { 0 };
+        let r = unsafe { libc::waitid(libc::P_PID, child.id(), &mut info, flags) };
+        if r != 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
             }
-        },
+            break;
+        }
+        // With WNOHANG and no exit yet, si_pid stays 0.
+        if unsafe { info.si_pid() } != 0 {
+            break;
+        }
+        if let Some(d) = deadline {
+            if Instant::now() >= d {
+                // SAFETY: the group is the child's own (process_group(0)), not yet reaped.
+                unsafe { libc::killpg(pgid, libc::SIGTERM) };
+                let end = Instant::now() + TERM_GRACE;
+                while Instant::now() < end && matches!(child.try_wait(), Ok(None)) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                unsafe { libc::killpg(pgid, libc::SIGKILL) };
+                return (child.wait().ok(), true);
+            }
+            std::thread::sleep(nap.min(d.saturating_duration_since(Instant::now())));
+            nap = (nap * 2).min(Duration::from_millis(20));
+        }
     }
+    // SAFETY: as above; the leader is a zombie, so the group id cannot have been reused.
+    unsafe { libc::killpg(pgid, libc::SIGKILL) };
+    (child.wait().ok(), false)
 }
 
 fn split_status(s: Option<std::process::ExitStatus>) -> (Option<i32>, Option<i32>) {
@@ -463,6 +668,40 @@ mod tests {
         let e = o.spawn_error.clone().unwrap_or_default();
         assert!(e.contains("not executable"), "{o}");
         let _ = std::fs::remove_file(&f);
+    }
+
+    #[test]
+    fn nothing_of_the_group_outlives_the_child() {
+        let dir = std::env::temp_dir().join(format!("cfgmx-exec-bg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let marker = dir.join("background-survived");
+        let script = format!(
+            "(sleep 1; touch {}) >/dev/null 2>&1 & exit 0",
+            marker.display()
+        );
+        let o = Cmd::new("sh").args(["-c", &script]).output();
+        assert!(o.success(), "{o}");
+        std::thread::sleep(Duration::from_millis(1400));
+        assert!(!marker.exists(), "a background job outlived its command");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn endless_output_is_capped_and_a_daemon_holding_the_pipe_does_not_block() {
+        let o = Cmd::new("sh")
+            .args(["-c", "yes garbage"])
+            .timeout(Duration::from_millis(500))
+            .output();
+        assert!(o.timed_out);
+        assert!(o.stdout.len() <= CAPTURE_LIMIT + 64, "{}", o.stdout.len());
+        assert!(o.stdout.ends_with("[cfgmx: output truncated]\n"));
+        // setsid takes the sleeper out of the group; it keeps stdout open for 5 s.
+        let t = Instant::now();
+        let o = Cmd::new("sh")
+            .args(["-c", "echo hi; setsid sleep 5 & exit 0"])
+            .output();
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        assert_eq!(o.stdout, "hi\n");
     }
 
     #[test]

@@ -88,23 +88,47 @@ pub fn key(opts: &ProbeOptions, found: &Found) -> Key {
     }
 }
 
-fn read(dir: &Path) -> Option<Entry> {
-    let text = std::fs::read(dir.join(CACHE_FILE)).ok()?;
-    serde_json::from_slice(&text).ok()
+/// The cache entry; `Err` when the file exists but is not one (truncated, garbage): it is
+/// deleted then, so the next probe writes a good one.
+fn read(dir: &Path) -> Result<Option<Entry>, String> {
+    let path = dir.join(CACHE_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "cannot read the probe cache {}: {e}",
+                path.display()
+            ))
+        }
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        let _ = std::fs::remove_file(&path);
+        format!(
+            "the probe cache {} was corrupt ({e}); discarded, the machine is probed again",
+            path.display()
+        )
+    })
 }
 
-/// The cached profile when nothing it depends on changed.
-pub fn load_warm(opts: &ProbeOptions) -> Option<Profile> {
-    let e = read(&opts.cache_dir)?;
+/// The cached profile when nothing it depends on changed; `Err` says a corrupt cache was
+/// discarded.
+pub fn load_warm(opts: &ProbeOptions) -> Result<Option<Profile>, String> {
+    let Some(e) = read(&opts.cache_dir)? else {
+        return Ok(None);
+    };
     if e.key.inputs != inputs(opts) {
-        return None;
+        return Ok(None);
     }
     let unchanged = |s: &Stamp| {
         let p = Path::new(&s.path);
         let target = std::fs::canonicalize(p).ok();
         stamp(p, target.as_deref()) == *s
     };
-    (e.key.dirs.iter().all(unchanged) && e.key.files.iter().all(unchanged)).then_some(e.profile)
+    Ok(
+        (e.key.dirs.iter().all(unchanged) && e.key.files.iter().all(unchanged))
+            .then_some(e.profile),
+    )
 }
 
 pub fn store(dir: &Path, key: &Key, profile: &Profile) -> std::io::Result<()> {
@@ -114,7 +138,13 @@ pub fn store(dir: &Path, key: &Key, profile: &Profile) -> std::io::Result<()> {
         profile: profile.clone(),
     };
     let text = serde_json::to_vec(&e).map_err(std::io::Error::other)?;
+    // A name of this process's own: concurrent probes each write whole files and the last
+    // rename wins, so readers see one whole cache or another.
     let tmp = dir.join(format!("{CACHE_FILE}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, dir.join(CACHE_FILE))
+    let res = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, dir.join(CACHE_FILE)));
+    if res.is_err() {
+        // A full disk leaves a partial temp file: never leave it as litter.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
 }

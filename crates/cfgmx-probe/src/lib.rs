@@ -91,6 +91,9 @@ pub enum ProbeEvent {
     Phase { name: &'static str, total: usize },
     /// One step finished (`what` names it: a path, `gcc openmp`, a library).
     Step { what: String },
+    /// Something the user should hear about that does not change the answer (a corrupt cache
+    /// discarded, a cache that could not be written).
+    Warning(String),
 }
 
 /// Probes the machine (or answers from the cache when nothing changed and `fresh` is off).
@@ -100,23 +103,33 @@ pub fn probe(
     on_event: &(dyn Fn(ProbeEvent) + Sync),
 ) -> Profile {
     if !opts.fresh {
-        if let Some(p) = cache::load_warm(opts) {
-            on_event(ProbeEvent::CacheHit);
-            return p;
+        match cache::load_warm(opts) {
+            Ok(Some(p)) => {
+                on_event(ProbeEvent::CacheHit);
+                return p;
+            }
+            Ok(None) => {}
+            Err(why) => on_event(ProbeEvent::Warning(why)),
         }
     }
     let found = discover::discover(reg, opts);
     let key = cache::key(opts, &found);
     let profile = run(reg, opts, &found, on_event);
     // A cache that cannot be written only costs speed next time.
-    let _ = cache::store(&opts.cache_dir, &key, &profile);
+    if let Err(e) = cache::store(&opts.cache_dir, &key, &profile) {
+        on_event(ProbeEvent::Warning(format!(
+            "cannot write the probe cache in {}: {e}",
+            opts.cache_dir.display()
+        )));
+    }
     profile
 }
 
 /// The cached profile, if the machine has not changed since it was written. Runs nothing and
 /// lists no directory: it re-stats what the cache key recorded (`reg` is not consulted; the
-/// options' descriptor fingerprint stands for it).
-pub fn load_cached(_reg: &Registry, opts: &ProbeOptions) -> Option<Profile> {
+/// options' descriptor fingerprint stands for it). `Err` says the cache file was corrupt and
+/// has been deleted.
+pub fn load_cached(_reg: &Registry, opts: &ProbeOptions) -> Result<Option<Profile>, String> {
     cache::load_warm(opts)
 }
 

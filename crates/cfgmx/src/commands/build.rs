@@ -139,7 +139,11 @@ pub fn load_profile(g: &Global, path: Option<&Path>) -> Result<Profile> {
                 ..Default::default()
             },
         )?;
-        return Ok(cfgmx_probe::probe(&reg, &opts, &|_| {}));
+        return Ok(cfgmx_probe::probe(&reg, &opts, &|e| {
+            if let cfgmx_probe::ProbeEvent::Warning(w) = e {
+                eprintln!("warning: {w}");
+            }
+        }));
     };
     super::probe::read_profile(p)
 }

@@ -62,7 +62,10 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
             // The probe's cache, when the machine has not changed since `cfgmx probe`;
             // generating never runs a probe itself.
             let opts = crate::commands::probe::options(g, &Default::default())?;
-            let cached = cfgmx_probe::load_cached(&reg, &opts);
+            let cached = cfgmx_probe::load_cached(&reg, &opts).unwrap_or_else(|why| {
+                eprintln!("warning: {why}");
+                None
+            });
             if cached.is_none() {
                 eprintln!("note: no probed profile (run `cfgmx probe`, or pass --profile FILE): rendering abstract variants (compiler names, not paths)");
             }
@@ -174,20 +177,23 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
             )));
         }
     }
+    // Every file, the manifest last, is written in full to a temporary name before the first
+    // rename: a full disk or any other write error then leaves DIR exactly as it was (no
+    // partial file, and no complete file the manifest does not know about).
+    let mut outputs: Vec<(PathBuf, &[u8])> = Vec::new();
     let mut written = Vec::new();
     for f in &files {
         let target = dir.join(&f.path);
-        write_atomic(&target, f.content.as_bytes())?;
         manifest.insert(
             f.path.to_string_lossy().into_owned(),
             digest(f.content.as_bytes()),
         );
         written.push(target.display().to_string());
+        outputs.push((target, f.content.as_bytes()));
     }
-    write_atomic(
-        &dir.join(MANIFEST),
-        (serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n").as_bytes(),
-    )?;
+    let manifest_text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
+    outputs.push((dir.join(MANIFEST), manifest_text.as_bytes()));
+    write_all_atomic(&outputs)?;
     let out = std::io::stdout();
     let mut out = out.lock();
     if g.json {
@@ -252,33 +258,50 @@ fn read_manifest(dir: &Path) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Writes `bytes` to a temporary file beside `path` and renames it over `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes every `(path, bytes)` to a temporary file beside its path, then renames them all;
+/// on any error before the renames every temporary file is removed and nothing has changed.
+fn write_all_atomic(outputs: &[(PathBuf, &[u8])]) -> Result<()> {
     let fail = |what: &str, p: &Path, e: std::io::Error| {
         CliError::runtime(format!("cannot {what} {}: {e}", p.display()))
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| fail("create directory", dir, e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        // No fsync: the rename already means no reader sees a partial file, and a
-        // thousand-variant tree would spend most of its time waiting for the disk.
-        f.write_all(bytes)?;
-        // Scripts are meant to be run.
-        #[cfg(unix)]
-        if name.ends_with(".sbatch") {
-            use std::os::unix::fs::PermissionsExt;
-            f.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+    let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
+    let cleanup = |staged: &[(PathBuf, &Path)]| {
+        for (tmp, _) in staged {
+            let _ = std::fs::remove_file(tmp);
         }
-        std::fs::rename(&tmp, path)
-    })();
-    res.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        fail("write", path, e)
-    })
+    };
+    for (path, bytes) in outputs {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let res = std::fs::create_dir_all(dir).and_then(|()| {
+            let mut f = std::fs::File::create(&tmp)?;
+            // No fsync: the rename already means no reader sees a partial file, and a
+            // thousand-variant tree would spend most of its time waiting for the disk.
+            f.write_all(bytes)?;
+            // Scripts are meant to be run.
+            #[cfg(unix)]
+            if name.ends_with(".sbatch") {
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+            }
+            Ok(())
+        });
+        if let Err(e) = res {
+            let _ = std::fs::remove_file(&tmp);
+            cleanup(&staged);
+            return Err(fail("write", path, e));
+        }
+        staged.push((tmp, path));
+    }
+    for (i, (tmp, path)) in staged.iter().enumerate() {
+        if let Err(e) = std::fs::rename(tmp, path) {
+            cleanup(&staged[i..]);
+            return Err(fail("write", path, e));
+        }
+    }
+    Ok(())
 }

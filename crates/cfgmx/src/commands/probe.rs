@@ -124,8 +124,16 @@ pub fn probe_with_progress(reg: &Registry, opts: &ProbeOptions, quiet: bool) -> 
         b
     });
     let on_event = |e: ProbeEvent| {
+        if let ProbeEvent::Warning(w) = &e {
+            match &bar {
+                Some(b) => b.suspend(|| eprintln!("warning: {w}")),
+                None => eprintln!("warning: {w}"),
+            }
+            return;
+        }
         let Some(b) = &bar else { return };
         match e {
+            ProbeEvent::Warning(_) => {}
             ProbeEvent::CacheHit => {}
             ProbeEvent::Phase { name, total } => {
                 b.set_length(total as u64);
@@ -151,7 +159,10 @@ pub fn run(g: &Global, a: ProbeArgs) -> Result<u8> {
     let cached = if opts.fresh {
         None
     } else {
-        cfgmx_probe::load_cached(&Registry::default(), &opts)
+        cfgmx_probe::load_cached(&Registry::default(), &opts).unwrap_or_else(|why| {
+            eprintln!("warning: {why}");
+            None
+        })
     };
     let profile = match cached {
         Some(p) => p,
