@@ -100,7 +100,7 @@ fn emit(diags: &[Diagnostic], sources: &[cfgmx_model::Source], severity: Severit
     let writer = termcolor::StandardStream::stderr(color());
     let config = term::Config::default();
     for diag in diags {
-        let mut cs = to_codespan(diag, &ids);
+        let mut cs = to_codespan(diag, &ids, sources);
         cs.severity = severity;
         if term::emit(&mut writer.lock(), &config, &files, &cs).is_err() {
             eprintln!(
@@ -115,12 +115,42 @@ fn emit(diags: &[Diagnostic], sources: &[cfgmx_model::Source], severity: Severit
     }
 }
 
-fn to_codespan(diag: &Diagnostic, ids: &[(String, usize)]) -> CsDiag<usize> {
+/// Longest source line shown in an excerpt: a machine-made line (thousands of nested
+/// brackets) would bury the message, so its position is given as `file:line:col` instead.
+const MAX_EXCERPT_LINE: usize = 300;
+
+fn excerpt_fits(text: &str, span: &std::ops::Range<usize>) -> bool {
+    let clamp = |i: usize| {
+        let mut i = i.min(text.len());
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let (a, b) = (clamp(span.start), clamp(span.end.max(span.start)));
+    let start = text[..a].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[b..].find('\n').map_or(text.len(), |i| b + i);
+    text[start..end]
+        .split('\n')
+        .all(|l| l.len() <= MAX_EXCERPT_LINE)
+}
+
+fn to_codespan(
+    diag: &Diagnostic,
+    ids: &[(String, usize)],
+    sources: &[cfgmx_model::Source],
+) -> CsDiag<usize> {
     let mut cs = CsDiag::error().with_message(&diag.message);
     let file_id = ids.iter().find(|(n, _)| *n == diag.file).map(|(_, i)| *i);
+    let fits = |span: &std::ops::Range<usize>| {
+        sources
+            .iter()
+            .find(|s| s.name == diag.file)
+            .is_none_or(|s| excerpt_fits(&s.text, span))
+    };
     let mut notes = Vec::new();
     match (file_id, &diag.span) {
-        (Some(id), Some(span)) => {
+        (Some(id), Some(span)) if fits(span) => {
             let label = Label::primary(id, span.clone());
             let label = match &diag.expected {
                 Some(e) => label.with_message(format!("expected {e}")),
