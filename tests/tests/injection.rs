@@ -416,37 +416,20 @@ fn pwned_anywhere(dirs: &[&Path]) -> Vec<PathBuf> {
 #[test]
 fn hostile_values_read_back_exactly_or_are_refused_in_every_format() {
     let tmp = tempdir();
-    let mut tried = 0;
-    let mut round_trips = 0;
-    let mut refused = 0;
-    let mut failures = Vec::new();
-    for (id, value) in values() {
-        let c = Case::new(tmp.path(), id, &value);
-        for format in FORMATS {
-            tried += 1;
-            let out = format!("out-{format}");
-            let o = c.cfgmx(&["generate", "m.toml", "-f", format, "-o", &out]);
-            let err = String::from_utf8_lossy(&o.stderr).into_owned();
-            let res = match (refusal(id, format), o.status.code()) {
-                (Some(msg), Some(2)) if err.contains(msg) && !c.dir.join(&out).exists() => {
-                    refused += 1;
-                    Ok(())
-                }
-                (Some(msg), code) => Err(format!(
-                    "expected a refusal ({msg:?}, exit 2, nothing written); got exit {code:?}:\n{err}"
-                )),
-                (None, Some(0)) => read_back(&c, format).map(|()| round_trips += 1),
-                (None, code) => Err(format!("generate failed with {code:?}:\n{err}")),
-            };
-            if let Err(e) = res {
-                failures.push(format!("{id} x {format}: {e}"));
-            }
-            let pwned = pwned_anywhere(&[&c.dir, &repo()]);
-            if !pwned.is_empty() {
-                failures.push(format!("{id} x {format}: a value ran as code: {pwned:?}"));
-            }
-        }
-    }
+    // Two threads (the CI machine's two cores): the readers mostly wait on cmake and meson.
+    let all = values();
+    let (a, b) = all.split_at(all.len() / 2);
+    let results: Vec<Tally> = std::thread::scope(|s| {
+        let hs: Vec<_> = [a, b]
+            .into_iter()
+            .map(|part| s.spawn(|| grid(tmp.path(), part)))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let tried: usize = results.iter().map(|t| t.tried).sum();
+    let round_trips: usize = results.iter().map(|t| t.round_trips).sum();
+    let refused: usize = results.iter().map(|t| t.refused).sum();
+    let failures: Vec<String> = results.into_iter().flat_map(|t| t.failures).collect();
     eprintln!(
         "injection corpus: {tried} value x format combinations: {round_trips} read back exactly, {refused} refused"
     );
@@ -457,6 +440,56 @@ fn hostile_values_read_back_exactly_or_are_refused_in_every_format() {
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+#[derive(Default)]
+struct Tally {
+    tried: usize,
+    round_trips: usize,
+    refused: usize,
+    failures: Vec<String>,
+}
+
+fn grid(root: &Path, values: &[(&'static str, String)]) -> Tally {
+    let mut t = Tally::default();
+    for (id, value) in values {
+        let id = *id;
+        let c = Case::new(root, id, value);
+        for format in FORMATS {
+            t.tried += 1;
+            let out = format!("out-{format}");
+            let o = c.cfgmx(&["generate", "m.toml", "-f", format, "-o", &out]);
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            let res = match (refusal(id, format), o.status.code()) {
+                (Some(msg), Some(2)) if err.contains(msg) && !c.dir.join(&out).exists() => {
+                    t.refused += 1;
+                    Ok(())
+                }
+                (Some(msg), code) => Err(format!(
+                    "expected a refusal ({msg:?}, exit 2, nothing written); got exit {code:?}:\n{err}"
+                )),
+                (None, Some(0)) => read_back(&c, format).map(|()| t.round_trips += 1),
+                (None, code) => Err(format!("generate failed with {code:?}:\n{err}")),
+            };
+            if let Err(e) = res {
+                t.failures.push(format!("{id} x {format}: {e}"));
+            }
+            // The case dir holds every child's cwd and HOME; the repository and the test's
+            // own cwd are checked at the top only (a payload runs in its cwd; walking a
+            // target/ tree 143 times would cost minutes).
+            let mut pwned = pwned_anywhere(&[&c.dir]);
+            for d in [repo(), std::env::current_dir().unwrap()] {
+                if d.join("PWNED").exists() {
+                    pwned.push(d.join("PWNED"));
+                }
+            }
+            if !pwned.is_empty() {
+                t.failures
+                    .push(format!("{id} x {format}: a value ran as code: {pwned:?}"));
+            }
+        }
+    }
+    t
 }
 
 /// Values that would walk out of a directory, name a device or read as an option, as the
