@@ -100,7 +100,8 @@ static HANDLER: std::sync::Once = std::sync::Once::new();
 
 /// Installs the SIGINT/SIGTERM handler once: it flags the run as interrupted and ends every
 /// child process group (compilers included) so nothing keeps running after cfgmx returns.
-fn install_interrupt_handler() {
+/// `run` installs it; a command that does work before `run` (probing) installs it first.
+pub fn install_interrupt_handler() {
     HANDLER.call_once(|| {
         let _ = ctrlc::set_handler(|| {
             INTERRUPTED.store(true, Ordering::SeqCst);
@@ -225,8 +226,8 @@ pub fn run(
     if let Some(v) = &ninja {
         tools.insert("ninja".to_string(), v.clone());
     }
+    // An interrupt during the work before the run (the probe) counts: no reset here.
     install_interrupt_handler();
-    INTERRUPTED.store(false, Ordering::SeqCst);
 
     for j in &jobs {
         on_event(&Event::Queued {
