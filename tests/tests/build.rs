@@ -199,9 +199,16 @@ fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
             .unwrap();
         assert_eq!(script.status.code(), Some(0), "{}", explain(&script));
         let script = String::from_utf8_lossy(&script.stdout);
-        for var in ["OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "MKL_NUM_THREADS"] {
+        for var in [
+            "OPENBLAS_NUM_THREADS",
+            "BLIS_NUM_THREADS",
+            "MKL_NUM_THREADS",
+        ] {
             if script.contains(var) {
-                assert!(first.contains(&format!("{var}=")), "{var} uncapped: {first}");
+                assert!(
+                    first.contains(&format!("{var}=")),
+                    "{var} uncapped: {first}"
+                );
             }
         }
     }

@@ -333,14 +333,26 @@ fn lmod_loads_a_variant_and_swaps_compilers() {
         ),
         true,
     );
+    let gv = version("gcc", "-dumpfullversion");
+    let cv = version("clang", "-dumpversion");
+    // The hierarchy: only the loaded compiler's variants are visible; loading the other
+    // compiler swaps it out (family "compiler") and Lmod marks the gcc variant inactive (the
+    // clang branch has no module of that name); a second variant swaps the first.
     let script = format!(
         r#". {LMOD_INIT}
 module use "$PWD/out/modules/Core"
-module load gcc-clang/gcc-threaded-debug || exit 3
+module load gcc-clang/gcc-threaded-debug 2>/dev/null && exit 2
+module load gcc/{gv} || exit 3
+echo "avail: $(module -t avail 2>&1 | grep '^gcc-clang/.' | sort | tr '\n' ' ')"
+module load gcc-clang/gcc-threaded-debug || exit 4
 printf 'CC=%s\nCFLAGS=%s\n' "$CC" "$CFLAGS"
-module load gcc-clang/clang-sequential-release 2>&1 || exit 4
+module load gcc-clang/gcc-sequential-release || exit 5
+echo "swapped: $(module -t list 2>&1 | tr '\n' ' ')"
+module load clang/{cv} 2>&1 || exit 6
+echo "after-compiler-swap: CC=$CC $(module -t list 2>&1 | tr '\n' ' ')"
+module load gcc-clang/clang-sequential-release 2>&1 || exit 7
 printf 'CC=%s\nCFLAGS=%s\n' "$CC" "$CFLAGS"
-module -t list 2>&1
+echo "final: $(module -t list 2>&1 | tr '\n' ' ')"
 "#
     );
     let o = run(
@@ -355,19 +367,55 @@ module -t list 2>&1
     let text = stdout(&o);
     let gcc = which("gcc");
     let clang = which("clang");
+    let line = |prefix: &str| -> Vec<String> {
+        let l = text
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{text}"));
+        l[prefix.len()..]
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        line("avail: "),
+        [
+            "gcc-clang/gcc-sequential-debug",
+            "gcc-clang/gcc-sequential-release",
+            "gcc-clang/gcc-threaded-debug",
+            "gcc-clang/gcc-threaded-release"
+        ],
+        "{text}"
+    );
     assert!(
         text.contains(&format!("CC={gcc}\nCFLAGS=-g -O0 -fopenmp\n")),
         "{text}"
     );
+    assert_eq!(
+        line("swapped: "),
+        [
+            format!("gcc/{gv}"),
+            "gcc-clang/gcc-sequential-release".into()
+        ],
+        "{text}"
+    );
+    // The gcc variant is unloaded (inactive), and with it its CC; only a variant sets CC.
+    let after = line("after-compiler-swap: ");
+    assert_eq!(after[0], "CC=", "{text}");
+    assert!(after.contains(&format!("clang/{cv}")), "{text}");
+    assert!(!after.iter().any(|m| m.starts_with("gcc")), "{text}");
     assert!(
         text.contains(&format!("CC={clang}\nCFLAGS=-O3 -DNDEBUG\n")),
         "{text}"
     );
-    let listed: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("gcc-clang/"))
-        .collect();
-    assert_eq!(listed, vec!["gcc-clang/clang-sequential-release"], "{text}");
+    assert_eq!(
+        line("final: "),
+        [
+            format!("clang/{cv}"),
+            "gcc-clang/clang-sequential-release".into()
+        ],
+        "{text}"
+    );
 }
 
 /// Every character that could break out of a quoted value somewhere.
@@ -500,7 +548,7 @@ fn hostile_values_round_trip_through_sh_cmake_lmod_json_and_yaml() {
         ),
         true,
     );
-    let module = std::fs::read_dir(lm_dir.join("out/modules/Core/hostile"))
+    let module = std::fs::read_dir(lm_dir.join("out/modules/Compiler/gcc/default/hostile"))
         .unwrap()
         .next()
         .unwrap()
@@ -508,7 +556,7 @@ fn hostile_values_round_trip_through_sh_cmake_lmod_json_and_yaml() {
         .path();
     let mname = module.file_stem().unwrap().to_string_lossy().into_owned();
     let script = format!(
-        ". {LMOD_INIT}\nmodule use \"$PWD/out/modules/Core\"\nmodule load hostile/{mname} || exit 3\nprintf %s \"$HOSTILE\"\n"
+        ". {LMOD_INIT}\nmodule use \"$PWD/out/modules/Core\"\nmodule load gcc/default hostile/{mname} || exit 3\nprintf %s \"$HOSTILE\"\n"
     );
     let o = run(
         Command::new("bash")

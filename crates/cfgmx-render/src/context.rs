@@ -58,6 +58,9 @@ pub struct VariantCtx {
     /// The C (else first) compiler's version from the profile, and its `major.minor`.
     pub compiler_version: Option<String>,
     pub compiler_series: String,
+    /// The Lmod compiler module the variant's module sits under: `gcc/12.2.0`
+    /// (`<family>/default` when abstract), each part a safe file name.
+    pub compiler_module: String,
     pub build: Option<String>,
     /// CMake build type (`Debug`) or empty.
     pub build_type: String,
@@ -156,6 +159,11 @@ fn variant_ctx(v: &Variant, c: Option<&ConcreteVariant>, short_len: usize) -> Va
         .as_deref()
         .map(|ver| ver.split('.').take(2).collect::<Vec<_>>().join("."))
         .unwrap_or_else(|| "default".into());
+    let compiler_module = format!(
+        "{}/{}",
+        crate::module_dir(&r.compiler.family),
+        crate::module_dir(compiler_version.as_deref().unwrap_or("default"))
+    );
     let build_type = f.cmake.get("CMAKE_BUILD_TYPE").cloned().unwrap_or_default();
     let meson_buildtype = match r.build.as_deref() {
         Some(b) => match BUILD_MODES.iter().find(|(m, _)| *m == b) {
@@ -250,6 +258,7 @@ fn variant_ctx(v: &Variant, c: Option<&ConcreteVariant>, short_len: usize) -> Va
         fortran_compiler: r.fortran_family.clone(),
         compiler_version,
         compiler_series,
+        compiler_module,
         build: r.build.clone(),
         build_type,
         meson_buildtype,

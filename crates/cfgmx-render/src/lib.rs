@@ -118,14 +118,18 @@ impl Format {
             Format::Bento => format!("bento/{n}.info"),
             Format::PipConfig => format!("pip/{n}.txt"),
             Format::Env => format!("env/{n}.sh"),
-            Format::Lmod => format!("modules/Core/{}/{n}.lua", module_dir(&m.name)),
+            Format::Lmod => format!(
+                "modules/Compiler/{}/{}/{n}.lua",
+                v.compiler_module,
+                module_dir(&m.name)
+            ),
             _ => n.to_string(),
         })
     }
 }
 
-/// The matrix name as a module directory: as written when it is a safe file name.
-fn module_dir(name: &str) -> String {
+/// A name as one module directory or file name: as written when it is a safe file name.
+pub(crate) fn module_dir(name: &str) -> String {
     let safe = !name.is_empty()
         && !name.starts_with('.')
         && name
@@ -262,6 +266,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/lmod.lua.tera"),
     ),
     (
+        LMOD_CORE_TEMPLATE,
+        include_str!("../../../templates/lmod-core.lua.tera"),
+    ),
+    (
         "github.json.tera",
         include_str!("../../../templates/github.json.tera"),
     ),
@@ -274,6 +282,9 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/slurm.sbatch.tera"),
     ),
 ];
+
+/// The Lmod compiler module (`Core/<family>/<version>.lua`), one per compiler of the variants.
+const LMOD_CORE_TEMPLATE: &str = "lmod-core.lua.tera";
 
 /// Tera with the embedded templates and the quoting filters.
 pub struct Renderer {
@@ -440,6 +451,9 @@ impl Renderer {
             v
         };
         for f in formats {
+            if *f == Format::Lmod {
+                out.extend(self.render_lmod_core(ctx)?);
+            }
             if f.per_variant() {
                 out.extend(per_format(*f));
             } else {
@@ -551,6 +565,42 @@ impl Renderer {
         (lo..hi)
             .map(|i| self.render_variant(format, ctx, i))
             .collect()
+    }
+
+    /// The Core level of the Lmod tree: one compiler module per family and version the
+    /// variants use (the variants' own modules sit below it, under `Compiler/`). The template
+    /// also sees the compilers of the first variant built with it (Fortran only when that
+    /// variant's Fortran is the same family's).
+    fn render_lmod_core(&self, ctx: &Context) -> Result<Vec<RenderedFile>, RenderError> {
+        let mut seen: indexmap::IndexMap<&str, &VariantCtx> = indexmap::IndexMap::new();
+        for v in &ctx.variants {
+            seen.entry(v.compiler_module.as_str()).or_insert(v);
+        }
+        let mut out = Vec::with_capacity(seen.len());
+        for (module, v) in seen {
+            let (dir_family, dir_version) = module.split_once('/').unwrap_or((module, "default"));
+            let mut t = tera::Context::new();
+            t.insert("cfgmx_version", ctx.cfgmx_version);
+            t.insert(
+                "c",
+                &serde_json::json!({
+                    "family": v.compiler,
+                    "version": v.compiler_version.as_deref().unwrap_or("default"),
+                    "module": module,
+                    "dir_family": dir_family,
+                    "dir_version": dir_version,
+                    "cc": v.cc,
+                    "cxx": v.cxx,
+                    "fc": if v.fortran_compiler.is_none() { v.fc.as_deref() } else { None },
+                }),
+            );
+            let content = self.render_one(LMOD_CORE_TEMPLATE, &t, Format::Lmod, None)?;
+            out.push(RenderedFile {
+                path: PathBuf::from(format!("modules/Core/{module}.lua")),
+                content,
+            });
+        }
+        Ok(out)
     }
 
     /// Renders one variant's file of a per-variant format (the build runner's entry point).
