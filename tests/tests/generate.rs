@@ -972,29 +972,183 @@ print(len(jobs), max(sizes), sum(sizes))
     let text = std::fs::read_to_string(&second).unwrap();
     assert!(text.contains("#SBATCH --array=0-99\n"), "{text}");
     assert!(!d.join("out/slurm/cfgmx-array-3.sbatch").exists());
-    // Stand-ins for cmake and ctest that record what they were asked.
+    // Task 7 of array 2 builds variant 1007, by spec hash, into its own result file; a
+    // stand-in cfgmx records what it was asked and answers like a build.
+    let spec: Vec<String> = (1..=5)
+        .flat_map(|n| {
+            let t = std::fs::read_to_string(d.join(format!("out/github-matrix-{n}.json"))).unwrap();
+            let j: serde_json::Value = serde_json::from_str(&t).unwrap();
+            j["include"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["spec_hash"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let bin = d.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    for tool in ["cmake", "ctest"] {
-        let p = bin.join(tool);
-        std::fs::write(&p, format!("#!/bin/sh\necho {tool} \"$@\" >> calls.log\n")).unwrap();
+    let stand_in = |name: &str, body: &str| {
+        let p = bin.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
         run(Command::new("chmod").arg("+x").arg(&p), true);
-    }
+    };
+    stand_in("cfgmx", r#"echo "$@" >> calls.log; echo '{"variants":[]}'"#);
+    // sbatch: records its arguments, answers job ids 101, 102, ... as --parsable does.
+    stand_in(
+        "sbatch",
+        r#"echo "$@" >> sbatch.log; n=$(wc -l < sbatch.log); echo "$((100 + n));cluster""#,
+    );
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     run(
         Command::new("bash")
             .arg(&second)
             .current_dir(d)
-            .env("PATH", path)
+            .env("PATH", &path)
             .env("SLURM_ARRAY_TASK_ID", "7"),
         true,
     );
     let calls = std::fs::read_to_string(d.join("calls.log")).unwrap();
-    let v = &gh[1007];
+    let (v, h) = (&gh[1007], &spec[1007]);
     assert_eq!(
         calls,
-        format!("cmake --preset {v}\ncmake --build --preset {v}\nctest --preset {v}\n")
+        format!(
+            "build {big} --source {} --only {h} --build-root cfgmx-build/{v} -j 2 --json\n",
+            d.display()
+        )
     );
+    assert!(d.join(format!("cfgmx-results/{v}.json")).is_file());
+    // submit.sh: both arrays, then the merge job depending on both (afterany).
+    run(
+        Command::new("sh")
+            .arg("out/slurm/submit.sh")
+            .current_dir(d)
+            .env("PATH", &path),
+        true,
+    );
+    let sb = std::fs::read_to_string(d.join("sbatch.log")).unwrap();
+    assert_eq!(
+        sb,
+        "--parsable ./out/slurm/cfgmx-array-1.sbatch\n--parsable ./out/slurm/cfgmx-array-2.sbatch\n--parsable --dependency=afterany:101:102 ./out/slurm/cfgmx-merge.sbatch\n"
+            .replace("./out", "out"),
+        "{sb}"
+    );
+
+    // The GitHub workflow: 5 build jobs of at most 256 covering every variant once, each
+    // running `cfgmx build --only` on its spec hash, and a merge job after all of them.
+    run(
+        &mut cfgmx(d, &["generate", big, "-f", "github-workflow", "-o", "out"]),
+        true,
+    );
+    let py = r#"
+import json, yaml
+wf = yaml.safe_load(open("out/.github/workflows/cfgmx.yml"))
+jobs = wf["jobs"]
+build = [k for k in jobs if k != "cfgmx-merge"]
+sizes = [len(jobs[k]["strategy"]["matrix"]["include"]) for k in build]
+hashes = [e["spec_hash"] for k in build for e in jobs[k]["strategy"]["matrix"]["include"]]
+run = jobs[build[0]]["steps"][1]["run"]
+merge = jobs["cfgmx-merge"]
+print(json.dumps({"build": build, "max": max(sizes), "hashes": hashes, "run": run,
+  "needs": merge["needs"], "if": merge["if"],
+  "merge": [s.get("run", "") for s in merge["steps"] if "run" in s]}))
+"#;
+    let o = run(
+        Command::new("python3").args(["-c", py]).current_dir(d),
+        true,
+    );
+    let wf: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let jobs: Vec<String> = (1..=5).map(|n| format!("cfgmx-{n}")).collect();
+    assert_eq!(wf["build"], serde_json::json!(jobs));
+    assert_eq!(wf["max"], 256);
+    assert_eq!(wf["hashes"], serde_json::json!(spec));
+    assert_eq!(wf["needs"], serde_json::json!(jobs));
+    assert_eq!(wf["if"], "always()");
+    let run_step = wf["run"].as_str().unwrap();
+    assert!(
+        run_step.contains(
+            r#""$CFGMX" build "$CFGMX_MATRIX" --source . --only "$CFGMX_SPEC_HASH" --json"#
+        ),
+        "{run_step}"
+    );
+    assert!(wf["merge"][0]
+        .as_str()
+        .unwrap()
+        .contains("report merge cfgmx-results/*.json"));
+}
+
+/// The generated Slurm scripts with the real cfgmx: tasks 0 and 1 of a 2-variant array build
+/// and test the real project, each writing its JSON result, and the merge job's script
+/// combines them into one table, a JUnit file and an HTML report.
+#[test]
+fn slurm_tasks_build_with_real_cfgmx_and_the_merge_job_combines_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let proj = d.join("proj");
+    copy_project(&proj);
+    let profile = d.join("profile.json");
+    std::fs::write(&profile, real_profile(false)).unwrap();
+    let m = d.join("two.toml");
+    std::fs::write(
+        &m,
+        "name = \"two\"\nlanguages = [\"c\", \"fortran\"]\n[axes]\ncompiler = [\"gcc\"]\nblas = [\"sequential\"]\nbuild = [\"debug\", \"release\"]\n[blas]\nprefer = [\"openblas\"]\n",
+    )
+    .unwrap();
+    run(
+        &mut cfgmx(
+            d,
+            &[
+                "generate",
+                "two.toml",
+                "-f",
+                "slurm",
+                "-o",
+                "out",
+                "--profile",
+                profile.to_str().unwrap(),
+            ],
+        ),
+        true,
+    );
+    let env = |c: &mut Command| {
+        c.current_dir(d)
+            .env("CFGMX", cfgmx_bin())
+            .env("CFGMX_SOURCE", &proj)
+            .env("CFGMX_PROFILE", &profile)
+            .env("CFGMX_CACHE_DIR", d.join(".no-probe-cache"))
+            .env("NO_COLOR", "1");
+    };
+    for task in ["0", "1"] {
+        let mut c = Command::new("bash");
+        c.arg("out/slurm/cfgmx-array.sbatch")
+            .env("SLURM_ARRAY_TASK_ID", task);
+        env(&mut c);
+        run(&mut c, true);
+    }
+    for n in ["gcc-sequential-debug", "gcc-sequential-release"] {
+        let t = std::fs::read_to_string(d.join(format!("cfgmx-results/{n}.json"))).unwrap();
+        let j: serde_json::Value = serde_json::from_str(&t).unwrap();
+        let vs = j["variants"].as_array().unwrap();
+        assert_eq!(vs.len(), 1, "{t}");
+        assert_eq!(vs[0]["name"], n, "{t}");
+        assert_eq!(vs[0]["status"], "passed", "{t}");
+        assert!(d.join(format!("cfgmx-build/{n}")).is_dir());
+    }
+    let mut c = Command::new("bash");
+    c.arg("out/slurm/cfgmx-merge.sbatch");
+    env(&mut c);
+    let o = run(&mut c, true);
+    let table = stdout(&o);
+    assert!(table.contains("merging 2 of 2 result(s)"), "{table}");
+    for n in ["gcc-sequential-debug", "gcc-sequential-release"] {
+        assert!(
+            table.lines().any(|l| l.contains(n) && l.contains("passed")),
+            "{table}"
+        );
+    }
+    let junit = std::fs::read_to_string(d.join("cfgmx-results/junit.xml")).unwrap();
+    assert!(junit.contains("gcc-sequential-release"), "{junit}");
+    assert!(d.join("cfgmx-results/report.html").is_file());
 }
 
 #[test]

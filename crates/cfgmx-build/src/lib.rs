@@ -136,11 +136,15 @@ pub fn shard(mut jobs: Vec<Job>, k: usize, n: usize) -> Vec<Job> {
         .collect()
 }
 
-/// Keeps jobs whose name contains `pat` (or whose hash starts with it) for `only`, drops them
-/// for `skip`. `*` in a pattern matches any run of characters.
+/// Keeps jobs whose name contains `pat` (or whose concrete or spec hash starts with it) for
+/// `only`, drops them for `skip`. `*` in a pattern matches any run of characters. The spec
+/// hash is what generated CI and Slurm scripts pass: it names the same variant on every
+/// machine, whatever compilers each one found.
 pub fn select(jobs: Vec<Job>, only: &[String], skip: &[String]) -> Vec<Job> {
     let hit = |j: &Job, p: &str| {
-        glob_contains(&j.name, p) || (p.len() >= 4 && j.hash.starts_with(&p.to_ascii_lowercase()))
+        let p_hex = p.to_ascii_lowercase();
+        glob_contains(&j.name, p)
+            || (p.len() >= 4 && (j.hash.starts_with(&p_hex) || j.spec_hash.starts_with(&p_hex)))
     };
     jobs.into_iter()
         .filter(|j| only.is_empty() || only.iter().any(|p| hit(j, p)))
@@ -640,7 +644,14 @@ mod tests {
             ["gcc-threaded-debug"]
         );
         assert_eq!(
-            names(select(jobs, &[], &["threaded".into()])),
+            names(select(jobs.clone(), &[], &["threaded".into()])),
+            ["clang-sequential-release"]
+        );
+        // The spec hash, as generated CI and Slurm scripts pass it, selects too.
+        let mut spec = jobs;
+        spec[1].spec_hash = "5eec0001".into();
+        assert_eq!(
+            names(select(spec, &["5eec0001".into()], &[])),
             ["clang-sequential-release"]
         );
     }

@@ -11,6 +11,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct MatrixCtx {
     pub name: String,
+    /// How to name the matrix on a cfgmx command line (the generated CI and Slurm scripts run
+    /// `cfgmx build <arg>`): the file or embedded name `generate` was given, else `name`.
+    pub arg: String,
     pub description: String,
     pub languages: Vec<&'static str>,
     pub threads: u32,
@@ -118,6 +121,7 @@ impl Context {
     ) -> Context {
         let m = MatrixCtx {
             name: matrix.name.clone(),
+            arg: matrix.name.clone(),
             description: matrix.description.clone(),
             languages: matrix.languages.iter().map(|l| l.as_str()).collect(),
             threads: matrix.threads,
