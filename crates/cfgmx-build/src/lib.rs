@@ -238,9 +238,24 @@ pub fn run(
             hash: j.hash.clone(),
         });
     }
-    // Most-recently-failed and never-built variants first would be nicer; stable order keeps
-    // reports comparable.
-    let queue = Mutex::new(jobs.iter().collect::<std::collections::VecDeque<&Job>>());
+    // Longest first (by the store's last durations; never-built variants count as longest):
+    // a long variant started last would leave the other cores idle at the end. Reports are
+    // sorted by name, so the order shows nowhere else.
+    let estimates: Vec<Option<f64>> = jobs
+        .iter()
+        .map(|j| {
+            store
+                .load(&store_key(j, system))
+                .filter(|r| !r.steps.is_empty())
+                .map(|r| r.steps.iter().map(|s| s.duration_s).sum())
+        })
+        .collect();
+    let queue = Mutex::new(
+        longest_first(&estimates)
+            .into_iter()
+            .map(|i| &jobs[i])
+            .collect::<std::collections::VecDeque<&Job>>(),
+    );
     let results: Mutex<Vec<VariantResult>> = Mutex::new(Vec::new());
     let stop = AtomicBool::new(false);
     let workers = opts.cores.max(1).min(jobs.len().max(1));
@@ -351,6 +366,17 @@ pub fn run(
         },
         interrupted: interrupted(),
     })
+}
+
+/// The order to start jobs in, as indices: unknown durations (`None`) first, then the longest
+/// estimate first; ties keep the given order, so equal inputs give the same schedule.
+pub fn longest_first(estimates: &[Option<f64>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..estimates.len()).collect();
+    order.sort_by(|&a, &b| {
+        let key = |i: usize| estimates[i].unwrap_or(f64::INFINITY);
+        key(b).total_cmp(&key(a))
+    });
+    order
 }
 
 /// Sets up one variant's build directory under `root` (config written, build dir configured)
@@ -622,6 +648,13 @@ mod tests {
         assert!(parse_shard("0/2").is_err());
         assert!(parse_shard("3/2").is_err());
         assert_eq!(parse_shard("2/3"), Ok((2, 3)));
+    }
+
+    #[test]
+    fn never_built_then_longest_first_ties_in_order() {
+        let est = [Some(1.0), None, Some(5.0), Some(1.0), None, Some(3.0)];
+        assert_eq!(longest_first(&est), [1, 4, 2, 5, 0, 3]);
+        assert!(longest_first(&[]).is_empty());
     }
 
     #[test]
