@@ -620,6 +620,7 @@ mod tests {
             cxxflags: vec![],
             fflags: vec![],
             ldflags: vec![],
+            link: Default::default(),
             libs: vec![],
             cmake: Default::default(),
             meson: Default::default(),

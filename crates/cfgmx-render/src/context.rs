@@ -79,11 +79,13 @@ pub struct VariantCtx {
     pub cflags: Vec<String>,
     pub cxxflags: Vec<String>,
     pub fflags: Vec<String>,
-    /// Link flags for every language: the variant's link flags less those that are also a
-    /// language's compile flags (`-fopenmp`), which CMake and make already pass when linking.
+    /// Link flags for a link whichever language drives it (`LDFLAGS`, CMake's linker flags):
+    /// the model's language-independent ones, plus facet link flags every language shares
+    /// that are not already compile flags (CMake and make pass those when linking).
     pub ldflags: Vec<String>,
     /// Link flags per language (`c`, `cxx`, `fortran`) for tools that do not pass compile
-    /// flags to the link (Meson's `<lang>_link_args`): `ldflags` plus that language's own.
+    /// flags to the link (Meson's `<lang>_link_args`): that language's facet link flags
+    /// (its own compiler's spelling), then the language-independent ones.
     pub link: IndexMap<&'static str, Vec<String>>,
     /// Libraries as linker arguments (`-lopenblas`).
     pub libs: Vec<String>,
@@ -141,14 +143,19 @@ impl Context {
             matrix: m,
             variants: variants
                 .into_iter()
-                .map(|(v, c)| variant_ctx(v, c, short_len))
+                .map(|(v, c)| variant_ctx(v, c, short_len, &matrix.languages))
                 .collect(),
             profile: profile.cloned(),
         }
     }
 }
 
-fn variant_ctx(v: &Variant, c: Option<&ConcreteVariant>, short_len: usize) -> VariantCtx {
+fn variant_ctx(
+    v: &Variant,
+    c: Option<&ConcreteVariant>,
+    short_len: usize,
+    langs: &[Language],
+) -> VariantCtx {
     let r = &v.resolved;
     let f = c.map_or(&r.flags, |c| &c.concrete_flags);
     let short = |h: &str| h[..short_len.min(h.len())].to_string();
@@ -197,34 +204,11 @@ fn variant_ctx(v: &Variant, c: Option<&ConcreteVariant>, short_len: usize) -> Va
         }
     });
     let libs = f.lib_args();
-    // The model gathers every language's facet link flags into one list; a clang-only
-    // `-fopenmp=libomp` there would reach gfortran. Split it by language.
-    let compile: Vec<&String> = f
-        .cflags
+    let ldflags = f.shared_link_args(&langs);
+    let link: IndexMap<&'static str, Vec<String>> = Language::ALL
         .iter()
-        .chain(&f.cxxflags)
-        .chain(&f.fflags)
+        .map(|l| (l.as_str(), f.link_args(*l)))
         .collect();
-    let ldflags: Vec<String> = f
-        .ldflags
-        .iter()
-        .filter(|x| !compile.contains(x))
-        .cloned()
-        .collect();
-    let mut link = IndexMap::new();
-    for (lang, own) in [
-        ("c", &f.cflags),
-        ("cxx", &f.cxxflags),
-        ("fortran", &f.fflags),
-    ] {
-        let l: Vec<String> = f
-            .ldflags
-            .iter()
-            .filter(|x| !compile.contains(x) || own.contains(x))
-            .cloned()
-            .collect();
-        link.insert(lang, l);
-    }
     let join = |w: &[String]| quote::shjoin(w).unwrap_or_else(|_| w.join(" "));
     let mut build_env: IndexMap<String, Option<String>> = IndexMap::new();
     build_env.insert("CC".into(), f.cc.clone());
