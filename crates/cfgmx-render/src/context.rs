@@ -204,7 +204,7 @@ fn variant_ctx(
         }
     });
     let libs = f.lib_args();
-    let ldflags = f.shared_link_args(&langs);
+    let ldflags = f.shared_link_args(langs);
     let link: IndexMap<&'static str, Vec<String>> = Language::ALL
         .iter()
         .map(|l| (l.as_str(), f.link_args(*l)))
