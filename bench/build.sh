@@ -55,7 +55,7 @@ PY
 l=$( { SRC="$repo/tests/projects/omp-blas" measure bash "$tmp/loop.sh"; } 2>&1 | tail -1)
 [ "$(field "$l" code)" = 0 ] || { echo "the loop failed" >&2; exit 1; }
 
-python3 - "$m" "$l" "$cores" "$h" <<'PY'
+python3 - "$m" "$l" "$cores" "$h" "$tmp/cfgmx.json" "$tmp/cfgmx2.json" <<'PY'
 import json, sys
 m, l, cores, h = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
 ideal = m["cpu"] / cores
@@ -65,6 +65,12 @@ print(f"  with the first run's durations (longest first), clean dirs: {h['wall']
 print(f"shell loop  : {l['wall']:6.2f} s wall, {l['cpu']:6.2f} s cpu, peak {l['peak_compilers']} compilers at once")
 print(f"ideal (cpu / cores) = {ideal:.2f} s; cfgmx / ideal = {m['wall'] / ideal:.2f} (target <= 1.15)")
 print(f"loop / cfgmx = {l['wall'] / m['wall']:.2f}x (target > 1); loop / ideal = {l['wall'] / (l['cpu'] / cores):.2f}")
+# Packing, independent of others' load: core-seconds the steps held / (wall x cores).
+def held(path):
+    r = json.load(open(path))
+    h = sum(s["duration_s"] * max(s.get("cores", 1), 1) for v in r["variants"] for s in v["steps"])
+    return h / (r["wall_s"] * cores)
+print(f"cores held by steps / budget over the run: {held(sys.argv[5]):.2f} (first run), {held(sys.argv[6]):.2f} (with durations)")
 print(f"peak compilers within budget: {'yes' if max(m['peak_compilers'], h['peak_compilers']) <= cores else 'NO'}")
 PY
 
