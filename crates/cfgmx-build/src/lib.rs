@@ -239,14 +239,24 @@ pub fn run(
             hash: j.hash.clone(),
         });
     }
+    // A record that does not parse is said once and dropped: the variant is built again.
+    let load = |job: &Job| match store.load(&store_key(job, system)) {
+        Ok(r) => r,
+        Err(why) => {
+            on_event(&Event::Warning {
+                name: job.name.clone(),
+                message: format!("{why}; building it again"),
+            });
+            None
+        }
+    };
     // Longest first (by the store's last durations; never-built variants count as longest):
     // a long variant started last would leave the other cores idle at the end. Reports are
     // sorted by name, so the order shows nowhere else.
     let estimates: Vec<Option<f64>> = jobs
         .iter()
         .map(|j| {
-            store
-                .load(&store_key(j, system))
+            load(j)
                 .filter(|r| !r.steps.is_empty())
                 .map(|r| r.steps.iter().map(|s| s.duration_s).sum())
         })
@@ -261,17 +271,6 @@ pub fn run(
     let stop = AtomicBool::new(false);
     let workers = opts.cores.max(1).min(jobs.len().max(1));
     let writes_source = AtomicBool::new(false);
-    // A record that does not parse is said once and dropped: the variant is built again.
-    let load = |job: &Job| match store.load(&store_key(job, system)) {
-        Ok(r) => r,
-        Err(why) => {
-            on_event(&Event::Warning {
-                name: job.name.clone(),
-                message: format!("{why}; building it again"),
-            });
-            None
-        }
-    };
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
