@@ -1,18 +1,41 @@
 #!/usr/bin/env python3
 """Runs a command and prints one JSON line: wall seconds, CPU seconds of the whole process
 tree (user + sys of every waited-for descendant), and the peak number of compiler processes
-running at once (cc1, cc1plus, f951, clang -cc1), polled from /proc every 5 ms.
+of that tree running at once (cc1, cc1plus, f951, clang -cc1), polled from /proc every 5 ms.
+Only the command's descendants count: on a shared machine others' compilers are not ours.
 Usage: measure.py CMD [ARGS...]   (the command's stdout/stderr pass through)"""
 import json, os, resource, subprocess, sys, threading, time
 
 COMPILERS = {"cc1", "cc1plus", "f951"}
 
 
-def compilers_now():
-    n = 0
+def descendants(root):
+    """The pids below `root`, from each process's parent in /proc/PID/stat."""
+    parent = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                # comm may hold spaces and parentheses: the fields after the last ")".
+                rest = f.read().rsplit(")", 1)[1].split()
+            parent[int(pid)] = int(rest[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    children = {}
+    for pid, pp in parent.items():
+        children.setdefault(pp, []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def compilers_now(root):
+    n = 0
+    for pid in descendants(root):
         try:
             with open(f"/proc/{pid}/comm") as f:
                 comm = f.read().strip()
@@ -31,17 +54,19 @@ def main():
     peak = 0
     done = threading.Event()
 
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    child = subprocess.Popen(sys.argv[1:])
+
     def poll():
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, compilers_now())
+            peak = max(peak, compilers_now(child.pid))
             time.sleep(0.005)
 
     t = threading.Thread(target=poll, daemon=True)
     t.start()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.monotonic()
-    code = subprocess.call(sys.argv[1:])
+    code = child.wait()
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     done.set()

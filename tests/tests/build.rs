@@ -430,6 +430,63 @@ fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
     assert_eq!(variants(&r).len(), 8);
 }
 
+/// `--wait`: a second build on a root another build holds waits for it, then runs, and finds
+/// what the first recorded (its variants unchanged since they passed).
+#[test]
+fn a_second_build_with_wait_runs_after_the_first() {
+    let env = Env::new(&matrix());
+    let root = env.path().join("root");
+    let only = ["--only", "gcc-sequential-*"];
+    let mut first = env
+        .build_cmd(&project(), "root", &only)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the first holds the root and is running a build step.
+    let t = Instant::now();
+    while !processes_mentioning(&root.display().to_string())
+        .iter()
+        .any(|p| !p.contains("cfgmx build"))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no build step started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = env
+        .build_cmd(&project(), "root", &only)
+        .arg("--wait")
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first build ended before the second started: the test proves nothing"
+    );
+    let first_status = first.wait().unwrap();
+    let first_done = Instant::now();
+    assert!(first_status.success(), "first build: {first_status:?}");
+    let o = second.wait_with_output().unwrap();
+    assert!(
+        first_done.elapsed() < Duration::from_secs(60),
+        "the second build took long after the first"
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let vs = variants(&r);
+    assert_eq!(vs.len(), 2, "{r}");
+    for v in vs {
+        // Skipped as passed and unchanged: the second read the store the first wrote, so it
+        // ran after it, not beside it.
+        assert_eq!(v["status"], "skipped", "{v}");
+        assert_eq!(v["reason"], "unchanged since it passed", "{v}");
+    }
+}
+
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;

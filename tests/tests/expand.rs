@@ -90,7 +90,7 @@ fn show_finds_by_name_and_by_hash_prefix() {
     assert_eq!(by_name, by_hash);
     assert!(by_name.contains(first["hash"].as_str().unwrap()));
     let spec = run_in(d.path(), &["show", name, "--spec", "--json"]).json();
-    assert_eq!(spec["schema"], "cfgmx-spec/1");
+    assert_eq!(spec["schema"], "cfgmx-spec/2");
     let miss = run_in(d.path(), &["show", "gcc-threaded-debugg"]);
     miss.expect_code(2);
     assert!(

@@ -333,14 +333,26 @@ fn lmod_loads_a_variant_and_swaps_compilers() {
         ),
         true,
     );
+    let gv = version("gcc", "-dumpfullversion");
+    let cv = version("clang", "-dumpversion");
+    // The hierarchy: only the loaded compiler's variants are visible; loading the other
+    // compiler swaps it out (family "compiler") and Lmod marks the gcc variant inactive (the
+    // clang branch has no module of that name); a second variant swaps the first.
     let script = format!(
         r#". {LMOD_INIT}
 module use "$PWD/out/modules/Core"
-module load gcc-clang/gcc-threaded-debug || exit 3
+module load gcc-clang/gcc-threaded-debug 2>/dev/null && exit 2
+module load gcc/{gv} || exit 3
+echo "avail: $(module -t avail 2>&1 | grep '^gcc-clang/.' | sort | tr '\n' ' ')"
+module load gcc-clang/gcc-threaded-debug || exit 4
 printf 'CC=%s\nCFLAGS=%s\n' "$CC" "$CFLAGS"
-module load gcc-clang/clang-sequential-release 2>&1 || exit 4
+module load gcc-clang/gcc-sequential-release || exit 5
+echo "swapped: $(module -t list 2>&1 | tr '\n' ' ')"
+module load clang/{cv} 2>&1 || exit 6
+echo "after-compiler-swap: CC=$CC $(module -t list 2>&1 | tr '\n' ' ')"
+module load gcc-clang/clang-sequential-release 2>&1 || exit 7
 printf 'CC=%s\nCFLAGS=%s\n' "$CC" "$CFLAGS"
-module -t list 2>&1
+echo "final: $(module -t list 2>&1 | tr '\n' ' ')"
 "#
     );
     let o = run(
@@ -355,19 +367,55 @@ module -t list 2>&1
     let text = stdout(&o);
     let gcc = which("gcc");
     let clang = which("clang");
+    let line = |prefix: &str| -> Vec<String> {
+        let l = text
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{text}"));
+        l[prefix.len()..]
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        line("avail: "),
+        [
+            "gcc-clang/gcc-sequential-debug",
+            "gcc-clang/gcc-sequential-release",
+            "gcc-clang/gcc-threaded-debug",
+            "gcc-clang/gcc-threaded-release"
+        ],
+        "{text}"
+    );
     assert!(
         text.contains(&format!("CC={gcc}\nCFLAGS=-g -O0 -fopenmp\n")),
         "{text}"
     );
+    assert_eq!(
+        line("swapped: "),
+        [
+            format!("gcc/{gv}"),
+            "gcc-clang/gcc-sequential-release".into()
+        ],
+        "{text}"
+    );
+    // The gcc variant is unloaded (inactive), and with it its CC; only a variant sets CC.
+    let after = line("after-compiler-swap: ");
+    assert_eq!(after[0], "CC=", "{text}");
+    assert!(after.contains(&format!("clang/{cv}")), "{text}");
+    assert!(!after.iter().any(|m| m.starts_with("gcc")), "{text}");
     assert!(
         text.contains(&format!("CC={clang}\nCFLAGS=-O3 -DNDEBUG\n")),
         "{text}"
     );
-    let listed: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("gcc-clang/"))
-        .collect();
-    assert_eq!(listed, vec!["gcc-clang/clang-sequential-release"], "{text}");
+    assert_eq!(
+        line("final: "),
+        [
+            format!("clang/{cv}"),
+            "gcc-clang/clang-sequential-release".into()
+        ],
+        "{text}"
+    );
 }
 
 /// Every character that could break out of a quoted value somewhere.
@@ -500,7 +548,7 @@ fn hostile_values_round_trip_through_sh_cmake_lmod_json_and_yaml() {
         ),
         true,
     );
-    let module = std::fs::read_dir(lm_dir.join("out/modules/Core/hostile"))
+    let module = std::fs::read_dir(lm_dir.join("out/modules/Compiler/gcc/default/hostile"))
         .unwrap()
         .next()
         .unwrap()
@@ -508,7 +556,7 @@ fn hostile_values_round_trip_through_sh_cmake_lmod_json_and_yaml() {
         .path();
     let mname = module.file_stem().unwrap().to_string_lossy().into_owned();
     let script = format!(
-        ". {LMOD_INIT}\nmodule use \"$PWD/out/modules/Core\"\nmodule load hostile/{mname} || exit 3\nprintf %s \"$HOSTILE\"\n"
+        ". {LMOD_INIT}\nmodule use \"$PWD/out/modules/Core\"\nmodule load gcc/default hostile/{mname} || exit 3\nprintf %s \"$HOSTILE\"\n"
     );
     let o = run(
         Command::new("bash")
@@ -924,29 +972,183 @@ print(len(jobs), max(sizes), sum(sizes))
     let text = std::fs::read_to_string(&second).unwrap();
     assert!(text.contains("#SBATCH --array=0-99\n"), "{text}");
     assert!(!d.join("out/slurm/cfgmx-array-3.sbatch").exists());
-    // Stand-ins for cmake and ctest that record what they were asked.
+    // Task 7 of array 2 builds variant 1007, by spec hash, into its own result file; a
+    // stand-in cfgmx records what it was asked and answers like a build.
+    let spec: Vec<String> = (1..=5)
+        .flat_map(|n| {
+            let t = std::fs::read_to_string(d.join(format!("out/github-matrix-{n}.json"))).unwrap();
+            let j: serde_json::Value = serde_json::from_str(&t).unwrap();
+            j["include"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["spec_hash"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let bin = d.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    for tool in ["cmake", "ctest"] {
-        let p = bin.join(tool);
-        std::fs::write(&p, format!("#!/bin/sh\necho {tool} \"$@\" >> calls.log\n")).unwrap();
+    let stand_in = |name: &str, body: &str| {
+        let p = bin.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
         run(Command::new("chmod").arg("+x").arg(&p), true);
-    }
+    };
+    stand_in("cfgmx", r#"echo "$@" >> calls.log; echo '{"variants":[]}'"#);
+    // sbatch: records its arguments, answers job ids 101, 102, ... as --parsable does.
+    stand_in(
+        "sbatch",
+        r#"echo "$@" >> sbatch.log; n=$(wc -l < sbatch.log); echo "$((100 + n));cluster""#,
+    );
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     run(
         Command::new("bash")
             .arg(&second)
             .current_dir(d)
-            .env("PATH", path)
+            .env("PATH", &path)
             .env("SLURM_ARRAY_TASK_ID", "7"),
         true,
     );
     let calls = std::fs::read_to_string(d.join("calls.log")).unwrap();
-    let v = &gh[1007];
+    let (v, h) = (&gh[1007], &spec[1007]);
     assert_eq!(
         calls,
-        format!("cmake --preset {v}\ncmake --build --preset {v}\nctest --preset {v}\n")
+        format!(
+            "build {big} --source {} --only {h} --build-root cfgmx-build/{v} -j 2 --json\n",
+            d.display()
+        )
     );
+    assert!(d.join(format!("cfgmx-results/{v}.json")).is_file());
+    // submit.sh: both arrays, then the merge job depending on both (afterany).
+    run(
+        Command::new("sh")
+            .arg("out/slurm/submit.sh")
+            .current_dir(d)
+            .env("PATH", &path),
+        true,
+    );
+    let sb = std::fs::read_to_string(d.join("sbatch.log")).unwrap();
+    assert_eq!(
+        sb,
+        "--parsable ./out/slurm/cfgmx-array-1.sbatch\n--parsable ./out/slurm/cfgmx-array-2.sbatch\n--parsable --dependency=afterany:101:102 ./out/slurm/cfgmx-merge.sbatch\n"
+            .replace("./out", "out"),
+        "{sb}"
+    );
+
+    // The GitHub workflow: 5 build jobs of at most 256 covering every variant once, each
+    // running `cfgmx build --only` on its spec hash, and a merge job after all of them.
+    run(
+        &mut cfgmx(d, &["generate", big, "-f", "github-workflow", "-o", "out"]),
+        true,
+    );
+    let py = r#"
+import json, yaml
+wf = yaml.safe_load(open("out/.github/workflows/cfgmx.yml"))
+jobs = wf["jobs"]
+build = [k for k in jobs if k != "cfgmx-merge"]
+sizes = [len(jobs[k]["strategy"]["matrix"]["include"]) for k in build]
+hashes = [e["spec_hash"] for k in build for e in jobs[k]["strategy"]["matrix"]["include"]]
+run = jobs[build[0]]["steps"][1]["run"]
+merge = jobs["cfgmx-merge"]
+print(json.dumps({"build": build, "max": max(sizes), "hashes": hashes, "run": run,
+  "needs": merge["needs"], "if": merge["if"],
+  "merge": [s.get("run", "") for s in merge["steps"] if "run" in s]}))
+"#;
+    let o = run(
+        Command::new("python3").args(["-c", py]).current_dir(d),
+        true,
+    );
+    let wf: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let jobs: Vec<String> = (1..=5).map(|n| format!("cfgmx-{n}")).collect();
+    assert_eq!(wf["build"], serde_json::json!(jobs));
+    assert_eq!(wf["max"], 256);
+    assert_eq!(wf["hashes"], serde_json::json!(spec));
+    assert_eq!(wf["needs"], serde_json::json!(jobs));
+    assert_eq!(wf["if"], "always()");
+    let run_step = wf["run"].as_str().unwrap();
+    assert!(
+        run_step.contains(
+            r#""$CFGMX" build "$CFGMX_MATRIX" --source . --only "$CFGMX_SPEC_HASH" --json"#
+        ),
+        "{run_step}"
+    );
+    assert!(wf["merge"][0]
+        .as_str()
+        .unwrap()
+        .contains("report merge cfgmx-results/*.json"));
+}
+
+/// The generated Slurm scripts with the real cfgmx: tasks 0 and 1 of a 2-variant array build
+/// and test the real project, each writing its JSON result, and the merge job's script
+/// combines them into one table, a JUnit file and an HTML report.
+#[test]
+fn slurm_tasks_build_with_real_cfgmx_and_the_merge_job_combines_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let proj = d.join("proj");
+    copy_project(&proj);
+    let profile = d.join("profile.json");
+    std::fs::write(&profile, real_profile(false)).unwrap();
+    let m = d.join("two.toml");
+    std::fs::write(
+        &m,
+        "name = \"two\"\nlanguages = [\"c\", \"fortran\"]\n[axes]\ncompiler = [\"gcc\"]\nblas = [\"sequential\"]\nbuild = [\"debug\", \"release\"]\n[blas]\nprefer = [\"openblas\"]\n",
+    )
+    .unwrap();
+    run(
+        &mut cfgmx(
+            d,
+            &[
+                "generate",
+                "two.toml",
+                "-f",
+                "slurm",
+                "-o",
+                "out",
+                "--profile",
+                profile.to_str().unwrap(),
+            ],
+        ),
+        true,
+    );
+    let env = |c: &mut Command| {
+        c.current_dir(d)
+            .env("CFGMX", cfgmx_bin())
+            .env("CFGMX_SOURCE", &proj)
+            .env("CFGMX_PROFILE", &profile)
+            .env("CFGMX_CACHE_DIR", d.join(".no-probe-cache"))
+            .env("NO_COLOR", "1");
+    };
+    for task in ["0", "1"] {
+        let mut c = Command::new("bash");
+        c.arg("out/slurm/cfgmx-array.sbatch")
+            .env("SLURM_ARRAY_TASK_ID", task);
+        env(&mut c);
+        run(&mut c, true);
+    }
+    for n in ["gcc-sequential-debug", "gcc-sequential-release"] {
+        let t = std::fs::read_to_string(d.join(format!("cfgmx-results/{n}.json"))).unwrap();
+        let j: serde_json::Value = serde_json::from_str(&t).unwrap();
+        let vs = j["variants"].as_array().unwrap();
+        assert_eq!(vs.len(), 1, "{t}");
+        assert_eq!(vs[0]["name"], n, "{t}");
+        assert_eq!(vs[0]["status"], "passed", "{t}");
+        assert!(d.join(format!("cfgmx-build/{n}")).is_dir());
+    }
+    let mut c = Command::new("bash");
+    c.arg("out/slurm/cfgmx-merge.sbatch");
+    env(&mut c);
+    let o = run(&mut c, true);
+    let table = stdout(&o);
+    assert!(table.contains("merging 2 of 2 result(s)"), "{table}");
+    for n in ["gcc-sequential-debug", "gcc-sequential-release"] {
+        assert!(
+            table.lines().any(|l| l.contains(n) && l.contains("passed")),
+            "{table}"
+        );
+    }
+    let junit = std::fs::read_to_string(d.join("cfgmx-results/junit.xml")).unwrap();
+    assert!(junit.contains("gcc-sequential-release"), "{junit}");
+    assert!(d.join("cfgmx-results/report.html").is_file());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! the runner. Built from a [`ConcreteVariant`]; read back from the lock file on another
 //! machine, so `show`/`env`/`reproduce HASH` mean the same thing there.
 
-use cfgmx_model::{ConcreteVariant, Registry, Threading};
+use cfgmx_model::{ConcreteVariant, Language, Registry, Threading};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -38,8 +38,13 @@ pub struct Job {
     pub cxxflags: Vec<String>,
     #[serde(default)]
     pub fflags: Vec<String>,
+    /// Link flags whichever language links (`LDFLAGS`): see `FlagSet::shared_link_args`.
     #[serde(default)]
     pub ldflags: Vec<String>,
+    /// Link flags per language (`c`, `cxx`, `fortran`) when that language's compiler links:
+    /// its own facet link flags, then the shared ones.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub link: IndexMap<String, Vec<String>>,
     /// Libraries as linker arguments (`-lopenblas`).
     #[serde(default)]
     pub libs: Vec<String>,
@@ -70,6 +75,7 @@ impl Job {
         let v = &cv.variant;
         let r = &v.resolved;
         let f = &cv.concrete_flags;
+        let langs: Vec<Language> = cv.compilers.keys().copied().collect();
         let axis = |k: &str| v.axes.get(k).map(|s| s.to_string()).unwrap_or_default();
         let blas_choice = cv
             .blas_library
@@ -114,7 +120,11 @@ impl Job {
             cflags: f.cflags.clone(),
             cxxflags: f.cxxflags.clone(),
             fflags: f.fflags.clone(),
-            ldflags: f.ldflags.clone(),
+            ldflags: f.shared_link_args(&langs),
+            link: langs
+                .iter()
+                .map(|l| (l.as_str().to_string(), f.link_args(*l)))
+                .collect(),
             libs: f.lib_args(),
             cmake: f.cmake.clone(),
             meson: f.meson.clone(),

@@ -100,7 +100,8 @@ static HANDLER: std::sync::Once = std::sync::Once::new();
 
 /// Installs the SIGINT/SIGTERM handler once: it flags the run as interrupted and ends every
 /// child process group (compilers included) so nothing keeps running after cfgmx returns.
-fn install_interrupt_handler() {
+/// `run` installs it; a command that does work before `run` (probing) installs it first.
+pub fn install_interrupt_handler() {
     HANDLER.call_once(|| {
         let _ = ctrlc::set_handler(|| {
             INTERRUPTED.store(true, Ordering::SeqCst);
@@ -136,11 +137,15 @@ pub fn shard(mut jobs: Vec<Job>, k: usize, n: usize) -> Vec<Job> {
         .collect()
 }
 
-/// Keeps jobs whose name contains `pat` (or whose hash starts with it) for `only`, drops them
-/// for `skip`. `*` in a pattern matches any run of characters.
+/// Keeps jobs whose name contains `pat` (or whose concrete or spec hash starts with it) for
+/// `only`, drops them for `skip`. `*` in a pattern matches any run of characters. The spec
+/// hash is what generated CI and Slurm scripts pass: it names the same variant on every
+/// machine, whatever compilers each one found.
 pub fn select(jobs: Vec<Job>, only: &[String], skip: &[String]) -> Vec<Job> {
     let hit = |j: &Job, p: &str| {
-        glob_contains(&j.name, p) || (p.len() >= 4 && j.hash.starts_with(&p.to_ascii_lowercase()))
+        let p_hex = p.to_ascii_lowercase();
+        glob_contains(&j.name, p)
+            || (p.len() >= 4 && (j.hash.starts_with(&p_hex) || j.spec_hash.starts_with(&p_hex)))
     };
     jobs.into_iter()
         .filter(|j| only.is_empty() || only.iter().any(|p| hit(j, p)))
@@ -225,8 +230,8 @@ pub fn run(
     if let Some(v) = &ninja {
         tools.insert("ninja".to_string(), v.clone());
     }
+    // An interrupt during the work before the run (the probe) counts: no reset here.
     install_interrupt_handler();
-    INTERRUPTED.store(false, Ordering::SeqCst);
 
     for j in &jobs {
         on_event(&Event::Queued {
@@ -234,13 +239,6 @@ pub fn run(
             hash: j.hash.clone(),
         });
     }
-    // Most-recently-failed and never-built variants first would be nicer; stable order keeps
-    // reports comparable.
-    let queue = Mutex::new(jobs.iter().collect::<std::collections::VecDeque<&Job>>());
-    let results: Mutex<Vec<VariantResult>> = Mutex::new(Vec::new());
-    let stop = AtomicBool::new(false);
-    let workers = opts.cores.max(1).min(jobs.len().max(1));
-    let writes_source = AtomicBool::new(false);
     // A record that does not parse is said once and dropped: the variant is built again.
     let load = |job: &Job| match store.load(&store_key(job, system)) {
         Ok(r) => r,
@@ -252,6 +250,27 @@ pub fn run(
             None
         }
     };
+    // Longest first (by the store's last durations; never-built variants count as longest):
+    // a long variant started last would leave the other cores idle at the end. Reports are
+    // sorted by name, so the order shows nowhere else.
+    let estimates: Vec<Option<f64>> = jobs
+        .iter()
+        .map(|j| {
+            load(j)
+                .filter(|r| !r.steps.is_empty())
+                .map(|r| r.steps.iter().map(|s| s.duration_s).sum())
+        })
+        .collect();
+    let queue = Mutex::new(
+        longest_first(&estimates)
+            .into_iter()
+            .map(|i| &jobs[i])
+            .collect::<std::collections::VecDeque<&Job>>(),
+    );
+    let results: Mutex<Vec<VariantResult>> = Mutex::new(Vec::new());
+    let stop = AtomicBool::new(false);
+    let workers = opts.cores.max(1).min(jobs.len().max(1));
+    let writes_source = AtomicBool::new(false);
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
@@ -358,6 +377,17 @@ pub fn run(
         },
         interrupted: interrupted(),
     })
+}
+
+/// The order to start jobs in, as indices: unknown durations (`None`) first, then the longest
+/// estimate first; ties keep the given order, so equal inputs give the same schedule.
+pub fn longest_first(estimates: &[Option<f64>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..estimates.len()).collect();
+    order.sort_by(|&a, &b| {
+        let key = |i: usize| estimates[i].unwrap_or(f64::INFINITY);
+        key(b).total_cmp(&key(a))
+    });
+    order
 }
 
 /// Sets up one variant's build directory under `root` (config written, build dir configured)
@@ -601,6 +631,7 @@ mod tests {
             cxxflags: vec![],
             fflags: vec![],
             ldflags: vec![],
+            link: Default::default(),
             libs: vec![],
             cmake: Default::default(),
             meson: Default::default(),
@@ -632,6 +663,13 @@ mod tests {
     }
 
     #[test]
+    fn never_built_then_longest_first_ties_in_order() {
+        let est = [Some(1.0), None, Some(5.0), Some(1.0), None, Some(3.0)];
+        assert_eq!(longest_first(&est), [1, 4, 2, 5, 0, 3]);
+        assert!(longest_first(&[]).is_empty());
+    }
+
+    #[test]
     fn select_by_name_glob_and_hash_prefix() {
         let jobs = vec![
             job("gcc-threaded-debug", "abcd1234"),
@@ -651,7 +689,14 @@ mod tests {
             ["gcc-threaded-debug"]
         );
         assert_eq!(
-            names(select(jobs, &[], &["threaded".into()])),
+            names(select(jobs.clone(), &[], &["threaded".into()])),
+            ["clang-sequential-release"]
+        );
+        // The spec hash, as generated CI and Slurm scripts pass it, selects too.
+        let mut spec = jobs;
+        spec[1].spec_hash = "5eec0001".into();
+        assert_eq!(
+            names(select(spec, &["5eec0001".into()], &[])),
             ["clang-sequential-release"]
         );
     }

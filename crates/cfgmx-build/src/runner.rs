@@ -191,13 +191,15 @@ pub fn meson_native(j: &Job) -> String {
         }
     }
     s.push_str("\n[built-in options]\n");
-    let mut link = j.ldflags.clone();
-    link.extend(j.libs.iter().cloned());
-    for (lang, flags) in [
-        ("c", &j.cflags),
-        ("cpp", &j.cxxflags),
-        ("fortran", &j.fflags),
+    for (lang, model_lang, flags) in [
+        ("c", "c", &j.cflags),
+        ("cpp", "cxx", &j.cxxflags),
+        ("fortran", "fortran", &j.fflags),
     ] {
+        // Meson passes no compile flags to the link: each language's link gets its own
+        // compiler's facet link flags (a lock without them has the shared ones only).
+        let mut link = j.link.get(model_lang).unwrap_or(&j.ldflags).clone();
+        link.extend(j.libs.iter().cloned());
         s.push_str(&format!("{lang}_args = {}\n", meson_list(flags)));
         s.push_str(&format!("{lang}_link_args = {}\n", meson_list(&link)));
     }

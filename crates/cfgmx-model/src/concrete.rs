@@ -187,10 +187,10 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                         if let Some(pos) = find_sub(fl, &default.flags) {
                             fl.splice(pos..pos + default.flags.len(), res.flags.iter().cloned());
                         }
-                        if let Some(pos) = find_sub(&flags.ldflags, &default.link) {
-                            flags
-                                .ldflags
-                                .splice(pos..pos + default.link.len(), res.link.iter().cloned());
+                        if let Some(l) = flags.link.get_mut(lang) {
+                            if let Some(pos) = find_sub(l, &default.link) {
+                                l.splice(pos..pos + default.link.len(), res.link.iter().cloned());
+                            }
                         }
                     }
                 }

@@ -5,7 +5,7 @@
 //! resolved part (shared by every variant with the same role values):
 //!
 //! ```text
-//! cfgmx-spec/1
+//! cfgmx-spec/2
 //! axes {"blas":"threaded","build":"debug","compiler":"gcc"}
 //! resolved <sha256 hex of canonical JSON of the resolved part>
 //! ```
@@ -27,7 +27,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-pub const SPEC_SCHEMA: &str = "cfgmx-spec/1";
+pub const SPEC_SCHEMA: &str = "cfgmx-spec/2";
 pub const CONCRETE_SCHEMA: &str = "cfgmx-concrete/1";
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -262,7 +262,7 @@ mod tests {
         h.axes(&v);
         h.part("resolved", &sha256_hex(b"{}"));
         let text = format!(
-            "cfgmx-spec/1\naxes {}\nresolved {}\n",
+            "cfgmx-spec/2\naxes {}\nresolved {}\n",
             r#"{"compiler":"gcc"}"#,
             sha256_hex(b"{}")
         );

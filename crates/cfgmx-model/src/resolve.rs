@@ -31,7 +31,13 @@ pub struct FlagSet {
     pub cflags: Vec<String>,
     pub cxxflags: Vec<String>,
     pub fflags: Vec<String>,
+    /// Link flags for every language's link: the BLAS build's, the matrix values', and (once
+    /// concrete) the BLAS directory's `-L`/`-Wl,-rpath`.
     pub ldflags: Vec<String>,
+    /// Facet link flags per language: each is its own compiler driver's spelling (clang's
+    /// `-fopenmp=libomp` next to gfortran's `-fopenmp`), so only that language's link gets it.
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub link: IndexMap<Language, Vec<String>>,
     /// Libraries by name (`openblas`, `gomp`), in link order; `-l` is the renderer's business.
     pub libs: Vec<String>,
     /// CMake cache variables (`CMAKE_BUILD_TYPE`, `BLA_VENDOR`, ...).
@@ -65,6 +71,36 @@ impl FlagSet {
             Language::Fortran => self.fc.as_deref(),
         }
     }
+    /// The link flags when `lang`'s compiler drives the link: its facet link flags, then
+    /// `ldflags`.
+    pub fn link_args(&self, lang: Language) -> Vec<String> {
+        let mut v = self.link.get(&lang).cloned().unwrap_or_default();
+        push_unique(&mut v, &self.ldflags);
+        v
+    }
+
+    /// Link flags for a link line whichever of `langs` drives it (`LDFLAGS`, CMake's
+    /// `CMAKE_EXE_LINKER_FLAGS`): the facet link flags every language has, less those already
+    /// in its compile flags (CMake and make pass compile flags to the link themselves), then
+    /// `ldflags`.
+    pub fn shared_link_args(&self, langs: &[Language]) -> Vec<String> {
+        let mut v: Vec<String> = match langs.first().and_then(|l| self.link.get(l)) {
+            Some(first) => first
+                .iter()
+                .filter(|x| {
+                    langs.iter().all(|g| {
+                        !self.flags(*g).contains(x)
+                            && self.link.get(g).is_some_and(|o| o.contains(x))
+                    })
+                })
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        push_unique(&mut v, &self.ldflags);
+        v
+    }
+
     /// `-lopenblas -lgomp`: the libraries as linker arguments.
     pub fn lib_args(&self) -> Vec<String> {
         self.libs
@@ -373,7 +409,9 @@ impl<'a> Resolver<'a> {
                 {
                     any = true;
                     flags.flags_mut(*lang).extend(cand.flags.iter().cloned());
-                    push_unique(&mut flags.ldflags, &cand.link);
+                    if !cand.link.is_empty() {
+                        push_unique(flags.link.entry(*lang).or_default(), &cand.link);
+                    }
                     push_unique(&mut facet_libs, &cand.libs);
                 }
                 if !t.facet(name).is_empty() {

@@ -3,7 +3,7 @@
 //! inputs do.
 
 use cfgmx_model::registry::{builtin_provider_files, builtin_toolchain_files};
-use cfgmx_model::{Matrix, Registry, Source, Variant};
+use cfgmx_model::{Language, Matrix, Registry, Source, Variant};
 use std::collections::{HashMap, HashSet};
 
 fn hpc16(reg: &Registry) -> Vec<Variant> {
@@ -55,12 +55,16 @@ fn threaded_variants_carry_each_compilers_openmp_flag() {
                 lang_flags
             );
         }
-        assert_eq!(
-            f.ldflags.iter().any(|x| x == flag),
-            threaded,
-            "{} links with OpenMP",
-            v.name
-        );
+        for lang in [Language::C, Language::Cxx, Language::Fortran] {
+            assert_eq!(
+                f.link_args(lang).iter().any(|x| x == flag),
+                threaded,
+                "{} links {lang:?} with OpenMP",
+                v.name
+            );
+        }
+        // A facet's link flag is its own compiler's: never in the language-independent part.
+        assert!(!f.ldflags.iter().any(|x| x == flag), "{}", v.name);
         if threaded {
             assert!(v
                 .resolved
@@ -245,7 +249,11 @@ build = ["debug"]
     let v = &m.variant_set(&reg).unwrap().variants[0];
     assert_eq!(v.name, "tiny-threaded-debug");
     assert_eq!(v.flags().cflags, ["-g", "-fopenmp"]);
+    assert!(v.flags().ldflags.is_empty());
+    assert_eq!(v.flags().link[&Language::C], ["-fopenmp"]);
     assert_eq!(v.hash, PINNED, "the spec hash of fixed inputs moved");
 }
 
-const PINNED: &str = "76132d8cc3a89aca83ef41db32536e09223850330894219e87c76e74c17396dc";
+// cfgmx-spec/2: facet link flags moved from the shared `ldflags` into `link` per language
+// (the hashed flag set changed shape, so the schema line and this value moved together).
+const PINNED: &str = "4f459e6237c51fceaac572a78a770e167817848dc7c6b6cf79d52fcf1fbe912e";

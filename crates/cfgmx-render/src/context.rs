@@ -11,6 +11,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct MatrixCtx {
     pub name: String,
+    /// How to name the matrix on a cfgmx command line (the generated CI and Slurm scripts run
+    /// `cfgmx build <arg>`): the file or embedded name `generate` was given, else `name`.
+    pub arg: String,
     pub description: String,
     pub languages: Vec<&'static str>,
     pub threads: u32,
@@ -58,6 +61,9 @@ pub struct VariantCtx {
     /// The C (else first) compiler's version from the profile, and its `major.minor`.
     pub compiler_version: Option<String>,
     pub compiler_series: String,
+    /// The Lmod compiler module the variant's module sits under: `gcc/12.2.0`
+    /// (`<family>/default` when abstract), each part a safe file name.
+    pub compiler_module: String,
     pub build: Option<String>,
     /// CMake build type (`Debug`) or empty.
     pub build_type: String,
@@ -73,11 +79,13 @@ pub struct VariantCtx {
     pub cflags: Vec<String>,
     pub cxxflags: Vec<String>,
     pub fflags: Vec<String>,
-    /// Link flags for every language: the variant's link flags less those that are also a
-    /// language's compile flags (`-fopenmp`), which CMake and make already pass when linking.
+    /// Link flags for a link whichever language drives it (`LDFLAGS`, CMake's linker flags):
+    /// the model's language-independent ones, plus facet link flags every language shares
+    /// that are not already compile flags (CMake and make pass those when linking).
     pub ldflags: Vec<String>,
     /// Link flags per language (`c`, `cxx`, `fortran`) for tools that do not pass compile
-    /// flags to the link (Meson's `<lang>_link_args`): `ldflags` plus that language's own.
+    /// flags to the link (Meson's `<lang>_link_args`): that language's facet link flags
+    /// (its own compiler's spelling), then the language-independent ones.
     pub link: IndexMap<&'static str, Vec<String>>,
     /// Libraries as linker arguments (`-lopenblas`).
     pub libs: Vec<String>,
@@ -115,6 +123,7 @@ impl Context {
     ) -> Context {
         let m = MatrixCtx {
             name: matrix.name.clone(),
+            arg: matrix.name.clone(),
             description: matrix.description.clone(),
             languages: matrix.languages.iter().map(|l| l.as_str()).collect(),
             threads: matrix.threads,
@@ -134,14 +143,19 @@ impl Context {
             matrix: m,
             variants: variants
                 .into_iter()
-                .map(|(v, c)| variant_ctx(v, c, short_len))
+                .map(|(v, c)| variant_ctx(v, c, short_len, &matrix.languages))
                 .collect(),
             profile: profile.cloned(),
         }
     }
 }
 
-fn variant_ctx(v: &Variant, c: Option<&ConcreteVariant>, short_len: usize) -> VariantCtx {
+fn variant_ctx(
+    v: &Variant,
+    c: Option<&ConcreteVariant>,
+    short_len: usize,
+    langs: &[Language],
+) -> VariantCtx {
     let r = &v.resolved;
     let f = c.map_or(&r.flags, |c| &c.concrete_flags);
     let short = |h: &str| h[..short_len.min(h.len())].to_string();
@@ -156,6 +170,11 @@ fn variant_ctx(v: &Variant, c: Option<&ConcreteVariant>, short_len: usize) -> Va
         .as_deref()
         .map(|ver| ver.split('.').take(2).collect::<Vec<_>>().join("."))
         .unwrap_or_else(|| "default".into());
+    let compiler_module = format!(
+        "{}/{}",
+        crate::module_dir(&r.compiler.family),
+        crate::module_dir(compiler_version.as_deref().unwrap_or("default"))
+    );
     let build_type = f.cmake.get("CMAKE_BUILD_TYPE").cloned().unwrap_or_default();
     let meson_buildtype = match r.build.as_deref() {
         Some(b) => match BUILD_MODES.iter().find(|(m, _)| *m == b) {
@@ -185,34 +204,11 @@ fn variant_ctx(v: &Variant, c: Option<&ConcreteVariant>, short_len: usize) -> Va
         }
     });
     let libs = f.lib_args();
-    // The model gathers every language's facet link flags into one list; a clang-only
-    // `-fopenmp=libomp` there would reach gfortran. Split it by language.
-    let compile: Vec<&String> = f
-        .cflags
+    let ldflags = f.shared_link_args(langs);
+    let link: IndexMap<&'static str, Vec<String>> = Language::ALL
         .iter()
-        .chain(&f.cxxflags)
-        .chain(&f.fflags)
+        .map(|l| (l.as_str(), f.link_args(*l)))
         .collect();
-    let ldflags: Vec<String> = f
-        .ldflags
-        .iter()
-        .filter(|x| !compile.contains(x))
-        .cloned()
-        .collect();
-    let mut link = IndexMap::new();
-    for (lang, own) in [
-        ("c", &f.cflags),
-        ("cxx", &f.cxxflags),
-        ("fortran", &f.fflags),
-    ] {
-        let l: Vec<String> = f
-            .ldflags
-            .iter()
-            .filter(|x| !compile.contains(x) || own.contains(x))
-            .cloned()
-            .collect();
-        link.insert(lang, l);
-    }
     let join = |w: &[String]| quote::shjoin(w).unwrap_or_else(|_| w.join(" "));
     let mut build_env: IndexMap<String, Option<String>> = IndexMap::new();
     build_env.insert("CC".into(), f.cc.clone());
@@ -250,6 +246,7 @@ fn variant_ctx(v: &Variant, c: Option<&ConcreteVariant>, short_len: usize) -> Va
         fortran_compiler: r.fortran_family.clone(),
         compiler_version,
         compiler_series,
+        compiler_module,
         build: r.build.clone(),
         build_type,
         meson_buildtype,

@@ -44,12 +44,13 @@ pub enum Format {
     Env,
     Lmod,
     Github,
+    GithubWorkflow,
     Gitlab,
     Slurm,
 }
 
 impl Format {
-    pub const ALL: [Format; 11] = [
+    pub const ALL: [Format; 12] = [
         Format::CmakePresets,
         Format::CmakeToolchain,
         Format::CmakeCache,
@@ -59,6 +60,7 @@ impl Format {
         Format::Env,
         Format::Lmod,
         Format::Github,
+        Format::GithubWorkflow,
         Format::Gitlab,
         Format::Slurm,
     ];
@@ -74,6 +76,7 @@ impl Format {
             Format::Env => "env",
             Format::Lmod => "lmod",
             Format::Github => "github",
+            Format::GithubWorkflow => "github-workflow",
             Format::Gitlab => "gitlab",
             Format::Slurm => "slurm",
         }
@@ -104,6 +107,7 @@ impl Format {
             Format::Env => "env.sh.tera",
             Format::Lmod => "lmod.lua.tera",
             Format::Github => "github.json.tera",
+            Format::GithubWorkflow => "github-workflow.yml.tera",
             Format::Gitlab => "gitlab-ci.yml.tera",
             Format::Slurm => "slurm.sbatch.tera",
         }
@@ -119,14 +123,18 @@ impl Format {
             Format::Bento => format!("bento/{n}.info"),
             Format::PipConfig => format!("pip/{n}.txt"),
             Format::Env => format!("env/{n}.sh"),
-            Format::Lmod => format!("modules/Core/{}/{n}.lua", module_dir(&m.name)),
+            Format::Lmod => format!(
+                "modules/Compiler/{}/{}/{n}.lua",
+                v.compiler_module,
+                module_dir(&m.name)
+            ),
             _ => n.to_string(),
         })
     }
 }
 
-/// The matrix name as a module directory: as written when it is a safe file name.
-fn module_dir(name: &str) -> String {
+/// A name as one module directory or file name: as written when it is a safe file name.
+pub(crate) fn module_dir(name: &str) -> String {
     let safe = !name.is_empty()
         && !name.starts_with('.')
         && name
@@ -263,8 +271,16 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/lmod.lua.tera"),
     ),
     (
+        LMOD_CORE_TEMPLATE,
+        include_str!("../../../templates/lmod-core.lua.tera"),
+    ),
+    (
         "github.json.tera",
         include_str!("../../../templates/github.json.tera"),
+    ),
+    (
+        "github-workflow.yml.tera",
+        include_str!("../../../templates/github-workflow.yml.tera"),
     ),
     (
         "gitlab-ci.yml.tera",
@@ -274,7 +290,23 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "slurm.sbatch.tera",
         include_str!("../../../templates/slurm.sbatch.tera"),
     ),
+    (
+        SLURM_MERGE_TEMPLATE,
+        include_str!("../../../templates/slurm-merge.sbatch.tera"),
+    ),
+    (
+        SLURM_SUBMIT_TEMPLATE,
+        include_str!("../../../templates/slurm-submit.sh.tera"),
+    ),
 ];
+
+/// The Lmod compiler module (`Core/<family>/<version>.lua`), one per compiler of the variants.
+const LMOD_CORE_TEMPLATE: &str = "lmod-core.lua.tera";
+
+/// The Slurm job that merges every array task's result, and the script that submits the
+/// arrays and then the merge job (`--dependency=afterany`).
+const SLURM_MERGE_TEMPLATE: &str = "slurm-merge.sbatch.tera";
+const SLURM_SUBMIT_TEMPLATE: &str = "slurm-submit.sh.tera";
 
 /// Tera with the embedded templates and the quoting filters.
 pub struct Renderer {
@@ -441,12 +473,15 @@ impl Renderer {
             v
         };
         for f in formats {
+            if *f == Format::Lmod {
+                out.extend(self.render_lmod_core(ctx)?);
+            }
             if f.per_variant() {
                 out.extend(per_format(*f));
             } else {
-                let stem = Self::whole_stem(*f).0;
+                let prefix = Self::whole_prefix(*f);
                 while let Some(x) =
-                    whole_iter.next_if(|x| x.path.to_string_lossy().starts_with(stem))
+                    whole_iter.next_if(|x| x.path.to_string_lossy().starts_with(prefix))
                 {
                     out.push(x);
                 }
@@ -466,10 +501,19 @@ impl Renderer {
         tera::Context::from_value(value).unwrap_or_default()
     }
 
+    /// What every file of a whole-set format's path starts with.
+    fn whole_prefix(format: Format) -> &'static str {
+        match format {
+            Format::Slurm => "slurm/",
+            f => Self::whole_stem(f).0,
+        }
+    }
+
     fn whole_stem(format: Format) -> (&'static str, &'static str, usize) {
         match format {
             Format::CmakePresets => ("CMakePresets", "json", usize::MAX),
             Format::Github => ("github-matrix", "json", GITHUB_MAX_JOBS),
+            Format::GithubWorkflow => (".github/workflows/cfgmx", "yml", usize::MAX),
             Format::Gitlab => ("gitlab-ci", "yml", usize::MAX),
             _ => ("slurm/cfgmx-array", "sbatch", SLURM_MAX_TASKS),
         }
@@ -500,6 +544,20 @@ impl Renderer {
                 .collect();
             t.insert("chunks", &chunks);
         }
+        if format == Format::GithubWorkflow {
+            // One workflow; one build job per GitHub matrix of at most 256 jobs.
+            let chunks: Vec<serde_json::Value> = (0..n.div_ceil(GITHUB_MAX_JOBS).max(1))
+                .map(|i| {
+                    let offset = i * GITHUB_MAX_JOBS;
+                    serde_json::json!({
+                        "number": i + 1,
+                        "offset": offset,
+                        "end": (offset + GITHUB_MAX_JOBS).min(n),
+                    })
+                })
+                .collect();
+            t.insert("chunks", &chunks);
+        }
         let mut out = Vec::with_capacity(count);
         for i in 0..count {
             let offset = (i * size).min(n);
@@ -518,6 +576,17 @@ impl Renderer {
                 path: PathBuf::from(path),
                 content,
             });
+        }
+        if format == Format::Slurm {
+            for (template, path) in [
+                (SLURM_MERGE_TEMPLATE, "slurm/cfgmx-merge.sbatch"),
+                (SLURM_SUBMIT_TEMPLATE, "slurm/submit.sh"),
+            ] {
+                out.push(RenderedFile {
+                    path: PathBuf::from(path),
+                    content: self.render_one(template, t, format, None)?,
+                });
+            }
         }
         Ok(out)
     }
@@ -552,6 +621,42 @@ impl Renderer {
         (lo..hi)
             .map(|i| self.render_variant(format, ctx, i))
             .collect()
+    }
+
+    /// The Core level of the Lmod tree: one compiler module per family and version the
+    /// variants use (the variants' own modules sit below it, under `Compiler/`). The template
+    /// also sees the compilers of the first variant built with it (Fortran only when that
+    /// variant's Fortran is the same family's).
+    fn render_lmod_core(&self, ctx: &Context) -> Result<Vec<RenderedFile>, RenderError> {
+        let mut seen: indexmap::IndexMap<&str, &VariantCtx> = indexmap::IndexMap::new();
+        for v in &ctx.variants {
+            seen.entry(v.compiler_module.as_str()).or_insert(v);
+        }
+        let mut out = Vec::with_capacity(seen.len());
+        for (module, v) in seen {
+            let (dir_family, dir_version) = module.split_once('/').unwrap_or((module, "default"));
+            let mut t = tera::Context::new();
+            t.insert("cfgmx_version", ctx.cfgmx_version);
+            t.insert(
+                "c",
+                &serde_json::json!({
+                    "family": v.compiler,
+                    "version": v.compiler_version.as_deref().unwrap_or("default"),
+                    "module": module,
+                    "dir_family": dir_family,
+                    "dir_version": dir_version,
+                    "cc": v.cc,
+                    "cxx": v.cxx,
+                    "fc": if v.fortran_compiler.is_none() { v.fc.as_deref() } else { None },
+                }),
+            );
+            let content = self.render_one(LMOD_CORE_TEMPLATE, &t, Format::Lmod, None)?;
+            out.push(RenderedFile {
+                path: PathBuf::from(format!("modules/Core/{module}.lua")),
+                content,
+            });
+        }
+        Ok(out)
     }
 
     /// Renders one variant's file of a per-variant format (the build runner's entry point).

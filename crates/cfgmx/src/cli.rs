@@ -74,7 +74,7 @@ pub enum Command {
     /// Write CMake presets, toolchain/cache files, Meson native files, env scripts, Lmod
     /// modules or CI matrices for a matrix's variants.
     #[command(
-        after_help = "Examples:\n  cfgmx generate -f cmake-presets -o .          # CMakePresets.json: cmake --preset NAME\n  cfgmx generate -f env -o cfgmx --profile profile.json\n  cfgmx generate -f github                       # one-line JSON for fromJSON()\n  cfgmx generate --template mine.md.tera         # your own template (docs/templates.md)"
+        after_help = "Examples:\n  cfgmx generate -f cmake-presets -o .          # CMakePresets.json: cmake --preset NAME\n  cfgmx generate -f env -o cfgmx --profile profile.json\n  cfgmx generate -f github                       # one-line JSON for fromJSON()\n  cfgmx generate -f github-workflow -o .         # a job per variant, then a merge\n  cfgmx generate -f slurm -o . && sh slurm/submit.sh   # job arrays + a merge job after them\n  cfgmx generate -f lmod -o mods                 # Core/<compiler> + Compiler/... tree\n  cfgmx generate --template mine.md.tera         # your own template (docs/templates.md)"
     )]
     Generate(commands::generate::GenerateArgs),
     /// List the toolchain descriptors (compiler families) and their facets.

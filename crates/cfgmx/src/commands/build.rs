@@ -252,7 +252,13 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
             a.source.display()
         )));
     }
+    // Ctrl-C while probing ends the probe's children and exits 130, like one during the build.
+    cfgmx_build::install_interrupt_handler();
     let profile = load_profile(g, a.profile.as_deref())?;
+    if cfgmx_build::interrupted() {
+        eprintln!("interrupted");
+        return Ok(130);
+    }
     let Jobs {
         matrix,
         jobs: all,

@@ -100,7 +100,10 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
             eprintln!("  {n}: {}", why.as_deref().unwrap_or("unavailable"));
         }
     }
-    let ctx = Context::new(&m, chosen, set.short_len, profile.as_ref());
+    let mut ctx = Context::new(&m, chosen, set.short_len, profile.as_ref());
+    if let Some(arg) = &a.matrix {
+        ctx.matrix.arg = arg.clone();
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let renderer = Renderer::new().threads(threads);
 

@@ -122,6 +122,10 @@ pub fn describe(v: &Variant, short: usize) -> String {
     line("CXXFLAGS", flags(&f.cxxflags));
     line("FFLAGS", flags(&f.fflags));
     line("LDFLAGS", flags(&f.ldflags));
+    // Facet link flags belong to one language's compiler: shown apart, per language.
+    for (lang, l) in &f.link {
+        line(&format!("LDFLAGS {}", lang.as_str()), flags(l));
+    }
     line("LIBS", f.lib_args().join(" "));
     if let Some(b) = &r.blas {
         line(
