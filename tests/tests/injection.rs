@@ -160,6 +160,13 @@ impl Case {
         v[0]["name"].as_str().unwrap().to_string()
     }
 
+    /// The variant's full spec hash.
+    fn hash(&self) -> String {
+        let o = self.cfgmx(&["expand", "m.toml", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v[0]["hash"].as_str().unwrap().to_string()
+    }
+
     /// The words a shell makes of a flags string (how make and ninja hand it to a compiler).
     fn shell_words(&self, flags: &str) -> Result<Vec<String>, String> {
         let out = self.read(self.cmd("sh").args([
@@ -330,10 +337,10 @@ fn read_back(c: &Case, format: &str) -> Result<(), String> {
             c.expect_word("meson c_args", &split0(&o))
         }
         "lmod" => {
-            let module = c.only_file(&format!("out-{format}/modules/Core/inj"));
+            let module = c.only_file(&format!("out-{format}/modules/Compiler/gcc/default/inj"));
             let mname = module.file_stem().unwrap().to_string_lossy().into_owned();
             let script = format!(
-                ". {LMOD_INIT}\nmodule use \"$PWD/out-lmod/modules/Core\"\nmodule load inj/{mname} || exit 3\nprintf %s \"$HOSTILE\"\n"
+                ". {LMOD_INIT}\nmodule use \"$PWD/out-lmod/modules/Core\"\nmodule load gcc/default inj/{mname} || exit 3\nprintf %s \"$HOSTILE\"\n"
             );
             let o = c.read(c.cmd("bash").args(["--noprofile", "--norc", "-c", &script]))?;
             c.expect_eq("Lmod $HOSTILE", &String::from_utf8_lossy(&o))
@@ -367,35 +374,52 @@ fn read_back(c: &Case, format: &str) -> Result<(), String> {
             }
         }
         "slurm" => {
-            let script = c.only_file(&format!("out-{format}/slurm"));
-            c.read(c.cmd("bash").arg("-n").arg(&script))?;
-            // Stand-ins for cmake and ctest record their arguments.
-            let stubs = c.dir.join("stubs");
-            std::fs::create_dir_all(&stubs).unwrap();
-            for tool in ["cmake", "ctest"] {
-                let p = stubs.join(tool);
-                std::fs::write(&p, format!("#!/bin/sh\nprintf '{tool}' >> \"$STUB_LOG\"\nprintf ' %s' \"$@\" >> \"$STUB_LOG\"\necho >> \"$STUB_LOG\"\n")).unwrap();
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let dir = c.dir.join(format!("out-{format}/slurm"));
+            for f in files_under(&dir) {
+                c.read(c.cmd("bash").arg("-n").arg(dir.join(f)))?;
             }
+            // Task 0 of the array, with a stand-in cfgmx that records its arguments.
+            let stub = c.dir.join("cfgmx-stub");
+            std::fs::write(
+                &stub,
+                "#!/bin/sh\nprintf '%s\\0' \"$@\" > \"$STUB_LOG\"\necho '{}'\n",
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
             let log = c.dir.join("stub.log");
-            let path = format!("{}:{}", stubs.display(), std::env::var("PATH").unwrap());
             c.read(
                 c.cmd("bash")
-                    .arg(&script)
-                    .env("PATH", path)
+                    .arg(dir.join("cfgmx-array.sbatch"))
+                    .env("CFGMX", &stub)
                     .env("STUB_LOG", &log)
-                    .env("SLURM_ARRAY_TASK_ID", "0"),
+                    .env("SLURM_ARRAY_TASK_ID", "0")
+                    .env("SLURM_CPUS_PER_TASK", "1"),
             )?;
-            let got = std::fs::read_to_string(&log).unwrap();
-            let n = c.name();
-            let want =
-                format!("cmake --preset {n}\ncmake --build --preset {n}\nctest --preset {n}\n");
-            if got == want {
-                Ok(())
-            } else {
-                Err(format!("slurm ran {got:?}, want {want:?}"))
+            let args = split0(&std::fs::read(&log).unwrap());
+            let after = |flag: &str| {
+                args.iter()
+                    .position(|a| a == flag)
+                    .and_then(|i| args.get(i + 1))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let (name, hash) = (c.name(), c.hash());
+            let want = [
+                ("--only", hash),
+                ("--build-root", format!("cfgmx-build/{name}")),
+            ];
+            for (flag, v) in want {
+                if after(flag) != v {
+                    return Err(format!(
+                        "slurm task ran cfgmx {args:?}; {flag} should be {v:?}"
+                    ));
+                }
             }
+            if !c.dir.join(format!("cfgmx-results/{name}.json")).is_file() {
+                return Err(format!("slurm task left no cfgmx-results/{name}.json"));
+            }
+            Ok(())
         }
         other => panic!("no reader for {other}"),
     }
@@ -550,7 +574,7 @@ fn variant_names_never_escape_the_output_or_build_root() {
         ("env", "env", "sh"),
         ("cmake-toolchain", "toolchain", "cmake"),
         ("meson-native", "meson", "ini"),
-        ("lmod", "modules/Core/esc", "lua"),
+        ("lmod", "modules/Compiler/gcc/default/esc", "lua"),
     ] {
         let o = run(&["generate", "m.toml", "-f", format, "-o", "out"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
