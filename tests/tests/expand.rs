@@ -60,6 +60,8 @@ fn jsonl_streams_full_hashes_matching_json() {
     for (a, b) in recs.iter().zip(json.as_array().unwrap()) {
         assert_eq!(a["hash"], b["hash"]);
         assert_eq!(a["flags"], b["flags"]);
+        // Same object (key order aside: streamed axes are in the hashed, sorted order).
+        assert_eq!(a["axes"], b["axes"]);
         assert_eq!(a["hash"].as_str().unwrap().len(), 64);
     }
 }

@@ -138,6 +138,15 @@ impl SpecHasher {
         self.sha.update(self.buf.as_bytes());
     }
 
+    /// The canonical axes JSON of the last [`SpecHasher::axes_in_order`] call (for records
+    /// that want it without escaping the values again).
+    pub fn axes_json(&self) -> &str {
+        self.buf
+            .strip_prefix("axes ")
+            .unwrap_or("")
+            .trim_end_matches('\n')
+    }
+
     /// Adds a line `name <digest>`.
     pub fn part(&mut self, name: &str, digest_hex: &str) {
         self.sha.update(name.as_bytes());

@@ -168,11 +168,14 @@ pub struct Variant {
     pub axes: Axes,
     #[serde(flatten)]
     pub resolved: Arc<Resolved>,
+    /// The axes as canonical JSON (keys sorted), as hashed; streamed records reuse it.
+    #[serde(skip)]
+    axes_json: String,
 }
 
 impl Variant {
     /// Appends this variant as one JSON line (same fields as its `Serialize`), splicing the
-    /// shared resolved part instead of serialising it again.
+    /// shared resolved part and the hashed axes JSON instead of serialising them again.
     pub fn write_json_line(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"index\":");
         out.extend_from_slice(itoa::Buffer::new().format(self.index).as_bytes());
@@ -180,16 +183,10 @@ impl Variant {
         push_json_bytes(out, &self.name);
         out.extend_from_slice(b",\"hash\":\"");
         out.extend_from_slice(self.hash.as_bytes());
-        out.extend_from_slice(b"\",\"axes\":{");
-        for (i, (k, v)) in self.axes.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            push_json_bytes(out, k);
-            out.push(b':');
-            push_json_bytes(out, v);
-        }
-        out.push(b'}');
+        // The axes object as hashed: keys sorted (JSON objects are unordered; `--json` keeps
+        // the matrix's axis order).
+        out.extend_from_slice(b"\",\"axes\":");
+        out.extend_from_slice(self.axes_json.as_bytes());
         if !self.resolved.json_fields.is_empty() {
             out.push(b',');
             out.extend_from_slice(self.resolved.json_fields.as_bytes());
@@ -303,6 +300,7 @@ impl<'a> Resolver<'a> {
         Ok(Variant {
             index: c.index,
             name,
+            axes_json: hasher.axes_json().to_string(),
             hash: hasher.finish(),
             axes: Axes(c.pairs),
             resolved,
