@@ -72,13 +72,20 @@ pub fn shjoin(words: &[String]) -> Result<String, Refusal> {
 }
 
 /// CMake bracket argument `[==[...]==]`: no escapes, no `${}` expansion, no `;` splitting.
-/// The `=` count is one more than the longest `]=*]` run in the value, so it cannot close early.
+/// The `=` count is the smallest that cannot close early, inside the value or at its end.
 pub fn cmake(v: &str) -> Result<String, Refusal> {
     if v.contains('\0') {
         return Err(refuse("cmake", v, "CMake files cannot contain a NUL byte"));
     }
+    // The closing bracket must first appear at the very end: not inside the value, and not
+    // straddling its end (a value ending in `]` or `]=` would close `]]` or `]=]` early).
     let mut level = 0;
-    while v.contains(&format!("]{}]", "=".repeat(level))) {
+    loop {
+        let close = format!("]{}]", "=".repeat(level));
+        let whole = format!("{v}{close}");
+        if whole.find(&close) == Some(v.len()) {
+            break;
+        }
         level += 1;
     }
     let eq = "=".repeat(level);
@@ -371,7 +378,11 @@ mod tests {
         let cases = [
             ("a", "[[a]]"),
             ("x]]y", "[=[x]]y]=]"),
-            ("]=]", "[[]=]]]"),
+            // A value ending in `]` (or `]=`) would close the bracket early: `[[]=]]]` is a
+            // syntax error in `cmake -P` (found by the render fuzz target).
+            ("]=]", "[==[]=]]==]"),
+            ("a]", "[=[a]]=]"),
+            ("a]=", "[[a]=]]"),
             ("]]]=]", "[==[]]]=]]==]"),
             ("\nlead", "[[\n\nlead]]"),
         ];
