@@ -39,7 +39,12 @@ fn fixed() -> &'static Fixed {
         let reg = Registry::builtin();
         let m = Matrix::parse(&Source::new("small.toml", SMALL), &reg).expect("fixed matrix");
         let set = m.variant_set(&reg).expect("fixed variants");
-        let ctx = Context::new(&m, set.variants.iter().map(|v| (v, None)), set.short_len, None);
+        let ctx = Context::new(
+            &m,
+            set.variants.iter().map(|v| (v, None)),
+            set.short_len,
+            None,
+        );
         Fixed {
             ctx,
             renderer: Renderer::new(),
@@ -129,7 +134,12 @@ fn check_error(e: &RenderError) {
 }
 
 fn check_quoting(v: &str) {
-    assert_eq!(serde_json::from_str::<String>(&quote::json(v)).ok().as_deref(), Some(v));
+    assert_eq!(
+        serde_json::from_str::<String>(&quote::json(v))
+            .ok()
+            .as_deref(),
+        Some(v)
+    );
     assert_eq!(
         serde_json::from_str::<String>(&quote::preset(v)).ok(),
         Some(v.replace('$', "${dollar}"))
@@ -146,9 +156,15 @@ fn check_quoting(v: &str) {
         assert_eq!(split_sh(&j), Some(words), "shjoin {j}");
     }
     let y = quote::yaml(v);
-    assert!(y.chars().all(yaml_printable), "YAML cannot hold a raw character of {y:?}");
+    assert!(
+        y.chars().all(yaml_printable),
+        "YAML cannot hold a raw character of {y:?}"
+    );
     let l = quote::lua(v);
-    assert!(!l.chars().any(|c| c.is_ascii_control()), "raw control in Lua {l:?}");
+    assert!(
+        !l.chars().any(|c| c.is_ascii_control()),
+        "raw control in Lua {l:?}"
+    );
     let _ = quote::meson(v);
     let _ = quote::lmod(v);
     let _ = quote::bento(v);
@@ -206,7 +222,10 @@ fn unbracket_cmake(s: &str) -> Option<String> {
     }
     let mut body = &body[..end];
     // CMake drops one newline right after the opening bracket.
-    if let Some(b) = body.strip_prefix("\r\n").or_else(|| body.strip_prefix('\n')) {
+    if let Some(b) = body
+        .strip_prefix("\r\n")
+        .or_else(|| body.strip_prefix('\n'))
+    {
         body = b;
     }
     Some(body.to_string())

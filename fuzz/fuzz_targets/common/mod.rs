@@ -18,7 +18,12 @@ pub fn check_list(ds: &[Diagnostic], sources: &[Source]) {
     let mut files = SimpleFiles::new();
     let ids: Vec<(String, usize)> = sources
         .iter()
-        .map(|s| (s.name.clone(), files.add(s.name.clone(), s.text.to_string())))
+        .map(|s| {
+            (
+                s.name.clone(),
+                files.add(s.name.clone(), s.text.to_string()),
+            )
+        })
         .collect();
     for diag in ds {
         assert!(!diag.message.is_empty(), "empty message: {diag:?}");
