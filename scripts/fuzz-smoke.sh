@@ -26,7 +26,7 @@ for t in "${targets[@]}"; do
         cp -R "fuzz/corpus/$t/." "$work/$t/"
     fi
     echo "fuzz-smoke: $t for ${secs}s"
-    if ! cargo fuzz run -O "$t" "$work/$t" -- -max_total_time="$secs" -rss_limit_mb=512 \
+    if ! ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=16} cargo fuzz run -O "$t" "$work/$t" -- -max_total_time="$secs" -rss_limit_mb=512 \
         -timeout=10 -print_final_stats=1 >"$work/$t.log" 2>&1; then
         tail -n 60 "$work/$t.log" >&2
         echo "fuzz-smoke: $t FAILED (input in fuzz/artifacts/$t/)" >&2
