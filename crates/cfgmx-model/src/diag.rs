@@ -221,7 +221,12 @@ pub fn from_toml_error(src: &Source, err: &toml::de::Error) -> Diagnostic {
         // The parser's own words do not say what the file did wrong.
         msg = "arrays or inline tables nested too deeply (recursion limit exceeded)".into();
     }
-    let (message, expected) = split_expected(&msg);
+    let (message, expected) = if msg.is_empty() {
+        // toml says nothing for a stray character it cannot lex (a vertical tab in a comment).
+        unexpected_char(src, err.span())
+    } else {
+        split_expected(&msg)
+    };
     let d = match err.span() {
         Some(span) => Diagnostic::at(src, span, message),
         None => Diagnostic::file(&src.name, message),
@@ -229,6 +234,25 @@ pub fn from_toml_error(src: &Source, err: &toml::de::Error) -> Diagnostic {
     match expected {
         Some(e) => d.expected(e),
         None => d,
+    }
+}
+
+/// A message for the character at `span` when toml gave none.
+fn unexpected_char(src: &Source, span: Option<Range<usize>>) -> (String, Option<String>) {
+    let c = span.and_then(|s| src.text.get(s.start..).and_then(|t| t.chars().next()));
+    match c {
+        Some(c) if c.is_control() => (
+            format!("unexpected control character U+{:04X}", c as u32),
+            Some(
+                "no control character but tab and line breaks (TOML forbids them even in comments)"
+                    .into(),
+            ),
+        ),
+        Some(c) => (
+            format!("unexpected character `{c}`"),
+            Some("valid TOML syntax".into()),
+        ),
+        None => ("invalid TOML".into(), Some("valid TOML syntax".into())),
     }
 }
 

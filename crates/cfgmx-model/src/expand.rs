@@ -67,8 +67,18 @@ fn entry_matches(e: &Entry, pairs: &[(Arc<str>, Arc<str>)]) -> bool {
 
 impl Combos<'_> {
     fn advance(&mut self) {
+        let last = self.m.axes.len().saturating_sub(1);
+        self.advance_at(last);
+    }
+
+    /// Steps the odometer at axis `pos`, resetting the faster axes after it: skips every
+    /// combination that shares axes `0..=pos` with the current one.
+    fn advance_at(&mut self, pos: usize) {
         let Some(idx) = self.idx.as_mut() else { return };
-        for i in (0..idx.len()).rev() {
+        for x in idx.iter_mut().skip(pos + 1) {
+            *x = 0;
+        }
+        for i in (0..=pos.min(idx.len().saturating_sub(1))).rev() {
             idx[i] += 1;
             if idx[i] < self.m.axes[i].values.len() {
                 return;
@@ -105,10 +115,22 @@ impl Combos<'_> {
                 .zip(idx)
                 .map(|(a, &i)| (a.name.clone(), a.values[i].clone()))
                 .collect();
-            self.advance();
-            if self.m.exclude.iter().any(|e| entry_matches(e, &pairs)) {
+            if let Some(e) = self.m.exclude.iter().find(|e| entry_matches(e, &pairs)) {
+                // The entry names only axes (it matched a bare product point), so every
+                // combination that keeps those axes' values is excluded too: skip them at once,
+                // or excluding all of a huge product would scan it one point at a time.
+                let slowest_free = e
+                    .pairs
+                    .iter()
+                    .filter_map(|(k, _)| self.m.axes.iter().position(|a| a.name == *k))
+                    .max();
+                match slowest_free {
+                    Some(pos) => self.advance_at(pos),
+                    None => self.idx = None,
+                }
                 continue;
             }
+            self.advance();
             let n_axes = pairs.len();
             for (ii, inc) in self.m.include.iter().enumerate() {
                 // Fits when it contradicts no original (axis) value.
@@ -402,6 +424,36 @@ reason = "Apple clang ships no OpenMP runtime"
 "#,
         );
         assert_eq!(got.len(), 3);
+    }
+
+    /// 10^12 combinations, all excluded by entries on the first axis: found empty at once.
+    #[test]
+    fn excluding_a_huge_product_skips_instead_of_scanning() {
+        let mut t = String::from("name = \"x\"\n[axes]\n");
+        for a in 0..12 {
+            t.push_str(&format!(
+                "a{a} = [\"0\",\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]\n"
+            ));
+        }
+        for v in 0..10 {
+            t.push_str(&format!("[[exclude]]\na0 = \"{v}\"\n"));
+        }
+        assert!(combos(&t).is_empty());
+        // Skipping keeps GitHub's order and drops exactly the matching points.
+        let small = combos(
+            "name = \"s\"\n[axes]\na = [\"1\",\"2\"]\nb = [\"x\",\"y\"]\nc = [\"p\",\"q\"]\n\
+             [[exclude]]\na = \"1\"\nb = \"x\"\n[[exclude]]\nc = \"q\"\n",
+        );
+        let names: Vec<String> = small
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|(_, v)| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join("-")
+            })
+            .collect();
+        assert_eq!(names, ["1-y-p", "2-x-p", "2-y-p"]);
     }
 
     #[test]

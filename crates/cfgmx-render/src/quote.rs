@@ -72,13 +72,20 @@ pub fn shjoin(words: &[String]) -> Result<String, Refusal> {
 }
 
 /// CMake bracket argument `[==[...]==]`: no escapes, no `${}` expansion, no `;` splitting.
-/// The `=` count is one more than the longest `]=*]` run in the value, so it cannot close early.
+/// The `=` count is the smallest that cannot close early, inside the value or at its end.
 pub fn cmake(v: &str) -> Result<String, Refusal> {
     if v.contains('\0') {
         return Err(refuse("cmake", v, "CMake files cannot contain a NUL byte"));
     }
+    // The closing bracket must first appear at the very end: not inside the value, and not
+    // straddling its end (a value ending in `]` or `]=` would close `]]` or `]=]` early).
     let mut level = 0;
-    while v.contains(&format!("]{}]", "=".repeat(level))) {
+    loop {
+        let close = format!("]{}]", "=".repeat(level));
+        let whole = format!("{v}{close}");
+        if whole.find(&close) == Some(v.len()) {
+            break;
+        }
         level += 1;
     }
     let eq = "=".repeat(level);
@@ -140,8 +147,10 @@ pub fn preset(v: &str) -> String {
     json(&v.replace('$', "${dollar}"))
 }
 
-/// YAML double-quoted scalar: `\` and `"` escaped, control characters and the Unicode line
-/// breaks YAML folds (U+0085, U+2028, U+2029) and the BOM as escapes; other text as is.
+/// YAML double-quoted scalar: `\` and `"` escaped, control characters (C0, DEL and C1), the
+/// Unicode line breaks YAML folds (U+0085, U+2028, U+2029), the BOM and the non-characters
+/// U+FFFE/U+FFFF as escapes; other text as is. A YAML stream may not hold the C1 controls or
+/// the non-characters raw at all (`c-printable`): a parser rejects the whole file.
 pub fn yaml(v: &str) -> String {
     let mut out = String::with_capacity(v.len() + 2);
     out.push('"');
@@ -152,10 +161,10 @@ pub fn yaml(v: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+            c if (c as u32) < 0x20 || ('\u{7f}'..='\u{9f}').contains(&c) => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
-            '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}' => {
+            '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}' => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -369,7 +378,11 @@ mod tests {
         let cases = [
             ("a", "[[a]]"),
             ("x]]y", "[=[x]]y]=]"),
-            ("]=]", "[[]=]]]"),
+            // A value ending in `]` (or `]=`) would close the bracket early: `[[]=]]]` is a
+            // syntax error in `cmake -P` (found by the render fuzz target).
+            ("]=]", "[==[]=]]==]"),
+            ("a]", "[=[a]]=]"),
+            ("a]=", "[[a]=]]"),
             ("]]]=]", "[==[]]]=]]==]"),
             ("\nlead", "[[\n\nlead]]"),
         ];
@@ -399,6 +412,12 @@ mod tests {
     #[test]
     fn yaml_and_lua_escape_controls() {
         assert_eq!(yaml("a\"b\\\n\u{2028}"), "\"a\\\"b\\\\\\n\\u2028\"");
+        // Found by the `render` fuzz target: PyYAML rejects a raw U+0080 ("special characters
+        // are not allowed"), so C1 controls and U+FFFE/U+FFFF must be escaped too.
+        assert_eq!(
+            yaml("\u{80}\u{85}\u{9f}\u{fffe}\u{ffff}\u{a0}"),
+            "\"\\x80\\x85\\x9f\\ufffe\\uffff\u{a0}\""
+        );
         assert_eq!(lua("a\"\\\n1"), "\"a\\\"\\\\\\0101\"");
     }
 
