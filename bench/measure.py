@@ -33,21 +33,32 @@ def descendants(root):
     return out
 
 
+def alive(pid):
+    """Running or sleeping, not a zombie or gone (state is the field after `(comm)`)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def compilers_now(root):
-    n = 0
+    # The /proc walk is not atomic: a compiler that ended during it (a zombie, or gone) would
+    # be counted beside the one that replaced it, so every hit is re-checked after the walk.
+    hits = []
     for pid in descendants(root):
         try:
             with open(f"/proc/{pid}/comm") as f:
                 comm = f.read().strip()
             if comm in COMPILERS:
-                n += 1
+                hits.append(pid)
             elif comm.startswith("clang"):
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     if b"\0-cc1\0" in f.read():
-                        n += 1
+                        hits.append(pid)
         except OSError:
             pass
-    return n
+    return sum(1 for pid in hits if alive(pid))
 
 
 def main():
