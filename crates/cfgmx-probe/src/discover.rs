@@ -133,14 +133,9 @@ pub fn discover(reg: &Registry, opts: &ProbeOptions) -> Found {
     found.bin_dirs = unique_dirs(wanted);
     let mut seen_names: HashSet<(PathBuf, String)> = HashSet::new();
     for dir in &found.bin_dirs {
-        let Ok(rd) = std::fs::read_dir(dir) else {
+        let Some(names) = sorted_names(dir) else {
             continue;
         };
-        let mut names: Vec<String> = rd
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        names.sort();
         for name in names {
             let Some((lang, kind)) = classify(reg, &name) else {
                 continue;
@@ -286,14 +281,9 @@ fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
     // (`openblas-pthread/libopenblas.so` over the alternatives link in the parent).
     let mut all: Vec<Lib> = Vec::new();
     for d in &dirs {
-        let Ok(rd) = std::fs::read_dir(d) else {
+        let Some(names) = sorted_names(d) else {
             continue;
         };
-        let mut names: Vec<String> = rd
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        names.sort();
         for n in names {
             let provs: Vec<String> = bases
                 .iter()
@@ -349,6 +339,17 @@ fn better(a: &Path, b: &Path, build_dirs: &[&str]) -> bool {
     let dev = |p: &Path| p.to_string_lossy().ends_with(".so");
     let rank = |p: &Path| (!in_build(p), !dev(p), p.as_os_str().len());
     rank(a) < rank(b)
+}
+
+/// A directory's entry names (UTF-8 only), sorted so discovery order is stable.
+fn sorted_names(dir: &Path) -> Option<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    Some(names)
 }
 
 #[cfg(test)]
