@@ -13,9 +13,33 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `cfgmx` binary cargo built for these tests.
+/// The `cfgmx` binary, built (or brought up to date) once per test process.
+///
+/// These tests live in their own package, so cargo neither builds the plain `cfgmx` binary
+/// for them nor sets `CARGO_BIN_EXE_cfgmx`; `cargo build` here does both jobs, and is a no-op
+/// when the binary is current (so a test never runs a stale binary either).
 pub fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("cfgmx")
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        // This test executable is target/<profile>/deps/<name>: the binary is two levels up.
+        let exe = std::env::current_exe().expect("test executable path");
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "-p", "cfgmx", "--bin", "cfgmx"])
+            .current_dir(repo());
+        if dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "`cargo build -p cfgmx` failed");
+        dir.join(format!("cfgmx{}", std::env::consts::EXE_SUFFIX))
+    })
+    .clone()
 }
 
 /// A finished run, with everything needed to explain a failed assertion.

@@ -7,22 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// The cfgmx binary, built once for this test run (a plain `cargo test -p cfgmx-tests`
-/// would otherwise find none, or a stale one).
+/// The cfgmx binary (the shared harness builds it once and keeps it current).
 fn cfgmx_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo)
-            .args(["build", "-q", "-p", "cfgmx"])
-            .current_dir(repo())
-            .status()
-            .expect("run cargo build");
-        assert!(st.success(), "cargo build -p cfgmx failed");
-        // target/debug/deps/generate-xxxx -> target/debug/cfgmx
-        let exe = std::env::current_exe().unwrap();
-        exe.parent().unwrap().parent().unwrap().join("cfgmx")
-    })
+    BIN.get_or_init(cfgmx_tests::bin)
 }
 
 fn repo() -> PathBuf {
