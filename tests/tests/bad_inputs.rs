@@ -153,13 +153,16 @@ fn a_100_mb_file_is_refused_quickly_and_nothing_is_written() {
         }
     }
     let before = files_under(dir.path());
-    let t = std::time::Instant::now();
     let r = run_in(dir.path(), &["expand", "huge.toml"]);
-    let took = t.elapsed();
     r.expect_code(2);
     let err = r.stderr();
     assert!(err.contains("huge.toml"), "{}", r.explain());
-    assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
+    // Refused by its size before parsing (how fast is a benchmark's business, not a test's).
+    assert!(
+        err.contains("larger than the 16 MiB cfgmx reads"),
+        "{}",
+        r.explain()
+    );
     assert_eq!(files_under(dir.path()), before);
     insta::assert_snapshot!("hundred_mb_file", shown_message(&err, dir.path()));
 }
@@ -171,7 +174,6 @@ fn an_enormous_matrix_is_refused_as_a_table_and_streams_as_jsonl() {
     let dir = tempdir();
     let src = repo().join("tests/bad-inputs/matrix/enormous.toml");
     std::fs::copy(&src, dir.path().join("enormous.toml")).unwrap();
-    let t = std::time::Instant::now();
     for args in [
         &["expand", "enormous.toml"][..],
         &["expand", "enormous.toml", "--json"],
@@ -181,7 +183,6 @@ fn an_enormous_matrix_is_refused_as_a_table_and_streams_as_jsonl() {
         r.expect_code(2);
         assert!(r.stderr().contains("--jsonl"), "{}", r.explain());
     }
-    assert!(t.elapsed() < std::time::Duration::from_secs(5));
     let mut child = std::process::Command::new(cfgmx_tests::bin())
         .args(["expand", "enormous.toml", "--jsonl"])
         .current_dir(dir.path())
