@@ -90,23 +90,7 @@ impl Matrix {
         }
         let removed = combos.removed_by.clone();
         if variants.is_empty() && errs.is_empty() {
-            if removed.iter().any(|n| *n > 0) {
-                for (i, n) in removed.iter().enumerate() {
-                    if *n > 0 {
-                        errs.push(
-                            self.constraint_diagnostic(i, format!("this constraint removes {n} combination(s), and together the constraints remove every variant"))
-                                .expected("constraints that leave at least one variant"),
-                        );
-                    }
-                }
-            } else {
-                errs.push(
-                    self.axes_diagnostic(
-                        "the matrix expands to no variant (every combination is excluded)",
-                    )
-                    .expected("at least one variant"),
-                );
-            }
+            errs = self.nothing_left(&removed);
         }
         let mut by_name: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for (i, v) in variants.iter().enumerate() {
@@ -130,6 +114,30 @@ impl Matrix {
             short_len,
             removed_by_constraint: removed,
         })
+    }
+}
+
+impl Matrix {
+    /// Why an expansion produced no variant, given how many combinations each constraint
+    /// removed ([`Combos::removed_by`]): the constraints that did it, or the excludes.
+    pub fn nothing_left(&self, removed_by: &[u64]) -> Vec<Diagnostic> {
+        if !removed_by.iter().any(|n| *n > 0) {
+            return vec![self
+                .axes_diagnostic("the matrix expands to no variant (every combination is excluded)")
+                .expected("at least one variant")];
+        }
+        removed_by
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| {
+                self.constraint_diagnostic(
+                    i,
+                    format!("this constraint removes {n} combination(s), and together the constraints remove every variant"),
+                )
+                .expected("constraints that leave at least one variant")
+            })
+            .collect()
     }
 }
 

@@ -143,11 +143,7 @@ fn stream(m: &cfgmx_model::Matrix, reg: &cfgmx_model::Registry) -> Result<u8> {
     }
     out.flush().ok();
     if n == 0 && errs.is_empty() {
-        for (i, k) in combos.removed_by.iter().enumerate() {
-            if *k > 0 {
-                errs.push(m.constraint_diagnostic(i, format!("this constraint removes {k} combination(s), and together the constraints remove every variant")));
-            }
-        }
+        errs = m.nothing_left(&combos.removed_by);
     }
     if !errs.is_empty() {
         return Err(Diagnostics {
