@@ -203,6 +203,22 @@ fn compilers(
             what: found.exes[i].path.display().to_string(),
         })
     };
+    // One real compiler: identify it, then test its facets right away.
+    let probe_exe = |exe: &discover::Exe| {
+        let mut r = identify::identify(reg, exe, found, opts.timeout, work);
+        facet::test_record(opts, &mut r, work);
+        r
+    };
+    // The same compiler under each of its names (`gcc`, `gcc-12`, `cc`).
+    let spread = |r: &identify::Identified, members: &[usize]| -> Vec<identify::Identified> {
+        members
+            .iter()
+            .map(|&i| {
+                step(i);
+                r.for_exe(&found.exes[i])
+            })
+            .collect()
+    };
     // Compilers, and beside them what each MPI wrapper says it runs (`mpicc -show`).
     let (done, shown): (Vec<Vec<identify::Identified>>, Vec<_>) = rayon::join(
         || {
@@ -214,16 +230,7 @@ fn compilers(
                         .iter()
                         .find(|&&i| matches!(found.exes[i].kind, discover::Kind::Named(_)))
                         .unwrap_or(&members[0]);
-                    let mut r =
-                        identify::identify(reg, &found.exes[rep], found, opts.timeout, work);
-                    facet::test_record(opts, &mut r, work);
-                    members
-                        .iter()
-                        .map(|&i| {
-                            step(i);
-                            r.for_exe(&found.exes[i])
-                        })
-                        .collect()
+                    spread(&probe_exe(&found.exes[rep]), members)
                 })
                 .collect()
         },
@@ -258,21 +265,10 @@ fn compilers(
                         && c.exe.canonical.as_deref() == Some(u.as_path())
                 })
             });
-            let r = match (known, mpi) {
-                (Some(c), Some(m)) => identify::as_wrapper(c, exe, m),
-                _ => {
-                    let mut r = identify::identify(reg, exe, found, opts.timeout, work);
-                    facet::test_record(opts, &mut r, work);
-                    r
-                }
-            };
-            members
-                .iter()
-                .map(|&i| {
-                    step(i);
-                    r.for_exe(&found.exes[i])
-                })
-                .collect()
+            match (known, mpi) {
+                (Some(c), Some(m)) => spread(&identify::as_wrapper(c, exe, m), members),
+                _ => spread(&probe_exe(exe), members),
+            }
         })
         .collect();
     ids.extend(rest.into_iter().flatten());
