@@ -214,18 +214,18 @@ pub fn run(
     let budget = Budget::new(opts.cores)
         .map_err(|e| RunError::Io(format!("cannot create the jobserver: {e}")))?;
     let mut tools = indexmap::IndexMap::new();
-    let ninja = tool_version("ninja");
-    match system {
-        System::Cmake => {
-            if let Some(v) = tool_version("cmake") {
-                tools.insert("cmake".to_string(), v);
-            }
-        }
-        System::Meson => {
-            if let Some(v) = tool_version("meson") {
-                tools.insert("meson".to_string(), v);
-            }
-        }
+    // Both versions at once: each run is a process start the first configure waits for.
+    let main_tool = match system {
+        System::Cmake => "cmake",
+        System::Meson => "meson",
+    };
+    let (main_version, ninja) = std::thread::scope(|s| {
+        let main = s.spawn(|| tool_version(main_tool));
+        let ninja = tool_version("ninja");
+        (main.join().ok().flatten(), ninja)
+    });
+    if let Some(v) = main_version {
+        tools.insert(main_tool.to_string(), v);
     }
     if let Some(v) = &ninja {
         tools.insert("ninja".to_string(), v.clone());

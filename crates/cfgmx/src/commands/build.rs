@@ -129,13 +129,15 @@ fn system(s: Option<SystemArg>) -> Option<System> {
 
 /// The machine profile: `--profile FILE` when given, else a probe of this machine (answered
 /// from the probe's cache when nothing changed, so it costs milliseconds after the first).
-pub fn load_profile(g: &Global, path: Option<&Path>) -> Result<Profile> {
+/// `cores` caps a cold probe's parallel compiles, so a build's probe stays inside its budget.
+pub fn load_profile(g: &Global, path: Option<&Path>, cores: Option<usize>) -> Result<Profile> {
     let Some(p) = path else {
         let reg = load::registry(g)?;
         let opts = super::probe::options(
             g,
             &super::probe::ProbeArgs {
                 timeout: 10.0,
+                jobs: cores,
                 ..Default::default()
             },
         )?;
@@ -254,7 +256,10 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     }
     // Ctrl-C while probing ends the probe's children and exits 130, like one during the build.
     cfgmx_build::install_interrupt_handler();
-    let profile = load_profile(g, a.profile.as_deref())?;
+    let cores = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let profile = load_profile(g, a.profile.as_deref(), Some(cores))?;
     if cfgmx_build::interrupted() {
         eprintln!("interrupted");
         return Ok(130);
@@ -276,9 +281,6 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     for (n, why) in &unavailable {
         eprintln!("note: {n} cannot be built here: {why}");
     }
-    let cores = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let store = Store::open(&a.build_root, a.wait).map_err(|e| match e {
         OpenError::Busy(_) => CliError::Runtime {
             message: e.to_string(),
@@ -545,7 +547,7 @@ pub fn run_report(g: &Global, a: ReportArgs) -> Result<u8> {
 
 /// `cfgmx expand --lock`: writes the concrete variants to cfgmx.lock.
 pub fn run_lock(g: &Global, matrix: Option<&str>, profile: Option<&Path>) -> Result<u8> {
-    let profile = load_profile(g, profile)?;
+    let profile = load_profile(g, profile, None)?;
     let j = jobs(g, matrix, &profile)?;
     update_lock(Path::new(LOCK_FILE), &j.matrix, &j.jobs)?;
     for (n, why) in &j.unavailable {
