@@ -141,17 +141,57 @@ struct RawCandidate {
 #[derive(Debug, Clone, Serialize)]
 pub struct VersionRule {
     pub args: Vec<String>,
-    #[serde(serialize_with = "ser_regexes")]
-    pub regex: Vec<Regex>,
-    #[serde(serialize_with = "ser_regexes")]
-    pub reject: Vec<Regex>,
+    pub regex: Vec<Pattern>,
+    pub reject: Vec<Pattern>,
     pub only_names: Vec<String>,
     pub ok_status: Vec<i32>,
     pub imprecise: bool,
 }
 
-fn ser_regexes<S: serde::Serializer>(v: &[Regex], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(v.iter().map(|r| r.as_str()))
+/// A descriptor's regular expression. Builtin descriptors' patterns (checked by this crate's
+/// tests) are compiled on first use: a machine needs a handful of the registry's 45 patterns,
+/// and compiling them all was most of every command's start-up. A user's file is compiled
+/// when read, so a bad pattern is reported with its position.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    src: String,
+    re: std::sync::OnceLock<Option<Regex>>,
+}
+
+impl Pattern {
+    fn lazy(src: &str) -> Pattern {
+        Pattern {
+            src: src.to_string(),
+            re: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn compiled(re: Regex) -> Pattern {
+        Pattern {
+            src: re.as_str().to_string(),
+            re: std::sync::OnceLock::from(Some(re)),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.src
+    }
+
+    /// The compiled expression; `None` only for a builtin pattern that does not compile,
+    /// which the builtin tests rule out (it then matches nothing).
+    pub fn regex(&self) -> Option<&Regex> {
+        self.re.get_or_init(|| Regex::new(&self.src).ok()).as_ref()
+    }
+
+    pub fn is_match(&self, haystack: &str) -> bool {
+        self.regex().is_some_and(|r| r.is_match(haystack))
+    }
+}
+
+impl Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.src)
+    }
 }
 
 /// One way of spelling a facet for this family.
@@ -208,15 +248,7 @@ pub struct Executables {
     pub c: Vec<String>,
     pub cxx: Vec<String>,
     pub fortran: Vec<String>,
-    #[serde(serialize_with = "ser_opt_regex")]
-    pub suffix: Option<Regex>,
-}
-
-fn ser_opt_regex<S: serde::Serializer>(v: &Option<Regex>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(r) => s.serialize_some(r.as_str()),
-        None => s.serialize_none(),
-    }
+    pub suffix: Option<Pattern>,
 }
 
 impl Executables {
@@ -235,10 +267,8 @@ impl Executables {
             if file_name == *base {
                 return true;
             }
-            match (&self.suffix, file_name.strip_prefix(*base)) {
-                (Some(re), Some(rest)) if !rest.is_empty() => re
-                    .find(rest)
-                    .is_some_and(|m| m.start() == 0 && m.end() == rest.len()),
+            match file_name.strip_prefix(*base) {
+                Some(rest) if !rest.is_empty() => whole_match(&self.suffix, rest),
                 _ => false,
             }
         })
@@ -294,21 +324,30 @@ impl Toolchain {
                     .expected("at least one of `c`, `cxx`, `fortran`"),
             );
         }
+        // Builtin descriptors are checked by tests; a user's file is checked now.
+        let eager = !src.name.starts_with("builtin:");
+        let pattern = |s: &Spanned<String>, errs: &mut Vec<Diagnostic>| {
+            if eager {
+                compile_regex(src, s, errs).map(Pattern::compiled)
+            } else {
+                Some(Pattern::lazy(s.get_ref()))
+            }
+        };
         let suffix = match &ex.suffix {
-            Some(s) => compile_regex(src, s, &mut errs),
+            Some(s) => pattern(s, &mut errs),
             None => None,
         };
         let mut version = Vec::new();
         for rule in &raw.version {
-            let regex: Vec<Regex> = rule
+            let regex: Vec<Pattern> = rule
                 .regex
                 .iter()
-                .filter_map(|r| compile_regex(src, r, &mut errs))
+                .filter_map(|r| pattern(r, &mut errs))
                 .collect();
             let reject = rule
                 .reject
                 .iter()
-                .filter_map(|r| compile_regex(src, r, &mut errs))
+                .filter_map(|r| pattern(r, &mut errs))
                 .collect();
             version.push(VersionRule {
                 args: rule.args.clone(),
@@ -399,7 +438,7 @@ impl Toolchain {
             if rule.reject.iter().any(|r| r.is_match(output)) {
                 return None;
             }
-            for re in &rule.regex {
+            for re in rule.regex.iter().filter_map(Pattern::regex) {
                 if let Some(c) = re.captures(output) {
                     let text = match c.name("version") {
                         Some(m) => m.as_str().to_string(),
@@ -447,16 +486,23 @@ fn normalise_version(s: &str) -> String {
     s.replace('_', ".")
 }
 
-fn base_matches(exe_name: &str, base: &str, suffix: &Option<Regex>) -> bool {
+fn base_matches(exe_name: &str, base: &str, suffix: &Option<Pattern>) -> bool {
     if exe_name == base {
         return true;
     }
-    match (suffix, exe_name.strip_prefix(base)) {
-        (Some(re), Some(rest)) if !rest.is_empty() => re
-            .find(rest)
-            .is_some_and(|m| m.start() == 0 && m.end() == rest.len()),
+    match exe_name.strip_prefix(base) {
+        Some(rest) if !rest.is_empty() => whole_match(suffix, rest),
         _ => false,
     }
+}
+
+/// `rest` is all suffix (the pattern matches from its first to its last character).
+fn whole_match(suffix: &Option<Pattern>, rest: &str) -> bool {
+    suffix
+        .as_ref()
+        .and_then(Pattern::regex)
+        .and_then(|re| re.find(rest))
+        .is_some_and(|m| m.start() == 0 && m.end() == rest.len())
 }
 
 fn compile_regex(src: &Source, s: &Spanned<String>, errs: &mut Vec<Diagnostic>) -> Option<Regex> {
@@ -491,3 +537,39 @@ pub(crate) fn valid_ident(s: &str) -> bool {
 
 /// A shared handle: variants refer to descriptors without copying them.
 pub type ToolchainRef = Arc<Toolchain>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builtin patterns are compiled only on first use, so a bad one would surface on some
+    /// user's machine as a family never recognised: every one must compile here.
+    #[test]
+    fn every_builtin_pattern_compiles() {
+        let reg = crate::Registry::builtin();
+        let mut n = 0;
+        for t in reg.toolchains.values() {
+            let rules = t
+                .version
+                .iter()
+                .flat_map(|r| r.regex.iter().chain(&r.reject));
+            for p in rules.chain(&t.executables.suffix) {
+                assert!(p.regex().is_some(), "{}: {:?}", t.name, p.as_str());
+                n += 1;
+            }
+        }
+        assert!(n > 40, "only {n} patterns: is the registry empty?");
+    }
+
+    #[test]
+    fn a_users_bad_pattern_is_refused_when_read() {
+        let text = "name = \"mycc\"\n[executables]\nc = [\"mycc\"]\n[[version]]\nargs = [\"--version\"]\nregex = ['mycc (\\d+']\n";
+        let err = Toolchain::parse(&Source::new("user.toml", text)).unwrap_err();
+        assert!(
+            err.to_string().contains("invalid regular expression"),
+            "{err}"
+        );
+        // the same text as a builtin is read lazily: not compiled, so not refused here
+        assert!(Toolchain::parse(&Source::new("builtin:toolchains/mycc.toml", text)).is_ok());
+    }
+}
