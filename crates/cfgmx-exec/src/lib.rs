@@ -455,7 +455,71 @@ fn wait(
     timeout: Option<Duration>,
     pgid: i32,
 ) -> (Option<std::process::ExitStatus>, bool) {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let exited = match timeout {
+        None => {
+            exited_by(child, None);
+            true
+        }
+        Some(t) => exited_by(child, Some(Instant::now() + t)),
+    };
+    if !exited {
+        // SAFETY: the group is the child's own (process_group(0)), not yet reaped.
+        unsafe { libc::killpg(pgid, libc::SIGTERM) };
+        let end = Instant::now() + TERM_GRACE;
+        while Instant::now() < end && matches!(child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        return (child.wait().ok(), true);
+    }
+    // SAFETY: as above; the leader is a zombie, so the group id cannot have been reused.
+    unsafe { libc::killpg(pgid, libc::SIGKILL) };
+    (child.wait().ok(), false)
+}
+
+/// Whether the child exited (it is left unreaped) before `deadline`; no deadline: waits.
+/// The exit is seen the moment it happens through a pidfd: a probe is chains of short
+/// compiler runs, and a polling wait's naps (up to 20 ms each) added up along each chain.
+fn exited_by(child: &Child, deadline: Option<Instant>) -> bool {
+    // SAFETY: pidfd_open on our own, not yet reaped child; the fd is closed below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) } as i32;
+    if fd >= 0 {
+        let exited = loop {
+            let ms = match deadline {
+                None => -1,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    // round up, so a wait never ends a hair before the deadline
+                    left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+                }
+            };
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let r = unsafe { libc::poll(&mut p, 1, ms) };
+            if r > 0 {
+                break true;
+            }
+            if r < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                break poll_exited_by(child, deadline);
+            }
+            if r == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                break false;
+            }
+        };
+        // SAFETY: our own fd.
+        unsafe { libc::close(fd) };
+        return exited;
+    }
+    poll_exited_by(child, deadline)
+}
+
+/// [`exited_by`] for kernels without pidfds (before 5.3): waitid, with naps when there is a
+/// deadline.
+fn poll_exited_by(child: &Child, deadline: Option<Instant>) -> bool {
     let mut nap = Duration::from_millis(1);
     loop {
         // SAFETY: waitid on our own child; WNOWAIT leaves it to be reaped by child.wait().
@@ -467,30 +531,20 @@ fn wait(
             if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            break;
+            return true;
         }
         // With WNOHANG and no exit yet, si_pid stays 0.
         if unsafe { info.si_pid() } != 0 {
-            break;
+            return true;
         }
         if let Some(d) = deadline {
             if Instant::now() >= d {
-                // SAFETY: the group is the child's own (process_group(0)), not yet reaped.
-                unsafe { libc::killpg(pgid, libc::SIGTERM) };
-                let end = Instant::now() + TERM_GRACE;
-                while Instant::now() < end && matches!(child.try_wait(), Ok(None)) {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                unsafe { libc::killpg(pgid, libc::SIGKILL) };
-                return (child.wait().ok(), true);
+                return false;
             }
             std::thread::sleep(nap.min(d.saturating_duration_since(Instant::now())));
             nap = (nap * 2).min(Duration::from_millis(20));
         }
     }
-    // SAFETY: as above; the leader is a zombie, so the group id cannot have been reused.
-    unsafe { libc::killpg(pgid, libc::SIGKILL) };
-    (child.wait().ok(), false)
 }
 
 fn split_status(s: Option<std::process::ExitStatus>) -> (Option<i32>, Option<i32>) {
