@@ -349,6 +349,87 @@ fn emulated_hpc_compilers_are_identified_and_openmp_works_through_them() {
     }
 }
 
+/// A compiler named like its family is identified by its version run plus its first OpenMP
+/// test, whose program also reports the identity macros: no separate preprocessor run.
+#[test]
+fn the_first_openmp_test_confirms_the_family_without_a_preprocessor_run() {
+    let bin = tempfile::tempdir().unwrap();
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("gcc.log");
+    let empty = tools_path();
+    let cache = tempfile::tempdir().unwrap();
+    write_exe(
+        &bin.path().join("gcc"),
+        &format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec /usr/bin/gcc \"$@\"\n",
+            log.display()
+        ),
+    );
+    let dir = bin.path().to_str().unwrap();
+    let p = probe_json(
+        &["--search", dir, "--fresh"],
+        cache.path(),
+        Some(empty.path().to_str().unwrap()),
+    );
+    let c = compiler(&p, &format!("{dir}/gcc"));
+    assert_eq!(c["family"], "gcc", "{c:#}");
+    assert_eq!(c["version"], sh("/usr/bin/gcc -dumpfullversion"));
+    assert_eq!(c["facets"]["openmp"]["works"], true, "{c:#}");
+    assert_eq!(c["facets"]["openmp"]["flag"], "-fopenmp");
+    let runs = std::fs::read_to_string(&log).unwrap();
+    let runs: Vec<&str> = runs.lines().collect();
+    assert!(!runs.iter().any(|r| r.contains("-E")), "{runs:#?}");
+    assert_eq!(runs.len(), 2, "a version run and one compile: {runs:#?}");
+    assert!(runs[1].contains("-fopenmp"), "{runs:#?}");
+}
+
+/// `clang` and `clang++` are one binary: its version is asked once, and each name still gets
+/// its own OpenMP test in its own language.
+#[test]
+fn one_binary_under_two_names_is_asked_its_version_once() {
+    let bin = tempfile::tempdir().unwrap();
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("clang.log");
+    let empty = tools_path();
+    let cache = tempfile::tempdir().unwrap();
+    // one script under both names, running clang or clang++ by the name it was called by
+    let driver = bin.path().join("llvm-driver");
+    write_exe(
+        &driver,
+        &format!(
+            "#!/bin/sh\necho \"${{0##*/}} $*\" >> '{}'\ncase \"$0\" in *++) exec /usr/bin/clang++ \"$@\";; esac\nexec /usr/bin/clang \"$@\"\n",
+            log.display()
+        ),
+    );
+    for name in ["clang", "clang++"] {
+        std::os::unix::fs::symlink(&driver, bin.path().join(name)).unwrap();
+    }
+    let dir = bin.path().to_str().unwrap();
+    let p = probe_json(
+        &["--search", dir, "--fresh"],
+        cache.path(),
+        Some(empty.path().to_str().unwrap()),
+    );
+    let version = sh("/usr/bin/clang -dumpversion");
+    for (name, lang) in [("clang", "c"), ("clang++", "cxx")] {
+        let c = compiler(&p, &format!("{dir}/{name}"));
+        assert_eq!(c["family"], "clang", "{c:#}");
+        assert_eq!(c["version"], version.as_str(), "{c:#}");
+        assert_eq!(c["languages"][0], lang);
+        assert_eq!(c["facets"]["openmp"]["works"], true, "{c:#}");
+    }
+    let runs = std::fs::read_to_string(&log).unwrap();
+    let versions: Vec<&str> = runs.lines().filter(|l| l.contains("--version")).collect();
+    assert_eq!(versions.len(), 1, "{runs}");
+    for name in ["clang ", "clang++ "] {
+        assert!(
+            runs.lines()
+                .any(|l| l.starts_with(name) && l.contains("-fopenmp")),
+            "no OpenMP test through {name}: {runs}"
+        );
+    }
+}
+
 #[test]
 fn hung_crashing_garbage_and_unexecutable_compilers_are_reported_and_the_rest_go_on() {
     let bin = tempfile::tempdir().unwrap();

@@ -79,6 +79,34 @@ pub struct Found {
     pub dir_stamps: Vec<Stamp>,
     /// `mpichversion` answers by directory: every wrapper in a directory shares one run.
     pub mpi_versions: std::sync::Mutex<std::collections::HashMap<PathBuf, Option<String>>>,
+    /// Runs of one real file with the same arguments, shared by the names it is found under
+    /// (`clang` and `clang++` are one binary: one `--version`). See `identify::Runner`.
+    pub runs: SharedRuns,
+}
+
+/// One run's output, filled by whoever asks first.
+type RunCell = std::sync::Arc<std::sync::OnceLock<cfgmx_exec::Outcome>>;
+
+/// Outputs by (real file, arguments); each is run once, and a second asker waits for it.
+#[derive(Debug, Default)]
+pub struct SharedRuns(std::sync::Mutex<std::collections::HashMap<(PathBuf, Vec<String>), RunCell>>);
+
+impl SharedRuns {
+    /// The output of `real` run with `args`, from `run` the first time.
+    pub fn get(
+        &self,
+        real: &Path,
+        args: &[String],
+        run: impl FnOnce() -> cfgmx_exec::Outcome,
+    ) -> cfgmx_exec::Outcome {
+        let cell = {
+            let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            m.entry((real.to_path_buf(), args.to_vec()))
+                .or_default()
+                .clone()
+        };
+        cell.get_or_init(run).clone()
+    }
 }
 
 pub fn stamp(path: &Path, canonical: Option<&Path>) -> Stamp {

@@ -8,6 +8,7 @@ use crate::identify::Identified;
 use crate::ProbeOptions;
 use cfgmx_exec::{Cmd, Outcome};
 use cfgmx_model::{Candidate, FacetResult, Language, ProbeStatus, Toolchain, Version};
+use indexmap::IndexMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,6 +18,7 @@ const OPENMP_C: &str = r#"#include <omp.h>
 #ifndef _OPENMP
 #error "_OPENMP is not defined: the flag did not enable OpenMP"
 #endif
+static void cfgmx_identity(void);
 int main(void) {
   int n = 0;
 #pragma omp parallel num_threads(2)
@@ -25,10 +27,13 @@ int main(void) {
     n++;
   }
   printf("OPENMP %ld THREADS %d\n", (long)_OPENMP, n);
+  cfgmx_identity();
   return omp_get_max_threads() < 1;
 }
+#define CFGMX_STR_(x) #x
+#define CFGMX_STR(x) CFGMX_STR_(x)
+static void cfgmx_identity(void) {
 "#;
-
 // `!$` lines are compiled only when OpenMP is on; some compilers (PGI) accept OpenMP flags
 // without enabling it, which leaves the version at 0.
 const OPENMP_F: &str = "program cfgmx_probe
@@ -43,8 +48,54 @@ v = 0
 n = n + 1
 !$omp end parallel
 print '(A,I0,A,I0)', 'OPENMP ', v, ' THREADS ', n
-end program cfgmx_probe
 ";
+
+/// Marks a line of the program's output that reports an identity macro: `CFGMX-ID <index>
+/// <value>`. The name is sent as an index because a Fortran preprocessor may expand a macro
+/// name even inside a quoted string.
+const ID_MARK: &str = "CFGMX-ID";
+
+/// The OpenMP program, optionally printing which of `ids` the compiler predefines: one compile
+/// then both tests the flag and confirms the family (what a separate `-E -dM` run would).
+fn openmp_program(lang: Language, ids: &[String]) -> (&'static str, String) {
+    let id = |i: usize, m: &str| match lang {
+        Language::Fortran => format!("#ifdef {m}\nprint '(A,I0)', '{ID_MARK} {i} ', {m}\n#endif\n"),
+        _ => format!("#ifdef {m}\n  puts(\"{ID_MARK} {i} \" CFGMX_STR({m}));\n#endif\n"),
+    };
+    let body: String = ids.iter().enumerate().map(|(i, m)| id(i, m)).collect();
+    match lang {
+        Language::C | Language::Cxx => {
+            let file = if lang == Language::C {
+                "probe.c"
+            } else {
+                "probe.cpp"
+            };
+            (file, format!("{OPENMP_C}{body}}}\n"))
+        }
+        // `.F90`: preprocessed by every Fortran compiler that has a preprocessor; with no
+        // identity macros asked for, the plain `.f90` (one that has none still works).
+        Language::Fortran if ids.is_empty() => {
+            ("probe.f90", format!("{OPENMP_F}end program cfgmx_probe\n"))
+        }
+        Language::Fortran => (
+            "probe.F90",
+            format!("{OPENMP_F}{body}end program cfgmx_probe\n"),
+        ),
+    }
+}
+
+/// The identity macros a fused program printed (`CFGMX-ID` lines), by name.
+fn printed_macros(stdout: &str, ids: &[String]) -> IndexMap<String, String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(ID_MARK))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let name = ids.get(w.next()?.parse::<usize>().ok()?)?;
+            Some((name.clone(), w.collect::<Vec<_>>().join(" ")))
+        })
+        .collect()
+}
 
 const PLAIN_C: &str = "int main(void) { return 0; }\n";
 const PLAIN_F: &str = "program cfgmx_probe\nend program cfgmx_probe\n";
@@ -106,6 +157,13 @@ fn explain(stage: &str, o: &Outcome, cand: &Candidate) -> String {
     format!("{stage} failed: {line}")
 }
 
+/// What one candidate's program said when it worked: the OpenMP version (for `openmp`) and
+/// the identity macros it was asked to print.
+struct Ran {
+    detail: Option<String>,
+    macros: IndexMap<String, String>,
+}
+
 fn try_candidate(
     exe: &Path,
     lang: Language,
@@ -113,17 +171,16 @@ fn try_candidate(
     cand: &Candidate,
     timeout: Duration,
     work: &Path,
-) -> Result<Option<String>, String> {
+    ids: &[String],
+) -> Result<Ran, String> {
     let dir = work.join(format!("t{}", SCRATCH.fetch_add(1, Ordering::Relaxed)));
     std::fs::create_dir_all(&dir).map_err(|e| format!("scratch directory: {e}"))?;
     let omp = facet == "openmp";
     let (file, text) = match (lang, omp) {
-        (Language::C, true) => ("probe.c", OPENMP_C),
-        (Language::Cxx, true) => ("probe.cpp", OPENMP_C),
-        (Language::Fortran, true) => ("probe.f90", OPENMP_F),
-        (Language::C, false) => ("probe.c", PLAIN_C),
-        (Language::Cxx, false) => ("probe.cpp", PLAIN_C),
-        (Language::Fortran, false) => ("probe.f90", PLAIN_F),
+        (_, true) => openmp_program(lang, ids),
+        (Language::C, false) => ("probe.c", PLAIN_C.to_string()),
+        (Language::Cxx, false) => ("probe.cpp", PLAIN_C.to_string()),
+        (Language::Fortran, false) => ("probe.f90", PLAIN_F.to_string()),
     };
     std::fs::write(dir.join(file), text).map_err(|e| format!("scratch file: {e}"))?;
     let prog = dir.join("probe");
@@ -150,8 +207,12 @@ fn try_candidate(
     if !run.success() {
         return Err(explain("run", &run, cand));
     }
+    let macros = printed_macros(&run.stdout, ids);
     if !omp {
-        return Ok(None);
+        return Ok(Ran {
+            detail: None,
+            macros,
+        });
     }
     let mut words = run.stdout.split_whitespace();
     let mut version = None;
@@ -166,7 +227,10 @@ fn try_candidate(
     match version {
         None | Some(0) => Err("flag accepted but OpenMP not enabled (no OpenMP version)".into()),
         Some(_) if threads < 2 => Err(format!("OpenMP compiled but only {threads} thread ran")),
-        Some(v) => Ok(Some(v.to_string())),
+        Some(v) => Ok(Ran {
+            detail: Some(v.to_string()),
+            macros,
+        }),
     }
 }
 
@@ -204,18 +268,8 @@ pub fn test_facet(
     let mut why = Vec::new();
     for c in &cands {
         let flag = c.flags.join(" ");
-        match try_candidate(exe, lang, facet, c, timeout, work) {
-            Ok(detail) => {
-                return FacetResult {
-                    flag: Some(flag),
-                    works: true,
-                    reason: None,
-                    flags: c.flags.clone(),
-                    link: c.link.clone(),
-                    libs: c.libs.clone(),
-                    detail,
-                }
-            }
+        match try_candidate(exe, lang, facet, c, timeout, work, &[]) {
+            Ok(Ran { detail, .. }) => return worked(c, detail),
             Err(e) => why.push(format!("`{flag}`: {e}")),
         }
     }
@@ -230,8 +284,50 @@ pub fn test_facet(
     }
 }
 
+fn worked(c: &Candidate, detail: Option<String>) -> FacetResult {
+    FacetResult {
+        flag: Some(c.flags.join(" ")),
+        works: true,
+        reason: None,
+        flags: c.flags.clone(),
+        link: c.link.clone(),
+        libs: c.libs.clone(),
+        detail,
+    }
+}
+
+/// The first OpenMP test of a compiler whose version text claims family `t`, fused with its
+/// identity check: `t`'s first OpenMP candidate for this version, in a program that also
+/// prints which of `ids` are predefined. `Some` only when the candidate compiled, linked and
+/// ran with two threads: then the facet result is the one [`test_facet`] would give, and the
+/// macros are for the caller to confirm the family with. Anything else says nothing (the
+/// caller takes the separate preprocess-then-test path, which explains failures).
+pub fn openmp_with_identity(
+    t: &Toolchain,
+    exe: &Path,
+    lang: Language,
+    version: &str,
+    ids: &[String],
+    timeout: Duration,
+    work: &Path,
+) -> Option<(FacetResult, IndexMap<String, String>)> {
+    let v = Version::parse(version);
+    let c = t
+        .facet("openmp")
+        .iter()
+        .find(|c| c.applies_to(lang) && c.fits(v.as_ref()))?;
+    let ran = try_candidate(exe, lang, "openmp", c, timeout, work, ids).ok()?;
+    Some((worked(c, ran.detail), ran.macros))
+}
+
 /// Tests every facet of `opts` for one identified compiler (nothing for an unusable one).
-pub fn test_record(opts: &ProbeOptions, id: &mut Identified, work: &Path) {
+/// `openmp`, when given, is that facet's result from the fused first test.
+pub fn test_record(
+    opts: &ProbeOptions,
+    id: &mut Identified,
+    work: &Path,
+    mut openmp: Option<FacetResult>,
+) {
     let Some(t) = id.toolchain.clone() else {
         return;
     };
@@ -239,6 +335,12 @@ pub fn test_record(opts: &ProbeOptions, id: &mut Identified, work: &Path) {
         return;
     }
     for f in &opts.facets {
+        if f == "openmp" {
+            if let Some(r) = openmp.take() {
+                id.record.facets.insert(f.clone(), r);
+                continue;
+            }
+        }
         let r = test_facet(
             &t,
             &id.exe.path,
@@ -279,6 +381,30 @@ mod tests {
             runtime: Some(rt.into()),
             note: None,
         }
+    }
+
+    #[test]
+    fn identity_lines_are_read_back_by_index() {
+        let ids = vec!["__GNUC__".to_string(), "__clang__".to_string()];
+        let out = "OPENMP 201511 THREADS 2\nCFGMX-ID 0 12\nCFGMX-ID 7 1\nCFGMX-ID x 3\n";
+        let m = printed_macros(out, &ids);
+        assert_eq!(m.get("__GNUC__").map(String::as_str), Some("12"));
+        assert_eq!(m.len(), 1, "index 7 is out of range, x is no index: {m:?}");
+    }
+
+    #[test]
+    fn fused_programs_test_each_macro_and_keep_the_openmp_test() {
+        let ids = vec!["__GNUC__".to_string(), "__INTEL_COMPILER".to_string()];
+        for lang in [Language::C, Language::Cxx, Language::Fortran] {
+            let (file, text) = openmp_program(lang, &ids);
+            assert!(text.contains("#ifdef __INTEL_COMPILER"), "{text}");
+            assert!(text.contains("OPENMP "), "{text}");
+            // a Fortran program with `#ifdef` lines must be one the compiler preprocesses
+            assert_eq!(file.ends_with(".F90"), lang == Language::Fortran, "{file}");
+            // names travel as indexes: a Fortran preprocessor may expand them in strings
+            assert!(!text.contains("'__GNUC__"), "{text}");
+        }
+        assert_eq!(openmp_program(Language::Fortran, &[]).0, "probe.f90");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! family confirmed by the preprocessor's identity macros (which see through `mpicc`, `ccache`,
 //! a `cc` symlink), and for MPI wrappers the implementation and the compiler underneath.
 
-use crate::discover::{Exe, Found, Kind};
+use crate::discover::{Exe, Found, Kind, SharedRuns};
 use cfgmx_exec::{Cmd, Outcome};
 use cfgmx_model::{CompilerRecord, Language, MpiRecord, ProbeStatus, Registry, Toolchain};
 use indexmap::IndexMap;
@@ -51,6 +51,33 @@ pub fn parse_macros(text: &str) -> IndexMap<String, String> {
         .collect()
 }
 
+/// Every macro name any descriptor's identity rules mention, each once: what a program must
+/// report for any family to be confirmed or ruled out. Names that are not C identifiers are
+/// left out (they could not be tested with `#ifdef`; their family then takes the slow path).
+pub fn identity_macros(reg: &Registry) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in reg.toolchains.values() {
+        let i = &t.identity;
+        for m in i
+            .all
+            .iter()
+            .chain(&i.none)
+            .chain(&i.version)
+            .chain(&i.fortran_all)
+        {
+            let ident = m
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if ident && !out.contains(m) {
+                out.push(m.clone());
+            }
+        }
+    }
+    out
+}
+
 fn identity_ok(t: &Toolchain, lang: Language, m: &IndexMap<String, String>) -> bool {
     let all = if lang == Language::Fortran && !t.identity.fortran_all.is_empty() {
         &t.identity.fortran_all
@@ -80,14 +107,54 @@ struct Runner<'a> {
     exe: &'a Path,
     timeout: Duration,
     memo: HashMap<Vec<String>, Outcome>,
+    /// Set when this executable's runs may be shared with other names of the same real file.
+    shared: Option<(&'a SharedRuns, &'a Path)>,
 }
 
-impl Runner<'_> {
+/// Programs that become another program depending on the name they are run under: two names
+/// of one of these are two compilers, so their runs are never shared.
+const BY_NAME: &[&str] = &[
+    "ccache",
+    "sccache",
+    "distcc",
+    "icecc",
+    "buildcache",
+    "opal_wrapper",
+];
+
+impl<'a> Runner<'a> {
+    fn new(exe: &'a Exe, timeout: Duration, found: &'a Found) -> Runner<'a> {
+        // A compiler binary answers `--version` the same under each of its names; a wrapper
+        // script (`mpicc`) or a dispatcher (`ccache`) may not.
+        let shared = match (&exe.kind, &exe.canonical) {
+            (Kind::Named(_), Some(real))
+                if !real
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| BY_NAME.contains(&n)) =>
+            {
+                Some((&found.runs, real.as_path()))
+            }
+            _ => None,
+        };
+        Runner {
+            exe: &exe.path,
+            timeout,
+            memo: HashMap::new(),
+            shared,
+        }
+    }
+
     fn run(&mut self, args: &[String]) -> &Outcome {
         let (exe, timeout) = (self.exe, self.timeout);
-        self.memo
-            .entry(args.to_vec())
-            .or_insert_with(|| Cmd::new(exe).args(args).timeout(timeout).output())
+        let shared = self.shared;
+        self.memo.entry(args.to_vec()).or_insert_with(|| {
+            let run = || Cmd::new(exe).args(args).timeout(timeout).output();
+            match shared {
+                Some((runs, real)) => runs.get(real, args, run),
+                None => run(),
+            }
+        })
     }
 }
 
@@ -151,12 +218,72 @@ fn first_line(s: &str) -> String {
     l.chars().take(160).collect()
 }
 
+/// A family whose version text matched, with the version it read.
+type Claim<'t> = (&'t Arc<Toolchain>, String);
+
+/// The families among `named` whose version text matches, with their versions; a family
+/// confirmed by `macros` comes first and ends the search. Outputs already at hand are read by
+/// every family before a new argument is run, so `clang` (also AOCC's and Apple's name) is
+/// settled by the one `--version` they share. `first_claim`: stop at the first round that
+/// gives any match (the macros are not known yet; the caller confirms the claim).
+fn read_texts<'t>(
+    named: &[&'t Arc<Toolchain>],
+    exe: &Exe,
+    r: &mut Runner,
+    macros: Option<&IndexMap<String, String>>,
+    first_claim: bool,
+) -> Result<Vec<Claim<'t>>, (ProbeStatus, String)> {
+    let mut by_text: Vec<(&Arc<Toolchain>, String)> = Vec::new();
+    let mut todo = named.to_vec();
+    loop {
+        let mut rest = Vec::new();
+        for t in todo {
+            match read_version(t, exe, r, true)? {
+                Some(v) => {
+                    let confirmed = macros.is_some_and(|m| identity_ok(t, exe.lang, m));
+                    by_text.push((t, v));
+                    if confirmed {
+                        by_text.rotate_right(1);
+                        rest.clear();
+                        break;
+                    }
+                }
+                None => rest.push(t),
+            }
+        }
+        if first_claim && !by_text.is_empty() {
+            break;
+        }
+        // one new run: the first argument a remaining family has not heard yet
+        let next = rest.iter().find_map(|t| {
+            t.version
+                .iter()
+                .find(|rule| {
+                    rule_applies(t, exe, &rule.only_names) && !r.memo.contains_key(&rule.args)
+                })
+                .map(|rule| rule.args.clone())
+        });
+        let Some(args) = next else { break };
+        if let Some(f) = fatal(r.run(&args)) {
+            return Err(f);
+        }
+        todo = rest;
+    }
+    Ok(by_text)
+}
+
+/// Macros obtained some other way than a preprocessor run, for a family the version text
+/// claims and its version (the probe's first OpenMP test prints them: see
+/// `facet::openmp_with_identity`). `None`: no such way, fall back to preprocessing.
+pub type MacrosFor<'a> = &'a dyn Fn(&Arc<Toolchain>, &str) -> Option<IndexMap<String, String>>;
+
 pub fn identify(
     reg: &Registry,
     exe: &Exe,
     found: &Found,
     timeout: Duration,
     work: &Path,
+    fused: Option<MacrosFor>,
 ) -> Identified {
     let mut rec = CompilerRecord {
         path: exe.path.display().to_string(),
@@ -187,11 +314,32 @@ pub fn identify(
         mpi: None,
         toolchain: None,
     };
-    let mut r = Runner {
-        exe: &exe.path,
-        timeout,
-        memo: HashMap::new(),
+    let mut r = Runner::new(exe, timeout, found);
+
+    let named: Vec<&Arc<Toolchain>> = match &exe.kind {
+        Kind::Named(f) => f.iter().filter_map(|n| reg.toolchain(n)).collect(),
+        _ => Vec::new(),
     };
+
+    // Fast path, for an executable named like a family: the version text claims a family,
+    // and that family's first OpenMP test, which must be compiled anyway, prints the identity
+    // macros that confirm it. No separate preprocessor run. Anything unexpected (no claim, a
+    // failed test, macros of another family: an emulator, a wrapper) takes the full path
+    // below, which reuses the version outputs already read.
+    if let (Some(macros_for), false) = (fused, named.is_empty()) {
+        let claim = match read_texts(&named, exe, &mut r, None, true) {
+            Ok(texts) => texts.into_iter().next(),
+            Err((st, msg)) => return failed(out, st, msg),
+        };
+        if let Some((t, v)) = claim {
+            if macros_for(t, &v).is_some_and(|m| identity_ok(t, exe.lang, &m)) {
+                out.record.family = t.name.clone();
+                out.record.version = v;
+                out.toolchain = Some(Arc::clone(t));
+                return out;
+            }
+        }
+    }
 
     // 1. Identity macros: one preprocessor run gives them all.
     let macros = match preprocess(exe, &mut r, work) {
@@ -202,46 +350,10 @@ pub fn identify(
 
     // 2. Version text, from the families the name belongs to; once a family's text is
     // confirmed by its macros the others need not be asked (`clang` is also AOCC's name).
-    let named: Vec<&Arc<Toolchain>> = match &exe.kind {
-        Kind::Named(f) => f.iter().filter_map(|n| reg.toolchain(n)).collect(),
-        _ => Vec::new(),
+    let by_text = match read_texts(&named, exe, &mut r, macros.as_ref(), false) {
+        Ok(t) => t,
+        Err((st, msg)) => return failed(out, st, msg),
     };
-    let mut by_text: Vec<(&Arc<Toolchain>, String)> = Vec::new();
-    // Outputs already at hand are read by every family before a new argument is run, so
-    // `clang` (also AOCC's and Apple's name) is settled by the one `--version` they share.
-    let mut todo = named;
-    loop {
-        let mut rest = Vec::new();
-        for t in todo {
-            match read_version(t, exe, &mut r, true) {
-                Ok(Some(v)) => {
-                    let confirmed = macros.as_ref().is_some_and(|m| identity_ok(t, exe.lang, m));
-                    by_text.push((t, v));
-                    if confirmed {
-                        by_text.rotate_right(1);
-                        rest.clear();
-                        break;
-                    }
-                }
-                Ok(None) => rest.push(t),
-                Err((st, msg)) => return failed(out, st, msg),
-            }
-        }
-        // one new run: the first argument a remaining family has not heard yet
-        let next = rest.iter().find_map(|t| {
-            t.version
-                .iter()
-                .find(|rule| {
-                    rule_applies(t, exe, &rule.only_names) && !r.memo.contains_key(&rule.args)
-                })
-                .map(|rule| rule.args.clone())
-        });
-        let Some(args) = next else { break };
-        if let Some(f) = fatal(r.run(&args)) {
-            return failed(out, f.0, f.1);
-        }
-        todo = rest;
-    }
 
     let mut chosen: Option<(Arc<Toolchain>, String)> = None;
     if let Some(m) = &macros {
@@ -379,11 +491,7 @@ fn preprocess(
 /// What an MPI wrapper says about itself: implementation, version and the compiler command it
 /// runs (family and version left for the caller).
 pub fn mpi_show(exe: &Exe, found: &Found, timeout: Duration) -> Option<MpiRecord> {
-    let mut r = Runner {
-        exe: &exe.path,
-        timeout,
-        memo: HashMap::new(),
-    };
+    let mut r = Runner::new(exe, timeout, found);
     mpi_info(exe, found, &mut r)
 }
 
@@ -481,6 +589,22 @@ mod tests {
         assert!(m.contains_key("__clang__"));
         assert!(m.contains_key("E"));
         assert!(!m.keys().any(|k| k.starts_with("F(")));
+    }
+
+    #[test]
+    fn the_fused_program_asks_for_every_macro_any_family_is_told_by() {
+        let reg = Registry::builtin();
+        let ids = identity_macros(&reg);
+        for t in reg.toolchains.values() {
+            let i = &t.identity;
+            for m in i.all.iter().chain(&i.none).chain(&i.fortran_all) {
+                assert!(ids.contains(m), "{}: {m} missing", t.name);
+            }
+        }
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len(), "each name once");
     }
 
     #[test]

@@ -203,10 +203,38 @@ fn compilers(
             what: found.exes[i].path.display().to_string(),
         })
     };
-    // One real compiler: identify it, then test its facets right away.
+    let ids = identify::identity_macros(reg);
+    let fuse = opts.facets.iter().any(|f| f == "openmp");
+    // One real compiler: identify it, then test its facets right away. The first OpenMP test
+    // doubles as the identity check when it can (one compile instead of a preprocessor run
+    // plus a compile); its result counts only if the family and version it was made for are
+    // what identification settled on.
     let probe_exe = |exe: &discover::Exe| {
-        let mut r = identify::identify(reg, exe, found, opts.timeout, work);
-        facet::test_record(opts, &mut r, work);
+        let seed = std::sync::Mutex::new(None);
+        let macros_for = |t: &std::sync::Arc<cfgmx_model::Toolchain>, version: &str| {
+            let (result, macros) = facet::openmp_with_identity(
+                t,
+                &exe.path,
+                exe.lang,
+                version,
+                &ids,
+                opts.timeout,
+                work,
+            )?;
+            *seed.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((t.name.clone(), version.to_string(), result));
+            Some(macros)
+        };
+        let fused: Option<identify::MacrosFor> = if fuse { Some(&macros_for) } else { None };
+        let mut r = identify::identify(reg, exe, found, opts.timeout, work, fused);
+        let openmp = seed
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .filter(|(family, version, _)| {
+                *family == r.record.family && *version == r.record.version
+            })
+            .map(|(_, _, result)| result);
+        facet::test_record(opts, &mut r, work, openmp);
         r
     };
     // The same compiler under each of its names (`gcc`, `gcc-12`, `cc`).
