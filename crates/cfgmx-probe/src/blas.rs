@@ -7,7 +7,6 @@ use crate::discover::{Found, Kind, Lib};
 use crate::ProbeOptions;
 use cfgmx_exec::Cmd;
 use cfgmx_model::{BlasRecord, Language, Provider, Registry, Threading};
-use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -195,10 +194,29 @@ fn by_siblings(p: &Provider, lib: &Lib) -> Vec<BlasRecord> {
 
 pub type Detected = (Vec<BlasRecord>, Option<String>, Vec<String>);
 
-pub fn detect(reg: &Registry, opts: &ProbeOptions, found: &Found, work: &Path) -> Detected {
-    let mut warnings = Vec::new();
+/// What the BLAS probe asks, with which program, of which library files: made without running
+/// anything (unless no helper binary is given and the query program must be compiled), so the
+/// caller can schedule the per-library queries ([`Plan::query`]) among its other work.
+pub struct Plan<'a> {
+    reg: &'a Registry,
+    queryable: Vec<&'a Provider>,
+    specs: Vec<String>,
+    prog: PathBuf,
+    pre: Vec<String>,
+    timeout: std::time::Duration,
+    /// The library files to ask, one query each.
+    pub libs: Vec<&'a Lib>,
+}
+
+/// The plan, or (`Err`) the whole answer when nothing can be asked.
+pub fn plan<'a>(
+    reg: &'a Registry,
+    opts: &ProbeOptions,
+    found: &'a Found,
+    work: &Path,
+) -> Result<Plan<'a>, Detected> {
     if found.libs.is_empty() {
-        return (Vec::new(), None, warnings);
+        return Err((Vec::new(), None, Vec::new()));
     }
     let queryable: Vec<&Provider> = reg
         .providers
@@ -228,10 +246,13 @@ pub fn detect(reg: &Registry, opts: &ProbeOptions, found: &Found, work: &Path) -
         Err(e) => {
             // Without the query a file name says nothing reliable (Debian's libblas.so.3 may
             // be OpenBLAS, BLIS or reference BLAS), so nothing is reported.
-            warnings.push(format!(
-                "BLAS libraries not probed: cannot compile the query program: {e}"
+            return Err((
+                Vec::new(),
+                None,
+                vec![format!(
+                    "BLAS libraries not probed: cannot compile the query program: {e}"
+                )],
             ));
-            return (Vec::new(), None, warnings);
         }
     };
     // A BLAS-interface twin (`libblas.so.3`) beside a library a provider can be asked about
@@ -252,93 +273,121 @@ pub fn detect(reg: &Registry, opts: &ProbeOptions, found: &Found, work: &Path) -
                     .any(|o| asks(o) && o.path.parent() == l.path.parent())
         })
         .collect();
-    let per_lib: Vec<Vec<BlasRecord>> = libs
-        .par_iter()
-        .map(|lib| {
-            let answers = Some({
-                let o = Cmd::new(&prog)
-                    .args(&pre)
-                    .arg(&lib.path)
-                    .args(&specs)
-                    // a threaded library starts its pool on load; one thread is enough to answer
-                    .env("OMP_NUM_THREADS", "1")
-                    .env("OPENBLAS_NUM_THREADS", "1")
-                    .timeout(opts.timeout)
-                    .output();
-                parse(&o.stdout)
-            });
-            if let Some(a) = &answers {
-                for p in &queryable {
-                    if let Some(t) = classify(p, a) {
-                        let Some(b) = p.builds.iter().find(|b| b.threading == t) else {
-                            continue;
-                        };
-                        let config = p
-                            .detect
-                            .config
-                            .as_ref()
-                            .and_then(|c| a.strs.get(c).cloned());
-                        return vec![record(p, &b.name, t, lib, config)];
-                    }
-                }
-                if !a.has.iter().any(|h| h == "dgemm_") {
-                    return Vec::new();
-                }
-            }
-            lib.providers
-                .iter()
-                .filter_map(|n| reg.providers.get(n))
-                .filter(|p| p.detect.query.is_none() && p.detect.flags.is_empty())
-                .flat_map(|p| by_siblings(p, lib))
-                .collect()
-        })
-        .collect();
-    let queried: Vec<bool> = per_lib
-        .iter()
-        .map(|rs| {
-            rs.iter()
-                .any(|r| queryable.iter().any(|p| p.name == r.provider))
-        })
-        .collect();
-    let mut out: Vec<BlasRecord> = Vec::new();
-    for (rs, q) in per_lib.iter().zip(&queried) {
-        for r in rs {
-            // A BLAS-interface file (`libblas.so.3`) beside a build the query identified is that
-            // build's, not another provider (Debian's blis-openmp/libblas.so.3 has no bli_*).
-            if !q
-                && out
-                    .iter()
-                    .chain(per_lib.iter().flatten())
-                    .any(|o| o.lib_dir == r.lib_dir && o.provider != r.provider)
-            {
-                continue;
-            }
-            out.push(r.clone());
+    Ok(Plan {
+        reg,
+        queryable,
+        specs,
+        prog,
+        pre,
+        timeout: opts.timeout,
+        libs,
+    })
+}
+
+/// Plans, asks every library (in parallel) and finishes: the BLAS probe on its own.
+#[cfg(test)]
+pub fn detect(reg: &Registry, opts: &ProbeOptions, found: &Found, work: &Path) -> Detected {
+    match plan(reg, opts, found, work) {
+        Err(d) => d,
+        Ok(p) => {
+            use rayon::prelude::*;
+            let per_lib = p.libs.par_iter().map(|l| p.query(l)).collect();
+            p.finish(found, per_lib)
         }
     }
-    let mut default = None;
-    if let Some((link, target)) = &found.default_blas {
-        default = Some(target.display().to_string());
-        // the alternative points at a build's file, or at its twin in the build's directory
-        let real = |p: &Path| std::fs::canonicalize(p).ok();
-        let target_dir = target.parent().map(Path::to_path_buf);
-        for r in &mut out {
-            let p = Path::new(&r.path);
-            if real(p).as_ref() == Some(target)
-                || (target_dir.is_some() && real(Path::new(&r.lib_dir)) == target_dir)
-            {
-                r.is_default = true;
+}
+
+impl Plan<'_> {
+    /// What one library file is: the records of the build it belongs to (none when it is
+    /// not a BLAS a provider recognises).
+    pub fn query(&self, lib: &Lib) -> Vec<BlasRecord> {
+        let (reg, queryable) = (self.reg, &self.queryable);
+        let o = Cmd::new(&self.prog)
+            .args(&self.pre)
+            .arg(&lib.path)
+            .args(&self.specs)
+            // a threaded library starts its pool on load; one thread is enough to answer
+            .env("OMP_NUM_THREADS", "1")
+            .env("OPENBLAS_NUM_THREADS", "1")
+            .timeout(self.timeout)
+            .output();
+        let a = parse(&o.stdout);
+        for p in queryable {
+            if let Some(t) = classify(p, &a) {
+                let Some(b) = p.builds.iter().find(|b| b.threading == t) else {
+                    continue;
+                };
+                let config = p
+                    .detect
+                    .config
+                    .as_ref()
+                    .and_then(|c| a.strs.get(c).cloned());
+                return vec![record(p, &b.name, t, lib, config)];
             }
         }
-        if !out.iter().any(|r| r.is_default) {
-            warnings.push(format!(
-                "{} points to {}, which is not a BLAS build cfgmx recognised",
-                link.display(),
-                target.display()
-            ));
+        if !a.has.iter().any(|h| h == "dgemm_") {
+            return Vec::new();
         }
+        lib.providers
+            .iter()
+            .filter_map(|n| reg.providers.get(n))
+            .filter(|p| p.detect.query.is_none() && p.detect.flags.is_empty())
+            .flat_map(|p| by_siblings(p, lib))
+            .collect()
     }
-    (merge(reg, out), default, warnings)
+
+    /// The answer from every library's records ([`Plan::query`], in `libs` order): twins
+    /// folded into their build, the system default marked.
+    pub fn finish(&self, found: &Found, per_lib: Vec<Vec<BlasRecord>>) -> Detected {
+        let (reg, queryable) = (self.reg, &self.queryable);
+        let mut warnings = Vec::new();
+        let queried: Vec<bool> = per_lib
+            .iter()
+            .map(|rs| {
+                rs.iter()
+                    .any(|r| queryable.iter().any(|p| p.name == r.provider))
+            })
+            .collect();
+        let mut out: Vec<BlasRecord> = Vec::new();
+        for (rs, q) in per_lib.iter().zip(&queried) {
+            for r in rs {
+                // A BLAS-interface file (`libblas.so.3`) beside a build the query identified is that
+                // build's, not another provider (Debian's blis-openmp/libblas.so.3 has no bli_*).
+                if !q
+                    && out
+                        .iter()
+                        .chain(per_lib.iter().flatten())
+                        .any(|o| o.lib_dir == r.lib_dir && o.provider != r.provider)
+                {
+                    continue;
+                }
+                out.push(r.clone());
+            }
+        }
+        let mut default = None;
+        if let Some((link, target)) = &found.default_blas {
+            default = Some(target.display().to_string());
+            // the alternative points at a build's file, or at its twin in the build's directory
+            let real = |p: &Path| std::fs::canonicalize(p).ok();
+            let target_dir = target.parent().map(Path::to_path_buf);
+            for r in &mut out {
+                let p = Path::new(&r.path);
+                if real(p).as_ref() == Some(target)
+                    || (target_dir.is_some() && real(Path::new(&r.lib_dir)) == target_dir)
+                {
+                    r.is_default = true;
+                }
+            }
+            if !out.iter().any(|r| r.is_default) {
+                warnings.push(format!(
+                    "{} points to {}, which is not a BLAS build cfgmx recognised",
+                    link.display(),
+                    target.display()
+                ));
+            }
+        }
+        (merge(reg, out), default, warnings)
+    }
 }
 
 /// One record per build directory: the provider's own library name (`libopenblas.so`) stands

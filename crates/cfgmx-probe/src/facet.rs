@@ -157,6 +157,26 @@ fn explain(stage: &str, o: &Outcome, cand: &Candidate) -> String {
     format!("{stage} failed: {line}")
 }
 
+/// Why one candidate did not work; `compile` when its compiler refused the program (rather
+/// than hanging, or the program failing), which a fused program's extra lines could cause.
+struct Failed {
+    why: String,
+    compile: bool,
+}
+
+impl From<String> for Failed {
+    fn from(why: String) -> Failed {
+        Failed {
+            why,
+            compile: false,
+        }
+    }
+}
+
+/// The first candidate's outcome from the fused test (see [`openmp_with_identity`]): the
+/// OpenMP version it reported, or why it failed.
+pub type First = Result<Option<String>, String>;
+
 /// What one candidate's program said when it worked: the OpenMP version (for `openmp`) and
 /// the identity macros it was asked to print.
 struct Ran {
@@ -172,9 +192,9 @@ fn try_candidate(
     timeout: Duration,
     work: &Path,
     ids: &[String],
-) -> Result<Ran, String> {
+) -> Result<Ran, Failed> {
     let dir = work.join(format!("t{}", SCRATCH.fetch_add(1, Ordering::Relaxed)));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("scratch directory: {e}"))?;
+    std::fs::create_dir_all(&dir).map_err(|e| Failed::from(format!("scratch directory: {e}")))?;
     let omp = facet == "openmp";
     let (file, text) = match (lang, omp) {
         (_, true) => openmp_program(lang, ids),
@@ -182,7 +202,7 @@ fn try_candidate(
         (Language::Cxx, false) => ("probe.cpp", PLAIN_C.to_string()),
         (Language::Fortran, false) => ("probe.f90", PLAIN_F.to_string()),
     };
-    std::fs::write(dir.join(file), text).map_err(|e| format!("scratch file: {e}"))?;
+    std::fs::write(dir.join(file), text).map_err(|e| Failed::from(format!("scratch file: {e}")))?;
     let prog = dir.join("probe");
     let o = Cmd::new(exe)
         .args(&cand.flags)
@@ -195,7 +215,10 @@ fn try_candidate(
         .timeout(timeout)
         .output();
     if !o.success() {
-        return Err(explain("compile/link", &o, cand));
+        return Err(Failed {
+            why: explain("compile/link", &o, cand),
+            compile: !o.timed_out && o.signal.is_none(),
+        });
     }
     let run = Cmd::new(&prog)
         .cwd(&dir)
@@ -205,7 +228,7 @@ fn try_candidate(
         .timeout(timeout)
         .output();
     if !run.success() {
-        return Err(explain("run", &run, cand));
+        return Err(explain("run", &run, cand).into());
     }
     let macros = printed_macros(&run.stdout, ids);
     if !omp {
@@ -225,8 +248,12 @@ fn try_candidate(
         }
     }
     match version {
-        None | Some(0) => Err("flag accepted but OpenMP not enabled (no OpenMP version)".into()),
-        Some(_) if threads < 2 => Err(format!("OpenMP compiled but only {threads} thread ran")),
+        None | Some(0) => {
+            Err(String::from("flag accepted but OpenMP not enabled (no OpenMP version)").into())
+        }
+        Some(_) if threads < 2 => {
+            Err(format!("OpenMP compiled but only {threads} thread ran").into())
+        }
         Some(v) => Ok(Ran {
             detail: Some(v.to_string()),
             macros,
@@ -234,16 +261,21 @@ fn try_candidate(
     }
 }
 
-/// Tries `facet`'s candidates for one compiler.
-pub fn test_facet(
+/// Tries `facet`'s candidates for one compiler, in order; `first` is the first candidate's
+/// outcome when the fused test already has it.
+fn test_facet(
     t: &Toolchain,
-    exe: &Path,
-    lang: Language,
-    version: &str,
+    id: &Identified,
     facet: &str,
     timeout: Duration,
     work: &Path,
+    mut first: Option<First>,
 ) -> FacetResult {
+    let (exe, lang, version) = (
+        id.exe.path.as_path(),
+        id.exe.lang,
+        id.record.version.as_str(),
+    );
     let v = Version::parse(version);
     let cands: Vec<&Candidate> = t
         .facet(facet)
@@ -268,8 +300,14 @@ pub fn test_facet(
     let mut why = Vec::new();
     for c in &cands {
         let flag = c.flags.join(" ");
-        match try_candidate(exe, lang, facet, c, timeout, work, &[]) {
-            Ok(Ran { detail, .. }) => return worked(c, detail),
+        let outcome = match first.take() {
+            Some(known) => known,
+            None => try_candidate(exe, lang, facet, c, timeout, work, &[])
+                .map(|r| r.detail)
+                .map_err(|f| f.why),
+        };
+        match outcome {
+            Ok(detail) => return worked(c, detail),
             Err(e) => why.push(format!("`{flag}`: {e}")),
         }
     }
@@ -298,10 +336,10 @@ fn worked(c: &Candidate, detail: Option<String>) -> FacetResult {
 
 /// The first OpenMP test of a compiler whose version text claims family `t`, fused with its
 /// identity check: `t`'s first OpenMP candidate for this version, in a program that also
-/// prints which of `ids` are predefined. `Some` only when the candidate compiled, linked and
-/// ran with two threads: then the facet result is the one [`test_facet`] would give, and the
-/// macros are for the caller to confirm the family with. Anything else says nothing (the
-/// caller takes the separate preprocess-then-test path, which explains failures).
+/// prints which of `ids` are predefined. Gives that candidate's outcome, as [`test_facet`]
+/// would have it, and the macros when the program ran (for the caller to confirm the family
+/// with). `None` when nothing can be taken from it: no candidate, or a Fortran compile error,
+/// which the preprocessor lines of the fused program could have caused.
 pub fn openmp_with_identity(
     t: &Toolchain,
     exe: &Path,
@@ -310,23 +348,26 @@ pub fn openmp_with_identity(
     ids: &[String],
     timeout: Duration,
     work: &Path,
-) -> Option<(FacetResult, IndexMap<String, String>)> {
+) -> Option<(First, Option<IndexMap<String, String>>)> {
     let v = Version::parse(version);
     let c = t
         .facet("openmp")
         .iter()
         .find(|c| c.applies_to(lang) && c.fits(v.as_ref()))?;
-    let ran = try_candidate(exe, lang, "openmp", c, timeout, work, ids).ok()?;
-    Some((worked(c, ran.detail), ran.macros))
+    match try_candidate(exe, lang, "openmp", c, timeout, work, ids) {
+        Ok(ran) => Some((Ok(ran.detail), Some(ran.macros))),
+        Err(f) if f.compile && lang == Language::Fortran => None,
+        Err(f) => Some((Err(f.why), None)),
+    }
 }
 
 /// Tests every facet of `opts` for one identified compiler (nothing for an unusable one).
-/// `openmp`, when given, is that facet's result from the fused first test.
+/// `openmp`, when given, is the outcome of that facet's first candidate from the fused test.
 pub fn test_record(
     opts: &ProbeOptions,
     id: &mut Identified,
     work: &Path,
-    mut openmp: Option<FacetResult>,
+    mut openmp: Option<First>,
 ) {
     let Some(t) = id.toolchain.clone() else {
         return;
@@ -335,21 +376,8 @@ pub fn test_record(
         return;
     }
     for f in &opts.facets {
-        if f == "openmp" {
-            if let Some(r) = openmp.take() {
-                id.record.facets.insert(f.clone(), r);
-                continue;
-            }
-        }
-        let r = test_facet(
-            &t,
-            &id.exe.path,
-            id.exe.lang,
-            &id.record.version,
-            f,
-            opts.timeout,
-            work,
-        );
+        let first = if f == "openmp" { openmp.take() } else { None };
+        let r = test_facet(&t, id, f, opts.timeout, work, first);
         id.record.facets.insert(f.clone(), r);
     }
 }

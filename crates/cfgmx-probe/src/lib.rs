@@ -153,12 +153,7 @@ fn run(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build();
-    let body = || {
-        rayon::join(
-            || compilers(reg, opts, found, work.path(), on_event),
-            || blas::detect(reg, opts, found, work.path()),
-        )
-    };
+    let body = || probe_all(reg, opts, found, work.path(), on_event);
     let ((compilers, mpi), (blas, default_blas, warnings)) = match pool {
         Ok(p) => p.install(body),
         Err(_) => body(),
@@ -171,18 +166,28 @@ fn run(
     profile
 }
 
-/// Identifies every executable and tests its facets; each real compiler is probed once, in
-/// one task, so a slow compiler never holds up the others' facet tests.
-fn compilers(
+/// What one task of [`probe_all`] found.
+enum Done {
+    Compiler(usize, Vec<identify::Identified>),
+    Shown(usize, Option<cfgmx_model::MpiRecord>),
+    Blas(usize, Vec<cfgmx_model::BlasRecord>),
+}
+
+type Compilers = (
+    Vec<cfgmx_model::CompilerRecord>,
+    Vec<cfgmx_model::MpiRecord>,
+);
+
+/// Identifies every executable and tests its facets, and asks every BLAS file its threading.
+/// Each real compiler is probed once, in one task (version, then its tests), so a slow
+/// compiler never holds up the others'.
+fn probe_all(
     reg: &Registry,
     opts: &ProbeOptions,
     found: &discover::Found,
     work: &std::path::Path,
     on_event: &(dyn Fn(ProbeEvent) + Sync),
-) -> (
-    Vec<cfgmx_model::CompilerRecord>,
-    Vec<cfgmx_model::MpiRecord>,
-) {
+) -> (Compilers, blas::Detected) {
     on_event(ProbeEvent::Phase {
         name: "probing",
         total: found.exes.len(),
@@ -212,7 +217,7 @@ fn compilers(
     let probe_exe = |exe: &discover::Exe| {
         let seed = std::sync::Mutex::new(None);
         let macros_for = |t: &std::sync::Arc<cfgmx_model::Toolchain>, version: &str| {
-            let (result, macros) = facet::openmp_with_identity(
+            let (first, macros) = facet::openmp_with_identity(
                 t,
                 &exe.path,
                 exe.lang,
@@ -222,8 +227,8 @@ fn compilers(
                 work,
             )?;
             *seed.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((t.name.clone(), version.to_string(), result));
-            Some(macros)
+                Some((t.name.clone(), version.to_string(), first));
+            macros
         };
         let fused: Option<identify::MacrosFor> = if fuse { Some(&macros_for) } else { None };
         let mut r = identify::identify(reg, exe, found, opts.timeout, work, fused);
@@ -247,33 +252,70 @@ fn compilers(
             })
             .collect()
     };
-    // Compilers, and beside them what each MPI wrapper says it runs (`mpicc -show`).
-    let (done, shown): (Vec<Vec<identify::Identified>>, Vec<_>) = rayon::join(
-        || {
-            groups
-                .par_iter()
-                .map(|(_, members)| {
-                    // a family's own name says more than a generic `cc`
-                    let rep = *members
-                        .iter()
-                        .find(|&&i| matches!(found.exes[i].kind, discover::Kind::Named(_)))
-                        .unwrap_or(&members[0]);
-                    spread(&probe_exe(&found.exes[rep]), members)
-                })
-                .collect()
-        },
-        || {
-            wrappers
-                .par_iter()
-                .map(|(_, members)| {
-                    (
-                        members,
-                        identify::mpi_show(&found.exes[members[0]], found, opts.timeout),
-                    )
-                })
-                .collect()
-        },
-    );
+    let plan = blas::plan(reg, opts, found, work);
+    // Every task goes into one queue, started in this order as threads come free: the longest
+    // first, so none is left running alone at the end while the other cores idle. C++ tests
+    // take longest (the C++ link), then Fortran (its runtime), then C; the MPI wrappers'
+    // `-show` and the BLAS queries are a few milliseconds each and fill the gaps.
+    let rank = |l: cfgmx_model::Language| match l {
+        cfgmx_model::Language::Cxx => 0,
+        cfgmx_model::Language::Fortran => 1,
+        cfgmx_model::Language::C => 2,
+    };
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by_key(|&g| rank(groups[g].0 .1));
+    let done: std::sync::Mutex<Vec<Done>> = std::sync::Mutex::new(Vec::new());
+    let keep = |d: Done| done.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+    rayon::scope_fifo(|s| {
+        for &g in &order {
+            let (keep, groups) = (&keep, &groups);
+            let (probe_exe, spread) = (&probe_exe, &spread);
+            s.spawn_fifo(move |_| {
+                let members = &groups[g].1;
+                // a family's own name says more than a generic `cc`
+                let rep = *members
+                    .iter()
+                    .find(|&&i| matches!(found.exes[i].kind, discover::Kind::Named(_)))
+                    .unwrap_or(&members[0]);
+                keep(Done::Compiler(
+                    g,
+                    spread(&probe_exe(&found.exes[rep]), members),
+                ));
+            });
+        }
+        for (w, (_, members)) in wrappers.iter().enumerate() {
+            let keep = &keep;
+            s.spawn_fifo(move |_| {
+                let shown = identify::mpi_show(&found.exes[members[0]], found, opts.timeout);
+                keep(Done::Shown(w, shown));
+            });
+        }
+        if let Ok(p) = &plan {
+            for (i, lib) in p.libs.iter().enumerate() {
+                let keep = &keep;
+                s.spawn_fifo(move |_| keep(Done::Blas(i, p.query(lib))));
+            }
+        }
+    });
+    let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    done.sort_by_key(|d| match d {
+        Done::Compiler(i, _) => (0, *i),
+        Done::Shown(i, _) => (1, *i),
+        Done::Blas(i, _) => (2, *i),
+    });
+    let (mut compiled, mut shown, mut per_lib) = (Vec::new(), Vec::new(), Vec::new());
+    for d in done {
+        match d {
+            Done::Compiler(_, r) => compiled.push(r),
+            Done::Shown(w, m) => shown.push((&wrappers[w].1, m)),
+            Done::Blas(_, r) => per_lib.push(r),
+        }
+    }
+    let blas = match &plan {
+        Ok(p) => p.finish(found, per_lib),
+        Err(d) => d.clone(),
+    };
+    let done = compiled;
     let mut ids: Vec<identify::Identified> = done.into_iter().flatten().collect();
     // A wrapper over a compiler probed here is that compiler; any other (a compiler outside
     // the search path, no `-show`) is identified through the wrapper itself.
@@ -316,5 +358,5 @@ fn compilers(
     };
     ids.sort_by(|a, b| (rank(a), &a.exe.path).cmp(&(rank(b), &b.exe.path)));
     let mpi = ids.iter().filter_map(|i| i.mpi.clone()).collect();
-    (ids.into_iter().map(|i| i.record).collect(), mpi)
+    ((ids.into_iter().map(|i| i.record).collect(), mpi), blas)
 }
