@@ -9,8 +9,8 @@ packages=(
   # BLAS: the three OpenBLAS builds Debian installs side by side, BLIS, reference BLAS
   libopenblas-serial-dev libopenblas-pthread-dev libopenblas-openmp-dev
   libblis-dev libblas-dev
-  # MPI wrappers
-  mpich libmpich-dev
+  # MPI wrappers, and ccache (a wrapper the probe must see through)
+  mpich libmpich-dev ccache
   # build systems and tools the generated configs are fed to
   cmake ninja-build meson make pkg-config
   # environment modules (Lmod) for the generated module trees

@@ -430,6 +430,45 @@ fn one_binary_under_two_names_is_asked_its_version_once() {
     }
 }
 
+/// A ccache masquerade directory (`gcc`, `g++`, `clang` all links to `ccache`, which runs the
+/// compiler named like the link): each name is reported as the compiler it really runs,
+/// marked as going through ccache, though all three are one file.
+#[test]
+fn a_ccache_masquerade_is_reported_as_the_compilers_it_runs() {
+    let ccache = sh("command -v ccache");
+    let bin = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    for name in ["gcc", "g++", "clang"] {
+        std::os::unix::fs::symlink(&ccache, bin.path().join(name)).unwrap();
+    }
+    let dir = bin.path().to_str().unwrap();
+    // ccache finds the real compiler further along PATH
+    let path = format!("{dir}:/usr/bin:/bin");
+    let r = run_env(
+        cache.path(),
+        &["probe", "--json", "--fresh"],
+        &[
+            ("PATH", path.as_str()),
+            ("CCACHE_DIR", store.path().to_str().unwrap()),
+        ],
+    );
+    r.expect_code(0);
+    let p = r.json();
+    for (name, family, version, lang) in [
+        ("gcc", "gcc", sh("/usr/bin/gcc -dumpfullversion"), "c"),
+        ("g++", "gcc", sh("/usr/bin/g++ -dumpfullversion"), "cxx"),
+        ("clang", "clang", sh("/usr/bin/clang -dumpversion"), "c"),
+    ] {
+        let c = compiler(&p, &format!("{dir}/{name}"));
+        assert_eq!(c["family"], family, "{c:#}");
+        assert_eq!(c["version"], version.as_str(), "{c:#}");
+        assert_eq!(c["languages"][0], lang, "{c:#}");
+        assert_eq!(c["wrapper"], "ccache", "{c:#}");
+        assert_eq!(c["facets"]["openmp"]["works"], true, "{c:#}");
+    }
+}
+
 #[test]
 fn hung_crashing_garbage_and_unexecutable_compilers_are_reported_and_the_rest_go_on() {
     let bin = tempfile::tempdir().unwrap();

@@ -113,7 +113,7 @@ struct Runner<'a> {
 
 /// Programs that become another program depending on the name they are run under: two names
 /// of one of these are two compilers, so their runs are never shared.
-const BY_NAME: &[&str] = &[
+pub const BY_NAME: &[&str] = &[
     "ccache",
     "sccache",
     "distcc",
@@ -122,19 +122,21 @@ const BY_NAME: &[&str] = &[
     "opal_wrapper",
 ];
 
+/// Whether `exe` is a link to a program that acts by the name it is run under (`ccache`).
+pub fn by_name(exe: &Exe) -> bool {
+    exe.canonical
+        .as_ref()
+        .and_then(|r| r.file_name())
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| BY_NAME.contains(&n))
+}
+
 impl<'a> Runner<'a> {
     fn new(exe: &'a Exe, timeout: Duration, found: &'a Found) -> Runner<'a> {
         // A compiler binary answers `--version` the same under each of its names; a wrapper
         // script (`mpicc`) or a dispatcher (`ccache`) may not.
         let shared = match (&exe.kind, &exe.canonical) {
-            (Kind::Named(_), Some(real))
-                if !real
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| BY_NAME.contains(&n)) =>
-            {
-                Some((&found.runs, real.as_path()))
-            }
+            (Kind::Named(_), Some(real)) if !by_name(exe) => Some((&found.runs, real.as_path())),
             _ => None,
         };
         Runner {

@@ -197,7 +197,11 @@ fn probe_all(
     let mut groups: indexmap::IndexMap<(PathBuf, cfgmx_model::Language, bool), Vec<usize>> =
         indexmap::IndexMap::new();
     for (i, e) in found.exes.iter().enumerate() {
-        let real = e.canonical.clone().unwrap_or_else(|| e.path.clone());
+        // `ccache` under the names `gcc` and `clang` is two compilers: keyed by its own path
+        let real = match &e.canonical {
+            Some(c) if !identify::by_name(e) => c.clone(),
+            _ => e.path.clone(),
+        };
         let mpi = e.kind == discover::Kind::Mpi;
         groups.entry((real, e.lang, mpi)).or_default().push(i);
     }
