@@ -25,7 +25,8 @@ pub struct ProbeArgs {
     /// Facets to test besides openmp (debug, pic, cxx17, ...). Repeatable.
     #[arg(long, value_name = "NAME")]
     pub facet: Vec<String>,
-    /// Parallel probe jobs (default: CPUs + 2; probes mostly wait on compilers).
+    /// Parallel probe jobs (default: CPUs + 1: one more than the cores keeps them busy while a
+    /// job waits between its compiler runs; more only time-share the cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
 }
@@ -104,7 +105,7 @@ pub fn options(g: &Global, a: &ProbeArgs) -> Result<ProbeOptions> {
         fresh: a.fresh,
         cache_dir: cache_dir(),
         facets,
-        jobs: a.jobs.unwrap_or(cpus + 2).max(1),
+        jobs: a.jobs.unwrap_or(cpus + 1).max(1),
         path: std::env::var_os("PATH"),
         descriptors: descriptors(g)?,
         // this binary answers the BLAS queries itself (main.rs), so no query program is built
