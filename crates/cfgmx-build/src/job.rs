@@ -206,6 +206,30 @@ impl LockFile {
         crate::store::write_atomic(path, text.as_bytes())
     }
 
+    /// Adds `jobs` to the lock file at `path` (a file of another matrix, or no valid file, is
+    /// started afresh). Entries are keyed by hash, and the read-merge-write holds an exclusive
+    /// lock on the file's directory, so concurrent builds (a Slurm array's tasks, all in the
+    /// submit directory) each add their variants and none is lost.
+    pub fn update(path: &Path, matrix: &str, jobs: &[Job]) -> std::io::Result<()> {
+        use fs4::fs_std::FileExt;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        // The directory, not the file: the file is replaced by a rename on every write, and a
+        // lock on a replaced file guards nothing. The lock goes with the handle.
+        let guard = std::fs::File::open(dir)?;
+        guard.lock_exclusive()?;
+        let mut lf = match LockFile::read(path) {
+            Ok(lf) if lf.matrix == matrix => lf,
+            _ => LockFile::new(matrix, &[]),
+        };
+        for j in jobs {
+            lf.variants.insert(j.hash.clone(), j.clone());
+        }
+        lf.write(path)
+    }
+
     /// A job by name or hash prefix (at least 4 hex digits); `Err` says why not.
     pub fn find(&self, key: &str) -> Result<&Job, String> {
         let jobs: Vec<&Job> = self.variants.values().collect();

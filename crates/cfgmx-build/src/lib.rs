@@ -613,6 +613,7 @@ fn run_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::LockFile;
 
     fn job(name: &str, hash: &str) -> Job {
         Job {
@@ -640,6 +641,30 @@ mod tests {
             thread_vars: vec![],
             files: Default::default(),
         }
+    }
+
+    /// A Slurm array's tasks all update the lock file in the submit directory at once: every
+    /// variant each of them adds must be there afterwards.
+    #[test]
+    fn concurrent_lock_updates_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(job::LOCK_FILE);
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let path = &path;
+                s.spawn(move || {
+                    for i in 0..10 {
+                        let j = job(&format!("t{t}-{i}"), &format!("{:064x}", t * 100 + i));
+                        LockFile::update(path, "m", &[j]).unwrap();
+                    }
+                });
+            }
+        });
+        let lf = LockFile::read(&path).unwrap();
+        assert_eq!(lf.variants.len(), 80, "lost updates");
+        // nothing but the lock file is left in the directory
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
     }
 
     #[test]

@@ -207,14 +207,7 @@ pub fn jobs(g: &Global, matrix: Option<&str>, profile: &Profile) -> Result<Jobs>
 
 /// Adds `jobs` to the lock file at `path` (entries are keyed by hash, so nothing is lost).
 pub fn update_lock(path: &Path, matrix: &str, jobs: &[Job]) -> Result<()> {
-    let mut lf = match LockFile::read(path) {
-        Ok(lf) if lf.matrix == matrix => lf,
-        _ => LockFile::new(matrix, &[]),
-    };
-    for j in jobs {
-        lf.variants.insert(j.hash.clone(), j.clone());
-    }
-    lf.write(path)
+    LockFile::update(path, matrix, jobs)
         .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", path.display())))
 }
 
