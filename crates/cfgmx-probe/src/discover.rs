@@ -281,37 +281,37 @@ fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
         })
         .collect();
     let top = lib_dirs(opts, &mut found.dir_stamps);
-    let mut dirs: Vec<PathBuf> = Vec::new();
+    // Each directory is listed once (the multiarch one holds thousands of files): its names
+    // give both the provider subdirectories (`openblas-openmp/`) and the library files.
+    let mut dirs: Vec<(PathBuf, Vec<String>)> = Vec::new();
     for d in &top {
-        dirs.push(d.clone());
-        let Ok(rd) = std::fs::read_dir(d) else {
+        let Some(names) = sorted_names(d) else {
             continue;
         };
-        let mut subs: Vec<PathBuf> = rd
-            .filter_map(|e| e.ok())
-            .filter(|e| {
-                let n = e.file_name().to_string_lossy().into_owned();
+        let subs: Vec<PathBuf> = names
+            .iter()
+            .filter(|n| {
                 subdir_names.contains(&n.as_str())
-                    || bases
-                        .iter()
-                        .any(|(_, b)| n == *b || n.starts_with(&format!("{b}-")))
+                    || bases.iter().any(|(_, b)| {
+                        n.strip_prefix(b.as_str())
+                            .is_some_and(|r| r.is_empty() || r.starts_with('-'))
+                    })
             })
-            .map(|e| e.path())
+            .map(|n| d.join(n))
             .filter(|p| p.is_dir())
             .collect();
-        subs.sort();
-        for sd in &subs {
-            found.dir_stamps.push(stamp(sd, Some(sd)));
+        dirs.push((d.clone(), names));
+        for sd in subs {
+            found.dir_stamps.push(stamp(&sd, Some(&sd)));
+            if let Some(names) = sorted_names(&sd) {
+                dirs.push((sd, names));
+            }
         }
-        dirs.extend(subs);
     }
     // Every matching file, then one per real file: the copy in a build's own directory wins
     // (`openblas-pthread/libopenblas.so` over the alternatives link in the parent).
     let mut all: Vec<Lib> = Vec::new();
-    for d in &dirs {
-        let Some(names) = sorted_names(d) else {
-            continue;
-        };
+    for (d, names) in dirs {
         for n in names {
             let provs: Vec<String> = bases
                 .iter()
