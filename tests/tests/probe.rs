@@ -61,6 +61,18 @@ fn tools_path() -> tempfile::TempDir {
     d
 }
 
+/// A fresh probe that sees only the compilers in `dir` (besides the assembler and linker),
+/// with a cache of its own.
+fn probe_only(dir: &Path) -> Value {
+    let tools = tools_path();
+    let cache = tempfile::tempdir().unwrap();
+    probe_json(
+        &["--search", dir.to_str().unwrap(), "--fresh"],
+        cache.path(),
+        Some(tools.path().to_str().unwrap()),
+    )
+}
+
 fn write_exe(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -301,8 +313,6 @@ fn fixture_case(reg: &Registry, exe: &str) -> Case {
 fn emulated_hpc_compilers_are_identified_and_openmp_works_through_them() {
     let reg = Registry::builtin();
     let bin = tempfile::tempdir().unwrap();
-    let empty = tools_path();
-    let cache = tempfile::tempdir().unwrap();
     let mut expected = Vec::new();
     for (exe, lang) in [
         ("icc", "c"),
@@ -331,11 +341,7 @@ fn emulated_hpc_compilers_are_identified_and_openmp_works_through_them() {
         expected.push((exe, desc, case.version, lang));
     }
     let dir = bin.path().to_str().unwrap();
-    let p = probe_json(
-        &["--search", dir, "--fresh"],
-        cache.path(),
-        Some(empty.path().to_str().unwrap()),
-    );
+    let p = probe_only(bin.path());
     for (exe, desc, version, lang) in expected {
         let c = compiler(&p, &format!("{dir}/{exe}"));
         assert_eq!(c["family"], desc, "{exe}: {c:#}");
@@ -356,8 +362,6 @@ fn the_first_openmp_test_confirms_the_family_without_a_preprocessor_run() {
     let bin = tempfile::tempdir().unwrap();
     let logdir = tempfile::tempdir().unwrap();
     let log = logdir.path().join("gcc.log");
-    let empty = tools_path();
-    let cache = tempfile::tempdir().unwrap();
     write_exe(
         &bin.path().join("gcc"),
         &format!(
@@ -366,11 +370,7 @@ fn the_first_openmp_test_confirms_the_family_without_a_preprocessor_run() {
         ),
     );
     let dir = bin.path().to_str().unwrap();
-    let p = probe_json(
-        &["--search", dir, "--fresh"],
-        cache.path(),
-        Some(empty.path().to_str().unwrap()),
-    );
+    let p = probe_only(bin.path());
     let c = compiler(&p, &format!("{dir}/gcc"));
     assert_eq!(c["family"], "gcc", "{c:#}");
     assert_eq!(c["version"], sh("/usr/bin/gcc -dumpfullversion"));
@@ -390,8 +390,6 @@ fn one_binary_under_two_names_is_asked_its_version_once() {
     let bin = tempfile::tempdir().unwrap();
     let logdir = tempfile::tempdir().unwrap();
     let log = logdir.path().join("clang.log");
-    let empty = tools_path();
-    let cache = tempfile::tempdir().unwrap();
     // one script under both names, running clang or clang++ by the name it was called by
     let driver = bin.path().join("llvm-driver");
     write_exe(
@@ -405,11 +403,7 @@ fn one_binary_under_two_names_is_asked_its_version_once() {
         std::os::unix::fs::symlink(&driver, bin.path().join(name)).unwrap();
     }
     let dir = bin.path().to_str().unwrap();
-    let p = probe_json(
-        &["--search", dir, "--fresh"],
-        cache.path(),
-        Some(empty.path().to_str().unwrap()),
-    );
+    let p = probe_only(bin.path());
     let version = sh("/usr/bin/clang -dumpversion");
     for (name, lang) in [("clang", "c"), ("clang++", "cxx")] {
         let c = compiler(&p, &format!("{dir}/{name}"));
@@ -662,18 +656,12 @@ fn expand_marks_variants_available_or_why_not() {
 #[test]
 fn an_mpi_wrapper_over_an_unseen_compiler_is_identified_by_its_macros() {
     let bin = tempfile::tempdir().unwrap();
-    let empty = tools_path();
-    let cache = tempfile::tempdir().unwrap();
     write_exe(
         &bin.path().join("mpicc"),
         "#!/bin/sh\nif [ \"$1\" = -show ]; then echo '/opt/elsewhere/bin/gcc -I/opt/mpich/include -lmpi'; exit 0; fi\nexec /usr/bin/gcc \"$@\"\n",
     );
     let dir = bin.path().to_str().unwrap();
-    let p = probe_json(
-        &["--search", dir, "--fresh"],
-        cache.path(),
-        Some(empty.path().to_str().unwrap()),
-    );
+    let p = probe_only(bin.path());
     let c = compiler(&p, &format!("{dir}/mpicc"));
     assert_eq!(c["family"], "gcc", "{c:#}");
     assert_eq!(
