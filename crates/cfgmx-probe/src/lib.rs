@@ -261,13 +261,13 @@ fn probe_all(
     // first, so none is left running alone at the end while the other cores idle. C++ tests
     // take longest (the C++ link), then Fortran (its runtime), then C; the MPI wrappers'
     // `-show` and the BLAS queries are a few milliseconds each and fill the gaps.
-    let rank = |l: cfgmx_model::Language| match l {
+    let slowest_first = |l: cfgmx_model::Language| match l {
         cfgmx_model::Language::Cxx => 0,
         cfgmx_model::Language::Fortran => 1,
         cfgmx_model::Language::C => 2,
     };
     let mut order: Vec<usize> = (0..groups.len()).collect();
-    order.sort_by_key(|&g| rank(groups[g].0 .1));
+    order.sort_by_key(|&g| slowest_first(groups[g].0 .1));
     let done: std::sync::Mutex<Vec<Done>> = std::sync::Mutex::new(Vec::new());
     let keep = |d: Done| done.lock().unwrap_or_else(|e| e.into_inner()).push(d);
     rayon::scope_fifo(|s| {
@@ -319,8 +319,7 @@ fn probe_all(
         Ok(p) => p.finish(found, per_lib),
         Err(d) => d.clone(),
     };
-    let done = compiled;
-    let mut ids: Vec<identify::Identified> = done.into_iter().flatten().collect();
+    let mut ids: Vec<identify::Identified> = compiled.into_iter().flatten().collect();
     // A wrapper over a compiler probed here is that compiler; any other (a compiler outside
     // the search path, no `-show`) is identified through the wrapper itself.
     let real = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
