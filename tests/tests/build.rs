@@ -1,6 +1,7 @@
 //! `cfgmx build` end to end on the real tiny-blas project (C + OpenBLAS, OpenMP when the
 //! variant asks): gcc/clang x sequential/threaded x debug/release, real cmake, ninja, ctest.
 
+use cfgmx_tests::MatrixDir;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -26,27 +27,16 @@ fn project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("projects/omp-blas")
 }
 
-struct Env {
-    dir: tempfile::TempDir,
+/// The builds these tests run in a matrix's directory (the real probe, with a cache of the
+/// test's own).
+trait Builds {
+    /// `cfgmx build m.toml -j 2 --build-root ROOT --source SOURCE EXTRA`, not started yet.
+    fn build_cmd(&self, source: &Path, root: &str, extra: &[&str]) -> Command;
+    /// That build run to its end with `--json`: its output and its report.
+    fn build(&self, source: &Path, root: &str, extra: &[&str]) -> (Output, Value);
 }
 
-impl Env {
-    fn new(matrix: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("m.toml"), matrix).unwrap();
-        Env { dir }
-    }
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(cfgmx_tests::bin());
-        // The real probe, with a cache of this test's own.
-        c.current_dir(self.path())
-            .env("CFGMX_CACHE_DIR", self.path().join("probe-cache"))
-            .args(args);
-        c
-    }
+impl Builds for MatrixDir {
     fn build_cmd(&self, source: &Path, root: &str, extra: &[&str]) -> Command {
         let mut c = self.cmd(&["build", "m.toml", "-j", "2", "--build-root", root]);
         c.arg("--source").arg(source).args(extra);
@@ -116,7 +106,7 @@ fn table(v: &Value) -> Vec<String> {
 
 #[test]
 fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
-    let env = Env::new(&matrix());
+    let env = MatrixDir::new(&matrix());
     // A copy of the project, so touching a file does not disturb other tests.
     let src = env.path().join("src");
     std::fs::create_dir(&src).unwrap();
@@ -323,7 +313,7 @@ fn check_html(html: &Path, dir: &Path) {
 
 #[test]
 fn a_broken_flag_fails_its_variant_alone_and_the_log_says_why() {
-    let env = Env::new(&format!("{}{BROKEN}", matrix()));
+    let env = MatrixDir::new(&format!("{}{BROKEN}", matrix()));
     let (o, r) = env.build(&project(), "root", &["--only", "gcc-sequential"]);
     assert_eq!(o.status.code(), Some(1), "{}", explain(&o));
     let vs = variants(&r);
@@ -351,7 +341,7 @@ fn a_broken_flag_fails_its_variant_alone_and_the_log_says_why() {
 
 #[test]
 fn a_project_without_tests_is_reported_as_ran_no_test() {
-    let env = Env::new(&matrix());
+    let env = MatrixDir::new(&matrix());
     let src = env.path().join("notests");
     std::fs::create_dir(&src).unwrap();
     std::fs::write(
@@ -381,7 +371,7 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
 
 #[test]
 fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
-    let env = Env::new(&matrix());
+    let env = MatrixDir::new(&matrix());
     let root = env.path().join("root");
     let mut child = env
         .build_cmd(&project(), "root", &["--force"])
@@ -434,7 +424,7 @@ fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
 /// what the first recorded (its variants unchanged since they passed).
 #[test]
 fn a_second_build_with_wait_runs_after_the_first() {
-    let env = Env::new(&matrix());
+    let env = MatrixDir::new(&matrix());
     let root = env.path().join("root");
     let only = ["--only", "gcc-sequential-*"];
     let mut first = env
@@ -494,7 +484,7 @@ extern "C" {
 
 #[test]
 fn expand_lock_then_show_and_env_by_concrete_hash() {
-    let env = Env::new(&matrix());
+    let env = MatrixDir::new(&matrix());
     let o = env.cmd(&["expand", "m.toml", "--lock"]).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
     let lock: Value =
@@ -533,7 +523,7 @@ fn expand_lock_then_show_and_env_by_concrete_hash() {
 
 #[test]
 fn meson_builds_the_same_variants_in_build_dirs_of_their_own() {
-    let env = Env::new(&matrix());
+    let env = MatrixDir::new(&matrix());
     let only = [
         "--only",
         "gcc-threaded-release",
@@ -563,7 +553,7 @@ fn meson_builds_the_same_variants_in_build_dirs_of_their_own() {
 
 #[test]
 fn a_project_writing_into_its_source_is_detected_and_copy_source_avoids_it() {
-    let env = Env::new(&matrix());
+    let env = MatrixDir::new(&matrix());
     let src = env.path().join("writer");
     std::fs::create_dir(&src).unwrap();
     // Configure writes a header into the source tree, as some real projects do.
