@@ -4,7 +4,7 @@
 use cfgmx_tests::MatrixDir;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The gcc/clang x sequential/threaded x debug/release matrix the generate tests use too.
@@ -369,19 +369,18 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
-#[test]
-fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
-    let env = MatrixDir::new(&matrix());
-    let root = env.path().join("root");
-    let mut child = env
-        .build_cmd(&project(), "root", &["--force"])
+/// Starts `cfgmx build` of the project into `root` (stdout discarded) and returns it once a
+/// build step runs: once a process other than cfgmx itself names the build root.
+fn start_until_a_step_runs(env: &MatrixDir, root: &str, extra: &[&str], stderr: Stdio) -> Child {
+    let child = env
+        .build_cmd(&project(), root, extra)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
-    // Wait until some variant is configuring or building.
+    let root = env.path().join(root).display().to_string();
     let t = Instant::now();
-    while !processes_mentioning(&root.display().to_string())
+    while !processes_mentioning(&root)
         .iter()
         .any(|p| !p.contains("cfgmx build"))
     {
@@ -391,6 +390,15 @@ fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
+}
+
+#[test]
+fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
+    let env = MatrixDir::new(&matrix());
+    let root = env.path().join("root");
+    // Started, and some variant is configuring or building.
+    let mut child = start_until_a_step_runs(&env, "root", &["--force"], Stdio::piped());
     // A second build on the same root refuses with a clear message.
     let second = env.build_cmd(&project(), "root", &[]).output().unwrap();
     assert_eq!(second.status.code(), Some(2), "{}", explain(&second));
@@ -425,26 +433,9 @@ fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
 #[test]
 fn a_second_build_with_wait_runs_after_the_first() {
     let env = MatrixDir::new(&matrix());
-    let root = env.path().join("root");
     let only = ["--only", "gcc-sequential-*"];
-    let mut first = env
-        .build_cmd(&project(), "root", &only)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the first holds the root and is running a build step.
-    let t = Instant::now();
-    while !processes_mentioning(&root.display().to_string())
-        .iter()
-        .any(|p| !p.contains("cfgmx build"))
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "no build step started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Started, and the first holds the root and is running a build step.
+    let mut first = start_until_a_step_runs(&env, "root", &only, Stdio::null());
     let second = env
         .build_cmd(&project(), "root", &only)
         .arg("--wait")
