@@ -110,61 +110,108 @@ fn copy_project(dst: &Path) {
     }
 }
 
-/// name -> (openmp?, BLAS threading) as the variants claim, read through a user template.
-fn claims(dir: &Path, profile: &Path) -> Vec<(String, bool, String)> {
-    let t = dir.join("claims.txt.tera");
-    std::fs::write(
-        &t,
-        "{% for v in variants %}{{ v.name }} {{ v.openmp }} {{ v.blas.threading }}\n{% endfor %}",
-    )
-    .unwrap();
-    let o = run(
-        &mut cfgmx(
+/// A generate test's temporary directory: `profile.json` holds the real machine profile, and
+/// `proj/` a copy of the test project when the test builds it.
+struct Site {
+    tmp: tempfile::TempDir,
+    profile: PathBuf,
+    proj: PathBuf,
+}
+
+impl Site {
+    /// The directory with just the profile (`with_clang = false` leaves clang out of it).
+    fn new(with_clang: bool) -> Site {
+        let tmp = tempfile::tempdir().unwrap();
+        let profile = tmp.path().join("profile.json");
+        std::fs::write(&profile, real_profile(with_clang)).unwrap();
+        let proj = tmp.path().join("proj");
+        Site { tmp, profile, proj }
+    }
+
+    /// The directory with the profile and the copy of the project in `proj/`.
+    fn with_project(with_clang: bool) -> Site {
+        let site = Site::new(with_clang);
+        copy_project(&site.proj);
+        site
+    }
+
+    /// The temporary directory itself.
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `cfgmx generate MATRIX -f FORMAT -o OUT --profile profile.json`, to run in `dir`.
+    fn generate_cmd(&self, dir: &Path, matrix: &str, format: &str, out: &str) -> Command {
+        let profile = self.profile.to_str().unwrap();
+        cfgmx(
             dir,
             &[
                 "generate",
-                &matrix(),
-                "--template",
-                t.to_str().unwrap(),
+                matrix,
+                "-f",
+                format,
+                "-o",
+                out,
                 "--profile",
-                profile.to_str().unwrap(),
+                profile,
             ],
-        ),
-        true,
-    );
-    stdout(&o)
-        .lines()
-        .map(|l| {
-            let w: Vec<&str> = l.split(' ').collect();
-            (w[0].to_string(), w[1] == "true", w[2].to_string())
-        })
-        .collect()
+        )
+    }
+
+    /// Runs that generate in `dir` for each of `formats` in turn, each to succeed.
+    fn generate(&self, dir: &Path, matrix: &str, formats: &[&str], out: &str) {
+        for f in formats {
+            run(&mut self.generate_cmd(dir, matrix, f, out), true);
+        }
+    }
+
+    /// The gcc-clang matrix generated here in each of `formats` into `out/`, named by its
+    /// absolute path; returns that directory.
+    fn generate_out(&self, formats: &[&str]) -> PathBuf {
+        let out = self.path().join("out");
+        self.generate(self.path(), &matrix(), formats, out.to_str().unwrap());
+        out
+    }
+
+    /// name -> (openmp?, BLAS threading) as the variants claim, read through a user template.
+    fn claims(&self) -> Vec<(String, bool, String)> {
+        let dir = self.path();
+        let t = dir.join("claims.txt.tera");
+        std::fs::write(
+            &t,
+            "{% for v in variants %}{{ v.name }} {{ v.openmp }} {{ v.blas.threading }}\n{% endfor %}",
+        )
+        .unwrap();
+        let o = run(
+            &mut cfgmx(
+                dir,
+                &[
+                    "generate",
+                    &matrix(),
+                    "--template",
+                    t.to_str().unwrap(),
+                    "--profile",
+                    self.profile.to_str().unwrap(),
+                ],
+            ),
+            true,
+        );
+        stdout(&o)
+            .lines()
+            .map(|l| {
+                let w: Vec<&str> = l.split(' ').collect();
+                (w[0].to_string(), w[1] == "true", w[2].to_string())
+            })
+            .collect()
+    }
 }
 
 #[test]
 fn every_preset_configures_builds_and_tests_with_its_own_flags_and_blas() {
-    let tmp = tempfile::tempdir().unwrap();
-    let proj = tmp.path().join("proj");
-    copy_project(&proj);
-    let profile = tmp.path().join("profile.json");
-    std::fs::write(&profile, real_profile(true)).unwrap();
-    run(
-        &mut cfgmx(
-            &proj,
-            &[
-                "generate",
-                &matrix(),
-                "-f",
-                "cmake-presets",
-                "-o",
-                ".",
-                "--profile",
-                profile.to_str().unwrap(),
-            ],
-        ),
-        true,
-    );
-    let claims = claims(tmp.path(), &profile);
+    let site = Site::with_project(true);
+    let proj = &site.proj;
+    site.generate(proj, &matrix(), &["cmake-presets"], ".");
+    let claims = site.claims();
     assert_eq!(claims.len(), 8, "{claims:?}");
     let gcc = which("gcc");
     let clang = which("clang");
@@ -185,7 +232,7 @@ fn every_preset_configures_builds_and_tests_with_its_own_flags_and_blas() {
             vec!["ctest", "--preset", name],
         ] {
             let mut c = Command::new(step[0]);
-            c.args(&step[1..]).current_dir(&proj).envs(env);
+            c.args(&step[1..]).current_dir(proj).envs(env);
             run(&mut c, true);
         }
         let bdir = proj.join("build").join(name);
@@ -249,29 +296,10 @@ fn every_preset_configures_builds_and_tests_with_its_own_flags_and_blas() {
 
 #[test]
 fn meson_accepts_each_native_file_and_builds() {
-    let tmp = tempfile::tempdir().unwrap();
-    let proj = tmp.path().join("proj");
-    copy_project(&proj);
-    let profile = tmp.path().join("profile.json");
-    std::fs::write(&profile, real_profile(true)).unwrap();
-    let out = tmp.path().join("out");
-    run(
-        &mut cfgmx(
-            tmp.path(),
-            &[
-                "generate",
-                &matrix(),
-                "-f",
-                "meson-native",
-                "-o",
-                out.to_str().unwrap(),
-                "--profile",
-                profile.to_str().unwrap(),
-            ],
-        ),
-        true,
-    );
-    let claims = claims(tmp.path(), &profile);
+    let site = Site::with_project(true);
+    let (tmp, proj) = (&site.tmp, &site.proj);
+    let out = site.generate_out(&["meson-native"]);
+    let claims = site.claims();
     // One per compiler x threading: the build modes add nothing Meson-specific.
     for (name, openmp, threading) in claims.iter().filter(|c| c.0.ends_with("release")) {
         let native = out.join(format!("meson/{name}.ini"));
@@ -281,7 +309,7 @@ fn meson_accepts_each_native_file_and_builds() {
                 .args(["setup", "--native-file"])
                 .arg(&native)
                 .arg(&b)
-                .current_dir(&proj)
+                .current_dir(proj)
                 .env_remove("CC")
                 .env_remove("CFLAGS"),
             true,
@@ -302,25 +330,9 @@ const LMOD_INIT: &str = "/usr/share/lmod/lmod/init/bash";
 
 #[test]
 fn lmod_loads_a_variant_and_swaps_compilers() {
-    let tmp = tempfile::tempdir().unwrap();
-    let profile = tmp.path().join("profile.json");
-    std::fs::write(&profile, real_profile(true)).unwrap();
-    run(
-        &mut cfgmx(
-            tmp.path(),
-            &[
-                "generate",
-                &matrix(),
-                "-f",
-                "lmod",
-                "-o",
-                "out",
-                "--profile",
-                profile.to_str().unwrap(),
-            ],
-        ),
-        true,
-    );
+    let site = Site::new(true);
+    let tmp = &site.tmp;
+    site.generate(tmp.path(), &matrix(), &["lmod"], "out");
     let gv = version("gcc", "-dumpfullversion");
     let cv = version("clang", "-dumpversion");
     // The hierarchy: only the loaded compiler's variants are visible; loading the other
@@ -743,28 +755,10 @@ fn user_template_renders_and_a_syntax_error_names_file_and_line() {
 
 #[test]
 fn output_dir_is_written_atomically_and_foreign_files_are_kept() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let profile = d.join("profile.json");
-    std::fs::write(&profile, real_profile(false)).unwrap();
-    let p = profile.to_str().unwrap();
+    let site = Site::new(false);
+    let d = site.path();
     // Without clang on this "machine" its 4 variants are skipped, with a note.
-    let o = run(
-        &mut cfgmx(
-            d,
-            &[
-                "generate",
-                &matrix(),
-                "-f",
-                "env",
-                "-o",
-                "out",
-                "--profile",
-                p,
-            ],
-        ),
-        true,
-    );
+    let o = run(&mut site.generate_cmd(d, &matrix(), "env", "out"), true);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("skipping 4 variant"), "{err}");
     assert_eq!(std::fs::read_dir(d.join("out/env")).unwrap().count(), 4);
@@ -776,20 +770,7 @@ fn output_dir_is_written_atomically_and_foreign_files_are_kept() {
         4
     );
     run(
-        &mut cfgmx(
-            d,
-            &[
-                "generate",
-                &matrix(),
-                "-f",
-                "env",
-                "-o",
-                "out",
-                "--profile",
-                p,
-                "--all",
-            ],
-        ),
+        site.generate_cmd(d, &matrix(), "env", "out").arg("--all"),
         true,
     );
     assert_eq!(std::fs::read_dir(d.join("out/env")).unwrap().count(), 8);
@@ -851,31 +832,10 @@ fn output_dir_is_written_atomically_and_foreign_files_are_kept() {
 
 #[test]
 fn toolchain_and_cache_files_configure_the_project_with_the_right_blas() {
-    let tmp = tempfile::tempdir().unwrap();
-    let proj = tmp.path().join("proj");
-    copy_project(&proj);
-    let profile = tmp.path().join("profile.json");
-    std::fs::write(&profile, real_profile(true)).unwrap();
-    let out = tmp.path().join("out");
-    for f in ["cmake-toolchain", "cmake-cache"] {
-        run(
-            &mut cfgmx(
-                tmp.path(),
-                &[
-                    "generate",
-                    &matrix(),
-                    "-f",
-                    f,
-                    "-o",
-                    out.to_str().unwrap(),
-                    "--profile",
-                    profile.to_str().unwrap(),
-                ],
-            ),
-            true,
-        );
-    }
-    let claims = claims(tmp.path(), &profile);
+    let site = Site::with_project(true);
+    let (tmp, proj) = (&site.tmp, &site.proj);
+    let out = site.generate_out(&["cmake-toolchain", "cmake-cache"]);
+    let claims = site.claims();
     // The threaded ones: the BLAS build must come from the cache file's library directory.
     for (name, openmp, threading) in claims.iter().filter(|c| c.2 != "sequential") {
         let b = tmp.path().join(format!("tb-{name}"));
@@ -886,7 +846,7 @@ fn toolchain_and_cache_files_configure_the_project_with_the_right_blas() {
                 .arg("-C")
                 .arg(out.join(format!("cache/{name}.cmake")))
                 .args(["-G", "Ninja", "-S"])
-                .arg(&proj)
+                .arg(proj)
                 .arg("-B")
                 .arg(&b)
                 .env_remove("CC")
@@ -1070,39 +1030,20 @@ print(json.dumps({"build": build, "max": max(sizes), "hashes": hashes, "run": ru
 /// combines them into one table, a JUnit file and an HTML report.
 #[test]
 fn slurm_tasks_build_with_real_cfgmx_and_the_merge_job_combines_them() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let proj = d.join("proj");
-    copy_project(&proj);
-    let profile = d.join("profile.json");
-    std::fs::write(&profile, real_profile(false)).unwrap();
+    let site = Site::with_project(false);
+    let (d, proj, profile) = (site.path(), &site.proj, &site.profile);
     let m = d.join("two.toml");
     std::fs::write(
         &m,
         "name = \"two\"\nlanguages = [\"c\", \"fortran\"]\n[axes]\ncompiler = [\"gcc\"]\nblas = [\"sequential\"]\nbuild = [\"debug\", \"release\"]\n[blas]\nprefer = [\"openblas\"]\n",
     )
     .unwrap();
-    run(
-        &mut cfgmx(
-            d,
-            &[
-                "generate",
-                "two.toml",
-                "-f",
-                "slurm",
-                "-o",
-                "out",
-                "--profile",
-                profile.to_str().unwrap(),
-            ],
-        ),
-        true,
-    );
+    site.generate(d, "two.toml", &["slurm"], "out");
     let env = |c: &mut Command| {
         c.current_dir(d)
             .env("CFGMX", cfgmx_bin())
-            .env("CFGMX_SOURCE", &proj)
-            .env("CFGMX_PROFILE", &profile)
+            .env("CFGMX_SOURCE", proj)
+            .env("CFGMX_PROFILE", profile)
             .env("CFGMX_CACHE_DIR", d.join(".no-probe-cache"))
             .env("NO_COLOR", "1");
     };
@@ -1141,26 +1082,9 @@ fn slurm_tasks_build_with_real_cfgmx_and_the_merge_job_combines_them() {
 
 #[test]
 fn pip_config_lines_are_shell_words_with_the_variant_flags() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let profile = d.join("profile.json");
-    std::fs::write(&profile, real_profile(true)).unwrap();
-    run(
-        &mut cfgmx(
-            d,
-            &[
-                "generate",
-                &matrix(),
-                "-f",
-                "pip-config",
-                "-o",
-                "out",
-                "--profile",
-                profile.to_str().unwrap(),
-            ],
-        ),
-        true,
-    );
+    let site = Site::new(true);
+    let d = site.path();
+    site.generate(d, &matrix(), &["pip-config"], "out");
     let o = run(
         Command::new("sh")
             .args([
