@@ -47,6 +47,21 @@ fn cfgmx(dir: &Path, args: &[&str]) -> Command {
     c
 }
 
+/// The JSON file at `path`, parsed.
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `python3 -c SCRIPT` in `dir`, to succeed.
+fn python(dir: &Path, script: &str) -> Output {
+    run(
+        Command::new("python3")
+            .args(["-c", script])
+            .current_dir(dir),
+        true,
+    )
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -206,6 +221,22 @@ impl Site {
     }
 }
 
+/// `cmake --preset`, `cmake --build --preset` and `ctest --preset` for preset `name` in `proj`,
+/// with `env` added to the environment; each must succeed.
+fn configure_build_test(proj: &Path, name: &str, env: &[(&str, &str)]) {
+    for step in [
+        vec!["cmake", "--preset", name],
+        vec!["cmake", "--build", "--preset", name],
+        vec!["ctest", "--preset", name],
+    ] {
+        let mut c = Command::new(step[0]);
+        c.args(&step[1..])
+            .current_dir(proj)
+            .envs(env.iter().copied());
+        run(&mut c, true);
+    }
+}
+
 #[test]
 fn every_preset_configures_builds_and_tests_with_its_own_flags_and_blas() {
     let site = Site::with_project(true);
@@ -226,15 +257,7 @@ fn every_preset_configures_builds_and_tests_with_its_own_flags_and_blas() {
             ("CMAKE_BUILD_TYPE", "MinSizeRel"),
             ("OMP_NUM_THREADS", "7"),
         ];
-        for step in [
-            vec!["cmake", "--preset", name],
-            vec!["cmake", "--build", "--preset", name],
-            vec!["ctest", "--preset", name],
-        ] {
-            let mut c = Command::new(step[0]);
-            c.args(&step[1..]).current_dir(proj).envs(env);
-            run(&mut c, true);
-        }
+        configure_build_test(proj, name, &env);
         let bdir = proj.join("build").join(name);
         let info = stdout(&run(
             Command::new(bdir.join("ompblas_info"))
@@ -328,6 +351,17 @@ fn meson_accepts_each_native_file_and_builds() {
 
 const LMOD_INIT: &str = "/usr/share/lmod/lmod/init/bash";
 
+/// bash running `script` in `dir` with no module state inherited from the caller's Lmod.
+fn lmod_bash(dir: &Path, script: &str) -> Command {
+    let mut c = Command::new("bash");
+    c.args(["--noprofile", "--norc", "-c", script])
+        .current_dir(dir)
+        .env_remove("MODULEPATH")
+        .env_remove("LOADEDMODULES")
+        .env_remove("_LMFILES_");
+    c
+}
+
 #[test]
 fn lmod_loads_a_variant_and_swaps_compilers() {
     let site = Site::new(true);
@@ -355,15 +389,7 @@ printf 'CC=%s\nCFLAGS=%s\n' "$CC" "$CFLAGS"
 echo "final: $(module -t list 2>&1 | tr '\n' ' ')"
 "#
     );
-    let o = run(
-        Command::new("bash")
-            .args(["--noprofile", "--norc", "-c", &script])
-            .current_dir(tmp.path())
-            .env_remove("MODULEPATH")
-            .env_remove("LOADEDMODULES")
-            .env_remove("_LMFILES_"),
-        true,
-    );
+    let o = run(&mut lmod_bash(tmp.path(), &script), true);
     let text = stdout(&o);
     let gcc = which("gcc");
     let clang = which("clang");
@@ -445,6 +471,16 @@ meson = {{ HOSTILE = {v} }}
     p
 }
 
+/// The first entry of `dir`: the one file a format writes there for the one-variant matrix.
+fn first_entry(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 fn no_pwned(dir: &Path) {
     assert!(!dir.join("PWNED").exists(), "a value ran as code");
     assert!(!repo().join("PWNED").exists(), "a value ran as code");
@@ -459,12 +495,7 @@ fn hostile_values_round_trip_through_sh_cmake_lmod_json_and_yaml() {
     for f in ["env", "cmake-cache", "cmake-presets"] {
         run(&mut cfgmx(d, &["generate", m, "-f", f, "-o", "out"]), true);
     }
-    let name = std::fs::read_dir(d.join("out/env"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let name = first_entry(&d.join("out/env"));
 
     // sh: dash and bash read the same bytes back.
     for shell in ["sh", "bash"] {
@@ -486,12 +517,7 @@ fn hostile_values_round_trip_through_sh_cmake_lmod_json_and_yaml() {
         "cmake_minimum_required(VERSION 3.18)\nproject(readback NONE)\nfile(WRITE \"${CMAKE_BINARY_DIR}/hostile.out\" \"${HOSTILE}\")\n",
     )
     .unwrap();
-    let cache = std::fs::read_dir(d.join("out/cache"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let cache = first_entry(&d.join("out/cache"));
     let b = d.join("b-cache");
     run(
         Command::new("cmake")
@@ -513,9 +539,7 @@ fn hostile_values_round_trip_through_sh_cmake_lmod_json_and_yaml() {
         proj.join("CMakePresets.json"),
     )
     .unwrap();
-    let presets: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(proj.join("CMakePresets.json")).unwrap())
-            .unwrap();
+    let presets = read_json(&proj.join("CMakePresets.json"));
     let pname = presets["configurePresets"][0]["name"].as_str().unwrap();
     run(
         Command::new("cmake")
@@ -548,25 +572,12 @@ fn hostile_values_round_trip_through_sh_cmake_lmod_json_and_yaml() {
         ),
         true,
     );
-    let module = std::fs::read_dir(lm_dir.join("out/modules/Compiler/gcc/default/hostile"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let module = first_entry(&lm_dir.join("out/modules/Compiler/gcc/default/hostile"));
     let mname = module.file_stem().unwrap().to_string_lossy().into_owned();
     let script = format!(
         ". {LMOD_INIT}\nmodule use \"$PWD/out/modules/Core\"\nmodule load gcc/default hostile/{mname} || exit 3\nprintf %s \"$HOSTILE\"\n"
     );
-    let o = run(
-        Command::new("bash")
-            .args(["--noprofile", "--norc", "-c", &script])
-            .current_dir(&lm_dir)
-            .env_remove("MODULEPATH")
-            .env_remove("LOADEDMODULES")
-            .env_remove("_LMFILES_"),
-        true,
-    );
+    let o = run(&mut lmod_bash(&lm_dir, &script), true);
     assert_eq!(stdout(&o), one_line);
     no_pwned(&lm_dir);
 
@@ -590,10 +601,7 @@ gh = json.load(open("gh.json"))
 y = yaml.safe_load(open("v.yml"))
 sys.stdout.write(gh["include"][0]["flavor"] + "\0" + y["values"][0])
 "#;
-    let o = run(
-        Command::new("python3").args(["-c", py]).current_dir(d),
-        true,
-    );
+    let o = python(d, py);
     assert_eq!(stdout(&o), format!("{HOSTILE}\0{HOSTILE}"));
     no_pwned(d);
 }
@@ -602,22 +610,17 @@ sys.stdout.write(gh["include"][0]["flavor"] + "\0" + y["values"][0])
 fn meson_refuses_a_single_quote_and_round_trips_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
+    // `generate` of a matrix into Meson native files in `out`, to succeed or not.
+    let generate = |m: &Path, ok: bool| {
+        let m = m.to_str().unwrap();
+        run(
+            &mut cfgmx(d, &["generate", m, "-f", "meson-native", "-o", "out"]),
+            ok,
+        )
+    };
     // With a quote: refused, exit 2, a message that says why, nothing written.
     let m = hostile_matrix(d, HOSTILE);
-    let o = run(
-        &mut cfgmx(
-            d,
-            &[
-                "generate",
-                m.to_str().unwrap(),
-                "-f",
-                "meson-native",
-                "-o",
-                "out",
-            ],
-        ),
-        false,
-    );
+    let o = generate(&m, false);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("single quote"), "{err}");
@@ -627,26 +630,8 @@ fn meson_refuses_a_single_quote_and_round_trips_the_rest() {
     let value =
         "b\"c\\d $(touch PWNED) `touch PWNED` ; && ]=] é ${HOME} @DIRNAME@ @GLOBAL_SOURCE_ROOT@ x";
     let m = hostile_matrix(d, value);
-    run(
-        &mut cfgmx(
-            d,
-            &[
-                "generate",
-                m.to_str().unwrap(),
-                "-f",
-                "meson-native",
-                "-o",
-                "out",
-            ],
-        ),
-        true,
-    );
-    let native = std::fs::read_dir(d.join("out/meson"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    generate(&m, true);
+    let native = first_entry(&d.join("out/meson"));
     let proj = d.join("mproj");
     std::fs::create_dir_all(&proj).unwrap();
     std::fs::write(proj.join("meson.build"), "project('readback', 'c')\n").unwrap();
@@ -715,8 +700,7 @@ fn github_matrix_has_one_entry_per_variant_and_splits_at_256() {
     );
     let mut sizes = Vec::new();
     for n in 1..=2 {
-        let t = std::fs::read_to_string(d.join(format!("gh/github-matrix-{n}.json"))).unwrap();
-        let j: serde_json::Value = serde_json::from_str(&t).unwrap();
+        let j = read_json(&d.join(format!("gh/github-matrix-{n}.json")));
         sizes.push(j["include"].as_array().unwrap().len());
     }
     assert_eq!(sizes, vec![256, 44]);
@@ -806,9 +790,7 @@ fn output_dir_is_written_atomically_and_foreign_files_are_kept() {
         ),
         true,
     );
-    let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("out/CMakePresets.json")).unwrap())
-            .unwrap();
+    let j = read_json(&d.join("out/CMakePresets.json"));
     let names: Vec<&str> = j["configurePresets"]
         .as_array()
         .unwrap()
@@ -867,6 +849,21 @@ fn toolchain_and_cache_files_configure_the_project_with_the_right_blas() {
     }
 }
 
+/// Field `key` of every entry in `out/github-matrix-1.json` to `-5.json` under `dir`, in order.
+fn github_entries(dir: &Path, key: &str) -> Vec<String> {
+    (1..=5)
+        .flat_map(|n| {
+            let j = read_json(&dir.join(format!("out/github-matrix-{n}.json")));
+            j["include"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e[key].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 #[test]
 fn gitlab_and_slurm_split_and_slurm_task_i_runs_variant_i() {
     let tmp = tempfile::tempdir().unwrap();
@@ -896,25 +893,11 @@ jobs = [k for k in ci if not k.startswith(".")]
 sizes = [len(ci[j]["parallel"]["matrix"][0]["CFGMX_VARIANT"]) for j in jobs]
 print(len(jobs), max(sizes), sum(sizes))
 "#;
-    let o = run(
-        Command::new("python3").args(["-c", py]).current_dir(d),
-        true,
-    );
+    let o = python(d, py);
     assert_eq!(stdout(&o).trim(), "6 200 1100");
 
     // Slurm: two arrays (1000 + 100); task i of array 2 is variant 1000 + i.
-    let gh: Vec<String> = (1..=5)
-        .flat_map(|n| {
-            let t = std::fs::read_to_string(d.join(format!("out/github-matrix-{n}.json"))).unwrap();
-            let j: serde_json::Value = serde_json::from_str(&t).unwrap();
-            j["include"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["name"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let gh = github_entries(d, "name");
     assert_eq!(gh.len(), 1100);
     let second = d.join("out/slurm/cfgmx-array-2.sbatch");
     let text = std::fs::read_to_string(&second).unwrap();
@@ -922,18 +905,7 @@ print(len(jobs), max(sizes), sum(sizes))
     assert!(!d.join("out/slurm/cfgmx-array-3.sbatch").exists());
     // Task 7 of array 2 builds variant 1007, by spec hash, into its own result file; a
     // stand-in cfgmx records what it was asked and answers like a build.
-    let spec: Vec<String> = (1..=5)
-        .flat_map(|n| {
-            let t = std::fs::read_to_string(d.join(format!("out/github-matrix-{n}.json"))).unwrap();
-            let j: serde_json::Value = serde_json::from_str(&t).unwrap();
-            j["include"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["spec_hash"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let spec = github_entries(d, "spec_hash");
     let bin = d.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let stand_in = |name: &str, body: &str| {
@@ -1001,10 +973,7 @@ print(json.dumps({"build": build, "max": max(sizes), "hashes": hashes, "run": ru
   "needs": merge["needs"], "if": merge["if"],
   "merge": [s.get("run", "") for s in merge["steps"] if "run" in s]}))
 "#;
-    let o = run(
-        Command::new("python3").args(["-c", py]).current_dir(d),
-        true,
-    );
+    let o = python(d, py);
     let wf: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let jobs: Vec<String> = (1..=5).map(|n| format!("cfgmx-{n}")).collect();
     assert_eq!(wf["build"], serde_json::json!(jobs));
@@ -1135,9 +1104,7 @@ fn generate_uses_the_probes_cached_profile_end_to_end() {
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("no probed profile"), "{err}");
-    let presets: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(proj.join("CMakePresets.json")).unwrap())
-            .unwrap();
+    let presets = read_json(&proj.join("CMakePresets.json"));
     for p in presets["configurePresets"].as_array().unwrap() {
         let name = p["name"].as_str().unwrap();
         if !name.ends_with("threaded-release") {
@@ -1148,16 +1115,7 @@ fn generate_uses_the_probes_cached_profile_end_to_end() {
             "{name}: a probed compiler is a path"
         );
         let lib_dir = p["cacheVariables"]["CMAKE_LIBRARY_PATH"].as_str().unwrap();
-        for step in [
-            vec!["cmake", "--preset", name],
-            vec!["cmake", "--build", "--preset", name],
-            vec!["ctest", "--preset", name],
-        ] {
-            run(
-                Command::new(step[0]).args(&step[1..]).current_dir(&proj),
-                true,
-            );
-        }
+        configure_build_test(&proj, name, &[]);
         // The loader really picks the library from the directory the profile chose.
         let ldd = stdout(&run(
             Command::new("ldd").arg(proj.join("build").join(name).join("ompblas_info")),
