@@ -154,6 +154,17 @@ impl MatrixDir {
     }
 }
 
+/// Copies the test project (`tests/projects/omp-blas`: C + BLAS, OpenMP when asked) into `dst`,
+/// so a test may build or touch it without disturbing the others.
+pub fn copy_project(dst: &Path) {
+    let src = repo().join("tests/projects/omp-blas");
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+}
+
 /// Every file under `dir`, relative, sorted (to prove a failed command wrote nothing).
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -1,7 +1,7 @@
 //! `cfgmx build` end to end on the real tiny-blas project (C + OpenBLAS, OpenMP when the
 //! variant asks): gcc/clang x sequential/threaded x debug/release, real cmake, ninja, ctest.
 
-use cfgmx_tests::MatrixDir;
+use cfgmx_tests::{copy_project, MatrixDir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -109,11 +109,7 @@ fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
     let env = MatrixDir::new(&matrix());
     // A copy of the project, so touching a file does not disturb other tests.
     let src = env.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    for e in std::fs::read_dir(project()).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), src.join(e.file_name())).unwrap();
-    }
+    copy_project(&src);
 
     // Two shards on one root: together every variant exactly once.
     let (o1, s1) = env.build(&src, "root", &["--shard", "1/2"]);

@@ -3,6 +3,7 @@
 //! The machine profile these tests pass is built from what is really installed (`which gcc`,
 //! Debian's OpenBLAS directories), and every check reads back what the tool itself saw.
 
+use cfgmx_tests::{copy_project, repo};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -11,13 +12,6 @@ use std::sync::OnceLock;
 fn cfgmx_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(cfgmx_tests::bin)
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
 }
 
 /// Runs a command; on failure (when `ok` is asked) shows command, cwd, status and output.
@@ -114,15 +108,6 @@ fn matrix() -> String {
         .join("tests/matrices/gcc-clang.toml")
         .display()
         .to_string()
-}
-
-fn copy_project(dst: &Path) {
-    let src = repo().join("tests/projects/omp-blas");
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
-    }
 }
 
 /// A generate test's temporary directory: `profile.json` holds the real machine profile, and
