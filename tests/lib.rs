@@ -112,6 +112,59 @@ pub fn tempdir() -> tempfile::TempDir {
         .expect("temp dir")
 }
 
+/// A temporary directory with a matrix in it as `m.toml`, where the build and fault tests run
+/// `cfgmx` (each with its probe cache: see [`MatrixDir::cmd`]).
+pub struct MatrixDir {
+    dir: tempfile::TempDir,
+    cache: PathBuf,
+}
+
+impl MatrixDir {
+    /// `matrix` as `m.toml` in a fresh directory, probing into a cache of its own (`probe-cache/`).
+    pub fn new(matrix: &str) -> MatrixDir {
+        let dir = tempdir();
+        let cache = dir.path().join("probe-cache");
+        MatrixDir::write(dir, cache, matrix)
+    }
+
+    /// `matrix` as `m.toml` in a fresh directory, with the probe cache in `cache` (so several
+    /// tests share one probe of the machine).
+    pub fn with_cache(matrix: &str, cache: &Path) -> MatrixDir {
+        MatrixDir::write(tempdir(), cache.to_path_buf(), matrix)
+    }
+
+    fn write(dir: tempfile::TempDir, cache: PathBuf, matrix: &str) -> MatrixDir {
+        std::fs::write(dir.path().join("m.toml"), matrix).unwrap();
+        MatrixDir { dir, cache }
+    }
+
+    /// The directory (`m.toml` in it).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `cfgmx ARGS` in this directory with its probe cache (not started yet).
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.current_dir(self.path())
+            .env("NO_COLOR", "1")
+            .env("CFGMX_CACHE_DIR", &self.cache)
+            .args(args);
+        c
+    }
+}
+
+/// Copies the test project (`tests/projects/omp-blas`: C + BLAS, OpenMP when asked) into `dst`,
+/// so a test may build or touch it without disturbing the others.
+pub fn copy_project(dst: &Path) {
+    let src = repo().join("tests/projects/omp-blas");
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+}
+
 /// Every file under `dir`, relative, sorted (to prove a failed command wrote nothing).
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

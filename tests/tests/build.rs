@@ -1,9 +1,10 @@
 //! `cfgmx build` end to end on the real tiny-blas project (C + OpenBLAS, OpenMP when the
 //! variant asks): gcc/clang x sequential/threaded x debug/release, real cmake, ninja, ctest.
 
+use cfgmx_tests::{copy_project, MatrixDir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The gcc/clang x sequential/threaded x debug/release matrix the generate tests use too.
@@ -26,27 +27,16 @@ fn project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("projects/omp-blas")
 }
 
-struct Env {
-    dir: tempfile::TempDir,
+/// The builds these tests run in a matrix's directory (the real probe, with a cache of the
+/// test's own).
+trait Builds {
+    /// `cfgmx build m.toml -j 2 --build-root ROOT --source SOURCE EXTRA`, not started yet.
+    fn build_cmd(&self, source: &Path, root: &str, extra: &[&str]) -> Command;
+    /// That build run to its end with `--json`: its output and its report.
+    fn build(&self, source: &Path, root: &str, extra: &[&str]) -> (Output, Value);
 }
 
-impl Env {
-    fn new(matrix: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("m.toml"), matrix).unwrap();
-        Env { dir }
-    }
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(cfgmx_tests::bin());
-        // The real probe, with a cache of this test's own.
-        c.current_dir(self.path())
-            .env("CFGMX_CACHE_DIR", self.path().join("probe-cache"))
-            .args(args);
-        c
-    }
+impl Builds for MatrixDir {
     fn build_cmd(&self, source: &Path, root: &str, extra: &[&str]) -> Command {
         let mut c = self.cmd(&["build", "m.toml", "-j", "2", "--build-root", root]);
         c.arg("--source").arg(source).args(extra);
@@ -116,14 +106,10 @@ fn table(v: &Value) -> Vec<String> {
 
 #[test]
 fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
-    let env = Env::new(&matrix());
+    let env = MatrixDir::new(&matrix());
     // A copy of the project, so touching a file does not disturb other tests.
     let src = env.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    for e in std::fs::read_dir(project()).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), src.join(e.file_name())).unwrap();
-    }
+    copy_project(&src);
 
     // Two shards on one root: together every variant exactly once.
     let (o1, s1) = env.build(&src, "root", &["--shard", "1/2"]);
@@ -323,7 +309,7 @@ fn check_html(html: &Path, dir: &Path) {
 
 #[test]
 fn a_broken_flag_fails_its_variant_alone_and_the_log_says_why() {
-    let env = Env::new(&format!("{}{BROKEN}", matrix()));
+    let env = MatrixDir::new(&format!("{}{BROKEN}", matrix()));
     let (o, r) = env.build(&project(), "root", &["--only", "gcc-sequential"]);
     assert_eq!(o.status.code(), Some(1), "{}", explain(&o));
     let vs = variants(&r);
@@ -351,7 +337,7 @@ fn a_broken_flag_fails_its_variant_alone_and_the_log_says_why() {
 
 #[test]
 fn a_project_without_tests_is_reported_as_ran_no_test() {
-    let env = Env::new(&matrix());
+    let env = MatrixDir::new(&matrix());
     let src = env.path().join("notests");
     std::fs::create_dir(&src).unwrap();
     std::fs::write(
@@ -379,19 +365,18 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
-#[test]
-fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
-    let env = Env::new(&matrix());
-    let root = env.path().join("root");
-    let mut child = env
-        .build_cmd(&project(), "root", &["--force"])
+/// Starts `cfgmx build` of the project into `root` (stdout discarded) and returns it once a
+/// build step runs: once a process other than cfgmx itself names the build root.
+fn start_until_a_step_runs(env: &MatrixDir, root: &str, extra: &[&str], stderr: Stdio) -> Child {
+    let child = env
+        .build_cmd(&project(), root, extra)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
-    // Wait until some variant is configuring or building.
+    let root = env.path().join(root).display().to_string();
     let t = Instant::now();
-    while !processes_mentioning(&root.display().to_string())
+    while !processes_mentioning(&root)
         .iter()
         .any(|p| !p.contains("cfgmx build"))
     {
@@ -401,6 +386,15 @@ fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
+}
+
+#[test]
+fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
+    let env = MatrixDir::new(&matrix());
+    let root = env.path().join("root");
+    // Started, and some variant is configuring or building.
+    let mut child = start_until_a_step_runs(&env, "root", &["--force"], Stdio::piped());
     // A second build on the same root refuses with a clear message.
     let second = env.build_cmd(&project(), "root", &[]).output().unwrap();
     assert_eq!(second.status.code(), Some(2), "{}", explain(&second));
@@ -434,27 +428,10 @@ fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
 /// what the first recorded (its variants unchanged since they passed).
 #[test]
 fn a_second_build_with_wait_runs_after_the_first() {
-    let env = Env::new(&matrix());
-    let root = env.path().join("root");
+    let env = MatrixDir::new(&matrix());
     let only = ["--only", "gcc-sequential-*"];
-    let mut first = env
-        .build_cmd(&project(), "root", &only)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the first holds the root and is running a build step.
-    let t = Instant::now();
-    while !processes_mentioning(&root.display().to_string())
-        .iter()
-        .any(|p| !p.contains("cfgmx build"))
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "no build step started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Started, and the first holds the root and is running a build step.
+    let mut first = start_until_a_step_runs(&env, "root", &only, Stdio::null());
     let second = env
         .build_cmd(&project(), "root", &only)
         .arg("--wait")
@@ -494,7 +471,7 @@ extern "C" {
 
 #[test]
 fn expand_lock_then_show_and_env_by_concrete_hash() {
-    let env = Env::new(&matrix());
+    let env = MatrixDir::new(&matrix());
     let o = env.cmd(&["expand", "m.toml", "--lock"]).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
     let lock: Value =
@@ -533,7 +510,7 @@ fn expand_lock_then_show_and_env_by_concrete_hash() {
 
 #[test]
 fn meson_builds_the_same_variants_in_build_dirs_of_their_own() {
-    let env = Env::new(&matrix());
+    let env = MatrixDir::new(&matrix());
     let only = [
         "--only",
         "gcc-threaded-release",
@@ -563,7 +540,7 @@ fn meson_builds_the_same_variants_in_build_dirs_of_their_own() {
 
 #[test]
 fn a_project_writing_into_its_source_is_detected_and_copy_source_avoids_it() {
-    let env = Env::new(&matrix());
+    let env = MatrixDir::new(&matrix());
     let src = env.path().join("writer");
     std::fs::create_dir(&src).unwrap();
     // Configure writes a header into the source tree, as some real projects do.

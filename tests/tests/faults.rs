@@ -8,6 +8,7 @@
 //! cores. `CFGMX_FAULT_SEED=N` replays the kill moments of an earlier run (the seed is
 //! printed).
 
+use cfgmx_tests::MatrixDir;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
@@ -61,30 +62,26 @@ fn write_project(dir: &Path) {
     .unwrap();
 }
 
-/// A test directory with the matrix and the project in it.
-struct Env {
-    dir: tempfile::TempDir,
+/// A test directory with the matrix and the project in it, probing into the shared cache.
+fn new_env() -> MatrixDir {
+    let dir = MatrixDir::with_cache(MATRIX, shared_cache());
+    write_project(&dir.path().join("src"));
+    dir
 }
 
-impl Env {
-    fn new() -> Env {
-        let dir = cfgmx_tests::tempdir();
-        std::fs::write(dir.path().join("m.toml"), MATRIX).unwrap();
-        write_project(&dir.path().join("src"));
-        Env { dir }
-    }
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(cfgmx_tests::bin());
-        c.current_dir(self.path())
-            .env("NO_COLOR", "1")
-            .env("CFGMX_CACHE_DIR", shared_cache())
-            .args(args);
-        c
-    }
+/// The builds the fault tests run in that directory, their output kept in files.
+trait Builds {
     /// `cfgmx build m.toml --json` on `root`, stdout and stderr into files named after `tag`.
+    fn spawn_build(&self, root: &Path, tag: &str, extra: &[&str]) -> Child;
+    /// The file `TAG.EXT` a build's output went to (empty if there is none).
+    fn read(&self, tag: &str, ext: &str) -> String;
+    /// The stdout and stderr of the build `tag`, for a failed assertion.
+    fn explain(&self, tag: &str) -> String;
+    /// Runs a build to its end; returns the exit code and the JSON report.
+    fn build(&self, root: &Path, tag: &str, extra: &[&str]) -> (i32, Value);
+}
+
+impl Builds for MatrixDir {
     fn spawn_build(&self, root: &Path, tag: &str, extra: &[&str]) -> Child {
         let mut c = self.cmd(&["build", "m.toml", "-j", "2", "--json", "--source", "src"]);
         c.arg("--build-root").arg(root).args(extra);
@@ -103,7 +100,6 @@ impl Env {
             self.read(tag, "err")
         )
     }
-    /// Runs a build to its end; returns the exit code and the JSON report.
     fn build(&self, root: &Path, tag: &str, extra: &[&str]) -> (i32, Value) {
         let st = self.spawn_build(root, tag, extra).wait().unwrap();
         let v = serde_json::from_str(&self.read(tag, "out"))
@@ -246,7 +242,7 @@ fn signal(child: &Child, sig: i32) {
 #[test]
 fn sigint_and_sigkill_at_random_moments_lose_nothing_and_leave_nothing_running() {
     let _g = serial();
-    let env = Env::new();
+    let env = new_env();
     let seed = seed();
     eprintln!("fault seed {seed} (CFGMX_FAULT_SEED={seed} replays these moments)");
     let mut rng = Rng(seed);
@@ -388,7 +384,7 @@ fn sigint_and_sigkill_at_random_moments_lose_nothing_and_leave_nothing_running()
 #[test]
 fn concurrent_builds_share_a_root_and_corrupt_records_are_rebuilt() {
     let _g = serial();
-    let env = Env::new();
+    let env = new_env();
     for n in [2usize, 4] {
         let root = env.path().join(format!("shared-{n}"));
         let children: Vec<(String, Child)> = (0..n)
@@ -774,7 +770,7 @@ fn contents(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 #[test]
 fn a_full_disk_under_generate_and_build() {
     let _g = serial();
-    let env = Env::new();
+    let env = new_env();
     let disk = match Tmpfs::mount(&env.path().join("disk")) {
         Ok(d) => d,
         Err(why) => {

@@ -3,6 +3,7 @@
 //! The machine profile these tests pass is built from what is really installed (`which gcc`,
 //! Debian's OpenBLAS directories), and every check reads back what the tool itself saw.
 
+use cfgmx_tests::{copy_project, repo};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -11,13 +12,6 @@ use std::sync::OnceLock;
 fn cfgmx_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(cfgmx_tests::bin)
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
 }
 
 /// Runs a command; on failure (when `ok` is asked) shows command, cwd, status and output.
@@ -45,6 +39,21 @@ fn cfgmx(dir: &Path, args: &[&str]) -> Command {
         .env("NO_COLOR", "1")
         .env("CFGMX_CACHE_DIR", dir.join(".no-probe-cache"));
     c
+}
+
+/// The JSON file at `path`, parsed.
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `python3 -c SCRIPT` in `dir`, to succeed.
+fn python(dir: &Path, script: &str) -> Output {
+    run(
+        Command::new("python3")
+            .args(["-c", script])
+            .current_dir(dir),
+        true,
+    )
 }
 
 fn stdout(o: &Output) -> String {
@@ -101,70 +110,124 @@ fn matrix() -> String {
         .to_string()
 }
 
-fn copy_project(dst: &Path) {
-    let src = repo().join("tests/projects/omp-blas");
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
-    }
+/// A generate test's temporary directory: `profile.json` holds the real machine profile, and
+/// `proj/` a copy of the test project when the test builds it.
+struct Site {
+    tmp: tempfile::TempDir,
+    profile: PathBuf,
+    proj: PathBuf,
 }
 
-/// name -> (openmp?, BLAS threading) as the variants claim, read through a user template.
-fn claims(dir: &Path, profile: &Path) -> Vec<(String, bool, String)> {
-    let t = dir.join("claims.txt.tera");
-    std::fs::write(
-        &t,
-        "{% for v in variants %}{{ v.name }} {{ v.openmp }} {{ v.blas.threading }}\n{% endfor %}",
-    )
-    .unwrap();
-    let o = run(
-        &mut cfgmx(
+impl Site {
+    /// The directory with just the profile (`with_clang = false` leaves clang out of it).
+    fn new(with_clang: bool) -> Site {
+        let tmp = tempfile::tempdir().unwrap();
+        let profile = tmp.path().join("profile.json");
+        std::fs::write(&profile, real_profile(with_clang)).unwrap();
+        let proj = tmp.path().join("proj");
+        Site { tmp, profile, proj }
+    }
+
+    /// The directory with the profile and the copy of the project in `proj/`.
+    fn with_project(with_clang: bool) -> Site {
+        let site = Site::new(with_clang);
+        copy_project(&site.proj);
+        site
+    }
+
+    /// The temporary directory itself.
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `cfgmx generate MATRIX -f FORMAT -o OUT --profile profile.json`, to run in `dir`.
+    fn generate_cmd(&self, dir: &Path, matrix: &str, format: &str, out: &str) -> Command {
+        let profile = self.profile.to_str().unwrap();
+        cfgmx(
             dir,
             &[
                 "generate",
-                &matrix(),
-                "--template",
-                t.to_str().unwrap(),
+                matrix,
+                "-f",
+                format,
+                "-o",
+                out,
                 "--profile",
-                profile.to_str().unwrap(),
+                profile,
             ],
-        ),
-        true,
-    );
-    stdout(&o)
-        .lines()
-        .map(|l| {
-            let w: Vec<&str> = l.split(' ').collect();
-            (w[0].to_string(), w[1] == "true", w[2].to_string())
-        })
-        .collect()
+        )
+    }
+
+    /// Runs that generate in `dir` for each of `formats` in turn, each to succeed.
+    fn generate(&self, dir: &Path, matrix: &str, formats: &[&str], out: &str) {
+        for f in formats {
+            run(&mut self.generate_cmd(dir, matrix, f, out), true);
+        }
+    }
+
+    /// The gcc-clang matrix generated here in each of `formats` into `out/`, named by its
+    /// absolute path; returns that directory.
+    fn generate_out(&self, formats: &[&str]) -> PathBuf {
+        let out = self.path().join("out");
+        self.generate(self.path(), &matrix(), formats, out.to_str().unwrap());
+        out
+    }
+
+    /// name -> (openmp?, BLAS threading) as the variants claim, read through a user template.
+    fn claims(&self) -> Vec<(String, bool, String)> {
+        let dir = self.path();
+        let t = dir.join("claims.txt.tera");
+        std::fs::write(
+            &t,
+            "{% for v in variants %}{{ v.name }} {{ v.openmp }} {{ v.blas.threading }}\n{% endfor %}",
+        )
+        .unwrap();
+        let o = run(
+            &mut cfgmx(
+                dir,
+                &[
+                    "generate",
+                    &matrix(),
+                    "--template",
+                    t.to_str().unwrap(),
+                    "--profile",
+                    self.profile.to_str().unwrap(),
+                ],
+            ),
+            true,
+        );
+        stdout(&o)
+            .lines()
+            .map(|l| {
+                let w: Vec<&str> = l.split(' ').collect();
+                (w[0].to_string(), w[1] == "true", w[2].to_string())
+            })
+            .collect()
+    }
+}
+
+/// `cmake --preset`, `cmake --build --preset` and `ctest --preset` for preset `name` in `proj`,
+/// with `env` added to the environment; each must succeed.
+fn configure_build_test(proj: &Path, name: &str, env: &[(&str, &str)]) {
+    for step in [
+        vec!["cmake", "--preset", name],
+        vec!["cmake", "--build", "--preset", name],
+        vec!["ctest", "--preset", name],
+    ] {
+        let mut c = Command::new(step[0]);
+        c.args(&step[1..])
+            .current_dir(proj)
+            .envs(env.iter().copied());
+        run(&mut c, true);
+    }
 }
 
 #[test]
 fn every_preset_configures_builds_and_tests_with_its_own_flags_and_blas() {
-    let tmp = tempfile::tempdir().unwrap();
-    let proj = tmp.path().join("proj");
-    copy_project(&proj);
-    let profile = tmp.path().join("profile.json");
-    std::fs::write(&profile, real_profile(true)).unwrap();
-    run(
-        &mut cfgmx(
-            &proj,
-            &[
-                "generate",
-                &matrix(),
-                "-f",
-                "cmake-presets",
-                "-o",
-                ".",
-                "--profile",
-                profile.to_str().unwrap(),
-            ],
-        ),
-        true,
-    );
-    let claims = claims(tmp.path(), &profile);
+    let site = Site::with_project(true);
+    let proj = &site.proj;
+    site.generate(proj, &matrix(), &["cmake-presets"], ".");
+    let claims = site.claims();
     assert_eq!(claims.len(), 8, "{claims:?}");
     let gcc = which("gcc");
     let clang = which("clang");
@@ -179,15 +242,7 @@ fn every_preset_configures_builds_and_tests_with_its_own_flags_and_blas() {
             ("CMAKE_BUILD_TYPE", "MinSizeRel"),
             ("OMP_NUM_THREADS", "7"),
         ];
-        for step in [
-            vec!["cmake", "--preset", name],
-            vec!["cmake", "--build", "--preset", name],
-            vec!["ctest", "--preset", name],
-        ] {
-            let mut c = Command::new(step[0]);
-            c.args(&step[1..]).current_dir(&proj).envs(env);
-            run(&mut c, true);
-        }
+        configure_build_test(proj, name, &env);
         let bdir = proj.join("build").join(name);
         let info = stdout(&run(
             Command::new(bdir.join("ompblas_info"))
@@ -249,29 +304,10 @@ fn every_preset_configures_builds_and_tests_with_its_own_flags_and_blas() {
 
 #[test]
 fn meson_accepts_each_native_file_and_builds() {
-    let tmp = tempfile::tempdir().unwrap();
-    let proj = tmp.path().join("proj");
-    copy_project(&proj);
-    let profile = tmp.path().join("profile.json");
-    std::fs::write(&profile, real_profile(true)).unwrap();
-    let out = tmp.path().join("out");
-    run(
-        &mut cfgmx(
-            tmp.path(),
-            &[
-                "generate",
-                &matrix(),
-                "-f",
-                "meson-native",
-                "-o",
-                out.to_str().unwrap(),
-                "--profile",
-                profile.to_str().unwrap(),
-            ],
-        ),
-        true,
-    );
-    let claims = claims(tmp.path(), &profile);
+    let site = Site::with_project(true);
+    let (tmp, proj) = (&site.tmp, &site.proj);
+    let out = site.generate_out(&["meson-native"]);
+    let claims = site.claims();
     // One per compiler x threading: the build modes add nothing Meson-specific.
     for (name, openmp, threading) in claims.iter().filter(|c| c.0.ends_with("release")) {
         let native = out.join(format!("meson/{name}.ini"));
@@ -281,7 +317,7 @@ fn meson_accepts_each_native_file_and_builds() {
                 .args(["setup", "--native-file"])
                 .arg(&native)
                 .arg(&b)
-                .current_dir(&proj)
+                .current_dir(proj)
                 .env_remove("CC")
                 .env_remove("CFLAGS"),
             true,
@@ -300,27 +336,22 @@ fn meson_accepts_each_native_file_and_builds() {
 
 const LMOD_INIT: &str = "/usr/share/lmod/lmod/init/bash";
 
+/// bash running `script` in `dir` with no module state inherited from the caller's Lmod.
+fn lmod_bash(dir: &Path, script: &str) -> Command {
+    let mut c = Command::new("bash");
+    c.args(["--noprofile", "--norc", "-c", script])
+        .current_dir(dir)
+        .env_remove("MODULEPATH")
+        .env_remove("LOADEDMODULES")
+        .env_remove("_LMFILES_");
+    c
+}
+
 #[test]
 fn lmod_loads_a_variant_and_swaps_compilers() {
-    let tmp = tempfile::tempdir().unwrap();
-    let profile = tmp.path().join("profile.json");
-    std::fs::write(&profile, real_profile(true)).unwrap();
-    run(
-        &mut cfgmx(
-            tmp.path(),
-            &[
-                "generate",
-                &matrix(),
-                "-f",
-                "lmod",
-                "-o",
-                "out",
-                "--profile",
-                profile.to_str().unwrap(),
-            ],
-        ),
-        true,
-    );
+    let site = Site::new(true);
+    let tmp = &site.tmp;
+    site.generate(tmp.path(), &matrix(), &["lmod"], "out");
     let gv = version("gcc", "-dumpfullversion");
     let cv = version("clang", "-dumpversion");
     // The hierarchy: only the loaded compiler's variants are visible; loading the other
@@ -343,15 +374,7 @@ printf 'CC=%s\nCFLAGS=%s\n' "$CC" "$CFLAGS"
 echo "final: $(module -t list 2>&1 | tr '\n' ' ')"
 "#
     );
-    let o = run(
-        Command::new("bash")
-            .args(["--noprofile", "--norc", "-c", &script])
-            .current_dir(tmp.path())
-            .env_remove("MODULEPATH")
-            .env_remove("LOADEDMODULES")
-            .env_remove("_LMFILES_"),
-        true,
-    );
+    let o = run(&mut lmod_bash(tmp.path(), &script), true);
     let text = stdout(&o);
     let gcc = which("gcc");
     let clang = which("clang");
@@ -433,6 +456,16 @@ meson = {{ HOSTILE = {v} }}
     p
 }
 
+/// The first entry of `dir`: the one file a format writes there for the one-variant matrix.
+fn first_entry(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 fn no_pwned(dir: &Path) {
     assert!(!dir.join("PWNED").exists(), "a value ran as code");
     assert!(!repo().join("PWNED").exists(), "a value ran as code");
@@ -447,12 +480,7 @@ fn hostile_values_round_trip_through_sh_cmake_lmod_json_and_yaml() {
     for f in ["env", "cmake-cache", "cmake-presets"] {
         run(&mut cfgmx(d, &["generate", m, "-f", f, "-o", "out"]), true);
     }
-    let name = std::fs::read_dir(d.join("out/env"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let name = first_entry(&d.join("out/env"));
 
     // sh: dash and bash read the same bytes back.
     for shell in ["sh", "bash"] {
@@ -474,12 +502,7 @@ fn hostile_values_round_trip_through_sh_cmake_lmod_json_and_yaml() {
         "cmake_minimum_required(VERSION 3.18)\nproject(readback NONE)\nfile(WRITE \"${CMAKE_BINARY_DIR}/hostile.out\" \"${HOSTILE}\")\n",
     )
     .unwrap();
-    let cache = std::fs::read_dir(d.join("out/cache"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let cache = first_entry(&d.join("out/cache"));
     let b = d.join("b-cache");
     run(
         Command::new("cmake")
@@ -501,9 +524,7 @@ fn hostile_values_round_trip_through_sh_cmake_lmod_json_and_yaml() {
         proj.join("CMakePresets.json"),
     )
     .unwrap();
-    let presets: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(proj.join("CMakePresets.json")).unwrap())
-            .unwrap();
+    let presets = read_json(&proj.join("CMakePresets.json"));
     let pname = presets["configurePresets"][0]["name"].as_str().unwrap();
     run(
         Command::new("cmake")
@@ -536,25 +557,12 @@ fn hostile_values_round_trip_through_sh_cmake_lmod_json_and_yaml() {
         ),
         true,
     );
-    let module = std::fs::read_dir(lm_dir.join("out/modules/Compiler/gcc/default/hostile"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let module = first_entry(&lm_dir.join("out/modules/Compiler/gcc/default/hostile"));
     let mname = module.file_stem().unwrap().to_string_lossy().into_owned();
     let script = format!(
         ". {LMOD_INIT}\nmodule use \"$PWD/out/modules/Core\"\nmodule load gcc/default hostile/{mname} || exit 3\nprintf %s \"$HOSTILE\"\n"
     );
-    let o = run(
-        Command::new("bash")
-            .args(["--noprofile", "--norc", "-c", &script])
-            .current_dir(&lm_dir)
-            .env_remove("MODULEPATH")
-            .env_remove("LOADEDMODULES")
-            .env_remove("_LMFILES_"),
-        true,
-    );
+    let o = run(&mut lmod_bash(&lm_dir, &script), true);
     assert_eq!(stdout(&o), one_line);
     no_pwned(&lm_dir);
 
@@ -578,10 +586,7 @@ gh = json.load(open("gh.json"))
 y = yaml.safe_load(open("v.yml"))
 sys.stdout.write(gh["include"][0]["flavor"] + "\0" + y["values"][0])
 "#;
-    let o = run(
-        Command::new("python3").args(["-c", py]).current_dir(d),
-        true,
-    );
+    let o = python(d, py);
     assert_eq!(stdout(&o), format!("{HOSTILE}\0{HOSTILE}"));
     no_pwned(d);
 }
@@ -590,22 +595,17 @@ sys.stdout.write(gh["include"][0]["flavor"] + "\0" + y["values"][0])
 fn meson_refuses_a_single_quote_and_round_trips_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
+    // `generate` of a matrix into Meson native files in `out`, to succeed or not.
+    let generate = |m: &Path, ok: bool| {
+        let m = m.to_str().unwrap();
+        run(
+            &mut cfgmx(d, &["generate", m, "-f", "meson-native", "-o", "out"]),
+            ok,
+        )
+    };
     // With a quote: refused, exit 2, a message that says why, nothing written.
     let m = hostile_matrix(d, HOSTILE);
-    let o = run(
-        &mut cfgmx(
-            d,
-            &[
-                "generate",
-                m.to_str().unwrap(),
-                "-f",
-                "meson-native",
-                "-o",
-                "out",
-            ],
-        ),
-        false,
-    );
+    let o = generate(&m, false);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("single quote"), "{err}");
@@ -615,26 +615,8 @@ fn meson_refuses_a_single_quote_and_round_trips_the_rest() {
     let value =
         "b\"c\\d $(touch PWNED) `touch PWNED` ; && ]=] é ${HOME} @DIRNAME@ @GLOBAL_SOURCE_ROOT@ x";
     let m = hostile_matrix(d, value);
-    run(
-        &mut cfgmx(
-            d,
-            &[
-                "generate",
-                m.to_str().unwrap(),
-                "-f",
-                "meson-native",
-                "-o",
-                "out",
-            ],
-        ),
-        true,
-    );
-    let native = std::fs::read_dir(d.join("out/meson"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    generate(&m, true);
+    let native = first_entry(&d.join("out/meson"));
     let proj = d.join("mproj");
     std::fs::create_dir_all(&proj).unwrap();
     std::fs::write(proj.join("meson.build"), "project('readback', 'c')\n").unwrap();
@@ -703,8 +685,7 @@ fn github_matrix_has_one_entry_per_variant_and_splits_at_256() {
     );
     let mut sizes = Vec::new();
     for n in 1..=2 {
-        let t = std::fs::read_to_string(d.join(format!("gh/github-matrix-{n}.json"))).unwrap();
-        let j: serde_json::Value = serde_json::from_str(&t).unwrap();
+        let j = read_json(&d.join(format!("gh/github-matrix-{n}.json")));
         sizes.push(j["include"].as_array().unwrap().len());
     }
     assert_eq!(sizes, vec![256, 44]);
@@ -743,28 +724,10 @@ fn user_template_renders_and_a_syntax_error_names_file_and_line() {
 
 #[test]
 fn output_dir_is_written_atomically_and_foreign_files_are_kept() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let profile = d.join("profile.json");
-    std::fs::write(&profile, real_profile(false)).unwrap();
-    let p = profile.to_str().unwrap();
+    let site = Site::new(false);
+    let d = site.path();
     // Without clang on this "machine" its 4 variants are skipped, with a note.
-    let o = run(
-        &mut cfgmx(
-            d,
-            &[
-                "generate",
-                &matrix(),
-                "-f",
-                "env",
-                "-o",
-                "out",
-                "--profile",
-                p,
-            ],
-        ),
-        true,
-    );
+    let o = run(&mut site.generate_cmd(d, &matrix(), "env", "out"), true);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("skipping 4 variant"), "{err}");
     assert_eq!(std::fs::read_dir(d.join("out/env")).unwrap().count(), 4);
@@ -776,20 +739,7 @@ fn output_dir_is_written_atomically_and_foreign_files_are_kept() {
         4
     );
     run(
-        &mut cfgmx(
-            d,
-            &[
-                "generate",
-                &matrix(),
-                "-f",
-                "env",
-                "-o",
-                "out",
-                "--profile",
-                p,
-                "--all",
-            ],
-        ),
+        site.generate_cmd(d, &matrix(), "env", "out").arg("--all"),
         true,
     );
     assert_eq!(std::fs::read_dir(d.join("out/env")).unwrap().count(), 8);
@@ -825,9 +775,7 @@ fn output_dir_is_written_atomically_and_foreign_files_are_kept() {
         ),
         true,
     );
-    let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("out/CMakePresets.json")).unwrap())
-            .unwrap();
+    let j = read_json(&d.join("out/CMakePresets.json"));
     let names: Vec<&str> = j["configurePresets"]
         .as_array()
         .unwrap()
@@ -851,31 +799,10 @@ fn output_dir_is_written_atomically_and_foreign_files_are_kept() {
 
 #[test]
 fn toolchain_and_cache_files_configure_the_project_with_the_right_blas() {
-    let tmp = tempfile::tempdir().unwrap();
-    let proj = tmp.path().join("proj");
-    copy_project(&proj);
-    let profile = tmp.path().join("profile.json");
-    std::fs::write(&profile, real_profile(true)).unwrap();
-    let out = tmp.path().join("out");
-    for f in ["cmake-toolchain", "cmake-cache"] {
-        run(
-            &mut cfgmx(
-                tmp.path(),
-                &[
-                    "generate",
-                    &matrix(),
-                    "-f",
-                    f,
-                    "-o",
-                    out.to_str().unwrap(),
-                    "--profile",
-                    profile.to_str().unwrap(),
-                ],
-            ),
-            true,
-        );
-    }
-    let claims = claims(tmp.path(), &profile);
+    let site = Site::with_project(true);
+    let (tmp, proj) = (&site.tmp, &site.proj);
+    let out = site.generate_out(&["cmake-toolchain", "cmake-cache"]);
+    let claims = site.claims();
     // The threaded ones: the BLAS build must come from the cache file's library directory.
     for (name, openmp, threading) in claims.iter().filter(|c| c.2 != "sequential") {
         let b = tmp.path().join(format!("tb-{name}"));
@@ -886,7 +813,7 @@ fn toolchain_and_cache_files_configure_the_project_with_the_right_blas() {
                 .arg("-C")
                 .arg(out.join(format!("cache/{name}.cmake")))
                 .args(["-G", "Ninja", "-S"])
-                .arg(&proj)
+                .arg(proj)
                 .arg("-B")
                 .arg(&b)
                 .env_remove("CC")
@@ -905,6 +832,21 @@ fn toolchain_and_cache_files_configure_the_project_with_the_right_blas() {
         };
         assert!(info.contains(want), "{name}: {info}");
     }
+}
+
+/// Field `key` of every entry in `out/github-matrix-1.json` to `-5.json` under `dir`, in order.
+fn github_entries(dir: &Path, key: &str) -> Vec<String> {
+    (1..=5)
+        .flat_map(|n| {
+            let j = read_json(&dir.join(format!("out/github-matrix-{n}.json")));
+            j["include"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e[key].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 #[test]
@@ -936,25 +878,11 @@ jobs = [k for k in ci if not k.startswith(".")]
 sizes = [len(ci[j]["parallel"]["matrix"][0]["CFGMX_VARIANT"]) for j in jobs]
 print(len(jobs), max(sizes), sum(sizes))
 "#;
-    let o = run(
-        Command::new("python3").args(["-c", py]).current_dir(d),
-        true,
-    );
+    let o = python(d, py);
     assert_eq!(stdout(&o).trim(), "6 200 1100");
 
     // Slurm: two arrays (1000 + 100); task i of array 2 is variant 1000 + i.
-    let gh: Vec<String> = (1..=5)
-        .flat_map(|n| {
-            let t = std::fs::read_to_string(d.join(format!("out/github-matrix-{n}.json"))).unwrap();
-            let j: serde_json::Value = serde_json::from_str(&t).unwrap();
-            j["include"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["name"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let gh = github_entries(d, "name");
     assert_eq!(gh.len(), 1100);
     let second = d.join("out/slurm/cfgmx-array-2.sbatch");
     let text = std::fs::read_to_string(&second).unwrap();
@@ -962,18 +890,7 @@ print(len(jobs), max(sizes), sum(sizes))
     assert!(!d.join("out/slurm/cfgmx-array-3.sbatch").exists());
     // Task 7 of array 2 builds variant 1007, by spec hash, into its own result file; a
     // stand-in cfgmx records what it was asked and answers like a build.
-    let spec: Vec<String> = (1..=5)
-        .flat_map(|n| {
-            let t = std::fs::read_to_string(d.join(format!("out/github-matrix-{n}.json"))).unwrap();
-            let j: serde_json::Value = serde_json::from_str(&t).unwrap();
-            j["include"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["spec_hash"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let spec = github_entries(d, "spec_hash");
     let bin = d.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let stand_in = |name: &str, body: &str| {
@@ -1041,10 +958,7 @@ print(json.dumps({"build": build, "max": max(sizes), "hashes": hashes, "run": ru
   "needs": merge["needs"], "if": merge["if"],
   "merge": [s.get("run", "") for s in merge["steps"] if "run" in s]}))
 "#;
-    let o = run(
-        Command::new("python3").args(["-c", py]).current_dir(d),
-        true,
-    );
+    let o = python(d, py);
     let wf: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let jobs: Vec<String> = (1..=5).map(|n| format!("cfgmx-{n}")).collect();
     assert_eq!(wf["build"], serde_json::json!(jobs));
@@ -1070,39 +984,20 @@ print(json.dumps({"build": build, "max": max(sizes), "hashes": hashes, "run": ru
 /// combines them into one table, a JUnit file and an HTML report.
 #[test]
 fn slurm_tasks_build_with_real_cfgmx_and_the_merge_job_combines_them() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let proj = d.join("proj");
-    copy_project(&proj);
-    let profile = d.join("profile.json");
-    std::fs::write(&profile, real_profile(false)).unwrap();
+    let site = Site::with_project(false);
+    let (d, proj, profile) = (site.path(), &site.proj, &site.profile);
     let m = d.join("two.toml");
     std::fs::write(
         &m,
         "name = \"two\"\nlanguages = [\"c\", \"fortran\"]\n[axes]\ncompiler = [\"gcc\"]\nblas = [\"sequential\"]\nbuild = [\"debug\", \"release\"]\n[blas]\nprefer = [\"openblas\"]\n",
     )
     .unwrap();
-    run(
-        &mut cfgmx(
-            d,
-            &[
-                "generate",
-                "two.toml",
-                "-f",
-                "slurm",
-                "-o",
-                "out",
-                "--profile",
-                profile.to_str().unwrap(),
-            ],
-        ),
-        true,
-    );
+    site.generate(d, "two.toml", &["slurm"], "out");
     let env = |c: &mut Command| {
         c.current_dir(d)
             .env("CFGMX", cfgmx_bin())
-            .env("CFGMX_SOURCE", &proj)
-            .env("CFGMX_PROFILE", &profile)
+            .env("CFGMX_SOURCE", proj)
+            .env("CFGMX_PROFILE", profile)
             .env("CFGMX_CACHE_DIR", d.join(".no-probe-cache"))
             .env("NO_COLOR", "1");
     };
@@ -1141,26 +1036,9 @@ fn slurm_tasks_build_with_real_cfgmx_and_the_merge_job_combines_them() {
 
 #[test]
 fn pip_config_lines_are_shell_words_with_the_variant_flags() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let profile = d.join("profile.json");
-    std::fs::write(&profile, real_profile(true)).unwrap();
-    run(
-        &mut cfgmx(
-            d,
-            &[
-                "generate",
-                &matrix(),
-                "-f",
-                "pip-config",
-                "-o",
-                "out",
-                "--profile",
-                profile.to_str().unwrap(),
-            ],
-        ),
-        true,
-    );
+    let site = Site::new(true);
+    let d = site.path();
+    site.generate(d, &matrix(), &["pip-config"], "out");
     let o = run(
         Command::new("sh")
             .args([
@@ -1211,9 +1089,7 @@ fn generate_uses_the_probes_cached_profile_end_to_end() {
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("no probed profile"), "{err}");
-    let presets: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(proj.join("CMakePresets.json")).unwrap())
-            .unwrap();
+    let presets = read_json(&proj.join("CMakePresets.json"));
     for p in presets["configurePresets"].as_array().unwrap() {
         let name = p["name"].as_str().unwrap();
         if !name.ends_with("threaded-release") {
@@ -1224,16 +1100,7 @@ fn generate_uses_the_probes_cached_profile_end_to_end() {
             "{name}: a probed compiler is a path"
         );
         let lib_dir = p["cacheVariables"]["CMAKE_LIBRARY_PATH"].as_str().unwrap();
-        for step in [
-            vec!["cmake", "--preset", name],
-            vec!["cmake", "--build", "--preset", name],
-            vec!["ctest", "--preset", name],
-        ] {
-            run(
-                Command::new(step[0]).args(&step[1..]).current_dir(&proj),
-                true,
-            );
-        }
+        configure_build_test(&proj, name, &[]);
         // The loader really picks the library from the directory the profile chose.
         let ldd = stdout(&run(
             Command::new("ldd").arg(proj.join("build").join(name).join("ompblas_info")),
