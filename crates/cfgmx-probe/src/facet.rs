@@ -261,6 +261,21 @@ fn try_candidate(
     }
 }
 
+/// `facet`'s candidates for a compiler of `lang` at `version`, in the order they are tried:
+/// the fused first test must try exactly the first of them.
+fn candidates<'t>(
+    t: &'t Toolchain,
+    facet: &str,
+    lang: Language,
+    version: &str,
+) -> Vec<&'t Candidate> {
+    let v = Version::parse(version);
+    t.facet(facet)
+        .iter()
+        .filter(|c| c.applies_to(lang) && c.fits(v.as_ref()))
+        .collect()
+}
+
 /// Tries `facet`'s candidates for one compiler, in order; `first` is the first candidate's
 /// outcome when the fused test already has it.
 fn test_facet(
@@ -276,12 +291,7 @@ fn test_facet(
         id.exe.lang,
         id.record.version.as_str(),
     );
-    let v = Version::parse(version);
-    let cands: Vec<&Candidate> = t
-        .facet(facet)
-        .iter()
-        .filter(|c| c.applies_to(lang) && c.fits(v.as_ref()))
-        .collect();
+    let cands = candidates(t, facet, lang, version);
     if cands.is_empty() {
         return FacetResult {
             flag: None,
@@ -349,11 +359,7 @@ pub fn openmp_with_identity(
     timeout: Duration,
     work: &Path,
 ) -> Option<(First, Option<IndexMap<String, String>>)> {
-    let v = Version::parse(version);
-    let c = t
-        .facet("openmp")
-        .iter()
-        .find(|c| c.applies_to(lang) && c.fits(v.as_ref()))?;
+    let c = *candidates(t, "openmp", lang, version).first()?;
     match try_candidate(exe, lang, "openmp", c, timeout, work, ids) {
         Ok(ran) => Some((Ok(ran.detail), Some(ran.macros))),
         Err(f) if f.compile && lang == Language::Fortran => None,
