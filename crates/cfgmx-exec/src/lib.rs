@@ -455,13 +455,8 @@ fn wait(
     timeout: Option<Duration>,
     pgid: i32,
 ) -> (Option<std::process::ExitStatus>, bool) {
-    let exited = match timeout {
-        None => {
-            exited_by(child, None);
-            true
-        }
-        Some(t) => exited_by(child, Some(Instant::now() + t)),
-    };
+    // Without a deadline this returns only once the child has exited.
+    let exited = exited_by(child, timeout.map(|t| Instant::now() + t));
     if !exited {
         // SAFETY: the group is the child's own (process_group(0)), not yet reaped.
         unsafe { libc::killpg(pgid, libc::SIGTERM) };
