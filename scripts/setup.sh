@@ -6,11 +6,15 @@ set -euo pipefail
 packages=(
   # compilers and their OpenMP runtimes
   gcc g++ gfortran clang libomp-dev
+  # older and newer releases beside the default: gcc 11, clang 13/16/19 (only the default
+  # clang's libomp-dev is installed, so these are real "OpenMP not available for this
+  # version" cases), flang-19 and flang-16 (flang-new-16 compiles but cannot link)
+  gcc-11 g++-11 gfortran-11 clang-13 clang-16 clang-19 flang-19 flang-16
   # BLAS: the three OpenBLAS builds Debian installs side by side, BLIS, reference BLAS
   libopenblas-serial-dev libopenblas-pthread-dev libopenblas-openmp-dev
-  libblis-dev libblas-dev
+  libblis-dev libblas-dev libatlas-base-dev
   # MPI wrappers, and ccache (a wrapper the probe must see through)
-  mpich libmpich-dev ccache
+  mpich libmpich-dev openmpi-bin libopenmpi-dev ccache
   # build systems and tools the generated configs are fed to
   cmake ninja-build meson make pkg-config
   # environment modules (Lmod) for the generated module trees
@@ -18,7 +22,7 @@ packages=(
   # headless browser that opens the HTML build report in tests
   chromium
   # misc used by tests
-  python3 python3-yaml file procps
+  python3 python3-yaml python3-venv file procps
 )
 
 missing=()
@@ -28,12 +32,27 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#packages[@]} packages already installed"
-  exit 0
+else
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# PyPI parts, in a virtual environment inside the ignored build area: the latest CMake 4.x
+# and Meson beside Debian's, Intel MKL (versioned-only library files) and an ILP64 OpenBLAS.
+# Debian's python3 makes it: its venv module is the one setup just installed.
+venv="$(cd "$(dirname "$0")/.." && pwd)/target/test-venv"
+pypi=("cmake>=4,<5" meson mkl mkl-devel intel-openmp scipy-openblas64)
+if [ -x "$venv/bin/cmake" ] && [ -f "$venv/.cfgmx-setup" ] \
+  && [ "$(cat "$venv/.cfgmx-setup")" = "${pypi[*]}" ]; then
+  echo "setup: $venv up to date"
+else
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "${pypi[@]}"
+  printf '%s' "${pypi[*]}" > "$venv/.cfgmx-setup"
+  echo "setup: $venv: $("$venv/bin/cmake" --version | head -1), meson $("$venv/bin/meson" --version)"
+fi
