@@ -560,10 +560,54 @@ fn clang_without_libomp_says_why_openmp_fails() {
     let omp = &c["facets"]["openmp"];
     assert_eq!(omp["works"], false, "{omp:#}");
     let why = omp["reason"].as_str().unwrap();
+    let major = c["version"].as_str().unwrap().split('.').next().unwrap();
     assert!(
-        why.contains("libomp not found: install libomp-dev"),
+        why.contains(&format!("install libomp-{major}-dev")),
         "{why}"
     );
+}
+
+/// The clangs setup installs beside the default one have no OpenMP runtime of their own
+/// version (only the default clang's libomp-dev can be installed): each is told to install
+/// the runtime of its own version, while the default clang's OpenMP works.
+#[test]
+fn each_clang_version_is_told_its_own_runtime_package() {
+    let cache = tempfile::tempdir().unwrap();
+    let p = probe_json(&["--fresh"], cache.path(), None);
+    let default_major = sh("clang -dumpversion");
+    let default_major = default_major.split('.').next().unwrap();
+    let mut seen = 0;
+    for major in ["13", "16", "19"] {
+        let path = sh(&format!("command -v clang-{major}"));
+        assert!(
+            !path.is_empty(),
+            "clang-{major} is not installed (scripts/setup.sh)"
+        );
+        let c = compiler(&p, &path);
+        assert_eq!(c["family"], "clang", "{c:#}");
+        assert!(
+            c["version"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{major}.")),
+            "{c:#}"
+        );
+        let omp = &c["facets"]["openmp"];
+        assert_eq!(omp["works"], false, "clang-{major}: {omp:#}");
+        let why = omp["reason"].as_str().unwrap();
+        assert!(
+            why.contains(&format!("install libomp-{major}-dev")),
+            "{why}"
+        );
+        assert!(
+            !why.contains(&format!("libomp-{default_major}-dev")),
+            "{why}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 3);
+    let c = compiler(&p, &sh("command -v clang"));
+    assert_eq!(c["facets"]["openmp"]["works"], true, "{c:#}");
 }
 
 #[test]

@@ -133,6 +133,10 @@ struct RawCandidate {
     /// The OpenMP runtime this spelling links (`gomp`, `omp`, `iomp5`, `xlsmp`, ...).
     #[serde(default)]
     runtime: Option<String>,
+    /// What to tell the user when the runtime is missing; `{major}` and `{version}` stand
+    /// for the compiler's (each version of clang needs the runtime of its own version).
+    #[serde(default)]
+    hint: Option<String>,
     #[serde(default)]
     note: Option<String>,
 }
@@ -206,6 +210,8 @@ pub struct Candidate {
     pub versions: Option<VersionRange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -384,6 +390,7 @@ impl Toolchain {
                     languages: rc.languages.clone(),
                     versions,
                     runtime: rc.runtime.clone(),
+                    hint: rc.hint.clone(),
                     note: rc.note.clone(),
                 });
             }

@@ -145,6 +145,9 @@ pub fn store(dir: &Path, key: &Key, profile: &Profile) -> std::io::Result<()> {
     if res.is_err() {
         // A full disk leaves a partial temp file: never leave it as litter.
         let _ = std::fs::remove_file(&tmp);
+    } else {
+        // Link tests were made against the machine as it was: a new profile starts them over.
+        let _ = std::fs::remove_file(dir.join(crate::PROOF_FILE));
     }
     res
 }

@@ -102,18 +102,20 @@ const PLAIN_F: &str = "program cfgmx_probe\nend program cfgmx_probe\n";
 
 static SCRATCH: AtomicUsize = AtomicUsize::new(0);
 
-/// What to say when a runtime library or its header is missing.
-pub fn runtime_hint(runtime: &str) -> String {
-    match runtime {
-        "omp" => "libomp not found: install libomp-dev (Debian) or the LLVM OpenMP runtime".into(),
-        "gomp" => "libgomp not found: install the GCC OpenMP runtime (libgomp, with gcc)".into(),
-        "iomp5" => "libiomp5 not found: install the Intel OpenMP runtime (intel-openmp)".into(),
-        other => format!("lib{other} not found: install the compiler's OpenMP runtime"),
+/// What to say when a runtime library or its header is missing: the candidate's own hint
+/// (descriptor data, with the compiler's version filled in), else a generic one.
+pub fn runtime_hint(runtime: &str, hint: Option<&str>, version: &str) -> String {
+    match hint {
+        Some(h) => {
+            let major = version.split('.').next().unwrap_or(version);
+            h.replace("{major}", major).replace("{version}", version)
+        }
+        None => format!("lib{runtime} not found: install the compiler's OpenMP runtime"),
     }
 }
 
 /// Why one candidate failed, from the compiler's or the program's messages.
-fn explain(stage: &str, o: &Outcome, cand: &Candidate) -> String {
+fn explain(stage: &str, o: &Outcome, cand: &Candidate, version: &str) -> String {
     let text = o.combined();
     let rt = cand.runtime.as_deref();
     let missing_header =
@@ -135,7 +137,8 @@ fn explain(stage: &str, o: &Outcome, cand: &Candidate) -> String {
                 })
                 .unwrap_or("")
                 .trim();
-            return format!("{} ({stage}: {first})", runtime_hint(rt));
+            let hint = runtime_hint(rt, cand.hint.as_deref(), version);
+            return format!("{hint} ({stage}: {first})");
         }
     }
     if let Some(lib) = cand.libs.iter().find(|l| missing_lib(l)) {
@@ -184,9 +187,11 @@ struct Ran {
     macros: IndexMap<String, String>,
 }
 
+#[allow(clippy::too_many_arguments)] // one call per candidate, from two places
 fn try_candidate(
     exe: &Path,
     lang: Language,
+    version: &str,
     facet: &str,
     cand: &Candidate,
     timeout: Duration,
@@ -216,7 +221,7 @@ fn try_candidate(
         .output();
     if !o.success() {
         return Err(Failed {
-            why: explain("compile/link", &o, cand),
+            why: explain("compile/link", &o, cand, version),
             compile: !o.timed_out && o.signal.is_none(),
         });
     }
@@ -228,7 +233,7 @@ fn try_candidate(
         .timeout(timeout)
         .output();
     if !run.success() {
-        return Err(explain("run", &run, cand).into());
+        return Err(explain("run", &run, cand, version).into());
     }
     let macros = printed_macros(&run.stdout, ids);
     if !omp {
@@ -312,7 +317,7 @@ fn test_facet(
         let flag = c.flags.join(" ");
         let outcome = match first.take() {
             Some(known) => known,
-            None => try_candidate(exe, lang, facet, c, timeout, work, &[])
+            None => try_candidate(exe, lang, version, facet, c, timeout, work, &[])
                 .map(|r| r.detail)
                 .map_err(|f| f.why),
         };
@@ -360,7 +365,7 @@ pub fn openmp_with_identity(
     work: &Path,
 ) -> Option<(First, Option<IndexMap<String, String>>)> {
     let c = *candidates(t, "openmp", lang, version).first()?;
-    match try_candidate(exe, lang, "openmp", c, timeout, work, ids) {
+    match try_candidate(exe, lang, version, "openmp", c, timeout, work, ids) {
         Ok(ran) => Some((Ok(ran.detail), Some(ran.macros))),
         Err(f) if f.compile && lang == Language::Fortran => None,
         Err(f) => Some((Err(f.why), None)),
@@ -405,18 +410,6 @@ mod tests {
         }
     }
 
-    fn cand(rt: &str) -> Candidate {
-        Candidate {
-            flags: vec!["-fopenmp".into()],
-            link: vec!["-fopenmp".into()],
-            libs: vec![],
-            languages: vec![],
-            versions: None,
-            runtime: Some(rt.into()),
-            note: None,
-        }
-    }
-
     #[test]
     fn identity_lines_are_read_back_by_index() {
         let ids = vec!["__GNUC__".to_string(), "__clang__".to_string()];
@@ -443,15 +436,17 @@ mod tests {
 
     #[test]
     fn failures_are_explained() {
-        let c = cand("omp");
+        // clang's own first OpenMP spelling, hint and all, as the descriptor has it
+        let reg = cfgmx_model::Registry::builtin();
+        let c = reg.toolchain("clang").unwrap().facet("openmp")[0].clone();
         for (stderr, want) in [
             (
                 "t.c:1:10: fatal error: 'omp.h' file not found",
-                "libomp not found: install libomp-dev",
+                "libomp for clang 16 not found: install libomp-16-dev",
             ),
             (
                 "/usr/bin/ld: cannot find -lomp: No such file or directory",
-                "libomp not found",
+                "libomp for clang 16 not found",
             ),
             (
                 "t.c:4:2: error: \"_OPENMP is not defined: the flag did not enable OpenMP\"",
@@ -462,7 +457,7 @@ mod tests {
                 "unknown argument: '-qopenmp'",
             ),
         ] {
-            let got = explain("compile/link", &outcome(stderr), &c);
+            let got = explain("compile/link", &outcome(stderr), &c, "16.0.6");
             assert!(got.contains(want), "{stderr:?} -> {got:?}");
         }
     }

@@ -20,6 +20,7 @@ mod cache;
 mod discover;
 mod facet;
 mod identify;
+mod prove;
 
 use cfgmx_model::{Profile, Registry};
 use rayon::prelude::*;
@@ -29,6 +30,7 @@ use std::time::Duration;
 pub use cache::{fingerprint, CACHE_FILE};
 pub use facet::runtime_hint;
 pub use identify::parse_macros;
+pub use prove::{prove, PROOF_FILE};
 
 /// What to probe and how.
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@ mod commands;
 mod error;
 mod load;
 mod output;
+mod proven;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -10,7 +10,7 @@ use cfgmx_build::report::{RunReport, Status, StepStatus};
 use cfgmx_build::runner::System;
 use cfgmx_build::store::{write_atomic, OpenError, Store};
 use cfgmx_build::Event;
-use cfgmx_model::{concretize, Profile};
+use cfgmx_model::Profile;
 use clap::{Args, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -167,8 +167,16 @@ pub fn jobs(g: &Global, matrix: Option<&str>, profile: &Profile) -> Result<Jobs>
     let mut jobs = Vec::new();
     let mut unavailable = Vec::new();
     let mut chosen = Vec::new();
-    for v in &set.variants {
-        let cv = concretize(v, &m, &reg, profile);
+    // The build runs here, so every variant is proven here, whatever profile it came from.
+    let prove = super::probe::options(
+        g,
+        &super::probe::ProbeArgs {
+            timeout: 10.0,
+            ..Default::default()
+        },
+    )?;
+    let concrete = crate::proven::concretize_all(&set.variants, &m, &reg, profile, Some(&prove));
+    for (v, cv) in set.variants.iter().zip(concrete) {
         match Job::from_concrete(&cv, &reg) {
             Some(j) if cv.available => {
                 jobs.push(j);

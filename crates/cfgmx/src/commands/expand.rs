@@ -49,9 +49,10 @@ pub fn run(g: &Global, a: ExpandArgs) -> Result<u8> {
     }
     let set = m.variant_set(&reg)?;
     // Against a machine profile: availability and concrete hashes (see commands/probe.rs).
-    if let Some(profile) = super::probe::profile_for_expand(g, a.probe, a.profile.as_deref(), &reg)?
+    if let Some((profile, prove)) =
+        super::probe::profile_for_expand(g, a.probe, a.profile.as_deref(), &reg)?
     {
-        return super::probe::print_concrete(g, &m, &reg, &set, &profile);
+        return super::probe::print_concrete(g, &m, &reg, &set, &profile, prove.as_ref());
     }
     let out = std::io::stdout();
     let mut out = out.lock();

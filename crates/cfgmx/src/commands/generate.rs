@@ -8,7 +8,7 @@
 use crate::cli::Global;
 use crate::error::{CliError, Result};
 use crate::load;
-use cfgmx_model::{concretize, ConcreteVariant, Diagnostic, Diagnostics, Source};
+use cfgmx_model::{ConcreteVariant, Diagnostic, Diagnostics, Source};
 use cfgmx_render::{merge_presets, Context, Format, RenderError, RenderedFile, Renderer};
 use clap::Args;
 use std::collections::BTreeMap;
@@ -56,12 +56,21 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
     let reg = load::registry(g)?;
     let m = load::matrix(a.matrix.as_deref(), &reg)?;
     let set = m.variant_set(&reg)?;
-    let profile = match &a.profile {
-        Some(p) => Some(load::read_profile(p)?),
+    // A profile file may describe another machine (a CI runner): its variants are rendered
+    // as it says. The cached profile is this machine's, so its variants are proven here by
+    // their link tests (cached too).
+    let (profile, prove) = match &a.profile {
+        Some(p) => (Some(load::read_profile(p)?), None),
         None => {
             // The probe's cache, when the machine has not changed since `cfgmx probe`;
             // generating never runs a probe itself.
-            let opts = crate::commands::probe::options(g, &Default::default())?;
+            let opts = crate::commands::probe::options(
+                g,
+                &crate::commands::probe::ProbeArgs {
+                    timeout: 10.0,
+                    ..Default::default()
+                },
+            )?;
             let cached = cfgmx_probe::load_cached(&reg, &opts).unwrap_or_else(|why| {
                 eprintln!("warning: {why}");
                 None
@@ -69,14 +78,16 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
             if cached.is_none() {
                 eprintln!("note: no probed profile (run `cfgmx probe`, or pass --profile FILE): rendering abstract variants (compiler names, not paths)");
             }
-            cached
+            (cached, Some(opts))
         }
     };
-    let concrete: Vec<Option<ConcreteVariant>> = set
-        .variants
-        .iter()
-        .map(|v| profile.as_ref().map(|p| concretize(v, &m, &reg, p)))
-        .collect();
+    let concrete: Vec<Option<ConcreteVariant>> = match &profile {
+        Some(p) => crate::proven::concretize_all(&set.variants, &m, &reg, p, prove.as_ref())
+            .into_iter()
+            .map(Some)
+            .collect(),
+        None => set.variants.iter().map(|_| None).collect(),
+    };
     let mut skipped = Vec::new();
     let chosen: Vec<_> = set
         .variants

@@ -270,15 +270,17 @@ pub fn read_profile(path: &std::path::Path) -> Result<Profile> {
     load::read_profile(path)
 }
 
-/// The profile `expand --probe` / `--profile FILE` checks variants against, if asked for.
+/// The profile `expand --probe` / `--profile FILE` checks variants against, if asked for,
+/// and for a probe of this machine the options its link tests run with (a profile read from a
+/// file may describe another machine: its variants are not proven here).
 pub fn profile_for_expand(
     g: &Global,
     probe: bool,
     file: Option<&std::path::Path>,
     reg: &Registry,
-) -> Result<Option<Profile>> {
+) -> Result<Option<(Profile, Option<ProbeOptions>)>> {
     if let Some(f) = file {
-        return read_profile(f).map(Some);
+        return read_profile(f).map(|p| Some((p, None)));
     }
     if !probe {
         return Ok(None);
@@ -290,7 +292,8 @@ pub fn profile_for_expand(
             ..Default::default()
         },
     )?;
-    Ok(Some(probe_with_progress(reg, &opts, g.json)))
+    let profile = probe_with_progress(reg, &opts, g.json);
+    Ok(Some((profile, Some(opts))))
 }
 
 /// A concrete variant as `expand --json` prints it against a profile.
@@ -308,12 +311,9 @@ pub fn print_concrete(
     reg: &Registry,
     set: &cfgmx_model::VariantSet,
     profile: &Profile,
+    prove: Option<&ProbeOptions>,
 ) -> Result<u8> {
-    let cs: Vec<cfgmx_model::ConcreteVariant> = set
-        .variants
-        .iter()
-        .map(|v| cfgmx_model::concretize(v, m, reg, profile))
-        .collect();
+    let cs = crate::proven::concretize_all(&set.variants, m, reg, profile, prove);
     let short = set.short_len;
     let out = std::io::stdout();
     let mut out = out.lock();

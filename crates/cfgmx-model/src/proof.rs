@@ -1,0 +1,190 @@
+//! "Available" means proven: the link test a concrete variant must pass on the machine, and
+//! how its outcome changes the verdict.
+//!
+//! Concretisation matches a variant against the probe's records, each proven on its own (the
+//! compiler's OpenMP flag, the BLAS file's threading). That is not proof that the combination
+//! links: a versioned-only library, a runtime of another compiler's version, a BLAS that pulls
+//! in a second OpenMP runtime all pass the separate checks. So [`LinkTest`] describes one
+//! program built with exactly the variant's compiler, flags and link line, calling the BLAS,
+//! run with two threads where the variant is threaded; the probe runs it and returns a
+//! [`Proof`]; [`apply`] turns the proof into the verdict. Pure: the probe crate runs the test.
+
+use crate::concrete::ConcreteVariant;
+use crate::hash::{canonical_json, sha256_hex};
+use crate::profile::BlasRecord;
+use crate::registry::Registry;
+use crate::toolchain::Language;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// Threads a threaded variant's link test runs with: the least count that shows a runtime
+/// really runs in parallel (and the default a matrix's tests run with).
+pub const PROOF_THREADS: u32 = 2;
+
+/// The OpenMP standard's thread-count variable: every OpenMP runtime reads it, whatever the
+/// compiler family.
+pub const OPENMP_THREAD_VARS: &[&str] = &["OMP_NUM_THREADS"];
+
+/// The name under which `b` exports the Fortran-interface BLAS routine `routine`.
+pub fn blas_symbol(_b: &BlasRecord, routine: &str) -> String {
+    format!("{routine}_")
+}
+
+/// Whether `b` takes 64-bit integers.
+pub fn blas_ilp64(_b: &BlasRecord) -> bool {
+    false
+}
+
+/// One program to build and run with a variant's exact toolchain.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LinkTest {
+    /// The language the program is written in: the variant's C compiler when it has one.
+    pub language: Language,
+    pub compiler: String,
+    /// Compile flags of that language.
+    pub flags: Vec<String>,
+    /// The language's link flags, then the libraries (`-L`, rpath, `-lopenblas`).
+    pub link: Vec<String>,
+    /// Environment the program runs with (the variant's, plus the thread counts).
+    pub env: IndexMap<String, String>,
+    /// The BLAS routine to call (`dgemm_`), when the variant links a BLAS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blas_symbol: Option<String>,
+    /// The BLAS takes 64-bit integers (ILP64).
+    #[serde(default)]
+    pub blas_int64: bool,
+    /// The BLAS file the program must load, as the probe recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blas_path: Option<String>,
+    /// OpenMP threads the program must see (threaded variants).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
+    /// OpenMP runtime library names (`gomp`, `omp`, `iomp5`) to look for among what the
+    /// program loaded.
+    pub runtimes: Vec<String>,
+}
+
+impl LinkTest {
+    /// Content key: two variants with the same test share one run and one cache entry.
+    pub fn key(&self) -> String {
+        let v = serde_json::to_value(self).unwrap_or_default();
+        sha256_hex(canonical_json(&v).as_bytes())[..32].to_string()
+    }
+}
+
+/// What the link test showed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Proof {
+    /// Compiled, linked, ran, and the BLAS call gave the right answer.
+    pub ok: bool,
+    /// Why not: the step and the key line of its output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// OpenMP threads the program saw in a parallel region (`None`: built without OpenMP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
+    /// OpenMP runtime libraries the program had loaded (real paths).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtimes_loaded: Vec<String>,
+    /// The BLAS file it loaded when that is not the one the variant names (real path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_blas: Option<String>,
+}
+
+/// The link test of a concrete variant; `None` when it is unavailable already (nothing to
+/// prove) or has no compiler.
+pub fn link_test(cv: &ConcreteVariant, reg: &Registry) -> Option<LinkTest> {
+    if !cv.available {
+        return None;
+    }
+    let f = &cv.concrete_flags;
+    let language = [Language::C, Language::Cxx, Language::Fortran]
+        .into_iter()
+        .find(|l| cv.compilers.contains_key(l))?;
+    let compiler = f.compiler(language)?.to_string();
+    let mut link = f.link_args(language);
+    link.extend(f.lib_args());
+    let threaded = cv.variant.resolved.openmp.is_some();
+    let mut env = f.env.clone();
+    let choice = cv
+        .blas_library
+        .as_ref()
+        .and_then(|b| reg.blas(&format!("{}-{}", b.provider, b.build)));
+    if threaded || choice.is_some() {
+        let n = PROOF_THREADS.to_string();
+        let blas_vars = choice.iter().flat_map(|c| c.build.thread_vars.iter());
+        let omp_vars = OPENMP_THREAD_VARS.iter().map(|v| v.to_string());
+        for var in blas_vars.cloned().chain(omp_vars) {
+            env.insert(var, n.clone());
+        }
+    }
+    let mut runtimes: Vec<String> = Vec::new();
+    let from_compilers = reg
+        .toolchains
+        .values()
+        .flat_map(|t| t.facet("openmp").iter().filter_map(|c| c.runtime.clone()));
+    let from_blas = reg
+        .providers
+        .values()
+        .flat_map(|p| p.builds.iter().filter_map(|b| b.openmp_runtime.clone()));
+    for rt in from_compilers.chain(from_blas) {
+        if !runtimes.contains(&rt) {
+            runtimes.push(rt);
+        }
+    }
+    Some(LinkTest {
+        language,
+        compiler,
+        flags: f.flags(language).to_vec(),
+        link,
+        env,
+        blas_symbol: cv.blas_library.as_ref().map(|b| blas_symbol(b, "dgemm")),
+        blas_int64: cv.blas_library.as_ref().is_some_and(blas_ilp64),
+        blas_path: cv.blas_library.as_ref().map(|b| b.path.clone()),
+        threads: threaded.then_some(PROOF_THREADS),
+        runtimes,
+    })
+}
+
+/// Makes `cv` unavailable when its link test failed, and warns when it loaded two OpenMP
+/// runtimes (what the program really loaded, after any fallback concretisation made).
+pub fn apply(cv: &mut ConcreteVariant, test: &LinkTest, proof: &Proof) {
+    let mut reasons = Vec::new();
+    if !proof.ok {
+        reasons.push(format!(
+            "link test failed: {}",
+            proof.reason.as_deref().unwrap_or("no reason given")
+        ));
+    } else if let Some(want) = test.threads {
+        match proof.threads {
+            Some(got) if got == want => {}
+            Some(got) => reasons.push(format!(
+                "OpenMP ran {got} thread(s) with OMP_NUM_THREADS={want} in the link test"
+            )),
+            None => reasons.push(
+                "the link test was built without OpenMP although the variant is threaded".into(),
+            ),
+        }
+    }
+    if let Some(other) = &proof.other_blas {
+        reasons.push(format!(
+            "the link test loaded {other}, not {}",
+            test.blas_path.as_deref().unwrap_or("the variant's BLAS")
+        ));
+    }
+    if proof.runtimes_loaded.len() > 1 {
+        let w = format!(
+            "loads {} OpenMP runtimes ({}): threads oversubscribe, and mixing runtimes can crash or give wrong results",
+            proof.runtimes_loaded.len(),
+            proof.runtimes_loaded.join(", ")
+        );
+        if !cv.concrete_warnings.contains(&w) {
+            cv.concrete_warnings.push(w);
+        }
+    }
+    if !reasons.is_empty() {
+        cv.available = false;
+        cv.concrete_hash = None;
+        cv.reasons.extend(reasons);
+    }
+}
