@@ -571,7 +571,7 @@ fn clang_without_libomp_says_why_openmp_fails() {
 /// version (only the default clang's libomp-dev can be installed): each is told to install
 /// the runtime of its own version, while the default clang's OpenMP works.
 #[test]
-fn each_clang_version_is_told_its_own_runtime_package() {
+fn each_llvm_version_is_told_its_own_runtime_and_a_flang_that_cannot_link_is_unusable() {
     let cache = tempfile::tempdir().unwrap();
     let p = probe_json(&["--fresh"], cache.path(), None);
     let default_major = sh("clang -dumpversion");
@@ -608,6 +608,23 @@ fn each_clang_version_is_told_its_own_runtime_package() {
     assert_eq!(seen, 3);
     let c = compiler(&p, &sh("command -v clang"));
     assert_eq!(c["facets"]["openmp"]["works"], true, "{c:#}");
+    // flang-new-16 compiles but cannot link (Debian ships it without its runtime libraries):
+    // unusable, with the linker's reason; flang-new-19 links (only its OpenMP runtime is
+    // missing)
+    let f16 = compiler(&p, &sh("command -v flang-new-16"));
+    assert_eq!(f16["status"], "failed", "{f16:#}");
+    let why = f16["error"].as_str().unwrap();
+    assert!(why.contains("cannot find -lFortran"), "{why}");
+    let f19 = compiler(&p, &sh("command -v flang-new-19"));
+    assert_eq!(f19["status"], "ok", "{f19:#}");
+    assert!(
+        f19["version"].as_str().unwrap().starts_with("19."),
+        "{f19:#}"
+    );
+    assert!(f19["facets"]["openmp"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("install libomp-19-dev"));
 }
 
 #[test]

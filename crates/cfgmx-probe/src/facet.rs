@@ -150,9 +150,16 @@ fn explain(stage: &str, o: &Outcome, cand: &Candidate, version: &str) -> String 
     if o.spawn_error.is_some() || o.timed_out || o.signal.is_some() {
         return format!("{stage}: {o}");
     }
+    // The linker's own complaint names what is missing; the driver's "linker command failed"
+    // after it does not.
     let line = text
         .lines()
-        .find(|l| l.contains("error") || l.contains("unrecognized") || l.contains("unknown"))
+        .find(|l| l.contains("cannot find") || l.contains("undefined reference"))
+        .or_else(|| {
+            text.lines().find(|l| {
+                l.contains("error") || l.contains("unrecognized") || l.contains("unknown")
+            })
+        })
         .or_else(|| text.lines().find(|l| !l.trim().is_empty()))
         .unwrap_or("")
         .trim();
@@ -390,6 +397,37 @@ pub fn test_record(
         let first = if f == "openmp" { openmp.take() } else { None };
         let r = test_facet(&t, id, f, opts.timeout, work, first);
         id.record.facets.insert(f.clone(), r);
+    }
+    // A failed facet may be the facet's fault or the compiler's: one that cannot build even a
+    // plain program (flang-new-16 without its runtime libraries) is unusable, not merely
+    // without OpenMP. Asked only then, so a working compiler costs nothing more.
+    if id.record.facets.values().any(|r| !r.works) {
+        let plain = Candidate {
+            flags: vec![],
+            link: vec![],
+            libs: vec![],
+            languages: vec![],
+            versions: None,
+            runtime: None,
+            hint: None,
+            note: None,
+        };
+        let (exe, lang) = (id.exe.path.clone(), id.exe.lang);
+        let version = id.record.version.clone();
+        let plain = try_candidate(
+            &exe,
+            lang,
+            &version,
+            "plain",
+            &plain,
+            opts.timeout,
+            work,
+            &[],
+        );
+        if let Err(f) = plain {
+            id.record.status = ProbeStatus::Failed;
+            id.record.error = Some(format!("cannot build a plain program: {}", f.why));
+        }
     }
 }
 
