@@ -204,3 +204,28 @@ fn an_enormous_matrix_is_refused_as_a_table_and_streams_as_jsonl() {
     }
     assert!(!status.success() || status.code() == Some(0), "{status}");
 }
+
+/// A template whose loops make no output and no list still cannot hold cfgmx: rendering runs
+/// in a child under a time limit (here lowered, as a slow machine would raise it).
+#[test]
+fn a_template_that_never_ends_is_stopped_by_the_time_limit() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join("spin.tera"),
+        "{% for i in range(end=1000000) %}{% for j in range(end=1000000) %}{% endfor %}{% endfor %}",
+    )
+    .unwrap();
+    let before = files_under(dir.path());
+    let r = cfgmx_tests::run_env(
+        dir.path(),
+        &["generate", "--template", "spin.tera"],
+        &[("CFGMX_TEMPLATE_SECONDS", "1")],
+    );
+    r.expect_code(2);
+    assert!(
+        r.stderr().contains("rendering took longer than 1 s") && r.stderr().contains("spin.tera"),
+        "{}",
+        r.explain()
+    );
+    assert_eq!(files_under(dir.path()), before);
+}

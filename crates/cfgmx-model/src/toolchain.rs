@@ -210,7 +210,9 @@ pub struct Candidate {
     pub versions: Option<VersionRange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// A message, not a build input: left out of the serialised descriptor, so editing it
+    /// moves no hash.
+    #[serde(skip)]
     pub hint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,

@@ -14,6 +14,7 @@
 
 pub mod context;
 pub mod guard;
+pub mod limits;
 pub mod presets;
 pub mod quote;
 
@@ -175,8 +176,9 @@ pub struct RenderedFile {
     pub content: String,
 }
 
-/// Why rendering failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why rendering failed. Serialisable: a user's template is rendered in a child process,
+/// which hands the error back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RenderError {
     /// A template that does not parse or fails while rendering: the template file, and the
     /// line and column when tera knows them.
@@ -334,6 +336,7 @@ impl Renderer {
         // quoting filter instead.
         tera.autoescape_on(vec![".html", ".htm", ".html.tera", ".htm.tera"]);
         quote::register(&mut tera);
+        tera.register_function("range", limits::range);
         // The embedded templates are checked by the unit tests; a broken one is a build bug.
         let loops: Vec<(String, String)> = Format::ALL
             .iter()
@@ -709,6 +712,24 @@ impl Renderer {
         text: &str,
         ctx: &Context,
     ) -> Result<String, RenderError> {
+        let value = serde_json::to_value(ctx).map_err(|e| RenderError::Template {
+            template: name.to_string(),
+            line: None,
+            column: None,
+            message: e.to_string(),
+        })?;
+        self.render_user_value(name, text, &value)
+    }
+
+    /// [`Renderer::render_user`] against a context already turned into JSON (what a child
+    /// process that renders the template receives). The output stops at
+    /// [`limits::MAX_OUTPUT`] bytes.
+    pub fn render_user_value(
+        &self,
+        name: &str,
+        text: &str,
+        ctx: &serde_json::Value,
+    ) -> Result<String, RenderError> {
         if let Some(f) = guard::check(text) {
             return Err(RenderError::Template {
                 template: name.to_string(),
@@ -720,15 +741,46 @@ impl Renderer {
         let mut tera = self.tera.clone();
         tera.add_raw_template(name, text)
             .map_err(|e| template_error(name, &e, "template", None))?;
-        let t = tera::Context::from_serialize(ctx).map_err(|e| RenderError::Template {
+        let t = tera::Context::from_value(ctx.clone()).map_err(|e| RenderError::Template {
             template: name.to_string(),
             line: None,
             column: None,
             message: e.to_string(),
         })?;
-        tera.render(name, &t)
-            .map_err(|e| template_error(name, &e, "template", None))
+        let mut out = limits::Capped {
+            buf: Vec::new(),
+            limit: limits::MAX_OUTPUT,
+        };
+        match tera.render_to(name, &t, &mut out) {
+            Ok(()) => String::from_utf8(out.buf).map_err(|e| RenderError::Template {
+                template: name.to_string(),
+                line: None,
+                column: None,
+                message: e.to_string(),
+            }),
+            Err(e) if chain_has(&e, limits::OUTPUT_TAG) => Err(RenderError::Template {
+                template: name.to_string(),
+                line: None,
+                column: None,
+                message: format!(
+                    "the output passed {} MiB, the most one generated file may have",
+                    limits::MAX_OUTPUT >> 20
+                ),
+            }),
+            Err(e) => Err(template_error(name, &e, "template", None)),
+        }
     }
+}
+
+fn chain_has(e: &tera::Error, tag: &str) -> bool {
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(x) = cur {
+        if x.to_string().contains(tag) {
+            return true;
+        }
+        cur = x.source();
+    }
+    false
 }
 
 /// Turns a tera error into a located [`RenderError`]: tera reports parse errors with

@@ -9,6 +9,7 @@ mod error;
 mod load;
 mod output;
 mod proven;
+mod template_child;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -24,6 +25,12 @@ fn main() -> ExitCode {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         return ExitCode::from(cfgmx_probe::helper_main(&rest).clamp(0, 255) as u8);
+    }
+    // `generate --template` renders the user's template in a child (template_child.rs).
+    let mut argv = std::env::args_os().skip(1);
+    if argv.next().as_deref() == Some(std::ffi::OsStr::new(template_child::RENDER_ARG)) {
+        let out = argv.next().map(|a| a.to_string_lossy().into_owned());
+        return ExitCode::from(out.map_or(2, |o| template_child::child_main(&o)));
     }
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,

@@ -125,8 +125,13 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "template".into());
-            let content = renderer
-                .render_user(&src.name, &src.text, &ctx)
+            let scratch = tempfile::Builder::new()
+                .prefix("cfgmx-render-")
+                .tempdir()
+                .map_err(|e| {
+                    CliError::runtime(format!("cannot create a scratch directory: {e}"))
+                })?;
+            let content = crate::template_child::render(&src.name, &src.text, &ctx, scratch.path())
                 .map_err(|e| render_error(e, Some(&src), &m.source))?;
             let out = name.strip_suffix(".tera").unwrap_or(&name).to_string();
             vec![RenderedFile {
