@@ -3,7 +3,9 @@
 //!
 //! For every `detect` case the family's descriptor must read the expected version (or a more
 //! precise one) and no other family may claim the same output; for every `reject` case the
-//! named descriptor must not claim it. Exceptions are listed below with their reasons.
+//! named descriptor (`*`: every descriptor) must not claim it. Exceptions are listed below with
+//! their reasons. Failures name the case and its `source`, so a regression can be traced to the
+//! real output it breaks.
 
 use cfgmx_model::{Registry, Toolchain, Version};
 use serde::Deserialize;
@@ -337,6 +339,22 @@ fn no_other_family_claims_a_detect_case() {
         "cross-family confusion:\n{}",
         failures.join("\n")
     );
+}
+
+/// Every supported family keeps real outputs to be read against: a descriptor whose cases were
+/// all dropped would pass the checks above without being tested.
+#[test]
+fn every_descriptor_has_real_detect_cases() {
+    let (reg, cases) = load();
+    for (family, desc) in FAMILIES {
+        tc(&reg, desc);
+        assert!(
+            cases
+                .iter()
+                .any(|c| c.expect == "detect" && c.family == *family),
+            "no detect case for family `{family}` (descriptor `{desc}`)"
+        );
+    }
 }
 
 /// Every descriptor's facets follow the conventions the resolver relies on.
