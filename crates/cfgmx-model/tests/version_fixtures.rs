@@ -3,7 +3,9 @@
 //!
 //! For every `detect` case the family's descriptor must read the expected version (or a more
 //! precise one) and no other family may claim the same output; for every `reject` case the
-//! named descriptor must not claim it. Exceptions are listed below with their reasons.
+//! named descriptor (`*`: every descriptor) must not claim it. Exceptions are listed below with
+//! their reasons. Failures name the case and its `source`, so a regression can be traced to the
+//! real output it breaks.
 
 use cfgmx_model::{Registry, Toolchain, Version};
 use serde::Deserialize;
@@ -29,6 +31,7 @@ struct Case {
     rejected_by: Option<String>,
     #[serde(default)]
     notes: String,
+    source: String,
     output: String,
 }
 
@@ -141,16 +144,20 @@ fn key_matches(k: &Key, c: &Case) -> bool {
     k.0 == c.family && k.1 == c.argument && k.2 == c.executable && k.3 == c.version
 }
 
+/// Names the case and where its output comes from, so a failure can be traced to its source.
 fn describe(c: &Case) -> String {
     format!(
-        "{} {} `{} {}`",
-        c.family, c.version, c.executable, c.argument
+        "{} {} `{} {}` [{}]",
+        c.family, c.version, c.executable, c.argument, c.source
     )
 }
 
-/// The descriptor the reject case says must not claim it (`rejected_by`, else the notes'
-/// "NOT detected as 'x'").
-fn rejecter(c: &Case) -> &'static str {
+/// The descriptors the reject case says must not claim it (`rejected_by`, else the notes'
+/// "NOT detected as 'x'"); `*` is every descriptor (an output that is no compiler's banner).
+fn rejecters(c: &Case) -> Vec<&'static str> {
+    if c.rejected_by.as_deref() == Some("*") {
+        return FAMILIES.iter().map(|(_, d)| *d).collect();
+    }
     let fam = match &c.rejected_by {
         Some(r) => r.clone(),
         None => {
@@ -162,7 +169,7 @@ fn rejecter(c: &Case) -> &'static str {
             rest.split('\'').next().unwrap().to_string()
         }
     };
-    descriptor_for(&fam)
+    vec![descriptor_for(&fam)]
 }
 
 fn load() -> (Registry, Vec<Case>) {
@@ -181,6 +188,15 @@ fn tc<'r>(reg: &'r Registry, name: &str) -> &'r Toolchain {
 fn every_fixture_family_has_a_descriptor() {
     let (reg, cases) = load();
     for c in &cases {
+        // "none": an output that is no compiler's, only ever a reject case for every descriptor
+        if c.family == "none" {
+            assert!(
+                c.expect == "reject" && c.rejected_by.as_deref() == Some("*"),
+                "{}: family none must be a reject case with rejected_by = \"*\"",
+                describe(c)
+            );
+            continue;
+        }
         tc(&reg, descriptor_for(&c.family));
     }
 }
@@ -250,21 +266,22 @@ fn reject_cases_are_not_claimed() {
     let mut failures = Vec::new();
     let mut used = vec![false; REJECT_EXCEPTIONS.len()];
     for c in cases.iter().filter(|c| c.expect == "reject") {
-        let t = tc(&reg, rejecter(c));
         let exception = REJECT_EXCEPTIONS
             .iter()
             .position(|(k, _)| key_matches(k, c));
-        for name in exe_names(c) {
-            let got = t.detect_version(&name, &args(c), &c.output);
-            match (got, exception) {
-                (Some(_), Some(i)) => used[i] = true,
-                (Some(d), None) => failures.push(format!(
-                    "{} as `{name}`: `{}` claims it ({})",
-                    describe(c),
-                    t.name,
-                    d.version
-                )),
-                (None, _) => {}
+        for t in rejecters(c).into_iter().map(|d| tc(&reg, d)) {
+            for name in exe_names(c) {
+                let got = t.detect_version(&name, &args(c), &c.output);
+                match (got, exception) {
+                    (Some(_), Some(i)) => used[i] = true,
+                    (Some(d), None) => failures.push(format!(
+                        "{} as `{name}`: `{}` claims it ({})",
+                        describe(c),
+                        t.name,
+                        d.version
+                    )),
+                    (None, _) => {}
+                }
             }
         }
     }
@@ -322,6 +339,22 @@ fn no_other_family_claims_a_detect_case() {
         "cross-family confusion:\n{}",
         failures.join("\n")
     );
+}
+
+/// Every supported family keeps real outputs to be read against: a descriptor whose cases were
+/// all dropped would pass the checks above without being tested.
+#[test]
+fn every_descriptor_has_real_detect_cases() {
+    let (reg, cases) = load();
+    for (family, desc) in FAMILIES {
+        tc(&reg, desc);
+        assert!(
+            cases
+                .iter()
+                .any(|c| c.expect == "detect" && c.family == *family),
+            "no detect case for family `{family}` (descriptor `{desc}`)"
+        );
+    }
 }
 
 /// Every descriptor's facets follow the conventions the resolver relies on.
