@@ -143,7 +143,10 @@ fn run(
 ) -> Profile {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut profile = Profile::empty(cpus);
-    let work = match tempfile::Builder::new().prefix("cfgmx-probe-").tempdir() {
+    let work = match tempfile::Builder::new()
+        .prefix(&format!("cfgmx-probe-{}-", std::process::id()))
+        .tempdir()
+    {
         Ok(d) => d,
         Err(e) => {
             profile

@@ -243,7 +243,10 @@ pub fn prove(
     }
     let mut warning = None;
     if !todo.is_empty() {
-        match tempfile::Builder::new().prefix("cfgmx-proof-").tempdir() {
+        match tempfile::Builder::new()
+            .prefix(&format!("cfgmx-proof-{}-", std::process::id()))
+            .tempdir()
+        {
             Ok(work) => {
                 let run = || -> Vec<(String, Proof)> {
                     todo.par_iter()

@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod error;
+mod leftovers;
 mod load;
 mod output;
 mod proven;

@@ -126,7 +126,7 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "template".into());
             let scratch = tempfile::Builder::new()
-                .prefix("cfgmx-render-")
+                .prefix(&format!("cfgmx-render-{}-", std::process::id()))
                 .tempdir()
                 .map_err(|e| {
                     CliError::runtime(format!("cannot create a scratch directory: {e}"))
@@ -134,6 +134,14 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
             let content = crate::template_child::render(&src.name, &src.text, &ctx, scratch.path())
                 .map_err(|e| render_error(e, Some(&src), &m.source))?;
             let out = name.strip_suffix(".tera").unwrap_or(&name).to_string();
+            // The output is named after the template: never a name that would land outside
+            // DIR, hide, or overwrite cfgmx's own manifest.
+            if out.is_empty() || out.starts_with('.') || out == MANIFEST {
+                return Err(CliError::usage(format!(
+                    "--template {}: it would write a file called `{out}`; name the template after the file it makes (not empty, `..`, or starting with `.`), like `variants.md.tera`",
+                    t.display()
+                )));
+            }
             vec![RenderedFile {
                 path: PathBuf::from(out),
                 content,
@@ -212,7 +220,7 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
     }
     let manifest_text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
     outputs.push((dir.join(MANIFEST), manifest_text.as_bytes()));
-    write_all_atomic(&outputs)?;
+    write_all_atomic(dir, &outputs)?;
     let out = std::io::stdout();
     let mut out = out.lock();
     if g.json {
@@ -277,50 +285,57 @@ fn read_manifest(dir: &Path) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Writes every `(path, bytes)` to a temporary file beside its path, then renames them all;
-/// on any error before the renames every temporary file is removed and nothing has changed.
-fn write_all_atomic(outputs: &[(PathBuf, &[u8])]) -> Result<()> {
+/// Writes every `(path, bytes)` under `dir` into a staging directory inside `dir` first, then
+/// renames them all into place: on any error before the renames the staging directory is
+/// removed and nothing has changed. The staging directory carries the process id, so Ctrl-C
+/// removes it ([`crate::leftovers`]) and the next run removes one a killed run left.
+fn write_all_atomic(dir: &Path, outputs: &[(PathBuf, &[u8])]) -> Result<()> {
     let fail = |what: &str, p: &Path, e: std::io::Error| {
         CliError::runtime(format!("cannot {what} {}: {e}", p.display()))
     };
-    let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
-    let cleanup = |staged: &[(PathBuf, &Path)]| {
-        for (tmp, _) in staged {
-            let _ = std::fs::remove_file(tmp);
-        }
+    std::fs::create_dir_all(dir).map_err(|e| fail("create", dir, e))?;
+    crate::leftovers::sweep(dir, &[crate::leftovers::STAGING_PREFIX], false);
+    crate::leftovers::sweep_tmp_files(dir);
+    let stage = dir.join(format!(
+        "{}{}",
+        crate::leftovers::STAGING_PREFIX,
+        std::process::id()
+    ));
+    crate::leftovers::remove_on_interrupt(&stage);
+    let done = |r: Result<()>| {
+        let _ = std::fs::remove_dir_all(&stage);
+        crate::leftovers::forget(&stage);
+        r
     };
-    for (path, bytes) in outputs {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let res = std::fs::create_dir_all(dir).and_then(|()| {
-            let mut f = std::fs::File::create(&tmp)?;
-            // No fsync: the rename already means no reader sees a partial file, and a
-            // thousand-variant tree would spend most of its time waiting for the disk.
-            f.write_all(bytes)?;
-            // Scripts are meant to be run.
-            #[cfg(unix)]
-            if name.ends_with(".sbatch") {
-                use std::os::unix::fs::PermissionsExt;
-                f.set_permissions(std::fs::Permissions::from_mode(0o755))?;
-            }
-            Ok(())
-        });
+    let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
+    for (i, (path, bytes)) in outputs.iter().enumerate() {
+        // flat names in the staging directory: no tree to mirror, one rename per file
+        let tmp = stage.join(i.to_string());
+        let parent = path.parent().unwrap_or(dir);
+        let res = std::fs::create_dir_all(&stage)
+            .and_then(|()| std::fs::create_dir_all(parent))
+            .and_then(|()| {
+                let mut f = std::fs::File::create(&tmp)?;
+                // No fsync: the rename already means no reader sees a partial file, and a
+                // thousand-variant tree would spend most of its time waiting for the disk.
+                f.write_all(bytes)?;
+                // Scripts are meant to be run.
+                #[cfg(unix)]
+                if path.extension().is_some_and(|e| e == "sbatch") {
+                    use std::os::unix::fs::PermissionsExt;
+                    f.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+                }
+                Ok(())
+            });
         if let Err(e) = res {
-            let _ = std::fs::remove_file(&tmp);
-            cleanup(&staged);
-            return Err(fail("write", path, e));
+            return done(Err(fail("write", path, e)));
         }
         staged.push((tmp, path));
     }
-    for (i, (tmp, path)) in staged.iter().enumerate() {
+    for (tmp, path) in &staged {
         if let Err(e) = std::fs::rename(tmp, path) {
-            cleanup(&staged[i..]);
-            return Err(fail("write", path, e));
+            return done(Err(fail("write", path, e)));
         }
     }
-    Ok(())
+    done(Ok(()))
 }

@@ -15,6 +15,17 @@ use clap::CommandFactory;
 /// Runs the parsed command; returns the exit code.
 pub fn run(cli: Cli) -> Result<u8> {
     let g = &cli.global;
+    // `build` has the scheduler's own handler (it records interrupted variants); every other
+    // command removes its scratch directories on Ctrl-C, and any a killed run left behind.
+    if !matches!(cli.command, Command::Build(_)) {
+        crate::leftovers::install_handler();
+    }
+    if matches!(
+        cli.command,
+        Command::Build(_) | Command::Probe(_) | Command::Expand(_) | Command::Generate(_)
+    ) {
+        crate::leftovers::sweep_temp();
+    }
     match cli.command {
         Command::Expand(a) => expand::run(g, a),
         Command::Probe(a) => probe::run(g, a),
