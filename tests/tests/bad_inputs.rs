@@ -229,3 +229,89 @@ fn a_template_that_never_ends_is_stopped_by_the_time_limit() {
     );
     assert_eq!(files_under(dir.path()), before);
 }
+
+/// Pipes, devices and dangling links are refused by name wherever cfgmx reads a file, at
+/// once: opening a FIFO would block forever and `/dev/zero` never ends.
+#[test]
+fn pipes_devices_and_dangling_links_are_refused_by_name() {
+    let dir = tempdir();
+    let d = dir.path();
+    let fifo = |p: &Path| {
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid path string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    };
+    fifo(&d.join("m.toml"));
+    std::fs::create_dir(d.join("tc")).unwrap();
+    fifo(&d.join("tc/pipe.toml"));
+    fifo(&d.join("profile.json"));
+    std::os::unix::fs::symlink("/nonexistent/solver.toml", d.join("gone.toml")).unwrap();
+    for (args, want) in [
+        (
+            vec!["expand", "m.toml"],
+            "m.toml is a FIFO (named pipe), not a regular file",
+        ),
+        (
+            vec!["expand", "--profile", "profile.json"],
+            "profile.json is a FIFO (named pipe)",
+        ),
+        (
+            vec!["--toolchains", "tc", "toolchains"],
+            "tc/pipe.toml is a FIFO (named pipe)",
+        ),
+        (
+            vec!["--toolchains", "tc", "probe"],
+            "tc/pipe.toml is a FIFO (named pipe)",
+        ),
+        (
+            vec!["expand", "--profile", "/dev/zero"],
+            "/dev/zero is a device, not a regular file",
+        ),
+        (
+            vec!["expand", "gone.toml"],
+            "a symbolic link to /nonexistent/solver.toml, which does not exist",
+        ),
+    ] {
+        let before = files_under(d);
+        let start = std::time::Instant::now();
+        let r = run_in(d, &args);
+        r.expect_code(2);
+        assert!(r.stderr().contains(want), "{args:?}: {}", r.explain());
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{args:?}"
+        );
+        assert_eq!(files_under(d), before, "{args:?} wrote files");
+    }
+}
+
+/// A profile is checked like every other input: its schema, and no NUL in any value.
+#[test]
+fn a_profile_of_another_schema_or_with_a_nul_is_refused_where_it_says_so() {
+    let dir = tempdir();
+    let d = dir.path();
+    let p = run_in(d, &["probe", "--json"]);
+    p.expect_code(0);
+    let text = p.stdout();
+    std::fs::write(
+        d.join("s99.json"),
+        text.replacen("\"schema\": 1", "\"schema\": 99", 1),
+    )
+    .unwrap();
+    let nul = text.replacen("\"cpus\"", "\"x\": \"a\\u0000b\",\n  \"cpus\"", 1);
+    std::fs::write(d.join("nul.json"), nul).unwrap();
+    let r = run_in(d, &["expand", "--profile", "s99.json"]);
+    r.expect_code(2);
+    assert!(
+        r.stderr().contains("s99.json:2:3") && r.stderr().contains("schema 99"),
+        "{}",
+        r.explain()
+    );
+    let r = run_in(d, &["generate", "-f", "env", "--profile", "nul.json"]);
+    r.expect_code(2);
+    assert!(
+        r.stderr().contains("nul.json:") && r.stderr().contains("NUL"),
+        "{}",
+        r.explain()
+    );
+}

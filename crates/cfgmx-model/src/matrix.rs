@@ -405,7 +405,22 @@ impl Validator<'_> {
                 );
                 Vec::new()
             }
-            Some(l) => l.into_inner(),
+            Some(l) => {
+                let span = l.span();
+                let mut seen: Vec<Language> = Vec::new();
+                for lang in l.into_inner() {
+                    if seen.contains(&lang) {
+                        self.err(
+                            span.clone(),
+                            format!("`languages` names {} twice", lang.as_str()),
+                            "each language once",
+                        );
+                    } else {
+                        seen.push(lang);
+                    }
+                }
+                seen
+            }
             None => Language::ALL.to_vec(),
         };
         let threads = match raw.threads {

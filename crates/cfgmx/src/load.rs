@@ -12,21 +12,25 @@ use std::path::Path;
 /// refusing it up front costs nothing where parsing it would cost seconds and memory.
 pub const MAX_INPUT_BYTES: u64 = 16 << 20;
 
-/// Reads a text file as a [`Source`]; unreadable, oversized, binary (NUL bytes) or non-UTF-8
-/// files become located errors.
-pub fn read_source(path: &Path) -> Result<Source> {
+/// Reads at most [`MAX_INPUT_BYTES`] of a regular file: the one way the CLI reads a file it
+/// did not just write. A pipe, socket, device or directory is refused by name (opening a
+/// FIFO blocks until something writes to it; `/dev/zero` never ends).
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
     let name = path.display().to_string();
     let cannot = |e: std::io::Error| {
-        let hint = if e.kind() == std::io::ErrorKind::NotFound {
-            " (check the path)"
-        } else {
-            ""
+        let dangling = std::fs::read_link(path).ok().filter(|_| !path.exists());
+        let msg = match dangling {
+            Some(to) => format!(
+                "cannot read file: it is a symbolic link to {}, which does not exist",
+                to.display()
+            ),
+            None if e.kind() == std::io::ErrorKind::NotFound => {
+                format!("cannot read file: {e} (check the path)")
+            }
+            None => format!("cannot read file: {e}"),
         };
-        CliError::from(Diagnostics::one(Diagnostic::file(
-            &name,
-            format!("cannot read file: {e}{hint}"),
-        )))
+        CliError::from(Diagnostics::one(Diagnostic::file(&name, msg)))
     };
     let too_big = |size: u64| {
         CliError::from(Diagnostics::one(
@@ -41,13 +45,46 @@ pub fn read_source(path: &Path) -> Result<Source> {
             .expected("a hand-written matrix, descriptor or template (check the path)"),
         ))
     };
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    // The size is checked before reading, and the read is capped too, since a FIFO or a
-    // growing file has no trustworthy length.
-    if let Ok(meta) = file.metadata() {
-        if meta.is_file() && meta.len() > MAX_INPUT_BYTES {
-            return Err(too_big(meta.len()));
-        }
+    let not_regular = |m: &std::fs::Metadata| {
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        let what = if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if t.is_socket() {
+            "a socket"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device"
+        } else {
+            return None;
+        };
+        Some(CliError::from(Diagnostics::one(
+            Diagnostic::file(&name, format!("{name} is {what}, not a regular file"))
+                .expected("a regular file (cfgmx does not read pipes, sockets or devices)"),
+        )))
+    };
+    // Checked before opening, opened without blocking in case the path changes in between,
+    // and checked again on what was opened.
+    if let Some(e) = std::fs::metadata(path).ok().as_ref().and_then(not_regular) {
+        return Err(e);
+    }
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(cannot)?
+    };
+    let meta = file.metadata().map_err(cannot)?;
+    if let Some(e) = not_regular(&meta) {
+        return Err(e);
+    }
+    // The size is checked before reading, and the read is capped too, since a growing file
+    // has no trustworthy length.
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(too_big(meta.len()));
     }
     let mut bytes = Vec::new();
     file.take(MAX_INPUT_BYTES + 1)
@@ -56,6 +93,22 @@ pub fn read_source(path: &Path) -> Result<Source> {
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(too_big(bytes.len() as u64));
     }
+    Ok(bytes)
+}
+
+/// [`read_bytes`] of a file that may not exist yet (`None` then).
+pub fn read_existing(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        _ => read_bytes(path).map(Some),
+    }
+}
+
+/// Reads a text file as a [`Source`]; unreadable, oversized, binary (NUL bytes) or non-UTF-8
+/// files become located errors.
+pub fn read_source(path: &Path) -> Result<Source> {
+    let name = path.display().to_string();
+    let bytes = read_bytes(path)?;
     match String::from_utf8(bytes) {
         Ok(t) => {
             let src = Source::new(name, t);
@@ -132,13 +185,41 @@ pub fn matrix(arg: Option<&str>, reg: &Registry) -> Result<Matrix> {
 /// Reads a machine profile written by `cfgmx probe --json`; bad JSON is a located error.
 pub fn read_profile(path: &Path) -> Result<cfgmx_model::Profile> {
     let src = read_source(path)?;
-    serde_json::from_str(&src.text).map_err(|e| {
+    let at = |off: usize, len: usize, msg: String, expected: &str| -> CliError {
+        Diagnostics::one(Diagnostic::at(&src, off..off + len, msg).expected(expected))
+            .with_source(&src)
+            .into()
+    };
+    let p: cfgmx_model::Profile = serde_json::from_str(&src.text).map_err(|e| {
         let off = src.offset(e.line(), e.column());
-        Diagnostics::one(
-            Diagnostic::at(&src, off..off, format!("not a machine profile: {e}"))
-                .expected("a profile as `cfgmx probe --json` writes it"),
+        at(
+            off,
+            0,
+            format!("not a machine profile: {e}"),
+            "a profile as `cfgmx probe --json` writes it",
         )
-        .with_source(&src)
-        .into()
-    })
+    })?;
+    if p.schema != cfgmx_model::profile::PROFILE_SCHEMA {
+        let off = src.text.find("\"schema\"").unwrap_or(0);
+        return Err(at(
+            off,
+            8,
+            format!("profile schema {} is not one this cfgmx reads", p.schema),
+            &format!(
+                "schema {} (probe again with this cfgmx: `cfgmx probe --json`)",
+                cfgmx_model::profile::PROFILE_SCHEMA
+            ),
+        ));
+    }
+    // A NUL cannot be in a path or a flag, and would be cut short (or refused) by every
+    // consumer of the generated files.
+    if let Some(off) = src.text.find("\\u0000") {
+        return Err(at(
+            off,
+            6,
+            "a NUL character (\\u0000) in a profile value".into(),
+            "paths, versions and flags without NUL characters",
+        ));
+    }
+    Ok(p)
 }

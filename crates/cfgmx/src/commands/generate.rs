@@ -171,12 +171,13 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
     };
 
     // Merge, check what would be overwritten, then write: all checks before the first write.
-    let mut manifest = read_manifest(dir);
+    let mut manifest = read_manifest(dir)?;
     let mut merged = Vec::new();
     if a.merge {
         for f in &mut files {
             let target = dir.join(&f.path);
-            if let Ok(existing) = std::fs::read_to_string(&target) {
+            if let Some(existing) = load::read_existing(&target)? {
+                let existing = String::from_utf8_lossy(&existing);
                 f.content = merge_presets(&target.display().to_string(), &existing, &f.content)
                     .map_err(|e| render_error(e, None, &m.source))?;
                 merged.push(f.path.clone());
@@ -184,17 +185,17 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
         }
     }
     if !a.force {
-        let foreign: Vec<String> = files
-            .iter()
-            .filter(|f| !merged.contains(&f.path))
-            .filter_map(|f| {
-                let target = dir.join(&f.path);
-                let bytes = std::fs::read(&target).ok()?;
-                let key = f.path.to_string_lossy().into_owned();
-                let ours = manifest.get(&key) == Some(&digest(&bytes));
-                (!ours).then(|| target.display().to_string())
-            })
-            .collect();
+        let mut foreign: Vec<String> = Vec::new();
+        for f in files.iter().filter(|f| !merged.contains(&f.path)) {
+            let target = dir.join(&f.path);
+            let Some(bytes) = load::read_existing(&target)? else {
+                continue;
+            };
+            let key = f.path.to_string_lossy().into_owned();
+            if manifest.get(&key) != Some(&digest(&bytes)) {
+                foreign.push(target.display().to_string());
+            }
+        }
         if !foreign.is_empty() {
             return Err(CliError::usage(format!(
                 "not overwriting {} file(s) cfgmx did not generate (or that were edited since): {}; pass --force to overwrite{}",
@@ -278,11 +279,12 @@ fn digest(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-fn read_manifest(dir: &Path) -> BTreeMap<String, String> {
-    std::fs::read_to_string(dir.join(MANIFEST))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
+/// The manifest of what cfgmx wrote in `dir`; an unreadable one counts as empty (every file
+/// is then treated as the user's), but a pipe or device in its place is refused.
+fn read_manifest(dir: &Path) -> Result<BTreeMap<String, String>> {
+    Ok(load::read_existing(&dir.join(MANIFEST))?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default())
 }
 
 /// Writes every `(path, bytes)` under `dir` into a staging directory inside `dir` first, then

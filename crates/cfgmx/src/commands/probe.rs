@@ -77,7 +77,7 @@ fn descriptors(g: &Global) -> Result<String> {
         files.sort();
         for f in files {
             texts.push(f.display().to_string());
-            texts.push(std::fs::read_to_string(&f).unwrap_or_default());
+            texts.push(load::read_source(&f)?.text.to_string());
         }
     }
     Ok(cfgmx_probe::fingerprint(texts.iter().map(String::as_str)))
