@@ -752,6 +752,10 @@ fn bad_probe_arguments_are_usage_errors() {
             &["probe", "--timeout", "0"][..],
             "not a positive number of seconds",
         ),
+        (
+            &["probe", "--facet", "nosuch"][..],
+            "--facet nosuch: no compiler descriptor has a facet of that name; known facets: always",
+        ),
     ] {
         let r = cfgmx(args, cache.path(), None);
         r.expect_code(2);

@@ -92,6 +92,23 @@ pub fn options(g: &Global, a: &ProbeArgs) -> Result<ProbeOptions> {
             )));
         }
     }
+    if !a.facet.is_empty() {
+        // Only then is the registry read: a plain warm probe parses no descriptor.
+        let reg = load::registry(g)?;
+        let mut known: Vec<&str> = reg
+            .toolchains
+            .values()
+            .flat_map(|t| t.facets.keys().map(String::as_str))
+            .collect();
+        known.sort_unstable();
+        known.dedup();
+        if let Some(bad) = a.facet.iter().find(|f| !known.contains(&f.as_str())) {
+            return Err(CliError::usage(format!(
+                "--facet {bad}: no compiler descriptor has a facet of that name; known facets: {}",
+                known.join(", ")
+            )));
+        }
+    }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut facets = vec!["openmp".to_string()];
     for f in &a.facet {
