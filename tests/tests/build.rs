@@ -583,13 +583,21 @@ fn meson_builds_the_same_variants_in_build_dirs_of_their_own() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|t| format!("{} {}", t["name"], t["status"]))
+                // Meson >= 1.2 names a test `project:test`; ctest and older Meson `test`.
+                .map(|t| {
+                    let n = t["name"].as_str().unwrap();
+                    format!(
+                        "{} {}",
+                        n.strip_prefix("ompblas:").unwrap_or(n),
+                        t["status"]
+                    )
+                })
                 .collect();
             n.sort();
             n
         };
         assert_eq!(names(a), names(b));
-        assert_eq!(names(b), ["\"dgemm\" \"passed\"", "\"info\" \"passed\""]);
+        assert_eq!(names(b), ["dgemm \"passed\"", "info \"passed\""]);
         assert!(
             step(b, "test")["command"]
                 .as_str()
