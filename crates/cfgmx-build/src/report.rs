@@ -522,3 +522,143 @@ pub fn esc(s: &str) -> String {
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(name: &str, status: StepStatus) -> StepResult {
+        StepResult {
+            step: name.into(),
+            status,
+            command: String::new(),
+            exit_code: Some(0),
+            duration_s: 0.5,
+            log: format!("h/logs/{name}.log"),
+            cores: 1,
+            message: None,
+        }
+    }
+
+    fn variant(
+        name: &str,
+        status: Status,
+        test: StepStatus,
+        tests: &[(&str, TestStatus)],
+    ) -> VariantResult {
+        let n = |s: TestStatus| tests.iter().filter(|t| t.1 == s).count() as u32;
+        VariantResult {
+            name: name.into(),
+            hash: format!("{:0>64}", name.len()),
+            compiler: "gcc".into(),
+            blas: "threaded".into(),
+            build: name.into(),
+            status,
+            reason: None,
+            steps: vec![
+                step("configure", StepStatus::Passed),
+                step("build", StepStatus::Passed),
+                step("test", test),
+            ],
+            tests_passed: n(TestStatus::Passed),
+            tests_failed: n(TestStatus::Failed),
+            tests_skipped: n(TestStatus::Skipped),
+            tests: tests
+                .iter()
+                .map(|(n, s)| TestCaseResult {
+                    name: n.to_string(),
+                    status: *s,
+                    time_s: 0.25,
+                })
+                .collect(),
+            tests_from: Some("ctest-junit".into()),
+            threads: Some(2),
+            duration_s: 1.0,
+            source_fingerprint: String::new(),
+            tools: Default::default(),
+            warnings: vec![],
+        }
+    }
+
+    fn report() -> RunReport {
+        RunReport {
+            schema: 1,
+            matrix: "m".into(),
+            shard: None,
+            cores: 2,
+            wall_s: 1.0,
+            variants: vec![
+                variant(
+                    "a",
+                    Status::Failed,
+                    StepStatus::Failed,
+                    &[
+                        ("ok", TestStatus::Passed),
+                        ("<bad & \"x\">", TestStatus::Failed),
+                        ("skip", TestStatus::Skipped),
+                    ],
+                ),
+                variant("bb", Status::NoTests, StepStatus::NoTests, &[]),
+            ],
+        }
+    }
+
+    /// One JUnit case per test (the test step itself only where no test stands for it), each
+    /// with its own status; hostile test names survive as text.
+    #[test]
+    fn junit_has_a_case_per_test() {
+        let xml = report().junit();
+        let back = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+        let a = &back.test_suites[0];
+        let names: Vec<&str> = a.test_cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["configure", "build", "ok", "<bad & \"x\">", "skip"]);
+        assert!(matches!(
+            a.test_cases[2].status,
+            quick_junit::TestCaseStatus::Success { .. }
+        ));
+        assert!(matches!(
+            a.test_cases[3].status,
+            quick_junit::TestCaseStatus::NonSuccess { .. }
+        ));
+        assert!(matches!(
+            a.test_cases[4].status,
+            quick_junit::TestCaseStatus::Skipped { .. }
+        ));
+        let b = &back.test_suites[1];
+        let names: Vec<&str> = b.test_cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["configure", "build", "test"],
+            "no test: the step stands"
+        );
+        assert!(matches!(
+            b.test_cases[2].status,
+            quick_junit::TestCaseStatus::Skipped { .. }
+        ));
+    }
+
+    #[test]
+    fn table_and_html_show_no_tests_threads_and_each_test() {
+        let r = report();
+        let rows = r.table_rows();
+        assert_eq!(rows[0][2], "FAILED");
+        assert_eq!(rows[0][6], "1/2 (1 skipped)");
+        assert_eq!(rows[0][7], "2");
+        assert_eq!(rows[1][2], "no tests");
+        assert_eq!(rows[1][5], "no tests");
+        let h = r.html("");
+        assert!(h.contains("1 no tests"), "{h}");
+        assert!(h.contains("class=\"cell no_tests\""), "{h}");
+        assert!(h.contains("&lt;bad &amp; &quot;x&quot;&gt;"), "{h}");
+        assert!(!h.contains("<bad"), "{h}");
+        // Round trip: a report merged from JSON keeps the per-test results.
+        let json = serde_json::to_string(&r).unwrap();
+        let back: RunReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+        // A record from before per-test results still reads.
+        let old = json
+            .replace(",\"tests_skipped\":1", "")
+            .replace(",\"threads\":2", "");
+        assert!(serde_json::from_str::<RunReport>(&old).is_ok());
+    }
+}
