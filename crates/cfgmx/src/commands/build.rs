@@ -347,8 +347,12 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     // cores; with fewer cores they would wait forever or run with fewer threads than the user
     // ships with, and a pass would prove nothing about the declared count.
     if threads as usize > cores && jobs.iter().any(|j| j.threaded) {
+        let given = match a.jobs {
+            Some(_) => format!("-j {cores} gives {cores} core(s)"),
+            None => format!("this machine has {cores} core(s)"),
+        };
         return Err(CliError::usage(format!(
-            "threaded variants test with {threads} threads (the matrix's `threads`, 2 unless set) but -j {cores} gives {cores} core(s): raise -j to at least {threads}, or set `threads = {cores}` in the matrix to test with fewer threads"
+            "threaded variants test with {threads} threads (the matrix's `threads`, 2 unless set) but {given}: raise -j to at least {threads}, or set `threads = {cores}` in the matrix to test with fewer threads"
         )));
     }
     let store = Store::open(&a.build_root, a.wait).map_err(|e| match e {
