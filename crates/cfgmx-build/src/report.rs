@@ -215,6 +215,13 @@ impl RunReport {
         let mut report = Report::new(format!("cfgmx build {}", self.matrix));
         for v in &self.variants {
             let mut suite = TestSuite::new(v.name.clone());
+            // What the tests ran with and where their results were read from.
+            if let Some(t) = v.threads {
+                suite.add_property(quick_junit::Property::new("threads", t.to_string()));
+            }
+            if let Some(f) = &v.tests_from {
+                suite.add_property(quick_junit::Property::new("tests_from", f.clone()));
+            }
             if v.steps.is_empty() {
                 let mut st = TestCaseStatus::skipped();
                 st.set_message(v.reason.clone().unwrap_or_else(|| "not run".into()));
@@ -624,6 +631,14 @@ mod tests {
             a.test_cases[4].status,
             quick_junit::TestCaseStatus::Skipped { .. }
         ));
+        let prop = |k: &str| {
+            a.properties
+                .iter()
+                .find(|p| p.name.as_str() == k)
+                .map(|p| p.value.as_str().to_string())
+        };
+        assert_eq!(prop("threads").as_deref(), Some("2"));
+        assert_eq!(prop("tests_from").as_deref(), Some("ctest-junit"));
         let b = &back.test_suites[1];
         let names: Vec<&str> = b.test_cases.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
