@@ -583,6 +583,10 @@ fn run_one(
     if ok {
         let (t, c) = runner::test(&ctx);
         step_done(&t);
+        if let Some(u) = &c.unread {
+            // The counts then come from the summary text: say so, it is the weaker source.
+            warnings.push(u.clone());
+        }
         counts = c;
         threads = Some(runner::test_threads(job));
         steps.push(t);

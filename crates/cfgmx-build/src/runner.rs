@@ -417,6 +417,8 @@ pub struct TestCounts {
     /// Where the results came from (`ctest-junit`, `meson-testlog`, `ctest-summary`,
     /// `meson-summary`); none when nothing could be read.
     pub from: Option<&'static str>,
+    /// Why the structured results could not be read, when the driver should have written them.
+    pub unread: Option<String>,
 }
 
 impl TestCounts {
@@ -429,6 +431,7 @@ impl TestCounts {
             none: cases.is_empty(),
             from: Some(from),
             cases,
+            unread: None,
         }
     }
 }
@@ -705,7 +708,7 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
             "meson-testlog",
         )),
     };
-    let counts = match structured {
+    let mut counts = match structured {
         Some((Ok(t), parse, from)) => match parse(&t) {
             Ok(cases) => TestCounts::from_cases(cases, from),
             Err(e) => {
@@ -724,6 +727,7 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
         }
         None => parse_tests(ctx.system, &text),
     };
+    counts.unread = unread.clone();
     let mut r = finish(ctx, "test", &o, k);
     if r.status == StepStatus::Passed && counts.failed > 0 {
         // A driver that exits 0 over a failed test is still a failed test.
