@@ -153,6 +153,14 @@ fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
     for v in variants(&full) {
         assert_eq!(v["status"], "passed", "{v}");
         assert_eq!(v["tests_passed"], 2, "{v}");
+        let mut names: Vec<&str> = v["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["dgemm", "info"], "{v}");
         for s in ["configure", "build", "test"] {
             let log = env
                 .path()
@@ -161,7 +169,8 @@ fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
             assert!(log.is_file(), "{} missing", log.display());
         }
     }
-    // Tests ran with thread counts inside the 2-core budget, the BLAS's own variable included.
+    // Tests ran with the thread count recorded for the variant (the matrix's 2 when threaded),
+    // the BLAS's own variable included.
     for v in variants(&full) {
         let log = std::fs::read_to_string(
             env.path()
@@ -176,7 +185,9 @@ fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
             .unwrap_or_else(|| panic!("no OMP_NUM_THREADS in `{first}`"))
             .parse()
             .unwrap();
-        assert!((1..=2).contains(&omp), "{first}");
+        let threaded = v["name"].as_str().unwrap().contains("threaded");
+        assert_eq!(omp, if threaded { 2 } else { 1 }, "{first}");
+        assert_eq!(v["threads"], omp, "{v}");
         // Whatever thread variable the variant's BLAS build reads (cfgmx env says which) is
         // capped too: a pthread OpenBLAS ignores OMP_NUM_THREADS.
         let script = env
@@ -199,8 +210,8 @@ fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
         }
     }
 
-    check_junit(&env.path().join("junit.xml"), 8);
-    check_junit(&env.path().join("merged.xml"), 8);
+    check_junit(&env.path().join("junit.xml"), 8, &["dgemm", "info"]);
+    check_junit(&env.path().join("merged.xml"), 8, &["dgemm", "info"]);
     check_html(&env.path().join("report.html"), env.path());
 
     // No change: nothing is rebuilt.
@@ -253,7 +264,8 @@ fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
     assert!(built >= 1);
 }
 
-fn check_junit(path: &Path, variants: usize) {
+/// Each variant's suite: configure, build, then one case per test the project ran.
+fn check_junit(path: &Path, variants: usize, tests: &[&str]) {
     // Parse with a real XML parser and check the JUnit structure CI systems read.
     let script = format!(
         r#"
@@ -264,13 +276,15 @@ suites = root.findall("testsuite")
 assert len(suites) == {variants}, len(suites)
 for s in suites:
     cases = s.findall("testcase")
-    assert [c.get("name") for c in cases] == ["configure", "build", "test"], [c.get("name") for c in cases]
+    names = [c.get("name") for c in cases]
+    assert names[:2] == ["configure", "build"] and sorted(names[2:]) == {tests:?}, names
     assert int(s.get("tests")) == len(cases)
     for c in cases:
         assert c.get("classname") and c.get("time") is not None
 print("ok")
 "#,
-        path = path.display().to_string()
+        path = path.display().to_string(),
+        tests = tests.iter().map(|t| t.to_string()).collect::<Vec<_>>()
     );
     let o = Command::new("python3")
         .args(["-c", &script])
@@ -335,6 +349,7 @@ fn a_broken_flag_fails_its_variant_alone_and_the_log_says_why() {
     }
 }
 
+/// No test ran: its own status, never "passed", and exit 1 unless --allow-no-tests.
 #[test]
 fn a_project_without_tests_is_reported_as_ran_no_test() {
     let env = MatrixDir::new(&matrix());
@@ -347,9 +362,42 @@ fn a_project_without_tests_is_reported_as_ran_no_test() {
     .unwrap();
     std::fs::write(src.join("hello.c"), "int main(void) { return 0; }\n").unwrap();
     let (o, r) = env.build(&src, "root", &["--only", "gcc-sequential-debug"]);
-    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", explain(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("ran no test") && err.contains("--allow-no-tests"),
+        "{err}"
+    );
     let v = &variants(&r)[0];
+    assert_eq!(v["status"], "no_tests", "{v}");
     assert_eq!(step(v, "test")["status"], "no_tests", "{v}");
+    assert_eq!(
+        (&v["tests_passed"], &v["tests_failed"]),
+        (&0.into(), &0.into())
+    );
+    // The table says so too; the variant is not taken as passed and built again next time.
+    let o = env
+        .build_cmd(&src, "root", &["--only", "gcc-sequential-debug"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", explain(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("gcc-sequential-debug"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        row.contains("no tests") && !row.contains("passed"),
+        "{table}"
+    );
+    assert!(table.contains("0 passed, 0 failed, 1 no tests"), "{table}");
+    let (o, r) = env.build(
+        &src,
+        "root",
+        &["--only", "gcc-sequential-debug", "--allow-no-tests"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    assert_eq!(variants(&r)[0]["status"], "no_tests");
 }
 
 fn processes_mentioning(needle: &str) -> Vec<String> {
@@ -527,6 +575,29 @@ fn meson_builds_the_same_variants_in_build_dirs_of_their_own() {
         assert_eq!(a["hash"], b["hash"]);
         assert_eq!(b["status"], "passed", "{b}");
         assert_eq!(b["tests_passed"], 2, "{b}");
+        // Per test, from Meson's own record of the run.
+        assert_eq!(b["tests_from"], "meson-testlog", "{b}");
+        assert_eq!(a["tests_from"], "ctest-junit", "{a}");
+        let names = |v: &Value| {
+            let mut n: Vec<String> = v["tests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                // Meson >= 1.2 names a test `project:test`; ctest and older Meson `test`.
+                .map(|t| {
+                    let n = t["name"].as_str().unwrap();
+                    format!(
+                        "{} {}",
+                        n.strip_prefix("ompblas:").unwrap_or(n),
+                        t["status"]
+                    )
+                })
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(a), names(b));
+        assert_eq!(names(b), ["dgemm \"passed\"", "info \"passed\""]);
         assert!(
             step(b, "test")["command"]
                 .as_str()

@@ -61,13 +61,31 @@ impl Budget {
     /// Blocks for one token, then takes up to `want - 1` more if they are free now (a step
     /// never waits for its extras: the ones it gets are the ones it uses).
     pub fn take(&self, want: usize) -> std::io::Result<Held> {
+        // One taker at a time, the first token included: a `take_exactly` waiting for its
+        // last token must not be overtaken by a taker that then waits for the lock (each
+        // would hold what the other needs). A taker holds no token from an earlier step, so
+        // the one waiting here only waits for steps that are running to end.
+        let _one = self.taking.lock().unwrap_or_else(|e| e.into_inner());
         let mut tokens = vec![self.client.acquire()?];
         // A pipe-backed pool has no non-blocking acquire: count what is in the pipe and take
-        // that many, one taker at a time so cfgmx's own threads don't race for the same tokens
-        // (a make child that does can only make this wait, never oversubscribe).
-        let _one = self.taking.lock().unwrap_or_else(|e| e.into_inner());
+        // that many (a make child that races for them can only make this wait, never
+        // oversubscribe).
         let free = self.client.available()?;
         for _ in 0..free.min(want.max(1) - 1) {
+            tokens.push(self.client.acquire()?);
+        }
+        Ok(Held { tokens })
+    }
+}
+
+impl Budget {
+    /// Blocks until `n` tokens (at most the whole budget) are held: a threaded variant's tests
+    /// wait for the cores their thread count needs rather than run with fewer threads.
+    pub fn take_exactly(&self, n: usize) -> std::io::Result<Held> {
+        let n = n.clamp(1, self.cores);
+        let _one = self.taking.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tokens = Vec::with_capacity(n);
+        for _ in 0..n {
             tokens.push(self.client.acquire()?);
         }
         Ok(Held { tokens })
@@ -96,6 +114,31 @@ mod tests {
         drop(a);
         let d = b.take(5).unwrap();
         assert_eq!(d.count(), 2);
+    }
+
+    /// A step that needs 2 of 2 cores waits while another holds one, and gets both once it
+    /// is returned, never fewer.
+    #[test]
+    fn take_exactly_waits_for_every_core() {
+        let b = Budget::new(2).unwrap();
+        let one = b.take(1).unwrap();
+        let got = std::sync::Mutex::new(None);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let h = b.take_exactly(2).unwrap();
+                *got.lock().unwrap() = Some(h.count());
+            });
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            assert_eq!(
+                *got.lock().unwrap(),
+                None,
+                "took 2 cores while only 1 was free"
+            );
+            drop(one);
+        });
+        assert_eq!(*got.lock().unwrap(), Some(2));
+        // Asking for more than the budget waits for the whole budget, not forever.
+        assert_eq!(b.take_exactly(5).unwrap().count(), 2);
     }
 
     #[test]

@@ -61,11 +61,19 @@ pub struct Job {
     /// Variables that set the thread count (OMP_NUM_THREADS and the BLAS build's own).
     #[serde(default)]
     pub thread_vars: Vec<String>,
+    /// The thread count a threaded variant's tests run with (the matrix's `threads`).
+    #[serde(default = "default_threads")]
+    pub threads: u32,
     /// Build-system files rendered by cfgmx-render for this variant, by format name
     /// (`cmake-toolchain`, `cmake-cache`, `meson-native`): the runner writes them as they are,
     /// and the lock carries them so another machine configures the same way.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub files: IndexMap<String, String>,
+}
+
+/// The matrix's default `threads`, for a lock entry written before the field existed.
+fn default_threads() -> u32 {
+    2
 }
 
 impl Job {
@@ -131,6 +139,7 @@ impl Job {
             env: f.env.clone(),
             threaded,
             thread_vars,
+            threads: default_threads(),
             files: IndexMap::new(),
         })
     }

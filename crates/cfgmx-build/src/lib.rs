@@ -14,6 +14,7 @@
 
 pub mod budget;
 pub mod job;
+pub mod project;
 pub mod report;
 pub mod runner;
 pub mod store;
@@ -219,11 +220,28 @@ pub fn run(
         System::Cmake => "cmake",
         System::Meson => "meson",
     };
-    let (main_version, ninja) = std::thread::scope(|s| {
+    let (main_version, ninja, ctest) = std::thread::scope(|s| {
         let main = s.spawn(|| tool_version(main_tool));
+        let ctest = s.spawn(|| match system {
+            System::Cmake => tool_version("ctest"),
+            System::Meson => None,
+        });
         let ninja = tool_version("ninja");
-        (main.join().ok().flatten(), ninja)
+        (
+            main.join().ok().flatten(),
+            ninja,
+            ctest.join().ok().flatten(),
+        )
     });
+    // ctest's own version decides how its results are read: a ctest that cannot write JUnit
+    // is read from its summary text.
+    let ctest_junit = ctest
+        .as_deref()
+        .and_then(runner::ctest_version)
+        .is_some_and(runner::ctest_has_junit);
+    if let Some(v) = &ctest {
+        tools.insert("ctest".to_string(), v.clone());
+    }
     if let Some(v) = main_version {
         tools.insert(main_tool.to_string(), v);
     }
@@ -294,7 +312,13 @@ pub fn run(
                 }
                 if !opts.force {
                     if let Some(prev) = load(job) {
-                        if prev.status == Status::Passed && prev.source_fingerprint == fp {
+                        // A pass proves only what it ran: with another thread count (or a
+                        // record from before counts were kept) the tests run again.
+                        let same_threads = prev.threads == Some(runner::test_threads(job));
+                        if prev.status == Status::Passed
+                            && prev.source_fingerprint == fp
+                            && same_threads
+                        {
                             let reason = "unchanged since it passed".to_string();
                             on_event(&Event::Skipped {
                                 name: job.name.clone(),
@@ -318,6 +342,7 @@ pub fn run(
                     &fp,
                     &budget,
                     ninja.is_some(),
+                    ctest_junit,
                     &tools,
                     on_event,
                     &writes_source,
@@ -425,6 +450,8 @@ pub fn reproduce(
         budget: &budget,
         ninja: tool_version("ninja").is_some(),
         step_timeout: None,
+        // reproduce runs no test.
+        ctest_junit: false,
     };
     let cfg = runner::write_config(&ctx).map_err(|e| RunError::Io(e.to_string()))?;
     Ok((runner::configure(&ctx, &cfg), ctx.build_dir()))
@@ -453,6 +480,10 @@ fn skipped(job: &Job, reason: &str, prev: Option<VariantResult>) -> VariantResul
         steps: Vec::new(),
         tests_passed: 0,
         tests_failed: 0,
+        tests_skipped: 0,
+        tests: Vec::new(),
+        tests_from: None,
+        threads: None,
         duration_s: 0.0,
         source_fingerprint: String::new(),
         tools: Default::default(),
@@ -474,6 +505,7 @@ fn run_one(
     fp: &str,
     budget: &Budget,
     ninja: bool,
+    ctest_junit: bool,
     tools: &indexmap::IndexMap<String, String>,
     on_event: &(dyn Fn(&Event) + Sync),
     writes_source: &AtomicBool,
@@ -509,9 +541,11 @@ fn run_one(
         budget,
         ninja,
         step_timeout: opts.step_timeout,
+        ctest_junit,
     };
     let mut steps = Vec::new();
     let mut counts = runner::TestCounts::default();
+    let mut threads = None;
     let step_done = |s: &StepResult| {
         on_event(&Event::StepFinished {
             name: job.name.clone(),
@@ -549,7 +583,12 @@ fn run_one(
     if ok {
         let (t, c) = runner::test(&ctx);
         step_done(&t);
+        if let Some(u) = &c.unread {
+            // The counts then come from the summary text: say so, it is the weaker source.
+            warnings.push(u.clone());
+        }
         counts = c;
+        threads = Some(runner::test_threads(job));
         steps.push(t);
     }
     if interrupted() {
@@ -596,6 +635,11 @@ fn run_one(
         build: job.build.clone(),
         status: if failed {
             Status::Failed
+        } else if steps
+            .iter()
+            .any(|s| s.step == "test" && s.status == StepStatus::NoTests)
+        {
+            Status::NoTests
         } else {
             Status::Passed
         },
@@ -603,6 +647,10 @@ fn run_one(
         steps,
         tests_passed: counts.passed,
         tests_failed: counts.failed,
+        tests_skipped: counts.skipped,
+        tests: counts.cases,
+        tests_from: counts.from.map(str::to_string),
+        threads,
         duration_s: t0.elapsed().as_secs_f64(),
         source_fingerprint: fp.to_string(),
         tools,
@@ -639,6 +687,7 @@ mod tests {
             env: Default::default(),
             threaded: false,
             thread_vars: vec![],
+            threads: 2,
             files: Default::default(),
         }
     }

@@ -1,6 +1,7 @@
 //! Results and the reporters that consume them: JSON (the record format, also what `report
-//! merge` reads), JUnit XML (one test case per variant and step) and a self-contained HTML grid
-//! compiler x blas x build coloured by result. Pure: they return strings; the CLI writes them.
+//! merge` reads), JUnit XML (one suite per variant: a case per step and one per test the
+//! project ran) and a self-contained HTML grid compiler x blas x build coloured by result.
+//! Pure: they return strings; the CLI writes them.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -36,12 +37,34 @@ pub struct StepResult {
     pub message: Option<String>,
 }
 
+/// How one of the project's own tests ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestStatus {
+    Passed,
+    Failed,
+    /// Skipped or disabled by the project (ctest's SKIP_RETURN_CODE, DISABLED; Meson's SKIP):
+    /// it did not run, so it proves nothing.
+    Skipped,
+}
+
+/// One of the project's tests, as the test driver reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestCaseResult {
+    pub name: String,
+    pub status: TestStatus,
+    pub time_s: f64,
+}
+
 /// The variant's overall status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Passed,
     Failed,
+    /// Configured and built, but no test ran: never a pass (the exit code is 1 unless the user
+    /// allows it), since nothing was checked.
+    NoTests,
     /// Not built in this run: unchanged since a pass, or stopped by --fail-fast/interrupt.
     Skipped,
 }
@@ -63,6 +86,20 @@ pub struct VariantResult {
     pub tests_passed: u32,
     #[serde(default)]
     pub tests_failed: u32,
+    /// Tests the project skipped or disabled.
+    #[serde(default)]
+    pub tests_skipped: u32,
+    /// Every test the driver ran, in its order.
+    #[serde(default)]
+    pub tests: Vec<TestCaseResult>,
+    /// Where the test results were read from: `ctest-junit`, `meson-testlog`, or
+    /// `ctest-summary`/`meson-summary` (the text, for a ctest older than 3.21).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests_from: Option<String>,
+    /// The thread count (`OMP_NUM_THREADS` and the BLAS's own variable) the tests ran with;
+    /// none when the test step did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
     pub duration_s: f64,
     /// The source tree fingerprint it was built from.
     #[serde(default)]
@@ -102,6 +139,9 @@ impl RunReport {
     pub fn failed(&self) -> usize {
         self.count(Status::Failed)
     }
+    pub fn no_tests(&self) -> usize {
+        self.count(Status::NoTests)
+    }
     pub fn count(&self, s: Status) -> usize {
         self.variants.iter().filter(|v| v.status == s).count()
     }
@@ -133,7 +173,8 @@ impl RunReport {
         Ok(out)
     }
 
-    /// Rows for the final table: variant, hash, configure/build/test, tests, duration.
+    /// Rows for the final table: variant, hash, configure/build/test, tests, thread count,
+    /// duration.
     pub fn table_rows(&self) -> Vec<Vec<String>> {
         self.variants
             .iter()
@@ -147,6 +188,7 @@ impl RunReport {
                 let status = match v.status {
                     Status::Passed => "passed",
                     Status::Failed => "FAILED",
+                    Status::NoTests => "no tests",
                     Status::Skipped => "skipped",
                 };
                 vec![
@@ -156,20 +198,30 @@ impl RunReport {
                     st("configure"),
                     st("build"),
                     st("test"),
-                    format!("{}/{}", v.tests_passed, v.tests_passed + v.tests_failed),
+                    tests_cell(v),
+                    v.threads.map_or("-".to_string(), |t| t.to_string()),
                     format!("{:.1}s", v.duration_s),
                 ]
             })
             .collect()
     }
 
-    /// JUnit XML: one suite per variant, one case per step.
+    /// JUnit XML: one suite per variant; a case per step, and the test step as one case per
+    /// test the project ran (the step itself appears only when no test result stands for it:
+    /// no test ran, or the driver failed with no failed test to show for it).
     pub fn junit(&self) -> String {
         use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
         use std::time::Duration;
         let mut report = Report::new(format!("cfgmx build {}", self.matrix));
         for v in &self.variants {
             let mut suite = TestSuite::new(v.name.clone());
+            // What the tests ran with and where their results were read from.
+            if let Some(t) = v.threads {
+                suite.add_property(quick_junit::Property::new("threads", t.to_string()));
+            }
+            if let Some(f) = &v.tests_from {
+                suite.add_property(quick_junit::Property::new("tests_from", f.clone()));
+            }
             if v.steps.is_empty() {
                 let mut st = TestCaseStatus::skipped();
                 st.set_message(v.reason.clone().unwrap_or_else(|| "not run".into()));
@@ -178,6 +230,42 @@ impl RunReport {
                 suite.add_test_case(tc);
             }
             for s in &v.steps {
+                if s.step == "test" && !v.tests.is_empty() {
+                    let any_failed = v.tests.iter().any(|t| t.status == TestStatus::Failed);
+                    for t in &v.tests {
+                        let st = match t.status {
+                            TestStatus::Passed => TestCaseStatus::success(),
+                            TestStatus::Failed => {
+                                let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                                st.set_message(format!("test {} failed (log: {})", t.name, s.log));
+                                st
+                            }
+                            TestStatus::Skipped => {
+                                let mut st = TestCaseStatus::skipped();
+                                st.set_message("skipped by the project");
+                                st
+                            }
+                        };
+                        let st = if v.status == Status::Skipped {
+                            let mut st = TestCaseStatus::skipped();
+                            st.set_message(v.reason.clone().unwrap_or_else(|| "unchanged".into()));
+                            st
+                        } else {
+                            st
+                        };
+                        let mut tc = TestCase::new(t.name.clone(), st);
+                        tc.set_classname(format!(
+                            "{}.{}.test",
+                            v.name,
+                            &v.hash[..v.hash.len().min(12)]
+                        ));
+                        tc.set_time(Duration::from_secs_f64(t.time_s.max(0.0)));
+                        suite.add_test_case(tc);
+                    }
+                    if s.status != StepStatus::Failed || any_failed {
+                        continue;
+                    }
+                }
                 let mut st = match s.status {
                     StepStatus::Passed => TestCaseStatus::success(),
                     StepStatus::Failed => {
@@ -232,10 +320,11 @@ impl RunReport {
         h.push_str(STYLE);
         h.push_str("</head><body>\n");
         h.push_str(&format!(
-            "<h1>cfgmx build <code>{}</code></h1>\n<p class=\"sum\"><span class=\"passed\">{} passed</span> <span class=\"failed\">{} failed</span> <span class=\"skipped\">{} skipped</span> &middot; {} cores &middot; {:.1} s wall</p>\n",
+            "<h1>cfgmx build <code>{}</code></h1>\n<p class=\"sum\"><span class=\"passed\">{} passed</span> <span class=\"failed\">{} failed</span> <span class=\"no_tests\">{} no tests</span> <span class=\"skipped\">{} skipped</span> &middot; {} cores &middot; {:.1} s wall</p>\n",
             esc(&self.matrix),
             self.passed(),
             self.failed(),
+            self.no_tests(),
             self.count(Status::Skipped),
             self.cores,
             self.wall_s
@@ -265,7 +354,7 @@ impl RunReport {
             }
             h.push_str("</tr>\n");
         }
-        h.push_str("</tbody></table>\n<h2>Variants</h2>\n<table class=\"list\"><tr><th>variant</th><th>hash</th><th>status</th><th>configure</th><th>build</th><th>test</th><th>tests</th><th>time</th></tr>\n");
+        h.push_str("</tbody></table>\n<h2>Variants</h2>\n<table class=\"list\"><tr><th>variant</th><th>hash</th><th>status</th><th>configure</th><th>build</th><th>test</th><th>tests</th><th>threads</th><th>time</th></tr>\n");
         for v in &self.variants {
             h.push_str(&format!(
                 "<tr id=\"v-{}\" class=\"{}\"><td>{}</td><td><code>{}</code></td><td>{}</td>",
@@ -293,13 +382,35 @@ impl RunReport {
                 }
             }
             h.push_str(&format!(
-                "<td>{}/{}</td><td>{:.1}s</td></tr>\n",
-                v.tests_passed,
-                v.tests_passed + v.tests_failed,
+                "<td>{}</td><td>{}</td><td>{:.1}s</td></tr>\n",
+                esc(&tests_cell(v)),
+                v.threads.map_or("-".to_string(), |t| t.to_string()),
                 v.duration_s
             ));
         }
-        h.push_str("</table>\n</body></html>\n");
+        h.push_str("</table>\n");
+        // Every test of every variant: which one failed is what a maintainer looks for first.
+        if self.variants.iter().any(|v| !v.tests.is_empty()) {
+            h.push_str("<h2>Tests</h2>\n<table class=\"list tests\"><tr><th>variant</th><th>test</th><th>status</th><th>time</th></tr>\n");
+            for v in &self.variants {
+                for t in &v.tests {
+                    let class = match t.status {
+                        TestStatus::Passed => "passed",
+                        TestStatus::Failed => "failed",
+                        TestStatus::Skipped => "skipped",
+                    };
+                    h.push_str(&format!(
+                        "<tr><td><a href=\"#v-{}\">{}</a></td><td>{}</td><td class=\"{class}\">{class}</td><td>{:.2}s</td></tr>\n",
+                        esc(&v.hash),
+                        esc(&v.name),
+                        esc(&t.name),
+                        t.time_s
+                    ));
+                }
+            }
+            h.push_str("</table>\n");
+        }
+        h.push_str("</body></html>\n");
         h
     }
 }
@@ -313,7 +424,8 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &str) -> String {
         .iter()
         .map(|v| v.status)
         .max_by_key(|s| match s {
-            Status::Failed => 2,
+            Status::Failed => 3,
+            Status::NoTests => 2,
             Status::Passed => 0,
             Status::Skipped => 1,
         })
@@ -334,11 +446,14 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &str) -> String {
             .filter(|s| !s.log.is_empty())
             .map(|s| format!("{log_prefix}{}", s.log));
         let label = format!(
-            "<b>{}</b><br><small><code>{}</code> &middot; {}/{} tests{}</small>",
+            "<b>{}</b><br><small><code>{}</code> &middot; {} tests{}{}</small>",
             status_class(v.status),
             esc(&v.hash[..v.hash.len().min(8)]),
-            v.tests_passed,
-            v.tests_passed + v.tests_failed,
+            esc(&tests_cell(v)),
+            v.threads
+                .filter(|t| *t > 1)
+                .map(|t| format!(" &middot; {t} threads"))
+                .unwrap_or_default(),
             failed_step
         );
         match log {
@@ -369,15 +484,25 @@ table.grid td a{color:inherit;text-decoration:none;display:block}
 .none{background:#f4f4f4;color:#aaa}
 table.list{border-collapse:collapse;margin-top:1em}
 table.list td,table.list th{border:1px solid #ddd;padding:.25em .6em;text-align:left}
-table.list tr.passed,table.list tr.failed,table.list tr.skipped{background:none;color:inherit}
+table.list tr.passed,table.list tr.failed,table.list tr.skipped,table.list tr.no_tests{background:none;color:inherit}
 table.list td.passed a,table.list td.failed a,table.list td.no_tests a{color:#fff}
 </style>
 ";
+
+/// `passed/ran`, with the skipped ones named when there are: `2/2`, `1/2 (1 skipped)`.
+fn tests_cell(v: &VariantResult) -> String {
+    let mut s = format!("{}/{}", v.tests_passed, v.tests_passed + v.tests_failed);
+    if v.tests_skipped > 0 {
+        s.push_str(&format!(" ({} skipped)", v.tests_skipped));
+    }
+    s
+}
 
 fn status_class(s: Status) -> &'static str {
     match s {
         Status::Passed => "passed",
         Status::Failed => "failed",
+        Status::NoTests => "no_tests",
         Status::Skipped => "skipped",
     }
 }
@@ -403,4 +528,152 @@ pub fn esc(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(name: &str, status: StepStatus) -> StepResult {
+        StepResult {
+            step: name.into(),
+            status,
+            command: String::new(),
+            exit_code: Some(0),
+            duration_s: 0.5,
+            log: format!("h/logs/{name}.log"),
+            cores: 1,
+            message: None,
+        }
+    }
+
+    fn variant(
+        name: &str,
+        status: Status,
+        test: StepStatus,
+        tests: &[(&str, TestStatus)],
+    ) -> VariantResult {
+        let n = |s: TestStatus| tests.iter().filter(|t| t.1 == s).count() as u32;
+        VariantResult {
+            name: name.into(),
+            hash: format!("{:0>64}", name.len()),
+            compiler: "gcc".into(),
+            blas: "threaded".into(),
+            build: name.into(),
+            status,
+            reason: None,
+            steps: vec![
+                step("configure", StepStatus::Passed),
+                step("build", StepStatus::Passed),
+                step("test", test),
+            ],
+            tests_passed: n(TestStatus::Passed),
+            tests_failed: n(TestStatus::Failed),
+            tests_skipped: n(TestStatus::Skipped),
+            tests: tests
+                .iter()
+                .map(|(n, s)| TestCaseResult {
+                    name: n.to_string(),
+                    status: *s,
+                    time_s: 0.25,
+                })
+                .collect(),
+            tests_from: Some("ctest-junit".into()),
+            threads: Some(2),
+            duration_s: 1.0,
+            source_fingerprint: String::new(),
+            tools: Default::default(),
+            warnings: vec![],
+        }
+    }
+
+    fn report() -> RunReport {
+        RunReport {
+            schema: 1,
+            matrix: "m".into(),
+            shard: None,
+            cores: 2,
+            wall_s: 1.0,
+            variants: vec![
+                variant(
+                    "a",
+                    Status::Failed,
+                    StepStatus::Failed,
+                    &[
+                        ("ok", TestStatus::Passed),
+                        ("<bad & \"x\">", TestStatus::Failed),
+                        ("skip", TestStatus::Skipped),
+                    ],
+                ),
+                variant("bb", Status::NoTests, StepStatus::NoTests, &[]),
+            ],
+        }
+    }
+
+    /// One JUnit case per test (the test step itself only where no test stands for it), each
+    /// with its own status; hostile test names survive as text.
+    #[test]
+    fn junit_has_a_case_per_test() {
+        let xml = report().junit();
+        let back = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+        let a = &back.test_suites[0];
+        let names: Vec<&str> = a.test_cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["configure", "build", "ok", "<bad & \"x\">", "skip"]);
+        assert!(matches!(
+            a.test_cases[2].status,
+            quick_junit::TestCaseStatus::Success { .. }
+        ));
+        assert!(matches!(
+            a.test_cases[3].status,
+            quick_junit::TestCaseStatus::NonSuccess { .. }
+        ));
+        assert!(matches!(
+            a.test_cases[4].status,
+            quick_junit::TestCaseStatus::Skipped { .. }
+        ));
+        let prop = |k: &str| {
+            a.properties
+                .iter()
+                .find(|p| p.name.as_str() == k)
+                .map(|p| p.value.as_str().to_string())
+        };
+        assert_eq!(prop("threads").as_deref(), Some("2"));
+        assert_eq!(prop("tests_from").as_deref(), Some("ctest-junit"));
+        let b = &back.test_suites[1];
+        let names: Vec<&str> = b.test_cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["configure", "build", "test"],
+            "no test: the step stands"
+        );
+        assert!(matches!(
+            b.test_cases[2].status,
+            quick_junit::TestCaseStatus::Skipped { .. }
+        ));
+    }
+
+    #[test]
+    fn table_and_html_show_no_tests_threads_and_each_test() {
+        let r = report();
+        let rows = r.table_rows();
+        assert_eq!(rows[0][2], "FAILED");
+        assert_eq!(rows[0][6], "1/2 (1 skipped)");
+        assert_eq!(rows[0][7], "2");
+        assert_eq!(rows[1][2], "no tests");
+        assert_eq!(rows[1][5], "no tests");
+        let h = r.html("");
+        assert!(h.contains("1 no tests"), "{h}");
+        assert!(h.contains("class=\"cell no_tests\""), "{h}");
+        assert!(h.contains("&lt;bad &amp; &quot;x&quot;&gt;"), "{h}");
+        assert!(!h.contains("<bad"), "{h}");
+        // Round trip: a report merged from JSON keeps the per-test results.
+        let json = serde_json::to_string(&r).unwrap();
+        let back: RunReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+        // A record from before per-test results still reads.
+        let old = json
+            .replace(",\"tests_skipped\":1", "")
+            .replace(",\"threads\":2", "");
+        assert!(serde_json::from_str::<RunReport>(&old).is_ok());
+    }
 }

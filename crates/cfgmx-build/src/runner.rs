@@ -3,7 +3,7 @@
 
 use crate::budget::Budget;
 use crate::job::Job;
-use crate::report::{StepResult, StepStatus};
+use crate::report::{StepResult, StepStatus, TestCaseResult, TestStatus};
 use cfgmx_exec::Cmd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,6 +40,8 @@ pub struct StepContext<'a> {
     /// Use Ninja (else Unix Makefiles with the jobserver).
     pub ninja: bool,
     pub step_timeout: Option<Duration>,
+    /// ctest writes `--output-junit` (CMake >= 3.21).
+    pub ctest_junit: bool,
 }
 
 impl StepContext<'_> {
@@ -402,16 +404,165 @@ pub fn build(ctx: &StepContext) -> StepResult {
     finish(ctx, "build", &o, k)
 }
 
-/// Counts from a test run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a test run reported.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TestCounts {
     pub passed: u32,
     pub failed: u32,
+    pub skipped: u32,
     /// The runner said there was no test.
     pub none: bool,
+    /// Each test, when the driver's structured output was read (none from the summary text).
+    pub cases: Vec<TestCaseResult>,
+    /// Where the results came from (`ctest-junit`, `meson-testlog`, `ctest-summary`,
+    /// `meson-summary`); none when nothing could be read.
+    pub from: Option<&'static str>,
+    /// Why the structured results could not be read, when the driver should have written them.
+    pub unread: Option<String>,
 }
 
-/// Reads ctest's or meson test's summary.
+impl TestCounts {
+    fn from_cases(cases: Vec<TestCaseResult>, from: &'static str) -> TestCounts {
+        let n = |st: TestStatus| cases.iter().filter(|c| c.status == st).count() as u32;
+        TestCounts {
+            passed: n(TestStatus::Passed),
+            failed: n(TestStatus::Failed),
+            skipped: n(TestStatus::Skipped),
+            none: cases.is_empty(),
+            from: Some(from),
+            cases,
+            unread: None,
+        }
+    }
+}
+
+/// The ctest version from `ctest --version` (`ctest version 3.25.1`), as (major, minor).
+pub fn ctest_version(text: &str) -> Option<(u32, u32)> {
+    let v = text.lines().next()?.split_whitespace().nth(2)?;
+    let mut it = v.split('.');
+    let major = it.next()?.parse().ok()?;
+    let minor = it
+        .next()?
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .ok()?;
+    Some((major, minor))
+}
+
+/// `ctest --output-junit` appeared in CMake 3.21; older ctests get read from their summary.
+pub fn ctest_has_junit(version: (u32, u32)) -> bool {
+    version >= (3, 21)
+}
+
+/// Reads ctest's JUnit file (`--output-junit`): one `<testcase>` per test, its `status`
+/// attribute (`run`, `fail`, `notrun`, `disabled`) and `<failure>`/`<skipped>` children.
+pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
+    use quick_xml::events::{BytesStart, Event};
+    let mut r = quick_xml::Reader::from_str(xml);
+    let mut out = Vec::new();
+    let mut current: Option<TestCaseResult> = None;
+    let mut saw_suite = false;
+    let attrs = |e: &BytesStart| -> Result<(String, String, f64), String> {
+        let (mut name, mut status, mut time) = (String::new(), String::new(), 0.0);
+        for a in e.attributes() {
+            let a = a.map_err(|e| e.to_string())?;
+            let v = a.unescape_value().map_err(|e| e.to_string())?.into_owned();
+            match a.key.as_ref() {
+                b"name" => name = v,
+                b"status" => status = v,
+                b"time" => time = v.trim().parse().unwrap_or(0.0),
+                _ => {}
+            }
+        }
+        Ok((name, status, time))
+    };
+    let case = |name: String, status: &str, time: f64| TestCaseResult {
+        name,
+        status: match status {
+            "run" | "" => TestStatus::Passed,
+            "notrun" | "disabled" => TestStatus::Skipped,
+            _ => TestStatus::Failed,
+        },
+        time_s: time,
+    };
+    loop {
+        let ev = r
+            .read_event()
+            .map_err(|e| format!("at byte {}: {e}", r.buffer_position()))?;
+        match ev {
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"testsuite" => {
+                saw_suite = true;
+            }
+            Event::Start(e) if e.name().as_ref() == b"testcase" => {
+                let (n, st, t) = attrs(&e)?;
+                current = Some(case(n, &st, t));
+            }
+            Event::Empty(e) if e.name().as_ref() == b"testcase" => {
+                let (n, st, t) = attrs(&e)?;
+                out.push(case(n, &st, t));
+            }
+            // A child says more than the attribute (and some writers have no attribute).
+            Event::Start(e) | Event::Empty(e) => {
+                if let Some(c) = current.as_mut() {
+                    match e.name().as_ref() {
+                        b"failure" | b"error" => c.status = TestStatus::Failed,
+                        b"skipped" if c.status != TestStatus::Failed => {
+                            c.status = TestStatus::Skipped
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Event::End(e) if e.name().as_ref() == b"testcase" => {
+                if let Some(c) = current.take() {
+                    out.push(c);
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !saw_suite {
+        return Err("no <testsuite> element".into());
+    }
+    Ok(out)
+}
+
+/// Reads Meson's `meson-logs/testlog.json`: one JSON object per line, with `name`, `result`
+/// (`OK`, `FAIL`, `SKIP`, `EXPECTEDFAIL`, `UNEXPECTEDPASS`, `TIMEOUT`, `ERROR`, ...) and
+/// `duration`.
+pub fn parse_meson_testlog(text: &str) -> Result<Vec<TestCaseResult>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let name = v["name"]
+            .as_str()
+            .ok_or_else(|| format!("line {}: no test name", i + 1))?;
+        let result = v["result"]
+            .as_str()
+            .ok_or_else(|| format!("line {}: no result", i + 1))?;
+        out.push(TestCaseResult {
+            name: name.to_string(),
+            status: match result {
+                // An expected failure is the outcome the project asked for.
+                "OK" | "EXPECTEDFAIL" => TestStatus::Passed,
+                "SKIP" => TestStatus::Skipped,
+                _ => TestStatus::Failed,
+            },
+            time_s: v["duration"].as_f64().unwrap_or(0.0),
+        });
+    }
+    Ok(out)
+}
+
+/// Reads ctest's or meson test's summary text: the fallback for a ctest older than 3.21.
+/// ctest 3.x prints `100% tests passed, 0 tests failed out of 4`, 4.x prints `100% tests
+/// passed out of 4` when nothing failed; both print `N% tests passed, F tests failed out of T`
+/// otherwise and `No tests were found!!!` when there is none.
 pub fn parse_tests(system: System, out: &str) -> TestCounts {
     let mut c = TestCounts::default();
     match system {
@@ -421,22 +572,30 @@ pub fn parse_tests(system: System, out: &str) -> TestCounts {
             {
                 c.none = true;
             }
-            // "67% tests passed, 1 tests failed out of 3"
             for l in out.lines() {
-                if let Some(i) = l.find("tests failed out of ") {
-                    let failed = l[..i]
-                        .rsplit(|ch: char| !ch.is_ascii_digit())
-                        .nth(1)
-                        .and_then(|x| x.parse::<u32>().ok());
-                    let total = l[i + "tests failed out of ".len()..]
-                        .trim()
-                        .parse::<u32>()
-                        .ok();
-                    if let (Some(f), Some(t)) = (failed, total) {
-                        c.failed = f;
-                        c.passed = t.saturating_sub(f);
+                let Some(i) = l.find("tests passed") else {
+                    continue;
+                };
+                let Some(j) = l.rfind("out of ") else {
+                    continue;
+                };
+                let Ok(total) = l[j + "out of ".len()..].trim().parse::<u32>() else {
+                    continue;
+                };
+                // "..., F tests failed out of T" or nothing between (4.x, none failed).
+                let failed = match l[i..j].find("tests failed") {
+                    Some(k) => {
+                        let before = &l[i + "tests passed".len()..i + k];
+                        match before.trim().trim_start_matches(',').trim().parse::<u32>() {
+                            Ok(f) => f,
+                            Err(_) => continue,
+                        }
                     }
-                }
+                    None => 0,
+                };
+                c.failed = failed;
+                c.passed = total.saturating_sub(failed);
+                c.from = Some("ctest-summary");
             }
         }
         System::Meson => {
@@ -450,38 +609,71 @@ pub fn parse_tests(system: System, out: &str) -> TestCounts {
                 };
                 let n = v.trim().parse::<u32>().ok();
                 match (k.trim(), n) {
-                    ("Ok", Some(n)) => c.passed += n,
+                    ("Ok", Some(n)) | ("Expected Fail", Some(n)) => c.passed += n,
                     ("Fail", Some(n)) | ("Timeout", Some(n)) | ("Unexpected Pass", Some(n)) => {
                         c.failed += n
                     }
-                    _ => {}
+                    ("Skipped", Some(n)) => c.skipped += n,
+                    _ => continue,
                 }
+                c.from = Some("meson-summary");
             }
         }
     }
     c
 }
 
-/// Test. A threaded variant runs one test at a time with the held cores as its thread count;
-/// a sequential one runs as many tests as cores held with one thread each. Either way the
-/// threads of concurrent tests never exceed the budget.
+/// The thread count a variant's tests run with: the matrix's `threads` for a threaded variant
+/// (its tests are what the user ships, so they run as the user runs them, never with fewer),
+/// 1 for a sequential one.
+pub fn test_threads(job: &Job) -> usize {
+    if job.threaded {
+        job.threads.max(1) as usize
+    } else {
+        1
+    }
+}
+
+/// Test. A threaded variant waits for its thread count of cores and runs one test at a time
+/// with that many threads; a sequential one runs as many tests as cores held, one thread each.
+/// Either way the threads of concurrent tests never exceed the budget. Results come from the
+/// driver's structured output (ctest's JUnit file, Meson's testlog.json), the summary text
+/// only for a ctest without `--output-junit`.
 pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
     let log = ctx.log("test");
-    let held = match ctx.budget.take(ctx.budget.share()) {
+    let threads = test_threads(ctx.job);
+    let held = if ctx.job.threaded {
+        ctx.budget.take_exactly(threads)
+    } else {
+        ctx.budget.take(ctx.budget.share())
+    };
+    let held = match held {
         Ok(h) => h,
         Err(e) => return (io_failure(ctx, "test", &log, e), TestCounts::default()),
     };
     let k = held.count();
-    let (parallel, threads) = if ctx.job.threaded { (1, k) } else { (k, 1) };
+    let parallel = if ctx.job.threaded { 1 } else { k };
     let bdir = ctx.build_dir();
+    let junit = ctx.vdir.join("test-results.xml");
+    let testlog = bdir.join("meson-logs").join("testlog.json");
+    // Results of an earlier run must never stand for this one.
+    let _ = std::fs::remove_file(&junit);
+    let _ = std::fs::remove_file(&testlog);
     let mut cmd = match ctx.system {
-        System::Cmake => ctx
-            .base("ctest")
-            .arg("--test-dir")
-            .arg(&bdir)
-            .arg("--output-on-failure")
-            .arg("-j")
-            .arg(parallel.to_string()),
+        System::Cmake => {
+            let c = ctx
+                .base("ctest")
+                .arg("--test-dir")
+                .arg(&bdir)
+                .arg("--output-on-failure")
+                .arg("-j")
+                .arg(parallel.to_string());
+            if ctx.ctest_junit {
+                c.arg("--output-junit").arg(&junit)
+            } else {
+                c
+            }
+        }
         System::Meson => ctx
             .base("meson")
             .args(["test", "-C"])
@@ -490,8 +682,8 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
             .arg("--num-processes")
             .arg(parallel.to_string()),
     };
-    // The budget overrides any thread count from the matrix env: oversubscription is what the
-    // budget exists to prevent.
+    // The test's thread count overrides any from the matrix env: it is the count the matrix
+    // declares, and the budget holds that many cores for it.
     for v in &ctx.job.thread_vars {
         cmd = cmd.env(v, threads.to_string());
     }
@@ -502,11 +694,54 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
     let o = cmd.logged(&log);
     drop(held);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    let counts = parse_tests(ctx.system, &text);
+    let mut unread = None;
+    let structured = match ctx.system {
+        System::Cmake if ctx.ctest_junit => Some((
+            std::fs::read_to_string(&junit).map_err(|e| format!("{}: {e}", junit.display())),
+            parse_ctest_junit as fn(&str) -> Result<Vec<TestCaseResult>, String>,
+            "ctest-junit",
+        )),
+        System::Cmake => None,
+        System::Meson => Some((
+            std::fs::read_to_string(&testlog).map_err(|e| format!("{}: {e}", testlog.display())),
+            parse_meson_testlog as fn(&str) -> Result<Vec<TestCaseResult>, String>,
+            "meson-testlog",
+        )),
+    };
+    let mut counts = match structured {
+        Some((Ok(t), parse, from)) => match parse(&t) {
+            Ok(cases) => TestCounts::from_cases(cases, from),
+            Err(e) => {
+                unread = Some(format!("cannot read the test results ({from}): {e}"));
+                parse_tests(ctx.system, &text)
+            }
+        },
+        Some((Err(e), _, _)) => {
+            // ctest writes no file when it finds no test directory at all; Meson none when
+            // there is no test: the text says which.
+            let c = parse_tests(ctx.system, &text);
+            if !c.none {
+                unread = Some(format!("no test results file: {e}"));
+            }
+            c
+        }
+        None => parse_tests(ctx.system, &text),
+    };
+    counts.unread = unread.clone();
     let mut r = finish(ctx, "test", &o, k);
-    if r.status == StepStatus::Passed && (counts.none || counts.passed + counts.failed == 0) {
+    if r.status == StepStatus::Passed && counts.failed > 0 {
+        // A driver that exits 0 over a failed test is still a failed test.
+        r.status = StepStatus::Failed;
+        r.message = Some(format!("{} test(s) failed", counts.failed));
+    } else if r.status == StepStatus::Passed && counts.passed + counts.failed == 0 {
         r.status = StepStatus::NoTests;
-        r.message = Some("ran no test (is testing enabled? ctest/meson found none)".into());
+        r.message = Some(match &unread {
+            Some(u) => format!("no test result could be read: {u}"),
+            None if counts.skipped > 0 => {
+                format!("every test was skipped ({} skipped)", counts.skipped)
+            }
+            None => "ran no test (is testing enabled? ctest/meson found none)".into(),
+        });
     }
     (r, counts)
 }
@@ -530,14 +765,21 @@ fn io_failure(ctx: &StepContext, step: &str, log: &Path, e: std::io::Error) -> S
 mod tests {
     use super::*;
 
+    /// Every summary form ctest 3.x and 4.x print (the 4.x one without "0 tests failed"
+    /// is what made every CMake 4 result unknown).
     #[test]
     fn ctest_summaries() {
         let cases = [
+            // 3.x, all passed
             (
                 "100% tests passed, 0 tests failed out of 3\n",
                 (3, 0, false),
             ),
+            // 4.x, all passed
+            ("100% tests passed out of 4\n", (4, 0, false)),
+            // both, some failed
             ("67% tests passed, 1 tests failed out of 3\n", (2, 1, false)),
+            ("0% tests passed, 2 tests failed out of 2\n", (0, 2, false)),
             ("No tests were found!!!\n", (0, 0, true)),
             (
                 "Test project /b\nNo test configuration file found!\n",
@@ -547,11 +789,117 @@ mod tests {
         for (text, (p, f, none)) in cases {
             let c = parse_tests(System::Cmake, text);
             assert_eq!((c.passed, c.failed, c.none), (p, f, none), "{text}");
+            assert_eq!(c.from.is_some(), !none, "{text}");
         }
-        let m = "Ok:                 2   \nExpected Fail:      0\nFail:               1\nSkipped:            0\nTimeout:            0\n";
+        let m = "Ok:                 2   \nExpected Fail:      1\nFail:               1\nSkipped:            3\nTimeout:            0\n";
         let c = parse_tests(System::Meson, m);
-        assert_eq!((c.passed, c.failed), (2, 1));
+        assert_eq!((c.passed, c.failed, c.skipped), (3, 1, 3));
         assert!(parse_tests(System::Meson, "No tests defined.\n").none);
+    }
+
+    #[test]
+    fn ctest_versions_decide_junit() {
+        for (text, v, junit) in [
+            (
+                "ctest version 3.25.1\n\nCMake suite maintained",
+                (3, 25),
+                true,
+            ),
+            ("ctest version 4.4.5\n", (4, 4), true),
+            ("ctest version 3.21.0-rc1\n", (3, 21), true),
+            ("ctest version 3.20.6\n", (3, 20), false),
+            ("ctest version 3.9.2\n", (3, 9), false),
+        ] {
+            assert_eq!(ctest_version(text), Some(v), "{text}");
+            assert_eq!(ctest_has_junit(v), junit, "{text}");
+        }
+        assert_eq!(ctest_version("something else"), None);
+    }
+
+    /// The shape ctest 3.25 and 4.4 write with `--output-junit` for a passing, a failing, a
+    /// SKIP_RETURN_CODE and a DISABLED test.
+    #[test]
+    fn ctest_junit_cases() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuite name="(empty)"
+	tests="4"
+	failures="1"
+	disabled="1"
+	skipped="1"
+	hostname=""
+	time="0"
+	timestamp="2026-11-30T01:05:02"
+	>
+	<testcase name="ok" classname="ok" time="0.00128938" status="run">
+		<properties/>
+		<system-out></system-out>
+	</testcase>
+	<testcase name="bad &amp; ugly" classname="bad" time="0.00248761" status="fail">
+		<failure message="Failed"/>
+		<system-out></system-out>
+	</testcase>
+	<testcase name="skipme" classname="skipme" time="0.00198008" status="notrun">
+		<skipped message="SKIP_RETURN_CODE=77"/>
+		<system-out></system-out>
+	</testcase>
+	<testcase name="dis" classname="dis" time="0" status="disabled">
+		<system-out>Disabled</system-out>
+	</testcase>
+</testsuite>
+"#;
+        let cases = parse_ctest_junit(xml).unwrap();
+        let got: Vec<(&str, TestStatus)> =
+            cases.iter().map(|c| (c.name.as_str(), c.status)).collect();
+        assert_eq!(
+            got,
+            [
+                ("ok", TestStatus::Passed),
+                ("bad & ugly", TestStatus::Failed),
+                ("skipme", TestStatus::Skipped),
+                ("dis", TestStatus::Skipped),
+            ]
+        );
+        assert!((cases[0].time_s - 0.00128938).abs() < 1e-9);
+        let c = TestCounts::from_cases(cases, "ctest-junit");
+        assert_eq!((c.passed, c.failed, c.skipped, c.none), (1, 1, 2, false));
+        // No test at all: an empty suite.
+        let empty =
+            parse_ctest_junit("<testsuite name=\"x\" tests=\"0\">\n</testsuite>\n").unwrap();
+        assert!(TestCounts::from_cases(empty, "ctest-junit").none);
+        assert!(parse_ctest_junit("not xml <").is_err());
+        assert!(parse_ctest_junit("<other/>").is_err());
+    }
+
+    /// Meson 1.0's testlog.json for OK, FAIL, SKIP and an expected failure.
+    #[test]
+    fn meson_testlog_cases() {
+        let log = concat!(
+            r#"{"name": "ok", "stdout": "", "result": "OK", "duration": 0.0219, "returncode": 0}"#,
+            "\n",
+            r#"{"name": "bad", "result": "FAIL", "duration": 0.0222, "returncode": 1}"#,
+            "\n",
+            r#"{"name": "skipme", "result": "SKIP", "duration": 0.0193, "returncode": 77}"#,
+            "\n",
+            r#"{"name": "xfail", "result": "EXPECTEDFAIL", "duration": 0.0087, "returncode": 1}"#,
+            "\n",
+            r#"{"name": "slow", "result": "TIMEOUT", "duration": 30.0, "returncode": -15}"#,
+            "\n"
+        );
+        let cases = parse_meson_testlog(log).unwrap();
+        let got: Vec<(&str, TestStatus)> =
+            cases.iter().map(|c| (c.name.as_str(), c.status)).collect();
+        assert_eq!(
+            got,
+            [
+                ("ok", TestStatus::Passed),
+                ("bad", TestStatus::Failed),
+                ("skipme", TestStatus::Skipped),
+                ("xfail", TestStatus::Passed),
+                ("slow", TestStatus::Failed),
+            ]
+        );
+        assert!(parse_meson_testlog("{\"result\": \"OK\"}\n").is_err());
+        assert!(parse_meson_testlog("").unwrap().is_empty());
     }
 
     #[test]

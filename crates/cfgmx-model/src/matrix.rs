@@ -301,6 +301,9 @@ pub struct Matrix {
     pub name: String,
     pub description: String,
     pub languages: Vec<Language>,
+    /// The file sets `languages` (else `languages` is every language, and `cfgmx build` may
+    /// take them from the project instead).
+    pub languages_declared: bool,
     /// Thread count given to threaded variants' env (`OMP_NUM_THREADS`, ...).
     pub threads: u32,
     pub axes: Vec<Axis>,
@@ -396,6 +399,7 @@ impl Validator<'_> {
                 "letters, digits, `.`, `_` and `-`",
             );
         }
+        let languages_declared = raw.languages.is_some();
         let languages = match raw.languages {
             Some(l) if l.get_ref().is_empty() => {
                 self.err(
@@ -769,6 +773,7 @@ impl Validator<'_> {
             name,
             description: raw.description,
             languages,
+            languages_declared,
             threads,
             axes,
             include,

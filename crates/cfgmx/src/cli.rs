@@ -83,7 +83,7 @@ pub enum Command {
     Providers(commands::toolchains::ProvidersArgs),
     /// Configure, build and test every available variant of a project in parallel.
     #[command(
-        after_help = "Examples:\n  cfgmx build --source ~/src/mylib --profile profile.json\n  cfgmx build matrices/solver.toml --source . -j 8 --only gcc --html report.html\n  cfgmx build --source . --shard 2/4 --json > shard-2.json   # on CI runner 2 of 4"
+        after_help = "A variant passes only when tests ran and passed: results come from ctest's JUnit output (CMake >= 3.21) or Meson's testlog.json; a variant that ran no test is `no tests` and exits 1 unless --allow-no-tests. Threaded variants test with the matrix's `threads` (default 2) and need -j at least that. A matrix without `languages` takes them from the project's CMakeLists.txt or meson.build.\n\nExamples:\n  cfgmx build --source ~/src/mylib --profile profile.json\n  cfgmx build matrices/solver.toml --source . -j 8 --only gcc --html report.html\n  cfgmx build --source . --shard 2/4 --json > shard-2.json   # on CI runner 2 of 4"
     )]
     Build(commands::build::BuildArgs),
     /// Work with `cfgmx build --json` results (merge shards).

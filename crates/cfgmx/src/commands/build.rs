@@ -72,6 +72,9 @@ pub struct BuildArgs {
     /// Time limit for one step, in seconds.
     #[arg(long, value_name = "SECS")]
     pub step_timeout: Option<u64>,
+    /// Exit 0 even when a variant ran no test (its status stays "no tests", never "passed").
+    #[arg(long)]
+    pub allow_no_tests: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +98,9 @@ pub struct MergeArgs {
     pub junit: Option<PathBuf>,
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Exit 0 even when a variant ran no test.
+    #[arg(long)]
+    pub allow_no_tests: bool,
 }
 
 #[derive(Debug, Args)]
@@ -153,16 +159,30 @@ pub fn load_profile(g: &Global, path: Option<&Path>, cores: Option<usize>) -> Re
 /// A matrix's variants on this machine.
 pub struct Jobs {
     pub matrix: String,
+    /// The thread count threaded variants test with (the matrix's `threads`).
+    pub threads: u32,
     /// The available ones.
     pub jobs: Vec<Job>,
     /// The others: name and why not.
     pub unavailable: Vec<(String, String)>,
 }
 
-/// The matrix's available variants as jobs, plus the names and reasons of the others.
-pub fn jobs(g: &Global, matrix: Option<&str>, profile: &Profile) -> Result<Jobs> {
+/// The matrix's available variants as jobs, plus the names and reasons of the others. With
+/// `project` (its build system and top directory), a matrix that sets no `languages` takes
+/// them from the project's build files.
+pub fn jobs(
+    g: &Global,
+    matrix: Option<&str>,
+    profile: &Profile,
+    project: Option<(System, &Path)>,
+) -> Result<Jobs> {
     let reg = load::registry(g)?;
-    let m = load::matrix(matrix, &reg)?;
+    let mut m = load::matrix(matrix, &reg)?;
+    if let Some((system, dir)) = project.filter(|_| !m.languages_declared) {
+        if let Some(langs) = project_languages(system, dir) {
+            m.languages = langs;
+        }
+    }
     let set = m.variant_set(&reg)?;
     let mut jobs = Vec::new();
     let mut unavailable = Vec::new();
@@ -206,11 +226,53 @@ pub fn jobs(g: &Global, matrix: Option<&str>, profile: &Profile) -> Result<Jobs>
             j.files.insert(f.as_str().to_string(), r.content);
         }
     }
+    for j in &mut jobs {
+        j.threads = m.threads;
+    }
     Ok(Jobs {
         matrix: m.name.clone(),
+        threads: m.threads,
         jobs,
         unavailable,
     })
+}
+
+/// The languages the project's build files enable, said on stderr; `None` (every language,
+/// as before) when they cannot be read or name none cfgmx provides compilers for.
+fn project_languages(system: System, dir: &Path) -> Option<Vec<cfgmx_model::Language>> {
+    let file = match system {
+        System::Cmake => "CMakeLists.txt",
+        System::Meson => "meson.build",
+    };
+    match cfgmx_build::project::languages(system, dir) {
+        Ok(Some(l)) => {
+            let names: Vec<&str> = l.languages.iter().map(|l| l.as_str()).collect();
+            if !l.others.is_empty() {
+                let others: Vec<&str> = l.others.iter().map(String::as_str).collect();
+                eprintln!(
+                    "note: the project also enables {}: cfgmx sets no compiler for them",
+                    others.join(", ")
+                );
+            }
+            if names.is_empty() {
+                eprintln!("note: the matrix sets no `languages` and {file} enables none cfgmx drives: every variant needs C, C++ and Fortran compilers");
+                return None;
+            }
+            eprintln!(
+                "note: the matrix sets no `languages`: {} from the project's {file}",
+                names.join(", ")
+            );
+            Some(l.languages.into_iter().collect())
+        }
+        Ok(None) => {
+            eprintln!("note: the matrix sets no `languages` and {file} names its languages through variables: every variant needs C, C++ and Fortran compilers (set `languages` in the matrix)");
+            None
+        }
+        Err(e) => {
+            eprintln!("warning: cannot read the project's languages ({e}): every variant needs C, C++ and Fortran compilers");
+            None
+        }
+    }
 }
 
 /// Adds `jobs` to the lock file at `path` (entries are keyed by hash, so nothing is lost).
@@ -265,11 +327,18 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         eprintln!("interrupted");
         return Ok(130);
     }
+    let sys = system(a.system).or_else(|| System::detect(&a.source));
     let Jobs {
         matrix,
+        threads,
         jobs: all,
         unavailable,
-    } = jobs(g, a.matrix.as_deref(), &profile)?;
+    } = jobs(
+        g,
+        a.matrix.as_deref(),
+        &profile,
+        sys.map(|s| (s, a.source.as_path())),
+    )?;
     let mut jobs = cfgmx_build::select(all.clone(), &a.only, &a.skip);
     if let Some((k, n)) = shard {
         jobs = cfgmx_build::shard(jobs, k, n);
@@ -281,6 +350,18 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     }
     for (n, why) in &unavailable {
         eprintln!("note: {n} cannot be built here: {why}");
+    }
+    // A threaded variant's tests run with the matrix's thread count and wait for that many
+    // cores; with fewer cores they would wait forever or run with fewer threads than the user
+    // ships with, and a pass would prove nothing about the declared count.
+    if threads as usize > cores && jobs.iter().any(|j| j.threaded) {
+        let given = match a.jobs {
+            Some(_) => format!("-j {cores} gives {cores} core(s)"),
+            None => format!("this machine has {cores} core(s)"),
+        };
+        return Err(CliError::usage(format!(
+            "threaded variants test with {threads} threads (the matrix's `threads`, 2 unless set) but {given}: raise -j to at least {threads}, or set `threads = {cores}` in the matrix to test with fewer threads"
+        )));
     }
     let store = Store::open(&a.build_root, a.wait).map_err(|e| match e {
         OpenError::Busy(_) => CliError::Runtime {
@@ -336,7 +417,20 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         eprintln!("cfgmx build: interrupted; finished variants are recorded, the others will run next time");
         return Ok(130);
     }
-    Ok(if out.report.failed() > 0 { 1 } else { 0 })
+    Ok(exit_code(&out.report, a.allow_no_tests))
+}
+
+/// 1 when a variant failed, or ran no test and the user did not allow that (said on stderr).
+fn exit_code(r: &RunReport, allow_no_tests: bool) -> u8 {
+    let none = r.no_tests();
+    if none > 0 && !allow_no_tests {
+        eprintln!("cfgmx build: {none} variant(s) ran no test, so nothing proved they work: exit 1 (--allow-no-tests accepts that)");
+    }
+    if r.failed() > 0 || (none > 0 && !allow_no_tests) {
+        1
+    } else {
+        0
+    }
 }
 
 /// The terminal display: an overall bar and one spinner line per running variant; finished
@@ -397,6 +491,9 @@ impl Live {
                 let failed = r.steps.iter().find(|s| s.status == StepStatus::Failed);
                 let line = match failed {
                     Some(s) => format!("  FAILED  {} ({} failed; log: {})", r.name, s.step, s.log),
+                    None if r.status == Status::NoTests => {
+                        format!("  no tests {} ({:.1}s)", r.name, r.duration_s)
+                    }
                     None => format!("  passed  {} ({:.1}s)", r.name, r.duration_s),
                 };
                 let _ = self.multi.println(line);
@@ -448,12 +545,15 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize) {
                     )
                 })
                 .collect();
-            let verdict = if r.status == Status::Failed {
-                "FAILED "
-            } else {
-                "passed "
+            let verdict = match r.status {
+                Status::Failed => "FAILED ",
+                Status::NoTests => "no-tests ",
+                _ => "passed ",
             };
             let mut l = format!("[{n}/{total}] {verdict}{} ({})", r.name, steps.join(", "));
+            if let Some(t) = r.threads.filter(|t| *t > 1) {
+                l.push_str(&format!(" with {t} threads"));
+            }
             if let Some(s) = r.steps.iter().find(|s| s.status == StepStatus::Failed) {
                 l.push_str(&format!("\n          log: {}", s.log));
             }
@@ -500,6 +600,7 @@ fn finish(
         "BUILD",
         "TEST",
         "TESTS",
+        "THREADS",
         "TIME",
     ]);
     for row in r.table_rows() {
@@ -508,9 +609,10 @@ fn finish(
     write!(out, "{}", t.render()).ok();
     writeln!(
         out,
-        "\n{} passed, {} failed, {} skipped in {:.1} s on {} core(s)",
+        "\n{} passed, {} failed, {} no tests, {} skipped in {:.1} s on {} core(s)",
         r.passed(),
         r.failed(),
+        r.no_tests(),
         r.count(Status::Skipped),
         r.wall_s,
         r.cores
@@ -543,13 +645,13 @@ pub fn run_report(g: &Global, a: ReportArgs) -> Result<u8> {
         m.html.as_deref(),
         Path::new("."),
     )?;
-    Ok(if merged.failed() > 0 { 1 } else { 0 })
+    Ok(exit_code(&merged, m.allow_no_tests))
 }
 
 /// `cfgmx expand --lock`: writes the concrete variants to cfgmx.lock.
 pub fn run_lock(g: &Global, matrix: Option<&str>, profile: Option<&Path>) -> Result<u8> {
     let profile = load_profile(g, profile, None)?;
-    let j = jobs(g, matrix, &profile)?;
+    let j = jobs(g, matrix, &profile, None)?;
     update_lock(Path::new(LOCK_FILE), &j.matrix, &j.jobs)?;
     for (n, why) in &j.unavailable {
         eprintln!("note: {n} cannot be built here: {why}");
