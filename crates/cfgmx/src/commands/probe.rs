@@ -56,7 +56,7 @@ fn cache_dir() -> PathBuf {
 /// Fingerprint of the descriptors in use, from their texts (no parsing): empty for the
 /// builtin set, which the probe crate fingerprints itself.
 fn descriptors(g: &Global) -> Result<String> {
-    let dirs: Vec<&PathBuf> = [&g.toolchains, &g.providers]
+    let dirs: Vec<&PathBuf> = [&g.toolchains, &g.providers, &g.mpi]
         .into_iter()
         .flatten()
         .collect();
@@ -66,6 +66,7 @@ fn descriptors(g: &Global) -> Result<String> {
     let mut texts: Vec<String> = cfgmx_model::registry::builtin_toolchain_files()
         .iter()
         .chain(cfgmx_model::registry::builtin_provider_files())
+        .chain(cfgmx_model::registry::builtin_mpi_files())
         .map(|(_, t)| t.to_string())
         .collect();
     for d in dirs {
@@ -233,12 +234,16 @@ pub fn render(p: &Profile) -> String {
                 m.implementation.clone(),
                 m.version.clone().unwrap_or_default(),
                 m.language.as_str().into(),
-                format!(
-                    "{} ({} {})",
-                    m.compiler.as_deref().unwrap_or("?"),
-                    m.compiler_family.as_deref().unwrap_or("?"),
-                    m.compiler_version.as_deref().unwrap_or("?")
-                ),
+                // an unusable wrapper says why (its compiler is missing, it hung, ...)
+                match (m.status, &m.error) {
+                    (ProbeStatus::Ok, _) | (_, None) => format!(
+                        "{} ({} {})",
+                        m.compiler.as_deref().unwrap_or("?"),
+                        m.compiler_family.as_deref().unwrap_or("?"),
+                        m.compiler_version.as_deref().unwrap_or("?")
+                    ),
+                    (_, Some(e)) => e.clone(),
+                },
             ]);
         }
         s.push_str(&t.render());
