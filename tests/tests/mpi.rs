@@ -113,7 +113,14 @@ fn machine_wrappers() -> BTreeMap<String, Truth> {
 }
 
 fn probe(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Value {
-    let mut all = vec!["probe", "--json", "--fresh"];
+    let mut all = vec!["--fresh"];
+    all.extend_from_slice(args);
+    probe_cached(cache, &all, env)
+}
+
+/// A probe that may answer from the cache.
+fn probe_cached(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let mut all = vec!["probe", "--json"];
     all.extend_from_slice(args);
     let r = run_env(cache, &all, env);
     r.expect_code(0);
@@ -209,13 +216,23 @@ fn every_mpi_wrapper_is_told_apart_with_its_implementation_version_and_compiler(
 /// A wrapper whose own compiler is missing is reported as "wrapper over X, which is not
 /// installed", first with the implementations' own override variables pointing at nothing,
 /// then with a `PATH` that has the wrappers but no gfortran. Its C and C++ siblings stay ok.
+/// The variables change what the wrappers run, so a profile cached without them is not used.
 #[test]
 fn a_wrapper_over_a_missing_compiler_says_so() {
     let truth = machine_wrappers();
     let missing = "/nonexistent/gfortran";
     let env = [("OMPI_FC", missing), ("MPICH_FC", missing)];
     let cache = tempfile::tempdir().unwrap();
-    let p = probe(cache.path(), &[], &env);
+    let before = probe_cached(cache.path(), &[], &[]);
+    assert!(
+        before["mpi"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["status"] == "ok"),
+        "{before:#}"
+    );
+    let p = probe_cached(cache.path(), &[], &env);
     let mut fortran = 0;
     for (path, t) in &truth {
         let m = record(&p, "mpi", path);
