@@ -399,3 +399,41 @@ fn hung_crashing_and_unknown_wrappers_are_reported_within_the_timeout() {
         "probe took {took:?}"
     );
 }
+
+/// Cray's compiler drivers carry Cray MPICH under names that are any compiler's (`cc`,
+/// `ftn`): a driver that answers as the Cray MPICH data says is reported as that MPI over the
+/// compiler it runs; a plain compiler under such a name is not an MPI wrapper.
+#[test]
+fn a_cray_driver_is_told_from_a_plain_compiler_of_the_same_name() {
+    let bin = tempfile::tempdir().unwrap();
+    let b = bin.path();
+    write_exe(
+        &b.join("cc"),
+        "#!/bin/sh\ncase \"$1\" in\n--cray-print-opts=libs) echo '-L/opt/cray/pe/mpich/8.1.27/ofi/gnu/9.1/lib -lmpi_gnu_91'; exit 0;;\nesac\nexec /usr/bin/gcc \"$@\"\n",
+    );
+    write_exe(&b.join("ftn"), "#!/bin/sh\nexec /usr/bin/gfortran \"$@\"\n");
+    let tools = tempfile::tempdir().unwrap();
+    for t in ["as", "ld"] {
+        std::os::unix::fs::symlink(sh(&format!("command -v {t}")), tools.path().join(t)).unwrap();
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let p = probe(
+        cache.path(),
+        &["--search", b.to_str().unwrap()],
+        &[("PATH", tools.path().to_str().unwrap())],
+    );
+    let dir = b.display();
+    let gcc_version = sh("/usr/bin/gcc -dumpfullversion");
+    let cc = record(&p, "compilers", &format!("{dir}/cc"));
+    assert_eq!(cc["family"], "gcc", "{cc:#}");
+    assert_eq!(cc["version"], gcc_version.as_str(), "{cc:#}");
+    assert_eq!(cc["wrapper"], "cray-mpich", "{cc:#}");
+    let m = record(&p, "mpi", &format!("{dir}/cc"));
+    assert_eq!(m["implementation"], "cray-mpich", "{m:#}");
+    assert_eq!(m["version"], "8.1.27", "{m:#}");
+    assert_eq!(m["compiler_family"], "gcc", "{m:#}");
+    let ftn = record(&p, "compilers", &format!("{dir}/ftn"));
+    assert_eq!(ftn["family"], "gcc", "{ftn:#}");
+    assert!(ftn.get("wrapper").is_none(), "{ftn:#}");
+    assert_eq!(p["mpi"].as_array().unwrap().len(), 1, "{:#}", p["mpi"]);
+}

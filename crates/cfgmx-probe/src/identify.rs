@@ -528,6 +528,39 @@ fn preprocess(
 /// hangs or crashes ends it with that status; `unrecognised` when no implementation's rule
 /// matches.
 pub fn mpi_show(reg: &Registry, exe: &Exe, found: &Found, timeout: Duration) -> MpiRecord {
+    // The implementations whose own suffixed name this is first (`mpicc.openmpi` says which it
+    // is), then those that install the plain name; a rule's arguments are run once for all.
+    let mut claims: Vec<(NameMatch, &Arc<MpiImpl>)> = reg
+        .mpi
+        .values()
+        .filter_map(|m| m.wrapper_name(&exe.name).map(|(_, how)| (how, m)))
+        .collect();
+    claims.sort_by_key(|(how, _)| *how);
+    let claims: Vec<&Arc<MpiImpl>> = claims.into_iter().map(|(_, m)| m).collect();
+    ask_mpi(&claims, exe, found, timeout)
+}
+
+/// Whether a compiler found under a name that is also an MPI implementation's driver (Cray's
+/// `cc`, `CC`, `ftn`) is that driver: asked as the implementation's data says, and only then
+/// an MPI wrapper. `None` for a plain compiler, or one that does not answer.
+pub fn shared_mpi(
+    reg: &Registry,
+    exe: &Exe,
+    found: &Found,
+    timeout: Duration,
+) -> Option<MpiRecord> {
+    let claims: Vec<&Arc<MpiImpl>> = reg
+        .mpi
+        .values()
+        .filter(|m| m.shared.iter().any(|n| *n == exe.name))
+        .collect();
+    if claims.is_empty() {
+        return None;
+    }
+    Some(ask_mpi(&claims, exe, found, timeout)).filter(|m| m.status == ProbeStatus::Ok)
+}
+
+fn ask_mpi(claims: &[&Arc<MpiImpl>], exe: &Exe, found: &Found, timeout: Duration) -> MpiRecord {
     let mut r = Runner::new(exe, timeout, found);
     let mut rec = MpiRecord {
         path: exe.path.display().to_string(),
@@ -552,17 +585,9 @@ pub fn mpi_show(reg: &Registry, exe: &Exe, found: &Found, timeout: Duration) -> 
         rec.error = Some(msg);
         rec
     };
-    // The implementations whose own suffixed name this is first (`mpicc.openmpi` says which it
-    // is), then those that install the plain name; a rule's arguments are run once for all.
-    let mut claims: Vec<(NameMatch, &Arc<MpiImpl>)> = reg
-        .mpi
-        .values()
-        .filter_map(|m| m.wrapper_name(&exe.name).map(|(_, how)| (how, m)))
-        .collect();
-    claims.sort_by_key(|(how, _)| *how);
     let mut tried: Vec<String> = Vec::new();
     let mut hit: Option<(&Arc<MpiImpl>, String)> = None;
-    'impls: for (_, m) in &claims {
+    'impls: for m in claims {
         for rule in &m.identify {
             let o = r.run(&rule.args);
             if let Some(f) = fatal(o) {

@@ -281,10 +281,18 @@ fn probe_all(
                     .iter()
                     .find(|&&i| matches!(found.exes[i].kind, discover::Kind::Named(_)))
                     .unwrap_or(&members[0]);
-                keep(Done::Compiler(
-                    g,
-                    spread(&probe_exe(&found.exes[rep]), members),
-                ));
+                let mut id = probe_exe(&found.exes[rep]);
+                // Known only by generic names (no family's own name is the same file): maybe
+                // an MPI implementation's driver under a compiler's name (Cray's `cc`).
+                let generic = members
+                    .iter()
+                    .all(|&i| found.exes[i].kind == discover::Kind::Generic);
+                if generic && id.record.status == cfgmx_model::ProbeStatus::Ok {
+                    if let Some(m) = identify::shared_mpi(reg, &id.exe, found, opts.timeout) {
+                        id = identify::with_mpi(id, m);
+                    }
+                }
+                keep(Done::Compiler(g, spread(&id, members)));
             });
         }
         for (w, (_, members)) in wrappers.iter().enumerate() {
