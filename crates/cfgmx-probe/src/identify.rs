@@ -552,7 +552,7 @@ pub fn shared_mpi(
     let claims: Vec<&Arc<MpiImpl>> = reg
         .mpi
         .values()
-        .filter(|m| m.shared.iter().any(|n| *n == exe.name))
+        .filter(|m| m.shared.contains(&exe.name))
         .collect();
     if claims.is_empty() {
         return None;
