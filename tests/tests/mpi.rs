@@ -347,17 +347,23 @@ fn hung_crashing_and_unknown_wrappers_are_reported_within_the_timeout() {
     for (name, script, ..) in &cases {
         write_exe(&b.join(name), script);
     }
-    // a compiler that answers its version, then hangs on everything else
+    // a compiler that answers its version, then hangs on everything else (it costs one
+    // timeout, not one per run)
     write_exe(
         &b.join("gcc"),
         &format!(
-            "#!/bin/sh\n[ \"$1\" = --version ] && {{ cat <<'EOF'\n{gcc_banner}\nEOF\nexit 0; }}\n{hang}\n"
+            "#!/bin/sh\n[ \"$1\" = --version ] && {{ cat <<'EOF'\n{gcc_banner}\nEOF\nexit 0; }}\nexec /bin/sleep 1000\n"
         ),
     );
     // a working Open MPI-like wrapper over the real gcc beside them
     write_exe(
         &b.join("mpicc.openmpi"),
         "#!/bin/sh\ncase \"$1\" in\n--showme:version) echo 'mpicc: Open MPI 9.8.7 (Language: C)'; exit 0;;\n--showme:command) echo /usr/bin/gcc; exit 0;;\nesac\nexec /usr/bin/gcc \"$@\"\n",
+    );
+    // an MPICH build installed under Open MPI's suffix: the answer decides, not the name
+    write_exe(
+        &b.join("mpicxx.openmpi"),
+        "#!/bin/sh\ncase \"$1\" in\n-v) echo 'mpicxx for MPICH version 4.1.2'; exit 0;;\n-show) echo /usr/bin/g++; exit 0;;\nesac\nexec /usr/bin/g++ \"$@\"\n",
     );
     let tools = tempfile::tempdir().unwrap();
     for t in ["as", "ld"] {
@@ -393,6 +399,10 @@ fn hung_crashing_and_unknown_wrappers_are_reported_within_the_timeout() {
     assert_eq!(ok["version"], "9.8.7", "{ok:#}");
     assert_eq!(ok["compiler_family"], "gcc", "{ok:#}");
     assert_eq!(ok["compiler_version"], gcc_version.as_str(), "{ok:#}");
+    let liar = record(&p, "mpi", &format!("{dir}/mpicxx.openmpi"));
+    assert_eq!(liar["implementation"], "mpich", "{liar:#}");
+    assert_eq!(liar["version"], "4.1.2", "{liar:#}");
+    assert_eq!(liar["compiler_family"], "gcc", "{liar:#}");
     eprintln!("probe with 4 broken wrappers and a hanging compiler, 2 s timeout: {took:.2?}");
     assert!(
         took < Duration::from_secs_f64(timeout + 1.0),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// What a compiler that already hung once gets for the rest of its runs (a preprocessor run
 /// that works while its compiles hang still fits), and the least any run is given.
 fn grace(timeout: Duration) -> Duration {
-    (timeout / 4).min(Duration::from_millis(500))
+    (timeout / 4).min(Duration::from_millis(400))
 }
 const MIN_RUN: Duration = Duration::from_millis(100);
 
@@ -528,15 +528,39 @@ fn preprocess(
 /// hangs or crashes ends it with that status; `unrecognised` when no implementation's rule
 /// matches.
 pub fn mpi_show(reg: &Registry, exe: &Exe, found: &Found, timeout: Duration) -> MpiRecord {
-    // The implementations whose own suffixed name this is first (`mpicc.openmpi` says which it
-    // is), then those that install the plain name; a rule's arguments are run once for all.
-    let mut claims: Vec<(NameMatch, &Arc<MpiImpl>)> = reg
+    // The implementations whose own program the wrapper's real file is (`opal_wrapper`) or
+    // whose suffixed name it has (`mpicc.openmpi`) first, then those that install the plain
+    // name; a rule's arguments are run once for all. The order only saves runs: the answer
+    // decides.
+    let real_name = exe
+        .canonical
+        .as_ref()
+        .and_then(|c| c.file_name())
+        .and_then(|n| n.to_str());
+    let mut claims: Vec<((bool, NameMatch), &Arc<MpiImpl>)> = reg
         .mpi
         .values()
-        .filter_map(|m| m.wrapper_name(&exe.name).map(|(_, how)| (how, m)))
+        .filter_map(|m| {
+            let own = real_name.is_some_and(|n| m.dispatchers.iter().any(|d| d == n));
+            m.wrapper_name(&exe.name).map(|(_, how)| ((!own, how), m))
+        })
         .collect();
-    claims.sort_by_key(|(how, _)| *how);
-    let claims: Vec<&Arc<MpiImpl>> = claims.into_iter().map(|(_, m)| m).collect();
+    claims.sort_by_key(|(k, _)| *k);
+    let mut claims: Vec<&Arc<MpiImpl>> = claims.into_iter().map(|(_, m)| m).collect();
+    // then every other implementation that has wrappers of its own: a name may lie (a build
+    // installed under another's suffix), the answer may not
+    let rest: Vec<&Arc<MpiImpl>> = reg
+        .mpi
+        .values()
+        .filter(|m| !claims.iter().any(|c| Arc::ptr_eq(c, m)))
+        .filter(|m| {
+            Language::ALL
+                .iter()
+                .flat_map(|l| m.wrappers(*l))
+                .any(|n| !m.shared.contains(n))
+        })
+        .collect();
+    claims.extend(rest);
     ask_mpi(&claims, exe, found, timeout)
 }
 
