@@ -168,7 +168,9 @@ fn every_mpi_wrapper_is_told_apart_with_its_implementation_version_and_compiler(
     }
     assert!(truth.len() >= 15, "{truth:#?}");
     let cache = tempfile::tempdir().unwrap();
-    let p = probe(cache.path(), &[], &[]);
+    // /usr/bin alone: the records are named as the ground truth is (not /bin/..., which is
+    // the same directory on a merged-/usr system and may come first on a user's PATH)
+    let p = probe(cache.path(), &[], &[("PATH", "/usr/bin")]);
     let mut seen = BTreeMap::new();
     for (path, t) in &truth {
         let m = record(&p, "mpi", path);
@@ -221,9 +223,13 @@ fn every_mpi_wrapper_is_told_apart_with_its_implementation_version_and_compiler(
 fn a_wrapper_over_a_missing_compiler_says_so() {
     let truth = machine_wrappers();
     let missing = "/nonexistent/gfortran";
-    let env = [("OMPI_FC", missing), ("MPICH_FC", missing)];
+    let env = [
+        ("OMPI_FC", missing),
+        ("MPICH_FC", missing),
+        ("PATH", "/usr/bin"),
+    ];
     let cache = tempfile::tempdir().unwrap();
-    let before = probe_cached(cache.path(), &[], &[]);
+    let before = probe_cached(cache.path(), &[], &[("PATH", "/usr/bin")]);
     assert!(
         before["mpi"]
             .as_array()
@@ -248,10 +254,15 @@ fn a_wrapper_over_a_missing_compiler_says_so() {
         } else {
             "-show"
         };
-        let shown = out(&format!(
-            "OMPI_FC={missing} MPICH_FC={missing} '{path}' {flag}"
-        ));
+        let var = if t.implementation == "openmpi" {
+            "OMPI_FC"
+        } else {
+            "MPICH_FC"
+        };
+        let shown = out(&format!("{var}={missing} '{path}' {flag}"));
         assert!(shown.starts_with(missing), "{path}: {shown}");
+        // the variable that just replaced its compiler is the one the record names
+        assert_eq!(m["compiler_env"], var, "{path}: {m:#}");
         fortran += 1;
         assert_eq!(m["status"], "compiler_missing", "{path}: {m:#}");
         assert_eq!(m["compiler"], missing, "{path}: {m:#}");
