@@ -43,13 +43,13 @@ fn check(kind: &str, path: &Path) -> Result<String, String> {
             std::fs::write(dir.path().join(name), &bytes).unwrap();
             (vec!["expand".into(), name.into()], name.to_string())
         }
-        "toolchain" | "provider" => {
+        "toolchain" | "provider" | "mpi" => {
             std::fs::create_dir(dir.path().join("d")).unwrap();
             std::fs::write(dir.path().join("d").join(name), &bytes).unwrap();
-            let flag = if kind == "toolchain" {
-                "--toolchains"
-            } else {
-                "--providers"
+            let flag = match kind {
+                "toolchain" => "--toolchains",
+                "provider" => "--providers",
+                _ => "--mpi",
             };
             (
                 vec![flag.into(), "d".into(), "toolchains".into()],
@@ -108,7 +108,7 @@ fn every_bad_input_is_refused_with_a_located_message() {
     let mut failures = Vec::new();
     let mut messages = Vec::new();
     let mut n = 0;
-    for kind in ["matrix", "toolchain", "provider", "template"] {
+    for kind in ["matrix", "toolchain", "provider", "mpi", "template"] {
         let mut paths: Vec<_> = std::fs::read_dir(root.join(kind))
             .unwrap()
             .map(|e| e.unwrap().path())

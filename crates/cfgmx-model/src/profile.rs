@@ -38,6 +38,8 @@ pub enum ProbeStatus {
     NotExecutable,
     Unrecognised,
     Failed,
+    /// A wrapper whose own compiler is not installed (`mpif90` over a missing `gfortran`).
+    CompilerMissing,
 }
 
 /// One compiler executable.
@@ -100,6 +102,20 @@ pub struct MpiRecord {
     pub compiler_family: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compiler_version: Option<String>,
+    /// The variable that replaces its compiler (`OMPI_FC`), from the implementation's data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiler_env: Option<String>,
+    /// The launcher that goes with it (`mpirun.openmpi` beside `mpicc.openmpi`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launcher: Option<String>,
+    /// The file the wrapper's path resolves to, when it is a link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_path: Option<String>,
+    /// `ok`, or why it cannot be used (`compiler_missing`, `timed_out`, ...) with `error`.
+    #[serde(default)]
+    pub status: ProbeStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One BLAS library file and its real threading.

@@ -2,6 +2,7 @@
 //! overridden or extended by user files (`--toolchains DIR`).
 
 use crate::diag::{Diagnostic, Diagnostics, Source};
+use crate::mpi::MpiImpl;
 use crate::provider::{BlasChoice, Provider};
 use crate::toolchain::Toolchain;
 use indexmap::IndexMap;
@@ -19,6 +20,11 @@ pub fn builtin_toolchain_files() -> &'static [(&'static str, &'static str)] {
 /// The embedded `providers/*.toml` files.
 pub fn builtin_provider_files() -> &'static [(&'static str, &'static str)] {
     embedded::PROVIDERS
+}
+
+/// The embedded `mpi/*.toml` files (one per MPI implementation).
+pub fn builtin_mpi_files() -> &'static [(&'static str, &'static str)] {
+    embedded::MPI
 }
 
 /// The embedded `matrices/*.toml` files (`hpc16.toml` is the default matrix).
@@ -39,6 +45,8 @@ pub fn builtin_matrix(name: &str) -> Option<Source> {
 pub struct Registry {
     pub toolchains: IndexMap<String, Arc<Toolchain>>,
     pub providers: IndexMap<String, Arc<Provider>>,
+    /// MPI implementations by name.
+    pub mpi: IndexMap<String, Arc<MpiImpl>>,
 }
 
 impl Registry {
@@ -57,6 +65,12 @@ impl Registry {
             .collect();
         r.add_providers(&srcs)
             .expect("embedded providers are valid");
+        let srcs: Vec<Source> = builtin_mpi_files()
+            .iter()
+            .map(|(f, t)| Source::new(format!("builtin:mpi/{f}"), *t))
+            .collect();
+        r.add_mpi(&srcs)
+            .expect("embedded MPI implementations are valid");
         r
     }
 
@@ -92,6 +106,32 @@ impl Registry {
             match Provider::parse(src) {
                 Ok(p) => {
                     self.providers.insert(p.name.clone(), Arc::new(p));
+                }
+                Err(d) => push(&mut errs, d),
+            }
+        }
+        errs.map_or(Ok(()), Err)
+    }
+
+    /// Adds or replaces MPI implementations (a user's file named like a builtin one replaces
+    /// it). Every file is checked; all problems are returned together.
+    pub fn add_mpi(&mut self, srcs: &[Source]) -> Result<(), Diagnostics> {
+        let mut errs: Option<Diagnostics> = None;
+        let mut seen: IndexMap<String, String> = IndexMap::new();
+        for src in srcs {
+            match MpiImpl::parse(src) {
+                Ok(m) => {
+                    if let Some(prev) = seen.get(&m.name) {
+                        let d = Diagnostic::file(
+                            &src.name,
+                            format!("MPI implementation `{}` is also defined in {prev}", m.name),
+                        )
+                        .expected("one file per implementation");
+                        push(&mut errs, Diagnostics::one(d));
+                        continue;
+                    }
+                    seen.insert(m.name.clone(), src.name.clone());
+                    self.mpi.insert(m.name.clone(), Arc::new(m));
                 }
                 Err(d) => push(&mut errs, d),
             }

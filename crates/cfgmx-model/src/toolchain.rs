@@ -514,7 +514,11 @@ fn whole_match(suffix: &Option<Pattern>, rest: &str) -> bool {
         .is_some_and(|m| m.start() == 0 && m.end() == rest.len())
 }
 
-fn compile_regex(src: &Source, s: &Spanned<String>, errs: &mut Vec<Diagnostic>) -> Option<Regex> {
+pub(crate) fn compile_regex(
+    src: &Source,
+    s: &Spanned<String>,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<Regex> {
     match Regex::new(s.get_ref()) {
         Ok(r) => Some(r),
         Err(e) => {

@@ -58,6 +58,7 @@ pub fn descriptors(opts: &ProbeOptions) -> String {
     let b = cfgmx_model::registry::builtin_toolchain_files()
         .iter()
         .chain(cfgmx_model::registry::builtin_provider_files())
+        .chain(cfgmx_model::registry::builtin_mpi_files())
         .map(|(_, t)| *t);
     fingerprint(b)
 }

@@ -16,22 +16,12 @@ const GENERIC: &[(&str, Language)] = &[
     ("f95", Language::Fortran),
 ];
 
-/// MPI compiler wrappers (MPICH, Open MPI, Intel MPI, MVAPICH use these names).
-const MPI: &[(&str, Language)] = &[
-    ("mpicc", Language::C),
-    ("mpicxx", Language::Cxx),
-    ("mpic++", Language::Cxx),
-    ("mpiCC", Language::Cxx),
-    ("mpif90", Language::Fortran),
-    ("mpifort", Language::Fortran),
-    ("mpif77", Language::Fortran),
-];
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     /// Named like these families' executables.
     Named(Vec<String>),
     Generic,
+    /// Named like an MPI implementation's wrapper (`mpi/*.toml`).
     Mpi,
 }
 
@@ -77,8 +67,12 @@ pub struct Found {
     /// Every directory looked in (existing or not): a file added to or removed from one
     /// changes its mtime, which is how a warm probe notices without listing it again.
     pub dir_stamps: Vec<Stamp>,
-    /// `mpichversion` answers by directory: every wrapper in a directory shares one run.
+    /// Version tools' answers (`mpichversion`) by the tool's path: every wrapper beside one
+    /// shares its run.
     pub mpi_versions: std::sync::Mutex<std::collections::HashMap<PathBuf, Option<String>>>,
+    /// Programs behind MPI wrapper names that act by the name they are run under
+    /// (`opal_wrapper`), from the MPI implementations' data.
+    pub dispatchers: Vec<String>,
     /// Runs of one real file with the same arguments, shared by the names it is found under
     /// (`clang` and `clang++` are one binary: one `--version`). See `identify::Runner`.
     pub runs: SharedRuns,
@@ -146,7 +140,14 @@ fn unique_dirs(dirs: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {
 }
 
 pub fn discover(reg: &Registry, opts: &ProbeOptions) -> Found {
-    let mut found = Found::default();
+    let mut found = Found {
+        dispatchers: reg
+            .mpi
+            .values()
+            .flat_map(|m| m.dispatchers.iter().cloned())
+            .collect(),
+        ..Found::default()
+    };
     let path_dirs: Vec<PathBuf> = opts
         .path
         .as_ref()
@@ -196,8 +197,9 @@ pub fn classify(reg: &Registry, name: &str) -> Option<(Language, Kind)> {
     if let Some((_, l)) = GENERIC.iter().find(|(n, _)| *n == name) {
         return Some((*l, Kind::Generic));
     }
-    if let Some((_, l)) = MPI.iter().find(|(n, _)| *n == name) {
-        return Some((*l, Kind::Mpi));
+    // Wrapper names, suffixed ones included (`mpicc.openmpi`), come from the MPI data.
+    if let Some((l, _)) = reg.mpi.values().find_map(|m| m.wrapper_name(name)) {
+        return Some((l, Kind::Mpi));
     }
     let mut lang = None;
     let mut fams = Vec::new();
@@ -416,6 +418,12 @@ mod tests {
         assert_eq!(fam("x86_64-linux-gnu-gcc"), "-");
         assert_eq!(fam("cc"), "generic");
         assert_eq!(fam("mpif90"), "mpi");
+        assert_eq!(fam("mpicc.openmpi"), "mpi");
+        assert_eq!(fam("mpif77.mpich"), "mpi");
+        assert_eq!(fam("mpiifx"), "mpi");
+        assert_eq!(fam("mpicc.nonsense"), "-");
+        // Cray's drivers are any compiler's names too: generic, never MPI by name
+        assert_eq!(fam("ftn"), "generic");
         assert_eq!(fam("xlc_r"), "xl");
     }
 }

@@ -4,12 +4,20 @@
 
 use crate::discover::{Exe, Found, Kind, SharedRuns};
 use cfgmx_exec::{Cmd, Outcome};
-use cfgmx_model::{CompilerRecord, Language, MpiRecord, ProbeStatus, Registry, Toolchain};
+use cfgmx_model::mpi::NameMatch;
+use cfgmx_model::{CompilerRecord, Language, MpiImpl, MpiRecord, ProbeStatus, Registry, Toolchain};
 use indexmap::IndexMap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// What a compiler that already hung once gets for the rest of its runs (a preprocessor run
+/// that works while its compiles hang still fits), and the least any run is given.
+fn grace(timeout: Duration) -> Duration {
+    (timeout / 4).min(Duration::from_millis(400))
+}
+const MIN_RUN: Duration = Duration::from_millis(100);
 
 /// One executable identified (facets not yet tested).
 #[derive(Debug, Clone)]
@@ -106,29 +114,26 @@ fn fatal(o: &Outcome) -> Option<(ProbeStatus, String)> {
 struct Runner<'a> {
     exe: &'a Path,
     timeout: Duration,
+    /// Set once a run timed out: the later runs share what is left until then, so a compiler
+    /// that answers its version and then hangs costs one timeout, not one per run.
+    grace_until: Option<Instant>,
     memo: HashMap<Vec<String>, Outcome>,
     /// Set when this executable's runs may be shared with other names of the same real file.
     shared: Option<(&'a SharedRuns, &'a Path)>,
 }
 
 /// Programs that become another program depending on the name they are run under: two names
-/// of one of these are two compilers, so their runs are never shared.
-pub const BY_NAME: &[&str] = &[
-    "ccache",
-    "sccache",
-    "distcc",
-    "icecc",
-    "buildcache",
-    "opal_wrapper",
-];
+/// of one of these are two compilers, so their runs are never shared. (MPI wrappers of this
+/// kind, `opal_wrapper`, are named by the MPI data: [`Found::dispatchers`].)
+pub const BY_NAME: &[&str] = &["ccache", "sccache", "distcc", "icecc", "buildcache"];
 
 /// Whether `exe` is a link to a program that acts by the name it is run under (`ccache`).
-pub fn by_name(exe: &Exe) -> bool {
+pub fn by_name(exe: &Exe, found: &Found) -> bool {
     exe.canonical
         .as_ref()
         .and_then(|r| r.file_name())
         .and_then(|n| n.to_str())
-        .is_some_and(|n| BY_NAME.contains(&n))
+        .is_some_and(|n| BY_NAME.contains(&n) || found.dispatchers.iter().any(|d| d == n))
 }
 
 impl<'a> Runner<'a> {
@@ -136,27 +141,56 @@ impl<'a> Runner<'a> {
         // A compiler binary answers `--version` the same under each of its names; a wrapper
         // script (`mpicc`) or a dispatcher (`ccache`) may not.
         let shared = match (&exe.kind, &exe.canonical) {
-            (Kind::Named(_), Some(real)) if !by_name(exe) => Some((&found.runs, real.as_path())),
+            (Kind::Named(_), Some(real)) if !by_name(exe, found) => {
+                Some((&found.runs, real.as_path()))
+            }
             _ => None,
         };
         Runner {
             exe: &exe.path,
             timeout,
+            grace_until: None,
             memo: HashMap::new(),
             shared,
         }
     }
 
+    /// The time a new run may take: the whole timeout, or what is left of the grace period
+    /// once a run of this executable timed out.
+    fn allowance(&self) -> Duration {
+        match self.grace_until {
+            Some(end) => end
+                .saturating_duration_since(Instant::now())
+                .max(MIN_RUN)
+                .min(self.timeout),
+            None => self.timeout,
+        }
+    }
+
+    /// Called when something run for this executable outside the runner (the fused OpenMP
+    /// test) used up a whole timeout.
+    fn timed_out_elsewhere(&mut self) {
+        self.grace_until
+            .get_or_insert_with(|| Instant::now() + grace(self.timeout));
+    }
+
     fn run(&mut self, args: &[String]) -> &Outcome {
-        let (exe, timeout) = (self.exe, self.timeout);
+        let (exe, timeout) = (self.exe, self.allowance());
         let shared = self.shared;
+        let mut hung = false;
         self.memo.entry(args.to_vec()).or_insert_with(|| {
             let run = || Cmd::new(exe).args(args).timeout(timeout).output();
-            match shared {
+            let o = match shared {
                 Some((runs, real)) => runs.get(real, args, run),
                 None => run(),
-            }
-        })
+            };
+            hung = o.timed_out;
+            o
+        });
+        if hung && self.grace_until.is_none() {
+            self.grace_until = Some(Instant::now() + grace(self.timeout));
+        }
+        &self.memo[args]
     }
 }
 
@@ -334,11 +368,17 @@ pub fn identify(
             Err((st, msg)) => return failed(out, st, msg),
         };
         if let Some((t, v)) = claim {
-            if macros_for(t, &v).is_some_and(|m| identity_ok(t, exe.lang, &m)) {
+            let started = Instant::now();
+            let macros = macros_for(t, &v);
+            if macros.as_ref().is_some_and(|m| identity_ok(t, exe.lang, m)) {
                 out.record.family = t.name.clone();
                 out.record.version = v;
                 out.toolchain = Some(Arc::clone(t));
                 return out;
+            }
+            // Each of its runs is capped at the timeout: taking that long means one hung.
+            if macros.is_none() && started.elapsed() >= timeout {
+                r.timed_out_elsewhere();
             }
         }
     }
@@ -437,15 +477,6 @@ pub fn identify(
     out.record.family = t.name.clone();
     out.record.version = v;
     out.toolchain = Some(t);
-
-    if exe.kind == Kind::Mpi {
-        out.mpi = mpi_info(exe, found, &mut r).map(|mut m| {
-            m.compiler_family = Some(out.record.family.clone());
-            m.compiler_version = Some(out.record.version.clone());
-            m
-        });
-        out.record.wrapper = out.mpi.as_ref().map(|m| m.implementation.clone());
-    }
     out
 }
 
@@ -490,11 +521,200 @@ fn preprocess(
     }
 }
 
-/// What an MPI wrapper says about itself: implementation, version and the compiler command it
-/// runs (family and version left for the caller).
-pub fn mpi_show(exe: &Exe, found: &Found, timeout: Duration) -> Option<MpiRecord> {
+/// What an MPI wrapper says about itself, asked as its implementation's data says: which
+/// implementation (the first `identify` rule whose answer matches, the implementations that
+/// claim its name first), the version, the compiler command it runs and whether that exists,
+/// and its launcher. Family and version of the compiler are left for the caller. A run that
+/// hangs or crashes ends it with that status; `unrecognised` when no implementation's rule
+/// matches.
+pub fn mpi_show(reg: &Registry, exe: &Exe, found: &Found, timeout: Duration) -> MpiRecord {
+    // The implementations whose own program the wrapper's real file is (`opal_wrapper`) or
+    // whose suffixed name it has (`mpicc.openmpi`) first, then those that install the plain
+    // name; a rule's arguments are run once for all. The order only saves runs: the answer
+    // decides.
+    let real_name = exe
+        .canonical
+        .as_ref()
+        .and_then(|c| c.file_name())
+        .and_then(|n| n.to_str());
+    let mut claims: Vec<((bool, NameMatch), &Arc<MpiImpl>)> = reg
+        .mpi
+        .values()
+        .filter_map(|m| {
+            let own = real_name.is_some_and(|n| m.dispatchers.iter().any(|d| d == n));
+            m.wrapper_name(&exe.name).map(|(_, how)| ((!own, how), m))
+        })
+        .collect();
+    claims.sort_by_key(|(k, _)| *k);
+    let mut claims: Vec<&Arc<MpiImpl>> = claims.into_iter().map(|(_, m)| m).collect();
+    // then every other implementation that has wrappers of its own: a name may lie (a build
+    // installed under another's suffix), the answer may not
+    let rest: Vec<&Arc<MpiImpl>> = reg
+        .mpi
+        .values()
+        .filter(|m| !claims.iter().any(|c| Arc::ptr_eq(c, m)))
+        .filter(|m| {
+            Language::ALL
+                .iter()
+                .flat_map(|l| m.wrappers(*l))
+                .any(|n| !m.shared.contains(n))
+        })
+        .collect();
+    claims.extend(rest);
+    ask_mpi(&claims, exe, found, timeout)
+}
+
+/// Whether a compiler found under a name that is also an MPI implementation's driver (Cray's
+/// `cc`, `CC`, `ftn`) is that driver: asked as the implementation's data says, and only then
+/// an MPI wrapper. `None` for a plain compiler, or one that does not answer.
+pub fn shared_mpi(
+    reg: &Registry,
+    exe: &Exe,
+    found: &Found,
+    timeout: Duration,
+) -> Option<MpiRecord> {
+    let claims: Vec<&Arc<MpiImpl>> = reg
+        .mpi
+        .values()
+        .filter(|m| m.shared.contains(&exe.name))
+        .collect();
+    if claims.is_empty() {
+        return None;
+    }
+    Some(ask_mpi(&claims, exe, found, timeout)).filter(|m| m.status == ProbeStatus::Ok)
+}
+
+fn ask_mpi(claims: &[&Arc<MpiImpl>], exe: &Exe, found: &Found, timeout: Duration) -> MpiRecord {
     let mut r = Runner::new(exe, timeout, found);
-    mpi_info(exe, found, &mut r)
+    let mut rec = MpiRecord {
+        path: exe.path.display().to_string(),
+        implementation: "unknown".into(),
+        version: None,
+        language: exe.lang,
+        compiler: None,
+        compiler_family: None,
+        compiler_version: None,
+        compiler_env: None,
+        launcher: None,
+        real_path: exe
+            .canonical
+            .as_ref()
+            .filter(|c| **c != exe.path)
+            .map(|c| c.display().to_string()),
+        status: ProbeStatus::Ok,
+        error: None,
+    };
+    let broken = |mut rec: MpiRecord, (st, msg): (ProbeStatus, String)| {
+        rec.status = st;
+        rec.error = Some(msg);
+        rec
+    };
+    let mut tried: Vec<String> = Vec::new();
+    let mut hit: Option<(&Arc<MpiImpl>, String)> = None;
+    'impls: for m in claims {
+        for rule in &m.identify {
+            let o = r.run(&rule.args);
+            if let Some(f) = fatal(o) {
+                return broken(rec, f);
+            }
+            // Read whatever the exit status: MPICH's `-v` names itself before it runs the
+            // compiler, which may be missing.
+            if let Some(v) = rule.read(&o.combined()) {
+                hit = Some((m, v));
+                break 'impls;
+            }
+            let shown = rule.args.join(" ");
+            if !tried.contains(&shown) {
+                tried.push(shown);
+            }
+        }
+    }
+    let Some((m, version)) = hit else {
+        rec.status = ProbeStatus::Unrecognised;
+        rec.error =
+            Some(format!(
+            "named like an MPI wrapper, but its answers to {} match no known MPI implementation",
+            tried.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+        ));
+        return rec;
+    };
+    rec.implementation = m.name.clone();
+    let dir = exe.path.parent().unwrap_or(Path::new("."));
+    // A distribution's suffixed file first (`mpirun.openmpi` beside `mpicc.openmpi`), even for
+    // a plain name: the plain `mpirun` may be another implementation's alternative.
+    let own = m.suffix_of(&exe.name);
+    let suffixes: Vec<&str> = own
+        .into_iter()
+        .chain(
+            m.suffixes
+                .iter()
+                .map(String::as_str)
+                .filter(|s| Some(*s) != own),
+        )
+        .chain([""])
+        .collect();
+    let beside = |name: &str| -> Option<PathBuf> {
+        suffixes
+            .iter()
+            .map(|s| dir.join(format!("{name}{s}")))
+            .find(|p| p.is_file())
+    };
+    rec.version = Some(version).filter(|v| !v.is_empty());
+    if rec.version.is_none() {
+        if let Some(tool) = m.version_tool.as_ref() {
+            let name = tool.tool.as_deref().unwrap_or_default();
+            if let Some(path) = beside(name) {
+                // held while running, so the other wrappers beside it wait for its answer
+                let mut known = found.mpi_versions.lock().unwrap_or_else(|e| e.into_inner());
+                rec.version = known
+                    .entry(path.clone())
+                    .or_insert_with(|| {
+                        let o = Cmd::new(&path)
+                            .args(&tool.args)
+                            .timeout(r.allowance())
+                            .output();
+                        tool.read(&o.combined()).filter(|v| !v.is_empty())
+                    })
+                    .clone();
+            }
+        }
+    }
+    rec.launcher = m
+        .launchers
+        .iter()
+        .find_map(|l| beside(l))
+        .map(|p| p.display().to_string());
+    if let Some(q) = &m.compiler {
+        rec.compiler_env = q.env(exe.lang).first().cloned();
+        let o = r.run(&q.args).clone();
+        if let Some(f) = fatal(&o) {
+            return broken(rec, f);
+        }
+        let word = o.stdout.split_whitespace().next().map(str::to_string);
+        if let (true, Some(word)) = (o.success(), word) {
+            match resolve(&word, found) {
+                Some(p) => rec.compiler = Some(p.display().to_string()),
+                None => {
+                    rec.compiler = Some(word.clone());
+                    rec.status = ProbeStatus::CompilerMissing;
+                    let vars = q.env(exe.lang);
+                    let hint = if vars.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " (install it, or name another compiler in {})",
+                            vars.join(" or ")
+                        )
+                    };
+                    rec.error = Some(format!(
+                        "{} wrapper over {word}, which is not installed{hint}",
+                        m.description
+                    ));
+                }
+            }
+        }
+    }
+    rec
 }
 
 /// The wrapper reported as the compiler it runs, which was itself identified as `under`
@@ -510,73 +730,55 @@ pub fn as_wrapper(under: &Identified, exe: &Exe, mpi: MpiRecord) -> Identified {
     w
 }
 
-fn mpi_info(exe: &Exe, found: &Found, r: &mut Runner) -> Option<MpiRecord> {
-    let dir = exe.path.parent().unwrap_or(Path::new("."));
-    let (implementation, shown, version) = {
-        let show = r.run(&["-show".to_string()]).clone();
-        if show.success() && !show.stdout.trim().is_empty() {
-            let version = if dir.join("mpichversion").exists() {
-                // held while running, so the other wrappers of the directory wait for it
-                let mut known = found.mpi_versions.lock().unwrap_or_else(|e| e.into_inner());
-                known
-                    .entry(dir.to_path_buf())
-                    .or_insert_with(|| {
-                        let o = Cmd::new(dir.join("mpichversion"))
-                            .timeout(r.timeout)
-                            .output();
-                        o.stdout
-                            .lines()
-                            .find_map(|l| l.strip_prefix("MPICH Version:"))
-                            .map(|v| v.trim().to_string())
-                    })
-                    .clone()
-            } else {
-                None
-            };
-            let imp = if show.stdout.contains("intel") || dir.join("impi_info").exists() {
-                "intel-mpi"
-            } else {
-                "mpich"
-            };
-            (imp.to_string(), show.stdout, version)
-        } else {
-            let show = r.run(&["--showme".to_string()]).clone();
-            if !show.success() {
-                return None;
-            }
-            let v = r.run(&["--showme:version".to_string()]).clone();
-            let version = v
-                .combined()
-                .split("Open MPI ")
-                .nth(1)
-                .and_then(|s| s.split_whitespace().next())
-                .map(str::to_string);
-            ("openmpi".to_string(), show.stdout, version)
-        }
-    };
-    let under = shown.split_whitespace().next().map(|c| resolve(c, found));
-    Some(MpiRecord {
-        path: exe.path.display().to_string(),
-        implementation,
-        version,
-        language: exe.lang,
-        compiler: under.map(|p| p.display().to_string()),
-        compiler_family: None,
-        compiler_version: None,
-    })
+/// A wrapper identified through itself (its compiler was not probed on its own), with what
+/// it said as an MPI wrapper.
+pub fn with_mpi(mut id: Identified, mpi: MpiRecord) -> Identified {
+    let ok = id.record.status == ProbeStatus::Ok;
+    id.mpi = Some(MpiRecord {
+        compiler_family: ok.then(|| id.record.family.clone()),
+        compiler_version: ok.then(|| id.record.version.clone()),
+        ..mpi
+    });
+    if let Some(m) = id.mpi.as_ref().filter(|m| m.status == ProbeStatus::Ok) {
+        id.record.wrapper = Some(m.implementation.clone());
+    }
+    id
 }
 
-/// A command word as the wrapper's shell would find it.
-fn resolve(cmd: &str, found: &Found) -> PathBuf {
+/// A wrapper that cannot be used as it is (it hung, crashed, or its compiler is missing): its
+/// compiler record says why, in the wrapper's words.
+pub fn unusable_wrapper(exe: &Exe, mpi: MpiRecord) -> Identified {
+    let record = CompilerRecord {
+        path: exe.path.display().to_string(),
+        family: "unknown".into(),
+        version: String::new(),
+        languages: vec![exe.lang],
+        facets: IndexMap::new(),
+        real_path: mpi.real_path.clone(),
+        wrapper: Some(mpi.implementation.clone()).filter(|i| i != "unknown"),
+        status: mpi.status,
+        error: mpi.error.clone(),
+    };
+    Identified {
+        exe: exe.clone(),
+        record,
+        mpi: Some(mpi),
+        toolchain: None,
+    }
+}
+
+/// A command word as the wrapper would find it: a path that exists, or the first file of that
+/// name in the searched directories. `None` when it is not installed.
+fn resolve(cmd: &str, found: &Found) -> Option<PathBuf> {
     if cmd.contains('/') {
-        return PathBuf::from(cmd);
+        let p = PathBuf::from(cmd);
+        return p.is_file().then_some(p);
     }
     found
         .bin_dirs
         .iter()
         .map(|d| d.join(cmd))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from(cmd))
 }
 
 #[cfg(test)]

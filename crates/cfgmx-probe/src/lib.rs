@@ -174,7 +174,7 @@ fn run(
 /// What one task of [`probe_all`] found.
 enum Done {
     Compiler(usize, Vec<identify::Identified>),
-    Shown(usize, Option<cfgmx_model::MpiRecord>),
+    Shown(usize, Box<cfgmx_model::MpiRecord>),
     Blas(usize, Vec<cfgmx_model::BlasRecord>),
 }
 
@@ -204,7 +204,7 @@ fn probe_all(
     for (i, e) in found.exes.iter().enumerate() {
         // `ccache` under the names `gcc` and `clang` is two compilers: keyed by its own path
         let real = match &e.canonical {
-            Some(c) if !identify::by_name(e) => c.clone(),
+            Some(c) if !identify::by_name(e, found) => c.clone(),
             _ => e.path.clone(),
         };
         let mpi = e.kind == discover::Kind::Mpi;
@@ -286,17 +286,25 @@ fn probe_all(
                     .iter()
                     .find(|&&i| matches!(found.exes[i].kind, discover::Kind::Named(_)))
                     .unwrap_or(&members[0]);
-                keep(Done::Compiler(
-                    g,
-                    spread(&probe_exe(&found.exes[rep]), members),
-                ));
+                let mut id = probe_exe(&found.exes[rep]);
+                // Known only by generic names (no family's own name is the same file): maybe
+                // an MPI implementation's driver under a compiler's name (Cray's `cc`).
+                let generic = members
+                    .iter()
+                    .all(|&i| found.exes[i].kind == discover::Kind::Generic);
+                if generic && id.record.status == cfgmx_model::ProbeStatus::Ok {
+                    if let Some(m) = identify::shared_mpi(reg, &id.exe, found, opts.timeout) {
+                        id = identify::with_mpi(id, m);
+                    }
+                }
+                keep(Done::Compiler(g, spread(&id, members)));
             });
         }
         for (w, (_, members)) in wrappers.iter().enumerate() {
             let keep = &keep;
             s.spawn_fifo(move |_| {
-                let shown = identify::mpi_show(&found.exes[members[0]], found, opts.timeout);
-                keep(Done::Shown(w, shown));
+                let shown = identify::mpi_show(reg, &found.exes[members[0]], found, opts.timeout);
+                keep(Done::Shown(w, Box::new(shown)));
             });
         }
         if let Ok(p) = &plan {
@@ -326,14 +334,24 @@ fn probe_all(
     };
     let mut ids: Vec<identify::Identified> = compiled.into_iter().flatten().collect();
     // A wrapper over a compiler probed here is that compiler; any other (a compiler outside
-    // the search path, no `-show`) is identified through the wrapper itself.
+    // the search path, no compiler query) is identified through the wrapper itself. One that
+    // hung, crashed or runs a missing compiler is reported as such and not run again.
     let real = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let rest: Vec<Vec<identify::Identified>> = shown
         .into_par_iter()
         .map(|(members, mpi)| {
             let exe = &found.exes[members[0]];
-            let under = mpi
-                .as_ref()
+            let usable = |m: &cfgmx_model::MpiRecord| {
+                matches!(
+                    m.status,
+                    cfgmx_model::ProbeStatus::Ok | cfgmx_model::ProbeStatus::Unrecognised
+                )
+            };
+            if !usable(&mpi) {
+                return spread(&identify::unusable_wrapper(exe, *mpi), members);
+            }
+            let under = Some(&mpi)
+                .filter(|m| m.status == cfgmx_model::ProbeStatus::Ok)
                 .and_then(|m| m.compiler.as_deref())
                 .map(|c| real(std::path::Path::new(c)));
             let known = under.and_then(|u| {
@@ -343,9 +361,9 @@ fn probe_all(
                         && c.exe.canonical.as_deref() == Some(u.as_path())
                 })
             });
-            match (known, mpi) {
-                (Some(c), Some(m)) => spread(&identify::as_wrapper(c, exe, m), members),
-                _ => spread(&probe_exe(exe), members),
+            match known {
+                Some(c) => spread(&identify::as_wrapper(c, exe, *mpi), members),
+                None => spread(&identify::with_mpi(probe_exe(exe), *mpi), members),
             }
         })
         .collect();

@@ -47,6 +47,9 @@ pub struct Global {
     /// Extra BLAS provider descriptors (*.toml).
     #[arg(long, value_name = "DIR", global = true)]
     pub providers: Option<PathBuf>,
+    /// Extra MPI implementation descriptors (*.toml); a file named like a builtin one replaces it.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub mpi: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -157,6 +157,9 @@ pub fn registry(g: &Global) -> Result<Registry> {
     if let Some(d) = &g.providers {
         reg.add_providers(&dir_sources(d)?)?;
     }
+    if let Some(d) = &g.mpi {
+        reg.add_mpi(&dir_sources(d)?)?;
+    }
     Ok(reg)
 }
 

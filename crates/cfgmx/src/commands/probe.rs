@@ -53,21 +53,56 @@ fn cache_dir() -> PathBuf {
     }
 }
 
-/// Fingerprint of the descriptors in use, from their texts (no parsing): empty for the
-/// builtin set, which the probe crate fingerprints itself.
+/// The MPI wrappers' compiler-override variables that are set (`OMPI_FC=...`), as
+/// `NAME=VALUE`: they change what a wrapper runs, so a cached profile made without them must
+/// not answer. Their names come from the MPI data (a user file that does not parse adds none;
+/// loading the registry reports it).
+fn wrapper_overrides(g: &Global) -> Vec<String> {
+    let mut srcs: Vec<cfgmx_model::Source> = cfgmx_model::registry::builtin_mpi_files()
+        .iter()
+        .map(|(f, t)| cfgmx_model::Source::new(*f, *t))
+        .collect();
+    if let Some(rd) = g.mpi.as_ref().and_then(|d| std::fs::read_dir(d).ok()) {
+        for p in rd.filter_map(|e| e.ok().map(|e| e.path())) {
+            if let Ok(t) = std::fs::read_to_string(&p) {
+                srcs.push(cfgmx_model::Source::new(p.display().to_string(), t));
+            }
+        }
+    }
+    let mut names: Vec<String> = srcs
+        .iter()
+        .filter_map(|s| cfgmx_model::MpiImpl::parse(s).ok())
+        .filter_map(|m| m.compiler)
+        .flat_map(|q| [q.env_c, q.env_cxx, q.env_fortran].concat())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|n| std::env::var(&n).ok().map(|v| format!("{n}={v}")))
+        .collect()
+}
+
+/// Fingerprint of the descriptors in use, from their texts (no parsing), and of the MPI
+/// compiler overrides set: empty for the builtin set and no override, which the probe crate
+/// fingerprints itself.
 fn descriptors(g: &Global) -> Result<String> {
-    let dirs: Vec<&PathBuf> = [&g.toolchains, &g.providers]
+    let dirs: Vec<&PathBuf> = [&g.toolchains, &g.providers, &g.mpi]
         .into_iter()
         .flatten()
         .collect();
-    if dirs.is_empty() {
+    let overrides = wrapper_overrides(g);
+    if dirs.is_empty() && overrides.is_empty() {
         return Ok(String::new());
     }
-    let mut texts: Vec<String> = cfgmx_model::registry::builtin_toolchain_files()
-        .iter()
-        .chain(cfgmx_model::registry::builtin_provider_files())
-        .map(|(_, t)| t.to_string())
-        .collect();
+    let mut texts: Vec<String> = overrides;
+    texts.extend(
+        cfgmx_model::registry::builtin_toolchain_files()
+            .iter()
+            .chain(cfgmx_model::registry::builtin_provider_files())
+            .chain(cfgmx_model::registry::builtin_mpi_files())
+            .map(|(_, t)| t.to_string()),
+    );
     for d in dirs {
         let mut files: Vec<PathBuf> = std::fs::read_dir(d)
             .map_err(|e| CliError::usage(format!("cannot read directory {}: {e}", d.display())))?
@@ -250,12 +285,16 @@ pub fn render(p: &Profile) -> String {
                 m.implementation.clone(),
                 m.version.clone().unwrap_or_default(),
                 m.language.as_str().into(),
-                format!(
-                    "{} ({} {})",
-                    m.compiler.as_deref().unwrap_or("?"),
-                    m.compiler_family.as_deref().unwrap_or("?"),
-                    m.compiler_version.as_deref().unwrap_or("?")
-                ),
+                // an unusable wrapper says why (its compiler is missing, it hung, ...)
+                match (m.status, &m.error) {
+                    (ProbeStatus::Ok, _) | (_, None) => format!(
+                        "{} ({} {})",
+                        m.compiler.as_deref().unwrap_or("?"),
+                        m.compiler_family.as_deref().unwrap_or("?"),
+                        m.compiler_version.as_deref().unwrap_or("?")
+                    ),
+                    (_, Some(e)) => e.clone(),
+                },
             ]);
         }
         s.push_str(&t.render());

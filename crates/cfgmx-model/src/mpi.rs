@@ -1,0 +1,507 @@
+//! MPI implementations as declarative data (`mpi/<name>.toml`).
+//!
+//! An implementation (MPICH, Open MPI, Intel MPI, ...) says which compiler-wrapper names it
+//! installs per language (with the distribution suffixes: Debian's `mpicc.openmpi`), how a
+//! wrapper tells that it belongs to it (an argument and the pattern its answer matches, which
+//! also gives the version), how to read the compiler underneath and the variables that
+//! override it, and its launchers. The probe is driven by these files alone; the later MPI
+//! matrix axis reads them too.
+
+use crate::diag::{Diagnostic, Diagnostics, Source};
+use crate::toolchain::Language;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMpi {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    wrappers: RawWrappers,
+    #[serde(default)]
+    suffixes: Vec<Spanned<String>>,
+    #[serde(default)]
+    dispatchers: Vec<String>,
+    #[serde(default)]
+    identify: Vec<RawRule>,
+    #[serde(default)]
+    version_tool: Option<RawTool>,
+    #[serde(default)]
+    compiler: Option<RawCompiler>,
+    #[serde(default)]
+    launchers: Vec<String>,
+    #[serde(default)]
+    notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWrappers {
+    #[serde(default)]
+    c: Vec<Spanned<String>>,
+    #[serde(default)]
+    cxx: Vec<Spanned<String>>,
+    #[serde(default)]
+    fortran: Vec<Spanned<String>>,
+    /// Names that are also plain compilers' (Cray's `cc`): never taken for this MPI by name.
+    #[serde(default)]
+    shared: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    args: Vec<String>,
+    #[serde(rename = "match")]
+    pattern: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTool {
+    tool: Spanned<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(rename = "match")]
+    pattern: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCompiler {
+    args: Vec<String>,
+    #[serde(default)]
+    env: RawEnv,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnv {
+    #[serde(default)]
+    c: Vec<Spanned<String>>,
+    #[serde(default)]
+    cxx: Vec<Spanned<String>>,
+    #[serde(default)]
+    fortran: Vec<Spanned<String>>,
+}
+
+/// A run of the wrapper (or of a tool beside it) and the pattern its output must match. The
+/// version is the named groups that took part in the match, joined by `.` in pattern order
+/// (`2019 Update 9` read with `(?P<y>\d{4}) Update (?P<u>\d+)` is `2019.9`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Rule {
+    /// A program in the wrapper's directory to run instead of the wrapper (`mpichversion`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    pub args: Vec<String>,
+    #[serde(rename = "match")]
+    pub pattern: String,
+    #[serde(skip)]
+    re: Regex,
+}
+
+impl Rule {
+    /// `Some(version)` when `output` matches (the version may be empty when the pattern has
+    /// no named group or none took part).
+    pub fn read(&self, output: &str) -> Option<String> {
+        let caps = self.re.captures(output)?;
+        let parts: Vec<&str> = self
+            .re
+            .capture_names()
+            .flatten()
+            .filter_map(|n| caps.name(n))
+            .map(|m| m.as_str())
+            .filter(|s| !s.is_empty())
+            .collect();
+        Some(parts.join("."))
+    }
+}
+
+/// How to ask a wrapper for the compiler it runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompilerQuery {
+    /// Arguments after which the wrapper prints the command it would run; its first word is
+    /// the compiler.
+    pub args: Vec<String>,
+    /// Variables that replace the compiler, per language, highest precedence first.
+    pub env_c: Vec<String>,
+    pub env_cxx: Vec<String>,
+    pub env_fortran: Vec<String>,
+}
+
+impl CompilerQuery {
+    pub fn env(&self, lang: Language) -> &[String] {
+        match lang {
+            Language::C => &self.env_c,
+            Language::Cxx => &self.env_cxx,
+            Language::Fortran => &self.env_fortran,
+        }
+    }
+}
+
+/// A parsed MPI implementation.
+#[derive(Debug, Clone, Serialize)]
+pub struct MpiImpl {
+    pub name: String,
+    pub description: String,
+    /// Wrapper base names per language.
+    pub c: Vec<String>,
+    pub cxx: Vec<String>,
+    pub fortran: Vec<String>,
+    /// Wrapper names that are also plain compilers' names.
+    pub shared: Vec<String>,
+    /// Suffixes a distribution appends to every wrapper and launcher name (`.openmpi`).
+    pub suffixes: Vec<String>,
+    /// The real program behind the wrapper names, which acts by the name it is run under.
+    pub dispatchers: Vec<String>,
+    /// Tried in order; the first that matches names this implementation.
+    pub identify: Vec<Rule>,
+    /// Asked for the version when the matching rule gave none.
+    pub version_tool: Option<Rule>,
+    pub compiler: Option<CompilerQuery>,
+    pub launchers: Vec<String>,
+    pub notes: Vec<String>,
+    #[serde(skip)]
+    pub origin: String,
+}
+
+/// How a wrapper name relates to an implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NameMatch {
+    /// With one of its own suffixes (`mpicc.openmpi`): it says which implementation it is.
+    Suffixed,
+    /// A base name (`mpicc`): many implementations install it.
+    Plain,
+}
+
+impl MpiImpl {
+    pub fn parse(src: &Source) -> Result<MpiImpl, Diagnostics> {
+        let raw: RawMpi = crate::diag::parse_toml(src)?;
+        let mut errs = Vec::new();
+        let name = raw.name.get_ref().clone();
+        if !crate::toolchain::valid_ident(&name) {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    raw.name.span(),
+                    format!("invalid MPI implementation name `{name}`"),
+                )
+                .expected("lowercase letters, digits and `-`, starting with a letter"),
+            );
+        }
+        let w = &raw.wrappers;
+        if w.c.is_empty() && w.cxx.is_empty() && w.fortran.is_empty() {
+            errs.push(
+                Diagnostic::file(&src.name, "no wrapper names under `[wrappers]`")
+                    .expected("c = [\"mpicc\"] (and cxx, fortran)"),
+            );
+        }
+        let names = |v: &[Spanned<String>], errs: &mut Vec<Diagnostic>| -> Vec<String> {
+            for n in v {
+                let s = n.get_ref();
+                if s.is_empty() || s.contains('/') || s.chars().any(char::is_whitespace) {
+                    errs.push(
+                        Diagnostic::at(src, n.span(), format!("invalid wrapper name {s:?}"))
+                            .expected("a file name, without `/` or spaces"),
+                    );
+                }
+            }
+            v.iter().map(|n| n.get_ref().clone()).collect()
+        };
+        let (c, cxx, fortran) = (
+            names(&w.c, &mut errs),
+            names(&w.cxx, &mut errs),
+            names(&w.fortran, &mut errs),
+        );
+        for s in &raw.suffixes {
+            let t = s.get_ref();
+            if !(t.starts_with('.') || t.starts_with('-') || t.starts_with('_')) || t.len() < 2 {
+                errs.push(
+                    Diagnostic::at(src, s.span(), format!("invalid suffix {t:?}"))
+                        .expected("a separator (`.`, `-` or `_`) and a name, as in \".openmpi\""),
+                );
+            }
+        }
+        if raw.identify.is_empty() {
+            errs.push(
+                Diagnostic::file(&src.name, "no `[[identify]]` rule")
+                    .expected("at least one: args = [\"-v\"] and the `match` its answer gives"),
+            );
+        }
+        let rule = |tool: Option<String>,
+                    args: Vec<String>,
+                    p: &Spanned<String>,
+                    errs: &mut Vec<Diagnostic>| {
+            crate::toolchain::compile_regex(src, p, errs).map(|re| Rule {
+                tool,
+                args,
+                pattern: p.get_ref().clone(),
+                re,
+            })
+        };
+        let identify: Vec<Rule> = raw
+            .identify
+            .iter()
+            .filter_map(|r| rule(None, r.args.clone(), &r.pattern, &mut errs))
+            .collect();
+        let version_tool = raw.version_tool.as_ref().and_then(|t| {
+            let tool = t.tool.get_ref();
+            if tool.is_empty() || tool.contains('/') {
+                errs.push(
+                    Diagnostic::at(src, t.tool.span(), format!("invalid tool name {tool:?}"))
+                        .expected("a program name found beside the wrapper, without `/`"),
+                );
+            }
+            rule(Some(tool.clone()), t.args.clone(), &t.pattern, &mut errs)
+        });
+        let compiler = raw.compiler.map(|c| {
+            let mut vars = |v: Vec<Spanned<String>>| -> Vec<String> {
+                for n in &v {
+                    if !crate::matrix::valid_env_name(n.get_ref()) {
+                        errs.push(
+                            Diagnostic::at(
+                                src,
+                                n.span(),
+                                format!("invalid environment variable name {:?}", n.get_ref()),
+                            )
+                            .expected("letters, digits and `_`, not starting with a digit"),
+                        );
+                    }
+                }
+                v.into_iter().map(Spanned::into_inner).collect()
+            };
+            CompilerQuery {
+                args: c.args,
+                env_c: vars(c.env.c),
+                env_cxx: vars(c.env.cxx),
+                env_fortran: vars(c.env.fortran),
+            }
+        });
+        if !errs.is_empty() {
+            return Err(Diagnostics {
+                diagnostics: errs,
+                sources: vec![src.clone()],
+            });
+        }
+        Ok(MpiImpl {
+            name,
+            description: raw.description,
+            c,
+            cxx,
+            fortran,
+            shared: raw.wrappers.shared,
+            suffixes: raw.suffixes.into_iter().map(|s| s.into_inner()).collect(),
+            dispatchers: raw.dispatchers,
+            identify,
+            version_tool,
+            compiler,
+            launchers: raw.launchers,
+            notes: raw.notes,
+            origin: src.name.clone(),
+        })
+    }
+
+    pub fn wrappers(&self, lang: Language) -> &[String] {
+        match lang {
+            Language::C => &self.c,
+            Language::Cxx => &self.cxx,
+            Language::Fortran => &self.fortran,
+        }
+    }
+
+    /// Whether `file_name` is one of this implementation's wrapper names, and its language.
+    /// Names shared with plain compilers are left out: they say nothing by themselves.
+    pub fn wrapper_name(&self, file_name: &str) -> Option<(Language, NameMatch)> {
+        if self.shared.iter().any(|s| s == file_name) {
+            return None;
+        }
+        for l in Language::ALL {
+            for base in self.wrappers(l) {
+                if file_name == base {
+                    return Some((l, NameMatch::Plain));
+                }
+                if let Some(rest) = file_name.strip_prefix(base.as_str()) {
+                    if self.suffixes.iter().any(|s| s == rest) {
+                        return Some((l, NameMatch::Suffixed));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The suffix `file_name` carries, when it is one of this implementation's.
+    pub fn suffix_of<'a>(&'a self, file_name: &str) -> Option<&'a str> {
+        self.suffixes
+            .iter()
+            .find(|s| file_name.ends_with(s.as_str()))
+            .map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_join_the_named_groups_that_matched() {
+        let src = Source::new(
+            "t.toml",
+            r#"
+name = "x"
+wrappers = { c = ["mpicc"] }
+[[identify]]
+args = ["-v"]
+match = 'Library (?P<y>\d{4}(?:\.\d+)*)(?: Update (?P<u>\d+))?'
+"#,
+        );
+        let m = MpiImpl::parse(&src).unwrap();
+        let r = &m.identify[0];
+        assert_eq!(
+            r.read("the Library 2019 Update 9 for").as_deref(),
+            Some("2019.9")
+        );
+        assert_eq!(r.read("the Library 2021.13").as_deref(), Some("2021.13"));
+        assert_eq!(r.read("nothing"), None);
+    }
+
+    #[test]
+    fn every_error_of_a_file_is_reported_with_its_place() {
+        let src = Source::new(
+            "bad.toml",
+            "name = \"Bad\"\nwrappers = { c = [\"bin/mpicc\"] }\nsuffixes = [\"openmpi\"]\n[[identify]]\nargs = []\nmatch = '('\n",
+        );
+        let e = MpiImpl::parse(&src).unwrap_err();
+        let text = e.to_string();
+        for want in [
+            "invalid MPI implementation name",
+            "invalid wrapper name",
+            "invalid suffix",
+            "invalid regular expression",
+        ] {
+            assert!(text.contains(want), "{want} not in {text}");
+        }
+        assert_eq!(e.diagnostics.len(), 4, "{text}");
+    }
+
+    /// Real answers of real wrappers (first lines, as released) are each claimed by exactly
+    /// one implementation, with the version the release has; a compiler's own answer to the
+    /// same arguments (what another implementation's wrapper passes through) by none.
+    #[test]
+    fn builtin_rules_tell_real_answers_apart() {
+        let reg = crate::Registry::builtin();
+        let cases: &[(&str, Option<(&str, &str)>)] = &[
+            ("mpicc for MPICH version 4.0.2", Some(("mpich", "4.0.2"))),
+            ("mpifort for MPICH version 3.3a2", Some(("mpich", "3.3a2"))),
+            (
+                "mpif90 for MPICH2 version 1.4.1p1",
+                Some(("mpich", "1.4.1p1")),
+            ),
+            (
+                "mpicc.openmpi: Open MPI 4.1.4 (Language: C)",
+                Some(("openmpi", "4.1.4")),
+            ),
+            (
+                "mpifort: Open MPI 5.0.3 (Language: Fortran)",
+                Some(("openmpi", "5.0.3")),
+            ),
+            (
+                "mpiicc for the Intel(R) MPI Library 2019 Update 9 for Linux*",
+                Some(("intel-mpi", "2019.9")),
+            ),
+            (
+                "mpigcc for Intel(R) MPI library 2021.13",
+                Some(("intel-mpi", "2021.13")),
+            ),
+            (
+                "mpiifx for the Intel(R) MPI Library 2021.18 for Linux*",
+                Some(("intel-mpi", "2021.18")),
+            ),
+            // an unsubstituted release: still Intel MPI, version asked from `mpirun`
+            (
+                "mpiicpx for the Intel(R) MPI Library @IMPI_OFFICIALVERSION@ for Linux*",
+                Some(("intel-mpi", "")),
+            ),
+            (
+                "mpicc for MVAPICH2 version 2.3.7",
+                Some(("mvapich", "2.3.7")),
+            ),
+            (
+                "Using built-in specs.\nCOLLECT_GCC=gcc\ngcc version 12.2.0 (Debian 12.2.0-14)",
+                None,
+            ),
+            (
+                "gcc: error: unrecognized command-line option '--showme:version'",
+                None,
+            ),
+            ("clang version 14.0.6\nTarget: x86_64-pc-linux-gnu", None),
+        ];
+        for (text, want) in cases {
+            let got: Vec<(String, String)> = reg
+                .mpi
+                .values()
+                .filter_map(|m| {
+                    m.identify
+                        .iter()
+                        .find_map(|r| r.read(text))
+                        .map(|v| (m.name.clone(), v))
+                })
+                .collect();
+            let want: Vec<(String, String)> = want
+                .iter()
+                .map(|(m, v)| (m.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(got, want, "{text}");
+        }
+        let tools = [
+            ("mpich", "MPICH Version:    \t4.0.2\nMPICH Release date:\tThu Apr  7 2022", "4.0.2"),
+            ("openmpi", "Open MPI v4.1.4\n\nhttp://www.open-mpi.org/community/help/", "4.1.4"),
+            (
+                "intel-mpi",
+                "Intel(R) MPI Library for Linux* OS, Version 2021.18.0 Build 20260327 (id: 821f207)",
+                "2021.18.0",
+            ),
+            ("mvapich", "MVAPICH2 2.3.7 Wed March 02 22:00:00 EST 2022 ch3:mrail", "2.3.7"),
+        ];
+        for (imp, text, v) in tools {
+            let t = reg.mpi[imp].version_tool.as_ref().unwrap();
+            assert_eq!(t.read(text).as_deref(), Some(v), "{imp}: {text}");
+        }
+    }
+
+    #[test]
+    fn suffixed_names_say_which_implementation_they_are() {
+        let reg = crate::Registry::builtin();
+        let claims = |n: &str| -> Vec<(String, NameMatch)> {
+            reg.mpi
+                .values()
+                .filter_map(|m| m.wrapper_name(n).map(|(_, how)| (m.name.clone(), how)))
+                .collect()
+        };
+        assert_eq!(
+            claims("mpif90.openmpi"),
+            [("openmpi".into(), NameMatch::Suffixed)]
+        );
+        assert_eq!(
+            claims("mpicxx.mpich"),
+            [("mpich".into(), NameMatch::Suffixed)]
+        );
+        assert_eq!(claims("mpiifort"), [("intel-mpi".into(), NameMatch::Plain)]);
+        let plain: Vec<String> = claims("mpicc").into_iter().map(|(m, _)| m).collect();
+        for m in ["intel-mpi", "mpich", "mvapich", "openmpi"] {
+            assert!(
+                plain.contains(&m.to_string()),
+                "{m} installs mpicc: {plain:?}"
+            );
+        }
+        assert!(
+            claims("cc").is_empty(),
+            "Cray's `cc` is any compiler's name"
+        );
+        for imp in ["mpich", "openmpi", "intel-mpi", "mvapich", "cray-mpich"] {
+            assert!(reg.mpi.contains_key(imp), "{imp} has a data file");
+        }
+    }
+}
