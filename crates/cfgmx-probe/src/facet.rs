@@ -115,18 +115,30 @@ pub fn runtime_hint(runtime: &str, hint: Option<&str>, version: &str) -> String 
 }
 
 /// Why one candidate failed, from the compiler's or the program's messages.
+fn missing_lib(text: &str, lib: &str) -> bool {
+    text.contains(&format!("cannot find -l{lib}"))
+        || text.contains(&format!("unable to find library -l{lib}"))
+        || text.contains(&format!("lib{lib}.so")) && text.contains("cannot open shared object")
+}
+
+/// Whether `o` failed because the candidate's OpenMP runtime (its header or library) is not
+/// installed: the compiler itself worked, and every other spelling of that runtime would
+/// fail the same way.
+fn runtime_missing(o: &Outcome, cand: &Candidate) -> bool {
+    let text = o.combined();
+    let missing_header =
+        text.contains("omp.h") && (text.contains("not found") || text.contains("No such file"));
+    cand.runtime
+        .as_deref()
+        .is_some_and(|rt| missing_header || missing_lib(&text, rt))
+}
+
 fn explain(stage: &str, o: &Outcome, cand: &Candidate, version: &str) -> String {
     let text = o.combined();
     let rt = cand.runtime.as_deref();
-    let missing_header =
-        text.contains("omp.h") && (text.contains("not found") || text.contains("No such file"));
-    let missing_lib = |lib: &str| {
-        text.contains(&format!("cannot find -l{lib}"))
-            || text.contains(&format!("unable to find library -l{lib}"))
-            || text.contains(&format!("lib{lib}.so")) && text.contains("cannot open shared object")
-    };
+    let missing_lib = |lib: &str| missing_lib(&text, lib);
     if let Some(rt) = rt {
-        if missing_header || missing_lib(rt) {
+        if runtime_missing(o, cand) {
             let first = text
                 .lines()
                 .find(|l| {
@@ -168,10 +180,12 @@ fn explain(stage: &str, o: &Outcome, cand: &Candidate, version: &str) -> String 
 }
 
 /// Why one candidate did not work; `compile` when its compiler refused the program (rather
-/// than hanging, or the program failing), which a fused program's extra lines could cause.
-struct Failed {
-    why: String,
+/// than hanging, the program failing, or the runtime missing), which a fused program's extra
+/// lines could cause; `runtime_missing` when its OpenMP runtime is not installed.
+pub struct Failed {
+    pub why: String,
     compile: bool,
+    runtime_missing: bool,
 }
 
 impl From<String> for Failed {
@@ -179,13 +193,14 @@ impl From<String> for Failed {
         Failed {
             why,
             compile: false,
+            runtime_missing: false,
         }
     }
 }
 
 /// The first candidate's outcome from the fused test (see [`openmp_with_identity`]): the
 /// OpenMP version it reported, or why it failed.
-pub type First = Result<Option<String>, String>;
+pub type First = Result<Option<String>, Failed>;
 
 /// What one candidate's program said when it worked: the OpenMP version (for `openmp`) and
 /// the identity macros it was asked to print.
@@ -227,9 +242,11 @@ fn try_candidate(
         .timeout(timeout)
         .output();
     if !o.success() {
+        let missing = runtime_missing(&o, cand);
         return Err(Failed {
             why: explain("compile/link", &o, cand, version),
-            compile: !o.timed_out && o.signal.is_none(),
+            compile: !o.timed_out && o.signal.is_none() && !missing,
+            runtime_missing: missing,
         });
     }
     let run = Cmd::new(&prog)
@@ -297,7 +314,7 @@ fn test_facet(
     timeout: Duration,
     work: &Path,
     mut first: Option<First>,
-) -> FacetResult {
+) -> (FacetResult, bool) {
     let (exe, lang, version) = (
         id.exe.path.as_path(),
         id.exe.lang,
@@ -305,7 +322,7 @@ fn test_facet(
     );
     let cands = candidates(t, facet, lang, version);
     if cands.is_empty() {
-        return FacetResult {
+        let none = FacetResult {
             flag: None,
             works: false,
             reason: Some(format!(
@@ -318,22 +335,36 @@ fn test_facet(
             libs: vec![],
             detail: None,
         };
+        return (none, false);
     }
     let mut why = Vec::new();
+    // Runtimes found missing: another spelling of the same runtime would fail the same way.
+    let mut missing: Vec<&str> = Vec::new();
+    let mut all_missing = true;
     for c in &cands {
+        if c.runtime.as_deref().is_some_and(|r| missing.contains(&r)) {
+            continue;
+        }
         let flag = c.flags.join(" ");
         let outcome = match first.take() {
             Some(known) => known,
-            None => try_candidate(exe, lang, version, facet, c, timeout, work, &[])
-                .map(|r| r.detail)
-                .map_err(|f| f.why),
+            None => {
+                try_candidate(exe, lang, version, facet, c, timeout, work, &[]).map(|r| r.detail)
+            }
         };
         match outcome {
-            Ok(detail) => return worked(c, detail),
-            Err(e) => why.push(format!("`{flag}`: {e}")),
+            Ok(detail) => return (worked(c, detail), false),
+            Err(e) => {
+                if e.runtime_missing {
+                    missing.extend(c.runtime.as_deref());
+                } else {
+                    all_missing = false;
+                }
+                why.push(format!("`{flag}`: {}", e.why));
+            }
         }
     }
-    FacetResult {
+    let r = FacetResult {
         flag: cands.last().map(|c| c.flags.join(" ")),
         works: false,
         reason: Some(why.join("; ")),
@@ -341,7 +372,8 @@ fn test_facet(
         link: vec![],
         libs: vec![],
         detail: None,
-    }
+    };
+    (r, all_missing)
 }
 
 fn worked(c: &Candidate, detail: Option<String>) -> FacetResult {
@@ -375,7 +407,7 @@ pub fn openmp_with_identity(
     match try_candidate(exe, lang, version, "openmp", c, timeout, work, ids) {
         Ok(ran) => Some((Ok(ran.detail), Some(ran.macros))),
         Err(f) if f.compile && lang == Language::Fortran => None,
-        Err(f) => Some((Err(f.why), None)),
+        Err(f) => Some((Err(f), None)),
     }
 }
 
@@ -393,15 +425,18 @@ pub fn test_record(
     if id.record.status != ProbeStatus::Ok {
         return;
     }
+    let mut suspect = false;
     for f in &opts.facets {
         let first = if f == "openmp" { openmp.take() } else { None };
-        let r = test_facet(&t, id, f, opts.timeout, work, first);
+        let (r, only_runtime) = test_facet(&t, id, f, opts.timeout, work, first);
+        suspect |= !r.works && !only_runtime;
         id.record.facets.insert(f.clone(), r);
     }
     // A failed facet may be the facet's fault or the compiler's: one that cannot build even a
     // plain program (flang-new-16 without its runtime libraries) is unusable, not merely
-    // without OpenMP. Asked only then, so a working compiler costs nothing more.
-    if id.record.facets.values().any(|r| !r.works) {
+    // without OpenMP. Asked only then, and not when the failure was the runtime's own missing
+    // header or library (the compiler got that far), so a working compiler costs nothing more.
+    if suspect {
         let plain = Candidate {
             flags: vec![],
             link: vec![],
