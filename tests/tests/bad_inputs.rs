@@ -246,30 +246,41 @@ fn pipes_devices_and_dangling_links_are_refused_by_name() {
     fifo(&d.join("tc/pipe.toml"));
     fifo(&d.join("profile.json"));
     std::os::unix::fs::symlink("/nonexistent/solver.toml", d.join("gone.toml")).unwrap();
+    fifo(&d.join("shard.json"));
+    std::fs::create_dir(d.join("zero")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", d.join("zero/cfgmx.lock")).unwrap();
     for (args, want) in [
         (
             vec!["expand", "m.toml"],
-            "m.toml is a FIFO (named pipe), not a regular file",
+            "m.toml: it is a FIFO (named pipe), not a regular file",
         ),
         (
             vec!["expand", "--profile", "profile.json"],
-            "profile.json is a FIFO (named pipe)",
+            "profile.json: it is a FIFO (named pipe)",
         ),
         (
             vec!["--toolchains", "tc", "toolchains"],
-            "tc/pipe.toml is a FIFO (named pipe)",
+            "tc/pipe.toml: it is a FIFO (named pipe)",
         ),
         (
             vec!["--toolchains", "tc", "probe"],
-            "tc/pipe.toml is a FIFO (named pipe)",
+            "tc/pipe.toml: it is a FIFO (named pipe)",
         ),
         (
             vec!["expand", "--profile", "/dev/zero"],
-            "/dev/zero is a device, not a regular file",
+            "/dev/zero: it is a device, not a regular file",
         ),
         (
             vec!["expand", "gone.toml"],
             "a symbolic link to /nonexistent/solver.toml, which does not exist",
+        ),
+        (
+            vec!["report", "merge", "shard.json"],
+            "cannot read shard.json: it is a FIFO (named pipe)",
+        ),
+        (
+            vec!["env", "--lock", "zero/cfgmx.lock", "abcdef1"],
+            "cannot read zero/cfgmx.lock: it is a device, not a regular file",
         ),
     ] {
         let before = files_under(d);
@@ -311,6 +322,25 @@ fn a_profile_of_another_schema_or_with_a_nul_is_refused_where_it_says_so() {
     r.expect_code(2);
     assert!(
         r.stderr().contains("nul.json:") && r.stderr().contains("NUL"),
+        "{}",
+        r.explain()
+    );
+}
+
+/// `show` with a hash that is not a spec hash looks in ./cfgmx.lock; a corrupt lock is called
+/// corrupt there too, not "no variant".
+#[test]
+fn show_says_a_corrupt_lock_is_corrupt() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join("cfgmx.lock"),
+        "{\"schema\": 1, \"variants\": [",
+    )
+    .unwrap();
+    let r = run_in(dir.path(), &["show", "abcdef12"]);
+    r.expect_code(2);
+    assert!(
+        r.stderr().contains("cfgmx.lock here") && r.stderr().contains("not a cfgmx lock file"),
         "{}",
         r.explain()
     );

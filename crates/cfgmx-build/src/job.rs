@@ -189,7 +189,7 @@ impl LockFile {
     }
 
     pub fn read(path: &Path) -> Result<LockFile, String> {
-        let text = std::fs::read_to_string(path)
+        let text = cfgmx_fs::read_to_string(path, cfgmx_fs::MAX_OWN_BYTES)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let lf: LockFile = serde_json::from_str(&text).map_err(|e| {
             format!(

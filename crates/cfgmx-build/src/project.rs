@@ -50,7 +50,8 @@ pub fn languages(system: System, source: &Path) -> Result<Option<Languages>, Str
 }
 
 fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    cfgmx_fs::read_to_string(path, cfgmx_fs::MAX_BYTES)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 /// One call: the command name and its arguments, unquoted; `None` for an argument whose

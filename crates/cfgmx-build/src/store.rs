@@ -95,9 +95,9 @@ impl Store {
     /// warn and rebuild the variant: it then counts as never built.
     pub fn load(&self, key: &str) -> Result<Option<VariantResult>, String> {
         let path = self.record_path(key);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match cfgmx_fs::read(&path, cfgmx_fs::MAX_OWN_BYTES) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
         serde_json::from_slice(&bytes).map(Some).map_err(|e| {

@@ -93,9 +93,9 @@ pub fn key(opts: &ProbeOptions, found: &Found) -> Key {
 /// deleted then, so the next probe writes a good one.
 fn read(dir: &Path) -> Result<Option<Entry>, String> {
     let path = dir.join(CACHE_FILE);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match cfgmx_fs::read(&path, cfgmx_fs::MAX_OWN_BYTES) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => {
             return Err(format!(
                 "cannot read the probe cache {}: {e}",

@@ -204,7 +204,7 @@ fn other_blas(maps: &[&str], want: &Path) -> Option<String> {
 
 fn read(dir: &Path, profile: &str) -> Entries {
     let path = dir.join(PROOF_FILE);
-    std::fs::read(&path)
+    cfgmx_fs::read(&path, cfgmx_fs::MAX_OWN_BYTES)
         .ok()
         .and_then(|b| serde_json::from_slice::<Entries>(&b).ok())
         .filter(|e| e.profile == profile)

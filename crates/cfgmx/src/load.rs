@@ -12,88 +12,31 @@ use std::path::Path;
 /// refusing it up front costs nothing where parsing it would cost seconds and memory.
 pub const MAX_INPUT_BYTES: u64 = 16 << 20;
 
-/// Reads at most [`MAX_INPUT_BYTES`] of a regular file: the one way the CLI reads a file it
-/// did not just write. A pipe, socket, device or directory is refused by name (opening a
-/// FIFO blocks until something writes to it; `/dev/zero` never ends).
+/// Reads at most [`MAX_INPUT_BYTES`] of a regular file through `cfgmx_fs::read`, the one
+/// reader: a pipe, socket, device or directory is refused by name (opening a FIFO blocks until
+/// something writes to it; `/dev/zero` never ends), and so is a dangling link.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    use std::io::Read;
     let name = path.display().to_string();
-    let cannot = |e: std::io::Error| {
-        let dangling = std::fs::read_link(path).ok().filter(|_| !path.exists());
-        let msg = match dangling {
-            Some(to) => format!(
-                "cannot read file: it is a symbolic link to {}, which does not exist",
-                to.display()
-            ),
-            None if e.kind() == std::io::ErrorKind::NotFound => {
-                format!("cannot read file: {e} (check the path)")
-            }
-            None => format!("cannot read file: {e}"),
-        };
-        CliError::from(Diagnostics::one(Diagnostic::file(&name, msg)))
-    };
-    let too_big = |size: u64| {
-        CliError::from(Diagnostics::one(
-            Diagnostic::file(
+    cfgmx_fs::read(path, MAX_INPUT_BYTES).map_err(|e| {
+        let d = match &e {
+            cfgmx_fs::ReadError::NotRegular(_) => Diagnostic::file(&name, format!("{name}: {e}"))
+                .expected("a regular file (cfgmx does not read pipes, sockets or devices)"),
+            cfgmx_fs::ReadError::TooBig { size, limit } => Diagnostic::file(
                 &name,
                 format!(
                     "file is {:.1} MiB, larger than the {} MiB cfgmx reads",
-                    size as f64 / (1u64 << 20) as f64,
-                    MAX_INPUT_BYTES >> 20
+                    *size as f64 / (1u64 << 20) as f64,
+                    limit >> 20
                 ),
             )
             .expected("a hand-written matrix, descriptor or template (check the path)"),
-        ))
-    };
-    let not_regular = |m: &std::fs::Metadata| {
-        use std::os::unix::fs::FileTypeExt;
-        let t = m.file_type();
-        let what = if t.is_dir() {
-            "a directory"
-        } else if t.is_fifo() {
-            "a FIFO (named pipe)"
-        } else if t.is_socket() {
-            "a socket"
-        } else if t.is_char_device() || t.is_block_device() {
-            "a device"
-        } else {
-            return None;
+            _ if e.is_not_found() => {
+                Diagnostic::file(&name, format!("cannot read file: {e} (check the path)"))
+            }
+            _ => Diagnostic::file(&name, format!("cannot read file: {e}")),
         };
-        Some(CliError::from(Diagnostics::one(
-            Diagnostic::file(&name, format!("{name} is {what}, not a regular file"))
-                .expected("a regular file (cfgmx does not read pipes, sockets or devices)"),
-        )))
-    };
-    // Checked before opening, opened without blocking in case the path changes in between,
-    // and checked again on what was opened.
-    if let Some(e) = std::fs::metadata(path).ok().as_ref().and_then(not_regular) {
-        return Err(e);
-    }
-    let file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .map_err(cannot)?
-    };
-    let meta = file.metadata().map_err(cannot)?;
-    if let Some(e) = not_regular(&meta) {
-        return Err(e);
-    }
-    // The size is checked before reading, and the read is capped too, since a growing file
-    // has no trustworthy length.
-    if meta.len() > MAX_INPUT_BYTES {
-        return Err(too_big(meta.len()));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_INPUT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(too_big(bytes.len() as u64));
-    }
-    Ok(bytes)
+        CliError::from(Diagnostics::one(d))
+    })
 }
 
 /// [`read_bytes`] of a file that may not exist yet (`None` then).

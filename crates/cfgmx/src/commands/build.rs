@@ -625,7 +625,7 @@ pub fn run_report(g: &Global, a: ReportArgs) -> Result<u8> {
     let ReportCommand::Merge(m) = a.command;
     let mut parts = Vec::new();
     for f in &m.files {
-        let text = std::fs::read_to_string(f)
+        let text = cfgmx_fs::read_to_string(f, cfgmx_fs::MAX_OWN_BYTES)
             .map_err(|e| CliError::usage(format!("cannot read {}: {e}", f.display())))?;
         let r: RunReport = serde_json::from_str(&text).map_err(|e| {
             CliError::usage(format!(
@@ -672,9 +672,15 @@ pub fn run_lock(g: &Global, matrix: Option<&str>, profile: Option<&Path>) -> Res
 }
 
 /// A variant from ./cfgmx.lock, for `cfgmx show` when the matrix does not have the key.
-pub fn from_lock(key: &str) -> Option<Job> {
-    let lf = LockFile::read(Path::new(LOCK_FILE)).ok()?;
-    lf.find(key).ok().cloned()
+/// The variant `key` names in `./cfgmx.lock`: `Ok(None)` when there is no lock file or no such
+/// variant in it, `Err` when the lock file is there but cannot be read (corrupt, a pipe).
+pub fn from_lock(key: &str) -> std::result::Result<Option<Job>, String> {
+    let path = Path::new(LOCK_FILE);
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(None);
+    }
+    let lf = LockFile::read(path)?;
+    Ok(lf.find(key).ok().cloned())
 }
 
 fn read_lock(p: &Path) -> Result<LockFile> {

@@ -64,7 +64,7 @@ fn wrapper_overrides(g: &Global) -> Vec<String> {
         .collect();
     if let Some(rd) = g.mpi.as_ref().and_then(|d| std::fs::read_dir(d).ok()) {
         for p in rd.filter_map(|e| e.ok().map(|e| e.path())) {
-            if let Ok(t) = std::fs::read_to_string(&p) {
+            if let Ok(t) = cfgmx_fs::read_to_string(&p, cfgmx_fs::MAX_BYTES) {
                 srcs.push(cfgmx_model::Source::new(p.display().to_string(), t));
             }
         }

@@ -58,7 +58,16 @@ pub fn run(g: &Global, a: ShowArgs) -> Result<u8> {
         Ok(v) => v,
         // A hash from a bug report may be a concrete one recorded in ./cfgmx.lock.
         Err(e) => match super::build::from_lock(&a.variant) {
-            Some(j) if !a.spec => {
+            Err(lock) => {
+                drop(e);
+                return Err(CliError::usage(format!(
+                    "`{}` is not a variant of matrix `{}`, and {} here, where built variants' concrete hashes are recorded, cannot be read: {lock}",
+                    a.variant,
+                    m.name,
+                    cfgmx_build::job::LOCK_FILE
+                )));
+            }
+            Ok(Some(j)) if !a.spec => {
                 if g.json {
                     println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
                 } else {
