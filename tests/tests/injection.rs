@@ -57,10 +57,12 @@ const FORMATS: &[&str] = &[
 ];
 
 /// Where a format cannot represent a value, the message cfgmx must refuse it with.
-fn refusal(value: &str, format: &str) -> Option<&'static str> {
+fn refusal(value: &str, text: &str, format: &str) -> Option<&'static str> {
     match (value, format) {
         // Refused when the matrix is read, whatever the format.
         ("nul", _) => Some("a NUL character in a value"),
+        // The env script's CFLAGS are read by make, which expands every `$`.
+        (_, "env") if text.contains('$') => Some("make expands `$` in an environment variable"),
         ("single-quote" | "triple-quote", "meson-native") => {
             Some("Meson machine files cannot represent a single quote")
         }
@@ -484,7 +486,7 @@ fn grid(root: &Path, values: &[(&'static str, String)]) -> Tally {
             let out = format!("out-{format}");
             let o = c.cfgmx(&["generate", "m.toml", "-f", format, "-o", &out]);
             let err = String::from_utf8_lossy(&o.stderr).into_owned();
-            let res = match (refusal(id, format), o.status.code()) {
+            let res = match (refusal(id, value, format), o.status.code()) {
                 (Some(msg), Some(2)) if err.contains(msg) && !c.dir.join(&out).exists() => {
                     t.refused += 1;
                     Ok(())

@@ -147,28 +147,6 @@ impl Job {
     pub fn short(&self) -> &str {
         &self.hash[..self.hash.len().min(12)]
     }
-
-    /// A sourceable POSIX sh script that puts this variant's compilers, flags and environment
-    /// in place (`cfgmx env HASH`).
-    pub fn env_script(&self) -> String {
-        let q = |s: &str| cfgmx_exec::shell_word(s);
-        let mut out = format!("# cfgmx variant {} ({})\n", self.name, self.hash);
-        let mut put = |k: &str, v: &str| out.push_str(&format!("export {k}={}\n", q(v)));
-        for (k, v) in [("CC", &self.cc), ("CXX", &self.cxx), ("FC", &self.fc)] {
-            if let Some(v) = v {
-                put(k, v);
-            }
-        }
-        put("CFLAGS", &self.cflags.join(" "));
-        put("CXXFLAGS", &self.cxxflags.join(" "));
-        put("FFLAGS", &self.fflags.join(" "));
-        put("LDFLAGS", &self.ldflags.join(" "));
-        put("LIBS", &self.libs.join(" "));
-        for (k, v) in &self.env {
-            put(k, v);
-        }
-        out
-    }
 }
 
 /// `cfgmx.lock`: the concrete variants keyed by hash.

@@ -46,6 +46,20 @@ pub fn sh(v: &str) -> Result<String, Refusal> {
     Ok(out)
 }
 
+/// An environment value for a script that `make` may read (`CFLAGS` in a recipe): [`sh`],
+/// refusing `$`, which make expands in an environment variable's value (`$(shell cmd)` runs
+/// `cmd`, `$ORIGIN` becomes `RIGIN`). No quoting serves both sh and make there.
+pub fn sh_env(v: &str) -> Result<String, Refusal> {
+    if v.contains('$') {
+        return Err(refuse(
+            "sh",
+            v,
+            "make expands `$` in an environment variable such as CFLAGS (`$(shell cmd)` would run cmd, `$ORIGIN` would lose its `$O`): set it in the build system instead",
+        ));
+    }
+    sh(v)
+}
+
 /// Characters a shell word may have without quotes.
 fn sh_plain(v: &str) -> bool {
     !v.is_empty()
@@ -310,6 +324,9 @@ type Args = HashMap<String, Value>;
 pub fn register(t: &mut Tera) {
     t.register_filter("sh", |v: &Value, _: &Args| {
         Ok(Value::String(sh(&text(v, "sh")?).map_err(to_tera)?))
+    });
+    t.register_filter("sh_env", |v: &Value, _: &Args| {
+        Ok(Value::String(sh_env(&text(v, "sh_env")?).map_err(to_tera)?))
     });
     t.register_filter("sh_name", |v: &Value, _: &Args| {
         Ok(Value::String(

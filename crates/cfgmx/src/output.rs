@@ -67,3 +67,51 @@ pub fn flags(fs: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// A sourceable POSIX sh script that puts a locked variant's compilers, flags and environment
+/// in place (`cfgmx env HASH`). Quoted by the same filters as `generate -f env`: each flag is
+/// one shell word inside the variable, so `make`'s `$(CC) $(CFLAGS) ...` passes a flag holding
+/// `; cmd` as one argument and never runs `cmd`; a value no shell word can hold is refused.
+pub fn env_script(j: &cfgmx_build::job::Job) -> crate::error::Result<String> {
+    use cfgmx_render::quote::{sh, sh_env, shjoin};
+    let refused = |r: cfgmx_render::quote::Refusal| {
+        crate::error::CliError::usage(format!(
+            "variant {} in the lock file has a value a shell script cannot hold ({}): {:?}",
+            j.name, r.reason, r.value
+        ))
+    };
+    let mut out = format!("# cfgmx variant {} ({})\n", j.name, j.hash);
+    // Compilers and flags are what make reads; the matrix's own variables are the user's.
+    let mut put = |k: &str, v: String, for_make: bool| -> crate::error::Result<()> {
+        let q = if for_make { sh_env(&v) } else { sh(&v) };
+        out.push_str(&format!("export {k}={}\n", q.map_err(refused)?));
+        Ok(())
+    };
+    for (k, v) in [("CC", &j.cc), ("CXX", &j.cxx), ("FC", &j.fc)] {
+        if let Some(v) = v {
+            put(k, v.clone(), true)?;
+        }
+    }
+    for (k, words) in [
+        ("CFLAGS", &j.cflags),
+        ("CXXFLAGS", &j.cxxflags),
+        ("FFLAGS", &j.fflags),
+        ("LDFLAGS", &j.ldflags),
+        ("LIBS", &j.libs),
+    ] {
+        put(k, shjoin(words).map_err(refused)?, true)?;
+    }
+    for (k, v) in &j.env {
+        let plain = !k.is_empty()
+            && !k.starts_with(|c: char| c.is_ascii_digit())
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !plain {
+            return Err(crate::error::CliError::usage(format!(
+                "variant {} in the lock file sets an environment variable named {k:?}, which is not a shell name",
+                j.name
+            )));
+        }
+        put(k, v.clone(), false)?;
+    }
+    Ok(out)
+}

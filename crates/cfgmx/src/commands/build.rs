@@ -697,7 +697,7 @@ pub fn run_env(g: &Global, a: EnvArgs) -> Result<u8> {
     if g.json {
         println!("{}", serde_json::to_string_pretty(j).unwrap_or_default());
     } else {
-        print!("{}", j.env_script());
+        print!("{}", crate::output::env_script(j)?);
     }
     Ok(0)
 }

@@ -71,7 +71,8 @@ pub fn run(g: &Global, a: ShowArgs) -> Result<u8> {
                 if g.json {
                     println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
                 } else {
-                    print!("from {}:\n{}", cfgmx_build::job::LOCK_FILE, j.env_script());
+                    let script = crate::output::env_script(&j)?;
+                    print!("from {}:\n{script}", cfgmx_build::job::LOCK_FILE);
                 }
                 return Ok(0);
             }
