@@ -27,8 +27,11 @@ pub use concrete::{concretize, ChosenCompiler, ConcreteVariant};
 pub use diag::{Diagnostic, Diagnostics, Source};
 pub use expand::{Combo, Combos};
 pub use matrix::{CompilerSpec, Matrix};
-pub use profile::{BlasRecord, CompilerRecord, FacetResult, MpiRecord, ProbeStatus, Profile};
-pub use provider::{BlasChoice, Provider, Threading};
+pub use profile::{
+    BlasFailure, BlasLink, BlasRecord, CompilerRecord, FacetResult, IntWidth, MpiRecord,
+    ProbeStatus, Profile,
+};
+pub use provider::{BlasChoice, Build, Decoration, Provider, Threading};
 pub use registry::Registry;
 pub use resolve::{Axes, FlagSet, Resolver, Variant};
 pub use toolchain::{Candidate, Language, Toolchain};
