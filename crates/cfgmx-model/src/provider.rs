@@ -54,7 +54,7 @@ struct RawProvider {
     #[serde(default)]
     pkgconfig: Option<String>,
     #[serde(default)]
-    detect: Detect,
+    detect: Option<Spanned<Detect>>,
     builds: Vec<RawBuild>,
     #[serde(default)]
     notes: Vec<String>,
@@ -285,7 +285,9 @@ impl Provider {
                 notes: b.notes,
             });
         }
-        errs.extend(check_detect(src, &raw.detect));
+        if let Some(d) = &raw.detect {
+            errs.extend(check_detect(src, d.span(), d.get_ref()));
+        }
         if !errs.is_empty() {
             return Err(Diagnostics {
                 diagnostics: errs,
@@ -296,7 +298,7 @@ impl Provider {
             name,
             description: raw.description,
             pkgconfig: raw.pkgconfig,
-            detect: raw.detect,
+            detect: raw.detect.map(Spanned::into_inner).unwrap_or_default(),
             builds,
             notes: raw.notes,
             origin: src.name.clone(),
@@ -310,7 +312,7 @@ impl Provider {
 
 /// The `[detect]` table's names: symbols and decorations must be C identifiers (they are
 /// passed to `dlsym` and pasted together), layer answers integers, library names plain.
-fn check_detect(src: &Source, d: &Detect) -> Vec<Diagnostic> {
+fn check_detect(src: &Source, span: std::ops::Range<usize>, d: &Detect) -> Vec<Diagnostic> {
     let ident = |s: &str| {
         !s.is_empty()
             && !s.starts_with(|c: char| c.is_ascii_digit())
@@ -319,7 +321,9 @@ fn check_detect(src: &Source, d: &Detect) -> Vec<Diagnostic> {
     let part = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     let mut errs = Vec::new();
     let mut bad = |what: String, expected: &str| {
-        errs.push(Diagnostic::file(&src.name, format!("[detect]: {what}")).expected(expected));
+        errs.push(
+            Diagnostic::at(src, span.clone(), format!("[detect]: {what}")).expected(expected),
+        );
     };
     let symbols = d
         .query
