@@ -228,10 +228,26 @@ fn every_blas_answers_like_the_library_itself() {
             .next()
             .unwrap_or_else(|| panic!("no lib{n}.so.* in {}", v.display()))
     };
-    for (build, layer, runtime) in [
-        ("sequential", "mkl_sequential", None),
-        ("intel_thread", "mkl_intel_thread", Some("iomp5")),
-        ("gnu_thread", "mkl_gnu_thread", Some("gomp")),
+    for (build, iface, layer, runtime) in [
+        ("sequential", "mkl_intel_lp64", "mkl_sequential", None),
+        (
+            "sequential_ilp64",
+            "mkl_intel_ilp64",
+            "mkl_sequential",
+            None,
+        ),
+        (
+            "intel_thread",
+            "mkl_intel_lp64",
+            "mkl_intel_thread",
+            Some("iomp5"),
+        ),
+        (
+            "gnu_thread",
+            "mkl_intel_lp64",
+            "mkl_gnu_thread",
+            Some("gomp"),
+        ),
     ] {
         let mut extra = vec![file(layer), file("mkl_core")];
         match runtime {
@@ -240,7 +256,7 @@ fn every_blas_answers_like_the_library_itself() {
             None => {}
         }
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        let t = truth("mkl", &file("mkl_intel_lp64"), &extra);
+        let t = truth("mkl", &file(iface), &extra);
         // the library's own answers: one thread exactly for the sequential layer, and the
         // OpenMP runtime the threaded one really loaded
         assert_eq!(
@@ -257,13 +273,21 @@ fn every_blas_answers_like_the_library_itself() {
         };
         assert_eq!(r["threading"], want, "{r:#}");
         assert_eq!(r["int_width"], t["width"], "{r:#}");
+        assert_eq!(
+            t["width"],
+            if iface.contains("ilp64") {
+                "ilp64"
+            } else {
+                "lp64"
+            }
+        );
         let libs: Vec<&str> = r["libs"]
             .as_array()
             .unwrap()
             .iter()
             .map(|l| l.as_str().unwrap())
             .collect();
-        for f in [file("mkl_intel_lp64"), file(layer), file("mkl_core")] {
+        for f in [file(iface), file(layer), file("mkl_core")] {
             assert!(libs.contains(&f.as_str()), "{build}: {f} not on {libs:?}");
         }
     }
@@ -286,11 +310,15 @@ fn every_blas_answers_like_the_library_itself() {
 }
 
 const DGEMM_C: &str = r#"#include <stdio.h>
-void dgemm_(const char *, const char *, const int *, const int *, const int *, const double *,
-            const double *, const int *, const double *, const int *, const double *, double *,
-            const int *);
+#ifndef BLAS_INT
+#define BLAS_INT int
+#endif
+typedef BLAS_INT bint;
+void dgemm_(const char *, const char *, const bint *, const bint *, const bint *, const double *,
+            const double *, const bint *, const double *, const bint *, const double *, double *,
+            const bint *);
 int main(void) {
-  int n = 2;
+  bint n = 2;
   double a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8}, c[4] = {0}, one = 1, zero = 0;
   dgemm_("N", "N", &n, &n, &n, &one, a, &n, b, &n, &zero, c, &n);
   /* column-major: C = A B = [[23, 31], [34, 46]] */
@@ -310,6 +338,7 @@ fn every_blas_records_link_line_links_and_runs_dgemm() {
     std::fs::write(d.join("p.json"), serde_json::to_vec(&p).unwrap()).unwrap();
     let ids = [
         "mkl-sequential",
+        "mkl-sequential_ilp64",
         "mkl-intel_thread",
         "mkl-gnu_thread",
         "mkl-rt",
@@ -359,8 +388,15 @@ fn every_blas_records_link_line_links_and_runs_dgemm() {
             })
             .collect();
         let exe = d.join(name);
+        // the program's integers are the width the library answered (64-bit for ILP64)
+        let blas = &v["blas_library"];
+        let int = match blas["int_width"].as_str() {
+            Some("ilp64") => "-DBLAS_INT=long long",
+            _ => "-DBLAS_INT=int",
+        };
         let o = Command::new(f["cc"].as_str().unwrap())
             .args(strs(&f["cflags"]))
+            .arg(int)
             .arg(d.join("dgemm.c"))
             .arg("-o")
             .arg(&exe)
@@ -385,9 +421,14 @@ fn every_blas_records_link_line_links_and_runs_dgemm() {
             "{name}: {out}{}",
             String::from_utf8_lossy(&o.stderr)
         );
-        // never the ILP64, decorated scipy-openblas64 for a plain LP64 program
-        let blas = &v["blas_library"];
-        assert_eq!(blas["int_width"], "lp64", "{name}: {blas:#}");
+        // never the decorated scipy-openblas64 for a program calling plain `dgemm_`, and ILP64
+        // only where the value names an ILP64 build
+        let ilp64 = name.ends_with("_ilp64");
+        assert_eq!(
+            blas["int_width"],
+            if ilp64 { "ilp64" } else { "lp64" },
+            "{name}: {blas:#}"
+        );
         assert_eq!(blas["symbol_prefix"], "", "{name}: {blas:#}");
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::hash::{canonical_json, sha256_hex, CONCRETE_SCHEMA};
 use crate::matrix::Matrix;
-use crate::profile::{BlasRecord, CompilerRecord, ProbeStatus, Profile};
+use crate::profile::{BlasRecord, CompilerRecord, IntWidth, ProbeStatus, Profile};
 use crate::provider::{BlasChoice, Threading};
 use crate::registry::Registry;
 use crate::resolve::{FlagSet, Variant};
@@ -231,7 +231,10 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                             profile
                                 .blas
                                 .iter()
-                                .filter(move |b| &b.provider == p && b.threading == *mode)
+                                // an abstract value means a plain LP64 BLAS
+                                .filter(move |b| {
+                                    &b.provider == p && b.threading == *mode && b.plain_lp64()
+                                })
                         })
                         .collect();
                     sorted.extend(in_mode.iter().copied().filter(|b| rt_ok(b)));
@@ -245,9 +248,16 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                 .filter(|b| format!("{}-{}", b.provider, b.build) == id || (b.provider == id))
                 .collect(),
         };
-        // A variant's program calls plain `dgemm_` with C `int`s: a decorated or ILP64 build
-        // (scipy-openblas64) would link or run wrongly, so it is never what a value picks.
-        let wanted: Vec<&BlasRecord> = wanted.into_iter().filter(|b| b.plain_lp64()).collect();
+        // A variant's program calls plain `dgemm_` with the integers its build declares (C
+        // `int` unless it is an ILP64 build): a decorated library (scipy-openblas64) or one
+        // answering another width would link or compute wrongly, so no value picks it.
+        let fits = |b: &BlasRecord| {
+            let declared = reg
+                .blas(&format!("{}-{}", b.provider, b.build))
+                .map_or(IntWidth::Lp64, |c| c.build.int_width);
+            b.symbol_prefix.is_empty() && b.symbol_suffix.is_empty() && b.int_width == declared
+        };
+        let wanted: Vec<&BlasRecord> = wanted.into_iter().filter(|b| fits(b)).collect();
         match wanted.first() {
             Some(b) if req != "none" => {
                 blas_library = Some((*b).clone());

@@ -6,6 +6,7 @@
 //! (`openblas-openmp`, `mkl-sequential`).
 
 use crate::diag::{Diagnostic, Diagnostics, Source};
+use crate::profile::IntWidth;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use toml::Spanned;
@@ -124,6 +125,10 @@ pub struct Detect {
     /// (they would change the library's answers).
     #[serde(default)]
     pub clear_env: Vec<String>,
+    /// Variables set for the query (MKL_DYNAMIC=FALSE: the threaded layers then answer the 2
+    /// threads asked for, whatever the machine's core count).
+    #[serde(default)]
+    pub query_env: indexmap::IndexMap<String, String>,
 }
 
 /// A prefix and suffix around every exported symbol name.
@@ -173,6 +178,10 @@ struct RawBuild {
     /// Directory names this build installs its libraries in (Debian: `openblas-openmp`).
     #[serde(default)]
     lib_dirs: Vec<String>,
+    /// The BLAS integer width the build's link line gives (`ilp64`: 64-bit); a library the
+    /// probe found answering another width is not this build.
+    #[serde(default)]
+    int_width: IntWidth,
     #[serde(default)]
     notes: Vec<String>,
 }
@@ -203,6 +212,7 @@ pub struct Build {
     pub ignored_vars: Vec<String>,
     pub default_threads: Option<String>,
     pub lib_dirs: Vec<String>,
+    pub int_width: IntWidth,
     pub notes: Vec<String>,
 }
 
@@ -282,6 +292,7 @@ impl Provider {
                 ignored_vars: b.ignored_vars,
                 default_threads: b.default_threads,
                 lib_dirs: b.lib_dirs,
+                int_width: b.int_width,
                 notes: b.notes,
             });
         }
@@ -341,7 +352,7 @@ fn check_detect(src: &Source, span: std::ops::Range<usize>, d: &Detect) -> Vec<D
             bad(format!("invalid symbol name {s:?}"), "a C identifier");
         }
     }
-    for v in &d.clear_env {
+    for v in d.clear_env.iter().chain(d.query_env.keys()) {
         if !crate::matrix::valid_env_name(v) {
             bad(
                 format!("invalid environment variable name {v:?}"),
@@ -412,6 +423,9 @@ impl Serialize for BlasChoice {
         }
         if let Some(p) = &self.pkgconfig {
             m.serialize_entry("pkgconfig", p)?;
+        }
+        if b.int_width != IntWidth::Lp64 {
+            m.serialize_entry("int_width", &b.int_width)?;
         }
         m.end()
     }

@@ -576,6 +576,9 @@ impl Plan<'_> {
             for v in &p.detect.clear_env {
                 cmd = cmd.env_remove(v);
             }
+            for (k, v) in &p.detect.query_env {
+                cmd = cmd.env(k, v);
+            }
             for b in &p.builds {
                 for v in b.thread_vars.iter().chain(&b.ignored_vars) {
                     if v != "OMP_NUM_THREADS" {
