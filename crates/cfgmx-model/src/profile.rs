@@ -155,6 +155,12 @@ pub struct BlasLink {
     pub libs: Vec<String>,
 }
 
+impl IntWidth {
+    pub fn is_lp64(&self) -> bool {
+        *self == IntWidth::Lp64
+    }
+}
+
 impl BlasRecord {
     /// The one link line of this record: what concretisation puts on a variant's link line
     /// (and what a link test must prove).

@@ -212,6 +212,8 @@ pub struct Build {
     pub ignored_vars: Vec<String>,
     pub default_threads: Option<String>,
     pub lib_dirs: Vec<String>,
+    /// Left out when LP64, so the spec hashes of every LP64 build stay as they were.
+    #[serde(skip_serializing_if = "IntWidth::is_lp64")]
     pub int_width: IntWidth,
     pub notes: Vec<String>,
 }
