@@ -131,7 +131,7 @@ pub struct BlasRecord {
     /// The build's libraries in link order, as found here, spelled as in
     /// [`crate::FlagSet::libs`]: a link name (`openblas`, linked as `-lopenblas`) where the
     /// development file exists, the full path of a file that exists only versioned
-    /// (`.../libmkl_core.so.2`, which `-l` cannot name). See [`BlasRecord::link`].
+    /// (`.../libmkl_core.so.3`, which `-l` cannot name). See [`BlasRecord::link`].
     #[serde(default)]
     pub libs: Vec<String>,
 }

@@ -369,7 +369,7 @@ fn link_name(file: &str) -> Option<&str> {
 
 /// How to name library `name` from directory `dir` on a link line: its link name when the
 /// development file (`libNAME.so`) is there, else the full path of its shortest versioned file
-/// (`libmkl_core.so.2`: `-l` cannot name it), else `None`.
+/// (`libmkl_core.so.3`: `-l` cannot name it), else `None`.
 fn in_dir(dir: &Path, name: &str) -> Option<(String, PathBuf)> {
     let dev = dir.join(format!("lib{name}.so"));
     if dev.exists() {
