@@ -511,3 +511,49 @@ fn a_blas_library_that_crashes_or_hangs_when_asked_is_reported_and_the_rest_go_o
     // the hanging query costs its timeout, once, while the other libraries are asked
     assert!(took < Duration::from_secs(3), "probe took {took:?}");
 }
+
+/// Whatever `libblas.so.3` resolves to is the default: here a `libblas.so.3` in a searched
+/// directory that points at ATLAS's (the system's alternative is left alone, other tests
+/// share the machine). ATLAS is reported as ATLAS, not as reference BLAS, and is the default.
+#[test]
+fn the_default_blas_is_what_libblas_so_3_resolves_to_atlas_included() {
+    let dir = tempdir();
+    let alt = dir.path().join("alt");
+    std::fs::create_dir_all(&alt).unwrap();
+    let atlas = Path::new(MULTIARCH).join("atlas/libblas.so.3");
+    assert!(
+        atlas.exists(),
+        "no ATLAS (scripts/setup.sh installs libatlas-base-dev)"
+    );
+    std::os::unix::fs::symlink(&atlas, alt.join("libblas.so.3")).unwrap();
+    let r = run_env(
+        dir.path(),
+        &[
+            "probe",
+            "--json",
+            "--fresh",
+            "--search",
+            alt.to_str().unwrap(),
+        ],
+        &[],
+    );
+    r.expect_code(0);
+    let p = r.json();
+    let defaults: Vec<&Value> = records(&p)
+        .iter()
+        .filter(|r| r["is_default"] == true)
+        .collect();
+    assert_eq!(defaults.len(), 1, "{:#}", p["blas"]);
+    assert_eq!(defaults[0]["provider"], "atlas", "{:#}", defaults[0]);
+    assert_eq!(
+        std::fs::canonicalize(defaults[0]["path"].as_str().unwrap()).unwrap(),
+        std::fs::canonicalize(&atlas).unwrap()
+    );
+    assert!(
+        !records(&p).iter().any(|r| r["provider"] == "reference"
+            && std::fs::canonicalize(r["path"].as_str().unwrap()).ok()
+                == std::fs::canonicalize(&atlas).ok()),
+        "{:#}",
+        p["blas"]
+    );
+}

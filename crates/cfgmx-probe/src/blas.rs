@@ -963,6 +963,19 @@ mod tests {
                 .unwrap_or_else(|| panic!("no {dir} in {recs:#?}"));
             assert_eq!(r.threading, t);
         }
+        // the C program's marker and integer-width questions: ATLAS by its own symbol, and
+        // every Debian build answers 32-bit integers
+        for (provider, dir) in [("atlas", "/atlas"), ("reference", "/blas")] {
+            assert!(
+                recs.iter()
+                    .any(|r| r.provider == provider && r.lib_dir.ends_with(dir)),
+                "no {provider} in {dir}: {recs:#?}"
+            );
+        }
+        assert!(
+            recs.iter().all(|r| r.int_width == IntWidth::Lp64),
+            "{recs:#?}"
+        );
     }
 
     #[test]
