@@ -433,38 +433,57 @@ fn every_blas_records_link_line_links_and_runs_dgemm() {
     }
 }
 
-/// A library whose query function segfaults and one whose query hangs are reported with the
-/// reason; the others are still asked and reported.
+/// A library whose query function segfaults, one whose query hangs and one that does not load
+/// (its dependency is gone) are reported with the reason; the others are still asked.
 #[test]
 fn a_blas_library_that_crashes_or_hangs_when_asked_is_reported_and_the_rest_go_on() {
     let dir = tempdir();
     let d = dir.path();
-    for (sub, body) in [
-        ("crash", "volatile int *p = 0; return *p;"),
-        ("hang", "for (;;) sleep(100); return 0;"),
+    // a library its dependency was removed from: it does not load at all
+    let gone = d.join("gone");
+    std::fs::create_dir_all(&gone).unwrap();
+    std::fs::write(
+        gone.join("dep.c"),
+        "int cfgmx_test_dep(void) { return 0; }\n",
+    )
+    .unwrap();
+    let o = Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(gone.join("libcfgmxtestdep.so"))
+        .arg(gone.join("dep.c"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (sub, body, extra) in [
+        ("crash", "volatile int *p = 0; return *p;", ""),
+        ("hang", "for (;;) sleep(100); return 0;", ""),
+        ("broken", "return cfgmx_test_dep();", "-lcfgmxtestdep"),
     ] {
         let sd = d.join(sub);
         std::fs::create_dir_all(&sd).unwrap();
         let src = sd.join("fake.c");
         std::fs::write(
             &src,
-            format!("#include <unistd.h>\nint openblas_get_parallel(void) {{ {body} }}\nvoid dgemm_(void) {{}}\nint idamax_(void) {{ return 2; }}\n"),
+            format!("#include <unistd.h>\nint cfgmx_test_dep(void);\nint openblas_get_parallel(void) {{ {body} }}\nvoid dgemm_(void) {{}}\nint idamax_(void) {{ return 2; }}\n"),
         )
         .unwrap();
         let o = Command::new("gcc")
             .args(["-shared", "-fPIC", "-o"])
             .arg(sd.join("libopenblas.so"))
             .arg(&src)
+            .arg(format!("-L{}", gone.display()))
+            .args(extra.split_whitespace())
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
+    std::fs::remove_dir_all(&gone).unwrap();
     // Build (or check) the binary before the clock starts, and probe with no compiler on
     // PATH (cfgmx asks the libraries itself): only the BLAS queries are timed.
     let _ = cfgmx_tests::bin();
     let empty = tempdir();
     let t = Instant::now();
-    let (c, h) = (d.join("crash"), d.join("hang"));
+    let (c, h, b) = (d.join("crash"), d.join("hang"), d.join("broken"));
     let r = run_env(
         d,
         &[
@@ -477,6 +496,8 @@ fn a_blas_library_that_crashes_or_hangs_when_asked_is_reported_and_the_rest_go_o
             c.to_str().unwrap(),
             "--search",
             h.to_str().unwrap(),
+            "--search",
+            b.to_str().unwrap(),
         ],
         &[("PATH", empty.path().to_str().unwrap())],
     );
@@ -486,17 +507,19 @@ fn a_blas_library_that_crashes_or_hangs_when_asked_is_reported_and_the_rest_go_o
     let failures = p["blas_failures"]
         .as_array()
         .unwrap_or_else(|| panic!("no blas_failures: {p:#}"));
-    let status = |dir: &Path| -> &str {
+    let failure = |dir: &Path| -> (&str, &str) {
         let path = dir.join("libopenblas.so");
         let f = failures
             .iter()
             .find(|f| f["path"] == path.to_str().unwrap())
             .unwrap_or_else(|| panic!("{} not reported: {failures:#?}", path.display()));
-        assert!(!f["error"].as_str().unwrap().is_empty());
-        f["status"].as_str().unwrap()
+        (f["status"].as_str().unwrap(), f["error"].as_str().unwrap())
     };
-    assert_eq!(status(&c), "crashed");
-    assert_eq!(status(&h), "timed_out");
+    assert_eq!(failure(&c).0, "crashed", "{:?}", failure(&c));
+    assert_eq!(failure(&h).0, "timed_out", "{:?}", failure(&h));
+    let (status, why) = failure(&b);
+    assert_eq!(status, "failed");
+    assert!(why.contains("libcfgmxtestdep.so"), "{why}");
     assert!(
         !records(&p)
             .iter()

@@ -641,7 +641,10 @@ impl Plan<'_> {
             .and_then(|n| n.to_str())
             .and_then(link_name)
             .unwrap_or("");
-        let mut why = a.error.clone();
+        // Why builds of this file did not answer: a build whose files are not all here is
+        // simply not installed; one that is there but does not load or answers otherwise than
+        // its data says is worth telling.
+        let mut why: Vec<String> = Vec::new();
         for p in lib
             .providers
             .iter()
@@ -656,32 +659,36 @@ impl Plan<'_> {
                         asked.failure = Some(f);
                         return asked;
                     }
-                    Err(Err(w)) => why = Some(w),
+                    Err(Err(w)) => why.push(w),
                 }
             }
         }
+        // Nothing answered: a file that does not even load (a missing dependency) or whose
+        // builds all failed is reported; some builds answering, the others are warnings.
         if asked.records.is_empty() {
-            if let Some(w) = why.filter(|_| {
-                lib.providers.iter().any(|n| {
-                    reg.providers
-                        .get(n)
-                        .is_some_and(|p| !identifies(p) && answers_itself(p))
-                })
-            }) {
+            if why.is_empty() {
+                why.extend(a.error.map(|e| format!("it does not load: {e}")));
+            }
+            if !why.is_empty() {
                 asked.failure = Some(BlasFailure {
                     path: lib.path.display().to_string(),
                     providers: lib.providers.clone(),
                     status: ProbeStatus::Failed,
-                    error: w,
+                    error: why.join("; "),
                 });
             }
+        } else {
+            let at = lib.path.display();
+            asked
+                .warnings
+                .extend(why.into_iter().map(|w| format!("{at}: {w}")));
         }
         asked
     }
 
-    /// Asks build `b` of `p` with its files loaded: `Ok(None)` when it is not this provider's
-    /// BLAS, `Err(Ok)` when the library crashed or hung, `Err(Err)` when the build's files
-    /// do not load or answer otherwise than the build says.
+    /// Asks build `b` of `p` with its files loaded: `Ok(None)` when the build is not here or
+    /// the file is not this provider's BLAS, `Err(Ok)` when the library crashed or hung,
+    /// `Err(Err)` when the build's files do not load or answer otherwise than the build says.
     #[allow(clippy::type_complexity)]
     fn ask_build(
         &self,
@@ -690,7 +697,10 @@ impl Plan<'_> {
         lib: &Lib,
     ) -> Result<Option<BlasRecord>, Result<BlasFailure, String>> {
         let d = &p.detect;
-        let (libs, load) = resolve_libs(p, b, lib).map_err(Err)?;
+        // not all of the build's files are here: that build is not installed
+        let Ok((libs, load)) = resolve_libs(p, b, lib) else {
+            return Ok(None);
+        };
         let files: Vec<&String> = load.iter().flatten().collect();
         // The first file on the link line opened last, the rest first in reverse link order
         // (runtimes, then the core, then the layers that need it).
