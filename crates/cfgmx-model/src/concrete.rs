@@ -4,7 +4,7 @@
 
 use crate::hash::{canonical_json, sha256_hex, CONCRETE_SCHEMA};
 use crate::matrix::Matrix;
-use crate::profile::{BlasRecord, CompilerRecord, ProbeStatus, Profile};
+use crate::profile::{BlasRecord, CompilerRecord, IntWidth, ProbeStatus, Profile};
 use crate::provider::{BlasChoice, Threading};
 use crate::registry::Registry;
 use crate::resolve::{FlagSet, Variant};
@@ -231,7 +231,10 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                             profile
                                 .blas
                                 .iter()
-                                .filter(move |b| &b.provider == p && b.threading == *mode)
+                                // an abstract value means a plain LP64 BLAS
+                                .filter(move |b| {
+                                    &b.provider == p && b.threading == *mode && b.plain_lp64()
+                                })
                         })
                         .collect();
                     sorted.extend(in_mode.iter().copied().filter(|b| rt_ok(b)));
@@ -245,6 +248,16 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                 .filter(|b| format!("{}-{}", b.provider, b.build) == id || (b.provider == id))
                 .collect(),
         };
+        // A variant's program calls plain `dgemm_` with the integers its build declares (C
+        // `int` unless it is an ILP64 build): a decorated library (scipy-openblas64) or one
+        // answering another width would link or compute wrongly, so no value picks it.
+        let fits = |b: &BlasRecord| {
+            let declared = reg
+                .blas(&format!("{}-{}", b.provider, b.build))
+                .map_or(IntWidth::Lp64, |c| c.build.int_width);
+            b.symbol_prefix.is_empty() && b.symbol_suffix.is_empty() && b.int_width == declared
+        };
+        let wanted: Vec<&BlasRecord> = wanted.into_iter().filter(|b| fits(b)).collect();
         match wanted.first() {
             Some(b) if req != "none" => {
                 blas_library = Some((*b).clone());
@@ -290,14 +303,8 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                 flags
                     .cmake
                     .insert("CMAKE_PREFIX_PATH".into(), b.lib_dir.clone());
-                if !flags
-                    .ldflags
-                    .iter()
-                    .any(|f| f == &format!("-L{}", b.lib_dir))
-                {
-                    flags.ldflags.insert(0, format!("-L{}", b.lib_dir));
-                    flags.ldflags.insert(1, format!("-Wl,-rpath,{}", b.lib_dir));
-                }
+                let build_libs = choice.as_ref().map(|c| c.build.libs.as_slice());
+                apply_blas_link(&mut flags, b, build_libs.unwrap_or(&[]));
             }
             Some(_) => {}
             None if req == "none" => {}
@@ -333,6 +340,36 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
         concrete_flags: flags,
         concrete_warnings: warnings,
     }
+}
+
+/// Puts `rec`'s link line ([`BlasRecord::link`]) on the variant's: its directory flags first,
+/// its libraries where the build's link names stood (`-lmkl_core` becomes the versioned file
+/// the probe found), so the variant links exactly what was asked.
+fn apply_blas_link(flags: &mut FlagSet, rec: &BlasRecord, build_libs: &[String]) {
+    let link = rec.link();
+    if !flags.ldflags.iter().any(|f| f == &link.ldflags[0]) {
+        for (i, f) in link.ldflags.into_iter().enumerate() {
+            flags.ldflags.insert(i, f);
+        }
+    }
+    // A profile from before records carried their libraries keeps the link names.
+    if link.libs.is_empty() {
+        return;
+    }
+    let at = flags
+        .libs
+        .iter()
+        .position(|l| build_libs.contains(l))
+        .unwrap_or(0);
+    flags.libs.retain(|l| !build_libs.contains(l));
+    let at = at.min(flags.libs.len());
+    let mut rest = flags.libs.split_off(at);
+    for l in link.libs {
+        if !flags.libs.contains(&l) && !rest.contains(&l) {
+            flags.libs.push(l);
+        }
+    }
+    flags.libs.append(&mut rest);
 }
 
 fn parent(p: &str) -> &str {

@@ -30,9 +30,12 @@ pub use diag::{Diagnostic, Diagnostics, Source};
 pub use expand::{Combo, Combos};
 pub use matrix::{CompilerSpec, Matrix};
 pub use mpi::MpiImpl;
-pub use profile::{BlasRecord, CompilerRecord, FacetResult, MpiRecord, ProbeStatus, Profile};
+pub use profile::{
+    BlasFailure, BlasLink, BlasRecord, CompilerRecord, FacetResult, IntWidth, MpiRecord,
+    ProbeStatus, Profile,
+};
 pub use proof::{LinkTest, Proof};
-pub use provider::{BlasChoice, Provider, Threading};
+pub use provider::{BlasChoice, Build, Decoration, Provider, Threading};
 pub use registry::Registry;
 pub use resolve::{Axes, FlagSet, Resolver, Variant};
 pub use toolchain::{Candidate, Language, Toolchain};

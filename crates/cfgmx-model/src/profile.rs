@@ -22,6 +22,9 @@ pub struct Profile {
     /// Path the system `libblas.so.3` resolves to, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_blas: Option<String>,
+    /// BLAS library files that crashed, hung or failed when asked (the rest were asked on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blas_failures: Vec<BlasFailure>,
     /// Findings that concern the machine as a whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -132,6 +135,77 @@ pub struct BlasRecord {
     pub config: Option<String>,
     #[serde(default)]
     pub is_default: bool,
+    /// The integer width of the BLAS interface, from calling the library.
+    #[serde(default)]
+    pub int_width: IntWidth,
+    /// Decoration of every BLAS symbol: `dgemm_` is exported as
+    /// `<symbol_prefix>dgemm_<symbol_suffix>` (scipy-openblas64: `scipy_`, `64_`).
+    #[serde(default)]
+    pub symbol_prefix: String,
+    #[serde(default)]
+    pub symbol_suffix: String,
+    /// The build's libraries in link order, as found here, spelled as in
+    /// [`crate::FlagSet::libs`]: a link name (`openblas`, linked as `-lopenblas`) where the
+    /// development file exists, the full path of a file that exists only versioned
+    /// (`.../libmkl_core.so.3`, which `-l` cannot name). See [`BlasRecord::link`].
+    #[serde(default)]
+    pub libs: Vec<String>,
+}
+
+/// LP64 (32-bit BLAS integers) or ILP64 (64-bit).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum IntWidth {
+    #[default]
+    Lp64,
+    Ilp64,
+}
+
+/// What linking a BLAS record takes: flags before the objects, libraries after them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlasLink {
+    /// `-L<dir>` and `-Wl,-rpath,<dir>`: the build's directory first, so `-lblas` is this
+    /// build's and not the system default, and found at run time without `LD_LIBRARY_PATH`.
+    pub ldflags: Vec<String>,
+    /// [`BlasRecord::libs`], in link order.
+    pub libs: Vec<String>,
+}
+
+impl IntWidth {
+    pub fn is_lp64(&self) -> bool {
+        *self == IntWidth::Lp64
+    }
+}
+
+impl BlasRecord {
+    /// The one link line of this record: what concretisation puts on a variant's link line
+    /// (and what a link test must prove).
+    pub fn link(&self) -> BlasLink {
+        BlasLink {
+            ldflags: vec![
+                format!("-L{}", self.lib_dir),
+                format!("-Wl,-rpath,{}", self.lib_dir),
+            ],
+            libs: self.libs.clone(),
+        }
+    }
+
+    /// Whether a program calling plain `dgemm_` with 32-bit integers can use it.
+    pub fn plain_lp64(&self) -> bool {
+        self.int_width == IntWidth::Lp64
+            && self.symbol_prefix.is_empty()
+            && self.symbol_suffix.is_empty()
+    }
+}
+
+/// A BLAS library file that could not be asked.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BlasFailure {
+    pub path: String,
+    /// Providers its name matches.
+    pub providers: Vec<String>,
+    pub status: ProbeStatus,
+    pub error: String,
 }
 
 impl Profile {

@@ -25,14 +25,15 @@ pub const PROOF_THREADS: u32 = 2;
 /// compiler family.
 pub const OPENMP_THREAD_VARS: &[&str] = &["OMP_NUM_THREADS"];
 
-/// The name under which `b` exports the Fortran-interface BLAS routine `routine`.
-pub fn blas_symbol(_b: &BlasRecord, routine: &str) -> String {
-    format!("{routine}_")
+/// The name under which `b` exports the Fortran-interface BLAS routine `routine`
+/// (`<symbol_prefix><routine>_<symbol_suffix>`, as the probe asked the library).
+pub fn blas_symbol(b: &BlasRecord, routine: &str) -> String {
+    format!("{}{routine}_{}", b.symbol_prefix, b.symbol_suffix)
 }
 
-/// Whether `b` takes 64-bit integers.
-pub fn blas_ilp64(_b: &BlasRecord) -> bool {
-    false
+/// Whether `b` takes 64-bit integers, as the probe asked the library.
+pub fn blas_ilp64(b: &BlasRecord) -> bool {
+    b.int_width == crate::profile::IntWidth::Ilp64
 }
 
 /// One program to build and run with a variant's exact toolchain.

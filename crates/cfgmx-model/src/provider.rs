@@ -6,6 +6,7 @@
 //! (`openblas-openmp`, `mkl-sequential`).
 
 use crate::diag::{Diagnostic, Diagnostics, Source};
+use crate::profile::IntWidth;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use toml::Spanned;
@@ -54,7 +55,7 @@ struct RawProvider {
     #[serde(default)]
     pkgconfig: Option<String>,
     #[serde(default)]
-    detect: Detect,
+    detect: Option<Spanned<Detect>>,
     builds: Vec<RawBuild>,
     #[serde(default)]
     notes: Vec<String>,
@@ -80,6 +81,75 @@ pub struct Detect {
     /// A function returning a version or configuration string.
     #[serde(default)]
     pub config: Option<String>,
+    /// A BLAS routine every build exports, undecorated (`dgemm_`): a file without it (under
+    /// any of `decorations`) is not this provider's BLAS.
+    #[serde(default)]
+    pub symbol: Option<String>,
+    /// A Fortran `INTEGER FUNCTION f(N, X, INCX)` (`idamax_`) the probe calls with an `N` that
+    /// reads 2 as a 32-bit integer and negative as a 64-bit one: its answer is the integer
+    /// width (LP64 or ILP64) the library really uses.
+    #[serde(default)]
+    pub int_probe: Option<String>,
+    /// Symbol decorations a build may carry, tried in order (scipy-openblas64: prefix
+    /// `scipy_`, suffix `64_`, so `dgemm_` is `scipy_dgemm_64_` and `openblas_get_config` is
+    /// `scipy_openblas_get_config64_`). None listed means undecorated only.
+    #[serde(default)]
+    pub decorations: Vec<Decoration>,
+    /// A symbol only this provider exports (ATLAS `ATL_buildinfo`): its presence says the
+    /// file is this provider's, a build of the provider's first sequential build unless
+    /// `flags` say otherwise.
+    #[serde(default)]
+    pub marker: Option<String>,
+    /// An `int f(void)` giving the thread count the library would use, asked with 2 OpenMP
+    /// threads after loading one build's libraries (MKL `mkl_get_max_threads`): 1 means the
+    /// sequential layer is linked, more a threaded one.
+    #[serde(default)]
+    pub threads: Option<String>,
+    /// An `int f(int)` called with -1 that returns the active run-time threading layer (MKL
+    /// `MKL_Set_Threading_Layer`), and what its answers mean.
+    #[serde(default)]
+    pub layer_query: Option<String>,
+    #[serde(default)]
+    pub layer_values: indexmap::IndexMap<String, String>,
+    /// A `void f(char *buf, int len)` that writes a version string (MKL
+    /// `MKL_Get_Version_String`).
+    #[serde(default)]
+    pub version_buffer: Option<String>,
+    /// Libraries on a build's link line that live outside the provider's directory (the
+    /// C library's, OpenMP runtimes), by link name, with the file to load for the query when
+    /// none sits beside the provider's files (`gomp = "libgomp.so.1"`; empty: nothing to load,
+    /// the C library has it).
+    #[serde(default)]
+    pub system_libs: indexmap::IndexMap<String, String>,
+    /// Variables removed from the query's environment besides the builds' thread variables
+    /// (they would change the library's answers).
+    #[serde(default)]
+    pub clear_env: Vec<String>,
+    /// Variables set for the query (MKL_DYNAMIC=FALSE: the threaded layers then answer the 2
+    /// threads asked for, whatever the machine's core count).
+    #[serde(default)]
+    pub query_env: indexmap::IndexMap<String, String>,
+}
+
+/// A prefix and suffix around every exported symbol name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Decoration {
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub suffix: String,
+}
+
+impl Detect {
+    /// The decorations to try: the listed ones, or none (plain names).
+    pub fn decorations(&self) -> Vec<Decoration> {
+        if self.decorations.is_empty() {
+            vec![Decoration::default()]
+        } else {
+            self.decorations.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +178,10 @@ struct RawBuild {
     /// Directory names this build installs its libraries in (Debian: `openblas-openmp`).
     #[serde(default)]
     lib_dirs: Vec<String>,
+    /// The BLAS integer width the build's link line gives (`ilp64`: 64-bit); a library the
+    /// probe found answering another width is not this build.
+    #[serde(default)]
+    int_width: IntWidth,
     #[serde(default)]
     notes: Vec<String>,
 }
@@ -138,6 +212,9 @@ pub struct Build {
     pub ignored_vars: Vec<String>,
     pub default_threads: Option<String>,
     pub lib_dirs: Vec<String>,
+    /// Left out when LP64, so the spec hashes of every LP64 build stay as they were.
+    #[serde(skip_serializing_if = "IntWidth::is_lp64")]
+    pub int_width: IntWidth,
     pub notes: Vec<String>,
 }
 
@@ -217,8 +294,12 @@ impl Provider {
                 ignored_vars: b.ignored_vars,
                 default_threads: b.default_threads,
                 lib_dirs: b.lib_dirs,
+                int_width: b.int_width,
                 notes: b.notes,
             });
+        }
+        if let Some(d) = &raw.detect {
+            errs.extend(check_detect(src, d.span(), d.get_ref()));
         }
         if !errs.is_empty() {
             return Err(Diagnostics {
@@ -230,7 +311,7 @@ impl Provider {
             name,
             description: raw.description,
             pkgconfig: raw.pkgconfig,
-            detect: raw.detect,
+            detect: raw.detect.map(Spanned::into_inner).unwrap_or_default(),
             builds,
             notes: raw.notes,
             origin: src.name.clone(),
@@ -240,6 +321,74 @@ impl Provider {
     pub fn build(&self, name: &str) -> Option<&Build> {
         self.builds.iter().find(|b| b.name == name)
     }
+}
+
+/// The `[detect]` table's names: symbols and decorations must be C identifiers (they are
+/// passed to `dlsym` and pasted together), layer answers integers, library names plain.
+fn check_detect(src: &Source, span: std::ops::Range<usize>, d: &Detect) -> Vec<Diagnostic> {
+    let ident = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let part = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let mut errs = Vec::new();
+    let mut bad = |what: String, expected: &str| {
+        errs.push(
+            Diagnostic::at(src, span.clone(), format!("[detect]: {what}")).expected(expected),
+        );
+    };
+    let symbols = d
+        .query
+        .iter()
+        .chain(&d.config)
+        .chain(&d.symbol)
+        .chain(&d.int_probe)
+        .chain(&d.marker)
+        .chain(&d.threads)
+        .chain(&d.layer_query)
+        .chain(&d.version_buffer)
+        .chain(d.flags.keys());
+    for s in symbols {
+        if !ident(s) {
+            bad(format!("invalid symbol name {s:?}"), "a C identifier");
+        }
+    }
+    for v in d.clear_env.iter().chain(d.query_env.keys()) {
+        if !crate::matrix::valid_env_name(v) {
+            bad(
+                format!("invalid environment variable name {v:?}"),
+                "letters, digits and `_`, not starting with a digit",
+            );
+        }
+    }
+    for dec in &d.decorations {
+        if !part(&dec.prefix) || !part(&dec.suffix) {
+            bad(
+                format!("invalid decoration {:?} / {:?}", dec.prefix, dec.suffix),
+                "letters, digits and `_`",
+            );
+        }
+    }
+    for k in d.layer_values.keys().chain(d.query_values.keys()) {
+        if k.parse::<i64>().is_err() {
+            bad(format!("answer {k:?} is not an integer"), "an integer key");
+        }
+    }
+    for (l, file) in d
+        .libraries
+        .iter()
+        .map(|l| (l, ""))
+        .chain(d.system_libs.iter().map(|(l, f)| (l, f.as_str())))
+    {
+        if l.is_empty() || l.contains(['/', ' ']) || file.contains(' ') {
+            bad(
+                format!("invalid library name {l:?}"),
+                "a link name (`openblas`)",
+            );
+        }
+    }
+    errs
 }
 
 /// A provider build chosen for a variant: `openblas-openmp`.
@@ -276,6 +425,9 @@ impl Serialize for BlasChoice {
         }
         if let Some(p) = &self.pkgconfig {
             m.serialize_entry("pkgconfig", p)?;
+        }
+        if b.int_width != IntWidth::Lp64 {
+            m.serialize_entry("int_width", &b.int_width)?;
         }
         m.end()
     }

@@ -159,15 +159,16 @@ fn run(
         .num_threads(opts.jobs.max(1))
         .build();
     let body = || probe_all(reg, opts, found, work.path(), on_event);
-    let ((compilers, mpi), (blas, default_blas, warnings)) = match pool {
+    let ((compilers, mpi), blas) = match pool {
         Ok(p) => p.install(body),
         Err(_) => body(),
     };
     profile.compilers = compilers;
     profile.mpi = mpi;
-    profile.blas = blas;
-    profile.default_blas = default_blas;
-    profile.warnings.extend(warnings);
+    profile.blas = blas.records;
+    profile.default_blas = blas.default;
+    profile.blas_failures = blas.failures;
+    profile.warnings.extend(blas.warnings);
     profile
 }
 
@@ -175,7 +176,7 @@ fn run(
 enum Done {
     Compiler(usize, Vec<identify::Identified>),
     Shown(usize, Box<cfgmx_model::MpiRecord>),
-    Blas(usize, Vec<cfgmx_model::BlasRecord>),
+    Blas(usize, blas::Asked),
 }
 
 type Compilers = (
@@ -328,9 +329,9 @@ fn probe_all(
             Done::Blas(_, r) => per_lib.push(r),
         }
     }
-    let blas = match &plan {
+    let blas = match plan {
         Ok(p) => p.finish(found, per_lib),
-        Err(d) => d.clone(),
+        Err(d) => d,
     };
     let mut ids: Vec<identify::Identified> = compiled.into_iter().flatten().collect();
     // A wrapper over a compiler probed here is that compiler; any other (a compiler outside

@@ -38,6 +38,10 @@ fn profile() -> Profile {
         lib_dir: format!("/usr/lib/x86_64-linux-gnu/openblas-{b}"),
         config: None,
         is_default: false,
+        int_width: Default::default(),
+        symbol_prefix: String::new(),
+        symbol_suffix: String::new(),
+        libs: vec!["openblas".into()],
     };
     let mut p = Profile::empty(2);
     p.compilers = vec![

@@ -300,13 +300,29 @@ pub fn render(p: &Profile) -> String {
         s.push_str(&t.render());
     }
     s.push_str("\nBLAS\n");
-    let mut t = Table::new(&["PATH", "PROVIDER", "BUILD", "THREADING", "DEFAULT"]);
+    let mut t = Table::new(&[
+        "PATH",
+        "PROVIDER",
+        "BUILD",
+        "THREADING",
+        "INTEGERS",
+        "SYMBOLS",
+        "DEFAULT",
+    ]);
     for b in &p.blas {
+        // the decoration around every exported name (scipy-openblas64: scipy_*64_)
+        let symbols = if b.symbol_prefix.is_empty() && b.symbol_suffix.is_empty() {
+            String::new()
+        } else {
+            format!("{}*{}", b.symbol_prefix, b.symbol_suffix)
+        };
         t.row(vec![
             b.path.clone(),
             b.provider.clone(),
             b.build.clone(),
             b.threading.to_string(),
+            json_word(&b.int_width),
+            symbols,
             if b.is_default {
                 "yes".into()
             } else {
@@ -315,10 +331,26 @@ pub fn render(p: &Profile) -> String {
         ]);
     }
     s.push_str(&t.render());
+    for f in &p.blas_failures {
+        s.push_str(&format!(
+            "warning: BLAS library {} could not be asked ({}): {}\n",
+            f.path,
+            json_word(&f.status),
+            f.error
+        ));
+    }
     for w in &p.warnings {
         s.push_str(&format!("warning: {w}\n"));
     }
     s
+}
+
+/// A unit enum as its JSON spelling (`lp64`, `timed_out`), so the table says what the JSON says.
+fn json_word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// Reads a profile written by `cfgmx probe --json`; a bad file is a located input error.
