@@ -20,7 +20,7 @@ blas = "sequential"
 build = "release"
 flags = "broken"
 [values.flags.broken]
-cflags = ["-fno-such-flag-cfgmx"]
+cflags = ["-DCFGMX_BROKEN_BUILD"]
 "#;
 
 fn project() -> PathBuf {
@@ -332,21 +332,48 @@ fn a_broken_flag_fails_its_variant_alone_and_the_log_says_why() {
         let broken = v["name"] == "gcc-sequential-release-broken";
         assert_eq!(v["status"], if broken { "failed" } else { "passed" }, "{v}");
         if broken {
-            let c = step(v, "configure");
+            assert_eq!(step(v, "configure")["status"], "passed", "{v}");
+            let b = step(v, "build");
             let log =
-                std::fs::read_to_string(env.path().join("root").join(c["log"].as_str().unwrap()))
+                std::fs::read_to_string(env.path().join("root").join(b["log"].as_str().unwrap()))
                     .unwrap();
-            assert!(log.contains("-fno-such-flag-cfgmx"), "{log}");
+            assert!(log.contains("this variant's flags break"), "{log}");
             assert!(
-                c["message"]
+                b["message"]
                     .as_str()
                     .unwrap()
-                    .contains("-fno-such-flag-cfgmx"),
-                "{c}"
+                    .contains("this variant's flags break"),
+                "{b}"
             );
-            assert_eq!(step(v, "build")["status"], "not_run");
+            assert_eq!(step(v, "test")["status"], "not_run");
         }
     }
+}
+
+/// A flag no compiler accepts is caught by the variant's link test before anything is built:
+/// the variant is unavailable here with the compiler's own line, and the others build.
+#[test]
+fn a_flag_the_compiler_rejects_makes_its_variant_unavailable_before_building() {
+    let bad = BROKEN.replace("-DCFGMX_BROKEN_BUILD", "-fno-such-flag-cfgmx");
+    let env = MatrixDir::new(&format!("{}{bad}", matrix()));
+    let (o, r) = env.build(&project(), "root", &["--only", "gcc-sequential"]);
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let vs = variants(&r);
+    assert!(
+        vs.iter()
+            .all(|v| v["name"] != "gcc-sequential-release-broken"),
+        "{r}"
+    );
+    assert!(vs.iter().all(|v| v["status"] == "passed"), "{r}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("gcc-sequential-release-broken cannot be built here"))
+        .unwrap_or_else(|| panic!("no note for the broken variant:\n{err}"));
+    assert!(
+        line.contains("link test failed") && line.contains("-fno-such-flag-cfgmx"),
+        "{line}"
+    );
 }
 
 /// No test ran: its own status, never "passed", and exit 1 unless --allow-no-tests.

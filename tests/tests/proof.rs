@@ -109,3 +109,100 @@ fn a_profile_file_is_not_proven_on_this_machine() {
     assert_eq!(broken["available"], true, "{broken:#}");
     assert!(!dir.path().join(".cfgmx-cache/probe-proofs.json").exists());
 }
+
+/// PyPI's MKL ships only versioned files (`libmkl_core.so.3`): every layer's variant links them
+/// by full path and is proven by running dgemm; what each really loads is reported, and for one
+/// of them the test checks the claim itself with `ldd` on a program linked with the variant's
+/// own flags.
+#[test]
+fn versioned_only_mkl_variants_are_proven_and_their_runtimes_told() {
+    let venv = cfgmx_tests::repo().join("target/test-venv/lib");
+    assert!(
+        venv.join("libiomp5.so").exists(),
+        "no MKL in {} (scripts/setup.sh installs it)",
+        venv.display()
+    );
+    let dir = tempdir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("m.toml"),
+        r#"name = "mkl"
+languages = ["c"]
+[axes]
+compiler = ["gcc", "clang"]
+blas = ["mkl-sequential", "mkl-intel_thread", "mkl-gnu_thread", "mkl-rt"]
+"#,
+    )
+    .unwrap();
+    let search = venv.to_str().unwrap();
+    let r = run_env(
+        d,
+        &["expand", "--probe", "--json", "--search", search, "m.toml"],
+        &[],
+    );
+    r.expect_code(0);
+    let vs = r.json().as_array().unwrap().clone();
+    assert_eq!(vs.len(), 8);
+    for v in &vs {
+        assert_eq!(v["available"], true, "{}", v["name"]);
+        // versioned-only files are named by path: `-lmkl_core` would not link
+        let libs = strings(&v["concrete_flags"]["libs"]);
+        assert!(libs.iter().any(|l| l.contains(".so.")), "{libs:?}");
+    }
+    let warns = |n: &str| strings(&by_name(&vs, n)["concrete_warnings"]).join("; ");
+    for (name, runtimes) in [
+        ("gcc-mkl-intel_thread", &["libiomp5", "libgomp"][..]),
+        ("clang-mkl-intel_thread", &["libiomp5", "libomp."]),
+        ("clang-mkl-gnu_thread", &["libomp.", "libgomp"]),
+    ] {
+        let w = warns(name);
+        assert!(w.contains("loads 2 OpenMP runtimes"), "{name}: {w}");
+        for rt in runtimes {
+            assert!(w.contains(rt), "{name}: {rt} not in {w}");
+        }
+    }
+    for name in [
+        "gcc-mkl-sequential",
+        "gcc-mkl-gnu_thread",
+        "clang-mkl-sequential",
+    ] {
+        assert!(
+            !warns(name).contains("OpenMP runtimes"),
+            "{name}: {}",
+            warns(name)
+        );
+    }
+    // Ground truth for one claim: the variant's own flags, a program, ldd.
+    let v = by_name(&vs, "clang-mkl-intel_thread");
+    let f = &v["concrete_flags"];
+    std::fs::write(
+        d.join("t.c"),
+        "void dgemm_(void);\nint main(void) { return 0; }\n",
+    )
+    .unwrap();
+    let mut cc = std::process::Command::new(f["cc"].as_str().unwrap());
+    cc.args(strings(&f["cflags"]))
+        .arg("t.c")
+        .args(["-o", "t"])
+        .args(strings(&f["link"]["c"]))
+        .args(strings(&f["ldflags"]))
+        .args(strings(&f["libs"]).iter().map(|l| {
+            if l.contains('/') {
+                l.clone()
+            } else {
+                format!("-l{l}")
+            }
+        }))
+        .current_dir(d);
+    let o = cc.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ldd = std::process::Command::new("ldd")
+        .arg(d.join("t"))
+        .output()
+        .unwrap();
+    let ldd = String::from_utf8_lossy(&ldd.stdout);
+    assert!(
+        ldd.contains("libiomp5") && ldd.contains("libomp.so"),
+        "{ldd}"
+    );
+}

@@ -20,7 +20,16 @@ fn ground_truth() -> BTreeMap<String, (&'static str, String)> {
     let mut out = BTreeMap::new();
     let gnu = regex_lite(&["gcc", "g++", "gfortran"]);
     let llvm = regex_lite(&["clang", "clang++", "flang-new"]);
+    let mut seen = Vec::new();
     for dir in std::env::var("PATH").unwrap().split(':') {
+        // /bin is /usr/bin on a merged-/usr system: one directory, listed once (as the probe does)
+        let Ok(real) = std::fs::canonicalize(dir) else {
+            continue;
+        };
+        if seen.contains(&real) {
+            continue;
+        }
+        seen.push(real);
         let Ok(rd) = std::fs::read_dir(dir) else {
             continue;
         };

@@ -186,6 +186,8 @@ pub struct Failed {
     pub why: String,
     compile: bool,
     runtime_missing: bool,
+    /// The compiler hung: asking it again would cost another timeout.
+    timed_out: bool,
 }
 
 impl From<String> for Failed {
@@ -194,6 +196,7 @@ impl From<String> for Failed {
             why,
             compile: false,
             runtime_missing: false,
+            timed_out: false,
         }
     }
 }
@@ -247,6 +250,7 @@ fn try_candidate(
             why: explain("compile/link", &o, cand, version),
             compile: !o.timed_out && o.signal.is_none() && !missing,
             runtime_missing: missing,
+            timed_out: o.timed_out,
         });
     }
     let run = Cmd::new(&prog)
@@ -341,6 +345,7 @@ fn test_facet(
     // Runtimes found missing: another spelling of the same runtime would fail the same way.
     let mut missing: Vec<&str> = Vec::new();
     let mut all_missing = true;
+    let mut hung = false;
     for c in &cands {
         if c.runtime.as_deref().is_some_and(|r| missing.contains(&r)) {
             continue;
@@ -357,6 +362,9 @@ fn test_facet(
             Err(e) => {
                 if e.runtime_missing {
                     missing.extend(c.runtime.as_deref());
+                } else if e.timed_out {
+                    // hung: a plain program would hang too, at the cost of one more timeout
+                    hung = true;
                 } else {
                     all_missing = false;
                 }
@@ -373,7 +381,7 @@ fn test_facet(
         libs: vec![],
         detail: None,
     };
-    (r, all_missing)
+    (r, all_missing || hung)
 }
 
 fn worked(c: &Candidate, detail: Option<String>) -> FacetResult {

@@ -50,6 +50,10 @@ pub struct Global {
     /// Extra MPI implementation descriptors (*.toml); a file named like a builtin one replaces it.
     #[arg(long, value_name = "DIR", global = true)]
     pub mpi: Option<PathBuf>,
+    /// Also search DIR for compilers (before PATH; its ../lib for BLAS) wherever this machine
+    /// is probed: `probe`, `expand --probe`, `build`, `generate`. Repeatable.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub search: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

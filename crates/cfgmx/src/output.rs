@@ -82,8 +82,16 @@ pub fn env_script(j: &cfgmx_build::job::Job) -> crate::error::Result<String> {
     };
     let mut out = format!("# cfgmx variant {} ({})\n", j.name, j.hash);
     // Compilers and flags are what make reads; the matrix's own variables are the user's.
+    // Quoted only when the value needs it, as `generate -f env` writes words.
     let mut put = |k: &str, v: String, for_make: bool| -> crate::error::Result<()> {
-        let q = if for_make { sh_env(&v) } else { sh(&v) };
+        if for_make {
+            sh_env(&v).map_err(refused)?;
+        }
+        let q = if v.is_empty() {
+            sh(&v)
+        } else {
+            shjoin(std::slice::from_ref(&v))
+        };
         out.push_str(&format!("export {k}={}\n", q.map_err(refused)?));
         Ok(())
     };

@@ -1,6 +1,10 @@
 /* Prints what this build really is: the OpenMP version it was compiled with and the
  * threading of the BLAS library the loader picked (OpenBLAS: 0 serial, 1 pthread, 2 openmp). */
 #include <stdio.h>
+/* The build tests' broken variant: flags any compiler accepts, that break this project only. */
+#ifdef CFGMX_BROKEN_BUILD
+#error "cfgmx test: this variant's flags break the project's build"
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif

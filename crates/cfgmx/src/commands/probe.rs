@@ -13,9 +13,6 @@ use std::time::Duration;
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct ProbeArgs {
-    /// Also search DIR for compilers (before PATH; its ../lib for BLAS). Repeatable.
-    #[arg(long, value_name = "DIR")]
-    pub search: Vec<PathBuf>,
     /// Seconds any one probe command may run before it is reported as hung.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     pub timeout: f64,
@@ -119,7 +116,7 @@ fn descriptors(g: &Global) -> Result<String> {
 }
 
 pub fn options(g: &Global, a: &ProbeArgs) -> Result<ProbeOptions> {
-    for d in &a.search {
+    for d in &g.search {
         if !d.is_dir() {
             return Err(CliError::usage(format!(
                 "--search {}: not a directory",
@@ -152,7 +149,7 @@ pub fn options(g: &Global, a: &ProbeArgs) -> Result<ProbeOptions> {
         }
     }
     Ok(ProbeOptions {
-        search: a.search.clone(),
+        search: g.search.clone(),
         timeout: Duration::from_secs_f64(a.timeout),
         fresh: a.fresh,
         cache_dir: cache_dir(),
