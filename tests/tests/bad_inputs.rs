@@ -345,3 +345,29 @@ fn show_says_a_corrupt_lock_is_corrupt() {
         r.explain()
     );
 }
+
+/// A source directory without a build system is a usage error found before anything is probed
+/// or written: no lock file, no build root, no probe cache.
+#[test]
+fn a_source_without_a_build_system_is_refused_before_probing() {
+    let dir = tempdir();
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let before = files_under(dir.path());
+    let start = std::time::Instant::now();
+    let r = run_in(dir.path(), &["build", "--source", "empty"]);
+    r.expect_code(2);
+    assert!(
+        r.stderr()
+            .contains("--source empty: no CMakeLists.txt or meson.build there"),
+        "{}",
+        r.explain()
+    );
+    assert!(
+        !r.stderr().contains("cannot be built here"),
+        "{}",
+        r.explain()
+    );
+    assert_eq!(files_under(dir.path()), before);
+    assert!(!dir.path().join(".cfgmx-cache").exists());
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+}

@@ -317,6 +317,15 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
             a.source.display()
         )));
     }
+    // Usage errors come before any probing or writing: a directory without a build system is
+    // known from its listing.
+    let sys = system(a.system).or_else(|| System::detect(&a.source));
+    if sys.is_none() {
+        return Err(CliError::usage(format!(
+            "--source {}: no CMakeLists.txt or meson.build there (give the project's top directory, or --system)",
+            a.source.display()
+        )));
+    }
     // Ctrl-C while probing ends the probe's children and exits 130, like one during the build.
     cfgmx_build::install_interrupt_handler();
     let cores = a
@@ -327,7 +336,6 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         eprintln!("interrupted");
         return Ok(130);
     }
-    let sys = system(a.system).or_else(|| System::detect(&a.source));
     let Jobs {
         matrix,
         threads,
