@@ -850,6 +850,15 @@ fn a_full_disk_under_generate_and_build() {
             says_full,
             "{n} failed without saying the disk is full: {v:#}"
         );
+        // and the terminal says so too, not just `FAILED name ()`
+        let at = err
+            .find(&format!("FAILED {n} "))
+            .unwrap_or_else(|| panic!("no FAILED line for {n}:\n{err}"));
+        let shown: String = err[at..].lines().take(3).collect::<Vec<_>>().join("\n");
+        assert!(
+            shown.contains("No space left") || shown.contains("is full"),
+            "{n}: the terminal does not say the disk is full:\n{shown}"
+        );
     }
     // Whatever got recorded is whole; no temp file is left in the store.
     let recs = records(&root);

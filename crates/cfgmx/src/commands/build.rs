@@ -558,11 +558,21 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize) {
                 Status::NoTests => "no-tests ",
                 _ => "passed ",
             };
-            let mut l = format!("[{n}/{total}] {verdict}{} ({})", r.name, steps.join(", "));
+            // A variant that failed before any step ran (a full disk writing its config) has
+            // only its reason to show.
+            let what = match (&r.reason, steps.is_empty()) {
+                (Some(why), true) => why.clone(),
+                _ => steps.join(", "),
+            };
+            let mut l = format!("[{n}/{total}] {verdict}{} ({what})", r.name);
             if let Some(t) = r.threads.filter(|t| *t > 1) {
                 l.push_str(&format!(" with {t} threads"));
             }
             if let Some(s) = r.steps.iter().find(|s| s.status == StepStatus::Failed) {
+                // the key line first: a full disk, a compiler error, the failing test
+                if let Some(m) = s.message.as_deref().and_then(|m| m.lines().next()) {
+                    l.push_str(&format!("\n          why: {m}"));
+                }
                 l.push_str(&format!("\n          log: {}", s.log));
             }
             l
