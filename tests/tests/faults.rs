@@ -8,7 +8,7 @@
 //! cores. `CFGMX_FAULT_SEED=N` replays the kill moments of an earlier run (the seed is
 //! printed).
 
-use cfgmx_tests::MatrixDir;
+use cfgmx_tests::{sh, MatrixDir};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
@@ -478,11 +478,6 @@ fn concurrent_builds_share_a_root_and_corrupt_records_are_rebuilt() {
 fn write_exe(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-fn sh(cmd: &str) -> String {
-    let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
 /// A `PATH` with only what gcc needs besides itself, so the probe sees just `--search`.

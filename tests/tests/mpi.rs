@@ -6,7 +6,7 @@
 //!
 //! No test depends on which implementation the plain `mpicc` is (the `mpi` alternative).
 
-use cfgmx_tests::run_env;
+use cfgmx_tests::{run_env, sh};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -23,19 +23,6 @@ const WRAPPERS: &[(&str, &str)] = &[
     ("mpif90", "fortran"),
     ("mpif77", "fortran"),
 ];
-
-fn sh(cmd: &str) -> String {
-    let o = std::process::Command::new("sh")
-        .args(["-c", cmd])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
 
 /// Output of a command that may fail (a wrapper's `-v` exits 127 without its compiler).
 fn out(cmd: &str) -> String {

@@ -4,7 +4,7 @@
 //! identity macros, and forward to gcc/g++/gfortran.
 
 use cfgmx_model::Registry;
-use cfgmx_tests::{run_env, Run};
+use cfgmx_tests::{run_env, sh, Run};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -36,19 +36,6 @@ fn compiler<'a>(p: &'a Value, path: &str) -> &'a Value {
         .iter()
         .find(|c| c["path"] == path)
         .unwrap_or_else(|| panic!("no compiler record for {path} in\n{p:#}"))
-}
-
-fn sh(cmd: &str) -> String {
-    let o = std::process::Command::new("sh")
-        .args(["-c", cmd])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
 /// A `PATH` with only what gcc needs besides itself (the assembler and linker), so a probe
