@@ -64,11 +64,11 @@ struct RawToolchain {
 #[serde(deny_unknown_fields)]
 struct RawExecutables {
     #[serde(default)]
-    c: Vec<String>,
+    c: Vec<Spanned<String>>,
     #[serde(default)]
-    cxx: Vec<String>,
+    cxx: Vec<Spanned<String>>,
     #[serde(default)]
-    fortran: Vec<String>,
+    fortran: Vec<Spanned<String>>,
     /// Regex for a version suffix after the base name (`gcc-12`, `clang-14`); anchored.
     #[serde(default)]
     suffix: Option<Spanned<String>>,
@@ -80,13 +80,13 @@ struct RawVersionRule {
     args: Vec<String>,
     /// Regexes tried in order; the first match's `version` group (or the named groups `major`,
     /// `minor`, `patch` joined with `.`, or group 1) is the version.
-    regex: Vec<Spanned<String>>,
+    regex: Spanned<Vec<Spanned<String>>>,
     /// Outputs matching any of these belong to another family.
     #[serde(default)]
     reject: Vec<Spanned<String>>,
     /// Only for executables whose base name is one of these (e.g. ifx vs ifort).
     #[serde(default)]
-    only_names: Vec<String>,
+    only_names: Vec<Spanned<String>>,
     /// Nonzero exit codes that still carry a valid banner (PGI `-V` exits 2 on POWER).
     #[serde(default)]
     ok_status: Vec<i32>,
@@ -123,7 +123,7 @@ struct RawCandidate {
     link: Vec<String>,
     /// Runtime libraries the flag needs at link time (`omp`, `gomp`, `iomp5`).
     #[serde(default)]
-    libs: Vec<String>,
+    libs: Vec<Spanned<String>>,
     /// Languages the flags apply to; all the family's languages when empty.
     #[serde(default)]
     languages: Vec<Language>,
@@ -132,7 +132,7 @@ struct RawCandidate {
     versions: Option<String>,
     /// The OpenMP runtime this spelling links (`gomp`, `omp`, `iomp5`, `xlsmp`, ...).
     #[serde(default)]
-    runtime: Option<String>,
+    runtime: Option<Spanned<String>>,
     /// What to tell the user when the runtime is missing; `{major}` and `{version}` stand
     /// for the compiler's (each version of clang needs the runtime of its own version).
     #[serde(default)]
@@ -334,6 +334,29 @@ impl Toolchain {
         }
         // Builtin descriptors are checked by tests; a user's file is checked now.
         let eager = !src.name.starts_with("builtin:");
+        // An executable name is looked up in each PATH directory and pasted into CMake files
+        // and shell scripts: a path or a shell metacharacter there would escape all of that.
+        let only_names = raw.version.iter().flat_map(|r| &r.only_names);
+        for e in
+            ex.c.iter()
+                .chain(&ex.cxx)
+                .chain(&ex.fortran)
+                .chain(only_names)
+        {
+            if !valid_file_name(e.get_ref()) {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        e.span(),
+                        format!("invalid executable name {:?}", e.get_ref()),
+                    )
+                    .expected(
+                        "a plain file name (letters, digits, `.`, `_`, `+`, `-`; no `/`, \
+                         spaces or shell characters)",
+                    ),
+                );
+            }
+        }
         let pattern = |s: &Spanned<String>, errs: &mut Vec<Diagnostic>| {
             if eager {
                 compile_regex(src, s, errs).map(Pattern::compiled)
@@ -347,10 +370,36 @@ impl Toolchain {
         };
         let mut version = Vec::new();
         for rule in &raw.version {
+            // A rule with no pattern can never read a version: the family would silently
+            // never be recognised by it.
+            if rule.regex.get_ref().is_empty() {
+                errs.push(
+                    Diagnostic::at(src, rule.regex.span(), "`regex` lists no pattern")
+                        .expected("at least one pattern with a `(?P<version>...)` group"),
+                );
+            }
             let regex: Vec<Pattern> = rule
                 .regex
+                .get_ref()
                 .iter()
-                .filter_map(|r| pattern(r, &mut errs))
+                .filter_map(|r| {
+                    let p = pattern(r, &mut errs)?;
+                    // The version is read from a capture group (see `detect_version`): a
+                    // pattern without one matches the banner and yields nothing.
+                    if eager && p.regex().is_some_and(|re| re.captures_len() < 2) {
+                        errs.push(
+                            Diagnostic::at(
+                                src,
+                                r.span(),
+                                "version pattern has no capture group to read the version from",
+                            )
+                            .expected(
+                                "a `(?P<version>...)` group (or `major`/`minor`/`patch` groups)",
+                            ),
+                        );
+                    }
+                    Some(p)
+                })
                 .collect();
             let reject = rule
                 .reject
@@ -361,7 +410,11 @@ impl Toolchain {
                 args: rule.args.clone(),
                 regex,
                 reject,
-                only_names: rule.only_names.clone(),
+                only_names: rule
+                    .only_names
+                    .iter()
+                    .map(|n| n.get_ref().clone())
+                    .collect(),
                 ok_status: rule.ok_status.clone(),
                 imprecise: rule.imprecise,
             });
@@ -385,13 +438,21 @@ impl Toolchain {
                     None => None,
                 };
                 let rc = c.get_ref();
+                if eager {
+                    if let Some(rt) = &rc.runtime {
+                        check_runtime(src, rt, &mut errs);
+                    }
+                    for l in &rc.libs {
+                        check_lib(src, l, &mut errs);
+                    }
+                }
                 out.push(Candidate {
                     flags: rc.flags.clone(),
                     link: rc.link.clone(),
-                    libs: rc.libs.clone(),
+                    libs: rc.libs.iter().map(|l| l.get_ref().clone()).collect(),
                     languages: rc.languages.clone(),
                     versions,
-                    runtime: rc.runtime.clone(),
+                    runtime: rc.runtime.as_ref().map(|r| r.get_ref().clone()),
                     hint: rc.hint.clone(),
                     note: rc.note.clone(),
                 });
@@ -410,9 +471,9 @@ impl Toolchain {
             cmake_id: raw.cmake_id,
             meson_id: raw.meson_id,
             executables: Executables {
-                c: raw.executables.c,
-                cxx: raw.executables.cxx,
-                fortran: raw.executables.fortran,
+                c: unspan(raw.executables.c),
+                cxx: unspan(raw.executables.cxx),
+                fortran: unspan(raw.executables.fortran),
                 suffix,
             },
             version,
@@ -539,6 +600,57 @@ pub(crate) fn compile_regex(
             );
             None
         }
+    }
+}
+
+fn unspan(v: Vec<Spanned<String>>) -> Vec<String> {
+    v.into_iter().map(Spanned::into_inner).collect()
+}
+
+/// A file name that names itself only: no directory, nothing a shell or CMake reads specially.
+fn valid_file_name(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
+}
+
+/// An OpenMP runtime must be one the builtin data knows (`registry::openmp_runtimes`): the
+/// probe, proofs and BLAS matching compare runtimes by name, so a misspelt one would never
+/// match anything and every variant using it would fail far from its cause.
+pub(crate) fn check_runtime(src: &Source, rt: &Spanned<String>, errs: &mut Vec<Diagnostic>) {
+    let known = crate::registry::openmp_runtimes();
+    if !known.iter().any(|k| k == rt.get_ref()) {
+        errs.push(
+            Diagnostic::at(
+                src,
+                rt.span(),
+                format!("unknown OpenMP runtime {:?}", rt.get_ref()),
+            )
+            .expected(format!("one of {}", known.join(", "))),
+        );
+    }
+}
+
+/// A library to link: a link name (`-l` + it) or an absolute path to the file. Both go into
+/// link lines, CMake lists and shell scripts, so nothing else gets through.
+pub(crate) fn check_lib(src: &Source, l: &Spanned<String>, errs: &mut Vec<Diagnostic>) {
+    let s = l.get_ref();
+    let ok = match s.strip_prefix('/') {
+        Some(path) => path.split('/').all(|p| valid_file_name(p)),
+        None => {
+            valid_file_name(s) && s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        }
+    };
+    if !ok {
+        errs.push(
+            Diagnostic::at(src, l.span(), format!("invalid library {s:?}")).expected(
+                "a link name (`openblas`, `mkl_core`) or an absolute path (`/opt/x/libx.so`) \
+                     of letters, digits, `.`, `_`, `+`, `-`",
+            ),
+        );
     }
 }
 
