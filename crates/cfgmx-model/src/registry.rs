@@ -233,3 +233,60 @@ fn push(acc: &mut Option<Diagnostics>, d: Diagnostics) {
         None => *acc = Some(d),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builtin files skip the checks that need the builtin data itself (runtimes) or cost
+    /// start-up time (patterns, libraries); read as a user's copy, each must pass them all, so
+    /// a user can copy any builtin file and edit it.
+    #[test]
+    fn every_builtin_file_passes_the_checks_a_users_file_gets() {
+        for (f, t) in builtin_toolchain_files() {
+            if let Err(e) = Toolchain::parse(&Source::new(format!("user/{f}"), *t)) {
+                panic!("toolchains/{f} as a user's file: {e}");
+            }
+        }
+        for (f, t) in builtin_provider_files() {
+            if let Err(e) = Provider::parse(&Source::new(format!("user/{f}"), *t)) {
+                panic!("providers/{f} as a user's file: {e}");
+            }
+        }
+    }
+
+    /// The runtime set is the builtin descriptors' own: each runtime once, and the ones the
+    /// builtin providers link among them.
+    #[test]
+    fn openmp_runtimes_come_from_the_builtin_descriptors() {
+        let rts = openmp_runtimes();
+        for want in [
+            "gomp", "omp", "iomp5", "xlsmp", "craymp", "fjomp", "pgmp", "acchost", "vcomp",
+        ] {
+            assert!(rts.iter().any(|r| r == want), "{want} missing from {rts:?}");
+        }
+        let mut sorted = rts.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), rts.len(), "{rts:?}");
+    }
+
+    #[test]
+    fn two_user_providers_of_one_name_are_refused_naming_both_files() {
+        let text = "name = \"myblas\"\n[[builds]]\nname = \"s\"\nthreading = \"sequential\"\nlibs = [\"myblas\"]\n";
+        let mut reg = Registry::builtin();
+        let err = reg
+            .add_providers(&[Source::new("d/a.toml", text), Source::new("d/b.toml", text)])
+            .unwrap_err();
+        let d = &err.diagnostics[0];
+        assert_eq!(
+            (d.file.as_str(), d.line, d.column),
+            ("d/b.toml", Some(1), Some(8))
+        );
+        assert!(
+            d.message.contains("also defined in d/a.toml"),
+            "{}",
+            d.message
+        );
+    }
+}

@@ -639,7 +639,7 @@ pub(crate) fn check_runtime(src: &Source, rt: &Spanned<String>, errs: &mut Vec<D
 pub(crate) fn check_lib(src: &Source, l: &Spanned<String>, errs: &mut Vec<Diagnostic>) {
     let s = l.get_ref();
     let ok = match s.strip_prefix('/') {
-        Some(path) => path.split('/').all(|p| valid_file_name(p)),
+        Some(path) => path.split('/').all(valid_file_name),
         None => {
             valid_file_name(s) && s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
         }
