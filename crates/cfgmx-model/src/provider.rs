@@ -50,10 +50,10 @@ struct RawProvider {
     description: String,
     /// CMake FindBLAS `BLA_VENDOR` for all builds (a build may override it).
     #[serde(default)]
-    cmake_vendor: Option<String>,
+    cmake_vendor: Option<Spanned<String>>,
     /// pkg-config / Meson dependency name.
     #[serde(default)]
-    pkgconfig: Option<String>,
+    pkgconfig: Option<Spanned<String>>,
     #[serde(default)]
     detect: Option<Spanned<Detect>>,
     builds: Vec<RawBuild>,
@@ -158,7 +158,7 @@ struct RawBuild {
     name: Spanned<String>,
     threading: Threading,
     #[serde(default)]
-    cmake_vendor: Option<String>,
+    cmake_vendor: Option<Spanned<String>>,
     /// Libraries to link, in order (`-l` names).
     libs: Vec<Spanned<String>>,
     #[serde(default)]
@@ -177,7 +177,7 @@ struct RawBuild {
     default_threads: Option<Spanned<String>>,
     /// Directory names this build installs its libraries in (Debian: `openblas-openmp`).
     #[serde(default)]
-    lib_dirs: Vec<String>,
+    lib_dirs: Vec<Spanned<String>>,
     /// The BLAS integer width the build's link line gives (`ilp64`: 64-bit); a library the
     /// probe found answering another width is not this build.
     #[serde(default)]
@@ -243,6 +243,23 @@ impl Provider {
         // them here would parse every builtin descriptor at each start-up.
         let eager = !src.name.starts_with("builtin:");
         let mut builds: Vec<Build> = Vec::new();
+        // Written into CMake caches (`BLA_VENDOR`, where `;` splits a list) and Meson files.
+        let vendors = raw
+            .cmake_vendor
+            .iter()
+            .chain(raw.builds.iter().flat_map(|b| &b.cmake_vendor));
+        for v in vendors {
+            crate::toolchain::check_word(
+                src,
+                v,
+                "CMake BLAS vendor",
+                "`OpenBLAS`, `Intel10_64lp`",
+                &mut errs,
+            );
+        }
+        if let Some(p) = &raw.pkgconfig {
+            crate::toolchain::check_word(src, p, "pkg-config name", "`openblas`", &mut errs);
+        }
         for b in raw.builds {
             let bname = b.name.get_ref().clone();
             if builds.iter().any(|x| x.name == bname) {
@@ -320,6 +337,22 @@ impl Provider {
                     );
                 }
             }
+            // A directory name searched under each library directory, never a path out of it.
+            for d in &b.lib_dirs {
+                if !crate::toolchain::valid_file_name(d.get_ref()) {
+                    errs.push(
+                        Diagnostic::at(
+                            src,
+                            d.span(),
+                            format!(
+                                "build `{bname}`: invalid `lib_dirs` entry {:?}",
+                                d.get_ref()
+                            ),
+                        )
+                        .expected("a directory name (`openblas-openmp`), not a path"),
+                    );
+                }
+            }
             if eager {
                 if let Some(rt) = &b.openmp_runtime {
                     crate::toolchain::check_runtime(src, rt, &mut errs);
@@ -341,14 +374,17 @@ impl Provider {
             builds.push(Build {
                 name: bname,
                 threading: b.threading,
-                cmake_vendor: b.cmake_vendor.or_else(|| raw.cmake_vendor.clone()),
+                cmake_vendor: b
+                    .cmake_vendor
+                    .or_else(|| raw.cmake_vendor.clone())
+                    .map(Spanned::into_inner),
                 libs: unspan(b.libs),
                 link: b.link,
                 openmp_runtime: b.openmp_runtime.map(Spanned::into_inner),
                 thread_vars: unspan(b.thread_vars),
                 ignored_vars: unspan(b.ignored_vars),
                 default_threads: b.default_threads.map(Spanned::into_inner),
-                lib_dirs: b.lib_dirs,
+                lib_dirs: unspan(b.lib_dirs),
                 int_width: b.int_width,
                 notes: b.notes,
             });
@@ -365,7 +401,7 @@ impl Provider {
         Ok(Provider {
             name,
             description: raw.description,
-            pkgconfig: raw.pkgconfig,
+            pkgconfig: raw.pkgconfig.map(Spanned::into_inner),
             detect: raw.detect.map(Spanned::into_inner).unwrap_or_default(),
             builds,
             notes: raw.notes,

@@ -42,10 +42,10 @@ struct RawToolchain {
     description: String,
     /// CMake's `CMAKE_<LANG>_COMPILER_ID` values this family shows up as.
     #[serde(default)]
-    cmake_id: Vec<String>,
+    cmake_id: Vec<Spanned<String>>,
     /// Meson's compiler id (`gcc`, `clang`, `intel`, ...).
     #[serde(default)]
-    meson_id: Option<String>,
+    meson_id: Option<Spanned<String>>,
     executables: RawExecutables,
     #[serde(default)]
     version: Vec<RawVersionRule>,
@@ -55,7 +55,7 @@ struct RawToolchain {
     facets: IndexMap<String, Vec<Spanned<RawCandidate>>>,
     /// Environment the compiler needs to run (e.g. `CRAYPE_LINK_TYPE`).
     #[serde(default)]
-    env: IndexMap<String, String>,
+    env: IndexMap<Spanned<String>, String>,
     #[serde(default)]
     notes: Vec<String>,
 }
@@ -364,6 +364,30 @@ impl Toolchain {
                 Some(Pattern::lazy(s.get_ref()))
             }
         };
+        // Ids are compared with what CMake and Meson report and written into their files
+        // (a `;` would split a CMake list), so they are single words.
+        for id in raw.cmake_id.iter().chain(&raw.meson_id) {
+            check_word(
+                src,
+                id,
+                "compiler id",
+                "`GNU`, `IntelLLVM`, `intel-llvm`",
+                &mut errs,
+            );
+        }
+        // The variables are set for every run of the compiler and written into env scripts.
+        for k in raw.env.keys() {
+            if !crate::matrix::valid_env_name(k.get_ref()) {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        k.span(),
+                        format!("invalid environment variable name {:?}", k.get_ref()),
+                    )
+                    .expected("letters, digits and `_`, not starting with a digit"),
+                );
+            }
+        }
         let suffix = match &ex.suffix {
             Some(s) => pattern(s, &mut errs),
             None => None,
@@ -468,8 +492,8 @@ impl Toolchain {
         Ok(Toolchain {
             name,
             description: raw.description,
-            cmake_id: raw.cmake_id,
-            meson_id: raw.meson_id,
+            cmake_id: unspan(raw.cmake_id),
+            meson_id: raw.meson_id.map(Spanned::into_inner),
             executables: Executables {
                 c: unspan(raw.executables.c),
                 cxx: unspan(raw.executables.cxx),
@@ -479,7 +503,11 @@ impl Toolchain {
             version,
             identity: raw.identity,
             facets,
-            env: raw.env,
+            env: raw
+                .env
+                .into_iter()
+                .map(|(k, v)| (k.into_inner(), v))
+                .collect(),
             notes: raw.notes,
             origin: src.name.clone(),
         })
@@ -608,7 +636,7 @@ fn unspan(v: Vec<Spanned<String>>) -> Vec<String> {
 }
 
 /// A file name that names itself only: no directory, nothing a shell or CMake reads specially.
-fn valid_file_name(s: &str) -> bool {
+pub(crate) fn valid_file_name(s: &str) -> bool {
     !s.is_empty()
         && s != "."
         && s != ".."
@@ -650,6 +678,27 @@ pub(crate) fn check_lib(src: &Source, l: &Spanned<String>, errs: &mut Vec<Diagno
                 "a link name (`openblas`, `mkl_core`) or an absolute path (`/opt/x/libx.so`) \
                      of letters, digits, `.`, `_`, `+`, `-`",
             ),
+        );
+    }
+}
+
+/// A name a build system reads as one word: letters, digits, `_`, `-`, `.`.
+pub(crate) fn check_word(
+    src: &Source,
+    w: &Spanned<String>,
+    what: &str,
+    example: &str,
+    errs: &mut Vec<Diagnostic>,
+) {
+    let s = w.get_ref();
+    let ok = s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+'));
+    if !ok {
+        errs.push(
+            Diagnostic::at(src, w.span(), format!("invalid {what} {s:?}")).expected(format!(
+                "one word of letters, digits, `_`, `-`, `.`, `+` ({example})"
+            )),
         );
     }
 }
