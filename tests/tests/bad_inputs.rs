@@ -383,10 +383,14 @@ fn two_files_of_one_name_in_a_directory_are_refused_naming_both() {
         );
         assert_eq!(files_under(d), before);
     }
+    let r = run_in(d, &["probe", "--timeout", "1e300"]);
+    r.expect_code(2);
+    assert!(r.stderr().contains("more than a year"), "{}", r.explain());
 }
 
 /// `--step-timeout 0` would fail every step before it ran and a huge one overflowed the
-/// clock: both are usage errors, refused before anything is read or built.
+/// clock (as did `probe --timeout 1e300`, a panic): usage errors, refused before anything is
+/// read or built.
 #[test]
 fn a_step_timeout_of_zero_or_past_a_year_is_a_usage_error() {
     let dir = tempdir();
@@ -406,4 +410,7 @@ fn a_step_timeout_of_zero_or_past_a_year_is_a_usage_error() {
         );
         assert_eq!(files_under(d), before);
     }
+    let r = run_in(d, &["probe", "--timeout", "1e300"]);
+    r.expect_code(2);
+    assert!(r.stderr().contains("more than a year"), "{}", r.explain());
 }
