@@ -666,19 +666,23 @@ pub(crate) fn check_runtime(src: &Source, rt: &Spanned<String>, errs: &mut Vec<D
 /// link lines, CMake lists and shell scripts, so nothing else gets through.
 pub(crate) fn check_lib(src: &Source, l: &Spanned<String>, errs: &mut Vec<Diagnostic>) {
     let s = l.get_ref();
-    let ok = match s.strip_prefix('/') {
-        Some(path) => path.split('/').all(valid_file_name),
-        None => {
-            valid_file_name(s) && s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        }
-    };
-    if !ok {
+    if !valid_lib(s) {
         errs.push(
             Diagnostic::at(src, l.span(), format!("invalid library {s:?}")).expected(
                 "a link name (`openblas`, `mkl_core`) or an absolute path (`/opt/x/libx.so`) \
                      of letters, digits, `.`, `_`, `+`, `-`",
             ),
         );
+    }
+}
+
+/// See `check_lib`.
+pub(crate) fn valid_lib(s: &str) -> bool {
+    match s.strip_prefix('/') {
+        Some(path) => path.split('/').all(valid_file_name),
+        None => {
+            valid_file_name(s) && s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        }
     }
 }
 
