@@ -50,7 +50,7 @@ struct RawToolchain {
     #[serde(default)]
     version: Vec<RawVersionRule>,
     #[serde(default)]
-    identity: Identity,
+    identity: Option<Spanned<Identity>>,
     #[serde(default)]
     facets: IndexMap<String, Vec<Spanned<RawCandidate>>>,
     /// Environment the compiler needs to run (e.g. `CRAYPE_LINK_TYPE`).
@@ -89,7 +89,7 @@ struct RawVersionRule {
     only_names: Vec<Spanned<String>>,
     /// Nonzero exit codes that still carry a valid banner (PGI `-V` exits 2 on POWER).
     #[serde(default)]
-    ok_status: Vec<i32>,
+    ok_status: Option<Spanned<Vec<i32>>>,
     /// The result is only a major version (gcc >= 7 `-dumpversion`); try later rules for more.
     #[serde(default)]
     imprecise: bool,
@@ -388,6 +388,44 @@ impl Toolchain {
                 );
             }
         }
+        // Identity macros are pasted into the probe's C and Fortran programs (`#ifdef NAME`):
+        // anything but an identifier would change the program.
+        let no_identity = Identity::default();
+        let id = raw.identity.as_ref().map_or(&no_identity, |i| i.get_ref());
+        let id_span = raw.identity.as_ref().map_or(0..0, |i| i.span());
+        for m in id
+            .all
+            .iter()
+            .chain(&id.none)
+            .chain(&id.version)
+            .chain(&id.fortran_all)
+        {
+            let ok = m.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        id_span.clone(),
+                        format!("[identity]: invalid macro name {m:?}"),
+                    )
+                    .expected("a C identifier such as `__GNUC__`"),
+                );
+            }
+        }
+        // An exit status is 0..=255 and 0 always counts; anything else listed never matches.
+        for st in raw.version.iter().filter_map(|r| r.ok_status.as_ref()) {
+            if let Some(bad) = st.get_ref().iter().find(|s| !(1..=255).contains(*s)) {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        st.span(),
+                        format!("`ok_status` lists {bad}, which is not a failing exit status"),
+                    )
+                    .expected("exit statuses from 1 to 255 (0 always counts)"),
+                );
+            }
+        }
         let suffix = match &ex.suffix {
             Some(s) => pattern(s, &mut errs),
             None => None,
@@ -439,7 +477,11 @@ impl Toolchain {
                     .iter()
                     .map(|n| n.get_ref().clone())
                     .collect(),
-                ok_status: rule.ok_status.clone(),
+                ok_status: rule
+                    .ok_status
+                    .as_ref()
+                    .map(|s| s.get_ref().clone())
+                    .unwrap_or_default(),
                 imprecise: rule.imprecise,
             });
         }
@@ -501,7 +543,7 @@ impl Toolchain {
                 suffix,
             },
             version,
-            identity: raw.identity,
+            identity: raw.identity.map(Spanned::into_inner).unwrap_or_default(),
             facets,
             env: raw
                 .env
