@@ -141,13 +141,13 @@ struct RawBlasPolicy {
 #[serde(deny_unknown_fields)]
 struct RawContribution {
     #[serde(default)]
-    cflags: Vec<String>,
+    cflags: Vec<Spanned<String>>,
     #[serde(default)]
-    cxxflags: Vec<String>,
+    cxxflags: Vec<Spanned<String>>,
     #[serde(default)]
-    fflags: Vec<String>,
+    fflags: Vec<Spanned<String>>,
     #[serde(default)]
-    ldflags: Vec<String>,
+    ldflags: Vec<Spanned<String>>,
     #[serde(default)]
     libs: Vec<Spanned<String>>,
     #[serde(default)]
@@ -756,6 +756,16 @@ impl Validator<'_> {
                         );
                     }
                 }
+                let flags = rc.cflags.iter().chain(&rc.cxxflags).chain(&rc.fflags);
+                for f in flags.chain(&rc.ldflags) {
+                    if !crate::toolchain::flag_ok(f.get_ref()) {
+                        self.err(
+                            f.span(),
+                            format!("invalid flag {:?}", f.get_ref()),
+                            "one non-empty argument without leading or trailing spaces",
+                        );
+                    }
+                }
                 for d in &rc.defines {
                     let name = d.get_ref().split('=').next().unwrap_or("");
                     if !valid_c_ident(name) {
@@ -796,10 +806,10 @@ impl Validator<'_> {
                 out.insert(
                     vname,
                     Contribution {
-                        cflags: rc.cflags.clone(),
-                        cxxflags: rc.cxxflags.clone(),
-                        fflags: rc.fflags.clone(),
-                        ldflags: rc.ldflags.clone(),
+                        cflags: unspan(&rc.cflags),
+                        cxxflags: unspan(&rc.cxxflags),
+                        fflags: unspan(&rc.fflags),
+                        ldflags: unspan(&rc.ldflags),
                         libs: rc.libs.iter().map(|l| l.get_ref().clone()).collect(),
                         defines: rc.defines.iter().map(|d| d.get_ref().clone()).collect(),
                         facets: rc.facets.iter().map(|f| f.get_ref().clone()).collect(),
@@ -927,6 +937,10 @@ fn valid_key(s: &str) -> bool {
     let mut c = s.chars();
     matches!(c.next(), Some(x) if x.is_ascii_alphabetic())
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == '-')
+}
+
+fn unspan(v: &[Spanned<String>]) -> Vec<String> {
+    v.iter().map(|s| s.get_ref().clone()).collect()
 }
 
 fn valid_c_ident(s: &str) -> bool {

@@ -162,7 +162,7 @@ struct RawBuild {
     /// Libraries to link, in order (`-l` names).
     libs: Vec<Spanned<String>>,
     #[serde(default)]
-    link: Vec<String>,
+    link: Vec<Spanned<String>>,
     /// The OpenMP runtime this build was compiled against (`gomp`, `iomp5`, `omp`).
     #[serde(default)]
     openmp_runtime: Option<Spanned<String>>,
@@ -337,6 +337,9 @@ impl Provider {
                     );
                 }
             }
+            for f in &b.link {
+                crate::toolchain::check_flag(src, f, &mut errs);
+            }
             // A directory name searched under each library directory, never a path out of it.
             for d in &b.lib_dirs {
                 if !crate::toolchain::valid_file_name(d.get_ref()) {
@@ -379,7 +382,7 @@ impl Provider {
                     .or_else(|| raw.cmake_vendor.clone())
                     .map(Spanned::into_inner),
                 libs: unspan(b.libs),
-                link: b.link,
+                link: unspan(b.link),
                 openmp_runtime: b.openmp_runtime.map(Spanned::into_inner),
                 thread_vars: unspan(b.thread_vars),
                 ignored_vars: unspan(b.ignored_vars),

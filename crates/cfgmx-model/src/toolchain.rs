@@ -117,10 +117,10 @@ pub struct Identity {
 struct RawCandidate {
     /// Compile flags.
     #[serde(default)]
-    flags: Vec<String>,
+    flags: Vec<Spanned<String>>,
     /// Link flags.
     #[serde(default)]
-    link: Vec<String>,
+    link: Vec<Spanned<String>>,
     /// Runtime libraries the flag needs at link time (`omp`, `gomp`, `iomp5`).
     #[serde(default)]
     libs: Vec<Spanned<String>>,
@@ -504,6 +504,9 @@ impl Toolchain {
                     None => None,
                 };
                 let rc = c.get_ref();
+                for f in rc.flags.iter().chain(&rc.link) {
+                    check_flag(src, f, &mut errs);
+                }
                 if eager {
                     if let Some(rt) = &rc.runtime {
                         check_runtime(src, rt, &mut errs);
@@ -513,8 +516,8 @@ impl Toolchain {
                     }
                 }
                 out.push(Candidate {
-                    flags: rc.flags.clone(),
-                    link: rc.link.clone(),
+                    flags: rc.flags.iter().map(|f| f.get_ref().clone()).collect(),
+                    link: rc.link.iter().map(|f| f.get_ref().clone()).collect(),
                     libs: rc.libs.iter().map(|l| l.get_ref().clone()).collect(),
                     languages: rc.languages.clone(),
                     versions,
@@ -714,6 +717,21 @@ pub(crate) fn check_lib(src: &Source, l: &Spanned<String>, errs: &mut Vec<Diagno
                 "a link name (`openblas`, `mkl_core`) or an absolute path (`/opt/x/libx.so`) \
                      of letters, digits, `.`, `_`, `+`, `-`",
             ),
+        );
+    }
+}
+
+/// A flag is one argument: an empty one, or one with spaces around it, reaches the compiler
+/// as a file name (`''`, `' -O2'`) and fails every build far from its cause.
+pub(crate) fn flag_ok(f: &str) -> bool {
+    !f.is_empty() && f.trim() == f
+}
+
+pub(crate) fn check_flag(src: &Source, f: &Spanned<String>, errs: &mut Vec<Diagnostic>) {
+    if !flag_ok(f.get_ref()) {
+        errs.push(
+            Diagnostic::at(src, f.span(), format!("invalid flag {:?}", f.get_ref()))
+                .expected("one non-empty argument without leading or trailing spaces"),
         );
     }
 }
