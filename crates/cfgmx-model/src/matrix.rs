@@ -762,7 +762,7 @@ impl Validator<'_> {
                         self.err(
                             f.span(),
                             format!("invalid flag {:?}", f.get_ref()),
-                            "one non-empty argument without leading or trailing spaces",
+                            "one non-empty argument, no space at either end",
                         );
                     }
                 }
