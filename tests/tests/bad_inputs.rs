@@ -370,4 +370,72 @@ fn a_source_without_a_build_system_is_refused_before_probing() {
     assert_eq!(files_under(dir.path()), before);
     assert!(!dir.path().join(".cfgmx-cache").exists());
     assert!(start.elapsed() < std::time::Duration::from_secs(10));
+
+/// Two files of one `--toolchains` / `--providers` directory with the same `name`: which one
+/// wins would depend on file order, so both are refused, the message naming both files and
+/// pointing at the second one's `name`.
+#[test]
+fn two_files_of_one_name_in_a_directory_are_refused_naming_both() {
+    let dir = tempdir();
+    let d = dir.path();
+    std::fs::create_dir(d.join("tc")).unwrap();
+    let tc = "name = \"mycc\"\n[executables]\nc = [\"mycc\"]\n";
+    std::fs::write(d.join("tc/a.toml"), tc).unwrap();
+    std::fs::write(d.join("tc/b.toml"), tc).unwrap();
+    std::fs::create_dir(d.join("pr")).unwrap();
+    let pr = "name = \"myblas\"\n[[builds]]\nname = \"s\"\nthreading = \"sequential\"\nlibs = [\"myblas\"]\n";
+    std::fs::write(d.join("pr/a.toml"), pr).unwrap();
+    std::fs::write(d.join("pr/b.toml"), pr).unwrap();
+    for (args, want) in [
+        (
+            ["--toolchains", "tc", "toolchains"],
+            "toolchain `mycc` is also defined in tc/a.toml",
+        ),
+        (
+            ["--providers", "pr", "toolchains"],
+            "provider `myblas` is also defined in pr/a.toml",
+        ),
+    ] {
+        let before = files_under(d);
+        let r = run_in(d, &args);
+        r.expect_code(2);
+        let err = r.stderr();
+        let second = format!("{}/b.toml:1:8", args[1]);
+        assert!(
+            err.contains(want) && err.contains(&second),
+            "{args:?}: {}",
+            r.explain()
+        );
+        assert_eq!(files_under(d), before);
+    }
+    let r = run_in(d, &["probe", "--timeout", "1e300"]);
+    r.expect_code(2);
+    assert!(r.stderr().contains("more than a year"), "{}", r.explain());
+}
+
+/// `--step-timeout 0` would fail every step before it ran and a huge one overflowed the
+/// clock (as did `probe --timeout 1e300`, a panic): usage errors, refused before anything is
+/// read or built.
+#[test]
+fn a_step_timeout_of_zero_or_past_a_year_is_a_usage_error() {
+    let dir = tempdir();
+    let d = dir.path();
+    for (secs, want) in [
+        ("0", "a step needs at least 1 second"),
+        ("99999999999", "more than a year"),
+        ("ten", "`ten` is not a whole number of seconds"),
+    ] {
+        let before = files_under(d);
+        let r = run_in(d, &["build", "--source", ".", "--step-timeout", secs]);
+        r.expect_code(2);
+        assert!(
+            r.stderr().contains("--step-timeout") && r.stderr().contains(want),
+            "{secs}: {}",
+            r.explain()
+        );
+        assert_eq!(files_under(d), before);
+    }
+    let r = run_in(d, &["probe", "--timeout", "1e300"]);
+    r.expect_code(2);
+    assert!(r.stderr().contains("more than a year"), "{}", r.explain());
 }

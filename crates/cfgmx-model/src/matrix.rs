@@ -141,25 +141,25 @@ struct RawBlasPolicy {
 #[serde(deny_unknown_fields)]
 struct RawContribution {
     #[serde(default)]
-    cflags: Vec<String>,
+    cflags: Vec<Spanned<String>>,
     #[serde(default)]
-    cxxflags: Vec<String>,
+    cxxflags: Vec<Spanned<String>>,
     #[serde(default)]
-    fflags: Vec<String>,
+    fflags: Vec<Spanned<String>>,
     #[serde(default)]
-    ldflags: Vec<String>,
+    ldflags: Vec<Spanned<String>>,
     #[serde(default)]
-    libs: Vec<String>,
+    libs: Vec<Spanned<String>>,
     #[serde(default)]
-    defines: Vec<String>,
+    defines: Vec<Spanned<String>>,
     #[serde(default)]
     facets: Vec<Spanned<String>>,
     #[serde(default)]
     env: IndexMap<String, Scalar>,
     #[serde(default)]
-    cmake: IndexMap<String, Scalar>,
+    cmake: IndexMap<Spanned<String>, Scalar>,
     #[serde(default)]
-    meson: IndexMap<String, Scalar>,
+    meson: IndexMap<Spanned<String>, Scalar>,
     #[serde(default)]
     fortran: Option<Spanned<String>>,
 }
@@ -740,6 +740,60 @@ impl Validator<'_> {
                         .map(|(k, v)| (k.clone(), v.text()))
                         .collect::<IndexMap<_, _>>()
                 };
+                let spanned_map = |m: &IndexMap<Spanned<String>, Scalar>| {
+                    m.iter()
+                        .map(|(k, v)| (k.get_ref().clone(), v.text()))
+                        .collect::<IndexMap<_, _>>()
+                };
+                // Each of these is pasted into link lines, CMake caches, Meson files and
+                // scripts; a separator or shell character would change what they say.
+                for l in &rc.libs {
+                    if !crate::toolchain::valid_lib(l.get_ref()) {
+                        self.err(
+                            l.span(),
+                            format!("invalid library {:?}", l.get_ref()),
+                            "a link name (`m`, `openblas`) or an absolute path (`/opt/x/libx.so`) of letters, digits, `.`, `_`, `+`, `-`",
+                        );
+                    }
+                }
+                let flags = rc.cflags.iter().chain(&rc.cxxflags).chain(&rc.fflags);
+                for f in flags.chain(&rc.ldflags) {
+                    if !crate::toolchain::flag_ok(f.get_ref()) {
+                        self.err(
+                            f.span(),
+                            format!("invalid flag {:?}", f.get_ref()),
+                            "one non-empty argument, no space at either end",
+                        );
+                    }
+                }
+                for d in &rc.defines {
+                    let name = d.get_ref().split('=').next().unwrap_or("");
+                    if !valid_c_ident(name) {
+                        self.err(
+                            d.span(),
+                            format!("invalid define {:?}", d.get_ref()),
+                            "`NAME` or `NAME=value`, NAME a C identifier (no `-D`)",
+                        );
+                    }
+                }
+                for (what, keys) in [("CMake", &rc.cmake), ("Meson", &rc.meson)] {
+                    for k in keys.keys() {
+                        let ok = k
+                            .get_ref()
+                            .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                            && k.get_ref().chars().all(|c| {
+                                c.is_ascii_alphanumeric()
+                                    || matches!(c, '_' | '-' | '.' | ':' | '+')
+                            });
+                        if !ok {
+                            self.err(
+                                k.span(),
+                                format!("invalid {what} option name {:?}", k.get_ref()),
+                                "letters, digits, `_`, `-`, `.`, `:`, `+`, starting with a letter or `_`",
+                            );
+                        }
+                    }
+                }
                 for k in rc.env.keys() {
                     if !valid_env_name(k) {
                         self.err(
@@ -752,16 +806,16 @@ impl Validator<'_> {
                 out.insert(
                     vname,
                     Contribution {
-                        cflags: rc.cflags.clone(),
-                        cxxflags: rc.cxxflags.clone(),
-                        fflags: rc.fflags.clone(),
-                        ldflags: rc.ldflags.clone(),
-                        libs: rc.libs.clone(),
-                        defines: rc.defines.clone(),
+                        cflags: unspan(&rc.cflags),
+                        cxxflags: unspan(&rc.cxxflags),
+                        fflags: unspan(&rc.fflags),
+                        ldflags: unspan(&rc.ldflags),
+                        libs: rc.libs.iter().map(|l| l.get_ref().clone()).collect(),
+                        defines: rc.defines.iter().map(|d| d.get_ref().clone()).collect(),
                         facets: rc.facets.iter().map(|f| f.get_ref().clone()).collect(),
                         env: text_map(&rc.env),
-                        cmake: text_map(&rc.cmake),
-                        meson: text_map(&rc.meson),
+                        cmake: spanned_map(&rc.cmake),
+                        meson: spanned_map(&rc.meson),
                         fortran: rc.fortran.as_ref().map(|f| f.get_ref().clone()),
                     },
                 );
@@ -883,6 +937,15 @@ fn valid_key(s: &str) -> bool {
     let mut c = s.chars();
     matches!(c.next(), Some(x) if x.is_ascii_alphabetic())
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || x == '-')
+}
+
+fn unspan(v: &[Spanned<String>]) -> Vec<String> {
+    v.iter().map(|s| s.get_ref().clone()).collect()
+}
+
+fn valid_c_ident(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 pub(crate) fn valid_env_name(s: &str) -> bool {

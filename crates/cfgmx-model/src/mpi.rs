@@ -23,7 +23,7 @@ struct RawMpi {
     #[serde(default)]
     suffixes: Vec<Spanned<String>>,
     #[serde(default)]
-    dispatchers: Vec<String>,
+    dispatchers: Vec<Spanned<String>>,
     #[serde(default)]
     identify: Vec<RawRule>,
     #[serde(default)]
@@ -31,7 +31,7 @@ struct RawMpi {
     #[serde(default)]
     compiler: Option<RawCompiler>,
     #[serde(default)]
-    launchers: Vec<String>,
+    launchers: Vec<Spanned<String>>,
     #[serde(default)]
     notes: Vec<String>,
 }
@@ -201,10 +201,12 @@ impl MpiImpl {
         let names = |v: &[Spanned<String>], errs: &mut Vec<Diagnostic>| -> Vec<String> {
             for n in v {
                 let s = n.get_ref();
-                if s.is_empty() || s.contains('/') || s.chars().any(char::is_whitespace) {
+                // Looked up on PATH and written into scripts and CMake files: a shell
+                // character (`mpi;cc`) would be run, not found.
+                if !crate::toolchain::valid_file_name(s) {
                     errs.push(
                         Diagnostic::at(src, n.span(), format!("invalid wrapper name {s:?}"))
-                            .expected("a file name, without `/` or spaces"),
+                            .expected("a file name, without `/`, spaces or shell characters"),
                     );
                 }
             }
@@ -215,6 +217,23 @@ impl MpiImpl {
             names(&w.cxx, &mut errs),
             names(&w.fortran, &mut errs),
         );
+        for (what, list) in [
+            ("dispatcher", &raw.dispatchers),
+            ("launcher", &raw.launchers),
+        ] {
+            for n in list {
+                if !crate::toolchain::valid_file_name(n.get_ref()) {
+                    errs.push(
+                        Diagnostic::at(
+                            src,
+                            n.span(),
+                            format!("invalid {what} name {:?}", n.get_ref()),
+                        )
+                        .expected("a file name, without `/`, spaces or shell characters"),
+                    );
+                }
+            }
+        }
         for s in &raw.suffixes {
             let t = s.get_ref();
             if !(t.starts_with('.') || t.starts_with('-') || t.starts_with('_')) || t.len() < 2 {
@@ -254,7 +273,19 @@ impl MpiImpl {
                         .expected("a program name found beside the wrapper, without `/`"),
                 );
             }
-            rule(Some(tool.clone()), t.args.clone(), &t.pattern, &mut errs)
+            let r = rule(Some(tool.clone()), t.args.clone(), &t.pattern, &mut errs)?;
+            // The tool is run only for the version: a pattern that names no group reads none.
+            if r.re.capture_names().flatten().next().is_none() {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        t.pattern.span(),
+                        "[version_tool] pattern has no named group to read the version from",
+                    )
+                    .expected("a `(?P<version>...)` group"),
+                );
+            }
+            Some(r)
         });
         let compiler = raw.compiler.map(|c| {
             let mut vars = |v: Vec<Spanned<String>>| -> Vec<String> {
@@ -293,11 +324,15 @@ impl MpiImpl {
             fortran,
             shared: raw.wrappers.shared,
             suffixes: raw.suffixes.into_iter().map(|s| s.into_inner()).collect(),
-            dispatchers: raw.dispatchers,
+            dispatchers: raw
+                .dispatchers
+                .into_iter()
+                .map(Spanned::into_inner)
+                .collect(),
             identify,
             version_tool,
             compiler,
-            launchers: raw.launchers,
+            launchers: raw.launchers.into_iter().map(Spanned::into_inner).collect(),
             notes: raw.notes,
             origin: src.name.clone(),
         })

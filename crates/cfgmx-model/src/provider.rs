@@ -50,10 +50,10 @@ struct RawProvider {
     description: String,
     /// CMake FindBLAS `BLA_VENDOR` for all builds (a build may override it).
     #[serde(default)]
-    cmake_vendor: Option<String>,
+    cmake_vendor: Option<Spanned<String>>,
     /// pkg-config / Meson dependency name.
     #[serde(default)]
-    pkgconfig: Option<String>,
+    pkgconfig: Option<Spanned<String>>,
     #[serde(default)]
     detect: Option<Spanned<Detect>>,
     builds: Vec<RawBuild>,
@@ -158,26 +158,26 @@ struct RawBuild {
     name: Spanned<String>,
     threading: Threading,
     #[serde(default)]
-    cmake_vendor: Option<String>,
+    cmake_vendor: Option<Spanned<String>>,
     /// Libraries to link, in order (`-l` names).
-    libs: Vec<String>,
+    libs: Vec<Spanned<String>>,
     #[serde(default)]
-    link: Vec<String>,
+    link: Vec<Spanned<String>>,
     /// The OpenMP runtime this build was compiled against (`gomp`, `iomp5`, `omp`).
     #[serde(default)]
-    openmp_runtime: Option<String>,
+    openmp_runtime: Option<Spanned<String>>,
     /// Variables that set its thread count, highest precedence first.
     #[serde(default)]
-    thread_vars: Vec<String>,
+    thread_vars: Vec<Spanned<String>>,
     /// Variables users expect to work but this build ignores.
     #[serde(default)]
-    ignored_vars: Vec<String>,
+    ignored_vars: Vec<Spanned<String>>,
     /// Thread count when no variable is set: `"ncpu"` or a number.
     #[serde(default)]
-    default_threads: Option<String>,
+    default_threads: Option<Spanned<String>>,
     /// Directory names this build installs its libraries in (Debian: `openblas-openmp`).
     #[serde(default)]
-    lib_dirs: Vec<String>,
+    lib_dirs: Vec<Spanned<String>>,
     /// The BLAS integer width the build's link line gives (`ilp64`: 64-bit); a library the
     /// probe found answering another width is not this build.
     #[serde(default)]
@@ -239,7 +239,27 @@ impl Provider {
                     .expected("at least one build"),
             );
         }
+        // The builtin providers are held to the same rules by this crate's tests; checking
+        // them here would parse every builtin descriptor at each start-up.
+        let eager = !src.name.starts_with("builtin:");
         let mut builds: Vec<Build> = Vec::new();
+        // Written into CMake caches (`BLA_VENDOR`, where `;` splits a list) and Meson files.
+        let vendors = raw
+            .cmake_vendor
+            .iter()
+            .chain(raw.builds.iter().flat_map(|b| &b.cmake_vendor));
+        for v in vendors {
+            crate::toolchain::check_word(
+                src,
+                v,
+                "CMake BLAS vendor",
+                "`OpenBLAS`, `Intel10_64lp`",
+                &mut errs,
+            );
+        }
+        if let Some(p) = &raw.pkgconfig {
+            crate::toolchain::check_word(src, p, "pkg-config name", "`openblas`", &mut errs);
+        }
         for b in raw.builds {
             let bname = b.name.get_ref().clone();
             if builds.iter().any(|x| x.name == bname) {
@@ -262,6 +282,7 @@ impl Provider {
                 );
             }
             for var in b.thread_vars.iter().chain(&b.ignored_vars) {
+                let var = var.get_ref();
                 if !crate::matrix::valid_env_name(var) {
                     errs.push(
                         Diagnostic::at(
@@ -271,6 +292,76 @@ impl Provider {
                         )
                         .expected("letters, digits and `_`, not starting with a digit"),
                     );
+                }
+            }
+            // A variable listed twice, or both read and ignored, says two things about the
+            // build; the env scripts and reports would print both.
+            let mut vars_seen: Vec<(&str, &str)> = Vec::new();
+            for (list, vars) in [
+                ("thread_vars", &b.thread_vars),
+                ("ignored_vars", &b.ignored_vars),
+            ] {
+                for v in vars {
+                    if let Some((prev, _)) = vars_seen.iter().find(|(_, x)| *x == v.get_ref()) {
+                        errs.push(
+                            Diagnostic::at(
+                                src,
+                                v.span(),
+                                format!(
+                                    "build `{bname}`: {:?} is already listed in `{prev}`",
+                                    v.get_ref()
+                                ),
+                            )
+                            .expected("each variable once, in `thread_vars` or `ignored_vars`"),
+                        );
+                    } else {
+                        vars_seen.push((list, v.get_ref()));
+                    }
+                }
+            }
+            // The probe and resolution take this as the thread count a variant runs with.
+            if let Some(d) = &b.default_threads {
+                let t = d.get_ref();
+                let count = !t.is_empty()
+                    && !t.starts_with('0')
+                    && t.chars().all(|c| c.is_ascii_digit())
+                    && t.parse::<u32>().is_ok();
+                if t != "ncpu" && !count {
+                    errs.push(
+                        Diagnostic::at(
+                            src,
+                            d.span(),
+                            format!("build `{bname}`: invalid `default_threads` {t:?}"),
+                        )
+                        .expected("\"ncpu\" or a positive whole number such as \"1\""),
+                    );
+                }
+            }
+            for f in &b.link {
+                crate::toolchain::check_flag(src, f, &mut errs);
+            }
+            // A directory name searched under each library directory, never a path out of it.
+            for d in &b.lib_dirs {
+                if !crate::toolchain::valid_file_name(d.get_ref()) {
+                    errs.push(
+                        Diagnostic::at(
+                            src,
+                            d.span(),
+                            format!(
+                                "build `{bname}`: invalid `lib_dirs` entry {:?}",
+                                d.get_ref()
+                            ),
+                        )
+                        .expected("a directory name (`openblas-openmp`), not a path"),
+                    );
+                }
+            }
+            if eager {
+                if let Some(rt) = &b.openmp_runtime {
+                    crate::toolchain::check_runtime(src, rt, &mut errs);
+                }
+                for l in &b.libs {
+                    crate::toolchain::check_lib(src, l, &mut errs);
                 }
             }
             if b.threading == Threading::Openmp && b.openmp_runtime.is_none() {
@@ -286,14 +377,17 @@ impl Provider {
             builds.push(Build {
                 name: bname,
                 threading: b.threading,
-                cmake_vendor: b.cmake_vendor.or_else(|| raw.cmake_vendor.clone()),
-                libs: b.libs,
-                link: b.link,
-                openmp_runtime: b.openmp_runtime,
-                thread_vars: b.thread_vars,
-                ignored_vars: b.ignored_vars,
-                default_threads: b.default_threads,
-                lib_dirs: b.lib_dirs,
+                cmake_vendor: b
+                    .cmake_vendor
+                    .or_else(|| raw.cmake_vendor.clone())
+                    .map(Spanned::into_inner),
+                libs: unspan(b.libs),
+                link: unspan(b.link),
+                openmp_runtime: b.openmp_runtime.map(Spanned::into_inner),
+                thread_vars: unspan(b.thread_vars),
+                ignored_vars: unspan(b.ignored_vars),
+                default_threads: b.default_threads.map(Spanned::into_inner),
+                lib_dirs: unspan(b.lib_dirs),
                 int_width: b.int_width,
                 notes: b.notes,
             });
@@ -310,7 +404,7 @@ impl Provider {
         Ok(Provider {
             name,
             description: raw.description,
-            pkgconfig: raw.pkgconfig,
+            pkgconfig: raw.pkgconfig.map(Spanned::into_inner),
             detect: raw.detect.map(Spanned::into_inner).unwrap_or_default(),
             builds,
             notes: raw.notes,
@@ -321,6 +415,10 @@ impl Provider {
     pub fn build(&self, name: &str) -> Option<&Build> {
         self.builds.iter().find(|b| b.name == name)
     }
+}
+
+fn unspan(v: Vec<Spanned<String>>) -> Vec<String> {
+    v.into_iter().map(Spanned::into_inner).collect()
 }
 
 /// The `[detect]` table's names: symbols and decorations must be C identifiers (they are

@@ -40,6 +40,43 @@ pub fn builtin_matrix(name: &str) -> Option<Source> {
         .map(|(f, t)| Source::new(format!("builtin:matrices/{f}"), *t))
 }
 
+/// The OpenMP runtimes cfgmx knows: every `runtime` the builtin toolchain descriptors name, in
+/// file order. A user's descriptor or provider may only name these; the list grows by adding
+/// a builtin descriptor, never by editing Rust.
+pub fn openmp_runtimes() -> &'static [String] {
+    static RUNTIMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    RUNTIMES.get_or_init(|| {
+        let mut out: Vec<String> = Vec::new();
+        for (f, t) in builtin_toolchain_files() {
+            // Builtin sources skip the runtime check, so this does not recurse.
+            let tc = Toolchain::parse(&Source::new(format!("builtin:toolchains/{f}"), *t))
+                .expect("embedded toolchain descriptors are valid");
+            for c in tc.facets.values().flatten() {
+                if let Some(rt) = &c.runtime {
+                    if !out.contains(rt) {
+                        out.push(rt.clone());
+                    }
+                }
+            }
+        }
+        out
+    })
+}
+
+/// Where a file's `name` is, for a message about a second file of the same name. Only the
+/// `name` key is read: the file already parsed once.
+fn name_at(src: &Source, message: String, expected: &str) -> Diagnostic {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        name: toml::Spanned<String>,
+    }
+    match crate::diag::parse_toml::<Named>(src) {
+        Ok(n) => Diagnostic::at(src, n.name.span(), message),
+        Err(_) => Diagnostic::file(&src.name, message),
+    }
+    .expected(expected)
+}
+
 /// Descriptors and providers by name.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
@@ -83,12 +120,12 @@ impl Registry {
             match Toolchain::parse(src) {
                 Ok(t) => {
                     if let Some(prev) = seen.get(&t.name) {
-                        let d = Diagnostic::file(
-                            &src.name,
+                        let d = name_at(
+                            src,
                             format!("toolchain `{}` is also defined in {prev}", t.name),
-                        )
-                        .expected("one file per family");
-                        push(&mut errs, Diagnostics::one(d));
+                            "one file per family",
+                        );
+                        push(&mut errs, Diagnostics::one(d).with_source(src));
                         continue;
                     }
                     seen.insert(t.name.clone(), src.name.clone());
@@ -102,9 +139,22 @@ impl Registry {
 
     pub fn add_providers(&mut self, srcs: &[Source]) -> Result<(), Diagnostics> {
         let mut errs: Option<Diagnostics> = None;
+        let mut seen: IndexMap<String, String> = IndexMap::new();
         for src in srcs {
             match Provider::parse(src) {
                 Ok(p) => {
+                    // Two files of one directory naming one provider: which one wins would
+                    // depend on file order, so neither is taken.
+                    if let Some(prev) = seen.get(&p.name) {
+                        let d = name_at(
+                            src,
+                            format!("provider `{}` is also defined in {prev}", p.name),
+                            "one file per provider",
+                        );
+                        push(&mut errs, Diagnostics::one(d).with_source(src));
+                        continue;
+                    }
+                    seen.insert(p.name.clone(), src.name.clone());
                     self.providers.insert(p.name.clone(), Arc::new(p));
                 }
                 Err(d) => push(&mut errs, d),
@@ -181,5 +231,62 @@ fn push(acc: &mut Option<Diagnostics>, d: Diagnostics) {
     match acc {
         Some(a) => a.extend(d),
         None => *acc = Some(d),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builtin files skip the checks that need the builtin data itself (runtimes) or cost
+    /// start-up time (patterns, libraries); read as a user's copy, each must pass them all, so
+    /// a user can copy any builtin file and edit it.
+    #[test]
+    fn every_builtin_file_passes_the_checks_a_users_file_gets() {
+        for (f, t) in builtin_toolchain_files() {
+            if let Err(e) = Toolchain::parse(&Source::new(format!("user/{f}"), *t)) {
+                panic!("toolchains/{f} as a user's file: {e}");
+            }
+        }
+        for (f, t) in builtin_provider_files() {
+            if let Err(e) = Provider::parse(&Source::new(format!("user/{f}"), *t)) {
+                panic!("providers/{f} as a user's file: {e}");
+            }
+        }
+    }
+
+    /// The runtime set is the builtin descriptors' own: each runtime once, and the ones the
+    /// builtin providers link among them.
+    #[test]
+    fn openmp_runtimes_come_from_the_builtin_descriptors() {
+        let rts = openmp_runtimes();
+        for want in [
+            "gomp", "omp", "iomp5", "xlsmp", "craymp", "fjomp", "pgmp", "acchost", "vcomp",
+        ] {
+            assert!(rts.iter().any(|r| r == want), "{want} missing from {rts:?}");
+        }
+        let mut sorted = rts.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), rts.len(), "{rts:?}");
+    }
+
+    #[test]
+    fn two_user_providers_of_one_name_are_refused_naming_both_files() {
+        let text = "name = \"myblas\"\n[[builds]]\nname = \"s\"\nthreading = \"sequential\"\nlibs = [\"myblas\"]\n";
+        let mut reg = Registry::builtin();
+        let err = reg
+            .add_providers(&[Source::new("d/a.toml", text), Source::new("d/b.toml", text)])
+            .unwrap_err();
+        let d = &err.diagnostics[0];
+        assert_eq!(
+            (d.file.as_str(), d.line, d.column),
+            ("d/b.toml", Some(1), Some(8))
+        );
+        assert!(
+            d.message.contains("also defined in d/a.toml"),
+            "{}",
+            d.message
+        );
     }
 }

@@ -42,20 +42,20 @@ struct RawToolchain {
     description: String,
     /// CMake's `CMAKE_<LANG>_COMPILER_ID` values this family shows up as.
     #[serde(default)]
-    cmake_id: Vec<String>,
+    cmake_id: Vec<Spanned<String>>,
     /// Meson's compiler id (`gcc`, `clang`, `intel`, ...).
     #[serde(default)]
-    meson_id: Option<String>,
+    meson_id: Option<Spanned<String>>,
     executables: RawExecutables,
     #[serde(default)]
     version: Vec<RawVersionRule>,
     #[serde(default)]
-    identity: Identity,
+    identity: Option<Spanned<Identity>>,
     #[serde(default)]
     facets: IndexMap<String, Vec<Spanned<RawCandidate>>>,
     /// Environment the compiler needs to run (e.g. `CRAYPE_LINK_TYPE`).
     #[serde(default)]
-    env: IndexMap<String, String>,
+    env: IndexMap<Spanned<String>, String>,
     #[serde(default)]
     notes: Vec<String>,
 }
@@ -64,11 +64,11 @@ struct RawToolchain {
 #[serde(deny_unknown_fields)]
 struct RawExecutables {
     #[serde(default)]
-    c: Vec<String>,
+    c: Vec<Spanned<String>>,
     #[serde(default)]
-    cxx: Vec<String>,
+    cxx: Vec<Spanned<String>>,
     #[serde(default)]
-    fortran: Vec<String>,
+    fortran: Vec<Spanned<String>>,
     /// Regex for a version suffix after the base name (`gcc-12`, `clang-14`); anchored.
     #[serde(default)]
     suffix: Option<Spanned<String>>,
@@ -80,16 +80,16 @@ struct RawVersionRule {
     args: Vec<String>,
     /// Regexes tried in order; the first match's `version` group (or the named groups `major`,
     /// `minor`, `patch` joined with `.`, or group 1) is the version.
-    regex: Vec<Spanned<String>>,
+    regex: Spanned<Vec<Spanned<String>>>,
     /// Outputs matching any of these belong to another family.
     #[serde(default)]
     reject: Vec<Spanned<String>>,
     /// Only for executables whose base name is one of these (e.g. ifx vs ifort).
     #[serde(default)]
-    only_names: Vec<String>,
+    only_names: Vec<Spanned<String>>,
     /// Nonzero exit codes that still carry a valid banner (PGI `-V` exits 2 on POWER).
     #[serde(default)]
-    ok_status: Vec<i32>,
+    ok_status: Option<Spanned<Vec<i32>>>,
     /// The result is only a major version (gcc >= 7 `-dumpversion`); try later rules for more.
     #[serde(default)]
     imprecise: bool,
@@ -117,13 +117,13 @@ pub struct Identity {
 struct RawCandidate {
     /// Compile flags.
     #[serde(default)]
-    flags: Vec<String>,
+    flags: Vec<Spanned<String>>,
     /// Link flags.
     #[serde(default)]
-    link: Vec<String>,
+    link: Vec<Spanned<String>>,
     /// Runtime libraries the flag needs at link time (`omp`, `gomp`, `iomp5`).
     #[serde(default)]
-    libs: Vec<String>,
+    libs: Vec<Spanned<String>>,
     /// Languages the flags apply to; all the family's languages when empty.
     #[serde(default)]
     languages: Vec<Language>,
@@ -132,7 +132,7 @@ struct RawCandidate {
     versions: Option<String>,
     /// The OpenMP runtime this spelling links (`gomp`, `omp`, `iomp5`, `xlsmp`, ...).
     #[serde(default)]
-    runtime: Option<String>,
+    runtime: Option<Spanned<String>>,
     /// What to tell the user when the runtime is missing; `{major}` and `{version}` stand
     /// for the compiler's (each version of clang needs the runtime of its own version).
     #[serde(default)]
@@ -334,6 +334,29 @@ impl Toolchain {
         }
         // Builtin descriptors are checked by tests; a user's file is checked now.
         let eager = !src.name.starts_with("builtin:");
+        // An executable name is looked up in each PATH directory and pasted into CMake files
+        // and shell scripts: a path or a shell metacharacter there would escape all of that.
+        let only_names = raw.version.iter().flat_map(|r| &r.only_names);
+        for e in
+            ex.c.iter()
+                .chain(&ex.cxx)
+                .chain(&ex.fortran)
+                .chain(only_names)
+        {
+            if !valid_file_name(e.get_ref()) {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        e.span(),
+                        format!("invalid executable name {:?}", e.get_ref()),
+                    )
+                    .expected(
+                        "a plain file name (letters, digits, `.`, `_`, `+`, `-`; no `/`, \
+                         spaces or shell characters)",
+                    ),
+                );
+            }
+        }
         let pattern = |s: &Spanned<String>, errs: &mut Vec<Diagnostic>| {
             if eager {
                 compile_regex(src, s, errs).map(Pattern::compiled)
@@ -341,16 +364,104 @@ impl Toolchain {
                 Some(Pattern::lazy(s.get_ref()))
             }
         };
+        // Ids are compared with what CMake and Meson report and written into their files
+        // (a `;` would split a CMake list), so they are single words.
+        for id in raw.cmake_id.iter().chain(&raw.meson_id) {
+            check_word(
+                src,
+                id,
+                "compiler id",
+                "`GNU`, `IntelLLVM`, `intel-llvm`",
+                &mut errs,
+            );
+        }
+        // The variables are set for every run of the compiler and written into env scripts.
+        for k in raw.env.keys() {
+            if !crate::matrix::valid_env_name(k.get_ref()) {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        k.span(),
+                        format!("invalid environment variable name {:?}", k.get_ref()),
+                    )
+                    .expected("letters, digits and `_`, not starting with a digit"),
+                );
+            }
+        }
+        // Identity macros are pasted into the probe's C and Fortran programs (`#ifdef NAME`):
+        // anything but an identifier would change the program.
+        let no_identity = Identity::default();
+        let id = raw.identity.as_ref().map_or(&no_identity, |i| i.get_ref());
+        let id_span = raw.identity.as_ref().map_or(0..0, |i| i.span());
+        for m in id
+            .all
+            .iter()
+            .chain(&id.none)
+            .chain(&id.version)
+            .chain(&id.fortran_all)
+        {
+            let ok = m.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        id_span.clone(),
+                        format!("[identity]: invalid macro name {m:?}"),
+                    )
+                    .expected("a C identifier such as `__GNUC__`"),
+                );
+            }
+        }
+        // An exit status is 0..=255 and 0 always counts; anything else listed never matches.
+        for st in raw.version.iter().filter_map(|r| r.ok_status.as_ref()) {
+            if let Some(bad) = st.get_ref().iter().find(|s| !(1..=255).contains(*s)) {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        st.span(),
+                        format!("`ok_status` lists {bad}, which is not a failing exit status"),
+                    )
+                    .expected("exit statuses from 1 to 255 (0 always counts)"),
+                );
+            }
+        }
         let suffix = match &ex.suffix {
             Some(s) => pattern(s, &mut errs),
             None => None,
         };
         let mut version = Vec::new();
         for rule in &raw.version {
+            // A rule with no pattern can never read a version: the family would silently
+            // never be recognised by it.
+            if rule.regex.get_ref().is_empty() {
+                errs.push(
+                    Diagnostic::at(src, rule.regex.span(), "`regex` lists no pattern")
+                        .expected("at least one pattern with a `(?P<version>...)` group"),
+                );
+            }
             let regex: Vec<Pattern> = rule
                 .regex
+                .get_ref()
                 .iter()
-                .filter_map(|r| pattern(r, &mut errs))
+                .filter_map(|r| {
+                    let p = pattern(r, &mut errs)?;
+                    // The version is read from a capture group (see `detect_version`): a
+                    // pattern without one matches the banner and yields nothing.
+                    if eager && p.regex().is_some_and(|re| re.captures_len() < 2) {
+                        errs.push(
+                            Diagnostic::at(
+                                src,
+                                r.span(),
+                                "version pattern has no capture group to read the version from",
+                            )
+                            .expected(
+                                "a `(?P<version>...)` group (or `major`/`minor`/`patch` groups)",
+                            ),
+                        );
+                    }
+                    Some(p)
+                })
                 .collect();
             let reject = rule
                 .reject
@@ -361,8 +472,16 @@ impl Toolchain {
                 args: rule.args.clone(),
                 regex,
                 reject,
-                only_names: rule.only_names.clone(),
-                ok_status: rule.ok_status.clone(),
+                only_names: rule
+                    .only_names
+                    .iter()
+                    .map(|n| n.get_ref().clone())
+                    .collect(),
+                ok_status: rule
+                    .ok_status
+                    .as_ref()
+                    .map(|s| s.get_ref().clone())
+                    .unwrap_or_default(),
                 imprecise: rule.imprecise,
             });
         }
@@ -385,13 +504,24 @@ impl Toolchain {
                     None => None,
                 };
                 let rc = c.get_ref();
+                for f in rc.flags.iter().chain(&rc.link) {
+                    check_flag(src, f, &mut errs);
+                }
+                if eager {
+                    if let Some(rt) = &rc.runtime {
+                        check_runtime(src, rt, &mut errs);
+                    }
+                    for l in &rc.libs {
+                        check_lib(src, l, &mut errs);
+                    }
+                }
                 out.push(Candidate {
-                    flags: rc.flags.clone(),
-                    link: rc.link.clone(),
-                    libs: rc.libs.clone(),
+                    flags: rc.flags.iter().map(|f| f.get_ref().clone()).collect(),
+                    link: rc.link.iter().map(|f| f.get_ref().clone()).collect(),
+                    libs: rc.libs.iter().map(|l| l.get_ref().clone()).collect(),
                     languages: rc.languages.clone(),
                     versions,
-                    runtime: rc.runtime.clone(),
+                    runtime: rc.runtime.as_ref().map(|r| r.get_ref().clone()),
                     hint: rc.hint.clone(),
                     note: rc.note.clone(),
                 });
@@ -407,18 +537,22 @@ impl Toolchain {
         Ok(Toolchain {
             name,
             description: raw.description,
-            cmake_id: raw.cmake_id,
-            meson_id: raw.meson_id,
+            cmake_id: unspan(raw.cmake_id),
+            meson_id: raw.meson_id.map(Spanned::into_inner),
             executables: Executables {
-                c: raw.executables.c,
-                cxx: raw.executables.cxx,
-                fortran: raw.executables.fortran,
+                c: unspan(raw.executables.c),
+                cxx: unspan(raw.executables.cxx),
+                fortran: unspan(raw.executables.fortran),
                 suffix,
             },
             version,
-            identity: raw.identity,
+            identity: raw.identity.map(Spanned::into_inner).unwrap_or_default(),
             facets,
-            env: raw.env,
+            env: raw
+                .env
+                .into_iter()
+                .map(|(k, v)| (k.into_inner(), v))
+                .collect(),
             notes: raw.notes,
             origin: src.name.clone(),
         })
@@ -539,6 +673,98 @@ pub(crate) fn compile_regex(
             );
             None
         }
+    }
+}
+
+fn unspan(v: Vec<Spanned<String>>) -> Vec<String> {
+    v.into_iter().map(Spanned::into_inner).collect()
+}
+
+/// A file name that names itself only: no directory, nothing a shell or CMake reads specially.
+pub(crate) fn valid_file_name(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
+}
+
+/// An OpenMP runtime must be one the builtin data knows (`registry::openmp_runtimes`): the
+/// probe, proofs and BLAS matching compare runtimes by name, so a misspelt one would never
+/// match anything and every variant using it would fail far from its cause.
+pub(crate) fn check_runtime(src: &Source, rt: &Spanned<String>, errs: &mut Vec<Diagnostic>) {
+    let known = crate::registry::openmp_runtimes();
+    if !known.iter().any(|k| k == rt.get_ref()) {
+        errs.push(
+            Diagnostic::at(
+                src,
+                rt.span(),
+                format!("unknown OpenMP runtime {:?}", rt.get_ref()),
+            )
+            .expected(format!("one of {}", known.join(", "))),
+        );
+    }
+}
+
+/// A library to link: a link name (`-l` + it) or an absolute path to the file. Both go into
+/// link lines, CMake lists and shell scripts, so nothing else gets through.
+pub(crate) fn check_lib(src: &Source, l: &Spanned<String>, errs: &mut Vec<Diagnostic>) {
+    let s = l.get_ref();
+    if !valid_lib(s) {
+        errs.push(
+            Diagnostic::at(src, l.span(), format!("invalid library {s:?}")).expected(
+                "a link name (`openblas`, `mkl_core`) or an absolute path (`/opt/x/libx.so`) \
+                     of letters, digits, `.`, `_`, `+`, `-`",
+            ),
+        );
+    }
+}
+
+/// A flag is one argument: an empty one, or one with spaces around it, reaches the compiler
+/// as a file name (`''`, `' -O2'`) and fails every build far from its cause. Other characters
+/// (line breaks included) are the generators' to quote or refuse per format.
+pub(crate) fn flag_ok(f: &str) -> bool {
+    !f.is_empty() && !f.starts_with(' ') && !f.ends_with(' ')
+}
+
+pub(crate) fn check_flag(src: &Source, f: &Spanned<String>, errs: &mut Vec<Diagnostic>) {
+    if !flag_ok(f.get_ref()) {
+        errs.push(
+            Diagnostic::at(src, f.span(), format!("invalid flag {:?}", f.get_ref()))
+                .expected("one non-empty argument, no space at either end"),
+        );
+    }
+}
+
+/// See `check_lib`.
+pub(crate) fn valid_lib(s: &str) -> bool {
+    match s.strip_prefix('/') {
+        Some(path) => path.split('/').all(valid_file_name),
+        None => {
+            valid_file_name(s) && s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        }
+    }
+}
+
+/// A name a build system reads as one word: letters, digits, `_`, `-`, `.`.
+pub(crate) fn check_word(
+    src: &Source,
+    w: &Spanned<String>,
+    what: &str,
+    example: &str,
+    errs: &mut Vec<Diagnostic>,
+) {
+    let s = w.get_ref();
+    let ok = s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+'));
+    if !ok {
+        errs.push(
+            Diagnostic::at(src, w.span(), format!("invalid {what} {s:?}")).expected(format!(
+                "one word of letters, digits, `_`, `-`, `.`, `+` ({example})"
+            )),
+        );
     }
 }
 

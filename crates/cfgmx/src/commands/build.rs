@@ -70,11 +70,24 @@ pub struct BuildArgs {
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
     /// Time limit for one step, in seconds.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = parse_step_timeout)]
     pub step_timeout: Option<u64>,
     /// Exit 0 even when a variant ran no test (its status stays "no tests", never "passed").
     #[arg(long)]
     pub allow_no_tests: bool,
+}
+
+/// A limit of 0 s would fail every step at once (each would "time out" before it started), so
+/// it is refused as a usage error rather than read as "no limit" or run. A year is the upper
+/// bound: a deadline far past it overflows the clock (a panic, not a message).
+fn parse_step_timeout(s: &str) -> std::result::Result<u64, String> {
+    const YEAR: u64 = 365 * 24 * 3600;
+    match s.parse::<u64>() {
+        Ok(0) => Err("a step needs at least 1 second (0 would fail every step)".into()),
+        Ok(v) if v > YEAR => Err(format!("{v} s is more than a year ({YEAR} s)")),
+        Ok(v) => Ok(v),
+        Err(_) => Err(format!("`{s}` is not a whole number of seconds")),
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -30,6 +30,10 @@ pub struct ProbeArgs {
 
 fn parse_secs(s: &str) -> std::result::Result<f64, String> {
     match s.parse::<f64>() {
+        // Past a year the deadline overflows the clock (a panic, not a message).
+        Ok(v) if v > 365.0 * 24.0 * 3600.0 && v.is_finite() => {
+            Err(format!("`{s}` seconds is more than a year"))
+        }
         Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
         _ => Err(format!("`{s}` is not a positive number of seconds")),
     }
