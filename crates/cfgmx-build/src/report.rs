@@ -73,7 +73,10 @@ pub enum Status {
     Unavailable,
     /// It was running when the run was interrupted; nothing of this attempt is kept.
     Interrupted,
-    /// The run stopped (Ctrl-C, --fail-fast) before it started.
+    /// The run stopped (Ctrl-C, --fail-fast) before it started. Reports from before these
+    /// statuses said `skipped` for this and for cached passes alike; read back (`report
+    /// merge` of old shards) it is the one that claims nothing.
+    #[serde(alias = "skipped")]
     NotStarted,
 }
 
@@ -834,6 +837,13 @@ mod tests {
             .replace(",\"tests_skipped\":1", "")
             .replace(",\"threads\":2", "");
         assert!(serde_json::from_str::<RunReport>(&old).is_ok());
+        // An old report's "skipped" reads as not started: never counted as a pass.
+        let old = json.replace(
+            "\"build\":\"bb\",\"status\":\"no_tests\"",
+            "\"build\":\"bb\",\"status\":\"skipped\"",
+        );
+        let back: RunReport = serde_json::from_str(&old).unwrap();
+        assert_eq!(back.variants[1].status, Status::NotStarted);
     }
 
     /// Every status a row can have, as a user reads it in each report: a cached pass counts
