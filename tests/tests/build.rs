@@ -361,6 +361,16 @@ fn a_broken_flag_fails_its_variant_alone_and_the_log_says_why() {
         if broken {
             assert_eq!(step(v, "configure")["status"], "passed", "{v}");
             let b = step(v, "build");
+            // The row says which step failed and its key line (the message's first line).
+            assert_eq!(v["failed_step"], "build", "{v}");
+            let first = b["message"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap();
+            assert_eq!(v["reason"], first, "{v}");
             let log =
                 std::fs::read_to_string(env.path().join("root").join(b["log"].as_str().unwrap()))
                     .unwrap();
@@ -375,6 +385,52 @@ fn a_broken_flag_fails_its_variant_alone_and_the_log_says_why() {
             assert_eq!(step(v, "test")["status"], "not_run");
         }
     }
+}
+
+/// --fail-fast: a variant queued after the first failure is `not_started` with the reason, and
+/// carries no steps (an old record's "ok ok ok" would claim a build this run never did).
+#[test]
+fn fail_fast_leaves_the_rest_not_started() {
+    let m = format!("{}{BROKEN}", matrix()).replace("threads = 2", "threads = 1");
+    let env = MatrixDir::new(&m);
+    // One core: the broken variant (first in the queue) has failed before the next starts.
+    let o = env
+        .cmd(&[
+            "build",
+            "m.toml",
+            "-j",
+            "1",
+            "--build-root",
+            "root",
+            "--fail-fast",
+            "--only",
+            "gcc-*-release",
+            "--json",
+        ])
+        .arg("--source")
+        .arg(project())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", explain(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let st: Vec<(&str, &str)> = variants(&r)
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        st,
+        [
+            ("gcc-sequential-release-broken", "failed"),
+            ("gcc-threaded-release", "not_started")
+        ],
+        "{r}"
+    );
+    let ns = &variants(&r)[1];
+    assert_eq!(
+        ns["reason"], "--fail-fast: an earlier variant failed",
+        "{ns}"
+    );
+    assert_eq!(ns["steps"], serde_json::json!([]), "{ns}");
 }
 
 /// A flag no compiler accepts is caught by the variant's link test before anything is built:
