@@ -640,7 +640,8 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
 fn start_until_a_step_runs(env: &MatrixDir, root: &str, extra: &[&str], stderr: Stdio) -> Child {
     let child = env
         .build_cmd(&project(), root, extra)
-        .stdout(Stdio::null())
+        // Kept for a test to read the report the build prints when it is stopped.
+        .stdout(std::fs::File::create(env.path().join(format!("{root}.stdout"))).unwrap())
         .stderr(stderr)
         .spawn()
         .unwrap();
@@ -664,7 +665,7 @@ fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
     let env = MatrixDir::new(&matrix());
     let root = env.path().join("root");
     // Started, and some variant is configuring or building.
-    let mut child = start_until_a_step_runs(&env, "root", &["--force"], Stdio::piped());
+    let mut child = start_until_a_step_runs(&env, "root", &["--force", "--json"], Stdio::piped());
     // A second build on the same root refuses with a clear message.
     let second = env.build_cmd(&project(), "root", &[]).output().unwrap();
     assert_eq!(second.status.code(), Some(2), "{}", explain(&second));
@@ -687,6 +688,24 @@ fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
     assert_eq!(status.code(), Some(130), "{err}");
     let left = processes_mentioning(&root.display().to_string());
     assert!(left.is_empty(), "still running after SIGINT: {left:?}");
+    // The report printed on the way out has every variant: those stopped mid-build
+    // `interrupted`, those never reached `not_started`, each with why and no step results.
+    let stopped: Value =
+        serde_json::from_slice(&std::fs::read(env.path().join("root.stdout")).unwrap()).unwrap();
+    assert_eq!(variants(&stopped).len(), 8, "{stopped}");
+    let mut not_run = 0;
+    for v in variants(&stopped) {
+        match v["status"].as_str().unwrap() {
+            "passed" => {}
+            "interrupted" | "not_started" => {
+                not_run += 1;
+                assert!(v["reason"].as_str().is_some_and(|r| !r.is_empty()), "{v}");
+                assert_eq!(v["steps"], serde_json::json!([]), "{v}");
+            }
+            other => panic!("{other} after SIGINT: {v}"),
+        }
+    }
+    assert!(not_run > 0, "SIGINT came while a step ran: {stopped}");
 
     // The store reads back fine and the build completes.
     let (o, r) = env.build(&project(), "root", &[]);
