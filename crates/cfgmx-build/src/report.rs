@@ -288,9 +288,18 @@ impl RunReport {
                     st("configure"),
                     st("build"),
                     st("test"),
-                    tests_cell(v),
+                    // Not built (unavailable, not run): no test count or time to claim.
+                    if v.steps.is_empty() {
+                        "-".to_string()
+                    } else {
+                        tests_cell(v)
+                    },
                     v.threads.map_or("-".to_string(), |t| t.to_string()),
-                    format!("{:.1}s", v.duration_s),
+                    if v.steps.is_empty() {
+                        "-".to_string()
+                    } else {
+                        format!("{:.1}s", v.duration_s)
+                    },
                 ]
             })
             .collect()
@@ -911,9 +920,9 @@ mod tests {
             ]
         );
         assert_eq!(
-            rows[2][3..6],
-            ["-", "-", "-"],
-            "an unbuilt variant has no step results"
+            rows[2][3..],
+            ["-", "-", "-", "-", "-", "-"],
+            "an unbuilt variant has no step results, tests or time"
         );
         assert_eq!(
             r.why_lines(),
