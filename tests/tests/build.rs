@@ -214,15 +214,42 @@ fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
     check_junit(&env.path().join("merged.xml"), 8, &["dgemm", "info"]);
     check_html(&env.path().join("report.html"), env.path());
 
-    // No change: nothing is rebuilt.
+    // No change: nothing is rebuilt, and every variant is a cached pass in every report: a CI
+    // dashboard reading the JUnit file must see passes, not "nothing was tested".
     let t = Instant::now();
-    let (o, again) = env.build(&src, "root", &[]);
+    let (o, again) = env.build(
+        &src,
+        "root",
+        &["--junit", "cached.xml", "--html", "cached.html"],
+    );
     let took = t.elapsed();
     assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    assert_eq!(variants(&again).len(), 8);
     for v in variants(&again) {
-        assert_eq!(v["status"], "skipped", "{v}");
+        assert_eq!(v["status"], "cached", "{v}");
+        assert_eq!(v["reason"], "unchanged since it passed", "{v}");
     }
     eprintln!("no-change run took {took:?}");
+    check_junit(&env.path().join("cached.xml"), 8, &["dgemm", "info"]);
+    let xml = std::fs::read_to_string(env.path().join("cached.xml")).unwrap();
+    assert!(!xml.contains("<skipped"), "{xml}");
+    assert_eq!(
+        xml.matches("<property name=\"cached\" value=\"true\"/>")
+            .count(),
+        8,
+        "{xml}"
+    );
+    let html = std::fs::read_to_string(env.path().join("cached.html")).unwrap();
+    assert!(html.contains("8 passed (8 cached)</span>"), "{html}");
+    assert_eq!(html.matches("class=\"cell cached\"").count(), 8, "{html}");
+    let o = env.build_cmd(&src, "root", &[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(table.matches("passed (cached)").count(), 8, "{table}");
+    assert!(
+        table.contains("\n8 passed (8 cached), 0 failed in "),
+        "{table}"
+    );
 
     // Touch one source: every variant rebuilds and retests in its reused build dir.
     std::thread::sleep(Duration::from_millis(20));
@@ -334,6 +361,16 @@ fn a_broken_flag_fails_its_variant_alone_and_the_log_says_why() {
         if broken {
             assert_eq!(step(v, "configure")["status"], "passed", "{v}");
             let b = step(v, "build");
+            // The row says which step failed and its key line (the message's first line).
+            assert_eq!(v["failed_step"], "build", "{v}");
+            let first = b["message"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap();
+            assert_eq!(v["reason"], first, "{v}");
             let log =
                 std::fs::read_to_string(env.path().join("root").join(b["log"].as_str().unwrap()))
                     .unwrap();
@@ -350,6 +387,52 @@ fn a_broken_flag_fails_its_variant_alone_and_the_log_says_why() {
     }
 }
 
+/// --fail-fast: a variant queued after the first failure is `not_started` with the reason, and
+/// carries no steps (an old record's "ok ok ok" would claim a build this run never did).
+#[test]
+fn fail_fast_leaves_the_rest_not_started() {
+    let m = format!("{}{BROKEN}", matrix()).replace("threads = 2", "threads = 1");
+    let env = MatrixDir::new(&m);
+    // One core: the broken variant (first in the queue) has failed before the next starts.
+    let o = env
+        .cmd(&[
+            "build",
+            "m.toml",
+            "-j",
+            "1",
+            "--build-root",
+            "root",
+            "--fail-fast",
+            "--only",
+            "gcc-*-release",
+            "--json",
+        ])
+        .arg("--source")
+        .arg(project())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", explain(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let st: Vec<(&str, &str)> = variants(&r)
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        st,
+        [
+            ("gcc-sequential-release-broken", "failed"),
+            ("gcc-threaded-release", "not_started")
+        ],
+        "{r}"
+    );
+    let ns = &variants(&r)[1];
+    assert_eq!(
+        ns["reason"], "--fail-fast: an earlier variant failed",
+        "{ns}"
+    );
+    assert_eq!(ns["steps"], serde_json::json!([]), "{ns}");
+}
+
 /// A flag no compiler accepts is caught by the variant's link test before anything is built:
 /// the variant is unavailable here with the compiler's own line, and the others build.
 #[test]
@@ -359,12 +442,23 @@ fn a_flag_the_compiler_rejects_makes_its_variant_unavailable_before_building() {
     let (o, r) = env.build(&project(), "root", &["--only", "gcc-sequential"]);
     assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
     let vs = variants(&r);
-    assert!(
-        vs.iter()
-            .all(|v| v["name"] != "gcc-sequential-release-broken"),
-        "{r}"
-    );
-    assert!(vs.iter().all(|v| v["status"] == "passed"), "{r}");
+    // --only gcc-sequential: the debug variant and the broken release one (the include adds
+    // its flag to the release combination).
+    assert_eq!(vs.len(), 2, "{r}");
+    for v in vs {
+        if v["name"] == "gcc-sequential-release-broken" {
+            // Not built, but still a row, with the compiler's own line as the reason.
+            assert_eq!(v["status"], "unavailable", "{v}");
+            let why = v["reason"].as_str().unwrap();
+            assert!(
+                why.contains("link test failed") && why.contains("-fno-such-flag-cfgmx"),
+                "{v}"
+            );
+            assert_eq!(v["steps"], serde_json::json!([]), "{v}");
+        } else {
+            assert_eq!(v["status"], "passed", "{v}");
+        }
+    }
     let err = String::from_utf8_lossy(&o.stderr);
     let line = err
         .lines()
@@ -373,6 +467,107 @@ fn a_flag_the_compiler_rejects_makes_its_variant_unavailable_before_building() {
     assert!(
         line.contains("link test failed") && line.contains("-fno-such-flag-cfgmx"),
         "{line}"
+    );
+}
+
+/// A variant whose compiler is not on this machine is not built but keeps its row, with the
+/// reason, in the table, JSON, JUnit (a skipped case saying why) and the HTML grid.
+#[test]
+fn a_variant_that_cannot_be_built_here_has_a_row_in_every_report() {
+    let env = MatrixDir::new(
+        r#"
+name = "with-icc"
+languages = ["c", "fortran"]
+[axes]
+compiler = ["gcc", "icc"]
+blas = ["sequential"]
+build = ["release"]
+[blas]
+prefer = ["openblas"]
+"#,
+    );
+    let (o, r) = env.build(
+        &project(),
+        "root",
+        &["--junit", "j.xml", "--html", "r.html"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let vs = variants(&r);
+    let st: Vec<(&str, &str)> = vs
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        st,
+        [
+            ("gcc-sequential-release", "passed"),
+            ("icc-sequential-release", "unavailable")
+        ],
+        "{r}"
+    );
+    let why = vs[1]["reason"].as_str().unwrap().to_string();
+    assert!(
+        why.contains("icc"),
+        "the reason names what is missing: {why}"
+    );
+    assert_eq!(vs[1]["compiler"], "icc", "{r}");
+
+    let xml = std::fs::read_to_string(env.path().join("j.xml")).unwrap();
+    let script = format!(
+        r#"
+import xml.etree.ElementTree as ET
+root = ET.parse({path:?}).getroot()
+s = [s for s in root.findall("testsuite") if s.get("name") == "icc-sequential-release"]
+assert len(s) == 1, [x.get("name") for x in root.findall("testsuite")]
+cases = s[0].findall("testcase")
+assert len(cases) == 1, len(cases)
+sk = cases[0].find("skipped")
+assert sk is not None and sk.get("message") == "unavailable: " + {why:?}, sk.attrib if sk is not None else None
+g = [s for s in root.findall("testsuite") if s.get("name") == "gcc-sequential-release"][0]
+assert all(c.find("skipped") is None and c.find("failure") is None for c in g.findall("testcase"))
+print("ok")
+"#,
+        path = env.path().join("j.xml").display().to_string()
+    );
+    let p = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(p.status.success(), "{}\n{xml}", explain(&p));
+
+    let html = std::fs::read_to_string(env.path().join("r.html")).unwrap();
+    assert!(html.contains("1 passed</span>"), "{html}");
+    assert!(html.contains("1 unavailable</span>"), "{html}");
+    assert_eq!(
+        html.matches("class=\"cell unavailable\"").count(),
+        1,
+        "{html}"
+    );
+    assert!(html.contains("<th>icc</th>"), "{html}");
+    let why_html = why
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;");
+    assert!(html.contains(&why_html), "{html}");
+
+    // The table (a second run: cached) has the row and says why under it.
+    let o = env.build_cmd(&project(), "root", &[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("icc-sequential-release "))
+        .unwrap_or_else(|| panic!("no row:\n{table}"));
+    assert!(row.contains("unavailable"), "{table}");
+    assert!(
+        table.contains(&format!("unavailable icc-sequential-release: {why}")),
+        "{table}"
+    );
+    assert!(
+        table.contains("1 passed (1 cached), 0 failed, 1 unavailable in "),
+        "{table}"
     );
 }
 
@@ -445,7 +640,8 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
 fn start_until_a_step_runs(env: &MatrixDir, root: &str, extra: &[&str], stderr: Stdio) -> Child {
     let child = env
         .build_cmd(&project(), root, extra)
-        .stdout(Stdio::null())
+        // Kept for a test to read the report the build prints when it is stopped.
+        .stdout(std::fs::File::create(env.path().join(format!("{root}.stdout"))).unwrap())
         .stderr(stderr)
         .spawn()
         .unwrap();
@@ -469,7 +665,7 @@ fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
     let env = MatrixDir::new(&matrix());
     let root = env.path().join("root");
     // Started, and some variant is configuring or building.
-    let mut child = start_until_a_step_runs(&env, "root", &["--force"], Stdio::piped());
+    let mut child = start_until_a_step_runs(&env, "root", &["--force", "--json"], Stdio::piped());
     // A second build on the same root refuses with a clear message.
     let second = env.build_cmd(&project(), "root", &[]).output().unwrap();
     assert_eq!(second.status.code(), Some(2), "{}", explain(&second));
@@ -492,6 +688,24 @@ fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
     assert_eq!(status.code(), Some(130), "{err}");
     let left = processes_mentioning(&root.display().to_string());
     assert!(left.is_empty(), "still running after SIGINT: {left:?}");
+    // The report printed on the way out has every variant: those stopped mid-build
+    // `interrupted`, those never reached `not_started`, each with why and no step results.
+    let stopped: Value =
+        serde_json::from_slice(&std::fs::read(env.path().join("root.stdout")).unwrap()).unwrap();
+    assert_eq!(variants(&stopped).len(), 8, "{stopped}");
+    let mut not_run = 0;
+    for v in variants(&stopped) {
+        match v["status"].as_str().unwrap() {
+            "passed" => {}
+            "interrupted" | "not_started" => {
+                not_run += 1;
+                assert!(v["reason"].as_str().is_some_and(|r| !r.is_empty()), "{v}");
+                assert_eq!(v["steps"], serde_json::json!([]), "{v}");
+            }
+            other => panic!("{other} after SIGINT: {v}"),
+        }
+    }
+    assert!(not_run > 0, "SIGINT came while a step ran: {stopped}");
 
     // The store reads back fine and the build completes.
     let (o, r) = env.build(&project(), "root", &[]);
@@ -532,9 +746,9 @@ fn a_second_build_with_wait_runs_after_the_first() {
     let vs = variants(&r);
     assert_eq!(vs.len(), 2, "{r}");
     for v in vs {
-        // Skipped as passed and unchanged: the second read the store the first wrote, so it
+        // Cached as passed and unchanged: the second read the store the first wrote, so it
         // ran after it, not beside it.
-        assert_eq!(v["status"], "skipped", "{v}");
+        assert_eq!(v["status"], "cached", "{v}");
         assert_eq!(v["reason"], "unchanged since it passed", "{v}");
     }
 }

@@ -187,13 +187,13 @@ fn by_name(report: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// The names in a finished run that were skipped as already passed, and those it built.
+/// The names in a finished run that were cached (passed before, unchanged), and those it built.
 fn skipped_and_built(report: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut skipped = BTreeSet::new();
     let mut built = BTreeSet::new();
     for (n, v) in by_name(report) {
         match v["status"].as_str().unwrap() {
-            "skipped" => {
+            "cached" => {
                 assert_eq!(v["reason"], "unchanged since it passed", "{v:#}");
                 skipped.insert(n);
             }

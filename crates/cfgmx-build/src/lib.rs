@@ -9,7 +9,7 @@
 //! ([`job::LockFile`], `cfgmx.lock`). Only the scheduler touches signals: on SIGINT it ends
 //! every child process group and records nothing half-done.
 //!
-//! Never: prints. It emits typed [`Event`]s (queued, started, step finished, finished, skipped,
+//! Never: prints. It emits typed [`Event`]s (queued, started, step finished, finished, cached,
 //! cancelled) that the CLI's reporters consume.
 
 pub mod budget;
@@ -45,7 +45,8 @@ pub enum Event {
         step: StepResult,
     },
     Finished(Box<VariantResult>),
-    Skipped {
+    /// Not rebuilt: it passed before with the same source and thread count.
+    Cached {
         name: String,
         hash: String,
         reason: String,
@@ -143,14 +144,29 @@ pub fn shard(mut jobs: Vec<Job>, k: usize, n: usize) -> Vec<Job> {
 /// hash is what generated CI and Slurm scripts pass: it names the same variant on every
 /// machine, whatever compilers each one found.
 pub fn select(jobs: Vec<Job>, only: &[String], skip: &[String]) -> Vec<Job> {
-    let hit = |j: &Job, p: &str| {
-        let p_hex = p.to_ascii_lowercase();
-        glob_contains(&j.name, p)
-            || (p.len() >= 4 && (j.hash.starts_with(&p_hex) || j.spec_hash.starts_with(&p_hex)))
-    };
     jobs.into_iter()
-        .filter(|j| only.is_empty() || only.iter().any(|p| hit(j, p)))
-        .filter(|j| !skip.iter().any(|p| hit(j, p)))
+        .filter(|j| selected(&j.name, &[&j.hash, &j.spec_hash], only, skip))
+        .collect()
+}
+
+/// Whether a variant with this name and these hashes passes `--only`/`--skip`, as [`select`]
+/// decides for jobs (also for the rows of variants that cannot be built here).
+pub fn selected(name: &str, hashes: &[&str], only: &[String], skip: &[String]) -> bool {
+    let hit = |p: &String| {
+        let p_hex = p.to_ascii_lowercase();
+        glob_contains(name, p) || (p.len() >= 4 && hashes.iter().any(|h| h.starts_with(&p_hex)))
+    };
+    (only.is_empty() || only.iter().any(hit)) && !skip.iter().any(hit)
+}
+
+/// Shard K of N of rows that are not jobs (variants that cannot be built here), by the same
+/// rule as [`shard`]: sorted by hash, every row in exactly one shard.
+pub fn shard_rows(mut rows: Vec<VariantResult>, k: usize, n: usize) -> Vec<VariantResult> {
+    rows.sort_by(|a, b| a.hash.cmp(&b.hash));
+    rows.into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % n == k - 1)
+        .map(|(_, r)| r)
         .collect()
 }
 
@@ -297,7 +313,7 @@ pub fn run(
                 };
                 if interrupted() || stop.load(Ordering::SeqCst) {
                     let reason = if interrupted() {
-                        "interrupted"
+                        "the run was interrupted before it started"
                     } else {
                         "--fail-fast: an earlier variant failed"
                     };
@@ -305,8 +321,10 @@ pub fn run(
                         name: job.name.clone(),
                         hash: job.hash.clone(),
                     });
+                    // No earlier record's steps: they would show an old "ok ok ok" for a
+                    // variant this run never built.
                     if let Ok(mut r) = results.lock() {
-                        r.push(skipped(job, reason, load(job)));
+                        r.push(not_built(job, Status::NotStarted, reason));
                     }
                     continue;
                 }
@@ -320,13 +338,16 @@ pub fn run(
                             && same_threads
                         {
                             let reason = "unchanged since it passed".to_string();
-                            on_event(&Event::Skipped {
+                            on_event(&Event::Cached {
                                 name: job.name.clone(),
                                 hash: job.hash.clone(),
                                 reason: reason.clone(),
                             });
+                            let mut prev = prev;
+                            prev.status = Status::Cached;
+                            prev.reason = Some(reason);
                             if let Ok(mut r) = results.lock() {
-                                r.push(skipped(job, &reason, Some(prev)));
+                                r.push(prev);
                             }
                             continue;
                         }
@@ -348,7 +369,8 @@ pub fn run(
                     &writes_source,
                 );
                 match r {
-                    Some(r) => {
+                    Some(mut r) => {
+                        r.explain_failure();
                         if interrupted() {
                             // Half a result: keep the previous record, report it cancelled.
                             on_event(&Event::Cancelled {
@@ -356,7 +378,7 @@ pub fn run(
                                 hash: job.hash.clone(),
                             });
                             if let Ok(mut v) = results.lock() {
-                                v.push(skipped(job, "interrupted", None));
+                                v.push(not_built(job, Status::Interrupted, INTERRUPTED_WHY));
                             }
                             continue;
                         }
@@ -382,7 +404,7 @@ pub fn run(
                             hash: job.hash.clone(),
                         });
                         if let Ok(mut v) = results.lock() {
-                            v.push(skipped(job, "interrupted", None));
+                            v.push(not_built(job, Status::Interrupted, INTERRUPTED_WHY));
                         }
                     }
                 }
@@ -468,30 +490,17 @@ fn store_key(job: &Job, system: System) -> String {
     }
 }
 
-fn skipped(job: &Job, reason: &str, prev: Option<VariantResult>) -> VariantResult {
-    let mut r = prev.unwrap_or_else(|| VariantResult {
-        name: job.name.clone(),
-        hash: job.hash.clone(),
-        compiler: job.compiler.clone(),
-        blas: job.blas.clone(),
-        build: job.build.clone(),
-        status: Status::Skipped,
-        reason: None,
-        steps: Vec::new(),
-        tests_passed: 0,
-        tests_failed: 0,
-        tests_skipped: 0,
-        tests: Vec::new(),
-        tests_from: None,
-        threads: None,
-        duration_s: 0.0,
-        source_fingerprint: String::new(),
-        tools: Default::default(),
-        warnings: Vec::new(),
-    });
-    r.status = Status::Skipped;
-    r.reason = Some(reason.to_string());
-    r
+const INTERRUPTED_WHY: &str = "interrupted while it was building; its earlier record is kept";
+
+/// The row of a variant this run did not build.
+fn not_built(job: &Job, status: Status, reason: &str) -> VariantResult {
+    VariantResult::not_built(
+        &job.name,
+        &job.hash,
+        [&job.compiler, &job.blas, &job.build],
+        status,
+        reason,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -644,6 +653,7 @@ fn run_one(
             Status::Passed
         },
         reason: None,
+        failed_step: None,
         steps,
         tests_passed: counts.passed,
         tests_failed: counts.failed,

@@ -65,8 +65,19 @@ pub enum Status {
     /// Configured and built, but no test ran: never a pass (the exit code is 1 unless the user
     /// allows it), since nothing was checked.
     NoTests,
-    /// Not built in this run: unchanged since a pass, or stopped by --fail-fast/interrupt.
-    Skipped,
+    /// Not built in this run because it passed before with the same source and thread count:
+    /// a pass (counted as one), marked so a reader knows it was not rebuilt now.
+    Cached,
+    /// Cannot be built on this machine (a compiler or library missing, a link test failed):
+    /// `reason` says why. Never built, so it proves nothing either way.
+    Unavailable,
+    /// It was running when the run was interrupted; nothing of this attempt is kept.
+    Interrupted,
+    /// The run stopped (Ctrl-C, --fail-fast) before it started. Reports from before these
+    /// statuses said `skipped` for this and for cached passes alike; read back (`report
+    /// merge` of old shards) it is the one that claims nothing.
+    #[serde(alias = "skipped")]
+    NotStarted,
 }
 
 /// Everything recorded about one variant's build.
@@ -78,9 +89,13 @@ pub struct VariantResult {
     pub blas: String,
     pub build: String,
     pub status: Status,
-    /// Why it was skipped.
+    /// Why it did not pass or was not built now: the key line of a failure, why it is
+    /// unavailable, why it was cached or not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For a failed variant, the step that failed (`configure`, `build`, `test`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
     pub steps: Vec<StepResult>,
     #[serde(default)]
     pub tests_passed: u32,
@@ -117,6 +132,58 @@ impl VariantResult {
     pub fn step(&self, name: &str) -> Option<&StepResult> {
         self.steps.iter().find(|s| s.step == name)
     }
+
+    /// A row for a variant that was not built: no steps, `status` and why.
+    pub fn not_built(
+        name: &str,
+        hash: &str,
+        axes: [&str; 3],
+        status: Status,
+        reason: &str,
+    ) -> VariantResult {
+        let [compiler, blas, build] = axes;
+        VariantResult {
+            name: name.into(),
+            hash: hash.into(),
+            compiler: compiler.into(),
+            blas: blas.into(),
+            build: build.into(),
+            status,
+            reason: Some(reason.into()),
+            failed_step: None,
+            steps: Vec::new(),
+            tests_passed: 0,
+            tests_failed: 0,
+            tests_skipped: 0,
+            tests: Vec::new(),
+            tests_from: None,
+            threads: None,
+            duration_s: 0.0,
+            source_fingerprint: String::new(),
+            tools: Default::default(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// For a failed variant without them, records the step that failed and its key line (the
+    /// first line of the step's message), so every report can say why without the log.
+    pub fn explain_failure(&mut self) {
+        if self.status != Status::Failed || self.failed_step.is_some() {
+            return;
+        }
+        let Some(s) = self.steps.iter().find(|s| s.status == StepStatus::Failed) else {
+            return;
+        };
+        self.failed_step = Some(s.step.clone());
+        if self.reason.is_none() {
+            let key = s
+                .message
+                .as_deref()
+                .and_then(|m| m.lines().map(str::trim).find(|l| !l.is_empty()))
+                .map_or_else(|| format!("{} failed", s.step), str::to_string);
+            self.reason = Some(key);
+        }
+    }
 }
 
 /// A whole run (or several merged).
@@ -133,8 +200,35 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// Passes, cached ones included (they passed with this source; `count(Status::Cached)`
+    /// says how many were not rebuilt now).
     pub fn passed(&self) -> usize {
-        self.count(Status::Passed)
+        self.count(Status::Passed) + self.count(Status::Cached)
+    }
+    /// Variants that did not run to an end in this run: interrupted or never started.
+    pub fn not_run(&self) -> usize {
+        self.count(Status::Interrupted) + self.count(Status::NotStarted)
+    }
+    /// The one-line summary: each status counted, those with none left out except passed and
+    /// failed.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![format!("{} passed", self.passed())];
+        let cached = self.count(Status::Cached);
+        if cached > 0 {
+            parts[0].push_str(&format!(" ({cached} cached)"));
+        }
+        parts.push(format!("{} failed", self.failed()));
+        for (n, what) in [
+            (self.no_tests(), "no tests"),
+            (self.count(Status::Unavailable), "unavailable"),
+            (self.count(Status::Interrupted), "interrupted"),
+            (self.count(Status::NotStarted), "not started"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        parts.join(", ")
     }
     pub fn failed(&self) -> usize {
         self.count(Status::Failed)
@@ -164,7 +258,8 @@ impl RunReport {
             }
             out.cores = out.cores.max(p.cores);
             out.wall_s = out.wall_s.max(p.wall_s);
-            for v in p.variants {
+            for mut v in p.variants {
+                v.explain_failure();
                 seen.insert(v.hash.clone(), v);
             }
         }
@@ -185,12 +280,7 @@ impl RunReport {
                     Some(StepStatus::NoTests) => "no tests".to_string(),
                     Some(StepStatus::NotRun) | None => "-".to_string(),
                 };
-                let status = match v.status {
-                    Status::Passed => "passed",
-                    Status::Failed => "FAILED",
-                    Status::NoTests => "no tests",
-                    Status::Skipped => "skipped",
-                };
+                let status = status_label(v.status);
                 vec![
                     v.name.clone(),
                     v.hash[..v.hash.len().min(12)].to_string(),
@@ -198,10 +288,38 @@ impl RunReport {
                     st("configure"),
                     st("build"),
                     st("test"),
-                    tests_cell(v),
+                    // Not built (unavailable, not run): no test count or time to claim.
+                    if v.steps.is_empty() {
+                        "-".to_string()
+                    } else {
+                        tests_cell(v)
+                    },
                     v.threads.map_or("-".to_string(), |t| t.to_string()),
-                    format!("{:.1}s", v.duration_s),
+                    if v.steps.is_empty() {
+                        "-".to_string()
+                    } else {
+                        format!("{:.1}s", v.duration_s)
+                    },
                 ]
+            })
+            .collect()
+    }
+
+    /// The lines printed under the table: for each variant that did not pass now, its status
+    /// and why (the failed step and its key line, why it is unavailable or not run).
+    pub fn why_lines(&self) -> Vec<String> {
+        self.variants
+            .iter()
+            .filter(|v| !matches!(v.status, Status::Passed | Status::Cached))
+            .map(|v| {
+                let why = match (&v.failed_step, &v.reason) {
+                    (Some(step), Some(r)) => format!("{step} failed: {r}"),
+                    (Some(step), None) => format!("{step} failed"),
+                    (None, Some(r)) => r.clone(),
+                    (None, None) if v.status == Status::NoTests => "ran no test".into(),
+                    (None, None) => String::new(),
+                };
+                format!("{} {}: {why}", status_label(v.status), v.name)
             })
             .collect()
     }
@@ -222,11 +340,26 @@ impl RunReport {
             if let Some(f) = &v.tests_from {
                 suite.add_property(quick_junit::Property::new("tests_from", f.clone()));
             }
+            suite.add_property(quick_junit::Property::new("status", status_class(v.status)));
+            // A cached variant passed earlier with this source: its cases pass (a CI dashboard
+            // must not read "nothing was tested"), each saying it was not rebuilt now.
+            let cached = (v.status == Status::Cached).then(|| {
+                format!(
+                    "cached: {}",
+                    v.reason.as_deref().unwrap_or("unchanged since it passed")
+                )
+            });
+            if let Some(c) = &cached {
+                suite.add_property(quick_junit::Property::new("cached", "true"));
+                suite.set_system_out(c.clone());
+            }
             if v.steps.is_empty() {
+                // Unavailable, interrupted or never started: one skipped case with the reason.
                 let mut st = TestCaseStatus::skipped();
-                st.set_message(v.reason.clone().unwrap_or_else(|| "not run".into()));
+                let why = v.reason.as_deref().unwrap_or("not run");
+                st.set_message(format!("{}: {why}", status_label(v.status)));
                 let mut tc = TestCase::new("build", st);
-                tc.set_classname(v.name.clone());
+                tc.set_classname(format!("{}.{}", v.name, &v.hash[..v.hash.len().min(12)]));
                 suite.add_test_case(tc);
             }
             for s in &v.steps {
@@ -246,14 +379,10 @@ impl RunReport {
                                 st
                             }
                         };
-                        let st = if v.status == Status::Skipped {
-                            let mut st = TestCaseStatus::skipped();
-                            st.set_message(v.reason.clone().unwrap_or_else(|| "unchanged".into()));
-                            st
-                        } else {
-                            st
-                        };
                         let mut tc = TestCase::new(t.name.clone(), st);
+                        if let Some(c) = &cached {
+                            tc.set_system_out(c.clone());
+                        }
                         tc.set_classname(format!(
                             "{}.{}.test",
                             v.name,
@@ -266,11 +395,21 @@ impl RunReport {
                         continue;
                     }
                 }
-                let mut st = match s.status {
+                let st = match s.status {
                     StepStatus::Passed => TestCaseStatus::success(),
                     StepStatus::Failed => {
                         let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                        st.set_message(format!("{} failed (log: {})", s.step, s.log));
+                        // The key line first: a dashboard shows the message, not the log.
+                        match v
+                            .reason
+                            .as_deref()
+                            .filter(|_| v.failed_step.as_deref() == Some(&s.step))
+                        {
+                            Some(key) => {
+                                st.set_message(format!("{} failed: {key} (log: {})", s.step, s.log))
+                            }
+                            None => st.set_message(format!("{} failed (log: {})", s.step, s.log)),
+                        };
                         if let Some(m) = &s.message {
                             st.set_description(m.clone());
                         }
@@ -287,11 +426,10 @@ impl RunReport {
                         st
                     }
                 };
-                if v.status == Status::Skipped && s.status == StepStatus::Passed {
-                    st = TestCaseStatus::skipped();
-                    st.set_message(v.reason.clone().unwrap_or_else(|| "unchanged".into()));
-                }
                 let mut tc = TestCase::new(s.step.clone(), st);
+                if let Some(c) = &cached {
+                    tc.set_system_out(c.clone());
+                }
                 tc.set_classname(format!("{}.{}", v.name, &v.hash[..v.hash.len().min(12)]));
                 tc.set_time(Duration::from_secs_f64(s.duration_s.max(0.0)));
                 suite.add_test_case(tc);
@@ -320,12 +458,17 @@ impl RunReport {
         h.push_str(STYLE);
         h.push_str("</head><body>\n");
         h.push_str(&format!(
-            "<h1>cfgmx build <code>{}</code></h1>\n<p class=\"sum\"><span class=\"passed\">{} passed</span> <span class=\"failed\">{} failed</span> <span class=\"no_tests\">{} no tests</span> <span class=\"skipped\">{} skipped</span> &middot; {} cores &middot; {:.1} s wall</p>\n",
+            "<h1>cfgmx build <code>{}</code></h1>\n<p class=\"sum\"><span class=\"passed\">{} passed{}</span> <span class=\"failed\">{} failed</span> <span class=\"no_tests\">{} no tests</span> <span class=\"unavailable\">{} unavailable</span> <span class=\"not_started\">{} not run</span> &middot; {} cores &middot; {:.1} s wall</p>\n",
             esc(&self.matrix),
             self.passed(),
+            match self.count(Status::Cached) {
+                0 => String::new(),
+                n => format!(" ({n} cached)"),
+            },
             self.failed(),
             self.no_tests(),
-            self.count(Status::Skipped),
+            self.count(Status::Unavailable),
+            self.not_run(),
             self.cores,
             self.wall_s
         ));
@@ -362,7 +505,7 @@ impl RunReport {
                 status_class(v.status),
                 esc(&v.name),
                 esc(&v.hash[..v.hash.len().min(12)]),
-                status_class(v.status)
+                esc(status_label(v.status))
             ));
             for n in ["configure", "build", "test"] {
                 match v.step(n) {
@@ -424,20 +567,25 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &str) -> String {
         .iter()
         .map(|v| v.status)
         .max_by_key(|s| match s {
-            Status::Failed => 3,
-            Status::NoTests => 2,
+            Status::Failed => 6,
+            Status::NoTests => 5,
+            Status::Interrupted => 4,
+            Status::NotStarted => 3,
+            Status::Unavailable => 2,
             Status::Passed => 0,
-            Status::Skipped => 1,
+            Status::Cached => 1,
         })
-        .unwrap_or(Status::Skipped);
+        .unwrap_or(Status::NotStarted);
     let mut s = format!("<td class=\"cell {}\">", status_class(worst));
     for v in cell {
-        let failed_step = v
-            .steps
-            .iter()
-            .find(|s| s.status == StepStatus::Failed)
-            .map(|s| format!(" &middot; {} failed", esc(&s.step)))
-            .unwrap_or_default();
+        // Why it did not pass, in the cell: the failed step and its key line, or why it was
+        // not built (unavailable, interrupted, not started).
+        let why = match (&v.failed_step, &v.reason) {
+            (Some(step), Some(r)) => format!("<br>{} failed: {}", esc(step), esc(r)),
+            (Some(step), None) => format!("<br>{} failed", esc(step)),
+            (None, Some(r)) if v.status != Status::Cached => format!("<br>{}", esc(r)),
+            _ => String::new(),
+        };
         let log = v
             .steps
             .iter()
@@ -446,15 +594,19 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &str) -> String {
             .filter(|s| !s.log.is_empty())
             .map(|s| format!("{log_prefix}{}", s.log));
         let label = format!(
-            "<b>{}</b><br><small><code>{}</code> &middot; {} tests{}{}</small>",
-            status_class(v.status),
+            "<b>{}</b><br><small><code>{}</code>{}{}{}</small>",
+            esc(status_label(v.status)),
             esc(&v.hash[..v.hash.len().min(8)]),
-            esc(&tests_cell(v)),
+            if v.steps.is_empty() {
+                String::new()
+            } else {
+                format!(" &middot; {} tests", esc(&tests_cell(v)))
+            },
             v.threads
                 .filter(|t| *t > 1)
                 .map(|t| format!(" &middot; {t} threads"))
                 .unwrap_or_default(),
-            failed_step
+            why
         );
         match log {
             Some(l) => s.push_str(&format!(
@@ -479,12 +631,13 @@ table.grid td{width:9em;height:4em;text-align:center;border-radius:.4em}
 table.grid td a{color:inherit;text-decoration:none;display:block}
 .passed{background:#2e9e4f;color:#fff}
 .failed{background:#d33c3c;color:#fff}
-.skipped{background:#9aa4ad;color:#fff}
+.skipped,.unavailable,.not_started,.interrupted{background:#9aa4ad;color:#fff}
+.cached{background:#5cb77a;color:#fff}
 .no_tests{background:#e0a030;color:#fff}
 .none{background:#f4f4f4;color:#aaa}
 table.list{border-collapse:collapse;margin-top:1em}
 table.list td,table.list th{border:1px solid #ddd;padding:.25em .6em;text-align:left}
-table.list tr.passed,table.list tr.failed,table.list tr.skipped,table.list tr.no_tests{background:none;color:inherit}
+table.list tr{background:none;color:inherit}
 table.list td.passed a,table.list td.failed a,table.list td.no_tests a{color:#fff}
 </style>
 ";
@@ -498,12 +651,29 @@ fn tests_cell(v: &VariantResult) -> String {
     s
 }
 
+/// The status as JSON spells it, also the HTML class.
 fn status_class(s: Status) -> &'static str {
     match s {
         Status::Passed => "passed",
         Status::Failed => "failed",
         Status::NoTests => "no_tests",
-        Status::Skipped => "skipped",
+        Status::Cached => "cached",
+        Status::Unavailable => "unavailable",
+        Status::Interrupted => "interrupted",
+        Status::NotStarted => "not_started",
+    }
+}
+
+/// The status as the table and the HTML show it.
+pub fn status_label(s: Status) -> &'static str {
+    match s {
+        Status::Passed => "passed",
+        Status::Failed => "FAILED",
+        Status::NoTests => "no tests",
+        Status::Cached => "passed (cached)",
+        Status::Unavailable => "unavailable",
+        Status::Interrupted => "interrupted",
+        Status::NotStarted => "not started",
     }
 }
 
@@ -562,6 +732,7 @@ mod tests {
             build: name.into(),
             status,
             reason: None,
+            failed_step: None,
             steps: vec![
                 step("configure", StepStatus::Passed),
                 step("build", StepStatus::Passed),
@@ -675,5 +846,183 @@ mod tests {
             .replace(",\"tests_skipped\":1", "")
             .replace(",\"threads\":2", "");
         assert!(serde_json::from_str::<RunReport>(&old).is_ok());
+        // An old report's "skipped" reads as not started: never counted as a pass.
+        let old = json.replace(
+            "\"build\":\"bb\",\"status\":\"no_tests\"",
+            "\"build\":\"bb\",\"status\":\"skipped\"",
+        );
+        let back: RunReport = serde_json::from_str(&old).unwrap();
+        assert_eq!(back.variants[1].status, Status::NotStarted);
+    }
+
+    /// Every status a row can have, as a user reads it in each report: a cached pass counts
+    /// as passed everywhere (JUnit cases pass, marked cached), an unavailable or never-started
+    /// variant still has its row with the reason, a failure names its step and key line.
+    #[test]
+    fn every_variant_has_a_row_with_its_status_and_why() {
+        let mut failed = variant("f", Status::Failed, StepStatus::Passed, &[]);
+        failed.steps[0].status = StepStatus::Failed;
+        failed.steps[0].message =
+            Some("CMake Error at CMakeLists.txt:4 (message):\n  no BLAS here\n".into());
+        failed.steps[1].status = StepStatus::NotRun;
+        failed.steps[2].status = StepStatus::NotRun;
+        failed.explain_failure();
+        let mut cached = variant(
+            "c",
+            Status::Cached,
+            StepStatus::Passed,
+            &[("ok", TestStatus::Passed)],
+        );
+        cached.reason = Some("unchanged since it passed".into());
+        let axes = ["icc", "threaded", "u"];
+        let r = RunReport {
+            schema: 1,
+            matrix: "m".into(),
+            shard: None,
+            cores: 2,
+            wall_s: 1.0,
+            variants: vec![
+                cached,
+                failed,
+                VariantResult::not_built(
+                    "u",
+                    &"9".repeat(64),
+                    axes,
+                    Status::Unavailable,
+                    "no compiler `icc` found",
+                ),
+                VariantResult::not_built(
+                    "ns",
+                    &"8".repeat(64),
+                    axes,
+                    Status::NotStarted,
+                    "--fail-fast: an earlier variant failed",
+                ),
+                VariantResult::not_built(
+                    "in",
+                    &"7".repeat(64),
+                    axes,
+                    Status::Interrupted,
+                    "interrupted while it was building",
+                ),
+            ],
+        };
+        let rows = r.table_rows();
+        let status: Vec<&str> = rows.iter().map(|r| r[2].as_str()).collect();
+        assert_eq!(
+            status,
+            [
+                "passed (cached)",
+                "FAILED",
+                "unavailable",
+                "not started",
+                "interrupted"
+            ]
+        );
+        assert_eq!(
+            rows[2][3..],
+            ["-", "-", "-", "-", "-", "-"],
+            "an unbuilt variant has no step results, tests or time"
+        );
+        assert_eq!(
+            r.why_lines(),
+            [
+                "FAILED f: configure failed: CMake Error at CMakeLists.txt:4 (message):",
+                "unavailable u: no compiler `icc` found",
+                "not started ns: --fail-fast: an earlier variant failed",
+                "interrupted in: interrupted while it was building",
+            ]
+        );
+        assert_eq!(
+            r.summary(),
+            "1 passed (1 cached), 1 failed, 1 unavailable, 1 interrupted, 1 not started"
+        );
+
+        let json = serde_json::to_value(&r).unwrap();
+        let st: Vec<&str> = json["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            st,
+            [
+                "cached",
+                "failed",
+                "unavailable",
+                "not_started",
+                "interrupted"
+            ]
+        );
+        assert_eq!(json["variants"][1]["failed_step"], "configure");
+        assert_eq!(json["variants"][2]["reason"], "no compiler `icc` found");
+
+        let xml = r.junit();
+        let back = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+        let suite = |n: &str| {
+            back.test_suites
+                .iter()
+                .find(|s| s.name.as_str() == n)
+                .unwrap()
+        };
+        let c = suite("c");
+        assert!(!c.test_cases.is_empty());
+        for tc in &c.test_cases {
+            assert!(
+                matches!(tc.status, quick_junit::TestCaseStatus::Success { .. }),
+                "{xml}"
+            );
+            assert!(
+                tc.system_out
+                    .as_ref()
+                    .is_some_and(|o| o.as_str().starts_with("cached: ")),
+                "{xml}"
+            );
+        }
+        assert!(c
+            .properties
+            .iter()
+            .any(|p| p.name.as_str() == "cached" && p.value.as_str() == "true"));
+        for (n, why) in [
+            ("u", "unavailable: no compiler `icc` found"),
+            ("ns", "not started: --fail-fast"),
+            ("in", "interrupted: "),
+        ] {
+            let s = suite(n);
+            assert_eq!(s.test_cases.len(), 1);
+            match &s.test_cases[0].status {
+                quick_junit::TestCaseStatus::Skipped { message, .. } => {
+                    assert!(message.as_ref().unwrap().as_str().starts_with(why), "{xml}")
+                }
+                other => panic!("{n}: {other:?}"),
+            }
+        }
+        match &suite("f").test_cases[0].status {
+            quick_junit::TestCaseStatus::NonSuccess { message, .. } => assert!(
+                message
+                    .as_ref()
+                    .unwrap()
+                    .as_str()
+                    .starts_with("configure failed: CMake Error at CMakeLists.txt:4"),
+                "{xml}"
+            ),
+            other => panic!("{other:?}"),
+        }
+
+        let h = r.html("");
+        assert!(h.contains("1 passed (1 cached)</span>"), "{h}");
+        assert!(h.contains("1 unavailable</span>"), "{h}");
+        assert!(h.contains("2 not run</span>"), "{h}");
+        assert!(h.contains("class=\"cell cached\""), "{h}");
+        assert!(h.contains("<b>unavailable</b>"), "{h}");
+        assert!(h.contains("no compiler `icc` found"), "{h}");
+        assert!(
+            h.contains("configure failed: CMake Error at CMakeLists.txt:4 (message):"),
+            "{h}"
+        );
+        // Read back (as `report merge` does), nothing is lost.
+        let back: RunReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
     }
 }

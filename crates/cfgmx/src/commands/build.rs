@@ -6,7 +6,7 @@ use crate::error::{CliError, Result};
 use crate::load;
 use crate::output::Table;
 use cfgmx_build::job::{Job, LockFile, LOCK_FILE};
-use cfgmx_build::report::{RunReport, Status, StepStatus};
+use cfgmx_build::report::{RunReport, Status, StepStatus, VariantResult};
 use cfgmx_build::runner::System;
 use cfgmx_build::store::{write_atomic, OpenError, Store};
 use cfgmx_build::Event;
@@ -176,8 +176,8 @@ pub struct Jobs {
     pub threads: u32,
     /// The available ones.
     pub jobs: Vec<Job>,
-    /// The others: name and why not.
-    pub unavailable: Vec<(String, String)>,
+    /// The others, as report rows with status `unavailable` and why.
+    pub unavailable: Vec<VariantResult>,
 }
 
 /// The matrix's available variants as jobs, plus the names and reasons of the others. With
@@ -215,7 +215,16 @@ pub fn jobs(
                 jobs.push(j);
                 chosen.push((v, cv));
             }
-            _ => unavailable.push((v.name.clone(), cv.reasons.join("; "))),
+            _ => {
+                let axis = |k: &str| v.axes.get(k).map(|s| s.to_string()).unwrap_or_default();
+                unavailable.push(VariantResult::not_built(
+                    &v.name,
+                    &v.hash,
+                    [&axis("compiler"), &axis("blas"), &axis("build")],
+                    Status::Unavailable,
+                    &cv.reasons.join("; "),
+                ))
+            }
         }
     }
     // The build-system files come from the same renderer as `cfgmx generate`, so a build and
@@ -361,16 +370,27 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         sys.map(|s| (s, a.source.as_path())),
     )?;
     let mut jobs = cfgmx_build::select(all.clone(), &a.only, &a.skip);
+    // The variants that cannot be built here get a row in every report, chosen by the same
+    // --only/--skip/--shard as the others, so a shard's report has each variant exactly once.
+    let mut unavailable: Vec<VariantResult> = unavailable
+        .into_iter()
+        .filter(|u| cfgmx_build::selected(&u.name, &[&u.hash], &a.only, &a.skip))
+        .collect();
     if let Some((k, n)) = shard {
         jobs = cfgmx_build::shard(jobs, k, n);
+        unavailable = cfgmx_build::shard_rows(unavailable, k, n);
     }
-    if jobs.is_empty() && (!a.only.is_empty() || !a.skip.is_empty()) {
+    if jobs.is_empty() && unavailable.is_empty() && (!a.only.is_empty() || !a.skip.is_empty()) {
         return Err(CliError::usage(
             "--only/--skip leave no variant to build; `cfgmx expand` lists the names",
         ));
     }
-    for (n, why) in &unavailable {
-        eprintln!("note: {n} cannot be built here: {why}");
+    for u in &unavailable {
+        eprintln!(
+            "note: {} cannot be built here: {}",
+            u.name,
+            u.reason.as_deref().unwrap_or_default()
+        );
     }
     // A threaded variant's tests run with the matrix's thread count and wait for that many
     // cores; with fewer cores they would wait forever or run with fewer threads than the user
@@ -420,13 +440,15 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         Some(l) => l.event(e),
         None => progress(e, total, &done),
     };
-    let out = cfgmx_build::run(jobs, &opts, &store, &on_event).map_err(|e| match e {
+    let mut out = cfgmx_build::run(jobs, &opts, &store, &on_event).map_err(|e| match e {
         cfgmx_build::RunError::Usage(m) => CliError::usage(m),
         cfgmx_build::RunError::Io(m) => CliError::runtime(m),
     })?;
     if let Some(l) = &live {
         l.clear();
     }
+    out.report.variants.extend(unavailable);
+    out.report.variants.sort_by(|a, b| a.name.cmp(&b.name));
     finish(
         &out.report,
         g.json,
@@ -520,8 +542,8 @@ impl Live {
                 let _ = self.multi.println(line);
                 self.overall.inc(1);
             }
-            Event::Skipped { name, reason, .. } => {
-                let _ = self.multi.println(format!("  skipped {name}: {reason}"));
+            Event::Cached { name, reason, .. } => {
+                let _ = self.multi.println(format!("  cached  {name}: {reason}"));
                 self.overall.inc(1);
             }
             Event::Cancelled { name, .. } => {
@@ -590,9 +612,9 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize) {
             }
             l
         }
-        Event::Skipped { name, reason, .. } => {
+        Event::Cached { name, reason, .. } => {
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-            format!("[{n}/{total}] skipped {name}: {reason}")
+            format!("[{n}/{total}] passed (cached) {name}: {reason}")
         }
         Event::Cancelled { name, .. } => {
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
@@ -638,13 +660,18 @@ fn finish(
         t.row(row);
     }
     write!(out, "{}", t.render()).ok();
+    // Why each variant that did not pass did not, under the table as cargo and nextest do.
+    let why = r.why_lines();
+    if !why.is_empty() {
+        writeln!(out).ok();
+        for l in why {
+            writeln!(out, "{l}").ok();
+        }
+    }
     writeln!(
         out,
-        "\n{} passed, {} failed, {} no tests, {} skipped in {:.1} s on {} core(s)",
-        r.passed(),
-        r.failed(),
-        r.no_tests(),
-        r.count(Status::Skipped),
+        "\n{} in {:.1} s on {} core(s)",
+        r.summary(),
         r.wall_s,
         r.cores
     )
@@ -684,8 +711,12 @@ pub fn run_lock(g: &Global, matrix: Option<&str>, profile: Option<&Path>) -> Res
     let profile = load_profile(g, profile, None)?;
     let j = jobs(g, matrix, &profile, None)?;
     update_lock(Path::new(LOCK_FILE), &j.matrix, &j.jobs)?;
-    for (n, why) in &j.unavailable {
-        eprintln!("note: {n} cannot be built here: {why}");
+    for u in &j.unavailable {
+        eprintln!(
+            "note: {} cannot be built here: {}",
+            u.name,
+            u.reason.as_deref().unwrap_or_default()
+        );
     }
     if g.json {
         println!(
