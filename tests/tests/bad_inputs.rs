@@ -370,6 +370,7 @@ fn a_source_without_a_build_system_is_refused_before_probing() {
     assert_eq!(files_under(dir.path()), before);
     assert!(!dir.path().join(".cfgmx-cache").exists());
     assert!(start.elapsed() < std::time::Duration::from_secs(10));
+}
 
 /// Two files of one `--toolchains` / `--providers` directory with the same `name`: which one
 /// wins would depend on file order, so both are refused, the message naming both files and
