@@ -76,7 +76,14 @@ fn ctrl_c_during_a_probe_removes_its_scratch_directory() {
     let start = Instant::now();
     let pid = child.id();
     let mine = format!("cfgmx-probe-{pid}-");
-    while !names(tmp.path()).iter().any(|n| n.starts_with(&mine)) {
+    // wait until a compile has started in it: the interrupt then lands among running compilers
+    let busy = || {
+        names(tmp.path())
+            .iter()
+            .filter(|n| n.starts_with(&mine))
+            .any(|n| std::fs::read_dir(tmp.path().join(n)).is_ok_and(|mut d| d.next().is_some()))
+    };
+    while !busy() {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "the probe made no scratch directory"

@@ -245,6 +245,9 @@ fn try_candidate(
         // A crashing LLVM front end (flang-new-16 on OpenMP) otherwise starts llvm-symbolizer
         // to decorate its backtrace: a fifth of a second for a trace nobody reads.
         .env("LLVM_DISABLE_SYMBOLIZATION", "1")
+        // The compiler's own temporary files (gcc's `ccXXXX.s`) go into the scratch directory,
+        // which is removed even when a Ctrl-C kills the compiler before it cleans up.
+        .env("TMPDIR", &dir)
         .timeout(timeout)
         .output();
     if !o.success() {

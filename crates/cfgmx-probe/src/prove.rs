@@ -118,6 +118,8 @@ pub fn run_one(t: &LinkTest, timeout: std::time::Duration, dir: &Path) -> Proof 
         .arg(&exe)
         .args(&t.link)
         .cwd(dir)
+        // the compiler's temporary files stay in the scratch directory (removed on Ctrl-C)
+        .env("TMPDIR", dir)
         .timeout(timeout)
         .output();
     if !o.success() {
