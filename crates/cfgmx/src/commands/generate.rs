@@ -261,12 +261,24 @@ fn render_error(e: RenderError, template: Option<&Source>, matrix: &Source) -> C
             }
             CliError::Input(ds)
         }
-        RenderError::Unrepresentable { .. } => CliError::Input(
-            Diagnostics::one(Diagnostic::file(&matrix.name, e.to_string()).expected(
-                "values the output format can represent (change the value, or pick another format)",
-            ))
-            .with_source(matrix),
-        ),
+        RenderError::Unrepresentable { ref value, .. } => {
+            // The value came from the user's template when it is written there and not in the
+            // matrix (a literal piped through a filter): blame the file that holds it.
+            let src = match template {
+                Some(t)
+                    if t.text.contains(value.as_str()) && !matrix.text.contains(value.as_str()) =>
+                {
+                    t
+                }
+                _ => matrix,
+            };
+            CliError::Input(
+                Diagnostics::one(Diagnostic::file(&src.name, e.to_string()).expected(
+                    "values the output format can represent (change the value, or pick another format)",
+                ))
+                .with_source(src),
+            )
+        }
         RenderError::Merge(m) => {
             CliError::Input(Diagnostics::one(Diagnostic::file("CMakePresets.json", m)))
         }
