@@ -194,3 +194,28 @@ pub fn sh(cmd: &str) -> String {
     );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
+
+/// A finished process's status and output, for an assertion message.
+pub fn explain(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The variant records of a `cfgmx build --json` report.
+pub fn variants(report: &serde_json::Value) -> &Vec<serde_json::Value> {
+    report["variants"].as_array().unwrap()
+}
+
+/// The record of step `name` (`configure`, `build`, `test`) of one variant record.
+pub fn step<'a>(variant: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    variant["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap()
+}

@@ -1,7 +1,7 @@
 //! `cfgmx build` end to end on the real tiny-blas project (C + OpenBLAS, OpenMP when the
 //! variant asks): gcc/clang x sequential/threaded x debug/release, real cmake, ninja, ctest.
 
-use cfgmx_tests::{copy_project, MatrixDir};
+use cfgmx_tests::{copy_project, explain, step, variants, MatrixDir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -57,28 +57,6 @@ impl Builds for MatrixDir {
         });
         (o, v)
     }
-}
-
-fn explain(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn variants(v: &Value) -> &Vec<Value> {
-    v["variants"].as_array().unwrap()
-}
-
-fn step<'a>(variant: &'a Value, name: &str) -> &'a Value {
-    variant["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == name)
-        .unwrap()
 }
 
 /// The comparable part of a run: per variant, everything but times and paths.

@@ -3,7 +3,7 @@
 //! with the thread count the matrix declares, languages taken from the project when the matrix
 //! sets none. Real CMake, ctest, gcc, clang and OpenBLAS.
 
-use cfgmx_tests::{repo, MatrixDir};
+use cfgmx_tests::{explain, repo, step, variants, MatrixDir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -24,15 +24,6 @@ fn project(name: &str) -> PathBuf {
     repo().join("tests/projects").join(name)
 }
 
-fn explain(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// `cfgmx build m.toml -j 2 --source SRC --build-root ROOT EXTRA`, with `path` first on `PATH`
 /// when given.
 fn build(env: &MatrixDir, src: &Path, root: &str, extra: &[&str], path: Option<&Path>) -> Command {
@@ -49,19 +40,6 @@ fn build(env: &MatrixDir, src: &Path, root: &str, extra: &[&str], path: Option<&
 
 fn json_of(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("no JSON ({e})\n{}", explain(o)))
-}
-
-fn variants(v: &Value) -> &Vec<Value> {
-    v["variants"].as_array().unwrap()
-}
-
-fn step<'a>(v: &'a Value, name: &str) -> &'a Value {
-    v["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == name)
-        .unwrap()
 }
 
 /// (name, status) of each test a variant recorded.
