@@ -5,21 +5,12 @@
 //! and those whose target can be decoded here must give the value back exactly.
 #![no_main]
 
+mod common;
+
 use cfgmx_model::{Matrix, Registry, Source};
 use cfgmx_render::{quote, Context, Format, RenderError, Renderer};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
-
-const SMALL: &str = r#"
-name = "small"
-languages = ["c", "cxx", "fortran"]
-[axes]
-compiler = ["gcc", "clang"]
-blas = ["threaded"]
-build = ["debug"]
-[values.compiler.clang]
-fortran = "gcc"
-"#;
 
 /// A user template that sends every variant field through the filters.
 const USER: &str = r#"{{ matrix.name | sh }} {{ matrix.description | yaml }}
@@ -37,7 +28,8 @@ fn fixed() -> &'static Fixed {
     static F: OnceLock<Fixed> = OnceLock::new();
     F.get_or_init(|| {
         let reg = Registry::builtin();
-        let m = Matrix::parse(&Source::new("small.toml", SMALL), &reg).expect("fixed matrix");
+        let m =
+            Matrix::parse(&Source::new("small.toml", common::SMALL), &reg).expect("fixed matrix");
         let set = m.variant_set(&reg).expect("fixed variants");
         let ctx = Context::new(
             &m,

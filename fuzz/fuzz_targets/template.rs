@@ -5,29 +5,26 @@
 //! CLI's child process, not here: such inputs are out of this target's scope.)
 #![no_main]
 
+mod common;
+
 use cfgmx_model::{Matrix, Registry, Source};
 use cfgmx_render::{Context, Renderer};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
-const SMALL: &str = r#"
-name = "small"
-languages = ["c", "cxx", "fortran"]
-[axes]
-compiler = ["gcc", "clang"]
-blas = ["threaded"]
-build = ["debug"]
-[values.compiler.clang]
-fortran = "gcc"
-"#;
-
 fn fixed() -> &'static (serde_json::Value, Renderer) {
     static F: OnceLock<(serde_json::Value, Renderer)> = OnceLock::new();
     F.get_or_init(|| {
         let reg = Registry::builtin();
-        let m = Matrix::parse(&Source::new("small.toml", SMALL), &reg).expect("fixed matrix");
+        let m =
+            Matrix::parse(&Source::new("small.toml", common::SMALL), &reg).expect("fixed matrix");
         let set = m.variant_set(&reg).expect("fixed variants");
-        let ctx = Context::new(&m, set.variants.iter().map(|v| (v, None)), set.short_len, None);
+        let ctx = Context::new(
+            &m,
+            set.variants.iter().map(|v| (v, None)),
+            set.short_len,
+            None,
+        );
         (
             serde_json::to_value(&ctx).expect("context as JSON"),
             Renderer::new(),

@@ -1,6 +1,10 @@
 //! Checks shared by the fuzz targets: what every diagnostic must satisfy for the CLI to show
 //! it (a span inside its file, on character boundaries, with the line and column it claims),
-//! and the CLI's own rendering of it (codespan-reporting), which panics on a bad span.
+//! and the CLI's own rendering of it (codespan-reporting), which panics on a bad span; and the
+//! small matrix the rendering targets (`render`, `template`) fill their context from.
+
+// Each target includes this module and uses only part of it.
+#![allow(dead_code)]
 
 use cfgmx_model::{Diagnostic, Diagnostics, Source};
 use codespan_reporting::diagnostic::{Diagnostic as CsDiag, Label};
@@ -53,3 +57,15 @@ pub fn check_list(ds: &[Diagnostic], sources: &[Source]) {
         let _ = term::emit(&mut out, &term::Config::default(), &files, &cs);
     }
 }
+
+/// The small matrix the rendering targets fill their context from.
+pub const SMALL: &str = r#"
+name = "small"
+languages = ["c", "cxx", "fortran"]
+[axes]
+compiler = ["gcc", "clang"]
+blas = ["threaded"]
+build = ["debug"]
+[values.compiler.clang]
+fortran = "gcc"
+"#;
