@@ -1,6 +1,6 @@
 //! Nothing left behind: scratch and staging directories of an interrupted or killed cfgmx are
 //! removed (on Ctrl-C by the process itself, after SIGKILL by the next run), and a live
-//! process's are never touched.
+//! process's are never touched; an interrupted probe caches nothing.
 
 use cfgmx_tests::{bin, files_under, run_env, tempdir};
 use std::path::Path;
@@ -95,6 +95,11 @@ fn ctrl_c_during_a_probe_removes_its_scratch_directory() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{status:?}");
     assert_eq!(names(tmp.path()), Vec::<String>::new());
+    // and compilers killed or never started are not cached as the machine's answer
+    assert!(
+        !dir.path().join("cache/probe-profile.json").exists(),
+        "an interrupted probe cached its profile"
+    );
 }
 
 #[test]

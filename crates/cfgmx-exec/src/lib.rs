@@ -18,14 +18,27 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Process groups of children still running, so an interrupt can end them all.
 static LIVE: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 
-/// Sends SIGTERM, then SIGKILL after `grace`, to every live child process group.
+/// Set by [`kill_all`]: from then on no child is started, so a worker thread still running
+/// when the interrupt lands cannot start a compiler after the groups were ended.
+static CLOSING: AtomicBool = AtomicBool::new(false);
+
+/// Whether [`kill_all`] has run: results gathered since may come from children that were
+/// never started or were killed, so nothing may be cached or written from them.
+pub fn closing() -> bool {
+    CLOSING.load(Ordering::SeqCst)
+}
+
+/// Sends SIGTERM, then SIGKILL after `grace`, to every live child process group, and refuses
+/// every later start (the process is ending).
 pub fn kill_all(grace: Duration) {
+    CLOSING.store(true, Ordering::SeqCst);
     let groups: Vec<i32> = LIVE
         .lock()
         .map(|g| g.iter().copied().collect())
@@ -331,6 +344,9 @@ impl Cmd {
 
     fn run(&self, out: Stdio, err: Stdio) -> Outcome {
         let start = Instant::now();
+        if CLOSING.load(Ordering::SeqCst) {
+            return Outcome::spawn_failed(self, "not started: cfgmx was interrupted".into());
+        }
         let mut cmd = self.command();
         cmd.stdout(out).stderr(err);
         cmd.stdin(if self.stdin.is_some() {
@@ -363,6 +379,12 @@ impl Cmd {
         }
         if let Ok(mut g) = LIVE.lock() {
             g.insert(pgid);
+        }
+        // kill_all sets CLOSING before it reads LIVE: either it saw this group, or this sees
+        // the flag, so a child spawned while the interrupt lands is ended too.
+        if CLOSING.load(Ordering::SeqCst) {
+            // SAFETY: signalling the process group this call just created.
+            unsafe { libc::killpg(pgid, libc::SIGKILL) };
         }
         if let (Some(data), Some(mut stdin)) = (self.stdin.clone(), child.stdin.take()) {
             std::thread::spawn(move || {

@@ -133,6 +133,10 @@ pub fn load_warm(opts: &ProbeOptions) -> Result<Option<Profile>, String> {
 }
 
 pub fn store(dir: &Path, key: &Key, profile: &Profile) -> std::io::Result<()> {
+    if cfgmx_exec::closing() {
+        // Interrupted: compilers were killed or never started, the profile is not the machine.
+        return Err(std::io::Error::other("interrupted"));
+    }
     std::fs::create_dir_all(dir)?;
     let e = Entry {
         key: key.clone(),

@@ -217,6 +217,10 @@ fn read(dir: &Path, profile: &str) -> Entries {
 }
 
 fn store(dir: &Path, e: &Entries) -> std::io::Result<()> {
+    if cfgmx_exec::closing() {
+        // Interrupted: a killed link test is no proof either way.
+        return Err(std::io::Error::other("interrupted"));
+    }
     std::fs::create_dir_all(dir)?;
     let text = serde_json::to_vec(e).map_err(std::io::Error::other)?;
     let tmp = dir.join(format!("{PROOF_FILE}.{}.tmp", std::process::id()));

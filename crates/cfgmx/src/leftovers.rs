@@ -96,6 +96,18 @@ pub fn sweep_tmp_files(dir: &Path) -> usize {
     n
 }
 
+/// Whether this process still has a scratch directory in `dir`.
+fn mine_left(dir: &Path) -> bool {
+    let me = std::process::id();
+    std::fs::read_dir(dir).is_ok_and(|d| {
+        d.flatten().any(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| SCRATCH_PREFIXES.iter().any(|p| pid_after(n, p) == Some(me)))
+        })
+    })
+}
+
 /// Sweeps the temp directory of dead processes' scratch directories.
 pub fn sweep_temp() -> usize {
     sweep(&std::env::temp_dir(), SCRATCH_PREFIXES, false)
@@ -116,15 +128,37 @@ pub fn forget(p: &Path) {
         .retain(|x| x != p);
 }
 
+static EXITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the Ctrl-C handler is ending the process (it exits 130 once it has cleaned up).
+pub fn exiting() -> bool {
+    EXITING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// For every command but `build` (whose scheduler has its own handler): on SIGINT/SIGTERM,
 /// end the children, remove this process's scratch directories and registered paths, exit 130.
 pub fn install_handler() {
     let _ = ctrlc::set_handler(|| {
+        EXITING.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Held until exit: the main thread, going on with results from killed or unstarted
+        // compilers, blocks on its first print instead of reporting them.
+        let _out = std::io::stdout().lock();
+        let _err = std::io::stderr().lock();
         cfgmx_exec::kill_all(std::time::Duration::from_millis(500));
-        sweep(&std::env::temp_dir(), SCRATCH_PREFIXES, true);
-        let paths = ON_INTERRUPT.lock().map(|v| v.clone()).unwrap_or_default();
-        for p in paths {
-            let _ = std::fs::remove_dir_all(&p);
+        // Worker threads keep going until exit: one may still write a source file into a
+        // scratch directory being removed (rmdir then fails: not empty) or make a new one.
+        // No compiler starts any more, so a few passes over a short while settle it.
+        let tmp = std::env::temp_dir();
+        for _ in 0..25 {
+            sweep(&tmp, SCRATCH_PREFIXES, true);
+            let paths = ON_INTERRUPT.lock().map(|v| v.clone()).unwrap_or_default();
+            for p in &paths {
+                let _ = std::fs::remove_dir_all(p);
+            }
+            if !mine_left(&tmp) && paths.iter().all(|p| !p.exists()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
         std::process::exit(130);
     });

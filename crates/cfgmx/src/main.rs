@@ -42,7 +42,14 @@ fn main() -> ExitCode {
         }
     };
     let json = args.global.json;
-    match std::panic::catch_unwind(|| commands::run(args)) {
+    let result = std::panic::catch_unwind(|| commands::run(args));
+    if leftovers::exiting() {
+        // The interrupt handler is cleaning up and exits 130: the result is not to be told.
+        loop {
+            std::thread::park();
+        }
+    }
+    match result {
         Ok(Ok(code)) => ExitCode::from(code),
         Ok(Err(e)) => ExitCode::from(error::report(&e, json)),
         Err(_) => {

@@ -346,6 +346,10 @@ fn write_all_atomic(dir: &Path, outputs: &[(PathBuf, &[u8])]) -> Result<()> {
         }
         staged.push((tmp, path));
     }
+    if cfgmx_exec::closing() {
+        // Interrupted while staging: what was rendered may rest on killed probes.
+        return done(Err(CliError::runtime("interrupted")));
+    }
     for (tmp, path) in &staged {
         if let Err(e) = std::fs::rename(tmp, path) {
             return done(Err(fail("write", path, e)));
