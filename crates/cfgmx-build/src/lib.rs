@@ -14,6 +14,7 @@
 
 pub mod budget;
 pub mod job;
+pub mod keyline;
 pub mod project;
 pub mod report;
 pub mod runner;
@@ -413,6 +414,11 @@ pub fn run(
     });
     let mut variants = results.into_inner().unwrap_or_default();
     variants.sort_by(|a, b| a.name.cmp(&b.name));
+    // Each variant's logs are relative to its build root: a merged report of shards built in
+    // different roots still finds them.
+    for v in &mut variants {
+        v.build_root = Some(root.display().to_string());
+    }
     Ok(Outcome {
         report: RunReport {
             schema: 1,
@@ -665,6 +671,7 @@ fn run_one(
         source_fingerprint: fp.to_string(),
         tools,
         warnings,
+        build_root: None,
     })
 }
 

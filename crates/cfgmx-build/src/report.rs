@@ -54,6 +54,9 @@ pub struct TestCaseResult {
     pub name: String,
     pub status: TestStatus,
     pub time_s: f64,
+    /// A failed test's own output, its last lines: what it said about why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// The variant's overall status.
@@ -126,6 +129,10 @@ pub struct VariantResult {
     /// source tree, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The build root its step logs are relative to (absolute), so reports merged from
+    /// shards built in different roots link each variant's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_root: Option<String>,
 }
 
 impl VariantResult {
@@ -162,6 +169,7 @@ impl VariantResult {
             source_fingerprint: String::new(),
             tools: Default::default(),
             warnings: Vec::new(),
+            build_root: None,
         }
     }
 
@@ -370,7 +378,16 @@ impl RunReport {
                             TestStatus::Passed => TestCaseStatus::success(),
                             TestStatus::Failed => {
                                 let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                                st.set_message(format!("test {} failed (log: {})", t.name, s.log));
+                                // What the test itself said, as the dashboard's message.
+                                let said =
+                                    t.output.as_deref().and_then(crate::keyline::test_reason);
+                                st.set_message(match said {
+                                    Some(l) => format!("{}: {l} (log: {})", t.name, s.log),
+                                    None => format!("test {} failed (log: {})", t.name, s.log),
+                                });
+                                if let Some(o) = &t.output {
+                                    st.set_description(o.clone());
+                                }
                                 st
                             }
                             TestStatus::Skipped => {
@@ -443,9 +460,9 @@ impl RunReport {
 
     /// A self-contained HTML page: one grid per value of the remaining axes, rows = compiler,
     /// columns = blas x build, each cell coloured by status and linking to its logs.
-    /// `log_prefix` is put before each log path (relative to the build root) so links work
-    /// from where the page is saved.
-    pub fn html(&self, log_prefix: &str) -> String {
+    /// `log_prefix` gives, for a variant, what is put before each of its log paths (relative
+    /// to its build root) so links work from where the page is saved.
+    pub fn html(&self, log_prefix: &dyn Fn(&VariantResult) -> String) -> String {
         let compilers: Vec<&str> = uniq(self.variants.iter().map(|v| v.compiler.as_str()));
         let blases: Vec<&str> = uniq(self.variants.iter().map(|v| v.blas.as_str()));
         let builds: Vec<&str> = uniq(self.variants.iter().map(|v| v.build.as_str()));
@@ -512,7 +529,7 @@ impl RunReport {
                     Some(s) if !s.log.is_empty() => h.push_str(&format!(
                         "<td class=\"{}\"><a href=\"{}\">{}</a> {:.1}s</td>",
                         step_class(s.status),
-                        esc(&format!("{log_prefix}{}", s.log)),
+                        esc(&format!("{}{}", log_prefix(v), s.log)),
                         step_class(s.status),
                         s.duration_s
                     )),
@@ -530,6 +547,33 @@ impl RunReport {
                 v.threads.map_or("-".to_string(), |t| t.to_string()),
                 v.duration_s
             ));
+            // Why it did not pass: the key line, unfolding to the step's excerpt.
+            if let Some(why) = v
+                .reason
+                .as_deref()
+                .filter(|_| !matches!(v.status, Status::Passed | Status::Cached))
+            {
+                let head = match &v.failed_step {
+                    Some(step) => format!("{step} failed: {why}"),
+                    None => why.to_string(),
+                };
+                let more = v
+                    .steps
+                    .iter()
+                    .find(|s| s.status == StepStatus::Failed)
+                    .and_then(|s| s.message.as_deref());
+                h.push_str(&format!(
+                    "<tr class=\"why\"><td colspan=\"9\">{}</td></tr>\n",
+                    match more {
+                        Some(m) => format!(
+                            "<details><summary>{}</summary><pre>{}</pre></details>",
+                            esc(&head),
+                            esc(m)
+                        ),
+                        None => esc(&head),
+                    }
+                ));
+            }
         }
         h.push_str("</table>\n");
         // Every test of every variant: which one failed is what a maintainer looks for first.
@@ -542,11 +586,19 @@ impl RunReport {
                         TestStatus::Failed => "failed",
                         TestStatus::Skipped => "skipped",
                     };
+                    // A failed test's own last lines, folded under its name.
+                    let name = match &t.output {
+                        Some(o) => format!(
+                            "<details><summary>{}</summary><pre>{}</pre></details>",
+                            esc(&t.name),
+                            esc(o)
+                        ),
+                        None => esc(&t.name),
+                    };
                     h.push_str(&format!(
-                        "<tr><td><a href=\"#v-{}\">{}</a></td><td>{}</td><td class=\"{class}\">{class}</td><td>{:.2}s</td></tr>\n",
+                        "<tr><td><a href=\"#v-{}\">{}</a></td><td>{name}</td><td class=\"{class}\">{class}</td><td>{:.2}s</td></tr>\n",
                         esc(&v.hash),
                         esc(&v.name),
-                        esc(&t.name),
                         t.time_s
                     ));
                 }
@@ -558,7 +610,7 @@ impl RunReport {
     }
 }
 
-fn cell_html(cell: &[&VariantResult], log_prefix: &str) -> String {
+fn cell_html(cell: &[&VariantResult], log_prefix: &dyn Fn(&VariantResult) -> String) -> String {
     if cell.is_empty() {
         return "<td class=\"none\">&ndash;</td>".into();
     }
@@ -592,7 +644,7 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &str) -> String {
             .find(|s| s.status == StepStatus::Failed)
             .or(v.steps.last())
             .filter(|s| !s.log.is_empty())
-            .map(|s| format!("{log_prefix}{}", s.log));
+            .map(|s| format!("{}{}", log_prefix(v), s.log));
         let label = format!(
             "<b>{}</b><br><small><code>{}</code>{}{}{}</small>",
             esc(status_label(v.status)),
@@ -638,6 +690,8 @@ table.grid td a{color:inherit;text-decoration:none;display:block}
 table.list{border-collapse:collapse;margin-top:1em}
 table.list td,table.list th{border:1px solid #ddd;padding:.25em .6em;text-align:left}
 table.list tr{background:none;color:inherit}
+tr.why td{font-size:90%;color:#a33}
+tr.why pre,td pre{white-space:pre-wrap;color:#222;background:#f7f7f7;padding:.4em;margin:.3em 0}
 table.list td.passed a,table.list td.failed a,table.list td.no_tests a{color:#fff}
 </style>
 ";
@@ -744,6 +798,7 @@ mod tests {
             tests: tests
                 .iter()
                 .map(|(n, s)| TestCaseResult {
+                    output: None,
                     name: n.to_string(),
                     status: *s,
                     time_s: 0.25,
@@ -755,6 +810,7 @@ mod tests {
             source_fingerprint: String::new(),
             tools: Default::default(),
             warnings: vec![],
+            build_root: None,
         }
     }
 
@@ -832,7 +888,7 @@ mod tests {
         assert_eq!(rows[0][7], "2");
         assert_eq!(rows[1][2], "no tests");
         assert_eq!(rows[1][5], "no tests");
-        let h = r.html("");
+        let h = r.html(&|_| String::new());
         assert!(h.contains("1 no tests"), "{h}");
         assert!(h.contains("class=\"cell no_tests\""), "{h}");
         assert!(h.contains("&lt;bad &amp; &quot;x&quot;&gt;"), "{h}");
@@ -1010,7 +1066,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
 
-        let h = r.html("");
+        let h = r.html(&|_| String::new());
         assert!(h.contains("1 passed (1 cached)</span>"), "{h}");
         assert!(h.contains("1 unavailable</span>"), "{h}");
         assert!(h.contains("2 not run</span>"), "{h}");

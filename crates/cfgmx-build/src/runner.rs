@@ -211,6 +211,9 @@ pub fn meson_native(j: &Job) -> String {
     s
 }
 
+/// Lines of a failed test's own output kept with its result.
+const TEST_OUTPUT_LINES: usize = 10;
+
 fn finish(ctx: &StepContext, step: &str, o: &cfgmx_exec::Outcome, cores: usize) -> StepResult {
     let log = ctx.log(step);
     let ok = o.success();
@@ -229,7 +232,7 @@ fn finish(ctx: &StepContext, step: &str, o: &cfgmx_exec::Outcome, cores: usize) 
         message: if ok {
             None
         } else {
-            Some(format!("{}{}", disk_full(&ctx.vdir), why(o, &log)))
+            Some(format!("{}{}", disk_full(&ctx.vdir), why(step, o, &log)))
         },
     }
 }
@@ -246,9 +249,22 @@ fn disk_full(dir: &Path) -> String {
     }
 }
 
-/// The verdict and the log lines that say why a step failed: errors first, else the tail.
-fn why(o: &cfgmx_exec::Outcome, log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+/// The key line (see [`crate::keyline`]), the verdict and the log lines that say why a step
+/// failed: errors first, else the tail.
+fn why(step: &str, o: &cfgmx_exec::Outcome, log: &Path) -> String {
+    let text = cfgmx_fs::read_to_string(log, cfgmx_fs::MAX_OWN_BYTES).unwrap_or_default();
+    let key = if o.timed_out {
+        Some(format!(
+            "timed out after {:.0} s (--step-timeout)",
+            o.duration.as_secs_f64()
+        ))
+    } else {
+        match step {
+            "configure" => crate::keyline::configure(&text),
+            "build" => crate::keyline::build(&text),
+            _ => None,
+        }
+    };
     let lines: Vec<&str> = text.lines().collect();
     let mut pick: Vec<&str> = lines
         .iter()
@@ -262,7 +278,10 @@ fn why(o: &cfgmx_exec::Outcome, log: &Path) -> String {
     if pick.is_empty() {
         pick = lines[lines.len().saturating_sub(12)..].to_vec();
     }
-    format!("{o}\n{}", pick.join("\n"))
+    match key {
+        Some(k) => format!("{k}\n{o}\n{}", pick.join("\n")),
+        None => format!("{o}\n{}", pick.join("\n")),
+    }
 }
 
 fn header(log: &Path, cmd: &Cmd) {
@@ -462,6 +481,7 @@ pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
     let mut out = Vec::new();
     let mut current: Option<TestCaseResult> = None;
     let mut saw_suite = false;
+    let mut in_out = false;
     let attrs = |e: &BytesStart| -> Result<(String, String, f64), String> {
         let (mut name, mut status, mut time) = (String::new(), String::new(), 0.0);
         for a in e.attributes() {
@@ -477,6 +497,7 @@ pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
         Ok((name, status, time))
     };
     let case = |name: String, status: &str, time: f64| TestCaseResult {
+        output: None,
         name,
         status: match status {
             "run" | "" => TestStatus::Passed,
@@ -501,6 +522,7 @@ pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
                 let (n, st, t) = attrs(&e)?;
                 out.push(case(n, &st, t));
             }
+            Event::Start(e) if e.name().as_ref() == b"system-out" => in_out = true,
             // A child says more than the attribute (and some writers have no attribute).
             Event::Start(e) | Event::Empty(e) => {
                 if let Some(c) = current.as_mut() {
@@ -513,8 +535,33 @@ pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
                     }
                 }
             }
+            Event::Text(t) if in_out => {
+                if let Some(c) = current.as_mut() {
+                    let text = t.decode().map_err(|e| e.to_string())?;
+                    c.output.get_or_insert_with(String::new).push_str(&text);
+                }
+            }
+            // `&lt;` and `&#10;` inside the output come as references of their own.
+            Event::GeneralRef(g) if in_out => {
+                if let Some(c) = current.as_mut() {
+                    let name = g.decode().map_err(|e| e.to_string())?;
+                    let ch = match g.resolve_char_ref() {
+                        Ok(Some(ch)) => ch.to_string(),
+                        _ => quick_xml::escape::resolve_predefined_entity(&name)
+                            .unwrap_or_default()
+                            .to_string(),
+                    };
+                    c.output.get_or_insert_with(String::new).push_str(&ch);
+                }
+            }
+            Event::End(e) if e.name().as_ref() == b"system-out" => in_out = false,
             Event::End(e) if e.name().as_ref() == b"testcase" => {
-                if let Some(c) = current.take() {
+                if let Some(mut c) = current.take() {
+                    // Kept for failed tests only: a passing test's output is in the log.
+                    c.output = c
+                        .output
+                        .filter(|o| c.status == TestStatus::Failed && !o.trim().is_empty())
+                        .map(|o| crate::keyline::tail(&o, TEST_OUTPUT_LINES));
                     out.push(c);
                 }
             }
@@ -554,6 +601,10 @@ pub fn parse_meson_testlog(text: &str) -> Result<Vec<TestCaseResult>, String> {
                 _ => TestStatus::Failed,
             },
             time_s: v["duration"].as_f64().unwrap_or(0.0),
+            output: v["stdout"]
+                .as_str()
+                .filter(|_| !matches!(result, "OK" | "EXPECTEDFAIL" | "SKIP"))
+                .map(|o| crate::keyline::tail(o, TEST_OUTPUT_LINES)),
         });
     }
     Ok(out)
@@ -729,10 +780,25 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
     };
     counts.unread = unread.clone();
     let mut r = finish(ctx, "test", &o, k);
+    if let (StepStatus::Failed, false, Some(key)) =
+        (r.status, o.timed_out, crate::keyline::test(&counts.cases))
+    {
+        // The failing test and its own words first (the disk-full line, when there is one,
+        // stays above: it is the cause).
+        let m = r.message.take().unwrap_or_default();
+        let full = disk_full(&ctx.vdir);
+        r.message = Some(match m.strip_prefix(&full) {
+            Some(rest) if !full.is_empty() => format!("{full}{key}\n{rest}"),
+            _ => format!("{key}\n{m}"),
+        });
+    }
     if r.status == StepStatus::Passed && counts.failed > 0 {
         // A driver that exits 0 over a failed test is still a failed test.
         r.status = StepStatus::Failed;
-        r.message = Some(format!("{} test(s) failed", counts.failed));
+        r.message = Some(
+            crate::keyline::test(&counts.cases)
+                .unwrap_or_else(|| format!("{} test(s) failed", counts.failed)),
+        );
     } else if r.status == StepStatus::Passed && counts.passed + counts.failed == 0 {
         r.status = StepStatus::NoTests;
         r.message = Some(match &unread {

@@ -636,7 +636,11 @@ fn finish(
         write_out(p, &r.junit())?;
     }
     if let Some(p) = html {
-        write_out(p, &r.html(&log_prefix(p, root)))?;
+        // each variant's logs under its own build root (shards of a merge may differ)
+        let prefix = |v: &cfgmx_build::report::VariantResult| {
+            log_prefix(p, v.build_root.as_deref().map_or(root, Path::new))
+        };
+        write_out(p, &r.html(&prefix))?;
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
