@@ -391,7 +391,7 @@ pub fn run(
                                 ),
                             });
                         }
-                        if r.status == Status::Failed && opts.fail_fast {
+                        if r.status.is_failure() && opts.fail_fast {
                             stop.store(true, Ordering::SeqCst);
                         }
                         on_event(&Event::Finished(Box::new(r.clone())));
@@ -620,6 +620,7 @@ fn run_one(
                 log: String::new(),
                 cores: 0,
                 message: None,
+                timed_out: false,
             });
         }
     }
@@ -648,7 +649,9 @@ fn run_one(
         compiler: job.compiler.clone(),
         blas: job.blas.clone(),
         build: job.build.clone(),
-        status: if failed {
+        status: if failed && steps.iter().any(|s| s.timed_out) {
+            Status::TimedOut
+        } else if failed {
             Status::Failed
         } else if steps
             .iter()

@@ -35,6 +35,9 @@ pub struct StepResult {
     /// For a failed step, the lines of the log that say why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The step was ended by `--step-timeout` (its status is `failed`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
 }
 
 /// How one of the project's own tests ended.
@@ -65,6 +68,9 @@ pub struct TestCaseResult {
 pub enum Status {
     Passed,
     Failed,
+    /// A step was ended by `--step-timeout`: a failure (exit code 1), counted apart because
+    /// the cure differs (a hang or a slow test, not a wrong result).
+    TimedOut,
     /// Configured and built, but no test ran: never a pass (the exit code is 1 unless the user
     /// allows it), since nothing was checked.
     NoTests,
@@ -176,7 +182,7 @@ impl VariantResult {
     /// For a failed variant without them, records the step that failed and its key line (the
     /// first line of the step's message), so every report can say why without the log.
     pub fn explain_failure(&mut self) {
-        if self.status != Status::Failed || self.failed_step.is_some() {
+        if !self.status.is_failure() || self.failed_step.is_some() {
             return;
         }
         let Some(s) = self.steps.iter().find(|s| s.status == StepStatus::Failed) else {
@@ -225,8 +231,9 @@ impl RunReport {
         if cached > 0 {
             parts[0].push_str(&format!(" ({cached} cached)"));
         }
-        parts.push(format!("{} failed", self.failed()));
+        parts.push(format!("{} failed", self.count(Status::Failed)));
         for (n, what) in [
+            (self.count(Status::TimedOut), "timed out"),
             (self.no_tests(), "no tests"),
             (self.count(Status::Unavailable), "unavailable"),
             (self.count(Status::Interrupted), "interrupted"),
@@ -238,8 +245,9 @@ impl RunReport {
         }
         parts.join(", ")
     }
+    /// Failures of every kind: failed and timed out.
     pub fn failed(&self) -> usize {
-        self.count(Status::Failed)
+        self.count(Status::Failed) + self.count(Status::TimedOut)
     }
     pub fn no_tests(&self) -> usize {
         self.count(Status::NoTests)
@@ -475,14 +483,15 @@ impl RunReport {
         h.push_str(STYLE);
         h.push_str("</head><body>\n");
         h.push_str(&format!(
-            "<h1>cfgmx build <code>{}</code></h1>\n<p class=\"sum\"><span class=\"passed\">{} passed{}</span> <span class=\"failed\">{} failed</span> <span class=\"no_tests\">{} no tests</span> <span class=\"unavailable\">{} unavailable</span> <span class=\"not_started\">{} not run</span> &middot; {} cores &middot; {:.1} s wall</p>\n",
+            "<h1>cfgmx build <code>{}</code></h1>\n<p class=\"sum\"><span class=\"passed\">{} passed{}</span> <span class=\"failed\">{} failed</span> <span class=\"timed_out\">{} timed out</span> <span class=\"no_tests\">{} no tests</span> <span class=\"unavailable\">{} unavailable</span> <span class=\"not_started\">{} not run</span> &middot; {} cores &middot; {:.1} s wall</p>\n",
             esc(&self.matrix),
             self.passed(),
             match self.count(Status::Cached) {
                 0 => String::new(),
                 n => format!(" ({n} cached)"),
             },
-            self.failed(),
+            self.count(Status::Failed),
+            self.count(Status::TimedOut),
             self.no_tests(),
             self.count(Status::Unavailable),
             self.not_run(),
@@ -619,7 +628,7 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &dyn Fn(&VariantResult) -> Str
         .iter()
         .map(|v| v.status)
         .max_by_key(|s| match s {
-            Status::Failed => 6,
+            Status::Failed | Status::TimedOut => 6,
             Status::NoTests => 5,
             Status::Interrupted => 4,
             Status::NotStarted => 3,
@@ -682,7 +691,7 @@ table.grid th{background:#eee;padding:.4em .8em}
 table.grid td{width:9em;height:4em;text-align:center;border-radius:.4em}
 table.grid td a{color:inherit;text-decoration:none;display:block}
 .passed{background:#2e9e4f;color:#fff}
-.failed{background:#d33c3c;color:#fff}
+.failed,.timed_out{background:#d33c3c;color:#fff}
 .skipped,.unavailable,.not_started,.interrupted{background:#9aa4ad;color:#fff}
 .cached{background:#5cb77a;color:#fff}
 .no_tests{background:#e0a030;color:#fff}
@@ -705,11 +714,19 @@ fn tests_cell(v: &VariantResult) -> String {
     s
 }
 
+impl Status {
+    /// Failed or timed out: what makes the exit code 1 and stops `--fail-fast`.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Failed | Status::TimedOut)
+    }
+}
+
 /// The status as JSON spells it, also the HTML class.
 fn status_class(s: Status) -> &'static str {
     match s {
         Status::Passed => "passed",
         Status::Failed => "failed",
+        Status::TimedOut => "timed_out",
         Status::NoTests => "no_tests",
         Status::Cached => "cached",
         Status::Unavailable => "unavailable",
@@ -723,6 +740,7 @@ pub fn status_label(s: Status) -> &'static str {
     match s {
         Status::Passed => "passed",
         Status::Failed => "FAILED",
+        Status::TimedOut => "TIMED OUT",
         Status::NoTests => "no tests",
         Status::Cached => "passed (cached)",
         Status::Unavailable => "unavailable",
@@ -768,6 +786,7 @@ mod tests {
             log: format!("h/logs/{name}.log"),
             cores: 1,
             message: None,
+            timed_out: false,
         }
     }
 

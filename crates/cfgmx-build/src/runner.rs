@@ -234,6 +234,7 @@ fn finish(ctx: &StepContext, step: &str, o: &cfgmx_exec::Outcome, cores: usize) 
         } else {
             Some(format!("{}{}", disk_full(&ctx.vdir), why(step, o, &log)))
         },
+        timed_out: o.timed_out,
     }
 }
 
@@ -328,6 +329,7 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
             log: ctx.rel(&log),
             cores: 0,
             message: None,
+            timed_out: false,
         };
     }
     let cmd = match ctx.system {
@@ -824,6 +826,7 @@ fn io_failure(ctx: &StepContext, step: &str, log: &Path, e: std::io::Error) -> S
         message: Some(format!(
             "cfgmx could not take cores from its jobserver: {e}"
         )),
+        timed_out: false,
     }
 }
 

@@ -590,6 +590,7 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize) {
                 .collect();
             let verdict = match r.status {
                 Status::Failed => "FAILED ",
+                Status::TimedOut => "TIMED OUT ",
                 Status::NoTests => "no-tests ",
                 _ => "passed ",
             };
