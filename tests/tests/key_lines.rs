@@ -198,7 +198,17 @@ fn every_report_says_why_each_variant_failed_and_merged_links_work() {
         }
     }
 
-    // JUnit: the failure messages carry the key lines; unavailable ones are skipped with why
+    // JUnit: valid against the format CI servers read, counts that add up, the failure
+    // messages carrying the key lines, unavailable variants skipped with why
+    let xsd = cfgmx_tests::repo().join("tests/fixtures/junit/junit.xsd");
+    let v = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(env.path().join("junit.xml"))
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", explain(&v));
     let script = format!(
         r#"
 import xml.etree.ElementTree as ET
@@ -223,6 +233,10 @@ for case in ["ok", "cfgfail", "buildfail", "testfail", "hang"]:
     s = suites["icc-none-release-" + case]
     sk = s.find("testcase").find("skipped")
     assert sk is not None and "icc" in sk.get("message"), case
+for s in suites.values():
+    cases = s.findall("testcase")
+    assert int(s.get("tests")) == len(cases), s.get("name")
+    assert int(s.get("failures")) == sum(c.find("failure") is not None for c in cases), s.get("name")
 ok = suites["gcc-none-release-ok"]
 assert all(c.find("failure") is None and c.find("skipped") is None for c in ok.findall("testcase"))
 print("ok")
