@@ -80,37 +80,37 @@ pub struct Config {
     pub changed: bool,
 }
 
-/// Writes the variant's configuration into its directory: the files cfgmx-render made (in
-/// `job.files`) when there are, else a self-contained equivalent.
+/// Writes the variant's configuration into its directory: exactly the files cfgmx-render
+/// made for it (`job.files`, also carried by the lock), so a build and `cfgmx generate` can
+/// never disagree. A job without them (a lock entry from an older cfgmx) is refused with
+/// what to do, never configured from a second, different writer.
 pub fn write_config(ctx: &StepContext) -> std::io::Result<Config> {
     let j = ctx.job;
-    let mut files: Vec<(&str, String)> = Vec::new();
-    match ctx.system {
-        System::Cmake => match (j.files.get("cmake-toolchain"), j.files.get("cmake-cache")) {
-            (Some(t), Some(c)) => {
-                files.push(("cfgmx-toolchain.cmake", t.clone()));
-                files.push(("cfgmx-cache.cmake", c.clone()));
-            }
-            _ => files.push(("cfgmx-cache.cmake", cmake_cache(j))),
-        },
-        System::Meson => files.push((
-            "cfgmx-native.ini",
-            j.files
-                .get("meson-native")
-                .cloned()
-                .unwrap_or_else(|| meson_native(j)),
-        )),
-    }
+    let wanted: &[(&str, &str)] = match ctx.system {
+        System::Cmake => &[
+            ("cmake-toolchain", "cfgmx-toolchain.cmake"),
+            ("cmake-cache", "cfgmx-cache.cmake"),
+        ],
+        System::Meson => &[("meson-native", "cfgmx-native.ini")],
+    };
     let mut changed = false;
     let mut toolchain = None;
     let mut main = PathBuf::new();
-    for (name, text) in files {
+    for (format, name) in wanted {
+        let Some(text) = j.files.get(*format) else {
+            return Err(std::io::Error::other(format!(
+                "no {format} file for {} ({}): its lock entry was written without it (by an \
+                 older cfgmx, or a value the format cannot hold); run `cfgmx expand --lock` \
+                 or `cfgmx build` again",
+                j.name, j.hash
+            )));
+        };
         let path = ctx.vdir.join(name);
         if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
             crate::store::write_atomic(&path, text.as_bytes())?;
             changed = true;
         }
-        if name == "cfgmx-toolchain.cmake" {
+        if *name == "cfgmx-toolchain.cmake" {
             toolchain = Some(path);
         } else {
             main = path;
@@ -121,94 +121,6 @@ pub fn write_config(ctx: &StepContext) -> std::io::Result<Config> {
         main,
         changed,
     })
-}
-
-/// CMake bracket argument: no escape sequence or variable reference is interpreted inside, so
-/// no value can inject CMake code; the bracket is made longer than any `]=*]` in the value.
-fn cmake_quote(s: &str) -> String {
-    let mut eq = String::new();
-    while s.contains(&format!("]{eq}]")) {
-        eq.push('=');
-    }
-    format!("[{eq}[{s}]{eq}]")
-}
-
-/// The initial cache (`cmake -C`): compilers, flags, link line and the matrix's cache
-/// variables.
-pub fn cmake_cache(j: &Job) -> String {
-    let mut s = format!("# cfgmx variant {} ({})\n", j.name, j.hash);
-    let mut set = |k: &str, v: &str| {
-        s.push_str(&format!(
-            "set({k} {} CACHE STRING \"\" FORCE)\n",
-            cmake_quote(v)
-        ));
-    };
-    for (k, v) in [
-        ("CMAKE_C_COMPILER", &j.cc),
-        ("CMAKE_CXX_COMPILER", &j.cxx),
-        ("CMAKE_Fortran_COMPILER", &j.fc),
-    ] {
-        if let Some(v) = v {
-            set(k, v);
-        }
-    }
-    set("CMAKE_C_FLAGS", &j.cflags.join(" "));
-    set("CMAKE_CXX_FLAGS", &j.cxxflags.join(" "));
-    set("CMAKE_Fortran_FLAGS", &j.fflags.join(" "));
-    let link = j.ldflags.join(" ");
-    set("CMAKE_EXE_LINKER_FLAGS", &link);
-    set("CMAKE_SHARED_LINKER_FLAGS", &link);
-    // Standard libraries go at the end of every link line, after the objects, where `-l`
-    // arguments must be; linker flags would put them before.
-    let libs = j.libs.join(" ");
-    for lang in ["C", "CXX", "Fortran"] {
-        set(&format!("CMAKE_{lang}_STANDARD_LIBRARIES"), &libs);
-    }
-    for (k, v) in &j.cmake {
-        set(k, v);
-    }
-    s
-}
-
-fn meson_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-fn meson_list(v: &[String]) -> String {
-    format!(
-        "[{}]",
-        v.iter()
-            .map(|x| meson_quote(x))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
-/// The Meson native file: compilers under `[binaries]`, flags under `[built-in options]`.
-pub fn meson_native(j: &Job) -> String {
-    let mut s = format!("# cfgmx variant {} ({})\n[binaries]\n", j.name, j.hash);
-    for (k, v) in [("c", &j.cc), ("cpp", &j.cxx), ("fortran", &j.fc)] {
-        if let Some(v) = v {
-            s.push_str(&format!("{k} = {}\n", meson_quote(v)));
-        }
-    }
-    s.push_str("\n[built-in options]\n");
-    for (lang, model_lang, flags) in [
-        ("c", "c", &j.cflags),
-        ("cpp", "cxx", &j.cxxflags),
-        ("fortran", "fortran", &j.fflags),
-    ] {
-        // Meson passes no compile flags to the link: each language's link gets its own
-        // compiler's facet link flags (a lock without them has the shared ones only).
-        let mut link = j.link.get(model_lang).unwrap_or(&j.ldflags).clone();
-        link.extend(j.libs.iter().cloned());
-        s.push_str(&format!("{lang}_args = {}\n", meson_list(flags)));
-        s.push_str(&format!("{lang}_link_args = {}\n", meson_list(&link)));
-    }
-    for (k, v) in &j.meson {
-        s.push_str(&format!("{k} = {}\n", meson_quote(v)));
-    }
-    s
 }
 
 /// Lines of a failed test's own output kept with its result.
@@ -969,12 +881,5 @@ mod tests {
         );
         assert!(parse_meson_testlog("{\"result\": \"OK\"}\n").is_err());
         assert!(parse_meson_testlog("").unwrap().is_empty());
-    }
-
-    #[test]
-    fn cmake_values_cannot_escape_their_bracket() {
-        assert_eq!(cmake_quote("-O2"), "[[-O2]]");
-        assert_eq!(cmake_quote("a]]b"), "[=[a]]b]=]");
-        assert_eq!(cmake_quote("x]=]y]]"), "[==[x]=]y]]]==]");
     }
 }
