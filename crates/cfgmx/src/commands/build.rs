@@ -250,6 +250,13 @@ pub fn jobs(
     };
     let mut cannot = Vec::new();
     for (i, j) in jobs.iter_mut().enumerate() {
+        // `cfgmx env HASH` prints this, from the lock: the same writer as `generate -f env`.
+        match renderer.render_variant(Format::Env, &ctx, i) {
+            Ok(r) => {
+                j.files.insert(Format::Env.as_str().to_string(), r.content);
+            }
+            Err(e) => eprintln!("note: {}: no env script in the lock: {e}", j.name),
+        }
         for &f in formats {
             match renderer.render_variant(f, &ctx, i) {
                 Ok(r) => {
