@@ -637,8 +637,22 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &dyn Fn(&VariantResult) -> Str
             Status::Cached => 1,
         })
         .unwrap_or(Status::NotStarted);
-    let mut s = format!("<td class=\"cell {}\">", status_class(worst));
+    // One variant colours its cell; several (user axes add dimensions) each get a block of
+    // their own colour, named, so a pass beside a failure still reads as a pass.
+    let multi = cell.len() > 1;
+    let mut s = if multi {
+        format!("<td class=\"cell multi {}\">", status_class(worst))
+    } else {
+        format!("<td class=\"cell {}\">", status_class(worst))
+    };
     for v in cell {
+        if multi {
+            s.push_str(&format!(
+                "<div class=\"sub {}\"><small>{}</small><br>",
+                status_class(v.status),
+                esc(&v.name)
+            ));
+        }
         // Why it did not pass, in the cell: the failed step and its key line, or why it was
         // not built (unavailable, interrupted, not started).
         let why = match (&v.failed_step, &v.reason) {
@@ -677,6 +691,9 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &dyn Fn(&VariantResult) -> Str
             )),
             None => s.push_str(&format!("<a href=\"#v-{}\">{label}</a>", esc(&v.hash))),
         }
+        if multi {
+            s.push_str("</div>");
+        }
     }
     s.push_str("</td>");
     s
@@ -696,6 +713,8 @@ table.grid td a{color:inherit;text-decoration:none;display:block}
 .cached{background:#5cb77a;color:#fff}
 .no_tests{background:#e0a030;color:#fff}
 .none{background:#f4f4f4;color:#aaa}
+table.grid td.multi{background:#f4f4f4;color:#222;width:14em;padding:2px}
+.sub{border-radius:.3em;margin:3px 0;padding:.3em}
 table.list{border-collapse:collapse;margin-top:1em}
 table.list td,table.list th{border:1px solid #ddd;padding:.25em .6em;text-align:left}
 table.list tr{background:none;color:inherit}
