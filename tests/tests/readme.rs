@@ -3,7 +3,7 @@
 //! holding a sample library in `~/src/mylib`, an empty probe cache, `cfgmx` on PATH).
 //!
 //! In a block, `$ COMMAND` lines are run with `sh -c` (so `&&` and `# comments` work as a
-//! reader expects) and must exit 0; the lines after a command, if any, are its expected output
+//! reader expects, and a `cd` holds for the next commands) and must exit 0; the lines after a command, if any, are its expected output
 //! (stdout and stderr as a terminal shows them), where a line `...` stands for any number of
 //! lines and `[..]` inside a line for any text (hashes, paths, versions, timings). A fenced
 //! block whose info string has `file=NAME` (```toml file=big.toml) is written to NAME in the
@@ -110,15 +110,21 @@ fn run_session(doc: &Path) -> Vec<String> {
     );
     let mut failures = Vec::new();
     let mut ran = 0;
+    // The directory a `cd` left the session in, as a reader's shell would keep it.
+    let mut cwd = work.clone();
+    let cwd_file = dir.path().join("cwd");
     for s in steps {
         match s {
-            Step::File { name, text } => std::fs::write(work.join(name), text).unwrap(),
+            Step::File { name, text } => std::fs::write(cwd.join(name), text).unwrap(),
             Step::Run { line, cmd, expect } => {
                 ran += 1;
                 let o = Command::new("sh")
                     .arg("-c")
-                    .arg(format!("exec 2>&1; {cmd}"))
-                    .current_dir(&work)
+                    .arg(format!(
+                        "exec 2>&1\n{cmd}\nstatus=$?\npwd > \"$CFGMX_README_CWD\"\nexit $status"
+                    ))
+                    .env("CFGMX_README_CWD", &cwd_file)
+                    .current_dir(&cwd)
                     .env("HOME", &home)
                     .env("PATH", &path)
                     .env("CFGMX_CACHE_DIR", dir.path().join("cache"))
@@ -127,6 +133,9 @@ fn run_session(doc: &Path) -> Vec<String> {
                     .env_remove("CI")
                     .output()
                     .unwrap();
+                if let Ok(d) = std::fs::read_to_string(&cwd_file) {
+                    cwd = d.trim_end().into();
+                }
                 let text = String::from_utf8_lossy(&o.stdout);
                 let got: Vec<&str> = text.lines().collect();
                 let at = format!("{}:{line}: `{cmd}`", doc.display());
