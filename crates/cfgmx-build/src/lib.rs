@@ -334,8 +334,16 @@ pub fn run(
                     }
                     continue;
                 }
+                // A record of an interrupted run of this very variant, sources and tools: the
+                // steps it finished are not done again.
+                let mut resume = None;
                 if !opts.force {
                     if let Some(prev) = load(job) {
+                        let current = prev.source_fingerprint == fp
+                            && tools.iter().all(|(k, v)| prev.tools.get(k) == Some(v));
+                        if prev.status == Status::Interrupted && current {
+                            resume = Some(prev.clone());
+                        }
                         // A pass proves only what it ran: with another thread count (or a
                         // record from before counts were kept) the tests run again.
                         let same_threads = prev.threads == Some(runner::test_threads(job));
@@ -377,18 +385,28 @@ pub fn run(
                     &tools,
                     on_event,
                     &writes_source,
+                    resume.as_ref(),
                 );
                 match r {
                     Some(mut r) => {
                         r.explain_failure();
-                        if interrupted() {
-                            // Half a result: keep the previous record, report it cancelled.
+                        if interrupted() || r.status == Status::Interrupted {
+                            // Half a result: the steps it finished are recorded, so the next
+                            // run resumes after them (a finished build is not done again).
                             on_event(&Event::Cancelled {
                                 name: job.name.clone(),
                                 hash: job.hash.clone(),
                             });
+                            let mut r = r;
+                            r.status = Status::Interrupted;
+                            r.reason = Some(INTERRUPTED_WHY.into());
+                            r.failed_step = None;
+                            r.steps.retain(|s| s.status == StepStatus::Passed);
+                            if r.steps.iter().any(|s| s.step == "build") {
+                                let _ = store.save(&store_key(job, system), &r);
+                            }
                             if let Ok(mut v) = results.lock() {
-                                v.push(not_built(job, Status::Interrupted, INTERRUPTED_WHY));
+                                v.push(r);
                             }
                             continue;
                         }
@@ -525,7 +543,8 @@ fn store_key(job: &Job, system: System) -> String {
     }
 }
 
-const INTERRUPTED_WHY: &str = "interrupted while it was building; its earlier record is kept";
+const INTERRUPTED_WHY: &str =
+    "interrupted while it was building; the steps it finished are kept, and the next run resumes after them";
 
 /// The row of a variant this run did not build.
 fn not_built(job: &Job, status: Status, reason: &str) -> VariantResult {
@@ -553,6 +572,7 @@ fn run_one(
     tools: &indexmap::IndexMap<String, String>,
     on_event: &(dyn Fn(&Event) + Sync),
     writes_source: &AtomicBool,
+    resume: Option<&VariantResult>,
 ) -> Option<VariantResult> {
     let t0 = Instant::now();
     let _running = budget.enter();
@@ -612,18 +632,41 @@ fn run_one(
             false
         }
     };
+    // Interrupted: what finished is returned (the caller records it), the rest is not run.
+    let partial = |steps: Vec<StepResult>| -> Option<VariantResult> {
+        let mut r = not_built(job, Status::Interrupted, INTERRUPTED_WHY);
+        r.steps = steps;
+        r.source_fingerprint = fp.to_string();
+        r.tools = tools.clone();
+        r.duration_s = t0.elapsed().as_secs_f64();
+        Some(r)
+    };
     if interrupted() {
-        return None;
+        return partial(steps);
     }
+    // The configure found its dir as an interrupted run left it, after a finished build:
+    // that build is current (same sources, config and tools), so it is not done again.
+    let reused = steps.last().is_some_and(|c| c.command == runner::REUSED);
+    let built_before = resume
+        .and_then(|r| r.step("build"))
+        .filter(|b| reused && b.status == StepStatus::Passed);
     let ok = ok && {
-        let b = runner::build(&ctx);
+        let b = match built_before {
+            Some(b) => StepResult {
+                command: "(built before the interruption; reused)".into(),
+                duration_s: 0.0,
+                cores: 0,
+                ..b.clone()
+            },
+            None => runner::build(&ctx),
+        };
         step_done(&b);
         let ok = b.status == StepStatus::Passed;
         steps.push(b);
         ok
     };
     if interrupted() {
-        return None;
+        return partial(steps);
     }
     if ok {
         let (t, c) = runner::test(&ctx);
@@ -637,7 +680,7 @@ fn run_one(
         steps.push(t);
     }
     if interrupted() {
-        return None;
+        return partial(steps);
     }
     for name in ["configure", "build", "test"] {
         if !steps.iter().any(|s| s.step == name) {

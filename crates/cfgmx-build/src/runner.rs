@@ -241,7 +241,7 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
         return StepResult {
             step: "configure".into(),
             status: StepStatus::Passed,
-            command: "(build dir reused)".into(),
+            command: REUSED.into(),
             exit_code: Some(0),
             duration_s: 0.0,
             log: ctx.rel(&log),
@@ -291,6 +291,9 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
     }
     finish(ctx, "configure", &o, n)
 }
+
+/// The command of a configure step that found its build dir configured and current.
+pub const REUSED: &str = "(build dir reused)";
 
 /// In a variant's directory: its build dir was configured to the end.
 pub const CONFIGURED_STAMP: &str = "configured.ok";
