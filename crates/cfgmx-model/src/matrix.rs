@@ -19,6 +19,19 @@ use toml::Spanned;
 pub const COMPILER: &str = "compiler";
 pub const BLAS: &str = "blas";
 pub const BUILD: &str = "build";
+/// The BLAS integer width of the variant: `lp64` (32-bit) or `ilp64` (64-bit). A role, not a
+/// facet, because it decides which BLAS library a variant may link (and a C project has no
+/// `int64` compiler facet at all); `ilp64` also applies the `int64` facet where a language has
+/// one and sets `BLA_SIZEOF_INTEGER=8`.
+pub const INT: &str = "int";
+pub const INT_VALUES: &[&str] = &["lp64", "ilp64"];
+/// The project's own OpenMP, apart from the BLAS threading: `on` compiles with the OpenMP
+/// facet, `off` without it (a threaded BLAS still brings its own runtime); without the axis,
+/// a variant uses OpenMP when its BLAS build is OpenMP-threaded.
+pub const OPENMP: &str = "openmp";
+pub const OPENMP_VALUES: &[&str] = &["on", "off"];
+/// Every axis with a meaning to cfgmx.
+pub const ROLES: &[&str] = &[COMPILER, BLAS, BUILD, INT, OPENMP];
 
 /// Build modes and the facet / CMake build type each selects.
 pub const BUILD_MODES: &[(&str, &str)] = &[
@@ -574,7 +587,7 @@ impl Validator<'_> {
                 let text = val.get_ref().text();
                 self.check_role_value(key, &text, val.span());
                 if !is_axis(key)
-                    && ![COMPILER, BLAS, BUILD].contains(&key.as_str())
+                    && !ROLES.contains(&key.as_str())
                     && !raw.values.keys().any(|v| v.get_ref() == key)
                 {
                     self.warnings.push(Diagnostic::at(
@@ -850,7 +863,7 @@ impl Validator<'_> {
             .join(", ")
     }
 
-    /// Checks a value of a role axis (`compiler`, `blas`, `build`).
+    /// Checks a value of a role axis (`compiler`, `blas`, `build`, `int`, `openmp`).
     fn check_role_value(&mut self, key: &str, text: &str, span: Range<usize>) {
         match key {
             COMPILER => match CompilerSpec::parse(text) {
@@ -888,6 +901,16 @@ impl Validator<'_> {
                     format!("one of: {}", modes.join(", ")),
                 );
             }
+            INT if !INT_VALUES.contains(&text) => self.err(
+                span,
+                format!("unknown integer width {text:?}"),
+                "\"lp64\" (32-bit BLAS integers) or \"ilp64\" (64-bit)",
+            ),
+            OPENMP if !OPENMP_VALUES.contains(&text) => self.err(
+                span,
+                format!("unknown OpenMP choice {text:?}"),
+                "\"on\" (the project compiles with OpenMP) or \"off\"",
+            ),
             _ => {}
         }
     }
