@@ -973,8 +973,9 @@ mod tests {
                 .unwrap_or_else(|| panic!("no {dir} in {recs:#?}"));
             assert_eq!(r.threading, t);
         }
-        // the C program's marker and integer-width questions: ATLAS by its own symbol, and
-        // every Debian build answers 32-bit integers
+        // the C program's marker and integer-width questions: ATLAS by its own symbol, every
+        // Debian build answers 32-bit integers but libopenblas64's (scripts/setup.sh installs
+        // all three), each found in its own directory, not through the alternatives link
         for (provider, dir) in [("atlas", "/atlas"), ("reference", "/blas")] {
             assert!(
                 recs.iter()
@@ -982,10 +983,22 @@ mod tests {
                 "no {provider} in {dir}: {recs:#?}"
             );
         }
-        assert!(
-            recs.iter().all(|r| r.int_width == IntWidth::Lp64),
-            "{recs:#?}"
-        );
+        for r in &recs {
+            let ilp = r.path.ends_with("/libopenblas64.so");
+            let want = if ilp { IntWidth::Ilp64 } else { IntWidth::Lp64 };
+            assert_eq!(r.int_width, want, "{r:#?}");
+        }
+        for (dir, t) in [
+            ("openblas64-serial", Threading::Sequential),
+            ("openblas64-pthread", Threading::Pthread),
+            ("openblas64-openmp", Threading::Openmp),
+        ] {
+            let r = recs
+                .iter()
+                .find(|r| r.lib_dir.ends_with(dir))
+                .unwrap_or_else(|| panic!("no {dir} in {recs:#?}"));
+            assert_eq!((r.threading, r.int_width), (t, IntWidth::Ilp64));
+        }
     }
 
     #[test]
