@@ -579,8 +579,24 @@ fn run_one(
     if interrupted() {
         return None;
     }
+    let mut blas_linked = Vec::new();
     let ok = ok && {
-        let b = runner::build(&ctx);
+        let mut b = runner::build(&ctx);
+        // What the build really linked, before anything runs it: the variant's BLAS file, or
+        // the build fails (CMake's FindBLAS may have found another build by name).
+        if b.status == StepStatus::Passed {
+            match runner::blas_linked(&ctx) {
+                Some(Ok(loaded)) => {
+                    if let Err(e) = runner::check_blas_linked(job, &loaded) {
+                        b.status = StepStatus::Failed;
+                        b.message = Some(e);
+                    }
+                    blas_linked = loaded;
+                }
+                Some(Err(e)) => warnings.push(e),
+                None => {}
+            }
+        }
         step_done(&b);
         let ok = b.status == StepStatus::Passed;
         steps.push(b);
@@ -665,6 +681,7 @@ fn run_one(
         source_fingerprint: fp.to_string(),
         tools,
         warnings,
+        blas_linked,
     })
 }
 
@@ -698,6 +715,9 @@ mod tests {
             threaded: false,
             thread_vars: vec![],
             threads: 2,
+            blas_library: None,
+            blas_names: vec![],
+            int_width: None,
             files: Default::default(),
         }
     }

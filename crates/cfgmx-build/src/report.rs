@@ -126,6 +126,10 @@ pub struct VariantResult {
     /// source tree, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The BLAS files the built executables and libraries load (real paths, from the dynamic
+    /// loader), checked against the variant's after the build.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blas_linked: Vec<String>,
 }
 
 impl VariantResult {
@@ -162,6 +166,7 @@ impl VariantResult {
             source_fingerprint: String::new(),
             tools: Default::default(),
             warnings: Vec::new(),
+            blas_linked: Vec::new(),
         }
     }
 
@@ -755,6 +760,7 @@ mod tests {
             source_fingerprint: String::new(),
             tools: Default::default(),
             warnings: vec![],
+            blas_linked: vec![],
         }
     }
 
