@@ -378,16 +378,25 @@ impl<'a> Resolver<'a> {
 
         // BLAS.
         let blas_request = get(BLAS).map(str::to_string);
+        let asked_width = match get(INT) {
+            Some("ilp64") => IntWidth::Ilp64,
+            _ => IntWidth::Lp64,
+        };
         let blas = match get(BLAS) {
             None | Some("none") => None,
-            Some("sequential") => {
-                pick_blas(reg, &m.blas_policy.prefer, &[Threading::Sequential], None)
-            }
+            Some("sequential") => pick_blas(
+                reg,
+                &m.blas_policy.prefer,
+                &[Threading::Sequential],
+                None,
+                asked_width,
+            ),
             Some("threaded") => pick_blas(
                 reg,
                 &m.blas_policy.prefer,
                 &m.blas_policy.threaded,
                 tc.openmp_runtime(),
+                asked_width,
             ),
             Some(id) => reg.blas(id),
         };
@@ -670,21 +679,32 @@ fn push_unique(dst: &mut Vec<String>, src: &[String]) {
 
 /// Picks the provider build for an abstract BLAS value: threading modes in the given order;
 /// within a mode, an OpenMP build whose runtime matches the compiler's (`runtime`) first, then
-/// the providers in order of preference.
+/// the providers in order of preference. A build declared ILP64 (MKL's `mkl_intel_ilp64`
+/// layers) is picked only for an ILP64 variant, and first for it; a provider whose builds
+/// are not declared by width (OpenBLAS: one build name, LP64 and ILP64 files) serves both.
 pub fn pick_blas(
     reg: &Registry,
     prefer: &[String],
     threading: &[Threading],
     runtime: Option<&str>,
+    width: IntWidth,
 ) -> Option<BlasChoice> {
     for t in threading {
         let mode: Vec<(&Arc<crate::provider::Provider>, &crate::provider::Build)> = prefer
             .iter()
             .filter_map(|p| reg.providers.get(p))
             .flat_map(|p| {
+                let declared = p
+                    .builds
+                    .iter()
+                    .any(|b| b.threading == *t && b.int_width == width);
                 p.builds
                     .iter()
-                    .filter(|b| b.threading == *t)
+                    .filter(move |b| {
+                        b.threading == *t
+                            && (b.int_width == width
+                                || (!declared && b.int_width == IntWidth::Lp64))
+                    })
                     .map(move |b| (p, b))
             })
             .collect();

@@ -251,3 +251,33 @@ fn a_named_ilp64_build_makes_the_variant_ilp64() {
     assert_eq!(lp.int_width, IntWidth::Lp64);
     assert!(lp.flags.fflags.is_empty() && !lp.flags.cmake.contains_key("BLA_SIZEOF_INTEGER"));
 }
+
+#[test]
+fn an_abstract_value_picks_a_build_of_the_variants_width() {
+    let reg = Registry::builtin();
+    let text = "name = \"t\"\nlanguages = [\"c\"]\n[blas]\nprefer = [\"mkl\"]\n[axes]\ncompiler = [\"gcc\", \"oneapi\"]\nblas = [\"sequential\", \"threaded\"]\nint = [\"lp64\", \"ilp64\"]\n";
+    let m = Matrix::parse(&Source::new("t.toml", text), &reg).unwrap();
+    let picked: Vec<(String, String)> = m
+        .variant_set(&reg)
+        .unwrap()
+        .variants
+        .iter()
+        .map(|v| {
+            let b = v.resolved.blas.as_ref().unwrap();
+            (v.name.clone(), b.id.clone())
+        })
+        .collect();
+    let want = [
+        ("gcc-sequential-lp64", "mkl-sequential"),
+        ("gcc-sequential-ilp64", "mkl-sequential_ilp64"),
+        // the compiler's own OpenMP runtime first, at either width
+        ("gcc-threaded-lp64", "mkl-gnu_thread"),
+        ("gcc-threaded-ilp64", "mkl-gnu_thread_ilp64"),
+        ("oneapi-sequential-lp64", "mkl-sequential"),
+        ("oneapi-sequential-ilp64", "mkl-sequential_ilp64"),
+        ("oneapi-threaded-lp64", "mkl-intel_thread"),
+        ("oneapi-threaded-ilp64", "mkl-intel_thread_ilp64"),
+    ]
+    .map(|(a, b)| (a.to_string(), b.to_string()));
+    assert_eq!(picked, want);
+}
