@@ -56,8 +56,12 @@ fn build_dir(env: &MatrixDir, root: &str, v: &Value) -> PathBuf {
         .flatten()
         .map(|e| e.path())
         .find(|p| {
-            p.file_name()
-                .is_some_and(|n| hash.starts_with(&*n.to_string_lossy()))
+            // `<hash prefix>` for CMake, `<hash prefix>-meson` for Meson
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                let prefix = n.split('-').next().unwrap_or("");
+                p.is_dir() && !prefix.is_empty() && hash.starts_with(prefix)
+            })
         })
         .unwrap_or_else(|| panic!("no directory for {hash} in {}", root.display()))
         .join("build")
@@ -79,8 +83,8 @@ fn ldd_blas(exe: &Path, soname_prefix: &str) -> Option<String> {
         .map(|(_, rest)| real(rest.split(" (").next().unwrap().trim()))
 }
 
-fn check_widths_run(env: &MatrixDir, root: &str, path: Option<&Path>) {
-    let o = build(env, &project("c-ilp64"), root, &[], path);
+fn check_widths_run(env: &MatrixDir, root: &str, path: Option<&Path>, extra: &[&str]) {
+    let o = build(env, &project("c-ilp64"), root, extra, path);
     // the LP64 variants build and fail their test: the project needs 64-bit BLAS integers
     assert_eq!(o.status.code(), Some(1), "{}", explain(&o));
     let r = json_of(&o);
@@ -140,16 +144,18 @@ fn check_widths_run(env: &MatrixDir, root: &str, path: Option<&Path>) {
 }
 
 #[test]
-fn an_ilp64_variant_links_the_ilp64_build_it_names_with_cmake_3_and_4() {
+fn an_ilp64_variant_links_the_ilp64_build_it_names_with_cmake_3_and_4_and_meson() {
     let env = MatrixDir::new(WIDTHS);
-    check_widths_run(&env, "root3", Some(Path::new("/usr/bin")));
+    check_widths_run(&env, "root3", Some(Path::new("/usr/bin")), &[]);
     let venv = repo().join("target/test-venv/bin");
     assert!(
         venv.join("cmake").exists(),
         "{} should hold CMake 4.x (scripts/setup.sh)",
         venv.display()
     );
-    check_widths_run(&env, "root4", Some(&venv));
+    check_widths_run(&env, "root4", Some(&venv), &[]);
+    // Meson: the variant's link arguments (-L and rpath of the build's directory)
+    check_widths_run(&env, "meson", None, &["--system", "meson"]);
 }
 
 /// A project that also links `-lopenblas` by name (an LP64 library beside the ILP64 one the
