@@ -116,6 +116,9 @@ struct RawMatrix {
     axes: Spanned<RawAxes>,
     #[serde(default)]
     include: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
+    /// Extra jobs: each a new combination exactly as written, never merged into others.
+    #[serde(default)]
+    add: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
     #[serde(default)]
     exclude: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
     #[serde(default)]
@@ -239,11 +242,14 @@ pub struct Axis {
     pub value_spans: Vec<Range<usize>>,
 }
 
-/// One `include` or `exclude` entry: key -> value, in the order written.
+/// One `include`, `add` or `exclude` entry: key -> value, in the order written.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub pairs: Vec<(Arc<str>, Arc<str>)>,
     pub(crate) span: Range<usize>,
+    /// An `[[add]]` entry (kept after the includes): always a combination of its own, never
+    /// merged into the product's, so an extra job needs no axis that every name would carry.
+    pub new: bool,
 }
 
 /// `when` these values, `require` or `forbid` those.
@@ -507,7 +513,7 @@ impl Validator<'_> {
                 value_spans,
             });
         }
-        if axes.is_empty() && raw.include.is_empty() {
+        if axes.is_empty() && raw.include.is_empty() && raw.add.is_empty() {
             self.err(
                 axes_span,
                 "the matrix has no axes and no include entries",
@@ -553,16 +559,20 @@ impl Validator<'_> {
             exclude.push(Entry {
                 pairs,
                 span: e.span(),
+                new: false,
             });
         }
 
-        // Include: keys may be axes or new variables (GitHub semantics).
+        // Include: keys may be axes or new variables (GitHub semantics). Add: the same keys,
+        // each entry a combination of its own.
         let mut include = Vec::new();
-        for e in &raw.include {
+        let entries = raw.include.iter().map(|e| (e, false));
+        for (e, new) in entries.chain(raw.add.iter().map(|e| (e, true))) {
+            let what = if new { "add" } else { "include" };
             if e.get_ref().is_empty() {
                 self.err(
                     e.span(),
-                    "empty include entry",
+                    format!("empty {what} entry"),
                     "at least one `key = value`",
                 );
             }
@@ -586,7 +596,8 @@ impl Validator<'_> {
                 }
                 let text = val.get_ref().text();
                 self.check_role_value(key, &text, val.span());
-                if !is_axis(key)
+                if !new
+                    && !is_axis(key)
                     && !ROLES.contains(&key.as_str())
                     && !raw.values.keys().any(|v| v.get_ref() == key)
                 {
@@ -601,6 +612,7 @@ impl Validator<'_> {
             include.push(Entry {
                 pairs,
                 span: e.span(),
+                new,
             });
         }
 

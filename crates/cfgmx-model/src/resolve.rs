@@ -325,6 +325,7 @@ impl<'a> Resolver<'a> {
         let get = |k: &str| c.get(k).map(|v| &**v);
         let Some(cval) = get(COMPILER) else {
             let d = match c.from_include {
+                Some(i) if m.include[i].new => m.include_diagnostic(i, "this add entry creates a variant of its own, and that variant has no `compiler`"),
                 Some(i) => m.include_diagnostic(i, "this include entry fits no combination, so it creates a new variant, and that variant has no `compiler`"),
                 None => m.axes_diagnostic("the matrix has no `compiler` axis"),
             };
