@@ -351,6 +351,45 @@ mod tests {
         assert_eq!(other_blas(&maps, Path::new(maps[0])), None);
     }
 
+    /// The ILP64 link test, built for real with gcc and gfortran: Debian's ILP64 OpenBLAS
+    /// passes it, the LP64 build (whose dgemm computes the same 2x2 product from the low 32
+    /// bits of N) fails on the width check.
+    #[test]
+    fn the_ilp64_link_test_fails_on_an_lp64_library() {
+        let multi = "/usr/lib/x86_64-linux-gnu";
+        for (language, compiler) in [(Language::C, "gcc"), (Language::Fortran, "gfortran")] {
+            for (dir, lib, ok) in [
+                ("openblas64-serial", "-lopenblas64", true),
+                ("openblas-serial", "-lopenblas", false),
+            ] {
+                let t = LinkTest {
+                    language,
+                    compiler: compiler.into(),
+                    flags: vec![],
+                    link: vec![
+                        format!("-L{multi}/{dir}"),
+                        format!("-Wl,-rpath,{multi}/{dir}"),
+                        lib.into(),
+                    ],
+                    env: IndexMap::new(),
+                    blas_symbol: Some("dgemm_".into()),
+                    blas_int64: true,
+                    blas_width_symbol: Some("idamax_".into()),
+                    blas_path: None,
+                    threads: None,
+                    runtimes: vec![],
+                };
+                let scratch = tempfile::tempdir().unwrap();
+                let p = run_one(&t, std::time::Duration::from_secs(60), scratch.path());
+                assert_eq!(p.ok, ok, "{compiler} {dir}: {p:?}");
+                if !ok {
+                    let why = p.reason.unwrap_or_default();
+                    assert!(why.contains("integer width: idamax_"), "{why}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn programs_call_the_decorated_symbol_with_the_integer_width() {
         let mut t = LinkTest {
