@@ -14,6 +14,7 @@
 
 pub mod budget;
 pub mod job;
+pub mod keyline;
 pub mod project;
 pub mod report;
 pub mod runner;
@@ -185,6 +186,11 @@ fn glob_contains(name: &str, pat: &str) -> bool {
     true
 }
 
+/// The build tools as the configure stamp records them: one `name: version` line each.
+fn tools_stamp(tools: &indexmap::IndexMap<String, String>) -> String {
+    tools.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
+}
+
 fn tool_version(prog: &str) -> Option<String> {
     let o = cfgmx_exec::Cmd::new(prog)
         .arg("--version")
@@ -333,9 +339,13 @@ pub fn run(
                         // A pass proves only what it ran: with another thread count (or a
                         // record from before counts were kept) the tests run again.
                         let same_threads = prev.threads == Some(runner::test_threads(job));
+                        // ...and only with the build tools it ran with (another CMake first on
+                        // PATH builds and tests again).
+                        let same_tools = tools.iter().all(|(k, v)| prev.tools.get(k) == Some(v));
                         if prev.status == Status::Passed
                             && prev.source_fingerprint == fp
                             && same_threads
+                            && same_tools
                         {
                             let reason = "unchanged since it passed".to_string();
                             on_event(&Event::Cached {
@@ -390,7 +400,7 @@ pub fn run(
                                 ),
                             });
                         }
-                        if r.status == Status::Failed && opts.fail_fast {
+                        if r.status.is_failure() && opts.fail_fast {
                             stop.store(true, Ordering::SeqCst);
                         }
                         on_event(&Event::Finished(Box::new(r.clone())));
@@ -413,6 +423,11 @@ pub fn run(
     });
     let mut variants = results.into_inner().unwrap_or_default();
     variants.sort_by(|a, b| a.name.cmp(&b.name));
+    // Each variant's logs are relative to its build root: a merged report of shards built in
+    // different roots still finds them.
+    for v in &mut variants {
+        v.build_root = Some(root.display().to_string());
+    }
     Ok(Outcome {
         report: RunReport {
             schema: 1,
@@ -463,6 +478,25 @@ pub fn reproduce(
     let budget = Budget::new(1).map_err(|e| RunError::Io(e.to_string()))?;
     let vdir = root.join(store_key(job, system));
     std::fs::create_dir_all(vdir.join("logs")).map_err(|e| RunError::Io(e.to_string()))?;
+    // The same tools, in the same order, as a build records: a dir a build configured with
+    // them is reused, one configured by other tools is configured again.
+    let mut tools = indexmap::IndexMap::new();
+    let main_tool = match system {
+        System::Cmake => "cmake",
+        System::Meson => "meson",
+    };
+    for (name, wanted) in [
+        ("ctest", system == System::Cmake),
+        (main_tool, true),
+        ("ninja", true),
+    ] {
+        if !wanted {
+            continue;
+        }
+        if let Some(v) = tool_version(name) {
+            tools.insert(name.to_string(), v);
+        }
+    }
     let ctx = StepContext {
         job,
         system,
@@ -470,10 +504,11 @@ pub fn reproduce(
         build_root: root.clone(),
         vdir,
         budget: &budget,
-        ninja: tool_version("ninja").is_some(),
+        ninja: tools.contains_key("ninja"),
         step_timeout: None,
         // reproduce runs no test.
         ctest_junit: false,
+        tools: tools_stamp(&tools),
     };
     let cfg = runner::write_config(&ctx).map_err(|e| RunError::Io(e.to_string()))?;
     Ok((runner::configure(&ctx, &cfg), ctx.build_dir()))
@@ -551,6 +586,7 @@ fn run_one(
         ninja,
         step_timeout: opts.step_timeout,
         ctest_junit,
+        tools: tools_stamp(tools),
     };
     let mut steps = Vec::new();
     let mut counts = runner::TestCounts::default();
@@ -630,6 +666,7 @@ fn run_one(
                 log: String::new(),
                 cores: 0,
                 message: None,
+                timed_out: false,
             });
         }
     }
@@ -658,7 +695,9 @@ fn run_one(
         compiler: job.compiler.clone(),
         blas: job.blas.clone(),
         build: job.build.clone(),
-        status: if failed {
+        status: if failed && steps.iter().any(|s| s.timed_out) {
+            Status::TimedOut
+        } else if failed {
             Status::Failed
         } else if steps
             .iter()
@@ -682,6 +721,7 @@ fn run_one(
         tools,
         warnings,
         blas_linked,
+        build_root: None,
     })
 }
 

@@ -974,8 +974,9 @@ mod tests {
             assert_eq!(r.threading, t);
         }
         // the C program's marker and integer-width questions: ATLAS by its own symbol, every
-        // Debian build answers 32-bit integers but libopenblas64's (scripts/setup.sh installs
-        // all three), each found in its own directory, not through the alternatives link
+        // Debian build answers the width its package says (`libopenblas64-*`: 64-bit), and
+        // each libopenblas64 build is found in its own directory, not through the
+        // alternatives link (scripts/setup.sh installs all three)
         for (provider, dir) in [("atlas", "/atlas"), ("reference", "/blas")] {
             assert!(
                 recs.iter()
@@ -984,8 +985,16 @@ mod tests {
             );
         }
         for r in &recs {
-            let ilp = r.path.ends_with("/libopenblas64.so");
-            let want = if ilp { IntWidth::Ilp64 } else { IntWidth::Lp64 };
+            let ilp64 = r
+                .path
+                .rsplit('/')
+                .next()
+                .is_some_and(|n| n.contains("blas64"));
+            let want = if ilp64 {
+                IntWidth::Ilp64
+            } else {
+                IntWidth::Lp64
+            };
             assert_eq!(r.int_width, want, "{r:#?}");
         }
         for (dir, t) in [

@@ -236,17 +236,50 @@ pub fn jobs(
         Some(profile),
     );
     let renderer = cfgmx_render::Renderer::new();
+    // The files of the project's build system only (a value Meson cannot hold must not stop
+    // a CMake build); for the lock (no project) every one that can be written.
+    use cfgmx_render::Format;
+    let formats: &[Format] = match project.map(|p| p.0) {
+        Some(System::Cmake) => &[Format::CmakeToolchain, Format::CmakeCache],
+        Some(System::Meson) => &[Format::MesonNative],
+        None => &[
+            Format::CmakeToolchain,
+            Format::CmakeCache,
+            Format::MesonNative,
+        ],
+    };
+    let mut cannot = Vec::new();
     for (i, j) in jobs.iter_mut().enumerate() {
-        for f in [
-            cfgmx_render::Format::CmakeToolchain,
-            cfgmx_render::Format::CmakeCache,
-            cfgmx_render::Format::MesonNative,
-        ] {
-            let r = renderer
-                .render_variant(f, &ctx, i)
-                .map_err(|e| CliError::runtime(format!("rendering {f} for {}: {e}", j.name)))?;
-            j.files.insert(f.as_str().to_string(), r.content);
+        // `cfgmx env HASH` prints this, from the lock: the same writer as `generate -f env`.
+        match renderer.render_variant(Format::Env, &ctx, i) {
+            Ok(r) => {
+                j.files.insert(Format::Env.as_str().to_string(), r.content);
+            }
+            Err(e) => eprintln!("note: {}: no env script in the lock: {e}", j.name),
         }
+        for &f in formats {
+            match renderer.render_variant(f, &ctx, i) {
+                Ok(r) => {
+                    j.files.insert(f.as_str().to_string(), r.content);
+                }
+                Err(e) if project.is_some() => {
+                    cannot.push((i, format!("cannot write its {f} file: {e}")));
+                    break;
+                }
+                Err(e) => eprintln!("note: {}: no {f} file in the lock: {e}", j.name),
+            }
+        }
+    }
+    // A variant whose build-system file cannot be written cannot be built: unavailable.
+    for (i, why) in cannot.into_iter().rev() {
+        let j = jobs.remove(i);
+        unavailable.push(VariantResult::not_built(
+            &j.name,
+            &j.hash,
+            [&j.compiler, &j.blas, &j.build],
+            Status::Unavailable,
+            &why,
+        ));
     }
     for j in &mut jobs {
         j.threads = m.threads;
@@ -590,6 +623,7 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize) {
                 .collect();
             let verdict = match r.status {
                 Status::Failed => "FAILED ",
+                Status::TimedOut => "TIMED OUT ",
                 Status::NoTests => "no-tests ",
                 _ => "passed ",
             };
@@ -636,7 +670,11 @@ fn finish(
         write_out(p, &r.junit())?;
     }
     if let Some(p) = html {
-        write_out(p, &r.html(&log_prefix(p, root)))?;
+        // each variant's logs under its own build root (shards of a merge may differ)
+        let prefix = |v: &cfgmx_build::report::VariantResult| {
+            log_prefix(p, v.build_root.as_deref().map_or(root, Path::new))
+        };
+        write_out(p, &r.html(&prefix))?;
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
