@@ -41,7 +41,7 @@ axes = {
   "compiler": ["gcc", "clang", "icc", "pgi", "xl"], "blas": ["sequential", "threaded"],
   "build": ["debug", "release"], "n": [str(i) for i in range(1, 11)],
   "block": [str(8 << i) for i in range(10)], "layout": ["r%d" % i for i in range(10)],
-  "seed": ["s%d" % i for i in range(10)], "int": ["lp64", "ilp64", "i32", "i64", "ix"],
+  "seed": ["s%d" % i for i in range(10)], "index": ["lp64", "ilp64", "i32", "i64", "ix"],
 }
 out = sys.stdout
 names = list(axes)

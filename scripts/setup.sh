@@ -10,8 +10,10 @@ packages=(
   # clang's libomp-dev is installed, so these are real "OpenMP not available for this
   # version" cases), flang-19 and flang-16 (flang-new-16 compiles but cannot link)
   gcc-11 g++-11 gfortran-11 clang-13 clang-16 clang-19 flang-19 flang-16
-  # BLAS: the three OpenBLAS builds Debian installs side by side, BLIS, reference BLAS
+  # BLAS: the three OpenBLAS builds Debian installs side by side, and their ILP64 (64-bit
+  # integer) builds beside them, BLIS, reference BLAS
   libopenblas-serial-dev libopenblas-pthread-dev libopenblas-openmp-dev
+  libopenblas64-serial-dev libopenblas64-pthread-dev libopenblas64-openmp-dev
   libblis-dev libblas-dev libatlas-base-dev
   # MPI wrappers, and ccache (a wrapper the probe must see through)
   mpich libmpich-dev openmpi-bin libopenmpi-dev ccache

@@ -2,7 +2,7 @@
 //! the runner. Built from a [`ConcreteVariant`]; read back from the lock file on another
 //! machine, so `show`/`env`/`reproduce HASH` mean the same thing there.
 
-use cfgmx_model::{ConcreteVariant, Language, Registry, Threading};
+use cfgmx_model::{ConcreteVariant, IntWidth, Language, Registry, Threading};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -64,6 +64,18 @@ pub struct Job {
     /// The thread count a threaded variant's tests run with (the matrix's `threads`).
     #[serde(default = "default_threads")]
     pub threads: u32,
+    /// The BLAS library file the variant links: the probe's record, asked for its threading
+    /// and integer width. After the build, every built file that loads a library of its
+    /// provider must load exactly this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blas_library: Option<String>,
+    /// The library names any build of that provider has (`openblas`, `openblas64`, ...): how
+    /// the check after the build tells the BLAS among what a file loads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blas_names: Vec<String>,
+    /// `ilp64` for a variant built for 64-bit BLAS integers (none: LP64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub int_width: Option<String>,
     /// Build-system files rendered by cfgmx-render for this variant, by format name
     /// (`cmake-toolchain`, `cmake-cache`, `meson-native`): the runner writes them as they are,
     /// and the lock carries them so another machine configures the same way.
@@ -140,6 +152,14 @@ impl Job {
             threaded,
             thread_vars,
             threads: default_threads(),
+            blas_library: cv.blas_library.as_ref().map(|b| b.path.clone()),
+            blas_names: cv
+                .blas_library
+                .as_ref()
+                .and_then(|b| reg.providers.get(&b.provider))
+                .map(|p| p.detect.libraries.clone())
+                .unwrap_or_default(),
+            int_width: (r.int_width == IntWidth::Ilp64).then(|| "ilp64".to_string()),
             files: IndexMap::new(),
         })
     }

@@ -650,8 +650,9 @@ fn run_one(
     let built_before = resume
         .and_then(|r| r.step("build"))
         .filter(|b| reused && b.status == StepStatus::Passed);
+    let mut blas_linked = Vec::new();
     let ok = ok && {
-        let b = match built_before {
+        let mut b = match built_before {
             Some(b) => StepResult {
                 command: "(built before the interruption; reused)".into(),
                 duration_s: 0.0,
@@ -660,6 +661,21 @@ fn run_one(
             },
             None => runner::build(&ctx),
         };
+        // What the build really linked, before anything runs it: the variant's BLAS file, or
+        // the build fails (CMake's FindBLAS may have found another build by name).
+        if b.status == StepStatus::Passed {
+            match runner::blas_linked(&ctx) {
+                Some(Ok(loaded)) => {
+                    if let Err(e) = runner::check_blas_linked(job, &loaded) {
+                        b.status = StepStatus::Failed;
+                        b.message = Some(e);
+                    }
+                    blas_linked = loaded;
+                }
+                Some(Err(e)) => warnings.push(e),
+                None => {}
+            }
+        }
         step_done(&b);
         let ok = b.status == StepStatus::Passed;
         steps.push(b);
@@ -747,6 +763,7 @@ fn run_one(
         source_fingerprint: fp.to_string(),
         tools,
         warnings,
+        blas_linked,
         build_root: None,
     })
 }
@@ -781,6 +798,9 @@ mod tests {
             threaded: false,
             thread_vars: vec![],
             threads: 2,
+            blas_library: None,
+            blas_names: vec![],
+            int_width: None,
             files: Default::default(),
         }
     }

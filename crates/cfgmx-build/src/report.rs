@@ -135,6 +135,10 @@ pub struct VariantResult {
     /// source tree, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The BLAS files the built executables and libraries load (real paths, from the dynamic
+    /// loader), checked against the variant's after the build.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blas_linked: Vec<String>,
     /// The build root its step logs are relative to (absolute), so reports merged from
     /// shards built in different roots link each variant's logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,6 +179,7 @@ impl VariantResult {
             source_fingerprint: String::new(),
             tools: Default::default(),
             warnings: Vec::new(),
+            blas_linked: Vec::new(),
             build_root: None,
         }
     }
@@ -848,6 +853,7 @@ mod tests {
             source_fingerprint: String::new(),
             tools: Default::default(),
             warnings: vec![],
+            blas_linked: vec![],
             build_root: None,
         }
     }

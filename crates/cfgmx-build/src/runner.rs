@@ -346,6 +346,105 @@ pub fn build(ctx: &StepContext) -> StepResult {
     finish(ctx, "build", &o, k)
 }
 
+/// The BLAS files the variant's built files really load, by real path, as the dynamic loader
+/// resolves them (`ldd`, which follows the rpath cfgmx put on the link line); `None` when the
+/// variant links no BLAS. The libraries are told by the provider's names (`libopenblas64.so.0`
+/// for `openblas64`), so another build of the same provider, of either width, shows.
+pub fn blas_linked(ctx: &StepContext) -> Option<Result<Vec<String>, String>> {
+    let names = &ctx.job.blas_names;
+    ctx.job.blas_library.as_ref()?;
+    let mut files = Vec::new();
+    built_files(&ctx.build_dir(), &mut files, 0);
+    let mut loaded: Vec<String> = Vec::new();
+    // One `ldd` for many files: it prints `file:` before each one's list.
+    for chunk in files.chunks(64) {
+        let o = ctx
+            .base("ldd")
+            .args(chunk)
+            .timeout(Duration::from_secs(60))
+            .output();
+        if o.spawn_error.is_some() || o.timed_out {
+            return Some(Err(format!("cannot check which BLAS the build loads: {o}")));
+        }
+        for line in o.stdout.lines() {
+            let Some((soname, rest)) = line.trim().split_once(" => ") else {
+                continue;
+            };
+            let is_blas = names.iter().any(|n| {
+                soname
+                    .strip_prefix("lib")
+                    .and_then(|r| r.strip_prefix(n.as_str()))
+                    .is_some_and(|r| r.starts_with(".so"))
+            });
+            let path = rest.split(" (").next().unwrap_or("").trim();
+            if !is_blas || !path.starts_with('/') {
+                continue;
+            }
+            let real = std::fs::canonicalize(path)
+                .map_or_else(|_| path.to_string(), |p| p.display().to_string());
+            if !loaded.contains(&real) {
+                loaded.push(real);
+            }
+        }
+    }
+    Some(Ok(loaded))
+}
+
+/// Executables and shared libraries under the build directory (by mode and name, not read),
+/// leaving out the build systems' own scratch (`CMakeFiles/`, `meson-private/`); at most 512.
+fn built_files(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        if out.len() >= 512 {
+            return;
+        }
+        let name = e.file_name().to_string_lossy().to_string();
+        let Ok(ft) = e.file_type() else {
+            continue;
+        };
+        if ft.is_dir()
+            && depth < 16
+            && !matches!(name.as_str(), "CMakeFiles" | "meson-private" | "meson-logs")
+        {
+            built_files(&e.path(), out, depth + 1);
+        } else if ft.is_file() {
+            let exec = e
+                .metadata()
+                .is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+            let shared = name.ends_with(".so") || name.contains(".so.");
+            if (exec || shared) && !name.ends_with(".sh") && !name.ends_with(".py") {
+                out.push(e.path());
+            }
+        }
+    }
+}
+
+/// Whether the built files loaded exactly the variant's BLAS: `Err` names the other file(s).
+pub fn check_blas_linked(job: &Job, loaded: &[String]) -> Result<(), String> {
+    let Some(want) = &job.blas_library else {
+        return Ok(());
+    };
+    let real =
+        std::fs::canonicalize(want).map_or_else(|_| want.clone(), |p| p.display().to_string());
+    let other: Vec<&String> = loaded.iter().filter(|l| **l != real).collect();
+    if other.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the built files load {}, not the variant's BLAS {want}",
+        other
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
 /// What a test run reported.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TestCounts {

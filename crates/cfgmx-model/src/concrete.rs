@@ -200,6 +200,7 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
 
     // BLAS: a library file of the chosen build, or for abstract values any fitting one.
     let mut blas_library = None;
+    let width = r.int_width;
     if let Some(req) = r.blas_request.as_deref() {
         let wanted: Vec<&BlasRecord> = match req {
             "none" => Vec::new(),
@@ -231,9 +232,10 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                             profile
                                 .blas
                                 .iter()
-                                // an abstract value means a plain LP64 BLAS
+                                // an abstract value means an undecorated BLAS of the
+                                // variant's integer width
                                 .filter(move |b| {
-                                    &b.provider == p && b.threading == *mode && b.plain_lp64()
+                                    &b.provider == p && b.threading == *mode && b.plain(width)
                                 })
                         })
                         .collect();
@@ -248,14 +250,29 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                 .filter(|b| format!("{}-{}", b.provider, b.build) == id || (b.provider == id))
                 .collect(),
         };
-        // A variant's program calls plain `dgemm_` with the integers its build declares (C
-        // `int` unless it is an ILP64 build): a decorated library (scipy-openblas64) or one
-        // answering another width would link or compute wrongly, so no value picks it.
-        let fits = |b: &BlasRecord| {
-            let declared = reg
-                .blas(&format!("{}-{}", b.provider, b.build))
-                .map_or(IntWidth::Lp64, |c| c.build.int_width);
-            b.symbol_prefix.is_empty() && b.symbol_suffix.is_empty() && b.int_width == declared
+        // A variant's program calls plain `dgemm_` with the integers of its width (`int`
+        // role, or an ILP64 build named): a decorated library (scipy-openblas64) or one
+        // answering another width would link or compute wrongly, so no value picks it (MKL's
+        // `mkl_intel_ilp64` layer answers ILP64, so it is never an LP64 variant's).
+        let fits = |b: &BlasRecord| b.plain(width);
+        // What the value would take at another width or decoration, for the reason below.
+        let near: Vec<&BlasRecord> = match req {
+            "none" => Vec::new(),
+            "sequential" | "threaded" => {
+                let modes: &[Threading] = if req == "sequential" {
+                    &[Threading::Sequential]
+                } else {
+                    &m.blas_policy.threaded
+                };
+                profile
+                    .blas
+                    .iter()
+                    .filter(|b| {
+                        modes.contains(&b.threading) && m.blas_policy.prefer.contains(&b.provider)
+                    })
+                    .collect()
+            }
+            _ => wanted.clone(),
         };
         let wanted: Vec<&BlasRecord> = wanted.into_iter().filter(|b| fits(b)).collect();
         match wanted.first() {
@@ -288,6 +305,7 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                             None => flags.cmake.shift_remove("BLA_VENDOR"),
                         };
                         if choice.build.threading == Threading::Openmp
+                            && !r.openmp_off
                             && !r.facets.iter().any(|f| f == "openmp")
                         {
                             reasons.push(format!(
@@ -305,15 +323,53 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                     .insert("CMAKE_PREFIX_PATH".into(), b.lib_dir.clone());
                 let build_libs = choice.as_ref().map(|c| c.build.libs.as_slice());
                 apply_blas_link(&mut flags, b, build_libs.unwrap_or(&[]));
+                if width == IntWidth::Ilp64 {
+                    // FindBLAS takes a `BLAS_LIBRARIES` cache entry as found and skips its
+                    // search by name (`openblas64` resolves through Debian's alternatives to
+                    // whichever build is the default): the ILP64 variant gets exactly this file.
+                    flags
+                        .cmake
+                        .insert("BLAS_LIBRARIES".into(), blas_files(b).join(";"));
+                }
             }
             Some(_) => {}
             None if req == "none" => {}
             None => {
-                let what = match req {
-                    "threaded" => "no threaded BLAS found".to_string(),
-                    "sequential" => "no sequential BLAS found".to_string(),
-                    id => format!("BLAS {id} not found"),
+                let ilp = if width == IntWidth::Ilp64 {
+                    " ILP64"
+                } else {
+                    ""
                 };
+                let mut what = match req {
+                    "threaded" => format!("no threaded{ilp} BLAS found"),
+                    "sequential" => format!("no sequential{ilp} BLAS found"),
+                    id if ilp.is_empty() => format!("BLAS {id} not found"),
+                    id => format!("no ILP64 build of BLAS {id} found (int = ilp64)"),
+                };
+                // Say what is there but does not fit, so the user knows what to install.
+                let other: Vec<String> = near
+                    .iter()
+                    .filter(|b| !fits(b))
+                    .map(|b| {
+                        let w = if b.int_width == IntWidth::Ilp64 {
+                            "ILP64"
+                        } else {
+                            "LP64"
+                        };
+                        if b.symbol_prefix.is_empty() && b.symbol_suffix.is_empty() {
+                            format!("{} is {w}", b.path)
+                        } else {
+                            format!(
+                                "{} is {w} with decorated symbols ({})",
+                                b.path,
+                                crate::proof::blas_symbol(b, "dgemm")
+                            )
+                        }
+                    })
+                    .collect();
+                if !other.is_empty() {
+                    what.push_str(&format!("; found only: {}", other.join(", ")));
+                }
                 reasons.push(what);
             }
         }
@@ -370,6 +426,33 @@ fn apply_blas_link(flags: &mut FlagSet, rec: &BlasRecord, build_libs: &[String])
         }
     }
     flags.libs.append(&mut rest);
+}
+
+/// A record's libraries as CMake list items: the file the probe asked for its own link name,
+/// full paths as they are, and the rest (MKL's system libraries) as `-l` items, which
+/// `target_link_libraries` passes on.
+fn blas_files(rec: &BlasRecord) -> Vec<String> {
+    let file = rec.path.rsplit('/').next().unwrap_or("");
+    let libs = if rec.libs.is_empty() {
+        std::slice::from_ref(&rec.path)
+    } else {
+        rec.libs.as_slice()
+    };
+    libs.iter()
+        .map(|l| {
+            if l.contains('/') {
+                l.clone()
+            } else if file
+                .strip_prefix("lib")
+                .and_then(|f| f.strip_prefix(l.as_str()))
+                .is_some_and(|r| r.starts_with(".so"))
+            {
+                rec.path.clone()
+            } else {
+                format!("-l{l}")
+            }
+        })
+        .collect()
 }
 
 fn parent(p: &str) -> &str {

@@ -6,8 +6,9 @@
 //! `include` entry, in order, is added to every remaining original combination whose *axis*
 //! values it does not contradict (values an earlier include added may be overwritten); an
 //! include that fits no original combination becomes a new combination of its own. Finally the
-//! constraints drop what they forbid. Memory is constant in the size of the product: only a
-//! bit per include entry is kept.
+//! constraints drop what they forbid. `[[add]]` entries (cfgmx's, not GitHub's) come last,
+//! each a combination of its own with exactly its keys. Memory is constant in the size of the
+//! product: only a bit per include entry is kept.
 
 use crate::matrix::{Entry, Matrix};
 use std::sync::Arc;
@@ -133,6 +134,9 @@ impl Combos<'_> {
             self.advance();
             let n_axes = pairs.len();
             for (ii, inc) in self.m.include.iter().enumerate() {
+                if inc.new {
+                    continue;
+                }
                 // Fits when it contradicts no original (axis) value.
                 let fits = inc.pairs.iter().all(|(k, v)| {
                     match pairs[..n_axes].iter().find(|(pk, _)| pk == k) {
@@ -169,10 +173,10 @@ impl Combos<'_> {
         while self.next_include < self.m.include.len() {
             let ii = self.next_include;
             self.next_include += 1;
-            if self.include_matched[ii] {
+            let inc = &self.m.include[ii];
+            if self.include_matched[ii] && !inc.new {
                 continue;
             }
-            let inc = &self.m.include[ii];
             // Axes first in axis order, then the entry's other keys as written.
             let mut pairs: Vec<(Arc<str>, Arc<str>)> = Vec::new();
             for a in &self.m.axes {
@@ -454,6 +458,55 @@ reason = "Apple clang ships no OpenMP runtime"
             })
             .collect();
         assert_eq!(names, ["1-y-p", "2-x-p", "2-y-p"]);
+    }
+
+    /// The issue's case: an MPI job and an ILP64 job added to a 2x2x2 matrix. An include
+    /// with those keys would be merged into the matching combination (GitHub semantics), so
+    /// users added a one-value `flavor` axis to every name; an `[[add]]` entry is a new
+    /// combination as written, and no other variant changes.
+    #[test]
+    fn add_entries_are_new_jobs_that_rename_nothing() {
+        let base = r#"
+name = "extra"
+[axes]
+compiler = ["gcc", "clang"]
+blas = ["sequential", "threaded"]
+build = ["debug", "release"]
+"#;
+        let plain = combos(base);
+        let with = combos(&format!(
+            "{base}[[add]]\ncompiler = \"gcc\"\nblas = \"sequential\"\nbuild = \"release\"\nmpi = \"mpich\"\n[[add]]\ncompiler = \"gcc\"\nblas = \"threaded\"\nbuild = \"release\"\nint = \"ilp64\"\n"
+        ));
+        assert_eq!(with.len(), 10);
+        assert_eq!(
+            with[..8],
+            plain[..],
+            "the product's combinations are untouched"
+        );
+        assert_eq!(
+            with[8],
+            kv(&[
+                ("compiler", "gcc"),
+                ("blas", "sequential"),
+                ("build", "release"),
+                ("mpi", "mpich")
+            ])
+        );
+        assert_eq!(
+            with[9],
+            kv(&[
+                ("compiler", "gcc"),
+                ("blas", "threaded"),
+                ("build", "release"),
+                ("int", "ilp64")
+            ])
+        );
+        // the same keys as an include are merged into gcc-sequential-release instead
+        let merged = combos(&format!(
+            "{base}[[include]]\ncompiler = \"gcc\"\nblas = \"sequential\"\nbuild = \"release\"\nmpi = \"mpich\"\n"
+        ));
+        assert_eq!(merged.len(), 8);
+        assert!(merged[1].contains(&("mpi".to_string(), "mpich".to_string())));
     }
 
     #[test]

@@ -19,6 +19,19 @@ use toml::Spanned;
 pub const COMPILER: &str = "compiler";
 pub const BLAS: &str = "blas";
 pub const BUILD: &str = "build";
+/// The BLAS integer width of the variant: `lp64` (32-bit) or `ilp64` (64-bit). A role, not a
+/// facet, because it decides which BLAS library a variant may link (and a C project has no
+/// `int64` compiler facet at all); `ilp64` also applies the `int64` facet where a language has
+/// one and sets `BLA_SIZEOF_INTEGER=8`.
+pub const INT: &str = "int";
+pub const INT_VALUES: &[&str] = &["lp64", "ilp64"];
+/// The project's own OpenMP, apart from the BLAS threading: `on` compiles with the OpenMP
+/// facet, `off` without it (a threaded BLAS still brings its own runtime); without the axis,
+/// a variant uses OpenMP when its BLAS build is OpenMP-threaded.
+pub const OPENMP: &str = "openmp";
+pub const OPENMP_VALUES: &[&str] = &["on", "off"];
+/// Every axis with a meaning to cfgmx.
+pub const ROLES: &[&str] = &[COMPILER, BLAS, BUILD, INT, OPENMP];
 
 /// Build modes and the facet / CMake build type each selects.
 pub const BUILD_MODES: &[(&str, &str)] = &[
@@ -103,6 +116,9 @@ struct RawMatrix {
     axes: Spanned<RawAxes>,
     #[serde(default)]
     include: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
+    /// Extra jobs: each a new combination exactly as written, never merged into others.
+    #[serde(default)]
+    add: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
     #[serde(default)]
     exclude: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
     #[serde(default)]
@@ -226,11 +242,14 @@ pub struct Axis {
     pub value_spans: Vec<Range<usize>>,
 }
 
-/// One `include` or `exclude` entry: key -> value, in the order written.
+/// One `include`, `add` or `exclude` entry: key -> value, in the order written.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub pairs: Vec<(Arc<str>, Arc<str>)>,
     pub(crate) span: Range<usize>,
+    /// An `[[add]]` entry (kept after the includes): always a combination of its own, never
+    /// merged into the product's, so an extra job needs no axis that every name would carry.
+    pub new: bool,
 }
 
 /// `when` these values, `require` or `forbid` those.
@@ -494,7 +513,7 @@ impl Validator<'_> {
                 value_spans,
             });
         }
-        if axes.is_empty() && raw.include.is_empty() {
+        if axes.is_empty() && raw.include.is_empty() && raw.add.is_empty() {
             self.err(
                 axes_span,
                 "the matrix has no axes and no include entries",
@@ -540,16 +559,20 @@ impl Validator<'_> {
             exclude.push(Entry {
                 pairs,
                 span: e.span(),
+                new: false,
             });
         }
 
-        // Include: keys may be axes or new variables (GitHub semantics).
+        // Include: keys may be axes or new variables (GitHub semantics). Add: the same keys,
+        // each entry a combination of its own.
         let mut include = Vec::new();
-        for e in &raw.include {
+        let entries = raw.include.iter().map(|e| (e, false));
+        for (e, new) in entries.chain(raw.add.iter().map(|e| (e, true))) {
+            let what = if new { "add" } else { "include" };
             if e.get_ref().is_empty() {
                 self.err(
                     e.span(),
-                    "empty include entry",
+                    format!("empty {what} entry"),
                     "at least one `key = value`",
                 );
             }
@@ -573,8 +596,9 @@ impl Validator<'_> {
                 }
                 let text = val.get_ref().text();
                 self.check_role_value(key, &text, val.span());
-                if !is_axis(key)
-                    && ![COMPILER, BLAS, BUILD].contains(&key.as_str())
+                if !new
+                    && !is_axis(key)
+                    && !ROLES.contains(&key.as_str())
                     && !raw.values.keys().any(|v| v.get_ref() == key)
                 {
                     self.warnings.push(Diagnostic::at(
@@ -588,6 +612,7 @@ impl Validator<'_> {
             include.push(Entry {
                 pairs,
                 span: e.span(),
+                new,
             });
         }
 
@@ -850,7 +875,7 @@ impl Validator<'_> {
             .join(", ")
     }
 
-    /// Checks a value of a role axis (`compiler`, `blas`, `build`).
+    /// Checks a value of a role axis (`compiler`, `blas`, `build`, `int`, `openmp`).
     fn check_role_value(&mut self, key: &str, text: &str, span: Range<usize>) {
         match key {
             COMPILER => match CompilerSpec::parse(text) {
@@ -888,6 +913,16 @@ impl Validator<'_> {
                     format!("one of: {}", modes.join(", ")),
                 );
             }
+            INT if !INT_VALUES.contains(&text) => self.err(
+                span,
+                format!("unknown integer width {text:?}"),
+                "\"lp64\" (32-bit BLAS integers) or \"ilp64\" (64-bit)",
+            ),
+            OPENMP if !OPENMP_VALUES.contains(&text) => self.err(
+                span,
+                format!("unknown OpenMP choice {text:?}"),
+                "\"on\" (the project compiles with OpenMP) or \"off\"",
+            ),
             _ => {}
         }
     }

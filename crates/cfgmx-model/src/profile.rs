@@ -192,9 +192,12 @@ impl BlasRecord {
 
     /// Whether a program calling plain `dgemm_` with 32-bit integers can use it.
     pub fn plain_lp64(&self) -> bool {
-        self.int_width == IntWidth::Lp64
-            && self.symbol_prefix.is_empty()
-            && self.symbol_suffix.is_empty()
+        self.plain(IntWidth::Lp64)
+    }
+
+    /// Whether a program calling plain `dgemm_` with integers of `width` can use it.
+    pub fn plain(&self, width: IntWidth) -> bool {
+        self.int_width == width && self.symbol_prefix.is_empty() && self.symbol_suffix.is_empty()
     }
 }
 

@@ -54,6 +54,12 @@ pub struct LinkTest {
     /// The BLAS takes 64-bit integers (ILP64).
     #[serde(default)]
     pub blas_int64: bool,
+    /// For ILP64: the `idamax_` to call with an `N` that is 2 as a 32-bit integer and
+    /// negative as a 64-bit one (the probe's question), so a library that reads 32-bit
+    /// integers fails the test instead of computing a plausible product. Absent for LP64, so
+    /// LP64 tests keep their cache keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blas_width_symbol: Option<String>,
     /// The BLAS file the program must load, as the probe recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blas_path: Option<String>,
@@ -141,6 +147,11 @@ pub fn link_test(cv: &ConcreteVariant, reg: &Registry) -> Option<LinkTest> {
         env,
         blas_symbol: cv.blas_library.as_ref().map(|b| blas_symbol(b, "dgemm")),
         blas_int64: cv.blas_library.as_ref().is_some_and(blas_ilp64),
+        blas_width_symbol: cv
+            .blas_library
+            .as_ref()
+            .filter(|b| blas_ilp64(b))
+            .map(|b| blas_symbol(b, "idamax")),
         blas_path: cv.blas_library.as_ref().map(|b| b.path.clone()),
         threads: threaded.then_some(PROOF_THREADS),
         runtimes,

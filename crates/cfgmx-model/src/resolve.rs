@@ -9,7 +9,10 @@
 use crate::diag::Diagnostic;
 use crate::expand::Combo;
 use crate::hash::{canonical_json, push_json_bytes, sha256_hex, SpecHasher};
-use crate::matrix::{CompilerSpec, Contribution, Matrix, BLAS, BUILD, BUILD_MODES, COMPILER};
+use crate::matrix::{
+    CompilerSpec, Contribution, Matrix, BLAS, BUILD, BUILD_MODES, COMPILER, INT, OPENMP,
+};
+use crate::profile::IntWidth;
 use crate::provider::{BlasChoice, Threading};
 use crate::registry::Registry;
 use crate::toolchain::{Language, Toolchain};
@@ -143,6 +146,13 @@ pub struct Resolved {
     pub facets: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub openmp: Option<OpenmpUse>,
+    /// The BLAS integer width the variant is built for: `int = "ilp64"`, or a BLAS value that
+    /// names an ILP64 build. Left out of the JSON when LP64 (as it was before it existed).
+    #[serde(skip_serializing_if = "IntWidth::is_lp64")]
+    pub int_width: IntWidth,
+    /// `openmp = "off"`: the project compiles without OpenMP whatever its BLAS threading.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub openmp_off: bool,
     pub flags: FlagSet,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -246,7 +256,9 @@ impl<'a> Resolver<'a> {
         // The memo key: role values and every value that contributes something.
         self.key_buf.clear();
         for (k, v) in &c.pairs {
-            if matches!(&**k, COMPILER | BLAS | BUILD) || self.matrix.contribution(k, v).is_some() {
+            if matches!(&**k, COMPILER | BLAS | BUILD | INT | OPENMP)
+                || self.matrix.contribution(k, v).is_some()
+            {
                 self.key_buf.push_str(k);
                 self.key_buf.push('\u{1f}');
                 self.key_buf.push_str(v);
@@ -313,6 +325,7 @@ impl<'a> Resolver<'a> {
         let get = |k: &str| c.get(k).map(|v| &**v);
         let Some(cval) = get(COMPILER) else {
             let d = match c.from_include {
+                Some(i) if m.include[i].new => m.include_diagnostic(i, "this add entry creates a variant of its own, and that variant has no `compiler`"),
                 Some(i) => m.include_diagnostic(i, "this include entry fits no combination, so it creates a new variant, and that variant has no `compiler`"),
                 None => m.axes_diagnostic("the matrix has no `compiler` axis"),
             };
@@ -366,16 +379,25 @@ impl<'a> Resolver<'a> {
 
         // BLAS.
         let blas_request = get(BLAS).map(str::to_string);
+        let asked_width = match get(INT) {
+            Some("ilp64") => IntWidth::Ilp64,
+            _ => IntWidth::Lp64,
+        };
         let blas = match get(BLAS) {
             None | Some("none") => None,
-            Some("sequential") => {
-                pick_blas(reg, &m.blas_policy.prefer, &[Threading::Sequential], None)
-            }
+            Some("sequential") => pick_blas(
+                reg,
+                &m.blas_policy.prefer,
+                &[Threading::Sequential],
+                None,
+                asked_width,
+            ),
             Some("threaded") => pick_blas(
                 reg,
                 &m.blas_policy.prefer,
                 &m.blas_policy.threaded,
                 tc.openmp_runtime(),
+                asked_width,
             ),
             Some(id) => reg.blas(id),
         };
@@ -384,6 +406,20 @@ impl<'a> Resolver<'a> {
                 warnings.push(format!("no BLAS provider has a {req} build"));
             }
         }
+        // A BLAS value naming an ILP64 build (`mkl-sequential_ilp64`) makes the variant ILP64.
+        let named_width = blas.as_ref().map(|b| b.build.int_width);
+        let int_width = match (get(INT), named_width) {
+            (Some("ilp64"), _) | (None, Some(IntWidth::Ilp64)) => IntWidth::Ilp64,
+            (Some(_), Some(IntWidth::Ilp64)) => {
+                warnings.push(format!(
+                    "BLAS {} is ILP64 but the variant is `int = \"lp64\"`: no library fits",
+                    get(BLAS).unwrap_or_default()
+                ));
+                IntWidth::Lp64
+            }
+            _ => IntWidth::Lp64,
+        };
+        let project_openmp = get(OPENMP);
 
         // Facets: always, build mode, OpenMP if the BLAS build needs it, then what values ask for.
         let mut facets: Vec<String> = Vec::new();
@@ -435,14 +471,38 @@ impl<'a> Resolver<'a> {
             }
         }
         let mut openmp = None;
-        if let Some(b) = &blas {
-            if b.build.threading == Threading::Openmp {
+        // The project's OpenMP: asked for (`openmp = "on"`), refused (`"off"`: a threaded
+        // BLAS then runs on its own runtime, the project's code stays serial), or by default
+        // paired with an OpenMP-threaded BLAS as before the axis existed.
+        match project_openmp {
+            Some("on") => {
                 add_facet("openmp", &mut flags, &mut facets, true, &mut warnings);
-                openmp = Some(format!("BLAS build {} is OpenMP-threaded", b.id));
+                openmp = Some("the project's OpenMP is on (`openmp = \"on\"`)".to_string());
             }
+            Some(_) => {}
+            None => {
+                if let Some(b) = &blas {
+                    if b.build.threading == Threading::Openmp {
+                        add_facet("openmp", &mut flags, &mut facets, true, &mut warnings);
+                        openmp = Some(format!("BLAS build {} is OpenMP-threaded", b.id));
+                    }
+                }
+            }
+        }
+        if int_width == IntWidth::Ilp64 {
+            // Only languages with 64-bit default integers (Fortran) have the facet; C code
+            // declares its BLAS integers itself.
+            add_facet("int64", &mut flags, &mut facets, false, &mut warnings);
         }
         for (_, _, x) in &contributions {
             for f in &x.facets {
+                if f == "openmp" && project_openmp == Some("off") {
+                    push_unique(
+                        &mut warnings,
+                        &["a matrix value asks for the `openmp` facet, which `openmp = \"off\"` leaves out".to_string()],
+                    );
+                    continue;
+                }
                 add_facet(f, &mut flags, &mut facets, true, &mut warnings);
                 if f == "openmp" && openmp.is_none() {
                     openmp = Some("requested by a matrix value".to_string());
@@ -457,6 +517,10 @@ impl<'a> Resolver<'a> {
             if let Some(v) = &b.build.cmake_vendor {
                 flags.cmake.insert("BLA_VENDOR".into(), v.clone());
             }
+        }
+        if int_width == IntWidth::Ilp64 {
+            // FindBLAS looks for the 64-bit integer builds only when asked.
+            flags.cmake.insert("BLA_SIZEOF_INTEGER".into(), "8".into());
         }
 
         // Runtime libraries after the BLAS that may need them.
@@ -563,7 +627,7 @@ impl<'a> Resolver<'a> {
                 serde_json::to_value(x).unwrap_or_default(),
             );
         }
-        let spec_part = serde_json::json!({
+        let mut spec_part = serde_json::json!({
             "compiler": spec,
             "toolchain": toolchain_part(&tc),
             "fortran_toolchain": fortran_family.as_ref().map(|_| toolchain_part(&ftc)),
@@ -576,6 +640,13 @@ impl<'a> Resolver<'a> {
             "contributions": contrib_part,
             "flags": flags,
         });
+        // Only where they apply, so the hashes of variants without them stay as they were.
+        if int_width == IntWidth::Ilp64 {
+            spec_part["int_width"] = serde_json::to_value(int_width).unwrap_or_default();
+        }
+        if let Some(o) = project_openmp {
+            spec_part["project_openmp"] = serde_json::Value::String(o.to_string());
+        }
         let digest = sha256_hex(canonical_json(&spec_part).as_bytes());
         let mut r = Resolved {
             compiler: spec,
@@ -585,6 +656,8 @@ impl<'a> Resolver<'a> {
             build,
             facets,
             openmp: openmp.map(|reason| OpenmpUse { reason, runtimes }),
+            int_width,
+            openmp_off: project_openmp == Some("off"),
             flags,
             warnings,
             digest,
@@ -607,21 +680,32 @@ fn push_unique(dst: &mut Vec<String>, src: &[String]) {
 
 /// Picks the provider build for an abstract BLAS value: threading modes in the given order;
 /// within a mode, an OpenMP build whose runtime matches the compiler's (`runtime`) first, then
-/// the providers in order of preference.
+/// the providers in order of preference. A build declared ILP64 (MKL's `mkl_intel_ilp64`
+/// layers) is picked only for an ILP64 variant, and first for it; a provider whose builds
+/// are not declared by width (OpenBLAS: one build name, LP64 and ILP64 files) serves both.
 pub fn pick_blas(
     reg: &Registry,
     prefer: &[String],
     threading: &[Threading],
     runtime: Option<&str>,
+    width: IntWidth,
 ) -> Option<BlasChoice> {
     for t in threading {
         let mode: Vec<(&Arc<crate::provider::Provider>, &crate::provider::Build)> = prefer
             .iter()
             .filter_map(|p| reg.providers.get(p))
             .flat_map(|p| {
+                let declared = p
+                    .builds
+                    .iter()
+                    .any(|b| b.threading == *t && b.int_width == width);
                 p.builds
                     .iter()
-                    .filter(|b| b.threading == *t)
+                    .filter(move |b| {
+                        b.threading == *t
+                            && (b.int_width == width
+                                || (!declared && b.int_width == IntWidth::Lp64))
+                    })
                     .map(move |b| (p, b))
             })
             .collect();

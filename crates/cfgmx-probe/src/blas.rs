@@ -978,8 +978,10 @@ mod tests {
                 .unwrap_or_else(|| panic!("no {dir} in {recs:#?}"));
             assert_eq!(r.threading, t);
         }
-        // the C program's marker and integer-width questions: ATLAS by its own symbol, and
-        // every Debian build answers the width its package says (`libopenblas64-*`: 64-bit)
+        // the C program's marker and integer-width questions: ATLAS by its own symbol, every
+        // Debian build answers the width its package says (`libopenblas64-*`: 64-bit), and
+        // each libopenblas64 build is found in its own directory, not through the
+        // alternatives link (scripts/setup.sh installs all three)
         for (provider, dir) in [("atlas", "/atlas"), ("reference", "/blas")] {
             assert!(
                 recs.iter()
@@ -999,6 +1001,17 @@ mod tests {
                 IntWidth::Lp64
             };
             assert_eq!(r.int_width, want, "{r:#?}");
+        }
+        for (dir, t) in [
+            ("openblas64-serial", Threading::Sequential),
+            ("openblas64-pthread", Threading::Pthread),
+            ("openblas64-openmp", Threading::Openmp),
+        ] {
+            let r = recs
+                .iter()
+                .find(|r| r.lib_dir.ends_with(dir))
+                .unwrap_or_else(|| panic!("no {dir} in {recs:#?}"));
+            assert_eq!((r.threading, r.int_width), (t, IntWidth::Ilp64));
         }
     }
 

@@ -335,7 +335,7 @@ fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
                             l.providers.push(p);
                         }
                     }
-                    if better(&path, &l.path, &subdir_names) {
+                    if better(&path, &l.path, &subdir_names, &bases) {
                         l.path = path;
                     }
                 }
@@ -358,13 +358,19 @@ fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
     }
 }
 
-/// Whether `a` names a library better than `b`: in a build's own directory, then the
-/// development name (`libx.so`), then shorter.
-fn better(a: &Path, b: &Path, build_dirs: &[&str]) -> bool {
+/// Whether `a` names a library better than `b`: in a build's own directory (a provider
+/// build's `lib_dirs`, or `<library>-<build>` such as Debian's `openblas64-pthread/`, which
+/// discovery lists too), then the development name (`libx.so`), then shorter.
+fn better(a: &Path, b: &Path, build_dirs: &[&str], bases: &[(String, String)]) -> bool {
     let in_build = |p: &Path| {
-        p.parent()
-            .and_then(|d| d.file_name())
-            .is_some_and(|n| build_dirs.contains(&n.to_string_lossy().as_ref()))
+        p.parent().and_then(|d| d.file_name()).is_some_and(|n| {
+            let n = n.to_string_lossy();
+            build_dirs.contains(&n.as_ref())
+                || bases.iter().any(|(_, base)| {
+                    n.strip_prefix(base.as_str())
+                        .is_some_and(|r| r.len() > 1 && r.starts_with('-'))
+                })
+        })
     };
     let dev = |p: &Path| p.to_string_lossy().ends_with(".so");
     let rank = |p: &Path| (!in_build(p), !dev(p), p.as_os_str().len());
@@ -400,6 +406,21 @@ mod tests {
         ] {
             assert_eq!(lib_name_matches(f, b), want, "{f} {b}");
         }
+    }
+
+    #[test]
+    fn a_builds_own_directory_names_it_better_than_an_alternatives_link() {
+        let dirs = ["openblas-pthread"];
+        let bases = vec![("openblas".to_string(), "openblas64".to_string())];
+        let multi = Path::new("/usr/lib/x86_64-linux-gnu");
+        // Debian's ILP64 builds live in openblas64-<build>/, which no provider lists
+        let own = multi.join("openblas64-pthread/libopenblas64.so");
+        let alt = multi.join("libopenblas64.so");
+        assert!(better(&own, &alt, &dirs, &bases));
+        assert!(!better(&alt, &own, &dirs, &bases));
+        // a listed build directory still wins over the parent
+        let lp = multi.join("openblas-pthread/libopenblas.so");
+        assert!(better(&lp, &multi.join("libopenblas.so"), &dirs, &bases));
     }
 
     #[test]

@@ -26,14 +26,19 @@ struct Entries {
 /// The program text and file name for `t`.
 pub fn program(t: &LinkTest) -> (&'static str, String) {
     let sym = t.blas_symbol.as_deref();
+    let width = t.blas_width_symbol.as_deref();
     match t.language {
-        Language::Fortran => ("proof.f90", fortran_program(sym, t.blas_int64)),
-        Language::C => ("proof.c", c_program(sym, t.blas_int64)),
-        Language::Cxx => ("proof.cpp", c_program(sym, t.blas_int64)),
+        Language::Fortran => ("proof.f90", fortran_program(sym, t.blas_int64, width)),
+        Language::C => ("proof.c", c_program(sym, t.blas_int64, width)),
+        Language::Cxx => ("proof.cpp", c_program(sym, t.blas_int64, width)),
     }
 }
 
-fn c_program(sym: Option<&str>, int64: bool) -> String {
+/// `N` for the width check: 2 in its low 32 bits, negative as a 64-bit integer. An ILP64
+/// `idamax` returns 0 for it (N < 1); an LP64 one reads 2 and returns 2.
+const WIDTH_N: i64 = -(1i64 << 32) + 2;
+
+fn c_program(sym: Option<&str>, int64: bool, width: Option<&str>) -> String {
     let int = if int64 { "long long" } else { "int" };
     let mut s = String::from(
         "#include <stdio.h>\n#include <string.h>\n#ifdef _OPENMP\n#include <omp.h>\n#endif\n",
@@ -45,7 +50,17 @@ fn c_program(sym: Option<&str>, int64: bool) -> String {
             "#ifdef __cplusplus\nextern \"C\"\n#endif\nvoid {sym}(const char *, const char *, const {int} *, const {int} *, const {int} *, const double *, const double *, const {int} *, const double *, const {int} *, const double *, double *, const {int} *, size_t, size_t);\n"
         ));
     }
+    if let Some(w) = width {
+        s.push_str(&format!(
+            "#ifdef __cplusplus\nextern \"C\"\n#endif\nlong long {w}(const long long *, const double *, const long long *);\n"
+        ));
+    }
     s.push_str("int main(void) {\n");
+    if let Some(w) = width {
+        s.push_str(&format!(
+            "  {{\n    double x[2] = {{1, 5}};\n    long long n = {WIDTH_N}LL, inc = 1;\n    long long r = {w}(&n, x, &inc);\n    if (r != 0) {{ printf(\"{MARK} blas wrong integer width: {w} read N as 32-bit (returned %lld)\\n\", r); return 1; }}\n  }}\n"
+        ));
+    }
     if let Some(sym) = sym {
         s.push_str(&format!(
             "  double a[4] = {{1, 2, 3, 4}}, b[4] = {{1, 0, 0, 1}}, c[4] = {{0, 0, 0, 0}}, one = 1, zero = 0;\n  {int} n = 2;\n  {sym}(\"N\", \"N\", &n, &n, &n, &one, a, &n, b, &n, &zero, c, &n, 1, 1);\n  if (c[0] != 1 || c[1] != 2 || c[2] != 3 || c[3] != 4) {{ printf(\"{MARK} blas wrong %g %g %g %g\\n\", c[0], c[1], c[2], c[3]); return 1; }}\n  printf(\"{MARK} blas ok\\n\");\n"
@@ -57,9 +72,14 @@ fn c_program(sym: Option<&str>, int64: bool) -> String {
     s
 }
 
-fn fortran_program(sym: Option<&str>, int64: bool) -> String {
+fn fortran_program(sym: Option<&str>, int64: bool, width: Option<&str>) -> String {
     let kind = if int64 { "c_int64_t" } else { "c_int" };
     let mut s = String::from("program cfgmx_proof\n  use iso_c_binding\n  implicit none\n");
+    if let Some(w) = width {
+        s.push_str(&format!(
+            "  interface\n    function xidamax(n, x, incx) bind(C, name=\"{w}\")\n      import :: c_int64_t, c_double\n      integer(c_int64_t) :: n, incx, xidamax\n      real(c_double) :: x(*)\n    end function\n  end interface\n  real(c_double) :: wx(2) = [1d0, 5d0]\n  integer(c_int64_t) :: wn = {WIDTH_N}_c_int64_t, winc = 1\n"
+        ));
+    }
     if let Some(sym) = sym {
         // bind(C) names the symbol exactly as the library exports it, decorations included.
         s.push_str(&format!(
@@ -67,6 +87,11 @@ fn fortran_program(sym: Option<&str>, int64: bool) -> String {
         ));
     }
     s.push_str("  character(len=4096) :: line\n  integer :: u, ios, i\n!$ integer :: t\n");
+    if let Some(w) = width {
+        s.push_str(&format!(
+            "  if (xidamax(wn, wx, winc) /= 0) then\n    print '(A)', '{MARK} blas wrong integer width: {w} read N as 32-bit'\n    stop 1\n  end if\n"
+        ));
+    }
     if sym.is_some() {
         s.push_str(&format!(
             "  call xdgemm('N', 'N', n, n, n, 1d0, a, n, b, n, 0d0, c, n)\n  if (any(c /= [1d0, 2d0, 3d0, 4d0])) then\n    print '(A,4F6.1)', '{MARK} blas wrong ', c\n    stop 1\n  end if\n  print '(A)', '{MARK} blas ok'\n"
@@ -326,6 +351,45 @@ mod tests {
         assert_eq!(other_blas(&maps, Path::new(maps[0])), None);
     }
 
+    /// The ILP64 link test, built for real with gcc and gfortran: Debian's ILP64 OpenBLAS
+    /// passes it, the LP64 build (whose dgemm computes the same 2x2 product from the low 32
+    /// bits of N) fails on the width check.
+    #[test]
+    fn the_ilp64_link_test_fails_on_an_lp64_library() {
+        let multi = "/usr/lib/x86_64-linux-gnu";
+        for (language, compiler) in [(Language::C, "gcc"), (Language::Fortran, "gfortran")] {
+            for (dir, lib, ok) in [
+                ("openblas64-serial", "-lopenblas64", true),
+                ("openblas-serial", "-lopenblas", false),
+            ] {
+                let t = LinkTest {
+                    language,
+                    compiler: compiler.into(),
+                    flags: vec![],
+                    link: vec![
+                        format!("-L{multi}/{dir}"),
+                        format!("-Wl,-rpath,{multi}/{dir}"),
+                        lib.into(),
+                    ],
+                    env: IndexMap::new(),
+                    blas_symbol: Some("dgemm_".into()),
+                    blas_int64: true,
+                    blas_width_symbol: Some("idamax_".into()),
+                    blas_path: None,
+                    threads: None,
+                    runtimes: vec![],
+                };
+                let scratch = tempfile::tempdir().unwrap();
+                let p = run_one(&t, std::time::Duration::from_secs(60), scratch.path());
+                assert_eq!(p.ok, ok, "{compiler} {dir}: {p:?}");
+                if !ok {
+                    let why = p.reason.unwrap_or_default();
+                    assert!(why.contains("integer width: idamax_"), "{why}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn programs_call_the_decorated_symbol_with_the_integer_width() {
         let mut t = LinkTest {
@@ -336,6 +400,7 @@ mod tests {
             env: IndexMap::new(),
             blas_symbol: Some("scipy_dgemm_64_".into()),
             blas_int64: true,
+            blas_width_symbol: Some("scipy_idamax_64_".into()),
             blas_path: None,
             threads: None,
             runtimes: vec![],
@@ -343,10 +408,12 @@ mod tests {
         let (_, c) = program(&t);
         assert!(c.contains("void scipy_dgemm_64_("), "{c}");
         assert!(c.contains("long long n = 2"), "{c}");
+        assert!(c.contains("long long scipy_idamax_64_("), "{c}");
         t.language = Language::Fortran;
         let (file, f) = program(&t);
         assert_eq!(file, "proof.f90");
         assert!(f.contains("bind(C, name=\"scipy_dgemm_64_\")"), "{f}");
         assert!(f.contains("integer(c_int64_t) :: n = 2"), "{f}");
+        assert!(f.contains("bind(C, name=\"scipy_idamax_64_\")"), "{f}");
     }
 }
