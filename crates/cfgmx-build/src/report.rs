@@ -1141,4 +1141,30 @@ mod tests {
         let back: RunReport = serde_json::from_value(json).unwrap();
         assert_eq!(back, r);
     }
+
+    #[test]
+    fn crashed_fails_and_missing_is_counted_apart_in_summary_junit_and_html() {
+        let mut r = RunReport {
+            schema: 1,
+            matrix: "m".into(),
+            ..Default::default()
+        };
+        for (n, st) in [("a", Status::Crashed), ("b", Status::Missing)] {
+            r.variants.push(VariantResult::not_built(
+                n,
+                "0123456789abcdef",
+                ["gcc", "sequential", "debug"],
+                st,
+                "why",
+            ));
+        }
+        assert_eq!(r.failed(), 1);
+        assert_eq!(r.not_run(), 1);
+        assert_eq!(r.summary(), "0 passed, 0 failed, 1 crashed, 1 missing");
+        let j = r.junit();
+        assert_eq!(j.matches("<failure").count(), 1, "{j}");
+        assert_eq!(j.matches("<skipped").count(), 1, "{j}");
+        let h = r.html(&|_| String::new());
+        assert!(h.contains("1 failed") && h.contains("1 not run"), "{h}");
+    }
 }
