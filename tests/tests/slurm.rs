@@ -483,4 +483,79 @@ fn slurm_array_and_merge_on_a_real_cluster_report_every_variant_and_a_rerun_skip
     );
     assert_eq!(cluster.exit_code(&merge2), "1:0");
     assert_eq!(tree(&proj), before, "the rerun wrote into the project");
+
+    // Results that always merge, on the scheduler: task 0 run where cfgmx cannot start
+    // (CFGMX=false) leaves a `crashed` result; task 1's result is gone (as if Slurm had killed
+    // it with its wrapper); the merge still lists all 8, those two as crashed and missing, and
+    // fails.
+    let sbatch = |args: &[&str], extra: &[(&str, &str)]| -> String {
+        let mut c = cluster.cmd("sbatch");
+        c.arg("--parsable")
+            .args(args)
+            .current_dir(&proj)
+            .env("CFGMX_SOURCE", &proj)
+            .env("CFGMX_OUT", &out);
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        let o = output(&mut c);
+        if !o.status.success() {
+            cluster.fail(&format!("sbatch {args:?}: {}", text(&o.stderr)));
+        }
+        text(&o.stdout)
+            .trim()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let logs = out.join("logs");
+    let crash = sbatch(
+        &[
+            "--array=0",
+            &format!("--output={}/cfgmx-%A_%a.out", logs.display()),
+            "slurm/cfgmx-array.sbatch",
+        ],
+        &[("CFGMX", "false")],
+    );
+    cluster.wait_idle(Duration::from_secs(120));
+    std::fs::remove_file(results.join(format!("{}.json", names[1]))).unwrap();
+    let merge3 = sbatch(
+        &[
+            &format!("--output={}/cfgmx-merge-%j.out", logs.display()),
+            "slurm/cfgmx-merge.sbatch",
+        ],
+        &[],
+    );
+    cluster.wait_idle(Duration::from_secs(120));
+    let r = read_json(&results.join(format!("{}.json", names[0])));
+    assert_eq!(r["variants"][0]["status"], "crashed", "{r}");
+    assert_eq!(
+        r["variants"][0]["reason"],
+        format!(
+            "the task ended with exit status 1 before cfgmx wrote a result (Slurm log cfgmx-{crash}_0.out)"
+        )
+    );
+    let merged3 = std::fs::read_to_string(logs.join(format!("cfgmx-merge-{merge3}.out"))).unwrap();
+    for (n, label) in [
+        (names[0], "CRASHED"),
+        (names[1], "missing"),
+        (names[2], "passed (cached)"),
+        (BROKEN, "FAILED"),
+    ] {
+        assert!(
+            merged3
+                .lines()
+                .any(|l| l.starts_with(&format!("{n} ")) && l.contains(label)),
+            "{n} should be {label}:\n{merged3}"
+        );
+    }
+    assert!(
+        merged3.contains("5 passed (5 cached), 1 failed, 1 crashed, 1 missing"),
+        "{merged3}"
+    );
+    assert_eq!(cluster.exit_code(&merge3), "1:0");
 }
