@@ -23,6 +23,9 @@ packages=(
   lmod
   # headless browser that opens the HTML build report in tests; xmllint validates JUnit files
   chromium libxml2-utils
+  # a one-node Slurm cluster (munged, slurmctld, slurmd) the Slurm test starts in a temp
+  # directory for the generated job arrays; the test runs the daemons itself (as root)
+  slurmctld slurmd slurm-client munge
   # misc used by tests
   python3 python3-yaml python3-venv file procps
 )

@@ -887,6 +887,8 @@ print(len(jobs), max(sizes), sum(sizes))
     let second = d.join("out/slurm/cfgmx-array-2.sbatch");
     let text = std::fs::read_to_string(&second).unwrap();
     assert!(text.contains("#SBATCH --array=0-99\n"), "{text}");
+    // No variant of this matrix runs threads: one core per task (outside Slurm, -j 1 too).
+    assert!(text.contains("#SBATCH --cpus-per-task=1\n"), "{text}");
     assert!(!d.join("out/slurm/cfgmx-array-3.sbatch").exists());
     // Task 7 of array 2 builds variant 1007, by spec hash, into its own result file; a
     // stand-in cfgmx records what it was asked and answers like a build.
@@ -915,27 +917,45 @@ print(len(jobs), max(sizes), sum(sizes))
     );
     let calls = std::fs::read_to_string(d.join("calls.log")).unwrap();
     let (v, h) = (&gh[1007], &spec[1007]);
+    // Results and build roots go beside the source tree (here the submit directory), never
+    // into it: cfgmx-slurm/<project>/.
+    let name = d.file_name().unwrap().to_str().unwrap();
+    let out = d.parent().unwrap().join("cfgmx-slurm").join(name);
+    let _cleanup = RemoveOnDrop(d.parent().unwrap().join("cfgmx-slurm"), name.to_string());
     assert_eq!(
         calls,
         format!(
-            "build {big} --source {} --only {h} --build-root cfgmx-build/{v} -j 2 --json\n",
-            d.display()
+            "build {big} --source {} --only {h} --build-root {}/build/{v} -j 1 --json\n",
+            d.display(),
+            out.display()
         )
     );
-    assert!(d.join(format!("cfgmx-results/{v}.json")).is_file());
-    // submit.sh: both arrays, then the merge job depending on both (afterany).
-    run(
+    assert!(out.join(format!("results/{v}.json")).is_file());
+    // submit.sh: both arrays, then the merge job depending on both (afterany), each writing
+    // its Slurm log there too; it says every job id.
+    let o = run(
         Command::new("sh")
             .arg("out/slurm/submit.sh")
             .current_dir(d)
-            .env("PATH", &path),
+            .env("PATH", &path)
+            .env("CFGMX_OUT", d.join("o")),
         true,
     );
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "cfgmx: array 1 of 2: job 101\ncfgmx: array 2 of 2: job 102\ncfgmx: merge: job 103 (results in {0}/o/results, logs in {0}/o/logs)\n",
+            d.display()
+        )
+    );
     let sb = std::fs::read_to_string(d.join("sbatch.log")).unwrap();
+    let logs = d.join("o/logs");
     assert_eq!(
         sb,
-        "--parsable ./out/slurm/cfgmx-array-1.sbatch\n--parsable ./out/slurm/cfgmx-array-2.sbatch\n--parsable --dependency=afterany:101:102 ./out/slurm/cfgmx-merge.sbatch\n"
-            .replace("./out", "out"),
+        format!(
+            "--parsable --output={0}/cfgmx-%A_%a.out out/slurm/cfgmx-array-1.sbatch\n--parsable --output={0}/cfgmx-%A_%a.out out/slurm/cfgmx-array-2.sbatch\n--parsable --dependency=afterany:101:102 --output={0}/cfgmx-merge-%j.out out/slurm/cfgmx-merge.sbatch\n",
+            logs.display()
+        ),
         "{sb}"
     );
 
@@ -995,6 +1015,7 @@ fn slurm_tasks_build_with_real_cfgmx_and_the_merge_job_combines_them() {
     site.generate(d, "two.toml", &["slurm"], "out");
     let env = |c: &mut Command| {
         c.current_dir(d)
+            .env("CFGMX_OUT", d.join("slurm-out"))
             .env("CFGMX", cfgmx_bin())
             .env("CFGMX_SOURCE", proj)
             .env("CFGMX_PROFILE", profile)
@@ -1009,13 +1030,13 @@ fn slurm_tasks_build_with_real_cfgmx_and_the_merge_job_combines_them() {
         run(&mut c, true);
     }
     for n in ["gcc-sequential-debug", "gcc-sequential-release"] {
-        let t = std::fs::read_to_string(d.join(format!("cfgmx-results/{n}.json"))).unwrap();
+        let t = std::fs::read_to_string(d.join(format!("slurm-out/results/{n}.json"))).unwrap();
         let j: serde_json::Value = serde_json::from_str(&t).unwrap();
         let vs = j["variants"].as_array().unwrap();
         assert_eq!(vs.len(), 1, "{t}");
         assert_eq!(vs[0]["name"], n, "{t}");
         assert_eq!(vs[0]["status"], "passed", "{t}");
-        assert!(d.join(format!("cfgmx-build/{n}")).is_dir());
+        assert!(d.join(format!("slurm-out/build/{n}")).is_dir());
     }
     let mut c = Command::new("bash");
     c.arg("out/slurm/cfgmx-merge.sbatch");
@@ -1029,9 +1050,57 @@ fn slurm_tasks_build_with_real_cfgmx_and_the_merge_job_combines_them() {
             "{table}"
         );
     }
-    let junit = std::fs::read_to_string(d.join("cfgmx-results/junit.xml")).unwrap();
+    let junit = std::fs::read_to_string(d.join("slurm-out/results/junit.xml")).unwrap();
     assert!(junit.contains("gcc-sequential-release"), "{junit}");
-    assert!(d.join("cfgmx-results/report.html").is_file());
+    assert!(d.join("slurm-out/results/report.html").is_file());
+
+    // Results that always merge: a task whose cfgmx dies before writing (here: not a cfgmx at
+    // all) leaves a `crashed` record saying so; a variant with no result at all is `missing`;
+    // the merge lists both with the rest and exits 1.
+    let mut c = Command::new("bash");
+    c.arg("out/slurm/cfgmx-array.sbatch")
+        .env("SLURM_ARRAY_TASK_ID", "0")
+        .env("SLURM_ARRAY_JOB_ID", "77");
+    env(&mut c);
+    c.env("CFGMX", "false");
+    let o = run(&mut c, false);
+    assert_eq!(o.status.code(), Some(1), "{}", cfgmx_tests::explain(&o));
+    let crashed = d.join("slurm-out/results/gcc-sequential-debug.json");
+    let t = std::fs::read_to_string(&crashed).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&t).unwrap();
+    assert_eq!(j["variants"][0]["status"], "crashed", "{t}");
+    assert_eq!(
+        j["variants"][0]["reason"],
+        "the task ended with exit status 1 before cfgmx wrote a result (Slurm log cfgmx-77_0.out)"
+    );
+    std::fs::remove_file(d.join("slurm-out/results/gcc-sequential-release.json")).unwrap();
+    let mut c = Command::new("bash");
+    c.arg("out/slurm/cfgmx-merge.sbatch");
+    env(&mut c);
+    let o = run(&mut c, false);
+    assert_eq!(o.status.code(), Some(1), "{}", cfgmx_tests::explain(&o));
+    let table = stdout(&o);
+    assert!(table.contains("merging 1 of 2 result(s)"), "{table}");
+    for (n, st) in [
+        ("gcc-sequential-debug", "CRASHED"),
+        ("gcc-sequential-release", "missing"),
+    ] {
+        assert!(
+            table.lines().any(|l| l.starts_with(n) && l.contains(st)),
+            "{n} {st}:\n{table}"
+        );
+    }
+}
+
+/// Removes `dir/name` when dropped (and `dir` when that leaves it empty): a test whose
+/// scripts write beside its temp directory cleans up after itself.
+struct RemoveOnDrop(PathBuf, String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.0.join(&self.1));
+        let _ = std::fs::remove_dir(&self.0);
+    }
 }
 
 #[test]

@@ -394,6 +394,7 @@ fn read_back(c: &Case, format: &str) -> Result<(), String> {
                 c.cmd("bash")
                     .arg(dir.join("cfgmx-array.sbatch"))
                     .env("CFGMX", &stub)
+                    .env("CFGMX_OUT", &c.dir)
                     .env("STUB_LOG", &log)
                     .env("SLURM_ARRAY_TASK_ID", "0")
                     .env("SLURM_CPUS_PER_TASK", "1"),
@@ -409,7 +410,7 @@ fn read_back(c: &Case, format: &str) -> Result<(), String> {
             let (name, hash) = (c.name(), c.hash());
             let want = [
                 ("--only", hash),
-                ("--build-root", format!("cfgmx-build/{name}")),
+                ("--build-root", format!("{}/build/{name}", c.dir.display())),
             ];
             for (flag, v) in want {
                 if after(flag) != v {
@@ -418,8 +419,8 @@ fn read_back(c: &Case, format: &str) -> Result<(), String> {
                     ));
                 }
             }
-            if !c.dir.join(format!("cfgmx-results/{name}.json")).is_file() {
-                return Err(format!("slurm task left no cfgmx-results/{name}.json"));
+            if !c.dir.join(format!("results/{name}.json")).is_file() {
+                return Err(format!("slurm task left no results/{name}.json"));
             }
             Ok(())
         }

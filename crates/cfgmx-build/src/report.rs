@@ -87,6 +87,14 @@ pub enum Status {
     /// merge` of old shards) it is the one that claims nothing.
     #[serde(alias = "skipped")]
     NotStarted,
+    /// The job building it ended before cfgmx wrote a result (cfgmx missing on the node,
+    /// killed, a usage error): the job's wrapper script wrote this one, `reason` says how it
+    /// ended. A failure: nothing was proved and something is wrong with the job.
+    Crashed,
+    /// No result came back for it at all (a job killed with its wrapper, a node lost): the
+    /// merge job records it so the report still lists every variant. Exit code 1, like a
+    /// variant that ran no test: nothing proved it works.
+    Missing,
 }
 
 /// Everything recorded about one variant's build.
@@ -224,9 +232,12 @@ impl RunReport {
     pub fn passed(&self) -> usize {
         self.count(Status::Passed) + self.count(Status::Cached)
     }
-    /// Variants that did not run to an end in this run: interrupted or never started.
+    /// Variants that did not run to an end in this run: interrupted, never started, or with
+    /// no result at all.
     pub fn not_run(&self) -> usize {
-        self.count(Status::Interrupted) + self.count(Status::NotStarted)
+        self.count(Status::Interrupted)
+            + self.count(Status::NotStarted)
+            + self.count(Status::Missing)
     }
     /// The one-line summary: each status counted, those with none left out except passed and
     /// failed.
@@ -239,6 +250,8 @@ impl RunReport {
         parts.push(format!("{} failed", self.count(Status::Failed)));
         for (n, what) in [
             (self.count(Status::TimedOut), "timed out"),
+            (self.count(Status::Crashed), "crashed"),
+            (self.count(Status::Missing), "missing"),
             (self.no_tests(), "no tests"),
             (self.count(Status::Unavailable), "unavailable"),
             (self.count(Status::Interrupted), "interrupted"),
@@ -250,9 +263,9 @@ impl RunReport {
         }
         parts.join(", ")
     }
-    /// Failures of every kind: failed and timed out.
+    /// Failures of every kind: failed, timed out and crashed.
     pub fn failed(&self) -> usize {
-        self.count(Status::Failed) + self.count(Status::TimedOut)
+        self.count(Status::Failed) + self.count(Status::TimedOut) + self.count(Status::Crashed)
     }
     pub fn no_tests(&self) -> usize {
         self.count(Status::NoTests)
@@ -375,8 +388,13 @@ impl RunReport {
                 suite.set_system_out(c.clone());
             }
             if v.steps.is_empty() {
-                // Unavailable, interrupted or never started: one skipped case with the reason.
-                let mut st = TestCaseStatus::skipped();
+                // Unavailable, interrupted, never started or missing: one skipped case with the
+                // reason; a crashed job is a failure (a dashboard must not show it as skipped).
+                let mut st = if v.status.is_failure() {
+                    TestCaseStatus::non_success(NonSuccessKind::Failure)
+                } else {
+                    TestCaseStatus::skipped()
+                };
                 let why = v.reason.as_deref().unwrap_or("not run");
                 st.set_message(format!("{}: {why}", status_label(v.status)));
                 let mut tc = TestCase::new("build", st);
@@ -495,7 +513,7 @@ impl RunReport {
                 0 => String::new(),
                 n => format!(" ({n} cached)"),
             },
-            self.count(Status::Failed),
+            self.count(Status::Failed) + self.count(Status::Crashed),
             self.count(Status::TimedOut),
             self.no_tests(),
             self.count(Status::Unavailable),
@@ -633,10 +651,10 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &dyn Fn(&VariantResult) -> Str
         .iter()
         .map(|v| v.status)
         .max_by_key(|s| match s {
-            Status::Failed | Status::TimedOut => 6,
+            Status::Failed | Status::TimedOut | Status::Crashed => 6,
             Status::NoTests => 5,
             Status::Interrupted => 4,
-            Status::NotStarted => 3,
+            Status::NotStarted | Status::Missing => 3,
             Status::Unavailable => 2,
             Status::Passed => 0,
             Status::Cached => 1,
@@ -713,8 +731,8 @@ table.grid th{background:#eee;padding:.4em .8em}
 table.grid td{width:9em;height:4em;text-align:center;border-radius:.4em}
 table.grid td a{color:inherit;text-decoration:none;display:block}
 .passed{background:#2e9e4f;color:#fff}
-.failed,.timed_out{background:#d33c3c;color:#fff}
-.skipped,.unavailable,.not_started,.interrupted{background:#9aa4ad;color:#fff}
+.failed,.timed_out,.crashed{background:#d33c3c;color:#fff}
+.skipped,.unavailable,.not_started,.interrupted,.missing{background:#9aa4ad;color:#fff}
 .cached{background:#5cb77a;color:#fff}
 .no_tests{background:#e0a030;color:#fff}
 .none{background:#f4f4f4;color:#aaa}
@@ -739,9 +757,9 @@ fn tests_cell(v: &VariantResult) -> String {
 }
 
 impl Status {
-    /// Failed or timed out: what makes the exit code 1 and stops `--fail-fast`.
+    /// Failed, timed out or crashed: what makes the exit code 1 and stops `--fail-fast`.
     pub fn is_failure(self) -> bool {
-        matches!(self, Status::Failed | Status::TimedOut)
+        matches!(self, Status::Failed | Status::TimedOut | Status::Crashed)
     }
 }
 
@@ -756,6 +774,8 @@ fn status_class(s: Status) -> &'static str {
         Status::Unavailable => "unavailable",
         Status::Interrupted => "interrupted",
         Status::NotStarted => "not_started",
+        Status::Crashed => "crashed",
+        Status::Missing => "missing",
     }
 }
 
@@ -770,6 +790,8 @@ pub fn status_label(s: Status) -> &'static str {
         Status::Unavailable => "unavailable",
         Status::Interrupted => "interrupted",
         Status::NotStarted => "not started",
+        Status::Crashed => "CRASHED",
+        Status::Missing => "missing",
     }
 }
 
@@ -1124,5 +1146,31 @@ mod tests {
         // Read back (as `report merge` does), nothing is lost.
         let back: RunReport = serde_json::from_value(json).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn crashed_fails_and_missing_is_counted_apart_in_summary_junit_and_html() {
+        let mut r = RunReport {
+            schema: 1,
+            matrix: "m".into(),
+            ..Default::default()
+        };
+        for (n, st) in [("a", Status::Crashed), ("b", Status::Missing)] {
+            r.variants.push(VariantResult::not_built(
+                n,
+                "0123456789abcdef",
+                ["gcc", "sequential", "debug"],
+                st,
+                "why",
+            ));
+        }
+        assert_eq!(r.failed(), 1);
+        assert_eq!(r.not_run(), 1);
+        assert_eq!(r.summary(), "0 passed, 0 failed, 1 crashed, 1 missing");
+        let j = r.junit();
+        assert_eq!(j.matches("<failure").count(), 1, "{j}");
+        assert_eq!(j.matches("<skipped").count(), 1, "{j}");
+        let h = r.html(&|_| String::new());
+        assert!(h.contains("1 failed") && h.contains("1 not run"), "{h}");
     }
 }

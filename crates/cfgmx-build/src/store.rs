@@ -11,14 +11,23 @@ use std::path::{Path, PathBuf};
 
 /// Writes `data` to `path` through a temporary file in the same directory and a rename, so a
 /// reader sees the old file or the new one, never half of one (a full disk fails the write,
-/// not the old record).
+/// not the old record). The file gets the mode any other tool would give it (0666 less the
+/// umask: 0644 under umask 022), not the temp file's private 0600, so a report on a shared
+/// cluster is readable by the colleagues the umask lets read it.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    // open() applies the umask to the mode it is given, as for any new file.
+    let perms = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::Permissions::from_mode(0o666)
+    };
+    let mut tmp = tempfile::Builder::new()
+        .permissions(perms)
+        .tempfile_in(dir)?;
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -64,7 +73,7 @@ impl Store {
             .create(true)
             .truncate(false)
             .write(true)
-            .open(root.join("cfgmx-build.lock"))
+            .open(root.join(LOCK_NAME))
             .map_err(io)?;
         if wait {
             f.lock_exclusive().map_err(io)?;
@@ -115,8 +124,16 @@ impl Store {
     }
 }
 
+/// The file every build root holds (and any directory of cfgmx's own outputs may): the
+/// fingerprint skips a directory that has it.
+pub const LOCK_NAME: &str = "cfgmx-build.lock";
+
 /// A hash of the source tree's paths, sizes and modification times (not contents: this must
-/// cost milliseconds). Skips `.git` and anything under `exclude` (a build root inside it).
+/// cost milliseconds). Skips `.git`, anything under `exclude` (this build's root), and
+/// cfgmx's own outputs wherever they are: any build root (a directory holding
+/// [`LOCK_NAME`], such as another Slurm task's) and any directory marked as a cache by a
+/// `CACHEDIR.TAG` (the generated Slurm scripts mark their output directory so), so
+/// concurrent builds writing there never make the source look changed.
 pub fn fingerprint(source: &Path, exclude: &[PathBuf]) -> std::io::Result<String> {
     let mut entries = Vec::new();
     walk(source, source, exclude, &mut entries)?;
@@ -146,6 +163,9 @@ fn walk(
             continue;
         }
         let md = e.metadata()?;
+        if md.is_dir() && (p.join(LOCK_NAME).exists() || p.join("CACHEDIR.TAG").exists()) {
+            continue;
+        }
         let rel = p.strip_prefix(base).unwrap_or(&p).display().to_string();
         if md.is_dir() {
             walk(base, &p, exclude, out)?;
@@ -199,6 +219,46 @@ mod tests {
         assert!(matches!(b, Err(OpenError::Busy(_))), "{b:?}");
         drop(a);
         assert!(Store::open(d.path(), false).is_ok());
+    }
+
+    #[test]
+    fn fingerprint_skips_build_roots_and_tagged_output_dirs_inside_the_source() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("main.c"), "int main(void){return 0;}").unwrap();
+        let before = fingerprint(d.path(), &[]).unwrap();
+        // Another task's build root, and a directory of results tagged as a cache.
+        let other = d.path().join("b/gcc-debug");
+        let _s = Store::open(&other, false).unwrap();
+        std::fs::write(other.join("records/x.json"), "{}").unwrap();
+        let out = d.path().join("cfgmx-slurm");
+        std::fs::create_dir_all(out.join("logs")).unwrap();
+        std::fs::write(
+            out.join("CACHEDIR.TAG"),
+            "Signature: 8a477f597d28d172789f06886806bc55\n",
+        )
+        .unwrap();
+        std::fs::write(out.join("logs/cfgmx-1_0.out"), "log").unwrap();
+        assert_eq!(fingerprint(d.path(), &[]).unwrap(), before);
+        // A real source change still counts.
+        std::fs::write(d.path().join("b/new.c"), "").unwrap();
+        assert_ne!(fingerprint(d.path(), &[]).unwrap(), before);
+    }
+
+    #[test]
+    fn written_files_take_the_umask_mode_not_the_temp_files_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("report.html");
+        write_atomic(&p, b"x").unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        // The test process's umask is whatever the runner set: read it back from the kernel.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
+            .unwrap();
+        assert_eq!(mode, 0o666 & !umask, "mode {mode:o} under umask {umask:o}");
     }
 
     #[test]

@@ -349,10 +349,23 @@ fn log_prefix(html: &Path, root: &Path) -> String {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    match root.strip_prefix(&dir) {
-        Ok(rel) if rel.as_os_str().is_empty() => String::new(),
-        Ok(rel) => format!("{}/", rel.display()),
-        Err(_) => format!("file://{}/", root.display()),
+    // Relative wherever the two share more than `/` (a merge's `results/` beside the tasks'
+    // `build/`: `../build/<variant>/`), so the report keeps working when the directory holding
+    // both is copied or served; only unrelated trees get an absolute file:// link.
+    let (d, r): (Vec<_>, Vec<_>) = (dir.components().collect(), root.components().collect());
+    let common = d.iter().zip(&r).take_while(|(a, b)| a == b).count();
+    if common <= 1 || !root.is_absolute() || !dir.is_absolute() {
+        return format!("file://{}/", root.display());
+    }
+    let mut rel = PathBuf::new();
+    for _ in common..d.len() {
+        rel.push("..");
+    }
+    rel.extend(&r[common..]);
+    if rel.as_os_str().is_empty() {
+        String::new()
+    } else {
+        format!("{}/", rel.display())
     }
 }
 
@@ -502,7 +515,12 @@ fn exit_code(r: &RunReport, allow_no_tests: bool) -> u8 {
     if none > 0 && !allow_no_tests {
         eprintln!("cfgmx build: {none} variant(s) ran no test, so nothing proved they work: exit 1 (--allow-no-tests accepts that)");
     }
-    if r.failed() > 0 || (none > 0 && !allow_no_tests) {
+    // A variant with no result at all (a merge's `missing`) proved nothing either.
+    let missing = r.count(cfgmx_build::report::Status::Missing);
+    if missing > 0 {
+        eprintln!("cfgmx: {missing} variant(s) left no result: exit 1");
+    }
+    if r.failed() > 0 || missing > 0 || (none > 0 && !allow_no_tests) {
         1
     } else {
         0
