@@ -4,9 +4,9 @@
 use crate::cli::Global;
 use crate::error::{CliError, Result};
 use crate::load;
-use crate::output::Table;
+use crate::output::{rel_to_cwd, Table, Term, Tone};
 use cfgmx_build::job::{Job, LockFile, LOCK_FILE};
-use cfgmx_build::report::{RunReport, Status, StepStatus, VariantResult};
+use cfgmx_build::report::{RunReport, Status, StepResult, StepStatus, VariantResult};
 use cfgmx_build::runner::System;
 use cfgmx_build::store::{write_atomic, OpenError, Store};
 use cfgmx_build::Event;
@@ -160,11 +160,13 @@ pub fn load_profile(g: &Global, path: Option<&Path>, cores: Option<usize>) -> Re
                 ..Default::default()
             },
         )?;
-        return Ok(cfgmx_probe::probe(&reg, &opts, &|e| {
-            if let cfgmx_probe::ProbeEvent::Warning(w) = e {
-                eprintln!("warning: {w}");
-            }
-        }));
+        // A cold probe takes seconds: its progress bar on a terminal, one line in a log.
+        return Ok(super::probe::probe_with_progress(
+            &reg,
+            &opts,
+            false,
+            Some("cfgmx"),
+        ));
     };
     super::probe::read_profile(p)
 }
@@ -385,13 +387,6 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
             "--only/--skip leave no variant to build; `cfgmx expand` lists the names",
         ));
     }
-    for u in &unavailable {
-        eprintln!(
-            "note: {} cannot be built here: {}",
-            u.name,
-            u.reason.as_deref().unwrap_or_default()
-        );
-    }
     // A threaded variant's tests run with the matrix's thread count and wait for that many
     // cores; with fewer cores they would wait forever or run with fewer threads than the user
     // ships with, and a pass would prove nothing about the declared count.
@@ -403,6 +398,21 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         return Err(CliError::usage(format!(
             "threaded variants test with {threads} threads (the matrix's `threads`, 2 unless set) but {given}: raise -j to at least {threads}, or set `threads = {cores}` in the matrix to test with fewer threads"
         )));
+    }
+    // Said after every usage error, so an error is never buried under notes.
+    let err_term = Term::stderr(g);
+    for u in &unavailable {
+        eprintln!(
+            "{}",
+            err_term.wrap(
+                &format!(
+                    "note: {} cannot be built here: {}",
+                    u.name,
+                    u.reason.as_deref().unwrap_or_default()
+                ),
+                6
+            )
+        );
     }
     let store = Store::open(&a.build_root, a.wait).map_err(|e| match e {
         OpenError::Busy(_) => CliError::Runtime {
@@ -435,23 +445,21 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     );
     // A live display on a terminal; plain lines in CI logs and pipes.
     let live = (std::io::stderr().is_terminal() && std::env::var_os("CI").is_none())
-        .then(|| Live::new(total));
+        .then(|| Live::new(total, err_term, &a.build_root));
     let on_event = |e: &Event| match &live {
         Some(l) => l.event(e),
-        None => progress(e, total, &done),
+        None => progress(e, total, &done, &err_term, &a.build_root),
     };
     let mut out = cfgmx_build::run(jobs, &opts, &store, &on_event).map_err(|e| match e {
         cfgmx_build::RunError::Usage(m) => CliError::usage(m),
         cfgmx_build::RunError::Io(m) => CliError::runtime(m),
     })?;
-    if let Some(l) = &live {
-        l.clear();
-    }
     out.report.variants.extend(unavailable);
     out.report.variants.sort_by(|a, b| a.name.cmp(&b.name));
+    drop(live);
     finish(
         &out.report,
-        g.json,
+        g,
         a.junit.as_deref(),
         a.html.as_deref(),
         &a.build_root,
@@ -476,16 +484,94 @@ fn exit_code(r: &RunReport, allow_no_tests: bool) -> u8 {
     }
 }
 
-/// The terminal display: an overall bar and one spinner line per running variant; finished
-/// variants print a line above them.
+/// What the terminal shows under a failed variant, as cargo and nextest do: how the step
+/// ended (its verdict without the command line, which the log has: "exited with status 2",
+/// "timed out after 2.0 s"), the key line cfgmx-build picked from the log, the failing tests,
+/// and the log's path from where the user stands.
+fn failure_lines(r: &VariantResult, root: &Path) -> Vec<String> {
+    let Some(s) = r.steps.iter().find(|s| s.status == StepStatus::Failed) else {
+        // Failed before any step ran (a full disk writing its config): its reason is all.
+        return r.reason.iter().cloned().collect();
+    };
+    let mut out = Vec::new();
+    let msg: Vec<&str> = s
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    // The runner's verdict line is "`COMMAND` exited with status 1" (cfgmx-exec's Outcome).
+    let verdict = msg
+        .iter()
+        .position(|l| l.starts_with('`') && l.contains("` "));
+    match verdict.map(|i| msg[i]) {
+        Some(v) => {
+            let how = v.rsplit_once("` ").map_or(v, |(_, how)| how);
+            out.push(format!("{} {how}", s.step));
+        }
+        None => out.push(format!("{} failed", s.step)),
+    }
+    // The key line: the library's own pick when it is more than the verdict, else the first
+    // log line that names an error, else the first line after the verdict.
+    let rest: Vec<&str> = msg
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != verdict)
+        .map(|(_, l)| *l)
+        .collect();
+    let key = r
+        .reason
+        .as_deref()
+        .filter(|k| !k.starts_with('`') && !out[0].ends_with(k))
+        .or_else(|| {
+            rest.iter()
+                .copied()
+                .find(|l| l.to_ascii_lowercase().contains("error"))
+        })
+        .or_else(|| rest.first().copied());
+    if let Some(k) = key {
+        out.push(k.to_string());
+    }
+    if s.step == "test" {
+        let failing: Vec<&str> = r
+            .tests
+            .iter()
+            .filter(|t| t.status == cfgmx_build::report::TestStatus::Failed)
+            .map(|t| t.name.as_str())
+            .collect();
+        if !failing.is_empty() {
+            out.push(format!("failing tests: {}", failing.join(", ")));
+        }
+    }
+    out.push(format!("log: {}", log_path(root, s)));
+    out
+}
+
+/// A step's log from the current directory (the record keeps it relative to the build root).
+fn log_path(root: &Path, s: &StepResult) -> String {
+    rel_to_cwd(&root.join(&s.log))
+}
+
+/// Lines indented under a variant's own line, each fitted to the width.
+fn indented(term: &Term, lines: &[String]) -> String {
+    term.block(&lines.join("\n"), 10)
+}
+
+/// The terminal display: an overall bar whose timer ticks every second and one spinner line
+/// per running variant; finished variants print a line (and a failure its key lines) above
+/// them. Dropped, it clears every line it drew, so nothing stale stays after Ctrl-C.
 struct Live {
     multi: indicatif::MultiProgress,
     overall: indicatif::ProgressBar,
     running: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+    term: Term,
+    root: PathBuf,
 }
 
 impl Live {
-    fn new(total: usize) -> Live {
+    fn new(total: usize, term: Term, root: &Path) -> Live {
         let multi = indicatif::MultiProgress::new();
         let overall = multi.add(indicatif::ProgressBar::new(total as u64));
         if let Ok(st) = indicatif::ProgressStyle::with_template(
@@ -494,15 +580,20 @@ impl Live {
             overall.set_style(st.progress_chars("=> "));
         }
         overall.set_prefix("building");
+        // Redrawn every second even when no variant finishes: the time is the time.
+        overall.enable_steady_tick(std::time::Duration::from_secs(1));
         Live {
             multi,
             overall,
             running: Default::default(),
+            term,
+            root: root.to_path_buf(),
         }
     }
 
     fn event(&self, e: &Event) {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let t = &self.term;
         match e {
             Event::Queued { .. } => {}
             Event::Started { name, .. } => {
@@ -531,41 +622,67 @@ impl Live {
                     pb.finish_and_clear();
                     self.multi.remove(&pb);
                 }
-                let failed = r.steps.iter().find(|s| s.status == StepStatus::Failed);
-                let line = match failed {
-                    Some(s) => format!("  FAILED  {} ({} failed; log: {})", r.name, s.step, s.log),
-                    None if r.status == Status::NoTests => {
-                        format!("  no tests {} ({:.1}s)", r.name, r.duration_s)
-                    }
-                    None => format!("  passed  {} ({:.1}s)", r.name, r.duration_s),
+                let line = match r.status {
+                    Status::Failed => format!(
+                        "  {}  {}\n{}",
+                        t.paint(Tone::Bad, "FAILED"),
+                        r.name,
+                        indented(t, &failure_lines(r, &self.root))
+                    ),
+                    Status::NoTests => format!(
+                        "  {} {} ({:.1}s)",
+                        t.paint(Tone::Warn, "no tests"),
+                        r.name,
+                        r.duration_s
+                    ),
+                    _ => format!(
+                        "  {}  {} ({:.1}s)",
+                        t.paint(Tone::Good, "passed"),
+                        r.name,
+                        r.duration_s
+                    ),
                 };
                 let _ = self.multi.println(line);
                 self.overall.inc(1);
             }
             Event::Cached { name, reason, .. } => {
-                let _ = self.multi.println(format!("  cached  {name}: {reason}"));
+                let _ = self.multi.println(format!(
+                    "  {}  {name}: {reason}",
+                    t.paint(Tone::Good, "cached")
+                ));
                 self.overall.inc(1);
             }
             Event::Cancelled { name, .. } => {
                 if let Some(pb) = running.remove(name) {
                     pb.finish_and_clear();
+                    self.multi.remove(&pb);
                 }
                 self.overall.inc(1);
             }
             Event::Warning { name, message } => {
-                let _ = self.multi.println(format!("warning: {name}: {message}"));
+                let _ = self.multi.println(t.wrap(
+                    &format!("{}: {name}: {message}", t.paint(Tone::Warn, "warning")),
+                    2,
+                ));
             }
         }
     }
+}
 
-    fn clear(&self) {
+impl Drop for Live {
+    fn drop(&mut self) {
+        let running = self.running.get_mut().unwrap_or_else(|p| p.into_inner());
+        for (_, pb) in running.drain() {
+            pb.finish_and_clear();
+            self.multi.remove(&pb);
+        }
         self.overall.finish_and_clear();
         let _ = self.multi.clear();
     }
 }
 
 /// Plain progress lines on stderr (one per variant event), readable in CI logs.
-fn progress(e: &Event, total: usize, done: &AtomicUsize) {
+fn progress(e: &Event, total: usize, done: &AtomicUsize, t: &Term, root: &Path) {
     let line = match e {
         Event::Queued { .. } | Event::StepFinished { .. } => return,
         Event::Started { name, hash } => format!("  start   {name} ({})", &hash[..12]),
@@ -589,9 +706,9 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize) {
                 })
                 .collect();
             let verdict = match r.status {
-                Status::Failed => "FAILED ",
-                Status::NoTests => "no-tests ",
-                _ => "passed ",
+                Status::Failed => t.paint(Tone::Bad, "FAILED"),
+                Status::NoTests => t.paint(Tone::Warn, "no-tests"),
+                _ => t.paint(Tone::Good, "passed"),
             };
             // A variant that failed before any step ran (a full disk writing its config) has
             // only its reason to show.
@@ -599,22 +716,23 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize) {
                 (Some(why), true) => why.clone(),
                 _ => steps.join(", "),
             };
-            let mut l = format!("[{n}/{total}] {verdict}{} ({what})", r.name);
+            let mut l = format!("[{n}/{total}] {verdict} {} ({what})", r.name);
             if let Some(t) = r.threads.filter(|t| *t > 1) {
                 l.push_str(&format!(" with {t} threads"));
             }
-            if let Some(s) = r.steps.iter().find(|s| s.status == StepStatus::Failed) {
-                // the key line first: a full disk, a compiler error, the failing test
-                if let Some(m) = s.message.as_deref().and_then(|m| m.lines().next()) {
-                    l.push_str(&format!("\n          why: {m}"));
-                }
-                l.push_str(&format!("\n          log: {}", s.log));
+            if r.status == Status::Failed && !steps.is_empty() {
+                // the key lines under it: how the step ended, the error, the log
+                l.push('\n');
+                l.push_str(&indented(t, &failure_lines(r, root)));
             }
             l
         }
         Event::Cached { name, reason, .. } => {
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-            format!("[{n}/{total}] passed (cached) {name}: {reason}")
+            format!(
+                "[{n}/{total}] {} {name}: {reason}",
+                t.paint(Tone::Good, "passed (cached)")
+            )
         }
         Event::Cancelled { name, .. } => {
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
@@ -627,7 +745,7 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize) {
 
 fn finish(
     r: &RunReport,
-    json: bool,
+    g: &Global,
     junit: Option<&Path>,
     html: Option<&Path>,
     root: &Path,
@@ -640,11 +758,12 @@ fn finish(
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if json {
+    if g.json {
         let text = serde_json::to_string_pretty(r).map_err(|e| CliError::runtime(e.to_string()))?;
         writeln!(out, "{text}").ok();
         return Ok(());
     }
+    let term = Term::stdout(g);
     let mut t = Table::new(&[
         "VARIANT",
         "HASH",
@@ -655,27 +774,31 @@ fn finish(
         "TESTS",
         "THREADS",
         "TIME",
-    ]);
-    for row in r.table_rows() {
+    ])
+    .keep(&[1, 2]);
+    for mut row in r.table_rows() {
+        // the status and the three step cells, coloured by what they say
+        for c in row.iter_mut().take(6).skip(2) {
+            *c = term.status(c);
+        }
         t.row(row);
     }
-    write!(out, "{}", t.render()).ok();
+    write!(out, "{}", t.render(&term)).ok();
     // Why each variant that did not pass did not, under the table as cargo and nextest do.
     let why = r.why_lines();
     if !why.is_empty() {
         writeln!(out).ok();
         for l in why {
-            writeln!(out, "{l}").ok();
+            writeln!(out, "{}", term.wrap(&l, 2)).ok();
         }
     }
-    writeln!(
-        out,
-        "\n{} in {:.1} s on {} core(s)",
+    let summary = format!(
+        "{} in {:.1} s on {} core(s)",
         r.summary(),
         r.wall_s,
         r.cores
-    )
-    .ok();
+    );
+    writeln!(out, "\n{}", term.wrap(&summary, 0)).ok();
     Ok(())
 }
 
@@ -698,7 +821,7 @@ pub fn run_report(g: &Global, a: ReportArgs) -> Result<u8> {
     let merged = RunReport::merge(parts).map_err(CliError::usage)?;
     finish(
         &merged,
-        g.json,
+        g,
         m.junit.as_deref(),
         m.html.as_deref(),
         Path::new("."),
