@@ -293,14 +293,22 @@ impl Table {
                 })
                 .collect();
             let mut total: usize = cols.iter().sum();
-            for hard in [false, true] {
+            // Last, when even that does not fit (many short columns), the kept columns but the
+            // first shrink too, and then every column down to one character: a table never
+            // runs past the width.
+            for phase in 0..4 {
                 let floor: Vec<usize> = cols
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| match (self.keep.contains(&i), hard) {
-                        (true, _) => *c,
-                        (false, false) => (*c).min(longest_word[i].max(6) + pad(i)),
-                        (false, true) => (*c).min(6 + pad(i)),
+                    .map(|(i, c)| {
+                        let kept = self.keep.contains(&i) && (phase < 2 || i == 0);
+                        let least = match phase {
+                            _ if kept => return *c,
+                            0 => longest_word[i].max(6),
+                            1 | 2 => 6,
+                            _ => 1,
+                        };
+                        (*c).min(least + pad(i))
                     })
                     .collect();
                 while total > w {

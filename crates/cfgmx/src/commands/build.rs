@@ -514,11 +514,14 @@ fn failure_lines(r: &VariantResult, root: &Path) -> Vec<String> {
         None => out.push(format!("{} failed", s.step)),
     }
     // The key line: the library's own pick when it is more than the verdict, else the first
-    // log line that names an error, else the first line after the verdict.
+    // log line that names an error, else the first line after the verdict — but not for a
+    // timeout, whose log tail is only what ran last, not why. The log's `$ command` header
+    // repeats the command line the verdict left out.
+    let timed_out = out[0].contains(" timed out after ");
     let rest: Vec<&str> = msg
         .iter()
         .enumerate()
-        .filter(|(i, _)| Some(*i) != verdict)
+        .filter(|(i, l)| Some(*i) != verdict && !l.starts_with("$ "))
         .map(|(_, l)| *l)
         .collect();
     let key = r
@@ -530,7 +533,7 @@ fn failure_lines(r: &VariantResult, root: &Path) -> Vec<String> {
                 .copied()
                 .find(|l| l.to_ascii_lowercase().contains("error"))
         })
-        .or_else(|| rest.first().copied());
+        .or_else(|| rest.first().copied().filter(|_| !timed_out));
     if let Some(k) = key {
         out.push(k.to_string());
     }

@@ -59,7 +59,7 @@ pub fn run(g: &Global, a: ToolchainsArgs) -> Result<u8> {
             if l.is_empty() {
                 "-".to_string()
             } else {
-                l.join(",")
+                l.join(", ")
             }
         };
         t.row(vec![
