@@ -301,7 +301,7 @@ impl Table {
                     .iter()
                     .enumerate()
                     .map(|(i, c)| {
-                        let kept = self.keep.contains(&i) && (phase < 2 || i == 0);
+                        let kept = self.keep.contains(&i) && (phase < 2 || phase == 2 && i == 0);
                         let least = match phase {
                             _ if kept => return *c,
                             0 => longest_word[i].max(6),
@@ -408,4 +408,62 @@ pub fn env_script(j: &cfgmx_build::job::Job) -> crate::error::Result<String> {
         put(k, v.clone(), false)?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_fold_to_their_short_phrase() {
+        let cases = [
+            (
+                "`-fopenmp=libomp`: libomp for clang 16 not found: install libomp-16-dev (Debian/Ubuntu; each clang needs the runtime of its own version)",
+                "libomp for clang 16 not found",
+            ),
+            (
+                "missing compiler: no icc for c, cxx, fortran (looked for icc, icpc, ifort)",
+                "missing compiler: no icc for c, cxx, fortran",
+            ),
+            ("no flag worked", "no flag worked"),
+            ("\n  first line\nsecond", "first line"),
+        ];
+        for (long, short) in cases {
+            assert_eq!(short_phrase(long), short, "{long}");
+        }
+        // A short head keeps the line it introduces, cut to 72 characters.
+        let link = short_phrase(
+            "link test failed: compile/link: /usr/bin/ld: cannot find -lmkl_intel_lp64 and more",
+        );
+        assert!(link.starts_with("link test failed: compile/link: /usr/bin/ld: cannot find"));
+        assert!(link.ends_with('…') && link.chars().count() == 72, "{link}");
+        let long = "x".repeat(200);
+        assert_eq!(short_phrase(&long).chars().count(), 72);
+    }
+
+    #[test]
+    fn a_table_never_runs_past_its_width() {
+        let mut t = Table::new(&["NAME", "HASH", "A", "B", "C", "D", "E", "F", "G"]).keep(&[1]);
+        t.row(
+            ["a-rather-long-variant-name", "0123456789ab"]
+                .into_iter()
+                .map(String::from)
+                .chain((0..7).map(|i| format!("cell {i} with several words in it")))
+                .collect(),
+        );
+        // (nine columns two spaces apart need 25 columns at one character each)
+        for w in [25, 40, 80, 120] {
+            let term = Term {
+                width: Some(w),
+                ..Term::default()
+            };
+            for l in t.render(&term).lines() {
+                assert!(l.chars().count() <= w, "{w}: {l:?}");
+            }
+        }
+        // No width: one line per row, cells whole.
+        let out = t.render(&Term::default());
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(out.contains("cell 6 with several words in it"));
+    }
 }

@@ -490,8 +490,12 @@ fn exit_code(r: &RunReport, allow_no_tests: bool) -> u8 {
 /// and the log's path from where the user stands.
 fn failure_lines(r: &VariantResult, root: &Path) -> Vec<String> {
     let Some(s) = r.steps.iter().find(|s| s.status == StepStatus::Failed) else {
-        // Failed before any step ran (a full disk writing its config): its reason is all.
-        return r.reason.iter().cloned().collect();
+        // Failed before any step ran (a full disk writing its config): its reason, else the
+        // warnings that say what went wrong, are all there is.
+        return match &r.reason {
+            Some(why) => vec![why.clone()],
+            None => r.warnings.clone(),
+        };
     };
     let mut out = Vec::new();
     let msg: Vec<&str> = s
@@ -723,10 +727,13 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize, t: &Term, root: &Path) 
             if let Some(t) = r.threads.filter(|t| *t > 1) {
                 l.push_str(&format!(" with {t} threads"));
             }
-            if r.status == Status::Failed && !steps.is_empty() {
+            let under = failure_lines(r, root);
+            // a reason already in the parentheses is not said twice
+            let said = steps.is_empty() && r.reason.is_some();
+            if r.status == Status::Failed && !said && !under.is_empty() {
                 // the key lines under it: how the step ended, the error, the log
                 l.push('\n');
-                l.push_str(&indented(t, &failure_lines(r, root)));
+                l.push_str(&indented(t, &under));
             }
             l
         }
@@ -921,4 +928,78 @@ pub fn run_reproduce(g: &Global, a: ReproduceArgs) -> Result<u8> {
         );
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(step: &str, message: &str, reason: Option<&str>) -> VariantResult {
+        let mut r = VariantResult::not_built("v", "h", ["gcc", "s", "d"], Status::Failed, "");
+        r.reason = reason.map(str::to_string);
+        r.steps.push(StepResult {
+            step: step.into(),
+            status: StepStatus::Failed,
+            command: "x".into(),
+            exit_code: Some(1),
+            duration_s: 1.0,
+            log: format!("abc/logs/{step}.log"),
+            cores: 1,
+            message: Some(message.into()),
+        });
+        r
+    }
+
+    /// What is printed under a failed variant, from the step's message as the runner writes
+    /// it (the verdict line, then the log lines that say why).
+    #[test]
+    fn key_lines_under_a_failure() {
+        let cases: [(VariantResult, &[&str]); 4] = [
+            (
+                failed(
+                    "build",
+                    "`cmake --build b --parallel 1` exited with status 1\n$ cmake --build b\nx.c:6:2: error: #error broken\nninja: build stopped: subcommand failed.",
+                    None,
+                ),
+                &[
+                    "build exited with status 1",
+                    "x.c:6:2: error: #error broken",
+                    "log: root/abc/logs/build.log",
+                ],
+            ),
+            (
+                failed(
+                    "test",
+                    "`ctest --test-dir b` timed out after 2.0 s\n$ ctest --test-dir b\n    Start 2: slow\n1/2 Test #1: quick ... Passed",
+                    None,
+                ),
+                &["test timed out after 2.0 s", "log: root/abc/logs/test.log"],
+            ),
+            (
+                // the library's own key line, when it is more than the verdict, comes first
+                failed(
+                    "configure",
+                    "`cmake -S s` exited with status 1\nCMake Error at CMakeLists.txt:4 (message):",
+                    Some("CMakeLists.txt:4: no BLAS found"),
+                ),
+                &[
+                    "configure exited with status 1",
+                    "CMakeLists.txt:4: no BLAS found",
+                    "log: root/abc/logs/configure.log",
+                ],
+            ),
+            (
+                {
+                    let mut r = VariantResult::not_built("v", "h", ["g", "s", "d"], Status::Failed, "");
+                    r.reason = None;
+                    r.warnings = vec!["cannot write the build configuration: No space left on device".into()];
+                    r
+                },
+                &["cannot write the build configuration: No space left on device"],
+            ),
+        ];
+        for (r, want) in cases {
+            assert_eq!(failure_lines(&r, Path::new("root")), want, "{r:?}");
+        }
+    }
 }
