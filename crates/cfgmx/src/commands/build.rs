@@ -399,7 +399,15 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
             "threaded variants test with {threads} threads (the matrix's `threads`, 2 unless set) but {given}: raise -j to at least {threads}, or set `threads = {cores}` in the matrix to test with fewer threads"
         )));
     }
-    // Said after every usage error, so an error is never buried under notes.
+    let store = Store::open(&a.build_root, a.wait).map_err(|e| match e {
+        OpenError::Busy(_) => CliError::Runtime {
+            message: e.to_string(),
+            code: 2,
+        },
+        OpenError::Io(m) => CliError::runtime(m),
+    })?;
+    // Said after every usage error (a busy build root included), so an error is never buried
+    // under notes.
     let err_term = Term::stderr(g);
     for u in &unavailable {
         eprintln!(
@@ -414,13 +422,6 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
             )
         );
     }
-    let store = Store::open(&a.build_root, a.wait).map_err(|e| match e {
-        OpenError::Busy(_) => CliError::Runtime {
-            message: e.to_string(),
-            code: 2,
-        },
-        OpenError::Io(m) => CliError::runtime(m),
-    })?;
     // The lock is for sharing hashes; failing to write it must not stop a build.
     if let Err(CliError::Runtime { message, .. }) = update_lock(Path::new(LOCK_FILE), &matrix, &all)
     {
