@@ -224,11 +224,14 @@ pub fn rel_to_cwd(p: &std::path::Path) -> String {
 
 /// A text table without borders, laid out by comfy-table: columns two spaces apart, sized to
 /// the terminal (cells wrap inside their column when the table is wider than `Term::width`;
-/// the columns a row is looked up by never shrink).
+/// the columns a row is looked up by shrink last).
 pub struct Table {
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
     keep: Vec<usize>,
+    /// Columns shown as a prefix, cut rather than wrapped, down to so many characters (a hash:
+    /// any unique prefix names the same variant).
+    prefix: Vec<(usize, usize)>,
 }
 
 impl Table {
@@ -237,12 +240,20 @@ impl Table {
             headers: headers.iter().map(|h| h.to_string()).collect(),
             rows: Vec::new(),
             keep: vec![0],
+            prefix: Vec::new(),
         }
     }
 
-    /// Columns that keep their whole width (names, hashes, statuses); the first always does.
+    /// Columns that keep their whole width (names, statuses) while anything else can shrink;
+    /// the first always does.
     pub fn keep(mut self, cols: &[usize]) -> Table {
         self.keep.extend_from_slice(cols);
+        self
+    }
+
+    /// Column `col` is cut to a prefix of at least `min` characters when the table is too wide.
+    pub fn prefix(mut self, col: usize, min: usize) -> Table {
+        self.prefix.push((col, min));
         self
     }
 
@@ -250,8 +261,90 @@ impl Table {
         self.rows.push(cells);
     }
 
+    fn pad(&self, i: usize) -> usize {
+        if i + 1 == self.headers.len() {
+            0
+        } else {
+            2
+        }
+    }
+
+    /// Each column's width with nothing wrapped, its padding included.
+    fn natural(&self) -> Vec<usize> {
+        (0..self.headers.len())
+            .map(|i| {
+                std::iter::once(&self.headers[i])
+                    .chain(self.rows.iter().filter_map(|r| r.get(i)))
+                    .flat_map(|c| c.lines())
+                    .map(console_width)
+                    .max()
+                    .unwrap_or(0)
+                    + self.pad(i)
+            })
+            .collect()
+    }
+
+    /// The width of the table with no cell wrapped.
+    pub fn natural_width(&self) -> usize {
+        self.natural().iter().sum()
+    }
+
+    /// Column widths (padding included) that fit `w`: the widest shrinkable column gives up a
+    /// character first, one at a time, so short columns stay whole and the long ones (flags,
+    /// paths, reasons) share what is left (comfy-table's own split cuts every column alike).
+    fn widths(&self, w: usize) -> Vec<usize> {
+        let n = self.headers.len();
+        let mut cols = self.natural();
+        let longest_word: Vec<usize> = (0..n)
+            .map(|i| {
+                std::iter::once(&self.headers[i])
+                    .chain(self.rows.iter().filter_map(|r| r.get(i)))
+                    .flat_map(|c| c.split_whitespace())
+                    .map(console_width)
+                    .max()
+                    .unwrap_or(0)
+                    .min(20)
+            })
+            .collect();
+        let mut total: usize = cols.iter().sum();
+        // First down to each column's longest word (`openblas-serial` stays whole) and a
+        // prefix column to its least prefix; then to a few characters; then the kept columns
+        // but the first; last, every column down to one character: a table never runs past
+        // the width while two spaces between columns leave room for one.
+        for phase in 0..4 {
+            let floor: Vec<usize> = cols
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let kept = self.keep.contains(&i) && (phase < 2 || phase == 2 && i == 0);
+                    let prefix = self.prefix.iter().find(|(p, _)| *p == i).map(|(_, m)| *m);
+                    let least = match (phase, prefix) {
+                        _ if kept => return *c,
+                        (0..=2, Some(m)) => m,
+                        (0, None) => longest_word[i].max(6),
+                        (1 | 2, None) => 6,
+                        _ => 1,
+                    };
+                    (*c).min(least + self.pad(i))
+                })
+                .collect();
+            while total > w {
+                let Some(i) = (0..n)
+                    .filter(|i| cols[*i] > floor[*i])
+                    .max_by_key(|i| (cols[*i] - self.pad(*i), std::cmp::Reverse(*i)))
+                else {
+                    break;
+                };
+                cols[i] -= 1;
+                total -= 1;
+            }
+        }
+        cols
+    }
+
     pub fn render(&self, term: &Term) -> String {
         use comfy_table::{ColumnConstraint, ContentArrangement};
+        let widths = term.width.map(|w| self.widths(w));
         let mut t = comfy_table::Table::new();
         t.load_preset(comfy_table::presets::NOTHING);
         t.force_no_tty();
@@ -262,74 +355,32 @@ impl Table {
                 .collect::<Vec<_>>(),
         );
         for r in &self.rows {
-            t.add_row(r.clone());
-        }
-        let n = self.headers.len();
-        let pad = |i: usize| if i + 1 == n { 0usize } else { 2 };
-        for (i, c) in t.column_iter_mut().enumerate() {
-            c.set_padding((0, pad(i) as u16));
-        }
-        if let Some(w) = term.width {
-            // Shrink the widest shrinkable column first, one column at a time, until the
-            // table fits: short columns stay whole and the long ones (flags, paths, reasons)
-            // share what is left. comfy-table's own even split would cut every column alike.
-            let mut cols: Vec<usize> = t
-                .column_max_content_widths()
-                .iter()
-                .enumerate()
-                .map(|(i, c)| usize::from(*c) + pad(i))
-                .collect();
-            // First down to each column's longest word (so `openblas-serial` stays whole),
-            // then, when that is still too wide, down to a few characters.
-            let longest_word: Vec<usize> = (0..n)
-                .map(|i| {
-                    std::iter::once(&self.headers[i])
-                        .chain(self.rows.iter().filter_map(|r| r.get(i)))
-                        .flat_map(|c| c.split_whitespace())
-                        .map(console_width)
-                        .max()
-                        .unwrap_or(0)
-                        .min(20)
-                })
-                .collect();
-            let mut total: usize = cols.iter().sum();
-            // Last, when even that does not fit (many short columns), the kept columns but the
-            // first shrink too, and then every column down to one character: a table never
-            // runs past the width.
-            for phase in 0..4 {
-                let floor: Vec<usize> = cols
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| {
-                        let kept = self.keep.contains(&i) && (phase < 2 || phase == 2 && i == 0);
-                        let least = match phase {
-                            _ if kept => return *c,
-                            0 => longest_word[i].max(6),
-                            1 | 2 => 6,
-                            _ => 1,
-                        };
-                        (*c).min(least + pad(i))
-                    })
-                    .collect();
-                while total > w {
-                    let Some(i) = (0..cols.len())
-                        .filter(|i| cols[*i] > floor[*i])
-                        .max_by_key(|i| (cols[*i] - pad(*i), std::cmp::Reverse(*i)))
-                    else {
-                        break;
-                    };
-                    cols[i] -= 1;
-                    total -= 1;
+            let mut r = r.clone();
+            if let Some(ws) = &widths {
+                for (col, _) in &self.prefix {
+                    if let Some(c) = r.get_mut(*col) {
+                        let keep = ws[*col] - self.pad(*col);
+                        *c = c.chars().take(keep).collect();
+                    }
                 }
             }
-            for (i, c) in t.column_iter_mut().enumerate() {
-                let width = cols[i].min(u16::MAX as usize) as u16;
-                c.set_constraint(ColumnConstraint::Absolute(comfy_table::Width::Fixed(width)));
+            t.add_row(r);
+        }
+        for (i, c) in t.column_iter_mut().enumerate() {
+            c.set_padding((0, self.pad(i) as u16));
+        }
+        match (&widths, term.width) {
+            (Some(ws), Some(w)) => {
+                for (i, c) in t.column_iter_mut().enumerate() {
+                    let width = ws[i].min(u16::MAX as usize) as u16;
+                    c.set_constraint(ColumnConstraint::Absolute(comfy_table::Width::Fixed(width)));
+                }
+                t.set_content_arrangement(ContentArrangement::Dynamic);
+                t.set_width(w.min(u16::MAX as usize) as u16);
             }
-            t.set_content_arrangement(ContentArrangement::Dynamic);
-            t.set_width(w.min(u16::MAX as usize) as u16);
-        } else {
-            t.set_content_arrangement(ContentArrangement::Disabled);
+            _ => {
+                t.set_content_arrangement(ContentArrangement::Disabled);
+            }
         }
         let mut out = String::new();
         for l in t.lines() {

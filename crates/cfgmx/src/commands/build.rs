@@ -775,24 +775,42 @@ fn finish(
         return Ok(());
     }
     let term = Term::stdout(g);
-    let mut t = Table::new(&[
-        "VARIANT",
-        "HASH",
-        "STATUS",
-        "CONFIGURE",
-        "BUILD",
-        "TEST",
-        "TESTS",
-        "THREADS",
-        "TIME",
-    ])
-    .keep(&[1, 2]);
-    for mut row in r.table_rows() {
-        // the status and the three step cells, coloured by what they say
-        for c in row.iter_mut().take(6).skip(2) {
-            *c = term.status(c);
+    let table = |fold: bool| {
+        let head: &[&str] = if fold {
+            &[
+                "VARIANT", "HASH", "STATUS", "STEPS", "TESTS", "THREADS", "TIME",
+            ]
+        } else {
+            &[
+                "VARIANT",
+                "HASH",
+                "STATUS",
+                "CONFIGURE",
+                "BUILD",
+                "TEST",
+                "TESTS",
+                "THREADS",
+                "TIME",
+            ]
+        };
+        let mut t = Table::new(head).prefix(1, 7);
+        for mut row in r.table_rows() {
+            // the status and the three step cells, coloured by what they say
+            for c in row.iter_mut().take(6).skip(2) {
+                *c = term.status(c);
+            }
+            if fold {
+                let steps = row.drain(3..6).collect::<Vec<_>>().join(" ");
+                row.insert(3, steps);
+            }
+            t.row(row);
         }
-        t.row(row);
+        t
+    };
+    // Too wide for the terminal: configure, build and test share one STEPS column.
+    let mut t = table(false);
+    if term.width.is_some_and(|w| t.natural_width() > w) {
+        t = table(true);
     }
     write!(out, "{}", t.render(&term)).ok();
     // Why each variant that did not pass did not, under the table as cargo and nextest do.
