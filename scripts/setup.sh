@@ -19,8 +19,8 @@ packages=(
   cmake ninja-build meson make pkg-config
   # environment modules (Lmod) for the generated module trees
   lmod
-  # headless browser that opens the HTML build report in tests
-  chromium
+  # headless browser that opens the HTML build report in tests; xmllint validates JUnit files
+  chromium libxml2-utils
   # misc used by tests
   python3 python3-yaml python3-venv file procps
 )

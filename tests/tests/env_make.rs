@@ -97,4 +97,21 @@ fn a_make_function_in_a_flag_is_refused() {
     r.expect_code(2);
     assert!(r.stderr().contains("make expands"), "{}", r.explain());
     assert!(!d.join("out/env").exists());
+    // the lock keeps no script for it, says why when written, and `cfgmx env` refuses
+    let l = run_in(d, &["expand", "--probe", "--lock", "inj.toml"]);
+    l.expect_code(0);
+    assert!(l.stderr().contains("make expands"), "{}", l.explain());
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("cfgmx.lock")).unwrap()).unwrap();
+    let hash = lock["variants"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let e = run_in(d, &["env", &hash[..12]]);
+    e.expect_code(2);
+    assert!(e.stderr().contains("no env script"), "{}", e.explain());
+    assert!(!d.join("PWNED").exists());
 }

@@ -14,6 +14,7 @@
 
 pub mod budget;
 pub mod job;
+pub mod keyline;
 pub mod project;
 pub mod report;
 pub mod runner;
@@ -390,7 +391,7 @@ pub fn run(
                                 ),
                             });
                         }
-                        if r.status == Status::Failed && opts.fail_fast {
+                        if r.status.is_failure() && opts.fail_fast {
                             stop.store(true, Ordering::SeqCst);
                         }
                         on_event(&Event::Finished(Box::new(r.clone())));
@@ -413,6 +414,11 @@ pub fn run(
     });
     let mut variants = results.into_inner().unwrap_or_default();
     variants.sort_by(|a, b| a.name.cmp(&b.name));
+    // Each variant's logs are relative to its build root: a merged report of shards built in
+    // different roots still finds them.
+    for v in &mut variants {
+        v.build_root = Some(root.display().to_string());
+    }
     Ok(Outcome {
         report: RunReport {
             schema: 1,
@@ -614,6 +620,7 @@ fn run_one(
                 log: String::new(),
                 cores: 0,
                 message: None,
+                timed_out: false,
             });
         }
     }
@@ -642,7 +649,9 @@ fn run_one(
         compiler: job.compiler.clone(),
         blas: job.blas.clone(),
         build: job.build.clone(),
-        status: if failed {
+        status: if failed && steps.iter().any(|s| s.timed_out) {
+            Status::TimedOut
+        } else if failed {
             Status::Failed
         } else if steps
             .iter()
@@ -665,6 +674,7 @@ fn run_one(
         source_fingerprint: fp.to_string(),
         tools,
         warnings,
+        build_root: None,
     })
 }
 

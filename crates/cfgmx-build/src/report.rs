@@ -35,6 +35,9 @@ pub struct StepResult {
     /// For a failed step, the lines of the log that say why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The step was ended by `--step-timeout` (its status is `failed`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
 }
 
 /// How one of the project's own tests ended.
@@ -54,6 +57,9 @@ pub struct TestCaseResult {
     pub name: String,
     pub status: TestStatus,
     pub time_s: f64,
+    /// A failed test's own output, its last lines: what it said about why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// The variant's overall status.
@@ -62,6 +68,9 @@ pub struct TestCaseResult {
 pub enum Status {
     Passed,
     Failed,
+    /// A step was ended by `--step-timeout`: a failure (exit code 1), counted apart because
+    /// the cure differs (a hang or a slow test, not a wrong result).
+    TimedOut,
     /// Configured and built, but no test ran: never a pass (the exit code is 1 unless the user
     /// allows it), since nothing was checked.
     NoTests,
@@ -126,6 +135,10 @@ pub struct VariantResult {
     /// source tree, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The build root its step logs are relative to (absolute), so reports merged from
+    /// shards built in different roots link each variant's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_root: Option<String>,
 }
 
 impl VariantResult {
@@ -162,13 +175,14 @@ impl VariantResult {
             source_fingerprint: String::new(),
             tools: Default::default(),
             warnings: Vec::new(),
+            build_root: None,
         }
     }
 
     /// For a failed variant without them, records the step that failed and its key line (the
     /// first line of the step's message), so every report can say why without the log.
     pub fn explain_failure(&mut self) {
-        if self.status != Status::Failed || self.failed_step.is_some() {
+        if !self.status.is_failure() || self.failed_step.is_some() {
             return;
         }
         let Some(s) = self.steps.iter().find(|s| s.status == StepStatus::Failed) else {
@@ -217,8 +231,9 @@ impl RunReport {
         if cached > 0 {
             parts[0].push_str(&format!(" ({cached} cached)"));
         }
-        parts.push(format!("{} failed", self.failed()));
+        parts.push(format!("{} failed", self.count(Status::Failed)));
         for (n, what) in [
+            (self.count(Status::TimedOut), "timed out"),
             (self.no_tests(), "no tests"),
             (self.count(Status::Unavailable), "unavailable"),
             (self.count(Status::Interrupted), "interrupted"),
@@ -230,8 +245,9 @@ impl RunReport {
         }
         parts.join(", ")
     }
+    /// Failures of every kind: failed and timed out.
     pub fn failed(&self) -> usize {
-        self.count(Status::Failed)
+        self.count(Status::Failed) + self.count(Status::TimedOut)
     }
     pub fn no_tests(&self) -> usize {
         self.count(Status::NoTests)
@@ -370,7 +386,16 @@ impl RunReport {
                             TestStatus::Passed => TestCaseStatus::success(),
                             TestStatus::Failed => {
                                 let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                                st.set_message(format!("test {} failed (log: {})", t.name, s.log));
+                                // What the test itself said, as the dashboard's message.
+                                let said =
+                                    t.output.as_deref().and_then(crate::keyline::test_reason);
+                                st.set_message(match said {
+                                    Some(l) => format!("{}: {l} (log: {})", t.name, s.log),
+                                    None => format!("test {} failed (log: {})", t.name, s.log),
+                                });
+                                if let Some(o) = &t.output {
+                                    st.set_description(o.clone());
+                                }
                                 st
                             }
                             TestStatus::Skipped => {
@@ -443,9 +468,9 @@ impl RunReport {
 
     /// A self-contained HTML page: one grid per value of the remaining axes, rows = compiler,
     /// columns = blas x build, each cell coloured by status and linking to its logs.
-    /// `log_prefix` is put before each log path (relative to the build root) so links work
-    /// from where the page is saved.
-    pub fn html(&self, log_prefix: &str) -> String {
+    /// `log_prefix` gives, for a variant, what is put before each of its log paths (relative
+    /// to its build root) so links work from where the page is saved.
+    pub fn html(&self, log_prefix: &dyn Fn(&VariantResult) -> String) -> String {
         let compilers: Vec<&str> = uniq(self.variants.iter().map(|v| v.compiler.as_str()));
         let blases: Vec<&str> = uniq(self.variants.iter().map(|v| v.blas.as_str()));
         let builds: Vec<&str> = uniq(self.variants.iter().map(|v| v.build.as_str()));
@@ -458,14 +483,15 @@ impl RunReport {
         h.push_str(STYLE);
         h.push_str("</head><body>\n");
         h.push_str(&format!(
-            "<h1>cfgmx build <code>{}</code></h1>\n<p class=\"sum\"><span class=\"passed\">{} passed{}</span> <span class=\"failed\">{} failed</span> <span class=\"no_tests\">{} no tests</span> <span class=\"unavailable\">{} unavailable</span> <span class=\"not_started\">{} not run</span> &middot; {} cores &middot; {:.1} s wall</p>\n",
+            "<h1>cfgmx build <code>{}</code></h1>\n<p class=\"sum\"><span class=\"passed\">{} passed{}</span> <span class=\"failed\">{} failed</span> <span class=\"timed_out\">{} timed out</span> <span class=\"no_tests\">{} no tests</span> <span class=\"unavailable\">{} unavailable</span> <span class=\"not_started\">{} not run</span> &middot; {} cores &middot; {:.1} s wall</p>\n",
             esc(&self.matrix),
             self.passed(),
             match self.count(Status::Cached) {
                 0 => String::new(),
                 n => format!(" ({n} cached)"),
             },
-            self.failed(),
+            self.count(Status::Failed),
+            self.count(Status::TimedOut),
             self.no_tests(),
             self.count(Status::Unavailable),
             self.not_run(),
@@ -512,7 +538,7 @@ impl RunReport {
                     Some(s) if !s.log.is_empty() => h.push_str(&format!(
                         "<td class=\"{}\"><a href=\"{}\">{}</a> {:.1}s</td>",
                         step_class(s.status),
-                        esc(&format!("{log_prefix}{}", s.log)),
+                        esc(&format!("{}{}", log_prefix(v), s.log)),
                         step_class(s.status),
                         s.duration_s
                     )),
@@ -530,6 +556,33 @@ impl RunReport {
                 v.threads.map_or("-".to_string(), |t| t.to_string()),
                 v.duration_s
             ));
+            // Why it did not pass: the key line, unfolding to the step's excerpt.
+            if let Some(why) = v
+                .reason
+                .as_deref()
+                .filter(|_| !matches!(v.status, Status::Passed | Status::Cached))
+            {
+                let head = match &v.failed_step {
+                    Some(step) => format!("{step} failed: {why}"),
+                    None => why.to_string(),
+                };
+                let more = v
+                    .steps
+                    .iter()
+                    .find(|s| s.status == StepStatus::Failed)
+                    .and_then(|s| s.message.as_deref());
+                h.push_str(&format!(
+                    "<tr class=\"why\"><td colspan=\"9\">{}</td></tr>\n",
+                    match more {
+                        Some(m) => format!(
+                            "<details><summary>{}</summary><pre>{}</pre></details>",
+                            esc(&head),
+                            esc(m)
+                        ),
+                        None => esc(&head),
+                    }
+                ));
+            }
         }
         h.push_str("</table>\n");
         // Every test of every variant: which one failed is what a maintainer looks for first.
@@ -542,11 +595,19 @@ impl RunReport {
                         TestStatus::Failed => "failed",
                         TestStatus::Skipped => "skipped",
                     };
+                    // A failed test's own last lines, folded under its name.
+                    let name = match &t.output {
+                        Some(o) => format!(
+                            "<details><summary>{}</summary><pre>{}</pre></details>",
+                            esc(&t.name),
+                            esc(o)
+                        ),
+                        None => esc(&t.name),
+                    };
                     h.push_str(&format!(
-                        "<tr><td><a href=\"#v-{}\">{}</a></td><td>{}</td><td class=\"{class}\">{class}</td><td>{:.2}s</td></tr>\n",
+                        "<tr><td><a href=\"#v-{}\">{}</a></td><td>{name}</td><td class=\"{class}\">{class}</td><td>{:.2}s</td></tr>\n",
                         esc(&v.hash),
                         esc(&v.name),
-                        esc(&t.name),
                         t.time_s
                     ));
                 }
@@ -558,7 +619,7 @@ impl RunReport {
     }
 }
 
-fn cell_html(cell: &[&VariantResult], log_prefix: &str) -> String {
+fn cell_html(cell: &[&VariantResult], log_prefix: &dyn Fn(&VariantResult) -> String) -> String {
     if cell.is_empty() {
         return "<td class=\"none\">&ndash;</td>".into();
     }
@@ -567,7 +628,7 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &str) -> String {
         .iter()
         .map(|v| v.status)
         .max_by_key(|s| match s {
-            Status::Failed => 6,
+            Status::Failed | Status::TimedOut => 6,
             Status::NoTests => 5,
             Status::Interrupted => 4,
             Status::NotStarted => 3,
@@ -576,8 +637,22 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &str) -> String {
             Status::Cached => 1,
         })
         .unwrap_or(Status::NotStarted);
-    let mut s = format!("<td class=\"cell {}\">", status_class(worst));
+    // One variant colours its cell; several (user axes add dimensions) each get a block of
+    // their own colour, named, so a pass beside a failure still reads as a pass.
+    let multi = cell.len() > 1;
+    let mut s = if multi {
+        format!("<td class=\"cell multi {}\">", status_class(worst))
+    } else {
+        format!("<td class=\"cell {}\">", status_class(worst))
+    };
     for v in cell {
+        if multi {
+            s.push_str(&format!(
+                "<div class=\"sub {}\"><small>{}</small><br>",
+                status_class(v.status),
+                esc(&v.name)
+            ));
+        }
         // Why it did not pass, in the cell: the failed step and its key line, or why it was
         // not built (unavailable, interrupted, not started).
         let why = match (&v.failed_step, &v.reason) {
@@ -592,7 +667,7 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &str) -> String {
             .find(|s| s.status == StepStatus::Failed)
             .or(v.steps.last())
             .filter(|s| !s.log.is_empty())
-            .map(|s| format!("{log_prefix}{}", s.log));
+            .map(|s| format!("{}{}", log_prefix(v), s.log));
         let label = format!(
             "<b>{}</b><br><small><code>{}</code>{}{}{}</small>",
             esc(status_label(v.status)),
@@ -616,6 +691,9 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &str) -> String {
             )),
             None => s.push_str(&format!("<a href=\"#v-{}\">{label}</a>", esc(&v.hash))),
         }
+        if multi {
+            s.push_str("</div>");
+        }
     }
     s.push_str("</td>");
     s
@@ -630,14 +708,18 @@ table.grid th{background:#eee;padding:.4em .8em}
 table.grid td{width:9em;height:4em;text-align:center;border-radius:.4em}
 table.grid td a{color:inherit;text-decoration:none;display:block}
 .passed{background:#2e9e4f;color:#fff}
-.failed{background:#d33c3c;color:#fff}
+.failed,.timed_out{background:#d33c3c;color:#fff}
 .skipped,.unavailable,.not_started,.interrupted{background:#9aa4ad;color:#fff}
 .cached{background:#5cb77a;color:#fff}
 .no_tests{background:#e0a030;color:#fff}
 .none{background:#f4f4f4;color:#aaa}
+table.grid td.multi{background:#f4f4f4;color:#222;width:14em;padding:2px}
+.sub{border-radius:.3em;margin:3px 0;padding:.3em}
 table.list{border-collapse:collapse;margin-top:1em}
 table.list td,table.list th{border:1px solid #ddd;padding:.25em .6em;text-align:left}
 table.list tr{background:none;color:inherit}
+tr.why td{font-size:90%;color:#a33}
+tr.why pre,td pre{white-space:pre-wrap;color:#222;background:#f7f7f7;padding:.4em;margin:.3em 0}
 table.list td.passed a,table.list td.failed a,table.list td.no_tests a{color:#fff}
 </style>
 ";
@@ -651,11 +733,19 @@ fn tests_cell(v: &VariantResult) -> String {
     s
 }
 
+impl Status {
+    /// Failed or timed out: what makes the exit code 1 and stops `--fail-fast`.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Failed | Status::TimedOut)
+    }
+}
+
 /// The status as JSON spells it, also the HTML class.
 fn status_class(s: Status) -> &'static str {
     match s {
         Status::Passed => "passed",
         Status::Failed => "failed",
+        Status::TimedOut => "timed_out",
         Status::NoTests => "no_tests",
         Status::Cached => "cached",
         Status::Unavailable => "unavailable",
@@ -669,6 +759,7 @@ pub fn status_label(s: Status) -> &'static str {
     match s {
         Status::Passed => "passed",
         Status::Failed => "FAILED",
+        Status::TimedOut => "TIMED OUT",
         Status::NoTests => "no tests",
         Status::Cached => "passed (cached)",
         Status::Unavailable => "unavailable",
@@ -714,6 +805,7 @@ mod tests {
             log: format!("h/logs/{name}.log"),
             cores: 1,
             message: None,
+            timed_out: false,
         }
     }
 
@@ -744,6 +836,7 @@ mod tests {
             tests: tests
                 .iter()
                 .map(|(n, s)| TestCaseResult {
+                    output: None,
                     name: n.to_string(),
                     status: *s,
                     time_s: 0.25,
@@ -755,6 +848,7 @@ mod tests {
             source_fingerprint: String::new(),
             tools: Default::default(),
             warnings: vec![],
+            build_root: None,
         }
     }
 
@@ -832,7 +926,7 @@ mod tests {
         assert_eq!(rows[0][7], "2");
         assert_eq!(rows[1][2], "no tests");
         assert_eq!(rows[1][5], "no tests");
-        let h = r.html("");
+        let h = r.html(&|_| String::new());
         assert!(h.contains("1 no tests"), "{h}");
         assert!(h.contains("class=\"cell no_tests\""), "{h}");
         assert!(h.contains("&lt;bad &amp; &quot;x&quot;&gt;"), "{h}");
@@ -1010,7 +1104,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
 
-        let h = r.html("");
+        let h = r.html(&|_| String::new());
         assert!(h.contains("1 passed (1 cached)</span>"), "{h}");
         assert!(h.contains("1 unavailable</span>"), "{h}");
         assert!(h.contains("2 not run</span>"), "{h}");

@@ -80,37 +80,37 @@ pub struct Config {
     pub changed: bool,
 }
 
-/// Writes the variant's configuration into its directory: the files cfgmx-render made (in
-/// `job.files`) when there are, else a self-contained equivalent.
+/// Writes the variant's configuration into its directory: exactly the files cfgmx-render
+/// made for it (`job.files`, also carried by the lock), so a build and `cfgmx generate` can
+/// never disagree. A job without them (a lock entry from an older cfgmx) is refused with
+/// what to do, never configured from a second, different writer.
 pub fn write_config(ctx: &StepContext) -> std::io::Result<Config> {
     let j = ctx.job;
-    let mut files: Vec<(&str, String)> = Vec::new();
-    match ctx.system {
-        System::Cmake => match (j.files.get("cmake-toolchain"), j.files.get("cmake-cache")) {
-            (Some(t), Some(c)) => {
-                files.push(("cfgmx-toolchain.cmake", t.clone()));
-                files.push(("cfgmx-cache.cmake", c.clone()));
-            }
-            _ => files.push(("cfgmx-cache.cmake", cmake_cache(j))),
-        },
-        System::Meson => files.push((
-            "cfgmx-native.ini",
-            j.files
-                .get("meson-native")
-                .cloned()
-                .unwrap_or_else(|| meson_native(j)),
-        )),
-    }
+    let wanted: &[(&str, &str)] = match ctx.system {
+        System::Cmake => &[
+            ("cmake-toolchain", "cfgmx-toolchain.cmake"),
+            ("cmake-cache", "cfgmx-cache.cmake"),
+        ],
+        System::Meson => &[("meson-native", "cfgmx-native.ini")],
+    };
     let mut changed = false;
     let mut toolchain = None;
     let mut main = PathBuf::new();
-    for (name, text) in files {
+    for (format, name) in wanted {
+        let Some(text) = j.files.get(*format) else {
+            return Err(std::io::Error::other(format!(
+                "no {format} file for {} ({}): its lock entry was written without it (by an \
+                 older cfgmx, or a value the format cannot hold); run `cfgmx expand --lock` \
+                 or `cfgmx build` again",
+                j.name, j.hash
+            )));
+        };
         let path = ctx.vdir.join(name);
         if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
             crate::store::write_atomic(&path, text.as_bytes())?;
             changed = true;
         }
-        if name == "cfgmx-toolchain.cmake" {
+        if *name == "cfgmx-toolchain.cmake" {
             toolchain = Some(path);
         } else {
             main = path;
@@ -123,93 +123,8 @@ pub fn write_config(ctx: &StepContext) -> std::io::Result<Config> {
     })
 }
 
-/// CMake bracket argument: no escape sequence or variable reference is interpreted inside, so
-/// no value can inject CMake code; the bracket is made longer than any `]=*]` in the value.
-fn cmake_quote(s: &str) -> String {
-    let mut eq = String::new();
-    while s.contains(&format!("]{eq}]")) {
-        eq.push('=');
-    }
-    format!("[{eq}[{s}]{eq}]")
-}
-
-/// The initial cache (`cmake -C`): compilers, flags, link line and the matrix's cache
-/// variables.
-pub fn cmake_cache(j: &Job) -> String {
-    let mut s = format!("# cfgmx variant {} ({})\n", j.name, j.hash);
-    let mut set = |k: &str, v: &str| {
-        s.push_str(&format!(
-            "set({k} {} CACHE STRING \"\" FORCE)\n",
-            cmake_quote(v)
-        ));
-    };
-    for (k, v) in [
-        ("CMAKE_C_COMPILER", &j.cc),
-        ("CMAKE_CXX_COMPILER", &j.cxx),
-        ("CMAKE_Fortran_COMPILER", &j.fc),
-    ] {
-        if let Some(v) = v {
-            set(k, v);
-        }
-    }
-    set("CMAKE_C_FLAGS", &j.cflags.join(" "));
-    set("CMAKE_CXX_FLAGS", &j.cxxflags.join(" "));
-    set("CMAKE_Fortran_FLAGS", &j.fflags.join(" "));
-    let link = j.ldflags.join(" ");
-    set("CMAKE_EXE_LINKER_FLAGS", &link);
-    set("CMAKE_SHARED_LINKER_FLAGS", &link);
-    // Standard libraries go at the end of every link line, after the objects, where `-l`
-    // arguments must be; linker flags would put them before.
-    let libs = j.libs.join(" ");
-    for lang in ["C", "CXX", "Fortran"] {
-        set(&format!("CMAKE_{lang}_STANDARD_LIBRARIES"), &libs);
-    }
-    for (k, v) in &j.cmake {
-        set(k, v);
-    }
-    s
-}
-
-fn meson_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-fn meson_list(v: &[String]) -> String {
-    format!(
-        "[{}]",
-        v.iter()
-            .map(|x| meson_quote(x))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
-/// The Meson native file: compilers under `[binaries]`, flags under `[built-in options]`.
-pub fn meson_native(j: &Job) -> String {
-    let mut s = format!("# cfgmx variant {} ({})\n[binaries]\n", j.name, j.hash);
-    for (k, v) in [("c", &j.cc), ("cpp", &j.cxx), ("fortran", &j.fc)] {
-        if let Some(v) = v {
-            s.push_str(&format!("{k} = {}\n", meson_quote(v)));
-        }
-    }
-    s.push_str("\n[built-in options]\n");
-    for (lang, model_lang, flags) in [
-        ("c", "c", &j.cflags),
-        ("cpp", "cxx", &j.cxxflags),
-        ("fortran", "fortran", &j.fflags),
-    ] {
-        // Meson passes no compile flags to the link: each language's link gets its own
-        // compiler's facet link flags (a lock without them has the shared ones only).
-        let mut link = j.link.get(model_lang).unwrap_or(&j.ldflags).clone();
-        link.extend(j.libs.iter().cloned());
-        s.push_str(&format!("{lang}_args = {}\n", meson_list(flags)));
-        s.push_str(&format!("{lang}_link_args = {}\n", meson_list(&link)));
-    }
-    for (k, v) in &j.meson {
-        s.push_str(&format!("{k} = {}\n", meson_quote(v)));
-    }
-    s
-}
+/// Lines of a failed test's own output kept with its result.
+const TEST_OUTPUT_LINES: usize = 10;
 
 fn finish(ctx: &StepContext, step: &str, o: &cfgmx_exec::Outcome, cores: usize) -> StepResult {
     let log = ctx.log(step);
@@ -229,8 +144,9 @@ fn finish(ctx: &StepContext, step: &str, o: &cfgmx_exec::Outcome, cores: usize) 
         message: if ok {
             None
         } else {
-            Some(format!("{}{}", disk_full(&ctx.vdir), why(o, &log)))
+            Some(format!("{}{}", disk_full(&ctx.vdir), why(step, o, &log)))
         },
+        timed_out: o.timed_out,
     }
 }
 
@@ -246,9 +162,22 @@ fn disk_full(dir: &Path) -> String {
     }
 }
 
-/// The verdict and the log lines that say why a step failed: errors first, else the tail.
-fn why(o: &cfgmx_exec::Outcome, log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+/// The key line (see [`crate::keyline`]), the verdict and the log lines that say why a step
+/// failed: errors first, else the tail.
+fn why(step: &str, o: &cfgmx_exec::Outcome, log: &Path) -> String {
+    let text = cfgmx_fs::read_to_string(log, cfgmx_fs::MAX_OWN_BYTES).unwrap_or_default();
+    let key = if o.timed_out {
+        Some(format!(
+            "timed out after {:.0} s (--step-timeout)",
+            o.duration.as_secs_f64()
+        ))
+    } else {
+        match step {
+            "configure" => crate::keyline::configure(&text),
+            "build" => crate::keyline::build(&text),
+            _ => None,
+        }
+    };
     let lines: Vec<&str> = text.lines().collect();
     let mut pick: Vec<&str> = lines
         .iter()
@@ -262,7 +191,10 @@ fn why(o: &cfgmx_exec::Outcome, log: &Path) -> String {
     if pick.is_empty() {
         pick = lines[lines.len().saturating_sub(12)..].to_vec();
     }
-    format!("{o}\n{}", pick.join("\n"))
+    match key {
+        Some(k) => format!("{k}\n{o}\n{}", pick.join("\n")),
+        None => format!("{o}\n{}", pick.join("\n")),
+    }
 }
 
 fn header(log: &Path, cmd: &Cmd) {
@@ -309,6 +241,7 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
             log: ctx.rel(&log),
             cores: 0,
             message: None,
+            timed_out: false,
         };
     }
     let cmd = match ctx.system {
@@ -462,6 +395,7 @@ pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
     let mut out = Vec::new();
     let mut current: Option<TestCaseResult> = None;
     let mut saw_suite = false;
+    let mut in_out = false;
     let attrs = |e: &BytesStart| -> Result<(String, String, f64), String> {
         let (mut name, mut status, mut time) = (String::new(), String::new(), 0.0);
         for a in e.attributes() {
@@ -477,6 +411,7 @@ pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
         Ok((name, status, time))
     };
     let case = |name: String, status: &str, time: f64| TestCaseResult {
+        output: None,
         name,
         status: match status {
             "run" | "" => TestStatus::Passed,
@@ -501,6 +436,7 @@ pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
                 let (n, st, t) = attrs(&e)?;
                 out.push(case(n, &st, t));
             }
+            Event::Start(e) if e.name().as_ref() == b"system-out" => in_out = true,
             // A child says more than the attribute (and some writers have no attribute).
             Event::Start(e) | Event::Empty(e) => {
                 if let Some(c) = current.as_mut() {
@@ -513,8 +449,33 @@ pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
                     }
                 }
             }
+            Event::Text(t) if in_out => {
+                if let Some(c) = current.as_mut() {
+                    let text = t.decode().map_err(|e| e.to_string())?;
+                    c.output.get_or_insert_with(String::new).push_str(&text);
+                }
+            }
+            // `&lt;` and `&#10;` inside the output come as references of their own.
+            Event::GeneralRef(g) if in_out => {
+                if let Some(c) = current.as_mut() {
+                    let name = g.decode().map_err(|e| e.to_string())?;
+                    let ch = match g.resolve_char_ref() {
+                        Ok(Some(ch)) => ch.to_string(),
+                        _ => quick_xml::escape::resolve_predefined_entity(&name)
+                            .unwrap_or_default()
+                            .to_string(),
+                    };
+                    c.output.get_or_insert_with(String::new).push_str(&ch);
+                }
+            }
+            Event::End(e) if e.name().as_ref() == b"system-out" => in_out = false,
             Event::End(e) if e.name().as_ref() == b"testcase" => {
-                if let Some(c) = current.take() {
+                if let Some(mut c) = current.take() {
+                    // Kept for failed tests only: a passing test's output is in the log.
+                    c.output = c
+                        .output
+                        .filter(|o| c.status == TestStatus::Failed && !o.trim().is_empty())
+                        .map(|o| crate::keyline::tail(&o, TEST_OUTPUT_LINES));
                     out.push(c);
                 }
             }
@@ -554,6 +515,10 @@ pub fn parse_meson_testlog(text: &str) -> Result<Vec<TestCaseResult>, String> {
                 _ => TestStatus::Failed,
             },
             time_s: v["duration"].as_f64().unwrap_or(0.0),
+            output: v["stdout"]
+                .as_str()
+                .filter(|_| !matches!(result, "OK" | "EXPECTEDFAIL" | "SKIP"))
+                .map(|o| crate::keyline::tail(o, TEST_OUTPUT_LINES)),
         });
     }
     Ok(out)
@@ -729,10 +694,25 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
     };
     counts.unread = unread.clone();
     let mut r = finish(ctx, "test", &o, k);
+    if let (StepStatus::Failed, false, Some(key)) =
+        (r.status, o.timed_out, crate::keyline::test(&counts.cases))
+    {
+        // The failing test and its own words first (the disk-full line, when there is one,
+        // stays above: it is the cause).
+        let m = r.message.take().unwrap_or_default();
+        let full = disk_full(&ctx.vdir);
+        r.message = Some(match m.strip_prefix(&full) {
+            Some(rest) if !full.is_empty() => format!("{full}{key}\n{rest}"),
+            _ => format!("{key}\n{m}"),
+        });
+    }
     if r.status == StepStatus::Passed && counts.failed > 0 {
         // A driver that exits 0 over a failed test is still a failed test.
         r.status = StepStatus::Failed;
-        r.message = Some(format!("{} test(s) failed", counts.failed));
+        r.message = Some(
+            crate::keyline::test(&counts.cases)
+                .unwrap_or_else(|| format!("{} test(s) failed", counts.failed)),
+        );
     } else if r.status == StepStatus::Passed && counts.passed + counts.failed == 0 {
         r.status = StepStatus::NoTests;
         r.message = Some(match &unread {
@@ -758,6 +738,7 @@ fn io_failure(ctx: &StepContext, step: &str, log: &Path, e: std::io::Error) -> S
         message: Some(format!(
             "cfgmx could not take cores from its jobserver: {e}"
         )),
+        timed_out: false,
     }
 }
 
@@ -900,12 +881,5 @@ mod tests {
         );
         assert!(parse_meson_testlog("{\"result\": \"OK\"}\n").is_err());
         assert!(parse_meson_testlog("").unwrap().is_empty());
-    }
-
-    #[test]
-    fn cmake_values_cannot_escape_their_bracket() {
-        assert_eq!(cmake_quote("-O2"), "[[-O2]]");
-        assert_eq!(cmake_quote("a]]b"), "[=[a]]b]=]");
-        assert_eq!(cmake_quote("x]=]y]]"), "[==[x]=]y]]]==]");
     }
 }

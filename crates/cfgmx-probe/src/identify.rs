@@ -12,13 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What a compiler that already hung once gets for the rest of its runs (a preprocessor run
-/// that works while its compiles hang still fits), and the least any run is given.
-fn grace(timeout: Duration) -> Duration {
-    (timeout / 4).min(Duration::from_millis(400))
-}
-const MIN_RUN: Duration = Duration::from_millis(100);
-
 /// One executable identified (facets not yet tested).
 #[derive(Debug, Clone)]
 pub struct Identified {
@@ -114,9 +107,10 @@ fn fatal(o: &Outcome) -> Option<(ProbeStatus, String)> {
 struct Runner<'a> {
     exe: &'a Path,
     timeout: Duration,
-    /// Set once a run timed out: the later runs share what is left until then, so a compiler
-    /// that answers its version and then hangs costs one timeout, not one per run.
-    grace_until: Option<Instant>,
+    /// The run that timed out, once one did: the executable is not asked again (every later
+    /// run answers with it), so a compiler that answers its version and then hangs costs one
+    /// timeout, not one per run, and the probe ends within its timeout.
+    hung: Option<Outcome>,
     memo: HashMap<Vec<String>, Outcome>,
     /// Set when this executable's runs may be shared with other names of the same real file.
     shared: Option<(&'a SharedRuns, &'a Path)>,
@@ -149,47 +143,46 @@ impl<'a> Runner<'a> {
         Runner {
             exe: &exe.path,
             timeout,
-            grace_until: None,
+            hung: None,
             memo: HashMap::new(),
             shared,
-        }
-    }
-
-    /// The time a new run may take: the whole timeout, or what is left of the grace period
-    /// once a run of this executable timed out.
-    fn allowance(&self) -> Duration {
-        match self.grace_until {
-            Some(end) => end
-                .saturating_duration_since(Instant::now())
-                .max(MIN_RUN)
-                .min(self.timeout),
-            None => self.timeout,
         }
     }
 
     /// Called when something run for this executable outside the runner (the fused OpenMP
     /// test) used up a whole timeout.
     fn timed_out_elsewhere(&mut self) {
-        self.grace_until
-            .get_or_insert_with(|| Instant::now() + grace(self.timeout));
+        let command = self.exe.display().to_string();
+        self.hung.get_or_insert_with(|| Outcome {
+            command,
+            code: None,
+            signal: None,
+            timed_out: true,
+            spawn_error: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            duration: self.timeout,
+        });
     }
 
     fn run(&mut self, args: &[String]) -> &Outcome {
-        let (exe, timeout) = (self.exe, self.allowance());
+        let (exe, timeout) = (self.exe, self.timeout);
         let shared = self.shared;
-        let mut hung = false;
+        let hung = &mut self.hung;
         self.memo.entry(args.to_vec()).or_insert_with(|| {
+            if let Some(h) = hung {
+                return h.clone();
+            }
             let run = || Cmd::new(exe).args(args).timeout(timeout).output();
             let o = match shared {
                 Some((runs, real)) => runs.get(real, args, run),
                 None => run(),
             };
-            hung = o.timed_out;
+            if o.timed_out {
+                *hung = Some(o.clone());
+            }
             o
         });
-        if hung && self.grace_until.is_none() {
-            self.grace_until = Some(Instant::now() + grace(self.timeout));
-        }
         &self.memo[args]
     }
 }
@@ -669,10 +662,7 @@ fn ask_mpi(claims: &[&Arc<MpiImpl>], exe: &Exe, found: &Found, timeout: Duration
                 rec.version = known
                     .entry(path.clone())
                     .or_insert_with(|| {
-                        let o = Cmd::new(&path)
-                            .args(&tool.args)
-                            .timeout(r.allowance())
-                            .output();
+                        let o = Cmd::new(&path).args(&tool.args).timeout(r.timeout).output();
                         tool.read(&o.combined()).filter(|v| !v.is_empty())
                     })
                     .clone();

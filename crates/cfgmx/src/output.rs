@@ -172,7 +172,7 @@ impl Tone {
     pub fn of(word: &str) -> Tone {
         match word {
             "passed" | "passed (cached)" | "cached" | "ok" | "available" | "yes" => Tone::Good,
-            "FAILED" | "failed" | "timed out" => Tone::Bad,
+            "FAILED" | "failed" | "TIMED OUT" | "timed out" => Tone::Bad,
             "-" | "" => Tone::Dim,
             _ => Tone::Warn,
         }
@@ -406,59 +406,18 @@ pub fn flags(fs: &[String]) -> String {
 }
 
 /// A sourceable POSIX sh script that puts a locked variant's compilers, flags and environment
-/// in place (`cfgmx env HASH`). Quoted by the same filters as `generate -f env`: each flag is
-/// one shell word inside the variable, so `make`'s `$(CC) $(CFLAGS) ...` passes a flag holding
-/// `; cmd` as one argument and never runs `cmd`; a value no shell word can hold is refused.
+/// in place (`cfgmx env HASH`): the env file `generate -f env` renders for it, which the lock
+/// carries, so there is one writer and one quoting (each flag one shell word inside the
+/// variable, so `make`'s `$(CC) $(CFLAGS) ...` never runs a `; cmd` held in a flag).
 pub fn env_script(j: &cfgmx_build::job::Job) -> crate::error::Result<String> {
-    use cfgmx_render::quote::{sh, sh_env, shjoin};
-    let refused = |r: cfgmx_render::quote::Refusal| {
+    j.files.get("env").cloned().ok_or_else(|| {
         crate::error::CliError::usage(format!(
-            "variant {} in the lock file has a value a shell script cannot hold ({}): {:?}",
-            j.name, r.reason, r.value
+            "variant {} ({}) in the lock file has no env script: its entry was written by an \
+             older cfgmx, or holds a value a shell script cannot; run `cfgmx expand --lock` or \
+             `cfgmx build` again",
+            j.name, j.hash
         ))
-    };
-    let mut out = format!("# cfgmx variant {} ({})\n", j.name, j.hash);
-    // Compilers and flags are what make reads; the matrix's own variables are the user's.
-    // Quoted only when the value needs it, as `generate -f env` writes words.
-    let mut put = |k: &str, v: String, for_make: bool| -> crate::error::Result<()> {
-        if for_make {
-            sh_env(&v).map_err(refused)?;
-        }
-        let q = if v.is_empty() {
-            sh(&v)
-        } else {
-            shjoin(std::slice::from_ref(&v))
-        };
-        out.push_str(&format!("export {k}={}\n", q.map_err(refused)?));
-        Ok(())
-    };
-    for (k, v) in [("CC", &j.cc), ("CXX", &j.cxx), ("FC", &j.fc)] {
-        if let Some(v) = v {
-            put(k, v.clone(), true)?;
-        }
-    }
-    for (k, words) in [
-        ("CFLAGS", &j.cflags),
-        ("CXXFLAGS", &j.cxxflags),
-        ("FFLAGS", &j.fflags),
-        ("LDFLAGS", &j.ldflags),
-        ("LIBS", &j.libs),
-    ] {
-        put(k, shjoin(words).map_err(refused)?, true)?;
-    }
-    for (k, v) in &j.env {
-        let plain = !k.is_empty()
-            && !k.starts_with(|c: char| c.is_ascii_digit())
-            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !plain {
-            return Err(crate::error::CliError::usage(format!(
-                "variant {} in the lock file sets an environment variable named {k:?}, which is not a shell name",
-                j.name
-            )));
-        }
-        put(k, v.clone(), false)?;
-    }
-    Ok(out)
+    })
 }
 
 #[cfg(test)]

@@ -238,17 +238,50 @@ pub fn jobs(
         Some(profile),
     );
     let renderer = cfgmx_render::Renderer::new();
+    // The files of the project's build system only (a value Meson cannot hold must not stop
+    // a CMake build); for the lock (no project) every one that can be written.
+    use cfgmx_render::Format;
+    let formats: &[Format] = match project.map(|p| p.0) {
+        Some(System::Cmake) => &[Format::CmakeToolchain, Format::CmakeCache],
+        Some(System::Meson) => &[Format::MesonNative],
+        None => &[
+            Format::CmakeToolchain,
+            Format::CmakeCache,
+            Format::MesonNative,
+        ],
+    };
+    let mut cannot = Vec::new();
     for (i, j) in jobs.iter_mut().enumerate() {
-        for f in [
-            cfgmx_render::Format::CmakeToolchain,
-            cfgmx_render::Format::CmakeCache,
-            cfgmx_render::Format::MesonNative,
-        ] {
-            let r = renderer
-                .render_variant(f, &ctx, i)
-                .map_err(|e| CliError::runtime(format!("rendering {f} for {}: {e}", j.name)))?;
-            j.files.insert(f.as_str().to_string(), r.content);
+        // `cfgmx env HASH` prints this, from the lock: the same writer as `generate -f env`.
+        match renderer.render_variant(Format::Env, &ctx, i) {
+            Ok(r) => {
+                j.files.insert(Format::Env.as_str().to_string(), r.content);
+            }
+            Err(e) => eprintln!("note: {}: no env script in the lock: {e}", j.name),
         }
+        for &f in formats {
+            match renderer.render_variant(f, &ctx, i) {
+                Ok(r) => {
+                    j.files.insert(f.as_str().to_string(), r.content);
+                }
+                Err(e) if project.is_some() => {
+                    cannot.push((i, format!("cannot write its {f} file: {e}")));
+                    break;
+                }
+                Err(e) => eprintln!("note: {}: no {f} file in the lock: {e}", j.name),
+            }
+        }
+    }
+    // A variant whose build-system file cannot be written cannot be built: unavailable.
+    for (i, why) in cannot.into_iter().rev() {
+        let j = jobs.remove(i);
+        unavailable.push(VariantResult::not_built(
+            &j.name,
+            &j.hash,
+            [&j.compiler, &j.blas, &j.build],
+            Status::Unavailable,
+            &why,
+        ));
     }
     for j in &mut jobs {
         j.threads = m.threads;
@@ -485,10 +518,10 @@ fn exit_code(r: &RunReport, allow_no_tests: bool) -> u8 {
     }
 }
 
-/// What the terminal shows under a failed variant, as cargo and nextest do: how the step
-/// ended (its verdict without the command line, which the log has: "exited with status 2",
-/// "timed out after 2.0 s"), the key line cfgmx-build picked from the log, the failing tests,
-/// and the log's path from where the user stands.
+/// What the terminal shows under a failed variant, as cargo and nextest do: the failing step
+/// and its key line (what cfgmx-build picked from the log: the CMake error with its text, the
+/// first compiler error, the failing test's words, "timed out after N s"), or how the step
+/// ended when there is none; the failing tests; the log's path from where the user stands.
 fn failure_lines(r: &VariantResult, root: &Path) -> Vec<String> {
     let Some(s) = r.steps.iter().find(|s| s.status == StepStatus::Failed) else {
         // Failed before any step ran (a full disk writing its config): its reason, else the
@@ -498,7 +531,6 @@ fn failure_lines(r: &VariantResult, root: &Path) -> Vec<String> {
             None => r.warnings.clone(),
         };
     };
-    let mut out = Vec::new();
     let msg: Vec<&str> = s
         .message
         .as_deref()
@@ -507,41 +539,34 @@ fn failure_lines(r: &VariantResult, root: &Path) -> Vec<String> {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    // The runner's verdict line is "`COMMAND` exited with status 1" (cfgmx-exec's Outcome).
+    // The runner's verdict line is "`COMMAND` exited with status 1" (cfgmx-exec's Outcome):
+    // said without the command line, which the log has.
     let verdict = msg
         .iter()
         .position(|l| l.starts_with('`') && l.contains("` "));
-    match verdict.map(|i| msg[i]) {
-        Some(v) => {
-            let how = v.rsplit_once("` ").map_or(v, |(_, how)| how);
-            out.push(format!("{} {how}", s.step));
-        }
-        None => out.push(format!("{} failed", s.step)),
-    }
-    // The key line: the library's own pick when it is more than the verdict, else the first
-    // log line that names an error, else the first line after the verdict — but not for a
-    // timeout, whose log tail is only what ran last, not why. The log's `$ command` header
-    // repeats the command line the verdict left out.
-    let timed_out = out[0].contains(" timed out after ");
-    let rest: Vec<&str> = msg
-        .iter()
-        .enumerate()
-        .filter(|(i, l)| Some(*i) != verdict && !l.starts_with("$ "))
-        .map(|(_, l)| *l)
-        .collect();
+    let how = verdict.map(|i| msg[i].rsplit_once("` ").map_or(msg[i], |(_, how)| how));
+    let timed_out = s.timed_out || how.is_some_and(|h| h.starts_with("timed out after "));
+    // The key line: the record's reason when it is more than the verdict; for a record
+    // written before key lines, the first log line naming an error (a timeout's log tail is
+    // only what ran last, not why; the log's `$ command` header is no key line either).
     let key = r
         .reason
         .as_deref()
-        .filter(|k| !k.starts_with('`') && !out[0].ends_with(k))
+        .filter(|k| !k.starts_with('`'))
+        .map(str::to_string)
         .or_else(|| {
-            rest.iter()
-                .copied()
-                .find(|l| l.to_ascii_lowercase().contains("error"))
-        })
-        .or_else(|| rest.first().copied().filter(|_| !timed_out));
-    if let Some(k) = key {
-        out.push(k.to_string());
-    }
+            msg.iter()
+                .enumerate()
+                .filter(|(i, l)| Some(*i) != verdict && !l.starts_with("$ "))
+                .map(|(_, l)| *l)
+                .find(|l| !timed_out && l.to_ascii_lowercase().contains("error"))
+                .map(str::to_string)
+        });
+    let mut out = vec![match (&key, how) {
+        (Some(k), _) => format!("{}: {k}", s.step),
+        (None, Some(how)) => format!("{} {how}", s.step),
+        (None, None) => format!("{} failed", s.step),
+    }];
     if s.step == "test" {
         let failing: Vec<&str> = r
             .tests
@@ -631,9 +656,9 @@ impl Live {
                     self.multi.remove(&pb);
                 }
                 let line = match r.status {
-                    Status::Failed => format!(
+                    Status::Failed | Status::TimedOut => format!(
                         "  {}  {}\n{}",
-                        t.paint(Tone::Bad, "FAILED"),
+                        t.paint(Tone::Bad, cfgmx_build::report::status_label(r.status)),
                         r.name,
                         indented(t, &failure_lines(r, &self.root))
                     ),
@@ -715,6 +740,7 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize, t: &Term, root: &Path) 
                 .collect();
             let verdict = match r.status {
                 Status::Failed => t.paint(Tone::Bad, "FAILED"),
+                Status::TimedOut => t.paint(Tone::Bad, "TIMED OUT"),
                 Status::NoTests => t.paint(Tone::Warn, "no-tests"),
                 _ => t.paint(Tone::Good, "passed"),
             };
@@ -731,7 +757,7 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize, t: &Term, root: &Path) 
             let under = failure_lines(r, root);
             // a reason already in the parentheses is not said twice
             let said = steps.is_empty() && r.reason.is_some();
-            if r.status == Status::Failed && !said && !under.is_empty() {
+            if r.status.is_failure() && !said && !under.is_empty() {
                 // the key lines under it: how the step ended, the error, the log
                 l.push('\n');
                 l.push_str(&indented(t, &under));
@@ -765,7 +791,11 @@ fn finish(
         write_out(p, &r.junit())?;
     }
     if let Some(p) = html {
-        write_out(p, &r.html(&log_prefix(p, root)))?;
+        // each variant's logs under its own build root (shards of a merge may differ)
+        let prefix = |v: &cfgmx_build::report::VariantResult| {
+            log_prefix(p, v.build_root.as_deref().map_or(root, Path::new))
+        };
+        write_out(p, &r.html(&prefix))?;
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -953,7 +983,7 @@ pub fn run_reproduce(g: &Global, a: ReproduceArgs) -> Result<u8> {
 mod tests {
     use super::*;
 
-    fn failed(step: &str, message: &str, reason: Option<&str>) -> VariantResult {
+    fn failed(step: &str, message: &str, reason: Option<&str>, timed_out: bool) -> VariantResult {
         let mut r = VariantResult::not_built("v", "h", ["gcc", "s", "d"], Status::Failed, "");
         r.reason = reason.map(str::to_string);
         r.steps.push(StepResult {
@@ -965,53 +995,66 @@ mod tests {
             log: format!("abc/logs/{step}.log"),
             cores: 1,
             message: Some(message.into()),
+            timed_out,
         });
         r
     }
 
     /// What is printed under a failed variant, from the step's message as the runner writes
-    /// it (the verdict line, then the log lines that say why).
+    /// it (the key line, the verdict line, then the log lines that say why), and from records
+    /// written before key lines (the verdict first).
     #[test]
     fn key_lines_under_a_failure() {
-        let cases: [(VariantResult, &[&str]); 4] = [
+        let cases: [(VariantResult, &[&str]); 6] = [
+            (
+                failed(
+                    "build",
+                    "x.c:6:2: error: #error broken\n`cmake --build b --parallel 1` exited with status 1\n$ cmake --build b\nx.c:6:2: error: #error broken",
+                    Some("x.c:6:2: error: #error broken"),
+                    false,
+                ),
+                &["build: x.c:6:2: error: #error broken", "log: root/abc/logs/build.log"],
+            ),
+            (
+                failed(
+                    "test",
+                    "timed out after 2 s (--step-timeout)\n`ctest --test-dir b` timed out after 2.0 s\n1/2 Test #1: quick ... Passed",
+                    Some("timed out after 2 s (--step-timeout)"),
+                    true,
+                ),
+                &["test: timed out after 2 s (--step-timeout)", "log: root/abc/logs/test.log"],
+            ),
+            // an older record: the verdict first, no key line of its own
             (
                 failed(
                     "build",
                     "`cmake --build b --parallel 1` exited with status 1\n$ cmake --build b\nx.c:6:2: error: #error broken\nninja: build stopped: subcommand failed.",
-                    None,
+                    Some("`cmake --build b --parallel 1` exited with status 1"),
+                    false,
                 ),
-                &[
-                    "build exited with status 1",
-                    "x.c:6:2: error: #error broken",
-                    "log: root/abc/logs/build.log",
-                ],
+                &["build: x.c:6:2: error: #error broken", "log: root/abc/logs/build.log"],
             ),
             (
                 failed(
                     "test",
                     "`ctest --test-dir b` timed out after 2.0 s\n$ ctest --test-dir b\n    Start 2: slow\n1/2 Test #1: quick ... Passed",
                     None,
+                    false,
                 ),
                 &["test timed out after 2.0 s", "log: root/abc/logs/test.log"],
             ),
             (
-                // the library's own key line, when it is more than the verdict, comes first
-                failed(
-                    "configure",
-                    "`cmake -S s` exited with status 1\nCMake Error at CMakeLists.txt:4 (message):",
-                    Some("CMakeLists.txt:4: no BLAS found"),
-                ),
-                &[
-                    "configure exited with status 1",
-                    "CMakeLists.txt:4: no BLAS found",
-                    "log: root/abc/logs/configure.log",
-                ],
+                failed("build", "`make` exited with status 2\nsomething odd", None, false),
+                &["build exited with status 2", "log: root/abc/logs/build.log"],
             ),
             (
                 {
-                    let mut r = VariantResult::not_built("v", "h", ["g", "s", "d"], Status::Failed, "");
+                    let mut r =
+                        VariantResult::not_built("v", "h", ["g", "s", "d"], Status::Failed, "");
                     r.reason = None;
-                    r.warnings = vec!["cannot write the build configuration: No space left on device".into()];
+                    r.warnings = vec![
+                        "cannot write the build configuration: No space left on device".into(),
+                    ];
                     r
                 },
                 &["cannot write the build configuration: No space left on device"],
