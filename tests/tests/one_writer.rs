@@ -69,7 +69,7 @@ fn a_build_reads_back_the_rendered_values_and_only_its_own_system_s_files() {
     let generated: Vec<String> = walk(&env.path().join("gen"));
     let cache = std::fs::read_to_string(dir.join("cfgmx-cache.cmake")).unwrap();
     assert!(
-        generated.iter().any(|t| *t == cache),
+        generated.contains(&cache),
         "the build's cache differs from the generated one:\n{cache}"
     );
 
