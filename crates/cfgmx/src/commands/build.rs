@@ -758,7 +758,7 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize, t: &Term, root: &Path) 
             // a reason already in the parentheses is not said twice
             let said = steps.is_empty() && r.reason.is_some();
             if r.status.is_failure() && !said && !under.is_empty() {
-                // the key lines under it: how the step ended, the error, the log
+                // under it: the step and its key line, the failing tests, the log
                 l.push('\n');
                 l.push_str(&indented(t, &under));
             }
