@@ -186,6 +186,11 @@ fn glob_contains(name: &str, pat: &str) -> bool {
     true
 }
 
+/// The build tools as the configure stamp records them: one `name: version` line each.
+fn tools_stamp(tools: &indexmap::IndexMap<String, String>) -> String {
+    tools.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
+}
+
 fn tool_version(prog: &str) -> Option<String> {
     let o = cfgmx_exec::Cmd::new(prog)
         .arg("--version")
@@ -329,14 +334,26 @@ pub fn run(
                     }
                     continue;
                 }
+                // A record of an interrupted run of this very variant, sources and tools: the
+                // steps it finished are not done again.
+                let mut resume = None;
                 if !opts.force {
                     if let Some(prev) = load(job) {
+                        let current = prev.source_fingerprint == fp
+                            && tools.iter().all(|(k, v)| prev.tools.get(k) == Some(v));
+                        if prev.status == Status::Interrupted && current {
+                            resume = Some(prev.clone());
+                        }
                         // A pass proves only what it ran: with another thread count (or a
                         // record from before counts were kept) the tests run again.
                         let same_threads = prev.threads == Some(runner::test_threads(job));
+                        // ...and only with the build tools it ran with (another CMake first on
+                        // PATH builds and tests again).
+                        let same_tools = tools.iter().all(|(k, v)| prev.tools.get(k) == Some(v));
                         if prev.status == Status::Passed
                             && prev.source_fingerprint == fp
                             && same_threads
+                            && same_tools
                         {
                             let reason = "unchanged since it passed".to_string();
                             on_event(&Event::Cached {
@@ -368,18 +385,28 @@ pub fn run(
                     &tools,
                     on_event,
                     &writes_source,
+                    resume.as_ref(),
                 );
                 match r {
                     Some(mut r) => {
                         r.explain_failure();
-                        if interrupted() {
-                            // Half a result: keep the previous record, report it cancelled.
+                        if interrupted() || r.status == Status::Interrupted {
+                            // Half a result: the steps it finished are recorded, so the next
+                            // run resumes after them (a finished build is not done again).
                             on_event(&Event::Cancelled {
                                 name: job.name.clone(),
                                 hash: job.hash.clone(),
                             });
+                            let mut r = r;
+                            r.status = Status::Interrupted;
+                            r.reason = Some(INTERRUPTED_WHY.into());
+                            r.failed_step = None;
+                            r.steps.retain(|s| s.status == StepStatus::Passed);
+                            if r.steps.iter().any(|s| s.step == "build") {
+                                let _ = store.save(&store_key(job, system), &r);
+                            }
                             if let Ok(mut v) = results.lock() {
-                                v.push(not_built(job, Status::Interrupted, INTERRUPTED_WHY));
+                                v.push(r);
                             }
                             continue;
                         }
@@ -469,6 +496,25 @@ pub fn reproduce(
     let budget = Budget::new(1).map_err(|e| RunError::Io(e.to_string()))?;
     let vdir = root.join(store_key(job, system));
     std::fs::create_dir_all(vdir.join("logs")).map_err(|e| RunError::Io(e.to_string()))?;
+    // The same tools, in the same order, as a build records: a dir a build configured with
+    // them is reused, one configured by other tools is configured again.
+    let mut tools = indexmap::IndexMap::new();
+    let main_tool = match system {
+        System::Cmake => "cmake",
+        System::Meson => "meson",
+    };
+    for (name, wanted) in [
+        ("ctest", system == System::Cmake),
+        (main_tool, true),
+        ("ninja", true),
+    ] {
+        if !wanted {
+            continue;
+        }
+        if let Some(v) = tool_version(name) {
+            tools.insert(name.to_string(), v);
+        }
+    }
     let ctx = StepContext {
         job,
         system,
@@ -476,10 +522,11 @@ pub fn reproduce(
         build_root: root.clone(),
         vdir,
         budget: &budget,
-        ninja: tool_version("ninja").is_some(),
+        ninja: tools.contains_key("ninja"),
         step_timeout: None,
         // reproduce runs no test.
         ctest_junit: false,
+        tools: tools_stamp(&tools),
     };
     let cfg = runner::write_config(&ctx).map_err(|e| RunError::Io(e.to_string()))?;
     Ok((runner::configure(&ctx, &cfg), ctx.build_dir()))
@@ -496,7 +543,8 @@ fn store_key(job: &Job, system: System) -> String {
     }
 }
 
-const INTERRUPTED_WHY: &str = "interrupted while it was building; its earlier record is kept";
+const INTERRUPTED_WHY: &str =
+    "interrupted while it was building; the steps it finished are kept, and the next run resumes after them";
 
 /// The row of a variant this run did not build.
 fn not_built(job: &Job, status: Status, reason: &str) -> VariantResult {
@@ -524,6 +572,7 @@ fn run_one(
     tools: &indexmap::IndexMap<String, String>,
     on_event: &(dyn Fn(&Event) + Sync),
     writes_source: &AtomicBool,
+    resume: Option<&VariantResult>,
 ) -> Option<VariantResult> {
     let t0 = Instant::now();
     let _running = budget.enter();
@@ -557,6 +606,7 @@ fn run_one(
         ninja,
         step_timeout: opts.step_timeout,
         ctest_junit,
+        tools: tools_stamp(tools),
     };
     let mut steps = Vec::new();
     let mut counts = runner::TestCounts::default();
@@ -582,18 +632,41 @@ fn run_one(
             false
         }
     };
+    // Interrupted: what finished is returned (the caller records it), the rest is not run.
+    let partial = |steps: Vec<StepResult>| -> Option<VariantResult> {
+        let mut r = not_built(job, Status::Interrupted, INTERRUPTED_WHY);
+        r.steps = steps;
+        r.source_fingerprint = fp.to_string();
+        r.tools = tools.clone();
+        r.duration_s = t0.elapsed().as_secs_f64();
+        Some(r)
+    };
     if interrupted() {
-        return None;
+        return partial(steps);
     }
+    // The configure found its dir as an interrupted run left it, after a finished build:
+    // that build is current (same sources, config and tools), so it is not done again.
+    let reused = steps.last().is_some_and(|c| c.command == runner::REUSED);
+    let built_before = resume
+        .and_then(|r| r.step("build"))
+        .filter(|b| reused && b.status == StepStatus::Passed);
     let ok = ok && {
-        let b = runner::build(&ctx);
+        let b = match built_before {
+            Some(b) => StepResult {
+                command: "(built before the interruption; reused)".into(),
+                duration_s: 0.0,
+                cores: 0,
+                ..b.clone()
+            },
+            None => runner::build(&ctx),
+        };
         step_done(&b);
         let ok = b.status == StepStatus::Passed;
         steps.push(b);
         ok
     };
     if interrupted() {
-        return None;
+        return partial(steps);
     }
     if ok {
         let (t, c) = runner::test(&ctx);
@@ -607,7 +680,7 @@ fn run_one(
         steps.push(t);
     }
     if interrupted() {
-        return None;
+        return partial(steps);
     }
     for name in ["configure", "build", "test"] {
         if !steps.iter().any(|s| s.step == name) {

@@ -42,6 +42,9 @@ pub struct StepContext<'a> {
     pub step_timeout: Option<Duration>,
     /// ctest writes `--output-junit` (CMake >= 3.21).
     pub ctest_junit: bool,
+    /// The build tools of this run (`cmake version 3.25.1`, ninja's, ...), one per line: a
+    /// build dir configured by other tools is configured again from scratch.
+    pub tools: String,
 }
 
 impl StepContext<'_> {
@@ -212,7 +215,10 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
     // ran out of disk leaves a CMakeCache.txt (or meson-private) that looks configured but
     // is not, and reusing it would fail every later build of the variant.
     let stamp = ctx.vdir.join(CONFIGURED_STAMP);
-    let configured = stamp.is_file()
+    // The stamp holds the tools that configured the dir: another CMake (or Meson, or Ninja)
+    // first on PATH must configure again, not build on a cache another version wrote.
+    let same_tools = std::fs::read_to_string(&stamp).is_ok_and(|t| t == ctx.tools);
+    let configured = same_tools
         && match ctx.system {
             System::Cmake => bdir.join("CMakeCache.txt").is_file(),
             System::Meson => bdir.join("meson-private").is_dir(),
@@ -235,7 +241,7 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
         return StepResult {
             step: "configure".into(),
             status: StepStatus::Passed,
-            command: "(build dir reused)".into(),
+            command: REUSED.into(),
             exit_code: Some(0),
             duration_s: 0.0,
             log: ctx.rel(&log),
@@ -281,10 +287,13 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
     drop(held);
     // Without the stamp the next run configures from scratch: slower, never wrong.
     if o.success() {
-        let _ = crate::store::write_atomic(&stamp, b"configured\n");
+        let _ = crate::store::write_atomic(&stamp, ctx.tools.as_bytes());
     }
     finish(ctx, "configure", &o, n)
 }
+
+/// The command of a configure step that found its build dir configured and current.
+pub const REUSED: &str = "(build dir reused)";
 
 /// In a variant's directory: its build dir was configured to the end.
 pub const CONFIGURED_STAMP: &str = "configured.ok";

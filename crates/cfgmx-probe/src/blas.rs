@@ -211,7 +211,12 @@ unsafe extern "C" fn loaded(
     if !name.is_null() {
         let n = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy();
         if !n.is_empty() {
-            println!("LOADED {n}");
+            // The query helper's answer to the probe that ran it (a child process of its own,
+            // speaking on stdout like the rest of helper_main), not a message to the user.
+            #[allow(clippy::print_stdout)]
+            {
+                println!("LOADED {n}");
+            }
         }
     }
     0

@@ -3,6 +3,9 @@
 //! that every `cfgmx generate` does first). Prints milliseconds and the ratio; the target is
 //! all 11 formats under 100 ms. Run: `cargo bench -p cfgmx-render`.
 
+// A benchmark reports on stdout.
+#![allow(clippy::print_stdout)]
+
 use cfgmx_model::{concretize, BlasRecord, CompilerRecord, Matrix, Profile, Registry, Source};
 use cfgmx_render::{Context, Format, Renderer};
 use std::time::{Duration, Instant};

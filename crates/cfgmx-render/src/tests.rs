@@ -1,3 +1,6 @@
+//! Unit tests of the renderer: quoting per target language, escaping, refusals, and the
+//! template guard, against small matrices rendered in process.
+
 use super::*;
 use cfgmx_model::{Matrix, Registry, Source};
 
