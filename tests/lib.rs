@@ -92,6 +92,9 @@ pub fn run_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     c.args(args)
         .current_dir(cwd)
         .env("NO_COLOR", "1")
+        // The width and colour the tests ask for, never the ones of the terminal they run in.
+        .env_remove("COLUMNS")
+        .env_remove("CLICOLOR_FORCE")
         .env("CFGMX_CACHE_DIR", cwd.join(".cfgmx-cache"));
     for (k, v) in env {
         c.env(k, v);
@@ -148,6 +151,8 @@ impl MatrixDir {
         let mut c = Command::new(bin());
         c.current_dir(self.path())
             .env("NO_COLOR", "1")
+            .env_remove("COLUMNS")
+            .env_remove("CLICOLOR_FORCE")
             .env("CFGMX_CACHE_DIR", &self.cache)
             .args(args);
         c

@@ -877,3 +877,113 @@ fn a_project_writing_into_its_source_is_detected_and_copy_source_avoids_it() {
         "the original source tree was written to"
     );
 }
+
+/// The lines printed under a variant's own line when it finishes: what follows its FAILED (or
+/// TIMED OUT) line on stderr, up to the next variant's line.
+fn under<'a>(err: &'a str, name: &str) -> Vec<&'a str> {
+    let lines: Vec<&str> = err.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| {
+            l.contains(&format!("FAILED {name} ")) || l.contains(&format!("TIMED OUT {name} "))
+        })
+        .unwrap_or_else(|| panic!("no FAILED line for {name}:\n{err}"));
+    lines[at + 1..]
+        .iter()
+        .take_while(|l| l.starts_with("          "))
+        .map(|l| l.trim())
+        .collect()
+}
+
+/// A failure's key lines come under the failed variant as it finishes, as cargo and nextest
+/// print them: the step and how it ended (without the command line), the compiler's own error
+/// line, and a log path that opens from where the user stands. A cold probe says it runs.
+#[test]
+fn a_failed_variant_prints_its_key_line_under_it() {
+    let env = MatrixDir::new(&format!("{}{BROKEN}", matrix()));
+    let o = env
+        .build_cmd(&project(), "root", &["--only", "gcc-sequential-release"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", explain(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.find("probing this machine") < err.find("cfgmx build:"),
+        "no probe line before the build:\n{err}"
+    );
+    let lines = under(&err, "gcc-sequential-release-broken");
+    assert_eq!(lines.len(), 2, "{lines:#?}\n{err}");
+    // the step and the compiler's own error line, not the command that ran it
+    assert!(
+        lines[0].starts_with("build: ")
+            && lines[0].contains("error")
+            && lines[0].contains("this variant's flags break")
+            && !lines[0].contains('`'),
+        "{lines:#?}"
+    );
+    let log = lines[1]
+        .strip_prefix("log: root/")
+        .unwrap_or_else(|| panic!("not a path from here: {lines:#?}"));
+    let text = std::fs::read_to_string(env.path().join("root").join(log)).unwrap();
+    assert!(text.contains("this variant's flags break"), "{text}");
+}
+
+/// A step that runs past --step-timeout says so under the variant ("timed out after N s"), not
+/// only in the JSON; a timeout's log tail is not passed off as its cause.
+#[test]
+fn a_timed_out_step_says_so_under_its_variant() {
+    let env = MatrixDir::new(
+        r#"
+name = "slow"
+languages = ["c"]
+[axes]
+compiler = ["gcc"]
+blas = ["sequential"]
+build = ["debug"]
+"#,
+    );
+    let src = env.path().join("slow");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(
+        src.join("CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.18)\nproject(slow C)\nenable_testing()\nadd_executable(hello hello.c)\nadd_test(NAME quick COMMAND hello)\nadd_test(NAME slow COMMAND sleep 60)\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("hello.c"), "int main(void) { return 0; }\n").unwrap();
+    let o = env
+        .build_cmd(&src, "root", &["--step-timeout", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", explain(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines = under(&err, "gcc-sequential-debug");
+    assert_eq!(lines.len(), 2, "{lines:#?}\n{err}");
+    assert!(
+        lines[0].starts_with("test: timed out after 2 s"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with("log: root/") && lines[1].ends_with("/logs/test.log"),
+        "{lines:#?}"
+    );
+}
+
+/// A usage error found after the probe (too few cores for the matrix's threads) comes alone:
+/// no `note:` about unbuildable variants before it.
+#[test]
+fn a_usage_error_is_not_buried_under_notes() {
+    let env = MatrixDir::new(&format!(
+        "{}\n[[include]]\ncompiler = \"icc\"\nblas = \"threaded\"\nbuild = \"debug\"\n",
+        matrix()
+    ));
+    let o = env
+        .cmd(&["build", "m.toml", "-j", "1", "--build-root", "root"])
+        .arg("--source")
+        .arg(project())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", explain(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("raise -j"), "{err}");
+    assert!(!err.contains("note:"), "{err}");
+}

@@ -2,7 +2,7 @@
 //! and gives an example.
 
 use crate::commands;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
@@ -54,6 +54,28 @@ pub struct Global {
     /// is probed: `probe`, `expand --probe`, `build`, `generate`. Repeatable.
     #[arg(long, value_name = "DIR", global = true)]
     pub search: Vec<PathBuf>,
+    /// Colour the output: `auto` on a terminal unless NO_COLOR is set (CLICOLOR_FORCE forces
+    /// it), `always` (also through a pipe, even with NO_COLOR), or `never`. JSON is never
+    /// coloured.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto",
+        global = true
+    )]
+    pub color: ColorWhen,
+    /// Show long reasons whole (wrapped) instead of one short phrase per table cell.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+/// When to colour (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]

@@ -143,7 +143,13 @@ pub fn install_handler() {
         // Held until exit: the main thread, going on with results from killed or unstarted
         // compilers, blocks on its first print instead of reporting them.
         let _out = std::io::stdout().lock();
-        let _err = std::io::stderr().lock();
+        let mut err = std::io::stderr().lock();
+        // A progress bar (the probe's) is the line the cursor is on: wipe it, so no stale bar
+        // stays above the shell prompt (the bar's own thread cannot draw any more).
+        if std::io::IsTerminal::is_terminal(&err) {
+            let _ = std::io::Write::write_all(&mut err, b"\r\x1b[2K");
+            let _ = std::io::Write::flush(&mut err);
+        }
         cfgmx_exec::kill_all(std::time::Duration::from_millis(500));
         // Worker threads keep going until exit: one may still write a source file into a
         // scratch directory being removed (rmdir then fails: not empty) or make a new one.

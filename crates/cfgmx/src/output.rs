@@ -10,10 +10,228 @@ pub fn reset_sigpipe() {
     }
 }
 
-/// A left-aligned text table; columns are as wide as their widest cell.
+/// How one output stream is laid out and coloured: decided once per command from the flags
+/// and the environment (style habit 5: terminal-ness is passed in, not asked by each printer).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Term {
+    /// Columns to fit: `COLUMNS` when set, else the terminal's width, else none (a pipe or a
+    /// file gets whole lines, so `grep` and scripts see every cell in full).
+    pub width: Option<usize>,
+    /// ANSI colour on (see [`colour_on`]).
+    pub color: bool,
+    /// `--verbose`: long reasons whole instead of one short phrase.
+    pub verbose: bool,
+}
+
+impl Term {
+    /// Standard output as a command's tables and summaries use it.
+    pub fn stdout(g: &crate::cli::Global) -> Term {
+        let out = std::io::stdout();
+        Term {
+            width: width_of(&out),
+            // JSON is data: never coloured, whatever --color says.
+            color: !g.json && colour_on(g.color, &out),
+            verbose: g.verbose,
+        }
+    }
+
+    /// Standard error, where progress and a build's per-variant lines go.
+    pub fn stderr(g: &crate::cli::Global) -> Term {
+        let err = std::io::stderr();
+        Term {
+            width: width_of(&err),
+            color: colour_on(g.color, &err),
+            verbose: g.verbose,
+        }
+    }
+
+    /// `text` coloured as `tone` when colour is on, as it is otherwise.
+    pub fn paint(&self, tone: Tone, text: &str) -> String {
+        if !self.color || text.is_empty() {
+            return text.to_string();
+        }
+        let style = tone.style();
+        format!("{}{text}{}", style.render(), style.render_reset())
+    }
+
+    /// A status word coloured by what it means: passed green, failed red, not built yellow,
+    /// nothing to say dim.
+    pub fn status(&self, word: &str) -> String {
+        self.paint(Tone::of(word), word)
+    }
+
+    /// Prose wrapped to the width (each line at most `width` columns), continuation lines
+    /// indented by `indent` spaces; unchanged when there is no width.
+    pub fn wrap(&self, text: &str, indent: usize) -> String {
+        let Some(w) = self.width else {
+            return text.to_string();
+        };
+        let pad = " ".repeat(indent);
+        text.lines()
+            .map(|l| {
+                let opts = textwrap::Options::new(w.max(indent + 10))
+                    .subsequent_indent(&pad)
+                    .break_words(true);
+                textwrap::wrap(l, opts).join("\n")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Text indented by `indent` spaces on every line, wrapped to the width (lines printed
+    /// under a variant's own line).
+    pub fn block(&self, text: &str, indent: usize) -> String {
+        let pad = " ".repeat(indent);
+        let Some(w) = self.width else {
+            return text
+                .lines()
+                .map(|l| format!("{pad}{l}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+        };
+        text.lines()
+            .map(|l| {
+                let opts = textwrap::Options::new(w.max(indent + 10))
+                    .initial_indent(&pad)
+                    .subsequent_indent(&pad)
+                    .break_words(true);
+                textwrap::wrap(l, opts).join("\n")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A reason as a table cell shows it: whole under `--verbose`, else its short phrase.
+    pub fn reason(&self, text: &str) -> String {
+        if self.verbose {
+            text.to_string()
+        } else {
+            short_phrase(text)
+        }
+    }
+}
+
+/// Display width of a cell's text, colour codes left out.
+fn console_width(s: &str) -> usize {
+    textwrap::core::display_width(s)
+}
+
+/// `COLUMNS` (what a user or a test sets to ask for a width) wins; else the terminal's width
+/// when the stream is one.
+fn width_of<S: std::io::IsTerminal + std::os::fd::AsFd>(stream: &S) -> Option<usize> {
+    if let Some(c) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c > 0)
+    {
+        return Some(c);
+    }
+    if !stream.is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size_of(stream.as_fd()).map(|(w, _)| w.0 as usize)
+}
+
+/// Whether to colour a stream: `--color always|never` as said; `auto` follows anstream's rules
+/// (NO_COLOR off, CLICOLOR_FORCE on, else a terminal that supports colour), the ones clap's
+/// own help follows.
+pub fn colour_on(when: crate::cli::ColorWhen, stream: &impl anstream::stream::RawStream) -> bool {
+    use crate::cli::ColorWhen;
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => anstream::AutoStream::choice(stream) != anstream::ColorChoice::Never,
+    }
+}
+
+/// What a coloured word means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Good,
+    Bad,
+    /// Not built, not run, no tests: neither a pass nor a failure.
+    Warn,
+    /// Nothing to say (`-`).
+    Dim,
+    Header,
+}
+
+impl Tone {
+    fn style(self) -> anstyle::Style {
+        use anstyle::{AnsiColor, Style};
+        match self {
+            Tone::Good => Style::new().fg_color(Some(AnsiColor::Green.into())),
+            Tone::Bad => Style::new().fg_color(Some(AnsiColor::Red.into())).bold(),
+            Tone::Warn => Style::new().fg_color(Some(AnsiColor::Yellow.into())),
+            Tone::Dim => Style::new().dimmed(),
+            Tone::Header => Style::new().bold(),
+        }
+    }
+
+    /// The tone of a status word as the tables spell it.
+    pub fn of(word: &str) -> Tone {
+        match word {
+            "passed" | "passed (cached)" | "cached" | "ok" | "available" | "yes" => Tone::Good,
+            "FAILED" | "failed" | "TIMED OUT" | "timed out" => Tone::Bad,
+            "-" | "" => Tone::Dim,
+            _ => Tone::Warn,
+        }
+    }
+}
+
+/// A long reason folded to one short phrase for a table cell: its first line, without a
+/// leading `` `command`: `` and without what follows the first ` (` or `; `, or a `: ` past the
+/// first 20 characters (the advice and the details, which `--verbose` and `--json` keep; a
+/// short head such as `link test failed: ` keeps the line it introduces). At most 72
+/// characters.
+pub fn short_phrase(text: &str) -> String {
+    let mut s = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    if let Some(rest) = s.strip_prefix('`').and_then(|r| r.split_once("`: ")) {
+        s = rest.1;
+    }
+    for (cut, after) in [(" (", 8), ("; ", 8), (": ", 20)] {
+        if let Some(i) = s.find(cut).filter(|i| *i >= after) {
+            s = &s[..i];
+        }
+    }
+    const MAX: usize = 72;
+    if s.chars().count() > MAX {
+        let mut t: String = s.chars().take(MAX - 1).collect();
+        t.push('…');
+        return t;
+    }
+    s.to_string()
+}
+
+/// A path as the user can open it from where they stand: relative to the current directory
+/// when it is under it, else as given.
+pub fn rel_to_cwd(p: &std::path::Path) -> String {
+    if p.is_relative() {
+        return p.display().to_string();
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => match p.strip_prefix(&cwd) {
+            Ok(r) if !r.as_os_str().is_empty() => r.display().to_string(),
+            _ => p.display().to_string(),
+        },
+        Err(_) => p.display().to_string(),
+    }
+}
+
+/// A text table without borders, laid out by comfy-table: columns two spaces apart, sized to
+/// the terminal (cells wrap inside their column when the table is wider than `Term::width`;
+/// the columns a row is looked up by shrink last).
 pub struct Table {
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
+    keep: Vec<usize>,
+    /// Columns shown as a prefix, cut rather than wrapped, down to so many characters (a hash:
+    /// any unique prefix names the same variant).
+    prefix: Vec<(usize, usize)>,
 }
 
 impl Table {
@@ -21,33 +239,152 @@ impl Table {
         Table {
             headers: headers.iter().map(|h| h.to_string()).collect(),
             rows: Vec::new(),
+            keep: vec![0],
+            prefix: Vec::new(),
         }
+    }
+
+    /// Columns that keep their whole width (names, statuses) while anything else can shrink;
+    /// the first always does.
+    pub fn keep(mut self, cols: &[usize]) -> Table {
+        self.keep.extend_from_slice(cols);
+        self
+    }
+
+    /// Column `col` is cut to a prefix of at least `min` characters when the table is too wide.
+    pub fn prefix(mut self, col: usize, min: usize) -> Table {
+        self.prefix.push((col, min));
+        self
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
-    pub fn render(&self) -> String {
+    fn pad(&self, i: usize) -> usize {
+        if i + 1 == self.headers.len() {
+            0
+        } else {
+            2
+        }
+    }
+
+    /// Each column's width with nothing wrapped, its padding included.
+    fn natural(&self) -> Vec<usize> {
+        (0..self.headers.len())
+            .map(|i| {
+                std::iter::once(&self.headers[i])
+                    .chain(self.rows.iter().filter_map(|r| r.get(i)))
+                    .flat_map(|c| c.lines())
+                    .map(console_width)
+                    .max()
+                    .unwrap_or(0)
+                    + self.pad(i)
+            })
+            .collect()
+    }
+
+    /// The width of the table with no cell wrapped.
+    pub fn natural_width(&self) -> usize {
+        self.natural().iter().sum()
+    }
+
+    /// Column widths (padding included) that fit `w`: the widest shrinkable column gives up a
+    /// character first, one at a time, so short columns stay whole and the long ones (flags,
+    /// paths, reasons) share what is left (comfy-table's own split cuts every column alike).
+    fn widths(&self, w: usize) -> Vec<usize> {
         let n = self.headers.len();
-        let mut w = vec![0usize; n];
-        for r in std::iter::once(&self.headers).chain(&self.rows) {
-            for (i, c) in r.iter().enumerate().take(n) {
-                w[i] = w[i].max(c.chars().count());
+        let mut cols = self.natural();
+        let longest_word: Vec<usize> = (0..n)
+            .map(|i| {
+                std::iter::once(&self.headers[i])
+                    .chain(self.rows.iter().filter_map(|r| r.get(i)))
+                    .flat_map(|c| c.split_whitespace())
+                    .map(console_width)
+                    .max()
+                    .unwrap_or(0)
+                    .min(20)
+            })
+            .collect();
+        let mut total: usize = cols.iter().sum();
+        // First down to each column's longest word (`openblas-serial` stays whole) and a
+        // prefix column to its least prefix; then to a few characters; then the kept columns
+        // but the first; last, every column down to one character: a table never runs past
+        // the width while two spaces between columns leave room for one.
+        for phase in 0..4 {
+            let floor: Vec<usize> = cols
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let kept = self.keep.contains(&i) && (phase < 2 || phase == 2 && i == 0);
+                    let prefix = self.prefix.iter().find(|(p, _)| *p == i).map(|(_, m)| *m);
+                    let least = match (phase, prefix) {
+                        _ if kept => return *c,
+                        (0..=2, Some(m)) => m,
+                        (0, None) => longest_word[i].max(6),
+                        (1 | 2, None) => 6,
+                        _ => 1,
+                    };
+                    (*c).min(least + self.pad(i))
+                })
+                .collect();
+            while total > w {
+                let Some(i) = (0..n)
+                    .filter(|i| cols[*i] > floor[*i])
+                    .max_by_key(|i| (cols[*i] - self.pad(*i), std::cmp::Reverse(*i)))
+                else {
+                    break;
+                };
+                cols[i] -= 1;
+                total -= 1;
+            }
+        }
+        cols
+    }
+
+    pub fn render(&self, term: &Term) -> String {
+        use comfy_table::{ColumnConstraint, ContentArrangement};
+        let widths = term.width.map(|w| self.widths(w));
+        let mut t = comfy_table::Table::new();
+        t.load_preset(comfy_table::presets::NOTHING);
+        t.force_no_tty();
+        t.set_header(
+            self.headers
+                .iter()
+                .map(|h| term.paint(Tone::Header, h))
+                .collect::<Vec<_>>(),
+        );
+        for r in &self.rows {
+            let mut r = r.clone();
+            if let Some(ws) = &widths {
+                for (col, _) in &self.prefix {
+                    if let Some(c) = r.get_mut(*col) {
+                        let keep = ws[*col] - self.pad(*col);
+                        *c = c.chars().take(keep).collect();
+                    }
+                }
+            }
+            t.add_row(r);
+        }
+        for (i, c) in t.column_iter_mut().enumerate() {
+            c.set_padding((0, self.pad(i) as u16));
+        }
+        match (&widths, term.width) {
+            (Some(ws), Some(w)) => {
+                for (i, c) in t.column_iter_mut().enumerate() {
+                    let width = ws[i].min(u16::MAX as usize) as u16;
+                    c.set_constraint(ColumnConstraint::Absolute(comfy_table::Width::Fixed(width)));
+                }
+                t.set_content_arrangement(ContentArrangement::Dynamic);
+                t.set_width(w.min(u16::MAX as usize) as u16);
+            }
+            _ => {
+                t.set_content_arrangement(ContentArrangement::Disabled);
             }
         }
         let mut out = String::new();
-        for r in std::iter::once(&self.headers).chain(&self.rows) {
-            let mut line = String::new();
-            for (i, c) in r.iter().enumerate().take(n) {
-                if i + 1 == n {
-                    line.push_str(c);
-                } else {
-                    line.push_str(c);
-                    line.push_str(&" ".repeat(w[i] - c.chars().count() + 2));
-                }
-            }
-            out.push_str(line.trim_end());
+        for l in t.lines() {
+            out.push_str(l.trim_end());
             out.push('\n');
         }
         out
@@ -81,4 +418,62 @@ pub fn env_script(j: &cfgmx_build::job::Job) -> crate::error::Result<String> {
             j.name, j.hash
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_fold_to_their_short_phrase() {
+        let cases = [
+            (
+                "`-fopenmp=libomp`: libomp for clang 16 not found: install libomp-16-dev (Debian/Ubuntu; each clang needs the runtime of its own version)",
+                "libomp for clang 16 not found",
+            ),
+            (
+                "missing compiler: no icc for c, cxx, fortran (looked for icc, icpc, ifort)",
+                "missing compiler: no icc for c, cxx, fortran",
+            ),
+            ("no flag worked", "no flag worked"),
+            ("\n  first line\nsecond", "first line"),
+        ];
+        for (long, short) in cases {
+            assert_eq!(short_phrase(long), short, "{long}");
+        }
+        // A short head keeps the line it introduces, cut to 72 characters.
+        let link = short_phrase(
+            "link test failed: compile/link: /usr/bin/ld: cannot find -lmkl_intel_lp64 and more",
+        );
+        assert!(link.starts_with("link test failed: compile/link: /usr/bin/ld: cannot find"));
+        assert!(link.ends_with('…') && link.chars().count() == 72, "{link}");
+        let long = "x".repeat(200);
+        assert_eq!(short_phrase(&long).chars().count(), 72);
+    }
+
+    #[test]
+    fn a_table_never_runs_past_its_width() {
+        let mut t = Table::new(&["NAME", "HASH", "A", "B", "C", "D", "E", "F", "G"]).keep(&[1]);
+        t.row(
+            ["a-rather-long-variant-name", "0123456789ab"]
+                .into_iter()
+                .map(String::from)
+                .chain((0..7).map(|i| format!("cell {i} with several words in it")))
+                .collect(),
+        );
+        // (nine columns two spaces apart need 25 columns at one character each)
+        for w in [25, 40, 80, 120] {
+            let term = Term {
+                width: Some(w),
+                ..Term::default()
+            };
+            for l in t.render(&term).lines() {
+                assert!(l.chars().count() <= w, "{w}: {l:?}");
+            }
+        }
+        // No width: one line per row, cells whole.
+        let out = t.render(&Term::default());
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(out.contains("cell 6 with several words in it"));
+    }
 }

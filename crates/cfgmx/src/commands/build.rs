@@ -4,9 +4,9 @@
 use crate::cli::Global;
 use crate::error::{CliError, Result};
 use crate::load;
-use crate::output::Table;
+use crate::output::{rel_to_cwd, Table, Term, Tone};
 use cfgmx_build::job::{Job, LockFile, LOCK_FILE};
-use cfgmx_build::report::{RunReport, Status, StepStatus, VariantResult};
+use cfgmx_build::report::{RunReport, Status, StepResult, StepStatus, VariantResult};
 use cfgmx_build::runner::System;
 use cfgmx_build::store::{write_atomic, OpenError, Store};
 use cfgmx_build::Event;
@@ -160,11 +160,13 @@ pub fn load_profile(g: &Global, path: Option<&Path>, cores: Option<usize>) -> Re
                 ..Default::default()
             },
         )?;
-        return Ok(cfgmx_probe::probe(&reg, &opts, &|e| {
-            if let cfgmx_probe::ProbeEvent::Warning(w) = e {
-                eprintln!("warning: {w}");
-            }
-        }));
+        // A cold probe takes seconds: its progress bar on a terminal, one line in a log.
+        return Ok(super::probe::probe_with_progress(
+            &reg,
+            &opts,
+            false,
+            Some("cfgmx"),
+        ));
     };
     super::probe::read_profile(p)
 }
@@ -431,13 +433,6 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
             "--only/--skip leave no variant to build; `cfgmx expand` lists the names",
         ));
     }
-    for u in &unavailable {
-        eprintln!(
-            "note: {} cannot be built here: {}",
-            u.name,
-            u.reason.as_deref().unwrap_or_default()
-        );
-    }
     // A threaded variant's tests run with the matrix's thread count and wait for that many
     // cores; with fewer cores they would wait forever or run with fewer threads than the user
     // ships with, and a pass would prove nothing about the declared count.
@@ -457,6 +452,22 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         },
         OpenError::Io(m) => CliError::runtime(m),
     })?;
+    // Said after every usage error (a busy build root included), so an error is never buried
+    // under notes.
+    let err_term = Term::stderr(g);
+    for u in &unavailable {
+        eprintln!(
+            "{}",
+            err_term.wrap(
+                &format!(
+                    "note: {} cannot be built here: {}",
+                    u.name,
+                    u.reason.as_deref().unwrap_or_default()
+                ),
+                6
+            )
+        );
+    }
     // The lock is for sharing hashes; failing to write it must not stop a build.
     if let Err(CliError::Runtime { message, .. }) = update_lock(Path::new(LOCK_FILE), &matrix, &all)
     {
@@ -481,23 +492,21 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     );
     // A live display on a terminal; plain lines in CI logs and pipes.
     let live = (std::io::stderr().is_terminal() && std::env::var_os("CI").is_none())
-        .then(|| Live::new(total));
+        .then(|| Live::new(total, err_term, &a.build_root));
     let on_event = |e: &Event| match &live {
         Some(l) => l.event(e),
-        None => progress(e, total, &done),
+        None => progress(e, total, &done, &err_term, &a.build_root),
     };
     let mut out = cfgmx_build::run(jobs, &opts, &store, &on_event).map_err(|e| match e {
         cfgmx_build::RunError::Usage(m) => CliError::usage(m),
         cfgmx_build::RunError::Io(m) => CliError::runtime(m),
     })?;
-    if let Some(l) = &live {
-        l.clear();
-    }
     out.report.variants.extend(unavailable);
     out.report.variants.sort_by(|a, b| a.name.cmp(&b.name));
+    drop(live);
     finish(
         &out.report,
-        g.json,
+        g,
         a.junit.as_deref(),
         a.html.as_deref(),
         &a.build_root,
@@ -527,16 +536,93 @@ fn exit_code(r: &RunReport, allow_no_tests: bool) -> u8 {
     }
 }
 
-/// The terminal display: an overall bar and one spinner line per running variant; finished
-/// variants print a line above them.
+/// What the terminal shows under a failed variant, as cargo and nextest do: the failing step
+/// and its key line (what cfgmx-build picked from the log: the CMake error with its text, the
+/// first compiler error, the failing test's words, "timed out after N s"), or how the step
+/// ended when there is none; the failing tests; the log's path from where the user stands.
+fn failure_lines(r: &VariantResult, root: &Path) -> Vec<String> {
+    let Some(s) = r.steps.iter().find(|s| s.status == StepStatus::Failed) else {
+        // Failed before any step ran (a full disk writing its config): its reason, else the
+        // warnings that say what went wrong, are all there is.
+        return match &r.reason {
+            Some(why) => vec![why.clone()],
+            None => r.warnings.clone(),
+        };
+    };
+    let msg: Vec<&str> = s
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    // The runner's verdict line is "`COMMAND` exited with status 1" (cfgmx-exec's Outcome):
+    // said without the command line, which the log has.
+    let verdict = msg
+        .iter()
+        .position(|l| l.starts_with('`') && l.contains("` "));
+    let how = verdict.map(|i| msg[i].rsplit_once("` ").map_or(msg[i], |(_, how)| how));
+    let timed_out = s.timed_out || how.is_some_and(|h| h.starts_with("timed out after "));
+    // The key line: the record's reason when it is more than the verdict; for a record
+    // written before key lines, the first log line naming an error (a timeout's log tail is
+    // only what ran last, not why; the log's `$ command` header is no key line either).
+    let key = r
+        .reason
+        .as_deref()
+        .filter(|k| !k.starts_with('`'))
+        .map(str::to_string)
+        .or_else(|| {
+            msg.iter()
+                .enumerate()
+                .filter(|(i, l)| Some(*i) != verdict && !l.starts_with("$ "))
+                .map(|(_, l)| *l)
+                .find(|l| !timed_out && l.to_ascii_lowercase().contains("error"))
+                .map(str::to_string)
+        });
+    let mut out = vec![match (&key, how) {
+        (Some(k), _) => format!("{}: {k}", s.step),
+        (None, Some(how)) => format!("{} {how}", s.step),
+        (None, None) => format!("{} failed", s.step),
+    }];
+    if s.step == "test" {
+        let failing: Vec<&str> = r
+            .tests
+            .iter()
+            .filter(|t| t.status == cfgmx_build::report::TestStatus::Failed)
+            .map(|t| t.name.as_str())
+            .collect();
+        if !failing.is_empty() {
+            out.push(format!("failing tests: {}", failing.join(", ")));
+        }
+    }
+    out.push(format!("log: {}", log_path(root, s)));
+    out
+}
+
+/// A step's log from the current directory (the record keeps it relative to the build root).
+fn log_path(root: &Path, s: &StepResult) -> String {
+    rel_to_cwd(&root.join(&s.log))
+}
+
+/// Lines indented under a variant's own line, each fitted to the width.
+fn indented(term: &Term, lines: &[String]) -> String {
+    term.block(&lines.join("\n"), 10)
+}
+
+/// The terminal display: an overall bar whose timer ticks every second and one spinner line
+/// per running variant; finished variants print a line (and a failure its key lines) above
+/// them. Dropped, it clears every line it drew, so nothing stale stays after Ctrl-C.
 struct Live {
     multi: indicatif::MultiProgress,
     overall: indicatif::ProgressBar,
     running: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+    term: Term,
+    root: PathBuf,
 }
 
 impl Live {
-    fn new(total: usize) -> Live {
+    fn new(total: usize, term: Term, root: &Path) -> Live {
         let multi = indicatif::MultiProgress::new();
         let overall = multi.add(indicatif::ProgressBar::new(total as u64));
         if let Ok(st) = indicatif::ProgressStyle::with_template(
@@ -545,15 +631,20 @@ impl Live {
             overall.set_style(st.progress_chars("=> "));
         }
         overall.set_prefix("building");
+        // Redrawn every second even when no variant finishes: the time is the time.
+        overall.enable_steady_tick(std::time::Duration::from_secs(1));
         Live {
             multi,
             overall,
             running: Default::default(),
+            term,
+            root: root.to_path_buf(),
         }
     }
 
     fn event(&self, e: &Event) {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let t = &self.term;
         match e {
             Event::Queued { .. } => {}
             Event::Started { name, .. } => {
@@ -582,41 +673,67 @@ impl Live {
                     pb.finish_and_clear();
                     self.multi.remove(&pb);
                 }
-                let failed = r.steps.iter().find(|s| s.status == StepStatus::Failed);
-                let line = match failed {
-                    Some(s) => format!("  FAILED  {} ({} failed; log: {})", r.name, s.step, s.log),
-                    None if r.status == Status::NoTests => {
-                        format!("  no tests {} ({:.1}s)", r.name, r.duration_s)
-                    }
-                    None => format!("  passed  {} ({:.1}s)", r.name, r.duration_s),
+                let line = match r.status {
+                    Status::Failed | Status::TimedOut => format!(
+                        "  {}  {}\n{}",
+                        t.paint(Tone::Bad, cfgmx_build::report::status_label(r.status)),
+                        r.name,
+                        indented(t, &failure_lines(r, &self.root))
+                    ),
+                    Status::NoTests => format!(
+                        "  {} {} ({:.1}s)",
+                        t.paint(Tone::Warn, "no tests"),
+                        r.name,
+                        r.duration_s
+                    ),
+                    _ => format!(
+                        "  {}  {} ({:.1}s)",
+                        t.paint(Tone::Good, "passed"),
+                        r.name,
+                        r.duration_s
+                    ),
                 };
                 let _ = self.multi.println(line);
                 self.overall.inc(1);
             }
             Event::Cached { name, reason, .. } => {
-                let _ = self.multi.println(format!("  cached  {name}: {reason}"));
+                let _ = self.multi.println(format!(
+                    "  {}  {name}: {reason}",
+                    t.paint(Tone::Good, "cached")
+                ));
                 self.overall.inc(1);
             }
             Event::Cancelled { name, .. } => {
                 if let Some(pb) = running.remove(name) {
                     pb.finish_and_clear();
+                    self.multi.remove(&pb);
                 }
                 self.overall.inc(1);
             }
             Event::Warning { name, message } => {
-                let _ = self.multi.println(format!("warning: {name}: {message}"));
+                let _ = self.multi.println(t.wrap(
+                    &format!("{}: {name}: {message}", t.paint(Tone::Warn, "warning")),
+                    2,
+                ));
             }
         }
     }
+}
 
-    fn clear(&self) {
+impl Drop for Live {
+    fn drop(&mut self) {
+        let running = self.running.get_mut().unwrap_or_else(|p| p.into_inner());
+        for (_, pb) in running.drain() {
+            pb.finish_and_clear();
+            self.multi.remove(&pb);
+        }
         self.overall.finish_and_clear();
         let _ = self.multi.clear();
     }
 }
 
 /// Plain progress lines on stderr (one per variant event), readable in CI logs.
-fn progress(e: &Event, total: usize, done: &AtomicUsize) {
+fn progress(e: &Event, total: usize, done: &AtomicUsize, t: &Term, root: &Path) {
     let line = match e {
         Event::Queued { .. } | Event::StepFinished { .. } => return,
         Event::Started { name, hash } => format!("  start   {name} ({})", &hash[..12]),
@@ -640,10 +757,10 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize) {
                 })
                 .collect();
             let verdict = match r.status {
-                Status::Failed => "FAILED ",
-                Status::TimedOut => "TIMED OUT ",
-                Status::NoTests => "no-tests ",
-                _ => "passed ",
+                Status::Failed => t.paint(Tone::Bad, "FAILED"),
+                Status::TimedOut => t.paint(Tone::Bad, "TIMED OUT"),
+                Status::NoTests => t.paint(Tone::Warn, "no-tests"),
+                _ => t.paint(Tone::Good, "passed"),
             };
             // A variant that failed before any step ran (a full disk writing its config) has
             // only its reason to show.
@@ -651,22 +768,26 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize) {
                 (Some(why), true) => why.clone(),
                 _ => steps.join(", "),
             };
-            let mut l = format!("[{n}/{total}] {verdict}{} ({what})", r.name);
+            let mut l = format!("[{n}/{total}] {verdict} {} ({what})", r.name);
             if let Some(t) = r.threads.filter(|t| *t > 1) {
                 l.push_str(&format!(" with {t} threads"));
             }
-            if let Some(s) = r.steps.iter().find(|s| s.status == StepStatus::Failed) {
-                // the key line first: a full disk, a compiler error, the failing test
-                if let Some(m) = s.message.as_deref().and_then(|m| m.lines().next()) {
-                    l.push_str(&format!("\n          why: {m}"));
-                }
-                l.push_str(&format!("\n          log: {}", s.log));
+            let under = failure_lines(r, root);
+            // a reason already in the parentheses is not said twice
+            let said = steps.is_empty() && r.reason.is_some();
+            if r.status.is_failure() && !said && !under.is_empty() {
+                // under it: the step and its key line, the failing tests, the log
+                l.push('\n');
+                l.push_str(&indented(t, &under));
             }
             l
         }
         Event::Cached { name, reason, .. } => {
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-            format!("[{n}/{total}] passed (cached) {name}: {reason}")
+            format!(
+                "[{n}/{total}] {} {name}: {reason}",
+                t.paint(Tone::Good, "passed (cached)")
+            )
         }
         Event::Cancelled { name, .. } => {
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
@@ -679,7 +800,7 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize) {
 
 fn finish(
     r: &RunReport,
-    json: bool,
+    g: &Global,
     junit: Option<&Path>,
     html: Option<&Path>,
     root: &Path,
@@ -696,42 +817,65 @@ fn finish(
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if json {
+    if g.json {
         let text = serde_json::to_string_pretty(r).map_err(|e| CliError::runtime(e.to_string()))?;
         writeln!(out, "{text}").ok();
         return Ok(());
     }
-    let mut t = Table::new(&[
-        "VARIANT",
-        "HASH",
-        "STATUS",
-        "CONFIGURE",
-        "BUILD",
-        "TEST",
-        "TESTS",
-        "THREADS",
-        "TIME",
-    ]);
-    for row in r.table_rows() {
-        t.row(row);
+    let term = Term::stdout(g);
+    let table = |fold: bool| {
+        let head: &[&str] = if fold {
+            &[
+                "VARIANT", "HASH", "STATUS", "STEPS", "TESTS", "THREADS", "TIME",
+            ]
+        } else {
+            &[
+                "VARIANT",
+                "HASH",
+                "STATUS",
+                "CONFIGURE",
+                "BUILD",
+                "TEST",
+                "TESTS",
+                "THREADS",
+                "TIME",
+            ]
+        };
+        let mut t = Table::new(head).prefix(1, 7);
+        for mut row in r.table_rows() {
+            // the status and the three step cells, coloured by what they say
+            for c in row.iter_mut().take(6).skip(2) {
+                *c = term.status(c);
+            }
+            if fold {
+                let steps = row.drain(3..6).collect::<Vec<_>>().join(" ");
+                row.insert(3, steps);
+            }
+            t.row(row);
+        }
+        t
+    };
+    // Too wide for the terminal: configure, build and test share one STEPS column.
+    let mut t = table(false);
+    if term.width.is_some_and(|w| t.natural_width() > w) {
+        t = table(true);
     }
-    write!(out, "{}", t.render()).ok();
+    write!(out, "{}", t.render(&term)).ok();
     // Why each variant that did not pass did not, under the table as cargo and nextest do.
     let why = r.why_lines();
     if !why.is_empty() {
         writeln!(out).ok();
         for l in why {
-            writeln!(out, "{l}").ok();
+            writeln!(out, "{}", term.wrap(&l, 2)).ok();
         }
     }
-    writeln!(
-        out,
-        "\n{} in {:.1} s on {} core(s)",
+    let summary = format!(
+        "{} in {:.1} s on {} core(s)",
         r.summary(),
         r.wall_s,
         r.cores
-    )
-    .ok();
+    );
+    writeln!(out, "\n{}", term.wrap(&summary, 0)).ok();
     Ok(())
 }
 
@@ -754,7 +898,7 @@ pub fn run_report(g: &Global, a: ReportArgs) -> Result<u8> {
     let merged = RunReport::merge(parts).map_err(CliError::usage)?;
     finish(
         &merged,
-        g.json,
+        g,
         m.junit.as_deref(),
         m.html.as_deref(),
         Path::new("."),
@@ -851,4 +995,91 @@ pub fn run_reproduce(g: &Global, a: ReproduceArgs) -> Result<u8> {
         );
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(step: &str, message: &str, reason: Option<&str>, timed_out: bool) -> VariantResult {
+        let mut r = VariantResult::not_built("v", "h", ["gcc", "s", "d"], Status::Failed, "");
+        r.reason = reason.map(str::to_string);
+        r.steps.push(StepResult {
+            step: step.into(),
+            status: StepStatus::Failed,
+            command: "x".into(),
+            exit_code: Some(1),
+            duration_s: 1.0,
+            log: format!("abc/logs/{step}.log"),
+            cores: 1,
+            message: Some(message.into()),
+            timed_out,
+        });
+        r
+    }
+
+    /// What is printed under a failed variant, from the step's message as the runner writes
+    /// it (the key line, the verdict line, then the log lines that say why), and from records
+    /// written before key lines (the verdict first).
+    #[test]
+    fn key_lines_under_a_failure() {
+        let cases: [(VariantResult, &[&str]); 6] = [
+            (
+                failed(
+                    "build",
+                    "x.c:6:2: error: #error broken\n`cmake --build b --parallel 1` exited with status 1\n$ cmake --build b\nx.c:6:2: error: #error broken",
+                    Some("x.c:6:2: error: #error broken"),
+                    false,
+                ),
+                &["build: x.c:6:2: error: #error broken", "log: root/abc/logs/build.log"],
+            ),
+            (
+                failed(
+                    "test",
+                    "timed out after 2 s (--step-timeout)\n`ctest --test-dir b` timed out after 2.0 s\n1/2 Test #1: quick ... Passed",
+                    Some("timed out after 2 s (--step-timeout)"),
+                    true,
+                ),
+                &["test: timed out after 2 s (--step-timeout)", "log: root/abc/logs/test.log"],
+            ),
+            // an older record: the verdict first, no key line of its own
+            (
+                failed(
+                    "build",
+                    "`cmake --build b --parallel 1` exited with status 1\n$ cmake --build b\nx.c:6:2: error: #error broken\nninja: build stopped: subcommand failed.",
+                    Some("`cmake --build b --parallel 1` exited with status 1"),
+                    false,
+                ),
+                &["build: x.c:6:2: error: #error broken", "log: root/abc/logs/build.log"],
+            ),
+            (
+                failed(
+                    "test",
+                    "`ctest --test-dir b` timed out after 2.0 s\n$ ctest --test-dir b\n    Start 2: slow\n1/2 Test #1: quick ... Passed",
+                    None,
+                    false,
+                ),
+                &["test timed out after 2.0 s", "log: root/abc/logs/test.log"],
+            ),
+            (
+                failed("build", "`make` exited with status 2\nsomething odd", None, false),
+                &["build exited with status 2", "log: root/abc/logs/build.log"],
+            ),
+            (
+                {
+                    let mut r =
+                        VariantResult::not_built("v", "h", ["g", "s", "d"], Status::Failed, "");
+                    r.reason = None;
+                    r.warnings = vec![
+                        "cannot write the build configuration: No space left on device".into(),
+                    ];
+                    r
+                },
+                &["cannot write the build configuration: No space left on device"],
+            ),
+        ];
+        for (r, want) in cases {
+            assert_eq!(failure_lines(&r, Path::new("root")), want, "{r:?}");
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use crate::cli::Global;
 use crate::error::{CliError, Result};
 use crate::load;
-use crate::output::{flags, Table};
+use crate::output::{flags, Table, Term};
 use cfgmx_model::{Diagnostics, Resolver, Variant};
 use clap::Args;
 use serde::Serialize;
@@ -70,14 +70,15 @@ pub fn run(g: &Global, a: ExpandArgs) -> Result<u8> {
         writeln!(out).ok();
         return Ok(0);
     }
-    let mut t = Table::new(&["NAME", "HASH", "COMPILERS", "BLAS", "C FLAGS", "LIBS"]);
+    let term = Term::stdout(g);
+    let mut t = Table::new(&["NAME", "HASH", "COMPILERS", "BLAS", "C FLAGS", "LIBS"]).keep(&[1]);
     for v in &set.variants {
         let f = v.flags();
         let compilers = [&f.cc, &f.cxx, &f.fc]
             .iter()
             .filter_map(|c| c.as_deref())
             .collect::<Vec<_>>()
-            .join(",");
+            .join(", ");
         let blas = v
             .resolved
             .blas
@@ -96,15 +97,14 @@ pub fn run(g: &Global, a: ExpandArgs) -> Result<u8> {
             f.lib_args().join(" "),
         ]);
     }
-    write!(out, "{}", t.render()).ok();
+    write!(out, "{}", t.render(&term)).ok();
     let n_warn = set
         .variants
         .iter()
         .filter(|v| !v.resolved.warnings.is_empty())
         .count();
-    writeln!(
-        out,
-        "\n{} variants from matrix `{}`{}",
+    let summary = format!(
+        "{} variants from matrix `{}`{}",
         set.variants.len(),
         m.name,
         if n_warn > 0 {
@@ -112,8 +112,8 @@ pub fn run(g: &Global, a: ExpandArgs) -> Result<u8> {
         } else {
             String::new()
         }
-    )
-    .ok();
+    );
+    writeln!(out, "\n{}", term.wrap(&summary, 0)).ok();
     Ok(0)
 }
 

@@ -3,7 +3,7 @@
 use crate::cli::Global;
 use crate::error::{CliError, Result};
 use crate::load;
-use crate::output::Table;
+use crate::output::{Table, Term, Tone};
 use cfgmx_model::{ProbeStatus, Profile, Registry};
 use cfgmx_probe::{ProbeEvent, ProbeOptions};
 use clap::Args;
@@ -166,8 +166,16 @@ pub fn options(g: &Global, a: &ProbeArgs) -> Result<ProbeOptions> {
     })
 }
 
-/// Probes with a progress bar on a terminal (stderr), quiet otherwise.
-pub fn probe_with_progress(reg: &Registry, opts: &ProbeOptions, quiet: bool) -> Profile {
+/// Probes with a progress bar on a terminal (stderr), quiet otherwise; with `log_as`, a
+/// non-terminal stderr (a CI log) gets one line saying the probe runs, so a pause of seconds
+/// is explained there too.
+pub fn probe_with_progress(
+    reg: &Registry,
+    opts: &ProbeOptions,
+    quiet: bool,
+    log_as: Option<&str>,
+) -> Profile {
+    let said = std::sync::atomic::AtomicBool::new(false);
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(1);
         if let Ok(style) =
@@ -185,7 +193,16 @@ pub fn probe_with_progress(reg: &Registry, opts: &ProbeOptions, quiet: bool) -> 
             }
             return;
         }
-        let Some(b) = &bar else { return };
+        let Some(b) = &bar else {
+            if let (Some(who), ProbeEvent::Phase { .. }) = (log_as, &e) {
+                if !quiet && !said.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    eprintln!(
+                        "{who}: probing this machine's compilers and BLAS (cached after this run)"
+                    );
+                }
+            }
+            return;
+        };
         match e {
             ProbeEvent::Warning(_) => {}
             ProbeEvent::CacheHit => {}
@@ -220,7 +237,7 @@ pub fn run(g: &Global, a: ProbeArgs) -> Result<u8> {
     };
     let profile = match cached {
         Some(p) => p,
-        None => probe_with_progress(&load::registry(g)?, &opts, g.json),
+        None => probe_with_progress(&load::registry(g)?, &opts, g.json, None),
     };
     let out = std::io::stdout();
     let mut out = out.lock();
@@ -230,120 +247,231 @@ pub fn run(g: &Global, a: ProbeArgs) -> Result<u8> {
         writeln!(out).ok();
         return Ok(0);
     }
-    write!(out, "{}", render(&profile)).ok();
+    write!(out, "{}", render(&profile, &Term::stdout(g))).ok();
     Ok(0)
 }
 
-/// The human report: compilers, MPI wrappers, BLAS builds.
-pub fn render(p: &Profile) -> String {
+/// The human report: compilers and MPI wrappers one row per toolchain (the names of one
+/// family and version folded into a row, their languages listed once), then BLAS builds.
+pub fn render(p: &Profile, term: &Term) -> String {
     let mut s = format!("CPUs: {}\n\nCompilers\n", p.cpus);
-    let mut t = Table::new(&["PATH", "FAMILY", "VERSION", "LANG", "OPENMP"]);
-    for c in &p.compilers {
-        let omp = match (c.status, c.facets.get("openmp")) {
-            (ProbeStatus::Ok, Some(f)) if f.works => {
-                let mut x = f.flag.clone().unwrap_or_default();
-                if let Some(d) = &f.detail {
-                    x.push_str(&format!(" (_OPENMP {d})"));
-                }
-                x
-            }
-            (ProbeStatus::Ok, Some(f)) => {
-                format!("no: {}", f.reason.as_deref().unwrap_or("no flag worked"))
-            }
-            (ProbeStatus::Ok, None) => "-".into(),
-            (st, _) => format!(
-                "{}: {}",
-                serde_json::to_value(st)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                c.error.as_deref().unwrap_or("")
-            ),
-        };
+    let mut t = Table::new(&["FAMILY", "VERSION", "LANGUAGES", "OPENMP", "EXECUTABLES"]).keep(&[1]);
+    let mut groups: Vec<(String, String, Vec<&cfgmx_model::CompilerRecord>)> = Vec::new();
+    // An MPI wrapper has its row in the MPI table (with the compiler it runs); a wrapper that
+    // is no MPI's (ccache, craype) stays here.
+    let mpi_paths: Vec<&str> = p.mpi.iter().map(|m| m.path.as_str()).collect();
+    for c in p
+        .compilers
+        .iter()
+        .filter(|c| !mpi_paths.contains(&c.path.as_str()))
+    {
         let mut fam = c.family.clone();
         if let Some(w) = &c.wrapper {
             fam.push_str(&format!(" (via {w})"));
         }
-        t.row(vec![
-            c.path.clone(),
-            fam,
-            c.version.clone(),
-            c.languages
-                .iter()
-                .map(|l| l.as_str())
+        match groups
+            .iter_mut()
+            .find(|(f, v, _)| *f == fam && *v == c.version)
+        {
+            Some(g) => g.2.push(c),
+            None => groups.push((fam, c.version.clone(), vec![c])),
+        }
+    }
+    // Plain compilers before wrapped ones, each family by version.
+    groups.sort_by(|a, b| {
+        (a.0.contains(" (via "), &a.0)
+            .cmp(&(b.0.contains(" (via "), &b.0))
+            .then_with(|| version_key(&a.1).cmp(&version_key(&b.1)))
+    });
+    for (fam, version, members) in &groups {
+        let langs = languages(members.iter().flat_map(|c| c.languages.iter().copied()));
+        // One verdict per distinct outcome, with the languages it holds for when they differ.
+        let mut verdicts: Vec<(String, Vec<cfgmx_model::Language>)> = Vec::new();
+        for c in members {
+            let v = openmp_cell(c, term);
+            match verdicts.iter_mut().find(|(x, _)| *x == v) {
+                Some(e) => e.1.extend(c.languages.iter().copied()),
+                None => verdicts.push((v, c.languages.clone())),
+            }
+        }
+        let omp = if verdicts.len() == 1 {
+            verdicts.remove(0).0
+        } else {
+            verdicts
+                .into_iter()
+                .map(|(v, l)| format!("{}: {v}", languages(l.into_iter())))
                 .collect::<Vec<_>>()
-                .join(","),
+                .join("; ")
+        };
+        t.row(vec![
+            fam.clone(),
+            version.clone(),
+            langs,
             omp,
+            fold_paths(members.iter().map(|c| c.path.as_str())),
         ]);
     }
-    s.push_str(&t.render());
+    s.push_str(&t.render(term));
     if !p.mpi.is_empty() {
         s.push_str("\nMPI wrappers\n");
-        let mut t = Table::new(&["PATH", "MPI", "VERSION", "LANG", "COMPILER"]);
+        let mut t = Table::new(&["MPI", "VERSION", "LANGUAGES", "COMPILER", "WRAPPERS"]).keep(&[1]);
+        let mut groups: Vec<(String, String, String, Vec<&cfgmx_model::MpiRecord>)> = Vec::new();
         for m in &p.mpi {
+            // an unusable wrapper says why (its compiler is missing, it hung, ...)
+            let compiler = match (m.status, &m.error) {
+                (ProbeStatus::Ok, _) | (_, None) => format!(
+                    "{} {}",
+                    m.compiler_family.as_deref().unwrap_or("?"),
+                    m.compiler_version.as_deref().unwrap_or("?")
+                ),
+                (_, Some(e)) => term.reason(e),
+            };
+            let version = m.version.clone().unwrap_or_default();
+            match groups
+                .iter_mut()
+                .find(|(i, v, c, _)| *i == m.implementation && *v == version && *c == compiler)
+            {
+                Some(g) => g.3.push(m),
+                None => groups.push((m.implementation.clone(), version, compiler, vec![m])),
+            }
+        }
+        for (imp, version, compiler, members) in &groups {
             t.row(vec![
-                m.path.clone(),
-                m.implementation.clone(),
-                m.version.clone().unwrap_or_default(),
-                m.language.as_str().into(),
-                // an unusable wrapper says why (its compiler is missing, it hung, ...)
-                match (m.status, &m.error) {
-                    (ProbeStatus::Ok, _) | (_, None) => format!(
-                        "{} ({} {})",
-                        m.compiler.as_deref().unwrap_or("?"),
-                        m.compiler_family.as_deref().unwrap_or("?"),
-                        m.compiler_version.as_deref().unwrap_or("?")
-                    ),
-                    (_, Some(e)) => e.clone(),
-                },
+                imp.clone(),
+                version.clone(),
+                languages(members.iter().map(|m| m.language)),
+                compiler.clone(),
+                fold_paths(members.iter().map(|m| m.path.as_str())),
             ]);
         }
-        s.push_str(&t.render());
+        s.push_str(&t.render(term));
     }
     s.push_str("\nBLAS\n");
-    let mut t = Table::new(&[
-        "PATH",
-        "PROVIDER",
-        "BUILD",
-        "THREADING",
-        "INTEGERS",
-        "SYMBOLS",
-        "DEFAULT",
-    ]);
+    // The decoration column only when some library has one (scipy-openblas64: scipy_*64_).
+    let decorated = p
+        .blas
+        .iter()
+        .any(|b| !b.symbol_prefix.is_empty() || !b.symbol_suffix.is_empty());
+    let mut head = vec!["BLAS", "THREADING", "INTEGERS"];
+    if decorated {
+        head.push("SYMBOLS");
+    }
+    head.extend(["DEFAULT", "PATH"]);
+    let mut t = Table::new(&head);
     for b in &p.blas {
         // the decoration around every exported name (scipy-openblas64: scipy_*64_)
         let symbols = if b.symbol_prefix.is_empty() && b.symbol_suffix.is_empty() {
-            String::new()
+            "-".to_string()
         } else {
             format!("{}*{}", b.symbol_prefix, b.symbol_suffix)
         };
-        t.row(vec![
-            b.path.clone(),
-            b.provider.clone(),
-            b.build.clone(),
+        let mut row = vec![
+            format!("{}-{}", b.provider, b.build),
             b.threading.to_string(),
             json_word(&b.int_width),
-            symbols,
-            if b.is_default {
-                "yes".into()
-            } else {
-                String::new()
-            },
-        ]);
+        ];
+        if decorated {
+            row.push(symbols);
+        }
+        row.push(if b.is_default {
+            term.paint(Tone::Good, "yes")
+        } else {
+            "-".into()
+        });
+        row.push(b.path.clone());
+        t.row(row);
     }
-    s.push_str(&t.render());
+    s.push_str(&t.render(term));
+    let mut notes = Vec::new();
     for f in &p.blas_failures {
-        s.push_str(&format!(
-            "warning: BLAS library {} could not be asked ({}): {}\n",
+        notes.push(format!(
+            "warning: BLAS library {} could not be asked ({}): {}",
             f.path,
             json_word(&f.status),
             f.error
         ));
     }
     for w in &p.warnings {
-        s.push_str(&format!("warning: {w}\n"));
+        notes.push(format!("warning: {w}"));
+    }
+    if !notes.is_empty() {
+        s.push('\n');
+    }
+    for n in notes {
+        s.push_str(&term.wrap(&n, 2));
+        s.push('\n');
     }
     s
+}
+
+/// A compiler's OpenMP outcome as one cell: the flag and `_OPENMP`, or why not (folded to a
+/// short phrase unless --verbose).
+fn openmp_cell(c: &cfgmx_model::CompilerRecord, term: &Term) -> String {
+    match (c.status, c.facets.get("openmp")) {
+        (ProbeStatus::Ok, Some(f)) if f.works => {
+            let mut x = f.flag.clone().unwrap_or_default();
+            if let Some(d) = &f.detail {
+                x.push_str(&format!(" (_OPENMP {d})"));
+            }
+            x
+        }
+        (ProbeStatus::Ok, Some(f)) => format!(
+            "{}: {}",
+            term.paint(Tone::Warn, "no"),
+            term.reason(f.reason.as_deref().unwrap_or("no flag worked"))
+        ),
+        (ProbeStatus::Ok, None) => "-".into(),
+        (st, _) => format!(
+            "{}: {}",
+            term.paint(Tone::Bad, &json_word(&st)),
+            term.reason(c.error.as_deref().unwrap_or(""))
+        ),
+    }
+}
+
+/// Languages in their usual order (c, cxx, fortran), each once.
+fn languages(it: impl Iterator<Item = cfgmx_model::Language>) -> String {
+    let mut l: Vec<cfgmx_model::Language> = it.collect();
+    l.sort();
+    l.dedup();
+    l.iter().map(|l| l.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// Paths with their directory said once: `gcc g++ (in /usr/bin)`, then those of other
+/// directories.
+fn fold_paths<'a>(paths: impl Iterator<Item = &'a str>) -> String {
+    let mut dirs: Vec<(&str, Vec<&str>)> = Vec::new();
+    for p in paths {
+        let (d, f) = p.rsplit_once('/').unwrap_or(("", p));
+        match dirs.iter_mut().find(|(x, _)| *x == d) {
+            Some(e) => {
+                if !e.1.contains(&f) {
+                    e.1.push(f)
+                }
+            }
+            None => dirs.push((d, vec![f])),
+        }
+    }
+    dirs.into_iter()
+        .map(|(d, fs)| match fs.as_slice() {
+            [one] if d.is_empty() => one.to_string(),
+            [one] => format!("{d}/{one}"),
+            // names first, spaced, so a narrow column wraps between them
+            many if d.is_empty() => many.join(" "),
+            many => format!("{} (in {d})", many.join(" ")),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Orders versions numerically (9.4 before 10.1); text parts compare as text.
+fn version_key(v: &str) -> Vec<(u64, String)> {
+    v.split(['.', '-'])
+        .map(|p| match p.parse::<u64>() {
+            Ok(n) => (n, String::new()),
+            Err(_) => (u64::MAX, p.to_string()),
+        })
+        .collect()
 }
 
 /// A unit enum as its JSON spelling (`lp64`, `timed_out`), so the table says what the JSON says.
@@ -381,7 +509,7 @@ pub fn profile_for_expand(
             ..Default::default()
         },
     )?;
-    let profile = probe_with_progress(reg, &opts, g.json);
+    let profile = probe_with_progress(reg, &opts, g.json, None);
     Ok(Some((profile, Some(opts))))
 }
 
@@ -419,6 +547,7 @@ pub fn print_concrete(
         writeln!(out).ok();
         return Ok(0);
     }
+    let term = Term::stdout(g);
     let mut t = Table::new(&[
         "NAME",
         "HASH",
@@ -426,45 +555,69 @@ pub fn print_concrete(
         "COMPILERS",
         "BLAS",
         "WHY NOT / WARNINGS",
-    ]);
+    ])
+    .keep(&[1, 2]);
     for c in &cs {
+        // family and version in the short form, the executables under --verbose
         let compilers = c
             .compilers
             .values()
-            .map(|x| format!("{}@{}", x.path, x.version))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut notes = c.reasons.clone();
-        notes.extend(c.variant.resolved.warnings.iter().cloned());
-        notes.extend(c.concrete_warnings.iter().cloned());
+            .map(|x| match term.verbose {
+                true => format!("{}@{}", x.path, x.version),
+                false => format!("{} {}", x.family, x.version),
+            })
+            .collect::<Vec<_>>();
+        // each distinct compiler once (C and C++ may be one executable)
+        let mut seen = Vec::new();
+        for x in compilers {
+            if !seen.contains(&x) {
+                seen.push(x);
+            }
+        }
+        let mut notes: Vec<String> = c.reasons.iter().map(|r| term.reason(r)).collect();
+        notes.extend(c.variant.resolved.warnings.iter().map(|r| term.reason(r)));
+        notes.extend(c.concrete_warnings.iter().map(|r| term.reason(r)));
+        notes.dedup();
         t.row(vec![
             c.variant.name.clone(),
             c.id_hash()[..short].to_string(),
-            if c.available {
+            term.status(if c.available {
                 "available"
             } else {
                 "unavailable"
-            }
-            .into(),
-            if compilers.is_empty() {
+            }),
+            if seen.is_empty() {
                 "-".into()
             } else {
-                compilers
+                seen.join(", ")
             },
             c.blas_library
                 .as_ref()
-                .map_or("-".into(), |b| b.path.clone()),
+                .map_or("-".into(), |b| match term.verbose {
+                    true => b.path.clone(),
+                    false => format!("{}-{}", b.provider, b.build),
+                }),
             notes.join("; "),
         ]);
     }
-    write!(out, "{}", t.render()).ok();
+    write!(out, "{}", t.render(&term)).ok();
     let n = cs.iter().filter(|c| c.available).count();
-    writeln!(
-        out,
-        "\n{n} of {} variants of matrix `{}` can be built here (HASH is the concrete hash for those)",
+    let summary = format!(
+        "{n} of {} variants of matrix `{}` can be built here (HASH is the concrete hash for those)",
         cs.len(),
         m.name
-    )
-    .ok();
+    );
+    writeln!(out, "\n{}", term.wrap(&summary, 0)).ok();
+    if !term.verbose && cs.iter().any(|c| !c.reasons.is_empty()) {
+        writeln!(
+            out,
+            "{}",
+            term.wrap(
+                "(reasons shortened: --verbose shows them whole, --json as data)",
+                0
+            )
+        )
+        .ok();
+    }
     Ok(0)
 }

@@ -3,7 +3,7 @@
 use crate::cli::Global;
 use crate::error::Result;
 use crate::load;
-use crate::output::{flags, Table};
+use crate::output::{flags, Table, Term};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -59,7 +59,7 @@ pub fn run(g: &Global, a: ToolchainsArgs) -> Result<u8> {
             if l.is_empty() {
                 "-".to_string()
             } else {
-                l.join(",")
+                l.join(", ")
             }
         };
         t.row(vec![
@@ -73,8 +73,15 @@ pub fn run(g: &Global, a: ToolchainsArgs) -> Result<u8> {
             first("pic"),
         ]);
     }
-    print!("{}", t.render());
-    println!("\n{} toolchains; `cfgmx toolchains FAMILY` shows one whole; OpenMP candidates are tried in order by `cfgmx probe`", reg.toolchains.len());
+    let term = Term::stdout(g);
+    print!("{}", t.render(&term));
+    println!(
+        "\n{}",
+        term.wrap(
+            &format!("{} toolchains; `cfgmx toolchains FAMILY` shows one whole; OpenMP candidates are tried in order by `cfgmx probe`", reg.toolchains.len()),
+            0
+        )
+    );
     Ok(0)
 }
 
@@ -121,6 +128,6 @@ pub fn run_providers(g: &Global, _a: ProvidersArgs) -> Result<u8> {
             ]);
         }
     }
-    print!("{}", t.render());
+    print!("{}", t.render(&Term::stdout(g)));
     Ok(0)
 }
