@@ -15,17 +15,24 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// `-f`: one of the renderer's formats, listed in `--help` and offered by completion.
+fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Format::ALL.map(|f| f.as_str()))
+        .map(|s| s.parse::<Format>().expect("a format from Format::ALL"))
+}
+
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Matrix file or embedded matrix name (default: hpc16).
     pub matrix: Option<String>,
-    /// Output format: cmake-presets, cmake-toolchain, cmake-cache, meson-native, bento,
-    /// pip-config, env, lmod, github, gitlab, slurm.
+    /// Output format.
     #[arg(
         short = 'f',
         long,
         value_name = "FORMAT",
-        required_unless_present = "template"
+        required_unless_present = "template",
+        value_parser = format_parser()
     )]
     pub format: Option<Format>,
     /// Render your own tera template against the same context (see docs/templates.md).
