@@ -122,7 +122,9 @@ pub enum Command {
     /// Set up one variant's build directory from cfgmx.lock, configured, to debug it.
     Reproduce(commands::build::ReproduceArgs),
     /// Print a shell completion script.
-    #[command(after_help = "Example:\n  cfgmx completions bash > /etc/bash_completion.d/cfgmx")]
+    #[command(
+        after_help = "The script completes subcommands, options and format names. To also complete matrices, variant names and the hashes in ./cfgmx.lock, let cfgmx answer the shell itself: `source <(COMPLETE=bash cfgmx)` in ~/.bashrc (COMPLETE=zsh, fish, elvish or powershell likewise).\n\nExamples:\n  cfgmx completions bash > /etc/bash_completion.d/cfgmx\n  echo 'source <(COMPLETE=bash cfgmx)' >> ~/.bashrc"
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,

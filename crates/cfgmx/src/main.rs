@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod complete;
 mod error;
 mod leftovers;
 mod load;
@@ -27,6 +28,9 @@ fn main() -> ExitCode {
             .collect();
         return ExitCode::from(cfgmx_probe::helper_main(&rest).clamp(0, 255) as u8);
     }
+    // `COMPLETE=bash cfgmx` (and the shell asking for candidates later): dynamic completion.
+    clap_complete::CompleteEnv::with_factory(<cli::Cli as clap::CommandFactory>::command)
+        .complete();
     // `generate --template` renders the user's template in a child (template_child.rs).
     let mut argv = std::env::args_os().skip(1);
     if argv.next().as_deref() == Some(std::ffi::OsStr::new(template_child::RENDER_ARG)) {

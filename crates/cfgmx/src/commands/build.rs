@@ -25,6 +25,7 @@ pub enum SystemArg {
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Matrix file or embedded matrix name (default: hpc16).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::matrices))]
     pub matrix: Option<String>,
     /// The project to build (its top directory: CMakeLists.txt or meson.build).
     #[arg(long, value_name = "DIR")]
@@ -119,6 +120,7 @@ pub struct MergeArgs {
 #[derive(Debug, Args)]
 pub struct EnvArgs {
     /// Variant name or hash prefix in the lock file.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::variants))]
     pub variant: String,
     /// Lock file.
     #[arg(long, value_name = "FILE", default_value = LOCK_FILE)]
@@ -128,6 +130,7 @@ pub struct EnvArgs {
 #[derive(Debug, Args)]
 pub struct ReproduceArgs {
     /// Variant name or hash prefix in the lock file.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::variants))]
     pub variant: String,
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub source: PathBuf,

@@ -10,10 +10,13 @@ use serde_json::Value;
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// First variant: name or hash prefix, or FILE.toml#NAME.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::variants))]
     pub a: String,
     /// Second variant: name or hash prefix, or FILE.toml#NAME.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::variants))]
     pub b: String,
     /// Matrix the names refer to (default: hpc16).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::matrices))]
     pub matrix: Option<String>,
 }
 

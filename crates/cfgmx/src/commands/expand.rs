@@ -12,6 +12,7 @@ use std::io::Write;
 #[derive(Debug, Args)]
 pub struct ExpandArgs {
     /// Matrix file or embedded matrix name (default: hpc16).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::matrices))]
     pub matrix: Option<String>,
     /// Stream one JSON record per line as variants are resolved (constant memory; full hashes,
     /// since a unique short prefix needs the whole set).

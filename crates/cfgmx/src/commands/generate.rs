@@ -25,6 +25,7 @@ fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Matrix file or embedded matrix name (default: hpc16).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::matrices))]
     pub matrix: Option<String>,
     /// Output format.
     #[arg(

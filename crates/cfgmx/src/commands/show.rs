@@ -10,8 +10,10 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Variant name or hash prefix.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::variants))]
     pub variant: String,
     /// Matrix file or embedded matrix name (default: hpc16).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::matrices))]
     pub matrix: Option<String>,
     /// Print the documents the spec hash is computed from.
     #[arg(long)]
