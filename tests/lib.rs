@@ -146,6 +146,31 @@ impl MatrixDir {
         self.dir.path()
     }
 
+    /// `cfgmx build m.toml -j 2 --build-root ROOT --source SOURCE EXTRA`, not started yet.
+    pub fn build_cmd(&self, source: &Path, root: &str, extra: &[&str]) -> Command {
+        let mut c = self.cmd(&["build", "m.toml", "-j", "2", "--build-root", root]);
+        c.arg("--source").arg(source).args(extra);
+        c
+    }
+
+    /// That build run to its end with `--json`: its output and its report.
+    pub fn build_json(
+        &self,
+        source: &Path,
+        root: &str,
+        extra: &[&str],
+    ) -> (Output, serde_json::Value) {
+        let o = self
+            .build_cmd(source, root, extra)
+            .arg("--json")
+            .output()
+            .unwrap();
+        let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!("no JSON ({e})\n{}", explain(&o));
+        });
+        (o, v)
+    }
+
     /// `cfgmx ARGS` in this directory with its probe cache (not started yet).
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
@@ -223,4 +248,44 @@ pub fn step<'a>(variant: &'a serde_json::Value, name: &str) -> &'a serde_json::V
         .iter()
         .find(|s| s["step"] == name)
         .unwrap()
+}
+
+/// A small C project in `dir`: `CMakeLists.txt` (C only, testing enabled, an executable `t`
+/// from `t.c`) followed by `more` (tests, options), and `t.c` with `main_c`.
+pub fn write_c_project(dir: &Path, more: &str, main_c: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("CMakeLists.txt"),
+        format!(
+            "cmake_minimum_required(VERSION 3.20)\nproject(p C)\nenable_testing()\nadd_executable(t t.c)\n{more}"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("t.c"), main_c).unwrap();
+}
+
+/// Opens an HTML report in headless Chromium and checks it rendered (a coloured grid and
+/// tables compress to far more than a blank page's few kB).
+pub fn screenshot(html: &Path) {
+    let shot = html.with_extension("png");
+    let o = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1200,900",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(shot.is_file(), "no screenshot\n{}", explain(&o));
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert!(
+        png.len() > 20_000,
+        "screenshot is {} bytes: blank?",
+        png.len()
+    );
 }

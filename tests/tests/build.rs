@@ -4,7 +4,7 @@
 use cfgmx_tests::{copy_project, explain, step, variants, MatrixDir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The gcc/clang x sequential/threaded x debug/release matrix the generate tests use too.
@@ -25,38 +25,6 @@ cflags = ["-DCFGMX_BROKEN_BUILD"]
 
 fn project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("projects/omp-blas")
-}
-
-/// The builds these tests run in a matrix's directory (the real probe, with a cache of the
-/// test's own).
-trait Builds {
-    /// `cfgmx build m.toml -j 2 --build-root ROOT --source SOURCE EXTRA`, not started yet.
-    fn build_cmd(&self, source: &Path, root: &str, extra: &[&str]) -> Command;
-    /// That build run to its end with `--json`: its output and its report.
-    fn build(&self, source: &Path, root: &str, extra: &[&str]) -> (Output, Value);
-}
-
-impl Builds for MatrixDir {
-    fn build_cmd(&self, source: &Path, root: &str, extra: &[&str]) -> Command {
-        let mut c = self.cmd(&["build", "m.toml", "-j", "2", "--build-root", root]);
-        c.arg("--source").arg(source).args(extra);
-        c
-    }
-    fn build(&self, source: &Path, root: &str, extra: &[&str]) -> (Output, Value) {
-        let o = self
-            .build_cmd(source, root, extra)
-            .arg("--json")
-            .output()
-            .unwrap();
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-            panic!(
-                "no JSON ({e}); status {:?}\nstderr:\n{}",
-                o.status,
-                String::from_utf8_lossy(&o.stderr)
-            )
-        });
-        (o, v)
-    }
 }
 
 /// The comparable part of a run: per variant, everything but times and paths.
@@ -90,9 +58,9 @@ fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
     copy_project(&src);
 
     // Two shards on one root: together every variant exactly once.
-    let (o1, s1) = env.build(&src, "root", &["--shard", "1/2"]);
+    let (o1, s1) = env.build_json(&src, "root", &["--shard", "1/2"]);
     assert_eq!(o1.status.code(), Some(0), "{}", explain(&o1));
-    let (o2, s2) = env.build(&src, "root", &["--shard", "2/2"]);
+    let (o2, s2) = env.build_json(&src, "root", &["--shard", "2/2"]);
     assert_eq!(o2.status.code(), Some(0), "{}", explain(&o2));
     let mut names: Vec<&str> = variants(&s1)
         .iter()
@@ -121,7 +89,7 @@ fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
     let merged: Value = serde_json::from_slice(&m.stdout).unwrap();
 
     // A full run (forced, so it really builds) has the same table as the merged shards.
-    let (o, full) = env.build(
+    let (o, full) = env.build_json(
         &src,
         "root",
         &["--force", "--junit", "junit.xml", "--html", "report.html"],
@@ -190,12 +158,12 @@ fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
 
     check_junit(&env.path().join("junit.xml"), 8, &["dgemm", "info"]);
     check_junit(&env.path().join("merged.xml"), 8, &["dgemm", "info"]);
-    check_html(&env.path().join("report.html"), env.path());
+    check_html(&env.path().join("report.html"));
 
     // No change: nothing is rebuilt, and every variant is a cached pass in every report: a CI
     // dashboard reading the JUnit file must see passes, not "nothing was tested".
     let t = Instant::now();
-    let (o, again) = env.build(
+    let (o, again) = env.build_json(
         &src,
         "root",
         &["--junit", "cached.xml", "--html", "cached.html"],
@@ -234,7 +202,7 @@ fn builds_eight_variants_shards_merge_skips_unchanged_and_rebuilds_touched() {
     let f = src.join("info.c");
     let text = std::fs::read_to_string(&f).unwrap();
     std::fs::write(&f, format!("{text}\n")).unwrap();
-    let (o, touched) = env.build(&src, "root", &[]);
+    let (o, touched) = env.build_json(&src, "root", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
     for v in variants(&touched) {
         assert_eq!(v["status"], "passed", "{v}");
@@ -303,38 +271,17 @@ print("ok")
     assert!(o.status.success(), "{}", explain(&o));
 }
 
-fn check_html(html: &Path, dir: &Path) {
+fn check_html(html: &Path) {
     let text = std::fs::read_to_string(html).unwrap();
     assert!(text.contains("<table class=\"grid\">"));
     assert_eq!(text.matches("class=\"cell passed\"").count(), 8);
-    let shot = dir.join("shot.png");
-    let o = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--window-size=1200,800",
-        ])
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", html.display()))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(shot.is_file(), "no screenshot\n{}", explain(&o));
-    let png = std::fs::read(&shot).unwrap();
-    assert_eq!(&png[1..4], b"PNG");
-    // A blank page compresses to a few kB; the coloured grid and table do not.
-    assert!(
-        png.len() > 20_000,
-        "screenshot is {} bytes: blank?",
-        png.len()
-    );
+    cfgmx_tests::screenshot(html);
 }
 
 #[test]
 fn a_broken_flag_fails_its_variant_alone_and_the_log_says_why() {
     let env = MatrixDir::new(&format!("{}{BROKEN}", matrix()));
-    let (o, r) = env.build(&project(), "root", &["--only", "gcc-sequential"]);
+    let (o, r) = env.build_json(&project(), "root", &["--only", "gcc-sequential"]);
     assert_eq!(o.status.code(), Some(1), "{}", explain(&o));
     let vs = variants(&r);
     assert_eq!(vs.len(), 2);
@@ -422,7 +369,7 @@ fn fail_fast_leaves_the_rest_not_started() {
 fn a_flag_the_compiler_rejects_makes_its_variant_unavailable_before_building() {
     let bad = BROKEN.replace("-DCFGMX_BROKEN_BUILD", "-fno-such-flag-cfgmx");
     let env = MatrixDir::new(&format!("{}{bad}", matrix()));
-    let (o, r) = env.build(&project(), "root", &["--only", "gcc-sequential"]);
+    let (o, r) = env.build_json(&project(), "root", &["--only", "gcc-sequential"]);
     assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
     let vs = variants(&r);
     // --only gcc-sequential: the debug variant and the broken release one (the include adds
@@ -469,7 +416,7 @@ build = ["release"]
 prefer = ["openblas"]
 "#,
     );
-    let (o, r) = env.build(
+    let (o, r) = env.build_json(
         &project(),
         "root",
         &["--junit", "j.xml", "--html", "r.html"],
@@ -566,7 +513,7 @@ fn a_project_without_tests_is_reported_as_ran_no_test() {
     )
     .unwrap();
     std::fs::write(src.join("hello.c"), "int main(void) { return 0; }\n").unwrap();
-    let (o, r) = env.build(&src, "root", &["--only", "gcc-sequential-debug"]);
+    let (o, r) = env.build_json(&src, "root", &["--only", "gcc-sequential-debug"]);
     assert_eq!(o.status.code(), Some(1), "{}", explain(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -596,7 +543,7 @@ fn a_project_without_tests_is_reported_as_ran_no_test() {
         "{table}"
     );
     assert!(table.contains("0 passed, 0 failed, 1 no tests"), "{table}");
-    let (o, r) = env.build(
+    let (o, r) = env.build_json(
         &src,
         "root",
         &["--only", "gcc-sequential-debug", "--allow-no-tests"],
@@ -691,7 +638,7 @@ fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
     assert!(not_run > 0, "SIGINT came while a step ran: {stopped}");
 
     // The store reads back fine and the build completes.
-    let (o, r) = env.build(&project(), "root", &[]);
+    let (o, r) = env.build_json(&project(), "root", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
     assert_eq!(variants(&r).len(), 8);
 }
@@ -789,11 +736,11 @@ fn meson_builds_the_same_variants_in_build_dirs_of_their_own() {
         "--only",
         "clang-sequential-debug",
     ];
-    let (o, cm) = env.build(&project(), "root", &only);
+    let (o, cm) = env.build_json(&project(), "root", &only);
     assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
     let mut args = only.to_vec();
     args.extend(["--system", "meson"]);
-    let (o, me) = env.build(&project(), "root", &args);
+    let (o, me) = env.build_json(&project(), "root", &args);
     assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
     for (a, b) in variants(&cm).iter().zip(variants(&me)) {
         assert_eq!(a["hash"], b["hash"]);

@@ -255,7 +255,7 @@ print("ok")
     assert!(html.contains("sums: FAIL: sum is 3, expected 4"), "{html}");
     assert!(html.contains("<details><summary>"), "{html}");
     assert!(links_resolve(&env.path().join("report.html")) >= 5);
-    screenshot(&env.path().join("report.html"));
+    cfgmx_tests::screenshot(&env.path().join("report.html"));
 
     // Two shards in two build roots, merged from elsewhere: every link still resolves.
     let (_, s1) = build(&env, "root-a", &["--shard", "1/2"]);
@@ -280,30 +280,4 @@ print("ok")
     check_json(&merged);
     let n = links_resolve(&env.path().join("out/merged.html"));
     assert!(n >= 5, "only {n} links");
-}
-
-/// Opens the page in headless Chromium: it renders (a coloured grid and tables, not a blank
-/// page).
-fn screenshot(html: &Path) {
-    let shot = html.with_extension("png");
-    let o = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--window-size=1200,900",
-        ])
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", html.display()))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(shot.is_file(), "no screenshot\n{}", explain(&o));
-    let png = std::fs::read(&shot).unwrap();
-    assert_eq!(&png[1..4], b"PNG");
-    assert!(
-        png.len() > 20_000,
-        "screenshot is {} bytes: blank?",
-        png.len()
-    );
 }

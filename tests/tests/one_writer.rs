@@ -21,13 +21,11 @@ meson = { c_std = "it's" }
 fn a_build_reads_back_the_rendered_values_and_only_its_own_system_s_files() {
     let env = MatrixDir::new(MATRIX);
     let cm = env.path().join("cm");
-    std::fs::create_dir_all(&cm).unwrap();
-    std::fs::write(
-        cm.join("CMakeLists.txt"),
-        "cmake_minimum_required(VERSION 3.20)\nproject(p C)\nfile(WRITE \"${CMAKE_BINARY_DIR}/note.txt\" \"${NOTE}\")\nenable_testing()\nadd_executable(t t.c)\nadd_test(NAME t COMMAND t)\n",
-    )
-    .unwrap();
-    std::fs::write(cm.join("t.c"), "int main(void) { return 0; }\n").unwrap();
+    cfgmx_tests::write_c_project(
+        &cm,
+        "file(WRITE \"${CMAKE_BINARY_DIR}/note.txt\" \"${NOTE}\")\nadd_test(NAME t COMMAND t)\n",
+        "int main(void) { return 0; }\n",
+    );
     let o = env
         .cmd(&[
             "build",

@@ -17,19 +17,17 @@ build = ["release"]
 fn ctrl_c_in_a_test_then_a_rerun_does_not_configure_or_build_again() {
     let env = MatrixDir::new(MATRIX);
     let src = env.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
     let marker = env.path().join("slow");
     std::fs::write(&marker, "").unwrap();
     // The test waits while the marker exists (outside the source, so the sources stay the same).
-    std::fs::write(
-        src.join("CMakeLists.txt"),
-        format!(
-            "cmake_minimum_required(VERSION 3.20)\nproject(p C)\nenable_testing()\nadd_executable(t t.c)\nadd_test(NAME wait COMMAND sh -c \"while [ -e '{}' ]; do sleep 0.1; done\")\nadd_test(NAME t COMMAND t)\n",
+    cfgmx_tests::write_c_project(
+        &src,
+        &format!(
+            "add_test(NAME wait COMMAND sh -c \"while [ -e '{}' ]; do sleep 0.1; done\")\nadd_test(NAME t COMMAND t)\n",
             marker.display()
         ),
-    )
-    .unwrap();
-    std::fs::write(src.join("t.c"), "int main(void) { return 0; }\n").unwrap();
+        "int main(void) { return 0; }\n",
+    );
 
     let mut child = env
         .cmd(&[

@@ -41,14 +41,11 @@ fn another_cmake_first_on_path_configures_and_tests_again() {
         venv.display()
     );
     let env = MatrixDir::new(MATRIX);
-    let src = env.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(
-        src.join("CMakeLists.txt"),
-        "cmake_minimum_required(VERSION 3.20)\nproject(p C)\nenable_testing()\nadd_executable(t t.c)\nadd_test(NAME t COMMAND t)\n",
-    )
-    .unwrap();
-    std::fs::write(src.join("t.c"), "int main(void) { return 0; }\n").unwrap();
+    cfgmx_tests::write_c_project(
+        &env.path().join("src"),
+        "add_test(NAME t COMMAND t)\n",
+        "int main(void) { return 0; }\n",
+    );
     let system = std::env::var("PATH").unwrap();
     // Debian's CMake first, whatever the caller's PATH holds (CI puts the venv first).
     let debian = format!("/usr/bin:{system}");
