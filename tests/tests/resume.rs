@@ -30,15 +30,7 @@ fn ctrl_c_in_a_test_then_a_rerun_does_not_configure_or_build_again() {
     );
 
     let mut child = env
-        .cmd(&[
-            "build",
-            "m.toml",
-            "--source",
-            "src",
-            "--build-root",
-            "root",
-            "--json",
-        ])
+        .build_cmd(&src, "root", &["--json"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -67,20 +59,8 @@ fn ctrl_c_in_a_test_then_a_rerun_does_not_configure_or_build_again() {
     assert_eq!(status.code(), Some(130), "{status:?}");
 
     std::fs::remove_file(&marker).unwrap();
-    let o = env
-        .cmd(&[
-            "build",
-            "m.toml",
-            "--source",
-            "src",
-            "--build-root",
-            "root",
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let (o, r) = env.build_json(&src, "root", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let v = &variants(&r)[0];
     assert_eq!(v["status"], "passed", "{v:#}");
     assert_eq!(

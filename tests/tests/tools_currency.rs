@@ -16,15 +16,7 @@ build = ["debug", "release"]
 
 fn build(env: &MatrixDir, path: &str) -> Value {
     let o = env
-        .cmd(&[
-            "build",
-            "m.toml",
-            "--source",
-            "src",
-            "--build-root",
-            "root",
-            "--json",
-        ])
+        .build_cmd(&env.path().join("src"), "root", &["--json"])
         .env("PATH", path)
         .output()
         .unwrap();
