@@ -217,7 +217,21 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
     let stamp = ctx.vdir.join(CONFIGURED_STAMP);
     // The stamp holds the tools that configured the dir: another CMake (or Meson, or Ninja)
     // first on PATH must configure again, not build on a cache another version wrote.
-    let same_tools = std::fs::read_to_string(&stamp).is_ok_and(|t| t == ctx.tools);
+    // `cfgmx build` runs the project's tests, so it turns them on (`BUILD_TESTING=ON`, what
+    // CTest's module defaults to) unless the matrix sets BUILD_TESTING itself. On the command
+    // line, not in the rendered cache: the cache, and the hash, are what `cfgmx generate`
+    // writes for a user who configures by hand and chooses for themselves. The stamp holds
+    // these arguments too, so a dir configured without them is configured again.
+    let extra: Vec<String> = match ctx.system {
+        System::Cmake if !ctx.job.cmake.contains_key("BUILD_TESTING") => {
+            vec!["-DBUILD_TESTING=ON".to_string()]
+        }
+        _ => Vec::new(),
+    };
+    let stamp_text: String = std::iter::once(ctx.tools.clone())
+        .chain(extra.iter().map(|a| format!("configure: {a}\n")))
+        .collect();
+    let same_tools = std::fs::read_to_string(&stamp).is_ok_and(|t| t == stamp_text);
     let configured = same_tools
         && match ctx.system {
             System::Cmake => bdir.join("CMakeCache.txt").is_file(),
@@ -264,7 +278,7 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
                 Some(t) => c.arg(format!("-DCMAKE_TOOLCHAIN_FILE={}", t.display())),
                 None => c,
             };
-            c.arg("-C").arg(config)
+            c.arg("-C").arg(config).args(&extra)
         }
         System::Meson => {
             let c = ctx.base("meson");
@@ -287,7 +301,7 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
     drop(held);
     // Without the stamp the next run configures from scratch: slower, never wrong.
     if o.success() {
-        let _ = crate::store::write_atomic(&stamp, ctx.tools.as_bytes());
+        let _ = crate::store::write_atomic(&stamp, stamp_text.as_bytes());
     }
     finish(ctx, "configure", &o, n)
 }
@@ -707,6 +721,120 @@ pub fn test_threads(job: &Job) -> usize {
     }
 }
 
+/// One test as Meson's introspection lists it (`meson-info/intro-tests.json`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MesonTest {
+    pub name: String,
+    /// Seconds; 0 or less: no limit.
+    #[serde(default)]
+    pub timeout: f64,
+}
+
+/// The tests a configured Meson build dir declares, from the file Meson writes for tools
+/// (structured, unlike `meson test --list`'s text).
+fn meson_tests(bdir: &Path) -> std::io::Result<Vec<MesonTest>> {
+    let path = bdir.join("meson-info").join("intro-tests.json");
+    let text = cfgmx_fs::read_to_string(&path, cfgmx_fs::MAX_OWN_BYTES)
+        .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))
+}
+
+/// The test driver's arguments for a variant's test settings: the one table of ctest's and
+/// `meson test`'s spellings. ctest filters by regex itself (`-R`/`-E`, `-L`/`-LE`); Meson
+/// takes test names, so cfgmx matches the regexes against the names Meson lists (`tests`),
+/// and labels are its suites. Meson has no per-test timeout of its own, only a multiplier of
+/// each test's declared one: the multiplier gives no selected test more than `timeout`
+/// seconds (the longest-declared exactly that). `None`: the selection leaves no test (Meson
+/// would run them all when given no name).
+pub fn test_selection(
+    system: System,
+    t: &cfgmx_model::TestSettings,
+    tests: &[MesonTest],
+) -> Option<Vec<String>> {
+    // Several regexes or labels are one alternation: ctest takes one regex per option.
+    let any = |v: &[String]| match v {
+        [one] => one.clone(),
+        many => many
+            .iter()
+            .map(|r| format!("({r})"))
+            .collect::<Vec<_>>()
+            .join("|"),
+    };
+    let labels = |v: &[String]| format!("^({})$", v.join("|"));
+    let mut a: Vec<String> = Vec::new();
+    match system {
+        System::Cmake => {
+            if let Some(v) = t.include.as_deref().filter(|v| !v.is_empty()) {
+                a.extend(["-R".into(), any(v)]);
+            }
+            if let Some(v) = t.exclude.as_deref().filter(|v| !v.is_empty()) {
+                a.extend(["-E".into(), any(v)]);
+            }
+            if let Some(v) = t.labels.as_deref().filter(|v| !v.is_empty()) {
+                a.extend(["-L".into(), labels(v)]);
+            }
+            if let Some(v) = t.exclude_labels.as_deref().filter(|v| !v.is_empty()) {
+                a.extend(["-LE".into(), labels(v)]);
+            }
+            if let Some(n) = t.timeout {
+                a.extend(["--timeout".into(), n.to_string()]);
+            }
+            if let Some(n) = t.repeat_until_fail {
+                a.extend(["--repeat".into(), format!("until-fail:{n}")]);
+            }
+        }
+        System::Meson => {
+            let compile = |v: &Option<Vec<String>>| {
+                v.as_deref().map(|v| {
+                    v.iter()
+                        .filter_map(|r| regex::Regex::new(r).ok())
+                        .collect::<Vec<_>>()
+                })
+            };
+            let (inc, exc) = (compile(&t.include), compile(&t.exclude));
+            let selected: Vec<&MesonTest> = tests
+                .iter()
+                .filter(|x| {
+                    inc.as_ref()
+                        .is_none_or(|v| v.iter().any(|r| r.is_match(&x.name)))
+                })
+                .filter(|x| {
+                    !exc.as_ref()
+                        .is_some_and(|v| v.iter().any(|r| r.is_match(&x.name)))
+                })
+                .collect();
+            if inc.is_some() || exc.is_some() {
+                if selected.is_empty() {
+                    return None;
+                }
+                a.extend(selected.iter().map(|x| x.name.clone()));
+            }
+            for l in t.labels.iter().flatten() {
+                a.extend(["--suite".into(), l.clone()]);
+            }
+            for l in t.exclude_labels.iter().flatten() {
+                a.extend(["--no-suite".into(), l.clone()]);
+            }
+            if let Some(n) = t.timeout {
+                let m = selected
+                    .iter()
+                    .filter(|x| x.timeout > 0.0)
+                    .map(|x| f64::from(n) / x.timeout)
+                    .fold(f64::INFINITY, f64::min);
+                if m.is_finite() {
+                    a.extend(["--timeout-multiplier".into(), format!("{m}")]);
+                }
+            }
+            if let Some(n) = t.repeat_until_fail {
+                a.extend(["--repeat".into(), n.to_string()]);
+            }
+        }
+    }
+    a.extend(t.args.iter().flatten().cloned());
+    Some(a)
+}
+
 /// Test. A threaded variant waits for its thread count of cores and runs one test at a time
 /// with that many threads; a sequential one runs as many tests as cores held, one thread each.
 /// Either way the threads of concurrent tests never exceed the budget. Results come from the
@@ -762,6 +890,44 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
     }
     if !ctx.job.thread_vars.iter().any(|v| v == "OMP_NUM_THREADS") {
         cmd = cmd.env("OMP_NUM_THREADS", threads.to_string());
+    }
+    let selection = match ctx.system {
+        System::Cmake => Ok(test_selection(ctx.system, &ctx.job.test, &[])),
+        System::Meson => {
+            meson_tests(&bdir).map(|all| test_selection(ctx.system, &ctx.job.test, &all))
+        }
+    };
+    match selection {
+        Ok(Some(args)) => cmd = cmd.args(&args),
+        Ok(None) => {
+            // Meson runs every test when given no name: a selection that matches none must
+            // not become "all of them".
+            drop(held);
+            let mut r = StepResult {
+                step: "test".into(),
+                status: StepStatus::NoTests,
+                command: "(no test selected)".into(),
+                exit_code: None,
+                duration_s: 0.0,
+                log: ctx.rel(&log),
+                cores: 0,
+                message: Some(
+                    "the matrix's test selection (`[test]` include/exclude) matches no test".into(),
+                ),
+                timed_out: false,
+            };
+            if let Some(p) = log.parent() {
+                let _ = std::fs::create_dir_all(p);
+            }
+            let _ = std::fs::write(&log, format!("{}\n", r.message.as_deref().unwrap_or("")));
+            r.exit_code = Some(0);
+            let c = TestCounts {
+                none: true,
+                ..Default::default()
+            };
+            return (r, c);
+        }
+        Err(e) => return (io_failure(ctx, "test", &log, e), TestCounts::default()),
     }
     header(&log, &cmd);
     let o = cmd.logged(&log);
