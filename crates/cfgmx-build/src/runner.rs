@@ -1156,4 +1156,50 @@ mod tests {
         assert!(parse_meson_testlog("{\"result\": \"OK\"}\n").is_err());
         assert!(parse_meson_testlog("").unwrap().is_empty());
     }
+
+    /// Each test setting in each driver's spelling; Meson's names come from the regexes
+    /// matched against its listing, its multiplier gives the longest-declared test exactly the
+    /// timeout, and a selection of no test is `None` (never "no name: run them all").
+    #[test]
+    fn test_selection_spellings() {
+        let s = |v: &[&str]| Some(v.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+        let all = cfgmx_model::TestSettings {
+            include: s(&["^a", "b$"]),
+            exclude: s(&["slow"]),
+            labels: s(&["unit", "fast"]),
+            exclude_labels: s(&["big"]),
+            timeout: Some(60),
+            repeat_until_fail: Some(3),
+            args: s(&["--verbose"]),
+        };
+        let ctest = test_selection(System::Cmake, &all, &[]).unwrap();
+        assert_eq!(
+            ctest.join(" "),
+            "-R (^a)|(b$) -E slow -L ^(unit|fast)$ -LE ^(big)$ --timeout 60 --repeat until-fail:3 --verbose"
+        );
+        let t = |name: &str, timeout: f64| MesonTest {
+            name: name.into(),
+            timeout,
+        };
+        let tests = [
+            t("ab", 30.0),
+            t("a_slow", 120.0),
+            t("xb", 0.0),
+            t("c", 30.0),
+        ];
+        let meson = test_selection(System::Meson, &all, &tests).unwrap();
+        assert_eq!(
+            meson.join(" "),
+            "ab xb --suite unit --suite fast --no-suite big --timeout-multiplier 2 --repeat 3 --verbose"
+        );
+        let none = cfgmx_model::TestSettings {
+            include: s(&["^nothing$"]),
+            ..Default::default()
+        };
+        assert_eq!(test_selection(System::Meson, &none, &tests), None);
+        assert_eq!(
+            test_selection(System::Meson, &Default::default(), &tests),
+            Some(vec![])
+        );
+    }
 }
