@@ -5,7 +5,9 @@
 //! the ones the matrix selected, a per-test timeout stops a test in the variants it applies to
 //! only, and CMake projects get their tests built without a `BUILD_TESTING` in every value.
 //!
-//! Cost: about ten builds of a one-file C project (a few seconds each), one probe shared.
+//! The last test checks the cores a test step holds: ranks (ctest's PROCESSORS) x threads.
+//!
+//! Cost: about twelve builds of a one-file C project (a few seconds each), one probe shared.
 
 use cfgmx_tests::{explain, repo, variants, MatrixDir};
 use serde_json::Value;
@@ -204,4 +206,61 @@ fn settings_are_recorded_and_hashed() {
     assert_eq!(set[0]["flags"]["cmake"]["FOO"], "1");
     assert!(plain[0].get("test").is_none(), "{}", plain[0]);
     assert_ne!(plain[0]["hash"], set[0]["hash"]);
+}
+
+/// A test's cores are its ranks (ctest's PROCESSORS) times the variant's threads: with
+/// `-j 4`, an OpenMP variant (2 threads) whose tests say `PROCESSORS 2` holds 4 cores for its
+/// test step and runs one such test at a time; the same tests in a variant without threads
+/// hold 2 cores. Each test sleeps 1 s, so one at a time is at least 3 s.
+#[test]
+fn test_cores_are_ranks_times_threads() {
+    let m = "name = \"cores\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc\"]\nblas = [\"none\"]\nbuild = [\"release\"]\nopenmp = [\"on\", \"off\"]\n";
+    let env = MatrixDir::with_cache(m, shared_cache());
+    let src = project(env.path(), false);
+    std::fs::write(
+        src.join("CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.18)\nproject(cores C)\nadd_executable(t t.c)\nenable_testing()\n\
+         foreach(i 1 2 3)\n  add_test(NAME mpi${i} COMMAND t sleep 1)\n  set_tests_properties(mpi${i} PROPERTIES PROCESSORS 2)\nendforeach()\n",
+    )
+    .unwrap();
+    let o = env
+        .cmd(&[
+            "build",
+            "m.toml",
+            "-j",
+            "4",
+            "--build-root",
+            "root",
+            "--json",
+        ])
+        .arg("--source")
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut seen: Vec<(String, u64, bool)> = variants(&v)
+        .iter()
+        .map(|x| {
+            let t = cfgmx_tests::step(x, "test");
+            (
+                // The name ends in the `openmp` value (the one axis that varies last).
+                x["name"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('-')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                t["cores"].as_u64().unwrap(),
+                t["duration_s"].as_f64().unwrap() >= 3.0,
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![("off".to_string(), 2, true), ("on".to_string(), 4, true)],
+        "(openmp, cores held, one test at a time)"
+    );
 }

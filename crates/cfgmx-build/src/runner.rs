@@ -721,6 +721,63 @@ pub fn test_threads(job: &Job) -> usize {
     }
 }
 
+/// The largest PROCESSORS of the tests ctest would run (its `--show-only=json-v1` listing,
+/// with the same selection); 1 when none sets it or the listing cannot be read (the run
+/// itself then says what is wrong).
+fn ctest_processors(ctx: &StepContext, bdir: &Path, selection: &[String]) -> usize {
+    let o = ctx
+        .base("ctest")
+        .arg("--test-dir")
+        .arg(bdir)
+        .arg("--show-only=json-v1")
+        .args(selection)
+        .output();
+    if !o.success() {
+        return 1;
+    }
+    widest_processors(&o.stdout)
+}
+
+/// The largest `PROCESSORS` property in ctest's `--show-only=json-v1` document.
+pub fn widest_processors(json: &str) -> usize {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    v["tests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["properties"].as_array().into_iter().flatten())
+        .filter(|p| p["name"] == "PROCESSORS")
+        .filter_map(|p| p["value"].as_u64())
+        .max()
+        .map_or(1, |n| n.max(1) as usize)
+}
+
+/// The test step of a variant whose selection leaves no test: `no_tests`, nothing run (Meson
+/// runs every test when given no name, so the selection must not become "all of them").
+fn nothing_selected(ctx: &StepContext, log: &Path) -> (StepResult, TestCounts) {
+    let message = "the matrix's test selection (`[test]` include/exclude) matches no test";
+    if let Some(p) = log.parent() {
+        let _ = std::fs::create_dir_all(p);
+    }
+    let _ = std::fs::write(log, format!("{message}\n"));
+    let r = StepResult {
+        step: "test".into(),
+        status: StepStatus::NoTests,
+        command: "(no test selected)".into(),
+        exit_code: Some(0),
+        duration_s: 0.0,
+        log: ctx.rel(log),
+        cores: 0,
+        message: Some(message.into()),
+        timed_out: false,
+    };
+    let c = TestCounts {
+        none: true,
+        ..Default::default()
+    };
+    (r, c)
+}
+
 /// One test as Meson's introspection lists it (`meson-info/intro-tests.json`).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct MesonTest {
@@ -835,16 +892,38 @@ pub fn test_selection(
     Some(a)
 }
 
-/// Test. A threaded variant waits for its thread count of cores and runs one test at a time
-/// with that many threads; a sequential one runs as many tests as cores held, one thread each.
-/// Either way the threads of concurrent tests never exceed the budget. Results come from the
+/// Test. A test's cores are its ranks (ctest's PROCESSORS, 1 when unset) times the
+/// variant's threads (its thread count when threaded, else 1). A variant with threads or a
+/// multi-rank test waits for the cores of its widest selected test and runs `cores / threads`
+/// ctest slots (ctest counts PROCESSORS against them); a sequential one with single-rank
+/// tests runs as many tests as cores held. Either way the threads of concurrent tests never
+/// exceed the cores held (a test wider than the whole budget runs alone on all of it). Results come from the
 /// driver's structured output (ctest's JUnit file, Meson's testlog.json), the summary text
 /// only for a ctest without `--output-junit`.
 pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
     let log = ctx.log("test");
     let threads = test_threads(ctx.job);
-    let held = if ctx.job.threaded {
-        ctx.budget.take_exactly(threads)
+    let bdir = ctx.build_dir();
+    let selection = match ctx.system {
+        System::Cmake => Ok(test_selection(ctx.system, &ctx.job.test, &[])),
+        System::Meson => {
+            meson_tests(&bdir).map(|all| test_selection(ctx.system, &ctx.job.test, &all))
+        }
+    };
+    let selection = match selection {
+        Ok(Some(args)) => args,
+        Ok(None) => return nothing_selected(ctx, &log),
+        Err(e) => return (io_failure(ctx, "test", &log, e), TestCounts::default()),
+    };
+    // The widest selected test: ctest's PROCESSORS (the ranks an MPI test starts), each rank
+    // running the variant's thread count. The step holds that many cores at least, so no
+    // test runs more threads than the cores held (Meson has no such property: 1).
+    let widest = match ctx.system {
+        System::Cmake => ctest_processors(ctx, &bdir, &selection),
+        System::Meson => 1,
+    };
+    let held = if ctx.job.threaded || widest > 1 {
+        ctx.budget.take_exactly(widest * threads)
     } else {
         ctx.budget.take(ctx.budget.share())
     };
@@ -853,8 +932,9 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
         Err(e) => return (io_failure(ctx, "test", &log, e), TestCounts::default()),
     };
     let k = held.count();
-    let parallel = if ctx.job.threaded { 1 } else { k };
-    let bdir = ctx.build_dir();
+    // ctest counts a test's PROCESSORS against `-j`: with one slot per `threads` cores, the
+    // tests it runs together never have more threads than the cores held.
+    let parallel = (k / threads).max(1);
     let junit = ctx.vdir.join("test-results.xml");
     let testlog = bdir.join("meson-logs").join("testlog.json");
     // Results of an earlier run must never stand for this one.
@@ -891,44 +971,7 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
     if !ctx.job.thread_vars.iter().any(|v| v == "OMP_NUM_THREADS") {
         cmd = cmd.env("OMP_NUM_THREADS", threads.to_string());
     }
-    let selection = match ctx.system {
-        System::Cmake => Ok(test_selection(ctx.system, &ctx.job.test, &[])),
-        System::Meson => {
-            meson_tests(&bdir).map(|all| test_selection(ctx.system, &ctx.job.test, &all))
-        }
-    };
-    match selection {
-        Ok(Some(args)) => cmd = cmd.args(&args),
-        Ok(None) => {
-            // Meson runs every test when given no name: a selection that matches none must
-            // not become "all of them".
-            drop(held);
-            let mut r = StepResult {
-                step: "test".into(),
-                status: StepStatus::NoTests,
-                command: "(no test selected)".into(),
-                exit_code: None,
-                duration_s: 0.0,
-                log: ctx.rel(&log),
-                cores: 0,
-                message: Some(
-                    "the matrix's test selection (`[test]` include/exclude) matches no test".into(),
-                ),
-                timed_out: false,
-            };
-            if let Some(p) = log.parent() {
-                let _ = std::fs::create_dir_all(p);
-            }
-            let _ = std::fs::write(&log, format!("{}\n", r.message.as_deref().unwrap_or("")));
-            r.exit_code = Some(0);
-            let c = TestCounts {
-                none: true,
-                ..Default::default()
-            };
-            return (r, c);
-        }
-        Err(e) => return (io_failure(ctx, "test", &log, e), TestCounts::default()),
-    }
+    cmd = cmd.args(&selection);
     header(&log, &cmd);
     let o = cmd.logged(&log);
     drop(held);
