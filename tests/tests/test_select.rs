@@ -211,10 +211,11 @@ fn settings_are_recorded_and_hashed() {
 /// A test's cores are its ranks (ctest's PROCESSORS) times the variant's threads: with
 /// `-j 4`, an OpenMP variant (2 threads) whose tests say `PROCESSORS 2` holds 4 cores for its
 /// test step and runs one such test at a time; the same tests in a variant without threads
-/// hold 2 cores. Each test sleeps 1 s, so one at a time is at least 3 s.
+/// hold 2 cores. Each test sleeps 1 s, so one at a time is at least 3 s. A user's `args`
+/// (`--verbose`) go to the run and leave the listing alone.
 #[test]
 fn test_cores_are_ranks_times_threads() {
-    let m = "name = \"cores\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc\"]\nblas = [\"none\"]\nbuild = [\"release\"]\nopenmp = [\"on\", \"off\"]\n";
+    let m = "name = \"cores\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc\"]\nblas = [\"none\"]\nbuild = [\"release\"]\nopenmp = [\"on\", \"off\"]\n[test]\nargs = [\"--verbose\"]\n";
     let env = MatrixDir::with_cache(m, shared_cache());
     let src = project(env.path(), false);
     std::fs::write(

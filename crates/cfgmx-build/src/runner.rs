@@ -919,7 +919,20 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
     // running the variant's thread count. The step holds that many cores at least, so no
     // test runs more threads than the cores held (Meson has no such property: 1).
     let widest = match ctx.system {
-        System::Cmake => ctest_processors(ctx, &bdir, &selection),
+        System::Cmake => {
+            // Only the filters decide which tests run; a user's `args` are for the run
+            // (output, repeat options), not for the listing.
+            let t = &ctx.job.test;
+            let filters = cfgmx_model::TestSettings {
+                include: t.include.clone(),
+                exclude: t.exclude.clone(),
+                labels: t.labels.clone(),
+                exclude_labels: t.exclude_labels.clone(),
+                ..Default::default()
+            };
+            let filters = test_selection(System::Cmake, &filters, &[]).unwrap_or_default();
+            ctest_processors(ctx, &bdir, &filters)
+        }
         System::Meson => 1,
     };
     let held = if ctx.job.threaded || widest > 1 {
