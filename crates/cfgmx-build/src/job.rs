@@ -2,7 +2,7 @@
 //! the runner. Built from a [`ConcreteVariant`]; read back from the lock file on another
 //! machine, so `show`/`env`/`reproduce HASH` mean the same thing there.
 
-use cfgmx_model::{ConcreteVariant, IntWidth, Language, Registry, Threading};
+use cfgmx_model::{ConcreteVariant, IntWidth, Language, Registry, TestSettings, Threading};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -81,6 +81,10 @@ pub struct Job {
     /// and the lock carries them so another machine configures the same way.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub files: IndexMap<String, String>,
+    /// Which tests the test step runs and how (the matrix's `[test]` and values' `test`);
+    /// the driver spellings are `runner::test_selection`'s.
+    #[serde(default, skip_serializing_if = "TestSettings::is_empty")]
+    pub test: TestSettings,
 }
 
 /// The matrix's default `threads`, for a lock entry written before the field existed.
@@ -161,6 +165,7 @@ impl Job {
                 .unwrap_or_default(),
             int_width: (r.int_width == IntWidth::Ilp64).then(|| "ilp64".to_string()),
             files: IndexMap::new(),
+            test: r.test.clone(),
         })
     }
 

@@ -798,6 +798,7 @@ mod tests {
             threaded: false,
             thread_vars: vec![],
             threads: 2,
+            test: Default::default(),
             blas_library: None,
             blas_names: vec![],
             int_width: None,

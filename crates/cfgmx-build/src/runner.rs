@@ -217,7 +217,21 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
     let stamp = ctx.vdir.join(CONFIGURED_STAMP);
     // The stamp holds the tools that configured the dir: another CMake (or Meson, or Ninja)
     // first on PATH must configure again, not build on a cache another version wrote.
-    let same_tools = std::fs::read_to_string(&stamp).is_ok_and(|t| t == ctx.tools);
+    // `cfgmx build` runs the project's tests, so it turns them on (`BUILD_TESTING=ON`, what
+    // CTest's module defaults to) unless the matrix sets BUILD_TESTING itself. On the command
+    // line, not in the rendered cache: the cache, and the hash, are what `cfgmx generate`
+    // writes for a user who configures by hand and chooses for themselves. The stamp holds
+    // these arguments too, so a dir configured without them is configured again.
+    let extra: Vec<String> = match ctx.system {
+        System::Cmake if !ctx.job.cmake.contains_key("BUILD_TESTING") => {
+            vec!["-DBUILD_TESTING=ON".to_string()]
+        }
+        _ => Vec::new(),
+    };
+    let stamp_text: String = std::iter::once(ctx.tools.clone())
+        .chain(extra.iter().map(|a| format!("configure: {a}\n")))
+        .collect();
+    let same_tools = std::fs::read_to_string(&stamp).is_ok_and(|t| t == stamp_text);
     let configured = same_tools
         && match ctx.system {
             System::Cmake => bdir.join("CMakeCache.txt").is_file(),
@@ -264,7 +278,7 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
                 Some(t) => c.arg(format!("-DCMAKE_TOOLCHAIN_FILE={}", t.display())),
                 None => c,
             };
-            c.arg("-C").arg(config)
+            c.arg("-C").arg(config).args(&extra)
         }
         System::Meson => {
             let c = ctx.base("meson");
@@ -287,7 +301,7 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
     drop(held);
     // Without the stamp the next run configures from scratch: slower, never wrong.
     if o.success() {
-        let _ = crate::store::write_atomic(&stamp, ctx.tools.as_bytes());
+        let _ = crate::store::write_atomic(&stamp, stamp_text.as_bytes());
     }
     finish(ctx, "configure", &o, n)
 }
@@ -707,16 +721,222 @@ pub fn test_threads(job: &Job) -> usize {
     }
 }
 
-/// Test. A threaded variant waits for its thread count of cores and runs one test at a time
-/// with that many threads; a sequential one runs as many tests as cores held, one thread each.
-/// Either way the threads of concurrent tests never exceed the budget. Results come from the
+/// The largest PROCESSORS of the tests ctest would run (its `--show-only=json-v1` listing,
+/// with the same selection); 1 when none sets it or the listing cannot be read (the run
+/// itself then says what is wrong).
+fn ctest_processors(ctx: &StepContext, bdir: &Path, selection: &[String]) -> usize {
+    let o = ctx
+        .base("ctest")
+        .arg("--test-dir")
+        .arg(bdir)
+        .arg("--show-only=json-v1")
+        .args(selection)
+        .output();
+    if !o.success() {
+        return 1;
+    }
+    widest_processors(&o.stdout)
+}
+
+/// The largest `PROCESSORS` property in ctest's `--show-only=json-v1` document.
+pub fn widest_processors(json: &str) -> usize {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    v["tests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["properties"].as_array().into_iter().flatten())
+        .filter(|p| p["name"] == "PROCESSORS")
+        .filter_map(|p| p["value"].as_u64())
+        .max()
+        .map_or(1, |n| n.max(1) as usize)
+}
+
+/// The test step of a variant whose selection leaves no test: `no_tests`, nothing run (Meson
+/// runs every test when given no name, so the selection must not become "all of them").
+fn nothing_selected(ctx: &StepContext, log: &Path) -> (StepResult, TestCounts) {
+    let message = "the matrix's test selection (`[test]` include/exclude) matches no test";
+    if let Some(p) = log.parent() {
+        let _ = std::fs::create_dir_all(p);
+    }
+    let _ = std::fs::write(log, format!("{message}\n"));
+    let r = StepResult {
+        step: "test".into(),
+        status: StepStatus::NoTests,
+        command: "(no test selected)".into(),
+        exit_code: Some(0),
+        duration_s: 0.0,
+        log: ctx.rel(log),
+        cores: 0,
+        message: Some(message.into()),
+        timed_out: false,
+    };
+    let c = TestCounts {
+        none: true,
+        ..Default::default()
+    };
+    (r, c)
+}
+
+/// One test as Meson's introspection lists it (`meson-info/intro-tests.json`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MesonTest {
+    pub name: String,
+    /// Seconds; 0 or less: no limit.
+    #[serde(default)]
+    pub timeout: f64,
+}
+
+/// The tests a configured Meson build dir declares, from the file Meson writes for tools
+/// (structured, unlike `meson test --list`'s text).
+fn meson_tests(bdir: &Path) -> std::io::Result<Vec<MesonTest>> {
+    let path = bdir.join("meson-info").join("intro-tests.json");
+    let text = cfgmx_fs::read_to_string(&path, cfgmx_fs::MAX_OWN_BYTES)
+        .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))
+}
+
+/// The test driver's arguments for a variant's test settings: the one table of ctest's and
+/// `meson test`'s spellings. ctest filters by regex itself (`-R`/`-E`, `-L`/`-LE`); Meson
+/// takes test names, so cfgmx matches the regexes against the names Meson lists (`tests`),
+/// and labels are its suites. Meson has no per-test timeout of its own, only a multiplier of
+/// each test's declared one: the multiplier gives no selected test more than `timeout`
+/// seconds (the longest-declared exactly that). `None`: the selection leaves no test (Meson
+/// would run them all when given no name).
+pub fn test_selection(
+    system: System,
+    t: &cfgmx_model::TestSettings,
+    tests: &[MesonTest],
+) -> Option<Vec<String>> {
+    // Several regexes or labels are one alternation: ctest takes one regex per option.
+    let any = |v: &[String]| match v {
+        [one] => one.clone(),
+        many => many
+            .iter()
+            .map(|r| format!("({r})"))
+            .collect::<Vec<_>>()
+            .join("|"),
+    };
+    let labels = |v: &[String]| format!("^({})$", v.join("|"));
+    let mut a: Vec<String> = Vec::new();
+    match system {
+        System::Cmake => {
+            if let Some(v) = t.include.as_deref().filter(|v| !v.is_empty()) {
+                a.extend(["-R".into(), any(v)]);
+            }
+            if let Some(v) = t.exclude.as_deref().filter(|v| !v.is_empty()) {
+                a.extend(["-E".into(), any(v)]);
+            }
+            if let Some(v) = t.labels.as_deref().filter(|v| !v.is_empty()) {
+                a.extend(["-L".into(), labels(v)]);
+            }
+            if let Some(v) = t.exclude_labels.as_deref().filter(|v| !v.is_empty()) {
+                a.extend(["-LE".into(), labels(v)]);
+            }
+            if let Some(n) = t.timeout {
+                a.extend(["--timeout".into(), n.to_string()]);
+            }
+            if let Some(n) = t.repeat_until_fail {
+                a.extend(["--repeat".into(), format!("until-fail:{n}")]);
+            }
+        }
+        System::Meson => {
+            let compile = |v: &Option<Vec<String>>| {
+                v.as_deref().map(|v| {
+                    v.iter()
+                        .filter_map(|r| regex::Regex::new(r).ok())
+                        .collect::<Vec<_>>()
+                })
+            };
+            let (inc, exc) = (compile(&t.include), compile(&t.exclude));
+            let selected: Vec<&MesonTest> = tests
+                .iter()
+                .filter(|x| {
+                    inc.as_ref()
+                        .is_none_or(|v| v.iter().any(|r| r.is_match(&x.name)))
+                })
+                .filter(|x| {
+                    !exc.as_ref()
+                        .is_some_and(|v| v.iter().any(|r| r.is_match(&x.name)))
+                })
+                .collect();
+            if inc.is_some() || exc.is_some() {
+                if selected.is_empty() {
+                    return None;
+                }
+                a.extend(selected.iter().map(|x| x.name.clone()));
+            }
+            for l in t.labels.iter().flatten() {
+                a.extend(["--suite".into(), l.clone()]);
+            }
+            for l in t.exclude_labels.iter().flatten() {
+                a.extend(["--no-suite".into(), l.clone()]);
+            }
+            if let Some(n) = t.timeout {
+                let m = selected
+                    .iter()
+                    .filter(|x| x.timeout > 0.0)
+                    .map(|x| f64::from(n) / x.timeout)
+                    .fold(f64::INFINITY, f64::min);
+                if m.is_finite() {
+                    a.extend(["--timeout-multiplier".into(), format!("{m}")]);
+                }
+            }
+            if let Some(n) = t.repeat_until_fail {
+                a.extend(["--repeat".into(), n.to_string()]);
+            }
+        }
+    }
+    a.extend(t.args.iter().flatten().cloned());
+    Some(a)
+}
+
+/// Test. A test's cores are its ranks (ctest's PROCESSORS, 1 when unset) times the
+/// variant's threads (its thread count when threaded, else 1). A variant with threads or a
+/// multi-rank test waits for the cores of its widest selected test and runs `cores / threads`
+/// ctest slots (ctest counts PROCESSORS against them); a sequential one with single-rank
+/// tests runs as many tests as cores held. Either way the threads of concurrent tests never
+/// exceed the cores held (a test wider than the whole budget runs alone on all of it). Results come from the
 /// driver's structured output (ctest's JUnit file, Meson's testlog.json), the summary text
 /// only for a ctest without `--output-junit`.
 pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
     let log = ctx.log("test");
     let threads = test_threads(ctx.job);
-    let held = if ctx.job.threaded {
-        ctx.budget.take_exactly(threads)
+    let bdir = ctx.build_dir();
+    let selection = match ctx.system {
+        System::Cmake => Ok(test_selection(ctx.system, &ctx.job.test, &[])),
+        System::Meson => {
+            meson_tests(&bdir).map(|all| test_selection(ctx.system, &ctx.job.test, &all))
+        }
+    };
+    let selection = match selection {
+        Ok(Some(args)) => args,
+        Ok(None) => return nothing_selected(ctx, &log),
+        Err(e) => return (io_failure(ctx, "test", &log, e), TestCounts::default()),
+    };
+    // The widest selected test: ctest's PROCESSORS (the ranks an MPI test starts), each rank
+    // running the variant's thread count. The step holds that many cores at least, so no
+    // test runs more threads than the cores held (Meson has no such property: 1).
+    let widest = match ctx.system {
+        System::Cmake => {
+            // Only the filters decide which tests run; a user's `args` are for the run
+            // (output, repeat options), not for the listing.
+            let t = &ctx.job.test;
+            let filters = cfgmx_model::TestSettings {
+                include: t.include.clone(),
+                exclude: t.exclude.clone(),
+                labels: t.labels.clone(),
+                exclude_labels: t.exclude_labels.clone(),
+                ..Default::default()
+            };
+            let filters = test_selection(System::Cmake, &filters, &[]).unwrap_or_default();
+            ctest_processors(ctx, &bdir, &filters)
+        }
+        System::Meson => 1,
+    };
+    let held = if ctx.job.threaded || widest > 1 {
+        ctx.budget.take_exactly(widest * threads)
     } else {
         ctx.budget.take(ctx.budget.share())
     };
@@ -725,8 +945,9 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
         Err(e) => return (io_failure(ctx, "test", &log, e), TestCounts::default()),
     };
     let k = held.count();
-    let parallel = if ctx.job.threaded { 1 } else { k };
-    let bdir = ctx.build_dir();
+    // ctest counts a test's PROCESSORS against `-j`: with one slot per `threads` cores, the
+    // tests it runs together never have more threads than the cores held.
+    let parallel = (k / threads).max(1);
     let junit = ctx.vdir.join("test-results.xml");
     let testlog = bdir.join("meson-logs").join("testlog.json");
     // Results of an earlier run must never stand for this one.
@@ -763,6 +984,7 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
     if !ctx.job.thread_vars.iter().any(|v| v == "OMP_NUM_THREADS") {
         cmd = cmd.env("OMP_NUM_THREADS", threads.to_string());
     }
+    cmd = cmd.args(&selection);
     header(&log, &cmd);
     let o = cmd.logged(&log);
     drop(held);
@@ -989,5 +1211,51 @@ mod tests {
         );
         assert!(parse_meson_testlog("{\"result\": \"OK\"}\n").is_err());
         assert!(parse_meson_testlog("").unwrap().is_empty());
+    }
+
+    /// Each test setting in each driver's spelling; Meson's names come from the regexes
+    /// matched against its listing, its multiplier gives the longest-declared test exactly the
+    /// timeout, and a selection of no test is `None` (never "no name: run them all").
+    #[test]
+    fn test_selection_spellings() {
+        let s = |v: &[&str]| Some(v.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+        let all = cfgmx_model::TestSettings {
+            include: s(&["^a", "b$"]),
+            exclude: s(&["slow"]),
+            labels: s(&["unit", "fast"]),
+            exclude_labels: s(&["big"]),
+            timeout: Some(60),
+            repeat_until_fail: Some(3),
+            args: s(&["--verbose"]),
+        };
+        let ctest = test_selection(System::Cmake, &all, &[]).unwrap();
+        assert_eq!(
+            ctest.join(" "),
+            "-R (^a)|(b$) -E slow -L ^(unit|fast)$ -LE ^(big)$ --timeout 60 --repeat until-fail:3 --verbose"
+        );
+        let t = |name: &str, timeout: f64| MesonTest {
+            name: name.into(),
+            timeout,
+        };
+        let tests = [
+            t("ab", 30.0),
+            t("a_slow", 120.0),
+            t("xb", 0.0),
+            t("c", 30.0),
+        ];
+        let meson = test_selection(System::Meson, &all, &tests).unwrap();
+        assert_eq!(
+            meson.join(" "),
+            "ab xb --suite unit --suite fast --no-suite big --timeout-multiplier 2 --repeat 3 --verbose"
+        );
+        let none = cfgmx_model::TestSettings {
+            include: s(&["^nothing$"]),
+            ..Default::default()
+        };
+        assert_eq!(test_selection(System::Meson, &none, &tests), None);
+        assert_eq!(
+            test_selection(System::Meson, &Default::default(), &tests),
+            Some(vec![])
+        );
     }
 }

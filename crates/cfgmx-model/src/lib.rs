@@ -28,7 +28,7 @@ pub mod version;
 pub use concrete::{concretize, ChosenCompiler, ConcreteVariant};
 pub use diag::{Diagnostic, Diagnostics, Source};
 pub use expand::{Combo, Combos};
-pub use matrix::{CompilerSpec, Matrix};
+pub use matrix::{CompilerSpec, Matrix, TestSettings};
 pub use mpi::MpiImpl;
 pub use profile::{
     BlasFailure, BlasLink, BlasRecord, CompilerRecord, FacetResult, IntWidth, MpiRecord,

@@ -129,6 +129,34 @@ struct RawMatrix {
     blas: Option<RawBlasPolicy>,
     #[serde(default)]
     values: IndexMap<Spanned<String>, IndexMap<Spanned<String>, Spanned<RawContribution>>>,
+    /// CMake cache variables for every variant (a value's own `cmake` entry wins).
+    #[serde(default)]
+    cmake: IndexMap<Spanned<String>, Scalar>,
+    /// Meson options for every variant (a value's own `meson` entry wins).
+    #[serde(default)]
+    meson: IndexMap<Spanned<String>, Scalar>,
+    /// Test selection and settings for every variant (a value's own `test` keys win).
+    #[serde(default)]
+    test: Option<Spanned<RawTest>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTest {
+    #[serde(default)]
+    include: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    exclude: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    labels: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    exclude_labels: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    timeout: Option<Spanned<i64>>,
+    #[serde(default)]
+    repeat_until_fail: Option<Spanned<i64>>,
+    #[serde(default)]
+    args: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +206,8 @@ struct RawContribution {
     meson: IndexMap<Spanned<String>, Scalar>,
     #[serde(default)]
     fortran: Option<Spanned<String>>,
+    #[serde(default)]
+    test: Option<Spanned<RawTest>>,
 }
 
 /// What one axis value adds to a variant (`[values.<axis>.<value>]`).
@@ -207,6 +237,60 @@ pub struct Contribution {
     /// For `compiler` values: the family that provides Fortran (mixed toolchains).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fortran: Option<String>,
+    /// Test settings of this value; each key it sets wins over the matrix's `[test]`.
+    #[serde(skip_serializing_if = "TestSettings::is_empty")]
+    pub test: TestSettings,
+}
+
+/// Which tests a variant runs and how (`[test]`, or `test = {...}` under a value). Every key
+/// is optional: unset keys take the matrix's `[test]` value, then the driver's default. The
+/// driver spellings (ctest's `-R`/`-E`/`-L`, `meson test`'s names and `--suite`) are
+/// cfgmx-build's one table; this is what the user asked, as data.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TestSettings {
+    /// Test-name regexes: only tests matching one of them run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+    /// Test-name regexes: tests matching one of them do not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<Vec<String>>,
+    /// Only tests with one of these labels (ctest) or suites (Meson) run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    /// Tests with one of these labels / suites do not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_labels: Option<Vec<String>>,
+    /// Seconds each test may run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    /// Run each test up to N times, stopping at its first failure (flaky tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_until_fail: Option<u32>,
+    /// Extra arguments for the test driver, passed as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+}
+
+impl TestSettings {
+    pub fn is_empty(&self) -> bool {
+        *self == TestSettings::default()
+    }
+
+    /// `other`'s keys replace this one's (a value's settings over the matrix's).
+    pub fn overlay(&mut self, other: &TestSettings) {
+        macro_rules! take {
+            ($($f:ident),*) => {$(if other.$f.is_some() { self.$f = other.$f.clone(); })*};
+        }
+        take!(
+            include,
+            exclude,
+            labels,
+            exclude_labels,
+            timeout,
+            repeat_until_fail,
+            args
+        );
+    }
 }
 
 /// A parsed `compiler` value: `gcc`, `gcc@12:`, `clang@14`.
@@ -333,6 +417,12 @@ pub struct Matrix {
     pub blas_policy: BlasPolicy,
     /// `[values.<axis>.<value>]`.
     pub values: IndexMap<String, IndexMap<String, Contribution>>,
+    /// `[cmake]`: cache variables for every variant, under the values' own.
+    pub cmake: IndexMap<String, String>,
+    /// `[meson]`: options for every variant, under the values' own.
+    pub meson: IndexMap<String, String>,
+    /// `[test]`: test selection for every variant, under the values' own `test`.
+    pub test: TestSettings,
     pub source: Source,
     /// Non-fatal findings (e.g. an include adding a variable that is not an axis).
     pub warnings: Vec<Diagnostic>,
@@ -801,24 +891,9 @@ impl Validator<'_> {
                         );
                     }
                 }
-                for (what, keys) in [("CMake", &rc.cmake), ("Meson", &rc.meson)] {
-                    for k in keys.keys() {
-                        let ok = k
-                            .get_ref()
-                            .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                            && k.get_ref().chars().all(|c| {
-                                c.is_ascii_alphanumeric()
-                                    || matches!(c, '_' | '-' | '.' | ':' | '+')
-                            });
-                        if !ok {
-                            self.err(
-                                k.span(),
-                                format!("invalid {what} option name {:?}", k.get_ref()),
-                                "letters, digits, `_`, `-`, `.`, `:`, `+`, starting with a letter or `_`",
-                            );
-                        }
-                    }
-                }
+                self.option_names("CMake", &rc.cmake);
+                self.option_names("Meson", &rc.meson);
+                let test = rc.test.as_ref().map(|t| self.test(t)).unwrap_or_default();
                 for k in rc.env.keys() {
                     if !valid_env_name(k) {
                         self.err(
@@ -842,11 +917,24 @@ impl Validator<'_> {
                         cmake: spanned_map(&rc.cmake),
                         meson: spanned_map(&rc.meson),
                         fortran: rc.fortran.as_ref().map(|f| f.get_ref().clone()),
+                        test,
                     },
                 );
             }
             values.insert(aname, out);
         }
+
+        // Project settings for every variant.
+        self.option_names("CMake", &raw.cmake);
+        self.option_names("Meson", &raw.meson);
+        let settings = |m: &IndexMap<Spanned<String>, Scalar>| {
+            m.iter()
+                .map(|(k, v)| (k.get_ref().clone(), v.text()))
+                .collect::<IndexMap<_, _>>()
+        };
+        let cmake = settings(&raw.cmake);
+        let meson = settings(&raw.meson);
+        let test = raw.test.as_ref().map(|t| self.test(t)).unwrap_or_default();
 
         Matrix {
             name,
@@ -861,8 +949,112 @@ impl Validator<'_> {
             env,
             blas_policy,
             values,
+            cmake,
+            meson,
+            test,
             source: self.src.clone(),
             warnings: Vec::new(),
+        }
+    }
+
+    /// CMake cache variable / Meson option names: pasted into caches, native files and
+    /// command lines, so a separator or space would change what they say.
+    fn option_names(&mut self, what: &str, keys: &IndexMap<Spanned<String>, Scalar>) {
+        for k in keys.keys() {
+            let ok = k
+                .get_ref()
+                .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && k.get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '+'));
+            if !ok {
+                self.err(
+                    k.span(),
+                    format!("invalid {what} option name {:?}", k.get_ref()),
+                    "letters, digits, `_`, `-`, `.`, `:`, `+`, starting with a letter or `_`",
+                );
+            }
+        }
+    }
+
+    /// Checks a `[test]` table (or a value's `test = {...}`): regexes compile (cfgmx matches
+    /// Meson test names with them itself, and a broken one would select nothing silently),
+    /// labels are plain names (they are joined into one ctest regex), counts are positive.
+    fn test(&mut self, t: &Spanned<RawTest>) -> TestSettings {
+        let t = t.get_ref();
+        let mut regexes = |v: &Option<Vec<Spanned<String>>>, key: &str| {
+            v.as_ref().map(|v| {
+                for r in v {
+                    if let Err(e) = regex::Regex::new(r.get_ref()) {
+                        let first = e.to_string();
+                        let why = first.lines().last().unwrap_or("").trim().to_string();
+                        self.err(
+                            r.span(),
+                            format!("`{key}`: invalid regex {:?} ({why})", r.get_ref()),
+                            "a regular expression over test names, such as \"^unit_\"",
+                        );
+                    }
+                }
+                unspan(v)
+            })
+        };
+        let include = regexes(&t.include, "include");
+        let exclude = regexes(&t.exclude, "exclude");
+        let mut names = |v: &Option<Vec<Spanned<String>>>, key: &str| {
+            v.as_ref().map(|v| {
+                for l in v {
+                    let ok = !l.get_ref().is_empty()
+                        && l.get_ref()
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+                    if !ok {
+                        self.err(
+                            l.span(),
+                            format!("`{key}`: invalid label {:?}", l.get_ref()),
+                            "a label or suite name of letters, digits, `_` and `-`",
+                        );
+                    }
+                }
+                unspan(v)
+            })
+        };
+        let labels = names(&t.labels, "labels");
+        let exclude_labels = names(&t.exclude_labels, "exclude_labels");
+        let mut count = |v: &Option<Spanned<i64>>, key: &str, what: &str| {
+            v.as_ref().and_then(|n| match u32::try_from(*n.get_ref()) {
+                Ok(x) if x >= 1 => Some(x),
+                _ => {
+                    self.err(
+                        n.span(),
+                        format!("`{key}` is {}", n.get_ref()),
+                        format!("{what}, at least 1"),
+                    );
+                    None
+                }
+            })
+        };
+        let timeout = count(&t.timeout, "timeout", "seconds per test");
+        let repeat_until_fail = count(&t.repeat_until_fail, "repeat_until_fail", "a run count");
+        let args = t.args.as_ref().map(|v| {
+            for a in v {
+                if !crate::toolchain::flag_ok(a.get_ref()) {
+                    self.err(
+                        a.span(),
+                        format!("invalid test argument {:?}", a.get_ref()),
+                        "one non-empty argument, no space at either end",
+                    );
+                }
+            }
+            unspan(v)
+        });
+        TestSettings {
+            include,
+            exclude,
+            labels,
+            exclude_labels,
+            timeout,
+            repeat_until_fail,
+            args,
         }
     }
 

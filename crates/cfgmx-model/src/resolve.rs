@@ -10,7 +10,8 @@ use crate::diag::Diagnostic;
 use crate::expand::Combo;
 use crate::hash::{canonical_json, push_json_bytes, sha256_hex, SpecHasher};
 use crate::matrix::{
-    CompilerSpec, Contribution, Matrix, BLAS, BUILD, BUILD_MODES, COMPILER, INT, OPENMP,
+    CompilerSpec, Contribution, Matrix, TestSettings, BLAS, BUILD, BUILD_MODES, COMPILER, INT,
+    OPENMP,
 };
 use crate::profile::IntWidth;
 use crate::provider::{BlasChoice, Threading};
@@ -154,6 +155,9 @@ pub struct Resolved {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub openmp_off: bool,
     pub flags: FlagSet,
+    /// Which tests run and how: the matrix's `[test]` under the values' own `test` keys.
+    #[serde(skip_serializing_if = "TestSettings::is_empty")]
+    pub test: TestSettings,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// SHA-256 of the canonical JSON of the spec document's resolved part (see `hash`).
@@ -526,8 +530,18 @@ impl<'a> Resolver<'a> {
         // Runtime libraries after the BLAS that may need them.
         push_unique(&mut flags.libs, &facet_libs);
 
+        // The matrix's `[cmake]`/`[meson]` for every variant, before the values' own, which win.
+        for (k, v) in &m.cmake {
+            flags.cmake.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &m.meson {
+            flags.meson.insert(k.clone(), v.clone());
+        }
+        let mut test = m.test.clone();
+
         // Matrix values' contributions, in key order.
         for (_, _, x) in &contributions {
+            test.overlay(&x.test);
             flags.cflags.extend(x.cflags.iter().cloned());
             flags.cxxflags.extend(x.cxxflags.iter().cloned());
             flags.fflags.extend(x.fflags.iter().cloned());
@@ -644,6 +658,10 @@ impl<'a> Resolver<'a> {
         if int_width == IntWidth::Ilp64 {
             spec_part["int_width"] = serde_json::to_value(int_width).unwrap_or_default();
         }
+        // A pass proves only the tests it ran: another selection is another result.
+        if !test.is_empty() {
+            spec_part["test"] = serde_json::to_value(&test).unwrap_or_default();
+        }
         if let Some(o) = project_openmp {
             spec_part["project_openmp"] = serde_json::Value::String(o.to_string());
         }
@@ -659,6 +677,7 @@ impl<'a> Resolver<'a> {
             int_width,
             openmp_off: project_openmp == Some("off"),
             flags,
+            test,
             warnings,
             digest,
             spec_part,
