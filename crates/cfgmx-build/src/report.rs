@@ -317,7 +317,7 @@ impl RunReport {
                 let status = status_label(v.status);
                 vec![
                     v.name.clone(),
-                    v.hash[..v.hash.len().min(12)].to_string(),
+                    cfgmx_model::hash::short_hash(&v.hash).to_string(),
                     status.to_string(),
                     st("configure"),
                     st("build"),
@@ -398,7 +398,11 @@ impl RunReport {
                 let why = v.reason.as_deref().unwrap_or("not run");
                 st.set_message(format!("{}: {why}", status_label(v.status)));
                 let mut tc = TestCase::new("build", st);
-                tc.set_classname(format!("{}.{}", v.name, &v.hash[..v.hash.len().min(12)]));
+                tc.set_classname(format!(
+                    "{}.{}",
+                    v.name,
+                    cfgmx_model::hash::short_hash(&v.hash)
+                ));
                 suite.add_test_case(tc);
             }
             for s in &v.steps {
@@ -434,7 +438,7 @@ impl RunReport {
                         tc.set_classname(format!(
                             "{}.{}.test",
                             v.name,
-                            &v.hash[..v.hash.len().min(12)]
+                            cfgmx_model::hash::short_hash(&v.hash)
                         ));
                         tc.set_time(Duration::from_secs_f64(t.time_s.max(0.0)));
                         suite.add_test_case(tc);
@@ -478,7 +482,11 @@ impl RunReport {
                 if let Some(c) = &cached {
                     tc.set_system_out(c.clone());
                 }
-                tc.set_classname(format!("{}.{}", v.name, &v.hash[..v.hash.len().min(12)]));
+                tc.set_classname(format!(
+                    "{}.{}",
+                    v.name,
+                    cfgmx_model::hash::short_hash(&v.hash)
+                ));
                 tc.set_time(Duration::from_secs_f64(s.duration_s.max(0.0)));
                 suite.add_test_case(tc);
             }
@@ -553,7 +561,7 @@ impl RunReport {
                 esc(&v.hash),
                 status_class(v.status),
                 esc(&v.name),
-                esc(&v.hash[..v.hash.len().min(12)]),
+                esc(cfgmx_model::hash::short_hash(&v.hash)),
                 esc(status_label(v.status))
             ));
             for n in ["configure", "build", "test"] {

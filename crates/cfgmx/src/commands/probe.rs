@@ -518,7 +518,12 @@ pub fn profile_for_expand(
 struct ConcreteRecord<'a> {
     #[serde(flatten)]
     variant: &'a cfgmx_model::ConcreteVariant,
+    /// The concrete hash when the variant can be built here, else the spec hash (the id a
+    /// build or the lock file knows it by); the two below say which is which.
     short_hash: &'a str,
+    short_spec_hash: &'a str,
+    /// None when the variant cannot be built here.
+    short_concrete_hash: Option<&'a str>,
 }
 
 /// Prints every variant with its availability on the profiled machine and its concrete hash.
@@ -540,6 +545,8 @@ pub fn print_concrete(
             .map(|c| ConcreteRecord {
                 variant: c,
                 short_hash: &c.id_hash()[..short],
+                short_spec_hash: &c.variant.hash[..short],
+                short_concrete_hash: c.concrete_hash.as_deref().map(|h| &h[..short]),
             })
             .collect();
         serde_json::to_writer_pretty(&mut out, &recs)
@@ -550,13 +557,14 @@ pub fn print_concrete(
     let term = Term::stdout(g);
     let mut t = Table::new(&[
         "NAME",
-        "HASH",
+        "SPEC",
+        "CONCRETE",
         "STATUS",
         "COMPILERS",
         "BLAS",
         "WHY NOT / WARNINGS",
     ])
-    .keep(&[1, 2]);
+    .keep(&[1, 2, 3]);
     for c in &cs {
         // family and version in the short form, the executables under --verbose
         let compilers = c
@@ -580,7 +588,10 @@ pub fn print_concrete(
         notes.dedup();
         t.row(vec![
             c.variant.name.clone(),
-            c.id_hash()[..short].to_string(),
+            c.variant.hash[..short].to_string(),
+            c.concrete_hash
+                .as_deref()
+                .map_or("-".to_string(), |h| h[..short].to_string()),
             term.status(if c.available {
                 "available"
             } else {
@@ -603,7 +614,7 @@ pub fn print_concrete(
     write!(out, "{}", t.render(&term)).ok();
     let n = cs.iter().filter(|c| c.available).count();
     let summary = format!(
-        "{n} of {} variants of matrix `{}` can be built here (HASH is the concrete hash for those)",
+        "{n} of {} variants of matrix `{}` can be built here (those have a CONCRETE hash)",
         cs.len(),
         m.name
     );
