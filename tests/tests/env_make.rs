@@ -57,7 +57,7 @@ fn cfgmx_env_output_is_safe_under_make() {
     run_in(d, &["expand", "--probe", "--lock", "inj.toml"]).expect_code(0);
     let lock: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("cfgmx.lock")).unwrap()).unwrap();
-    let hash = lock["variants"]
+    let hash = lock["matrices"]["inj"]["variants"]
         .as_object()
         .unwrap()
         .keys()
