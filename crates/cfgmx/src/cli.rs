@@ -103,7 +103,7 @@ pub enum Command {
     Diff(commands::diff::DiffArgs),
     /// Find this machine's compilers, MPI wrappers and BLAS builds and test what really works.
     #[command(
-        after_help = "The result is cached (keyed by each file's path, size and mtime): a second probe on an unchanged machine runs nothing.\n\nExamples:\n  cfgmx probe\n  cfgmx probe --search /opt/intel/bin --timeout 20 --json\n  cfgmx probe --fresh"
+        after_help = "The result is cached, keyed by the compiler and BLAS files found (each one's path, resolved file, device, inode, size and mtime) and the descriptors and options: a second probe on an unchanged machine runs nothing; a compiler installed or replaced since is probed.\n\nExamples:\n  cfgmx probe\n  cfgmx probe --search /opt/intel/bin --timeout 20 --json\n  cfgmx probe --fresh"
     )]
     Probe(commands::probe::ProbeArgs),
     /// Write CMake presets, toolchain/cache files, Meson native files, env scripts, Lmod

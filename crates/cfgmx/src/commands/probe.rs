@@ -226,18 +226,19 @@ pub fn probe_with_progress(
 
 pub fn run(g: &Global, a: ProbeArgs) -> Result<u8> {
     let opts = options(g, &a)?;
-    // The warm path parses no descriptors: the cache key carries their fingerprint.
+    // The warm path needs the descriptors: discovery looks for the names they give.
+    let reg = load::registry(g)?;
     let cached = if opts.fresh {
         None
     } else {
-        cfgmx_probe::load_cached(&Registry::default(), &opts).unwrap_or_else(|why| {
+        cfgmx_probe::load_cached(&reg, &opts).unwrap_or_else(|why| {
             eprintln!("warning: {why}");
             None
         })
     };
     let profile = match cached {
         Some(p) => p,
-        None => probe_with_progress(&load::registry(g)?, &opts, g.json, None),
+        None => probe_with_progress(&reg, &opts, g.json, None),
     };
     let out = std::io::stdout();
     let mut out = out.lock();
