@@ -18,6 +18,7 @@ reproduce take a name or any hash prefix of at least 7 hex digits.
 Exit codes: 0 ok, 1 some variant failed, 2 bad input or usage, 130 interrupted.
 
 Examples:
+  cfgmx init && cfgmx build cfgmx.toml   # a matrix of this machine's compilers, built here
   cfgmx expand                      # the 16 variants of hpc16, with hashes and flags
   cfgmx expand matrices/my.toml --jsonl | jq .name
   cfgmx show gcc-threaded-release   # one variant whole (by name or hash prefix)
@@ -86,6 +87,11 @@ pub enum ColorWhen {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a matrix for this machine: the compilers and BLAS builds it has, debug and release.
+    #[command(
+        after_help = "Probes this machine (cached), proves each candidate variant with a link test, and writes FILE (default cfgmx.toml) with the compiler families and versions found, sequential and threaded BLAS where both exist, and debug/release; variants that cannot be built here are left out with the reason in a comment. The matrix takes the languages of the project in --source (default: the current directory) when there is one. An existing FILE is kept unless --force.\n\nExamples:\n  cfgmx init && cfgmx build cfgmx.toml\n  cfgmx init ci.toml --source ~/src/mylib"
+    )]
+    Init(commands::init::InitArgs),
     /// List a matrix's variants with their hashes and resolved flags.
     #[command(
         after_help = "Examples:\n  cfgmx expand\n  cfgmx expand matrices/solver.toml --json\n  cfgmx expand --jsonl > variants.jsonl   # streams; constant memory"

@@ -631,5 +631,13 @@ pub fn print_concrete(
         )
         .ok();
     }
+    // Most of the matrix out of reach (the default hpc16 on a machine without Intel, PGI or
+    // XL compilers): point at the command that writes one for this machine.
+    if n * 2 < cs.len() {
+        eprintln!(
+            "hint: most of `{}` cannot be built here; `cfgmx init` writes a matrix of the compilers and BLAS builds this machine has",
+            m.name
+        );
+    }
     Ok(0)
 }
