@@ -119,6 +119,9 @@ pub enum Command {
     )]
     Generate(commands::generate::GenerateArgs),
     /// List the toolchain descriptors (compiler families) and their facets.
+    #[command(
+        after_help = "Examples:\n  cfgmx toolchains                 # one row per family\n  cfgmx toolchains clang           # one family whole: names, version rules, identity, facets\n  cfgmx toolchains clang --json    # the descriptor as JSON"
+    )]
     Toolchains(commands::toolchains::ToolchainsArgs),
     /// List the BLAS providers and their builds (threading, link line, thread variables).
     Providers(commands::toolchains::ProvidersArgs),
