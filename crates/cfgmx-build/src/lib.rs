@@ -737,6 +737,7 @@ fn run_one(
     Some(VariantResult {
         name: job.name.clone(),
         hash: job.hash.clone(),
+        hash_kind: report::HashKind::Concrete,
         compiler: job.compiler.clone(),
         blas: job.blas.clone(),
         build: job.build.clone(),

@@ -834,12 +834,12 @@ fn finish(
     let table = |fold: bool| {
         let head: &[&str] = if fold {
             &[
-                "VARIANT", "HASH", "STATUS", "STEPS", "TESTS", "THREADS", "TIME",
+                "VARIANT", "CONCRETE", "STATUS", "STEPS", "TESTS", "THREADS", "TIME",
             ]
         } else {
             &[
                 "VARIANT",
-                "HASH",
+                "CONCRETE",
                 "STATUS",
                 "CONFIGURE",
                 "BUILD",

@@ -53,7 +53,7 @@ pub fn run(g: &Global, a: InitArgs) -> Result<u8> {
             ..Default::default()
         },
     )?;
-    let profile = super::probe::probe_with_progress(&reg, &opts, g.json);
+    let profile = super::probe::probe_with_progress(&reg, &opts, g.json, Some("cfgmx init"));
     let languages = languages(&a.source, &profile);
     let mut compilers = compiler_values(&profile, &languages);
     if compilers.is_empty() {
