@@ -82,7 +82,7 @@ fn two_matrices_built_in_one_directory_both_answer_show_env_and_reproduce() {
         );
         // `env` gives the script that variant was built with.
         let e = run_in(d, &["env", prefix]).expect_code(0).stdout();
-        assert!(e.contains("export CC=/"), "{e}");
+        assert!(e.contains("export CC='/"), "{e}");
     }
     // The clang variant's script is the clang one (OpenMP through libomp), the small one's gcc.
     let e = run_in(d, &["env", &clang.0[..12]]).stdout();
@@ -160,7 +160,7 @@ fn a_lock_of_the_old_schema_is_read_and_kept() {
     std::fs::write(d.join("cfgmx.lock"), v1.to_string()).unwrap();
     let hash = hashes(&l, "small")[0].0.clone();
     let e = run_in(d, &["env", &hash[..12]]).expect_code(0).stdout();
-    assert!(e.contains("export CC=/"), "{e}");
+    assert!(e.contains("export CC='/"), "{e}");
     // Locking another matrix turns it into schema 2 without losing the old entries.
     std::fs::copy(
         repo().join("tests/matrices/gcc-clang.toml"),
