@@ -558,14 +558,13 @@ pub fn print_concrete(
     let term = Term::stdout(g);
     let mut t = Table::new(&[
         "NAME",
-        "SPEC",
-        "CONCRETE",
+        "HASH",
         "STATUS",
         "COMPILERS",
         "BLAS",
         "WHY NOT / WARNINGS",
     ])
-    .keep(&[1, 2, 3]);
+    .keep(&[1, 2]);
     for c in &cs {
         // family and version in the short form, the executables under --verbose
         let compilers = c
@@ -589,10 +588,7 @@ pub fn print_concrete(
         notes.dedup();
         t.row(vec![
             c.variant.name.clone(),
-            c.variant.hash[..short].to_string(),
-            c.concrete_hash
-                .as_deref()
-                .map_or("-".to_string(), |h| h[..short].to_string()),
+            c.id_hash()[..short].to_string(),
             term.status(if c.available {
                 "available"
             } else {
@@ -615,7 +611,7 @@ pub fn print_concrete(
     write!(out, "{}", t.render(&term)).ok();
     let n = cs.iter().filter(|c| c.available).count();
     let summary = format!(
-        "{n} of {} variants of matrix `{}` can be built here (those have a CONCRETE hash)",
+        "{n} of {} variants of matrix `{}` can be built here (HASH is their concrete hash, the spec hash of the others)",
         cs.len(),
         m.name
     );
