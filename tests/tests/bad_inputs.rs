@@ -340,7 +340,9 @@ fn show_says_a_corrupt_lock_is_corrupt() {
     let r = run_in(dir.path(), &["show", "abcdef12"]);
     r.expect_code(2);
     assert!(
-        r.stderr().contains("cfgmx.lock here") && r.stderr().contains("not a cfgmx lock file"),
+        r.stderr().contains("Looked in the lock file too")
+            && r.stderr().contains("cfgmx.lock:1:")
+            && r.stderr().contains("not a cfgmx lock file"),
         "{}",
         r.explain()
     );

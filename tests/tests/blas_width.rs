@@ -101,7 +101,13 @@ fn check_widths_run(env: &MatrixDir, root: &str, path: Option<&Path>, extra: &[&
             .iter()
             .map(|x| x.as_str().unwrap())
             .collect();
-        let job = &lock["variants"][v["hash"].as_str().unwrap()];
+        // The lock keys entries by matrix, then by concrete hash.
+        let job = lock["matrices"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find_map(|m| m["variants"].get(v["hash"].as_str().unwrap()))
+            .unwrap_or_else(|| panic!("{name} not in the lock: {lock:#}"));
         let named = job["blas_library"].as_str().unwrap();
         // the file the build really loads is the one the lock names, and only that
         assert_eq!(linked, [real(named)], "{name}: {v:#}");

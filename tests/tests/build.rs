@@ -604,6 +604,8 @@ fn sigint_stops_every_child_and_a_second_build_on_the_root_is_refused() {
         err.contains("another cfgmx build is using the build root"),
         "{err}"
     );
+    // ... and names the flag that waits instead.
+    assert!(err.contains("`--wait` waits for it"), "{err}");
 
     unsafe { libc_kill(child.id() as i32, 2) };
     let status = child.wait().unwrap();
@@ -696,7 +698,9 @@ fn expand_lock_then_show_and_env_by_concrete_hash() {
     let lock: Value =
         serde_json::from_str(&std::fs::read_to_string(env.path().join("cfgmx.lock")).unwrap())
             .unwrap();
-    let vars = lock["variants"].as_object().unwrap();
+    let vars = lock["matrices"]["gcc-clang"]["variants"]
+        .as_object()
+        .unwrap();
     assert_eq!(vars.len(), 8);
     let (hash, job) = vars
         .iter()

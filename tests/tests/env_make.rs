@@ -57,7 +57,7 @@ fn cfgmx_env_output_is_safe_under_make() {
     run_in(d, &["expand", "--probe", "--lock", "inj.toml"]).expect_code(0);
     let lock: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("cfgmx.lock")).unwrap()).unwrap();
-    let hash = lock["variants"]
+    let hash = lock["matrices"]["inj"]["variants"]
         .as_object()
         .unwrap()
         .keys()
@@ -103,7 +103,7 @@ fn a_make_function_in_a_flag_is_refused() {
     assert!(l.stderr().contains("make expands"), "{}", l.explain());
     let lock: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("cfgmx.lock")).unwrap()).unwrap();
-    let hash = lock["variants"]
+    let hash = lock["matrices"]["inj"]["variants"]
         .as_object()
         .unwrap()
         .keys()

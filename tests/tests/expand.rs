@@ -191,6 +191,31 @@ fn toolchains_and_providers_list_the_registry() {
     }
     let j = run_in(d.path(), &["toolchains", "--json"]).json();
     assert!(j.as_array().unwrap().len() >= 13);
+    // One family: text for people (each facet's flags, from the descriptor), JSON on --json.
+    let one = run_in(d.path(), &["toolchains", "clang"])
+        .expect_code(0)
+        .stdout();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&one).is_err(),
+        "JSON without --json:\n{one}"
+    );
+    let desc = run_in(d.path(), &["toolchains", "clang", "--json"]).json();
+    assert_eq!(desc["name"], "clang");
+    assert!(one.starts_with("family        clang\n"), "{one}");
+    for (facet, cands) in desc["facets"].as_object().unwrap() {
+        for c in cands.as_array().unwrap() {
+            let flags: Vec<&str> = c["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .collect();
+            assert!(
+                one.contains(&flags.join(" ")),
+                "facet {facet}: {flags:?} not shown:\n{one}"
+            );
+        }
+    }
     let p = run_in(d.path(), &["providers"]).expect_code(0).stdout();
     for id in [
         "openblas-serial",

@@ -1182,3 +1182,64 @@ fn generate_uses_the_probes_cached_profile_end_to_end() {
         assert!(line.contains(lib_dir), "{name}: {line} (wanted {lib_dir})");
     }
 }
+
+/// Generated CI files say in their header what their variants were rendered from: the probe
+/// (its cache file and date), a profile file, or nothing (abstract), so two generated files
+/// that differ show why.
+#[test]
+fn ci_headers_say_what_the_variants_were_rendered_from() {
+    let dir = cfgmx_tests::tempdir();
+    let d = dir.path();
+    let header = |out: &str, file: &str| -> String {
+        std::fs::read_to_string(d.join(out).join(file))
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("# Variants: "))
+            .unwrap_or_else(|| panic!("no `# Variants:` line in {out}/{file}"))
+            .to_string()
+    };
+    // No probe yet: abstract.
+    cfgmx_tests::run_in(d, &["generate", "-f", "gitlab", "-o", "a"]).expect_code(0);
+    let h = header("a", "gitlab-ci.yml");
+    assert!(
+        h.contains("abstract, rendered without a machine profile"),
+        "{h}"
+    );
+    // After `cfgmx probe`: the probe's cache file and the day it ran.
+    cfgmx_tests::run_in(d, &["probe"]).expect_code(0);
+    cfgmx_tests::run_in(d, &["generate", "-f", "slurm", "-o", "p"]).expect_code(0);
+    let cache = std::fs::canonicalize(d.join(".cfgmx-cache/probe-profile.json")).unwrap();
+    let today = cfgmx_tests::sh("date -u +%Y-%m-%d");
+    for f in [
+        "slurm/cfgmx-array.sbatch",
+        "slurm/submit.sh",
+        "slurm/cfgmx-merge.sbatch",
+    ] {
+        let h = header("p", f);
+        assert!(
+            h.contains(&format!("rendered from the probe of {today}"))
+                && h.contains(&format!("(cache {})", cache.display())),
+            "{f}: {h}"
+        );
+    }
+    // A profile file: named.
+    let prof = cfgmx_tests::run_in(d, &["probe", "--json"])
+        .expect_code(0)
+        .stdout();
+    std::fs::write(d.join("prof.json"), prof).unwrap();
+    cfgmx_tests::run_in(
+        d,
+        &[
+            "generate",
+            "-f",
+            "github-workflow",
+            "-o",
+            "f",
+            "--profile",
+            "prof.json",
+        ],
+    )
+    .expect_code(0);
+    let h = header("f", ".github/workflows/cfgmx.yml");
+    assert!(h.contains("rendered from the profile prof.json"), "{h}");
+}

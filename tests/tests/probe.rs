@@ -746,3 +746,73 @@ fn bad_probe_arguments_are_usage_errors() {
         "a failed probe wrote its cache"
     );
 }
+
+/// The cache is keyed by the compilers found, not by the directories looked in: a directory
+/// on `PATH` whose contents change for other reasons (a pyenv shims directory) leaves the cached
+/// profile in place, while a compiler replaced by another file (same size and mtime, a new
+/// inode) or a compiler installed since is probed.
+#[test]
+fn the_probe_cache_ignores_unrelated_path_changes_and_sees_replaced_or_new_compilers() {
+    let bin = tempfile::tempdir().unwrap();
+    let tools = tools_path();
+    let shims = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("runs.log");
+    let banner = sh("/usr/bin/gcc --version");
+    let gcc = bin.path().join("gcc");
+    write_exe(
+        &gcc,
+        &emulator("--version", &banner, "/usr/bin/gcc", "", Some(&log)),
+    );
+    let dir = bin.path().to_str().unwrap();
+    let path = format!("{}:{}", shims.path().display(), tools.path().display());
+    let path = Some(path.as_str());
+    let runs = || {
+        std::fs::read_to_string(&log)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    let cold = probe_json(&["--search", dir], cache.path(), path);
+    let after_cold = runs();
+    assert!(after_cold > 0, "the cold probe ran nothing?");
+
+    // A shim written and another removed: the directory's mtime moves, no compiler changes.
+    std::fs::write(shims.path().join("python3"), "#!/bin/sh\n").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(shims.path().join("pip"), "#!/bin/sh\n").unwrap();
+    std::fs::remove_file(shims.path().join("python3")).unwrap();
+    let warm = probe_json(&["--search", dir], cache.path(), path);
+    assert_eq!(runs(), after_cold, "an unrelated PATH change re-probed");
+    assert_eq!(cold, warm);
+
+    // The same bytes and mtime in a new file (an upgrade's rename): a new inode, probed again.
+    let copy = bin.path().join(".gcc.new");
+    std::fs::copy(&gcc, &copy).unwrap();
+    let mtime = std::fs::metadata(&gcc).unwrap().modified().unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&copy)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    std::fs::rename(&copy, &gcc).unwrap();
+    probe_json(&["--search", dir], cache.path(), path);
+    let after_replace = runs();
+    assert!(
+        after_replace > after_cold,
+        "a replaced compiler was answered from the cache"
+    );
+    probe_json(&["--search", dir], cache.path(), path);
+    assert_eq!(
+        runs(),
+        after_replace,
+        "the re-probed profile was not cached"
+    );
+
+    // A compiler installed since, under a name discovery knows: found, and probed.
+    std::os::unix::fs::symlink(&gcc, bin.path().join("gcc-99")).unwrap();
+    let p = probe_json(&["--search", dir], cache.path(), path);
+    assert!(runs() > after_replace, "a new compiler was not noticed");
+    compiler(&p, &bin.path().join("gcc-99").display().to_string());
+}

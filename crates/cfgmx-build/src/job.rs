@@ -2,13 +2,14 @@
 //! the runner. Built from a [`ConcreteVariant`]; read back from the lock file on another
 //! machine, so `show`/`env`/`reproduce HASH` mean the same thing there.
 
+use cfgmx_model::hash::short_hash;
 use cfgmx_model::{ConcreteVariant, IntWidth, Language, Registry, TestSettings, Threading};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub const LOCK_SCHEMA: u32 = 1;
+pub const LOCK_SCHEMA: u32 = 2;
 pub const LOCK_FILE: &str = "cfgmx.lock";
 
 /// One concrete variant, self-contained.
@@ -170,46 +171,87 @@ impl Job {
     }
 
     pub fn short(&self) -> &str {
-        &self.hash[..self.hash.len().min(12)]
+        short_hash(&self.hash)
     }
 }
 
-/// `cfgmx.lock`: the concrete variants keyed by hash.
+/// `cfgmx.lock`: the concrete variants of every matrix built or locked in its directory, keyed
+/// by matrix name and then by concrete hash. Building a second matrix adds to the file rather
+/// than replacing it, so a hash from the first keeps resolving.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LockFile {
     pub schema: u32,
-    pub matrix: String,
+    pub matrices: BTreeMap<String, LockedMatrix>,
+}
+
+/// One matrix's entries in the lock file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LockedMatrix {
     pub variants: BTreeMap<String, Job>,
+}
+
+/// Schema 1 held one matrix: the one built last. Read so that an old lock keeps answering
+/// `show`/`env`/`reproduce`; the next write turns it into schema 2.
+#[derive(Deserialize)]
+struct LockV1 {
+    matrix: String,
+    variants: BTreeMap<String, Job>,
+}
+
+/// Just the schema number, read first so an old or newer file gets a message of its own
+/// rather than a serde error about a missing field.
+#[derive(Deserialize)]
+struct SchemaOnly {
+    schema: u32,
 }
 
 impl LockFile {
     pub fn new(matrix: &str, jobs: &[Job]) -> LockFile {
-        LockFile {
+        let mut lf = LockFile {
             schema: LOCK_SCHEMA,
-            matrix: matrix.to_string(),
-            variants: jobs.iter().map(|j| (j.hash.clone(), j.clone())).collect(),
+            matrices: BTreeMap::new(),
+        };
+        lf.add(matrix, jobs);
+        lf
+    }
+
+    /// Adds (or replaces, by hash) `jobs` under `matrix`; the other matrices' entries stay.
+    pub fn add(&mut self, matrix: &str, jobs: &[Job]) {
+        let m = self.matrices.entry(matrix.to_string()).or_default();
+        for j in jobs {
+            m.variants.insert(j.hash.clone(), j.clone());
         }
     }
 
     pub fn read(path: &Path) -> Result<LockFile, String> {
         let text = cfgmx_fs::read_to_string(path, cfgmx_fs::MAX_OWN_BYTES)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let lf: LockFile = serde_json::from_str(&text).map_err(|e| {
+        let located = |e: serde_json::Error| {
             format!(
                 "{}:{}:{}: not a cfgmx lock file: {e}",
                 path.display(),
                 e.line(),
                 e.column()
             )
-        })?;
-        if lf.schema != LOCK_SCHEMA {
-            return Err(format!(
-                "{}: lock schema {} is not the {LOCK_SCHEMA} this cfgmx reads",
-                path.display(),
-                lf.schema
-            ));
+        };
+        let schema = serde_json::from_str::<SchemaOnly>(&text)
+            .map_err(located)?
+            .schema;
+        match schema {
+            1 => {
+                let v1: LockV1 = serde_json::from_str(&text).map_err(located)?;
+                let mut lf = LockFile::new(&v1.matrix, &[]);
+                if let Some(m) = lf.matrices.get_mut(&v1.matrix) {
+                    m.variants = v1.variants;
+                }
+                Ok(lf)
+            }
+            LOCK_SCHEMA => serde_json::from_str(&text).map_err(located),
+            n => Err(format!(
+                "{}: lock schema {n} is newer than the {LOCK_SCHEMA} this cfgmx reads (written by a newer cfgmx; rebuild or `cfgmx expand --lock` to write one this version reads)",
+                path.display()
+            )),
         }
-        Ok(lf)
     }
 
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
@@ -218,10 +260,11 @@ impl LockFile {
         crate::store::write_atomic(path, text.as_bytes())
     }
 
-    /// Adds `jobs` to the lock file at `path` (a file of another matrix, or no valid file, is
-    /// started afresh). Entries are keyed by hash, and the read-merge-write holds an exclusive
-    /// lock on the file's directory, so concurrent builds (a Slurm array's tasks, all in the
-    /// submit directory) each add their variants and none is lost.
+    /// Adds `jobs` of `matrix` to the lock file at `path` (no valid file there is started
+    /// afresh; other matrices' entries are kept). Entries are keyed by matrix and hash, and
+    /// the read-merge-write holds an exclusive lock on the file's directory, so concurrent
+    /// builds (a Slurm array's tasks, all in the submit directory) each add their variants
+    /// and none is lost.
     pub fn update(path: &Path, matrix: &str, jobs: &[Job]) -> std::io::Result<()> {
         use fs4::fs_std::FileExt;
         let dir = path
@@ -232,30 +275,63 @@ impl LockFile {
         // lock on a replaced file guards nothing. The lock goes with the handle.
         let guard = std::fs::File::open(dir)?;
         guard.lock_exclusive()?;
-        let mut lf = match LockFile::read(path) {
-            Ok(lf) if lf.matrix == matrix => lf,
-            _ => LockFile::new(matrix, &[]),
-        };
-        for j in jobs {
-            lf.variants.insert(j.hash.clone(), j.clone());
-        }
+        let mut lf = LockFile::read(path).unwrap_or_default();
+        lf.schema = LOCK_SCHEMA;
+        lf.add(matrix, jobs);
         lf.write(path)
     }
 
-    /// A job by name or hash prefix (at least 4 hex digits); `Err` says why not.
-    pub fn find(&self, key: &str) -> Result<&Job, String> {
-        let jobs: Vec<&Job> = self.variants.values().collect();
-        match cfgmx_model::lookup(&jobs, key, |j| &j.name, |j| vec![&j.hash, &j.spec_hash]) {
-            cfgmx_model::Lookup::Found(j) => Ok(j),
-            cfgmx_model::Lookup::NotFound => Err(format!("no variant `{key}` in the lock file")),
-            cfgmx_model::Lookup::Ambiguous(v) => Err(format!(
-                "`{key}` matches {} variants in the lock file: {}",
-                v.len(),
-                v.iter()
-                    .map(|j| j.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+    /// Every entry, with the matrix it belongs to.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Job)> {
+        self.matrices
+            .iter()
+            .flat_map(|(m, lm)| lm.variants.values().map(move |j| (m.as_str(), j)))
+    }
+
+    /// What the file holds, for a message: `hpc16 (4 variants), solver (2 variants)`.
+    pub fn summary(&self) -> String {
+        if self.matrices.is_empty() {
+            return "no variant".to_string();
         }
+        self.matrices
+            .iter()
+            .map(|(m, lm)| format!("{m} ({} variant(s))", lm.variants.len()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// A job, with its matrix, by name or hash prefix (concrete or spec; at least
+    /// [`cfgmx_model::MIN_HASH_PREFIX`] hex digits); `Err` says why not, naming what the file
+    /// holds.
+    pub fn find(&self, key: &str) -> Result<(&str, &Job), String> {
+        let entries: Vec<(&str, &Job)> = self.entries().collect();
+        // A name may be in several matrices (`gcc-threaded-release` of two matrices): each
+        // is a match, and the hash tells them apart.
+        let by_name: Vec<&(&str, &Job)> = entries.iter().filter(|(_, j)| j.name == key).collect();
+        if by_name.len() == 1 {
+            return Ok(*by_name[0]);
+        }
+        let hits: Vec<&(&str, &Job)> = if by_name.len() > 1 {
+            by_name
+        } else {
+            match cfgmx_model::lookup(&entries, key, |_| "", |(_, j)| vec![&j.hash, &j.spec_hash]) {
+                cfgmx_model::Lookup::Found(e) => return Ok(*e),
+                cfgmx_model::Lookup::NotFound => {
+                    return Err(format!(
+                        "no variant `{key}` in the lock file, which holds {}",
+                        self.summary()
+                    ))
+                }
+                cfgmx_model::Lookup::Ambiguous(v) => v,
+            }
+        };
+        Err(format!(
+            "`{key}` matches {} variants in the lock file: {}; give more hash digits",
+            hits.len(),
+            hits.iter()
+                .map(|(m, j)| format!("{} {} of {m}", short_hash(&j.hash), j.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
     }
 }

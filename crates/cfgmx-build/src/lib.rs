@@ -485,10 +485,11 @@ pub fn reproduce(
     let system = match system.or_else(|| System::detect(&source)) {
         Some(s) => s,
         None => {
+            // The source defaults to `.`: say how to point elsewhere.
             return Err(RunError::Usage(format!(
-                "{} has neither CMakeLists.txt nor meson.build",
+                "--source {}: no CMakeLists.txt or meson.build there (give the project's top directory, or --system)",
                 source.display()
-            )))
+            )));
         }
     };
     std::fs::create_dir_all(root).map_err(|e| RunError::Io(format!("{}: {e}", root.display())))?;
@@ -532,11 +533,12 @@ pub fn reproduce(
     Ok((runner::configure(&ctx, &cfg), ctx.build_dir()))
 }
 
-/// Where a variant's record and directory live: its concrete hash (16 digits are plenty to
-/// be unique in one root), suffixed for Meson so the same variant built by both build systems
+/// Where a variant's record and directory live: its concrete hash as cfgmx shows it
+/// everywhere ([`cfgmx_model::SHORT_HASH`] digits, so the directory name is the hash in the
+/// tables), suffixed for Meson so the same variant built by both build systems
 /// keeps two build dirs and two records.
 fn store_key(job: &Job, system: System) -> String {
-    let h = &job.hash[..job.hash.len().min(16)];
+    let h = cfgmx_model::hash::short_hash(&job.hash);
     match system {
         System::Cmake => h.to_string(),
         System::Meson => format!("{h}-meson"),
@@ -735,6 +737,7 @@ fn run_one(
     Some(VariantResult {
         name: job.name.clone(),
         hash: job.hash.clone(),
+        hash_kind: report::HashKind::Concrete,
         compiler: job.compiler.clone(),
         blas: job.blas.clone(),
         build: job.build.clone(),
@@ -818,13 +821,17 @@ mod tests {
                 s.spawn(move || {
                     for i in 0..10 {
                         let j = job(&format!("t{t}-{i}"), &format!("{:064x}", t * 100 + i));
-                        LockFile::update(path, "m", &[j]).unwrap();
+                        // Two matrices at once: neither replaces the other's entries.
+                        let m = if t % 2 == 0 { "m" } else { "n" };
+                        LockFile::update(path, m, &[j]).unwrap();
                     }
                 });
             }
         });
         let lf = LockFile::read(&path).unwrap();
-        assert_eq!(lf.variants.len(), 80, "lost updates");
+        assert_eq!(lf.entries().count(), 80, "lost updates");
+        assert_eq!(lf.matrices["m"].variants.len(), 40);
+        assert_eq!(lf.matrices["n"].variants.len(), 40);
         // nothing but the lock file is left in the directory
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
         assert_eq!(names.len(), 1, "{names:?}");

@@ -97,11 +97,24 @@ pub enum Status {
     Missing,
 }
 
+/// Which hash a [`VariantResult`] carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HashKind {
+    #[default]
+    Concrete,
+    Spec,
+}
+
 /// Everything recorded about one variant's build.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VariantResult {
     pub name: String,
+    /// The concrete hash, or the spec hash of a variant that cannot be built here (it has no
+    /// concrete one): `hash_kind` says which.
     pub hash: String,
+    #[serde(default)]
+    pub hash_kind: HashKind,
     pub compiler: String,
     pub blas: String,
     pub build: String,
@@ -170,6 +183,12 @@ impl VariantResult {
         VariantResult {
             name: name.into(),
             hash: hash.into(),
+            // Only a variant this machine cannot build lacks a concrete hash.
+            hash_kind: if status == Status::Unavailable {
+                HashKind::Spec
+            } else {
+                HashKind::Concrete
+            },
             compiler: compiler.into(),
             blas: blas.into(),
             build: build.into(),
@@ -294,6 +313,10 @@ impl RunReport {
             out.wall_s = out.wall_s.max(p.wall_s);
             for mut v in p.variants {
                 v.explain_failure();
+                // A report written before `hash_kind` existed: only unavailable rows are spec.
+                if v.status == Status::Unavailable {
+                    v.hash_kind = HashKind::Spec;
+                }
                 seen.insert(v.hash.clone(), v);
             }
         }
@@ -317,7 +340,11 @@ impl RunReport {
                 let status = status_label(v.status);
                 vec![
                     v.name.clone(),
-                    v.hash[..v.hash.len().min(12)].to_string(),
+                    // The CONCRETE column: a variant that cannot be built here has none.
+                    match v.hash_kind {
+                        HashKind::Concrete => cfgmx_model::hash::short_hash(&v.hash).to_string(),
+                        HashKind::Spec => "-".to_string(),
+                    },
                     status.to_string(),
                     st("configure"),
                     st("build"),
@@ -398,7 +425,11 @@ impl RunReport {
                 let why = v.reason.as_deref().unwrap_or("not run");
                 st.set_message(format!("{}: {why}", status_label(v.status)));
                 let mut tc = TestCase::new("build", st);
-                tc.set_classname(format!("{}.{}", v.name, &v.hash[..v.hash.len().min(12)]));
+                tc.set_classname(format!(
+                    "{}.{}",
+                    v.name,
+                    cfgmx_model::hash::short_hash(&v.hash)
+                ));
                 suite.add_test_case(tc);
             }
             for s in &v.steps {
@@ -434,7 +465,7 @@ impl RunReport {
                         tc.set_classname(format!(
                             "{}.{}.test",
                             v.name,
-                            &v.hash[..v.hash.len().min(12)]
+                            cfgmx_model::hash::short_hash(&v.hash)
                         ));
                         tc.set_time(Duration::from_secs_f64(t.time_s.max(0.0)));
                         suite.add_test_case(tc);
@@ -478,7 +509,11 @@ impl RunReport {
                 if let Some(c) = &cached {
                     tc.set_system_out(c.clone());
                 }
-                tc.set_classname(format!("{}.{}", v.name, &v.hash[..v.hash.len().min(12)]));
+                tc.set_classname(format!(
+                    "{}.{}",
+                    v.name,
+                    cfgmx_model::hash::short_hash(&v.hash)
+                ));
                 tc.set_time(Duration::from_secs_f64(s.duration_s.max(0.0)));
                 suite.add_test_case(tc);
             }
@@ -553,7 +588,7 @@ impl RunReport {
                 esc(&v.hash),
                 status_class(v.status),
                 esc(&v.name),
-                esc(&v.hash[..v.hash.len().min(12)]),
+                esc(cfgmx_model::hash::short_hash(&v.hash)),
                 esc(status_label(v.status))
             ));
             for n in ["configure", "build", "test"] {
@@ -694,7 +729,10 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &dyn Fn(&VariantResult) -> Str
         let label = format!(
             "<b>{}</b><br><small><code>{}</code>{}{}{}</small>",
             esc(status_label(v.status)),
-            esc(&v.hash[..v.hash.len().min(8)]),
+            esc(&match v.hash_kind {
+                HashKind::Concrete => cfgmx_model::hash::short_hash(&v.hash).to_string(),
+                HashKind::Spec => format!("spec {}", cfgmx_model::hash::short_hash(&v.hash)),
+            }),
             if v.steps.is_empty() {
                 String::new()
             } else {
@@ -846,6 +884,7 @@ mod tests {
         VariantResult {
             name: name.into(),
             hash: format!("{:0>64}", name.len()),
+            hash_kind: HashKind::Concrete,
             compiler: "gcc".into(),
             blas: "threaded".into(),
             build: name.into(),

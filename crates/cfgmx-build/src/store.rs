@@ -54,7 +54,7 @@ impl std::fmt::Display for OpenError {
         match self {
             OpenError::Busy(p) => write!(
                 f,
-                "another cfgmx build is using the build root {} (lock {} is held); wait for it or use another --build-root",
+                "another cfgmx build is using the build root {} (lock {} is held); `--wait` waits for it to finish, or use another --build-root",
                 p.display(),
                 p.join("cfgmx-build.lock").display()
             ),

@@ -76,11 +76,13 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                 && c.languages.contains(lang)
                 && usable(c)
                 && c.wrapper.as_deref().is_none_or(|w| w == "ccache")
-                && match (&r.compiler.versions, Version::parse(&c.version)) {
-                    (Some(range), Some(ver)) => range.contains(&ver),
-                    (Some(_), None) => false,
-                    (None, _) => true,
-                }
+                // `clang@14` with `fortran = "gcc"`: the range is clang's, not gfortran's.
+                && (family != r.compiler.family
+                    || match (&r.compiler.versions, Version::parse(&c.version)) {
+                        (Some(range), Some(ver)) => range.contains(&ver),
+                        (Some(_), None) => false,
+                        (None, _) => true,
+                    })
         };
         let anchor = records.values().next().copied();
         let same_dir = |c: &&CompilerRecord| {

@@ -182,6 +182,21 @@ pub fn push_json_bytes(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Hex digits of a hash that cfgmx shows: in tables, JSON `short_hash` fields, build
+/// directory names and messages alike, so a hash copied from any of them is the same string.
+/// 12 digits (48 bits) make a collision in one matrix or build root vanishingly unlikely;
+/// a set where one happens is shown with more ([`unique_prefix_len`]).
+pub const SHORT_HASH: usize = 12;
+
+/// The fewest hex digits `show`, `env` and `reproduce` accept as a hash prefix (as git's
+/// default abbreviation): shorter ones would match by accident.
+pub const MIN_HASH_PREFIX: usize = 7;
+
+/// The displayed form of a hash: its first [`SHORT_HASH`] digits.
+pub fn short_hash(h: &str) -> &str {
+    &h[..h.len().min(SHORT_HASH)]
+}
+
 /// Shortest prefix length (at least `min`) that makes every hash in `hashes` unique.
 pub fn unique_prefix_len(hashes: &[&str], min: usize) -> usize {
     let mut sorted: Vec<&str> = hashes.to_vec();

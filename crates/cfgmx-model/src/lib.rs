@@ -60,8 +60,7 @@ pub struct VariantSet {
 /// `cfgmx expand --jsonl` streams any number in constant memory.
 pub const MAX_VARIANTS: u128 = 100_000;
 
-/// Minimum short-hash length, as git's default abbreviation.
-pub const MIN_SHORT_HASH: usize = 7;
+pub use hash::{MIN_HASH_PREFIX, SHORT_HASH};
 
 impl Matrix {
     /// Expands and resolves every variant. Fails with located diagnostics when a combination
@@ -115,7 +114,7 @@ impl Matrix {
             });
         }
         let hashes: Vec<&str> = variants.iter().map(|v| v.hash.as_str()).collect();
-        let short_len = hash::unique_prefix_len(&hashes, MIN_SHORT_HASH);
+        let short_len = hash::unique_prefix_len(&hashes, SHORT_HASH);
         Ok(VariantSet {
             variants,
             short_len,
@@ -168,7 +167,7 @@ pub fn lookup<'a, T>(
         return Lookup::Found(v);
     }
     let key_l = key.to_ascii_lowercase();
-    if key_l.len() < 4 || !key_l.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if key_l.len() < MIN_HASH_PREFIX || !key_l.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Lookup::NotFound;
     }
     let hits: Vec<&T> = items

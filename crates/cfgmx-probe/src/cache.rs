@@ -1,13 +1,16 @@
 //! The profile cache: one JSON file holding the profile and the key it was made under: every
-//! directory looked in and every file found, each with its path, symlink target, size and
-//! mtime, plus what else changes the answer (descriptors, facets, search path).
+//! compiler and BLAS library file discovery found, each with its path, the file it resolves to
+//! and that file's device, inode, size and mtime, plus what else changes the answer
+//! (descriptors, facets, search options, `PATH`).
 //!
-//! A warm check re-stats exactly the recorded directories and files: no directory listing, no
-//! descriptor parsing, no process. A file added to or removed from a directory changes the
-//! directory's mtime; a replaced compiler or a switched alternative changes its stamp.
-//! Written to a temporary name and renamed, so a reader never sees half a file.
+//! A warm check runs discovery again (directory listings and stats: no process, nothing
+//! probed) and compares the key. A compiler installed since is a new path; a replaced compiler
+//! or a switched alternative changes its stamp; a directory on `PATH` that changes for other
+//! reasons (a pyenv shims directory) changes nothing, so the profile, and everything generated
+//! from it, does not flip between runs. Written to a temporary name and renamed, so a reader
+//! never sees half a file.
 
-use crate::discover::{stamp, Found, Stamp};
+use crate::discover::{Found, Stamp};
 use crate::ProbeOptions;
 use cfgmx_model::Profile;
 use serde::{Deserialize, Serialize};
@@ -28,7 +31,6 @@ pub struct Inputs {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Key {
     pub inputs: Inputs,
-    pub dirs: Vec<Stamp>,
     pub files: Vec<Stamp>,
 }
 
@@ -84,7 +86,6 @@ pub fn inputs(opts: &ProbeOptions) -> Inputs {
 pub fn key(opts: &ProbeOptions, found: &Found) -> Key {
     Key {
         inputs: inputs(opts),
-        dirs: found.dir_stamps.clone(),
         files: found.stamps.clone(),
     }
 }
@@ -112,24 +113,13 @@ fn read(dir: &Path) -> Result<Option<Entry>, String> {
     })
 }
 
-/// The cached profile when nothing it depends on changed; `Err` says a corrupt cache was
-/// discarded.
-pub fn load_warm(opts: &ProbeOptions) -> Result<Option<Profile>, String> {
+/// The cached profile when it was made under `key` (what discovery finds now); `Err` says a
+/// corrupt cache was discarded.
+pub fn load_warm(opts: &ProbeOptions, key: &Key) -> Result<Option<Profile>, String> {
     let Some(e) = read(&opts.cache_dir)? else {
         return Ok(None);
     };
-    if e.key.inputs != inputs(opts) {
-        return Ok(None);
-    }
-    let unchanged = |s: &Stamp| {
-        let p = Path::new(&s.path);
-        let target = std::fs::canonicalize(p).ok();
-        stamp(p, target.as_deref()) == *s
-    };
-    Ok(
-        (e.key.dirs.iter().all(unchanged) && e.key.files.iter().all(unchanged))
-            .then_some(e.profile),
-    )
+    Ok((e.key == *key).then_some(e.profile))
 }
 
 pub fn store(dir: &Path, key: &Key, profile: &Profile) -> std::io::Result<()> {

@@ -1,5 +1,7 @@
 //! Finding candidate files without running anything: compiler executables by name and BLAS
-//! library files by name, each with the (path, size, mtime) the cache is keyed by.
+//! library files by name, each with the identity (path, resolved file, device, inode, size,
+//! mtime) the cache is keyed by. Cheap enough (directory listings and stats) to run on every
+//! warm probe.
 
 use crate::ProbeOptions;
 use cfgmx_model::{Language, Registry};
@@ -46,11 +48,19 @@ pub struct Lib {
     pub providers: Vec<String>,
 }
 
-/// Identity of a file for the cache key.
+/// Identity of a file for the cache key: the name it was found under, the file it resolves to,
+/// and that file's device, inode, size and mtime (a replaced or rebuilt compiler changes one of
+/// them, even when copied over with its old mtime).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {
     pub path: String,
     pub target: String,
+    // Absent from caches written before they were part of the key: such a stamp never
+    // matches, so an old cache is probed again rather than reported as corrupt.
+    #[serde(default)]
+    pub dev: u64,
+    #[serde(default)]
+    pub ino: u64,
     pub size: u64,
     pub mtime_ns: i128,
 }
@@ -63,10 +73,10 @@ pub struct Found {
     pub bin_dirs: Vec<PathBuf>,
     /// `libblas.so.3` (the system default alternative) and what it resolves to.
     pub default_blas: Option<(PathBuf, PathBuf)>,
+    /// Every compiler and library file found, in discovery order: the probe cache's key. A
+    /// compiler installed since is a new entry; an unrelated file in a `PATH` directory (a
+    /// pyenv shim rewritten) is none, so it cannot flip a cached profile.
     pub stamps: Vec<Stamp>,
-    /// Every directory looked in (existing or not): a file added to or removed from one
-    /// changes its mtime, which is how a warm probe notices without listing it again.
-    pub dir_stamps: Vec<Stamp>,
     /// Version tools' answers (`mpichversion`) by the tool's path: every wrapper beside one
     /// shares its run.
     pub mpi_versions: std::sync::Mutex<std::collections::HashMap<PathBuf, Option<String>>>,
@@ -105,21 +115,25 @@ impl SharedRuns {
 
 pub fn stamp(path: &Path, canonical: Option<&Path>) -> Stamp {
     let meta = std::fs::metadata(path);
-    let (size, mtime_ns) = match &meta {
+    let (dev, ino, size, mtime_ns) = match &meta {
         Ok(m) => {
             use std::os::unix::fs::MetadataExt;
             (
+                m.dev(),
+                m.ino(),
                 m.size(),
                 m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
             )
         }
-        Err(_) => (0, -1),
+        Err(_) => (0, 0, 0, -1),
     };
     Stamp {
         path: path.display().to_string(),
         target: canonical
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
+        dev,
+        ino,
         size,
         mtime_ns,
     }
@@ -154,11 +168,6 @@ pub fn discover(reg: &Registry, opts: &ProbeOptions) -> Found {
         .map(|p| std::env::split_paths(p).collect())
         .unwrap_or_default();
     let wanted: Vec<PathBuf> = opts.search.iter().cloned().chain(path_dirs).collect();
-    for d in &wanted {
-        found
-            .dir_stamps
-            .push(stamp(d, std::fs::canonicalize(d).ok().as_deref()));
-    }
     found.bin_dirs = unique_dirs(wanted);
     let mut seen_names: HashSet<(PathBuf, String)> = HashSet::new();
     for dir in &found.bin_dirs {
@@ -219,7 +228,7 @@ pub fn classify(reg: &Registry, name: &str) -> Option<(Language, Kind)> {
 /// Library directories: `--search` dirs' `lib` siblings, the loader's and linker's paths, the
 /// system's (with the multiarch directory), each with the subdirectories a provider build
 /// installs into (Debian's `openblas-openmp/`).
-fn lib_dirs(opts: &ProbeOptions, stamps: &mut Vec<Stamp>) -> Vec<PathBuf> {
+fn lib_dirs(opts: &ProbeOptions) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     for s in &opts.search {
         dirs.push(s.clone());
@@ -242,9 +251,6 @@ fn lib_dirs(opts: &ProbeOptions, stamps: &mut Vec<Stamp>) -> Vec<PathBuf> {
     }
     system.extend(["/usr/lib64", "/usr/lib"].map(PathBuf::from));
     dirs.extend(system);
-    for d in &dirs {
-        stamps.push(stamp(d, std::fs::canonicalize(d).ok().as_deref()));
-    }
     unique_dirs(dirs)
 }
 
@@ -282,7 +288,7 @@ fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
                 .flat_map(|b| b.lib_dirs.iter().map(String::as_str))
         })
         .collect();
-    let top = lib_dirs(opts, &mut found.dir_stamps);
+    let top = lib_dirs(opts);
     // Each directory is listed once (the multiarch one holds thousands of files): its names
     // give both the provider subdirectories (`openblas-openmp/`) and the library files.
     let mut dirs: Vec<(PathBuf, Vec<String>)> = Vec::new();
@@ -304,7 +310,6 @@ fn discover_libs(reg: &Registry, opts: &ProbeOptions, found: &mut Found) {
             .collect();
         dirs.push((d.clone(), names));
         for sd in subs {
-            found.dir_stamps.push(stamp(&sd, Some(&sd)));
             if let Some(names) = sorted_names(&sd) {
                 dirs.push((sd, names));
             }

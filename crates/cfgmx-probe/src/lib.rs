@@ -8,8 +8,9 @@
 //! compiles, links and runs a small program per facet (OpenMP above all) with the descriptor's
 //! candidate flags in order. BLAS library files are asked their threading through `dlopen` by
 //! one small program. Everything runs in parallel (rayon) under a per-command timeout; the result
-//! is a [`cfgmx_model::Profile`], cached and keyed by each file's path, size and modification
-//! time so an unchanged machine is answered by [`load_cached`] without running anything.
+//! is a [`cfgmx_model::Profile`], cached and keyed by the compiler and library files found
+//! (each one's path, resolved file, device, inode, size and mtime), so an unchanged machine is
+//! answered by [`load_cached`] after a discovery pass, without running anything.
 //! Key types: [`ProbeOptions`], [`ProbeEvent`].
 //!
 //! Never: prints, or writes anything but its cache file (scratch programs live in a temporary
@@ -104,8 +105,10 @@ pub fn probe(
     opts: &ProbeOptions,
     on_event: &(dyn Fn(ProbeEvent) + Sync),
 ) -> Profile {
+    let found = discover::discover(reg, opts);
+    let key = cache::key(opts, &found);
     if !opts.fresh {
-        match cache::load_warm(opts) {
+        match cache::load_warm(opts, &key) {
             Ok(Some(p)) => {
                 on_event(ProbeEvent::CacheHit);
                 return p;
@@ -114,8 +117,6 @@ pub fn probe(
             Err(why) => on_event(ProbeEvent::Warning(why)),
         }
     }
-    let found = discover::discover(reg, opts);
-    let key = cache::key(opts, &found);
     let profile = run(reg, opts, &found, on_event);
     // A cache that cannot be written only costs speed next time.
     if let Err(e) = cache::store(&opts.cache_dir, &key, &profile) {
@@ -127,12 +128,17 @@ pub fn probe(
     profile
 }
 
-/// The cached profile, if the machine has not changed since it was written. Runs nothing and
-/// lists no directory: it re-stats what the cache key recorded (`reg` is not consulted; the
-/// options' descriptor fingerprint stands for it). `Err` says the cache file was corrupt and
-/// has been deleted.
-pub fn load_cached(_reg: &Registry, opts: &ProbeOptions) -> Result<Option<Profile>, String> {
-    cache::load_warm(opts)
+/// The cached profile, if the machine has not changed since it was written: discovery runs
+/// (listings and stats, no process) and its files must be the ones the cache was made from.
+/// `Err` says the cache file was corrupt and has been deleted.
+pub fn load_cached(reg: &Registry, opts: &ProbeOptions) -> Result<Option<Profile>, String> {
+    let found = discover::discover(reg, opts);
+    cache::load_warm(opts, &cache::key(opts, &found))
+}
+
+/// The cache file a probe with `opts` reads and writes.
+pub fn cache_path(opts: &ProbeOptions) -> PathBuf {
+    opts.cache_dir.join(CACHE_FILE)
 }
 
 fn run(

@@ -102,6 +102,10 @@ pub struct VariantCtx {
     pub warnings: Vec<String>,
 }
 
+/// [`Context::rendered_from`] without a profile.
+pub const ABSTRACT: &str =
+    "abstract, rendered without a machine profile (compiler names, not paths; spec hashes)";
+
 /// What a render sees: the matrix, the variants to render, the profile if there is one.
 #[derive(Debug, Clone, Serialize)]
 pub struct Context {
@@ -110,6 +114,10 @@ pub struct Context {
     pub variants: Vec<VariantCtx>,
     /// The machine profile as `cfgmx probe --json` prints it, or null.
     pub profile: Option<Profile>,
+    /// Where the variants' machine facts came from, for generated files' headers: set by the
+    /// caller, which knows the file (`rendered from the probe of DATE (cache F)`, `... from the profile F`); by default
+    /// only whether there was a profile.
+    pub rendered_from: String,
 }
 
 impl Context {
@@ -146,6 +154,11 @@ impl Context {
                 .map(|(v, c)| variant_ctx(v, c, short_len, &matrix.languages))
                 .collect(),
             profile: profile.cloned(),
+            rendered_from: if profile.is_some() {
+                "rendered from a machine profile".to_string()
+            } else {
+                ABSTRACT.to_string()
+            },
         }
     }
 }

@@ -18,7 +18,7 @@ pub mod limits;
 pub mod presets;
 pub mod quote;
 
-pub use context::{BlasCtx, Context, MatrixCtx, VariantCtx};
+pub use context::{BlasCtx, Context, MatrixCtx, VariantCtx, ABSTRACT};
 pub use presets::merge_presets;
 
 use std::fmt;
@@ -500,6 +500,7 @@ impl Renderer {
             "matrix": ctx.matrix,
             "variants": &ctx.variants[lo..hi],
             "profile": ctx.profile,
+            "rendered_from": ctx.rendered_from,
         });
         tera::Context::from_value(value).unwrap_or_default()
     }

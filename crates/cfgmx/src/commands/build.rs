@@ -28,7 +28,7 @@ pub struct BuildArgs {
     #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::matrices))]
     pub matrix: Option<String>,
     /// The project to build (its top directory: CMakeLists.txt or meson.build).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", default_value = ".")]
     pub source: PathBuf,
     /// Where build dirs, logs and records go.
     #[arg(long, value_name = "DIR", default_value = "cfgmx-build")]
@@ -119,7 +119,7 @@ pub struct MergeArgs {
 
 #[derive(Debug, Args)]
 pub struct EnvArgs {
-    /// Variant name or hash prefix in the lock file.
+    /// Variant name or hash prefix (concrete or spec) in the lock file.
     #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::variants))]
     pub variant: String,
     /// Lock file.
@@ -129,13 +129,16 @@ pub struct EnvArgs {
 
 #[derive(Debug, Args)]
 pub struct ReproduceArgs {
-    /// Variant name or hash prefix in the lock file.
+    /// Variant name or hash prefix (concrete or spec) in the lock file.
     #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::variants))]
     pub variant: String,
+    /// The project (its top directory: CMakeLists.txt or meson.build).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub source: PathBuf,
+    /// Where the build directory goes.
     #[arg(long, value_name = "DIR", default_value = "cfgmx-build")]
     pub build_root: PathBuf,
+    /// Lock file to take the variant from.
     #[arg(long, value_name = "FILE", default_value = LOCK_FILE)]
     pub lock: PathBuf,
     #[arg(long, value_enum)]
@@ -739,7 +742,9 @@ impl Drop for Live {
 fn progress(e: &Event, total: usize, done: &AtomicUsize, t: &Term, root: &Path) {
     let line = match e {
         Event::Queued { .. } | Event::StepFinished { .. } => return,
-        Event::Started { name, hash } => format!("  start   {name} ({})", &hash[..12]),
+        Event::Started { name, hash } => {
+            format!("  start   {name} ({})", cfgmx_model::hash::short_hash(hash))
+        }
         Event::Finished(r) => {
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
             let steps: Vec<String> = r
@@ -829,12 +834,12 @@ fn finish(
     let table = |fold: bool| {
         let head: &[&str] = if fold {
             &[
-                "VARIANT", "HASH", "STATUS", "STEPS", "TESTS", "THREADS", "TIME",
+                "VARIANT", "CONCRETE", "STATUS", "STEPS", "TESTS", "THREADS", "TIME",
             ]
         } else {
             &[
                 "VARIANT",
-                "HASH",
+                "CONCRETE",
                 "STATUS",
                 "CONFIGURE",
                 "BUILD",
@@ -936,29 +941,47 @@ pub fn run_lock(g: &Global, matrix: Option<&str>, profile: Option<&Path>) -> Res
     Ok(0)
 }
 
-/// A variant from ./cfgmx.lock, for `cfgmx show` when the matrix does not have the key.
-/// The variant `key` names in `./cfgmx.lock`: `Ok(None)` when there is no lock file or no such
-/// variant in it, `Err` when the lock file is there but cannot be read (corrupt, a pipe).
-pub fn from_lock(key: &str) -> std::result::Result<Option<Job>, String> {
-    let path = Path::new(LOCK_FILE);
+/// The variant `key` names in the lock file at `path`, with the matrix it belongs to. Every
+/// `Err` says where cfgmx looked: the lock file's full path, and which matrices it holds or
+/// that there is none, so a hash from a bug report run in the wrong directory is explained.
+pub fn from_lock(path: &Path, key: &str) -> std::result::Result<(String, Job), String> {
+    let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     if std::fs::symlink_metadata(path).is_err() {
-        return Ok(None);
+        return Err(format!(
+            "there is no lock file {} (`cfgmx build` and `cfgmx expand --lock` write {LOCK_FILE} in the directory they run in; run this there, or give --lock FILE)",
+            shown.display()
+        ));
     }
     let lf = LockFile::read(path)?;
-    Ok(lf.find(key).ok().cloned())
+    lf.find(key)
+        .map(|(m, j)| (m.to_string(), j.clone()))
+        .map_err(|e| e.replacen("the lock file", &shown.display().to_string(), 1))
 }
 
-fn read_lock(p: &Path) -> Result<LockFile> {
-    LockFile::read(p).map_err(|e| {
-        CliError::usage(format!(
-            "{e}\n(`cfgmx build` and `cfgmx expand --lock` write {LOCK_FILE})"
-        ))
-    })
+/// [`from_lock`] for `env` and `reproduce`, which look nowhere else.
+fn lock_job(path: &Path, key: &str) -> Result<Job> {
+    from_lock(path, key)
+        .map(|(_, j)| j)
+        .map_err(|e| CliError::usage(format!("{e}{}", short_prefix_hint(key))))
+}
+
+/// Said after "not found" when the key looks like a hash prefix too short to be looked up.
+pub fn short_prefix_hint(key: &str) -> String {
+    if !key.is_empty()
+        && key.len() < cfgmx_model::MIN_HASH_PREFIX
+        && key.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        format!(
+            " (a hash prefix needs at least {} hex digits)",
+            cfgmx_model::MIN_HASH_PREFIX
+        )
+    } else {
+        String::new()
+    }
 }
 
 pub fn run_env(g: &Global, a: EnvArgs) -> Result<u8> {
-    let lf = read_lock(&a.lock)?;
-    let j = lf.find(&a.variant).map_err(CliError::usage)?;
+    let j = &lock_job(&a.lock, &a.variant)?;
     if g.json {
         println!("{}", serde_json::to_string_pretty(j).unwrap_or_default());
     } else {
@@ -968,8 +991,7 @@ pub fn run_env(g: &Global, a: EnvArgs) -> Result<u8> {
 }
 
 pub fn run_reproduce(g: &Global, a: ReproduceArgs) -> Result<u8> {
-    let lf = read_lock(&a.lock)?;
-    let j = lf.find(&a.variant).map_err(CliError::usage)?;
+    let j = &lock_job(&a.lock, &a.variant)?;
     let (step, bdir) = cfgmx_build::reproduce(j, &a.source, &a.build_root, system(a.system))
         .map_err(|e| CliError::usage(e.to_string()))?;
     if g.json {
@@ -994,7 +1016,7 @@ pub fn run_reproduce(g: &Global, a: ReproduceArgs) -> Result<u8> {
         println!(
             "next: cmake --build {0} && ctest --test-dir {0}   (or: eval \"$(cfgmx env {1})\")",
             bdir.display(),
-            &j.hash[..12]
+            j.short()
         );
     }
     Ok(0)

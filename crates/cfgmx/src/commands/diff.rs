@@ -52,7 +52,11 @@ pub fn run(g: &Global, a: DiffArgs) -> Result<u8> {
         })).unwrap_or_default());
         return Ok(0);
     }
-    println!("a: {na} {}\nb: {nb} {}", &ha[..12], &hb[..12]);
+    println!(
+        "a: {na} {}\nb: {nb} {}",
+        cfgmx_model::hash::short_hash(&ha),
+        cfgmx_model::hash::short_hash(&hb)
+    );
     if diffs.is_empty() {
         println!("identical specs: same hash");
         return Ok(0);

@@ -72,7 +72,8 @@ pub fn run(g: &Global, a: ExpandArgs) -> Result<u8> {
         return Ok(0);
     }
     let term = Term::stdout(g);
-    let mut t = Table::new(&["NAME", "HASH", "COMPILERS", "BLAS", "C FLAGS", "LIBS"]).keep(&[1]);
+    // Only spec hashes here: a concrete one needs a machine (`--probe`).
+    let mut t = Table::new(&["NAME", "SPEC", "COMPILERS", "BLAS", "C FLAGS", "LIBS"]).keep(&[1]);
     for v in &set.variants {
         let f = v.flags();
         let compilers = [&f.cc, &f.cxx, &f.fc]

@@ -67,8 +67,12 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
     // A profile file may describe another machine (a CI runner): its variants are rendered
     // as it says. The cached profile is this machine's, so its variants are proven here by
     // their link tests (cached too).
-    let (profile, prove) = match &a.profile {
-        Some(p) => (Some(load::read_profile(p)?), None),
+    let (profile, prove, from) = match &a.profile {
+        Some(p) => (
+            Some(load::read_profile(p)?),
+            None,
+            format!("rendered from the profile {}", p.display()),
+        ),
         None => {
             // The probe's cache, when the machine has not changed since `cfgmx probe`;
             // generating never runs a probe itself.
@@ -86,7 +90,11 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
             if cached.is_none() {
                 eprintln!("note: no probed profile (run `cfgmx probe`, or pass --profile FILE): rendering abstract variants (compiler names, not paths)");
             }
-            (cached, Some(opts))
+            let from = match &cached {
+                Some(_) => probe_cache_origin(&cfgmx_probe::cache_path(&opts)),
+                None => cfgmx_render::ABSTRACT.to_string(),
+            };
+            (cached, Some(opts), from)
         }
     };
     let concrete: Vec<Option<ConcreteVariant>> = match &profile {
@@ -123,6 +131,11 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
     if let Some(arg) = &a.matrix {
         ctx.matrix.arg = arg.clone();
     }
+    // A header comment: a control character in a path would end the comment early.
+    ctx.rendered_from = from
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let renderer = Renderer::new().threads(threads);
 
@@ -364,4 +377,23 @@ fn write_all_atomic(dir: &Path, outputs: &[(PathBuf, &[u8])]) -> Result<()> {
         }
     }
     done(Ok(()))
+}
+
+/// "rendered from the probe of DATE (cache FILE)": which probe the generated files' machine facts come
+/// from, so two generated files that differ say why. The date is the cache file's mtime, when
+/// the probe that wrote it ended.
+fn probe_cache_origin(cache: &Path) -> String {
+    let shown = std::path::absolute(cache).unwrap_or_else(|_| cache.to_path_buf());
+    let date = std::fs::metadata(cache)
+        .and_then(|m| m.modified())
+        .ok()
+        .map(|t| {
+            chrono::DateTime::<chrono::Utc>::from(t)
+                .format("%Y-%m-%d %H:%M UTC")
+                .to_string()
+        });
+    match date {
+        Some(d) => format!("rendered from the probe of {d} (cache {})", shown.display()),
+        None => format!("rendered from the probe cache {}", shown.display()),
+    }
 }

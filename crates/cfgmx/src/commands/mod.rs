@@ -4,6 +4,7 @@ pub mod build;
 pub mod diff;
 pub mod expand;
 pub mod generate;
+pub mod init;
 pub mod probe;
 pub mod show;
 pub mod toolchains;
@@ -22,11 +23,16 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
     if matches!(
         cli.command,
-        Command::Build(_) | Command::Probe(_) | Command::Expand(_) | Command::Generate(_)
+        Command::Build(_)
+            | Command::Probe(_)
+            | Command::Expand(_)
+            | Command::Generate(_)
+            | Command::Init(_)
     ) {
         crate::leftovers::sweep_temp();
     }
     match cli.command {
+        Command::Init(a) => init::run(g, a),
         Command::Expand(a) => expand::run(g, a),
         Command::Probe(a) => probe::run(g, a),
         Command::Show(a) => show::run(g, a),

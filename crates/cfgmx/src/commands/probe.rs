@@ -226,18 +226,19 @@ pub fn probe_with_progress(
 
 pub fn run(g: &Global, a: ProbeArgs) -> Result<u8> {
     let opts = options(g, &a)?;
-    // The warm path parses no descriptors: the cache key carries their fingerprint.
+    // The warm path needs the descriptors: discovery looks for the names they give.
+    let reg = load::registry(g)?;
     let cached = if opts.fresh {
         None
     } else {
-        cfgmx_probe::load_cached(&Registry::default(), &opts).unwrap_or_else(|why| {
+        cfgmx_probe::load_cached(&reg, &opts).unwrap_or_else(|why| {
             eprintln!("warning: {why}");
             None
         })
     };
     let profile = match cached {
         Some(p) => p,
-        None => probe_with_progress(&load::registry(g)?, &opts, g.json, None),
+        None => probe_with_progress(&reg, &opts, g.json, None),
     };
     let out = std::io::stdout();
     let mut out = out.lock();
@@ -518,7 +519,12 @@ pub fn profile_for_expand(
 struct ConcreteRecord<'a> {
     #[serde(flatten)]
     variant: &'a cfgmx_model::ConcreteVariant,
+    /// The concrete hash when the variant can be built here, else the spec hash (the id a
+    /// build or the lock file knows it by); the two below say which is which.
     short_hash: &'a str,
+    short_spec_hash: &'a str,
+    /// None when the variant cannot be built here.
+    short_concrete_hash: Option<&'a str>,
 }
 
 /// Prints every variant with its availability on the profiled machine and its concrete hash.
@@ -540,6 +546,8 @@ pub fn print_concrete(
             .map(|c| ConcreteRecord {
                 variant: c,
                 short_hash: &c.id_hash()[..short],
+                short_spec_hash: &c.variant.hash[..short],
+                short_concrete_hash: c.concrete_hash.as_deref().map(|h| &h[..short]),
             })
             .collect();
         serde_json::to_writer_pretty(&mut out, &recs)
@@ -603,7 +611,7 @@ pub fn print_concrete(
     write!(out, "{}", t.render(&term)).ok();
     let n = cs.iter().filter(|c| c.available).count();
     let summary = format!(
-        "{n} of {} variants of matrix `{}` can be built here (HASH is the concrete hash for those)",
+        "{n} of {} variants of matrix `{}` can be built here (HASH is their concrete hash, the spec hash of the others)",
         cs.len(),
         m.name
     );
@@ -618,6 +626,14 @@ pub fn print_concrete(
             )
         )
         .ok();
+    }
+    // Most of the matrix out of reach (the default hpc16 on a machine without Intel, PGI or
+    // XL compilers): point at the command that writes one for this machine.
+    if n * 2 < cs.len() {
+        eprintln!(
+            "hint: most of `{}` cannot be built here; `cfgmx init` writes a matrix of the compilers and BLAS builds this machine has",
+            m.name
+        );
     }
     Ok(0)
 }

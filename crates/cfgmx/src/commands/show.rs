@@ -1,16 +1,23 @@
-//! `cfgmx show HASH_OR_NAME`: one variant whole.
+//! `cfgmx show HASH_OR_NAME`: one variant whole: a variant of the matrix by name or spec hash,
+//! or a built variant from ./cfgmx.lock by concrete (or spec) hash.
 
 use crate::cli::Global;
 use crate::error::{CliError, Result};
 use crate::load;
 use crate::output::flags;
+use cfgmx_build::job::{Job, LOCK_FILE};
+use cfgmx_model::hash::short_hash;
 use cfgmx_model::{lookup, Lookup, Variant, VariantSet};
 use clap::Args;
+use std::path::Path;
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Variant name or hash prefix.
-    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::variants))]
+    /// Variant name, or a prefix of its spec or concrete hash.
+    #[arg(
+        value_name = "HASH_OR_NAME",
+        add = clap_complete::engine::ArgValueCompleter::new(crate::complete::variants)
+    )]
     pub variant: String,
     /// Matrix file or embedded matrix name (default: hpc16).
     #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::matrices))]
@@ -46,7 +53,8 @@ pub fn find<'a>(set: &'a VariantSet, key: &str, matrix_name: &str) -> Result<&'a
                 format!("did you mean {}?", close.join(", "))
             };
             Err(CliError::usage(format!(
-                "no variant `{key}` in matrix `{matrix_name}`; {hint}"
+                "no variant `{key}` in matrix `{matrix_name}`{}; {hint}",
+                super::build::short_prefix_hint(key)
             )))
         }
     }
@@ -58,28 +66,30 @@ pub fn run(g: &Global, a: ShowArgs) -> Result<u8> {
     let set = m.variant_set(&reg)?;
     let v = match find(&set, &a.variant, &m.name) {
         Ok(v) => v,
-        // A hash from a bug report may be a concrete one recorded in ./cfgmx.lock.
-        Err(e) => match super::build::from_lock(&a.variant) {
-            Err(lock) => {
-                drop(e);
-                return Err(CliError::usage(format!(
-                    "`{}` is not a variant of matrix `{}`, and {} here, where built variants' concrete hashes are recorded, cannot be read: {lock}",
-                    a.variant,
-                    m.name,
-                    cfgmx_build::job::LOCK_FILE
-                )));
-            }
-            Ok(Some(j)) if !a.spec => {
-                if g.json {
-                    println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
-                } else {
-                    let script = crate::output::env_script(&j)?;
-                    print!("from {}:\n{script}", cfgmx_build::job::LOCK_FILE);
+        // A hash from a bug report may be a concrete one, or one of another matrix, recorded
+        // in ./cfgmx.lock.
+        Err(CliError::Usage(not_in_matrix)) => {
+            return match super::build::from_lock(Path::new(LOCK_FILE), &a.variant) {
+                Ok((matrix, j)) if !a.spec => {
+                    if g.json {
+                        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+                    } else {
+                        let lock = std::path::absolute(LOCK_FILE)
+                            .unwrap_or_else(|_| LOCK_FILE.into());
+                        print!("{}", describe_job(&j, &matrix, &lock));
+                    }
+                    Ok(0)
                 }
-                return Ok(0);
-            }
-            _ => return Err(e),
-        },
+                Ok((matrix, j)) => Err(CliError::usage(format!(
+                    "`{}` is variant {} of matrix `{matrix}` in {LOCK_FILE}, which records what was built, not the documents its spec hash is computed from: `cfgmx show {} MATRIX --spec` with that matrix's file",
+                    a.variant, j.name, j.name
+                ))),
+                Err(lock) => Err(CliError::usage(format!(
+                    "{not_in_matrix}.\nLooked in the lock file too: {lock}"
+                ))),
+            };
+        }
+        Err(e) => return Err(e),
     };
     if a.spec {
         let doc = v.spec_document();
@@ -177,5 +187,79 @@ pub fn describe(v: &Variant, short: usize) -> String {
     for w in &r.warnings {
         line("warning", w.clone());
     }
+    s
+}
+
+/// The human description of a built variant from the lock file: what it was built with.
+pub fn describe_job(j: &Job, matrix: &str, lock: &Path) -> String {
+    let mut s = String::new();
+    let mut line = |k: &str, val: String| {
+        if !val.is_empty() {
+            s.push_str(&format!("{k:<14}{val}\n"));
+        }
+    };
+    line("variant", format!("{} (matrix `{matrix}`)", j.name));
+    line("from", lock.display().to_string());
+    line(
+        "concrete hash",
+        format!("{} (full {})", short_hash(&j.hash), j.hash),
+    );
+    line(
+        "spec hash",
+        format!("{} (full {})", short_hash(&j.spec_hash), j.spec_hash),
+    );
+    line(
+        "axes",
+        j.axes
+            .iter()
+            .map(|(k, x)| format!("{k}={x}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    line(
+        "compilers",
+        j.compiler_versions
+            .iter()
+            .map(|(l, c)| format!("{l}: {c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    line("CC", j.cc.clone().unwrap_or_default());
+    line("CXX", j.cxx.clone().unwrap_or_default());
+    line("FC", j.fc.clone().unwrap_or_default());
+    line("CFLAGS", flags(&j.cflags));
+    line("CXXFLAGS", flags(&j.cxxflags));
+    line("FFLAGS", flags(&j.fflags));
+    line("LDFLAGS", flags(&j.ldflags));
+    line("LIBS", j.libs.join(" "));
+    line(
+        "cmake",
+        j.cmake
+            .iter()
+            .map(|(k, x)| format!("-D{k}={x}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    line(
+        "env",
+        j.env
+            .iter()
+            .map(|(k, x)| format!("{k}={x}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    if j.threaded {
+        line(
+            "threads",
+            format!("{} in tests ({})", j.threads, j.thread_vars.join(", ")),
+        );
+    }
+    line(
+        "next",
+        format!(
+            "cfgmx env {0} (a sourceable script), cfgmx reproduce {0} (a configured build dir)",
+            short_hash(&j.hash)
+        ),
+    );
     s
 }

@@ -8,7 +8,8 @@ use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct ToolchainsArgs {
-    /// Show one family whole (executables, version rules, identity macros, every facet).
+    /// Show one family whole (executables, version rules, identity macros, every facet);
+    /// with --json, the descriptor as JSON.
     pub family: Option<String>,
 }
 
@@ -28,10 +29,14 @@ pub fn run(g: &Global, a: ToolchainsArgs) -> Result<u8> {
                     .join(", ")
             ))
         })?;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&t.to_json()).unwrap_or_default()
-        );
+        if g.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&t.to_json()).unwrap_or_default()
+            );
+        } else {
+            print!("{}", describe(&t.to_json()));
+        }
         return Ok(0);
     }
     if g.json {
@@ -130,4 +135,100 @@ pub fn run_providers(g: &Global, _a: ProvidersArgs) -> Result<u8> {
     }
     print!("{}", t.render(&Term::stdout(g)));
     Ok(0)
+}
+
+/// One descriptor for people: a line per field, a line per version rule and facet candidate.
+/// Read from the descriptor's JSON, so a field added to the descriptor shows up here too.
+fn describe(t: &serde_json::Value) -> String {
+    use serde_json::Value;
+    // A scalar or a list of scalars as words; anything else as compact JSON.
+    fn words(v: &Value) -> String {
+        match v {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            Value::Array(a) => a.iter().map(words).collect::<Vec<_>>().join(" "),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::Object(_) => v.to_string(),
+        }
+    }
+    // `key value` for the fields of `o` that are set, but `skip`.
+    fn rest(o: &Value, skip: &[&str]) -> String {
+        o.as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, v)| !skip.contains(&k.as_str()) && !empty(v))
+                    .map(|(k, v)| format!("{k} {}", words(v)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
+    }
+    fn empty(v: &Value) -> bool {
+        match v {
+            Value::Null | Value::Bool(false) => true,
+            Value::String(s) => s.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            Value::Object(o) => o.is_empty(),
+            _ => false,
+        }
+    }
+    let mut s = String::new();
+    let mut line = |k: &str, v: String| {
+        if !v.is_empty() {
+            s.push_str(&format!("{k:<14}{v}\n"));
+        }
+    };
+    line("family", words(&t["name"]));
+    line("description", words(&t["description"]));
+    line("cmake id", words(&t["cmake_id"]));
+    line("meson id", words(&t["meson_id"]));
+    let ex = &t["executables"];
+    line("C", words(&ex["c"]));
+    line("C++", words(&ex["cxx"]));
+    line("Fortran", words(&ex["fortran"]));
+    line("suffixes", words(&ex["suffix"]));
+    for (i, r) in t["version"].as_array().into_iter().flatten().enumerate() {
+        let mut l = format!("{}  {}", words(&r["args"]), words(&r["regex"]));
+        let more = rest(r, &["args", "regex"]);
+        if !more.is_empty() {
+            l.push_str(&format!("  ({more})"));
+        }
+        line(if i == 0 { "version" } else { "" }, l);
+    }
+    let id = &t["identity"];
+    let id_parts: Vec<String> = [
+        ("all", "defines"),
+        ("none", "not"),
+        ("version", "version from"),
+        ("fortran_all", "Fortran defines"),
+    ]
+    .iter()
+    .filter(|(k, _)| !empty(&id[*k]))
+    .map(|(k, label)| format!("{label} {}", words(&id[*k])))
+    .chain(Some(rest(id, &["all", "none", "version", "fortran_all"])).filter(|r| !r.is_empty()))
+    .collect();
+    line("identity", id_parts.join("; "));
+    let mut first = true;
+    for (name, cands) in t["facets"].as_object().into_iter().flatten() {
+        for (i, c) in cands.as_array().into_iter().flatten().enumerate() {
+            let mut l = format!(
+                "{:<16}{}",
+                if i == 0 { name.as_str() } else { "  or" },
+                words(&c["flags"])
+            );
+            let more = rest(c, &["flags"]);
+            if !more.is_empty() {
+                l.push_str(&format!("  ({more})"));
+            }
+            line(if first { "facets" } else { "" }, l);
+            first = false;
+        }
+    }
+    line("env", rest(&t["env"], &[]));
+    for n in t["notes"].as_array().into_iter().flatten() {
+        line("note", words(n));
+    }
+    s.push_str("\n`--json` prints the descriptor whole, as JSON.\n");
+    s
 }
