@@ -264,3 +264,65 @@ fn closed_pipe_is_not_an_error() {
     let status = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(status == "0" || status == "141", "status {status}");
 }
+
+/// `show --spec` prints the three lines the spec hash digests and the resolved part the third
+/// line digests: recomputed with sha256sum, both give the variant's hash.
+#[test]
+fn show_spec_prints_the_documents_the_hash_is_computed_from() {
+    let dir = tempdir();
+    let json = run_in(dir.path(), &["expand", "--json"]).json();
+    let list = json.as_array().or(json["variants"].as_array()).unwrap();
+    let v = list
+        .iter()
+        .find(|v| v["name"] == "gcc-threaded-debug")
+        .unwrap();
+    let full = v["hash"].as_str().unwrap();
+    let out = run_in(dir.path(), &["show", "gcc-threaded-debug", "--spec"]);
+    out.expect_code(0);
+    let text = out.stdout();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines[0], "cfgmx-spec/2", "{text}");
+    assert!(
+        lines[1].starts_with("axes {\"blas\":\"threaded\""),
+        "{text}"
+    );
+    let resolved_sha = lines[2].strip_prefix("resolved ").unwrap();
+    let sha = |bytes: &[u8]| {
+        let mut c = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        c.stdin.take().unwrap().write_all(bytes).unwrap();
+        let o = c.wait_with_output().unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let doc = format!("{}\n{}\n{}\n", lines[0], lines[1], lines[2]);
+    assert_eq!(sha(doc.as_bytes()), full, "{text}");
+    // the pretty JSON below, made canonical (compact, sorted keys), is what `resolved` digests
+    let pretty = &lines[4..].join("\n");
+    let value: serde_json::Value = serde_json::from_str(pretty).unwrap();
+    let canonical = serde_json::to_string(&sorted(&value)).unwrap();
+    assert_eq!(sha(canonical.as_bytes()), resolved_sha);
+}
+
+fn sorted(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            let mut m = serde_json::Map::new();
+            for k in keys {
+                m.insert(k.clone(), sorted(&o[k]));
+            }
+            serde_json::Value::Object(m)
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
+        x => x.clone(),
+    }
+}

@@ -96,7 +96,24 @@ pub fn run(g: &Global, a: ShowArgs) -> Result<u8> {
         if g.json {
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         } else {
-            println!("{}", cfgmx_model::hash::canonical_json(&doc));
+            // The three lines the spec hash is the SHA-256 of, then the resolved part whose
+            // canonical JSON the third line digests: a reader can recompute the hash.
+            use cfgmx_model::hash::{canonical_json, sha256_hex, SPEC_SCHEMA};
+            let resolved = canonical_json(&doc["resolved"]);
+            let text = format!(
+                "{SPEC_SCHEMA}\naxes {}\nresolved {}\n",
+                canonical_json(&doc["axes"]),
+                sha256_hex(resolved.as_bytes())
+            );
+            println!(
+                "# spec hash {} = SHA-256 of these three lines:\n{text}",
+                sha256_hex(text.as_bytes())
+            );
+            println!("# the resolved part (its canonical JSON, compact with sorted keys, is what `resolved` digests):");
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc["resolved"]).unwrap_or_default()
+            );
         }
         return Ok(0);
     }
