@@ -500,6 +500,7 @@ impl Renderer {
             "matrix": ctx.matrix,
             "variants": &ctx.variants[lo..hi],
             "profile": ctx.profile,
+            "ci": ctx.ci,
         });
         tera::Context::from_value(value).unwrap_or_default()
     }
