@@ -412,3 +412,34 @@ fn gitlab_ci_local_lists_the_jobs_and_runs_one_with_the_shell_executor() {
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&found).unwrap()).unwrap();
     assert_eq!(r["variants"][0]["status"], "passed", "{r}");
 }
+
+/// A matrix the runner's checkout would not have is refused before anything is written.
+#[test]
+fn a_matrix_outside_the_repository_is_refused_and_nothing_is_written() {
+    let tmp = cfgmx_tests::tempdir();
+    let dir = tmp.path().join("repo");
+    checkout(&dir, GL);
+    let outside = tmp.path().join("elsewhere.toml");
+    std::fs::write(&outside, GL).unwrap();
+    // Everything but cfgmx's probe cache (run_in keeps it in the directory).
+    let files = || -> Vec<PathBuf> {
+        cfgmx_tests::files_under(&dir)
+            .into_iter()
+            .filter(|p| !p.starts_with(".cfgmx-cache"))
+            .collect()
+    };
+    let before = files();
+    for f in ["github-workflow", "gitlab"] {
+        let r = cfgmx_tests::run_in(
+            &dir,
+            &["generate", outside.to_str().unwrap(), "-f", f, "-o", "."],
+        );
+        r.expect_code(2);
+        assert!(
+            r.stderr().contains("is outside the repository"),
+            "{}",
+            r.explain()
+        );
+    }
+    assert_eq!(files(), before);
+}
