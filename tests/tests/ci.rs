@@ -443,3 +443,34 @@ fn a_matrix_outside_the_repository_is_refused_and_nothing_is_written() {
     }
     assert_eq!(files(), before);
 }
+
+/// Presets cannot be resolved on the machine that uses them, as `cfgmx build` is: abstract
+/// ones say so in their `vendor` header, probed ones say they were probed.
+#[test]
+fn presets_say_whether_a_probe_made_them() {
+    let tmp = cfgmx_tests::tempdir();
+    let dir = tmp.path();
+    std::fs::write(dir.join("m.toml"), GL).unwrap();
+    let vendor = |args: &[&str]| -> Value {
+        let mut a = vec!["generate", "m.toml", "-f", "cmake-presets"];
+        a.extend_from_slice(args);
+        let r = cfgmx_tests::run_in(dir, &a);
+        r.expect_code(0);
+        let p: Value = serde_json::from_str(&r.stdout()).unwrap();
+        p["vendor"]["cfgmx"].clone()
+    };
+    let abstract_ = vendor(&[]);
+    assert_eq!(abstract_["probed"], false, "{abstract_}");
+    assert!(
+        abstract_["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("without a probe")),
+        "{abstract_}"
+    );
+    let probe = cfgmx_tests::run_in(dir, &["probe", "--json"]);
+    probe.expect_code(0);
+    std::fs::write(dir.join("profile.json"), probe.stdout()).unwrap();
+    let probed = vendor(&["--profile", "profile.json"]);
+    assert_eq!(probed["probed"], true, "{probed}");
+    assert!(probed.get("note").is_none(), "{probed}");
+}
