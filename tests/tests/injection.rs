@@ -355,7 +355,7 @@ fn read_back(c: &Case, format: &str) -> Result<(), String> {
                 ),
                 "gitlab" => (
                     out.join("gitlab-ci.yml"),
-                    "import yaml,sys\nd = yaml.safe_load(open(sys.argv[1]))\njob = [v for k, v in d.items() if not k.startswith('.')][0]\nsys.stdout.write(job['parallel']['matrix'][0]['CFGMX_VARIANT'][0])",
+                    "import yaml,sys\nd = yaml.safe_load(open(sys.argv[1]))\njob = [v for k, v in d.items() if isinstance(v, dict) and 'parallel' in v][0]\nsys.stdout.write(job['parallel']['matrix'][0]['CFGMX_VARIANT'][0])",
                 ),
                 _ => (
                     c.only_file(&format!("out-{format}/bento")),

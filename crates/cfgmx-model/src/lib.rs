@@ -17,6 +17,7 @@ pub mod expand;
 pub mod hash;
 pub mod matrix;
 pub mod mpi;
+pub mod packages;
 pub mod profile;
 pub mod proof;
 pub mod provider;
@@ -30,6 +31,7 @@ pub use diag::{Diagnostic, Diagnostics, Source};
 pub use expand::{Combo, Combos};
 pub use matrix::{CompilerSpec, Matrix, TestSettings};
 pub use mpi::MpiImpl;
+pub use packages::Packages;
 pub use profile::{
     BlasFailure, BlasLink, BlasRecord, CompilerRecord, FacetResult, IntWidth, MpiRecord,
     ProbeStatus, Profile,

@@ -32,6 +32,9 @@ struct RawMpi {
     compiler: Option<RawCompiler>,
     #[serde(default)]
     launchers: Vec<Spanned<String>>,
+    /// The system packages that install this MPI (what a CI job installs).
+    #[serde(default)]
+    packages: crate::packages::RawPackages,
     #[serde(default)]
     notes: Vec<String>,
 }
@@ -162,6 +165,9 @@ pub struct MpiImpl {
     pub version_tool: Option<Rule>,
     pub compiler: Option<CompilerQuery>,
     pub launchers: Vec<String>,
+    /// The system packages that install it.
+    #[serde(skip_serializing_if = "crate::Packages::is_empty")]
+    pub packages: crate::Packages,
     pub notes: Vec<String>,
     #[serde(skip)]
     pub origin: String,
@@ -180,6 +186,7 @@ impl MpiImpl {
     pub fn parse(src: &Source) -> Result<MpiImpl, Diagnostics> {
         let raw: RawMpi = crate::diag::parse_toml(src)?;
         let mut errs = Vec::new();
+        let packages = raw.packages.clone().check(src, &mut errs);
         let name = raw.name.get_ref().clone();
         if !crate::toolchain::valid_ident(&name) {
             errs.push(
@@ -333,6 +340,7 @@ impl MpiImpl {
             version_tool,
             compiler,
             launchers: raw.launchers.into_iter().map(Spanned::into_inner).collect(),
+            packages,
             notes: raw.notes,
             origin: src.name.clone(),
         })

@@ -182,6 +182,9 @@ struct RawBuild {
     /// probe found answering another width is not this build.
     #[serde(default)]
     int_width: IntWidth,
+    /// The system packages that install this build (what a CI job installs).
+    #[serde(default)]
+    packages: crate::packages::RawPackages,
     #[serde(default)]
     notes: Vec<String>,
 }
@@ -216,6 +219,10 @@ pub struct Build {
     #[serde(skip_serializing_if = "IntWidth::is_lp64")]
     pub int_width: IntWidth,
     pub notes: Vec<String>,
+    /// The system packages that install it. Left out of the serialised build, which is part
+    /// of the spec hash: where a library comes from is not what a variant links.
+    #[serde(skip)]
+    pub packages: crate::Packages,
 }
 
 impl Provider {
@@ -262,6 +269,7 @@ impl Provider {
         }
         for b in raw.builds {
             let bname = b.name.get_ref().clone();
+            let packages = b.packages.clone().check(src, &mut errs);
             if builds.iter().any(|x| x.name == bname) {
                 errs.push(Diagnostic::at(
                     src,
@@ -390,6 +398,7 @@ impl Provider {
                 lib_dirs: unspan(b.lib_dirs),
                 int_width: b.int_width,
                 notes: b.notes,
+                packages,
             });
         }
         if let Some(d) = &raw.detect {

@@ -56,6 +56,9 @@ struct RawToolchain {
     /// Environment the compiler needs to run (e.g. `CRAYPE_LINK_TYPE`).
     #[serde(default)]
     env: IndexMap<Spanned<String>, String>,
+    /// The system packages that install this compiler (what a CI job installs).
+    #[serde(default)]
+    packages: crate::packages::RawPackages,
     #[serde(default)]
     notes: Vec<String>,
 }
@@ -245,6 +248,10 @@ pub struct Toolchain {
     /// Facet name -> candidates in the order the probe tries them.
     pub facets: IndexMap<String, Vec<Candidate>>,
     pub env: IndexMap<String, String>,
+    /// The system packages that install it. Not part of the spec hash: they say where the
+    /// compiler comes from, not what it is.
+    #[serde(skip_serializing_if = "crate::Packages::is_empty")]
+    pub packages: crate::Packages,
     pub notes: Vec<String>,
     /// Where the descriptor came from (`builtin:gcc.toml` or a path).
     #[serde(skip)]
@@ -315,6 +322,7 @@ impl Toolchain {
         let raw: RawToolchain = crate::diag::parse_toml(src)?;
         let mut errs = Vec::new();
         let name = raw.name.get_ref().clone();
+        let packages = raw.packages.clone().check(src, &mut errs);
         if !valid_ident(&name) {
             errs.push(
                 Diagnostic::at(
@@ -553,6 +561,7 @@ impl Toolchain {
                 .into_iter()
                 .map(|(k, v)| (k.into_inner(), v))
                 .collect(),
+            packages,
             notes: raw.notes,
             origin: src.name.clone(),
         })

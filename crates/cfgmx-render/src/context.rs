@@ -3,7 +3,7 @@
 
 use crate::quote;
 use cfgmx_model::matrix::BUILD_MODES;
-use cfgmx_model::{ConcreteVariant, Language, Matrix, Profile, Variant};
+use cfgmx_model::{ConcreteVariant, Language, Matrix, Profile, Registry, Variant};
 use indexmap::IndexMap;
 use serde::Serialize;
 
@@ -100,6 +100,51 @@ pub struct VariantCtx {
     /// silently changes a CMake configure when inherited from the caller's shell.
     pub build_env: IndexMap<String, Option<String>>,
     pub warnings: Vec<String>,
+    /// The Debian/Ubuntu packages that install the variant's compilers and BLAS build (from
+    /// the data files' `[packages]`, the probed compiler version's when there is one), what
+    /// a CI job installs; empty until [`Context::with_packages`].
+    pub apt: Vec<String>,
+}
+
+/// Where a generated CI job gets cfgmx from (`cfgmx generate --cfgmx-from`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "lowercase")]
+pub enum CfgmxSource {
+    /// `cargo install --locked cfgmx --version V` from crates.io (the default: the version
+    /// that generated the files).
+    Crate(String),
+    /// `cargo install --locked --git URL cfgmx`.
+    Git(String),
+    /// `cargo install --locked --path DIR`, DIR relative to the repository.
+    Path(String),
+    /// A prebuilt binary downloaded from a URL.
+    Url(String),
+}
+
+impl CfgmxSource {
+    /// `git+URL`, an `http(s)://` URL of a binary, or a path; `None` for the default.
+    pub fn parse(s: Option<&str>) -> CfgmxSource {
+        match s {
+            None => CfgmxSource::Crate(env!("CARGO_PKG_VERSION").into()),
+            Some(s) => match s.strip_prefix("git+") {
+                Some(url) => CfgmxSource::Git(url.into()),
+                None if s.starts_with("https://") || s.starts_with("http://") => {
+                    CfgmxSource::Url(s.into())
+                }
+                None => CfgmxSource::Path(s.into()),
+            },
+        }
+    }
+}
+
+/// What CI templates need besides the variants.
+#[derive(Debug, Clone, Serialize)]
+pub struct CiCtx {
+    /// Where jobs install cfgmx from.
+    pub cfgmx_from: CfgmxSource,
+    /// Whether the variants were rendered from a probe (`false`: abstract, resolved on the
+    /// runner by `cfgmx build`).
+    pub probed: bool,
 }
 
 /// [`Context::rendered_from`] without a profile.
@@ -118,6 +163,7 @@ pub struct Context {
     /// caller, which knows the file (`rendered from the probe of DATE (cache F)`, `... from the profile F`); by default
     /// only whether there was a profile.
     pub rendered_from: String,
+    pub ci: CiCtx,
 }
 
 impl Context {
@@ -153,6 +199,10 @@ impl Context {
                 .into_iter()
                 .map(|(v, c)| variant_ctx(v, c, short_len, &matrix.languages))
                 .collect(),
+            ci: CiCtx {
+                cfgmx_from: CfgmxSource::parse(None),
+                probed: profile.is_some(),
+            },
             profile: profile.cloned(),
             rendered_from: if profile.is_some() {
                 "rendered from a machine profile".to_string()
@@ -160,6 +210,38 @@ impl Context {
                 ABSTRACT.to_string()
             },
         }
+    }
+
+    /// Fills each variant's `apt` from the registry's `[packages]`: its compiler's (and its
+    /// Fortran compiler's when another family), then its BLAS build's, each named once.
+    pub fn with_packages(mut self, reg: &Registry) -> Context {
+        for v in &mut self.variants {
+            let version = v.compiler_version.as_deref();
+            let mut apt: Vec<String> = Vec::new();
+            let families =
+                std::iter::once(v.compiler.as_str()).chain(v.fortran_compiler.as_deref());
+            for f in families {
+                if let Some(t) = reg.toolchains.get(f) {
+                    // The Fortran family's version is not probed separately here: its plain
+                    // packages unless it is the compiler itself.
+                    let ver = if f == v.compiler { version } else { None };
+                    apt.extend(t.packages.apt_for(ver));
+                }
+            }
+            if let Some(b) = &v.blas {
+                let build = reg
+                    .providers
+                    .get(&b.provider)
+                    .and_then(|p| p.builds.iter().find(|x| x.name == b.build));
+                if let Some(build) = build {
+                    apt.extend(build.packages.apt_for(None));
+                }
+            }
+            let mut seen = std::collections::HashSet::new();
+            apt.retain(|p| seen.insert(p.clone()));
+            v.apt = apt;
+        }
+        self
     }
 }
 
@@ -280,5 +362,6 @@ fn variant_ctx(
         env: f.env.clone(),
         build_env,
         warnings,
+        apt: Vec::new(),
     }
 }

@@ -501,6 +501,7 @@ impl Renderer {
             "variants": &ctx.variants[lo..hi],
             "profile": ctx.profile,
             "rendered_from": ctx.rendered_from,
+            "ci": ctx.ci,
         });
         tera::Context::from_value(value).unwrap_or_default()
     }

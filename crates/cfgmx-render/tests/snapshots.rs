@@ -20,7 +20,8 @@ fn rendered_files_match_their_snapshots() {
         set.variants.iter().map(|v| (v, None)),
         set.short_len,
         None,
-    );
+    )
+    .with_packages(&reg);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
     let bless = std::env::var_os("CFGMX_BLESS").is_some();
     let mut stale = Vec::new();

@@ -56,6 +56,11 @@ pub struct GenerateArgs {
     /// the machine is unchanged, else abstract variants.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
+    /// github-workflow, gitlab: where the jobs install cfgmx from: `git+URL` (cargo install
+    /// --git), an `https://` URL of a prebuilt binary, or a directory in the repository (cargo
+    /// install --path). Default: crates.io, this cfgmx's version.
+    #[arg(long, value_name = "SOURCE")]
+    pub cfgmx_from: Option<String>,
 }
 
 const MANIFEST: &str = ".cfgmx-generated";
@@ -127,9 +132,15 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
             eprintln!("  {n}: {}", why.as_deref().unwrap_or("unavailable"));
         }
     }
-    let mut ctx = Context::new(&m, chosen, set.short_len, profile.as_ref());
+    let mut ctx = Context::new(&m, chosen, set.short_len, profile.as_ref()).with_packages(&reg);
+    ctx.ci.cfgmx_from = cfgmx_render::context::CfgmxSource::parse(a.cfgmx_from.as_deref());
     if let Some(arg) = &a.matrix {
-        ctx.matrix.arg = arg.clone();
+        ctx.matrix.arg = match a.format {
+            Some(Format::GithubWorkflow | Format::Gitlab) => {
+                repo_relative(arg, a.output.as_deref())?
+            }
+            _ => arg.clone(),
+        };
     }
     // A header comment: a control character in a path would end the comment early.
     ctx.rendered_from = from
@@ -253,6 +264,41 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// A matrix file as CI jobs name it: relative to the repository they check out (the nearest
+/// directory holding `.git` above the output, else above the current directory, else the
+/// current directory), as the absolute path of the machine that generated the files means
+/// nothing on a runner. An embedded matrix's
+/// name stays as it is.
+fn repo_relative(arg: &str, output: Option<&Path>) -> Result<String> {
+    let file = Path::new(arg);
+    if !file.is_file() {
+        return Ok(arg.to_string());
+    }
+    let canon = |p: &Path| {
+        std::fs::canonicalize(p)
+            .map_err(|e| CliError::runtime(format!("cannot resolve {}: {e}", p.display())))
+    };
+    let matrix = canon(file)?;
+    let cwd = canon(Path::new("."))?;
+    let out = match output.filter(|o| o.is_dir()) {
+        Some(o) => canon(o)?,
+        None => cwd.clone(),
+    };
+    let git_root = |p: &Path| {
+        p.ancestors()
+            .find(|d| d.join(".git").exists())
+            .map(Path::to_path_buf)
+    };
+    let root = git_root(&out).or_else(|| git_root(&cwd)).unwrap_or(cwd);
+    match matrix.strip_prefix(&root) {
+        Ok(rel) => Ok(rel.to_string_lossy().into_owned()),
+        Err(_) => Err(CliError::usage(format!(
+            "matrix {arg} is outside the repository {} the CI jobs check out; put it in the repository (CI runners see only its files)",
+            root.display()
+        ))),
+    }
 }
 
 fn render_error(e: RenderError, template: Option<&Source>, matrix: &Source) -> CliError {
