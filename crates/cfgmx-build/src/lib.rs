@@ -191,6 +191,33 @@ fn tools_stamp(tools: &indexmap::IndexMap<String, String>) -> String {
     tools.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
 }
 
+/// The build tools a step's result depends on, by name (`ctest`, `cmake` or `meson`, `ninja`,
+/// in that order), each with its `--version` line; asked at once, since each is a process
+/// start the first configure waits for.
+fn build_tools(system: System) -> indexmap::IndexMap<String, String> {
+    let main_tool = match system {
+        System::Cmake => "cmake",
+        System::Meson => "meson",
+    };
+    let (main, ninja, ctest) = std::thread::scope(|s| {
+        let main = s.spawn(|| tool_version(main_tool));
+        let ctest = s.spawn(|| match system {
+            System::Cmake => tool_version("ctest"),
+            System::Meson => None,
+        });
+        let ninja = tool_version("ninja");
+        (
+            main.join().ok().flatten(),
+            ninja,
+            ctest.join().ok().flatten(),
+        )
+    });
+    [("ctest", ctest), (main_tool, main), ("ninja", ninja)]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v?)))
+        .collect()
+}
+
 fn tool_version(prog: &str) -> Option<String> {
     let o = cfgmx_exec::Cmd::new(prog)
         .arg("--version")
@@ -236,40 +263,14 @@ pub fn run(
     })?;
     let budget = Budget::new(opts.cores)
         .map_err(|e| RunError::Io(format!("cannot create the jobserver: {e}")))?;
-    let mut tools = indexmap::IndexMap::new();
-    // Both versions at once: each run is a process start the first configure waits for.
-    let main_tool = match system {
-        System::Cmake => "cmake",
-        System::Meson => "meson",
-    };
-    let (main_version, ninja, ctest) = std::thread::scope(|s| {
-        let main = s.spawn(|| tool_version(main_tool));
-        let ctest = s.spawn(|| match system {
-            System::Cmake => tool_version("ctest"),
-            System::Meson => None,
-        });
-        let ninja = tool_version("ninja");
-        (
-            main.join().ok().flatten(),
-            ninja,
-            ctest.join().ok().flatten(),
-        )
-    });
+    let tools = build_tools(system);
     // ctest's own version decides how its results are read: a ctest that cannot write JUnit
     // is read from its summary text.
-    let ctest_junit = ctest
-        .as_deref()
-        .and_then(runner::ctest_version)
+    let ctest_junit = tools
+        .get("ctest")
+        .and_then(|v| runner::ctest_version(v))
         .is_some_and(runner::ctest_has_junit);
-    if let Some(v) = &ctest {
-        tools.insert("ctest".to_string(), v.clone());
-    }
-    if let Some(v) = main_version {
-        tools.insert(main_tool.to_string(), v);
-    }
-    if let Some(v) = &ninja {
-        tools.insert("ninja".to_string(), v.clone());
-    }
+    let ninja = tools.contains_key("ninja");
     // An interrupt during the work before the run (the probe) counts: no reset here.
     install_interrupt_handler();
 
@@ -339,22 +340,17 @@ pub fn run(
                 let mut resume = None;
                 if !opts.force {
                     if let Some(prev) = load(job) {
-                        let current = prev.source_fingerprint == fp
-                            && tools.iter().all(|(k, v)| prev.tools.get(k) == Some(v));
+                        // Only with the build tools it ran with is a record current (another
+                        // CMake first on PATH configures, builds and tests again).
+                        let same_tools = tools.iter().all(|(k, v)| prev.tools.get(k) == Some(v));
+                        let current = prev.source_fingerprint == fp && same_tools;
                         if prev.status == Status::Interrupted && current {
                             resume = Some(prev.clone());
                         }
                         // A pass proves only what it ran: with another thread count (or a
                         // record from before counts were kept) the tests run again.
                         let same_threads = prev.threads == Some(runner::test_threads(job));
-                        // ...and only with the build tools it ran with (another CMake first on
-                        // PATH builds and tests again).
-                        let same_tools = tools.iter().all(|(k, v)| prev.tools.get(k) == Some(v));
-                        if prev.status == Status::Passed
-                            && prev.source_fingerprint == fp
-                            && same_threads
-                            && same_tools
-                        {
+                        if prev.status == Status::Passed && current && same_threads {
                             let reason = "unchanged since it passed".to_string();
                             on_event(&Event::Cached {
                                 name: job.name.clone(),
@@ -380,7 +376,7 @@ pub fn run(
                     &exclude,
                     &fp,
                     &budget,
-                    ninja.is_some(),
+                    ninja,
                     ctest_junit,
                     &tools,
                     on_event,
@@ -497,25 +493,9 @@ pub fn reproduce(
     let budget = Budget::new(1).map_err(|e| RunError::Io(e.to_string()))?;
     let vdir = root.join(store_key(job, system));
     std::fs::create_dir_all(vdir.join("logs")).map_err(|e| RunError::Io(e.to_string()))?;
-    // The same tools, in the same order, as a build records: a dir a build configured with
-    // them is reused, one configured by other tools is configured again.
-    let mut tools = indexmap::IndexMap::new();
-    let main_tool = match system {
-        System::Cmake => "cmake",
-        System::Meson => "meson",
-    };
-    for (name, wanted) in [
-        ("ctest", system == System::Cmake),
-        (main_tool, true),
-        ("ninja", true),
-    ] {
-        if !wanted {
-            continue;
-        }
-        if let Some(v) = tool_version(name) {
-            tools.insert(name.to_string(), v);
-        }
-    }
+    // The same tools as a build records: a dir a build configured with them is reused, one
+    // configured by other tools is configured again.
+    let tools = build_tools(system);
     let ctx = StepContext {
         job,
         system,
