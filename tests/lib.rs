@@ -289,3 +289,13 @@ pub fn screenshot(html: &Path) {
         png.len()
     );
 }
+
+/// Runs a Python check script (`python3 -c`): it must exit 0, else the assertion shows its
+/// output and `context`.
+pub fn python_ok(script: &str, context: &str) {
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{context}", explain(&o));
+}

@@ -264,11 +264,7 @@ print("ok")
         path = path.display().to_string(),
         tests = tests.iter().map(|t| t.to_string()).collect::<Vec<_>>()
     );
-    let o = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", explain(&o));
+    cfgmx_tests::python_ok(&script, "");
 }
 
 fn check_html(html: &Path) {
@@ -459,11 +455,7 @@ print("ok")
 "#,
         path = env.path().join("j.xml").display().to_string()
     );
-    let p = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(p.status.success(), "{}\n{xml}", explain(&p));
+    cfgmx_tests::python_ok(&script, &xml);
 
     let html = std::fs::read_to_string(env.path().join("r.html")).unwrap();
     assert!(html.contains("1 passed</span>"), "{html}");

@@ -243,11 +243,7 @@ print("ok")
 "#,
         path = env.path().join("junit.xml").display().to_string()
     );
-    let p = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(p.status.success(), "{}", explain(&p));
+    cfgmx_tests::python_ok(&script, "");
 
     // HTML: the key lines, folded to the excerpt, and links that resolve
     let html = std::fs::read_to_string(env.path().join("report.html")).unwrap();
