@@ -51,7 +51,8 @@ pub struct BuildArgs {
     /// Rebuild variants that passed with an unchanged source tree.
     #[arg(long)]
     pub force: bool,
-    /// Build each variant from its own copy of the source (for projects that write into it).
+    /// Build each variant from its own copy of the source, whatever cfgmx knows of the project
+    /// (one found to write into its tree is built from copies already).
     #[arg(long)]
     pub copy_source: bool,
     /// Build shard K of N (deterministic; every variant lands in exactly one shard).
