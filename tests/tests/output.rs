@@ -220,6 +220,69 @@ fn colour_follows_the_flag_and_no_color() {
     serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap();
 }
 
+/// clap's own help and usage errors follow `--color` and `NO_COLOR` as cfgmx's output does,
+/// through a pipe and on a terminal (a pty).
+#[test]
+fn help_and_usage_errors_follow_the_colour_flag() {
+    const ESC: &str = "\x1b[";
+    let d = tempdir();
+    let bin = cfgmx_tests::bin();
+    let piped = |args: &[&str]| {
+        let o = std::process::Command::new(&bin)
+            .args(args)
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .output()
+            .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    // `always` colours a pipe: help on stdout, a usage error on stderr, either spelling.
+    for args in [
+        &["--color", "always", "--help"][..],
+        &["--color=always", "build", "--help"],
+        &["--color", "always", "bogus"],
+        &["expand", "--bogus", "--color=always"],
+    ] {
+        let out = piped(args);
+        assert!(out.contains(ESC), "{args:?}: {out:?}");
+    }
+    assert!(!piped(&["--help"]).contains(ESC));
+    // On a terminal: coloured by default, plain with `never` or NO_COLOR.
+    let pty = |cmd: &str, no_color: bool| {
+        let mut c = std::process::Command::new("script");
+        c.args(["-q", "-c"])
+            .arg(format!("{} {cmd}", bin.display()))
+            .arg("/dev/null")
+            .current_dir(d.path())
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env("TERM", "xterm");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        String::from_utf8_lossy(&c.output().unwrap().stdout).into_owned()
+    };
+    assert!(pty("--help", false).contains(ESC));
+    assert!(pty("bogus", false).contains(ESC));
+    for (cmd, no_color) in [
+        ("--color never --help", false),
+        ("--color=never bogus", false),
+        ("expand --color never --bogus", false),
+        ("--help", true),
+        ("bogus", true),
+    ] {
+        let out = pty(cmd, no_color);
+        assert!(
+            !out.contains(ESC) && out.contains("cfgmx"),
+            "{cmd} (NO_COLOR {no_color}): {out:?}"
+        );
+    }
+}
+
 /// On a terminal (a pty), `auto` colours and the table takes the terminal's width.
 #[test]
 fn a_terminal_gets_colour_and_its_width() {
@@ -265,6 +328,52 @@ fn strip_ansi(s: &str) -> String {
         }
     }
     out
+}
+
+/// At 80 columns `providers` and `expand` leave out their least useful columns (and say so)
+/// rather than cut words: every word they show is a whole word of the unwrapped table
+/// ("sequentia" + "l" would not be), and the note names what was left out.
+#[test]
+fn narrow_tables_wrap_only_between_words() {
+    let d = tempdir();
+    for (args, dropped) in [
+        (&["providers"][..], &["IGNORES", "CMAKE VENDOR"][..]),
+        (&["expand"][..], &["COMPILERS", "LIBS"][..]),
+    ] {
+        let whole = cfgmx_tests::run_env(d.path(), args, &[]);
+        whole.expect_code(0);
+        let words: std::collections::HashSet<String> = whole
+            .stdout()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let narrow = cfgmx_tests::run_env(d.path(), args, &[("COLUMNS", "80")]);
+        narrow.expect_code(0);
+        let out = narrow.stdout();
+        let table: Vec<&str> = out
+            .lines()
+            .take_while(|l| !l.is_empty() && !l.starts_with('('))
+            .collect();
+        assert!(table.len() > 10, "{out}");
+        for l in &table {
+            assert!(l.chars().count() <= 80, "{args:?}: too wide: {l}");
+            for w in l.split_whitespace() {
+                assert!(words.contains(w), "{args:?}: `{w}` is a cut word:\n{out}");
+            }
+        }
+        let note = out
+            .lines()
+            .skip_while(|l| !l.starts_with('('))
+            .collect::<Vec<_>>()
+            .join(" ");
+        for c in dropped {
+            assert!(
+                note.contains(c),
+                "{args:?}: the note does not name {c}:\n{out}"
+            );
+            assert!(!table[0].contains(c), "{args:?}: {c} still shown:\n{out}");
+        }
+    }
 }
 
 /// The tables that need no probe, as a user sees them at 80 and 200 columns.

@@ -224,11 +224,15 @@ pub fn rel_to_cwd(p: &std::path::Path) -> String {
 
 /// A text table without borders, laid out by comfy-table: columns two spaces apart, sized to
 /// the terminal (cells wrap inside their column when the table is wider than `Term::width`;
-/// the columns a row is looked up by shrink last).
+/// the columns a row is looked up by shrink last; the low-value columns are left out, with a
+/// note, before any column would have to cut a word).
 pub struct Table {
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
     keep: Vec<usize>,
+    /// Columns left out, in this order, while the table does not fit with every column as
+    /// wide as its longest word.
+    optional: Vec<usize>,
     /// Columns shown as a prefix, cut rather than wrapped, down to so many characters (a hash:
     /// any unique prefix names the same variant).
     prefix: Vec<(usize, usize)>,
@@ -240,7 +244,66 @@ impl Table {
             headers: headers.iter().map(|h| h.to_string()).collect(),
             rows: Vec::new(),
             keep: vec![0],
+            optional: Vec::new(),
             prefix: Vec::new(),
+        }
+    }
+
+    /// Columns that may be left out at a narrow width, the least useful first: a table that
+    /// cannot fit with each column as wide as its longest word drops them one by one (and
+    /// says which) rather than cut words in the middle.
+    pub fn optional(mut self, cols: &[usize]) -> Table {
+        self.optional.extend_from_slice(cols);
+        self
+    }
+
+    /// The width the table needs with no word cut: each column as wide as its longest word
+    /// (a prefix column as its least prefix), kept columns whole.
+    fn least_uncut(&self) -> usize {
+        let natural = self.natural();
+        (0..self.headers.len())
+            .map(|i| {
+                if self.keep.contains(&i) {
+                    return natural[i];
+                }
+                let least = match self.prefix.iter().find(|(p, _)| *p == i) {
+                    Some((_, m)) => *m,
+                    None => self.longest_word(i),
+                };
+                natural[i].min(least + self.pad(i))
+            })
+            .sum()
+    }
+
+    fn longest_word(&self, i: usize) -> usize {
+        std::iter::once(&self.headers[i])
+            .chain(self.rows.iter().filter_map(|r| r.get(i)))
+            .flat_map(|c| c.split_whitespace())
+            .map(console_width)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// This table without the columns `drop`.
+    fn without(&self, drop: &[usize]) -> Table {
+        let kept: Vec<usize> = (0..self.headers.len())
+            .filter(|i| !drop.contains(i))
+            .collect();
+        let at = |old: usize| kept.iter().position(|k| *k == old);
+        Table {
+            headers: kept.iter().map(|i| self.headers[*i].clone()).collect(),
+            rows: self
+                .rows
+                .iter()
+                .map(|r| kept.iter().filter_map(|i| r.get(*i).cloned()).collect())
+                .collect(),
+            keep: self.keep.iter().filter_map(|k| at(*k)).collect(),
+            optional: Vec::new(),
+            prefix: self
+                .prefix
+                .iter()
+                .filter_map(|(c, m)| Some((at(*c)?, *m)))
+                .collect(),
         }
     }
 
@@ -295,34 +358,26 @@ impl Table {
     fn widths(&self, w: usize) -> Vec<usize> {
         let n = self.headers.len();
         let mut cols = self.natural();
-        let longest_word: Vec<usize> = (0..n)
-            .map(|i| {
-                std::iter::once(&self.headers[i])
-                    .chain(self.rows.iter().filter_map(|r| r.get(i)))
-                    .flat_map(|c| c.split_whitespace())
-                    .map(console_width)
-                    .max()
-                    .unwrap_or(0)
-                    .min(20)
-            })
-            .collect();
+        let longest_word: Vec<usize> = (0..n).map(|i| self.longest_word(i)).collect();
         let mut total: usize = cols.iter().sum();
-        // First down to each column's longest word (`openblas-serial` stays whole) and a
-        // prefix column to its least prefix; then to a few characters; then the kept columns
-        // but the first; last, every column down to one character: a table never runs past
-        // the width while two spaces between columns leave room for one.
-        for phase in 0..4 {
+        // First down to each column's longest word (`openblas-serial` stays whole, and so
+        // does `MKL_DOMAIN_NUM_THREADS`), then to at most 20 characters of it, and a prefix
+        // column to its least prefix; then to a few characters; then the kept columns but the
+        // first; last, every column down to one character: a table never runs past the width
+        // while two spaces between columns leave room for one.
+        for phase in 0..5 {
             let floor: Vec<usize> = cols
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    let kept = self.keep.contains(&i) && (phase < 2 || phase == 2 && i == 0);
+                    let kept = self.keep.contains(&i) && (phase < 3 || phase == 3 && i == 0);
                     let prefix = self.prefix.iter().find(|(p, _)| *p == i).map(|(_, m)| *m);
                     let least = match (phase, prefix) {
                         _ if kept => return *c,
-                        (0..=2, Some(m)) => m,
+                        (0..=3, Some(m)) => m,
                         (0, None) => longest_word[i].max(6),
-                        (1 | 2, None) => 6,
+                        (1, None) => longest_word[i].min(20).max(6),
+                        (2 | 3, None) => 6,
                         _ => 1,
                     };
                     (*c).min(least + self.pad(i))
@@ -331,7 +386,17 @@ impl Table {
             while total > w {
                 let Some(i) = (0..n)
                     .filter(|i| cols[*i] > floor[*i])
-                    .max_by_key(|i| (cols[*i] - self.pad(*i), std::cmp::Reverse(*i)))
+                    // Down to the longest words, the column with the most room above its
+                    // own longest word gives first (a column of long words keeps them
+                    // whole); below that, the widest.
+                    .max_by_key(|i| {
+                        let room = if phase == 0 {
+                            cols[*i] - floor[*i]
+                        } else {
+                            cols[*i] - self.pad(*i)
+                        };
+                        (room, std::cmp::Reverse(*i))
+                    })
                 else {
                     break;
                 };
@@ -343,6 +408,33 @@ impl Table {
     }
 
     pub fn render(&self, term: &Term) -> String {
+        let Some(w) = term.width.filter(|_| !self.optional.is_empty()) else {
+            return self.render_all(term);
+        };
+        let mut drop = Vec::new();
+        for c in &self.optional {
+            if self.without(&drop).least_uncut() <= w {
+                break;
+            }
+            drop.push(*c);
+        }
+        if drop.is_empty() {
+            return self.render_all(term);
+        }
+        let names: Vec<&str> = drop.iter().map(|c| self.headers[*c].as_str()).collect();
+        let note = format!(
+            "({} left out to fit {w} columns; a wider terminal, COLUMNS=200 or --json shows {})",
+            names.join(", "),
+            if names.len() == 1 { "it" } else { "them" }
+        );
+        format!(
+            "{}{}\n",
+            self.without(&drop).render_all(term),
+            term.wrap(&note, 1)
+        )
+    }
+
+    fn render_all(&self, term: &Term) -> String {
         use comfy_table::{ColumnConstraint, ContentArrangement};
         let widths = term.width.map(|w| self.widths(w));
         let mut t = comfy_table::Table::new();
