@@ -313,6 +313,149 @@ fn a_terminal_gets_colour_and_its_width() {
     assert!(wide.is_empty(), "{}\n{plain}", wide.join("\n"));
 }
 
+/// Runs `cfgmx ARGS` on a pseudo-terminal of 40 x 100 (Python's pty module), types Ctrl-C
+/// once the live display shows a variant in its test step, and returns the exit code and
+/// every byte the terminal received, and whether the terminal echoes control characters
+/// (`ECHOCTL`, as a fresh pty does) after cfgmx ended.
+fn ctrl_c_in_a_pty(dir: &Path, args: &[&str]) -> (i32, Vec<u8>, bool) {
+    const DRIVER: &str = r#"
+import base64, fcntl, json, os, pty, select, struct, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+out, sent, start = b"", False, time.time()
+while True:
+    if select.select([fd], [], [], 0.1)[0]:
+        try:
+            d = os.read(fd, 65536)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+    if not sent and b": test" in out:
+        time.sleep(1.5)  # the spinners and the timer have ticked a few times
+        os.write(fd, b"")  # Ctrl-C, as typed: the line discipline signals the group
+        sent = True
+    if time.time() - start > 300:
+        os.kill(pid, 9)
+        break
+code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+# The terminal's settings as cfgmx left them (the master reads the pty's own).
+echoctl = bool(termios.tcgetattr(fd)[3] & termios.ECHOCTL)
+print(json.dumps({"code": code if sent else -1, "out": base64.b64encode(out).decode(),
+                  "echoctl": echoctl}))
+"#;
+    let o = std::process::Command::new("python3")
+        .args(["-c", DRIVER])
+        .arg(cfgmx_tests::bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .env_remove("COLUMNS")
+        .env_remove("CLICOLOR_FORCE")
+        .env("TERM", "xterm")
+        .env("CFGMX_CACHE_DIR", cache())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", cfgmx_tests::explain(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let out = std::process::Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(r["out"].as_str().unwrap().as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap()
+        .stdout;
+    (
+        r["code"].as_i64().unwrap() as i32,
+        out,
+        r["echoctl"].as_bool().unwrap(),
+    )
+}
+
+/// Ctrl-C during a build's live display on a terminal: the spinner lines and the overall bar
+/// are gone from the screen, the report and the interrupted summary are there, and the
+/// terminal is left as a shell prompt expects it (cursor visible, at the start of a line, no
+/// colour or bold left on, its settings restored).
+#[test]
+fn ctrl_c_during_the_live_display_leaves_a_clean_terminal() {
+    let env = MatrixDir::with_cache(MATRIX, cache());
+    let src = env.path().join("slow");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.18)\nproject(slow C)\nadd_executable(s s.c)\n\
+         enable_testing()\nadd_test(NAME slow COMMAND sleep 60)\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("s.c"), "int main(void) { return 0; }\n").unwrap();
+    run(&env, &["probe"], &[]);
+    let (code, bytes, echoctl) = ctrl_c_in_a_pty(
+        env.path(),
+        &[
+            "build",
+            "m.toml",
+            "-j",
+            "2",
+            "--build-root",
+            "root",
+            "--source",
+            "slow",
+        ],
+    );
+    let raw = String::from_utf8_lossy(&bytes).into_owned();
+    assert_eq!(code, 130, "{raw:?}");
+    // The live display was there while it ran.
+    assert!(
+        raw.contains("variants,") && raw.contains(": test"),
+        "{raw:?}"
+    );
+    let mut term = vt100::Parser::new(40, 100, 0);
+    term.process(&bytes);
+    let screen = term.screen();
+    let text = screen.contents();
+    for stale in [
+        "variants,",
+        ": configure",
+        ": build",
+        ": test",
+        "building [",
+    ] {
+        assert!(
+            !text.contains(stale),
+            "`{stale}` left on the screen:\n{text}"
+        );
+    }
+    assert!(text.contains("cfgmx build: interrupted"), "{text}");
+    assert!(
+        text.contains("gcc-sequential-debug") && text.contains("interrupted"),
+        "{text}"
+    );
+    assert!(!screen.hide_cursor(), "the cursor is left hidden");
+    // The display turns off the echo of `^C` while it runs (the echo would wrap its last line):
+    // the terminal gets its settings back.
+    assert!(echoctl, "the terminal is left without ECHOCTL");
+    assert_eq!(
+        screen.cursor_position().1,
+        0,
+        "the cursor is not at a line start:\n{text}"
+    );
+    assert!(
+        !screen.bold() && screen.fgcolor() == vt100::Color::Default,
+        "colour or bold left on"
+    );
+}
+
 fn strip_ansi(s: &str) -> String {
     let mut out = String::new();
     let mut it = s.chars().peekable();
