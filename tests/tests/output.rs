@@ -473,7 +473,7 @@ fn strip_ansi(s: &str) -> String {
     out
 }
 
-/// At 80 columns `providers` and `expand` leave out their least useful columns (and say so)
+/// At 80 columns `providers`, `expand` and `toolchains` leave out their least useful columns (and say so)
 /// rather than cut words: every word they show is a whole word of the unwrapped table
 /// ("sequentia" + "l" would not be), and the note names what was left out.
 #[test]
@@ -482,6 +482,7 @@ fn narrow_tables_wrap_only_between_words() {
     for (args, dropped) in [
         (&["providers"][..], &["IGNORES", "CMAKE VENDOR"][..]),
         (&["expand"][..], &["COMPILERS", "LIBS"][..]),
+        (&["toolchains"][..], &["PIC"][..]),
     ] {
         let whole = cfgmx_tests::run_env(d.path(), args, &[]);
         whole.expect_code(0);

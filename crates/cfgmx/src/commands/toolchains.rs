@@ -44,9 +44,12 @@ pub fn run(g: &Global, a: ToolchainsArgs) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
         return Ok(0);
     }
+    // Narrow, the flags nearly every family spells alike go first: PIC (`-fPIC`), then debug
+    // (`-g -O0`).
     let mut t = Table::new(&[
         "FAMILY", "C", "C++", "FORTRAN", "OPENMP", "DEBUG", "RELEASE", "PIC",
-    ]);
+    ])
+    .optional(&[7, 5]);
     for tc in reg.toolchains.values() {
         let first = |f: &str| {
             tc.facet(f)
