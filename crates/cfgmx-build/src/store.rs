@@ -283,9 +283,14 @@ pub fn copy_tree(from: &Path, to: &Path, exclude: &[PathBuf]) -> std::io::Result
         if e.file_name() == ".git" || exclude.iter().any(|x| p.starts_with(x)) {
             continue;
         }
-        kept.insert(e.file_name());
         let dest = to.join(e.file_name());
         let ft = e.file_type()?;
+        // A FIFO, socket or device is no source a build reads, and opening a FIFO to copy it
+        // would block until something writes to it.
+        if !(ft.is_dir() || ft.is_file() || ft.is_symlink()) {
+            continue;
+        }
+        kept.insert(e.file_name());
         let old = std::fs::symlink_metadata(&dest).ok();
         if ft.is_dir() {
             copy_tree(&p, &dest, exclude)?;
@@ -442,7 +447,14 @@ mod tests {
         std::fs::write(src.join("a.c"), "int a;").unwrap();
         std::fs::write(src.join("sub/b.c"), "int b;").unwrap();
         std::os::unix::fs::symlink("a.c", src.join("link.c")).unwrap();
+        // A FIFO in the tree (a named pipe a developer left there) is not copied, and the
+        // copy does not block on it.
+        let fifo = std::ffi::CString::new(src.join("pipe").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
         copy_tree(&src, &dst, &[]).unwrap();
+        assert!(!dst.join("pipe").exists());
+        std::fs::remove_file(src.join("pipe")).unwrap();
         let t = tree_entries(&src, &[]).unwrap();
         // Same paths, sizes and times: the copy's listing is the source's.
         assert_eq!(tree_entries(&dst, &[]).unwrap(), t);
