@@ -267,6 +267,7 @@ pub fn run(
         verdict: Mutex::new(store.source_verdict(&source)),
         store,
         warned: AtomicBool::new(false),
+        in_place: AtomicBool::new(false),
     };
     let budget = Budget::new(opts.cores)
         .map_err(|e| RunError::Io(format!("cannot create the jobserver: {e}")))?;
@@ -469,6 +470,8 @@ struct SourceTree<'a> {
     verdict: Mutex<Option<store::SourceVerdict>>,
     store: &'a Store,
     warned: AtomicBool,
+    /// A variant of this run was built in the source tree itself (its writes are its own).
+    in_place: AtomicBool,
 }
 
 impl SourceTree<'_> {
@@ -546,7 +549,12 @@ impl SourceTree<'_> {
         drop(verdict);
         // A copy keeps the tree clean only from writes relative to the build: a project that
         // writes by absolute path (or someone editing the tree meanwhile) still changes it.
-        if in_copy.is_some() && !in_source.is_empty() && !self.warned.swap(true, Ordering::SeqCst) {
+        // (Unless a variant of this run was built in the tree: the change may be its own.)
+        if in_copy.is_some()
+            && !in_source.is_empty()
+            && !self.in_place.load(Ordering::SeqCst)
+            && !self.warned.swap(true, Ordering::SeqCst)
+        {
             warn(format!(
                 "the source tree changed while this variant was built from its own copy ({}): something writes into it by absolute path, or it was edited meanwhile; a copy cannot keep it clean",
                 in_source.join(", ")
@@ -689,6 +697,7 @@ fn run_one(
             }
         }
     } else {
+        tree.in_place.store(true, Ordering::SeqCst);
         (source.to_path_buf(), None)
     };
     let _ = std::fs::create_dir_all(vdir.join("logs"));
