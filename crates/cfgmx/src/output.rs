@@ -376,7 +376,7 @@ impl Table {
                         _ if kept => return *c,
                         (0..=3, Some(m)) => m,
                         (0, None) => longest_word[i].max(6),
-                        (1, None) => longest_word[i].min(20).max(6),
+                        (1, None) => longest_word[i].clamp(6, 20),
                         (2 | 3, None) => 6,
                         _ => 1,
                     };
@@ -541,6 +541,44 @@ mod tests {
         assert!(link.ends_with('…') && link.chars().count() == 72, "{link}");
         let long = "x".repeat(200);
         assert_eq!(short_phrase(&long).chars().count(), 72);
+    }
+
+    #[test]
+    fn optional_columns_go_before_a_word_is_cut_and_the_note_says_which() {
+        let mut t = Table::new(&["NAME", "LONG", "LESS", "KEY"]).optional(&[2, 1]);
+        t.row(
+            [
+                "a-name",
+                "supercalifragilistic words",
+                "MKL_DOMAIN_NUM_THREADS",
+                "value",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        let at = |w| {
+            t.render(&Term {
+                width: Some(w),
+                ..Term::default()
+            })
+        };
+        // Wide enough: every column, no note.
+        let wide = at(80);
+        assert!(wide.contains("MKL_DOMAIN_NUM_THREADS") && !wide.contains("left out"));
+        // Narrower: LESS goes first, then LONG, each named; no word is ever cut.
+        let mid = at(50);
+        assert!(
+            mid.contains("supercalifragilistic") && !mid.contains("MKL_"),
+            "{mid}"
+        );
+        assert!(mid.contains("(LESS left out to fit 50 columns"), "{mid}");
+        let narrow = at(20);
+        assert!(narrow.contains("(LESS, LONG left out"), "{narrow}");
+        assert!(narrow.lines().next().unwrap().contains("KEY"), "{narrow}");
+        // No width (a pipe): every column whole.
+        assert!(t
+            .render(&Term::default())
+            .contains("MKL_DOMAIN_NUM_THREADS"));
     }
 
     #[test]
