@@ -205,3 +205,56 @@ fn copy_source_on_an_existing_root_configures_against_the_copy() {
     assert_eq!(home(&cache), copy.display().to_string());
     assert_eq!(x["status"], "passed", "{x}");
 }
+
+/// A source tree that cannot be copied (a file whose path fits the system's limit only where
+/// it is: PATH_MAX is 4096): on a first run cfgmx builds in the tree itself and says why;
+/// where a copy is required (`--copy-source`), the variant fails with that reason, nothing run.
+#[test]
+fn a_copy_that_cannot_be_made_says_why() {
+    let env = MatrixDir::new(&matrix());
+    let src = env.path().join("proj");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.18)\nproject(p C)\nadd_executable(p p.c)\n\
+         enable_testing()\nadd_test(NAME p COMMAND p)\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("p.c"), "int main(void) { return 0; }\n").unwrap();
+    // A data file at 4090 characters of path; its copy under root/HASH/src would need 4107.
+    let mut dir = src.clone();
+    while dir.as_os_str().len() + 1 + 200 + 1 + 20 < 4090 {
+        dir = dir.join("d".repeat(200));
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = "f".repeat(4090 - dir.as_os_str().len() - 1);
+    std::fs::write(dir.join(name), "data").unwrap();
+    let only = ["--only", "gcc-sequential-debug"];
+
+    let (o, v) = env.build_json(&src, "root", &only);
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    assert_eq!(variants(&v)[0]["status"], "passed", "{v}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cannot build from a copy of the source")
+            && err.contains("File name too long")
+            && err.contains("built in the source tree itself"),
+        "{err}"
+    );
+
+    let mut args = only.to_vec();
+    args.extend(["--copy-source", "--force"]);
+    let (o, v) = env.build_json(&src, "root", &args);
+    assert_eq!(o.status.code(), Some(1), "{}", explain(&o));
+    let x = &variants(&v)[0];
+    assert_eq!(x["status"], "failed", "{x}");
+    let why = x["reason"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("needs because --copy-source asks for it")
+            && why.contains("File name too long"),
+        "{x}"
+    );
+    for s in ["configure", "build", "test"] {
+        assert_eq!(step(x, s)["status"], "not_run", "{x}");
+    }
+}

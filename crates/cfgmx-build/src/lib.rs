@@ -675,30 +675,67 @@ fn run_one(
     // Its own copy of the source when asked, when the project is known to write into its tree,
     // and while that is not known yet (a project's first run here): the copy then tells. A
     // variant built from a copy before stays there, so its next build is incremental.
-    let use_copy = opts.copy_source
+    let verdict = tree
+        .verdict
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    // Why a copy cannot be done without (a failed copy then fails the variant, saying why); a
+    // copy made only to find out, or to stay incremental, gives way to the tree itself.
+    let needed = match &verdict {
+        _ if opts.copy_source => Some("--copy-source asks for it".to_string()),
+        Some(store::SourceVerdict::Writes { paths }) => Some(format!(
+            "the project writes into its source tree ({}; remembered in {})",
+            paths.join(", "),
+            root.join(store::SOURCE_WRITES).display()
+        )),
+        _ => None,
+    };
+    let use_copy = needed.is_some()
         || vdir.join("src").is_dir()
-        || !matches!(
-            *tree.verdict.lock().unwrap_or_else(|e| e.into_inner()),
-            Some(store::SourceVerdict::Clean)
-        );
+        || !matches!(verdict, Some(store::SourceVerdict::Clean));
     let mut copy_error = None;
-    let (src, copy_before) = if use_copy {
+    let copied = use_copy.then(|| {
         let dst = vdir.join("src");
-        match store::copy_tree(source, &dst, exclude).and_then(|()| store::tree_entries(&dst, &[]))
-        {
-            Ok(entries) => (dst, Some(entries)),
-            Err(e) => {
-                copy_error = Some(format!(
-                    "cannot build from a copy of the source tree (--copy-source, or a project that writes into its tree): copying {} to {} failed: {e}",
+        store::copy_tree(source, &dst, exclude)
+            .and_then(|()| store::tree_entries(&dst, &[]))
+            .map(|entries| (dst.clone(), entries))
+            .map_err(|e| {
+                format!(
+                    "copying {} to {} failed: {e}",
                     source.display(),
                     dst.display()
+                )
+            })
+    });
+    let (src, copy_before) = match copied {
+        Some(Ok((dst, entries))) => (dst, Some(entries)),
+        Some(Err(e)) => match &needed {
+            Some(why) => {
+                copy_error = Some(format!(
+                    "cannot build this variant from its own copy of the source, which it needs because {why}: {e}"
                 ));
-                (dst, None)
+                (vdir.join("src"), None)
             }
+            None => {
+                // Half a copy must not make the next run take it for this variant's tree.
+                let _ = std::fs::remove_dir_all(vdir.join("src"));
+                let m = format!(
+                    "cannot build from a copy of the source ({e}); built in the source tree itself"
+                );
+                on_event(&Event::Warning {
+                    name: job.name.clone(),
+                    message: m.clone(),
+                });
+                warnings.push(m);
+                tree.in_place.store(true, Ordering::SeqCst);
+                (source.to_path_buf(), None)
+            }
+        },
+        None => {
+            tree.in_place.store(true, Ordering::SeqCst);
+            (source.to_path_buf(), None)
         }
-    } else {
-        tree.in_place.store(true, Ordering::SeqCst);
-        (source.to_path_buf(), None)
     };
     let _ = std::fs::create_dir_all(vdir.join("logs"));
     // Stale logs from an earlier run would mislead: each step rewrites its own.
@@ -726,6 +763,7 @@ fn run_one(
             step: s.clone(),
         })
     };
+    let copy_failed = copy_error.is_some();
     let config = match copy_error {
         Some(e) => Err(e),
         None => runner::write_config(&ctx).map_err(|e| e.to_string()),
@@ -740,7 +778,7 @@ fn run_one(
             ok
         }
         Err(e) => {
-            warnings.push(if copy_before.is_none() && use_copy {
+            warnings.push(if copy_failed {
                 e
             } else {
                 format!("cannot write the build configuration: {e}")
@@ -748,6 +786,8 @@ fn run_one(
             false
         }
     };
+    // Nothing ran: what stopped it is the variant's reason, as a step's key line would be.
+    let config_error = config_failed.then(|| warnings.last().cloned()).flatten();
     // Interrupted: what finished is returned (the caller records it), the rest is not run.
     let partial = |steps: Vec<StepResult>| -> Option<VariantResult> {
         let mut r = not_built(job, Status::Interrupted, INTERRUPTED_WHY);
@@ -867,7 +907,7 @@ fn run_one(
         } else {
             Status::Passed
         },
-        reason: None,
+        reason: config_error,
         failed_step: None,
         steps,
         tests_passed: counts.passed,
