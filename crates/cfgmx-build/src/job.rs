@@ -86,6 +86,10 @@ pub struct Job {
     /// the driver spellings are `runner::test_selection`'s.
     #[serde(default, skip_serializing_if = "TestSettings::is_empty")]
     pub test: TestSettings,
+    /// The runtime points its tests run at (the matrix's `[runtime]`): built once, tested
+    /// once per point. Empty: one test run, as the variant's own settings say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtime: Vec<cfgmx_model::Point>,
 }
 
 /// The matrix's default `threads`, for a lock entry written before the field existed.
@@ -167,6 +171,7 @@ impl Job {
             int_width: (r.int_width == IntWidth::Ilp64).then(|| "ilp64".to_string()),
             files: IndexMap::new(),
             test: r.test.clone(),
+            runtime: Vec::new(),
         })
     }
 

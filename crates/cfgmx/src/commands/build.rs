@@ -186,6 +186,8 @@ pub struct Jobs {
     pub jobs: Vec<Job>,
     /// The others, as report rows with status `unavailable` and why.
     pub unavailable: Vec<VariantResult>,
+    /// The matrix's `[runtime]` and its file, to check its thread counts against the cores.
+    pub runtime: (cfgmx_model::Runtime, cfgmx_model::Source),
 }
 
 /// The matrix's available variants as jobs, plus the names and reasons of the others. With
@@ -291,12 +293,15 @@ pub fn jobs(
     }
     for j in &mut jobs {
         j.threads = m.threads;
+        let axes = j.axes.clone();
+        j.runtime = m.runtime.points(&|k| axes.get(k).cloned());
     }
     Ok(Jobs {
         matrix: m.name.clone(),
         threads: m.threads,
         jobs,
         unavailable,
+        runtime: (m.runtime.clone(), m.source.clone()),
     })
 }
 
@@ -417,6 +422,7 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         threads,
         jobs: all,
         unavailable,
+        runtime: (runtime, matrix_src),
     } = jobs(
         g,
         a.matrix.as_deref(),
@@ -442,11 +448,17 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     // A threaded variant's tests run with the matrix's thread count and wait for that many
     // cores; with fewer cores they would wait forever or run with fewer threads than the user
     // ships with, and a pass would prove nothing about the declared count.
-    if threads as usize > cores && jobs.iter().any(|j| j.threaded) {
-        let given = match a.jobs {
-            Some(_) => format!("-j {cores} gives {cores} core(s)"),
-            None => format!("this machine has {cores} core(s)"),
-        };
+    let given = match a.jobs {
+        Some(_) => format!("-j {cores} gives {cores} core(s)"),
+        None => format!("this machine has {cores} core(s)"),
+    };
+    // A runtime point's thread count is refused the same way, before anything is built, at
+    // its place in the matrix.
+    runtime.check_cores(&matrix_src, cores, &given)?;
+    // A runtime point with a thread count of its own does not test with the matrix's.
+    let matrix_threads =
+        |j: &Job| j.runtime.is_empty() || j.runtime.iter().any(|p| p.threads().is_none());
+    if threads as usize > cores && jobs.iter().any(|j| j.threaded && matrix_threads(j)) {
         return Err(CliError::usage(format!(
             "threaded variants test with {threads} threads (the matrix's `threads`, 2 unless set) but {given}: raise -j to at least {threads}, or set `threads = {cores}` in the matrix to test with fewer threads"
         )));
@@ -490,10 +502,17 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         shard,
         step_timeout: a.step_timeout.map(std::time::Duration::from_secs),
     };
-    let total = jobs.len();
+    // A row per variant and runtime point: each finishes, or is cached, on its own.
+    let total: usize = jobs.iter().map(|j| j.runtime.len().max(1)).sum();
     let done = AtomicUsize::new(0);
+    let points = if jobs.iter().any(|j| !j.runtime.is_empty()) {
+        format!(" ({total} test runs at their runtime points)")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "cfgmx build: {total} variant(s) of `{matrix}` on {cores} core(s), build root {}",
+        "cfgmx build: {} variant(s) of `{matrix}`{points} on {cores} core(s), build root {}",
+        jobs.len(),
         a.build_root.display()
     );
     // A live display on a terminal; plain lines in CI logs and pipes.
@@ -508,6 +527,7 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         cfgmx_build::RunError::Io(m) => CliError::runtime(m),
     })?;
     out.report.variants.extend(unavailable);
+    // Stable: a variant's runtime points stay in the matrix's order.
     out.report.variants.sort_by(|a, b| a.name.cmp(&b.name));
     drop(live);
     finish(
@@ -683,19 +703,19 @@ impl Live {
                     Status::Failed | Status::TimedOut => format!(
                         "  {}  {}\n{}",
                         t.paint(Tone::Bad, cfgmx_build::report::status_label(r.status)),
-                        r.name,
+                        r.row_name(),
                         indented(t, &failure_lines(r, &self.root))
                     ),
                     Status::NoTests => format!(
                         "  {} {} ({:.1}s)",
                         t.paint(Tone::Warn, "no tests"),
-                        r.name,
+                        r.row_name(),
                         r.duration_s
                     ),
                     _ => format!(
                         "  {}  {} ({:.1}s)",
                         t.paint(Tone::Good, "passed"),
-                        r.name,
+                        r.row_name(),
                         r.duration_s
                     ),
                 };
@@ -776,7 +796,7 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize, t: &Term, root: &Path) 
                 (Some(why), true) => why.clone(),
                 _ => steps.join(", "),
             };
-            let mut l = format!("[{n}/{total}] {verdict} {} ({what})", r.name);
+            let mut l = format!("[{n}/{total}] {verdict} {} ({what})", r.row_name());
             if let Some(t) = r.threads.filter(|t| *t > 1) {
                 l.push_str(&format!(" with {t} threads"));
             }
