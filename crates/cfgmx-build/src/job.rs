@@ -178,6 +178,28 @@ impl Job {
     pub fn short(&self) -> &str {
         short_hash(&self.hash)
     }
+
+    /// The variables a test run sets over the variant's environment: `threads` in every
+    /// thread variable (OMP_NUM_THREADS and the BLAS build's own), then a runtime point's own
+    /// variables. The runner and `cfgmx reproduce` both take it from here.
+    pub fn test_env(
+        &self,
+        threads: usize,
+        point: Option<&cfgmx_model::Point>,
+    ) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .thread_vars
+            .iter()
+            .map(|v| (v.clone(), threads.to_string()))
+            .collect();
+        if !self.thread_vars.iter().any(|v| v == "OMP_NUM_THREADS") {
+            env.push(("OMP_NUM_THREADS".into(), threads.to_string()));
+        }
+        for (k, v) in point.into_iter().flat_map(cfgmx_model::Point::env) {
+            env.push((k.to_string(), v.to_string()));
+        }
+        env
+    }
 }
 
 /// `cfgmx.lock`: the concrete variants of every matrix built or locked in its directory, keyed

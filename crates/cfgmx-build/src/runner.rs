@@ -1013,15 +1013,9 @@ pub fn test(ctx: &StepContext, point: Option<&Point>) -> (StepResult, TestCounts
             .arg(parallel.to_string()),
     };
     // The test's thread count overrides any from the matrix env: it is the count the matrix
-    // declares, and the budget holds that many cores for it.
-    for v in &ctx.job.thread_vars {
-        cmd = cmd.env(v, threads.to_string());
-    }
-    if !ctx.job.thread_vars.iter().any(|v| v == "OMP_NUM_THREADS") {
-        cmd = cmd.env("OMP_NUM_THREADS", threads.to_string());
-    }
-    // The point's own variables last: they are what this run varies.
-    for (k, v) in point.into_iter().flat_map(Point::env) {
+    // (or the runtime point) declares, and the budget holds that many cores for it; the
+    // point's own variables come last, they are what this run varies.
+    for (k, v) in ctx.job.test_env(threads, point) {
         cmd = cmd.env(k, v);
     }
     cmd = cmd.args(&selection);

@@ -186,8 +186,6 @@ pub struct Jobs {
     pub jobs: Vec<Job>,
     /// The others, as report rows with status `unavailable` and why.
     pub unavailable: Vec<VariantResult>,
-    /// The matrix's `[runtime]` and its file, to check its thread counts against the cores.
-    pub runtime: (cfgmx_model::Runtime, cfgmx_model::Source),
 }
 
 /// The matrix's available variants as jobs, plus the names and reasons of the others. With
@@ -301,7 +299,6 @@ pub fn jobs(
         threads: m.threads,
         jobs,
         unavailable,
-        runtime: (m.runtime.clone(), m.source.clone()),
     })
 }
 
@@ -412,6 +409,16 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     let cores = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // A runtime point needing more threads than the cores is refused at its place in the
+    // matrix, before the probe writes its cache or anything is built.
+    {
+        let m = load::matrix(a.matrix.as_deref(), &load::registry(g)?)?;
+        let given = match a.jobs {
+            Some(_) => format!("-j {cores} gives {cores} core(s)"),
+            None => format!("this machine has {cores} core(s)"),
+        };
+        m.runtime.check_cores(&m.source, cores, &given)?;
+    }
     let profile = load_profile(g, a.profile.as_deref(), Some(cores))?;
     if cfgmx_build::interrupted() {
         eprintln!("interrupted");
@@ -422,7 +429,6 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         threads,
         jobs: all,
         unavailable,
-        runtime: (runtime, matrix_src),
     } = jobs(
         g,
         a.matrix.as_deref(),
@@ -452,9 +458,6 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         Some(_) => format!("-j {cores} gives {cores} core(s)"),
         None => format!("this machine has {cores} core(s)"),
     };
-    // A runtime point's thread count is refused the same way, before anything is built, at
-    // its place in the matrix.
-    runtime.check_cores(&matrix_src, cores, &given)?;
     // A runtime point with a thread count of its own does not test with the matrix's.
     let matrix_threads =
         |j: &Job| j.runtime.is_empty() || j.runtime.iter().any(|p| p.threads().is_none());
@@ -1017,7 +1020,7 @@ pub fn run_reproduce(g: &Global, a: ReproduceArgs) -> Result<u8> {
     if g.json {
         println!(
             "{}",
-            serde_json::json!({"variant": j.name, "hash": j.hash, "build_dir": bdir, "configure": step})
+            serde_json::json!({"variant": j.name, "hash": j.hash, "build_dir": bdir, "configure": step, "runtime": j.runtime})
         );
     } else {
         println!("variant   {} ({})", j.name, j.hash);
@@ -1038,6 +1041,32 @@ pub fn run_reproduce(g: &Global, a: ReproduceArgs) -> Result<u8> {
             bdir.display(),
             j.short()
         );
+        // The test run of each runtime point, as `cfgmx build` runs it: its variables quoted
+        // for the shell the line is pasted into (a value it cannot hold is said, not mangled).
+        for p in &j.runtime {
+            let threads = cfgmx_build::runner::point_threads(j, Some(p));
+            let words: std::result::Result<Vec<String>, _> = j
+                .test_env(threads, Some(p))
+                .into_iter()
+                .map(|(k, v)| cfgmx_render::quote::sh(&v).map(|q| format!("{k}={q}")))
+                .collect();
+            let bdir = cfgmx_render::quote::sh(&bdir.display().to_string());
+            match (words, bdir) {
+                (Ok(w), Ok(b)) => println!(
+                    "runtime [{}]: {} ctest --test-dir {b}",
+                    p.label(),
+                    w.join(" ")
+                ),
+                (Err(e), _) | (_, Err(e)) => {
+                    println!(
+                        "runtime [{}]: (not printable for a shell: {:?} {})",
+                        p.label(),
+                        e.value,
+                        e.reason
+                    )
+                }
+            }
+        }
     }
     Ok(0)
 }
