@@ -101,7 +101,7 @@ impl<'de> Deserialize<'de> for Item {
 }
 
 /// `[runtime]` as written: key -> list (axis values, or include/exclude tables).
-pub(crate) type RawRuntime = Spanned<IndexMap<Spanned<String>, Spanned<Vec<Spanned<Item>>>>>;
+pub(crate) type RawRuntime = IndexMap<Spanned<String>, Spanned<Vec<Spanned<Item>>>>;
 
 /// One runtime axis.
 #[derive(Debug, Clone)]
@@ -368,7 +368,7 @@ pub(crate) fn parse(
             (_, s) => Some(s.text()),
         }
     };
-    for (k, items) in raw.into_inner() {
+    for (k, items) in raw {
         let name = k.get_ref().clone();
         if name == "include" || name == "exclude" {
             for it in items.into_inner() {
