@@ -951,7 +951,57 @@ mod tests {
             warnings: vec![],
             blas_linked: vec![],
             build_root: None,
+            runtime: None,
         }
+    }
+
+    /// A variant's runtime points are rows of their own: merging shards keeps each (the same
+    /// hash at two points is two results), JUnit has a suite per point with its values.
+    #[test]
+    fn runtime_points_are_rows_of_their_own() {
+        let at = |t: &str| {
+            let mut v = variant(
+                "a",
+                Status::Passed,
+                StepStatus::Passed,
+                &[("ok", TestStatus::Passed)],
+            );
+            v.runtime = Some(cfgmx_model::Point(
+                [("threads".to_string(), t.to_string())]
+                    .into_iter()
+                    .collect(),
+            ));
+            v
+        };
+        let part = |t: &str| RunReport {
+            schema: 1,
+            matrix: "m".into(),
+            variants: vec![at(t)],
+            ..Default::default()
+        };
+        let merged = RunReport::merge(vec![part("1"), part("2"), part("1")]).unwrap();
+        let names: Vec<String> = merged
+            .variants
+            .iter()
+            .map(VariantResult::row_name)
+            .collect();
+        assert_eq!(names, ["a [threads=1]", "a [threads=2]"]);
+        let back = quick_junit::Report::deserialize_from_str(&merged.junit()).unwrap();
+        let suites: Vec<&str> = back.test_suites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(suites, ["a [threads=1]", "a [threads=2]"]);
+        let prop = |i: usize| {
+            back.test_suites[i]
+                .properties
+                .iter()
+                .find(|p| p.name.as_str() == "runtime.threads")
+                .map(|p| p.value.to_string())
+        };
+        assert_eq!((prop(0), prop(1)), (Some("1".into()), Some("2".into())));
+        // Two sub-cells in the one grid cell, each named by its point.
+        let html = merged.html(&|_| String::new());
+        assert!(
+            html.contains("<small>threads=1</small>") && html.contains("<small>threads=2</small>")
+        );
     }
 
     fn report() -> RunReport {
