@@ -7,7 +7,7 @@
 //! point, and every report has a row (a JUnit suite, an HTML sub-cell) per point.
 //!
 //! Cost: 8 + 8 builds of a one-file C project with gcc and clang and about 40 ctest runs
-//! (about 30 s on 2 cores), 2 more small builds, one probe per test.
+//! (about 60 s on 2 shared cores), 3 more small builds (one with Meson), one probe per test.
 
 use cfgmx_tests::{explain, files_under, repo, variants, MatrixDir};
 use serde_json::Value;
@@ -17,10 +17,18 @@ use std::process::Command;
 
 /// The project copied into the matrix's directory, so a test may edit its source.
 fn project(dir: &Path) -> PathBuf {
+    copy_project(dir, false)
+}
+
+/// The project copied, for Meson without its CMakeLists.txt (CMake wins when both exist).
+fn copy_project(dir: &Path, meson: bool) -> PathBuf {
     let src = dir.join("src");
     std::fs::create_dir_all(&src).unwrap();
     for e in std::fs::read_dir(repo().join("tests/projects/rt-threads")).unwrap() {
         let e = e.unwrap();
+        if meson && e.file_name() == "CMakeLists.txt" {
+            continue;
+        }
         std::fs::copy(e.path(), src.join(e.file_name())).unwrap();
     }
     src
@@ -267,6 +275,39 @@ OMP_PROC_BIND = "master"
             ],
         ]
     );
+}
+
+/// Meson: the points of a variant run `meson test` in one build dir, each with its own
+/// testlog (the first rebuilds what the tests need, the others do not run ninja beside it).
+#[test]
+fn meson_points_share_one_build_dir() {
+    let m = "name = \"rtmeson\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc\"]\nblas = [\"none\"]\nopenmp = [\"on\"]\nbuild = [\"debug\"]\n[runtime]\nthreads = [1, 2]\nOMP_PROC_BIND = [\"close\", \"spread\"]\n";
+    let env = MatrixDir::new(m);
+    let src = copy_project(env.path(), true);
+    let (o, v) = env.build_json(&src, "root", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+    let r = rows(&v);
+    assert_eq!(r.len(), 4, "{r:#?}");
+    assert!(r.iter().all(|x| x.2 == "passed"), "{r:#?}");
+    let root = env.path().join("root");
+    let saw: Vec<Vec<String>> = seen(&root).into_values().collect();
+    assert_eq!(
+        saw,
+        [vec![
+            "OMP_NUM_THREADS=1 team=1 OMP_PROC_BIND=close",
+            "OMP_NUM_THREADS=1 team=1 OMP_PROC_BIND=spread",
+            "OMP_NUM_THREADS=2 team=2 OMP_PROC_BIND=close",
+            "OMP_NUM_THREADS=2 team=2 OMP_PROC_BIND=spread",
+        ]]
+    );
+    let testlogs = files_under(&root)
+        .into_iter()
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().to_string();
+            n.starts_with("testlog-") && n.ends_with(".json")
+        })
+        .count();
+    assert_eq!(testlogs, 4);
 }
 
 /// A point needing more threads than the cores is refused before anything is built or

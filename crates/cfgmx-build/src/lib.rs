@@ -747,30 +747,39 @@ fn run_one(
     }
     // The test step once per runtime point, side by side: each point waits for its own
     // cores, so together they never hold more than the budget.
-    let tests: Vec<Option<(StepResult, runner::TestCounts)>> = if ok {
-        std::thread::scope(|s| {
-            let ctx = &ctx;
-            let handles: Vec<_> = points
-                .iter()
-                .map(|p| {
-                    s.spawn(move || {
-                        let (t, c) = runner::test(ctx, p.as_ref());
-                        let mut t = t;
-                        if let Some(p) = p {
-                            // The point's label in the step's message keeps a failure at one
-                            // point apart from the others in every report.
-                            if let Some(m) = &mut t.message {
-                                *m = format!("[{}] {m}", p.label());
-                            }
-                        }
-                        (t, c)
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().ok()).collect()
-        })
-    } else {
+    let run_test = |p: &Option<Point>, rebuild: bool| {
+        let (mut t, c) = runner::test(&ctx, p.as_ref(), rebuild);
+        if let Some(p) = p {
+            // The point's label in the step's message keeps a failure at one point apart
+            // from the others in every report.
+            if let Some(m) = &mut t.message {
+                *m = format!("[{}] {m}", p.label());
+            }
+        }
+        (t, c)
+    };
+    let tests: Vec<Option<(StepResult, runner::TestCounts)>> = if !ok {
         points.iter().map(|_| None).collect()
+    } else if system == System::Meson && points.len() > 1 {
+        // `meson test` rebuilds what its tests need first: the first point alone does, the
+        // others then run side by side without a ninja of their own.
+        let first = run_test(&points[0], true);
+        let rest: Vec<Option<_>> = std::thread::scope(|s| {
+            let hs: Vec<_> = points[1..]
+                .iter()
+                .map(|p| s.spawn(|| run_test(p, false)))
+                .collect();
+            hs.into_iter().map(|h| h.join().ok()).collect()
+        });
+        std::iter::once(Some(first)).chain(rest).collect()
+    } else {
+        std::thread::scope(|s| {
+            let hs: Vec<_> = points
+                .iter()
+                .map(|p| s.spawn(|| run_test(p, true)))
+                .collect();
+            hs.into_iter().map(|h| h.join().ok()).collect()
+        })
     };
     if interrupted() {
         return partial(steps);

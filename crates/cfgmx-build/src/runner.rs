@@ -929,8 +929,10 @@ pub fn test_selection(
 ///
 /// With a runtime `point`, its thread count and variables are the test's environment, and
 /// its log, JUnit file and Meson testlog carry the point's key, so the points of one build
-/// dir run side by side without sharing a file.
-pub fn test(ctx: &StepContext, point: Option<&Point>) -> (StepResult, TestCounts) {
+/// dir run side by side without sharing a file. `rebuild: false` tells `meson test` not to
+/// run ninja first: the points after a variant's first run concurrently in one build dir,
+/// where two ninjas would race on its logs (the first point's run built what the tests need).
+pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepResult, TestCounts) {
     let suffix = point_suffix(point);
     let log = ctx.log(&format!("test{suffix}"));
     let threads = point_threads(ctx.job, point);
@@ -1007,6 +1009,7 @@ pub fn test(ctx: &StepContext, point: Option<&Point>) -> (StepResult, TestCounts
             .args(["test", "-C"])
             .arg(&bdir)
             .arg("--print-errorlogs")
+            .args((!rebuild).then_some("--no-rebuild"))
             .arg("--logbase")
             .arg(format!("testlog{suffix}"))
             .arg("--num-processes")
