@@ -310,6 +310,31 @@ fn meson_points_share_one_build_dir() {
     assert_eq!(testlogs, 4);
 }
 
+/// A Slurm task tests every runtime point of its variant: its allocation holds the widest
+/// point's cores, even for variants that run no threads of their own.
+#[test]
+fn slurm_tasks_ask_for_the_widest_point() {
+    for (runtime, want) in [("", "1"), ("[runtime]\nthreads = [1, 4]\n", "4")] {
+        let m = format!("name = \"rtslurm\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc\"]\nblas = [\"none\"]\nbuild = [\"debug\"]\n{runtime}");
+        let env = MatrixDir::new(&m);
+        let o = env
+            .cmd(&["generate", "m.toml", "-f", "slurm", "-o", "out"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", explain(&o));
+        let text =
+            std::fs::read_to_string(env.path().join("out/slurm/cfgmx-array.sbatch")).unwrap();
+        assert!(
+            text.contains(&format!("#SBATCH --cpus-per-task={want}\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("-j \"${{SLURM_CPUS_PER_TASK:-{want}}}\"")),
+            "{text}"
+        );
+    }
+}
+
 /// A point needing more threads than the cores is refused before anything is built or
 /// written, at the value's place in the matrix, with what to do.
 #[test]

@@ -167,6 +167,12 @@ impl Runtime {
         self.axes.is_empty() && self.include.is_empty()
     }
 
+    /// The largest thread count any point may ask for (0 when none sets one): what a job that
+    /// tests every point must hold (a Slurm task's `--cpus-per-task`).
+    pub fn max_threads(&self) -> u32 {
+        self.threads.iter().map(|(t, _)| *t).max().unwrap_or(0)
+    }
+
     /// The points of a variant whose build axes `get` returns: the runtime axes' product
     /// (first axis slowest) less what an exclude matches (its runtime keys against the point,
     /// its build keys against the variant), then each include added to the points whose axis
