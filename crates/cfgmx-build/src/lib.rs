@@ -3,8 +3,10 @@
 //!
 //! It owns the scheduler ([`run`]: worker threads, a jobserver-backed [`budget::Budget`] that
 //! nested `make` shares and that caps ninja's `-j` and the tests' thread counts), the
-//! [`runner`] (config file, configure, build, test, one log per step), the [`store::Store`]
-//! (build root lock, one atomic record per concrete hash, source fingerprint for skipping),
+//! [`runner`] (config file, configure, build, test, one log per step; a variant with
+//! `[runtime]` points is built once and tested once per point), the [`store::Store`]
+//! (build root lock, one atomic record per concrete hash and runtime point, source
+//! fingerprint for skipping),
 //! the reports ([`report::RunReport`]: JSON, JUnit, HTML grid) and the lock file
 //! ([`job::LockFile`], `cfgmx.lock`). Only the scheduler touches signals: on SIGINT it ends
 //! every child process group and records nothing half-done.
