@@ -267,6 +267,20 @@ fn owned(name: &str, reg: &Registry) -> Option<String> {
             "`{name}` is set by cfgmx for the build (compilers, flags, build tools): a runtime axis cannot vary it"
         ));
     }
+    // An MPI wrapper's compiler override (`mpi/*.toml`: OMPI_CC, MPICH_FC, ...) decides which
+    // compiler the variant was built with.
+    let mpi_override = reg.mpi.values().any(|m| {
+        m.compiler.as_ref().is_some_and(|q| {
+            [&q.env_c, &q.env_cxx, &q.env_fortran]
+                .iter()
+                .any(|v| v.iter().any(|x| x == name))
+        })
+    });
+    if mpi_override {
+        return Some(format!(
+            "`{name}` chooses the compiler an MPI wrapper runs (mpi/ data): a runtime axis cannot vary it"
+        ));
+    }
     let thread_var = name == "OMP_NUM_THREADS"
         || reg.providers.values().any(|p| {
             p.builds
