@@ -7,9 +7,10 @@
 //! point, and every report has a row (a JUnit suite, an HTML sub-cell) per point.
 //!
 //! Cost: 8 + 8 builds of a one-file C project with gcc and clang and about 40 ctest runs
-//! (about 60 s on 2 shared cores), 3 more small builds (one with Meson), one probe per test.
+//! (about 60 s on 2 shared cores), 5 more small builds (one with Meson; two whose test sleeps
+//! 1.5 s per point), one probe per test.
 
-use cfgmx_tests::{explain, files_under, repo, variants, MatrixDir};
+use cfgmx_tests::{explain, files_under, repo, variants, write_c_project, MatrixDir};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -308,6 +309,59 @@ fn meson_points_share_one_build_dir() {
         })
         .count();
     assert_eq!(testlogs, 4);
+}
+
+/// The points of a variant test side by side when the budget has their cores, one after
+/// the other when it does not: with 2 cores, two points of 1 thread each overlap, two of 2
+/// threads each never do. The test records when it started and ended (ms) and sleeps 1.5 s.
+#[test]
+fn points_run_side_by_side_within_the_core_budget() {
+    let main_c = r#"#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <time.h>
+static long long now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+int main(void) {
+    long long a = now();
+    struct timespec d = {1, 500000000};
+    nanosleep(&d, NULL);
+    long long b = now();
+    FILE *f = fopen("spans.txt", "a");
+    if (!f) return 1;
+    fprintf(f, "%lld %lld\n", a, b);
+    return fclose(f) != 0;
+}
+"#;
+    for (threads, overlap) in [(1, true), (2, false)] {
+        let m = format!("name = \"rtpar\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc\"]\nblas = [\"none\"]\nbuild = [\"debug\"]\n[runtime]\nthreads = [{threads}]\nRT_POINT = [\"a\", \"b\"]\n");
+        let env = MatrixDir::new(&m);
+        let src = env.path().join("src");
+        write_c_project(&src, "add_test(NAME span COMMAND t)\n", main_c);
+        let (o, v) = env.build_json(&src, "root", &[]);
+        assert_eq!(o.status.code(), Some(0), "{}", explain(&o));
+        assert_eq!(rows(&v).len(), 2);
+        let spans: Vec<(i64, i64)> = files_under(&env.path().join("root"))
+            .into_iter()
+            .filter(|p| p.ends_with("build/spans.txt"))
+            .flat_map(|p| {
+                std::fs::read_to_string(env.path().join("root").join(p))
+                    .unwrap()
+                    .lines()
+                    .map(|l| {
+                        let (a, b) = l.split_once(' ').unwrap();
+                        (a.parse().unwrap(), b.parse().unwrap())
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(spans.len(), 2, "{spans:?}");
+        let (x, y) = (spans[0], spans[1]);
+        let overlaps = x.0 < y.1 && y.0 < x.1;
+        assert_eq!(overlaps, overlap, "threads={threads}: {spans:?}");
+    }
 }
 
 /// A Slurm task tests every runtime point of its variant: its allocation holds the widest
