@@ -313,11 +313,18 @@ fn a_terminal_gets_colour_and_its_width() {
     assert!(wide.is_empty(), "{}\n{plain}", wide.join("\n"));
 }
 
-/// Runs `cfgmx ARGS` on a pseudo-terminal of 40 x 100 (Python's pty module), types Ctrl-C
-/// once the live display shows a variant in its test step, and returns the exit code and
+/// Runs `cfgmx ARGS` on a pseudo-terminal of 40 x 100 (Python's pty module) with its probe
+/// cache in `cache`, types Ctrl-C once the display shows `mark` (and `wait` seconds more, so
+/// spinners and timers have ticked), and returns the exit code and
 /// every byte the terminal received, and whether the terminal echoes control characters
 /// (`ECHOCTL`, as a fresh pty does) after cfgmx ended.
-fn ctrl_c_in_a_pty(dir: &Path, args: &[&str]) -> (i32, Vec<u8>, bool) {
+fn ctrl_c_in_a_pty(
+    dir: &Path,
+    args: &[&str],
+    cache: &Path,
+    mark: &str,
+    wait: f64,
+) -> (i32, Vec<u8>, bool) {
     const DRIVER: &str = r#"
 import base64, fcntl, json, os, pty, select, struct, sys, termios, time
 pid, fd = pty.fork()
@@ -334,8 +341,8 @@ while True:
         if not d:
             break
         out += d
-    if not sent and b": test" in out:
-        time.sleep(1.5)  # the spinners and the timer have ticked a few times
+    if not sent and os.environ["MARK"].encode() in out:
+        time.sleep(float(os.environ["WAIT"]))
         os.write(fd, b"")  # Ctrl-C, as typed: the line discipline signals the group
         sent = True
     if time.time() - start > 300:
@@ -356,7 +363,9 @@ print(json.dumps({"code": code if sent else -1, "out": base64.b64encode(out).dec
         .env_remove("COLUMNS")
         .env_remove("CLICOLOR_FORCE")
         .env("TERM", "xterm")
-        .env("CFGMX_CACHE_DIR", cache())
+        .env("CFGMX_CACHE_DIR", cache)
+        .env("MARK", mark)
+        .env("WAIT", wait.to_string())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", cfgmx_tests::explain(&o));
@@ -412,6 +421,9 @@ fn ctrl_c_during_the_live_display_leaves_a_clean_terminal() {
             "--source",
             "slow",
         ],
+        cache(),
+        ": test",
+        1.5,
     );
     let raw = String::from_utf8_lossy(&bytes).into_owned();
     assert_eq!(code, 130, "{raw:?}");
@@ -454,6 +466,31 @@ fn ctrl_c_during_the_live_display_leaves_a_clean_terminal() {
         !screen.bold() && screen.fgcolor() == vt100::Color::Default,
         "colour or bold left on"
     );
+}
+
+/// Ctrl-C during a cold probe's progress bar: the bar is gone, the terminal gets its settings
+/// back, exit 130.
+#[test]
+fn ctrl_c_during_the_probe_bar_leaves_a_clean_terminal() {
+    let d = tempdir();
+    let (code, bytes, echoctl) = ctrl_c_in_a_pty(
+        d.path(),
+        &["probe"],
+        &d.path().join("cold"),
+        "probing [",
+        0.3,
+    );
+    let raw = String::from_utf8_lossy(&bytes).into_owned();
+    assert_eq!(code, 130, "{raw:?}");
+    let mut term = vt100::Parser::new(40, 100, 0);
+    term.process(&bytes);
+    let text = term.screen().contents();
+    assert!(
+        !text.contains("probing ["),
+        "the bar is left on the screen:\n{text}"
+    );
+    assert_eq!(term.screen().cursor_position().1, 0, "{text}");
+    assert!(echoctl, "the terminal is left without ECHOCTL");
 }
 
 fn strip_ansi(s: &str) -> String {

@@ -10,6 +10,57 @@ pub fn reset_sigpipe() {
     }
 }
 
+/// The terminal settings to restore once a live display is gone (see [`QuietEcho`]).
+static SAVED_TERMIOS: std::sync::Mutex<Option<libc::termios>> = std::sync::Mutex::new(None);
+
+/// While it lives, the terminal on stderr does not echo control characters (`ECHOCTL` off).
+/// indicatif leaves the cursor at the right edge of a display's last line; the `^C` a terminal
+/// echoes for Ctrl-C would wrap it onto a line indicatif does not know of, and its clearing
+/// (or the interrupt handler's) would then miss the display's top line, leaving a stale
+/// spinner or bar. Without ECHOCTL the key echoes as the bare control byte, which moves
+/// nothing. Dropped, or on an interrupt that exits ([`restore_echo`]), the settings return.
+pub struct QuietEcho(());
+
+impl QuietEcho {
+    pub fn start() -> QuietEcho {
+        // SAFETY: tcgetattr/tcsetattr on stderr's descriptor with a termios it filled in; a
+        // descriptor that is not a terminal fails tcgetattr and nothing is changed.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(libc::STDERR_FILENO, &mut t) == 0 {
+                let saved = t;
+                t.c_lflag &= !libc::ECHOCTL;
+                if libc::tcsetattr(libc::STDERR_FILENO, libc::TCSANOW, &t) == 0 {
+                    let mut s = SAVED_TERMIOS.lock().unwrap_or_else(|e| e.into_inner());
+                    // Nested displays (the probe's inside a build's) keep the first settings.
+                    s.get_or_insert(saved);
+                }
+            }
+        }
+        QuietEcho(())
+    }
+}
+
+impl Drop for QuietEcho {
+    fn drop(&mut self) {
+        restore_echo();
+    }
+}
+
+/// Gives the terminal back the settings a [`QuietEcho`] changed (once; later calls do nothing).
+pub fn restore_echo() {
+    let saved = SAVED_TERMIOS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(t) = saved {
+        // SAFETY: tcsetattr on stderr's descriptor with the settings read from it.
+        unsafe {
+            libc::tcsetattr(libc::STDERR_FILENO, libc::TCSANOW, &t);
+        }
+    }
+}
+
 /// How one output stream is laid out and coloured: decided once per command from the flags
 /// and the environment (style habit 5: terminal-ness is passed in, not asked by each printer).
 #[derive(Debug, Clone, Copy, Default)]

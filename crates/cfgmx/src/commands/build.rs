@@ -644,9 +644,8 @@ fn indented(term: &Term, lines: &[String]) -> String {
 /// per running variant; finished variants print a line (and a failure its key lines) above
 /// them. Dropped, it clears every line it drew, so nothing stale stays after Ctrl-C.
 struct Live {
-    /// The terminal's settings before the display turned off the echo of control characters
-    /// (restored on drop).
-    echo: Option<libc::termios>,
+    /// The echo of `^C` is off while the display is up (see `QuietEcho`).
+    _echo: crate::output::QuietEcho,
     multi: indicatif::MultiProgress,
     overall: indicatif::ProgressBar,
     running: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
@@ -667,7 +666,7 @@ impl Live {
         // Redrawn every second even when no variant finishes: the time is the time.
         overall.enable_steady_tick(std::time::Duration::from_secs(1));
         Live {
-            echo: quiet_control_echo(),
+            _echo: crate::output::QuietEcho::start(),
             multi,
             overall,
             running: Default::default(),
@@ -763,31 +762,6 @@ impl Drop for Live {
         }
         self.overall.finish_and_clear();
         let _ = self.multi.clear();
-        if let Some(saved) = &self.echo {
-            // SAFETY: tcsetattr on stderr's descriptor with the settings read from it.
-            unsafe {
-                libc::tcsetattr(libc::STDERR_FILENO, libc::TCSANOW, saved);
-            }
-        }
-    }
-}
-
-/// Turns off the terminal's echo of control characters (`ECHOCTL`) while the live display is
-/// up, returning the settings to restore. indicatif leaves the cursor at the right edge of its
-/// last line; the `^C` a terminal echoes for Ctrl-C would wrap it onto a line indicatif does
-/// not know of, and its clearing would then miss the top line (a stale spinner above the
-/// report). Without ECHOCTL the key echoes as the bare control byte, which moves nothing.
-fn quiet_control_echo() -> Option<libc::termios> {
-    // SAFETY: tcgetattr/tcsetattr on stderr's descriptor with a termios it filled in; a
-    // descriptor that is not a terminal fails tcgetattr and nothing is changed.
-    unsafe {
-        let mut t: libc::termios = std::mem::zeroed();
-        if libc::tcgetattr(libc::STDERR_FILENO, &mut t) != 0 {
-            return None;
-        }
-        let saved = t;
-        t.c_lflag &= !libc::ECHOCTL;
-        (libc::tcsetattr(libc::STDERR_FILENO, libc::TCSANOW, &t) == 0).then_some(saved)
     }
 }
 
