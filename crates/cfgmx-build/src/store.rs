@@ -159,7 +159,11 @@ pub fn tree_entries(
     exclude: &[PathBuf],
 ) -> std::io::Result<std::collections::BTreeMap<String, String>> {
     let mut entries = std::collections::BTreeMap::new();
-    walk(source, source, exclude, &mut entries)?;
+    let mut seen = std::collections::HashSet::new();
+    if let Ok(c) = source.canonicalize() {
+        seen.insert(c);
+    }
+    walk(source, source, exclude, &mut entries, &mut seen)?;
     Ok(entries)
 }
 
@@ -227,6 +231,7 @@ fn walk(
     dir: &Path,
     exclude: &[PathBuf],
     out: &mut std::collections::BTreeMap<String, String>,
+    seen: &mut std::collections::HashSet<PathBuf>,
 ) -> std::io::Result<()> {
     for e in std::fs::read_dir(dir)? {
         let e = e?;
@@ -252,13 +257,22 @@ fn walk(
             format!("{}\t{mtime}", md.len())
         };
         if md.is_dir() {
-            walk(base, &p, exclude, out)?;
+            walk(base, &p, exclude, out, seen)?;
         } else if md.is_symlink() {
             // A build reads what a link points at (possibly outside the tree), not the link:
-            // its target and the target's stat, not the link's own time.
+            // its target and the target's stat, not the link's own time; through a link to a
+            // directory, every file there (each directory once: a link loop ends).
             let target = std::fs::read_link(&p)?;
-            let to = std::fs::metadata(&p).map_or_else(|_| "dangling".into(), |m| stat(&m));
+            let followed = std::fs::metadata(&p);
+            let to = followed.as_ref().map_or_else(
+                |_| "dangling".into(),
+                |m| if m.is_dir() { "dir".into() } else { stat(m) },
+            );
             out.insert(rel, format!("-> {}\t{to}", target.display()));
+            if followed.is_ok_and(|m| m.is_dir()) && p.canonicalize().is_ok_and(|c| seen.insert(c))
+            {
+                walk(base, &p, exclude, out, seen)?;
+            }
         } else {
             out.insert(rel, stat(&md));
         }
@@ -272,6 +286,11 @@ fn walk(
 /// whatever `to` holds that `from` does not removed — a file deleted from the source, or one
 /// the project's tests wrote into the copy last time, is not there for the build to read.
 pub fn copy_tree(from: &Path, to: &Path, exclude: &[PathBuf]) -> std::io::Result<()> {
+    copy_dir(from, to, exclude, &from.canonicalize()?)
+}
+
+/// [`copy_tree`] of one directory; `top` is the canonical source tree.
+fn copy_dir(from: &Path, to: &Path, exclude: &[PathBuf], top: &Path) -> std::io::Result<()> {
     if std::fs::symlink_metadata(to).is_ok_and(|m| !m.is_dir()) {
         std::fs::remove_file(to)?;
     }
@@ -293,9 +312,19 @@ pub fn copy_tree(from: &Path, to: &Path, exclude: &[PathBuf]) -> std::io::Result
         kept.insert(e.file_name());
         let old = std::fs::symlink_metadata(&dest).ok();
         if ft.is_dir() {
-            copy_tree(&p, &dest, exclude)?;
+            copy_dir(&p, &dest, exclude, top)?;
         } else if ft.is_symlink() {
-            let target = std::fs::read_link(&p)?;
+            let mut target = std::fs::read_link(&p)?;
+            // A relative link out of the tree (`extern -> ../shared`) would point elsewhere
+            // from the copy: it gets the absolute path of what it reaches from the source.
+            if target.is_relative() {
+                let reached = from.join(&target);
+                if let Ok(r) = reached.canonicalize() {
+                    if !r.starts_with(top) {
+                        target = r;
+                    }
+                }
+            }
             if std::fs::read_link(&dest).ok().as_ref() != Some(&target) {
                 remove_any(&dest)?;
                 std::os::unix::fs::symlink(&target, &dest)?;
@@ -474,6 +503,39 @@ mod tests {
         assert_eq!(
             changed_paths(&t, &tree_entries(&dst, &[]).unwrap(), 5),
             ["sub/b.c"]
+        );
+    }
+
+    #[test]
+    fn links_out_of_the_tree_are_followed_and_stay_valid_in_a_copy() {
+        let d = tempfile::tempdir().unwrap();
+        let (src, shared) = (d.path().join("proj"), d.path().join("shared"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::write(shared.join("h.h"), "#define A 1").unwrap();
+        std::fs::write(src.join("a.c"), "int a;").unwrap();
+        std::os::unix::fs::symlink("../shared", src.join("ext")).unwrap();
+        std::os::unix::fs::symlink("a.c", src.join("b.c")).unwrap();
+        // A loop (a link to the tree's own top) is walked once, not forever.
+        std::os::unix::fs::symlink(".", src.join("again")).unwrap();
+        let f1 = fingerprint(&src, &[]).unwrap();
+        assert!(tree_entries(&src, &[]).unwrap().contains_key("ext/h.h"));
+        // A header the build reads through the link changes the fingerprint.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(shared.join("h.h"), "#define A 2").unwrap();
+        assert_ne!(fingerprint(&src, &[]).unwrap(), f1);
+        // In a copy elsewhere, the link out of the tree still reaches it; one inside the tree
+        // stays relative (the copy's own file).
+        let copy = d.path().join("root/abc/src");
+        copy_tree(&src, &copy, &[]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(copy.join("ext/h.h")).unwrap(),
+            "#define A 2"
+        );
+        assert!(std::fs::read_link(copy.join("ext")).unwrap().is_absolute());
+        assert_eq!(
+            std::fs::read_link(copy.join("b.c")).unwrap(),
+            Path::new("a.c")
         );
     }
 
