@@ -26,7 +26,7 @@ pub mod resolve;
 pub mod toolchain;
 pub mod version;
 
-pub use concrete::{concretize, ChosenCompiler, ConcreteVariant};
+pub use concrete::{concretize, ChosenCompiler, ConcreteMpi, ConcreteVariant, MpiWrapper};
 pub use diag::{Diagnostic, Diagnostics, Source};
 pub use expand::{Combo, Combos};
 pub use matrix::{CompilerSpec, Matrix, TestSettings};
@@ -39,7 +39,7 @@ pub use profile::{
 pub use proof::{LinkTest, Proof};
 pub use provider::{BlasChoice, Build, Decoration, Provider, Threading};
 pub use registry::Registry;
-pub use resolve::{Axes, FlagSet, Resolver, Variant};
+pub use resolve::{Axes, FlagSet, MpiSpec, Resolver, Variant};
 pub use toolchain::{Candidate, Language, Toolchain};
 pub use version::{Version, VersionRange};
 
