@@ -25,6 +25,16 @@ pub fn concretize_all(
         .iter()
         .enumerate()
         .filter_map(|(i, c)| proof::link_test(c, reg).map(|t| (i, t)))
+        .map(|(i, mut t)| {
+            // The variables the implementation's launcher decides by (Open MPI as root), as
+            // this process has them: the proof is made and cached with them.
+            if let Some(m) = &mut t.mpi {
+                for (n, v) in m.user_env.iter_mut() {
+                    *v = std::env::var(n).ok();
+                }
+            }
+            (i, t)
+        })
         .collect();
     if tests.is_empty() {
         return cs;
