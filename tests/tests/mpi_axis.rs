@@ -1,0 +1,250 @@
+//! The `mpi` axis end to end, on the machine's real MPICH and Open MPI (Debian's, both built
+//! with gcc 12 and gfortran 12) and the test project `tests/projects/mpi-hybrid` (C and
+//! Fortran, MPI + OpenMP + BLAS; its ctest tests check on every rank the ranks, threads and
+//! BLAS threading they got): the shipped `mpi-hybrid` matrix builds every available pairing
+//! and each passes, clang's Fortran variants are unavailable for the module-file reason, clang
+//! C variants reach both MPIs through the override variables, `ldd` of each test binary shows
+//! the variant's MPI library and BLAS build, and Open MPI as root without its variables is
+//! unproven with its own words.
+//!
+//! We run as root in CI: Open MPI's launcher then needs OMPI_ALLOW_RUN_AS_ROOT and
+//! OMPI_ALLOW_RUN_AS_ROOT_CONFIRM, which this harness sets (cfgmx never does).
+
+use cfgmx_tests::{explain, repo, sh, variants, MatrixDir};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const ROOT_OK: &[(&str, &str)] = &[
+    ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
+    ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+];
+
+fn with_root_ok(mut c: Command) -> Command {
+    for (k, v) in ROOT_OK {
+        c.env(k, v);
+    }
+    c
+}
+
+fn build(d: &MatrixDir, root: &str) -> Value {
+    let o = with_root_ok(d.build_cmd(&repo().join("tests/projects/mpi-hybrid"), root, &[]))
+        .arg("--json")
+        .output()
+        .unwrap();
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("no JSON ({e})\n{}", explain(&o)))
+}
+
+/// The lock's entry of each variant (what cfgmx configured it with), by name.
+fn lock(dir: &Path) -> Vec<Value> {
+    let l: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cfgmx.lock")).unwrap()).unwrap();
+    l["matrices"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|m| m["variants"].as_object().unwrap().values().cloned())
+        .collect()
+}
+
+/// Each passed variant's test binaries load its MPI's library (never the other's) and the
+/// BLAS build it names, and its tests saw `ranks` ranks of `threads` threads each.
+fn check_binaries(dir: &Path, root: &str, report: &Value, bins: &[&str]) {
+    let locked = lock(dir);
+    for v in variants(report) {
+        if v["status"] != "passed" {
+            continue;
+        }
+        let name = v["name"].as_str().unwrap();
+        let job = locked.iter().find(|j| j["name"] == name).unwrap();
+        let short = &v["hash"].as_str().unwrap()[..12];
+        let openmpi = name.contains("openmpi");
+        let (mine, other) = if openmpi {
+            ("libmpi.so.40", "libmpich.so")
+        } else {
+            ("libmpich.so.12", "libmpi.so.40")
+        };
+        let blas_dir = Path::new(job["blas_library"].as_str().unwrap())
+            .parent()
+            .unwrap();
+        for bin in bins {
+            let path = dir.join(root).join(short).join("build").join(bin);
+            let ldd = sh(&format!("ldd {}", path.display()));
+            assert!(ldd.contains(mine), "{name} {bin}: {mine} not in\n{ldd}");
+            assert!(!ldd.contains(other), "{name} {bin}: {other} in\n{ldd}");
+            let blas = ldd
+                .lines()
+                .find(|l| l.contains("libopenblas") || l.contains("libblas"))
+                .unwrap_or_else(|| panic!("{name} {bin}: no BLAS in\n{ldd}"));
+            assert!(
+                blas.contains(&format!("{}/", blas_dir.display())),
+                "{name} {bin}: not the BLAS of {}: {blas}",
+                blas_dir.display()
+            );
+        }
+        // What the tests printed on every rank (ctest's JUnit file keeps each test's output).
+        let junit =
+            std::fs::read_to_string(dir.join(root).join(short).join("test-results.xml")).unwrap();
+        let ranks: u32 = job["mpi_ranks"].as_u64().unwrap() as u32;
+        // The BLAS build by its directory (Debian: openblas-serial, -pthread, -openmp).
+        let build = blas_dir.file_name().unwrap().to_str().unwrap();
+        let blas = match build {
+            "openblas-serial" => "sequential",
+            "openblas-pthread" => "pthread",
+            "openblas-openmp" => "openmp",
+            other => panic!("{name}: BLAS build {other}"),
+        };
+        let blas_threads = if blas == "sequential" { 1 } else { 2 };
+        let omp = job["cflags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("-fopenmp"));
+        let threads = if omp { 2 } else { 1 };
+        assert_eq!(
+            ranks * blas_threads.max(threads),
+            2,
+            "{name}: ranks x threads = the 2 cores"
+        );
+        for r in 0..ranks {
+            let line = format!(
+                "hybrid rank {r} of {ranks}: threads {threads}, blas {blas} with {blas_threads} thread(s), dgemm ok"
+            );
+            assert!(junit.contains(&line), "{name}: no `{line}` in\n{junit}");
+        }
+        if bins.contains(&"hybrid_f") {
+            assert!(
+                junit.contains(&format!("hybrid_f rank 0 of {ranks}: threads {threads}")),
+                "{name}\n{junit}"
+            );
+        }
+    }
+}
+
+/// The shipped matrix: gcc x {mpich, openmpi} x {sequential, threaded} x {debug, release}
+/// builds and passes (8 builds); the 8 clang variants are unavailable, the reason naming
+/// the module files (Debian's MPIs were built with gfortran; clang's Fortran is flang).
+#[test]
+fn the_shipped_matrix_builds_each_available_pairing() {
+    let text = std::fs::read_to_string(repo().join("matrices/mpi-hybrid.toml")).unwrap();
+    let d = MatrixDir::new(&text);
+    let report = build(&d, "b");
+    let vs = variants(&report);
+    assert_eq!(vs.len(), 16, "{report:#}");
+    for v in vs {
+        let name = v["name"].as_str().unwrap();
+        if name.starts_with("gcc-") {
+            assert_eq!(v["status"], "passed", "{name}: {v:#}");
+            assert_eq!(v["tests_passed"], 2, "{name}: hybrid_c and hybrid_f");
+        } else {
+            assert_eq!(v["status"], "unavailable", "{name}: {v:#}");
+            let why = v["reason"].as_str().unwrap_or_default();
+            assert!(
+                why.contains(
+                    "Fortran module files (`use mpi`, `use mpi_f08`) are compiler-specific"
+                ),
+                "{name}: {why}"
+            );
+        }
+    }
+    check_binaries(d.path(), "b", &report, &["hybrid_c", "hybrid_f"]);
+}
+
+/// clang for C with both MPIs: the gcc-built wrappers pointed at clang by MPICH_CC and
+/// OMPI_CC (in the variant's environment, the CMake cache names the wrapper and launcher),
+/// compiled by clang, each passing on its own MPI. The threaded BLAS is the pthread build:
+/// Debian's OpenMP OpenBLAS runs on libgomp, and beside clang's libomp the project's test
+/// saw it run 1 thread where 2 were set (cfgmx warns of the two runtimes).
+#[test]
+fn clang_reaches_both_mpis_through_their_override_variables() {
+    let d = MatrixDir::new(
+        "name = \"clang-mpi\"\nlanguages = [\"c\"]\n[cmake]\nHYBRID_FORTRAN = \"OFF\"\n[axes]\ncompiler = [\"clang\"]\nmpi = [\"mpich\", \"openmpi\"]\nblas = [\"sequential\", \"openblas-pthread\"]\nbuild = [\"release\"]\n",
+    );
+    let report = build(&d, "b");
+    let vs = variants(&report);
+    assert_eq!(vs.len(), 4);
+    for v in vs {
+        assert_eq!(v["status"], "passed", "{v:#}");
+    }
+    for j in lock(d.path()) {
+        let name = j["name"].as_str().unwrap();
+        let (var, wrapper, launcher) = if name.contains("openmpi") {
+            (
+                "OMPI_CC",
+                "/usr/bin/mpicc.openmpi",
+                "/usr/bin/mpirun.openmpi",
+            )
+        } else {
+            ("MPICH_CC", "/usr/bin/mpicc.mpich", "/usr/bin/mpiexec.mpich")
+        };
+        let cc = j["cc"].as_str().unwrap();
+        assert!(cc.contains("clang"), "{name}: {cc}");
+        assert_eq!(j["env"][var], cc, "{name}: {j:#}");
+        assert_eq!(j["cmake"]["MPI_C_COMPILER"], wrapper, "{name}");
+        assert_eq!(j["cmake"]["MPIEXEC_EXECUTABLE"], launcher, "{name}");
+        let short = &j["hash"].as_str().unwrap()[..12];
+        let cmds = std::fs::read_to_string(
+            d.path()
+                .join("b")
+                .join(short)
+                .join("build/compile_commands.json"),
+        )
+        .unwrap();
+        assert!(cmds.contains(cc), "{name}: compiled by {cc}?\n{cmds}");
+    }
+    check_binaries(d.path(), "b", &report, &["hybrid_c"]);
+}
+
+/// Open MPI's launcher refuses root without its two variables: as root, the Open MPI
+/// variants are unavailable with Open MPI's own reason, MPICH's are proven; with the
+/// variables every variant is proven (another proof, not the cached refusal).
+#[test]
+fn open_mpi_as_root_is_unproven_with_its_own_reason() {
+    let d = MatrixDir::new(
+        "name = \"t\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc\"]\nmpi = [\"mpich\", \"openmpi\"]\nblas = [\"none\"]\n",
+    );
+    let expand = |root_ok: bool| -> Vec<Value> {
+        let mut c = d.cmd(&["expand", "m.toml", "--probe", "--json"]);
+        for (k, _) in ROOT_OK {
+            c.env_remove(k);
+        }
+        if root_ok {
+            c = with_root_ok(c);
+        }
+        let o = c.output().unwrap();
+        let v: Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}\n{}", explain(&o)));
+        v["variants"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| v.as_array().cloned().unwrap())
+    };
+    let root = sh("id -u").trim() == "0";
+    for v in expand(false) {
+        let name = v["name"].as_str().unwrap();
+        if root && name.contains("openmpi") {
+            assert_eq!(v["available"], false, "{v:#}");
+            let why = v["reasons"][0].as_str().unwrap();
+            assert!(
+                why.contains(
+                    "mpirun.openmpi -n 2): mpirun.openmpi has detected an attempt to run as root"
+                ),
+                "{why}"
+            );
+        } else {
+            assert_eq!(v["available"], true, "{v:#}");
+        }
+    }
+    for v in expand(true) {
+        assert_eq!(v["available"], true, "{v:#}");
+        assert!(v["concrete_flags"]["cmake"]["MPIEXEC_MAX_NUMPROCS"].is_string());
+    }
+    // Warm: the proofs come from the cache.
+    let t = std::time::Instant::now();
+    expand(true);
+    assert!(
+        t.elapsed().as_secs_f64() < 2.0,
+        "warm expand --probe took {:?}",
+        t.elapsed()
+    );
+}
