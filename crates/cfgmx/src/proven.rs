@@ -39,7 +39,11 @@ pub fn concretize_all(
     if tests.is_empty() {
         return cs;
     }
-    let digest = cfgmx_model::hash::sha256_hex(&serde_json::to_vec(profile).unwrap_or_default());
+    // No link test depends on the core count (a build sets it to its -j): proofs made with
+    // another count stay valid.
+    let mut keyed = profile.clone();
+    keyed.cpus = 0;
+    let digest = cfgmx_model::hash::sha256_hex(&serde_json::to_vec(&keyed).unwrap_or_default());
     let only: Vec<cfgmx_model::LinkTest> = tests.iter().map(|(_, t)| t.clone()).collect();
     let (proofs, warning) = cfgmx_probe::prove(&only, opts, &digest);
     if let Some(w) = warning {

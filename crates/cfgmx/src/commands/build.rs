@@ -407,7 +407,10 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     let cores = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let profile = load_profile(g, a.profile.as_deref(), Some(cores))?;
+    let mut profile = load_profile(g, a.profile.as_deref(), Some(cores))?;
+    // The build's cores are the machine as far as its variants go: an MPI variant's
+    // MPIEXEC_MAX_NUMPROCS is these cores over its threads, so its ranks fit the budget.
+    profile.cpus = cores;
     if cfgmx_build::interrupted() {
         eprintln!("interrupted");
         return Ok(130);
@@ -449,22 +452,6 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         };
         return Err(CliError::usage(format!(
             "threaded variants test with {threads} threads (the matrix's `threads`, 2 unless set) but {given}: raise -j to at least {threads}, or set `threads = {cores}` in the matrix to test with fewer threads"
-        )));
-    }
-    // An MPI variant's tests start `MPIEXEC_MAX_NUMPROCS` ranks of its threads each (the
-    // profile's cores over its threads): fewer cores than that and a test would have more
-    // busy threads than the cores it holds.
-    if let Some(j) = jobs.iter().find(|j| {
-        let t = if j.threaded { threads.max(1) } else { 1 };
-        j.mpi_ranks.is_some_and(|r| (r * t) as usize > cores)
-    }) {
-        let t = if j.threaded { threads.max(1) } else { 1 };
-        let r = j.mpi_ranks.unwrap_or(1);
-        return Err(CliError::usage(format!(
-            "MPI variant {} tests with {r} rank(s) x {t} thread(s) (MPIEXEC_MAX_NUMPROCS is this machine's {} core(s) over the threads) but -j {cores} gives {cores} core(s): raise -j to at least {}, or build with a profile of fewer cores (--profile)",
-            j.name,
-            profile.cpus,
-            r * t
         )));
     }
     let store = Store::open(&a.build_root, a.wait).map_err(|e| match e {
