@@ -248,3 +248,102 @@ fn open_mpi_as_root_is_unproven_with_its_own_reason() {
         t.elapsed()
     );
 }
+
+/// The Lmod hierarchy of an MPI matrix, with real Lmod: `Core` (compiler) ->
+/// `Compiler/<family>/<version>` (MPI) -> `MPI/<family>/<version>/<mpi>/<version>` (variants).
+/// A variant loads only after its compiler and its MPI; swapping the MPI makes it inactive
+/// (the other MPI's branch has no module of its name) and clears what it set.
+#[test]
+fn lmod_loads_compiler_then_mpi_then_variant_and_an_mpi_swap_inactivates_it() {
+    let d = MatrixDir::new(
+        "name = \"hy\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc\"]\nmpi = [\"mpich\", \"openmpi\"]\nblas = [\"sequential\"]\n",
+    );
+    let o = with_root_ok(d.cmd(&["probe"])).output().unwrap();
+    assert!(o.status.success(), "{}", explain(&o));
+    let o = with_root_ok(d.cmd(&["generate", "m.toml", "-f", "lmod", "-o", "gen"]))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", explain(&o));
+    let gv = sh("gcc -dumpfullversion");
+    let version_of = |imp: &str| -> String {
+        let dir = d
+            .path()
+            .join(format!("gen/modules/Compiler/gcc/{gv}/{imp}"));
+        let f = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .next()
+            .unwrap()
+            .unwrap();
+        f.file_name()
+            .to_str()
+            .unwrap()
+            .trim_end_matches(".lua")
+            .to_string()
+    };
+    let (ov, mv) = (version_of("openmpi"), version_of("mpich"));
+    assert!(d
+        .path()
+        .join(format!(
+            "gen/modules/MPI/gcc/{gv}/openmpi/{ov}/hy/gcc-openmpi-sequential.lua"
+        ))
+        .is_file());
+    let script = format!(
+        r#". /usr/share/lmod/lmod/init/bash
+module use "$PWD/gen/modules/Core"
+module load hy/gcc-openmpi-sequential 2>/dev/null && exit 2
+module load gcc/{gv} || exit 3
+module load hy/gcc-openmpi-sequential 2>/dev/null && exit 4
+module load openmpi/{ov} || exit 5
+echo "avail: $(module -t avail 2>&1 | grep '^hy/.' | sort | tr '\n' ' ')"
+module load hy/gcc-openmpi-sequential || exit 6
+echo "loaded: $(module -t list 2>&1 | tr '\n' ' ')"
+echo "MPICC=$MPICC"
+module swap openmpi mpich/{mv} 2>&1
+echo "swapped: $(module -t list 2>&1 | tr '\n' ' ')"
+echo "MPICC=$MPICC"
+module load hy/gcc-mpich-sequential || exit 7
+echo "final: $(module -t list 2>&1 | tr '\n' ' ')"
+echo "MPICC=$MPICC"
+"#
+    );
+    let o = Command::new("bash")
+        .args(["--noprofile", "--norc", "-c", &script])
+        .current_dir(d.path())
+        .env_remove("MODULEPATH")
+        .env_remove("LOADEDMODULES")
+        .env_remove("_LMFILES_")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{}", explain(&o));
+    let line = |prefix: &str| -> String {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in:\n{text}"))[prefix.len()..]
+            .trim()
+            .to_string()
+    };
+    // Only the loaded MPI's variants are visible.
+    assert_eq!(line("avail: "), "hy/gcc-openmpi-sequential", "{text}");
+    assert_eq!(
+        line("loaded: "),
+        format!("gcc/{gv} openmpi/{ov} hy/gcc-openmpi-sequential"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Inactive Modules:"),
+        "the swap inactivates the variant:\n{text}"
+    );
+    assert_eq!(line("swapped: "), format!("gcc/{gv} mpich/{mv}"), "{text}");
+    assert_eq!(
+        line("final: "),
+        format!("gcc/{gv} mpich/{mv} hy/gcc-mpich-sequential"),
+        "{text}"
+    );
+    let mpicc: Vec<&str> = text.lines().filter(|l| l.starts_with("MPICC=")).collect();
+    assert_eq!(
+        mpicc,
+        ["MPICC=/usr/bin/mpicc.openmpi", "MPICC=", "MPICC=/usr/bin/mpicc.mpich"],
+        "the inactive variant's settings are gone:\n{text}"
+    );
+}

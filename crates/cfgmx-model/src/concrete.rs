@@ -646,6 +646,14 @@ fn pair_mpi(
             Language::Fortran => "MPI_Fortran_COMPILER",
         };
         flags.cmake.insert(var.into(), w.path.clone());
+        // Meson's `dependency('mpi')` and mpi4py's build look for the wrapper under these
+        // names (else `mpicc` on PATH: whichever MPI the distribution's alternatives chose).
+        let tool_var = match lang {
+            Language::C => "MPICC",
+            Language::Cxx => "MPICXX",
+            Language::Fortran => "MPIFC",
+        };
+        flags.env.insert(tool_var.into(), w.path.clone());
         if let Some((k, v)) = &w.override_env {
             flags.env.insert(k.clone(), v.clone());
         }
