@@ -343,7 +343,73 @@ echo "MPICC=$MPICC"
     let mpicc: Vec<&str> = text.lines().filter(|l| l.starts_with("MPICC=")).collect();
     assert_eq!(
         mpicc,
-        ["MPICC=/usr/bin/mpicc.openmpi", "MPICC=", "MPICC=/usr/bin/mpicc.mpich"],
+        [
+            "MPICC=/usr/bin/mpicc.openmpi",
+            "MPICC=",
+            "MPICC=/usr/bin/mpicc.mpich"
+        ],
         "the inactive variant's settings are gone:\n{text}"
     );
+}
+
+/// The generated files of an MPI variant read back by their consumers: the env script and pip
+/// config (sh) set the wrapper, the override variable and Open MPI's launch settings; the
+/// CMake cache (cmake -C) names the wrapper, the launcher and the ranks.
+#[test]
+fn generated_files_carry_the_mpi_to_their_consumers() {
+    let d = MatrixDir::new(
+        "name = \"g\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"clang\"]\nmpi = [\"openmpi\"]\nblas = [\"sequential\"]\n",
+    );
+    let o = with_root_ok(d.cmd(&["probe"])).output().unwrap();
+    assert!(o.status.success(), "{}", explain(&o));
+    for f in ["env", "pip-config", "cmake-cache"] {
+        let o = with_root_ok(d.cmd(&["generate", "m.toml", "-f", f, "-o", "gen"]))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", explain(&o));
+    }
+    let clang = sh("command -v clang");
+    let vars =
+        "echo \"$MPICC|$OMPI_CC|$OMPI_MCA_rmaps_base_oversubscribe|$OMPI_ALLOW_RUN_AS_ROOT\"";
+    for script in [
+        "gen/env/clang-openmpi-sequential.sh",
+        "gen/pip/clang-openmpi-sequential.txt",
+    ] {
+        let got = sh(&format!(
+            "cd {} && unset OMPI_ALLOW_RUN_AS_ROOT; . ./{script} && {vars}",
+            d.path().display()
+        ));
+        assert_eq!(
+            got,
+            format!("/usr/bin/mpicc.openmpi|{clang}|0|"),
+            "{script}"
+        );
+    }
+    let pip =
+        std::fs::read_to_string(d.path().join("gen/pip/clang-openmpi-sequential.txt")).unwrap();
+    assert!(
+        pip.contains("cmake.define.MPI_C_COMPILER=/usr/bin/mpicc.openmpi"),
+        "{pip}"
+    );
+    let cache = d.path().join("gen/cache/clang-openmpi-sequential.cmake");
+    let probe = d.path().join("probe.cmake");
+    std::fs::write(
+        &probe,
+        "foreach(v MPI_C_COMPILER MPIEXEC_EXECUTABLE MPIEXEC_NUMPROC_FLAG MPIEXEC_MAX_NUMPROCS)\n  message(STATUS \"${v}=${${v}}\")\nendforeach()\n",
+    )
+    .unwrap();
+    let out = sh(&format!(
+        "cmake -C {} -P {} 2>&1",
+        cache.display(),
+        probe.display()
+    ));
+    let cores = std::thread::available_parallelism().unwrap().get();
+    for want in [
+        "MPI_C_COMPILER=/usr/bin/mpicc.openmpi".to_string(),
+        "MPIEXEC_EXECUTABLE=/usr/bin/mpirun.openmpi".to_string(),
+        "MPIEXEC_NUMPROC_FLAG=-n".to_string(),
+        format!("MPIEXEC_MAX_NUMPROCS={cores}"),
+    ] {
+        assert!(out.contains(&want), "{want} not in\n{out}");
+    }
 }
