@@ -419,7 +419,9 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                 .as_ref()
                 .is_some_and(|b| b.threading != Threading::Sequential);
         let threads = if threaded { m.threads.max(1) } else { 1 };
-        let ranks = (profile.cpus.max(1) as u32 / threads).max(1);
+        let ranks = (profile.cpus.max(1) as u32 / threads)
+            .min(profile.max_ranks.unwrap_or(u32::MAX))
+            .max(1);
         pair_mpi(
             spec,
             &compilers,

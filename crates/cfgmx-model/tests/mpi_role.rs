@@ -218,6 +218,15 @@ fn ranks_times_threads_fit_the_cores_and_open_mpi_never_oversubscribes() {
     assert_eq!(env["OMPI_MCA_rmaps_base_no_oversubscribe"], "1");
     // cfgmx never allows running as root: that is the user's (or a test harness's) choice
     assert!(!env.contains_key("OMPI_ALLOW_RUN_AS_ROOT"));
+    // a Slurm allocation of 1 task (`build --mpi-ranks 1`) caps the ranks
+    let reg = Registry::builtin();
+    let m = Matrix::parse(&Source::new("t.toml", "name = \"t\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc\"]\nmpi = [\"openmpi\"]\nblas = [\"none\"]\n"), &reg).unwrap();
+    let v = m.variant_set(&reg).unwrap().variants.remove(0);
+    let mut p = profile();
+    assert_eq!(concretize(&v, &m, &reg, &p).mpi.unwrap().ranks, 4);
+    p.max_ranks = Some(1);
+    let capped = concretize(&v, &m, &reg, &p);
+    assert_eq!(capped.concrete_flags.cmake["MPIEXEC_MAX_NUMPROCS"], "1");
 }
 
 #[test]
