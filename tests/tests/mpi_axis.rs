@@ -413,3 +413,82 @@ fn generated_files_carry_the_mpi_to_their_consumers() {
         assert!(out.contains(&want), "{want} not in\n{out}");
     }
 }
+
+/// Threads of the test program that are running now (state R in /proc), over all processes.
+fn busy_threads(comm: &str) -> Vec<String> {
+    let mut n = Vec::new();
+    for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(tasks) = std::fs::read_dir(p.path().join("task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+                continue;
+            };
+            // `pid (comm) state ...`: comm may hold spaces, so split at the last `)`.
+            let Some((head, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let name = head.split_once('(').map(|(_, c)| c).unwrap_or("");
+            if name == comm && rest.trim_start().starts_with('R') {
+                n.push(t.path().display().to_string());
+            }
+        }
+    }
+    n
+}
+
+/// Four sequential MPI variants on 2 cores (`-j 2`), each running only a test that declares
+/// no ctest PROCESSORS and whose 2 ranks (MPIEXEC_MAX_NUMPROCS: 2 cores over 1 thread) compute
+/// for 2 s: sampled from /proc while they run, never more than 2 of their threads run at once
+/// (a variant's test step holds the cores of the ranks cfgmx gave it, not the 1 core of a
+/// test without PROCESSORS), and 2 do (the sampler sees the tests).
+#[test]
+fn ranks_times_threads_never_exceed_the_cores() {
+    let d = MatrixDir::new(
+        "name = \"busy\"\nlanguages = [\"c\"]\n[cmake]\nHYBRID_FORTRAN = \"OFF\"\nHYBRID_BUSY_SECONDS = \"2\"\n[test]\ninclude = [\"^hybrid_busy$\"]\n[axes]\ncompiler = [\"gcc\"]\nmpi = [\"mpich\", \"openmpi\"]\nblas = [\"sequential\"]\nbuild = [\"debug\", \"release\"]\n",
+    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (report, most) = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            // A thread counts as busy when it is running (or waiting to run) in 3 samples in a
+            // row: an MPI library's helper threads wake for moments, computing ones stay.
+            let mut streak: std::collections::HashMap<String, u32> = Default::default();
+            let mut most: Vec<String> = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let now = busy_threads("hybrid_c");
+                streak.retain(|t, _| now.contains(t));
+                for t in now {
+                    *streak.entry(t).or_default() += 1;
+                }
+                let busy: Vec<String> = streak
+                    .iter()
+                    .filter(|(_, n)| **n >= 3)
+                    .map(|(t, _)| t.clone())
+                    .collect();
+                if busy.len() > most.len() {
+                    most = busy;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(15));
+            }
+            most
+        });
+        let report = build(&d, "b");
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (report, sampler.join().unwrap())
+    });
+    for v in variants(&report) {
+        assert_eq!(v["status"], "passed", "{v:#}");
+        assert_eq!(v["tests_passed"], 1, "{v:#}");
+    }
+    assert!(
+        most.len() <= 2,
+        "{} threads of the tests ran at once on 2 cores: {most:?}",
+        most.len()
+    );
+    assert_eq!(
+        most.len(),
+        2,
+        "the sampler never saw the tests hold both cores"
+    );
+}

@@ -1,7 +1,8 @@
 /* One MPI job: every rank checks the job's size (argv[1]), its OpenMP threads (OMP_NUM_THREADS
  * when built with OpenMP, else 1) and its BLAS's threading (argv[2]: OpenBLAS's own answer,
- * 0 sequential, 1 pthread, 2 openmp) and thread count, and computes a dgemm. Each rank prints
- * one line of what it got; the job fails unless every rank got what was asked. */
+ * 0 sequential, 1 pthread, 2 openmp) and thread count, and computes a dgemm; with argv[3], every
+ * thread then computes for that many seconds. Each rank prints one line of what it got; the job
+ * fails unless every rank got what was asked. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,20 @@ int main(int argc, char **argv) {
     double c[4] = {0, 0, 0, 0};
     dgemm_("N", "N", &n, &n, &n, &one, a, &n, b, &n, &zero, c, &n, 1, 1);
     int dgemm_ok = c[0] == 1 && c[1] == 2 && c[2] == 3 && c[3] == 4;
+
+    /* argv[3]: seconds every thread of every rank computes (how a test that holds its
+     * cores looks from /proc). */
+    double busy = argc > 3 ? atof(argv[3]) : 0;
+    volatile double sink = 0;
+    if (busy > 0) {
+        double until = MPI_Wtime() + busy;
+#ifdef _OPENMP
+#pragma omp parallel reduction(+ : sink)
+#endif
+        while (MPI_Wtime() < until)
+            for (int i = 0; i < 100000; i++)
+                sink += i * 1e-9;
+    }
 
     printf("hybrid rank %d of %d: threads %d, blas %s with %d thread(s), dgemm %s\n", rank, size,
            threads, blas, blas_threads, dgemm_ok ? "ok" : "wrong");
