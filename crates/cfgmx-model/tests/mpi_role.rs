@@ -59,18 +59,20 @@ fn concrete(langs: &str, compiler: &str, mpi: &str, blas: &str) -> cfgmx_model::
     concretize(&v, &m, &reg, &profile())
 }
 
+/// (languages, compiler, mpi, available, C wrapper, override variable and value, reason part)
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    Option<&'static str>,
+    Option<(&'static str, &'static str)>,
+    &'static str,
+);
+
 #[test]
 fn each_compiler_is_paired_with_a_wrapper_of_the_implementation() {
-    // (languages, compiler, mpi, available, C wrapper, override, reason part)
-    let cases: &[(
-        &str,
-        &str,
-        &str,
-        bool,
-        Option<&str>,
-        Option<(&str, &str)>,
-        &str,
-    )] = &[
+    let cases: &[Case] = &[
         // the wrapper's own compiler: as it is, the suffixed name first
         (
             r#"["c", "fortran"]"#,
