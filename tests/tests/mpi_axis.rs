@@ -414,10 +414,15 @@ fn generated_files_carry_the_mpi_to_their_consumers() {
     }
 }
 
-/// Threads of the test program that are running now (state R in /proc), over all processes.
-fn busy_threads(comm: &str) -> Vec<String> {
+/// Threads of the test program built under `dir` that are running now (state R in /proc):
+/// other tests of this binary run the same program from their own directories.
+fn busy_threads(comm: &str, dir: &Path) -> Vec<String> {
     let mut n = Vec::new();
     for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let ours = std::fs::read_link(p.path().join("exe")).is_ok_and(|e| e.starts_with(dir));
+        if !ours {
+            continue;
+        }
         let Ok(tasks) = std::fs::read_dir(p.path().join("task")) else {
             continue;
         };
@@ -456,7 +461,7 @@ fn ranks_times_threads_never_exceed_the_cores() {
             let mut streak: std::collections::HashMap<String, u32> = Default::default();
             let mut most: Vec<String> = Vec::new();
             while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                let now = busy_threads("hybrid_c");
+                let now = busy_threads("hybrid_c", d.path());
                 streak.retain(|t, _| now.contains(t));
                 for t in now {
                     *streak.entry(t).or_default() += 1;
