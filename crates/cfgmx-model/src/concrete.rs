@@ -418,7 +418,9 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
             || blas_library
                 .as_ref()
                 .is_some_and(|b| b.threading != Threading::Sequential);
-        let threads = if threaded { m.threads.max(1) } else { 1 };
+        // A runtime point runs every variant's tests with its own thread count, under the one
+        // MPIEXEC_MAX_NUMPROCS the build was configured with: the widest point counts.
+        let threads = if threaded { m.threads.max(1) } else { 1 }.max(m.runtime.max_threads());
         let ranks = (profile.cpus.max(1) as u32 / threads)
             .min(profile.max_ranks.unwrap_or(u32::MAX))
             .max(1);

@@ -229,6 +229,10 @@ fn ranks_times_threads_fit_the_cores_and_open_mpi_never_oversubscribes() {
     p.max_ranks = Some(1);
     let capped = concretize(&v, &m, &reg, &p);
     assert_eq!(capped.concrete_flags.cmake["MPIEXEC_MAX_NUMPROCS"], "1");
+    // runtime points of up to 4 threads test under the one configured rank count: 4 / 4
+    let m = Matrix::parse(&Source::new("t.toml", "name = \"t\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc\"]\nmpi = [\"openmpi\"]\nblas = [\"none\"]\n[runtime]\nthreads = [1, 4]\n"), &reg).unwrap();
+    let v = m.variant_set(&reg).unwrap().variants.remove(0);
+    assert_eq!(concretize(&v, &m, &reg, &profile()).mpi.unwrap().ranks, 1);
 }
 
 #[test]
