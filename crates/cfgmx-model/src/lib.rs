@@ -13,6 +13,7 @@
 
 pub mod concrete;
 pub mod diag;
+pub mod driver;
 pub mod expand;
 pub mod hash;
 pub mod matrix;
@@ -28,6 +29,7 @@ pub mod version;
 
 pub use concrete::{concretize, ChosenCompiler, ConcreteVariant};
 pub use diag::{Diagnostic, Diagnostics, Source};
+pub use driver::Driver;
 pub use expand::{Combo, Combos};
 pub use matrix::{CompilerSpec, Matrix, TestSettings};
 pub use mpi::MpiImpl;

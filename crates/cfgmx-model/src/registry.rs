@@ -17,6 +17,11 @@ pub fn builtin_toolchain_files() -> &'static [(&'static str, &'static str)] {
     embedded::TOOLCHAINS
 }
 
+/// The embedded `toolchains/base/defaults.toml`: what every descriptor starts from.
+pub fn builtin_toolchain_defaults() -> &'static str {
+    embedded::TOOLCHAIN_DEFAULTS
+}
+
 /// The embedded `providers/*.toml` files.
 pub fn builtin_provider_files() -> &'static [(&'static str, &'static str)] {
     embedded::PROVIDERS
