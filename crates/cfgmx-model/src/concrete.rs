@@ -329,9 +329,10 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                     // FindBLAS takes a `BLAS_LIBRARIES` cache entry as found and skips its
                     // search by name (`openblas64` resolves through Debian's alternatives to
                     // whichever build is the default): the ILP64 variant gets exactly this file.
-                    flags
-                        .cmake
-                        .insert("BLAS_LIBRARIES".into(), blas_files(b).join(";"));
+                    flags.cmake.insert(
+                        "BLAS_LIBRARIES".into(),
+                        blas_files(b, &flags.driver).join(";"),
+                    );
                 }
             }
             Some(_) => {}
@@ -404,7 +405,7 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
 /// its libraries where the build's link names stood (`-lmkl_core` becomes the versioned file
 /// the probe found), so the variant links exactly what was asked.
 fn apply_blas_link(flags: &mut FlagSet, rec: &BlasRecord, build_libs: &[String]) {
-    let link = rec.link();
+    let link = rec.link(&flags.driver);
     if !flags.ldflags.iter().any(|f| f == &link.ldflags[0]) {
         for (i, f) in link.ldflags.into_iter().enumerate() {
             flags.ldflags.insert(i, f);
@@ -431,9 +432,9 @@ fn apply_blas_link(flags: &mut FlagSet, rec: &BlasRecord, build_libs: &[String])
 }
 
 /// A record's libraries as CMake list items: the file the probe asked for its own link name,
-/// full paths as they are, and the rest (MKL's system libraries) as `-l` items, which
-/// `target_link_libraries` passes on.
-fn blas_files(rec: &BlasRecord) -> Vec<String> {
+/// full paths as they are, and the rest (MKL's system libraries) in the driver's spelling
+/// (`-lm`), which `target_link_libraries` passes on.
+fn blas_files(rec: &BlasRecord, driver: &crate::Driver) -> Vec<String> {
     let file = rec.path.rsplit('/').next().unwrap_or("");
     let libs = if rec.libs.is_empty() {
         std::slice::from_ref(&rec.path)
@@ -447,11 +448,12 @@ fn blas_files(rec: &BlasRecord) -> Vec<String> {
             } else if file
                 .strip_prefix("lib")
                 .and_then(|f| f.strip_prefix(l.as_str()))
-                .is_some_and(|r| r.starts_with(".so"))
+                .is_some_and(|r| r.starts_with('.'))
             {
+                // the probed file itself, whatever this platform calls a shared library
                 rec.path.clone()
             } else {
-                format!("-l{l}")
+                driver.library(l).concat()
             }
         })
         .collect()

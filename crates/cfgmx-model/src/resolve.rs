@@ -51,6 +51,10 @@ pub struct FlagSet {
     pub meson: IndexMap<String, String>,
     /// Environment for configuring, building and testing (thread counts, matrix env).
     pub env: IndexMap<String, String>,
+    /// The C compiler family's spellings, for [`FlagSet::lib_args`]. Not serialised: a fact
+    /// of the family, which the spec hash names.
+    #[serde(skip)]
+    pub driver: crate::Driver,
 }
 
 impl FlagSet {
@@ -105,17 +109,12 @@ impl FlagSet {
         v
     }
 
-    /// `-lopenblas -lgomp`: the libraries as linker arguments.
+    /// The libraries as linker arguments, in the family's spelling (`-lopenblas`,
+    /// `openblas.lib`).
     pub fn lib_args(&self) -> Vec<String> {
         self.libs
             .iter()
-            .map(|l| {
-                if l.starts_with('-') || l.contains('/') {
-                    l.clone()
-                } else {
-                    format!("-l{l}")
-                }
-            })
+            .flat_map(|l| self.driver.library(l))
             .collect()
     }
 }
@@ -362,7 +361,10 @@ impl<'a> Resolver<'a> {
         let version = None; // abstract: the probe supplies versions during concretisation
         let lang_tc = |l: Language| if l == Language::Fortran { &ftc } else { &tc };
 
-        let mut flags = FlagSet::default();
+        let mut flags = FlagSet {
+            driver: tc.driver.clone(),
+            ..FlagSet::default()
+        };
         let mut warnings = Vec::new();
         for lang in &m.languages {
             let t = lang_tc(*lang);
@@ -549,7 +551,7 @@ impl<'a> Resolver<'a> {
             for d in &x.defines {
                 for lang in [Language::C, Language::Cxx] {
                     if m.languages.contains(&lang) {
-                        flags.flags_mut(lang).push(format!("-D{d}"));
+                        flags.flags_mut(lang).extend(tc.driver.define(d));
                     }
                 }
             }

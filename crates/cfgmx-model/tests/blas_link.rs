@@ -78,7 +78,7 @@ fn the_records_link_line_replaces_the_build_link_names_in_place() {
     let v = &variants(&["mkl-sequential"], &p)[0];
     assert!(v.available, "{:?}", v.reasons);
     let f = &v.concrete_flags;
-    let link = v.blas_library.as_ref().unwrap().link();
+    let link = v.blas_library.as_ref().unwrap().link(&f.driver);
     assert_eq!(f.ldflags[..2], link.ldflags[..], "{:?}", f.ldflags);
     // the versioned files by full path, where `-lmkl_*` stood, in link order
     let args = f.lib_args();
