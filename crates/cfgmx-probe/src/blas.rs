@@ -932,11 +932,13 @@ fn compile_query(found: &Found, opts: &ProbeOptions, work: &Path) -> Result<Path
         )
     });
     let mut last = String::from("no C compiler found");
+    // Not yet identified: spelled as the defaults spell it (these are the system's compilers).
+    let driver = cfgmx_model::toolchain::default_driver();
     for cc in ccs.into_iter().take(3) {
         let o = Cmd::new(cc)
-            .args(["-O0", "-w", "query.c", "-o"])
-            .arg(&prog)
-            .arg("-ldl")
+            .arg("query.c")
+            .args(driver.output(&prog.display().to_string()))
+            .args(driver.library("dl"))
             .cwd(&dir)
             .timeout(opts.timeout)
             .output();
