@@ -114,9 +114,10 @@ pub fn run_providers(g: &Global, _a: ProvidersArgs) -> Result<u8> {
             t.row(vec![
                 format!("{}-{}", p.name, b.name),
                 b.threading.to_string(),
+                // a provider's libraries, whichever compiler links them: the defaults' spelling
                 b.libs
                     .iter()
-                    .map(|l| format!("-l{l}"))
+                    .flat_map(|l| cfgmx_model::toolchain::default_driver().library(l))
                     .collect::<Vec<_>>()
                     .join(" "),
                 b.cmake_vendor.clone().unwrap_or_else(|| "-".into()),
