@@ -47,6 +47,10 @@ pub struct Driver {
     pub link_errors: Vec<String>,
 }
 
+/// What a spelling looks like, for a message.
+const SPELLING_EXAMPLE: &str =
+    "arguments with `{}` in exactly one of them, as in `[\"-D{}\"]` or `[\"-o\", \"{}\"]`"; // a message's example, not a compiler's
+
 /// `[driver]` as written: every key optional, the defaults fill the rest.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,8 +152,12 @@ impl RawDriver {
                 let holes = words.iter().filter(|w| w.contains("{}")).count();
                 if holes != 1 && !(may_be_empty && words.is_empty()) {
                     errs.push(
-                        Diagnostic::at(src, s.span(), "a driver spelling must place its value once")
-                            .expected("arguments with `{}` in exactly one of them, as in `[\"-D{}\"]` or `[\"-o\", \"{}\"]`"),
+                        Diagnostic::at(
+                            src,
+                            s.span(),
+                            "a driver spelling must place its value once",
+                        )
+                        .expected(SPELLING_EXAMPLE),
                     );
                 }
                 check_words(src, s, errs);
