@@ -378,21 +378,20 @@ pub struct BlasPolicy {
     pub threaded: Vec<crate::provider::Threading>,
 }
 
-impl Default for BlasPolicy {
-    fn default() -> Self {
+impl BlasPolicy {
+    /// The default policy: providers in the order of their `preference` (`providers/*.toml`),
+    /// OpenMP before pthreads for `threaded`.
+    pub fn from_registry(reg: &Registry) -> Self {
         use crate::provider::Threading::*;
+        let mut ranked: Vec<(u32, &String)> = reg
+            .providers
+            .values()
+            .filter_map(|p| Some((p.preference?, &p.name)))
+            .collect();
+        // stable: equal preferences keep the registry's (file name) order
+        ranked.sort_by_key(|(rank, _)| *rank);
         BlasPolicy {
-            prefer: [
-                "openblas",
-                "blis",
-                "mkl",
-                "essl",
-                "armpl",
-                "libsci",
-                "reference",
-            ]
-            .map(String::from)
-            .to_vec(),
+            prefer: ranked.into_iter().map(|(_, n)| n.clone()).collect(),
             threaded: vec![Openmp, Pthread],
         }
     }
@@ -753,7 +752,7 @@ impl Validator<'_> {
         }
 
         // BLAS policy.
-        let mut blas_policy = BlasPolicy::default();
+        let mut blas_policy = BlasPolicy::from_registry(self.reg);
         if let Some(p) = raw.blas {
             if let Some(prefer) = p.prefer {
                 blas_policy.prefer.clear();
