@@ -107,7 +107,7 @@ impl Job {
             .as_ref()
             .and_then(|b| reg.blas(&format!("{}-{}", b.provider, b.build)))
             .or_else(|| r.blas.clone());
-        let mut thread_vars = vec!["OMP_NUM_THREADS".to_string()];
+        let mut thread_vars = vec![cfgmx_model::OMP_NUM_THREADS.to_string()];
         let mut threaded = r.openmp.is_some();
         if let Some(b) = &blas_choice {
             threaded |= b.build.threading != Threading::Sequential;

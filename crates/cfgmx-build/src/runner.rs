@@ -981,8 +981,13 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
     for v in &ctx.job.thread_vars {
         cmd = cmd.env(v, threads.to_string());
     }
-    if !ctx.job.thread_vars.iter().any(|v| v == "OMP_NUM_THREADS") {
-        cmd = cmd.env("OMP_NUM_THREADS", threads.to_string());
+    if !ctx
+        .job
+        .thread_vars
+        .iter()
+        .any(|v| v == cfgmx_model::OMP_NUM_THREADS)
+    {
+        cmd = cmd.env(cfgmx_model::OMP_NUM_THREADS, threads.to_string());
     }
     cmd = cmd.args(&selection);
     header(&log, &cmd);

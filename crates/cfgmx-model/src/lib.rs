@@ -45,6 +45,11 @@ pub use resolve::{Axes, FlagSet, Resolver, Variant};
 pub use toolchain::{Candidate, Language, Toolchain};
 pub use version::{Version, VersionRange};
 
+/// The OpenMP standard's thread-count variable: every OpenMP runtime reads it, whatever the
+/// compiler family. The one place it is spelled (resolution, link tests, the probe's facet
+/// tests and BLAS query, the build's test runs).
+pub const OMP_NUM_THREADS: &str = "OMP_NUM_THREADS";
+
 /// The name of the embedded default matrix.
 pub const DEFAULT_MATRIX: &str = "hpc16";
 

@@ -21,9 +21,8 @@ use serde::{Deserialize, Serialize};
 /// really runs in parallel (and the default a matrix's tests run with).
 pub const PROOF_THREADS: u32 = 2;
 
-/// The OpenMP standard's thread-count variable: every OpenMP runtime reads it, whatever the
-/// compiler family.
-pub const OPENMP_THREAD_VARS: &[&str] = &["OMP_NUM_THREADS"];
+/// The OpenMP thread-count variables a link test sets (see [`crate::OMP_NUM_THREADS`]).
+pub const OPENMP_THREAD_VARS: &[&str] = &[crate::OMP_NUM_THREADS];
 
 /// The name under which `b` exports the Fortran-interface BLAS routine `routine`
 /// (`<symbol_prefix><routine>_<symbol_suffix>`, as the probe asked the library).

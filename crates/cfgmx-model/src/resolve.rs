@@ -580,7 +580,7 @@ impl<'a> Resolver<'a> {
         if openmp.is_some() {
             flags
                 .env
-                .entry("OMP_NUM_THREADS".into())
+                .entry(crate::OMP_NUM_THREADS.into())
                 .or_insert(threads.clone());
         }
         for (_, _, x) in &contributions {

@@ -574,7 +574,7 @@ impl Plan<'_> {
             .args(specs)
             // two OpenMP threads: a threaded layer answers more than one (a pool of two
             // starts fast), the sequential one exactly one
-            .env("OMP_NUM_THREADS", "2")
+            .env(cfgmx_model::OMP_NUM_THREADS, "2")
             .timeout(self.timeout);
         // the provider's own variables would change its answers: the library's defaults count
         if let Some(p) = provider {
@@ -586,7 +586,7 @@ impl Plan<'_> {
             }
             for b in &p.builds {
                 for v in b.thread_vars.iter().chain(&b.ignored_vars) {
-                    if v != "OMP_NUM_THREADS" {
+                    if v != cfgmx_model::OMP_NUM_THREADS {
                         cmd = cmd.env_remove(v);
                     }
                 }

@@ -270,7 +270,7 @@ fn try_candidate(
     let run = Cmd::new(&prog)
         .cwd(&dir)
         .env("OMP_DYNAMIC", "false")
-        .env_remove("OMP_NUM_THREADS")
+        .env_remove(cfgmx_model::OMP_NUM_THREADS)
         .env_remove("OMP_THREAD_LIMIT")
         .timeout(timeout)
         .output();
