@@ -269,6 +269,20 @@ mod tests {
         assert_eq!(cl.object_suffix, ".obj");
         assert!(reg.toolchains["msvc"].facet("pic").is_empty());
         assert_eq!(gcc.facet("debug")[0].flags, ["-g", "-O0"]);
+        // each build mode selects the facet of its name, which the defaults spell
+        let modes = crate::matrix::build_modes();
+        assert_eq!(modes.len(), 4);
+        for m in modes {
+            assert!(
+                !gcc.facet(&m.name).is_empty(),
+                "no default facet {}",
+                m.name
+            );
+        }
+        assert_eq!(
+            (modes[2].cmake.as_str(), modes[2].meson.as_str()),
+            ("RelWithDebInfo", "debugoptimized")
+        );
     }
 
     #[test]

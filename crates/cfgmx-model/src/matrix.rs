@@ -33,13 +33,9 @@ pub const OPENMP_VALUES: &[&str] = &["on", "off"];
 /// Every axis with a meaning to cfgmx.
 pub const ROLES: &[&str] = &[COMPILER, BLAS, BUILD, INT, OPENMP];
 
-/// Build modes and the facet / CMake build type each selects.
-pub const BUILD_MODES: &[(&str, &str)] = &[
-    ("debug", "Debug"),
-    ("release", "Release"),
-    ("relwithdebinfo", "RelWithDebInfo"),
-    ("minsizerel", "MinSizeRel"),
-];
+/// Build modes, the facet each selects and their CMake and Meson names: data, in
+/// `toolchains/base/defaults.toml`.
+pub use crate::toolchain::build_modes;
 
 /// Abstract BLAS values.
 pub const BLAS_ABSTRACT: &[&str] = &["sequential", "threaded", "none"];
@@ -1096,8 +1092,8 @@ impl Validator<'_> {
                     ),
                 );
             }
-            BUILD if !BUILD_MODES.iter().any(|(m, _)| *m == text) => {
-                let modes: Vec<&str> = BUILD_MODES.iter().map(|(m, _)| *m).collect();
+            BUILD if !build_modes().iter().any(|m| m.name == text) => {
+                let modes: Vec<&str> = build_modes().iter().map(|m| m.name.as_str()).collect();
                 self.err(
                     span,
                     format!("unknown build mode {text:?}"),

@@ -10,8 +10,7 @@ use crate::diag::Diagnostic;
 use crate::expand::Combo;
 use crate::hash::{canonical_json, push_json_bytes, sha256_hex, SpecHasher};
 use crate::matrix::{
-    CompilerSpec, Contribution, Matrix, TestSettings, BLAS, BUILD, BUILD_MODES, COMPILER, INT,
-    OPENMP,
+    CompilerSpec, Contribution, Matrix, TestSettings, BLAS, BUILD, COMPILER, INT, OPENMP,
 };
 use crate::profile::IntWidth;
 use crate::provider::{BlasChoice, Threading};
@@ -470,10 +469,10 @@ impl<'a> Resolver<'a> {
         let build = get(BUILD).map(str::to_string);
         if let Some(b) = &build {
             add_facet(b, &mut flags, &mut facets, true, &mut warnings);
-            if let Some((_, ty)) = BUILD_MODES.iter().find(|(m, _)| m == b) {
+            if let Some(mode) = crate::matrix::build_modes().iter().find(|m| m.name == *b) {
                 flags
                     .cmake
-                    .insert("CMAKE_BUILD_TYPE".into(), ty.to_string());
+                    .insert("CMAKE_BUILD_TYPE".into(), mode.cmake.clone());
             }
         }
         let mut openmp = None;

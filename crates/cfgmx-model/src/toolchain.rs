@@ -650,6 +650,24 @@ struct Defaults {
     src: Source,
     driver: crate::Driver,
     facets: IndexMap<String, Vec<Spanned<RawCandidate>>>,
+    build_modes: Vec<BuildMode>,
+}
+
+/// A value of the `build` axis: the facet of its name, and the build systems' names for it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BuildMode {
+    #[serde(skip_deserializing)]
+    pub name: String,
+    /// `CMAKE_BUILD_TYPE`.
+    pub cmake: String,
+    /// Meson's `buildtype`.
+    pub meson: String,
+}
+
+/// The build modes, in `toolchains/base/defaults.toml`'s order.
+pub fn build_modes() -> &'static [BuildMode] {
+    &defaults().build_modes
 }
 
 fn defaults() -> &'static Defaults {
@@ -657,6 +675,7 @@ fn defaults() -> &'static Defaults {
     #[serde(deny_unknown_fields)]
     struct RawDefaults {
         driver: crate::driver::RawDriver,
+        build_modes: IndexMap<String, BuildMode>,
         #[serde(default)]
         facets: IndexMap<String, Vec<Spanned<RawCandidate>>>,
     }
@@ -675,6 +694,11 @@ fn defaults() -> &'static Defaults {
             src,
             driver,
             facets: raw.facets,
+            build_modes: raw
+                .build_modes
+                .into_iter()
+                .map(|(name, m)| BuildMode { name, ..m })
+                .collect(),
         }
     })
 }
