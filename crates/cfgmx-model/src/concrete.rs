@@ -215,36 +215,27 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                 let runtime = reg
                     .toolchain(&r.compiler.family)
                     .and_then(|t| t.openmp_runtime().map(str::to_string));
-                // Modes in policy order; within a mode, a build on the compiler's own OpenMP
-                // runtime first, then providers in order of preference (as `pick_blas`).
-                let rt_ok = |b: &BlasRecord| {
-                    b.threading != Threading::Openmp
-                        || reg
-                            .blas(&format!("{}-{}", b.provider, b.build))
-                            .and_then(|c| c.build.openmp_runtime)
-                            == runtime
-                };
-                let mut sorted: Vec<&BlasRecord> = Vec::new();
-                for mode in &modes {
-                    let in_mode: Vec<&BlasRecord> = m
-                        .blas_policy
-                        .prefer
-                        .iter()
-                        .flat_map(|p| {
-                            profile
-                                .blas
-                                .iter()
-                                // an abstract value means an undecorated BLAS of the
-                                // variant's integer width
-                                .filter(move |b| {
-                                    &b.provider == p && b.threading == *mode && b.plain(width)
-                                })
-                        })
-                        .collect();
-                    sorted.extend(in_mode.iter().copied().filter(|b| rt_ok(b)));
-                    sorted.extend(in_mode.iter().copied().filter(|b| !rt_ok(b)));
-                }
-                sorted
+                // an abstract value means an undecorated BLAS of the variant's integer width,
+                // taken in the order `pick_blas` takes the registry's builds in
+                let plain: Vec<&BlasRecord> =
+                    profile.blas.iter().filter(|b| b.plain(width)).collect();
+                crate::resolve::blas_order(
+                    &plain,
+                    &m.blas_policy.prefer,
+                    &modes,
+                    runtime.as_deref(),
+                    |b| {
+                        let build = reg
+                            .providers
+                            .get(&b.provider)
+                            .and_then(|p| p.build(&b.build));
+                        (
+                            b.provider.as_str(),
+                            b.threading,
+                            build.and_then(|x| x.openmp_runtime.as_deref()),
+                        )
+                    },
+                )
             }
             id => profile
                 .blas

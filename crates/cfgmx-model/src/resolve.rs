@@ -698,11 +698,46 @@ fn push_unique(dst: &mut Vec<String>, src: &[String]) {
     }
 }
 
-/// Picks the provider build for an abstract BLAS value: threading modes in the given order;
-/// within a mode, an OpenMP build whose runtime matches the compiler's (`runtime`) first, then
-/// the providers in order of preference. A build declared ILP64 (MKL's `mkl_intel_ilp64`
-/// layers) is picked only for an ILP64 variant, and first for it; a provider whose builds
-/// are not declared by width (OpenBLAS: one build name, LP64 and ILP64 files) serves both.
+/// What [`blas_order`] asks of each candidate: its provider, threading and OpenMP runtime.
+pub type BlasFacts<'a> = (&'a str, Threading, Option<&'a str>);
+
+/// The order an abstract BLAS value (`sequential`, `threaded`) takes candidates in — the
+/// registry's builds ([`pick_blas`]) or a profile's records (concretisation): threading modes
+/// in `threading`'s order; within a mode, providers in order of `prefer` (a provider it does
+/// not name is never taken), a build on the compiler's OpenMP `runtime` before one on another.
+pub fn blas_order<'a, T: Copy>(
+    items: &[T],
+    prefer: &[String],
+    threading: &[Threading],
+    runtime: Option<&str>,
+    facts: impl Fn(T) -> BlasFacts<'a>,
+) -> Vec<T> {
+    let facts = &facts;
+    let mut out = Vec::new();
+    for t in threading {
+        let in_mode: Vec<T> = prefer
+            .iter()
+            .flat_map(|p| {
+                items.iter().copied().filter(move |i| {
+                    let (provider, threading, _) = facts(*i);
+                    provider == p && threading == *t
+                })
+            })
+            .collect();
+        let own_runtime = |i: &T| {
+            let (_, threading, rt) = facts(*i);
+            threading != Threading::Openmp || runtime.is_none() || rt == runtime
+        };
+        out.extend(in_mode.iter().copied().filter(|i| own_runtime(i)));
+        out.extend(in_mode.iter().copied().filter(|i| !own_runtime(i)));
+    }
+    out
+}
+
+/// Picks the provider build for an abstract BLAS value, in [`blas_order`]. A build declared
+/// ILP64 (MKL's `mkl_intel_ilp64` layers) is picked only for an ILP64 variant, and first for
+/// it; a provider whose builds are not declared by width (OpenBLAS: one build name, LP64 and
+/// ILP64 files) serves both.
 pub fn pick_blas(
     reg: &Registry,
     prefer: &[String],
@@ -710,38 +745,38 @@ pub fn pick_blas(
     runtime: Option<&str>,
     width: IntWidth,
 ) -> Option<BlasChoice> {
-    for t in threading {
-        let mode: Vec<(&Arc<crate::provider::Provider>, &crate::provider::Build)> = prefer
-            .iter()
-            .filter_map(|p| reg.providers.get(p))
-            .flat_map(|p| {
-                let declared = p
-                    .builds
-                    .iter()
-                    .any(|b| b.threading == *t && b.int_width == width);
+    type Candidate<'r> = (
+        &'r Arc<crate::provider::Provider>,
+        &'r crate::provider::Build,
+    );
+    let builds: Vec<Candidate> = reg
+        .providers
+        .values()
+        .flat_map(|p| {
+            let declared = |t: Threading| {
                 p.builds
                     .iter()
-                    .filter(move |b| {
-                        b.threading == *t
-                            && (b.int_width == width
-                                || (!declared && b.int_width == IntWidth::Lp64))
-                    })
-                    .map(move |b| (p, b))
-            })
-            .collect();
-        let same_runtime = mode
-            .iter()
-            .find(|(_, b)| runtime.is_some() && b.openmp_runtime.as_deref() == runtime);
-        if let Some((p, b)) = same_runtime.or(mode.first()) {
-            return Some(BlasChoice {
-                id: format!("{}-{}", p.name, b.name),
-                provider: p.name.clone(),
-                build: (*b).clone(),
-                pkgconfig: p.pkgconfig.clone(),
-            });
-        }
-    }
-    None
+                    .any(|b| b.threading == t && b.int_width == width)
+            };
+            p.builds
+                .iter()
+                .filter(move |b| {
+                    b.int_width == width
+                        || (!declared(b.threading) && b.int_width == IntWidth::Lp64)
+                })
+                .map(move |b| (p, b))
+        })
+        .collect();
+    let ordered = blas_order(&builds, prefer, threading, runtime, |(p, b)| {
+        (p.name.as_str(), b.threading, b.openmp_runtime.as_deref())
+    });
+    let (p, b) = *ordered.first()?;
+    Some(BlasChoice {
+        id: format!("{}-{}", p.name, b.name),
+        provider: p.name.clone(),
+        build: b.clone(),
+        pkgconfig: p.pkgconfig.clone(),
+    })
 }
 
 /// A value as a piece of a variant name: safe as a file name on any system.
