@@ -105,7 +105,7 @@ impl Job {
         let blas_choice = cv
             .blas_library
             .as_ref()
-            .and_then(|b| reg.blas(&format!("{}-{}", b.provider, b.build)))
+            .and_then(|b| reg.blas(&b.id()))
             .or_else(|| r.blas.clone());
         let mut thread_vars = vec![cfgmx_model::OMP_NUM_THREADS.to_string()];
         let mut threaded = r.openmp.is_some();

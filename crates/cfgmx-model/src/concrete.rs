@@ -240,7 +240,7 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
             id => profile
                 .blas
                 .iter()
-                .filter(|b| format!("{}-{}", b.provider, b.build) == id || (b.provider == id))
+                .filter(|b| b.id() == id || (b.provider == id))
                 .collect(),
         };
         // A variant's program calls plain `dgemm_` with the integers of its width (`int`
@@ -271,7 +271,7 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
         match wanted.first() {
             Some(b) if req != "none" => {
                 blas_library = Some((*b).clone());
-                let choice: Option<BlasChoice> = reg.blas(&format!("{}-{}", b.provider, b.build));
+                let choice: Option<BlasChoice> = reg.blas(&b.id());
                 if let (Some(choice), Some(abstract_choice)) = (&choice, &r.blas) {
                     if choice.id != abstract_choice.id {
                         let absent = !profile.blas.iter().any(|b| {

@@ -178,6 +178,11 @@ impl IntWidth {
 }
 
 impl BlasRecord {
+    /// The concrete BLAS value this record is (`openblas-openmp`): see [`crate::provider::blas_id`].
+    pub fn id(&self) -> String {
+        crate::provider::blas_id(&self.provider, &self.build)
+    }
+
     /// The one link line of this record: what concretisation puts on a variant's link line
     /// (and what a link test must prove).
     /// `driver` spells the directory flags (the compiler family's).

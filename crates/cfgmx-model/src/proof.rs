@@ -121,10 +121,7 @@ pub fn link_test(cv: &ConcreteVariant, reg: &Registry) -> Option<LinkTest> {
     };
     let threaded = cv.variant.resolved.openmp.is_some();
     let mut env = f.env.clone();
-    let choice = cv
-        .blas_library
-        .as_ref()
-        .and_then(|b| reg.blas(&format!("{}-{}", b.provider, b.build)));
+    let choice = cv.blas_library.as_ref().and_then(|b| reg.blas(&b.id()));
     if threaded || choice.is_some() {
         let n = PROOF_THREADS.to_string();
         let blas_vars = choice.iter().flat_map(|c| c.build.thread_vars.iter());

@@ -435,6 +435,11 @@ impl Provider {
     }
 }
 
+/// A provider build's id, the concrete `blas` value that names it: `<provider>-<build>`.
+pub fn blas_id(provider: &str, build: &str) -> String {
+    format!("{provider}-{build}")
+}
+
 fn unspan(v: Vec<Spanned<String>>) -> Vec<String> {
     v.into_iter().map(Spanned::into_inner).collect()
 }

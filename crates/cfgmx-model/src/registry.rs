@@ -203,7 +203,7 @@ impl Registry {
         self.providers.values().flat_map(|p| {
             p.builds
                 .iter()
-                .map(move |b| format!("{}-{}", p.name, b.name))
+                .map(move |b| crate::provider::blas_id(&p.name, &b.name))
         })
     }
 
@@ -211,7 +211,7 @@ impl Registry {
     pub fn blas(&self, id: &str) -> Option<BlasChoice> {
         for p in self.providers.values() {
             let choice = |b: &crate::provider::Build| BlasChoice {
-                id: format!("{}-{}", p.name, b.name),
+                id: crate::provider::blas_id(&p.name, &b.name),
                 provider: p.name.clone(),
                 build: b.clone(),
                 pkgconfig: p.pkgconfig.clone(),

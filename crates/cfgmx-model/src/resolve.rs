@@ -772,7 +772,7 @@ pub fn pick_blas(
     });
     let (p, b) = *ordered.first()?;
     Some(BlasChoice {
-        id: format!("{}-{}", p.name, b.name),
+        id: crate::provider::blas_id(&p.name, &b.name),
         provider: p.name.clone(),
         build: b.clone(),
         pkgconfig: p.pkgconfig.clone(),

@@ -281,7 +281,7 @@ fn variant_ctx(
     let blas = r.blas.as_ref().map(|b| {
         let rec = c.and_then(|c| c.blas_library.as_ref());
         BlasCtx {
-            id: rec.map_or(b.id.clone(), |x| format!("{}-{}", x.provider, x.build)),
+            id: rec.map_or(b.id.clone(), |x| x.id()),
             provider: rec.map_or(b.provider.clone(), |x| x.provider.clone()),
             build: rec.map_or(b.build.name.clone(), |x| x.build.clone()),
             threading: rec
