@@ -627,13 +627,19 @@ impl<'a> Resolver<'a> {
 
         // The hashed part: descriptor facts used, contributions, and the result.
         let toolchain_part = |t: &Toolchain| {
-            serde_json::json!({
+            let mut part = serde_json::json!({
                 "name": t.name,
                 "executables": t.executables,
                 "version": t.version,
                 "identity": t.identity,
                 "env": t.env,
-            })
+            });
+            // A family's own spellings (cl's `.lib`) shape its link lines; the defaults' are
+            // left out, so the hashes of every family that keeps them stay as they were.
+            if t.driver != *crate::toolchain::default_driver() {
+                part["driver"] = serde_json::to_value(&t.driver).unwrap_or_default();
+            }
+            part
         };
         let mut contrib_part = serde_json::Map::new();
         for (k, v, x) in &contributions {
