@@ -148,4 +148,29 @@ fn an_emulated_cl_is_probed_resolved_and_rendered_with_msvcs_spellings() {
         assert!(!ld.contains("-Wl,") && !ld.contains("-L"), "{p:#}");
         assert_eq!(env["LIBS"], "openblas.lib", "{p:#}");
     }
+    // Meson's native file: cl's link arguments, the build mode's Meson name
+    let out = d.path().join("out");
+    let g = run_env(
+        d.path(),
+        &[
+            "generate",
+            "m.toml",
+            "-f",
+            "meson-native",
+            "--profile",
+            "p.json",
+            "--all",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &path,
+    );
+    g.expect_code(0);
+    let native =
+        std::fs::read_to_string(out.join("meson/msvc-openblas-serial-debug-fast.ini")).unwrap();
+    assert!(native.contains("buildtype = 'debug'"), "{native}");
+    assert!(
+        native.contains("c_link_args = ['/LIBPATH:/") && native.contains("'openblas.lib']"),
+        "{native}"
+    );
 }
