@@ -13,7 +13,10 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-/// A family's driver spellings (defaults merged with its own `[driver]`).
+/// A family's driver spellings (defaults merged with its own `[driver]`). The include,
+/// compile-only, object-output and suffix spellings are not on any command line cfgmx runs
+/// today (its probe programs are single files compiled and linked at once); they are stated
+/// here once for whatever comes to need them, and `cfgmx toolchains --json` shows them.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Driver {
     /// A preprocessor definition (`-D{}`).
@@ -81,9 +84,6 @@ impl Driver {
     pub fn define(&self, d: &str) -> Vec<String> {
         fill(&self.define, d)
     }
-    pub fn include(&self, dir: &str) -> Vec<String> {
-        fill(&self.include, dir)
-    }
     /// A library by link name; a path or an argument already spelled is passed as it is.
     pub fn library(&self, l: &str) -> Vec<String> {
         if l.starts_with('-') || l.contains('/') {
@@ -130,11 +130,6 @@ impl Driver {
     /// Whether `line` is the linker's own complaint (a missing library or symbol).
     pub fn is_link_error(&self, line: &str) -> bool {
         self.link_errors.iter().any(|w| line.contains(w.as_str()))
-    }
-    /// Whether `file` is a shared library by its name (`libx.so`, `libx.so.3`).
-    pub fn is_shared_library(&self, file: &str) -> bool {
-        let s = &self.shared_library_suffix;
-        !s.is_empty() && (file.ends_with(s.as_str()) || file.contains(&format!("{s}.")))
     }
 }
 
