@@ -173,4 +173,23 @@ fn an_emulated_cl_is_probed_resolved_and_rendered_with_msvcs_spellings() {
         native.contains("c_link_args = ['/LIBPATH:/") && native.contains("'openblas.lib']"),
         "{native}"
     );
+
+    // Proven here: the link test builds with cl's spellings, the library before `/link`
+    // and its directory after it, and runs.
+    let e = run_env(
+        d.path(),
+        &["expand", "m.toml", "--probe", "--search", search, "--json"],
+        &path,
+    );
+    e.expect_code(0);
+    for v in e.json().as_array().unwrap() {
+        assert_eq!(v["available"], true, "{v:#}");
+    }
+    let runs = std::fs::read_to_string(&log).unwrap();
+    let proof = runs
+        .lines()
+        .find(|l| l.contains("proof.c"))
+        .unwrap_or_else(|| panic!("no link test ran through cl:\n{runs}"));
+    assert!(proof.contains(" /Fe/"), "{proof}");
+    assert!(proof.contains(" openblas.lib /link /LIBPATH:/"), "{proof}");
 }
