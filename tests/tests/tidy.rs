@@ -104,3 +104,21 @@ fn no_compiler_spelling_outside_the_data() {
         found.join("\n")
     );
 }
+
+/// The OpenMP thread variable is spelled once (`cfgmx_model::OMP_NUM_THREADS`): resolution,
+/// link tests, the probe and the build's test runs all set or clear the same name.
+#[test]
+fn omp_num_threads_is_spelled_once() {
+    let mut at = Vec::new();
+    for p in sources() {
+        let text = std::fs::read_to_string(&p).unwrap();
+        let code = text.split("\n#[cfg(test)]").next().unwrap_or("");
+        for (i, line) in code.lines().enumerate() {
+            if line.contains("\"OMP_NUM_THREADS\"") && !line.trim_start().starts_with("//") {
+                at.push(format!("{}:{}", p.display(), i + 1));
+            }
+        }
+    }
+    assert_eq!(at.len(), 1, "{at:#?}");
+    assert!(at[0].contains("cfgmx-model/src/lib.rs"), "{at:#?}");
+}
