@@ -122,3 +122,22 @@ fn omp_num_threads_is_spelled_once() {
     assert_eq!(at.len(), 1, "{at:#?}");
     assert!(at[0].contains("cfgmx-model/src/lib.rs"), "{at:#?}");
 }
+
+/// Build modes and their CMake and Meson names are one table (`toolchains/base/defaults.toml`,
+/// `[build_modes]`), not strings in code.
+#[test]
+fn build_type_names_live_in_the_build_modes_table() {
+    let names =
+        regex::Regex::new(r#""(RelWithDebInfo|MinSizeRel|debugoptimized|minsize)""#).unwrap();
+    let mut at = Vec::new();
+    for p in sources() {
+        let text = std::fs::read_to_string(&p).unwrap();
+        let code = text.split("\n#[cfg(test)]").next().unwrap_or("");
+        for (i, line) in code.lines().enumerate() {
+            if names.is_match(line) && !line.trim_start().starts_with("//") {
+                at.push(format!("{}:{}: {}", p.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(at.is_empty(), "{at:#?}");
+}
