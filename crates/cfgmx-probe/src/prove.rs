@@ -142,7 +142,10 @@ fn key_line(o: &Outcome) -> String {
         .lines()
         .find(|l| {
             let l = l.to_ascii_lowercase();
-            l.contains("error") || l.contains("undefined reference") || l.contains("cannot")
+            // cl's linker says `error LNK2019`; GNU ld's words are the defaults' link errors
+            l.contains("error")
+                || l.contains("cannot")
+                || cfgmx_model::toolchain::default_driver().is_link_error(&l)
         })
         .or_else(|| text.lines().find(|l| !l.trim().is_empty()))
         .unwrap_or("")
@@ -165,6 +168,13 @@ pub fn run_one(t: &LinkTest, timeout: std::time::Duration, dir: &Path) -> Proof 
         return fail(format!("scratch file: {e}"));
     }
     let exe = dir.join("proof");
+    // the defaults' spelling unless the test says the family's own (`LinkTest::output`)
+    let exe_s = exe.display().to_string();
+    let output = if t.output.is_empty() {
+        cfgmx_model::toolchain::default_driver().output(&exe_s)
+    } else {
+        t.output.iter().map(|w| w.replace("{}", &exe_s)).collect()
+    };
     // An MPI variant's program is compiled by its wrapper, with the variant's environment
     // (the override variable that points the wrapper at the variant's compiler).
     let mut cc = Cmd::new(t.mpi.as_ref().map_or(&t.compiler, |m| &m.wrapper));
@@ -176,8 +186,7 @@ pub fn run_one(t: &LinkTest, timeout: std::time::Duration, dir: &Path) -> Proof 
     let o = cc
         .args(&t.flags)
         .arg(file)
-        .arg("-o")
-        .arg(&exe)
+        .args(output)
         .args(&t.link)
         .cwd(dir)
         // the compiler's temporary files stay in the scratch directory (removed on Ctrl-C)
@@ -363,11 +372,17 @@ fn fortran_mpi(
     std::fs::write(dir.join("mpiproof.f90"), fortran_mpi_program())
         .map_err(|e| format!("scratch file: {e}"))?;
     let exe = dir.join("mpiproof");
+    // The wrapper takes its compiler's spelling: the test's own, else the defaults'.
+    let exe_s = exe.display().to_string();
+    let output = if t.output.is_empty() {
+        cfgmx_model::toolchain::default_driver().output(&exe_s)
+    } else {
+        t.output.iter().map(|w| w.replace("{}", &exe_s)).collect()
+    };
     let mut cc = Cmd::new(wrapper)
         .args(flags)
         .arg("mpiproof.f90")
-        .arg("-o")
-        .arg(&exe)
+        .args(output)
         .cwd(dir)
         .env("TMPDIR", dir)
         .timeout(timeout);
@@ -568,6 +583,7 @@ mod tests {
                 ("openblas-serial", "-lopenblas", false),
             ] {
                 let t = LinkTest {
+                    output: vec![],
                     language,
                     compiler: compiler.into(),
                     flags: vec![],
@@ -599,6 +615,7 @@ mod tests {
     #[test]
     fn programs_call_the_decorated_symbol_with_the_integer_width() {
         let mut t = LinkTest {
+            output: vec![],
             language: Language::C,
             compiler: "cc".into(),
             flags: vec![],
@@ -630,12 +647,13 @@ mod tests {
         let data = &reg.mpi[imp];
         let lib = data.library.as_ref().unwrap();
         let mut env: IndexMap<String, String> = data.launch.env.clone();
-        env.insert("OMP_NUM_THREADS".into(), "2".into());
+        env.insert(cfgmx_model::OMP_NUM_THREADS.into(), "2".into());
         LinkTest {
             language: Language::C,
             compiler: "gcc".into(),
             flags: vec!["-fopenmp".into()],
             link: vec!["-fopenmp".into()],
+            output: vec![],
             env,
             blas_symbol: None,
             blas_int64: false,
