@@ -82,6 +82,10 @@ pub struct Job {
     /// and the lock carries them so another machine configures the same way.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub files: IndexMap<String, String>,
+    /// An MPI variant's ranks per test (`MPIEXEC_MAX_NUMPROCS`): the test step counts a test
+    /// as this many ranks (or its ctest PROCESSORS, when more) times its threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mpi_ranks: Option<u32>,
     /// Which tests the test step runs and how (the matrix's `[test]` and values' `test`);
     /// the driver spellings are `runner::test_selection`'s.
     #[serde(default, skip_serializing_if = "TestSettings::is_empty")]
@@ -109,9 +113,9 @@ impl Job {
         let blas_choice = cv
             .blas_library
             .as_ref()
-            .and_then(|b| reg.blas(&format!("{}-{}", b.provider, b.build)))
+            .and_then(|b| reg.blas(&b.id()))
             .or_else(|| r.blas.clone());
-        let mut thread_vars = vec!["OMP_NUM_THREADS".to_string()];
+        let mut thread_vars = vec![cfgmx_model::OMP_NUM_THREADS.to_string()];
         let mut threaded = r.openmp.is_some();
         if let Some(b) = &blas_choice {
             threaded |= b.build.threading != Threading::Sequential;
@@ -170,6 +174,7 @@ impl Job {
                 .unwrap_or_default(),
             int_width: (r.int_width == IntWidth::Ilp64).then(|| "ilp64".to_string()),
             files: IndexMap::new(),
+            mpi_ranks: cv.mpi.as_ref().map(|m| m.ranks),
             test: r.test.clone(),
             runtime: Vec::new(),
         })
@@ -192,8 +197,12 @@ impl Job {
             .iter()
             .map(|v| (v.clone(), threads.to_string()))
             .collect();
-        if !self.thread_vars.iter().any(|v| v == "OMP_NUM_THREADS") {
-            env.push(("OMP_NUM_THREADS".into(), threads.to_string()));
+        if !self
+            .thread_vars
+            .iter()
+            .any(|v| v == cfgmx_model::OMP_NUM_THREADS)
+        {
+            env.push((cfgmx_model::OMP_NUM_THREADS.into(), threads.to_string()));
         }
         for (k, v) in point.into_iter().flat_map(cfgmx_model::Point::env) {
             env.push((k.to_string(), v.to_string()));

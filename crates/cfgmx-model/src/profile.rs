@@ -14,6 +14,10 @@ pub struct Profile {
     pub schema: u32,
     /// Logical CPUs available to this process.
     pub cpus: usize,
+    /// At most this many MPI ranks per test (a Slurm allocation's tasks: `build --mpi-ranks`);
+    /// never probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ranks: Option<u32>,
     pub compilers: Vec<CompilerRecord>,
     #[serde(default)]
     pub mpi: Vec<MpiRecord>,
@@ -164,7 +168,7 @@ pub enum IntWidth {
 /// What linking a BLAS record takes: flags before the objects, libraries after them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlasLink {
-    /// `-L<dir>` and `-Wl,-rpath,<dir>`: the build's directory first, so `-lblas` is this
+    /// The library path and rpath of the build's directory (`Driver::library_dir`), first, so `-lblas` is this
     /// build's and not the system default, and found at run time without `LD_LIBRARY_PATH`.
     pub ldflags: Vec<String>,
     /// [`BlasRecord::libs`], in link order.
@@ -178,14 +182,17 @@ impl IntWidth {
 }
 
 impl BlasRecord {
+    /// The concrete BLAS value this record is (`openblas-openmp`): see [`crate::provider::blas_id`].
+    pub fn id(&self) -> String {
+        crate::provider::blas_id(&self.provider, &self.build)
+    }
+
     /// The one link line of this record: what concretisation puts on a variant's link line
     /// (and what a link test must prove).
-    pub fn link(&self) -> BlasLink {
+    /// `driver` spells the directory flags (the compiler family's).
+    pub fn link(&self, driver: &crate::Driver) -> BlasLink {
         BlasLink {
-            ldflags: vec![
-                format!("-L{}", self.lib_dir),
-                format!("-Wl,-rpath,{}", self.lib_dir),
-            ],
+            ldflags: driver.library_dir(&self.lib_dir),
             libs: self.libs.clone(),
         }
     }
