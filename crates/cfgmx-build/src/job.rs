@@ -86,6 +86,12 @@ pub struct Job {
     /// as this many ranks (or its ctest PROCESSORS, when more) times its threads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mpi_ranks: Option<u32>,
+    /// An MPI variant's launcher and the plain names its implementation installs it under
+    /// (`mpiexec`, `mpirun`): a project's test that runs a bare `mpiexec` must launch with the
+    /// variant's MPI, not whichever one the distribution's alternatives put on PATH (an MPICH
+    /// program under Open MPI's launcher runs as separate one-rank jobs, and may still pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mpi_launcher: Option<MpiLauncher>,
     /// Which tests the test step runs and how (the matrix's `[test]` and values' `test`);
     /// the driver spellings are `runner::test_selection`'s.
     #[serde(default, skip_serializing_if = "TestSettings::is_empty")]
@@ -94,6 +100,15 @@ pub struct Job {
     /// once per point. Empty: one test run, as the variant's own settings say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runtime: Vec<cfgmx_model::Point>,
+}
+
+/// See [`Job::mpi_launcher`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MpiLauncher {
+    /// The launcher the probe found beside the variant's wrappers (`/usr/bin/mpiexec.mpich`).
+    pub path: String,
+    /// The plain names it answers to (from the implementation's `launchers`).
+    pub names: Vec<String>,
 }
 
 /// The matrix's default `threads`, for a lock entry written before the field existed.
@@ -175,6 +190,20 @@ impl Job {
             int_width: (r.int_width == IntWidth::Ilp64).then(|| "ilp64".to_string()),
             files: IndexMap::new(),
             mpi_ranks: cv.mpi.as_ref().map(|m| m.ranks),
+            mpi_launcher: cv.mpi.as_ref().map(|m| MpiLauncher {
+                path: m.launcher.clone(),
+                names: reg
+                    .mpi
+                    .get(&m.implementation)
+                    .map(|imp| {
+                        imp.launchers
+                            .iter()
+                            .filter(|n| !n.contains('.'))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }),
             test: r.test.clone(),
             runtime: Vec::new(),
         })

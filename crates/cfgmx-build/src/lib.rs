@@ -1084,6 +1084,7 @@ mod tests {
             blas_names: vec![],
             int_width: None,
             mpi_ranks: None,
+            mpi_launcher: None,
             files: Default::default(),
             runtime: vec![],
         }

@@ -66,6 +66,21 @@ impl StepContext<'_> {
         for (k, v) in &self.job.env {
             c = c.env(k, v);
         }
+        if let Some(l) = &self.job.mpi_launcher {
+            // Before the variant's own PATH (a module's), which is where a bare `mpiexec`
+            // would otherwise come from.
+            let rest = self
+                .job
+                .env
+                .get("PATH")
+                .cloned()
+                .or_else(|| std::env::var("PATH").ok())
+                .unwrap_or_default();
+            let dir = self.vdir.join(LAUNCHER_DIR);
+            c = c
+                .env("PATH", format!("{}:{rest}", dir.display()))
+                .env(LAUNCHER_VAR, &l.path);
+        }
         if let Some(t) = self.step_timeout {
             c = c.timeout(t);
         }
@@ -120,11 +135,43 @@ pub fn write_config(ctx: &StepContext) -> std::io::Result<Config> {
             main = path;
         }
     }
+    write_launcher_links(ctx)?;
     Ok(Config {
         toolchain,
         main,
         changed,
     })
+}
+
+/// Where an MPI variant's launcher links live (see [`Job::mpi_launcher`]).
+const LAUNCHER_DIR: &str = "mpi-bin";
+
+/// The variable that names the launcher to the scripts in [`LAUNCHER_DIR`].
+const LAUNCHER_VAR: &str = "CFGMX_MPI_LAUNCHER";
+
+/// Puts the variant's MPI launcher under its plain names (`mpiexec`, `mpirun`) into a
+/// directory the steps put first on PATH: tests that call a bare `mpiexec` (arpack-ng's do)
+/// otherwise get the distribution's default MPI's launcher, which starts an MPICH program as
+/// separate one-rank jobs. Scripts, not links: MPICH's hydra finds its proxy beside the path it
+/// was started by. The path comes in through the environment, so nothing is quoted here.
+fn write_launcher_links(ctx: &StepContext) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(l) = &ctx.job.mpi_launcher else {
+        return Ok(());
+    };
+    let dir = ctx.vdir.join(LAUNCHER_DIR);
+    std::fs::create_dir_all(&dir)?;
+    let script = format!(
+        "#!/bin/sh\n# cfgmx: this variant's MPI launcher under a plain name (${LAUNCHER_VAR} is set by each step)\nexec \"${LAUNCHER_VAR}\" \"$@\"\n"
+    );
+    for name in &l.names {
+        let path = dir.join(name);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(script.as_str()) {
+            crate::store::write_atomic(&path, script.as_bytes())?;
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
 }
 
 /// Lines of a failed test's own output kept with its result.
@@ -234,12 +281,18 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
     // line, not in the rendered cache: the cache, and the hash, are what `cfgmx generate`
     // writes for a user who configures by hand and chooses for themselves. The stamp holds
     // these arguments too, so a dir configured without them is configured again.
-    let extra: Vec<String> = match ctx.system {
+    let mut extra: Vec<String> = match ctx.system {
         System::Cmake if !ctx.job.cmake.contains_key("BUILD_TESTING") => {
             vec!["-DBUILD_TESTING=ON".to_string()]
         }
         _ => Vec::new(),
     };
+    // An MPI variant's rank count follows this run's cores (not in its hash): on the command
+    // line, which overrides what an earlier configure of the dir cached (`-C` would not), and
+    // in the stamp, so another count configures again.
+    if let (System::Cmake, Some(n)) = (ctx.system, ctx.job.mpi_ranks) {
+        extra.push(format!("-DMPIEXEC_MAX_NUMPROCS={n}"));
+    }
     // And the source tree it was configured against: a variant that moves to its own copy of
     // the source (`--copy-source`, or a project found to write into its tree) configures
     // afresh, never builds the original tree through an old cache.

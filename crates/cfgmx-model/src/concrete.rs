@@ -439,6 +439,16 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
         // Only where there is one, so the hashes of variants without MPI stay as they were.
         if let Some(mp) = &mpi {
             doc["mpi"] = serde_json::to_value(mp).unwrap_or_default();
+            // The rank count follows the cores this run was given (`build -j`, an
+            // allocation's tasks), like a runtime thread count: it changes how the tests are
+            // launched, not what is built, so `expand --lock` and `build -j 2` name the
+            // variant by one hash.
+            if let Some(o) = doc["mpi"].as_object_mut() {
+                o.remove("ranks");
+            }
+            if let Some(o) = doc["flags"]["cmake"].as_object_mut() {
+                o.remove("MPIEXEC_MAX_NUMPROCS");
+            }
         }
         let text = format!("{CONCRETE_SCHEMA}\nspec {}\nconcrete {}\n", v.hash, sha256_hex(canonical_json(&doc).as_bytes()));
         sha256_hex(text.as_bytes())
