@@ -33,7 +33,7 @@ pub use matrix::{CompilerSpec, Matrix, TestSettings};
 pub use mpi::MpiImpl;
 pub use packages::Packages;
 pub use profile::{
-    BlasFailure, BlasLink, BlasRecord, CompilerRecord, FacetResult, IntWidth, MpiRecord,
+    BlasFailure, BlasLink, BlasRecord, CompilerRecord, FacetResult, IntWidth, ModuleSet, MpiRecord,
     ProbeStatus, Profile,
 };
 pub use proof::{LinkTest, Proof};

@@ -28,6 +28,29 @@ pub struct Profile {
     /// Findings that concern the machine as a whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What environment modules provide (`cfgmx probe --modules`): each set of modules, loaded
+    /// in order, and the compilers, MPI wrappers and BLAS files it puts in reach. The records
+    /// themselves are in `compilers`, `mpi` and `blas`, found under the paths listed here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<ModuleSet>,
+}
+
+/// Modules to load, in order, and what loading them sets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ModuleSet {
+    /// `module load` arguments in order (`gcc/12`, `mpich/4.1`): parents first.
+    pub load: Vec<String>,
+    /// The variables loading them sets or changes (not the module system's own bookkeeping),
+    /// with their values after the load.
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// The paths of the compiler, MPI wrapper and BLAS records this set provides.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compilers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mpi: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blas: Vec<String>,
 }
 
 /// Outcome of running something during the probe.
@@ -212,6 +235,17 @@ pub struct BlasFailure {
 }
 
 impl Profile {
+    /// The module set that provides the compiler, MPI wrapper or BLAS file at `path`.
+    pub fn modules_for(&self, path: &str) -> Option<&ModuleSet> {
+        self.modules.iter().find(|m| {
+            m.compilers
+                .iter()
+                .chain(&m.mpi)
+                .chain(&m.blas)
+                .any(|p| p == path)
+        })
+    }
+
     pub fn empty(cpus: usize) -> Profile {
         Profile {
             schema: PROFILE_SCHEMA,

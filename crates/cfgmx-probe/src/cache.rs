@@ -26,12 +26,21 @@ pub struct Inputs {
     pub facets: Vec<String>,
     pub search: Vec<String>,
     pub path: String,
+    /// The module system asked (`--modules`) and its clean environment.
+    #[serde(default)]
+    pub modules: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Key {
     pub inputs: Inputs,
     pub files: Vec<Stamp>,
+    /// With `--modules`: the module tree's directories (`MODULEPATH` and those its hierarchy
+    /// opens) and the stamp of every file under them and of the module command.
+    #[serde(default)]
+    pub module_dirs: Vec<String>,
+    #[serde(default)]
+    pub modules: Vec<Stamp>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -80,6 +89,10 @@ pub fn inputs(opts: &ProbeOptions) -> Inputs {
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
+        modules: opts
+            .modules
+            .as_ref()
+            .map(|m| format!("{} {:?}", m.lmod.display(), m.env)),
     }
 }
 
@@ -87,6 +100,8 @@ pub fn key(opts: &ProbeOptions, found: &Found) -> Key {
     Key {
         inputs: inputs(opts),
         files: found.stamps.clone(),
+        module_dirs: Vec::new(),
+        modules: Vec::new(),
     }
 }
 
@@ -114,11 +129,25 @@ fn read(dir: &Path) -> Result<Option<Entry>, String> {
 }
 
 /// The cached profile when it was made under `key` (what discovery finds now); `Err` says a
-/// corrupt cache was discarded.
-pub fn load_warm(opts: &ProbeOptions, key: &Key) -> Result<Option<Profile>, String> {
+/// corrupt cache was discarded. With modules, the key's tree part is filled in from the
+/// directories the cache's tree had (stats only: no module command runs).
+pub fn load_warm(opts: &ProbeOptions, key: &mut Key) -> Result<Option<Profile>, String> {
     let Some(e) = read(&opts.cache_dir)? else {
         return Ok(None);
     };
+    if let Some(mo) = &opts.modules {
+        if e.key.inputs != key.inputs || e.key.files != key.files {
+            return Ok(None);
+        }
+        let dirs: Vec<std::path::PathBuf> = e
+            .key
+            .module_dirs
+            .iter()
+            .map(std::path::PathBuf::from)
+            .collect();
+        key.module_dirs = e.key.module_dirs.clone();
+        key.modules = crate::modules::tree_stamps(&mo.lmod, &dirs);
+    }
     Ok((e.key == *key).then_some(e.profile))
 }
 

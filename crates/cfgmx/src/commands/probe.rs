@@ -26,6 +26,10 @@ pub struct ProbeArgs {
     /// job waits between its compiler runs; more only time-share the cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Ask the module system (Lmod: `LMOD_CMD`, `MODULEPATH`) which modules provide compilers,
+    /// MPI and BLAS; each is loaded once, in a clean child environment, and probed.
+    #[arg(long)]
+    pub modules: bool,
 }
 
 fn parse_secs(s: &str) -> std::result::Result<f64, String> {
@@ -163,6 +167,17 @@ pub fn options(g: &Global, a: &ProbeArgs) -> Result<ProbeOptions> {
         descriptors: descriptors(g)?,
         // this binary answers the BLAS queries itself (main.rs), so no query program is built
         helper: std::env::current_exe().ok(),
+        lib_dirs: None,
+        modules: if a.modules {
+            let get = |k: &str| std::env::var(k).ok();
+            let path = std::env::var("PATH").ok();
+            Some(
+                cfgmx_probe::locate_modules(&get, path.as_deref())
+                    .map_err(|e| CliError::usage(format!("--modules: {e}")))?,
+            )
+        } else {
+            None
+        },
     })
 }
 
@@ -344,6 +359,37 @@ pub fn render(p: &Profile, term: &Term) -> String {
                 compiler.clone(),
                 fold_paths(members.iter().map(|m| m.path.as_str())),
             ]);
+        }
+        s.push_str(&t.render(term));
+    }
+    if !p.modules.is_empty() {
+        s.push_str("\nModules\n");
+        let mut t = Table::new(&["MODULES", "PROVIDES"]);
+        for m in &p.modules {
+            let mut what: Vec<String> = Vec::new();
+            for c in p.compilers.iter().filter(|c| m.compilers.contains(&c.path)) {
+                let w = format!("{} {}", c.family, c.version);
+                if !what.contains(&w) {
+                    what.push(w);
+                }
+            }
+            for x in p.mpi.iter().filter(|x| m.mpi.contains(&x.path)) {
+                let w = format!(
+                    "{} {}",
+                    x.implementation,
+                    x.version.as_deref().unwrap_or("")
+                );
+                if !what.contains(&w.trim().to_string()) {
+                    what.push(w.trim().to_string());
+                }
+            }
+            for b in p.blas.iter().filter(|b| m.blas.contains(&b.path)) {
+                let w = format!("{}-{}", b.provider, b.build);
+                if !what.contains(&w) {
+                    what.push(w);
+                }
+            }
+            t.row(vec![m.load.join(" "), what.join(", ")]);
         }
         s.push_str(&t.render(term));
     }
