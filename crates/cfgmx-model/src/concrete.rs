@@ -40,6 +40,12 @@ pub struct ConcreteVariant {
     pub concrete_flags: FlagSet,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub concrete_warnings: Vec<String>,
+    /// Environment modules to load, in order, before any step (the probe found its compilers
+    /// or BLAS behind them), and the variables loading them sets: what a build runs under.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<String>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub module_env: IndexMap<String, String>,
 }
 
 impl ConcreteVariant {
@@ -47,6 +53,39 @@ impl ConcreteVariant {
     pub fn id_hash(&self) -> &str {
         self.concrete_hash.as_deref().unwrap_or(&self.variant.hash)
     }
+}
+
+/// The module sets behind the chosen records, merged: the load lists in order without
+/// repeats (a compiler module and an MPI module under it share the compiler), and their
+/// variables, a `:` list gaining the other set's entries it lacks, first.
+fn modules_of<'a>(
+    profile: &Profile,
+    paths: impl Iterator<Item = &'a str>,
+) -> (Vec<String>, IndexMap<String, String>) {
+    let mut load: Vec<String> = Vec::new();
+    let mut env: IndexMap<String, String> = IndexMap::new();
+    for p in paths {
+        let Some(set) = profile.modules_for(p) else {
+            continue;
+        };
+        for m in &set.load {
+            if !load.contains(m) {
+                load.push(m.clone());
+            }
+        }
+        for (k, v) in &set.env {
+            let merged = match env.get(k) {
+                Some(old) if old != v && (old.contains(':') || v.contains(':')) => {
+                    let have: Vec<&str> = old.split(':').collect();
+                    let new: Vec<&str> = v.split(':').filter(|e| !have.contains(e)).collect();
+                    new.into_iter().chain(have).collect::<Vec<_>>().join(":")
+                }
+                _ => v.clone(),
+            };
+            env.insert(k.clone(), merged);
+        }
+    }
+    (load, env)
 }
 
 fn usable(c: &CompilerRecord) -> bool {
@@ -377,14 +416,25 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
         }
     }
 
+    let (modules, module_env) = modules_of(
+        profile,
+        records
+            .values()
+            .map(|c| c.path.as_str())
+            .chain(blas_library.as_ref().map(|b| b.path.as_str())),
+    );
     let available = reasons.is_empty();
     let concrete_hash = available.then(|| {
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "compilers": compilers,
             "facets": records.iter().map(|(l, c)| (l.as_str(), r.facets.iter().filter_map(|f| c.facets.get(f).map(|x| (f.clone(), x.flags.clone()))).collect::<IndexMap<_, _>>())).collect::<IndexMap<_, _>>(),
             "blas": blas_library.as_ref().map(|b| serde_json::json!({"path": b.path, "lib_dir": b.lib_dir, "provider": b.provider, "build": b.build})),
             "flags": flags,
         });
+        // Only a variant with modules hashes them: every other variant keeps its hash.
+        if !modules.is_empty() {
+            doc["modules"] = serde_json::json!(modules);
+        }
         let text = format!("{CONCRETE_SCHEMA}\nspec {}\nconcrete {}\n", v.hash, sha256_hex(canonical_json(&doc).as_bytes()));
         sha256_hex(text.as_bytes())
     });
@@ -397,6 +447,8 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
         blas_library,
         concrete_flags: flags,
         concrete_warnings: warnings,
+        modules,
+        module_env,
     }
 }
 

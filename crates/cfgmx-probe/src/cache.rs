@@ -89,10 +89,14 @@ pub fn inputs(opts: &ProbeOptions) -> Inputs {
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        modules: opts
-            .modules
-            .as_ref()
-            .map(|m| format!("{} {:?}", m.lmod.display(), m.env)),
+        modules: opts.modules.as_ref().map(|m| {
+            format!(
+                "{} {:?} {}",
+                m.lmod.display(),
+                m.env,
+                crate::modules::data_fingerprint()
+            )
+        }),
     }
 }
 

@@ -47,6 +47,11 @@ struct Lmod {
     keep: Vec<String>,
 }
 
+/// Fingerprint of the module-system data (part of the cache key: new names mean new candidates).
+pub fn data_fingerprint() -> String {
+    crate::fingerprint([SYSTEMS])
+}
+
 fn systems() -> &'static Systems {
     static S: std::sync::OnceLock<Systems> = std::sync::OnceLock::new();
     // The file is embedded and a unit test parses it: a failure here is a build defect.

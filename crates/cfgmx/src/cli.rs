@@ -61,6 +61,11 @@ pub struct Global {
     /// is probed: `probe`, `expand --probe`, `build`, `generate`. Repeatable.
     #[arg(long, value_name = "DIR", global = true)]
     pub search: Vec<PathBuf>,
+    /// Wherever this machine is probed, ask the module system too (Lmod: `LMOD_CMD`,
+    /// `MODULEPATH`): which modules provide compilers, MPI and BLAS, each loaded once in a clean
+    /// child environment and probed; variants built from them load their modules.
+    #[arg(long, global = true)]
+    pub modules: bool,
     /// Colour the output: `auto` on a terminal unless NO_COLOR is set (CLICOLOR_FORCE forces
     /// it), `always` (also through a pipe, even with NO_COLOR), or `never`. JSON is never
     /// coloured.

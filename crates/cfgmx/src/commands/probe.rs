@@ -26,10 +26,6 @@ pub struct ProbeArgs {
     /// job waits between its compiler runs; more only time-share the cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Ask the module system (Lmod: `LMOD_CMD`, `MODULEPATH`) which modules provide compilers,
-    /// MPI and BLAS; each is loaded once, in a clean child environment, and probed.
-    #[arg(long)]
-    pub modules: bool,
 }
 
 fn parse_secs(s: &str) -> std::result::Result<f64, String> {
@@ -168,7 +164,7 @@ pub fn options(g: &Global, a: &ProbeArgs) -> Result<ProbeOptions> {
         // this binary answers the BLAS queries itself (main.rs), so no query program is built
         helper: std::env::current_exe().ok(),
         lib_dirs: None,
-        modules: if a.modules {
+        modules: if g.modules {
             let get = |k: &str| std::env::var(k).ok();
             let path = std::env::var("PATH").ok();
             Some(
