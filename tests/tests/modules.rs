@@ -90,7 +90,11 @@ fn set_for<'a>(p: &'a Value, load: &[&str]) -> &'a Value {
 
 fn paths(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|x| x["path"].as_str().unwrap().to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 

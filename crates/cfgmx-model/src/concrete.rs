@@ -59,15 +59,11 @@ impl ConcreteVariant {
 /// repeats (a compiler module and an MPI module under it share the compiler), and their
 /// variables, a `:` list gaining the other set's entries it lacks, first.
 fn modules_of<'a>(
-    profile: &Profile,
-    paths: impl Iterator<Item = &'a str>,
+    sets: impl Iterator<Item = &'a crate::ModuleSet>,
 ) -> (Vec<String>, IndexMap<String, String>) {
     let mut load: Vec<String> = Vec::new();
     let mut env: IndexMap<String, String> = IndexMap::new();
-    for p in paths {
-        let Some(set) = profile.modules_for(p) else {
-            continue;
-        };
+    for set in sets {
         for m in &set.load {
             if !load.contains(m) {
                 load.push(m.clone());
@@ -114,7 +110,11 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
             c.family == family
                 && c.languages.contains(lang)
                 && usable(c)
-                && c.wrapper.as_deref().is_none_or(|w| w == "ccache")
+                && c.wrapper.as_deref().is_none_or(|w| {
+                    // a compiler driver that carries its MPI (Cray's `cc` under a PrgEnv) is
+                    // the compiler on that machine: the MPI data says which are (`shared`)
+                    w == "ccache" || reg.mpi.get(w).is_some_and(|m| !m.shared.is_empty())
+                })
                 // `clang@14` with `fortran = "gcc"`: the range is clang's, not gfortran's.
                 && (family != r.compiler.family
                     || match (&r.compiler.versions, Version::parse(&c.version)) {
@@ -316,7 +316,19 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
             _ => wanted.clone(),
         };
         let wanted: Vec<&BlasRecord> = wanted.into_iter().filter(|b| fits(b)).collect();
-        match wanted.first() {
+        // Behind modules, a library must load beside the compiler's modules: the compiler's
+        // own set first (a PrgEnv's LibSci), then a library module, then one on no module;
+        // never, unless it is all there is, another compiler environment's.
+        let compiler_set = records
+            .values()
+            .find_map(|c| profile.modules_for_compiler(c));
+        let rank = |b: &&&BlasRecord| match (profile.modules_for_blas(b), compiler_set) {
+            (Some(s), Some(c)) if s.load == c.load => 0,
+            (Some(s), _) if s.compilers.is_empty() => 1,
+            (None, _) => 2,
+            (Some(_), _) => 3,
+        };
+        match wanted.iter().min_by_key(rank) {
             Some(b) if req != "none" => {
                 blas_library = Some((*b).clone());
                 let choice: Option<BlasChoice> = reg.blas(&format!("{}-{}", b.provider, b.build));
@@ -417,11 +429,14 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
     }
 
     let (modules, module_env) = modules_of(
-        profile,
         records
             .values()
-            .map(|c| c.path.as_str())
-            .chain(blas_library.as_ref().map(|b| b.path.as_str())),
+            .filter_map(|c| profile.modules_for_compiler(c))
+            .chain(
+                blas_library
+                    .as_ref()
+                    .and_then(|b| profile.modules_for_blas(b)),
+            ),
     );
     let available = reasons.is_empty();
     let concrete_hash = available.then(|| {

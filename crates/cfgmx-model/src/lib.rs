@@ -34,7 +34,7 @@ pub use mpi::MpiImpl;
 pub use packages::Packages;
 pub use profile::{
     BlasFailure, BlasLink, BlasRecord, CompilerRecord, FacetResult, IntWidth, ModuleSet, MpiRecord,
-    ProbeStatus, Profile,
+    ProbeStatus, Profile, Provided,
 };
 pub use proof::{LinkTest, Proof};
 pub use provider::{BlasChoice, Build, Decoration, Provider, Threading};

@@ -18,7 +18,7 @@
 
 use crate::discover::Stamp;
 use cfgmx_exec::Cmd;
-use cfgmx_model::{ModuleSet, Profile, Registry};
+use cfgmx_model::{ModuleSet, Profile, Provided, Registry};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -463,23 +463,31 @@ pub fn probe_modules(
             ..ModuleSet::default()
         };
         let p = a.profile;
+        // One record per file and identity, kept under the first (shortest) module list that
+        // provides it; the same file under another identity (Cray's `cc` under another
+        // PrgEnv) is another record.
         for r in p.compilers {
-            if taken.insert(("c", r.path.clone(), r.languages.clone())) {
-                if !set.compilers.contains(&r.path) {
-                    set.compilers.push(r.path.clone());
+            let id = Provided::compiler(&r);
+            if taken.insert(("c", id.clone(), r.languages.clone())) {
+                if !set.compilers.contains(&id) {
+                    set.compilers.push(id);
                 }
                 compilers.push(r);
             }
         }
         for r in p.mpi {
-            if taken.insert(("m", r.path.clone(), Vec::new())) {
-                set.mpi.push(r.path.clone());
+            let id = Provided::mpi(&r);
+            if taken.insert(("m", id.clone(), vec![r.language])) {
+                if !set.mpi.contains(&id) {
+                    set.mpi.push(id);
+                }
                 mpi.push(r);
             }
         }
         for r in p.blas {
-            if taken.insert(("b", r.path.clone(), Vec::new())) {
-                set.blas.push(r.path.clone());
+            let id = Provided::blas(&r);
+            if taken.insert(("b", id.clone(), Vec::new())) {
+                set.blas.push(id);
                 blas.push(r);
             }
         }

@@ -136,7 +136,11 @@ pub fn run_one(t: &LinkTest, timeout: std::time::Duration, dir: &Path) -> Proof 
         return fail(format!("scratch file: {e}"));
     }
     let exe = dir.join("proof");
-    let o = Cmd::new(&t.compiler)
+    let mut cc = Cmd::new(&t.compiler);
+    for (k, v) in &t.module_env {
+        cc = cc.env(k, v);
+    }
+    let o = cc
         .args(&t.flags)
         .arg(file)
         .arg("-o")
@@ -151,7 +155,7 @@ pub fn run_one(t: &LinkTest, timeout: std::time::Duration, dir: &Path) -> Proof 
         return fail(format!("compile/link: {}", key_line(&o)));
     }
     let mut run = Cmd::new(&exe).cwd(dir).timeout(timeout);
-    for (k, v) in &t.env {
+    for (k, v) in t.module_env.iter().chain(&t.env) {
         run = run.env(k, v);
     }
     let o = run.output();
@@ -378,6 +382,7 @@ mod tests {
                     blas_path: None,
                     threads: None,
                     runtimes: vec![],
+                    module_env: IndexMap::new(),
                 };
                 let scratch = tempfile::tempdir().unwrap();
                 let p = run_one(&t, std::time::Duration::from_secs(60), scratch.path());
@@ -404,6 +409,7 @@ mod tests {
             blas_path: None,
             threads: None,
             runtimes: vec![],
+            module_env: IndexMap::new(),
         };
         let (_, c) = program(&t);
         assert!(c.contains("void scipy_dgemm_64_("), "{c}");

@@ -363,13 +363,23 @@ pub fn render(p: &Profile, term: &Term) -> String {
         let mut t = Table::new(&["MODULES", "PROVIDES"]);
         for m in &p.modules {
             let mut what: Vec<String> = Vec::new();
-            for c in p.compilers.iter().filter(|c| m.compilers.contains(&c.path)) {
+            let provides =
+                |list: &[cfgmx_model::Provided], p: &cfgmx_model::Provided| list.contains(p);
+            for c in p
+                .compilers
+                .iter()
+                .filter(|c| provides(&m.compilers, &cfgmx_model::Provided::compiler(c)))
+            {
                 let w = format!("{} {}", c.family, c.version);
                 if !what.contains(&w) {
                     what.push(w);
                 }
             }
-            for x in p.mpi.iter().filter(|x| m.mpi.contains(&x.path)) {
+            for x in p
+                .mpi
+                .iter()
+                .filter(|x| provides(&m.mpi, &cfgmx_model::Provided::mpi(x)))
+            {
                 let w = format!(
                     "{} {}",
                     x.implementation,
@@ -379,7 +389,11 @@ pub fn render(p: &Profile, term: &Term) -> String {
                     what.push(w.trim().to_string());
                 }
             }
-            for b in p.blas.iter().filter(|b| m.blas.contains(&b.path)) {
+            for b in p
+                .blas
+                .iter()
+                .filter(|b| provides(&m.blas, &cfgmx_model::Provided::blas(b)))
+            {
                 let w = format!("{}-{}", b.provider, b.build);
                 if !what.contains(&w) {
                     what.push(w);
