@@ -19,14 +19,15 @@ struct Tree {
 }
 
 impl Tree {
-    fn new() -> Tree {
+    /// The site tree of `script` (`lmod-tree.sh`, `cray-tree.sh`) under `site/`.
+    fn new(script: &str) -> Tree {
         let dir = tempdir();
         let root = dir.path();
-        let st = Command::new(repo().join("tests/modules/lmod-tree.sh"))
+        let st = Command::new(repo().join("tests/modules").join(script))
             .arg(root.join("site"))
             .status()
             .unwrap();
-        assert!(st.success(), "lmod-tree.sh failed");
+        assert!(st.success(), "{script} failed");
         let shim = root.join("lmod-shim");
         std::fs::create_dir_all(&shim).unwrap();
         for tool in ["lmod", "spider"] {
@@ -58,6 +59,10 @@ impl Tree {
 
     /// `cfgmx ARGS` in `cwd` with only the system on PATH and this tree as MODULEPATH.
     fn cfgmx(&self, cwd: &Path, args: &[&str]) -> std::process::Output {
+        self.cfgmx_with(cwd, args, "site/modules/Core")
+    }
+
+    fn cfgmx_with(&self, cwd: &Path, args: &[&str], modulepath: &str) -> std::process::Output {
         let o = Command::new(bin())
             .args(args)
             .current_dir(cwd)
@@ -66,7 +71,7 @@ impl Tree {
             .env("HOME", self.root())
             .env("NO_COLOR", "1")
             .env("LMOD_CMD", self.root().join("lmod-shim/lmod"))
-            .env("MODULEPATH", self.root().join("site/modules/Core"))
+            .env("MODULEPATH", self.root().join(modulepath))
             .env("CFGMX_CACHE_DIR", self.root().join("cache"))
             .output()
             .unwrap();
@@ -100,7 +105,7 @@ fn paths(v: &Value) -> Vec<String> {
 
 #[test]
 fn lmod_tree_is_probed_expanded_built_and_cached() {
-    let t = Tree::new();
+    let t = Tree::new("lmod-tree.sh");
     let site = t.root().join("site");
     let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
     let p: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -253,25 +258,9 @@ build = ["release"]
         assert_ne!(v["concrete_hash"].as_str().unwrap(), h, "{v:#}");
     }
 
-    // build: each variant under its modules; its test prints the compiler it was built with.
-    let src = work.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(
-        src.join("CMakeLists.txt"),
-        "cmake_minimum_required(VERSION 3.18)\nproject(which LANGUAGES C)\n\
-         add_executable(which which.c)\nenable_testing()\n\
-         add_test(NAME which COMMAND which)\n",
-    )
-    .unwrap();
-    // The module's own variable must reach the test: it runs under the module environment.
-    std::fs::write(
-        src.join("which.c"),
-        "#include <stdio.h>\n#include <stdlib.h>\nint main(void) {\n\
-         const char *cc = getenv(\"CC\");\n\
-         printf(\"built with %s, module CC=%s\\n\", __VERSION__, cc ? cc : \"(unset)\");\n\
-         return cc ? 0 : 1;\n}\n",
-    )
-    .unwrap();
+    // build: each variant under its modules; its test prints the compiler it was built with
+    // and fails unless the module's own CC reached it.
+    which_project(&work.join("src"), "CC");
     let o = t.cfgmx(
         &work,
         &[
@@ -296,6 +285,68 @@ build = ["release"]
         assert!(log.contains(want), "{want}: {log}");
         assert!(!log.contains("CC=(unset)"), "{log}");
     }
+
+    // The env script loads the modules through the user's own `module` (Lmod's shell init).
+    t.cfgmx(
+        &work,
+        &[
+            "generate",
+            "m.toml",
+            "--modules",
+            "-f",
+            "env",
+            "-o",
+            "gen-env",
+        ],
+    );
+    t.cfgmx(
+        &work,
+        &[
+            "generate",
+            "m.toml",
+            "--modules",
+            "-f",
+            "lmod",
+            "-o",
+            "gen-lmod",
+        ],
+    );
+    let shell = |script: &str, modulepath: &str| {
+        let o = Command::new("bash")
+            .arg("-c")
+            .arg(format!(". /usr/share/lmod/lmod/init/bash\n{script}"))
+            .current_dir(&work)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", t.root())
+            .env("MODULEPATH", modulepath)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{script}\n{}", cfgmx_tests::explain(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let core = site.join("modules/Core").display().to_string();
+    let out = shell(
+        ". gen-env/env/gcc11-openblas-serial-release.sh && echo \"$LOADEDMODULES\" && command -v gcc",
+        &core,
+    );
+    let gcc11 = site.join("bin/gcc-11/gcc").display().to_string();
+    assert_eq!(out, format!("gcc/11:openblas/0.3.21-serial\n{gcc11}\n"));
+    // The Lmod variant module depends_on the site's modules: loading it loads them.
+    let variant_dir = std::fs::read_dir(work.join("gen-lmod/modules/Compiler/gcc"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("11."))
+        .unwrap();
+    let out = shell(
+        "module load mods/gcc11-openblas-serial-release && echo \"$LOADEDMODULES\" && command -v gcc",
+        &format!("{core}:{}", variant_dir.display()),
+    );
+    assert_eq!(
+        out,
+        format!("gcc/11:openblas/0.3.21-serial:mods/gcc11-openblas-serial-release\n{gcc11}\n")
+    );
 }
 
 /// What the test printed: ctest's log of the variant's build (its directory is named by the
@@ -305,4 +356,132 @@ fn test_output(root: &Path, hash: &str) -> String {
         .join(&hash[..12])
         .join("build/Testing/Temporary/LastTest.log");
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A C project whose one test prints the compiler it was built with (Cray's CCE by its own
+/// macros) and fails unless the module's variable reached it.
+fn which_project(src: &Path, needs: &str) {
+    std::fs::create_dir_all(src).unwrap();
+    std::fs::write(
+        src.join("CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.18)\nproject(which LANGUAGES C)\n\
+         add_executable(which which.c)\nenable_testing()\n\
+         add_test(NAME which COMMAND which)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("which.c"),
+        format!(
+            "#include <stdio.h>\n#include <stdlib.h>\nint main(void) {{\n\
+             const char *v = getenv(\"{needs}\");\n\
+             #ifdef _CRAYC\n\
+             printf(\"built with Cray CCE %d.%d\\n\", _RELEASE_MAJOR, _RELEASE_MINOR);\n\
+             #else\n\
+             printf(\"built with %s\\n\", __VERSION__);\n\
+             #endif\n\
+             printf(\"{needs}=%s\\n\", v ? v : \"(unset)\");\n\
+             return v ? 0 : 1;\n}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// A Cray-like tree: one set of `cc`/`CC`/`ftn` drivers that run CCE under PrgEnv-cray and
+/// gcc under PrgEnv-gnu. The probe reports the drivers as the compiler each runs, with Cray
+/// MPICH inside; `compiler = ["cce", "gcc"]` resolves to the two PrgEnvs, and both build.
+#[test]
+fn cray_programming_environments_are_the_compilers_their_drivers_run() {
+    let t = Tree::new("cray-tree.sh");
+    let site = t.root().join("site");
+    let cc = site.join("craype/bin/cc").display().to_string();
+    let o = t.cfgmx_with(t.root(), &["probe", "--modules", "--json"], "site/modules");
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let gcc12 = cfgmx_tests::sh("/usr/bin/gcc-12 -dumpfullversion");
+    for (prgenv, family, version) in [
+        ("PrgEnv-cray/8.5.0", "cce", "17.0.0"),
+        ("PrgEnv-gnu/8.5.0", "gcc", gcc12.as_str()),
+    ] {
+        let set = set_for(&p, &[prgenv]);
+        let want = serde_json::json!({"path": cc, "family": family, "version": version});
+        assert!(
+            set["compilers"].as_array().unwrap().contains(&want),
+            "{prgenv}: {set:#}"
+        );
+        assert_eq!(
+            set["env"]["PE_ENV"],
+            if family == "cce" { "CRAY" } else { "GNU" }
+        );
+        let rec = p["compilers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["path"] == cc.as_str() && c["family"] == family)
+            .unwrap_or_else(|| panic!("no {family} record of {cc}: {:#}", p["compilers"]));
+        assert_eq!(rec["version"], version, "{rec:#}");
+        let m = p["mpi"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["path"] == cc.as_str() && m["compiler_family"] == family)
+            .unwrap_or_else(|| panic!("no MPI record of {cc} over {family}: {:#}", p["mpi"]));
+        assert_eq!(m["implementation"], "cray-mpich", "{m:#}");
+        assert_eq!(m["version"], "8.1.28", "{m:#}");
+        assert!(
+            !paths(&set["blas"]).is_empty(),
+            "{prgenv}: no LibSci in {set:#}"
+        );
+    }
+
+    let work = t.root().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        work.join("m.toml"),
+        "name = \"cray\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"cce\", \"gcc\"]\n\
+         blas = [\"openblas-serial\"]\nbuild = [\"release\"]\n",
+    )
+    .unwrap();
+    let o = t.cfgmx_with(
+        &work,
+        &["expand", "m.toml", "--probe", "--modules", "--json"],
+        "site/modules",
+    );
+    let vs: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut hashes = Vec::new();
+    for (v, (prgenv, pe)) in vs
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip([("PrgEnv-cray/8.5.0", "cray"), ("PrgEnv-gnu/8.5.0", "gnu")])
+    {
+        assert_eq!(v["available"], true, "{v:#}");
+        assert_eq!(v["modules"], serde_json::json!([prgenv]), "{v:#}");
+        assert_eq!(v["compilers"]["c"]["path"], cc.as_str(), "{v:#}");
+        // the PrgEnv's own LibSci, never the other environment's
+        let lib = v["blas_library"]["path"].as_str().unwrap();
+        assert!(lib.ends_with(&format!("libsci_{pe}.so")), "{v:#}");
+        hashes.push(v["concrete_hash"].as_str().unwrap().to_string());
+    }
+    assert_ne!(hashes[0], hashes[1]);
+    which_project(&work.join("src"), "PE_ENV");
+    let o = t.cfgmx_with(
+        &work,
+        &[
+            "build",
+            "m.toml",
+            "--modules",
+            "--source",
+            "src",
+            "--build-root",
+            "br",
+        ],
+        "site/modules",
+    );
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(report.contains("2 passed"), "{report}");
+    let cce = test_output(&work.join("br"), &hashes[0]);
+    assert!(cce.contains("built with Cray CCE 17.0"), "{cce}");
+    assert!(cce.contains("PE_ENV=CRAY"), "{cce}");
+    let gnu = test_output(&work.join("br"), &hashes[1]);
+    assert!(gnu.contains(&format!("built with {gcc12}")), "{gnu}");
+    assert!(gnu.contains("PE_ENV=GNU"), "{gnu}");
 }
