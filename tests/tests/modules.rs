@@ -214,21 +214,21 @@ fn lmod_tree_is_probed_expanded_built_and_cached() {
     // expand --probe picks the module-provided compilers, and the modules are in the variants.
     let work = t.root().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    std::fs::write(
-        work.join("m.toml"),
-        r#"name = "mods"
+    let matrix = r#"name = "mods"
 languages = ["c"]
 [axes]
 compiler = ["gcc@11", "gcc@12", "clang@16"]
 blas = ["openblas-serial"]
 build = ["release"]
-"#,
+"#;
+    // `[probe] modules = true` asks for what --modules does, for every command on the matrix.
+    std::fs::write(
+        work.join("m.toml"),
+        format!("{matrix}\n[probe]\nmodules = true\n"),
     )
     .unwrap();
-    let o = t.cfgmx(
-        &work,
-        &["expand", "m.toml", "--probe", "--modules", "--json"],
-    );
+    std::fs::write(work.join("plain.toml"), matrix).unwrap();
+    let o = t.cfgmx(&work, &["expand", "m.toml", "--probe", "--json"]);
     let vs: Value = serde_json::from_slice(&o.stdout).unwrap();
     let mut hashes = Vec::new();
     let want = [
@@ -251,7 +251,7 @@ build = ["release"]
         hashes.push(v["concrete_hash"].as_str().unwrap().to_string());
     }
     // Without modules the same matrix concretises to the system's compilers: other hashes.
-    let o = t.cfgmx(&work, &["expand", "m.toml", "--probe", "--json"]);
+    let o = t.cfgmx(&work, &["expand", "plain.toml", "--probe", "--json"]);
     let plain: Value = serde_json::from_slice(&o.stdout).unwrap();
     for (v, h) in plain.as_array().unwrap().iter().zip(&hashes) {
         assert!(v.get("modules").is_none(), "{v:#}");
@@ -266,7 +266,6 @@ build = ["release"]
         &[
             "build",
             "m.toml",
-            "--modules",
             "--source",
             "src",
             "--build-root",
@@ -287,29 +286,10 @@ build = ["release"]
     }
 
     // The env script loads the modules through the user's own `module` (Lmod's shell init).
+    t.cfgmx(&work, &["generate", "m.toml", "-f", "env", "-o", "gen-env"]);
     t.cfgmx(
         &work,
-        &[
-            "generate",
-            "m.toml",
-            "--modules",
-            "-f",
-            "env",
-            "-o",
-            "gen-env",
-        ],
-    );
-    t.cfgmx(
-        &work,
-        &[
-            "generate",
-            "m.toml",
-            "--modules",
-            "-f",
-            "lmod",
-            "-o",
-            "gen-lmod",
-        ],
+        &["generate", "m.toml", "-f", "lmod", "-o", "gen-lmod"],
     );
     let shell = |script: &str, modulepath: &str| {
         let o = Command::new("bash")

@@ -103,6 +103,13 @@ type OneOrMany = Spanned<toml::Value>;
 /// Axis name -> values, each with its place in the file.
 type RawAxes = IndexMap<Spanned<String>, Spanned<Vec<Spanned<Scalar>>>>;
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    #[serde(default)]
+    modules: bool,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMatrix {
@@ -138,6 +145,9 @@ struct RawMatrix {
     /// Test selection and settings for every variant (a value's own `test` keys win).
     #[serde(default)]
     test: Option<Spanned<RawTest>>,
+    /// `[probe]`: how a probe for this matrix looks (`modules = true`: ask the module system).
+    #[serde(default)]
+    probe: Option<RawProbe>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -423,6 +433,9 @@ pub struct Matrix {
     pub meson: IndexMap<String, String>,
     /// `[test]`: test selection for every variant, under the values' own `test`.
     pub test: TestSettings,
+    /// `[probe] modules = true`: every probe made for this matrix asks the module system too
+    /// (as `--modules` does), so its variants can come from modules.
+    pub probe_modules: bool,
     pub source: Source,
     /// Non-fatal findings (e.g. an include adding a variable that is not an axis).
     pub warnings: Vec<Diagnostic>,
@@ -952,6 +965,7 @@ impl Validator<'_> {
             cmake,
             meson,
             test,
+            probe_modules: raw.probe.is_some_and(|p| p.modules),
             source: self.src.clone(),
             warnings: Vec::new(),
         }

@@ -43,7 +43,7 @@ pub struct Cli {
 }
 
 /// Options every command takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
@@ -155,4 +155,14 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+impl Global {
+    /// These options as a command on matrix `m` uses them: its `[probe] modules = true` asks
+    /// for what `--modules` does.
+    pub fn with_matrix(&self, m: &cfgmx_model::Matrix) -> Global {
+        let mut g = self.clone();
+        g.modules |= m.probe_modules;
+        g
+    }
 }

@@ -177,6 +177,16 @@ pub fn load_profile(g: &Global, path: Option<&Path>, cores: Option<usize>) -> Re
     super::probe::read_profile(p)
 }
 
+/// The global options as the matrix sets them (`[probe] modules = true`), known before the
+/// probe runs. A matrix that does not load is reported by `jobs`, with every problem.
+fn matrix_options(g: &Global, matrix: Option<&str>) -> Result<Global> {
+    let reg = load::registry(g)?;
+    Ok(match load::matrix(matrix, &reg) {
+        Ok(m) => g.with_matrix(&m),
+        Err(_) => g.clone(),
+    })
+}
+
 /// A matrix's variants on this machine.
 pub struct Jobs {
     pub matrix: String,
@@ -407,6 +417,7 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     let cores = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let g = &matrix_options(g, a.matrix.as_deref())?;
     let profile = load_profile(g, a.profile.as_deref(), Some(cores))?;
     if cfgmx_build::interrupted() {
         eprintln!("interrupted");
@@ -916,6 +927,7 @@ pub fn run_report(g: &Global, a: ReportArgs) -> Result<u8> {
 
 /// `cfgmx expand --lock`: writes the concrete variants to cfgmx.lock.
 pub fn run_lock(g: &Global, matrix: Option<&str>, profile: Option<&Path>) -> Result<u8> {
+    let g = &matrix_options(g, matrix)?;
     let profile = load_profile(g, profile, None)?;
     let j = jobs(g, matrix, &profile, None)?;
     update_lock(Path::new(LOCK_FILE), &j.matrix, &j.jobs)?;
