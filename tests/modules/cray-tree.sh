@@ -25,6 +25,17 @@ done
 exec /usr/bin/clang-16 -D_CRAYC=1 -D_RELEASE_MAJOR=17 -D_RELEASE_MINOR=0 -D__cray__=1 "$@"
 SH
 chmod +x "$R/cce/bin/craycc"
+# Cray's Fortran front end, emulated over gfortran-12 (the real banner of crayftn for -V).
+cat > "$R/cce/bin/crayftn" <<'SH'
+#!/bin/sh
+for a in "$@"; do
+  case "$a" in
+    --version|-V) echo 'Cray Fortran : Version 17.0.0'; exit 0;;
+  esac
+done
+exec /usr/bin/gfortran-12 -D_CRAYFTN=1 -D_RELEASE_MAJOR=17 -D_RELEASE_MINOR=0 "$@"
+SH
+chmod +x "$R/cce/bin/crayftn"
 
 # The drivers: the compiler of the loaded PrgEnv (PE_ENV), Cray MPICH's libraries on request,
 # and craype's own verbose option, which prints the command it runs.

@@ -257,6 +257,14 @@ build = ["release"]
         assert!(v.get("modules").is_none(), "{v:#}");
         assert_ne!(v["concrete_hash"].as_str().unwrap(), h, "{v:#}");
     }
+    // Each kind of probe keeps its own cache: the plain one did not replace the module one.
+    let runs = t.runs();
+    t.cfgmx(&work, &["expand", "m.toml", "--probe", "--json"]);
+    assert_eq!(
+        t.runs(),
+        runs,
+        "the plain probe replaced the module probe's cache"
+    );
 
     // build: each variant under its modules; its test prints the compiler it was built with
     // and fails unless the module's own CC reached it.
@@ -472,6 +480,13 @@ fn cray_programming_environments_are_the_compilers_their_drivers_run() {
             .find(|c| c["path"] == cc.as_str() && c["family"] == family)
             .unwrap_or_else(|| panic!("no {family} record of {cc}: {:#}", p["compilers"]));
         assert_eq!(rec["version"], version, "{rec:#}");
+        // `ftn` too: crayftn under PrgEnv-cray, gfortran under PrgEnv-gnu.
+        let ftn = site.join("craype/bin/ftn").display().to_string();
+        let want = serde_json::json!({"path": ftn, "family": family, "version": version});
+        assert!(
+            set["compilers"].as_array().unwrap().contains(&want),
+            "{prgenv}: {set:#}"
+        );
         let m = p["mpi"]
             .as_array()
             .unwrap()
@@ -538,4 +553,26 @@ fn cray_programming_environments_are_the_compilers_their_drivers_run() {
     let gnu = test_output(&work.join("br"), &hashes[1]);
     assert!(gnu.contains(&format!("built with {gcc12}")), "{gnu}");
     assert!(gnu.contains("PE_ENV=GNU"), "{gnu}");
+}
+
+/// Without a module system to ask, `--modules` is a usage error that says what is missing.
+#[test]
+fn modules_without_a_module_tree_is_a_usage_error() {
+    let dir = tempdir();
+    let o = Command::new(bin())
+        .args(["probe", "--modules"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", dir.path())
+        .env("CFGMX_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", cfgmx_tests::explain(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--modules: MODULEPATH is not set"), "{err}");
+    assert!(
+        !dir.path().join("cache").exists(),
+        "a refused probe wrote its cache"
+    );
 }

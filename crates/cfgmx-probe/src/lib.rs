@@ -159,7 +159,7 @@ pub fn probe(
         }
     }
     // A cache that cannot be written only costs speed next time.
-    if let Err(e) = cache::store(&opts.cache_dir, &key, &profile) {
+    if let Err(e) = cache::store(&opts.cache_dir, cache::file_name(opts), &key, &profile) {
         on_event(ProbeEvent::Warning(format!(
             "cannot write the probe cache in {}: {e}",
             opts.cache_dir.display()
@@ -178,7 +178,7 @@ pub fn load_cached(reg: &Registry, opts: &ProbeOptions) -> Result<Option<Profile
 
 /// The cache file a probe with `opts` reads and writes.
 pub fn cache_path(opts: &ProbeOptions) -> PathBuf {
-    opts.cache_dir.join(CACHE_FILE)
+    opts.cache_dir.join(cache::file_name(opts))
 }
 
 fn run(

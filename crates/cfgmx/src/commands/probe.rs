@@ -370,7 +370,7 @@ pub fn render(p: &Profile, term: &Term) -> String {
                 .iter()
                 .filter(|c| provides(&m.compilers, &cfgmx_model::Provided::compiler(c)))
             {
-                let w = format!("{} {}", c.family, c.version);
+                let w = format!("{} {}", c.family, c.version).trim().to_string();
                 if !what.contains(&w) {
                     what.push(w);
                 }
