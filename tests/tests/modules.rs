@@ -409,6 +409,37 @@ build = ["release"]
     assert_eq!(r["variants"][0]["status"], "passed", "{r:#}");
     let log = test_output(&out.join("build/gcc12-openblas-serial-release"), &hashes[1]);
     assert!(log.contains("built with 12."), "{log}");
+    // Run from a shell with modules loaded, the probe still starts each load from a fresh
+    // login's environment (Lmod's purge): gcc/12 is still its own set, and the loaded mpich
+    // is not in what gcc/12 sets.
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            ". /usr/share/lmod/lmod/init/bash\nmodule load gcc/12 mpich/4.0 && exec '{}' probe --modules --fresh --json",
+            bin().display()
+        ))
+        .current_dir(t.root())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", t.root())
+        .env("MODULEPATH", &core)
+        .env("CFGMX_CACHE_DIR", t.root().join("cache-loaded"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", cfgmx_tests::explain(&o));
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let set = set_for(&p, &["gcc/12"]);
+    let gcc12_dir = site.join("bin/gcc-12");
+    assert!(
+        paths(&set["compilers"])
+            .iter()
+            .all(|c| Path::new(c).starts_with(&gcc12_dir)),
+        "{set:#}"
+    );
+    assert!(!paths(&set["compilers"]).is_empty(), "{set:#}");
+    let path = set["env"]["PATH"].as_str().unwrap();
+    assert!(!path.contains("mpich"), "{set:#}");
+    assert!(set_for(&p, &["gcc/12", "mpich/4.0"])["mpi"].is_array());
 }
 
 /// What the test printed: ctest's log of the variant's build (its directory is named by the

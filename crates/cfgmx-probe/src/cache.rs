@@ -103,10 +103,13 @@ pub fn inputs(opts: &ProbeOptions) -> Inputs {
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
         modules: opts.modules.as_ref().map(|m| {
+            // what is loaded, not the caller's whole (volatile) environment
+            let loaded = m.loaded.iter().find(|(k, _)| k == "LOADEDMODULES");
             format!(
-                "{} {:?} {}",
+                "{} {:?} {:?} {}",
                 m.lmod.display(),
                 m.env,
+                loaded,
                 crate::modules::data_fingerprint()
             )
         }),

@@ -141,10 +141,17 @@ pub fn probe(
         }
     }
     let mut profile = run(reg, opts, &found, on_event);
-    if let Some(mo) = &opts.modules {
+    if let Some(caller) = &opts.modules {
         // The tree's state before asking it: a module file edited meanwhile is seen next time.
-        let dirs = mo.module_dirs();
-        key.modules = modules::tree_stamps(&mo.lmod, &dirs);
+        key.modules = modules::tree_stamps(&caller.lmod, &caller.module_dirs());
+        let mo = match modules::purged(caller, opts.timeout) {
+            Ok(mo) => mo,
+            Err(why) => {
+                profile.warnings.push(why);
+                caller.clone()
+            }
+        };
+        let mo = &mo;
         match modules::query(reg, mo, opts.timeout) {
             Ok(tree) => {
                 key.module_dirs = tree.dirs.iter().map(|d| d.display().to_string()).collect();

@@ -65,6 +65,10 @@ pub struct ModuleOptions {
     pub lmod: PathBuf,
     /// The clean child environment: `PATH` and the variables the module system needs.
     pub env: Vec<(String, String)>,
+    /// The caller's whole environment when it has modules loaded (`LOADEDMODULES`), else
+    /// empty: a cold probe purges them once (`lmod bash --force purge` under it) so that the
+    /// clean environment's `PATH` and `MODULEPATH` are a fresh login's, not the caller's.
+    pub loaded: Vec<(String, String)>,
 }
 
 impl ModuleOptions {
@@ -89,6 +93,7 @@ impl ModuleOptions {
 pub fn locate(
     get: &dyn Fn(&str) -> Option<String>,
     path: Option<&str>,
+    caller: Vec<(String, String)>,
 ) -> Result<ModuleOptions, String> {
     let s = systems();
     let lmod = match get("LMOD_CMD").filter(|c| !c.is_empty()) {
@@ -124,7 +129,12 @@ pub fn locate(
         "PATH".to_string(),
         path.unwrap_or("/usr/bin:/bin").to_string(),
     ));
-    Ok(ModuleOptions { lmod, env })
+    let loaded = if get("LOADEDMODULES").is_some_and(|l| !l.is_empty()) {
+        caller
+    } else {
+        Vec::new()
+    };
+    Ok(ModuleOptions { lmod, env, loaded })
 }
 
 fn split(s: &str) -> Vec<String> {
@@ -213,6 +223,56 @@ pub fn cray_family(module: &str) -> Option<&'static str> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(short))
         .map(|(_, v)| v.as_str())
+}
+
+/// The clean environment of a caller with modules loaded: what Lmod's own purge leaves of its
+/// `PATH`, `MODULEPATH` and the variables the data file keeps (one module command, on the cold
+/// path only). Unchanged when nothing is loaded.
+pub fn purged(mo: &ModuleOptions, timeout: Duration) -> Result<ModuleOptions, String> {
+    if mo.loaded.is_empty() {
+        return Ok(mo.clone());
+    }
+    let shell = &systems().lmod.shell;
+    let mut cmd = Cmd::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "eval \"$(\"$0\" {shell} --force purge)\" || exit 97; exec env -0"
+        ))
+        .arg(&mo.lmod)
+        .timeout(timeout);
+    cmd.clear_env = true;
+    for (k, v) in &mo.loaded {
+        cmd = cmd.env(k, v);
+    }
+    let o = cmd.output();
+    if !o.success() {
+        return Err(format!(
+            "`module purge` (to start from a clean environment) failed: {}",
+            o.stderr
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no message")
+        ));
+    }
+    let after: BTreeMap<&str, &str> = o
+        .stdout
+        .split('\0')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let keep = &systems().lmod.keep;
+    let env = mo
+        .env
+        .iter()
+        .filter_map(|(k, _)| {
+            let clean = k == "PATH" || keep.contains(k);
+            clean.then(|| after.get(k.as_str()).map(|v| (k.clone(), v.to_string())))?
+        })
+        .collect();
+    Ok(ModuleOptions {
+        lmod: mo.lmod.clone(),
+        env,
+        loaded: Vec::new(),
+    })
 }
 
 /// Asks spider once for the whole hierarchy.

@@ -168,7 +168,7 @@ pub fn options(g: &Global, a: &ProbeArgs) -> Result<ProbeOptions> {
             let get = |k: &str| std::env::var(k).ok();
             let path = std::env::var("PATH").ok();
             Some(
-                cfgmx_probe::locate_modules(&get, path.as_deref())
+                cfgmx_probe::locate_modules(&get, path.as_deref(), std::env::vars().collect())
                     .map_err(|e| CliError::usage(format!("--modules: {e}")))?,
             )
         } else {
