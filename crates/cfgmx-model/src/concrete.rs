@@ -135,7 +135,21 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
             .iter()
             .filter(in_range)
             .find(same_dir)
-            .or_else(|| profile.compilers.iter().find(in_range));
+            // Behind modules, another family's compiler (clang's gfortran) must load beside
+            // the first one's: from its module set, else from none (two compiler modules
+            // would swap each other out), else any.
+            .or_else(|| {
+                let set_of = |c: &CompilerRecord| profile.modules_for_compiler(c).map(|m| &m.load);
+                let mut fits = profile.compilers.iter().filter(in_range);
+                let Some(a) = anchor else {
+                    return fits.next();
+                };
+                let anchor_set = set_of(a);
+                fits.clone()
+                    .find(|c| set_of(c) == anchor_set)
+                    .or_else(|| fits.clone().find(|c| set_of(c).is_none()))
+                    .or_else(|| fits.next())
+            });
         match pick {
             Some(c) => {
                 records.insert(*lang, c);
