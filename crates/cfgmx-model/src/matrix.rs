@@ -46,7 +46,7 @@ pub const BLAS_ABSTRACT: &[&str] = &["sequential", "threaded", "none"];
 
 /// A scalar matrix value as written: string, integer or boolean (GitHub allows all three).
 #[derive(Debug, Clone, PartialEq)]
-enum Scalar {
+pub(crate) enum Scalar {
     Str(String),
     Int(i64),
     Bool(bool),
@@ -87,7 +87,7 @@ impl<'de> Deserialize<'de> for Scalar {
 }
 
 impl Scalar {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         match self {
             Scalar::Str(s) => s.clone(),
             Scalar::Int(i) => i.to_string(),
@@ -148,6 +148,9 @@ struct RawMatrix {
     /// `[probe]`: how a probe for this matrix looks (`modules = true`: ask the module system).
     #[serde(default)]
     probe: Option<RawProbe>,
+    /// Runtime axes: what a test run sees, not what is built (`runtime.rs`).
+    #[serde(default)]
+    runtime: Option<crate::runtime::RawRuntime>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -436,6 +439,8 @@ pub struct Matrix {
     /// `[probe] modules = true`: every probe made for this matrix asks the module system too
     /// (as `--modules` does), so its variants can come from modules.
     pub probe_modules: bool,
+    /// `[runtime]`: the points each built variant's tests run at (empty: one run).
+    pub runtime: crate::runtime::Runtime,
     pub source: Source,
     /// Non-fatal findings (e.g. an include adding a variable that is not an axis).
     pub warnings: Vec<Diagnostic>,
@@ -948,6 +953,23 @@ impl Validator<'_> {
         let cmake = settings(&raw.cmake);
         let meson = settings(&raw.meson);
         let test = raw.test.as_ref().map(|t| self.test(t)).unwrap_or_default();
+        let runtime = match raw.runtime {
+            Some(r) => {
+                let mut build_keys: Vec<(String, Range<usize>)> = axes
+                    .iter()
+                    .map(|a| (a.name.to_string(), a.span.clone()))
+                    .collect();
+                for e in &raw.include {
+                    for k in e.get_ref().keys() {
+                        if !build_keys.iter().any(|(b, _)| b == k.get_ref()) {
+                            build_keys.push((k.get_ref().clone(), k.span()));
+                        }
+                    }
+                }
+                crate::runtime::parse(r, self.src, self.reg, &build_keys, &mut self.errs)
+            }
+            None => Default::default(),
+        };
 
         Matrix {
             name,
@@ -966,6 +988,7 @@ impl Validator<'_> {
             meson,
             test,
             probe_modules: raw.probe.is_some_and(|p| p.modules),
+            runtime,
             source: self.src.clone(),
             warnings: Vec::new(),
         }
