@@ -43,6 +43,7 @@ struct Lmod {
     spider: String,
     spider_args: Vec<String>,
     shell: String,
+    evaluator: Vec<String>,
     bookkeeping: Vec<String>,
     keep: Vec<String>,
 }
@@ -233,8 +234,7 @@ pub fn purged(mo: &ModuleOptions, timeout: Duration) -> Result<ModuleOptions, St
         return Ok(mo.clone());
     }
     let shell = &systems().lmod.shell;
-    let mut cmd = Cmd::new("/bin/sh")
-        .arg("-c")
+    let mut cmd = evaluator()
         .arg(format!(
             "eval \"$(\"$0\" {shell} --force purge)\" || exit 97; exec env -0"
         ))
@@ -332,6 +332,13 @@ fn parse_spider(reg: &Registry, json: &str, roots: &[PathBuf]) -> Result<Tree, S
     }
     tree.candidates.sort_by(|a, b| a.load.cmp(&b.load));
     Ok(tree)
+}
+
+/// The shell that evaluates a module command's output (`sh -c`, from the data file), ready for
+/// its script.
+fn evaluator() -> Cmd {
+    let ev = &systems().lmod.evaluator;
+    Cmd::new(ev.first().map_or("/bin/sh", String::as_str)).args(ev.iter().skip(1))
 }
 
 /// A command in the clean environment: nothing of cfgmx's own but what the data file keeps.
@@ -466,8 +473,7 @@ pub fn probe_modules(
         };
         let spec = serde_json::to_string(&spec).unwrap_or_default();
         // Each load runs a whole probe of what it adds: its budget is many commands'.
-        let o = clean(Cmd::new("/bin/sh"), mo)
-            .arg("-c")
+        let o = clean(evaluator(), mo)
             .arg(&script)
             .arg(&mo.lmod)
             .arg(helper)
