@@ -912,6 +912,7 @@ mod tests {
             blas_library: None,
             blas_names: vec![],
             int_width: None,
+            mpi_ranks: None,
             files: Default::default(),
             runtime: vec![],
         }
