@@ -55,6 +55,12 @@ pub struct Job {
     pub meson: IndexMap<String, String>,
     #[serde(default)]
     pub env: IndexMap<String, String>,
+    /// Environment modules to load first (`module load` in scripts), and what they set (every
+    /// step of `cfgmx build` runs with it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<String>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub module_env: IndexMap<String, String>,
     /// The variant runs threads in its tests (OpenMP or a threaded BLAS), so its test step gets
     /// the cores it holds as thread count rather than parallel tests.
     #[serde(default)]
@@ -177,6 +183,8 @@ impl Job {
             cmake: f.cmake.clone(),
             meson: f.meson.clone(),
             env: f.env.clone(),
+            modules: cv.modules.clone(),
+            module_env: cv.module_env.clone(),
             threaded,
             thread_vars,
             threads: default_threads(),

@@ -1076,6 +1076,8 @@ mod tests {
             cmake: Default::default(),
             meson: Default::default(),
             env: Default::default(),
+            modules: Vec::new(),
+            module_env: Default::default(),
             threaded: false,
             thread_vars: vec![],
             threads: 2,

@@ -63,7 +63,9 @@ impl StepContext<'_> {
     }
     fn base(&self, program: &str) -> Cmd {
         let mut c = Cmd::new(program).cwd(&self.vdir);
-        for (k, v) in &self.job.env {
+        // The modules' environment first (PATH with the module's compiler directory, its
+        // library path), then the variant's own variables on top.
+        for (k, v) in self.job.module_env.iter().chain(&self.job.env) {
             c = c.env(k, v);
         }
         if let Some(l) = &self.job.mpi_launcher {

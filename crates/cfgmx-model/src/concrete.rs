@@ -76,6 +76,12 @@ pub struct ConcreteVariant {
     pub concrete_flags: FlagSet,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub concrete_warnings: Vec<String>,
+    /// Environment modules to load, in order, before any step (the probe found its compilers
+    /// or BLAS behind them), and the variables loading them sets: what a build runs under.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<String>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub module_env: IndexMap<String, String>,
 }
 
 impl ConcreteVariant {
@@ -83,6 +89,35 @@ impl ConcreteVariant {
     pub fn id_hash(&self) -> &str {
         self.concrete_hash.as_deref().unwrap_or(&self.variant.hash)
     }
+}
+
+/// The module sets behind the chosen records, merged: the load lists in order without
+/// repeats (a compiler module and an MPI module under it share the compiler), and their
+/// variables, a `:` list gaining the other set's entries it lacks, first.
+fn modules_of<'a>(
+    sets: impl Iterator<Item = &'a crate::ModuleSet>,
+) -> (Vec<String>, IndexMap<String, String>) {
+    let mut load: Vec<String> = Vec::new();
+    let mut env: IndexMap<String, String> = IndexMap::new();
+    for set in sets {
+        for m in &set.load {
+            if !load.contains(m) {
+                load.push(m.clone());
+            }
+        }
+        for (k, v) in &set.env {
+            let merged = match env.get(k) {
+                Some(old) if old != v && (old.contains(':') || v.contains(':')) => {
+                    let have: Vec<&str> = old.split(':').collect();
+                    let new: Vec<&str> = v.split(':').filter(|e| !have.contains(e)).collect();
+                    new.into_iter().chain(have).collect::<Vec<_>>().join(":")
+                }
+                _ => v.clone(),
+            };
+            env.insert(k.clone(), merged);
+        }
+    }
+    (load, env)
 }
 
 fn usable(c: &CompilerRecord) -> bool {
@@ -111,7 +146,11 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
             c.family == family
                 && c.languages.contains(lang)
                 && usable(c)
-                && c.wrapper.as_deref().is_none_or(|w| w == "ccache")
+                && c.wrapper.as_deref().is_none_or(|w| {
+                    // a compiler driver that carries its MPI (Cray's `cc` under a PrgEnv) is
+                    // the compiler on that machine: the MPI data says which are (`shared`)
+                    w == "ccache" || reg.mpi.get(w).is_some_and(|m| !m.shared.is_empty())
+                })
                 // `clang@14` with `fortran = "gcc"`: the range is clang's, not gfortran's.
                 && (family != r.compiler.family
                     || match (&r.compiler.versions, Version::parse(&c.version)) {
@@ -132,7 +171,21 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
             .iter()
             .filter(in_range)
             .find(same_dir)
-            .or_else(|| profile.compilers.iter().find(in_range));
+            // Behind modules, another family's compiler (clang's gfortran) must load beside
+            // the first one's: from its module set, else from none (two compiler modules
+            // would swap each other out), else any.
+            .or_else(|| {
+                let set_of = |c: &CompilerRecord| profile.modules_for_compiler(c).map(|m| &m.load);
+                let mut fits = profile.compilers.iter().filter(in_range);
+                let Some(a) = anchor else {
+                    return fits.next();
+                };
+                let anchor_set = set_of(a);
+                fits.clone()
+                    .find(|c| set_of(c) == anchor_set)
+                    .or_else(|| fits.clone().find(|c| set_of(c).is_none()))
+                    .or_else(|| fits.next())
+            });
         match pick {
             Some(c) => {
                 records.insert(*lang, c);
@@ -304,7 +357,19 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
             _ => wanted.clone(),
         };
         let wanted: Vec<&BlasRecord> = wanted.into_iter().filter(|b| fits(b)).collect();
-        match wanted.first() {
+        // Behind modules, a library must load beside the compiler's modules: the compiler's
+        // own set first (a PrgEnv's LibSci), then a library module, then one on no module;
+        // never, unless it is all there is, another compiler environment's.
+        let compiler_set = records
+            .values()
+            .find_map(|c| profile.modules_for_compiler(c));
+        let rank = |b: &&&BlasRecord| match (profile.modules_for_blas(b), compiler_set) {
+            (Some(s), Some(c)) if s.load == c.load => 0,
+            (Some(s), _) if s.compilers.is_empty() => 1,
+            (None, _) => 2,
+            (Some(_), _) => 3,
+        };
+        match wanted.iter().min_by_key(rank) {
             Some(b) if req != "none" => {
                 blas_library = Some((*b).clone());
                 let choice: Option<BlasChoice> = reg.blas(&b.id());
@@ -428,6 +493,29 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
         )
     });
 
+    let (modules, module_env) = modules_of(
+        records
+            .values()
+            .filter_map(|c| profile.modules_for_compiler(c))
+            .chain(
+                blas_library
+                    .as_ref()
+                    .and_then(|b| profile.modules_for_blas(b)),
+            )
+            // the MPI paired with it: `gcc/11 mpich/4.0` for the wrappers under gcc/11
+            .chain(
+                mpi.iter()
+                    .flat_map(|mp| mp.wrappers.values())
+                    .filter_map(|w| {
+                        let p = crate::Provided {
+                            path: w.path.clone(),
+                            family: w.compiler_family.clone().unwrap_or_default(),
+                            version: w.compiler_version.clone().unwrap_or_default(),
+                        };
+                        profile.modules.iter().find(|m| m.mpi.contains(&p))
+                    }),
+            ),
+    );
     let available = reasons.is_empty();
     let concrete_hash = available.then(|| {
         let mut doc = serde_json::json!({
@@ -436,6 +524,10 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
             "blas": blas_library.as_ref().map(|b| serde_json::json!({"path": b.path, "lib_dir": b.lib_dir, "provider": b.provider, "build": b.build})),
             "flags": flags,
         });
+        // Only a variant with modules hashes them: every other variant keeps its hash.
+        if !modules.is_empty() {
+            doc["modules"] = serde_json::json!(modules);
+        }
         // Only where there is one, so the hashes of variants without MPI stay as they were.
         if let Some(mp) = &mpi {
             doc["mpi"] = serde_json::to_value(mp).unwrap_or_default();
@@ -463,6 +555,8 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
         mpi,
         concrete_flags: flags,
         concrete_warnings: warnings,
+        modules,
+        module_env,
     }
 }
 

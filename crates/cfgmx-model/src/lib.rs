@@ -36,8 +36,8 @@ pub use matrix::{CompilerSpec, Matrix, TestSettings};
 pub use mpi::MpiImpl;
 pub use packages::Packages;
 pub use profile::{
-    BlasFailure, BlasLink, BlasRecord, CompilerRecord, FacetResult, IntWidth, MpiRecord,
-    ProbeStatus, Profile,
+    BlasFailure, BlasLink, BlasRecord, CompilerRecord, FacetResult, IntWidth, ModuleSet, MpiRecord,
+    ProbeStatus, Profile, Provided,
 };
 pub use proof::{LinkTest, Proof};
 pub use provider::{BlasChoice, Build, Decoration, Provider, Threading};

@@ -104,6 +104,13 @@ type OneOrMany = Spanned<toml::Value>;
 /// Axis name -> values, each with its place in the file.
 type RawAxes = IndexMap<Spanned<String>, Spanned<Vec<Spanned<Scalar>>>>;
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    #[serde(default)]
+    modules: bool,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMatrix {
@@ -139,6 +146,9 @@ struct RawMatrix {
     /// Test selection and settings for every variant (a value's own `test` keys win).
     #[serde(default)]
     test: Option<Spanned<RawTest>>,
+    /// `[probe]`: how a probe for this matrix looks (`modules = true`: ask the module system).
+    #[serde(default)]
+    probe: Option<RawProbe>,
     /// Runtime axes: what a test run sees, not what is built (`runtime.rs`).
     #[serde(default)]
     runtime: Option<crate::runtime::RawRuntime>,
@@ -426,6 +436,9 @@ pub struct Matrix {
     pub meson: IndexMap<String, String>,
     /// `[test]`: test selection for every variant, under the values' own `test`.
     pub test: TestSettings,
+    /// `[probe] modules = true`: every probe made for this matrix asks the module system too
+    /// (as `--modules` does), so its variants can come from modules.
+    pub probe_modules: bool,
     /// `[runtime]`: the points each built variant's tests run at (empty: one run).
     pub runtime: crate::runtime::Runtime,
     pub source: Source,
@@ -974,6 +987,7 @@ impl Validator<'_> {
             cmake,
             meson,
             test,
+            probe_modules: raw.probe.is_some_and(|p| p.modules),
             runtime,
             source: self.src.clone(),
             warnings: Vec::new(),

@@ -32,6 +32,65 @@ pub struct Profile {
     /// Findings that concern the machine as a whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What environment modules provide (`cfgmx probe --modules`): each set of modules, loaded
+    /// in order, and the compilers, MPI wrappers and BLAS files it puts in reach. The records
+    /// themselves are in `compilers`, `mpi` and `blas`, found under the paths listed here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<ModuleSet>,
+}
+
+/// One record a module set provides: its path and what tells it from another record of the
+/// same path (a compiler's family and version; an MPI wrapper's compiler family and version; a
+/// BLAS file's provider and build).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct Provided {
+    pub path: String,
+    pub family: String,
+    pub version: String,
+}
+
+impl Provided {
+    pub fn compiler(c: &CompilerRecord) -> Provided {
+        Provided {
+            path: c.path.clone(),
+            family: c.family.clone(),
+            version: c.version.clone(),
+        }
+    }
+    pub fn mpi(m: &MpiRecord) -> Provided {
+        Provided {
+            path: m.path.clone(),
+            family: m.compiler_family.clone().unwrap_or_default(),
+            version: m.compiler_version.clone().unwrap_or_default(),
+        }
+    }
+    pub fn blas(b: &BlasRecord) -> Provided {
+        Provided {
+            path: b.path.clone(),
+            family: b.provider.clone(),
+            version: b.build.clone(),
+        }
+    }
+}
+
+/// Modules to load, in order, and what loading them sets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ModuleSet {
+    /// `module load` arguments in order (`gcc/12`, `mpich/4.1`): parents first.
+    pub load: Vec<String>,
+    /// The variables loading them sets or changes (not the module system's own bookkeeping),
+    /// with their values after the load.
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// The compiler, MPI wrapper and BLAS records this set provides. A path alone is not
+    /// enough: Cray's `cc` is one file that runs cce under `PrgEnv-cray` and gcc under
+    /// `PrgEnv-gnu`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compilers: Vec<Provided>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mpi: Vec<Provided>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blas: Vec<Provided>,
 }
 
 /// Outcome of running something during the probe.
@@ -219,6 +278,24 @@ pub struct BlasFailure {
 }
 
 impl Profile {
+    /// The module set that provides this compiler record (`None`: it is on `PATH`).
+    pub fn modules_for_compiler(&self, c: &CompilerRecord) -> Option<&ModuleSet> {
+        let p = Provided::compiler(c);
+        self.modules.iter().find(|m| m.compilers.contains(&p))
+    }
+
+    /// The module set that provides this MPI wrapper record.
+    pub fn modules_for_mpi(&self, r: &MpiRecord) -> Option<&ModuleSet> {
+        let p = Provided::mpi(r);
+        self.modules.iter().find(|m| m.mpi.contains(&p))
+    }
+
+    /// The module set that provides this BLAS record.
+    pub fn modules_for_blas(&self, b: &BlasRecord) -> Option<&ModuleSet> {
+        let p = Provided::blas(b);
+        self.modules.iter().find(|m| m.blas.contains(&p))
+    }
+
     pub fn empty(cpus: usize) -> Profile {
         Profile {
             schema: PROFILE_SCHEMA,

@@ -78,6 +78,11 @@ pub struct LinkTest {
     /// OpenMP runtime library names (`gomp`, `omp`, `iomp5`) to look for among what the
     /// program loaded.
     pub runtimes: Vec<String>,
+    /// What the variant's environment modules set: the compile, link and run happen under it
+    /// (Cray's `cc` knows its compiler only from the loaded PrgEnv). Absent without modules,
+    /// so other tests keep their cache keys.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub module_env: IndexMap<String, String>,
     /// An MPI variant: the program is an MPI program, compiled with the wrapper and launched
     /// on [`PROOF_RANKS`] ranks. Absent otherwise, so other tests keep their cache keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -328,6 +333,7 @@ pub fn link_test(cv: &ConcreteVariant, reg: &Registry) -> Option<LinkTest> {
         blas_path: cv.blas_library.as_ref().map(|b| b.path.clone()),
         threads: threaded.then_some(PROOF_THREADS),
         runtimes,
+        module_env: cv.module_env.clone(),
         mpi,
     })
 }

@@ -18,6 +18,19 @@ use std::path::Path;
 
 pub const CACHE_FILE: &str = "probe-profile.json";
 
+/// The cache of probes with `--modules`: apart from the plain one, so a machine probed both
+/// ways (a matrix with `[probe] modules = true`, a plain `cfgmx probe`) keeps both warm.
+pub const MODULES_CACHE_FILE: &str = "probe-profile-modules.json";
+
+/// The cache file name for probes with `opts`.
+pub fn file_name(opts: &ProbeOptions) -> &'static str {
+    if opts.modules.is_some() {
+        MODULES_CACHE_FILE
+    } else {
+        CACHE_FILE
+    }
+}
+
 /// Everything but the file system that the answer depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inputs {
@@ -26,12 +39,21 @@ pub struct Inputs {
     pub facets: Vec<String>,
     pub search: Vec<String>,
     pub path: String,
+    /// The module system asked (`--modules`) and its clean environment.
+    #[serde(default)]
+    pub modules: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Key {
     pub inputs: Inputs,
     pub files: Vec<Stamp>,
+    /// With `--modules`: the module tree's directories (`MODULEPATH` and those its hierarchy
+    /// opens) and the stamp of every file under them and of the module command.
+    #[serde(default)]
+    pub module_dirs: Vec<String>,
+    #[serde(default)]
+    pub modules: Vec<Stamp>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -80,6 +102,17 @@ pub fn inputs(opts: &ProbeOptions) -> Inputs {
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
+        modules: opts.modules.as_ref().map(|m| {
+            // what is loaded, not the caller's whole (volatile) environment
+            let loaded = m.loaded.iter().find(|(k, _)| k == "LOADEDMODULES");
+            format!(
+                "{} {:?} {:?} {}",
+                m.lmod.display(),
+                m.env,
+                loaded,
+                crate::modules::data_fingerprint()
+            )
+        }),
     }
 }
 
@@ -87,13 +120,15 @@ pub fn key(opts: &ProbeOptions, found: &Found) -> Key {
     Key {
         inputs: inputs(opts),
         files: found.stamps.clone(),
+        module_dirs: Vec::new(),
+        modules: Vec::new(),
     }
 }
 
 /// The cache entry; `Err` when the file exists but is not one (truncated, garbage): it is
 /// deleted then, so the next probe writes a good one.
-fn read(dir: &Path) -> Result<Option<Entry>, String> {
-    let path = dir.join(CACHE_FILE);
+fn read(dir: &Path, name: &str) -> Result<Option<Entry>, String> {
+    let path = dir.join(name);
     let bytes = match cfgmx_fs::read(&path, cfgmx_fs::MAX_OWN_BYTES) {
         Ok(b) => b,
         Err(e) if e.is_not_found() => return Ok(None),
@@ -114,15 +149,29 @@ fn read(dir: &Path) -> Result<Option<Entry>, String> {
 }
 
 /// The cached profile when it was made under `key` (what discovery finds now); `Err` says a
-/// corrupt cache was discarded.
-pub fn load_warm(opts: &ProbeOptions, key: &Key) -> Result<Option<Profile>, String> {
-    let Some(e) = read(&opts.cache_dir)? else {
+/// corrupt cache was discarded. With modules, the key's tree part is filled in from the
+/// directories the cache's tree had (stats only: no module command runs).
+pub fn load_warm(opts: &ProbeOptions, key: &mut Key) -> Result<Option<Profile>, String> {
+    let Some(e) = read(&opts.cache_dir, file_name(opts))? else {
         return Ok(None);
     };
+    if let Some(mo) = &opts.modules {
+        if e.key.inputs != key.inputs || e.key.files != key.files {
+            return Ok(None);
+        }
+        let dirs: Vec<std::path::PathBuf> = e
+            .key
+            .module_dirs
+            .iter()
+            .map(std::path::PathBuf::from)
+            .collect();
+        key.module_dirs = e.key.module_dirs.clone();
+        key.modules = crate::modules::tree_stamps(&mo.lmod, &dirs);
+    }
     Ok((e.key == *key).then_some(e.profile))
 }
 
-pub fn store(dir: &Path, key: &Key, profile: &Profile) -> std::io::Result<()> {
+pub fn store(dir: &Path, name: &str, key: &Key, profile: &Profile) -> std::io::Result<()> {
     if cfgmx_exec::closing() {
         // Interrupted: compilers were killed or never started, the profile is not the machine.
         return Err(std::io::Error::other("interrupted"));
@@ -135,8 +184,8 @@ pub fn store(dir: &Path, key: &Key, profile: &Profile) -> std::io::Result<()> {
     let text = serde_json::to_vec(&e).map_err(std::io::Error::other)?;
     // A name of this process's own: concurrent probes each write whole files and the last
     // rename wins, so readers see one whole cache or another.
-    let tmp = dir.join(format!("{CACHE_FILE}.{}.tmp", std::process::id()));
-    let res = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, dir.join(CACHE_FILE)));
+    let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
+    let res = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, dir.join(name)));
     if res.is_err() {
         // A full disk leaves a partial temp file: never leave it as litter.
         let _ = std::fs::remove_file(&tmp);

@@ -229,6 +229,9 @@ pub fn classify(reg: &Registry, name: &str) -> Option<(Language, Kind)> {
 /// system's (with the multiarch directory), each with the subdirectories a provider build
 /// installs into (Debian's `openblas-openmp/`).
 fn lib_dirs(opts: &ProbeOptions) -> Vec<PathBuf> {
+    if let Some(only) = &opts.lib_dirs {
+        return unique_dirs(only.iter().cloned());
+    }
     let mut dirs: Vec<PathBuf> = Vec::new();
     for s in &opts.search {
         dirs.push(s.clone());

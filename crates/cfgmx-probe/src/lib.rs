@@ -21,6 +21,7 @@ mod cache;
 mod discover;
 mod facet;
 mod identify;
+mod modules;
 mod prove;
 
 use cfgmx_model::{Profile, Registry};
@@ -31,6 +32,7 @@ use std::time::Duration;
 pub use cache::{fingerprint, CACHE_FILE};
 pub use facet::runtime_hint;
 pub use identify::parse_macros;
+pub use modules::{cray_family, locate as locate_modules, ModuleOptions};
 pub use prove::{prove, PROOF_FILE};
 
 /// What to probe and how.
@@ -58,10 +60,29 @@ pub struct ProbeOptions {
     /// (the CLI passes its own executable, see [`helper_main`]); without one the probe
     /// compiles a small C program for it.
     pub helper: Option<PathBuf>,
+    /// The only library directories to search for BLAS (the ones a module load added); `None`
+    /// searches the `--search` directories' and the system's.
+    pub lib_dirs: Option<Vec<PathBuf>>,
+    /// Ask this module system too (`cfgmx probe --modules`).
+    pub modules: Option<ModuleOptions>,
 }
 
 /// First argument under which a helper binary runs [`helper_main`].
 pub const HELPER_ARG: &str = "__cfgmx-probe-blas-query";
+
+/// First argument under which a helper binary runs [`module_helper_main`].
+pub const MODULE_HELPER_ARG: &str = modules::HELPER_ARG;
+
+/// The probe inside a loaded module environment, for a binary that serves as the probe's
+/// helper: `args` after [`MODULE_HELPER_ARG`], the child's environment `vars`, and the
+/// helper's own path (for its BLAS queries). Prints the answer; returns the exit code.
+pub fn module_helper_main(
+    args: &[String],
+    vars: std::collections::BTreeMap<String, String>,
+    me: PathBuf,
+) -> i32 {
+    modules::helper_main(args, vars, me)
+}
 
 /// The BLAS query, for a binary that serves as the probe's helper: call it with the
 /// arguments after [`HELPER_ARG`]; it prints the answers and returns the exit code.
@@ -81,6 +102,8 @@ impl Default for ProbeOptions {
             path: None,
             descriptors: String::new(),
             helper: None,
+            lib_dirs: None,
+            modules: None,
         }
     }
 }
@@ -106,9 +129,9 @@ pub fn probe(
     on_event: &(dyn Fn(ProbeEvent) + Sync),
 ) -> Profile {
     let found = discover::discover(reg, opts);
-    let key = cache::key(opts, &found);
+    let mut key = cache::key(opts, &found);
     if !opts.fresh {
-        match cache::load_warm(opts, &key) {
+        match cache::load_warm(opts, &mut key) {
             Ok(Some(p)) => {
                 on_event(ProbeEvent::CacheHit);
                 return p;
@@ -117,9 +140,33 @@ pub fn probe(
             Err(why) => on_event(ProbeEvent::Warning(why)),
         }
     }
-    let profile = run(reg, opts, &found, on_event);
+    let mut profile = run(reg, opts, &found, on_event);
+    if let Some(caller) = &opts.modules {
+        // The tree's state before asking it: a module file edited meanwhile is seen next time.
+        key.modules = modules::tree_stamps(&caller.lmod, &caller.module_dirs());
+        let mo = match modules::purged(caller, opts.timeout) {
+            Ok(mo) => mo,
+            Err(why) => {
+                profile.warnings.push(why);
+                caller.clone()
+            }
+        };
+        let mo = &mo;
+        match modules::query(reg, mo, opts.timeout) {
+            Ok(tree) => {
+                key.module_dirs = tree.dirs.iter().map(|d| d.display().to_string()).collect();
+                key.modules = modules::tree_stamps(&mo.lmod, &tree.dirs);
+                on_event(ProbeEvent::Phase {
+                    name: "modules",
+                    total: tree.candidates.len(),
+                });
+                modules::probe_modules(opts, mo, &tree, &mut profile);
+            }
+            Err(why) => profile.warnings.push(why),
+        }
+    }
     // A cache that cannot be written only costs speed next time.
-    if let Err(e) = cache::store(&opts.cache_dir, &key, &profile) {
+    if let Err(e) = cache::store(&opts.cache_dir, cache::file_name(opts), &key, &profile) {
         on_event(ProbeEvent::Warning(format!(
             "cannot write the probe cache in {}: {e}",
             opts.cache_dir.display()
@@ -133,12 +180,12 @@ pub fn probe(
 /// `Err` says the cache file was corrupt and has been deleted.
 pub fn load_cached(reg: &Registry, opts: &ProbeOptions) -> Result<Option<Profile>, String> {
     let found = discover::discover(reg, opts);
-    cache::load_warm(opts, &cache::key(opts, &found))
+    cache::load_warm(opts, &mut cache::key(opts, &found))
 }
 
 /// The cache file a probe with `opts` reads and writes.
 pub fn cache_path(opts: &ProbeOptions) -> PathBuf {
-    opts.cache_dir.join(CACHE_FILE)
+    opts.cache_dir.join(cache::file_name(opts))
 }
 
 fn run(

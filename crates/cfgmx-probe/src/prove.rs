@@ -176,8 +176,12 @@ pub fn run_one(t: &LinkTest, timeout: std::time::Duration, dir: &Path) -> Proof 
         t.output.iter().map(|w| w.replace("{}", &exe_s)).collect()
     };
     // An MPI variant's program is compiled by its wrapper, with the variant's environment
-    // (the override variable that points the wrapper at the variant's compiler).
+    // (the override variable that points the wrapper at the variant's compiler); a variant
+    // behind modules compiles under what they set (Cray's `cc` knows its compiler only so).
     let mut cc = Cmd::new(t.mpi.as_ref().map_or(&t.compiler, |m| &m.wrapper));
+    for (k, v) in &t.module_env {
+        cc = cc.env(k, v);
+    }
     if t.mpi.is_some() {
         for (k, v) in &t.env {
             cc = cc.env(k, v);
@@ -205,7 +209,7 @@ pub fn run_one(t: &LinkTest, timeout: std::time::Duration, dir: &Path) -> Proof 
             None => Cmd::new(exe),
         };
         run = run.cwd(dir).timeout(timeout);
-        for (k, v) in &t.env {
+        for (k, v) in t.module_env.iter().chain(&t.env) {
             run = run.env(k, v);
         }
         if let Some(m) = &t.mpi {
@@ -599,6 +603,7 @@ mod tests {
                     blas_path: None,
                     threads: None,
                     runtimes: vec![],
+                    module_env: IndexMap::new(),
                     mpi: None,
                 };
                 let scratch = tempfile::tempdir().unwrap();
@@ -627,6 +632,7 @@ mod tests {
             blas_path: None,
             threads: None,
             runtimes: vec![],
+            module_env: IndexMap::new(),
             mpi: None,
         };
         let (_, c) = program(&t);
@@ -661,6 +667,7 @@ mod tests {
             blas_path: None,
             threads: Some(2),
             runtimes: vec!["gomp".into()],
+            module_env: IndexMap::new(),
             mpi: Some(cfgmx_model::proof::MpiLaunchTest {
                 implementation: imp.into(),
                 wrapper: wrapper.into(),

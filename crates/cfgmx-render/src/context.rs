@@ -107,6 +107,9 @@ pub struct VariantCtx {
     /// the data files' `[packages]`, the probed compiler version's when there is one), what
     /// a CI job installs; empty until [`Context::with_packages`].
     pub apt: Vec<String>,
+    /// Environment modules to load first, in order (the probe found the variant's compilers
+    /// or BLAS behind them); empty for a toolchain on `PATH`.
+    pub modules: Vec<String>,
     /// The variant's MPI (`mpi` axis), concrete when a profile was given.
     pub mpi: Option<MpiCtx>,
 }
@@ -422,6 +425,7 @@ fn variant_ctx(
         build_env,
         warnings,
         apt: Vec::new(),
+        modules: c.map(|c| c.modules.clone()).unwrap_or_default(),
         mpi,
     }
 }

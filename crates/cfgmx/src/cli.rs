@@ -43,7 +43,7 @@ pub struct Cli {
 }
 
 /// Options every command takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
@@ -61,6 +61,11 @@ pub struct Global {
     /// is probed: `probe`, `expand --probe`, `build`, `generate`. Repeatable.
     #[arg(long, value_name = "DIR", global = true)]
     pub search: Vec<PathBuf>,
+    /// Wherever this machine is probed, ask the module system too (Lmod: `LMOD_CMD`,
+    /// `MODULEPATH`): which modules provide compilers, MPI and BLAS, each loaded once in a clean
+    /// child environment and probed; variants built from them load their modules.
+    #[arg(long, global = true)]
+    pub modules: bool,
     /// Colour the output: `auto` on a terminal unless NO_COLOR is set (CLICOLOR_FORCE forces
     /// it), `always` (also through a pipe, even with NO_COLOR), or `never`. JSON is never
     /// coloured.
@@ -150,4 +155,14 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+impl Global {
+    /// These options as a command on matrix `m` uses them: its `[probe] modules = true` asks
+    /// for what `--modules` does.
+    pub fn with_matrix(&self, m: &cfgmx_model::Matrix) -> Global {
+        let mut g = self.clone();
+        g.modules |= m.probe_modules;
+        g
+    }
 }

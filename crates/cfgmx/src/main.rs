@@ -27,6 +27,26 @@ fn main() -> ExitCode {
             .collect();
         return ExitCode::from(cfgmx_probe::helper_main(&rest).clamp(0, 255) as u8);
     }
+    // ... and, under a loaded module environment, as the probe of what the modules added.
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(cfgmx_probe::MODULE_HELPER_ARG))
+    {
+        let rest: Vec<String> = std::env::args_os()
+            .skip(2)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let vars = std::env::vars_os()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        let me = std::env::current_exe().unwrap_or_default();
+        let code = cfgmx_probe::module_helper_main(&rest, vars, me);
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
     // `COMPLETE=bash cfgmx` (and the shell asking for candidates later): dynamic completion.
     clap_complete::CompleteEnv::with_factory(<cli::Cli as clap::CommandFactory>::command)
         .complete();

@@ -182,6 +182,16 @@ pub fn load_profile(g: &Global, path: Option<&Path>, cores: Option<usize>) -> Re
     super::probe::read_profile(p)
 }
 
+/// The global options as the matrix sets them (`[probe] modules = true`), known before the
+/// probe runs. A matrix that does not load is reported by `jobs`, with every problem.
+fn matrix_options(g: &Global, matrix: Option<&str>) -> Result<Global> {
+    let reg = load::registry(g)?;
+    Ok(match load::matrix(matrix, &reg) {
+        Ok(m) => g.with_matrix(&m),
+        Err(_) => g.clone(),
+    })
+}
+
 /// A matrix's variants on this machine.
 pub struct Jobs {
     pub matrix: String,
@@ -415,15 +425,17 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     // A runtime point needing more threads than the cores is refused at its place in the
-    // matrix, before the probe writes its cache or anything is built.
-    {
+    // matrix, before the probe writes its cache or anything is built; and the matrix's
+    // `[probe] modules = true` asks this build's probe for modules.
+    let g = &{
         let m = load::matrix(a.matrix.as_deref(), &load::registry(g)?)?;
         let given = match a.jobs {
             Some(_) => format!("-j {cores} gives {cores} core(s)"),
             None => format!("this machine has {cores} core(s)"),
         };
         m.runtime.check_cores(&m.source, cores, &given)?;
-    }
+        g.with_matrix(&m)
+    };
     let mut profile = load_profile(g, a.profile.as_deref(), Some(cores))?;
     // The build's cores are the machine as far as its variants go: an MPI variant's
     // MPIEXEC_MAX_NUMPROCS is these cores over its threads, so its ranks fit the budget.
@@ -953,6 +965,7 @@ pub fn run_report(g: &Global, a: ReportArgs) -> Result<u8> {
 
 /// `cfgmx expand --lock`: writes the concrete variants to cfgmx.lock.
 pub fn run_lock(g: &Global, matrix: Option<&str>, profile: Option<&Path>) -> Result<u8> {
+    let g = &matrix_options(g, matrix)?;
     let profile = load_profile(g, profile, None)?;
     let j = jobs(g, matrix, &profile, None)?;
     update_lock(Path::new(LOCK_FILE), &j.matrix, &j.jobs)?;

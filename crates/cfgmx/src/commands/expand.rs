@@ -45,6 +45,7 @@ pub fn run(g: &Global, a: ExpandArgs) -> Result<u8> {
     }
     let reg = load::registry(g)?;
     let m = load::matrix(a.matrix.as_deref(), &reg)?;
+    let g = &g.with_matrix(&m);
     if a.jsonl {
         return stream(&m, &reg);
     }

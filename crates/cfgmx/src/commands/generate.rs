@@ -68,6 +68,7 @@ const MANIFEST: &str = ".cfgmx-generated";
 pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
     let reg = load::registry(g)?;
     let m = load::matrix(a.matrix.as_deref(), &reg)?;
+    let g = &g.with_matrix(&m);
     let set = m.variant_set(&reg)?;
     // A profile file may describe another machine (a CI runner): its variants are rendered
     // as it says. The cached profile is this machine's, so its variants are proven here by

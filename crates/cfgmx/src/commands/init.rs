@@ -66,7 +66,7 @@ pub fn run(g: &Global, a: InitArgs) -> Result<u8> {
     let name = "local";
 
     // First every candidate, proven; then the file without what cannot be built.
-    let candidate = matrix_text(name, &languages, &compilers, &blas, &[], &[]);
+    let candidate = matrix_text(name, &languages, &compilers, &blas, &[], &[], g.modules);
     let m = parse(&candidate, &a.file, &reg)?;
     let set = m.variant_set(&reg)?;
     let cs = crate::proven::concretize_all(&set.variants, &m, &reg, &profile, Some(&opts));
@@ -108,7 +108,9 @@ pub fn run(g: &Global, a: InitArgs) -> Result<u8> {
             )
         })
         .collect();
-    let text = matrix_text(name, &languages, &compilers, &blas, &dropped, &excludes);
+    let text = matrix_text(
+        name, &languages, &compilers, &blas, &dropped, &excludes, g.modules,
+    );
     // The file must read back as the matrix it describes (a failure here is a bug in init).
     let m = parse(&text, &a.file, &reg)?;
     let n = m.variant_set(&reg)?.variants.len();
@@ -296,6 +298,7 @@ fn matrix_text(
     blas: &[(&str, Vec<String>)],
     dropped: &[String],
     excludes: &[(String, [String; 3])],
+    modules: bool,
 ) -> String {
     let list = |v: &[&str]| v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ");
     let mut s = String::new();
@@ -360,6 +363,13 @@ fn matrix_text(
                 q(&c.value)
             ));
         }
+    }
+    if modules {
+        s.push_str(
+            "\n# The probe asked the module system too (`cfgmx init --modules`): so does every probe\n\
+             # for this matrix, and variants load the modules their toolchains come from.\n\
+             [probe]\nmodules = true\n",
+        );
     }
     if !excludes.is_empty() {
         s.push_str("\n# Variants this machine cannot build, and why:\n");

@@ -163,6 +163,17 @@ pub fn options(g: &Global, a: &ProbeArgs) -> Result<ProbeOptions> {
         descriptors: descriptors(g)?,
         // this binary answers the BLAS queries itself (main.rs), so no query program is built
         helper: std::env::current_exe().ok(),
+        lib_dirs: None,
+        modules: if g.modules {
+            let get = |k: &str| std::env::var(k).ok();
+            let path = std::env::var("PATH").ok();
+            Some(
+                cfgmx_probe::locate_modules(&get, path.as_deref(), std::env::vars().collect())
+                    .map_err(|e| CliError::usage(format!("--modules: {e}")))?,
+            )
+        } else {
+            None
+        },
     })
 }
 
@@ -345,6 +356,51 @@ pub fn render(p: &Profile, term: &Term) -> String {
                 compiler.clone(),
                 fold_paths(members.iter().map(|m| m.path.as_str())),
             ]);
+        }
+        s.push_str(&t.render(term));
+    }
+    if !p.modules.is_empty() {
+        s.push_str("\nModules\n");
+        let mut t = Table::new(&["MODULES", "PROVIDES"]);
+        for m in &p.modules {
+            let mut what: Vec<String> = Vec::new();
+            let provides =
+                |list: &[cfgmx_model::Provided], p: &cfgmx_model::Provided| list.contains(p);
+            for c in p
+                .compilers
+                .iter()
+                .filter(|c| provides(&m.compilers, &cfgmx_model::Provided::compiler(c)))
+            {
+                let w = format!("{} {}", c.family, c.version).trim().to_string();
+                if !what.contains(&w) {
+                    what.push(w);
+                }
+            }
+            for x in p
+                .mpi
+                .iter()
+                .filter(|x| provides(&m.mpi, &cfgmx_model::Provided::mpi(x)))
+            {
+                let w = format!(
+                    "{} {}",
+                    x.implementation,
+                    x.version.as_deref().unwrap_or("")
+                );
+                if !what.contains(&w.trim().to_string()) {
+                    what.push(w.trim().to_string());
+                }
+            }
+            for b in p
+                .blas
+                .iter()
+                .filter(|b| provides(&m.blas, &cfgmx_model::Provided::blas(b)))
+            {
+                let w = b.id();
+                if !what.contains(&w) {
+                    what.push(w);
+                }
+            }
+            t.row(vec![m.load.join(" "), what.join(", ")]);
         }
         s.push_str(&t.render(term));
     }

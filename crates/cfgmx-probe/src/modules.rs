@@ -1,0 +1,612 @@
+//! Environment modules (`cfgmx probe --modules`): which modules put a compiler, an MPI wrapper
+//! or a BLAS library in reach, and what loading them sets.
+//!
+//! The module system is asked once, through its own command (Lmod's `spider -o spider-json`,
+//! which walks the whole hierarchy: a compiler module opens the MPI level, an MPI module the
+//! library level, and each module file comes with the modules to load before it). Every
+//! candidate (a module named like a descriptor, MPI implementation or BLAS provider, or listed
+//! in `modules/systems.toml`) is then loaded once, with its parents, in a clean child
+//! environment — a shell that evaluates `lmod bash load ...` and then runs the probe helper
+//! ([`helper_main`]) under what it set — never in cfgmx's own. The helper probes the
+//! directories the load put first on `PATH` and the library paths exactly as a plain probe
+//! does, and answers with the profile and the environment it ran under. Candidates load in
+//! parallel within the probe's job limit.
+//!
+//! The state of the module tree (every file under `MODULEPATH` and under the directories the
+//! hierarchy opened, with its stat) is part of the probe cache's key, so a warm probe on an
+//! unchanged tree runs no module command.
+
+use crate::discover::Stamp;
+use cfgmx_exec::Cmd;
+use cfgmx_model::{ModuleSet, Profile, Provided, Registry};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// First argument under which the probe runs its helper inside a loaded module environment.
+pub const HELPER_ARG: &str = "__cfgmx-probe-modules";
+
+const SYSTEMS: &str = include_str!("../../../modules/systems.toml");
+
+#[derive(Debug, Deserialize)]
+struct Systems {
+    lmod: Lmod,
+    names: BTreeMap<String, String>,
+    cray: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Lmod {
+    commands: Vec<PathBuf>,
+    spider: String,
+    spider_args: Vec<String>,
+    shell: String,
+    evaluator: Vec<String>,
+    bookkeeping: Vec<String>,
+    keep: Vec<String>,
+}
+
+/// Fingerprint of the module-system data (part of the cache key: new names mean new candidates).
+pub fn data_fingerprint() -> String {
+    crate::fingerprint([SYSTEMS])
+}
+
+fn systems() -> &'static Systems {
+    static S: std::sync::OnceLock<Systems> = std::sync::OnceLock::new();
+    // The file is embedded and a unit test parses it: a failure here is a build defect.
+    S.get_or_init(|| toml::from_str(SYSTEMS).expect("modules/systems.toml parses"))
+}
+
+/// The module system to ask and the clean environment children start from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleOptions {
+    /// Lmod's `lmod` command.
+    pub lmod: PathBuf,
+    /// The clean child environment: `PATH` and the variables the module system needs.
+    pub env: Vec<(String, String)>,
+    /// The caller's whole environment when it has modules loaded (`LOADEDMODULES`), else
+    /// empty: a cold probe purges them once (`lmod bash --force purge` under it) so that the
+    /// clean environment's `PATH` and `MODULEPATH` are a fresh login's, not the caller's.
+    pub loaded: Vec<(String, String)>,
+}
+
+impl ModuleOptions {
+    fn var(&self, k: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `MODULEPATH` directories, in order.
+    pub fn module_dirs(&self) -> Vec<PathBuf> {
+        split(self.var("MODULEPATH").unwrap_or_default())
+            .into_iter()
+            .map(PathBuf::from)
+            .collect()
+    }
+}
+
+/// Finds the module system from the caller's environment (`get` reads one variable) and the
+/// `PATH` the probe searches. `Err` says what is missing, for a usage message.
+pub fn locate(
+    get: &dyn Fn(&str) -> Option<String>,
+    path: Option<&str>,
+    caller: Vec<(String, String)>,
+) -> Result<ModuleOptions, String> {
+    let s = systems();
+    let lmod = match get("LMOD_CMD").filter(|c| !c.is_empty()) {
+        Some(c) => PathBuf::from(c),
+        None => s
+            .lmod
+            .commands
+            .iter()
+            .find(|c| c.is_file())
+            .cloned()
+            .ok_or_else(|| {
+                format!(
+                    "no module system found: LMOD_CMD is not set and Lmod is not at {}",
+                    s.lmod
+                        .commands
+                        .iter()
+                        .map(|c| c.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?,
+    };
+    if get("MODULEPATH").is_none_or(|m| m.is_empty()) {
+        return Err("MODULEPATH is not set: there is no module tree to ask".to_string());
+    }
+    let mut env: Vec<(String, String)> = s
+        .lmod
+        .keep
+        .iter()
+        .filter_map(|k| get(k).map(|v| (k.clone(), v)))
+        .collect();
+    env.push((
+        "PATH".to_string(),
+        path.unwrap_or("/usr/bin:/bin").to_string(),
+    ));
+    let loaded = if get("LOADEDMODULES").is_some_and(|l| !l.is_empty()) {
+        caller
+    } else {
+        Vec::new()
+    };
+    Ok(ModuleOptions { lmod, env, loaded })
+}
+
+fn split(s: &str) -> Vec<String> {
+    s.split(':')
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The tree's state: every file and directory under `dirs` (recursively, in name order) and
+/// the module command itself, each with its stat. An edited, added or removed module file
+/// changes it.
+pub fn tree_stamps(lmod: &Path, dirs: &[PathBuf]) -> Vec<Stamp> {
+    let mut out = vec![crate::discover::stamp(lmod, Some(lmod))];
+    let mut seen = std::collections::HashSet::new();
+    let mut todo: Vec<(PathBuf, usize)> = dirs.iter().rev().map(|d| (d.clone(), 0)).collect();
+    // Bounded: a MODULEPATH entry pointing at `/` must not walk the machine.
+    while let Some((dir, depth)) = todo.pop() {
+        if out.len() > 200_000 || !seen.insert(dir.clone()) {
+            continue;
+        }
+        out.push(crate::discover::stamp(&dir, Some(&dir)));
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut names: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        names.sort();
+        for p in names.into_iter().rev() {
+            if p.is_dir() && depth < 8 {
+                todo.push((p, depth + 1));
+            } else if !p.is_dir() {
+                out.push(crate::discover::stamp(&p, Some(&p)));
+            }
+        }
+    }
+    out
+}
+
+/// One module file of spider's answer.
+#[derive(Debug, Deserialize)]
+struct SpiderEntry {
+    #[serde(rename = "fullName")]
+    full_name: String,
+    #[serde(rename = "parentAA", default)]
+    parents: Vec<Vec<String>>,
+    #[serde(default)]
+    mpath: Option<String>,
+    #[serde(default)]
+    hidden: bool,
+}
+
+/// A module to load (with its parents first) and probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub load: Vec<String>,
+}
+
+/// What asking the module system found: the candidates and the directories of the hierarchy.
+#[derive(Debug, Default)]
+pub struct Tree {
+    pub candidates: Vec<Candidate>,
+    pub dirs: Vec<PathBuf>,
+}
+
+/// Module names that may provide a compiler, MPI or BLAS: descriptor, implementation and
+/// provider names, and the data file's own.
+fn wanted(reg: &Registry, short: &str) -> bool {
+    let s = systems();
+    let n = short
+        .rsplit('/')
+        .next()
+        .unwrap_or(short)
+        .to_ascii_lowercase();
+    reg.toolchains.keys().any(|k| k.eq_ignore_ascii_case(&n))
+        || reg.mpi.keys().any(|k| k.eq_ignore_ascii_case(&n))
+        || reg.providers.keys().any(|k| k.eq_ignore_ascii_case(&n))
+        || s.names.keys().any(|k| k.eq_ignore_ascii_case(&n))
+        || s.cray.keys().any(|k| k.eq_ignore_ascii_case(&n))
+}
+
+/// The family a Cray programming environment module selects (`PrgEnv-gnu` -> `gcc`).
+pub fn cray_family(module: &str) -> Option<&'static str> {
+    let short = module.split('/').next().unwrap_or(module);
+    systems()
+        .cray
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(short))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The clean environment of a caller with modules loaded: what Lmod's own purge leaves of its
+/// `PATH`, `MODULEPATH` and the variables the data file keeps (one module command, on the cold
+/// path only). Unchanged when nothing is loaded.
+pub fn purged(mo: &ModuleOptions, timeout: Duration) -> Result<ModuleOptions, String> {
+    if mo.loaded.is_empty() {
+        return Ok(mo.clone());
+    }
+    let shell = &systems().lmod.shell;
+    let mut cmd = evaluator()
+        .arg(format!(
+            "eval \"$(\"$0\" {shell} --force purge)\" || exit 97; exec env -0"
+        ))
+        .arg(&mo.lmod)
+        .timeout(timeout);
+    cmd.clear_env = true;
+    for (k, v) in &mo.loaded {
+        cmd = cmd.env(k, v);
+    }
+    let o = cmd.output();
+    if !o.success() {
+        return Err(format!(
+            "`module purge` (to start from a clean environment) failed: {}",
+            o.stderr
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no message")
+        ));
+    }
+    let after: BTreeMap<&str, &str> = o
+        .stdout
+        .split('\0')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let keep = &systems().lmod.keep;
+    let env = mo
+        .env
+        .iter()
+        .filter_map(|(k, _)| {
+            let clean = k == "PATH" || keep.contains(k);
+            clean.then(|| after.get(k.as_str()).map(|v| (k.clone(), v.to_string())))?
+        })
+        .collect();
+    Ok(ModuleOptions {
+        lmod: mo.lmod.clone(),
+        env,
+        loaded: Vec::new(),
+    })
+}
+
+/// Asks spider once for the whole hierarchy.
+pub fn query(reg: &Registry, mo: &ModuleOptions, timeout: Duration) -> Result<Tree, String> {
+    let s = systems();
+    let spider = mo
+        .lmod
+        .parent()
+        .map(|d| d.join(&s.lmod.spider))
+        .unwrap_or_else(|| PathBuf::from(&s.lmod.spider));
+    let o = clean(Cmd::new(&spider), mo)
+        .args(&s.lmod.spider_args)
+        .arg(mo.var("MODULEPATH").unwrap_or_default())
+        .timeout(timeout)
+        .output();
+    if !o.success() {
+        return Err(format!(
+            "`{}` failed: {}",
+            o.command,
+            o.combined().lines().next().unwrap_or("no output")
+        ));
+    }
+    parse_spider(reg, &o.stdout, &mo.module_dirs()).map_err(|e| format!("`{}`: {e}", o.command))
+}
+
+fn parse_spider(reg: &Registry, json: &str, roots: &[PathBuf]) -> Result<Tree, String> {
+    let all: BTreeMap<String, BTreeMap<String, SpiderEntry>> =
+        serde_json::from_str(json).map_err(|e| format!("not spider's JSON: {e}"))?;
+    let mut tree = Tree {
+        dirs: roots.to_vec(),
+        ..Tree::default()
+    };
+    for files in all.values() {
+        for e in files.values() {
+            if let Some(m) = &e.mpath {
+                let m = PathBuf::from(m);
+                if !tree.dirs.contains(&m) {
+                    tree.dirs.push(m);
+                }
+            }
+        }
+    }
+    for (short, files) in &all {
+        if !wanted(reg, short) {
+            continue;
+        }
+        for e in files.values().filter(|e| !e.hidden) {
+            // The first way to reach it (a module under two compilers has one file per
+            // compiler, each with its own parents).
+            let mut load = e.parents.first().cloned().unwrap_or_default();
+            load.push(e.full_name.clone());
+            let c = Candidate { load };
+            if !tree.candidates.contains(&c) {
+                tree.candidates.push(c);
+            }
+        }
+    }
+    tree.candidates.sort_by(|a, b| a.load.cmp(&b.load));
+    Ok(tree)
+}
+
+/// The shell that evaluates a module command's output (`sh -c`, from the data file), ready for
+/// its script.
+fn evaluator() -> Cmd {
+    let ev = &systems().lmod.evaluator;
+    Cmd::new(ev.first().map_or("/bin/sh", String::as_str)).args(ev.iter().skip(1))
+}
+
+/// A command in the clean environment: nothing of cfgmx's own but what the data file keeps.
+fn clean(cmd: Cmd, mo: &ModuleOptions) -> Cmd {
+    let mut cmd = cmd;
+    cmd.clear_env = true;
+    for (k, v) in &mo.env {
+        cmd = cmd.env(k, v);
+    }
+    cmd
+}
+
+/// What the helper is told: where to look and how to probe.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HelperSpec {
+    /// Directories not to probe: the clean `PATH`'s and the parents'.
+    pub exclude: Vec<String>,
+    pub timeout_ms: u64,
+    pub facets: Vec<String>,
+    pub jobs: usize,
+}
+
+/// The helper's answer.
+#[derive(Debug, Serialize, Deserialize)]
+struct HelperAnswer {
+    env: BTreeMap<String, String>,
+    profile: Profile,
+}
+
+/// Runs in the child, under the loaded modules' environment (`vars`): probes the directories
+/// the load added and prints the answer as JSON. Returns the exit code.
+pub fn helper_main(args: &[String], vars: BTreeMap<String, String>, me: PathBuf) -> i32 {
+    let Some(spec) = args
+        .first()
+        .and_then(|a| serde_json::from_str::<HelperSpec>(a).ok())
+    else {
+        return 2;
+    };
+    let added = |var: &str| -> Vec<PathBuf> {
+        split(vars.get(var).map(String::as_str).unwrap_or_default())
+            .into_iter()
+            .filter(|d| !spec.exclude.contains(d))
+            .map(PathBuf::from)
+            .collect()
+    };
+    let path = std::env::join_paths(added("PATH")).unwrap_or_default();
+    let mut libs = added("LD_LIBRARY_PATH");
+    libs.extend(added("LIBRARY_PATH"));
+    let opts = crate::ProbeOptions {
+        timeout: Duration::from_millis(spec.timeout_ms),
+        fresh: true,
+        facets: spec.facets,
+        jobs: spec.jobs.max(1),
+        path: Some(path),
+        helper: Some(me),
+        lib_dirs: Some(libs),
+        ..crate::ProbeOptions::default()
+    };
+    let reg = Registry::builtin();
+    let mut found = crate::discover::discover(&reg, &opts);
+    // Probed are only the directories the load added, but a wrapper's compiler is found as the
+    // wrapper finds it: on the whole `PATH` (the parent compiler module's directory included).
+    found.bin_dirs = split(vars.get("PATH").map(String::as_str).unwrap_or_default())
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    let mut profile = crate::run(&reg, &opts, &found, &|_| {});
+    // The system's default BLAS is the system's: a module's library is loaded by its module.
+    for b in &mut profile.blas {
+        b.is_default = false;
+    }
+    profile.default_blas = None;
+    let answer = HelperAnswer { env: vars, profile };
+    match serde_json::to_string(&answer) {
+        Ok(s) => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            if out.write_all(s.as_bytes()).is_err() {
+                return 1;
+            }
+            0
+        }
+        Err(_) => 1,
+    }
+}
+
+fn bookkeeping(name: &str) -> bool {
+    systems()
+        .lmod
+        .bookkeeping
+        .iter()
+        .any(|p| match p.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == p,
+        })
+}
+
+/// Loads every candidate once (in parallel, within the probe's jobs) and probes what it
+/// puts in reach; adds the records and module sets to `profile`.
+pub fn probe_modules(
+    opts: &crate::ProbeOptions,
+    mo: &ModuleOptions,
+    tree: &Tree,
+    profile: &mut Profile,
+) {
+    let Some(helper) = &opts.helper else {
+        profile
+            .warnings
+            .push("module probing needs the cfgmx binary as its helper".to_string());
+        return;
+    };
+    let base: BTreeMap<&str, &str> = mo
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let base_path = split(base.get("PATH").copied().unwrap_or_default());
+    let shell = &systems().lmod.shell;
+    // `$0` is lmod, `$1` the helper; the rest are the modules in load order.
+    let script = format!(
+        "l=\"$0\" h=\"$1\" s=\"$2\"; shift 2; eval \"$(\"$l\" {shell} load \"$@\")\" || exit 97; exec \"$h\" {HELPER_ARG} \"$s\""
+    );
+    let run_one = |c: &Candidate| {
+        let spec = HelperSpec {
+            // The parents' directories are probed again here: a wrapper over a compiler probed
+            // in the same run is known to be that compiler (its identity through the wrapper
+            // alone is weaker); the records are kept once, under the shortest module list.
+            exclude: base_path.clone(),
+            timeout_ms: opts.timeout.as_millis() as u64,
+            facets: opts.facets.clone(),
+            jobs: 1,
+        };
+        let spec = serde_json::to_string(&spec).unwrap_or_default();
+        // Each load runs a whole probe of what it adds: its budget is many commands'.
+        let o = clean(evaluator(), mo)
+            .arg(&script)
+            .arg(&mo.lmod)
+            .arg(helper)
+            .arg(spec)
+            .args(&c.load)
+            .timeout(opts.timeout * 30)
+            .output();
+        if !o.success() {
+            let why = o
+                .stderr
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("no message");
+            return Err(format!("module load {} failed: {why}", c.load.join(" ")));
+        }
+        serde_json::from_str::<HelperAnswer>(&o.stdout).map_err(|e| {
+            format!(
+                "module load {}: unreadable probe answer: {e}",
+                c.load.join(" ")
+            )
+        })
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build();
+    let go = || {
+        use rayon::prelude::*;
+        tree.candidates.par_iter().map(run_one).collect::<Vec<_>>()
+    };
+    let answers = match pool {
+        Ok(p) => p.install(go),
+        Err(_) => go(),
+    };
+    let (mut compilers, mut mpi, mut blas) = (Vec::new(), Vec::new(), Vec::new());
+    let mut taken = std::collections::HashSet::new();
+    for (c, a) in tree.candidates.iter().zip(answers) {
+        let a = match a {
+            Ok(a) => a,
+            Err(w) => {
+                profile.warnings.push(w);
+                continue;
+            }
+        };
+        let env: IndexMap<String, String> = a
+            .env
+            .into_iter()
+            .filter(|(k, v)| !bookkeeping(k) && base.get(k.as_str()) != Some(&v.as_str()))
+            .collect();
+        let mut set = ModuleSet {
+            load: c.load.clone(),
+            env,
+            ..ModuleSet::default()
+        };
+        let p = a.profile;
+        // One record per file and identity, kept under the first (shortest) module list that
+        // provides it; the same file under another identity (Cray's `cc` under another
+        // PrgEnv) is another record.
+        for r in p.compilers {
+            let id = Provided::compiler(&r);
+            if taken.insert(("c", id.clone(), r.languages.clone())) {
+                if !set.compilers.contains(&id) {
+                    set.compilers.push(id);
+                }
+                compilers.push(r);
+            }
+        }
+        for r in p.mpi {
+            let id = Provided::mpi(&r);
+            if taken.insert(("m", id.clone(), vec![r.language])) {
+                if !set.mpi.contains(&id) {
+                    set.mpi.push(id);
+                }
+                mpi.push(r);
+            }
+        }
+        for r in p.blas {
+            let id = Provided::blas(&r);
+            if taken.insert(("b", id.clone(), Vec::new())) {
+                set.blas.push(id);
+                blas.push(r);
+            }
+        }
+        profile.warnings.extend(
+            p.warnings
+                .into_iter()
+                .map(|w| format!("module load {}: {w}", c.load.join(" "))),
+        );
+        if !(set.compilers.is_empty() && set.mpi.is_empty() && set.blas.is_empty()) {
+            profile.modules.push(set);
+        }
+    }
+    // Module-provided records come first: whoever takes the first matching record
+    // (concretisation) gets the module's compiler, which a site means to be used.
+    compilers.append(&mut profile.compilers);
+    profile.compilers = compilers;
+    mpi.append(&mut profile.mpi);
+    profile.mpi = mpi;
+    blas.append(&mut profile.blas);
+    profile.blas = blas;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_data_file_parses_and_names_cray_environments() {
+        assert_eq!(cray_family("PrgEnv-gnu/8.5.0"), Some("gcc"));
+        assert_eq!(cray_family("PrgEnv-cray"), Some("cce"));
+        assert_eq!(cray_family("gcc/12"), None);
+        assert!(bookkeeping("_ModuleTable001_"));
+        assert!(bookkeeping("LOADEDMODULES"));
+        assert!(!bookkeeping("PATH"));
+    }
+
+    #[test]
+    fn spider_hierarchy_gives_parents_first_and_only_wanted_modules() {
+        let json = r#"{"gcc":{"/m/core/gcc/11.lua":{"fullName":"gcc/11","pathA":{"/b/gcc11":1},"mpath":"/m/core"}},
+            "mpich":{"/m/comp/gcc/11/mpich/4.lua":{"fullName":"mpich/4","pathA":{"/b/mpich":1},"parentAA":[["gcc/11"]],"mpath":"/m/comp/gcc/11"}},
+            "cmake":{"/m/core/cmake/3.lua":{"fullName":"cmake/3","mpath":"/m/core"}}}"#;
+        let t = parse_spider(&Registry::builtin(), json, &[PathBuf::from("/m/core")]).unwrap();
+        let loads: Vec<Vec<String>> = t.candidates.iter().map(|c| c.load.clone()).collect();
+        assert_eq!(
+            loads,
+            vec![
+                vec!["gcc/11".to_string()],
+                vec!["gcc/11".into(), "mpich/4".into()]
+            ]
+        );
+        assert_eq!(
+            t.dirs,
+            vec![PathBuf::from("/m/core"), PathBuf::from("/m/comp/gcc/11")]
+        );
+    }
+}

