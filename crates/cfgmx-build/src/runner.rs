@@ -75,6 +75,7 @@ impl StepContext<'_> {
                 .job
                 .env
                 .get("PATH")
+                .or_else(|| self.job.module_env.get("PATH"))
                 .cloned()
                 .or_else(|| std::env::var("PATH").ok())
                 .unwrap_or_default();
