@@ -74,6 +74,10 @@ pub struct Job {
     /// the check after the build tells the BLAS among what a file loads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blas_names: Vec<String>,
+    /// The threading its BLAS build promises (`sequential`, `pthread`, `openmp`): a Python
+    /// project's tests get it as `CFGMX_BLAS_THREADING`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blas_threading: Option<String>,
     /// `ilp64` for a variant built for 64-bit BLAS integers (none: LP64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub int_width: Option<String>,
@@ -164,6 +168,9 @@ impl Job {
                 .and_then(|b| reg.providers.get(&b.provider))
                 .map(|p| p.detect.libraries.clone())
                 .unwrap_or_default(),
+            blas_threading: blas_choice
+                .as_ref()
+                .map(|b| b.build.threading.as_str().to_string()),
             int_width: (r.int_width == IntWidth::Ilp64).then(|| "ilp64".to_string()),
             files: IndexMap::new(),
             test: r.test.clone(),

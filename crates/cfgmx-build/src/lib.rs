@@ -16,6 +16,7 @@ pub mod budget;
 pub mod job;
 pub mod keyline;
 pub mod project;
+pub mod python;
 pub mod report;
 pub mod runner;
 pub mod store;
@@ -241,9 +242,16 @@ pub fn run(
         .source
         .canonicalize()
         .map_err(|e| RunError::Usage(format!("--source {}: {e}", opts.source.display())))?;
-    let system = match opts.system {
-        Some(s) => s,
-        None => System::detect(&source).ok_or_else(|| {
+    // A pyproject.toml naming scikit-build-core or meson-python makes a Python project (built
+    // into wheels), unless --system asks for the plain CMake or Meson build.
+    let python = match opts.system {
+        Some(_) => None,
+        None => python::Backend::detect(&source),
+    };
+    let system = match (opts.system, &python) {
+        (Some(s), _) => s,
+        (None, Some(p)) => p.backend.system(),
+        (None, None) => System::detect(&source).ok_or_else(|| {
             RunError::Usage(format!(
                 "{} has neither CMakeLists.txt nor meson.build; point --source at the project's top directory or pass --system",
                 source.display()
@@ -281,7 +289,8 @@ pub fn run(
         });
     }
     // A record that does not parse is said once and dropped: the variant is built again.
-    let load = |job: &Job| match store.load(&store_key(job, system)) {
+    let backend = python.as_ref().map(|p| p.backend);
+    let load = |job: &Job| match store.load(&store_key(job, system, backend)) {
         Ok(r) => r,
         Err(why) => {
             on_event(&Event::Warning {
@@ -382,6 +391,7 @@ pub fn run(
                     on_event,
                     &writes_source,
                     resume.as_ref(),
+                    python.as_ref(),
                 );
                 match r {
                     Some(mut r) => {
@@ -399,14 +409,14 @@ pub fn run(
                             r.failed_step = None;
                             r.steps.retain(|s| s.status == StepStatus::Passed);
                             if r.steps.iter().any(|s| s.step == "build") {
-                                let _ = store.save(&store_key(job, system), &r);
+                                let _ = store.save(&store_key(job, system, backend), &r);
                             }
                             if let Ok(mut v) = results.lock() {
                                 v.push(r);
                             }
                             continue;
                         }
-                        if let Err(e) = store.save(&store_key(job, system), &r) {
+                        if let Err(e) = store.save(&store_key(job, system, backend), &r) {
                             on_event(&Event::Warning {
                                 name: job.name.clone(),
                                 message: format!(
@@ -437,6 +447,16 @@ pub fn run(
     });
     let mut variants = results.into_inner().unwrap_or_default();
     variants.sort_by(|a, b| a.name.cmp(&b.name));
+    // The index over every wheel in the wheelhouse, this run's and earlier ones'.
+    let house = root.join(python::WHEELHOUSE);
+    if python.is_some() && house.is_dir() {
+        if let Err(e) = python::write_index(&house) {
+            on_event(&Event::Warning {
+                name: python::WHEELHOUSE.into(),
+                message: format!("cannot write the simple index of {}: {e}", house.display()),
+            });
+        }
+    }
     // Each variant's logs are relative to its build root: a merged report of shards built in
     // different roots still finds them.
     for v in &mut variants {
@@ -491,7 +511,7 @@ pub fn reproduce(
     std::fs::create_dir_all(root).map_err(|e| RunError::Io(format!("{}: {e}", root.display())))?;
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let budget = Budget::new(1).map_err(|e| RunError::Io(e.to_string()))?;
-    let vdir = root.join(store_key(job, system));
+    let vdir = root.join(store_key(job, system, None));
     std::fs::create_dir_all(vdir.join("logs")).map_err(|e| RunError::Io(e.to_string()))?;
     // The same tools as a build records: a dir a build configured with them is reused, one
     // configured by other tools is configured again.
@@ -517,11 +537,12 @@ pub fn reproduce(
 /// everywhere ([`cfgmx_model::SHORT_HASH`] digits, so the directory name is the hash in the
 /// tables), suffixed for Meson so the same variant built by both build systems
 /// keeps two build dirs and two records.
-fn store_key(job: &Job, system: System) -> String {
+fn store_key(job: &Job, system: System, python: Option<python::Backend>) -> String {
     let h = cfgmx_model::hash::short_hash(&job.hash);
-    match system {
-        System::Cmake => h.to_string(),
-        System::Meson => format!("{h}-meson"),
+    match (python, system) {
+        (Some(b), _) => format!("{h}-{}", b.key()),
+        (None, System::Cmake) => h.to_string(),
+        (None, System::Meson) => format!("{h}-meson"),
     }
 }
 
@@ -555,6 +576,7 @@ fn run_one(
     on_event: &(dyn Fn(&Event) + Sync),
     writes_source: &AtomicBool,
     resume: Option<&VariantResult>,
+    python: Option<&python::Project>,
 ) -> Option<VariantResult> {
     let t0 = Instant::now();
     let _running = budget.enter();
@@ -562,7 +584,7 @@ fn run_one(
         name: job.name.clone(),
         hash: job.hash.clone(),
     });
-    let vdir = root.join(store_key(job, system));
+    let vdir = root.join(store_key(job, system, python.map(|p| p.backend)));
     let mut warnings = Vec::new();
     let src = if opts.copy_source {
         let dst = vdir.join("src");
@@ -599,11 +621,17 @@ fn run_one(
             step: s.clone(),
         })
     };
-    let config = runner::write_config(&ctx);
+    let config = match python {
+        Some(p) => python::write_config(&ctx, p.backend),
+        None => runner::write_config(&ctx),
+    };
     let config_failed = config.is_err();
     let ok = match config {
         Ok(cfg) => {
-            let c = runner::configure(&ctx, &cfg);
+            let c = match python {
+                Some(p) => python::configure(&ctx, p),
+                None => runner::configure(&ctx, &cfg),
+            };
             step_done(&c);
             let ok = c.status == StepStatus::Passed;
             steps.push(c);
@@ -631,21 +659,29 @@ fn run_one(
     let reused = steps.last().is_some_and(|c| c.command == runner::REUSED);
     let built_before = resume
         .and_then(|r| r.step("build"))
-        .filter(|b| reused && b.status == StepStatus::Passed);
+        .filter(|b| reused && b.status == StepStatus::Passed && python.is_none());
     let mut blas_linked = Vec::new();
+    let mut wheel = None;
     let ok = ok && {
-        let mut b = match built_before {
-            Some(b) => StepResult {
+        let mut b = match (python, built_before) {
+            // A wheel is built, relabelled, installed and checked in one step.
+            (Some(p), _) => {
+                let (b, built) = python::build(&ctx, p);
+                blas_linked = built.blas_linked;
+                wheel = built.wheel.map(|w| w.display().to_string());
+                b
+            }
+            (None, Some(b)) => StepResult {
                 command: "(built before the interruption; reused)".into(),
                 duration_s: 0.0,
                 cores: 0,
                 ..b.clone()
             },
-            None => runner::build(&ctx),
+            (None, None) => runner::build(&ctx),
         };
         // What the build really linked, before anything runs it: the variant's BLAS file, or
         // the build fails (CMake's FindBLAS may have found another build by name).
-        if b.status == StepStatus::Passed {
+        if b.status == StepStatus::Passed && python.is_none() {
             match runner::blas_linked(&ctx) {
                 Some(Ok(loaded)) => {
                     if let Err(e) = runner::check_blas_linked(job, &loaded) {
@@ -667,7 +703,10 @@ fn run_one(
         return partial(steps);
     }
     if ok {
-        let (t, c) = runner::test(&ctx);
+        let (t, c) = match python {
+            Some(_) => python::test(&ctx),
+            None => runner::test(&ctx),
+        };
         step_done(&t);
         if let Some(u) = &c.unread {
             // The counts then come from the summary text: say so, it is the weaker source.
@@ -747,6 +786,7 @@ fn run_one(
         tools,
         warnings,
         blas_linked,
+        wheel,
         build_root: None,
     })
 }
@@ -784,6 +824,7 @@ mod tests {
             test: Default::default(),
             blas_library: None,
             blas_names: vec![],
+            blas_threading: None,
             int_width: None,
             files: Default::default(),
         }

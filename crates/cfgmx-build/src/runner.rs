@@ -51,16 +51,16 @@ impl StepContext<'_> {
     pub fn build_dir(&self) -> PathBuf {
         self.vdir.join("build")
     }
-    fn log(&self, step: &str) -> PathBuf {
+    pub(crate) fn log(&self, step: &str) -> PathBuf {
         self.vdir.join("logs").join(format!("{step}.log"))
     }
-    fn rel(&self, p: &Path) -> String {
+    pub(crate) fn rel(&self, p: &Path) -> String {
         p.strip_prefix(&self.build_root)
             .unwrap_or(p)
             .display()
             .to_string()
     }
-    fn base(&self, program: &str) -> Cmd {
+    pub(crate) fn base(&self, program: impl Into<std::ffi::OsString>) -> Cmd {
         let mut c = Cmd::new(program).cwd(&self.vdir);
         for (k, v) in &self.job.env {
             c = c.env(k, v);
@@ -129,7 +129,12 @@ pub fn write_config(ctx: &StepContext) -> std::io::Result<Config> {
 /// Lines of a failed test's own output kept with its result.
 const TEST_OUTPUT_LINES: usize = 10;
 
-fn finish(ctx: &StepContext, step: &str, o: &cfgmx_exec::Outcome, cores: usize) -> StepResult {
+pub(crate) fn finish(
+    ctx: &StepContext,
+    step: &str,
+    o: &cfgmx_exec::Outcome,
+    cores: usize,
+) -> StepResult {
     let log = ctx.log(step);
     let ok = o.success();
     StepResult {
@@ -365,11 +370,16 @@ pub fn build(ctx: &StepContext) -> StepResult {
 /// variant links no BLAS. The libraries are told by the provider's names (`libopenblas64.so.0`
 /// for `openblas64`), so another build of the same provider, of either width, shows.
 pub fn blas_linked(ctx: &StepContext) -> Option<Result<Vec<String>, String>> {
-    let names = &ctx.job.blas_names;
     ctx.job.blas_library.as_ref()?;
     let mut files = Vec::new();
     built_files(&ctx.build_dir(), &mut files, 0);
-    let mut loaded: Vec<String> = Vec::new();
+    Some(ldd(ctx, &files).map(|libs| blas_files(ctx.job, &libs)))
+}
+
+/// What `files` load as the dynamic loader resolves them (`ldd`): each library's soname and
+/// real path, once.
+pub(crate) fn ldd(ctx: &StepContext, files: &[PathBuf]) -> Result<Vec<(String, String)>, String> {
+    let mut loaded: Vec<(String, String)> = Vec::new();
     // One `ldd` for many files: it prints `file:` before each one's list.
     for chunk in files.chunks(64) {
         let o = ctx
@@ -378,30 +388,43 @@ pub fn blas_linked(ctx: &StepContext) -> Option<Result<Vec<String>, String>> {
             .timeout(Duration::from_secs(60))
             .output();
         if o.spawn_error.is_some() || o.timed_out {
-            return Some(Err(format!("cannot check which BLAS the build loads: {o}")));
+            return Err(format!("cannot check which BLAS the build loads: {o}"));
         }
         for line in o.stdout.lines() {
             let Some((soname, rest)) = line.trim().split_once(" => ") else {
                 continue;
             };
-            let is_blas = names.iter().any(|n| {
-                soname
-                    .strip_prefix("lib")
-                    .and_then(|r| r.strip_prefix(n.as_str()))
-                    .is_some_and(|r| r.starts_with(".so"))
-            });
             let path = rest.split(" (").next().unwrap_or("").trim();
-            if !is_blas || !path.starts_with('/') {
+            if !path.starts_with('/') {
                 continue;
             }
             let real = std::fs::canonicalize(path)
                 .map_or_else(|_| path.to_string(), |p| p.display().to_string());
-            if !loaded.contains(&real) {
-                loaded.push(real);
+            let e = (soname.to_string(), real);
+            if !loaded.contains(&e) {
+                loaded.push(e);
             }
         }
     }
-    Some(Ok(loaded))
+    Ok(loaded)
+}
+
+/// The BLAS files among loaded libraries, told by the provider's names (`libopenblas64.so.0`
+/// for `openblas64`), so another build of the same provider, of either width, shows.
+pub(crate) fn blas_files(job: &Job, libs: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (soname, real) in libs {
+        let is_blas = job.blas_names.iter().any(|n| {
+            soname
+                .strip_prefix("lib")
+                .and_then(|r| r.strip_prefix(n.as_str()))
+                .is_some_and(|r| r.starts_with(".so"))
+        });
+        if is_blas && !out.contains(real) {
+            out.push(real.clone());
+        }
+    }
+    out
 }
 
 /// Executables and shared libraries under the build directory (by mode and name, not read),
@@ -477,7 +500,7 @@ pub struct TestCounts {
 }
 
 impl TestCounts {
-    fn from_cases(cases: Vec<TestCaseResult>, from: &'static str) -> TestCounts {
+    pub(crate) fn from_cases(cases: Vec<TestCaseResult>, from: &'static str) -> TestCounts {
         let n = |st: TestStatus| cases.iter().filter(|c| c.status == st).count() as u32;
         TestCounts {
             passed: n(TestStatus::Passed),
@@ -1056,7 +1079,12 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
     (r, counts)
 }
 
-fn io_failure(ctx: &StepContext, step: &str, log: &Path, e: std::io::Error) -> StepResult {
+pub(crate) fn io_failure(
+    ctx: &StepContext,
+    step: &str,
+    log: &Path,
+    e: std::io::Error,
+) -> StepResult {
     StepResult {
         step: step.into(),
         status: StepStatus::Failed,

@@ -196,6 +196,7 @@ pub fn jobs(
     matrix: Option<&str>,
     profile: &Profile,
     project: Option<(System, &Path)>,
+    python: Option<cfgmx_build::python::Backend>,
 ) -> Result<Jobs> {
     let reg = load::registry(g)?;
     let mut m = load::matrix(matrix, &reg)?;
@@ -246,11 +247,20 @@ pub fn jobs(
     let renderer = cfgmx_render::Renderer::new();
     // The files of the project's build system only (a value Meson cannot hold must not stop
     // a CMake build); for the lock (no project) every one that can be written.
+    use cfgmx_build::python::Backend;
     use cfgmx_render::Format;
-    let formats: &[Format] = match project.map(|p| p.0) {
-        Some(System::Cmake) => &[Format::CmakeToolchain, Format::CmakeCache],
-        Some(System::Meson) => &[Format::MesonNative],
-        None => &[
+    let formats: &[Format] = match (python, project.map(|p| p.0)) {
+        // A wheel's settings script, and the files of the build system under it (what
+        // `cfgmx reproduce` configures).
+        (Some(Backend::ScikitBuildCore), _) => &[
+            Format::ScikitBuildCore,
+            Format::CmakeToolchain,
+            Format::CmakeCache,
+        ],
+        (Some(Backend::MesonPython), _) => &[Format::MesonPython, Format::MesonNative],
+        (None, Some(System::Cmake)) => &[Format::CmakeToolchain, Format::CmakeCache],
+        (None, Some(System::Meson)) => &[Format::MesonNative],
+        (None, None) => &[
             Format::CmakeToolchain,
             Format::CmakeCache,
             Format::MesonNative,
@@ -395,7 +405,16 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     }
     // Usage errors come before any probing or writing: a directory without a build system is
     // known from its listing.
-    let sys = system(a.system).or_else(|| System::detect(&a.source));
+    // A pyproject.toml with scikit-build-core or meson-python: wheels (unless --system).
+    let python = a
+        .system
+        .is_none()
+        .then(|| cfgmx_build::python::Backend::detect(&a.source))
+        .flatten()
+        .map(|p| p.backend);
+    let sys = system(a.system)
+        .or(python.map(|b| b.system()))
+        .or_else(|| System::detect(&a.source));
     if sys.is_none() {
         return Err(CliError::usage(format!(
             "--source {}: no CMakeLists.txt or meson.build there (give the project's top directory, or --system)",
@@ -422,6 +441,7 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         a.matrix.as_deref(),
         &profile,
         sys.map(|s| (s, a.source.as_path())),
+        python,
     )?;
     let mut jobs = cfgmx_build::select(all.clone(), &a.only, &a.skip);
     // The variants that cannot be built here get a row in every report, chosen by the same
@@ -917,7 +937,7 @@ pub fn run_report(g: &Global, a: ReportArgs) -> Result<u8> {
 /// `cfgmx expand --lock`: writes the concrete variants to cfgmx.lock.
 pub fn run_lock(g: &Global, matrix: Option<&str>, profile: Option<&Path>) -> Result<u8> {
     let profile = load_profile(g, profile, None)?;
-    let j = jobs(g, matrix, &profile, None)?;
+    let j = jobs(g, matrix, &profile, None, None)?;
     update_lock(Path::new(LOCK_FILE), &j.matrix, &j.jobs)?;
     for u in &j.unavailable {
         eprintln!(
