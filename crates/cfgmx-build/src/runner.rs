@@ -40,6 +40,8 @@ pub struct StepContext<'a> {
     /// Use Ninja (else Unix Makefiles with the jobserver).
     pub ninja: bool,
     pub step_timeout: Option<Duration>,
+    /// See `Options::blas_query_helper`.
+    pub blas_query_helper: Option<(PathBuf, String)>,
     /// ctest writes `--output-junit` (CMake >= 3.21).
     pub ctest_junit: bool,
     /// The build tools of this run (`cmake version 3.25.1`, ninja's, ...), one per line: a
@@ -414,17 +416,20 @@ pub(crate) fn ldd(ctx: &StepContext, files: &[PathBuf]) -> Result<Vec<(String, S
 pub(crate) fn blas_files(job: &Job, libs: &[(String, String)]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (soname, real) in libs {
-        let is_blas = job.blas_names.iter().any(|n| {
-            soname
-                .strip_prefix("lib")
-                .and_then(|r| r.strip_prefix(n.as_str()))
-                .is_some_and(|r| r.starts_with(".so"))
-        });
+        let is_blas = job.blas_names.iter().any(|n| soname_is(soname, n));
         if is_blas && !out.contains(real) {
             out.push(real.clone());
         }
     }
     out
+}
+
+/// Whether `soname` is library `name`'s: `libNAME.so[.N]`.
+pub(crate) fn soname_is(soname: &str, name: &str) -> bool {
+    soname
+        .strip_prefix("lib")
+        .and_then(|r| r.strip_prefix(name))
+        .is_some_and(|r| r.starts_with(".so"))
 }
 
 /// Executables and shared libraries under the build directory (by mode and name, not read),

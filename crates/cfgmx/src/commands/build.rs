@@ -54,6 +54,11 @@ pub struct BuildArgs {
     /// Build each variant from its own copy of the source (for projects that write into it).
     #[arg(long)]
     pub copy_source: bool,
+    /// Python projects: put each wheel through `auditwheel repair` (installed into the
+    /// variant's environment), so it carries its BLAS and OpenMP runtime inside instead of a
+    /// RUNPATH into this machine's directories.
+    #[arg(long)]
+    pub repair: bool,
     /// Build shard K of N (deterministic; every variant lands in exactly one shard).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
@@ -506,9 +511,14 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         fail_fast: a.fail_fast,
         force: a.force,
         copy_source: a.copy_source,
+        repair: a.repair,
         matrix: matrix.clone(),
         shard,
         step_timeout: a.step_timeout.map(std::time::Duration::from_secs),
+        // This binary answers the probe's BLAS queries (main.rs).
+        blas_query_helper: std::env::current_exe()
+            .ok()
+            .map(|p| (p, cfgmx_probe::HELPER_ARG.to_string())),
     };
     let total = jobs.len();
     let done = AtomicUsize::new(0);
