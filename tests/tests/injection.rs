@@ -258,14 +258,16 @@ fn read_back(c: &Case, format: &str) -> Result<(), String> {
             }
             // The pyproject form, read by Python's own TOML parser.
             let toml = c.read(c.cmd("sh").arg(&file).arg("pyproject"))?;
+            let toml_file = c.dir.join("settings.toml");
+            std::fs::write(&toml_file, toml).unwrap();
             let o = c.read(
                 c.cmd("python3")
                     .args([
                         "-c",
-                        "import sys, tomllib; d = tomllib.loads(sys.argv[1]); \
+                        "import sys, tomllib; d = tomllib.load(open(sys.argv[1], 'rb')); \
                          sys.stdout.write(d['tool']['scikit-build']['cmake']['define']['HOSTILE'])",
                     ])
-                    .arg(String::from_utf8_lossy(&toml).as_ref()),
+                    .arg(&toml_file),
             )?;
             c.expect_eq("pyproject HOSTILE", &String::from_utf8_lossy(&o))
         }
