@@ -501,3 +501,59 @@ fn repaired_wheel_carries_the_variants_blas() {
         "{got}"
     );
 }
+
+/// A `python` axis value names the interpreter a variant is built for (`python3.11`, from
+/// PATH): its wheel is that interpreter's (`cp311`); a value naming one this machine lacks fails
+/// the variant's configure step, saying which. (This machine has one Python 3; more values
+/// would each get their own interpreter the same way.)
+#[test]
+fn python_axis_picks_the_interpreter() {
+    let t = tempdir();
+    let src = t.path().join("py-skbuild");
+    copy_tree(&repo().join("tests/projects/py-skbuild"), &src);
+    std::fs::write(
+        t.path().join("m.toml"),
+        "name = \"py-axis\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc\"]\n\
+         blas = [\"sequential\"]\nbuild = [\"release\"]\npython = [\"3.11\", \"9.99\"]\n\
+         [values.compiler.gcc]\nfacets = [\"openmp\"]\n",
+    )
+    .unwrap();
+    let wheels = wheels_dir();
+    let env = offline(&wheels);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = run_env(
+        t.path(),
+        &[
+            "build",
+            "m.toml",
+            "--source",
+            "py-skbuild",
+            "--build-root",
+            "b",
+            "-j",
+            "2",
+            "--json",
+        ],
+        &env,
+    );
+    r.expect_code(1);
+    let report = r.json();
+    let v = record(&report, "gcc-sequential-release-3.11");
+    assert_eq!(v["status"], "passed", "{}", r.explain());
+    let wheel = v["wheel"].as_str().unwrap();
+    assert!(
+        wheel.ends_with("-cp311-cp311-linux_x86_64.whl")
+            && wheel.contains("+gcc.sequential.release.3.11."),
+        "{wheel}"
+    );
+    let v = record(&report, "gcc-sequential-release-9.99");
+    assert_eq!(v["status"], "failed", "{}", r.explain());
+    let c = cfgmx_tests::step(v, "configure");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no python9.99 on PATH"),
+        "{c}"
+    );
+}

@@ -226,6 +226,27 @@ pub fn configure(ctx: &StepContext, project: &Project) -> StepResult {
     }
     let _ = std::fs::remove_file(&stamp);
     let _ = std::fs::remove_dir_all(venv(ctx));
+    if !on_path(&python, ctx) {
+        let m = match ctx.job.axes.get("python") {
+            Some(v) => format!(
+                "no {python} on PATH: the variant's `python` axis value {v} names an interpreter \
+                 this machine does not have"
+            ),
+            None => format!("no {python} on PATH"),
+        };
+        append(&log, &m);
+        return StepResult {
+            step: "configure".into(),
+            status: StepStatus::Failed,
+            command: python,
+            exit_code: None,
+            duration_s: 0.0,
+            log: ctx.rel(&log),
+            cores: 0,
+            message: Some(m),
+            timed_out: false,
+        };
+    }
     let cmd = ctx
         .base("sh")
         .args([
@@ -246,6 +267,23 @@ pub fn configure(ctx: &StepContext, project: &Project) -> StepResult {
         let _ = crate::store::write_atomic(&stamp, stamp_text.as_bytes());
     }
     runner::finish(ctx, "configure", &o, n)
+}
+
+/// Whether `program` is an executable file in a directory of the variant's PATH (its env's,
+/// else cfgmx's).
+fn on_path(program: &str, ctx: &StepContext) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let path = ctx
+        .job
+        .env
+        .get("PATH")
+        .map(std::ffi::OsString::from)
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_default();
+    std::env::split_paths(&path).any(|d| {
+        std::fs::metadata(d.join(program))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 /// What the build step made: the relabelled wheel in the wheelhouse, and the BLAS files its
