@@ -3,8 +3,10 @@
 //! for the variant (the one `cfgmx generate -f scikit-build-core|meson-python` writes), in the
 //! variant's own virtual environment. The wheel's version gets the variant as a PEP 440 local
 //! label, so every variant's wheel lies side by side in one wheelhouse with a PEP 503 simple
-//! index over it; the wheel is installed into that environment, the extension's shared objects
-//! checked (the variant's BLAS file, one OpenMP runtime) and the project's pytest run there.
+//! index over it; the wheel (or, with `--repair`, its `auditwheel repair`ed copy) is installed
+//! into that environment, the extension's shared objects checked (the variant's BLAS file,
+//! asked for its threading with the probe's query; one OpenMP runtime) and the project's
+//! pytest run there.
 //!
 //! Build isolation is explicit: `--no-build-isolation`, with the project's `[build-system]
 //! requires` installed in the variant's environment by the configure step, so the backend a
