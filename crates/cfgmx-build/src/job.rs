@@ -95,6 +95,10 @@ pub struct Job {
     /// the driver spellings are `runner::test_selection`'s.
     #[serde(default, skip_serializing_if = "TestSettings::is_empty")]
     pub test: TestSettings,
+    /// The runtime points its tests run at (the matrix's `[runtime]`): built once, tested
+    /// once per point. Empty: one test run, as the variant's own settings say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtime: Vec<cfgmx_model::Point>,
 }
 
 /// A BLAS provider's threading query: `int f(void)` under each symbol decoration, and the
@@ -208,11 +212,34 @@ impl Job {
             int_width: (r.int_width == IntWidth::Ilp64).then(|| "ilp64".to_string()),
             files: IndexMap::new(),
             test: r.test.clone(),
+            runtime: Vec::new(),
         })
     }
 
     pub fn short(&self) -> &str {
         short_hash(&self.hash)
+    }
+
+    /// The variables a test run sets over the variant's environment: `threads` in every
+    /// thread variable (OMP_NUM_THREADS and the BLAS build's own), then a runtime point's own
+    /// variables. The runner and `cfgmx reproduce` both take it from here.
+    pub fn test_env(
+        &self,
+        threads: usize,
+        point: Option<&cfgmx_model::Point>,
+    ) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .thread_vars
+            .iter()
+            .map(|v| (v.clone(), threads.to_string()))
+            .collect();
+        if !self.thread_vars.iter().any(|v| v == "OMP_NUM_THREADS") {
+            env.push(("OMP_NUM_THREADS".into(), threads.to_string()));
+        }
+        for (k, v) in point.into_iter().flat_map(cfgmx_model::Point::env) {
+            env.push((k.to_string(), v.to_string()));
+        }
+        env
     }
 }
 

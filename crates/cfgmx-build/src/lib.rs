@@ -3,8 +3,10 @@
 //!
 //! It owns the scheduler ([`run`]: worker threads, a jobserver-backed [`budget::Budget`] that
 //! nested `make` shares and that caps ninja's `-j` and the tests' thread counts), the
-//! [`runner`] (config file, configure, build, test, one log per step), the [`store::Store`]
-//! (build root lock, one atomic record per concrete hash, source fingerprint for skipping),
+//! [`runner`] (config file, configure, build, test, one log per step; a variant with
+//! `[runtime]` points is built once and tested once per point), the [`store::Store`]
+//! (build root lock, one atomic record per concrete hash and runtime point, source
+//! fingerprint for skipping),
 //! the reports ([`report::RunReport`]: JSON, JUnit, HTML grid) and the lock file
 //! ([`job::LockFile`], `cfgmx.lock`). Only the scheduler touches signals: on SIGINT it ends
 //! every child process group and records nothing half-done.
@@ -22,6 +24,7 @@ pub mod runner;
 pub mod store;
 
 use budget::Budget;
+use cfgmx_model::Point;
 use job::Job;
 use report::{RunReport, Status, StepResult, StepStatus, VariantResult};
 use runner::{StepContext, System};
@@ -263,6 +266,7 @@ pub fn run(
             source.display()
         )));
     }
+    let backend = python.as_ref().map(|p| p.backend);
     let system = match (opts.system, &python) {
         (Some(s), _) => s,
         (None, Some(p)) => p.backend.system(),
@@ -304,8 +308,9 @@ pub fn run(
         });
     }
     // A record that does not parse is said once and dropped: the variant is built again.
-    let backend = python.as_ref().map(|p| p.backend);
-    let load = |job: &Job| match store.load(&store_key(job, system, backend)) {
+    let load = |job: &Job, point: Option<&Point>| match store
+        .load(&point_key(job, system, backend, point))
+    {
         Ok(r) => r,
         Err(why) => {
             on_event(&Event::Warning {
@@ -321,7 +326,7 @@ pub fn run(
     let estimates: Vec<Option<f64>> = jobs
         .iter()
         .map(|j| {
-            load(j)
+            load(j, points(j).first().and_then(Option::as_ref))
                 .filter(|r| !r.steps.is_empty())
                 .map(|r| r.steps.iter().map(|s| s.duration_s).sum())
         })
@@ -342,57 +347,79 @@ pub fn run(
                 let Some(job) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
                     return;
                 };
+                let all_points = points(job);
                 if interrupted() || stop.load(Ordering::SeqCst) {
                     let reason = if interrupted() {
                         "the run was interrupted before it started"
                     } else {
                         "--fail-fast: an earlier variant failed"
                     };
-                    on_event(&Event::Cancelled {
-                        name: job.name.clone(),
-                        hash: job.hash.clone(),
-                    });
                     // No earlier record's steps: they would show an old "ok ok ok" for a
                     // variant this run never built.
-                    if let Ok(mut r) = results.lock() {
-                        r.push(not_built(job, Status::NotStarted, reason));
+                    for p in &all_points {
+                        on_event(&Event::Cancelled {
+                            name: row_name(job, p.as_ref()),
+                            hash: job.hash.clone(),
+                        });
+                        if let Ok(mut r) = results.lock() {
+                            r.push(not_built_at(job, p.as_ref(), Status::NotStarted, reason));
+                        }
                     }
                     continue;
                 }
                 // A record of an interrupted run of this very variant, sources and tools: the
-                // steps it finished are not done again.
+                // steps it finished are not done again. Each runtime point has its record; the
+                // points that passed unchanged are not tested again, and a variant with no
+                // point left is not built again.
                 let mut resume = None;
-                if !opts.force {
-                    if let Some(prev) = load(job) {
-                        // Only with the build tools it ran with is a record current (another
-                        // CMake first on PATH configures, builds and tests again).
-                        let same_tools = tools.iter().all(|(k, v)| prev.tools.get(k) == Some(v));
-                        let current = prev.source_fingerprint == fp && same_tools;
-                        if prev.status == Status::Interrupted && current {
-                            resume = Some(prev.clone());
-                        }
-                        // A pass proves only what it ran: with another thread count (or a
-                        // record from before counts were kept) the tests run again.
-                        let same_threads = prev.threads == Some(runner::test_threads(job));
-                        if prev.status == Status::Passed && current && same_threads {
-                            let reason = "unchanged since it passed".to_string();
-                            on_event(&Event::Cached {
-                                name: job.name.clone(),
-                                hash: job.hash.clone(),
-                                reason: reason.clone(),
-                            });
-                            let mut prev = prev;
-                            prev.status = Status::Cached;
-                            prev.reason = Some(reason);
-                            if let Ok(mut r) = results.lock() {
-                                r.push(prev);
-                            }
-                            continue;
-                        }
+                let mut todo: Vec<Option<Point>> = Vec::new();
+                for p in &all_points {
+                    let prev = if opts.force {
+                        None
+                    } else {
+                        load(job, p.as_ref())
+                    };
+                    let Some(prev) = prev else {
+                        todo.push(p.clone());
+                        continue;
+                    };
+                    // Only with the build tools it ran with is a record current (another
+                    // CMake first on PATH configures, builds and tests again).
+                    let same_tools = tools.iter().all(|(k, v)| prev.tools.get(k) == Some(v));
+                    let current = prev.source_fingerprint == fp && same_tools;
+                    if prev.status == Status::Interrupted && current && resume.is_none() {
+                        resume = Some(prev.clone());
                     }
+                    // A pass proves only what it ran: with another thread count (or a
+                    // record from before counts were kept) the tests run again.
+                    let same_threads = prev.threads == Some(runner::point_threads(job, p.as_ref()));
+                    if prev.status == Status::Passed
+                        && current
+                        && same_threads
+                        && prev.runtime == *p
+                    {
+                        let reason = "unchanged since it passed".to_string();
+                        on_event(&Event::Cached {
+                            name: row_name(job, p.as_ref()),
+                            hash: job.hash.clone(),
+                            reason: reason.clone(),
+                        });
+                        let mut prev = prev;
+                        prev.status = Status::Cached;
+                        prev.reason = Some(reason);
+                        if let Ok(mut r) = results.lock() {
+                            r.push(prev);
+                        }
+                    } else {
+                        todo.push(p.clone());
+                    }
+                }
+                if todo.is_empty() {
+                    continue;
                 }
                 let r = run_one(
                     job,
+                    &todo,
                     opts,
                     system,
                     &source,
@@ -409,51 +436,63 @@ pub fn run(
                     python.as_ref(),
                 );
                 match r {
-                    Some(mut r) => {
-                        r.explain_failure();
-                        if interrupted() || r.status == Status::Interrupted {
-                            // Half a result: the steps it finished are recorded, so the next
-                            // run resumes after them (a finished build is not done again).
-                            on_event(&Event::Cancelled {
-                                name: job.name.clone(),
-                                hash: job.hash.clone(),
-                            });
-                            let mut r = r;
-                            r.status = Status::Interrupted;
-                            r.reason = Some(INTERRUPTED_WHY.into());
-                            r.failed_step = None;
-                            r.steps.retain(|s| s.status == StepStatus::Passed);
-                            if r.steps.iter().any(|s| s.step == "build") {
-                                let _ = store.save(&store_key(job, system, backend), &r);
+                    Some(rows) => {
+                        let was_interrupted =
+                            interrupted() || rows.iter().any(|r| r.status == Status::Interrupted);
+                        for mut r in rows {
+                            r.explain_failure();
+                            let key = point_key(job, system, backend, r.runtime.as_ref());
+                            if was_interrupted {
+                                // Half a result: the steps it finished are recorded, so the
+                                // next run resumes after them (a finished build is not done
+                                // again).
+                                on_event(&Event::Cancelled {
+                                    name: r.row_name(),
+                                    hash: job.hash.clone(),
+                                });
+                                r.status = Status::Interrupted;
+                                r.reason = Some(INTERRUPTED_WHY.into());
+                                r.failed_step = None;
+                                r.steps.retain(|s| s.status == StepStatus::Passed);
+                                if r.steps.iter().any(|s| s.step == "build") {
+                                    let _ = store.save(&key, &r);
+                                }
+                                if let Ok(mut v) = results.lock() {
+                                    v.push(r);
+                                }
+                                continue;
                             }
+                            if let Err(e) = store.save(&key, &r) {
+                                on_event(&Event::Warning {
+                                    name: r.row_name(),
+                                    message: format!(
+                                        "cannot write its record (it will rebuild next time): {e}"
+                                    ),
+                                });
+                            }
+                            if r.status.is_failure() && opts.fail_fast {
+                                stop.store(true, Ordering::SeqCst);
+                            }
+                            on_event(&Event::Finished(Box::new(r.clone())));
                             if let Ok(mut v) = results.lock() {
                                 v.push(r);
                             }
-                            continue;
-                        }
-                        if let Err(e) = store.save(&store_key(job, system, backend), &r) {
-                            on_event(&Event::Warning {
-                                name: job.name.clone(),
-                                message: format!(
-                                    "cannot write its record (it will rebuild next time): {e}"
-                                ),
-                            });
-                        }
-                        if r.status.is_failure() && opts.fail_fast {
-                            stop.store(true, Ordering::SeqCst);
-                        }
-                        on_event(&Event::Finished(Box::new(r.clone())));
-                        if let Ok(mut v) = results.lock() {
-                            v.push(r);
                         }
                     }
                     None => {
-                        on_event(&Event::Cancelled {
-                            name: job.name.clone(),
-                            hash: job.hash.clone(),
-                        });
-                        if let Ok(mut v) = results.lock() {
-                            v.push(not_built(job, Status::Interrupted, INTERRUPTED_WHY));
+                        for p in &todo {
+                            on_event(&Event::Cancelled {
+                                name: row_name(job, p.as_ref()),
+                                hash: job.hash.clone(),
+                            });
+                            if let Ok(mut v) = results.lock() {
+                                v.push(not_built_at(
+                                    job,
+                                    p.as_ref(),
+                                    Status::Interrupted,
+                                    INTERRUPTED_WHY,
+                                ));
+                            }
                         }
                     }
                 }
@@ -461,7 +500,14 @@ pub fn run(
         }
     });
     let mut variants = results.into_inner().unwrap_or_default();
-    variants.sort_by(|a, b| a.name.cmp(&b.name));
+    // By name, then a variant's runtime points in the matrix's order.
+    let order = |v: &VariantResult| {
+        jobs.iter()
+            .find(|j| j.hash == v.hash)
+            .and_then(|j| j.runtime.iter().position(|p| Some(p) == v.runtime.as_ref()))
+            .unwrap_or(0)
+    };
+    variants.sort_by(|a, b| a.name.cmp(&b.name).then(order(a).cmp(&order(b))));
     // The index over every wheel in the wheelhouse, this run's and earlier ones'.
     let house = root.join(python::WHEELHOUSE);
     if python.is_some() && house.is_dir() {
@@ -562,6 +608,43 @@ fn store_key(job: &Job, system: System, python: Option<python::Backend>) -> Stri
     }
 }
 
+/// The record of a variant at a runtime point: the variant's key, then the point's.
+fn point_key(
+    job: &Job,
+    system: System,
+    python: Option<python::Backend>,
+    point: Option<&Point>,
+) -> String {
+    match point {
+        Some(p) => format!("{}@{}", store_key(job, system, python), p.key()),
+        None => store_key(job, system, python),
+    }
+}
+
+/// The test runs of a job: one per runtime point, or one (`None`) without `[runtime]`.
+fn points(job: &Job) -> Vec<Option<Point>> {
+    if job.runtime.is_empty() {
+        vec![None]
+    } else {
+        job.runtime.iter().cloned().map(Some).collect()
+    }
+}
+
+/// How events name a job's row at a point: `gcc-debug [threads=2]`.
+fn row_name(job: &Job, point: Option<&Point>) -> String {
+    match point {
+        Some(p) => format!("{} [{}]", job.name, p.label()),
+        None => job.name.clone(),
+    }
+}
+
+/// [`not_built`] at a runtime point.
+fn not_built_at(job: &Job, point: Option<&Point>, status: Status, reason: &str) -> VariantResult {
+    let mut r = not_built(job, status, reason);
+    r.runtime = point.cloned();
+    r
+}
+
 const INTERRUPTED_WHY: &str =
     "interrupted while it was building; the steps it finished are kept, and the next run resumes after them";
 
@@ -579,6 +662,7 @@ fn not_built(job: &Job, status: Status, reason: &str) -> VariantResult {
 #[allow(clippy::too_many_arguments)]
 fn run_one(
     job: &Job,
+    points: &[Option<Point>],
     opts: &Options,
     system: System,
     source: &Path,
@@ -593,7 +677,7 @@ fn run_one(
     writes_source: &AtomicBool,
     resume: Option<&VariantResult>,
     python: Option<&python::Project>,
-) -> Option<VariantResult> {
+) -> Option<Vec<VariantResult>> {
     let t0 = Instant::now();
     let _running = budget.enter();
     on_event(&Event::Started {
@@ -616,6 +700,9 @@ fn run_one(
     for s in ["configure", "build", "test"] {
         let _ = std::fs::remove_file(vdir.join("logs").join(format!("{s}.log")));
     }
+    for p in points.iter().flatten() {
+        let _ = std::fs::remove_file(vdir.join("logs").join(format!("test-{}.log", p.key())));
+    }
     let ctx = StepContext {
         job,
         system,
@@ -630,8 +717,6 @@ fn run_one(
         tools: tools_stamp(tools),
     };
     let mut steps = Vec::new();
-    let mut counts = runner::TestCounts::default();
-    let mut threads = None;
     let step_done = |s: &StepResult| {
         on_event(&Event::StepFinished {
             name: job.name.clone(),
@@ -660,13 +745,16 @@ fn run_one(
         }
     };
     // Interrupted: what finished is returned (the caller records it), the rest is not run.
-    let partial = |steps: Vec<StepResult>| -> Option<VariantResult> {
-        let mut r = not_built(job, Status::Interrupted, INTERRUPTED_WHY);
-        r.steps = steps;
-        r.source_fingerprint = fp.to_string();
-        r.tools = tools.clone();
-        r.duration_s = t0.elapsed().as_secs_f64();
-        Some(r)
+    let partial = |steps: Vec<StepResult>| -> Option<Vec<VariantResult>> {
+        let rows = points.iter().map(|p| {
+            let mut r = not_built_at(job, p.as_ref(), Status::Interrupted, INTERRUPTED_WHY);
+            r.steps = steps.clone();
+            r.source_fingerprint = fp.to_string();
+            r.tools = tools.clone();
+            r.duration_s = t0.elapsed().as_secs_f64();
+            r
+        });
+        Some(rows.collect())
     };
     if interrupted() {
         return partial(steps);
@@ -719,37 +807,47 @@ fn run_one(
     if interrupted() {
         return partial(steps);
     }
-    if ok {
-        let (t, c) = match python {
-            Some(_) => python::test(&ctx),
-            None => runner::test(&ctx),
+    // The test step once per runtime point, side by side: each point waits for its own
+    // cores, so together they never hold more than the budget.
+    let run_test = |p: &Option<Point>, rebuild: bool| {
+        let (mut t, c) = match python {
+            Some(_) => python::test(&ctx, p.as_ref()),
+            None => runner::test(&ctx, p.as_ref(), rebuild),
         };
-        step_done(&t);
-        if let Some(u) = &c.unread {
-            // The counts then come from the summary text: say so, it is the weaker source.
-            warnings.push(u.clone());
+        if let Some(p) = p {
+            // The point's label in the step's message keeps a failure at one point apart
+            // from the others in every report.
+            if let Some(m) = &mut t.message {
+                *m = format!("[{}] {m}", p.label());
+            }
         }
-        counts = c;
-        threads = Some(runner::test_threads(job));
-        steps.push(t);
-    }
+        (t, c)
+    };
+    let tests: Vec<Option<(StepResult, runner::TestCounts)>> = if !ok {
+        points.iter().map(|_| None).collect()
+    } else if system == System::Meson && points.len() > 1 {
+        // `meson test` rebuilds what its tests need first: the first point alone does, the
+        // others then run side by side without a ninja of their own.
+        let first = run_test(&points[0], true);
+        let rest: Vec<Option<_>> = std::thread::scope(|s| {
+            let hs: Vec<_> = points[1..]
+                .iter()
+                .map(|p| s.spawn(|| run_test(p, false)))
+                .collect();
+            hs.into_iter().map(|h| h.join().ok()).collect()
+        });
+        std::iter::once(Some(first)).chain(rest).collect()
+    } else {
+        std::thread::scope(|s| {
+            let hs: Vec<_> = points
+                .iter()
+                .map(|p| s.spawn(|| run_test(p, true)))
+                .collect();
+            hs.into_iter().map(|h| h.join().ok()).collect()
+        })
+    };
     if interrupted() {
         return partial(steps);
-    }
-    for name in ["configure", "build", "test"] {
-        if !steps.iter().any(|s| s.step == name) {
-            steps.push(StepResult {
-                step: name.into(),
-                status: StepStatus::NotRun,
-                command: String::new(),
-                exit_code: None,
-                duration_s: 0.0,
-                log: String::new(),
-                cores: 0,
-                message: None,
-                timed_out: false,
-            });
-        }
     }
     // A project that writes into its source tree makes variants race on those files: say so
     // once, and which flag avoids it.
@@ -765,47 +863,81 @@ fn run_one(
             }
         }
     }
-    let failed = config_failed || steps.iter().any(|s| s.status == StepStatus::Failed);
     let mut tools = tools.clone();
     for (l, v) in &job.compiler_versions {
         tools.insert(l.clone(), v.clone());
     }
-    Some(VariantResult {
-        name: job.name.clone(),
-        hash: job.hash.clone(),
-        hash_kind: report::HashKind::Concrete,
-        compiler: job.compiler.clone(),
-        blas: job.blas.clone(),
-        build: job.build.clone(),
-        status: if failed && steps.iter().any(|s| s.timed_out) {
-            Status::TimedOut
-        } else if failed {
-            Status::Failed
-        } else if steps
-            .iter()
-            .any(|s| s.step == "test" && s.status == StepStatus::NoTests)
-        {
-            Status::NoTests
-        } else {
-            Status::Passed
-        },
-        reason: None,
-        failed_step: None,
-        steps,
-        tests_passed: counts.passed,
-        tests_failed: counts.failed,
-        tests_skipped: counts.skipped,
-        tests: counts.cases,
-        tests_from: counts.from.map(str::to_string),
-        threads,
-        duration_s: t0.elapsed().as_secs_f64(),
-        source_fingerprint: fp.to_string(),
-        tools,
-        warnings,
-        blas_linked,
-        wheel,
-        build_root: None,
-    })
+    let mut rows = Vec::new();
+    for (p, test) in points.iter().zip(tests) {
+        let mut steps = steps.clone();
+        let mut counts = runner::TestCounts::default();
+        let mut warnings = warnings.clone();
+        let mut threads = None;
+        if let Some((t, c)) = test {
+            step_done(&t);
+            if let Some(u) = &c.unread {
+                // The counts then come from the summary text: say so, it is the weaker source.
+                warnings.push(u.clone());
+            }
+            counts = c;
+            threads = Some(runner::point_threads(job, p.as_ref()));
+            steps.push(t);
+        }
+        for name in ["configure", "build", "test"] {
+            if !steps.iter().any(|s| s.step == name) {
+                steps.push(StepResult {
+                    step: name.into(),
+                    status: StepStatus::NotRun,
+                    command: String::new(),
+                    exit_code: None,
+                    duration_s: 0.0,
+                    log: String::new(),
+                    cores: 0,
+                    message: None,
+                    timed_out: false,
+                });
+            }
+        }
+        let failed = config_failed || steps.iter().any(|s| s.status == StepStatus::Failed);
+        rows.push(VariantResult {
+            name: job.name.clone(),
+            hash: job.hash.clone(),
+            hash_kind: report::HashKind::Concrete,
+            compiler: job.compiler.clone(),
+            blas: job.blas.clone(),
+            build: job.build.clone(),
+            status: if failed && steps.iter().any(|s| s.timed_out) {
+                Status::TimedOut
+            } else if failed {
+                Status::Failed
+            } else if steps
+                .iter()
+                .any(|s| s.step == "test" && s.status == StepStatus::NoTests)
+            {
+                Status::NoTests
+            } else {
+                Status::Passed
+            },
+            reason: None,
+            failed_step: None,
+            steps,
+            tests_passed: counts.passed,
+            tests_failed: counts.failed,
+            tests_skipped: counts.skipped,
+            tests: counts.cases,
+            tests_from: counts.from.map(str::to_string),
+            threads,
+            duration_s: t0.elapsed().as_secs_f64(),
+            source_fingerprint: fp.to_string(),
+            tools: tools.clone(),
+            warnings,
+            blas_linked: blas_linked.clone(),
+            wheel: wheel.clone(),
+            build_root: None,
+            runtime: p.clone(),
+        });
+    }
+    Some(rows)
 }
 
 #[cfg(test)]
@@ -845,6 +977,7 @@ mod tests {
             blas_query: None,
             int_width: None,
             files: Default::default(),
+            runtime: vec![],
         }
     }
 

@@ -723,10 +723,11 @@ fn site_packages(ctx: &StepContext) -> Option<PathBuf> {
 /// Test: the project's pytest in the variant's environment, with the variant's thread
 /// variables and `CFGMX_BLAS_THREADING` (what its BLAS build promises: `sequential`, `pthread`,
 /// `openmp`), results from pytest's JUnit file.
-pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
-    let log = ctx.log("test");
-    let threads = runner::test_threads(ctx.job);
-    let held = if ctx.job.threaded {
+pub fn test(ctx: &StepContext, point: Option<&cfgmx_model::Point>) -> (StepResult, TestCounts) {
+    let suffix = runner::point_suffix(point);
+    let log = ctx.log(&format!("test{suffix}"));
+    let threads = runner::point_threads(ctx.job, point);
+    let held = if ctx.job.threaded || point.and_then(cfgmx_model::Point::threads).is_some() {
         ctx.budget.take_exactly(threads)
     } else {
         ctx.budget.take(1)
@@ -741,7 +742,7 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
         }
     };
     let k = held.count();
-    let junit = ctx.vdir.join("test-results.xml");
+    let junit = ctx.vdir.join(format!("test-results{suffix}.xml"));
     let _ = std::fs::remove_file(&junit);
     let mut cmd = ctx
         .base(venv_python(ctx))
@@ -757,14 +758,13 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
         // The source tree is fingerprinted: no __pycache__ written into it.
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .timeout(ctx.step_timeout.unwrap_or(Duration::from_secs(3600)));
-    for v in &ctx.job.thread_vars {
-        cmd = cmd.env(v, threads.to_string());
-    }
-    if !ctx.job.thread_vars.iter().any(|v| v == "OMP_NUM_THREADS") {
-        cmd = cmd.env("OMP_NUM_THREADS", threads.to_string());
-    }
     if let Some(t) = &ctx.job.blas_threading {
         cmd = cmd.env("CFGMX_BLAS_THREADING", t);
+    }
+    // The thread count the matrix (or the runtime point) declares, the point's own variables
+    // last: as for CMake and Meson tests.
+    for (k, v) in ctx.job.test_env(threads, point) {
+        cmd = cmd.env(k, v);
     }
     append(&log, &format!("$ {}", cmd.display()));
     let o = cmd.logged(&log);
@@ -782,7 +782,7 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
             ..Default::default()
         },
     };
-    let mut r = runner::finish(ctx, "test", &o, k);
+    let mut r = runner::finish_logged(ctx, "test", &log, &o, k);
     if let (StepStatus::Failed, false, Some(key)) =
         (r.status, o.timed_out, crate::keyline::test(&counts.cases))
     {

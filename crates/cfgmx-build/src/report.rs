@@ -167,11 +167,31 @@ pub struct VariantResult {
     /// shards built in different roots link each variant's logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_root: Option<String>,
+    /// The runtime point its test step ran at (the matrix's `[runtime]`): one row per point
+    /// of a variant, its configure and build shared with the variant's other points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<cfgmx_model::Point>,
 }
 
 impl VariantResult {
     pub fn step(&self, name: &str) -> Option<&StepResult> {
         self.steps.iter().find(|s| s.step == name)
+    }
+
+    /// The variant's name, with its runtime point when it has one: `gcc-debug [threads=2]`.
+    pub fn row_name(&self) -> String {
+        match &self.runtime {
+            Some(p) => format!("{} [{}]", self.name, p.label()),
+            None => self.name.clone(),
+        }
+    }
+
+    /// What identifies the row among a run's: the hash, and the runtime point's key.
+    pub fn row_key(&self) -> String {
+        match &self.runtime {
+            Some(p) => format!("{}@{}", self.hash, p.key()),
+            None => self.hash.clone(),
+        }
     }
 
     /// A row for a variant that was not built: no steps, `status` and why.
@@ -212,6 +232,7 @@ impl VariantResult {
             blas_linked: Vec::new(),
             wheel: None,
             build_root: None,
+            runtime: None,
         }
     }
 
@@ -321,7 +342,7 @@ impl RunReport {
                 if v.status == Status::Unavailable {
                     v.hash_kind = HashKind::Spec;
                 }
-                seen.insert(v.hash.clone(), v);
+                seen.insert(v.row_key(), v);
             }
         }
         out.variants = seen.into_values().collect();
@@ -343,7 +364,7 @@ impl RunReport {
                 };
                 let status = status_label(v.status);
                 vec![
-                    v.name.clone(),
+                    v.row_name(),
                     // The CONCRETE column: a variant that cannot be built here has none.
                     match v.hash_kind {
                         HashKind::Concrete => cfgmx_model::hash::short_hash(&v.hash).to_string(),
@@ -384,7 +405,7 @@ impl RunReport {
                     (None, None) if v.status == Status::NoTests => "ran no test".into(),
                     (None, None) => String::new(),
                 };
-                format!("{} {}: {why}", status_label(v.status), v.name)
+                format!("{} {}: {why}", status_label(v.status), v.row_name())
             })
             .collect()
     }
@@ -397,7 +418,14 @@ impl RunReport {
         use std::time::Duration;
         let mut report = Report::new(format!("cfgmx build {}", self.matrix));
         for v in &self.variants {
-            let mut suite = TestSuite::new(v.name.clone());
+            // A suite per variant and runtime point, each variable of the point a property.
+            let mut suite = TestSuite::new(v.row_name());
+            for (k, x) in v.runtime.iter().flat_map(|p| &p.0) {
+                suite.add_property(quick_junit::Property::new(
+                    format!("runtime.{k}"),
+                    x.clone(),
+                ));
+            }
             // What the tests ran with and where their results were read from.
             if let Some(t) = v.threads {
                 suite.add_property(quick_junit::Property::new("threads", t.to_string()));
@@ -429,11 +457,7 @@ impl RunReport {
                 let why = v.reason.as_deref().unwrap_or("not run");
                 st.set_message(format!("{}: {why}", status_label(v.status)));
                 let mut tc = TestCase::new("build", st);
-                tc.set_classname(format!(
-                    "{}.{}",
-                    v.name,
-                    cfgmx_model::hash::short_hash(&v.hash)
-                ));
+                tc.set_classname(class_base(v));
                 suite.add_test_case(tc);
             }
             for s in &v.steps {
@@ -466,11 +490,7 @@ impl RunReport {
                         if let Some(c) = &cached {
                             tc.set_system_out(c.clone());
                         }
-                        tc.set_classname(format!(
-                            "{}.{}.test",
-                            v.name,
-                            cfgmx_model::hash::short_hash(&v.hash)
-                        ));
+                        tc.set_classname(format!("{}.test", class_base(v)));
                         tc.set_time(Duration::from_secs_f64(t.time_s.max(0.0)));
                         suite.add_test_case(tc);
                     }
@@ -513,11 +533,7 @@ impl RunReport {
                 if let Some(c) = &cached {
                     tc.set_system_out(c.clone());
                 }
-                tc.set_classname(format!(
-                    "{}.{}",
-                    v.name,
-                    cfgmx_model::hash::short_hash(&v.hash)
-                ));
+                tc.set_classname(class_base(v));
                 tc.set_time(Duration::from_secs_f64(s.duration_s.max(0.0)));
                 suite.add_test_case(tc);
             }
@@ -589,9 +605,9 @@ impl RunReport {
         for v in &self.variants {
             h.push_str(&format!(
                 "<tr id=\"v-{}\" class=\"{}\"><td>{}</td><td><code>{}</code></td><td>{}</td>",
-                esc(&v.hash),
+                esc(&v.row_key()),
                 status_class(v.status),
-                esc(&v.name),
+                esc(&v.row_name()),
                 esc(cfgmx_model::hash::short_hash(&v.hash)),
                 esc(status_label(v.status))
             ));
@@ -668,8 +684,8 @@ impl RunReport {
                     };
                     h.push_str(&format!(
                         "<tr><td><a href=\"#v-{}\">{}</a></td><td>{name}</td><td class=\"{class}\">{class}</td><td>{:.2}s</td></tr>\n",
-                        esc(&v.hash),
-                        esc(&v.name),
+                        esc(&v.row_key()),
+                        esc(&v.row_name()),
                         t.time_s
                     ));
                 }
@@ -712,7 +728,7 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &dyn Fn(&VariantResult) -> Str
             s.push_str(&format!(
                 "<div class=\"sub {}\"><small>{}</small><br>",
                 status_class(v.status),
-                esc(&v.name)
+                esc(&sub_label(cell, v))
             ));
         }
         // Why it did not pass, in the cell: the failed step and its key line, or why it was
@@ -752,9 +768,9 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &dyn Fn(&VariantResult) -> Str
             Some(l) => s.push_str(&format!(
                 "<a href=\"{}\" title=\"{}\">{label}</a>",
                 esc(&l),
-                esc(&v.name)
+                esc(&v.row_name())
             )),
-            None => s.push_str(&format!("<a href=\"#v-{}\">{label}</a>", esc(&v.hash))),
+            None => s.push_str(&format!("<a href=\"#v-{}\">{label}</a>", esc(&v.row_key()))),
         }
         if multi {
             s.push_str("</div>");
@@ -762,6 +778,15 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &dyn Fn(&VariantResult) -> Str
     }
     s.push_str("</td>");
     s
+}
+
+/// A sub-cell's name: the runtime point alone when the cell holds one variant's points (its
+/// row and column already name the variant), else the variant and its point.
+fn sub_label(cell: &[&VariantResult], v: &VariantResult) -> String {
+    match &v.runtime {
+        Some(p) if cell.iter().all(|o| o.hash == v.hash) => p.label(),
+        _ => v.row_name(),
+    }
 }
 
 const STYLE: &str = "<style>
@@ -788,6 +813,16 @@ tr.why pre,td pre{white-space:pre-wrap;color:#222;background:#f7f7f7;padding:.4e
 table.list td.passed a,table.list td.failed a,table.list td.no_tests a{color:#fff}
 </style>
 ";
+
+/// A JUnit classname's stem: variant, short hash, and the runtime point when there is one
+/// (the points of a variant run the same tests: without it a dashboard would merge them).
+fn class_base(v: &VariantResult) -> String {
+    let short = cfgmx_model::hash::short_hash(&v.hash);
+    match &v.runtime {
+        Some(p) => format!("{}.{short}[{}]", v.name, p.label()),
+        None => format!("{}.{short}", v.name),
+    }
+}
 
 /// `passed/ran`, with the skipped ones named when there are: `2/2`, `1/2 (1 skipped)`.
 fn tests_cell(v: &VariantResult) -> String {
@@ -921,7 +956,57 @@ mod tests {
             blas_linked: vec![],
             wheel: None,
             build_root: None,
+            runtime: None,
         }
+    }
+
+    /// A variant's runtime points are rows of their own: merging shards keeps each (the same
+    /// hash at two points is two results), JUnit has a suite per point with its values.
+    #[test]
+    fn runtime_points_are_rows_of_their_own() {
+        let at = |t: &str| {
+            let mut v = variant(
+                "a",
+                Status::Passed,
+                StepStatus::Passed,
+                &[("ok", TestStatus::Passed)],
+            );
+            v.runtime = Some(cfgmx_model::Point(
+                [("threads".to_string(), t.to_string())]
+                    .into_iter()
+                    .collect(),
+            ));
+            v
+        };
+        let part = |t: &str| RunReport {
+            schema: 1,
+            matrix: "m".into(),
+            variants: vec![at(t)],
+            ..Default::default()
+        };
+        let merged = RunReport::merge(vec![part("1"), part("2"), part("1")]).unwrap();
+        let names: Vec<String> = merged
+            .variants
+            .iter()
+            .map(VariantResult::row_name)
+            .collect();
+        assert_eq!(names, ["a [threads=1]", "a [threads=2]"]);
+        let back = quick_junit::Report::deserialize_from_str(&merged.junit()).unwrap();
+        let suites: Vec<&str> = back.test_suites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(suites, ["a [threads=1]", "a [threads=2]"]);
+        let prop = |i: usize| {
+            back.test_suites[i]
+                .properties
+                .iter()
+                .find(|p| p.name.as_str() == "runtime.threads")
+                .map(|p| p.value.to_string())
+        };
+        assert_eq!((prop(0), prop(1)), (Some("1".into()), Some("2".into())));
+        // Two sub-cells in the one grid cell, each named by its point.
+        let html = merged.html(&|_| String::new());
+        assert!(
+            html.contains("<small>threads=1</small>") && html.contains("<small>threads=2</small>")
+        );
     }
 
     fn report() -> RunReport {

@@ -5,6 +5,7 @@ use crate::budget::Budget;
 use crate::job::Job;
 use crate::report::{StepResult, StepStatus, TestCaseResult, TestStatus};
 use cfgmx_exec::Cmd;
+use cfgmx_model::Point;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -137,7 +138,18 @@ pub(crate) fn finish(
     o: &cfgmx_exec::Outcome,
     cores: usize,
 ) -> StepResult {
-    let log = ctx.log(step);
+    finish_logged(ctx, step, &ctx.log(step), o, cores)
+}
+
+/// [`finish`] for a step whose log is not named after it (a runtime point's test).
+pub(crate) fn finish_logged(
+    ctx: &StepContext,
+    step: &str,
+    log: &Path,
+    o: &cfgmx_exec::Outcome,
+    cores: usize,
+) -> StepResult {
+    let log = log.to_path_buf();
     let ok = o.success();
     StepResult {
         step: step.into(),
@@ -749,6 +761,20 @@ pub fn test_threads(job: &Job) -> usize {
     }
 }
 
+/// The thread count of a runtime point's test run: the point's `threads` (for every variant:
+/// the user asked for that count, and a sequential variant's own OpenMP-reading code sees it
+/// too), else the variant's [`test_threads`].
+pub fn point_threads(job: &Job, point: Option<&Point>) -> usize {
+    point
+        .and_then(Point::threads)
+        .map_or_else(|| test_threads(job), |t| t.max(1) as usize)
+}
+
+/// The suffix of a runtime point's files (log, JUnit file, Meson testlog): none without one.
+pub(crate) fn point_suffix(point: Option<&Point>) -> String {
+    point.map(|p| format!("-{}", p.key())).unwrap_or_default()
+}
+
 /// The largest PROCESSORS of the tests ctest would run (its `--show-only=json-v1` listing,
 /// with the same selection); 1 when none sets it or the listing cannot be read (the run
 /// itself then says what is wrong).
@@ -928,9 +954,16 @@ pub fn test_selection(
 /// exceed the cores held (a test wider than the whole budget runs alone on all of it). Results come from the
 /// driver's structured output (ctest's JUnit file, Meson's testlog.json), the summary text
 /// only for a ctest without `--output-junit`.
-pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
-    let log = ctx.log("test");
-    let threads = test_threads(ctx.job);
+///
+/// With a runtime `point`, its thread count and variables are the test's environment, and
+/// its log, JUnit file and Meson testlog carry the point's key, so the points of one build
+/// dir run side by side without sharing a file. `rebuild: false` tells `meson test` not to
+/// run ninja first: the points after a variant's first run concurrently in one build dir,
+/// where two ninjas would race on its logs (the first point's run built what the tests need).
+pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepResult, TestCounts) {
+    let suffix = point_suffix(point);
+    let log = ctx.log(&format!("test{suffix}"));
+    let threads = point_threads(ctx.job, point);
     let bdir = ctx.build_dir();
     let selection = match ctx.system {
         System::Cmake => Ok(test_selection(ctx.system, &ctx.job.test, &[])),
@@ -963,7 +996,8 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
         }
         System::Meson => 1,
     };
-    let held = if ctx.job.threaded || widest > 1 {
+    let counted = ctx.job.threaded || point.and_then(Point::threads).is_some();
+    let held = if counted || widest > 1 {
         ctx.budget.take_exactly(widest * threads)
     } else {
         ctx.budget.take(ctx.budget.share())
@@ -976,8 +1010,10 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
     // ctest counts a test's PROCESSORS against `-j`: with one slot per `threads` cores, the
     // tests it runs together never have more threads than the cores held.
     let parallel = (k / threads).max(1);
-    let junit = ctx.vdir.join("test-results.xml");
-    let testlog = bdir.join("meson-logs").join("testlog.json");
+    let junit = ctx.vdir.join(format!("test-results{suffix}.xml"));
+    let testlog = bdir
+        .join("meson-logs")
+        .join(format!("testlog{suffix}.json"));
     // Results of an earlier run must never stand for this one.
     let _ = std::fs::remove_file(&junit);
     let _ = std::fs::remove_file(&testlog);
@@ -1001,16 +1037,17 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
             .args(["test", "-C"])
             .arg(&bdir)
             .arg("--print-errorlogs")
+            .args((!rebuild).then_some("--no-rebuild"))
+            .arg("--logbase")
+            .arg(format!("testlog{suffix}"))
             .arg("--num-processes")
             .arg(parallel.to_string()),
     };
     // The test's thread count overrides any from the matrix env: it is the count the matrix
-    // declares, and the budget holds that many cores for it.
-    for v in &ctx.job.thread_vars {
-        cmd = cmd.env(v, threads.to_string());
-    }
-    if !ctx.job.thread_vars.iter().any(|v| v == "OMP_NUM_THREADS") {
-        cmd = cmd.env("OMP_NUM_THREADS", threads.to_string());
+    // (or the runtime point) declares, and the budget holds that many cores for it; the
+    // point's own variables come last, they are what this run varies.
+    for (k, v) in ctx.job.test_env(threads, point) {
+        cmd = cmd.env(k, v);
     }
     cmd = cmd.args(&selection);
     header(&log, &cmd);
@@ -1051,7 +1088,7 @@ pub fn test(ctx: &StepContext) -> (StepResult, TestCounts) {
         None => parse_tests(ctx.system, &text),
     };
     counts.unread = unread.clone();
-    let mut r = finish(ctx, "test", &o, k);
+    let mut r = finish_logged(ctx, "test", &log, &o, k);
     if let (StepStatus::Failed, false, Some(key)) =
         (r.status, o.timed_out, crate::keyline::test(&counts.cases))
     {

@@ -23,6 +23,7 @@ pub mod proof;
 pub mod provider;
 pub mod registry;
 pub mod resolve;
+pub mod runtime;
 pub mod toolchain;
 pub mod version;
 
@@ -40,6 +41,7 @@ pub use proof::{LinkTest, Proof};
 pub use provider::{BlasChoice, Build, Decoration, Provider, Threading};
 pub use registry::Registry;
 pub use resolve::{Axes, FlagSet, Resolver, Variant};
+pub use runtime::{Point, Runtime};
 pub use toolchain::{Candidate, Language, Toolchain};
 pub use version::{Version, VersionRange};
 

@@ -46,7 +46,7 @@ pub const BLAS_ABSTRACT: &[&str] = &["sequential", "threaded", "none"];
 
 /// A scalar matrix value as written: string, integer or boolean (GitHub allows all three).
 #[derive(Debug, Clone, PartialEq)]
-enum Scalar {
+pub(crate) enum Scalar {
     Str(String),
     Int(i64),
     Bool(bool),
@@ -87,7 +87,7 @@ impl<'de> Deserialize<'de> for Scalar {
 }
 
 impl Scalar {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         match self {
             Scalar::Str(s) => s.clone(),
             Scalar::Int(i) => i.to_string(),
@@ -138,6 +138,9 @@ struct RawMatrix {
     /// Test selection and settings for every variant (a value's own `test` keys win).
     #[serde(default)]
     test: Option<Spanned<RawTest>>,
+    /// Runtime axes: what a test run sees, not what is built (`runtime.rs`).
+    #[serde(default)]
+    runtime: Option<crate::runtime::RawRuntime>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -423,6 +426,8 @@ pub struct Matrix {
     pub meson: IndexMap<String, String>,
     /// `[test]`: test selection for every variant, under the values' own `test`.
     pub test: TestSettings,
+    /// `[runtime]`: the points each built variant's tests run at (empty: one run).
+    pub runtime: crate::runtime::Runtime,
     pub source: Source,
     /// Non-fatal findings (e.g. an include adding a variable that is not an axis).
     pub warnings: Vec<Diagnostic>,
@@ -935,6 +940,23 @@ impl Validator<'_> {
         let cmake = settings(&raw.cmake);
         let meson = settings(&raw.meson);
         let test = raw.test.as_ref().map(|t| self.test(t)).unwrap_or_default();
+        let runtime = match raw.runtime {
+            Some(r) => {
+                let mut build_keys: Vec<(String, Range<usize>)> = axes
+                    .iter()
+                    .map(|a| (a.name.to_string(), a.span.clone()))
+                    .collect();
+                for e in &raw.include {
+                    for k in e.get_ref().keys() {
+                        if !build_keys.iter().any(|(b, _)| b == k.get_ref()) {
+                            build_keys.push((k.get_ref().clone(), k.span()));
+                        }
+                    }
+                }
+                crate::runtime::parse(r, self.src, self.reg, &build_keys, &mut self.errs)
+            }
+            None => Default::default(),
+        };
 
         Matrix {
             name,
@@ -952,6 +974,7 @@ impl Validator<'_> {
             cmake,
             meson,
             test,
+            runtime,
             source: self.src.clone(),
             warnings: Vec::new(),
         }

@@ -17,6 +17,9 @@ pub struct MatrixCtx {
     pub description: String,
     pub languages: Vec<&'static str>,
     pub threads: u32,
+    /// The largest thread count of a `[runtime]` point (0 without one): a job that tests
+    /// every point needs that many cores, whatever its variants' own threading.
+    pub runtime_threads: u32,
     /// Axis name -> its values, in matrix order.
     pub axes: IndexMap<String, Vec<String>>,
 }
@@ -181,6 +184,7 @@ impl Context {
             description: matrix.description.clone(),
             languages: matrix.languages.iter().map(|l| l.as_str()).collect(),
             threads: matrix.threads,
+            runtime_threads: matrix.runtime.max_threads(),
             axes: matrix
                 .axes
                 .iter()

@@ -306,6 +306,8 @@ pub fn jobs(
     }
     for j in &mut jobs {
         j.threads = m.threads;
+        let axes = j.axes.clone();
+        j.runtime = m.runtime.points(&|k| axes.get(k).cloned());
     }
     Ok(Jobs {
         matrix: m.name.clone(),
@@ -431,6 +433,16 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     let cores = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // A runtime point needing more threads than the cores is refused at its place in the
+    // matrix, before the probe writes its cache or anything is built.
+    {
+        let m = load::matrix(a.matrix.as_deref(), &load::registry(g)?)?;
+        let given = match a.jobs {
+            Some(_) => format!("-j {cores} gives {cores} core(s)"),
+            None => format!("this machine has {cores} core(s)"),
+        };
+        m.runtime.check_cores(&m.source, cores, &given)?;
+    }
     let profile = load_profile(g, a.profile.as_deref(), Some(cores))?;
     if cfgmx_build::interrupted() {
         eprintln!("interrupted");
@@ -467,11 +479,14 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     // A threaded variant's tests run with the matrix's thread count and wait for that many
     // cores; with fewer cores they would wait forever or run with fewer threads than the user
     // ships with, and a pass would prove nothing about the declared count.
-    if threads as usize > cores && jobs.iter().any(|j| j.threaded) {
-        let given = match a.jobs {
-            Some(_) => format!("-j {cores} gives {cores} core(s)"),
-            None => format!("this machine has {cores} core(s)"),
-        };
+    let given = match a.jobs {
+        Some(_) => format!("-j {cores} gives {cores} core(s)"),
+        None => format!("this machine has {cores} core(s)"),
+    };
+    // A runtime point with a thread count of its own does not test with the matrix's.
+    let matrix_threads =
+        |j: &Job| j.runtime.is_empty() || j.runtime.iter().any(|p| p.threads().is_none());
+    if threads as usize > cores && jobs.iter().any(|j| j.threaded && matrix_threads(j)) {
         return Err(CliError::usage(format!(
             "threaded variants test with {threads} threads (the matrix's `threads`, 2 unless set) but {given}: raise -j to at least {threads}, or set `threads = {cores}` in the matrix to test with fewer threads"
         )));
@@ -520,10 +535,17 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
             .ok()
             .map(|p| (p, cfgmx_probe::HELPER_ARG.to_string())),
     };
-    let total = jobs.len();
+    // A row per variant and runtime point: each finishes, or is cached, on its own.
+    let total: usize = jobs.iter().map(|j| j.runtime.len().max(1)).sum();
     let done = AtomicUsize::new(0);
+    let points = if jobs.iter().any(|j| !j.runtime.is_empty()) {
+        format!(" ({total} test runs at their runtime points)")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "cfgmx build: {total} variant(s) of `{matrix}` on {cores} core(s), build root {}",
+        "cfgmx build: {} variant(s) of `{matrix}`{points} on {cores} core(s), build root {}",
+        jobs.len(),
         a.build_root.display()
     );
     // A live display on a terminal; plain lines in CI logs and pipes.
@@ -538,6 +560,7 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         cfgmx_build::RunError::Io(m) => CliError::runtime(m),
     })?;
     out.report.variants.extend(unavailable);
+    // Stable: a variant's runtime points stay in the matrix's order.
     out.report.variants.sort_by(|a, b| a.name.cmp(&b.name));
     drop(live);
     finish(
@@ -713,19 +736,19 @@ impl Live {
                     Status::Failed | Status::TimedOut => format!(
                         "  {}  {}\n{}",
                         t.paint(Tone::Bad, cfgmx_build::report::status_label(r.status)),
-                        r.name,
+                        r.row_name(),
                         indented(t, &failure_lines(r, &self.root))
                     ),
                     Status::NoTests => format!(
                         "  {} {} ({:.1}s)",
                         t.paint(Tone::Warn, "no tests"),
-                        r.name,
+                        r.row_name(),
                         r.duration_s
                     ),
                     _ => format!(
                         "  {}  {} ({:.1}s)",
                         t.paint(Tone::Good, "passed"),
-                        r.name,
+                        r.row_name(),
                         r.duration_s
                     ),
                 };
@@ -806,7 +829,7 @@ fn progress(e: &Event, total: usize, done: &AtomicUsize, t: &Term, root: &Path) 
                 (Some(why), true) => why.clone(),
                 _ => steps.join(", "),
             };
-            let mut l = format!("[{n}/{total}] {verdict} {} ({what})", r.name);
+            let mut l = format!("[{n}/{total}] {verdict} {} ({what})", r.row_name());
             if let Some(t) = r.threads.filter(|t| *t > 1) {
                 l.push_str(&format!(" with {t} threads"));
             }
@@ -1027,7 +1050,7 @@ pub fn run_reproduce(g: &Global, a: ReproduceArgs) -> Result<u8> {
     if g.json {
         println!(
             "{}",
-            serde_json::json!({"variant": j.name, "hash": j.hash, "build_dir": bdir, "configure": step})
+            serde_json::json!({"variant": j.name, "hash": j.hash, "build_dir": bdir, "configure": step, "runtime": j.runtime})
         );
     } else {
         println!("variant   {} ({})", j.name, j.hash);
@@ -1048,6 +1071,32 @@ pub fn run_reproduce(g: &Global, a: ReproduceArgs) -> Result<u8> {
             bdir.display(),
             j.short()
         );
+        // The test run of each runtime point, as `cfgmx build` runs it: its variables quoted
+        // for the shell the line is pasted into (a value it cannot hold is said, not mangled).
+        for p in &j.runtime {
+            let threads = cfgmx_build::runner::point_threads(j, Some(p));
+            let words: std::result::Result<Vec<String>, _> = j
+                .test_env(threads, Some(p))
+                .into_iter()
+                .map(|(k, v)| cfgmx_render::quote::sh(&v).map(|q| format!("{k}={q}")))
+                .collect();
+            let bdir = cfgmx_render::quote::sh(&bdir.display().to_string());
+            match (words, bdir) {
+                (Ok(w), Ok(b)) => println!(
+                    "runtime [{}]: {} ctest --test-dir {b}",
+                    p.label(),
+                    w.join(" ")
+                ),
+                (Err(e), _) | (_, Err(e)) => {
+                    println!(
+                        "runtime [{}]: (not printable for a shell: {:?} {})",
+                        p.label(),
+                        e.value,
+                        e.reason
+                    )
+                }
+            }
+        }
     }
     Ok(0)
 }

@@ -271,6 +271,15 @@ pub fn describe_job(j: &Job, matrix: &str, lock: &Path) -> String {
             format!("{} in tests ({})", j.threads, j.thread_vars.join(", ")),
         );
     }
+    // Its tests run once per runtime point: each named, as the reports name its rows.
+    line(
+        "runtime",
+        j.runtime
+            .iter()
+            .map(|p| format!("[{}]", p.label()))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     line(
         "next",
         format!(
