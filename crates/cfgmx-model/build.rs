@@ -32,6 +32,15 @@ fn main() {
         }
         writeln!(out, "];").unwrap();
     }
+    // The defaults every toolchain descriptor starts from (not a descriptor itself).
+    let defaults = root.join("toolchains/base/defaults.toml");
+    println!("cargo:rerun-if-changed={}", defaults.display());
+    writeln!(
+        out,
+        "pub const TOOLCHAIN_DEFAULTS: &str = include_str!({:?});",
+        defaults.canonicalize().unwrap().display().to_string()
+    )
+    .unwrap();
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("embedded.rs");
     std::fs::write(dest, out).unwrap();
 }

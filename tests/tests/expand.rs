@@ -149,7 +149,8 @@ fn diff_across_matrix_files_shows_an_edited_descriptor_flag() {
     let gcc = std::fs::read_to_string(repo().join("toolchains/gcc.toml")).unwrap();
     std::fs::write(
         tc.join("gcc.toml"),
-        gcc.replacen("flags = [\"-g\", \"-O0\"]", "flags = [\"-g3\", \"-O0\"]", 1),
+        // gcc's debug is the defaults' (toolchains/base/defaults.toml): its own overrides it
+        format!("{gcc}\n[[facets.debug]]\nflags = [\"-g3\", \"-O0\"]\n"),
     )
     .unwrap();
     let base = run_in(d.path(), &["expand", "--json"]).json();

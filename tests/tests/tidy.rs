@@ -70,3 +70,74 @@ fn the_lints_that_keep_the_layers_stay_in_place() {
         );
     }
 }
+
+/// A compiler's spelling is data (`toolchains/`: `[driver]`, facets), never Rust or a template:
+/// a flag or a linker's words written in code is one family's, and the next family (cl, with
+/// `/D`, `/Fe`, `/link`) silently gets it. Tests inside the sources (after `#[cfg(test)]`)
+/// may spell what they check; a line that spells another tool's argument (CMake's `-D`,
+/// ctest's `-E`, `sh -c`) says so with `not a compiler's`. `.so` is left alone: the probe and
+/// the runner read it in the names of files on disk (the platform's, not the compiler's).
+#[test]
+fn no_compiler_spelling_outside_the_data() {
+    let flag = regex::Regex::new(
+        r#""-(D|I|l|L|o|c|E|x|dM|Wl,|rpath|fopenmp|fPIC|O[0-3s]?|g)("|\{)|cannot find -l|undefined reference|unable to find library|"\.(o|a|obj|lib|dll)""#,
+    )
+    .unwrap();
+    let mut files = sources();
+    for e in std::fs::read_dir(repo().join("templates")).unwrap() {
+        files.push(e.unwrap().path());
+    }
+    let mut found = Vec::new();
+    for p in files {
+        let text = std::fs::read_to_string(&p).unwrap();
+        let code = text.split("\n#[cfg(test)]").next().unwrap_or("");
+        for (i, line) in code.lines().enumerate() {
+            let comment = line.trim_start().starts_with("//");
+            if !comment && flag.is_match(line) && !line.contains("not a compiler's") {
+                found.push(format!("{}:{}: {}", p.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "compiler spellings in code (move them to toolchains/, `[driver]`):\n{}",
+        found.join("\n")
+    );
+}
+
+/// The OpenMP thread variable is spelled once (`cfgmx_model::OMP_NUM_THREADS`): resolution,
+/// link tests, the probe and the build's test runs all set or clear the same name.
+#[test]
+fn omp_num_threads_is_spelled_once() {
+    let mut at = Vec::new();
+    for p in sources() {
+        let text = std::fs::read_to_string(&p).unwrap();
+        let code = text.split("\n#[cfg(test)]").next().unwrap_or("");
+        for (i, line) in code.lines().enumerate() {
+            if line.contains("\"OMP_NUM_THREADS\"") && !line.trim_start().starts_with("//") {
+                at.push(format!("{}:{}", p.display(), i + 1));
+            }
+        }
+    }
+    assert_eq!(at.len(), 1, "{at:#?}");
+    assert!(at[0].contains("cfgmx-model/src/lib.rs"), "{at:#?}");
+}
+
+/// Build modes and their CMake and Meson names are one table (`toolchains/base/defaults.toml`,
+/// `[build_modes]`), not strings in code.
+#[test]
+fn build_type_names_live_in_the_build_modes_table() {
+    let names =
+        regex::Regex::new(r#""(RelWithDebInfo|MinSizeRel|debugoptimized|minsize)""#).unwrap();
+    let mut at = Vec::new();
+    for p in sources() {
+        let text = std::fs::read_to_string(&p).unwrap();
+        let code = text.split("\n#[cfg(test)]").next().unwrap_or("");
+        for (i, line) in code.lines().enumerate() {
+            if names.is_match(line) && !line.trim_start().starts_with("//") {
+                at.push(format!("{}:{}: {}", p.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(at.is_empty(), "{at:#?}");
+}

@@ -126,9 +126,9 @@ impl Job {
         let blas_choice = cv
             .blas_library
             .as_ref()
-            .and_then(|b| reg.blas(&format!("{}-{}", b.provider, b.build)))
+            .and_then(|b| reg.blas(&b.id()))
             .or_else(|| r.blas.clone());
-        let mut thread_vars = vec!["OMP_NUM_THREADS".to_string()];
+        let mut thread_vars = vec![cfgmx_model::OMP_NUM_THREADS.to_string()];
         let mut threaded = r.openmp.is_some();
         if let Some(b) = &blas_choice {
             threaded |= b.build.threading != Threading::Sequential;
@@ -233,8 +233,12 @@ impl Job {
             .iter()
             .map(|v| (v.clone(), threads.to_string()))
             .collect();
-        if !self.thread_vars.iter().any(|v| v == "OMP_NUM_THREADS") {
-            env.push(("OMP_NUM_THREADS".into(), threads.to_string()));
+        if !self
+            .thread_vars
+            .iter()
+            .any(|v| v == cfgmx_model::OMP_NUM_THREADS)
+        {
+            env.push((cfgmx_model::OMP_NUM_THREADS.into(), threads.to_string()));
         }
         for (k, v) in point.into_iter().flat_map(cfgmx_model::Point::env) {
             env.push((k.to_string(), v.to_string()));

@@ -44,12 +44,11 @@ pub fn configure(log: &str) -> Option<String> {
     lines.iter().find(|l| l.contains("ERROR:")).map(|l| cut(l))
 }
 
-/// `error:` (gcc, clang, flang), `Error:` (gfortran), `error #123:` (Intel), `fatal error`,
-/// and the linker's `undefined reference`: never `-Werror=...` in a command line.
-static DIAGNOSTIC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(\berror\b\s*(#\s*\d+\s*)?:|\bundefined reference to\b|\bcannot find -l)")
-        .expect("valid")
-});
+/// `error:` (gcc, clang, flang), `Error:` (gfortran), `error #123:` (Intel), `fatal error`:
+/// never `-Werror=...` in a command line. The linker's own words (`undefined reference`) are
+/// the driver data's (`toolchains/base/defaults.toml`, `link_errors`).
+static DIAGNOSTIC: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\berror\b\s*(#\s*\d+\s*)?:").expect("valid"));
 /// A location line on its own (`t.f90:3:5:`), which gfortran prints before its `Error:`.
 static LOCATION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\S+:\d+(:\d+)?:\s*$").expect("valid"));
@@ -60,7 +59,7 @@ pub fn build(log: &str) -> Option<String> {
     let i = lines.iter().position(|l| {
         // ninja's and make's own lines and the echoed command are not diagnostics
         !(l.starts_with("FAILED:") || l.starts_with("ninja:") || l.starts_with("$ "))
-            && DIAGNOSTIC.is_match(l)
+            && (DIAGNOSTIC.is_match(l) || cfgmx_model::toolchain::default_driver().is_link_error(l))
     })?;
     let line = lines[i].trim();
     let at = lines[..i]

@@ -880,10 +880,10 @@ pub fn test_selection(
                 a.extend(["-R".into(), any(v)]);
             }
             if let Some(v) = t.exclude.as_deref().filter(|v| !v.is_empty()) {
-                a.extend(["-E".into(), any(v)]);
+                a.extend(["-E".into(), any(v)]); // ctest's, not a compiler's
             }
             if let Some(v) = t.labels.as_deref().filter(|v| !v.is_empty()) {
-                a.extend(["-L".into(), labels(v)]);
+                a.extend(["-L".into(), labels(v)]); // ctest's, not a compiler's
             }
             if let Some(v) = t.exclude_labels.as_deref().filter(|v| !v.is_empty()) {
                 a.extend(["-LE".into(), labels(v)]);

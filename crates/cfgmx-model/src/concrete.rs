@@ -215,41 +215,32 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                 let runtime = reg
                     .toolchain(&r.compiler.family)
                     .and_then(|t| t.openmp_runtime().map(str::to_string));
-                // Modes in policy order; within a mode, a build on the compiler's own OpenMP
-                // runtime first, then providers in order of preference (as `pick_blas`).
-                let rt_ok = |b: &BlasRecord| {
-                    b.threading != Threading::Openmp
-                        || reg
-                            .blas(&format!("{}-{}", b.provider, b.build))
-                            .and_then(|c| c.build.openmp_runtime)
-                            == runtime
-                };
-                let mut sorted: Vec<&BlasRecord> = Vec::new();
-                for mode in &modes {
-                    let in_mode: Vec<&BlasRecord> = m
-                        .blas_policy
-                        .prefer
-                        .iter()
-                        .flat_map(|p| {
-                            profile
-                                .blas
-                                .iter()
-                                // an abstract value means an undecorated BLAS of the
-                                // variant's integer width
-                                .filter(move |b| {
-                                    &b.provider == p && b.threading == *mode && b.plain(width)
-                                })
-                        })
-                        .collect();
-                    sorted.extend(in_mode.iter().copied().filter(|b| rt_ok(b)));
-                    sorted.extend(in_mode.iter().copied().filter(|b| !rt_ok(b)));
-                }
-                sorted
+                // an abstract value means an undecorated BLAS of the variant's integer width,
+                // taken in the order `pick_blas` takes the registry's builds in
+                let plain: Vec<&BlasRecord> =
+                    profile.blas.iter().filter(|b| b.plain(width)).collect();
+                crate::resolve::blas_order(
+                    &plain,
+                    &m.blas_policy.prefer,
+                    &modes,
+                    runtime.as_deref(),
+                    |b| {
+                        let build = reg
+                            .providers
+                            .get(&b.provider)
+                            .and_then(|p| p.build(&b.build));
+                        (
+                            b.provider.as_str(),
+                            b.threading,
+                            build.and_then(|x| x.openmp_runtime.as_deref()),
+                        )
+                    },
+                )
             }
             id => profile
                 .blas
                 .iter()
-                .filter(|b| format!("{}-{}", b.provider, b.build) == id || (b.provider == id))
+                .filter(|b| b.id() == id || (b.provider == id))
                 .collect(),
         };
         // A variant's program calls plain `dgemm_` with the integers of its width (`int`
@@ -280,7 +271,7 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
         match wanted.first() {
             Some(b) if req != "none" => {
                 blas_library = Some((*b).clone());
-                let choice: Option<BlasChoice> = reg.blas(&format!("{}-{}", b.provider, b.build));
+                let choice: Option<BlasChoice> = reg.blas(&b.id());
                 if let (Some(choice), Some(abstract_choice)) = (&choice, &r.blas) {
                     if choice.id != abstract_choice.id {
                         let absent = !profile.blas.iter().any(|b| {
@@ -329,9 +320,10 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                     // FindBLAS takes a `BLAS_LIBRARIES` cache entry as found and skips its
                     // search by name (`openblas64` resolves through Debian's alternatives to
                     // whichever build is the default): the ILP64 variant gets exactly this file.
-                    flags
-                        .cmake
-                        .insert("BLAS_LIBRARIES".into(), blas_files(b).join(";"));
+                    flags.cmake.insert(
+                        "BLAS_LIBRARIES".into(),
+                        blas_files(b, &flags.driver).join(";"),
+                    );
                 }
             }
             Some(_) => {}
@@ -404,7 +396,7 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
 /// its libraries where the build's link names stood (`-lmkl_core` becomes the versioned file
 /// the probe found), so the variant links exactly what was asked.
 fn apply_blas_link(flags: &mut FlagSet, rec: &BlasRecord, build_libs: &[String]) {
-    let link = rec.link();
+    let link = rec.link(&flags.driver);
     if !flags.ldflags.iter().any(|f| f == &link.ldflags[0]) {
         for (i, f) in link.ldflags.into_iter().enumerate() {
             flags.ldflags.insert(i, f);
@@ -431,9 +423,9 @@ fn apply_blas_link(flags: &mut FlagSet, rec: &BlasRecord, build_libs: &[String])
 }
 
 /// A record's libraries as CMake list items: the file the probe asked for its own link name,
-/// full paths as they are, and the rest (MKL's system libraries) as `-l` items, which
-/// `target_link_libraries` passes on.
-fn blas_files(rec: &BlasRecord) -> Vec<String> {
+/// full paths as they are, and the rest (MKL's system libraries) in the driver's spelling
+/// (`-lm`), which `target_link_libraries` passes on.
+fn blas_files(rec: &BlasRecord, driver: &crate::Driver) -> Vec<String> {
     let file = rec.path.rsplit('/').next().unwrap_or("");
     let libs = if rec.libs.is_empty() {
         std::slice::from_ref(&rec.path)
@@ -447,11 +439,12 @@ fn blas_files(rec: &BlasRecord) -> Vec<String> {
             } else if file
                 .strip_prefix("lib")
                 .and_then(|f| f.strip_prefix(l.as_str()))
-                .is_some_and(|r| r.starts_with(".so"))
+                .is_some_and(|r| r.starts_with('.'))
             {
+                // the probed file itself, whatever this platform calls a shared library
                 rec.path.clone()
             } else {
-                format!("-l{l}")
+                driver.library(l).concat()
             }
         })
         .collect()

@@ -13,6 +13,7 @@
 
 pub mod concrete;
 pub mod diag;
+pub mod driver;
 pub mod expand;
 pub mod hash;
 pub mod matrix;
@@ -29,6 +30,7 @@ pub mod version;
 
 pub use concrete::{concretize, ChosenCompiler, ConcreteVariant};
 pub use diag::{Diagnostic, Diagnostics, Source};
+pub use driver::Driver;
 pub use expand::{Combo, Combos};
 pub use matrix::{CompilerSpec, Matrix, TestSettings};
 pub use mpi::MpiImpl;
@@ -44,6 +46,11 @@ pub use resolve::{Axes, FlagSet, Resolver, Variant};
 pub use runtime::{Point, Runtime};
 pub use toolchain::{Candidate, Language, Toolchain};
 pub use version::{Version, VersionRange};
+
+/// The OpenMP standard's thread-count variable: every OpenMP runtime reads it, whatever the
+/// compiler family. The one place it is spelled (resolution, link tests, the probe's facet
+/// tests and BLAS query, the build's test runs).
+pub const OMP_NUM_THREADS: &str = "OMP_NUM_THREADS";
 
 /// The name of the embedded default matrix.
 pub const DEFAULT_MATRIX: &str = "hpc16";

@@ -33,13 +33,9 @@ pub const OPENMP_VALUES: &[&str] = &["on", "off"];
 /// Every axis with a meaning to cfgmx.
 pub const ROLES: &[&str] = &[COMPILER, BLAS, BUILD, INT, OPENMP];
 
-/// Build modes and the facet / CMake build type each selects.
-pub const BUILD_MODES: &[(&str, &str)] = &[
-    ("debug", "Debug"),
-    ("release", "Release"),
-    ("relwithdebinfo", "RelWithDebInfo"),
-    ("minsizerel", "MinSizeRel"),
-];
+/// Build modes, the facet each selects and their CMake and Meson names: data, in
+/// `toolchains/base/defaults.toml`.
+pub use crate::toolchain::build_modes;
 
 /// Abstract BLAS values.
 pub const BLAS_ABSTRACT: &[&str] = &["sequential", "threaded", "none"];
@@ -381,21 +377,20 @@ pub struct BlasPolicy {
     pub threaded: Vec<crate::provider::Threading>,
 }
 
-impl Default for BlasPolicy {
-    fn default() -> Self {
+impl BlasPolicy {
+    /// The default policy: providers in the order of their `preference` (`providers/*.toml`),
+    /// OpenMP before pthreads for `threaded`.
+    pub fn from_registry(reg: &Registry) -> Self {
         use crate::provider::Threading::*;
+        let mut ranked: Vec<(u32, &String)> = reg
+            .providers
+            .values()
+            .filter_map(|p| Some((p.preference?, &p.name)))
+            .collect();
+        // stable: equal preferences keep the registry's (file name) order
+        ranked.sort_by_key(|(rank, _)| *rank);
         BlasPolicy {
-            prefer: [
-                "openblas",
-                "blis",
-                "mkl",
-                "essl",
-                "armpl",
-                "libsci",
-                "reference",
-            ]
-            .map(String::from)
-            .to_vec(),
+            prefer: ranked.into_iter().map(|(_, n)| n.clone()).collect(),
             threaded: vec![Openmp, Pthread],
         }
     }
@@ -758,7 +753,7 @@ impl Validator<'_> {
         }
 
         // BLAS policy.
-        let mut blas_policy = BlasPolicy::default();
+        let mut blas_policy = BlasPolicy::from_registry(self.reg);
         if let Some(p) = raw.blas {
             if let Some(prefer) = p.prefer {
                 blas_policy.prefer.clear();
@@ -1120,8 +1115,8 @@ impl Validator<'_> {
                     ),
                 );
             }
-            BUILD if !BUILD_MODES.iter().any(|(m, _)| *m == text) => {
-                let modes: Vec<&str> = BUILD_MODES.iter().map(|(m, _)| *m).collect();
+            BUILD if !build_modes().iter().any(|m| m.name == text) => {
+                let modes: Vec<&str> = build_modes().iter().map(|m| m.name.as_str()).collect();
                 self.err(
                     span,
                     format!("unknown build mode {text:?}"),

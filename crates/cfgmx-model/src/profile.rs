@@ -164,7 +164,7 @@ pub enum IntWidth {
 /// What linking a BLAS record takes: flags before the objects, libraries after them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlasLink {
-    /// `-L<dir>` and `-Wl,-rpath,<dir>`: the build's directory first, so `-lblas` is this
+    /// The library path and rpath of the build's directory (`Driver::library_dir`), first, so `-lblas` is this
     /// build's and not the system default, and found at run time without `LD_LIBRARY_PATH`.
     pub ldflags: Vec<String>,
     /// [`BlasRecord::libs`], in link order.
@@ -178,14 +178,17 @@ impl IntWidth {
 }
 
 impl BlasRecord {
+    /// The concrete BLAS value this record is (`openblas-openmp`): see [`crate::provider::blas_id`].
+    pub fn id(&self) -> String {
+        crate::provider::blas_id(&self.provider, &self.build)
+    }
+
     /// The one link line of this record: what concretisation puts on a variant's link line
     /// (and what a link test must prove).
-    pub fn link(&self) -> BlasLink {
+    /// `driver` spells the directory flags (the compiler family's).
+    pub fn link(&self, driver: &crate::Driver) -> BlasLink {
         BlasLink {
-            ldflags: vec![
-                format!("-L{}", self.lib_dir),
-                format!("-Wl,-rpath,{}", self.lib_dir),
-            ],
+            ldflags: driver.library_dir(&self.lib_dir),
             libs: self.libs.clone(),
         }
     }

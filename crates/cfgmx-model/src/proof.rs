@@ -21,9 +21,8 @@ use serde::{Deserialize, Serialize};
 /// really runs in parallel (and the default a matrix's tests run with).
 pub const PROOF_THREADS: u32 = 2;
 
-/// The OpenMP standard's thread-count variable: every OpenMP runtime reads it, whatever the
-/// compiler family.
-pub const OPENMP_THREAD_VARS: &[&str] = &["OMP_NUM_THREADS"];
+/// The OpenMP thread-count variables a link test sets (see [`crate::OMP_NUM_THREADS`]).
+pub const OPENMP_THREAD_VARS: &[&str] = &[crate::OMP_NUM_THREADS];
 
 /// The name under which `b` exports the Fortran-interface BLAS routine `routine`
 /// (`<symbol_prefix><routine>_<symbol_suffix>`, as the probe asked the library).
@@ -44,8 +43,13 @@ pub struct LinkTest {
     pub compiler: String,
     /// Compile flags of that language.
     pub flags: Vec<String>,
-    /// The language's link flags, then the libraries (`-L`, rpath, `-lopenblas`).
+    /// The language's link flags and the libraries, as the family's driver orders them
+    /// (`Driver::link_tail`: `-L`, rpath, `-lopenblas`; cl: `openblas.lib /link /LIBPATH:`).
     pub link: Vec<String>,
+    /// How the driver names the executable (`Driver::output`) where it differs from the
+    /// defaults' (`-o`); left out otherwise, so those tests keep their cache keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<String>,
     /// Environment the program runs with (the variant's, plus the thread counts).
     pub env: IndexMap<String, String>,
     /// The BLAS routine to call (`dgemm_`), when the variant links a BLAS.
@@ -109,14 +113,15 @@ pub fn link_test(cv: &ConcreteVariant, reg: &Registry) -> Option<LinkTest> {
         .into_iter()
         .find(|l| cv.compilers.contains_key(l))?;
     let compiler = f.compiler(language)?.to_string();
-    let mut link = f.link_args(language);
-    link.extend(f.lib_args());
+    let link = f.driver.link_tail(&f.link_args(language), &f.libs);
+    let output = if f.driver.output == crate::toolchain::default_driver().output {
+        Vec::new()
+    } else {
+        f.driver.output.clone()
+    };
     let threaded = cv.variant.resolved.openmp.is_some();
     let mut env = f.env.clone();
-    let choice = cv
-        .blas_library
-        .as_ref()
-        .and_then(|b| reg.blas(&format!("{}-{}", b.provider, b.build)));
+    let choice = cv.blas_library.as_ref().and_then(|b| reg.blas(&b.id()));
     if threaded || choice.is_some() {
         let n = PROOF_THREADS.to_string();
         let blas_vars = choice.iter().flat_map(|c| c.build.thread_vars.iter());
@@ -144,6 +149,7 @@ pub fn link_test(cv: &ConcreteVariant, reg: &Registry) -> Option<LinkTest> {
         compiler,
         flags: f.flags(language).to_vec(),
         link,
+        output,
         env,
         blas_symbol: cv.blas_library.as_ref().map(|b| blas_symbol(b, "dgemm")),
         blas_int64: cv.blas_library.as_ref().is_some_and(blas_ilp64),

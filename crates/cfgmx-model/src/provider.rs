@@ -56,6 +56,11 @@ struct RawProvider {
     pkgconfig: Option<Spanned<String>>,
     #[serde(default)]
     detect: Option<Spanned<Detect>>,
+    /// Where it stands in the default order an abstract `blas` value (`sequential`,
+    /// `threaded`) picks providers in: lower first; a provider without one is picked only
+    /// when a matrix's `[blas] prefer` names it.
+    #[serde(default)]
+    preference: Option<u32>,
     builds: Vec<RawBuild>,
     #[serde(default)]
     notes: Vec<String>,
@@ -196,6 +201,9 @@ pub struct Provider {
     pub description: String,
     pub pkgconfig: Option<String>,
     pub detect: Detect,
+    /// See `RawProvider::preference`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preference: Option<u32>,
     pub builds: Vec<Build>,
     pub notes: Vec<String>,
     #[serde(skip)]
@@ -415,6 +423,7 @@ impl Provider {
             description: raw.description,
             pkgconfig: raw.pkgconfig.map(Spanned::into_inner),
             detect: raw.detect.map(Spanned::into_inner).unwrap_or_default(),
+            preference: raw.preference,
             builds,
             notes: raw.notes,
             origin: src.name.clone(),
@@ -424,6 +433,11 @@ impl Provider {
     pub fn build(&self, name: &str) -> Option<&Build> {
         self.builds.iter().find(|b| b.name == name)
     }
+}
+
+/// A provider build's id, the concrete `blas` value that names it: `<provider>-<build>`.
+pub fn blas_id(provider: &str, build: &str) -> String {
+    format!("{provider}-{build}")
 }
 
 fn unspan(v: Vec<Spanned<String>>) -> Vec<String> {

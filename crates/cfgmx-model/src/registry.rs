@@ -17,6 +17,11 @@ pub fn builtin_toolchain_files() -> &'static [(&'static str, &'static str)] {
     embedded::TOOLCHAINS
 }
 
+/// The embedded `toolchains/base/defaults.toml`: what every descriptor starts from.
+pub fn builtin_toolchain_defaults() -> &'static str {
+    embedded::TOOLCHAIN_DEFAULTS
+}
+
 /// The embedded `providers/*.toml` files.
 pub fn builtin_provider_files() -> &'static [(&'static str, &'static str)] {
     embedded::PROVIDERS
@@ -198,7 +203,7 @@ impl Registry {
         self.providers.values().flat_map(|p| {
             p.builds
                 .iter()
-                .map(move |b| format!("{}-{}", p.name, b.name))
+                .map(move |b| crate::provider::blas_id(&p.name, &b.name))
         })
     }
 
@@ -206,7 +211,7 @@ impl Registry {
     pub fn blas(&self, id: &str) -> Option<BlasChoice> {
         for p in self.providers.values() {
             let choice = |b: &crate::provider::Build| BlasChoice {
-                id: format!("{}-{}", p.name, b.name),
+                id: crate::provider::blas_id(&p.name, &b.name),
                 provider: p.name.clone(),
                 build: b.clone(),
                 pkgconfig: p.pkgconfig.clone(),

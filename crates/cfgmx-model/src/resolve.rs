@@ -10,8 +10,7 @@ use crate::diag::Diagnostic;
 use crate::expand::Combo;
 use crate::hash::{canonical_json, push_json_bytes, sha256_hex, SpecHasher};
 use crate::matrix::{
-    CompilerSpec, Contribution, Matrix, TestSettings, BLAS, BUILD, BUILD_MODES, COMPILER, INT,
-    OPENMP,
+    CompilerSpec, Contribution, Matrix, TestSettings, BLAS, BUILD, COMPILER, INT, OPENMP,
 };
 use crate::profile::IntWidth;
 use crate::provider::{BlasChoice, Threading};
@@ -51,6 +50,10 @@ pub struct FlagSet {
     pub meson: IndexMap<String, String>,
     /// Environment for configuring, building and testing (thread counts, matrix env).
     pub env: IndexMap<String, String>,
+    /// The C compiler family's spellings, for [`FlagSet::lib_args`]. Not serialised: a fact
+    /// of the family, which the spec hash names.
+    #[serde(skip)]
+    pub driver: crate::Driver,
 }
 
 impl FlagSet {
@@ -105,17 +108,12 @@ impl FlagSet {
         v
     }
 
-    /// `-lopenblas -lgomp`: the libraries as linker arguments.
+    /// The libraries as linker arguments, in the family's spelling (`-lopenblas`,
+    /// `openblas.lib`).
     pub fn lib_args(&self) -> Vec<String> {
         self.libs
             .iter()
-            .map(|l| {
-                if l.starts_with('-') || l.contains('/') {
-                    l.clone()
-                } else {
-                    format!("-l{l}")
-                }
-            })
+            .flat_map(|l| self.driver.library(l))
             .collect()
     }
 }
@@ -362,7 +360,10 @@ impl<'a> Resolver<'a> {
         let version = None; // abstract: the probe supplies versions during concretisation
         let lang_tc = |l: Language| if l == Language::Fortran { &ftc } else { &tc };
 
-        let mut flags = FlagSet::default();
+        let mut flags = FlagSet {
+            driver: tc.driver.clone(),
+            ..FlagSet::default()
+        };
         let mut warnings = Vec::new();
         for lang in &m.languages {
             let t = lang_tc(*lang);
@@ -468,10 +469,10 @@ impl<'a> Resolver<'a> {
         let build = get(BUILD).map(str::to_string);
         if let Some(b) = &build {
             add_facet(b, &mut flags, &mut facets, true, &mut warnings);
-            if let Some((_, ty)) = BUILD_MODES.iter().find(|(m, _)| m == b) {
+            if let Some(mode) = crate::matrix::build_modes().iter().find(|m| m.name == *b) {
                 flags
                     .cmake
-                    .insert("CMAKE_BUILD_TYPE".into(), ty.to_string());
+                    .insert("CMAKE_BUILD_TYPE".into(), mode.cmake.clone());
             }
         }
         let mut openmp = None;
@@ -549,7 +550,7 @@ impl<'a> Resolver<'a> {
             for d in &x.defines {
                 for lang in [Language::C, Language::Cxx] {
                     if m.languages.contains(&lang) {
-                        flags.flags_mut(lang).push(format!("-D{d}"));
+                        flags.flags_mut(lang).extend(tc.driver.define(d));
                     }
                 }
             }
@@ -578,7 +579,7 @@ impl<'a> Resolver<'a> {
         if openmp.is_some() {
             flags
                 .env
-                .entry("OMP_NUM_THREADS".into())
+                .entry(crate::OMP_NUM_THREADS.into())
                 .or_insert(threads.clone());
         }
         for (_, _, x) in &contributions {
@@ -626,13 +627,19 @@ impl<'a> Resolver<'a> {
 
         // The hashed part: descriptor facts used, contributions, and the result.
         let toolchain_part = |t: &Toolchain| {
-            serde_json::json!({
+            let mut part = serde_json::json!({
                 "name": t.name,
                 "executables": t.executables,
                 "version": t.version,
                 "identity": t.identity,
                 "env": t.env,
-            })
+            });
+            // A family's own spellings (cl's `.lib`) shape its link lines; the defaults' are
+            // left out, so the hashes of every family that keeps them stay as they were.
+            if t.driver != *crate::toolchain::default_driver() {
+                part["driver"] = serde_json::to_value(&t.driver).unwrap_or_default();
+            }
+            part
         };
         let mut contrib_part = serde_json::Map::new();
         for (k, v, x) in &contributions {
@@ -697,11 +704,46 @@ fn push_unique(dst: &mut Vec<String>, src: &[String]) {
     }
 }
 
-/// Picks the provider build for an abstract BLAS value: threading modes in the given order;
-/// within a mode, an OpenMP build whose runtime matches the compiler's (`runtime`) first, then
-/// the providers in order of preference. A build declared ILP64 (MKL's `mkl_intel_ilp64`
-/// layers) is picked only for an ILP64 variant, and first for it; a provider whose builds
-/// are not declared by width (OpenBLAS: one build name, LP64 and ILP64 files) serves both.
+/// What [`blas_order`] asks of each candidate: its provider, threading and OpenMP runtime.
+pub type BlasFacts<'a> = (&'a str, Threading, Option<&'a str>);
+
+/// The order an abstract BLAS value (`sequential`, `threaded`) takes candidates in — the
+/// registry's builds ([`pick_blas`]) or a profile's records (concretisation): threading modes
+/// in `threading`'s order; within a mode, providers in order of `prefer` (a provider it does
+/// not name is never taken), a build on the compiler's OpenMP `runtime` before one on another.
+pub fn blas_order<'a, T: Copy>(
+    items: &[T],
+    prefer: &[String],
+    threading: &[Threading],
+    runtime: Option<&str>,
+    facts: impl Fn(T) -> BlasFacts<'a>,
+) -> Vec<T> {
+    let facts = &facts;
+    let mut out = Vec::new();
+    for t in threading {
+        let in_mode: Vec<T> = prefer
+            .iter()
+            .flat_map(|p| {
+                items.iter().copied().filter(move |i| {
+                    let (provider, threading, _) = facts(*i);
+                    provider == p && threading == *t
+                })
+            })
+            .collect();
+        let own_runtime = |i: &T| {
+            let (_, threading, rt) = facts(*i);
+            threading != Threading::Openmp || runtime.is_none() || rt == runtime
+        };
+        out.extend(in_mode.iter().copied().filter(|i| own_runtime(i)));
+        out.extend(in_mode.iter().copied().filter(|i| !own_runtime(i)));
+    }
+    out
+}
+
+/// Picks the provider build for an abstract BLAS value, in [`blas_order`]. A build declared
+/// ILP64 (MKL's `mkl_intel_ilp64` layers) is picked only for an ILP64 variant, and first for
+/// it; a provider whose builds are not declared by width (OpenBLAS: one build name, LP64 and
+/// ILP64 files) serves both.
 pub fn pick_blas(
     reg: &Registry,
     prefer: &[String],
@@ -709,38 +751,38 @@ pub fn pick_blas(
     runtime: Option<&str>,
     width: IntWidth,
 ) -> Option<BlasChoice> {
-    for t in threading {
-        let mode: Vec<(&Arc<crate::provider::Provider>, &crate::provider::Build)> = prefer
-            .iter()
-            .filter_map(|p| reg.providers.get(p))
-            .flat_map(|p| {
-                let declared = p
-                    .builds
-                    .iter()
-                    .any(|b| b.threading == *t && b.int_width == width);
+    type Candidate<'r> = (
+        &'r Arc<crate::provider::Provider>,
+        &'r crate::provider::Build,
+    );
+    let builds: Vec<Candidate> = reg
+        .providers
+        .values()
+        .flat_map(|p| {
+            let declared = |t: Threading| {
                 p.builds
                     .iter()
-                    .filter(move |b| {
-                        b.threading == *t
-                            && (b.int_width == width
-                                || (!declared && b.int_width == IntWidth::Lp64))
-                    })
-                    .map(move |b| (p, b))
-            })
-            .collect();
-        let same_runtime = mode
-            .iter()
-            .find(|(_, b)| runtime.is_some() && b.openmp_runtime.as_deref() == runtime);
-        if let Some((p, b)) = same_runtime.or(mode.first()) {
-            return Some(BlasChoice {
-                id: format!("{}-{}", p.name, b.name),
-                provider: p.name.clone(),
-                build: (*b).clone(),
-                pkgconfig: p.pkgconfig.clone(),
-            });
-        }
-    }
-    None
+                    .any(|b| b.threading == t && b.int_width == width)
+            };
+            p.builds
+                .iter()
+                .filter(move |b| {
+                    b.int_width == width
+                        || (!declared(b.threading) && b.int_width == IntWidth::Lp64)
+                })
+                .map(move |b| (p, b))
+        })
+        .collect();
+    let ordered = blas_order(&builds, prefer, threading, runtime, |(p, b)| {
+        (p.name.as_str(), b.threading, b.openmp_runtime.as_deref())
+    });
+    let (p, b) = *ordered.first()?;
+    Some(BlasChoice {
+        id: crate::provider::blas_id(&p.name, &b.name),
+        provider: p.name.clone(),
+        build: b.clone(),
+        pkgconfig: p.pkgconfig.clone(),
+    })
 }
 
 /// A value as a piece of a variant name: safe as a file name on any system.

@@ -281,7 +281,7 @@ fn owned(name: &str, reg: &Registry) -> Option<String> {
             "`{name}` chooses the compiler an MPI wrapper runs (mpi/ data): a runtime axis cannot vary it"
         ));
     }
-    let thread_var = name == "OMP_NUM_THREADS"
+    let thread_var = name == crate::OMP_NUM_THREADS
         || reg.providers.values().any(|p| {
             p.builds
                 .iter()

@@ -2,7 +2,9 @@
 //!
 //! A descriptor says how to find the family's executables, how to read and confirm its version,
 //! and which flags ("facets") spell OpenMP, debug, optimisation, PIC and language standards for
-//! it. Adding a compiler is adding a file; no code path is family-specific.
+//! it, and how its driver spells definitions, libraries and outputs (`[driver]`, see
+//! `driver.rs`). Every descriptor starts from `toolchains/base/defaults.toml` and says only what
+//! differs. Adding a compiler is adding a file; no code path is family-specific.
 
 use crate::diag::{Diagnostic, Diagnostics, Source};
 use crate::version::{Version, VersionRange};
@@ -53,6 +55,9 @@ struct RawToolchain {
     identity: Option<Spanned<Identity>>,
     #[serde(default)]
     facets: IndexMap<String, Vec<Spanned<RawCandidate>>>,
+    /// The driver's spellings that differ from the defaults.
+    #[serde(default)]
+    driver: crate::driver::RawDriver,
     /// Environment the compiler needs to run (e.g. `CRAYPE_LINK_TYPE`).
     #[serde(default)]
     env: IndexMap<Spanned<String>, String>,
@@ -247,6 +252,8 @@ pub struct Toolchain {
     pub identity: Identity,
     /// Facet name -> candidates in the order the probe tries them.
     pub facets: IndexMap<String, Vec<Candidate>>,
+    /// How its driver spells definitions, libraries, outputs (defaults merged).
+    pub driver: crate::Driver,
     pub env: IndexMap<String, String>,
     /// The system packages that install it. Not part of the spec hash: they say where the
     /// compiler comes from, not what it is.
@@ -493,8 +500,21 @@ impl Toolchain {
                 imprecise: rule.imprecise,
             });
         }
+        let base = defaults();
+        let driver = raw.driver.over(&base.driver, src, &mut errs);
+        // The family's own facets, then the defaults' it does not spell itself; one it spells
+        // as `[]` it has not (MSVC has no PIC flag).
+        let own = raw.facets.iter().map(|(n, c)| (src, n, c));
+        let inherited = base
+            .facets
+            .iter()
+            .filter(|(n, _)| !raw.facets.contains_key(*n))
+            .map(|(n, c)| (&base.src, n, c));
         let mut facets = IndexMap::new();
-        for (fname, cands) in &raw.facets {
+        for (src, fname, cands) in own.chain(inherited) {
+            if cands.is_empty() {
+                continue;
+            }
             let mut out = Vec::new();
             for c in cands {
                 let versions = match &c.get_ref().versions {
@@ -556,6 +576,7 @@ impl Toolchain {
             version,
             identity: raw.identity.map(Spanned::into_inner).unwrap_or_default(),
             facets,
+            driver,
             env: raw
                 .env
                 .into_iter()
@@ -621,6 +642,71 @@ impl Toolchain {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("descriptor serialises")
     }
+}
+
+/// What every descriptor starts from (`toolchains/base/defaults.toml`): driver spellings and
+/// the facets most families spell alike.
+struct Defaults {
+    src: Source,
+    driver: crate::Driver,
+    facets: IndexMap<String, Vec<Spanned<RawCandidate>>>,
+    build_modes: Vec<BuildMode>,
+}
+
+/// A value of the `build` axis: the facet of its name, and the build systems' names for it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BuildMode {
+    #[serde(skip_deserializing)]
+    pub name: String,
+    /// `CMAKE_BUILD_TYPE`.
+    pub cmake: String,
+    /// Meson's `buildtype`.
+    pub meson: String,
+}
+
+/// The build modes, in `toolchains/base/defaults.toml`'s order.
+pub fn build_modes() -> &'static [BuildMode] {
+    &defaults().build_modes
+}
+
+fn defaults() -> &'static Defaults {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawDefaults {
+        driver: crate::driver::RawDriver,
+        build_modes: IndexMap<String, BuildMode>,
+        #[serde(default)]
+        facets: IndexMap<String, Vec<Spanned<RawCandidate>>>,
+    }
+    static D: std::sync::OnceLock<Defaults> = std::sync::OnceLock::new();
+    D.get_or_init(|| {
+        let src = Source::new(
+            "builtin:toolchains/base/defaults.toml",
+            crate::registry::builtin_toolchain_defaults(),
+        );
+        let raw: RawDefaults =
+            crate::diag::parse_toml(&src).expect("embedded toolchain defaults parse");
+        let mut errs = Vec::new();
+        let driver = raw.driver.over(&crate::Driver::default(), &src, &mut errs);
+        assert!(errs.is_empty(), "embedded toolchain defaults are valid");
+        Defaults {
+            src,
+            driver,
+            facets: raw.facets,
+            build_modes: raw
+                .build_modes
+                .into_iter()
+                .map(|(name, m)| BuildMode { name, ..m })
+                .collect(),
+        }
+    })
+}
+
+/// The driver spellings of a compiler not yet known to be of any family (the probe's first
+/// look at a generic `cc`).
+pub fn default_driver() -> &'static crate::Driver {
+    &defaults().driver
 }
 
 /// Result of reading a version banner.

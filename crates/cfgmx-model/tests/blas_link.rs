@@ -78,7 +78,7 @@ fn the_records_link_line_replaces_the_build_link_names_in_place() {
     let v = &variants(&["mkl-sequential"], &p)[0];
     assert!(v.available, "{:?}", v.reasons);
     let f = &v.concrete_flags;
-    let link = v.blas_library.as_ref().unwrap().link();
+    let link = v.blas_library.as_ref().unwrap().link(&f.driver);
     assert_eq!(f.ldflags[..2], link.ldflags[..], "{:?}", f.ldflags);
     // the versioned files by full path, where `-lmkl_*` stood, in link order
     let args = f.lib_args();
@@ -280,4 +280,29 @@ fn an_abstract_value_picks_a_build_of_the_variants_width() {
     ]
     .map(|(a, b)| (a.to_string(), b.to_string()));
     assert_eq!(picked, want);
+}
+
+/// The default provider order is data (`preference` in `providers/*.toml`): NVPL, which the
+/// order once written in Rust left out, serves `threaded` where it is the only threaded BLAS.
+#[test]
+fn threaded_takes_nvpl_where_it_is_the_only_threaded_blas() {
+    let reg = Registry::builtin();
+    let text =
+        "name = \"t\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc\"]\nblas = [\"threaded\"]\n";
+    let m = Matrix::parse(&Source::new("t.toml", text), &reg).unwrap();
+    assert_eq!(m.blas_policy.prefer[0], "openblas");
+    let mut p = Profile::empty(2);
+    p.compilers = vec![gcc()];
+    p.blas = vec![rec(
+        "nvpl",
+        "gomp",
+        Threading::Openmp,
+        "/opt/nvpl/lib",
+        &["nvpl_blas_lp64_gomp", "nvpl_blas_core"],
+    )];
+    let set = m.variant_set(&reg).unwrap();
+    let v = concretize(&set.variants[0], &m, &reg, &p);
+    assert!(v.available, "{:?}", v.reasons);
+    let b = v.blas_library.as_ref().unwrap();
+    assert_eq!((b.provider.as_str(), b.build.as_str()), ("nvpl", "gomp"));
 }

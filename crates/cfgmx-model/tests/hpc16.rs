@@ -147,8 +147,10 @@ fn changing_a_facet_flag_changes_only_the_variants_that_use_it() {
         assert_eq!(changed, uses_it, "{name}: changed={changed}");
     }
 
+    // gcc's debug is the defaults' (toolchains/base/defaults.toml): spelling its own
+    // overrides it for gcc alone.
     let edited = hashes(&registry_with("gcc.toml", |t| {
-        t.replacen("flags = [\"-g\", \"-O0\"]", "flags = [\"-g3\", \"-O0\"]", 1)
+        format!("{t}\n[[facets.debug]]\nflags = [\"-g3\", \"-O0\"]\n")
     }));
     for (name, h) in &base {
         assert_eq!(
@@ -242,3 +244,23 @@ build = ["debug"]
 // cfgmx-spec/2: facet link flags moved from the shared `ldflags` into `link` per language
 // (the hashed flag set changed shape, so the schema line and this value moved together).
 const PINNED: &str = "4f459e6237c51fceaac572a78a770e167817848dc7c6b6cf79d52fcf1fbe912e";
+
+/// A family's own driver spelling is hashed (cl's `.lib` shapes its link lines): editing it
+/// moves that family's hashes, and a family that keeps the defaults' is untouched.
+#[test]
+fn editing_a_familys_driver_spelling_moves_its_hashes() {
+    let m = "name = \"d\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"msvc\", \"gcc\"]\nblas = [\"sequential\"]\n";
+    let hashes = |reg: &Registry| -> Vec<String> {
+        let m = Matrix::parse(&Source::new("d.toml", m), reg).unwrap();
+        let set = m.variant_set(reg).unwrap();
+        set.variants.iter().map(|v| v.hash.clone()).collect()
+    };
+    let base = hashes(&Registry::builtin());
+    let edited = hashes(&registry_with("msvc.toml", |t| {
+        let t2 = t.replacen("library = [\"{}.lib\"]", "library = [\"lib{}.lib\"]", 1);
+        assert_ne!(t, t2, "the edit applies");
+        t2
+    }));
+    assert_ne!(base[0], edited[0], "msvc");
+    assert_eq!(base[1], edited[1], "gcc");
+}

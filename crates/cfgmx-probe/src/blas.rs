@@ -574,7 +574,7 @@ impl Plan<'_> {
             .args(specs)
             // two OpenMP threads: a threaded layer answers more than one (a pool of two
             // starts fast), the sequential one exactly one
-            .env("OMP_NUM_THREADS", "2")
+            .env(cfgmx_model::OMP_NUM_THREADS, "2")
             .timeout(self.timeout);
         // the provider's own variables would change its answers: the library's defaults count
         if let Some(p) = provider {
@@ -586,7 +586,7 @@ impl Plan<'_> {
             }
             for b in &p.builds {
                 for v in b.thread_vars.iter().chain(&b.ignored_vars) {
-                    if v != "OMP_NUM_THREADS" {
+                    if v != cfgmx_model::OMP_NUM_THREADS {
                         cmd = cmd.env_remove(v);
                     }
                 }
@@ -932,11 +932,13 @@ fn compile_query(found: &Found, opts: &ProbeOptions, work: &Path) -> Result<Path
         )
     });
     let mut last = String::from("no C compiler found");
+    // Not yet identified: spelled as the defaults spell it (these are the system's compilers).
+    let driver = cfgmx_model::toolchain::default_driver();
     for cc in ccs.into_iter().take(3) {
         let o = Cmd::new(cc)
-            .args(["-O0", "-w", "query.c", "-o"])
-            .arg(&prog)
-            .arg("-ldl")
+            .arg("query.c")
+            .args(driver.output(&prog.display().to_string()))
+            .args(driver.library("dl"))
             .cwd(&dir)
             .timeout(opts.timeout)
             .output();

@@ -7,7 +7,7 @@
 use crate::identify::Identified;
 use crate::ProbeOptions;
 use cfgmx_exec::{Cmd, Outcome};
-use cfgmx_model::{Candidate, FacetResult, Language, ProbeStatus, Toolchain, Version};
+use cfgmx_model::{Candidate, Driver, FacetResult, Language, ProbeStatus, Toolchain, Version};
 use indexmap::IndexMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -114,31 +114,32 @@ pub fn runtime_hint(runtime: &str, hint: Option<&str>, version: &str) -> String 
     }
 }
 
-/// Why one candidate failed, from the compiler's or the program's messages.
-fn missing_lib(text: &str, lib: &str) -> bool {
-    text.contains(&format!("cannot find -l{lib}"))
-        || text.contains(&format!("unable to find library -l{lib}"))
+/// Why one candidate failed, from the linker's (the family's words) or the dynamic loader's
+/// messages.
+fn missing_lib(text: &str, lib: &str, driver: &Driver) -> bool {
+    driver.says_missing(text, lib)
         || text.contains(&format!("lib{lib}.so")) && text.contains("cannot open shared object")
 }
 
 /// Whether `o` failed because the candidate's OpenMP runtime (its header or library) is not
 /// installed: the compiler itself worked, and every other spelling of that runtime would
 /// fail the same way.
-fn runtime_missing(o: &Outcome, cand: &Candidate) -> bool {
+fn runtime_missing(o: &Outcome, cand: &Candidate, driver: &Driver) -> bool {
     let text = o.combined();
     let missing_header =
         text.contains("omp.h") && (text.contains("not found") || text.contains("No such file"));
     cand.runtime
         .as_deref()
-        .is_some_and(|rt| missing_header || missing_lib(&text, rt))
+        .is_some_and(|rt| missing_header || missing_lib(&text, rt, driver))
 }
 
-fn explain(stage: &str, o: &Outcome, cand: &Candidate, version: &str) -> String {
+fn explain(stage: &str, o: &Outcome, cand: &Candidate, sub: Subject) -> String {
+    let (version, driver) = (sub.version, sub.driver);
     let text = o.combined();
     let rt = cand.runtime.as_deref();
-    let missing_lib = |lib: &str| missing_lib(&text, lib);
+    let missing_lib = |lib: &str| missing_lib(&text, lib, driver);
     if let Some(rt) = rt {
-        if runtime_missing(o, cand) {
+        if runtime_missing(o, cand, driver) {
             let first = text
                 .lines()
                 .find(|l| {
@@ -166,7 +167,7 @@ fn explain(stage: &str, o: &Outcome, cand: &Candidate, version: &str) -> String 
     // after it does not.
     let line = text
         .lines()
-        .find(|l| l.contains("cannot find") || l.contains("undefined reference"))
+        .find(|l| driver.is_link_error(l))
         .or_else(|| {
             text.lines().find(|l| {
                 l.contains("error") || l.contains("unrecognized") || l.contains("unknown")
@@ -212,17 +213,26 @@ struct Ran {
     macros: IndexMap<String, String>,
 }
 
-#[allow(clippy::too_many_arguments)] // one call per candidate, from two places
-fn try_candidate(
-    exe: &Path,
+/// The compiler a candidate is tried with, and its family's driver spellings.
+#[derive(Clone, Copy)]
+struct Subject<'a> {
+    exe: &'a Path,
     lang: Language,
-    version: &str,
+    version: &'a str,
+    driver: &'a Driver,
+}
+
+fn try_candidate(
+    sub: Subject,
     facet: &str,
     cand: &Candidate,
     timeout: Duration,
     work: &Path,
     ids: &[String],
 ) -> Result<Ran, Failed> {
+    let Subject {
+        exe, lang, driver, ..
+    } = sub;
     let dir = work.join(format!("t{}", SCRATCH.fetch_add(1, Ordering::Relaxed)));
     std::fs::create_dir_all(&dir).map_err(|e| Failed::from(format!("scratch directory: {e}")))?;
     let omp = facet == "openmp";
@@ -237,10 +247,8 @@ fn try_candidate(
     let o = Cmd::new(exe)
         .args(&cand.flags)
         .arg(file)
-        .arg("-o")
-        .arg(&prog)
-        .args(&cand.link)
-        .args(cand.libs.iter().map(|l| format!("-l{l}")))
+        .args(driver.output(&prog.display().to_string()))
+        .args(driver.link_tail(&cand.link, &cand.libs))
         .cwd(&dir)
         // A crashing LLVM front end (flang-new-16 on OpenMP) otherwise starts llvm-symbolizer
         // to decorate its backtrace: a fifth of a second for a trace nobody reads.
@@ -251,9 +259,9 @@ fn try_candidate(
         .timeout(timeout)
         .output();
     if !o.success() {
-        let missing = runtime_missing(&o, cand);
+        let missing = runtime_missing(&o, cand, driver);
         return Err(Failed {
-            why: explain("compile/link", &o, cand, version),
+            why: explain("compile/link", &o, cand, sub),
             compile: !o.timed_out && o.signal.is_none() && !missing,
             runtime_missing: missing,
             timed_out: o.timed_out,
@@ -262,12 +270,12 @@ fn try_candidate(
     let run = Cmd::new(&prog)
         .cwd(&dir)
         .env("OMP_DYNAMIC", "false")
-        .env_remove("OMP_NUM_THREADS")
+        .env_remove(cfgmx_model::OMP_NUM_THREADS)
         .env_remove("OMP_THREAD_LIMIT")
         .timeout(timeout)
         .output();
     if !run.success() {
-        return Err(explain("run", &run, cand, version).into());
+        return Err(explain("run", &run, cand, sub).into());
     }
     let macros = printed_macros(&run.stdout, ids);
     if !omp {
@@ -325,11 +333,13 @@ fn test_facet(
     work: &Path,
     mut first: Option<First>,
 ) -> (FacetResult, bool) {
-    let (exe, lang, version) = (
-        id.exe.path.as_path(),
-        id.exe.lang,
-        id.record.version.as_str(),
-    );
+    let sub = Subject {
+        exe: id.exe.path.as_path(),
+        lang: id.exe.lang,
+        version: id.record.version.as_str(),
+        driver: &t.driver,
+    };
+    let (lang, version) = (sub.lang, sub.version);
     let cands = candidates(t, facet, lang, version);
     if cands.is_empty() {
         let none = FacetResult {
@@ -359,9 +369,7 @@ fn test_facet(
         let flag = c.flags.join(" ");
         let outcome = match first.take() {
             Some(known) => known,
-            None => {
-                try_candidate(exe, lang, version, facet, c, timeout, work, &[]).map(|r| r.detail)
-            }
+            None => try_candidate(sub, facet, c, timeout, work, &[]).map(|r| r.detail),
         };
         match outcome {
             Ok(detail) => return (worked(c, detail), false),
@@ -418,7 +426,13 @@ pub fn openmp_with_identity(
     work: &Path,
 ) -> Option<(First, Option<IndexMap<String, String>>)> {
     let c = *candidates(t, "openmp", lang, version).first()?;
-    match try_candidate(exe, lang, version, "openmp", c, timeout, work, ids) {
+    let sub = Subject {
+        exe,
+        lang,
+        version,
+        driver: &t.driver,
+    };
+    match try_candidate(sub, "openmp", c, timeout, work, ids) {
         Ok(ran) => Some((Ok(ran.detail), Some(ran.macros))),
         Err(f) if f.compile && lang == Language::Fortran => None,
         Err(f) => Some((Err(f), None)),
@@ -463,16 +477,13 @@ pub fn test_record(
         };
         let (exe, lang) = (id.exe.path.clone(), id.exe.lang);
         let version = id.record.version.clone();
-        let plain = try_candidate(
-            &exe,
+        let sub = Subject {
+            exe: &exe,
             lang,
-            &version,
-            "plain",
-            &plain,
-            opts.timeout,
-            work,
-            &[],
-        );
+            version: &version,
+            driver: &t.driver,
+        };
+        let plain = try_candidate(sub, "plain", &plain, opts.timeout, work, &[]);
         if let Err(f) = plain {
             id.record.status = ProbeStatus::Failed;
             id.record.error = Some(format!("cannot build a plain program: {}", f.why));
@@ -525,7 +536,14 @@ mod tests {
     fn failures_are_explained() {
         // clang's own first OpenMP spelling, hint and all, as the descriptor has it
         let reg = cfgmx_model::Registry::builtin();
-        let c = reg.toolchain("clang").unwrap().facet("openmp")[0].clone();
+        let clang = reg.toolchain("clang").unwrap();
+        let c = clang.facet("openmp")[0].clone();
+        let sub = Subject {
+            exe: Path::new("clang"),
+            lang: Language::C,
+            version: "16.0.6",
+            driver: &clang.driver,
+        };
         for (stderr, want) in [
             (
                 "t.c:1:10: fatal error: 'omp.h' file not found",
@@ -544,7 +562,7 @@ mod tests {
                 "unknown argument: '-qopenmp'",
             ),
         ] {
-            let got = explain("compile/link", &outcome(stderr), &c, "16.0.6");
+            let got = explain("compile/link", &outcome(stderr), &c, sub);
             assert!(got.contains(want), "{stderr:?} -> {got:?}");
         }
     }

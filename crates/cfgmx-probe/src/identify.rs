@@ -376,8 +376,13 @@ pub fn identify(
         }
     }
 
-    // 1. Identity macros: one preprocessor run gives them all.
-    let macros = match preprocess(exe, &mut r, work) {
+    // 1. Identity macros: one preprocessor run gives them all, spelled as the family the name
+    // belongs to spells it (none for cl), else as the defaults do.
+    let driver = named
+        .first()
+        .map_or(cfgmx_model::toolchain::default_driver(), |t| &t.driver);
+    let dump = dump_args(exe, driver, work);
+    let macros = match preprocess(dump.as_deref(), &mut r) {
         Ok(m) => Some(m),
         Err(Some((st, msg))) => return failed(out, st, msg),
         Err(None) => None,
@@ -445,11 +450,10 @@ pub fn identify(
         // Reported by its version text even though it cannot preprocess.
         out.record.error = Some(format!(
             "cannot preprocess: {}",
-            r.memo
-                .iter()
-                .find(|(k, _)| k.iter().any(|a| a == "-dM"))
-                .map(|(_, o)| format!("{o}: {}", first_line(&o.stderr)))
-                .unwrap_or_default()
+            dump.as_ref()
+                .and_then(|d| r.memo.get(d))
+                .map(|o| format!("{o}: {}", first_line(&o.stderr)))
+                .unwrap_or_else(|| "the family has no macro dump".into())
         ));
         chosen = Some((Arc::clone(t), v.clone()));
     }
@@ -479,30 +483,33 @@ fn failed(mut out: Identified, st: ProbeStatus, msg: String) -> Identified {
     out
 }
 
-/// Runs the preprocessor for the macros. Err(Some) for a hang or crash, Err(None) when it only
-/// failed (the compiler may still be identified by its version text).
-fn preprocess(
-    exe: &Exe,
-    r: &mut Runner,
-    work: &Path,
-) -> Result<IndexMap<String, String>, Option<(ProbeStatus, String)>> {
-    let args: Vec<String> = match exe.lang {
-        Language::C => ["-E", "-dM", "-x", "c", "/dev/null"]
-            .map(String::from)
-            .to_vec(),
-        Language::Cxx => ["-E", "-dM", "-x", "c++", "/dev/null"]
-            .map(String::from)
-            .to_vec(),
+/// The driver's macro dump for `exe`'s language (`None`: the family has none). Fortran's is
+/// given a `.F90` file, which every Fortran compiler with a preprocessor preprocesses.
+fn dump_args(exe: &Exe, driver: &cfgmx_model::Driver, work: &Path) -> Option<Vec<String>> {
+    let file = match exe.lang {
         Language::Fortran => {
-            // .F90 means "preprocess" to every Fortran compiler that has a preprocessor.
             let f = work.join("cfgmx-identity.F90");
             if !f.exists() {
                 let _ = std::fs::write(&f, "end\n");
             }
-            vec!["-E".into(), "-dM".into(), f.display().to_string()]
+            f.display().to_string()
         }
+        _ => String::new(),
     };
-    let o = r.run(&args);
+    driver.dump_macros(exe.lang, &file)
+}
+
+/// Runs the preprocessor for the macros. Err(Some) for a hang or crash, Err(None) when it only
+/// failed or the family cannot dump its macros (the compiler may still be identified by its
+/// version text).
+fn preprocess(
+    args: Option<&[String]>,
+    r: &mut Runner,
+) -> Result<IndexMap<String, String>, Option<(ProbeStatus, String)>> {
+    let Some(args) = args else {
+        return Err(None);
+    };
+    let o = r.run(args);
     if let Some(f) = fatal(o) {
         return Err(Some(f));
     }

@@ -113,7 +113,10 @@ fn key_line(o: &Outcome) -> String {
         .lines()
         .find(|l| {
             let l = l.to_ascii_lowercase();
-            l.contains("error") || l.contains("undefined reference") || l.contains("cannot")
+            // cl's linker says `error LNK2019`; GNU ld's words are the defaults' link errors
+            l.contains("error")
+                || l.contains("cannot")
+                || cfgmx_model::toolchain::default_driver().is_link_error(&l)
         })
         .or_else(|| text.lines().find(|l| !l.trim().is_empty()))
         .unwrap_or("")
@@ -136,11 +139,17 @@ pub fn run_one(t: &LinkTest, timeout: std::time::Duration, dir: &Path) -> Proof 
         return fail(format!("scratch file: {e}"));
     }
     let exe = dir.join("proof");
+    // the defaults' spelling unless the test says the family's own (`LinkTest::output`)
+    let exe_s = exe.display().to_string();
+    let output = if t.output.is_empty() {
+        cfgmx_model::toolchain::default_driver().output(&exe_s)
+    } else {
+        t.output.iter().map(|w| w.replace("{}", &exe_s)).collect()
+    };
     let o = Cmd::new(&t.compiler)
         .args(&t.flags)
         .arg(file)
-        .arg("-o")
-        .arg(&exe)
+        .args(output)
         .args(&t.link)
         .cwd(dir)
         // the compiler's temporary files stay in the scratch directory (removed on Ctrl-C)
@@ -363,6 +372,7 @@ mod tests {
                 ("openblas-serial", "-lopenblas", false),
             ] {
                 let t = LinkTest {
+                    output: vec![],
                     language,
                     compiler: compiler.into(),
                     flags: vec![],
@@ -393,6 +403,7 @@ mod tests {
     #[test]
     fn programs_call_the_decorated_symbol_with_the_integer_width() {
         let mut t = LinkTest {
+            output: vec![],
             language: Language::C,
             compiler: "cc".into(),
             flags: vec![],

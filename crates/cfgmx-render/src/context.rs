@@ -2,7 +2,7 @@
 //! users in `docs/templates.md`; keep the two in step.
 
 use crate::quote;
-use cfgmx_model::matrix::BUILD_MODES;
+use cfgmx_model::matrix::build_modes;
 use cfgmx_model::{ConcreteVariant, Language, Matrix, Profile, Registry, Variant};
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -275,21 +275,17 @@ fn variant_ctx(
         crate::module_dir(compiler_version.as_deref().unwrap_or("default"))
     );
     let build_type = f.cmake.get("CMAKE_BUILD_TYPE").cloned().unwrap_or_default();
-    let meson_buildtype = match r.build.as_deref() {
-        Some(b) => match BUILD_MODES.iter().find(|(m, _)| *m == b) {
-            Some((_, "Debug")) => "debug",
-            Some((_, "Release")) => "release",
-            Some((_, "RelWithDebInfo")) => "debugoptimized",
-            Some((_, "MinSizeRel")) => "minsize",
-            _ => "plain",
-        },
-        None => "plain",
-    }
-    .to_string();
+    // Meson's name for a build mode; `plain` (no flags of Meson's own) without one
+    let meson_buildtype = r
+        .build
+        .as_deref()
+        .and_then(|b| build_modes().iter().find(|m| m.name == b))
+        .map_or("plain", |m| m.meson.as_str())
+        .to_string();
     let blas = r.blas.as_ref().map(|b| {
         let rec = c.and_then(|c| c.blas_library.as_ref());
         BlasCtx {
-            id: rec.map_or(b.id.clone(), |x| format!("{}-{}", x.provider, x.build)),
+            id: rec.map_or(b.id.clone(), |x| x.id()),
             provider: rec.map_or(b.provider.clone(), |x| x.provider.clone()),
             build: rec.map_or(b.build.name.clone(), |x| x.build.clone()),
             threading: rec

@@ -273,7 +273,7 @@ fn blas_values(profile: &Profile) -> Vec<(&'static str, Vec<String>)> {
             .blas
             .iter()
             .filter(|b| (b.threading == Threading::Sequential) == seq)
-            .map(|b| format!("{}-{}", b.provider, b.build))
+            .map(|b| b.id())
             .collect();
         builds.sort();
         builds.dedup();

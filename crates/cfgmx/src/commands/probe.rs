@@ -366,11 +366,7 @@ pub fn render(p: &Profile, term: &Term) -> String {
         } else {
             format!("{}*{}", b.symbol_prefix, b.symbol_suffix)
         };
-        let mut row = vec![
-            format!("{}-{}", b.provider, b.build),
-            b.threading.to_string(),
-            json_word(&b.int_width),
-        ];
+        let mut row = vec![b.id(), b.threading.to_string(), json_word(&b.int_width)];
         if decorated {
             row.push(symbols);
         }
@@ -603,7 +599,7 @@ pub fn print_concrete(
                 .as_ref()
                 .map_or("-".into(), |b| match term.verbose {
                     true => b.path.clone(),
-                    false => format!("{}-{}", b.provider, b.build),
+                    false => b.id(),
                 }),
             notes.join("; "),
         ]);

@@ -189,7 +189,7 @@ pub fn describe(v: &Variant, short: usize) -> String {
         "cmake",
         f.cmake
             .iter()
-            .map(|(k, x)| format!("-D{k}={x}"))
+            .map(|(k, x)| format!("-D{k}={x}")) // CMake's -D, not a compiler's
             .collect::<Vec<_>>()
             .join(" "),
     );
@@ -253,7 +253,7 @@ pub fn describe_job(j: &Job, matrix: &str, lock: &Path) -> String {
         "cmake",
         j.cmake
             .iter()
-            .map(|(k, x)| format!("-D{k}={x}"))
+            .map(|(k, x)| format!("-D{k}={x}")) // CMake's -D, not a compiler's
             .collect::<Vec<_>>()
             .join(" "),
     );

@@ -112,11 +112,12 @@ pub fn run_providers(g: &Global, _a: ProvidersArgs) -> Result<u8> {
     for p in reg.providers.values() {
         for b in &p.builds {
             t.row(vec![
-                format!("{}-{}", p.name, b.name),
+                cfgmx_model::provider::blas_id(&p.name, &b.name),
                 b.threading.to_string(),
+                // a provider's libraries, whichever compiler links them: the defaults' spelling
                 b.libs
                     .iter()
-                    .map(|l| format!("-l{l}"))
+                    .flat_map(|l| cfgmx_model::toolchain::default_driver().library(l))
                     .collect::<Vec<_>>()
                     .join(" "),
                 b.cmake_vendor.clone().unwrap_or_else(|| "-".into()),
