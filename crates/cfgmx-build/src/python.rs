@@ -252,7 +252,7 @@ pub fn configure(ctx: &StepContext, project: &Project) -> StepResult {
     let cmd = ctx
         .base("sh")
         .args([
-            "-c",
+            "-c", // sh's, not a compiler's
             "set -e; \"$0\" -m venv \"$1\"; shift; \"$0\" -V; exec \"$VENV_PYTHON\" -m pip install \
              --disable-pip-version-check --quiet \"$@\"",
         ])
