@@ -559,3 +559,88 @@ fn slurm_array_and_merge_on_a_real_cluster_report_every_variant_and_a_rerun_skip
     );
     assert_eq!(cluster.exit_code(&merge3), "1:0");
 }
+
+/// MPI variants on the real cluster: the array asks for 2 tasks, each task's `cfgmx build`
+/// runs with `-j ntasks x cpus-per-task --mpi-ranks $SLURM_NTASKS`, and the MPI tests of
+/// `tests/projects/mpi-hybrid` (C only) launch 2 ranks with MPICH's and Open MPI's own
+/// launchers inside the allocation. Open MPI as root needs its two variables, which this
+/// harness passes (cfgmx never sets them).
+#[test]
+fn mpi_variants_run_their_ranks_inside_the_allocation() {
+    let tmp = cfgmx_tests::tempdir();
+    let t = tmp.path();
+    let cluster = Cluster::start(&t.join("slurm"));
+    let proj = t.join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    for e in std::fs::read_dir(cfgmx_tests::repo().join("tests/projects/mpi-hybrid")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), proj.join(e.file_name())).unwrap();
+    }
+    let m = t.join("mpi2.toml");
+    std::fs::write(
+        &m,
+        "name = \"mpi2\"\nlanguages = [\"c\"]\n[cmake]\nHYBRID_FORTRAN = \"OFF\"\n[axes]\ncompiler = [\"gcc\"]\nmpi = [\"mpich\", \"openmpi\"]\nblas = [\"sequential\"]\n",
+    )
+    .unwrap();
+    let cache = t.join("probe-cache");
+    let bin = cfgmx_tests::bin();
+    let root_ok = [
+        ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
+        ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+    ];
+    let ms = m.to_str().unwrap();
+    for args in [
+        vec!["generate", ms, "-f", "slurm", "-o", "."],
+        vec!["expand", ms, "--probe"],
+    ] {
+        let o = output(
+            Command::new(&bin)
+                .args(&args)
+                .current_dir(&proj)
+                .env("CFGMX_CACHE_DIR", &cache)
+                .envs(root_ok),
+        );
+        assert!(
+            o.status.success(),
+            "cfgmx {args:?}: {}{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
+    }
+    let array = std::fs::read_to_string(proj.join("slurm/cfgmx-array.sbatch")).unwrap();
+    assert!(array.contains("#SBATCH --ntasks=2"), "{array}");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let env: Vec<(&str, &Path)> = vec![
+        ("PATH", Path::new(&path)),
+        ("CFGMX_CACHE_DIR", &cache),
+        ("NO_COLOR", Path::new("1")),
+        ("OMPI_ALLOW_RUN_AS_ROOT", Path::new("1")),
+        ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", Path::new("1")),
+    ];
+    let (arrays, _merge) = submit(&cluster, &proj, &env);
+    cluster.wait_idle(Duration::from_secs(600));
+    let out = t.join("cfgmx-slurm/proj");
+    for (i, n) in ["gcc-mpich-sequential", "gcc-openmpi-sequential"]
+        .iter()
+        .enumerate()
+    {
+        let log = out.join(format!("logs/cfgmx-{}_{i}.out", arrays[0]));
+        let task = std::fs::read_to_string(&log).unwrap_or_default();
+        let r = read_json(&out.join(format!("results/{n}.json")));
+        let v = &r["variants"][0];
+        assert_eq!(v["status"], "passed", "{n}: {r}\ntask log:\n{task}");
+        // 2 tasks x 1 CPU: 2 cores, 2 ranks
+        assert!(task.contains("on 2 core(s)"), "{n}:\n{task}");
+        let junit = std::fs::read_to_string(
+            out.join(format!("build/{n}"))
+                .join(&v["hash"].as_str().unwrap()[..12])
+                .join("test-results.xml"),
+        )
+        .unwrap_or_default();
+        assert!(junit.contains("hybrid rank 1 of 2"), "{n}: {junit}\n{task}");
+    }
+}

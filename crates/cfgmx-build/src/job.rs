@@ -91,6 +91,10 @@ pub struct Job {
     /// and the lock carries them so another machine configures the same way.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub files: IndexMap<String, String>,
+    /// An MPI variant's ranks per test (`MPIEXEC_MAX_NUMPROCS`): the test step counts a test
+    /// as this many ranks (or its ctest PROCESSORS, when more) times its threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mpi_ranks: Option<u32>,
     /// Which tests the test step runs and how (the matrix's `[test]` and values' `test`);
     /// the driver spellings are `runner::test_selection`'s.
     #[serde(default, skip_serializing_if = "TestSettings::is_empty")]
@@ -211,6 +215,7 @@ impl Job {
                 }),
             int_width: (r.int_width == IntWidth::Ilp64).then(|| "ilp64".to_string()),
             files: IndexMap::new(),
+            mpi_ranks: cv.mpi.as_ref().map(|m| m.ranks),
             test: r.test.clone(),
             runtime: Vec::new(),
         })

@@ -976,6 +976,7 @@ mod tests {
             blas_threading: None,
             blas_query: None,
             int_width: None,
+            mpi_ranks: None,
             files: Default::default(),
             runtime: vec![],
         }

@@ -946,7 +946,8 @@ pub fn test_selection(
     Some(a)
 }
 
-/// Test. A test's cores are its ranks (ctest's PROCESSORS, 1 when unset) times the
+/// Test. A test's cores are its ranks (ctest's PROCESSORS, 1 when unset; an MPI variant's
+/// `MPIEXEC_MAX_NUMPROCS` at least) times the
 /// variant's threads (its thread count when threaded, else 1). A variant with threads or a
 /// multi-rank test waits for the cores of its widest selected test and runs `cores / threads`
 /// ctest slots (ctest counts PROCESSORS against them); a sequential one with single-rank
@@ -996,6 +997,9 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
         }
         System::Meson => 1,
     };
+    // An MPI variant's tests start the ranks cfgmx told CMake (`MPIEXEC_MAX_NUMPROCS`, what
+    // FindMPI's users pass to the launcher) whether or not they declare PROCESSORS.
+    let widest = widest.max(ctx.job.mpi_ranks.unwrap_or(1) as usize);
     let counted = ctx.job.threaded || point.and_then(Point::threads).is_some();
     let held = if counted || widest > 1 {
         ctx.budget.take_exactly(widest * threads)

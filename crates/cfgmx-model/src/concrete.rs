@@ -4,7 +4,7 @@
 
 use crate::hash::{canonical_json, sha256_hex, CONCRETE_SCHEMA};
 use crate::matrix::Matrix;
-use crate::profile::{BlasRecord, CompilerRecord, IntWidth, ProbeStatus, Profile};
+use crate::profile::{BlasRecord, CompilerRecord, IntWidth, MpiRecord, ProbeStatus, Profile};
 use crate::provider::{BlasChoice, Threading};
 use crate::registry::Registry;
 use crate::resolve::{FlagSet, Variant};
@@ -19,6 +19,39 @@ pub struct ChosenCompiler {
     pub path: String,
     pub family: String,
     pub version: String,
+}
+
+/// The MPI wrapper a variant uses for one language.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MpiWrapper {
+    pub path: String,
+    /// The compiler the wrapper runs as installed (`/usr/bin/gcc`), family and version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compiler: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compiler_family: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compiler_version: Option<String>,
+    /// The implementation's variable that points the wrapper at the variant's compiler
+    /// (`OMPI_CC`), with that compiler's path; `None` when the wrapper's own compiler is the
+    /// variant's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_env: Option<(String, String)>,
+}
+
+/// The MPI a variant is built with on this machine.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConcreteMpi {
+    pub implementation: String,
+    pub version: String,
+    /// The launcher installed with the wrappers (`mpirun.openmpi`).
+    pub launcher: String,
+    /// The launcher's rank-count option (`-n`).
+    pub numproc_flag: String,
+    /// Ranks a test may start (`MPIEXEC_MAX_NUMPROCS`): the machine's cores over the
+    /// variant's threads, so ranks x threads never exceeds the cores.
+    pub ranks: u32,
+    pub wrappers: IndexMap<Language, MpiWrapper>,
 }
 
 /// A variant as it would be built on this machine.
@@ -36,6 +69,9 @@ pub struct ConcreteVariant {
     pub compilers: IndexMap<Language, ChosenCompiler>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blas_library: Option<BlasRecord>,
+    /// The MPI wrappers, launcher and version, for a variant with an `mpi`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mpi: Option<ConcreteMpi>,
     /// The flag set with paths and probed flags.
     pub concrete_flags: FlagSet,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -369,14 +405,41 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
         }
     }
 
+    let mpi = r.mpi.as_ref().and_then(|spec| {
+        let threaded = r.openmp.is_some()
+            || blas_library
+                .as_ref()
+                .is_some_and(|b| b.threading != Threading::Sequential);
+        // A runtime point runs every variant's tests with its own thread count, under the one
+        // MPIEXEC_MAX_NUMPROCS the build was configured with: the widest point counts.
+        let threads = if threaded { m.threads.max(1) } else { 1 }.max(m.runtime.max_threads());
+        let ranks = (profile.cpus.max(1) as u32 / threads)
+            .min(profile.max_ranks.unwrap_or(u32::MAX))
+            .max(1);
+        pair_mpi(
+            spec,
+            &compilers,
+            m,
+            reg,
+            profile,
+            ranks,
+            &mut flags,
+            &mut reasons,
+        )
+    });
+
     let available = reasons.is_empty();
     let concrete_hash = available.then(|| {
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "compilers": compilers,
             "facets": records.iter().map(|(l, c)| (l.as_str(), r.facets.iter().filter_map(|f| c.facets.get(f).map(|x| (f.clone(), x.flags.clone()))).collect::<IndexMap<_, _>>())).collect::<IndexMap<_, _>>(),
             "blas": blas_library.as_ref().map(|b| serde_json::json!({"path": b.path, "lib_dir": b.lib_dir, "provider": b.provider, "build": b.build})),
             "flags": flags,
         });
+        // Only where there is one, so the hashes of variants without MPI stay as they were.
+        if let Some(mp) = &mpi {
+            doc["mpi"] = serde_json::to_value(mp).unwrap_or_default();
+        }
         let text = format!("{CONCRETE_SCHEMA}\nspec {}\nconcrete {}\n", v.hash, sha256_hex(canonical_json(&doc).as_bytes()));
         sha256_hex(text.as_bytes())
     });
@@ -387,9 +450,232 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
         concrete_hash,
         compilers,
         blas_library,
+        mpi,
         concrete_flags: flags,
         concrete_warnings: warnings,
     }
+}
+
+/// Pairs the variant's compilers with wrappers of the MPI it asks for: per language, a wrapper
+/// whose own compiler is the variant's (family and version) as it is; otherwise, for C and C++,
+/// a wrapper of the same installation pointed at the variant's compiler by the
+/// implementation's override variable. Fortran cannot be pointed elsewhere: the `mpi` and
+/// `mpi_f08` module files are compiled by one Fortran compiler and only it reads them. What
+/// cannot be paired is a reason; what is paired goes into the flags (CMake's FindMPI
+/// variables, the override and launch environment).
+#[allow(clippy::too_many_arguments)]
+fn pair_mpi(
+    spec: &crate::resolve::MpiSpec,
+    compilers: &IndexMap<Language, ChosenCompiler>,
+    m: &Matrix,
+    reg: &Registry,
+    profile: &Profile,
+    ranks: u32,
+    flags: &mut FlagSet,
+    reasons: &mut Vec<String>,
+) -> Option<ConcreteMpi> {
+    let imp = reg.mpi.get(&spec.implementation)?;
+    let range = spec
+        .versions
+        .as_ref()
+        .map(|x| format!("@{x}"))
+        .unwrap_or_default();
+    let what = format!("{}{range}", imp.name);
+    let in_range = |r: &&MpiRecord| {
+        r.implementation == imp.name
+            && r.status == ProbeStatus::Ok
+            && match (
+                &spec.versions,
+                r.version.as_deref().and_then(Version::parse),
+            ) {
+                (None, _) => true,
+                (Some(range), Some(v)) => range.contains(&v),
+                (Some(_), None) => false,
+            }
+    };
+    let found: Vec<&MpiRecord> = profile.mpi.iter().filter(in_range).collect();
+    if found.is_empty() {
+        let others: Vec<String> = profile
+            .mpi
+            .iter()
+            .filter(|r| r.implementation == imp.name)
+            .map(|r| match r.status {
+                ProbeStatus::Ok => format!("{} {}", imp.name, r.version.as_deref().unwrap_or("?")),
+                _ => format!("{} ({})", r.path, r.error.as_deref().unwrap_or("unusable")),
+            })
+            .fold(Vec::new(), |mut v, x| {
+                if !v.contains(&x) {
+                    v.push(x);
+                }
+                v
+            });
+        let mut why = format!("missing MPI: no {what} wrapper found");
+        if !others.is_empty() {
+            why.push_str(&format!("; found only: {}", others.join(", ")));
+        }
+        reasons.push(why);
+        return None;
+    }
+    // A name with the implementation's own suffix (`mpicc.openmpi`) stays this MPI's when
+    // the distribution's alternatives point the plain name at another.
+    let suffixed = |r: &MpiRecord| {
+        let file = r.path.rsplit('/').next().unwrap_or(&r.path);
+        matches!(
+            imp.wrapper_name(file),
+            Some((_, crate::mpi::NameMatch::Suffixed))
+        )
+    };
+    let mut wrappers: IndexMap<Language, MpiWrapper> = IndexMap::new();
+    let mut anchor: Option<&MpiRecord> = None;
+    let mut ok = true;
+    for lang in &m.languages {
+        let Some(chosen) = compilers.get(lang) else {
+            continue;
+        };
+        let mut cands: Vec<&MpiRecord> = found
+            .iter()
+            .copied()
+            .filter(|r| r.language == *lang)
+            .collect();
+        // One installation: the anchor's launcher and version first, suffixed names first.
+        // and the data's own order of names (`mpifort` before the older `mpif77`).
+        let rank_of = |r: &MpiRecord| {
+            let file = r.path.rsplit('/').next().unwrap_or(&r.path);
+            imp.wrappers(*lang)
+                .iter()
+                .position(|b| file == b || file.starts_with(&format!("{b}.")))
+                .unwrap_or(usize::MAX)
+        };
+        cands.sort_by_key(|r| {
+            (
+                anchor.is_some_and(|a| a.launcher != r.launcher || a.version != r.version),
+                !suffixed(r),
+                rank_of(r),
+            )
+        });
+        let same = |r: &&&MpiRecord| {
+            r.compiler_family.as_deref() == Some(chosen.family.as_str())
+                && r.compiler_version.as_deref() == Some(chosen.version.as_str())
+        };
+        let Some(first) = cands.first().copied() else {
+            reasons.push(format!(
+                "missing MPI: no {what} {} wrapper found (looked for {})",
+                lang.as_str(),
+                imp.wrappers(*lang).join(", ")
+            ));
+            ok = false;
+            continue;
+        };
+        let (rec, override_env) = match cands.iter().find(same) {
+            Some(r) => (*r, None),
+            None if *lang == Language::Fortran => {
+                reasons.push(format!(
+                    "{} {}'s Fortran wrapper {} was built with {} {}, this variant's Fortran compiler is {} {}: Fortran module files (`use mpi`, `use mpi_f08`) are compiler-specific, so only an {} built with {} {} fits",
+                    imp.name,
+                    first.version.as_deref().unwrap_or("?"),
+                    first.path,
+                    first.compiler_family.as_deref().unwrap_or("an unknown compiler"),
+                    first.compiler_version.as_deref().unwrap_or(""),
+                    chosen.family,
+                    chosen.version,
+                    imp.name,
+                    chosen.family,
+                    chosen.version
+                ));
+                ok = false;
+                continue;
+            }
+            None => {
+                let var = imp
+                    .compiler
+                    .as_ref()
+                    .and_then(|c| c.env(*lang).first().cloned());
+                match var {
+                    Some(var) => (first, Some((var, chosen.path.clone()))),
+                    None => {
+                        reasons.push(format!(
+                            "{} {} wrapper {} runs {} {}, not this variant's {} {}, and {} has no variable to change it",
+                            imp.name,
+                            lang.as_str(),
+                            first.path,
+                            first.compiler_family.as_deref().unwrap_or("?"),
+                            first.compiler_version.as_deref().unwrap_or(""),
+                            chosen.family,
+                            chosen.version,
+                            imp.name
+                        ));
+                        ok = false;
+                        continue;
+                    }
+                }
+            }
+        };
+        anchor.get_or_insert(rec);
+        wrappers.insert(
+            *lang,
+            MpiWrapper {
+                path: rec.path.clone(),
+                compiler: rec.compiler.clone(),
+                compiler_family: rec.compiler_family.clone(),
+                compiler_version: rec.compiler_version.clone(),
+                override_env,
+            },
+        );
+    }
+    let anchor = anchor?;
+    let Some(launcher) = anchor.launcher.clone() else {
+        reasons.push(format!(
+            "{} wrapper {} has no launcher beside it (looked for {})",
+            imp.name,
+            anchor.path,
+            imp.launchers.join(", ")
+        ));
+        return None;
+    };
+    if !ok {
+        return None;
+    }
+    for (lang, w) in &wrappers {
+        let var = match lang {
+            Language::C => "MPI_C_COMPILER",
+            Language::Cxx => "MPI_CXX_COMPILER",
+            Language::Fortran => "MPI_Fortran_COMPILER",
+        };
+        flags.cmake.insert(var.into(), w.path.clone());
+        // Meson's `dependency('mpi')` and mpi4py's build look for the wrapper under these
+        // names (else `mpicc` on PATH: whichever MPI the distribution's alternatives chose).
+        let tool_var = match lang {
+            Language::C => "MPICC",
+            Language::Cxx => "MPICXX",
+            Language::Fortran => "MPIFC",
+        };
+        flags.env.insert(tool_var.into(), w.path.clone());
+        if let Some((k, v)) = &w.override_env {
+            flags.env.insert(k.clone(), v.clone());
+        }
+    }
+    flags
+        .cmake
+        .insert("MPIEXEC_EXECUTABLE".into(), launcher.clone());
+    flags
+        .cmake
+        .insert("MPIEXEC_NUMPROC_FLAG".into(), imp.launch.flag.clone());
+    flags
+        .cmake
+        .insert("MPIEXEC_MAX_NUMPROCS".into(), ranks.to_string());
+    // cfgmx's launch settings win over a matrix's: they are what keeps a test from
+    // oversubscribing the cores it holds.
+    for (k, v) in &imp.launch.env {
+        flags.env.insert(k.clone(), v.clone());
+    }
+    Some(ConcreteMpi {
+        implementation: imp.name.clone(),
+        version: anchor.version.clone().unwrap_or_default(),
+        launcher,
+        numproc_flag: imp.launch.flag.clone(),
+        ranks,
+        wrappers,
+    })
 }
 
 /// Puts `rec`'s link line ([`BlasRecord::link`]) on the variant's: its directory flags first,

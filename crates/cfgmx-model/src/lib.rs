@@ -28,7 +28,7 @@ pub mod runtime;
 pub mod toolchain;
 pub mod version;
 
-pub use concrete::{concretize, ChosenCompiler, ConcreteVariant};
+pub use concrete::{concretize, ChosenCompiler, ConcreteMpi, ConcreteVariant, MpiWrapper};
 pub use diag::{Diagnostic, Diagnostics, Source};
 pub use driver::Driver;
 pub use expand::{Combo, Combos};
@@ -42,7 +42,7 @@ pub use profile::{
 pub use proof::{LinkTest, Proof};
 pub use provider::{BlasChoice, Build, Decoration, Provider, Threading};
 pub use registry::Registry;
-pub use resolve::{Axes, FlagSet, Resolver, Variant};
+pub use resolve::{Axes, FlagSet, MpiSpec, Resolver, Variant};
 pub use runtime::{Point, Runtime};
 pub use toolchain::{Candidate, Language, Toolchain};
 pub use version::{Version, VersionRange};

@@ -30,8 +30,13 @@ pub const INT_VALUES: &[&str] = &["lp64", "ilp64"];
 /// a variant uses OpenMP when its BLAS build is OpenMP-threaded.
 pub const OPENMP: &str = "openmp";
 pub const OPENMP_VALUES: &[&str] = &["on", "off"];
+/// The MPI implementation a variant is built with: `none`, or an implementation of the
+/// `mpi/` data (`openmpi`), optionally versioned like a compiler (`openmpi@4`). A role because
+/// the MPI depends on the compiler: resolution pairs the variant's compiler with a wrapper of
+/// that implementation.
+pub const MPI: &str = "mpi";
 /// Every axis with a meaning to cfgmx.
-pub const ROLES: &[&str] = &[COMPILER, BLAS, BUILD, INT, OPENMP];
+pub const ROLES: &[&str] = &[COMPILER, BLAS, BUILD, INT, OPENMP, MPI];
 
 /// Build modes, the facet each selects and their CMake and Meson names: data, in
 /// `toolchains/base/defaults.toml`.
@@ -1133,6 +1138,29 @@ impl Validator<'_> {
                 format!("unknown OpenMP choice {text:?}"),
                 "\"on\" (the project compiles with OpenMP) or \"off\"",
             ),
+            MPI if text != "none" => {
+                let names = || {
+                    let mut v: Vec<String> = vec!["none".into()];
+                    v.extend(self.reg.mpi.keys().cloned());
+                    v.join(", ")
+                };
+                match CompilerSpec::parse(text) {
+                    Err(e) => self.err(
+                        span,
+                        format!("MPI {text:?}: {e}"),
+                        "`implementation` or `implementation@range`, as in \"openmpi@4\"",
+                    ),
+                    Ok(spec) if !self.reg.mpi.contains_key(&spec.family) => {
+                        let all = names();
+                        self.err(
+                            span,
+                            format!("unknown MPI implementation `{}`", spec.family),
+                            format!("one of: {all}"),
+                        )
+                    }
+                    Ok(_) => {}
+                }
+            }
             _ => {}
         }
     }

@@ -4,8 +4,9 @@
 //! installs per language (with the distribution suffixes: Debian's `mpicc.openmpi`), how a
 //! wrapper tells that it belongs to it (an argument and the pattern its answer matches, which
 //! also gives the version), how to read the compiler underneath and the variables that
-//! override it, and its launchers. The probe is driven by these files alone; the later MPI
-//! matrix axis reads them too.
+//! override it, its launchers, how a launched program tells which MPI library it loaded
+//! (`[library]`) and the settings every launch gets (`[launch]`). The probe is driven by these
+//! files alone; the `mpi` matrix axis pairs a variant's compiler with them (`concrete.rs`).
 
 use crate::diag::{Diagnostic, Diagnostics, Source};
 use crate::toolchain::Language;
@@ -32,6 +33,10 @@ struct RawMpi {
     compiler: Option<RawCompiler>,
     #[serde(default)]
     launchers: Vec<Spanned<String>>,
+    #[serde(default)]
+    library: Option<RawLibrary>,
+    #[serde(default)]
+    launch: Option<RawLaunch>,
     /// The system packages that install this MPI (what a CI job installs).
     #[serde(default)]
     packages: crate::packages::RawPackages,
@@ -77,6 +82,25 @@ struct RawCompiler {
     args: Vec<String>,
     #[serde(default)]
     env: RawEnv,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLibrary {
+    names: Vec<Spanned<String>>,
+    #[serde(rename = "match")]
+    pattern: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLaunch {
+    #[serde(default)]
+    flag: Option<Spanned<String>>,
+    #[serde(default)]
+    env: indexmap::IndexMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    user_env: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -144,6 +168,37 @@ impl CompilerQuery {
     }
 }
 
+/// How a launched program tells which MPI library it loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Library {
+    /// Link names of the library file (`mpi` for `libmpi.so.40`).
+    pub names: Vec<String>,
+    /// Matches the first line of `MPI_Get_library_version`'s answer; gives the version.
+    pub version: Rule,
+}
+
+/// How cfgmx launches a program on ranks.
+#[derive(Debug, Clone, Serialize)]
+pub struct Launch {
+    /// The launcher's rank-count option (`-n`).
+    pub flag: String,
+    /// Variables set on every launch (documented settings: oversubscription, binding).
+    pub env: indexmap::IndexMap<String, String>,
+    /// The user's variables that decide whether the launcher runs at all (Open MPI as root);
+    /// never set by cfgmx, passed through and part of a proof's key.
+    pub user_env: Vec<String>,
+}
+
+impl Default for Launch {
+    fn default() -> Launch {
+        Launch {
+            flag: "-n".into(),
+            env: indexmap::IndexMap::new(),
+            user_env: Vec::new(),
+        }
+    }
+}
+
 /// A parsed MPI implementation.
 #[derive(Debug, Clone, Serialize)]
 pub struct MpiImpl {
@@ -165,6 +220,10 @@ pub struct MpiImpl {
     pub version_tool: Option<Rule>,
     pub compiler: Option<CompilerQuery>,
     pub launchers: Vec<String>,
+    /// How a program proves it loaded this MPI; `None`: it cannot be proven.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub library: Option<Library>,
+    pub launch: Launch,
     /// The system packages that install it.
     #[serde(skip_serializing_if = "crate::Packages::is_empty")]
     pub packages: crate::Packages,
@@ -317,6 +376,79 @@ impl MpiImpl {
                 env_fortran: vars(c.env.fortran),
             }
         });
+        let library = raw.library.as_ref().and_then(|l| {
+            for n in &l.names {
+                if !crate::toolchain::valid_file_name(n.get_ref()) || n.get_ref().is_empty() {
+                    errs.push(
+                        Diagnostic::at(
+                            src,
+                            n.span(),
+                            format!("invalid library name {:?}", n.get_ref()),
+                        )
+                        .expected("a link name, as in \"mpi\" for libmpi.so"),
+                    );
+                }
+            }
+            let r = rule(None, Vec::new(), &l.pattern, &mut errs)?;
+            Some(Library {
+                names: unspan(&l.names),
+                version: r,
+            })
+        });
+        let launch = match raw.launch {
+            None => Launch::default(),
+            Some(l) => {
+                let mut env = indexmap::IndexMap::new();
+                for (k, v) in l.env {
+                    if !crate::matrix::valid_env_name(k.get_ref()) {
+                        errs.push(
+                            Diagnostic::at(
+                                src,
+                                k.span(),
+                                format!("invalid environment variable name {:?}", k.get_ref()),
+                            )
+                            .expected("letters, digits and `_`, not starting with a digit"),
+                        );
+                    }
+                    env.insert(k.into_inner(), v.into_inner());
+                }
+                for n in &l.user_env {
+                    if !crate::matrix::valid_env_name(n.get_ref()) {
+                        errs.push(
+                            Diagnostic::at(
+                                src,
+                                n.span(),
+                                format!("invalid environment variable name {:?}", n.get_ref()),
+                            )
+                            .expected("letters, digits and `_`, not starting with a digit"),
+                        );
+                    }
+                }
+                let flag = match l.flag {
+                    Some(f)
+                        if !crate::toolchain::flag_ok(f.get_ref())
+                            || !f.get_ref().starts_with('-') =>
+                    {
+                        errs.push(
+                            Diagnostic::at(
+                                src,
+                                f.span(),
+                                format!("invalid launcher option {:?}", f.get_ref()),
+                            )
+                            .expected("one option, as in \"-n\""),
+                        );
+                        "-n".to_string()
+                    }
+                    Some(f) => f.into_inner(),
+                    None => "-n".to_string(),
+                };
+                Launch {
+                    flag,
+                    env,
+                    user_env: unspan(&l.user_env),
+                }
+            }
+        };
         if !errs.is_empty() {
             return Err(Diagnostics {
                 diagnostics: errs,
@@ -340,6 +472,8 @@ impl MpiImpl {
             version_tool,
             compiler,
             launchers: raw.launchers.into_iter().map(Spanned::into_inner).collect(),
+            library,
+            launch,
             packages,
             notes: raw.notes,
             origin: src.name.clone(),
@@ -382,6 +516,10 @@ impl MpiImpl {
             .find(|s| file_name.ends_with(s.as_str()))
             .map(String::as_str)
     }
+}
+
+fn unspan(v: &[Spanned<String>]) -> Vec<String> {
+    v.iter().map(|s| s.get_ref().clone()).collect()
 }
 
 #[cfg(test)]

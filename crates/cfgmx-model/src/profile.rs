@@ -14,6 +14,10 @@ pub struct Profile {
     pub schema: u32,
     /// Logical CPUs available to this process.
     pub cpus: usize,
+    /// At most this many MPI ranks per test (a Slurm allocation's tasks: `build --mpi-ranks`);
+    /// never probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ranks: Option<u32>,
     pub compilers: Vec<CompilerRecord>,
     #[serde(default)]
     pub mpi: Vec<MpiRecord>,

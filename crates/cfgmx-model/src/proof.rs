@@ -6,7 +6,8 @@
 //! links: a versioned-only library, a runtime of another compiler's version, a BLAS that pulls
 //! in a second OpenMP runtime all pass the separate checks. So [`LinkTest`] describes one
 //! program built with exactly the variant's compiler, flags and link line, calling the BLAS,
-//! run with two threads where the variant is threaded; the probe runs it and returns a
+//! run with two threads where the variant is threaded (an MPI variant's compiled with its
+//! wrapper and launched on two ranks, judged by [`judge_mpi`]); the probe runs it and returns a
 //! [`Proof`]; [`apply`] turns the proof into the verdict. Pure: the probe crate runs the test.
 
 use crate::concrete::ConcreteVariant;
@@ -20,6 +21,10 @@ use serde::{Deserialize, Serialize};
 /// Threads a threaded variant's link test runs with: the least count that shows a runtime
 /// really runs in parallel (and the default a matrix's tests run with).
 pub const PROOF_THREADS: u32 = 2;
+
+/// Ranks an MPI variant's link test is launched on: the least count that shows the launcher
+/// really starts a job whose ranks see each other.
+pub const PROOF_RANKS: u32 = 2;
 
 /// The OpenMP thread-count variables a link test sets (see [`crate::OMP_NUM_THREADS`]).
 pub const OPENMP_THREAD_VARS: &[&str] = &[crate::OMP_NUM_THREADS];
@@ -73,6 +78,131 @@ pub struct LinkTest {
     /// OpenMP runtime library names (`gomp`, `omp`, `iomp5`) to look for among what the
     /// program loaded.
     pub runtimes: Vec<String>,
+    /// An MPI variant: the program is an MPI program, compiled with the wrapper and launched
+    /// on [`PROOF_RANKS`] ranks. Absent otherwise, so other tests keep their cache keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mpi: Option<MpiLaunchTest>,
+}
+
+/// How an MPI variant's link test is compiled, launched and judged.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MpiLaunchTest {
+    pub implementation: String,
+    /// The wrapper that compiles the program (the test's language).
+    pub wrapper: String,
+    /// The variant's Fortran wrapper and flags, when it has Fortran: a second program with
+    /// `use mpi`, which only compiles where the module files are this compiler's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fortran: Option<(String, Vec<String>)>,
+    pub launcher: String,
+    /// The launcher's rank-count option (`-n`).
+    pub flag: String,
+    pub ranks: u32,
+    /// Link names of this implementation's library (`mpi` for `libmpi.so.40`).
+    pub library_names: Vec<String>,
+    /// Link names only other implementations have (`mpich`): a file of one of these loaded
+    /// is another MPI.
+    pub other_library_names: Vec<String>,
+    /// The pattern `MPI_Get_library_version`'s first line must match (the data's
+    /// `[library] match`); `None`: the implementation has no library rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library_match: Option<String>,
+    /// The user's variables the launcher reads to decide whether it runs at all (Open MPI as
+    /// root), as they were (`None`: unset, and removed from the launch): part of the key, so a
+    /// proof made without them is not reused with them. The values are filled by the caller,
+    /// which reads the environment.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub user_env: IndexMap<String, Option<String>>,
+}
+
+/// What one rank of an MPI link test said.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RankReport {
+    pub rank: u32,
+    pub size: u32,
+    /// The first line of `MPI_Get_library_version`.
+    pub library: String,
+    /// Loaded files (from `/proc/self/maps`), real paths.
+    pub loaded: Vec<String>,
+}
+
+/// The verdict on an MPI launch from what its ranks reported: every rank of `0..ranks` once,
+/// each seeing the whole job, each on this implementation's library (its own answer matches
+/// the data's pattern, a file of its name loaded, none of another's). `Ok` carries the
+/// version and file the ranks loaded, for the record.
+pub fn judge_mpi(t: &MpiLaunchTest, what: &str, reports: &[RankReport]) -> Result<String, String> {
+    if let Some(r) = reports.iter().find(|r| r.size != t.ranks) {
+        return Err(format!(
+            "{what}: rank {} saw a job of {} rank(s), not {} (the launcher started separate jobs: another MPI's launcher?)",
+            r.rank, r.size, t.ranks
+        ));
+    }
+    let mut seen: Vec<u32> = reports.iter().map(|r| r.rank).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    let want: Vec<u32> = (0..t.ranks).collect();
+    if seen != want {
+        return Err(format!(
+            "{what}: launched on {} ranks, ranks {:?} reported",
+            t.ranks, seen
+        ));
+    }
+    let stem = |path: &str| -> String {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let name = name.strip_prefix("lib").unwrap_or(name);
+        name.split(".so").next().unwrap_or(name).to_string()
+    };
+    let re = match &t.library_match {
+        Some(p) => Some(regex::Regex::new(p).map_err(|e| format!("{what}: library pattern: {e}"))?),
+        None => None,
+    };
+    let mut version = String::new();
+    let mut file = String::new();
+    for r in reports {
+        if let Some(re) = &re {
+            match re.captures(&r.library) {
+                Some(c) => {
+                    version = c
+                        .name("version")
+                        .map(|m| m.as_str().to_string())
+                        .unwrap_or_default()
+                }
+                None => {
+                    return Err(format!(
+                        "{what}: rank {} loaded another MPI library than {}: it says {:?}",
+                        r.rank, t.implementation, r.library
+                    ))
+                }
+            }
+        }
+        if let Some(other) = r
+            .loaded
+            .iter()
+            .find(|p| t.other_library_names.contains(&stem(p)))
+        {
+            return Err(format!(
+                "{what}: rank {} loaded {other}, another MPI's library than {}",
+                r.rank, t.implementation
+            ));
+        }
+        if !r.loaded.is_empty() {
+            match r.loaded.iter().find(|p| t.library_names.contains(&stem(p))) {
+                Some(p) => file = p.clone(),
+                None => {
+                    return Err(format!(
+                        "{what}: rank {} loaded no lib{}.so",
+                        r.rank,
+                        t.library_names.join(".so or lib")
+                    ))
+                }
+            }
+        }
+    }
+    let mut s = format!("{} ranks on {} {version}", t.ranks, t.implementation);
+    if !file.is_empty() {
+        s.push_str(&format!(" ({file})"));
+    }
+    Ok(s)
 }
 
 impl LinkTest {
@@ -100,6 +230,9 @@ pub struct Proof {
     /// The BLAS file it loaded when that is not the one the variant names (real path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_blas: Option<String>,
+    /// An MPI test: what its ranks showed (`2 ranks on openmpi 4.1.4 (/usr/lib/...)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mpi: Option<String>,
 }
 
 /// The link test of a concrete variant; `None` when it is unavailable already (nothing to
@@ -144,6 +277,40 @@ pub fn link_test(cv: &ConcreteVariant, reg: &Registry) -> Option<LinkTest> {
             runtimes.push(rt);
         }
     }
+    let mpi = cv.mpi.as_ref().and_then(|mp| {
+        let imp = reg.mpi.get(&mp.implementation)?;
+        let lib = imp.library.as_ref();
+        let names: Vec<String> = lib.map(|l| l.names.clone()).unwrap_or_default();
+        let mut others: Vec<String> = Vec::new();
+        for o in reg.mpi.values().filter_map(|o| o.library.as_ref()) {
+            for n in &o.names {
+                if !names.contains(n) && !others.contains(n) {
+                    others.push(n.clone());
+                }
+            }
+        }
+        Some(MpiLaunchTest {
+            implementation: mp.implementation.clone(),
+            wrapper: mp.wrappers.get(&language)?.path.clone(),
+            fortran: mp
+                .wrappers
+                .get(&Language::Fortran)
+                .filter(|_| language != Language::Fortran)
+                .map(|w| (w.path.clone(), f.fflags.clone())),
+            launcher: mp.launcher.clone(),
+            flag: mp.numproc_flag.clone(),
+            ranks: PROOF_RANKS,
+            library_names: names,
+            other_library_names: others,
+            library_match: lib.map(|l| l.version.pattern.clone()),
+            user_env: imp
+                .launch
+                .user_env
+                .iter()
+                .map(|n| (n.clone(), None))
+                .collect(),
+        })
+    });
     Some(LinkTest {
         language,
         compiler,
@@ -161,6 +328,7 @@ pub fn link_test(cv: &ConcreteVariant, reg: &Registry) -> Option<LinkTest> {
         blas_path: cv.blas_library.as_ref().map(|b| b.path.clone()),
         threads: threaded.then_some(PROOF_THREADS),
         runtimes,
+        mpi,
     })
 }
 

@@ -10,7 +10,7 @@ use crate::diag::Diagnostic;
 use crate::expand::Combo;
 use crate::hash::{canonical_json, push_json_bytes, sha256_hex, SpecHasher};
 use crate::matrix::{
-    CompilerSpec, Contribution, Matrix, TestSettings, BLAS, BUILD, COMPILER, INT, OPENMP,
+    CompilerSpec, Contribution, Matrix, TestSettings, BLAS, BUILD, COMPILER, INT, MPI, OPENMP,
 };
 use crate::profile::IntWidth;
 use crate::provider::{BlasChoice, Threading};
@@ -127,6 +127,15 @@ pub struct OpenmpUse {
     pub runtimes: Vec<String>,
 }
 
+/// The MPI a variant asks for (`mpi = "openmpi@4"`): the implementation and a version range.
+/// Concretisation pairs it with the wrappers the probe found.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MpiSpec {
+    pub implementation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions: Option<crate::version::VersionRange>,
+}
+
 /// Everything resolution derives from the role values; shared between variants.
 #[derive(Debug, Serialize)]
 pub struct Resolved {
@@ -152,6 +161,9 @@ pub struct Resolved {
     /// `openmp = "off"`: the project compiles without OpenMP whatever its BLAS threading.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub openmp_off: bool,
+    /// The MPI asked for; `None` for `mpi = "none"` or no `mpi` axis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mpi: Option<MpiSpec>,
     pub flags: FlagSet,
     /// Which tests run and how: the matrix's `[test]` under the values' own `test` keys.
     #[serde(skip_serializing_if = "TestSettings::is_empty")]
@@ -258,7 +270,7 @@ impl<'a> Resolver<'a> {
         // The memo key: role values and every value that contributes something.
         self.key_buf.clear();
         for (k, v) in &c.pairs {
-            if matches!(&**k, COMPILER | BLAS | BUILD | INT | OPENMP)
+            if matches!(&**k, COMPILER | BLAS | BUILD | INT | OPENMP | MPI)
                 || self.matrix.contribution(k, v).is_some()
             {
                 self.key_buf.push_str(k);
@@ -425,6 +437,22 @@ impl<'a> Resolver<'a> {
             _ => IntWidth::Lp64,
         };
         let project_openmp = get(OPENMP);
+        let mpi = match get(MPI) {
+            None | Some("none") => None,
+            Some(text) => {
+                // Validated at parse time; a failure here is a bug, reported, not panicked.
+                let spec = CompilerSpec::parse(text).map_err(|e| m.axes_diagnostic(e))?;
+                if !reg.mpi.contains_key(&spec.family) {
+                    return Err(
+                        m.axes_diagnostic(format!("unknown MPI implementation `{}`", spec.family))
+                    );
+                }
+                Some(MpiSpec {
+                    implementation: spec.family,
+                    versions: spec.versions,
+                })
+            }
+        };
 
         // Facets: always, build mode, OpenMP if the BLAS build needs it, then what values ask for.
         let mut facets: Vec<String> = Vec::new();
@@ -672,6 +700,14 @@ impl<'a> Resolver<'a> {
         if let Some(o) = project_openmp {
             spec_part["project_openmp"] = serde_json::Value::String(o.to_string());
         }
+        if let Some(mp) = &mpi {
+            // The implementation's data (wrapper names, override variables, launchers, the
+            // library check, launch settings): editing it moves the hashes of its variants.
+            spec_part["mpi"] = serde_json::json!({
+                "spec": mp,
+                "implementation": reg.mpi.get(&mp.implementation).map(|i| serde_json::to_value(&**i).unwrap_or_default()),
+            });
+        }
         let digest = sha256_hex(canonical_json(&spec_part).as_bytes());
         let mut r = Resolved {
             compiler: spec,
@@ -683,6 +719,7 @@ impl<'a> Resolver<'a> {
             openmp: openmp.map(|reason| OpenmpUse { reason, runtimes }),
             int_width,
             openmp_off: project_openmp == Some("off"),
+            mpi,
             flags,
             test,
             warnings,

@@ -107,6 +107,29 @@ pub struct VariantCtx {
     /// the data files' `[packages]`, the probed compiler version's when there is one), what
     /// a CI job installs; empty until [`Context::with_packages`].
     pub apt: Vec<String>,
+    /// The variant's MPI (`mpi` axis), concrete when a profile was given.
+    pub mpi: Option<MpiCtx>,
+}
+
+/// A variant's MPI as templates see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MpiCtx {
+    /// `openmpi`, `mpich`, ...
+    pub implementation: String,
+    /// The version found (`default` when abstract).
+    pub version: String,
+    /// The Lmod MPI module below the compiler: `openmpi/4.1.4`, each part a safe file name.
+    pub module: String,
+    pub dir_name: String,
+    pub dir_version: String,
+    /// The launcher's path (concrete) or its first name from the data (abstract).
+    pub launcher: String,
+    /// The launcher's rank option (`-n`).
+    pub numproc_flag: String,
+    /// Ranks a test starts (`MPIEXEC_MAX_NUMPROCS`), when concrete.
+    pub ranks: Option<u32>,
+    /// Wrapper per language (`c` -> `/usr/bin/mpicc.openmpi`), when concrete.
+    pub wrappers: IndexMap<&'static str, String>,
 }
 
 /// Where a generated CI job gets cfgmx from (`cfgmx generate --cfgmx-from`).
@@ -217,7 +240,8 @@ impl Context {
     }
 
     /// Fills each variant's `apt` from the registry's `[packages]`: its compiler's (and its
-    /// Fortran compiler's when another family), then its BLAS build's, each named once.
+    /// Fortran compiler's when another family), its MPI's, then its BLAS build's, each named
+    /// once; and an abstract MPI's launcher name from the MPI's data.
     pub fn with_packages(mut self, reg: &Registry) -> Context {
         for v in &mut self.variants {
             let version = v.compiler_version.as_deref();
@@ -232,6 +256,9 @@ impl Context {
                     apt.extend(t.packages.apt_for(ver));
                 }
             }
+            if let Some(m) = v.mpi.as_ref().and_then(|m| reg.mpi.get(&m.implementation)) {
+                apt.extend(m.packages.apt_for(None));
+            }
             if let Some(b) = &v.blas {
                 let build = reg
                     .providers
@@ -239,6 +266,12 @@ impl Context {
                     .and_then(|p| p.builds.iter().find(|x| x.name == b.build));
                 if let Some(build) = build {
                     apt.extend(build.packages.apt_for(None));
+                }
+            }
+            if let Some(m) = v.mpi.as_mut().filter(|m| m.launcher.is_empty()) {
+                if let Some(data) = reg.mpi.get(&m.implementation) {
+                    m.launcher = data.launchers.first().cloned().unwrap_or_default();
+                    m.numproc_flag = data.launch.flag.clone();
                 }
             }
             let mut seen = std::collections::HashSet::new();
@@ -319,6 +352,32 @@ fn variant_ctx(
         "CMAKE_BUILD_TYPE".into(),
         Some(build_type.clone()).filter(|s| !s.is_empty()),
     );
+    let mpi = r.mpi.as_ref().map(|spec| {
+        let cm = c.and_then(|c| c.mpi.as_ref());
+        let version = cm.map_or_else(|| "default".to_string(), |m| m.version.clone());
+        let (dir_name, dir_version) = (
+            crate::module_dir(&spec.implementation),
+            crate::module_dir(&version),
+        );
+        MpiCtx {
+            implementation: spec.implementation.clone(),
+            module: format!("{dir_name}/{dir_version}"),
+            dir_name,
+            dir_version,
+            version,
+            launcher: cm.map(|m| m.launcher.clone()).unwrap_or_default(),
+            numproc_flag: cm.map_or_else(|| "-n".to_string(), |m| m.numproc_flag.clone()),
+            ranks: cm.map(|m| m.ranks),
+            wrappers: cm
+                .map(|m| {
+                    m.wrappers
+                        .iter()
+                        .map(|(l, w)| (l.as_str(), w.path.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    });
     let mut warnings = r.warnings.clone();
     if let Some(c) = c {
         warnings.extend(c.concrete_warnings.iter().cloned());
@@ -363,5 +422,6 @@ fn variant_ctx(
         build_env,
         warnings,
         apt: Vec::new(),
+        mpi,
     }
 }

@@ -132,11 +132,20 @@ impl Format {
             Format::ScikitBuildCore => format!("python/scikit-build-core/{n}.sh"),
             Format::MesonPython => format!("python/meson-python/{n}.sh"),
             Format::Env => format!("env/{n}.sh"),
-            Format::Lmod => format!(
-                "modules/Compiler/{}/{}/{n}.lua",
-                v.compiler_module,
-                module_dir(&m.name)
-            ),
+            // An MPI variant sits below its MPI module, which sits below the compiler's.
+            Format::Lmod => match &v.mpi {
+                Some(mpi) => format!(
+                    "modules/MPI/{}/{}/{}/{n}.lua",
+                    v.compiler_module,
+                    mpi.module,
+                    module_dir(&m.name)
+                ),
+                None => format!(
+                    "modules/Compiler/{}/{}/{n}.lua",
+                    v.compiler_module,
+                    module_dir(&m.name)
+                ),
+            },
             _ => n.to_string(),
         })
     }
@@ -289,6 +298,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/lmod-core.lua.tera"),
     ),
     (
+        LMOD_MPI_TEMPLATE,
+        include_str!("../../../templates/lmod-mpi.lua.tera"),
+    ),
+    (
         "github.json.tera",
         include_str!("../../../templates/github.json.tera"),
     ),
@@ -316,6 +329,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 
 /// The Lmod compiler module (`Core/<family>/<version>.lua`), one per compiler of the variants.
 const LMOD_CORE_TEMPLATE: &str = "lmod-core.lua.tera";
+
+/// The Lmod MPI module (`Compiler/<family>/<version>/<mpi>/<version>.lua`), one per compiler
+/// and MPI of the variants.
+const LMOD_MPI_TEMPLATE: &str = "lmod-mpi.lua.tera";
 
 /// The Slurm job that merges every array task's result, and the script that submits the
 /// arrays and then the merge job (`--dependency=afterany`).
@@ -670,6 +687,25 @@ impl Renderer {
             let content = self.render_one(LMOD_CORE_TEMPLATE, &t, Format::Lmod, None)?;
             out.push(RenderedFile {
                 path: PathBuf::from(format!("modules/Core/{module}.lua")),
+                content,
+            });
+        }
+        // The MPI level: one module per compiler and MPI, below the compiler's branch.
+        let mut mpis: indexmap::IndexMap<(String, String), &VariantCtx> = indexmap::IndexMap::new();
+        for v in &ctx.variants {
+            if let Some(m) = &v.mpi {
+                mpis.entry((v.compiler_module.clone(), m.module.clone()))
+                    .or_insert(v);
+            }
+        }
+        for ((compiler, module), v) in mpis {
+            let mut t = tera::Context::new();
+            t.insert("cfgmx_version", ctx.cfgmx_version);
+            t.insert("compiler_module", &compiler);
+            t.insert("mpi", &v.mpi);
+            let content = self.render_one(LMOD_MPI_TEMPLATE, &t, Format::Lmod, None)?;
+            out.push(RenderedFile {
+                path: PathBuf::from(format!("modules/Compiler/{compiler}/{module}.lua")),
                 content,
             });
         }

@@ -1,5 +1,6 @@
 //! What users read, pinned: each format rendered for the first variant(s) of the gcc-clang
-//! fixture matrix (abstract, so no machine paths). A change shows up as a diff here;
+//! fixture matrix (abstract, so no machine paths), and of an MPI matrix concretised on a fixed
+//! profile (Debian's MPICH and Open MPI, both built with gcc 12). A change shows up as a diff here;
 //! `CFGMX_BLESS=1 cargo test -p cfgmx-render --test snapshots` rewrites the snapshots.
 
 use cfgmx_model::{Matrix, Registry, Source};
@@ -23,10 +24,80 @@ fn rendered_files_match_their_snapshots() {
     )
     .with_packages(&reg);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    check(
+        &ctx,
+        &dir,
+        &["gcc-threaded-release", "clang-threaded-debug", "/Core/"],
+    );
+}
+
+/// gcc x Open MPI through its own wrapper, clang x MPICH through `MPICH_CC`: the MPI in every
+/// format (CMake variables, environment, packages, the Lmod MPI level).
+#[test]
+fn mpi_variants_match_their_snapshots() {
+    let reg = Registry::builtin();
+    let src = Source::new(
+        "mpi.toml",
+        "name = \"mpi\"\nlanguages = [\"c\", \"fortran\"]\n[axes]\ncompiler = [\"gcc\", \"clang\"]\nmpi = [\"openmpi\", \"mpich\"]\nblas = [\"none\"]\n[values.compiler.clang]\nfortran = \"gcc\"\n",
+    );
+    let m = Matrix::parse(&src, &reg).unwrap();
+    let set = m.variant_set(&reg).unwrap();
+    let c = |path: &str, fam: &str, ver: &str, lang: &str| serde_json::json!({"path": path, "family": fam, "version": ver, "languages": [lang], "status": "ok"});
+    let w = |path: &str, imp: &str, ver: &str, lang: &str, cc: &str, launcher: &str| {
+        serde_json::json!({"path": path, "implementation": imp, "version": ver, "language": lang,
+            "compiler": cc, "compiler_family": "gcc", "compiler_version": "12.2.0",
+            "launcher": launcher, "status": "ok"})
+    };
+    let (om, mp) = ("/usr/bin/mpirun.openmpi", "/usr/bin/mpiexec.mpich");
+    let profile: cfgmx_model::Profile = serde_json::from_value(serde_json::json!({
+        "schema": 1,
+        "cpus": 4,
+        "compilers": [
+            c("/usr/bin/gcc", "gcc", "12.2.0", "c"),
+            c("/usr/bin/gfortran", "gcc", "12.2.0", "fortran"),
+            c("/usr/bin/clang", "clang", "14.0.6", "c"),
+        ],
+        "mpi": [
+            w("/usr/bin/mpicc.openmpi", "openmpi", "4.1.4", "c", "/usr/bin/gcc", om),
+            w("/usr/bin/mpifort.openmpi", "openmpi", "4.1.4", "fortran", "/usr/bin/gfortran", om),
+            w("/usr/bin/mpicc.mpich", "mpich", "4.0.2", "c", "/usr/bin/gcc", mp),
+            w("/usr/bin/mpifort.mpich", "mpich", "4.0.2", "fortran", "/usr/bin/gfortran", mp),
+        ],
+    }))
+    .unwrap();
+    let cvs: Vec<cfgmx_model::ConcreteVariant> = set
+        .variants
+        .iter()
+        .map(|v| cfgmx_model::concretize(v, &m, &reg, &profile))
+        .collect();
+    for cv in &cvs {
+        assert!(cv.available, "{}: {:?}", cv.variant.name, cv.reasons);
+    }
+    let ctx = Context::new(
+        &m,
+        set.variants.iter().zip(cvs.iter().map(Some)),
+        set.short_len,
+        Some(&profile),
+    )
+    .with_packages(&reg);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots-mpi");
+    check(
+        &ctx,
+        &dir,
+        &[
+            "gcc-openmpi-none",
+            "clang-mpich-none",
+            "/Compiler/",
+            "/Core/",
+        ],
+    );
+}
+
+fn check(ctx: &Context, dir: &Path, names: &[&str]) {
     let bless = std::env::var_os("CFGMX_BLESS").is_some();
     let mut stale = Vec::new();
     for f in Format::ALL {
-        let files = Renderer::new().render(f, &ctx).unwrap();
+        let files = Renderer::new().render(f, ctx).unwrap();
         // Per-variant formats: a gcc and a clang variant cover the differences (and Lmod's
         // compiler modules, one per compiler).
         let keep: Vec<_> = if f.per_variant() {
@@ -34,9 +105,7 @@ fn rendered_files_match_their_snapshots() {
                 .into_iter()
                 .filter(|x| {
                     let n = x.path.to_string_lossy();
-                    n.contains("gcc-threaded-release")
-                        || n.contains("clang-threaded-debug")
-                        || n.contains("/Core/")
+                    names.iter().any(|k| n.contains(k))
                 })
                 .collect()
         } else {

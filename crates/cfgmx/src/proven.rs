@@ -25,11 +25,25 @@ pub fn concretize_all(
         .iter()
         .enumerate()
         .filter_map(|(i, c)| proof::link_test(c, reg).map(|t| (i, t)))
+        .map(|(i, mut t)| {
+            // The variables the implementation's launcher decides by (Open MPI as root), as
+            // this process has them: the proof is made and cached with them.
+            if let Some(m) = &mut t.mpi {
+                for (n, v) in m.user_env.iter_mut() {
+                    *v = std::env::var(n).ok();
+                }
+            }
+            (i, t)
+        })
         .collect();
     if tests.is_empty() {
         return cs;
     }
-    let digest = cfgmx_model::hash::sha256_hex(&serde_json::to_vec(profile).unwrap_or_default());
+    // No link test depends on the core count (a build sets it to its -j): proofs made with
+    // another count stay valid.
+    let mut keyed = profile.clone();
+    keyed.cpus = 0;
+    let digest = cfgmx_model::hash::sha256_hex(&serde_json::to_vec(&keyed).unwrap_or_default());
     let only: Vec<cfgmx_model::LinkTest> = tests.iter().map(|(_, t)| t.clone()).collect();
     let (proofs, warning) = cfgmx_probe::prove(&only, opts, &digest);
     if let Some(w) = warning {

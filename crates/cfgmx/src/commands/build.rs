@@ -36,6 +36,10 @@ pub struct BuildArgs {
     /// Cores shared by every variant and the tools inside them (default: all).
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     pub jobs: Option<usize>,
+    /// At most N ranks per MPI test (MPIEXEC_MAX_NUMPROCS; default: the cores over the
+    /// variant's threads). A Slurm array task passes its allocation's task count.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub mpi_ranks: Option<u32>,
     /// Build system (default: detected from the source tree).
     #[arg(long, value_enum)]
     pub system: Option<SystemArg>,
@@ -443,7 +447,13 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         };
         m.runtime.check_cores(&m.source, cores, &given)?;
     }
-    let profile = load_profile(g, a.profile.as_deref(), Some(cores))?;
+    let mut profile = load_profile(g, a.profile.as_deref(), Some(cores))?;
+    // The build's cores are the machine as far as its variants go: an MPI variant's
+    // MPIEXEC_MAX_NUMPROCS is these cores over its threads, so its ranks fit the budget.
+    profile.cpus = cores;
+    if a.mpi_ranks.is_some() {
+        profile.max_ranks = a.mpi_ranks;
+    }
     if cfgmx_build::interrupted() {
         eprintln!("interrupted");
         return Ok(130);
