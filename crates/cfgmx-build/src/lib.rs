@@ -282,12 +282,20 @@ pub fn run(
         .canonicalize()
         .unwrap_or_else(|_| store.root.clone());
     let exclude = vec![root.clone()];
-    let fp = store::fingerprint(&source, &exclude).map_err(|e| {
+    let unreadable = |e: std::io::Error| {
         RunError::Io(format!(
             "cannot read the source tree {}: {e}",
             source.display()
         ))
-    })?;
+    };
+    let fp = store::fingerprint(&source, &exclude).map_err(unreadable)?;
+    let tree = SourceTree {
+        before: store::tree_entries(&source, &exclude).map_err(unreadable)?,
+        verdict: Mutex::new(store.source_verdict(&source)),
+        store,
+        warned: AtomicBool::new(false),
+        in_place: AtomicBool::new(false),
+    };
     let budget = Budget::new(opts.cores)
         .map_err(|e| RunError::Io(format!("cannot create the jobserver: {e}")))?;
     let tools = build_tools(system);
@@ -340,7 +348,6 @@ pub fn run(
     let results: Mutex<Vec<VariantResult>> = Mutex::new(Vec::new());
     let stop = AtomicBool::new(false);
     let workers = opts.cores.max(1).min(jobs.len().max(1));
-    let writes_source = AtomicBool::new(false);
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
@@ -431,7 +438,7 @@ pub fn run(
                     ctest_junit,
                     &tools,
                     on_event,
-                    &writes_source,
+                    &tree,
                     resume.as_ref(),
                     python.as_ref(),
                 );
@@ -534,6 +541,107 @@ pub fn run(
         },
         interrupted: interrupted(),
     })
+}
+
+/// What a run knows about the project's source tree: the files it had when the run started,
+/// and whether the project writes into it (remembered in the build root; `None` until a
+/// variant built from a copy ran its tests, or one built in the tree changed it).
+struct SourceTree<'a> {
+    before: std::collections::BTreeMap<String, String>,
+    verdict: Mutex<Option<store::SourceVerdict>>,
+    store: &'a Store,
+    warned: AtomicBool,
+    /// A variant of this run was built in the source tree itself (its writes are its own).
+    in_place: AtomicBool,
+}
+
+impl SourceTree<'_> {
+    /// Compares the tree the variant was built from (its copy, with the files the copy had
+    /// before configure; or the source itself) with what it holds now, and updates the
+    /// verdict: a project that wrote into its tree is built from copies from now on, in this
+    /// run and the next; one whose tests ran from a copy and left it alone is built in place.
+    #[allow(clippy::too_many_arguments)]
+    fn after_variant(
+        &self,
+        job: &Job,
+        copy: Option<(PathBuf, std::collections::BTreeMap<String, String>)>,
+        tested: bool,
+        copy_source: bool,
+        source: &Path,
+        exclude: &[PathBuf],
+        on_event: &(dyn Fn(&Event) + Sync),
+        warnings: &mut Vec<String>,
+    ) {
+        let changed = |before: &std::collections::BTreeMap<String, String>,
+                       dir: &Path,
+                       exclude: &[PathBuf]| {
+            store::tree_entries(dir, exclude)
+                .map(|after| store::changed_paths(before, &after, 5))
+                .unwrap_or_default()
+        };
+        let in_source = changed(&self.before, source, exclude);
+        let in_copy = copy.as_ref().map(|(dir, before)| changed(before, dir, &[]));
+        let mut warn = |m: String| {
+            on_event(&Event::Warning {
+                name: job.name.clone(),
+                message: m.clone(),
+            });
+            warnings.push(m);
+        };
+        let written = match &in_copy {
+            Some(paths) => paths.clone(),
+            None => in_source.clone(),
+        };
+        let mut verdict = self.verdict.lock().unwrap_or_else(|e| e.into_inner());
+        let new = if !written.is_empty() {
+            (!matches!(*verdict, Some(store::SourceVerdict::Writes { .. }))).then(|| {
+                store::SourceVerdict::Writes {
+                    paths: written.clone(),
+                }
+            })
+        } else if in_copy.is_some() && tested && verdict.is_none() {
+            Some(store::SourceVerdict::Clean)
+        } else {
+            None
+        };
+        if let Some(v) = new {
+            let remembered = self.store.root.join(store::SOURCE_WRITES);
+            if let Err(e) = self.store.remember_source(source, &v) {
+                warn(format!("cannot write {}: {e}", remembered.display()));
+            }
+            if let store::SourceVerdict::Writes { paths } = &v {
+                let then = if in_copy.is_some() {
+                    "it ran from its own copy, so the source tree is untouched"
+                } else {
+                    "variants built at the same time may have corrupted each other's files"
+                };
+                let m = format!(
+                    "the project wrote into its source tree while building and testing this variant ({}); {then}. Every variant of it is built from its own copy of the source from now on (remembered in {}; --copy-source does so for any project)",
+                    paths.join(", "),
+                    remembered.display()
+                );
+                // Under --copy-source the user has already chosen copies: only remembered.
+                if !copy_source && !self.warned.swap(true, Ordering::SeqCst) {
+                    warn(m);
+                }
+            }
+            *verdict = Some(v);
+        }
+        drop(verdict);
+        // A copy keeps the tree clean only from writes relative to the build: a project that
+        // writes by absolute path (or someone editing the tree meanwhile) still changes it.
+        // (Unless a variant of this run was built in the tree: the change may be its own.)
+        if in_copy.is_some()
+            && !in_source.is_empty()
+            && !self.in_place.load(Ordering::SeqCst)
+            && !self.warned.swap(true, Ordering::SeqCst)
+        {
+            warn(format!(
+                "the source tree changed while this variant was built from its own copy ({}): something writes into it by absolute path, or it was edited meanwhile; a copy cannot keep it clean",
+                in_source.join(", ")
+            ));
+        }
+    }
 }
 
 /// The order to start jobs in, as indices: unknown durations (`None`) first, then the longest
@@ -674,7 +782,7 @@ fn run_one(
     ctest_junit: bool,
     tools: &indexmap::IndexMap<String, String>,
     on_event: &(dyn Fn(&Event) + Sync),
-    writes_source: &AtomicBool,
+    tree: &SourceTree,
     resume: Option<&VariantResult>,
     python: Option<&python::Project>,
 ) -> Option<Vec<VariantResult>> {
@@ -686,14 +794,70 @@ fn run_one(
     });
     let vdir = root.join(store_key(job, system, python.map(|p| p.backend)));
     let mut warnings = Vec::new();
-    let src = if opts.copy_source {
+    // Its own copy of the source when asked, when the project is known to write into its tree,
+    // and while that is not known yet (a project's first run here): the copy then tells. A
+    // variant built from a copy before stays there, so its next build is incremental.
+    let verdict = tree
+        .verdict
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    // Why a copy cannot be done without (a failed copy then fails the variant, saying why); a
+    // copy made only to find out, or to stay incremental, gives way to the tree itself.
+    let needed = match &verdict {
+        _ if opts.copy_source => Some("--copy-source asks for it".to_string()),
+        Some(store::SourceVerdict::Writes { paths }) => Some(format!(
+            "the project writes into its source tree ({}; remembered in {})",
+            paths.join(", "),
+            root.join(store::SOURCE_WRITES).display()
+        )),
+        _ => None,
+    };
+    let use_copy = needed.is_some()
+        || vdir.join("src").is_dir()
+        || !matches!(verdict, Some(store::SourceVerdict::Clean));
+    let mut copy_error = None;
+    let copied = use_copy.then(|| {
         let dst = vdir.join("src");
-        if let Err(e) = store::copy_tree(source, &dst, exclude) {
-            warnings.push(format!("cannot copy the source tree: {e}"));
+        store::copy_tree(source, &dst, exclude)
+            .and_then(|()| store::tree_entries(&dst, &[]))
+            .map(|entries| (dst.clone(), entries))
+            .map_err(|e| {
+                format!(
+                    "copying {} to {} failed: {e}",
+                    source.display(),
+                    dst.display()
+                )
+            })
+    });
+    let (src, copy_before) = match copied {
+        Some(Ok((dst, entries))) => (dst, Some(entries)),
+        Some(Err(e)) => match &needed {
+            Some(why) => {
+                copy_error = Some(format!(
+                    "cannot build this variant from its own copy of the source, which it needs because {why}: {e}"
+                ));
+                (vdir.join("src"), None)
+            }
+            None => {
+                // Half a copy must not make the next run take it for this variant's tree.
+                let _ = std::fs::remove_dir_all(vdir.join("src"));
+                let m = format!(
+                    "cannot build from a copy of the source ({e}); built in the source tree itself"
+                );
+                on_event(&Event::Warning {
+                    name: job.name.clone(),
+                    message: m.clone(),
+                });
+                warnings.push(m);
+                tree.in_place.store(true, Ordering::SeqCst);
+                (source.to_path_buf(), None)
+            }
+        },
+        None => {
+            tree.in_place.store(true, Ordering::SeqCst);
+            (source.to_path_buf(), None)
         }
-        dst
-    } else {
-        source.to_path_buf()
     };
     let _ = std::fs::create_dir_all(vdir.join("logs"));
     // Stale logs from an earlier run would mislead: each step rewrites its own.
@@ -723,9 +887,14 @@ fn run_one(
             step: s.clone(),
         })
     };
-    let config = match python {
-        Some(p) => python::write_config(&ctx, p.backend),
-        None => runner::write_config(&ctx),
+    let copy_failed = copy_error.is_some();
+    let config = match copy_error {
+        Some(e) => Err(e),
+        None => match python {
+            Some(p) => python::write_config(&ctx, p.backend),
+            None => runner::write_config(&ctx),
+        }
+        .map_err(|e| e.to_string()),
     };
     let config_failed = config.is_err();
     let ok = match config {
@@ -740,10 +909,16 @@ fn run_one(
             ok
         }
         Err(e) => {
-            warnings.push(format!("cannot write the build configuration: {e}"));
+            warnings.push(if copy_failed {
+                e
+            } else {
+                format!("cannot write the build configuration: {e}")
+            });
             false
         }
     };
+    // Nothing ran: what stopped it is the variant's reason, as a step's key line would be.
+    let config_error = config_failed.then(|| warnings.last().cloned()).flatten();
     // Interrupted: what finished is returned (the caller records it), the rest is not run.
     let partial = |steps: Vec<StepResult>| -> Option<Vec<VariantResult>> {
         let rows = points.iter().map(|p| {
@@ -849,20 +1024,19 @@ fn run_one(
     if interrupted() {
         return partial(steps);
     }
-    // A project that writes into its source tree makes variants race on those files: say so
-    // once, and which flag avoids it.
-    if !opts.copy_source {
-        if let Ok(after) = store::fingerprint(source, exclude) {
-            if after != fp && !writes_source.swap(true, Ordering::SeqCst) {
-                let m = "the project wrote into its source tree while building this variant; concurrent variants may corrupt each other: rerun with --copy-source".to_string();
-                on_event(&Event::Warning {
-                    name: job.name.clone(),
-                    message: m.clone(),
-                });
-                warnings.push(m);
-            }
-        }
-    }
+    // Whether the project wrote into the tree it was built from: every point's test ran.
+    let tested = tests.iter().any(Option::is_some);
+    let copy = copy_before.map(|b| (ctx.source.clone(), b));
+    tree.after_variant(
+        job,
+        copy,
+        tested,
+        opts.copy_source,
+        source,
+        exclude,
+        on_event,
+        &mut warnings,
+    );
     let mut tools = tools.clone();
     for (l, v) in &job.compiler_versions {
         tools.insert(l.clone(), v.clone());
@@ -918,7 +1092,7 @@ fn run_one(
             } else {
                 Status::Passed
             },
-            reason: None,
+            reason: config_error.clone(),
             failed_step: None,
             steps,
             tests_passed: counts.passed,

@@ -247,7 +247,14 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
         }
         _ => Vec::new(),
     };
+    // And the source tree it was configured against: a variant that moves to its own copy of
+    // the source (`--copy-source`, or a project found to write into its tree) configures
+    // afresh, never builds the original tree through an old cache.
     let stamp_text: String = std::iter::once(ctx.tools.clone())
+        .chain(std::iter::once(format!(
+            "source: {}\n",
+            ctx.source.display()
+        )))
         .chain(extra.iter().map(|a| format!("configure: {a}\n")))
         .collect();
     let same_tools = std::fs::read_to_string(&stamp).is_ok_and(|t| t == stamp_text);

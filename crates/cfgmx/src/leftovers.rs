@@ -146,6 +146,9 @@ pub fn install_handler() {
         let mut err = std::io::stderr().lock();
         // A progress bar (the probe's) is the line the cursor is on: wipe it, so no stale bar
         // stays above the shell prompt (the bar's own thread cannot draw any more).
+        // The terminal's echo of `^C` first (a progress bar turned it off), so the cursor is
+        // back where the bar is and the shell gets its settings back.
+        crate::output::restore_echo();
         if std::io::IsTerminal::is_terminal(&err) {
             let _ = std::io::Write::write_all(&mut err, b"\r\x1b[2K");
             let _ = std::io::Write::flush(&mut err);

@@ -13,7 +13,6 @@ mod output;
 mod proven;
 mod template_child;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -37,7 +36,15 @@ fn main() -> ExitCode {
         let out = argv.next().map(|a| a.to_string_lossy().into_owned());
         return ExitCode::from(out.map_or(2, |o| template_child::child_main(&o)));
     }
-    let args = match cli::Cli::try_parse() {
+    // clap prints its help and usage errors before cfgmx sees `--color`: it is told first.
+    let mut command = <cli::Cli as clap::CommandFactory>::command().color(clap_colour());
+    let parsed = command
+        .try_get_matches_from_mut(std::env::args_os())
+        .and_then(|mut m| {
+            <cli::Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m)
+                .map_err(|e| e.format(&mut command))
+        });
+    let args = match parsed {
         Ok(a) => a,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -61,4 +68,31 @@ fn main() -> ExitCode {
             ExitCode::from(101)
         }
     }
+}
+
+/// The colour `--color` asks of clap's own output (help, usage errors), read from the
+/// arguments before clap parses them: clap decides its colour before it has parsed anything.
+/// `auto` (or no flag) is clap's own rule, which honours NO_COLOR and CLICOLOR_FORCE as cfgmx's
+/// printers do; a malformed value is left for clap to refuse.
+fn clap_colour() -> clap::ColorChoice {
+    let mut choice = clap::ColorChoice::Auto;
+    let mut args = std::env::args_os().skip(1);
+    while let Some(a) = args.next() {
+        let a = a.to_string_lossy().into_owned();
+        if a == "--" {
+            break;
+        }
+        let value = match a.strip_prefix("--color") {
+            Some("") => args.next().map(|v| v.to_string_lossy().into_owned()),
+            Some(v) => v.strip_prefix('=').map(str::to_string),
+            None => None,
+        };
+        choice = match value.as_deref() {
+            Some("always") => clap::ColorChoice::Always,
+            Some("never") => clap::ColorChoice::Never,
+            Some("auto") => clap::ColorChoice::Auto,
+            _ => choice,
+        };
+    }
+    choice
 }

@@ -10,6 +10,57 @@ pub fn reset_sigpipe() {
     }
 }
 
+/// The terminal settings to restore once a live display is gone (see [`QuietEcho`]).
+static SAVED_TERMIOS: std::sync::Mutex<Option<libc::termios>> = std::sync::Mutex::new(None);
+
+/// While it lives, the terminal on stderr does not echo control characters (`ECHOCTL` off).
+/// indicatif leaves the cursor at the right edge of a display's last line; the `^C` a terminal
+/// echoes for Ctrl-C would wrap it onto a line indicatif does not know of, and its clearing
+/// (or the interrupt handler's) would then miss the display's top line, leaving a stale
+/// spinner or bar. Without ECHOCTL the key echoes as the bare control byte, which moves
+/// nothing. Dropped, or on an interrupt that exits ([`restore_echo`]), the settings return.
+pub struct QuietEcho(());
+
+impl QuietEcho {
+    pub fn start() -> QuietEcho {
+        // SAFETY: tcgetattr/tcsetattr on stderr's descriptor with a termios it filled in; a
+        // descriptor that is not a terminal fails tcgetattr and nothing is changed.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(libc::STDERR_FILENO, &mut t) == 0 {
+                let saved = t;
+                t.c_lflag &= !libc::ECHOCTL;
+                if libc::tcsetattr(libc::STDERR_FILENO, libc::TCSANOW, &t) == 0 {
+                    let mut s = SAVED_TERMIOS.lock().unwrap_or_else(|e| e.into_inner());
+                    // Nested displays (the probe's inside a build's) keep the first settings.
+                    s.get_or_insert(saved);
+                }
+            }
+        }
+        QuietEcho(())
+    }
+}
+
+impl Drop for QuietEcho {
+    fn drop(&mut self) {
+        restore_echo();
+    }
+}
+
+/// Gives the terminal back the settings a [`QuietEcho`] changed (once; later calls do nothing).
+pub fn restore_echo() {
+    let saved = SAVED_TERMIOS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(t) = saved {
+        // SAFETY: tcsetattr on stderr's descriptor with the settings read from it.
+        unsafe {
+            libc::tcsetattr(libc::STDERR_FILENO, libc::TCSANOW, &t);
+        }
+    }
+}
+
 /// How one output stream is laid out and coloured: decided once per command from the flags
 /// and the environment (style habit 5: terminal-ness is passed in, not asked by each printer).
 #[derive(Debug, Clone, Copy, Default)]
@@ -224,11 +275,15 @@ pub fn rel_to_cwd(p: &std::path::Path) -> String {
 
 /// A text table without borders, laid out by comfy-table: columns two spaces apart, sized to
 /// the terminal (cells wrap inside their column when the table is wider than `Term::width`;
-/// the columns a row is looked up by shrink last).
+/// the columns a row is looked up by shrink last; the low-value columns are left out, with a
+/// note, before any column would have to cut a word).
 pub struct Table {
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
     keep: Vec<usize>,
+    /// Columns left out, in this order, while the table does not fit with every column as
+    /// wide as its longest word.
+    optional: Vec<usize>,
     /// Columns shown as a prefix, cut rather than wrapped, down to so many characters (a hash:
     /// any unique prefix names the same variant).
     prefix: Vec<(usize, usize)>,
@@ -240,7 +295,66 @@ impl Table {
             headers: headers.iter().map(|h| h.to_string()).collect(),
             rows: Vec::new(),
             keep: vec![0],
+            optional: Vec::new(),
             prefix: Vec::new(),
+        }
+    }
+
+    /// Columns that may be left out at a narrow width, the least useful first: a table that
+    /// cannot fit with each column as wide as its longest word drops them one by one (and
+    /// says which) rather than cut words in the middle.
+    pub fn optional(mut self, cols: &[usize]) -> Table {
+        self.optional.extend_from_slice(cols);
+        self
+    }
+
+    /// The width the table needs with no word cut: each column as wide as its longest word
+    /// (a prefix column as its least prefix), kept columns whole.
+    fn least_uncut(&self) -> usize {
+        let natural = self.natural();
+        (0..self.headers.len())
+            .map(|i| {
+                if self.keep.contains(&i) {
+                    return natural[i];
+                }
+                let least = match self.prefix.iter().find(|(p, _)| *p == i) {
+                    Some((_, m)) => *m,
+                    None => self.longest_word(i),
+                };
+                natural[i].min(least + self.pad(i))
+            })
+            .sum()
+    }
+
+    fn longest_word(&self, i: usize) -> usize {
+        std::iter::once(&self.headers[i])
+            .chain(self.rows.iter().filter_map(|r| r.get(i)))
+            .flat_map(|c| c.split_whitespace())
+            .map(console_width)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// This table without the columns `drop`.
+    fn without(&self, drop: &[usize]) -> Table {
+        let kept: Vec<usize> = (0..self.headers.len())
+            .filter(|i| !drop.contains(i))
+            .collect();
+        let at = |old: usize| kept.iter().position(|k| *k == old);
+        Table {
+            headers: kept.iter().map(|i| self.headers[*i].clone()).collect(),
+            rows: self
+                .rows
+                .iter()
+                .map(|r| kept.iter().filter_map(|i| r.get(*i).cloned()).collect())
+                .collect(),
+            keep: self.keep.iter().filter_map(|k| at(*k)).collect(),
+            optional: Vec::new(),
+            prefix: self
+                .prefix
+                .iter()
+                .filter_map(|(c, m)| Some((at(*c)?, *m)))
+                .collect(),
         }
     }
 
@@ -295,34 +409,26 @@ impl Table {
     fn widths(&self, w: usize) -> Vec<usize> {
         let n = self.headers.len();
         let mut cols = self.natural();
-        let longest_word: Vec<usize> = (0..n)
-            .map(|i| {
-                std::iter::once(&self.headers[i])
-                    .chain(self.rows.iter().filter_map(|r| r.get(i)))
-                    .flat_map(|c| c.split_whitespace())
-                    .map(console_width)
-                    .max()
-                    .unwrap_or(0)
-                    .min(20)
-            })
-            .collect();
+        let longest_word: Vec<usize> = (0..n).map(|i| self.longest_word(i)).collect();
         let mut total: usize = cols.iter().sum();
-        // First down to each column's longest word (`openblas-serial` stays whole) and a
-        // prefix column to its least prefix; then to a few characters; then the kept columns
-        // but the first; last, every column down to one character: a table never runs past
-        // the width while two spaces between columns leave room for one.
-        for phase in 0..4 {
+        // First down to each column's longest word (`openblas-serial` stays whole, and so
+        // does `MKL_DOMAIN_NUM_THREADS`), then to at most 20 characters of it, and a prefix
+        // column to its least prefix; then to a few characters; then the kept columns but the
+        // first; last, every column down to one character: a table never runs past the width
+        // while two spaces between columns leave room for one.
+        for phase in 0..5 {
             let floor: Vec<usize> = cols
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    let kept = self.keep.contains(&i) && (phase < 2 || phase == 2 && i == 0);
+                    let kept = self.keep.contains(&i) && (phase < 3 || phase == 3 && i == 0);
                     let prefix = self.prefix.iter().find(|(p, _)| *p == i).map(|(_, m)| *m);
                     let least = match (phase, prefix) {
                         _ if kept => return *c,
-                        (0..=2, Some(m)) => m,
+                        (0..=3, Some(m)) => m,
                         (0, None) => longest_word[i].max(6),
-                        (1 | 2, None) => 6,
+                        (1, None) => longest_word[i].clamp(6, 20),
+                        (2 | 3, None) => 6,
                         _ => 1,
                     };
                     (*c).min(least + self.pad(i))
@@ -331,7 +437,17 @@ impl Table {
             while total > w {
                 let Some(i) = (0..n)
                     .filter(|i| cols[*i] > floor[*i])
-                    .max_by_key(|i| (cols[*i] - self.pad(*i), std::cmp::Reverse(*i)))
+                    // Down to the longest words, the column with the most room above its
+                    // own longest word gives first (a column of long words keeps them
+                    // whole); below that, the widest.
+                    .max_by_key(|i| {
+                        let room = if phase == 0 {
+                            cols[*i] - floor[*i]
+                        } else {
+                            cols[*i] - self.pad(*i)
+                        };
+                        (room, std::cmp::Reverse(*i))
+                    })
                 else {
                     break;
                 };
@@ -343,6 +459,33 @@ impl Table {
     }
 
     pub fn render(&self, term: &Term) -> String {
+        let Some(w) = term.width.filter(|_| !self.optional.is_empty()) else {
+            return self.render_all(term);
+        };
+        let mut drop = Vec::new();
+        for c in &self.optional {
+            if self.without(&drop).least_uncut() <= w {
+                break;
+            }
+            drop.push(*c);
+        }
+        if drop.is_empty() {
+            return self.render_all(term);
+        }
+        let names: Vec<&str> = drop.iter().map(|c| self.headers[*c].as_str()).collect();
+        let note = format!(
+            "({} left out to fit {w} columns; a wider terminal, COLUMNS=200 or --json shows {})",
+            names.join(", "),
+            if names.len() == 1 { "it" } else { "them" }
+        );
+        format!(
+            "{}{}\n",
+            self.without(&drop).render_all(term),
+            term.wrap(&note, 1)
+        )
+    }
+
+    fn render_all(&self, term: &Term) -> String {
         use comfy_table::{ColumnConstraint, ContentArrangement};
         let widths = term.width.map(|w| self.widths(w));
         let mut t = comfy_table::Table::new();
@@ -449,6 +592,44 @@ mod tests {
         assert!(link.ends_with('…') && link.chars().count() == 72, "{link}");
         let long = "x".repeat(200);
         assert_eq!(short_phrase(&long).chars().count(), 72);
+    }
+
+    #[test]
+    fn optional_columns_go_before_a_word_is_cut_and_the_note_says_which() {
+        let mut t = Table::new(&["NAME", "LONG", "LESS", "KEY"]).optional(&[2, 1]);
+        t.row(
+            [
+                "a-name",
+                "supercalifragilistic words",
+                "MKL_DOMAIN_NUM_THREADS",
+                "value",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        let at = |w| {
+            t.render(&Term {
+                width: Some(w),
+                ..Term::default()
+            })
+        };
+        // Wide enough: every column, no note.
+        let wide = at(80);
+        assert!(wide.contains("MKL_DOMAIN_NUM_THREADS") && !wide.contains("left out"));
+        // Narrower: LESS goes first, then LONG, each named; no word is ever cut.
+        let mid = at(50);
+        assert!(
+            mid.contains("supercalifragilistic") && !mid.contains("MKL_"),
+            "{mid}"
+        );
+        assert!(mid.contains("(LESS left out to fit 50 columns"), "{mid}");
+        let narrow = at(20);
+        assert!(narrow.contains("(LESS, LONG left out"), "{narrow}");
+        assert!(narrow.lines().next().unwrap().contains("KEY"), "{narrow}");
+        // No width (a pipe): every column whole.
+        assert!(t
+            .render(&Term::default())
+            .contains("MKL_DOMAIN_NUM_THREADS"));
     }
 
     #[test]

@@ -55,7 +55,8 @@ pub struct BuildArgs {
     /// Rebuild variants that passed with an unchanged source tree.
     #[arg(long)]
     pub force: bool,
-    /// Build each variant from its own copy of the source (for projects that write into it).
+    /// Build each variant from its own copy of the source, whatever cfgmx knows of the project
+    /// (one found to write into its tree is built from copies already).
     #[arg(long)]
     pub copy_source: bool,
     /// Python projects: put each wheel through `auditwheel repair` (installed into the
@@ -683,6 +684,8 @@ fn indented(term: &Term, lines: &[String]) -> String {
 /// per running variant; finished variants print a line (and a failure its key lines) above
 /// them. Dropped, it clears every line it drew, so nothing stale stays after Ctrl-C.
 struct Live {
+    /// The echo of `^C` is off while the display is up (see `QuietEcho`).
+    _echo: crate::output::QuietEcho,
     multi: indicatif::MultiProgress,
     overall: indicatif::ProgressBar,
     running: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
@@ -703,6 +706,7 @@ impl Live {
         // Redrawn every second even when no variant finishes: the time is the time.
         overall.enable_steady_tick(std::time::Duration::from_secs(1));
         Live {
+            _echo: crate::output::QuietEcho::start(),
             multi,
             overall,
             running: Default::default(),

@@ -73,7 +73,11 @@ pub fn run(g: &Global, a: ExpandArgs) -> Result<u8> {
     }
     let term = Term::stdout(g);
     // Only spec hashes here: a concrete one needs a machine (`--probe`).
-    let mut t = Table::new(&["NAME", "SPEC", "COMPILERS", "BLAS", "C FLAGS", "LIBS"]).keep(&[1]);
+    // Narrow, the link line goes first (`--json` and `show` have it), then the compilers (the
+    // name says the family).
+    let mut t = Table::new(&["NAME", "SPEC", "COMPILERS", "BLAS", "C FLAGS", "LIBS"])
+        .keep(&[1])
+        .optional(&[5, 2]);
     for v in &set.variants {
         let f = v.flags();
         let compilers = [&f.cc, &f.cxx, &f.fc]

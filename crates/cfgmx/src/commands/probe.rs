@@ -185,6 +185,7 @@ pub fn probe_with_progress(
         }
         b
     });
+    let _echo = bar.is_some().then(crate::output::QuietEcho::start);
     let on_event = |e: ProbeEvent| {
         if let ProbeEvent::Warning(w) = &e {
             match &bar {

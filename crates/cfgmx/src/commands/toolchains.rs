@@ -44,9 +44,12 @@ pub fn run(g: &Global, a: ToolchainsArgs) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
         return Ok(0);
     }
+    // Narrow, the flags nearly every family spells alike go first: PIC (`-fPIC`), then debug
+    // (`-g -O0`).
     let mut t = Table::new(&[
         "FAMILY", "C", "C++", "FORTRAN", "OPENMP", "DEBUG", "RELEASE", "PIC",
-    ]);
+    ])
+    .optional(&[7, 5]);
     for tc in reg.toolchains.values() {
         let first = |f: &str| {
             tc.facet(f)
@@ -101,14 +104,18 @@ pub fn run_providers(g: &Global, _a: ProvidersArgs) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
         return Ok(0);
     }
+    // At 80 columns the link lines, the vendor names and the thread variables cannot all
+    // stand whole: the variables it ignores go first, then CMake's vendor name, then the
+    // threading (the build's name mostly says it: `-serial`, `_mp`, `-openmp`).
     let mut t = Table::new(&[
         "BLAS",
         "THREADING",
         "LIBS",
         "CMAKE VENDOR",
-        "THREAD VARIABLES (first wins)",
+        "THREADS FROM",
         "IGNORES",
-    ]);
+    ])
+    .optional(&[5, 3, 1]);
     for p in reg.providers.values() {
         for b in &p.builds {
             t.row(vec![
