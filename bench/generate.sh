@@ -40,7 +40,7 @@ cat > "$work/profile.json" <<JSON
  {"path":"/usr/lib/$t/openblas-openmp/libopenblas.so","provider":"openblas","build":"openmp","threading":"openmp","lib_dir":"/usr/lib/$t/openblas-openmp"}]}
 JSON
 
-formats="cmake-presets cmake-toolchain cmake-cache meson-native bento pip-config env lmod github gitlab slurm"
+formats="cmake-presets cmake-toolchain cmake-cache meson-native bento scikit-build-core meson-python env lmod github gitlab slurm"
 now() { date +%s%N; }
 best_gen=""; best_peer=""
 for r in $(seq 1 "$runs"); do

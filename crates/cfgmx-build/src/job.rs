@@ -80,6 +80,15 @@ pub struct Job {
     /// the check after the build tells the BLAS among what a file loads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blas_names: Vec<String>,
+    /// The threading its BLAS build promises (`sequential`, `pthread`, `openmp`): a Python
+    /// project's tests get it as `CFGMX_BLAS_THREADING`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blas_threading: Option<String>,
+    /// The probe's threading query of the BLAS provider (the `providers/*.toml` `[detect]`
+    /// `query`): each decorated spelling of the function, and what its answers mean. A
+    /// Python project's installed extensions are checked by asking the BLAS they load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blas_query: Option<BlasQuery>,
     /// `ilp64` for a variant built for 64-bit BLAS integers (none: LP64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub int_width: Option<String>,
@@ -115,6 +124,14 @@ pub struct MpiLauncher {
     pub path: String,
     /// The plain names it answers to (from the implementation's `launchers`).
     pub names: Vec<String>,
+}
+
+/// A BLAS provider's threading query: `int f(void)` under each symbol decoration, and the
+/// threading each answer means.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BlasQuery {
+    pub symbols: Vec<String>,
+    pub values: IndexMap<String, String>,
 }
 
 /// The matrix's default `threads`, for a lock entry written before the field existed.
@@ -195,6 +212,30 @@ impl Job {
                 .and_then(|b| reg.providers.get(&b.provider))
                 .map(|p| p.detect.libraries.clone())
                 .unwrap_or_default(),
+            blas_threading: blas_choice
+                .as_ref()
+                .map(|b| b.build.threading.as_str().to_string()),
+            blas_query: cv
+                .blas_library
+                .as_ref()
+                .and_then(|b| reg.providers.get(&b.provider))
+                .and_then(|p| {
+                    let q = p.detect.query.as_ref()?;
+                    Some(BlasQuery {
+                        symbols: p
+                            .detect
+                            .decorations()
+                            .iter()
+                            .map(|d| format!("{}{q}{}", d.prefix, d.suffix))
+                            .collect(),
+                        values: p
+                            .detect
+                            .query_values
+                            .iter()
+                            .map(|(k, t)| (k.clone(), t.as_str().to_string()))
+                            .collect(),
+                    })
+                }),
             int_width: (r.int_width == IntWidth::Ilp64).then(|| "ilp64".to_string()),
             files: IndexMap::new(),
             mpi_ranks: cv.mpi.as_ref().map(|m| m.ranks),

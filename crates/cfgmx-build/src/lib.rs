@@ -18,6 +18,7 @@ pub mod budget;
 pub mod job;
 pub mod keyline;
 pub mod project;
+pub mod python;
 pub mod report;
 pub mod runner;
 pub mod store;
@@ -78,6 +79,12 @@ pub struct Options {
     pub matrix: String,
     pub shard: Option<(usize, usize)>,
     pub step_timeout: Option<Duration>,
+    /// The program and first argument that answer the probe's BLAS queries
+    /// (`PROGRAM ARG LIB i:SYMBOL...`: cfgmx itself, as the probe runs it): a Python project's
+    /// installed extensions are checked by asking the BLAS they load.
+    pub blas_query_helper: Option<(PathBuf, String)>,
+    /// Python projects: each wheel goes through `auditwheel repair`.
+    pub repair: bool,
 }
 
 /// Why a run could not start.
@@ -244,9 +251,26 @@ pub fn run(
         .source
         .canonicalize()
         .map_err(|e| RunError::Usage(format!("--source {}: {e}", opts.source.display())))?;
-    let system = match opts.system {
-        Some(s) => s,
-        None => System::detect(&source).ok_or_else(|| {
+    // A pyproject.toml naming scikit-build-core or meson-python makes a Python project (built
+    // into wheels), unless --system asks for the plain CMake or Meson build.
+    let python = match opts.system {
+        Some(_) => None,
+        None => python::Backend::detect(&source).map(|p| python::Project {
+            repair: opts.repair,
+            ..p
+        }),
+    };
+    if opts.repair && python.is_none() {
+        return Err(RunError::Usage(format!(
+            "--repair repairs Python wheels, and {} has no pyproject.toml with scikit-build-core or meson-python",
+            source.display()
+        )));
+    }
+    let backend = python.as_ref().map(|p| p.backend);
+    let system = match (opts.system, &python) {
+        (Some(s), _) => s,
+        (None, Some(p)) => p.backend.system(),
+        (None, None) => System::detect(&source).ok_or_else(|| {
             RunError::Usage(format!(
                 "{} has neither CMakeLists.txt nor meson.build; point --source at the project's top directory or pass --system",
                 source.display()
@@ -292,7 +316,9 @@ pub fn run(
         });
     }
     // A record that does not parse is said once and dropped: the variant is built again.
-    let load = |job: &Job, point: Option<&Point>| match store.load(&point_key(job, system, point)) {
+    let load = |job: &Job, point: Option<&Point>| match store
+        .load(&point_key(job, system, backend, point))
+    {
         Ok(r) => r,
         Err(why) => {
             on_event(&Event::Warning {
@@ -414,6 +440,7 @@ pub fn run(
                     on_event,
                     &tree,
                     resume.as_ref(),
+                    python.as_ref(),
                 );
                 match r {
                     Some(rows) => {
@@ -421,7 +448,7 @@ pub fn run(
                             interrupted() || rows.iter().any(|r| r.status == Status::Interrupted);
                         for mut r in rows {
                             r.explain_failure();
-                            let key = point_key(job, system, r.runtime.as_ref());
+                            let key = point_key(job, system, backend, r.runtime.as_ref());
                             if was_interrupted {
                                 // Half a result: the steps it finished are recorded, so the
                                 // next run resumes after them (a finished build is not done
@@ -488,6 +515,16 @@ pub fn run(
             .unwrap_or(0)
     };
     variants.sort_by(|a, b| a.name.cmp(&b.name).then(order(a).cmp(&order(b))));
+    // The index over every wheel in the wheelhouse, this run's and earlier ones'.
+    let house = root.join(python::WHEELHOUSE);
+    if python.is_some() && house.is_dir() {
+        if let Err(e) = python::write_index(&house) {
+            on_event(&Event::Warning {
+                name: python::WHEELHOUSE.into(),
+                message: format!("cannot write the simple index of {}: {e}", house.display()),
+            });
+        }
+    }
     // Each variant's logs are relative to its build root: a merged report of shards built in
     // different roots still finds them.
     for v in &mut variants {
@@ -643,7 +680,7 @@ pub fn reproduce(
     std::fs::create_dir_all(root).map_err(|e| RunError::Io(format!("{}: {e}", root.display())))?;
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let budget = Budget::new(1).map_err(|e| RunError::Io(e.to_string()))?;
-    let vdir = root.join(store_key(job, system));
+    let vdir = root.join(store_key(job, system, None));
     std::fs::create_dir_all(vdir.join("logs")).map_err(|e| RunError::Io(e.to_string()))?;
     // The same tools as a build records: a dir a build configured with them is reused, one
     // configured by other tools is configured again.
@@ -657,6 +694,7 @@ pub fn reproduce(
         budget: &budget,
         ninja: tools.contains_key("ninja"),
         step_timeout: None,
+        blas_query_helper: None,
         // reproduce runs no test.
         ctest_junit: false,
         tools: tools_stamp(&tools),
@@ -669,19 +707,25 @@ pub fn reproduce(
 /// everywhere ([`cfgmx_model::SHORT_HASH`] digits, so the directory name is the hash in the
 /// tables), suffixed for Meson so the same variant built by both build systems
 /// keeps two build dirs and two records.
-fn store_key(job: &Job, system: System) -> String {
+fn store_key(job: &Job, system: System, python: Option<python::Backend>) -> String {
     let h = cfgmx_model::hash::short_hash(&job.hash);
-    match system {
-        System::Cmake => h.to_string(),
-        System::Meson => format!("{h}-meson"),
+    match (python, system) {
+        (Some(b), _) => format!("{h}-{}", b.key()),
+        (None, System::Cmake) => h.to_string(),
+        (None, System::Meson) => format!("{h}-meson"),
     }
 }
 
 /// The record of a variant at a runtime point: the variant's key, then the point's.
-fn point_key(job: &Job, system: System, point: Option<&Point>) -> String {
+fn point_key(
+    job: &Job,
+    system: System,
+    python: Option<python::Backend>,
+    point: Option<&Point>,
+) -> String {
     match point {
-        Some(p) => format!("{}@{}", store_key(job, system), p.key()),
-        None => store_key(job, system),
+        Some(p) => format!("{}@{}", store_key(job, system, python), p.key()),
+        None => store_key(job, system, python),
     }
 }
 
@@ -740,6 +784,7 @@ fn run_one(
     on_event: &(dyn Fn(&Event) + Sync),
     tree: &SourceTree,
     resume: Option<&VariantResult>,
+    python: Option<&python::Project>,
 ) -> Option<Vec<VariantResult>> {
     let t0 = Instant::now();
     let _running = budget.enter();
@@ -747,7 +792,7 @@ fn run_one(
         name: job.name.clone(),
         hash: job.hash.clone(),
     });
-    let vdir = root.join(store_key(job, system));
+    let vdir = root.join(store_key(job, system, python.map(|p| p.backend)));
     let mut warnings = Vec::new();
     // Its own copy of the source when asked, when the project is known to write into its tree,
     // and while that is not known yet (a project's first run here): the copy then tells. A
@@ -831,6 +876,7 @@ fn run_one(
         budget,
         ninja,
         step_timeout: opts.step_timeout,
+        blas_query_helper: opts.blas_query_helper.clone(),
         ctest_junit,
         tools: tools_stamp(tools),
     };
@@ -844,12 +890,19 @@ fn run_one(
     let copy_failed = copy_error.is_some();
     let config = match copy_error {
         Some(e) => Err(e),
-        None => runner::write_config(&ctx).map_err(|e| e.to_string()),
+        None => match python {
+            Some(p) => python::write_config(&ctx, p.backend),
+            None => runner::write_config(&ctx),
+        }
+        .map_err(|e| e.to_string()),
     };
     let config_failed = config.is_err();
     let ok = match config {
         Ok(cfg) => {
-            let c = runner::configure(&ctx, &cfg);
+            let c = match python {
+                Some(p) => python::configure(&ctx, p),
+                None => runner::configure(&ctx, &cfg),
+            };
             step_done(&c);
             let ok = c.status == StepStatus::Passed;
             steps.push(c);
@@ -886,21 +939,29 @@ fn run_one(
     let reused = steps.last().is_some_and(|c| c.command == runner::REUSED);
     let built_before = resume
         .and_then(|r| r.step("build"))
-        .filter(|b| reused && b.status == StepStatus::Passed);
+        .filter(|b| reused && b.status == StepStatus::Passed && python.is_none());
     let mut blas_linked = Vec::new();
+    let mut wheel = None;
     let ok = ok && {
-        let mut b = match built_before {
-            Some(b) => StepResult {
+        let mut b = match (python, built_before) {
+            // A wheel is built, relabelled, installed and checked in one step.
+            (Some(p), _) => {
+                let (b, built) = python::build(&ctx, p);
+                blas_linked = built.blas_linked;
+                wheel = built.wheel.map(|w| w.display().to_string());
+                b
+            }
+            (None, Some(b)) => StepResult {
                 command: "(built before the interruption; reused)".into(),
                 duration_s: 0.0,
                 cores: 0,
                 ..b.clone()
             },
-            None => runner::build(&ctx),
+            (None, None) => runner::build(&ctx),
         };
         // What the build really linked, before anything runs it: the variant's BLAS file, or
         // the build fails (CMake's FindBLAS may have found another build by name).
-        if b.status == StepStatus::Passed {
+        if b.status == StepStatus::Passed && python.is_none() {
             match runner::blas_linked(&ctx) {
                 Some(Ok(loaded)) => {
                     if let Err(e) = runner::check_blas_linked(job, &loaded) {
@@ -924,7 +985,10 @@ fn run_one(
     // The test step once per runtime point, side by side: each point waits for its own
     // cores, so together they never hold more than the budget.
     let run_test = |p: &Option<Point>, rebuild: bool| {
-        let (mut t, c) = runner::test(&ctx, p.as_ref(), rebuild);
+        let (mut t, c) = match python {
+            Some(_) => python::test(&ctx, p.as_ref()),
+            None => runner::test(&ctx, p.as_ref(), rebuild),
+        };
         if let Some(p) = p {
             // The point's label in the step's message keeps a failure at one point apart
             // from the others in every report.
@@ -1042,6 +1106,7 @@ fn run_one(
             tools: tools.clone(),
             warnings,
             blas_linked: blas_linked.clone(),
+            wheel: wheel.clone(),
             build_root: None,
             runtime: p.clone(),
         });
@@ -1084,6 +1149,8 @@ mod tests {
             test: Default::default(),
             blas_library: None,
             blas_names: vec![],
+            blas_threading: None,
+            blas_query: None,
             int_width: None,
             mpi_ranks: None,
             mpi_launcher: None,

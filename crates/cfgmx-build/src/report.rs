@@ -160,6 +160,9 @@ pub struct VariantResult {
     /// loader), checked against the variant's after the build.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blas_linked: Vec<String>,
+    /// A Python project's wheel of this variant, in the build root's wheelhouse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wheel: Option<String>,
     /// The build root its step logs are relative to (absolute), so reports merged from
     /// shards built in different roots link each variant's logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -227,6 +230,7 @@ impl VariantResult {
             tools: Default::default(),
             warnings: Vec::new(),
             blas_linked: Vec::new(),
+            wheel: None,
             build_root: None,
             runtime: None,
         }
@@ -950,6 +954,7 @@ mod tests {
             tools: Default::default(),
             warnings: vec![],
             blas_linked: vec![],
+            wheel: None,
             build_root: None,
             runtime: None,
         }

@@ -41,6 +41,8 @@ pub struct StepContext<'a> {
     /// Use Ninja (else Unix Makefiles with the jobserver).
     pub ninja: bool,
     pub step_timeout: Option<Duration>,
+    /// See `Options::blas_query_helper`.
+    pub blas_query_helper: Option<(PathBuf, String)>,
     /// ctest writes `--output-junit` (CMake >= 3.21).
     pub ctest_junit: bool,
     /// The build tools of this run (`cmake version 3.25.1`, ninja's, ...), one per line: a
@@ -52,16 +54,16 @@ impl StepContext<'_> {
     pub fn build_dir(&self) -> PathBuf {
         self.vdir.join("build")
     }
-    fn log(&self, step: &str) -> PathBuf {
+    pub(crate) fn log(&self, step: &str) -> PathBuf {
         self.vdir.join("logs").join(format!("{step}.log"))
     }
-    fn rel(&self, p: &Path) -> String {
+    pub(crate) fn rel(&self, p: &Path) -> String {
         p.strip_prefix(&self.build_root)
             .unwrap_or(p)
             .display()
             .to_string()
     }
-    fn base(&self, program: &str) -> Cmd {
+    pub(crate) fn base(&self, program: impl Into<std::ffi::OsString>) -> Cmd {
         let mut c = Cmd::new(program).cwd(&self.vdir);
         // The modules' environment first (PATH with the module's compiler directory, its
         // library path), then the variant's own variables on top.
@@ -180,12 +182,17 @@ fn write_launcher_links(ctx: &StepContext) -> std::io::Result<()> {
 /// Lines of a failed test's own output kept with its result.
 const TEST_OUTPUT_LINES: usize = 10;
 
-fn finish(ctx: &StepContext, step: &str, o: &cfgmx_exec::Outcome, cores: usize) -> StepResult {
+pub(crate) fn finish(
+    ctx: &StepContext,
+    step: &str,
+    o: &cfgmx_exec::Outcome,
+    cores: usize,
+) -> StepResult {
     finish_logged(ctx, step, &ctx.log(step), o, cores)
 }
 
 /// [`finish`] for a step whose log is not named after it (a runtime point's test).
-fn finish_logged(
+pub(crate) fn finish_logged(
     ctx: &StepContext,
     step: &str,
     log: &Path,
@@ -440,11 +447,16 @@ pub fn build(ctx: &StepContext) -> StepResult {
 /// variant links no BLAS. The libraries are told by the provider's names (`libopenblas64.so.0`
 /// for `openblas64`), so another build of the same provider, of either width, shows.
 pub fn blas_linked(ctx: &StepContext) -> Option<Result<Vec<String>, String>> {
-    let names = &ctx.job.blas_names;
     ctx.job.blas_library.as_ref()?;
     let mut files = Vec::new();
     built_files(&ctx.build_dir(), &mut files, 0);
-    let mut loaded: Vec<String> = Vec::new();
+    Some(ldd(ctx, &files).map(|libs| blas_files(ctx.job, &libs)))
+}
+
+/// What `files` load as the dynamic loader resolves them (`ldd`): each library's soname and
+/// real path, once.
+pub(crate) fn ldd(ctx: &StepContext, files: &[PathBuf]) -> Result<Vec<(String, String)>, String> {
+    let mut loaded: Vec<(String, String)> = Vec::new();
     // One `ldd` for many files: it prints `file:` before each one's list.
     for chunk in files.chunks(64) {
         let o = ctx
@@ -453,30 +465,46 @@ pub fn blas_linked(ctx: &StepContext) -> Option<Result<Vec<String>, String>> {
             .timeout(Duration::from_secs(60))
             .output();
         if o.spawn_error.is_some() || o.timed_out {
-            return Some(Err(format!("cannot check which BLAS the build loads: {o}")));
+            return Err(format!("cannot check which BLAS the build loads: {o}"));
         }
         for line in o.stdout.lines() {
             let Some((soname, rest)) = line.trim().split_once(" => ") else {
                 continue;
             };
-            let is_blas = names.iter().any(|n| {
-                soname
-                    .strip_prefix("lib")
-                    .and_then(|r| r.strip_prefix(n.as_str()))
-                    .is_some_and(|r| r.starts_with(".so"))
-            });
             let path = rest.split(" (").next().unwrap_or("").trim();
-            if !is_blas || !path.starts_with('/') {
+            if !path.starts_with('/') {
                 continue;
             }
             let real = std::fs::canonicalize(path)
                 .map_or_else(|_| path.to_string(), |p| p.display().to_string());
-            if !loaded.contains(&real) {
-                loaded.push(real);
+            let e = (soname.to_string(), real);
+            if !loaded.contains(&e) {
+                loaded.push(e);
             }
         }
     }
-    Some(Ok(loaded))
+    Ok(loaded)
+}
+
+/// The BLAS files among loaded libraries, told by the provider's names (`libopenblas64.so.0`
+/// for `openblas64`), so another build of the same provider, of either width, shows.
+pub(crate) fn blas_files(job: &Job, libs: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (soname, real) in libs {
+        let is_blas = job.blas_names.iter().any(|n| soname_is(soname, n));
+        if is_blas && !out.contains(real) {
+            out.push(real.clone());
+        }
+    }
+    out
+}
+
+/// Whether `soname` is library `name`'s: `libNAME.so[.N]`.
+pub(crate) fn soname_is(soname: &str, name: &str) -> bool {
+    soname
+        .strip_prefix("lib")
+        .and_then(|r| r.strip_prefix(name))
+        .is_some_and(|r| r.starts_with(".so"))
 }
 
 /// Executables and shared libraries under the build directory (by mode and name, not read),
@@ -552,7 +580,7 @@ pub struct TestCounts {
 }
 
 impl TestCounts {
-    fn from_cases(cases: Vec<TestCaseResult>, from: &'static str) -> TestCounts {
+    pub(crate) fn from_cases(cases: Vec<TestCaseResult>, from: &'static str) -> TestCounts {
         let n = |st: TestStatus| cases.iter().filter(|c| c.status == st).count() as u32;
         TestCounts {
             passed: n(TestStatus::Passed),
@@ -806,7 +834,7 @@ pub fn point_threads(job: &Job, point: Option<&Point>) -> usize {
 }
 
 /// The suffix of a runtime point's files (log, JUnit file, Meson testlog): none without one.
-fn point_suffix(point: Option<&Point>) -> String {
+pub(crate) fn point_suffix(point: Option<&Point>) -> String {
     point.map(|p| format!("-{}", p.key())).unwrap_or_default()
 }
 
@@ -1160,7 +1188,12 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
     (r, counts)
 }
 
-fn io_failure(ctx: &StepContext, step: &str, log: &Path, e: std::io::Error) -> StepResult {
+pub(crate) fn io_failure(
+    ctx: &StepContext,
+    step: &str,
+    log: &Path,
+    e: std::io::Error,
+) -> StepResult {
     StepResult {
         step: step.into(),
         status: StepStatus::Failed,

@@ -1,6 +1,6 @@
 //! cfgmx's renderer: turns variants into the files build systems, module systems and CI
 //! services read — CMake presets, toolchain and cache files, Meson native files, Bento-style
-//! configs, pip `--config-settings`, shell env scripts, Lmod module trees, GitHub/GitLab
+//! configs, scikit-build-core and meson-python settings for pip and `python -m build`, shell env scripts, Lmod module trees, GitHub/GitLab
 //! matrices and Slurm job arrays.
 //!
 //! It owns the tera set-up ([`Renderer`]), the built-in templates (`templates/` at the top of
@@ -41,7 +41,8 @@ pub enum Format {
     CmakeCache,
     MesonNative,
     Bento,
-    PipConfig,
+    ScikitBuildCore,
+    MesonPython,
     Env,
     Lmod,
     Github,
@@ -51,13 +52,14 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 12] = [
+    pub const ALL: [Format; 13] = [
         Format::CmakePresets,
         Format::CmakeToolchain,
         Format::CmakeCache,
         Format::MesonNative,
         Format::Bento,
-        Format::PipConfig,
+        Format::ScikitBuildCore,
+        Format::MesonPython,
         Format::Env,
         Format::Lmod,
         Format::Github,
@@ -73,7 +75,8 @@ impl Format {
             Format::CmakeCache => "cmake-cache",
             Format::MesonNative => "meson-native",
             Format::Bento => "bento",
-            Format::PipConfig => "pip-config",
+            Format::ScikitBuildCore => "scikit-build-core",
+            Format::MesonPython => "meson-python",
             Format::Env => "env",
             Format::Lmod => "lmod",
             Format::Github => "github",
@@ -91,7 +94,8 @@ impl Format {
                 | Format::CmakeCache
                 | Format::MesonNative
                 | Format::Bento
-                | Format::PipConfig
+                | Format::ScikitBuildCore
+                | Format::MesonPython
                 | Format::Env
                 | Format::Lmod
         )
@@ -104,7 +108,8 @@ impl Format {
             Format::CmakeCache => "cmake-cache.cmake.tera",
             Format::MesonNative => "meson-native.ini.tera",
             Format::Bento => "bento.info.tera",
-            Format::PipConfig => "pip-config.txt.tera",
+            Format::ScikitBuildCore => "scikit-build-core.sh.tera",
+            Format::MesonPython => "meson-python.sh.tera",
             Format::Env => "env.sh.tera",
             Format::Lmod => "lmod.lua.tera",
             Format::Github => "github.json.tera",
@@ -122,7 +127,10 @@ impl Format {
             Format::CmakeCache => format!("cache/{n}.cmake"),
             Format::MesonNative => format!("meson/{n}.ini"),
             Format::Bento => format!("bento/{n}.info"),
-            Format::PipConfig => format!("pip/{n}.txt"),
+            // Beside `meson/` of the same output directory: the meson-python script finds
+            // its native file at `../../meson/NAME.ini` from its own path.
+            Format::ScikitBuildCore => format!("python/scikit-build-core/{n}.sh"),
+            Format::MesonPython => format!("python/meson-python/{n}.sh"),
             Format::Env => format!("env/{n}.sh"),
             // An MPI variant sits below its MPI module, which sits below the compiler's.
             Format::Lmod => match &v.mpi {
@@ -270,8 +278,12 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/bento.info.tera"),
     ),
     (
-        "pip-config.txt.tera",
-        include_str!("../../../templates/pip-config.txt.tera"),
+        "scikit-build-core.sh.tera",
+        include_str!("../../../templates/scikit-build-core.sh.tera"),
+    ),
+    (
+        "meson-python.sh.tera",
+        include_str!("../../../templates/meson-python.sh.tera"),
     ),
     (
         "env.sh.tera",

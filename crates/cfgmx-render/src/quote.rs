@@ -155,6 +155,12 @@ pub fn json(v: &str) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "\"\"".into())
 }
 
+/// TOML basic string (a key or a value): JSON's escapes are TOML's, except that TOML also
+/// wants DEL escaped, which JSON writes raw.
+pub fn toml(v: &str) -> String {
+    json(v).replace('\u{7f}', "\\u007F")
+}
+
 /// A string in CMakePresets.json: JSON, with `$` spelled `${dollar}` so CMake's macro expansion
 /// (`${sourceDir}`, `$env{X}`) leaves the value alone.
 pub fn preset(v: &str) -> String {
@@ -319,7 +325,7 @@ pub(crate) fn refusal_in(msg: &str) -> Option<Refusal> {
 
 type Args = HashMap<String, Value>;
 
-/// Installs the filters `sh`, `sh_name`, `shjoin`, `meson_key`, `cmake`, `meson`, `json`, `preset`, `yaml`, `lua`,
+/// Installs the filters `sh`, `sh_name`, `shjoin`, `meson_key`, `cmake`, `meson`, `json`, `toml`, `preset`, `yaml`, `lua`,
 /// `lmod`, `bento`, `slug`. `meson` also takes a list and writes a Meson array.
 pub fn register(t: &mut Tera) {
     t.register_filter("sh", |v: &Value, _: &Args| {
@@ -364,6 +370,13 @@ pub fn register(t: &mut Tera) {
         Ok(Value::String(
             serde_json::to_string(v).map_err(|e| tera::Error::msg(e.to_string()))?,
         ))
+    });
+    t.register_filter("toml", |v: &Value, _: &Args| {
+        let s = match v {
+            Value::Bool(b) => b.to_string(),
+            other => toml(&text(other, "toml")?),
+        };
+        Ok(Value::String(s))
     });
     t.register_filter("preset", |v: &Value, _: &Args| {
         Ok(Value::String(preset(&text(v, "preset")?)))

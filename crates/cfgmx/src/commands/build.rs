@@ -59,6 +59,11 @@ pub struct BuildArgs {
     /// (one found to write into its tree is built from copies already).
     #[arg(long)]
     pub copy_source: bool,
+    /// Python projects: put each wheel through `auditwheel repair` (installed into the
+    /// variant's environment), so it carries its BLAS and OpenMP runtime inside instead of a
+    /// RUNPATH into this machine's directories.
+    #[arg(long)]
+    pub repair: bool,
     /// Build shard K of N (deterministic; every variant lands in exactly one shard).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
@@ -211,6 +216,7 @@ pub fn jobs(
     matrix: Option<&str>,
     profile: &Profile,
     project: Option<(System, &Path)>,
+    python: Option<cfgmx_build::python::Backend>,
 ) -> Result<Jobs> {
     let reg = load::registry(g)?;
     let mut m = load::matrix(matrix, &reg)?;
@@ -261,11 +267,20 @@ pub fn jobs(
     let renderer = cfgmx_render::Renderer::new();
     // The files of the project's build system only (a value Meson cannot hold must not stop
     // a CMake build); for the lock (no project) every one that can be written.
+    use cfgmx_build::python::Backend;
     use cfgmx_render::Format;
-    let formats: &[Format] = match project.map(|p| p.0) {
-        Some(System::Cmake) => &[Format::CmakeToolchain, Format::CmakeCache],
-        Some(System::Meson) => &[Format::MesonNative],
-        None => &[
+    let formats: &[Format] = match (python, project.map(|p| p.0)) {
+        // A wheel's settings script, and the files of the build system under it (what
+        // `cfgmx reproduce` configures).
+        (Some(Backend::ScikitBuildCore), _) => &[
+            Format::ScikitBuildCore,
+            Format::CmakeToolchain,
+            Format::CmakeCache,
+        ],
+        (Some(Backend::MesonPython), _) => &[Format::MesonPython, Format::MesonNative],
+        (None, Some(System::Cmake)) => &[Format::CmakeToolchain, Format::CmakeCache],
+        (None, Some(System::Meson)) => &[Format::MesonNative],
+        (None, None) => &[
             Format::CmakeToolchain,
             Format::CmakeCache,
             Format::MesonNative,
@@ -412,7 +427,16 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     }
     // Usage errors come before any probing or writing: a directory without a build system is
     // known from its listing.
-    let sys = system(a.system).or_else(|| System::detect(&a.source));
+    // A pyproject.toml with scikit-build-core or meson-python: wheels (unless --system).
+    let python = a
+        .system
+        .is_none()
+        .then(|| cfgmx_build::python::Backend::detect(&a.source))
+        .flatten()
+        .map(|p| p.backend);
+    let sys = system(a.system)
+        .or(python.map(|b| b.system()))
+        .or_else(|| System::detect(&a.source));
     if sys.is_none() {
         return Err(CliError::usage(format!(
             "--source {}: no CMakeLists.txt or meson.build there (give the project's top directory, or --system)",
@@ -457,6 +481,7 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         a.matrix.as_deref(),
         &profile,
         sys.map(|s| (s, a.source.as_path())),
+        python,
     )?;
     let mut jobs = cfgmx_build::select(all.clone(), &a.only, &a.skip);
     // The variants that cannot be built here get a row in every report, chosen by the same
@@ -524,9 +549,14 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         fail_fast: a.fail_fast,
         force: a.force,
         copy_source: a.copy_source,
+        repair: a.repair,
         matrix: matrix.clone(),
         shard,
         step_timeout: a.step_timeout.map(std::time::Duration::from_secs),
+        // This binary answers the probe's BLAS queries (main.rs).
+        blas_query_helper: std::env::current_exe()
+            .ok()
+            .map(|p| (p, cfgmx_probe::HELPER_ARG.to_string())),
     };
     // A row per variant and runtime point: each finishes, or is cached, on its own.
     let total: usize = jobs.iter().map(|j| j.runtime.len().max(1)).sum();
@@ -967,7 +997,7 @@ pub fn run_report(g: &Global, a: ReportArgs) -> Result<u8> {
 pub fn run_lock(g: &Global, matrix: Option<&str>, profile: Option<&Path>) -> Result<u8> {
     let g = &matrix_options(g, matrix)?;
     let profile = load_profile(g, profile, None)?;
-    let j = jobs(g, matrix, &profile, None)?;
+    let j = jobs(g, matrix, &profile, None, None)?;
     update_lock(Path::new(LOCK_FILE), &j.matrix, &j.jobs)?;
     for u in &j.unavailable {
         eprintln!(
