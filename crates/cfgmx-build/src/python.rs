@@ -214,17 +214,7 @@ pub fn configure(ctx: &StepContext, project: &Project) -> StepResult {
                 reqs.join(" ")
             ),
         );
-        return StepResult {
-            step: "configure".into(),
-            status: StepStatus::Passed,
-            command: runner::REUSED.into(),
-            exit_code: Some(0),
-            duration_s: 0.0,
-            log: ctx.rel(&log),
-            cores: 0,
-            message: None,
-            timed_out: false,
-        };
+        return runner::reused_configure(ctx.rel(&log));
     }
     let _ = std::fs::remove_file(&stamp);
     let _ = std::fs::remove_dir_all(venv(ctx));

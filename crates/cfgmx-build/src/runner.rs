@@ -334,17 +334,7 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
                 config.display()
             ),
         );
-        return StepResult {
-            step: "configure".into(),
-            status: StepStatus::Passed,
-            command: REUSED.into(),
-            exit_code: Some(0),
-            duration_s: 0.0,
-            log: ctx.rel(&log),
-            cores: 0,
-            message: None,
-            timed_out: false,
-        };
+        return reused_configure(ctx.rel(&log));
     }
     let cmd = match ctx.system {
         System::Cmake => {
@@ -390,6 +380,21 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
 
 /// The command of a configure step that found its build dir configured and current.
 pub const REUSED: &str = "(build dir reused)";
+
+/// The result of a configure step that found its build dir (or venv) configured and current.
+pub fn reused_configure(log: String) -> StepResult {
+    StepResult {
+        step: "configure".into(),
+        status: StepStatus::Passed,
+        command: REUSED.into(),
+        exit_code: Some(0),
+        duration_s: 0.0,
+        log,
+        cores: 0,
+        message: None,
+        timed_out: false,
+    }
+}
 
 /// In a variant's directory: its build dir was configured to the end.
 pub const CONFIGURED_STAMP: &str = "configured.ok";

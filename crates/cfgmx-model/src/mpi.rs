@@ -356,16 +356,7 @@ impl MpiImpl {
         let compiler = raw.compiler.map(|c| {
             let mut vars = |v: Vec<Spanned<String>>| -> Vec<String> {
                 for n in &v {
-                    if !crate::matrix::valid_env_name(n.get_ref()) {
-                        errs.push(
-                            Diagnostic::at(
-                                src,
-                                n.span(),
-                                format!("invalid environment variable name {:?}", n.get_ref()),
-                            )
-                            .expected("letters, digits and `_`, not starting with a digit"),
-                        );
-                    }
+                    errs.extend(crate::matrix::env_name_error(src, n));
                 }
                 v.into_iter().map(Spanned::into_inner).collect()
             };
@@ -400,29 +391,11 @@ impl MpiImpl {
             Some(l) => {
                 let mut env = indexmap::IndexMap::new();
                 for (k, v) in l.env {
-                    if !crate::matrix::valid_env_name(k.get_ref()) {
-                        errs.push(
-                            Diagnostic::at(
-                                src,
-                                k.span(),
-                                format!("invalid environment variable name {:?}", k.get_ref()),
-                            )
-                            .expected("letters, digits and `_`, not starting with a digit"),
-                        );
-                    }
+                    errs.extend(crate::matrix::env_name_error(src, &k));
                     env.insert(k.into_inner(), v.into_inner());
                 }
                 for n in &l.user_env {
-                    if !crate::matrix::valid_env_name(n.get_ref()) {
-                        errs.push(
-                            Diagnostic::at(
-                                src,
-                                n.span(),
-                                format!("invalid environment variable name {:?}", n.get_ref()),
-                            )
-                            .expected("letters, digits and `_`, not starting with a digit"),
-                        );
-                    }
+                    errs.extend(crate::matrix::env_name_error(src, n));
                 }
                 let flag = match l.flag {
                     Some(f)

@@ -392,16 +392,7 @@ impl Toolchain {
         }
         // The variables are set for every run of the compiler and written into env scripts.
         for k in raw.env.keys() {
-            if !crate::matrix::valid_env_name(k.get_ref()) {
-                errs.push(
-                    Diagnostic::at(
-                        src,
-                        k.span(),
-                        format!("invalid environment variable name {:?}", k.get_ref()),
-                    )
-                    .expected("letters, digits and `_`, not starting with a digit"),
-                );
-            }
+            errs.extend(crate::matrix::env_name_error(src, k));
         }
         // Identity macros are pasted into the probe's C and Fortran programs (`#ifdef NAME`):
         // anything but an identifier would change the program.
