@@ -251,14 +251,7 @@ pub fn configure(ctx: &StepContext, project: &Project) -> StepResult {
         .args(&reqs)
         .env("VENV_PYTHON", venv_python(ctx));
     append(&log, &format!("$ {}", cmd.display()));
-    let held = ctx.budget.take(1);
-    let o = cmd.logged(&log);
-    let n = held.as_ref().map_or(0, |h| h.count());
-    drop(held);
-    if o.success() {
-        let _ = crate::store::write_atomic(&stamp, stamp_text.as_bytes());
-    }
-    runner::finish(ctx, "configure", &o, n)
+    runner::run_configure(ctx, cmd, &stamp, &stamp_text)
 }
 
 /// Whether `program` is an executable file in a directory of the variant's PATH (its env's,

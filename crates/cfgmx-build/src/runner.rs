@@ -367,13 +367,24 @@ pub fn configure(ctx: &StepContext, cfg: &Config) -> StepResult {
     };
     let _ = std::fs::remove_file(&stamp);
     header(&log, &cmd);
+    run_configure(ctx, cmd, &stamp, &stamp_text)
+}
+
+/// Runs a configure command (its header already in the log) holding one core, and writes
+/// `stamp` only when it succeeded: without the stamp the next run configures from scratch,
+/// slower, never wrong. The CMake/Meson and the Python configure steps both end here.
+pub(crate) fn run_configure(
+    ctx: &StepContext,
+    cmd: Cmd,
+    stamp: &Path,
+    stamp_text: &str,
+) -> StepResult {
     let held = ctx.budget.take(1);
-    let o = cmd.logged(&log);
+    let o = cmd.logged(&ctx.log("configure"));
     let n = held.as_ref().map_or(0, |h| h.count());
     drop(held);
-    // Without the stamp the next run configures from scratch: slower, never wrong.
     if o.success() {
-        let _ = crate::store::write_atomic(&stamp, stamp_text.as_bytes());
+        let _ = crate::store::write_atomic(stamp, stamp_text.as_bytes());
     }
     finish(ctx, "configure", &o, n)
 }

@@ -141,14 +141,7 @@ pub fn describe(v: &Variant, short: usize) -> String {
     };
     line("variant", v.name.clone());
     line("hash", format!("{} (full {})", &v.hash[..short], v.hash));
-    line(
-        "axes",
-        v.axes
-            .iter()
-            .map(|(k, x)| format!("{k}={x}"))
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
+    line("axes", assignments(&v.axes, ""));
     let fam = match &r.fortran_family {
         Some(ff) => format!("{} (Fortran: {ff})", r.compiler.family),
         None => r.compiler.family.clone(),
@@ -185,26 +178,23 @@ pub fn describe(v: &Variant, short: usize) -> String {
         }
     }
     line("facets", r.facets.join(", "));
-    line(
-        "cmake",
-        f.cmake
-            .iter()
-            .map(|(k, x)| format!("-D{k}={x}")) // CMake's -D, not a compiler's
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
-    line(
-        "env",
-        f.env
-            .iter()
-            .map(|(k, x)| format!("{k}={x}"))
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
+    line("cmake", assignments(&f.cmake, "-D")); // CMake's -D, not a compiler's
+    line("env", assignments(&f.env, ""));
     for w in &r.warnings {
         line("warning", w.clone());
     }
     s
+}
+
+/// `k=v` pairs joined by spaces, each behind `prefix` (`-D` for CMake's cache variables).
+fn assignments<K: std::fmt::Display, V: std::fmt::Display>(
+    map: impl IntoIterator<Item = (K, V)>,
+    prefix: &str,
+) -> String {
+    map.into_iter()
+        .map(|(k, x)| format!("{prefix}{k}={x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The human description of a built variant from the lock file: what it was built with.
@@ -225,14 +215,7 @@ pub fn describe_job(j: &Job, matrix: &str, lock: &Path) -> String {
         "spec hash",
         format!("{} (full {})", short_hash(&j.spec_hash), j.spec_hash),
     );
-    line(
-        "axes",
-        j.axes
-            .iter()
-            .map(|(k, x)| format!("{k}={x}"))
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
+    line("axes", assignments(&j.axes, ""));
     line(
         "compilers",
         j.compiler_versions
@@ -249,22 +232,8 @@ pub fn describe_job(j: &Job, matrix: &str, lock: &Path) -> String {
     line("FFLAGS", flags(&j.fflags));
     line("LDFLAGS", flags(&j.ldflags));
     line("LIBS", j.libs.join(" "));
-    line(
-        "cmake",
-        j.cmake
-            .iter()
-            .map(|(k, x)| format!("-D{k}={x}")) // CMake's -D, not a compiler's
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
-    line(
-        "env",
-        j.env
-            .iter()
-            .map(|(k, x)| format!("{k}={x}"))
-            .collect::<Vec<_>>()
-            .join(" "),
-    );
+    line("cmake", assignments(&j.cmake, "-D")); // CMake's -D, not a compiler's
+    line("env", assignments(&j.env, ""));
     if j.threaded {
         line(
             "threads",
