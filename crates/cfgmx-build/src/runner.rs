@@ -140,7 +140,7 @@ pub fn write_config(ctx: &StepContext) -> std::io::Result<Config> {
             main = path;
         }
     }
-    write_launcher_links(ctx)?;
+    write_launcher_scripts(ctx)?;
     Ok(Config {
         toolchain,
         main,
@@ -148,7 +148,7 @@ pub fn write_config(ctx: &StepContext) -> std::io::Result<Config> {
     })
 }
 
-/// Where an MPI variant's launcher links live (see [`Job::mpi_launcher`]).
+/// Where an MPI variant's launcher scripts live (see [`Job::mpi_launcher`]).
 const LAUNCHER_DIR: &str = "mpi-bin";
 
 /// The variable that names the launcher to the scripts in [`LAUNCHER_DIR`].
@@ -159,7 +159,7 @@ const LAUNCHER_VAR: &str = "CFGMX_MPI_LAUNCHER";
 /// otherwise get the distribution's default MPI's launcher, which starts an MPICH program as
 /// separate one-rank jobs. Scripts, not links: MPICH's hydra finds its proxy beside the path it
 /// was started by. The path comes in through the environment, so nothing is quoted here.
-fn write_launcher_links(ctx: &StepContext) -> std::io::Result<()> {
+fn write_launcher_scripts(ctx: &StepContext) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let Some(l) = &ctx.job.mpi_launcher else {
         return Ok(());
