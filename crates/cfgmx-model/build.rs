@@ -1,4 +1,5 @@
-//! Embeds the repository's `toolchains/`, `providers/`, `matrices/` and `mpi/` TOML files, so the
+//! Embeds the repository's `toolchains/`, `providers/`, `matrices/`, `mpi/` and `python/` TOML
+//! files, so the
 //! binary carries its defaults and adding a descriptor is adding a file.
 use std::fmt::Write;
 use std::path::Path;
@@ -6,7 +7,7 @@ use std::path::Path;
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut out = String::new();
-    for dir in ["toolchains", "providers", "matrices", "mpi"] {
+    for dir in ["toolchains", "providers", "matrices", "mpi", "python"] {
         let d = root.join(dir);
         println!("cargo:rerun-if-changed={}", d.display());
         let mut files: Vec<_> = std::fs::read_dir(&d)

@@ -82,6 +82,9 @@ pub struct ConcreteVariant {
     pub modules: Vec<String>,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub module_env: IndexMap<String, String>,
+    /// The interpreter a `python` axis value resolved to (see `python.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<crate::python::PythonRecord>,
 }
 
 impl ConcreteVariant {
@@ -516,6 +519,7 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                     }),
             ),
     );
+    let python = crate::python::for_variant(v, profile, &mut reasons);
     let available = reasons.is_empty();
     let concrete_hash = available.then(|| {
         let mut doc = serde_json::json!({
@@ -542,6 +546,10 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                 o.remove("MPIEXEC_MAX_NUMPROCS");
             }
         }
+        // Only a variant with a `python` axis: every other variant keeps its hash.
+        if let Some(p) = &python {
+            doc["python"] = crate::python::hashed(p);
+        }
         let text = format!("{CONCRETE_SCHEMA}\nspec {}\nconcrete {}\n", v.hash, sha256_hex(canonical_json(&doc).as_bytes()));
         sha256_hex(text.as_bytes())
     });
@@ -557,6 +565,7 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
         concrete_warnings: warnings,
         modules,
         module_env,
+        python,
     }
 }
 

@@ -22,6 +22,7 @@ pub mod packages;
 pub mod profile;
 pub mod proof;
 pub mod provider;
+pub mod python;
 pub mod registry;
 pub mod resolve;
 pub mod runtime;
@@ -41,6 +42,7 @@ pub use profile::{
 };
 pub use proof::{LinkTest, Proof};
 pub use provider::{BlasChoice, Build, Decoration, Provider, Threading};
+pub use python::{PythonFailure, PythonImpl, PythonRecord};
 pub use registry::Registry;
 pub use resolve::{Axes, FlagSet, MpiSpec, Resolver, Variant};
 pub use runtime::{Point, Runtime};

@@ -35,8 +35,11 @@ pub const OPENMP_VALUES: &[&str] = &["on", "off"];
 /// the MPI depends on the compiler: resolution pairs the variant's compiler with a wrapper of
 /// that implementation.
 pub const MPI: &str = "mpi";
+/// The Python interpreter a Python project's variant is built for: `MAJOR.MINOR` (`"3.12"`),
+/// resolved by the probe's interpreters (`python.rs`).
+pub const PYTHON: &str = crate::python::AXIS;
 /// Every axis with a meaning to cfgmx.
-pub const ROLES: &[&str] = &[COMPILER, BLAS, BUILD, INT, OPENMP, MPI];
+pub const ROLES: &[&str] = &[COMPILER, BLAS, BUILD, INT, OPENMP, MPI, PYTHON];
 
 /// Build modes, the facet each selects and their CMake and Meson names: data, in
 /// `toolchains/base/defaults.toml`.
@@ -588,10 +591,16 @@ impl Validator<'_> {
             for val in vals.get_ref() {
                 let text = match val.get_ref() {
                     Scalar::Float(_) => {
+                        let expected = if kname == PYTHON {
+                            // TOML reads 3.10 as the number 3.1.
+                            crate::python::VALUE_EXPECTED
+                        } else {
+                            "a string, integer or boolean"
+                        };
                         self.err(
                             val.span(),
                             format!("axis `{kname}`: a floating-point value"),
-                            "a string, integer or boolean",
+                            expected,
                         );
                         continue;
                     }
@@ -1151,6 +1160,11 @@ impl Validator<'_> {
                 span,
                 format!("unknown OpenMP choice {text:?}"),
                 "\"on\" (the project compiles with OpenMP) or \"off\"",
+            ),
+            PYTHON if !crate::python::valid_value(text) => self.err(
+                span,
+                format!("unknown Python version {text:?}"),
+                crate::python::VALUE_EXPECTED,
             ),
             MPI if text != "none" => {
                 let names = || {

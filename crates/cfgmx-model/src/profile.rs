@@ -37,6 +37,13 @@ pub struct Profile {
     /// themselves are in `compilers`, `mpi` and `blas`, found under the paths listed here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<ModuleSet>,
+    /// Python interpreters found (`python/*.toml`): what a `python` axis value resolves to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pythons: Vec<crate::python::PythonRecord>,
+    /// Executables named like an interpreter that did not answer (a pyenv shim for a version
+    /// pyenv does not select exits 127): said in a `python` value's reason, not a warning.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub python_failures: Vec<crate::python::PythonFailure>,
 }
 
 /// One record a module set provides: its path and what tells it from another record of the

@@ -4,6 +4,7 @@
 use crate::diag::{Diagnostic, Diagnostics, Source};
 use crate::mpi::MpiImpl;
 use crate::provider::{BlasChoice, Provider};
+use crate::python::PythonImpl;
 use crate::toolchain::Toolchain;
 use indexmap::IndexMap;
 use std::sync::Arc;
@@ -30,6 +31,11 @@ pub fn builtin_provider_files() -> &'static [(&'static str, &'static str)] {
 /// The embedded `mpi/*.toml` files (one per MPI implementation).
 pub fn builtin_mpi_files() -> &'static [(&'static str, &'static str)] {
     embedded::MPI
+}
+
+/// The embedded `python/*.toml` files (one per Python implementation).
+pub fn builtin_python_files() -> &'static [(&'static str, &'static str)] {
+    embedded::PYTHON
 }
 
 /// The embedded `matrices/*.toml` files (`hpc16.toml` is the default matrix).
@@ -89,6 +95,8 @@ pub struct Registry {
     pub providers: IndexMap<String, Arc<Provider>>,
     /// MPI implementations by name.
     pub mpi: IndexMap<String, Arc<MpiImpl>>,
+    /// Python implementations by name (`python/*.toml`): how the probe finds interpreters.
+    pub python: IndexMap<String, Arc<PythonImpl>>,
 }
 
 impl Registry {
@@ -113,6 +121,11 @@ impl Registry {
             .collect();
         r.add_mpi(&srcs)
             .expect("embedded MPI implementations are valid");
+        for (f, t) in builtin_python_files() {
+            let p = PythonImpl::parse(&Source::new(format!("builtin:python/{f}"), *t))
+                .expect("embedded Python implementations are valid");
+            r.python.insert(p.name.clone(), Arc::new(p));
+        }
         r
     }
 

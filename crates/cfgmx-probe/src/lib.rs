@@ -1,5 +1,5 @@
-//! Probing one machine: which compilers, MPI wrappers and BLAS builds it really has, and what
-//! really works with them.
+//! Probing one machine: which compilers, MPI wrappers, BLAS builds and Python interpreters it
+//! really has, and what really works with them.
 //!
 //! [`probe`] finds every executable a toolchain descriptor names (on `PATH`, in `--search`
 //! directories, with version suffixes such as `gcc-12`) plus generic names (`cc`) and MPI
@@ -23,6 +23,7 @@ mod facet;
 mod identify;
 mod modules;
 mod prove;
+mod python;
 
 use cfgmx_model::{Profile, Registry};
 use rayon::prelude::*;
@@ -128,7 +129,7 @@ pub fn probe(
     opts: &ProbeOptions,
     on_event: &(dyn Fn(ProbeEvent) + Sync),
 ) -> Profile {
-    let found = discover::discover(reg, opts);
+    let (found, pythons) = discover_all(reg, opts);
     let mut key = cache::key(opts, &found);
     if !opts.fresh {
         match cache::load_warm(opts, &mut key) {
@@ -140,7 +141,14 @@ pub fn probe(
             Err(why) => on_event(ProbeEvent::Warning(why)),
         }
     }
-    let mut profile = run(reg, opts, &found, on_event);
+    // A few interpreters, each one short run: beside the compilers, not after them.
+    let (mut profile, (pythons, failures)) = std::thread::scope(|s| {
+        let asked = s.spawn(|| python::query(reg, &pythons, opts.timeout));
+        let profile = run(reg, opts, &found, on_event);
+        (profile, asked.join().unwrap_or_default())
+    });
+    profile.pythons = pythons;
+    profile.python_failures = failures;
     if let Some(caller) = &opts.modules {
         // The tree's state before asking it: a module file edited meanwhile is seen next time.
         key.modules = modules::tree_stamps(&caller.lmod, &caller.module_dirs());
@@ -179,8 +187,21 @@ pub fn probe(
 /// (listings and stats, no process) and its files must be the ones the cache was made from.
 /// `Err` says the cache file was corrupt and has been deleted.
 pub fn load_cached(reg: &Registry, opts: &ProbeOptions) -> Result<Option<Profile>, String> {
-    let found = discover::discover(reg, opts);
+    let (found, _) = discover_all(reg, opts);
     cache::load_warm(opts, &mut cache::key(opts, &found))
+}
+
+/// Discovery of compilers, MPI wrappers and BLAS files, and of Python interpreters, whose
+/// files join the cache key (an interpreter installed or upgraded since is probed again).
+fn discover_all(reg: &Registry, opts: &ProbeOptions) -> (discover::Found, Vec<python::Candidate>) {
+    let mut found = discover::discover(reg, opts);
+    let pythons = python::discover(reg, &found.bin_dirs);
+    found.stamps.extend(
+        pythons
+            .iter()
+            .map(|c| discover::stamp(&c.path, Some(&c.real))),
+    );
+    (found, pythons)
 }
 
 /// The cache file a probe with `opts` reads and writes.

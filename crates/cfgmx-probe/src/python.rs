@@ -1,0 +1,142 @@
+//! Python interpreters: the executables `python/*.toml` names (`python3.11`, and the
+//! unversioned `python3`) in the searched directories, each real file asked once with its
+//! implementation's query (version, wheel tag, ABI tag, extension suffix, whether `venv`
+//! works). What a matrix's `python` axis value resolves to.
+//!
+//! An interpreter is recorded by the file it resolves to: a virtual environment's `python3.11`
+//! on `PATH` is a link to its base interpreter, and environments are made from the base.
+
+use cfgmx_exec::Cmd;
+use cfgmx_model::{PythonFailure, PythonRecord, Registry};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A candidate interpreter.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// As found (`/usr/bin/python3`).
+    pub path: PathBuf,
+    /// The file it resolves to.
+    pub real: PathBuf,
+    pub implementation: String,
+    /// The axis value its name says (`3.11`); empty for the unversioned name.
+    pub minor: String,
+}
+
+/// The candidates in `dirs`, in search order; versioned names before the unversioned one, so a
+/// record keeps the versioned name.
+pub fn discover(reg: &Registry, dirs: &[PathBuf]) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for versioned in [true, false] {
+        for dir in dirs {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut names: Vec<String> = rd
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect();
+            names.sort();
+            for name in names {
+                for imp in reg.python.values() {
+                    let minor = match (imp.version_of(&name), versioned) {
+                        (Some(m), true) => m,
+                        (None, false) if imp.default.as_deref() == Some(name.as_str()) => {
+                            String::new()
+                        }
+                        _ => continue,
+                    };
+                    let path = dir.join(&name);
+                    let Ok(real) = std::fs::canonicalize(&path) else {
+                        continue;
+                    };
+                    if executable(&real) {
+                        out.push(Candidate {
+                            path,
+                            real,
+                            implementation: imp.name.clone(),
+                            minor,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Asks each real file once; the other names it was found under become its aliases. A file
+/// that fails to answer is a failure, not a record.
+pub fn query(
+    reg: &Registry,
+    found: &[Candidate],
+    timeout: Duration,
+) -> (Vec<PythonRecord>, Vec<PythonFailure>) {
+    let mut records: Vec<(PathBuf, PythonRecord)> = Vec::new();
+    let mut failures = Vec::new();
+    for c in found {
+        if let Some((_, r)) = records.iter_mut().find(|(real, _)| *real == c.real) {
+            let p = c.path.display().to_string();
+            if p != r.path && !r.aliases.contains(&p) {
+                r.aliases.push(p);
+            }
+            continue;
+        }
+        let Some(imp) = reg.python.get(&c.implementation) else {
+            continue;
+        };
+        let o = Cmd::new(&c.real).args(&imp.query).timeout(timeout).output();
+        let real = c.real.display().to_string();
+        if !o.success() {
+            // Its first words (pyenv's `python3.12: command not found`), not the script.
+            let said = o.combined();
+            let said = said.lines().next().unwrap_or("").trim();
+            let status = match (o.code, o.timed_out) {
+                (_, true) => "timed out".to_string(),
+                (Some(c), _) => format!("exit status {c}"),
+                (None, _) => o.spawn_error.clone().unwrap_or_else(|| "killed".into()),
+            };
+            failures.push(PythonFailure {
+                path: c.path.display().to_string(),
+                minor: c.minor.clone(),
+                error: if said.is_empty() {
+                    status
+                } else {
+                    format!("{status}: {said}")
+                },
+            });
+            continue;
+        }
+        // The unversioned name says its minor version only through its answer.
+        let minor = if c.minor.is_empty() {
+            let v = o
+                .stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("version="))
+                .unwrap_or("");
+            v.split('.').take(2).collect::<Vec<_>>().join(".")
+        } else {
+            c.minor.clone()
+        };
+        match PythonRecord::from_answer(&real, &imp.name, &minor, &o.stdout) {
+            Ok(mut r) => {
+                let p = c.path.display().to_string();
+                if p != r.path {
+                    r.aliases.push(p);
+                }
+                records.push((c.real.clone(), r));
+            }
+            Err(why) => failures.push(PythonFailure {
+                path: c.path.display().to_string(),
+                minor,
+                error: why,
+            }),
+        }
+    }
+    (records.into_iter().map(|(_, r)| r).collect(), failures)
+}
