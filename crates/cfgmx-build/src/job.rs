@@ -115,6 +115,10 @@ pub struct Job {
     /// once per point. Empty: one test run, as the variant's own settings say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runtime: Vec<cfgmx_model::Point>,
+    /// The interpreter the probe found for the variant's `python` axis value: a Python
+    /// project's environment is made from it and its wheel must carry its tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<cfgmx_model::PythonRecord>,
 }
 
 /// See [`Job::mpi_launcher`].
@@ -255,6 +259,7 @@ impl Job {
             }),
             test: r.test.clone(),
             runtime: Vec::new(),
+            python: cv.python.clone(),
         })
     }
 

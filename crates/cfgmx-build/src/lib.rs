@@ -1041,6 +1041,12 @@ fn run_one(
     for (l, v) in &job.compiler_versions {
         tools.insert(l.clone(), v.clone());
     }
+    if let Some(p) = &job.python {
+        tools.insert(
+            "python".into(),
+            format!("{} {} ({})", p.implementation, p.version, p.path),
+        );
+    }
     let mut rows = Vec::new();
     for (p, test) in points.iter().zip(tests) {
         let mut steps = steps.clone();
@@ -1156,6 +1162,7 @@ mod tests {
             mpi_launcher: None,
             files: Default::default(),
             runtime: vec![],
+            python: None,
         }
     }
 

