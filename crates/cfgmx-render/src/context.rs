@@ -112,6 +112,9 @@ pub struct VariantCtx {
     pub modules: Vec<String>,
     /// The variant's MPI (`mpi` axis), concrete when a profile was given.
     pub mpi: Option<MpiCtx>,
+    /// The interpreter the probe found for the variant's `python` axis value (its path), when
+    /// concrete: the Python settings scripts run it unless `PYTHON` says otherwise.
+    pub python: Option<String>,
 }
 
 /// A variant's MPI as templates see it.
@@ -427,5 +430,6 @@ fn variant_ctx(
         apt: Vec::new(),
         modules: c.map(|c| c.modules.clone()).unwrap_or_default(),
         mpi,
+        python: c.and_then(|c| c.python.as_ref().map(|p| p.path.clone())),
     }
 }
