@@ -359,6 +359,7 @@ pub fn render(p: &Profile, term: &Term) -> String {
         }
         s.push_str(&t.render(term));
     }
+    s.push_str(&pythons(p, term));
     if !p.modules.is_empty() {
         s.push_str("\nModules\n");
         let mut t = Table::new(&["MODULES", "PROVIDES"]);
@@ -456,6 +457,26 @@ pub fn render(p: &Profile, term: &Term) -> String {
         s.push('\n');
     }
     s
+}
+
+/// The Python interpreters table (what a `python` axis value resolves to), when there are any:
+/// one row per real interpreter, the other names it was found under beside its path.
+fn pythons(p: &Profile, term: &Term) -> String {
+    if p.pythons.is_empty() {
+        return String::new();
+    }
+    let mut t = Table::new(&["PYTHON", "VERSION", "TAGS", "VENV", "PATH"]);
+    for py in &p.pythons {
+        let paths = std::iter::once(py.path.as_str()).chain(py.aliases.iter().map(String::as_str));
+        t.row(vec![
+            py.minor.clone(),
+            py.version.clone(),
+            format!("{}-{}", py.tag, py.abi),
+            if py.venv { "yes" } else { "no" }.into(),
+            fold_paths(paths),
+        ]);
+    }
+    format!("\nPython interpreters\n{}", t.render(term))
 }
 
 /// A compiler's OpenMP outcome as one cell: the flag and `_OPENMP`, or why not (folded to a
