@@ -5,7 +5,7 @@
 //! environment, loading its variant's BLAS and only its compiler's OpenMP runtime, debug
 //! wheels without NDEBUG and without optimisation; the simple index must install exactly the
 //! variant asked for; the generated settings used by hand with `pip wheel` and `python -m
-//! build` must give the same extension.
+//! build` must give the same wheels as `cfgmx build`, debug and release, both backends.
 //!
 //! The packaging parts (pip, wheel, the backends, build, pytest) come from the wheels
 //! `scripts/setup.sh` downloads into `target/py-wheels`, installed with `PIP_NO_INDEX`.
@@ -196,7 +196,8 @@ fn fresh_venv(dir: &Path) -> PathBuf {
     dir.join("bin/python")
 }
 
-fn the_so(dir: &Path) -> Vec<u8> {
+/// The one extension module under `dir`.
+fn so_path(dir: &Path) -> PathBuf {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -210,7 +211,135 @@ fn the_so(dir: &Path) -> Vec<u8> {
         }
     }
     assert_eq!(found.len(), 1, "{}: {found:?}", dir.display());
-    std::fs::read(&found[0]).unwrap()
+    found.pop().unwrap()
+}
+
+fn the_so(dir: &Path) -> Vec<u8> {
+    std::fs::read(so_path(dir)).unwrap()
+}
+
+/// Every file of an unpacked wheel, relative, its `.dist-info` named without a local label
+/// (cfgmx's carries the variant's).
+fn wheel_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                let rel = match (rel.find('+'), rel.find(".dist-info/")) {
+                    (Some(a), Some(b)) if a < b => format!("{}{}", &rel[..a], &rel[b..]),
+                    _ => rel,
+                };
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What an extension module was built into, less where it was built: its bytes with the debug
+/// sections and the build ID (a hash over them) taken out — code, data, dynamic section
+/// (NEEDED, RUNPATH), `.comment` (the compiler's identity) —, and the compile flags its debug
+/// information records (gcc's DW_AT_producer; a release build has none). The debug
+/// information's only other difference is the directory each front end built in (a temporary
+/// one).
+fn build_facts(so: &Path, scratch: &Path) -> (Vec<u8>, Vec<String>) {
+    let out = scratch.join(format!(
+        "stripped-{}",
+        so.display().to_string().replace('/', "_")
+    ));
+    let o = Command::new("objcopy")
+        .args(["--strip-debug", "--remove-section=.note.gnu.build-id"])
+        .arg(so)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", explain(&o));
+    let o = Command::new("readelf")
+        .arg("--debug-dump=info")
+        .arg(so)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", explain(&o));
+    let producers: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.contains("DW_AT_producer"))
+        .map(|l| l.rsplit("): ").next().unwrap_or(l).trim().to_string())
+        .collect();
+    (std::fs::read(&out).unwrap(), producers)
+}
+
+/// The generated settings by hand with `pip wheel` (`--config-settings`) and with `python -m
+/// build` (`-C`), for each variant named: the same wheel as `cfgmx build` made (the same files,
+/// the same extension but for where it was built), and the build really was that variant's
+/// kind (a debug one without NDEBUG and optimisation, a release one with both: the compile
+/// flags gcc recorded).
+fn by_hand_is_the_same(
+    t: &Path,
+    report: &serde_json::Value,
+    (project, format, key): (&str, &str, &str),
+    names: &[&str],
+) {
+    let root = t.join("b");
+    let fronts: [(&str, &[&str]); 2] = [
+        (
+            "pip",
+            &["pip", "wheel", "--no-build-isolation", "--no-deps", "-w"],
+        ),
+        ("build", &["build", "--wheel", "--no-isolation", "-o"]),
+    ];
+    for name in names {
+        let hash = &record(report, name)["hash"].as_str().unwrap()[..12];
+        let ours = root.join(format!("{hash}-{key}/unpacked"));
+        // `unpacked/<name>-<version>/`: the wheel's own tree.
+        let ours_tree = std::fs::read_dir(&ours)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.is_dir())
+            .unwrap();
+        let (ours_bytes, ours_flags) = build_facts(&so_path(&ours), t);
+        if name.starts_with("gcc") {
+            let debug = name.contains("debug");
+            let flags = ours_flags.first().map(String::as_str).unwrap_or("");
+            assert!(
+                !debug || (flags.contains(" -O0") && flags.contains(" -g")),
+                "{name}: a debug build's flags: {ours_flags:?}"
+            );
+            assert!(debug || ours_flags.is_empty(), "{name}: {ours_flags:?}");
+        }
+        for (front, args) in fronts {
+            let hand = by_hand(t, project, format, name, front, args);
+            let x = t.join(format!("hand-x-{name}-{front}"));
+            unzip(&hand, &x);
+            assert_eq!(
+                wheel_files(&x),
+                wheel_files(&ours_tree),
+                "{name}: {front} by hand packed other files"
+            );
+            let (bytes, flags) = build_facts(&so_path(&x), t);
+            assert_eq!(
+                flags, ours_flags,
+                "{name}: {front} by hand compiled otherwise"
+            );
+            assert!(
+                bytes == ours_bytes,
+                "{name}: {front} by hand built another extension than cfgmx build"
+            );
+            if !name.contains("debug") {
+                // Without debug information nothing records the build directory: byte for byte.
+                assert!(
+                    the_so(&x) == the_so(&ours),
+                    "{name}: {front} by hand built another extension than cfgmx build"
+                );
+            }
+        }
+    }
 }
 
 fn unzip(wheel: &Path, to: &Path) {
@@ -233,7 +362,14 @@ fn record<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Valu
 
 /// The generated settings, by hand: `sh SCRIPT FRONT ...` in the project, with an environment
 /// holding the backend and the front end; the wheel it wrote.
-fn by_hand(t: &Path, project: &str, format: &str, variant: &str, front: &[&str]) -> PathBuf {
+fn by_hand(
+    t: &Path,
+    project: &str,
+    format: &str,
+    variant: &str,
+    label: &str,
+    front: &[&str],
+) -> PathBuf {
     let wheels = wheels_dir();
     let tools = t.join("tools");
     if !tools.join("bin/python").is_file() {
@@ -267,7 +403,7 @@ fn by_hand(t: &Path, project: &str, format: &str, variant: &str, front: &[&str])
         )
         .expect_code(0);
     }
-    let dist = t.join(format!("hand-{format}"));
+    let dist = t.join(format!("hand-{format}-{variant}-{label}"));
     let o = Command::new("sh")
         .arg(out.join(format!("python/{format}/{variant}.sh")))
         .args(front)
@@ -289,8 +425,9 @@ fn by_hand(t: &Path, project: &str, format: &str, variant: &str, front: &[&str])
     w[0].clone()
 }
 
-/// scikit-build-core: 8 wheels; the index installs exactly the one asked for; `pip wheel` by
-/// hand with the generated settings gives the same extension, byte for byte.
+/// scikit-build-core: 8 wheels; the index installs exactly the one asked for; the generated
+/// settings by hand with `pip wheel` and `python -m build` give the same wheels, debug and
+/// release.
 #[test]
 fn scikit_build_core_wheels_per_variant() {
     let (t, report) = check_project("py-skbuild", "cfgmx_skext", "skext", "skbuild");
@@ -334,46 +471,25 @@ fn scikit_build_core_wheels_per_variant() {
         the_so(&root.join(format!("{hash}-skbuild/unpacked"))),
         "the index installed another build"
     );
-    // By hand: the generated settings with `pip wheel`, the same extension as cfgmx built.
-    let name = "gcc-threaded-release";
-    let hand = by_hand(
+    // By hand, with both front ends: a debug and a release variant, both compilers.
+    by_hand_is_the_same(
         t.path(),
-        "py-skbuild",
-        "scikit-build-core",
-        name,
-        &["pip", "wheel", "--no-build-isolation", "--no-deps", "-w"],
-    );
-    let x = t.path().join("hand-x");
-    unzip(&hand, &x);
-    let hash = &record(&report, name)["hash"].as_str().unwrap()[..12];
-    assert_eq!(
-        the_so(&x),
-        the_so(&root.join(format!("{hash}-skbuild/unpacked"))),
-        "pip wheel by hand built another extension than cfgmx build"
+        &report,
+        ("py-skbuild", "scikit-build-core", "skbuild"),
+        &["gcc-threaded-debug", "clang-openblas-pthread-release"],
     );
 }
 
-/// meson-python: 8 wheels; `python -m build` by hand with the generated settings gives the same
-/// extension, byte for byte.
+/// meson-python: 8 wheels; the generated settings by hand with `pip wheel` and `python -m
+/// build` give the same wheels, debug and release.
 #[test]
 fn meson_python_wheels_per_variant() {
     let (t, report) = check_project("py-mesonpy", "cfgmx_mesonext", "mesonext", "mesonpy");
-    let root = t.path().join("b");
-    let name = "clang-sequential-release";
-    let hand = by_hand(
+    by_hand_is_the_same(
         t.path(),
-        "py-mesonpy",
-        "meson-python",
-        name,
-        &["build", "--wheel", "--no-isolation", "-o"],
-    );
-    let x = t.path().join("hand-x");
-    unzip(&hand, &x);
-    let hash = &record(&report, name)["hash"].as_str().unwrap()[..12];
-    assert_eq!(
-        the_so(&x),
-        the_so(&root.join(format!("{hash}-mesonpy/unpacked"))),
-        "python -m build by hand built another extension than cfgmx build"
+        &report,
+        ("py-mesonpy", "meson-python", "mesonpy"),
+        &["clang-openblas-pthread-debug", "gcc-sequential-release"],
     );
 }
 
@@ -581,6 +697,21 @@ fn python_axis_is_resolved_by_the_probe() {
         p312["path"].as_str(),
         Some(py312.join("python3.12").to_str().unwrap())
     );
+    // The settings script made from that probe runs the variant's interpreter by default.
+    run_env(
+        t.path(),
+        &["generate", "m.toml", "-f", "scikit-build-core", "-o", "gen"],
+        &env,
+    )
+    .expect_code(0);
+    let gen = t.path().join("gen/python/scikit-build-core");
+    let script = std::fs::read_to_string(gen.join("gcc-sequential-debug-3.12.sh")).unwrap();
+    let line = format!(
+        "if [ -z \"${{PYTHON-}}\" ]; then PYTHON='{}'; fi",
+        p312["path"].as_str().unwrap()
+    );
+    assert!(script.contains(&line), "{script}");
+    assert!(!gen.join("gcc-sequential-debug-3.99.sh").exists());
     let r = run_env(
         t.path(),
         &[
