@@ -70,73 +70,88 @@ fn executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Asks each real file once; the other names it was found under become its aliases. A file
-/// that fails to answer is a failure, not a record.
+/// Asks each real file once, all at once (an interpreter's start-up is most of a query, and a
+/// pyenv shim runs bash and pyenv before it); the other names it was found under become its
+/// aliases. A file that fails to answer is a failure, not a record.
 pub fn query(
     reg: &Registry,
     found: &[Candidate],
     timeout: Duration,
 ) -> (Vec<PythonRecord>, Vec<PythonFailure>) {
+    // The first name each real file was found under, in search order.
+    let mut firsts: Vec<&Candidate> = Vec::new();
+    for c in found {
+        if !firsts.iter().any(|f| f.real == c.real) {
+            firsts.push(c);
+        }
+    }
+    let answers: Vec<Option<cfgmx_exec::Outcome>> = std::thread::scope(|s| {
+        let asked: Vec<_> = firsts
+            .iter()
+            .map(|c| {
+                s.spawn(move || {
+                    let imp = reg.python.get(&c.implementation)?;
+                    Some(Cmd::new(&c.real).args(&imp.query).timeout(timeout).output())
+                })
+            })
+            .collect();
+        asked.into_iter().map(|h| h.join().ok().flatten()).collect()
+    });
     let mut records: Vec<(PathBuf, PythonRecord)> = Vec::new();
     let mut failures = Vec::new();
-    for c in found {
-        if let Some((_, r)) = records.iter_mut().find(|(real, _)| *real == c.real) {
-            let p = c.path.display().to_string();
-            if p != r.path && !r.aliases.contains(&p) {
-                r.aliases.push(p);
-            }
-            continue;
-        }
-        let Some(imp) = reg.python.get(&c.implementation) else {
-            continue;
-        };
-        let o = Cmd::new(&c.real).args(&imp.query).timeout(timeout).output();
-        let real = c.real.display().to_string();
-        if !o.success() {
-            // Its first words (pyenv's `python3.12: command not found`), not the script.
-            let said = o.combined();
-            let said = said.lines().next().unwrap_or("").trim();
-            let status = match (o.code, o.timed_out) {
-                (_, true) => "timed out".to_string(),
-                (Some(c), _) => format!("exit status {c}"),
-                (None, _) => o.spawn_error.clone().unwrap_or_else(|| "killed".into()),
-            };
-            failures.push(PythonFailure {
-                path: c.path.display().to_string(),
-                minor: c.minor.clone(),
-                error: if said.is_empty() {
-                    status
-                } else {
-                    format!("{status}: {said}")
-                },
-            });
-            continue;
-        }
-        // The unversioned name says its minor version only through its answer.
-        let minor = if c.minor.is_empty() {
-            let v = o
-                .stdout
-                .lines()
-                .find_map(|l| l.strip_prefix("version="))
-                .unwrap_or("");
-            v.split('.').take(2).collect::<Vec<_>>().join(".")
-        } else {
-            c.minor.clone()
-        };
-        match PythonRecord::from_answer(&real, &imp.name, &minor, &o.stdout) {
+    for (c, o) in firsts.iter().zip(answers) {
+        let Some(o) = o else { continue };
+        match answer(c, &o) {
             Ok(mut r) => {
-                let p = c.path.display().to_string();
-                if p != r.path {
-                    r.aliases.push(p);
+                for other in found.iter().filter(|x| x.real == c.real) {
+                    let p = other.path.display().to_string();
+                    if p != r.path && !r.aliases.contains(&p) {
+                        r.aliases.push(p);
+                    }
                 }
                 records.push((c.real.clone(), r));
             }
-            Err(why) => failures.push(PythonFailure {
-                path: c.path.display().to_string(),
-                minor,
-                error: why,
-            }),
+            Err(f) => failures.push(f),
         }
     }
     (records.into_iter().map(|(_, r)| r).collect(), failures)
+}
+
+/// One interpreter's record from its answer, or why there is none.
+fn answer(c: &Candidate, o: &cfgmx_exec::Outcome) -> Result<PythonRecord, PythonFailure> {
+    let fail = |minor: &str, error: String| PythonFailure {
+        path: c.path.display().to_string(),
+        minor: minor.to_string(),
+        error,
+    };
+    if !o.success() {
+        // Its first words (pyenv's `python3.12: command not found`), not the script.
+        let said = o.combined();
+        let said = said.lines().next().unwrap_or("").trim();
+        let status = match (o.code, o.timed_out) {
+            (_, true) => "timed out".to_string(),
+            (Some(code), _) => format!("exit status {code}"),
+            (None, _) => o.spawn_error.clone().unwrap_or_else(|| "killed".into()),
+        };
+        let error = if said.is_empty() {
+            status
+        } else {
+            format!("{status}: {said}")
+        };
+        return Err(fail(&c.minor, error));
+    }
+    // The unversioned name says its minor version only through its answer.
+    let minor = if c.minor.is_empty() {
+        let v = o
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("version="))
+            .unwrap_or("");
+        v.split('.').take(2).collect::<Vec<_>>().join(".")
+    } else {
+        c.minor.clone()
+    };
+    let real = c.real.display().to_string();
+    PythonRecord::from_answer(&real, &c.implementation, &minor, &o.stdout)
+        .map_err(|why| fail(&minor, why))
 }
