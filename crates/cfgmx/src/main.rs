@@ -1,7 +1,7 @@
 //! The `cfgmx` binary: parses arguments, dispatches to a command, reports, exits.
 //!
-//! Exit codes (one table, documented in `--help` and the README): 0 ok, 1 some variant failed,
-//! 2 bad input or usage, 130 interrupted. Only this crate prints.
+//! Exit codes: one table, `error::Exit` (0 ok, 1 failed, 2 bad input or usage, 101 internal
+//! error, 130 interrupted), printed by `--help`. Only this crate prints.
 
 mod cli;
 mod commands;
@@ -9,8 +9,12 @@ mod complete;
 mod error;
 mod leftovers;
 mod load;
+mod lockfile;
 mod output;
+mod plan;
+mod probing;
 mod proven;
+mod records;
 mod template_child;
 
 use std::process::ExitCode;
@@ -73,6 +77,17 @@ fn main() -> ExitCode {
         }
     };
     let json = args.global.json;
+    // A panic anywhere (a worker thread too) is a bug: said as one, never as a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        let at = info.location().map(|l| l.to_string());
+        eprintln!("{}", error::internal_error_message(&what, at));
+    }));
     let result = std::panic::catch_unwind(|| commands::run(args));
     if leftovers::exiting() {
         // The interrupt handler is cleaning up and exits 130: the result is not to be told.
@@ -81,12 +96,10 @@ fn main() -> ExitCode {
         }
     }
     match result {
-        Ok(Ok(code)) => ExitCode::from(code),
-        Ok(Err(e)) => ExitCode::from(error::report(&e, json)),
-        Err(_) => {
-            eprintln!("error: cfgmx hit an internal error (a bug); please report it with the command you ran");
-            ExitCode::from(101)
-        }
+        Ok(Ok(exit)) => exit.into(),
+        Ok(Err(e)) => error::report(&e, json).into(),
+        // The hook has said what happened.
+        Err(_) => error::Exit::Internal.into(),
     }
 }
 
