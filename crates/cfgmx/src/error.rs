@@ -128,8 +128,17 @@ impl CliError {
     }
 }
 
-/// Prints `e` on stderr (and as JSON on stdout under `--json`); returns the exit code.
-pub fn report(e: &CliError, json: bool) -> Exit {
+/// Where an error is said: always on stderr; under `--json`, also as JSON on stdout, where a
+/// script reads the command's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Said {
+    OnStderr,
+    AlsoAsJson,
+}
+
+/// Prints `e` as `said` says; returns the exit code.
+pub fn report(e: &CliError, said: Said) -> Exit {
+    let json = said == Said::AlsoAsJson;
     match e {
         CliError::Input(d) => {
             if json {

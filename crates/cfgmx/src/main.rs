@@ -97,7 +97,13 @@ fn main() -> ExitCode {
     }
     match result {
         Ok(Ok(exit)) => exit.into(),
-        Ok(Err(e)) => error::report(&e, json).into(),
+        Ok(Err(e)) => {
+            let said = match json {
+                true => error::Said::AlsoAsJson,
+                false => error::Said::OnStderr,
+            };
+            error::report(&e, said).into()
+        }
         // The hook has said what happened.
         Err(_) => error::Exit::Internal.into(),
     }

@@ -108,38 +108,15 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<Exit> {
     // under notes.
     let err_term = Term::stderr(g);
     for u in &unavailable {
-        eprintln!(
-            "{}",
-            err_term.wrap(
-                &format!(
-                    "note: {} cannot be built here: {}",
-                    u.name,
-                    u.reason.as_deref().unwrap_or_default()
-                ),
-                6
-            )
-        );
+        let why = u.reason.as_deref().unwrap_or_default();
+        let note = format!("note: {} cannot be built here: {why}", u.name);
+        eprintln!("{}", err_term.wrap(&note, 6));
     }
     // The lock is for sharing hashes; failing to write it must not stop a build.
     if let Err(e) = update_lock(Path::new(LOCK_FILE), &planned.matrix, &planned.jobs) {
         eprintln!("warning: {}", e.chain());
     }
-    let opts = cfgmx_build::Options {
-        source: a.source.clone(),
-        system: system(a.system),
-        cores,
-        fail_fast: a.fail_fast,
-        force: a.force,
-        copy_source: a.copy_source,
-        repair: a.repair,
-        matrix: planned.matrix.clone(),
-        shard,
-        step_timeout: a.step_timeout.map(std::time::Duration::from_secs),
-        // This binary answers the probe's BLAS queries (main.rs).
-        blas_query_helper: std::env::current_exe()
-            .ok()
-            .map(|p| (p, cfgmx_probe::HELPER_ARG.to_string())),
-    };
+    let opts = options(&a, cores, &planned.matrix, shard);
     let mut out = schedule(jobs, &opts, &store, err_term, &a.build_root)?;
     out.report.variants.extend(unavailable);
     // Stable: a variant's runtime points stay in the matrix's order.
@@ -155,7 +132,32 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<Exit> {
         eprintln!("cfgmx build: interrupted; finished variants are recorded, the others will run next time");
         return Ok(Exit::Interrupted);
     }
-    Ok(exit_code(&out.report, a.allow_no_tests))
+    Ok(exit_code(&out.report, NoTests::from_flag(a.allow_no_tests)))
+}
+
+/// The scheduler's options from the command line.
+fn options(
+    a: &BuildArgs,
+    cores: usize,
+    matrix: &str,
+    shard: Option<(usize, usize)>,
+) -> cfgmx_build::Options {
+    cfgmx_build::Options {
+        source: a.source.clone(),
+        system: system(a.system),
+        cores,
+        fail_fast: a.fail_fast,
+        force: a.force,
+        copy_source: a.copy_source,
+        repair: a.repair,
+        matrix: matrix.to_string(),
+        shard,
+        step_timeout: a.step_timeout.map(std::time::Duration::from_secs),
+        // This binary answers the probe's BLAS queries (main.rs).
+        blas_query_helper: std::env::current_exe()
+            .ok()
+            .map(|p| (p, cfgmx_probe::HELPER_ARG.to_string())),
+    }
 }
 
 /// The project `--source` holds, with its build system: usage errors come before any
@@ -267,8 +269,28 @@ fn schedule(
     })
 }
 
+/// What a variant that ran no test means for the exit code (`--allow-no-tests`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoTests {
+    /// Nothing proved it works: exit 1.
+    Fail,
+    /// Accepted (its status stays `no tests`).
+    Allow,
+}
+
+impl NoTests {
+    fn from_flag(allow: bool) -> NoTests {
+        if allow {
+            NoTests::Allow
+        } else {
+            NoTests::Fail
+        }
+    }
+}
+
 /// 1 when a variant failed, or ran no test and the user did not allow that (said on stderr).
-fn exit_code(r: &RunReport, allow_no_tests: bool) -> Exit {
+fn exit_code(r: &RunReport, no_tests: NoTests) -> Exit {
+    let allow_no_tests = no_tests == NoTests::Allow;
     let none = r.no_tests();
     if none > 0 && !allow_no_tests {
         eprintln!("cfgmx build: {none} variant(s) ran no test, so nothing proved they work: exit 1 (--allow-no-tests accepts that)");
@@ -648,7 +670,7 @@ pub fn run_report(g: &Global, a: ReportArgs) -> Result<Exit> {
         m.html.as_deref(),
         Path::new("."),
     )?;
-    Ok(exit_code(&merged, m.allow_no_tests))
+    Ok(exit_code(&merged, NoTests::from_flag(m.allow_no_tests)))
 }
 
 pub fn run_env(g: &Global, a: EnvArgs) -> Result<Exit> {

@@ -27,8 +27,12 @@ pub fn run(g: &Global, a: ExpandArgs) -> Result<Exit> {
     }
     let set = m.variant_set(reg)?;
     // Against a machine profile: availability and concrete hashes.
-    if let Some((profile, prove)) = profile_for_expand(&session, g, a.probe, a.profile.as_deref())?
-    {
+    let against = match (&a.profile, a.probe) {
+        (Some(f), _) => Against::File(f),
+        (None, true) => Against::ThisMachine,
+        (None, false) => Against::Nothing,
+    };
+    if let Some((profile, prove)) = profile_for_expand(&session, g, against)? {
         let cs = crate::proven::concretize_all(&set.variants, &m, reg, &profile, prove.as_ref());
         return print_concrete(g, &m, &set, &cs);
     }
@@ -167,20 +171,29 @@ fn write_lock(s: &Session, g: &Global, m: Matrix, profile: Option<&Path>) -> Res
     Ok(Exit::Ok)
 }
 
+/// What `expand` checks variants against.
+#[derive(Debug, Clone, Copy)]
+enum Against<'a> {
+    /// Nothing: spec hashes only.
+    Nothing,
+    /// This machine, probed (`--probe`).
+    ThisMachine,
+    /// A profile file (`--profile FILE`), maybe of another machine.
+    File(&'a Path),
+}
+
 /// The profile `expand --probe` / `--profile FILE` checks variants against, if asked for,
 /// and for a probe of this machine the options its link tests run with (a profile read from a
 /// file may describe another machine: its variants are not proven here).
 fn profile_for_expand(
     s: &Session,
     g: &Global,
-    probe: bool,
-    file: Option<&Path>,
+    against: Against,
 ) -> Result<Option<(Profile, Option<ProbeOptions>)>> {
-    if let Some(f) = file {
-        return load::read_profile(f).map(|p| Some((p, None)));
-    }
-    if !probe {
-        return Ok(None);
+    match against {
+        Against::Nothing => return Ok(None),
+        Against::File(f) => return load::read_profile(f).map(|p| Some((p, None))),
+        Against::ThisMachine => {}
     }
     let opts = probing::default_options(s, g, None)?;
     let profile = probing::probe_with_progress(&s.registry, &opts, Progress::unless_json(g));

@@ -369,7 +369,11 @@ fn write_all_atomic(dir: &Path, outputs: &[(PathBuf, &[u8])]) -> Result<()> {
         CliError::caused(format!("cannot {what} {}", p.display()), e)
     };
     std::fs::create_dir_all(dir).map_err(|e| fail("create", dir, e))?;
-    crate::leftovers::sweep(dir, &[crate::leftovers::STAGING_PREFIX], false);
+    crate::leftovers::sweep(
+        dir,
+        &[crate::leftovers::STAGING_PREFIX],
+        crate::leftovers::Whose::Dead,
+    );
     crate::leftovers::sweep_tmp_files(dir);
     let stage = dir.join(format!(
         "{}{}",

@@ -41,6 +41,23 @@ pub fn run(g: &Global, a: ProbeArgs) -> Result<Exit> {
 /// family and version folded into a row, their languages listed once), then BLAS builds.
 pub fn render(p: &Profile, term: &Term) -> String {
     let mut s = format!("CPUs: {}\n\nCompilers\n", p.cpus);
+    s.push_str(&compilers_table(p, term));
+    if !p.mpi.is_empty() {
+        s.push_str("\nMPI wrappers\n");
+        s.push_str(&mpi_table(p, term));
+    }
+    if !p.modules.is_empty() {
+        s.push_str("\nModules\n");
+        s.push_str(&modules_table(p, term));
+    }
+    s.push_str("\nBLAS\n");
+    s.push_str(&blas_table(p, term));
+    s.push_str(&notes(p, term));
+    s
+}
+
+/// Compilers, one row per family and version (MPI wrappers have their own table).
+fn compilers_table(p: &Profile, term: &Term) -> String {
     let mut t = Table::new(&["FAMILY", "VERSION", "LANGUAGES", "OPENMP", "EXECUTABLES"]).keep(&[1]);
     let mut groups: Vec<(String, String, Vec<&cfgmx_model::CompilerRecord>)> = Vec::new();
     // An MPI wrapper has its row in the MPI table (with the compiler it runs); a wrapper that
@@ -97,87 +114,91 @@ pub fn render(p: &Profile, term: &Term) -> String {
             fold_paths(members.iter().map(|c| c.path.as_str())),
         ]);
     }
-    s.push_str(&t.render(term));
-    if !p.mpi.is_empty() {
-        s.push_str("\nMPI wrappers\n");
-        let mut t = Table::new(&["MPI", "VERSION", "LANGUAGES", "COMPILER", "WRAPPERS"]).keep(&[1]);
-        let mut groups: Vec<(String, String, String, Vec<&cfgmx_model::MpiRecord>)> = Vec::new();
-        for m in &p.mpi {
-            // an unusable wrapper says why (its compiler is missing, it hung, ...)
-            let compiler = match (m.status, &m.error) {
-                (ProbeStatus::Ok, _) | (_, None) => format!(
-                    "{} {}",
-                    m.compiler_family.as_deref().unwrap_or("?"),
-                    m.compiler_version.as_deref().unwrap_or("?")
-                ),
-                (_, Some(e)) => term.reason(e),
-            };
-            let version = m.version.clone().unwrap_or_default();
-            match groups
-                .iter_mut()
-                .find(|(i, v, c, _)| *i == m.implementation && *v == version && *c == compiler)
-            {
-                Some(g) => g.3.push(m),
-                None => groups.push((m.implementation.clone(), version, compiler, vec![m])),
-            }
+    t.render(term)
+}
+
+/// MPI wrappers, one row per implementation, version and compiler.
+fn mpi_table(p: &Profile, term: &Term) -> String {
+    let mut t = Table::new(&["MPI", "VERSION", "LANGUAGES", "COMPILER", "WRAPPERS"]).keep(&[1]);
+    let mut groups: Vec<(String, String, String, Vec<&cfgmx_model::MpiRecord>)> = Vec::new();
+    for m in &p.mpi {
+        // an unusable wrapper says why (its compiler is missing, it hung, ...)
+        let compiler = match (m.status, &m.error) {
+            (ProbeStatus::Ok, _) | (_, None) => format!(
+                "{} {}",
+                m.compiler_family.as_deref().unwrap_or("?"),
+                m.compiler_version.as_deref().unwrap_or("?")
+            ),
+            (_, Some(e)) => term.reason(e),
+        };
+        let version = m.version.clone().unwrap_or_default();
+        match groups
+            .iter_mut()
+            .find(|(i, v, c, _)| *i == m.implementation && *v == version && *c == compiler)
+        {
+            Some(g) => g.3.push(m),
+            None => groups.push((m.implementation.clone(), version, compiler, vec![m])),
         }
-        for (imp, version, compiler, members) in &groups {
-            t.row(vec![
-                imp.clone(),
-                version.clone(),
-                languages(members.iter().map(|m| m.language)),
-                compiler.clone(),
-                fold_paths(members.iter().map(|m| m.path.as_str())),
-            ]);
-        }
-        s.push_str(&t.render(term));
     }
-    if !p.modules.is_empty() {
-        s.push_str("\nModules\n");
-        let mut t = Table::new(&["MODULES", "PROVIDES"]);
-        for m in &p.modules {
-            let mut what: Vec<String> = Vec::new();
-            let provides =
-                |list: &[cfgmx_model::Provided], p: &cfgmx_model::Provided| list.contains(p);
-            for c in p
-                .compilers
-                .iter()
-                .filter(|c| provides(&m.compilers, &cfgmx_model::Provided::compiler(c)))
-            {
-                let w = format!("{} {}", c.family, c.version).trim().to_string();
-                if !what.contains(&w) {
-                    what.push(w);
-                }
-            }
-            for x in p
-                .mpi
-                .iter()
-                .filter(|x| provides(&m.mpi, &cfgmx_model::Provided::mpi(x)))
-            {
-                let w = format!(
-                    "{} {}",
-                    x.implementation,
-                    x.version.as_deref().unwrap_or("")
-                );
-                if !what.contains(&w.trim().to_string()) {
-                    what.push(w.trim().to_string());
-                }
-            }
-            for b in p
-                .blas
-                .iter()
-                .filter(|b| provides(&m.blas, &cfgmx_model::Provided::blas(b)))
-            {
-                let w = b.id();
-                if !what.contains(&w) {
-                    what.push(w);
-                }
-            }
-            t.row(vec![m.load.join(" "), what.join(", ")]);
-        }
-        s.push_str(&t.render(term));
+    for (imp, version, compiler, members) in &groups {
+        t.row(vec![
+            imp.clone(),
+            version.clone(),
+            languages(members.iter().map(|m| m.language)),
+            compiler.clone(),
+            fold_paths(members.iter().map(|m| m.path.as_str())),
+        ]);
     }
-    s.push_str("\nBLAS\n");
+    t.render(term)
+}
+
+/// What each module set provides.
+fn modules_table(p: &Profile, term: &Term) -> String {
+    let mut t = Table::new(&["MODULES", "PROVIDES"]);
+    for m in &p.modules {
+        let mut what: Vec<String> = Vec::new();
+        let provides = |list: &[cfgmx_model::Provided], p: &cfgmx_model::Provided| list.contains(p);
+        for c in p
+            .compilers
+            .iter()
+            .filter(|c| provides(&m.compilers, &cfgmx_model::Provided::compiler(c)))
+        {
+            let w = format!("{} {}", c.family, c.version).trim().to_string();
+            if !what.contains(&w) {
+                what.push(w);
+            }
+        }
+        for x in p
+            .mpi
+            .iter()
+            .filter(|x| provides(&m.mpi, &cfgmx_model::Provided::mpi(x)))
+        {
+            let w = format!(
+                "{} {}",
+                x.implementation,
+                x.version.as_deref().unwrap_or("")
+            );
+            if !what.contains(&w.trim().to_string()) {
+                what.push(w.trim().to_string());
+            }
+        }
+        for b in p
+            .blas
+            .iter()
+            .filter(|b| provides(&m.blas, &cfgmx_model::Provided::blas(b)))
+        {
+            let w = b.id();
+            if !what.contains(&w) {
+                what.push(w);
+            }
+        }
+        t.row(vec![m.load.join(" "), what.join(", ")]);
+    }
+    t.render(term)
+}
+
+/// BLAS builds, with the symbol decoration column when some library has one.
+fn blas_table(p: &Profile, term: &Term) -> String {
     // The decoration column only when some library has one (scipy-openblas64: scipy_*64_).
     let decorated = p
         .blas
@@ -208,7 +229,12 @@ pub fn render(p: &Profile, term: &Term) -> String {
         row.push(b.path.clone());
         t.row(row);
     }
-    s.push_str(&t.render(term));
+    t.render(term)
+}
+
+/// The warnings under the tables: BLAS libraries that could not be asked, the probe's own.
+fn notes(p: &Profile, term: &Term) -> String {
+    let mut s = String::new();
     let mut notes = Vec::new();
     for f in &p.blas_failures {
         notes.push(format!(
