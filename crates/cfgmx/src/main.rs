@@ -71,9 +71,13 @@ fn main() -> ExitCode {
     let args = match parsed {
         Ok(a) => a,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            let exit = if e.use_stderr() {
+                error::Exit::Usage
+            } else {
+                error::Exit::Ok
+            };
             let _ = e.print();
-            return ExitCode::from(code);
+            return exit.into();
         }
     };
     let json = args.global.json;
@@ -87,6 +91,11 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| "a panic".into());
         let at = info.location().map(|l| l.to_string());
         eprintln!("{}", error::internal_error_message(&what, at));
+        // A developer who asks for it (RUST_BACKTRACE=1) still gets the backtrace.
+        let trace = std::backtrace::Backtrace::capture();
+        if trace.status() == std::backtrace::BacktraceStatus::Captured {
+            eprintln!("{trace}");
+        }
     }));
     let result = std::panic::catch_unwind(|| commands::run(args));
     if leftovers::exiting() {
