@@ -81,22 +81,7 @@ fn main() -> ExitCode {
         }
     };
     let json = args.global.json;
-    // A panic anywhere (a worker thread too) is a bug: said as one, never as a backtrace.
-    std::panic::set_hook(Box::new(|info| {
-        let what = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".into());
-        let at = info.location().map(|l| l.to_string());
-        eprintln!("{}", error::internal_error_message(&what, at));
-        // A developer who asks for it (RUST_BACKTRACE=1) still gets the backtrace.
-        let trace = std::backtrace::Backtrace::capture();
-        if trace.status() == std::backtrace::BacktraceStatus::Captured {
-            eprintln!("{trace}");
-        }
-    }));
+    install_panic_hook();
     let result = std::panic::catch_unwind(|| commands::run(args));
     if leftovers::exiting() {
         // The interrupt handler is cleaning up and exits 130: the result is not to be told.
@@ -143,4 +128,24 @@ fn clap_colour() -> clap::ColorChoice {
         };
     }
     choice
+}
+
+/// A panic anywhere (a worker thread too) is a bug: said as one, with where it happened and
+/// how to report it, never as a bare backtrace; `main` then exits 101.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        let at = info.location().map(|l| l.to_string());
+        eprintln!("{}", error::internal_error_message(&what, at));
+        // A developer who asks for it (RUST_BACKTRACE=1) still gets the backtrace.
+        let trace = std::backtrace::Backtrace::capture();
+        if trace.status() == std::backtrace::BacktraceStatus::Captured {
+            eprintln!("{trace}");
+        }
+    }));
 }
