@@ -519,7 +519,12 @@ pub fn concretize(v: &Variant, m: &Matrix, reg: &Registry, profile: &Profile) ->
                     }),
             ),
     );
-    let python = crate::python::for_variant(v, profile, &mut reasons);
+    // The interpreter of a `python` value; none here makes the variant unavailable.
+    let python = v.axes.get(crate::python::AXIS).and_then(|want| {
+        crate::python::choose(want, &profile.pythons, &profile.python_failures)
+            .map_err(|why| reasons.push(why))
+            .ok()
+    });
     let available = reasons.is_empty();
     let concrete_hash = available.then(|| {
         let mut doc = serde_json::json!({

@@ -7,9 +7,11 @@
 //! another interpreter of the same minor version is another concrete variant. A value no
 //! probed interpreter answers to makes the variant unavailable, with the reason: it is never
 //! built with another interpreter.
+//!
+//! A leaf of the model: it refers to `diag` only (the profile holds its records, the registry
+//! its data, concretisation calls [`choose`]).
 
 use crate::diag::{Diagnostic, Diagnostics, Source};
-use crate::profile::Profile;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -65,15 +67,13 @@ impl PythonImpl {
     pub fn parse(src: &Source) -> Result<PythonImpl, Diagnostics> {
         let raw: RawImpl = crate::diag::parse_toml(src)?;
         let mut errs = Vec::new();
+        // The name and `default` are only compared (with records, with file names in a
+        // directory), never written into a command or a file.
         let name = raw.name.get_ref().clone();
-        if !crate::toolchain::valid_ident(&name) {
+        if name.is_empty() {
             errs.push(
-                Diagnostic::at(
-                    src,
-                    raw.name.span(),
-                    format!("invalid Python implementation name `{name}`"),
-                )
-                .expected("lowercase letters, digits and `-`, starting with a letter"),
+                Diagnostic::at(src, raw.name.span(), "empty Python implementation name")
+                    .expected("a name, as \"cpython\""),
             );
         }
         let names = match regex::Regex::new(raw.names.get_ref()) {
@@ -95,13 +95,15 @@ impl PythonImpl {
                 None
             }
         };
-        if let Some(d) = &raw.default {
-            if !crate::toolchain::valid_file_name(d.get_ref()) {
-                errs.push(
-                    Diagnostic::at(src, d.span(), format!("invalid name {:?}", d.get_ref()))
-                        .expected("a file name, without `/`, spaces or shell characters"),
-                );
-            }
+        if let Some(d) = raw.default.as_ref().filter(|d| d.get_ref().contains('/')) {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    d.span(),
+                    format!("`default` {:?} is a path", d.get_ref()),
+                )
+                .expected("an executable's file name, as \"python3\""),
+            );
         }
         if raw.query.args.is_empty() {
             errs.push(
@@ -219,10 +221,15 @@ impl PythonRecord {
     }
 }
 
-/// The interpreter for axis value `want`: the first probed one answering to it that can make a
-/// virtual environment. `Err` is the reason the variant is unavailable.
-pub fn choose(want: &str, profile: &Profile) -> Result<PythonRecord, String> {
-    let same: Vec<&PythonRecord> = profile.pythons.iter().filter(|p| p.minor == want).collect();
+/// The interpreter for axis value `want` among the probe's (`Profile::pythons` and
+/// `python_failures`): the first answering to it that can make a virtual environment. `Err` is
+/// the reason the variant is unavailable.
+pub fn choose(
+    want: &str,
+    pythons: &[PythonRecord],
+    failures: &[PythonFailure],
+) -> Result<PythonRecord, String> {
+    let same: Vec<&PythonRecord> = pythons.iter().filter(|p| p.minor == want).collect();
     if let Some(p) = same.iter().find(|p| p.venv) {
         return Ok((*p).clone());
     }
@@ -232,8 +239,7 @@ pub fn choose(want: &str, profile: &Profile) -> Result<PythonRecord, String> {
             p.path
         ));
     }
-    let found: Vec<String> = profile
-        .pythons
+    let found: Vec<String> = pythons
         .iter()
         .map(|p| format!("{} ({})", p.path, p.version))
         .collect();
@@ -246,21 +252,10 @@ pub fn choose(want: &str, profile: &Profile) -> Result<PythonRecord, String> {
         }
     );
     // One named for it that did not answer says what to fix.
-    if let Some(f) = profile.python_failures.iter().find(|f| f.minor == want) {
+    if let Some(f) = failures.iter().find(|f| f.minor == want) {
         why.push_str(&format!("; {} did not answer: {}", f.path, f.error));
     }
     Err(why)
-}
-
-/// The interpreter of variant `v`'s `python` axis value on this profile; `None` without the
-/// axis, or (with the reason pushed) when none answers to it.
-pub fn for_variant(
-    v: &crate::Variant,
-    profile: &Profile,
-    reasons: &mut Vec<String>,
-) -> Option<PythonRecord> {
-    let want = v.axes.get(AXIS)?;
-    choose(want, profile).map_err(|why| reasons.push(why)).ok()
 }
 
 /// What of an interpreter goes into the concrete hash: where it is and what it builds (not
@@ -320,26 +315,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("answers version 3.11.2"), "{e}");
-        let mut profile = Profile::empty(2);
-        profile.pythons.push(r);
-        assert_eq!(
-            choose("3.11", &profile).unwrap().path,
-            "/usr/bin/python3.11"
-        );
-        let why = choose("3.99", &profile).unwrap_err();
+        let mut pythons = vec![r];
+        let mut failures = Vec::new();
+        let path = choose("3.11", &pythons, &failures).unwrap().path;
+        assert_eq!(path, "/usr/bin/python3.11");
+        let why = choose("3.99", &pythons, &failures).unwrap_err();
         assert!(
             why.contains("python = \"3.99\"") && why.contains("/usr/bin/python3.11 (3.11.2)"),
             "{why}"
         );
-        profile.python_failures.push(PythonFailure {
+        failures.push(PythonFailure {
             path: "/shims/python3.99".into(),
             minor: "3.99".into(),
             error: "exit status 127".into(),
         });
-        assert!(choose("3.99", &profile)
-            .unwrap_err()
-            .ends_with("; /shims/python3.99 did not answer: exit status 127"));
-        profile.pythons[0].venv = false;
-        assert!(choose("3.11", &profile).unwrap_err().contains("no venv"));
+        let why = choose("3.99", &pythons, &failures).unwrap_err();
+        assert!(why.ends_with("; /shims/python3.99 did not answer: exit status 127"));
+        pythons[0].venv = false;
+        let why = choose("3.11", &pythons, &failures).unwrap_err();
+        assert!(why.contains("no venv"), "{why}");
     }
 }
