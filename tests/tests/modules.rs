@@ -468,6 +468,54 @@ build = ["release"]
     assert!(set_for(&p, &["gcc/12", "mpich/4.0"])["mpi"].is_array());
 }
 
+/// An Lmod whose spider has no JSON output style (older releases: spider looks the style up
+/// in a table and, not finding it, prints nothing and exits 0) is asked `lmod bash -t avail`
+/// instead, and its hierarchy followed by loading: the same module sets as spider's.
+#[test]
+fn lmod_without_spider_json_is_walked_with_terse_avail() {
+    let t = Tree::new("lmod-tree.sh");
+    let old = "case \"$*\" in *spider-json*) exit 0;; esac\n";
+    shim_tool(
+        &t.root().join("lmod-shim/spider"),
+        &t.root().join("lmod-runs.log"),
+        old,
+        &format!("{LMOD}/spider"),
+    );
+    let loads = |p: &Value| -> Vec<Value> {
+        let mut v: Vec<Value> = p["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["load"].clone())
+            .collect();
+        v.sort_by_key(|l| l.to_string());
+        v
+    };
+    let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    let terse: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let log = std::fs::read_to_string(t.root().join("lmod-runs.log")).unwrap();
+    assert!(log.contains("spider -o spider-json"), "{log}");
+    assert!(log.contains("lmod bash -t avail"), "{log}");
+    // The MPI level under each compiler, found by loading it.
+    for module in ["gcc/11", "gcc/12", "clang/16", "clang/19"] {
+        for mpi in ["openmpi/4.1", "mpich/4.0"] {
+            let set = set_for(&terse, &[module, mpi]);
+            assert!(!paths(&set["mpi"]).is_empty(), "{set:#}");
+        }
+    }
+    // The same sets as a spider with JSON finds.
+    shim_tool(
+        &t.root().join("lmod-shim/spider"),
+        &t.root().join("lmod-runs.log"),
+        "",
+        &format!("{LMOD}/spider"),
+    );
+    let o = t.cfgmx(t.root(), &["probe", "--modules", "--fresh", "--json"]);
+    let spider: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(loads(&terse), loads(&spider));
+    assert_eq!(loads(&terse).len(), 4 + 8 + 3, "{:#}", terse["modules"]);
+}
+
 /// Environment Modules 5 (the real `modulecmd.tcl`, unpacked beside Lmod) over a Tcl tree
 /// (`tests/modules/envmodules-tree.sh`: gcc/12 and clang/16 in Core, each `module use`-ing its
 /// MPI level with MPICH, a serial OpenBLAS module). It has no spider: cfgmx asks `avail
