@@ -740,6 +740,22 @@ fn cray_programming_environments_are_the_compilers_their_drivers_run() {
             .unwrap_or_else(|| panic!("no MPI record of {cc} over {family}: {:#}", p["mpi"]));
         assert_eq!(m["implementation"], "cray-mpich", "{m:#}");
         assert_eq!(m["version"], "8.1.28", "{m:#}");
+        // What each driver runs under this PrgEnv, as craype's `-craype-verbose` says.
+        let runs = if family == "cce" {
+            [site.join("cce/bin/craycc"), site.join("cce/bin/crayftn")]
+        } else {
+            ["/usr/bin/gcc-12".into(), "/usr/bin/gfortran-12".into()]
+        };
+        for (driver, real) in [("cc", &runs[0]), ("ftn", &runs[1])] {
+            let path = site.join("craype/bin").join(driver).display().to_string();
+            let m = p["mpi"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["path"] == path.as_str() && m["compiler_family"] == family)
+                .unwrap_or_else(|| panic!("no MPI record of {path} over {family}"));
+            assert_eq!(m["compiler"], real.display().to_string(), "{m:#}");
+        }
         assert!(
             !paths(&set["blas"]).is_empty(),
             "{prgenv}: no LibSci in {set:#}"
