@@ -604,6 +604,40 @@ fn environment_modules_tree_is_walked_probed_expanded_and_built() {
     t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
     assert_eq!(t.runs(), cold_runs, "a warm probe ran a module command");
 
+    // From a shell with modules loaded (what `module load gcc/12 mpich/4.0` does to it), each
+    // load still starts from a fresh login's environment (Environment Modules' own purge):
+    // gcc/12's set is its own, without the loaded MPICH.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "eval \"$(\"$MODULES_CMD\" sh load gcc/12 mpich/4.0)\" && test -n \"$LOADEDMODULES\" && exec '{}' probe --modules --fresh --json",
+            bin().display()
+        ))
+        .current_dir(t.root())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", t.root())
+        .env("MODULES_CMD", &t.system.1)
+        .env("MODULEPATH", site.join("modules/Core"))
+        .env("CFGMX_CACHE_DIR", t.root().join("cache-loaded"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", cfgmx_tests::explain(&o));
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let set = set_for(&p, &["gcc/12"]);
+    assert!(
+        !set["env"]["PATH"].as_str().unwrap().contains("mpich"),
+        "{set:#}"
+    );
+    assert!(
+        paths(&set["compilers"])
+            .iter()
+            .all(|c| Path::new(c).starts_with(site.join("bin/gcc-12"))),
+        "{set:#}"
+    );
+    assert!(!paths(&set_for(&p, &["gcc/12", "mpich/4.0"])["mpi"]).is_empty());
+    let cold_runs = t.runs();
+
     // expand --probe: the module-provided compilers with their MPI level, all available.
     let work = t.root().join("work");
     std::fs::create_dir_all(&work).unwrap();
