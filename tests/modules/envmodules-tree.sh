@@ -25,7 +25,9 @@ module use $M/Compiler/$name/$ver
 TCL
     b=$R/bin/mpich-$name-$ver
     mkdir -p "$b"
-    for w in mpicc mpicxx; do ln -sf "/usr/bin/$w.mpich" "$b/$w"; done
+    for w in mpicc mpicxx mpiexec; do ln -sf "/usr/bin/$w.mpich" "$b/$w"; done
+    # Hydra runs the proxy beside its launcher
+    ln -sf /usr/bin/hydra_pmi_proxy "$b/hydra_pmi_proxy"
     cat > "$M/Compiler/$name/$ver/mpich/4.0" <<TCL
 #%Module1.0
 prepend-path PATH $b
