@@ -82,6 +82,8 @@ struct RawCompiler {
     args: Vec<String>,
     #[serde(default)]
     env: RawEnv,
+    #[serde(default)]
+    echoed: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +160,9 @@ pub struct CompilerQuery {
     pub env_c: Vec<String>,
     pub env_cxx: Vec<String>,
     pub env_fortran: Vec<String>,
+    /// The command is the line that echoes `args`' last one (a driver's verbose option prints
+    /// the command it runs, then runs it: without the option, what runs answers alone).
+    pub echoed: bool,
 }
 
 impl CompilerQuery {
@@ -376,6 +381,7 @@ impl MpiImpl {
                 env_c: vars(c.env.c),
                 env_cxx: vars(c.env.cxx),
                 env_fortran: vars(c.env.fortran),
+                echoed: c.echoed,
             }
         });
         let library = raw.library.as_ref().and_then(|l| {
