@@ -1,15 +1,19 @@
 //! Environment modules (`cfgmx probe --modules`): which modules put a compiler, an MPI wrapper
 //! or a BLAS library in reach, and what loading them sets.
 //!
-//! The module system is asked once, through its own command (Lmod's `spider -o spider-json`,
-//! which walks the whole hierarchy: a compiler module opens the MPI level, an MPI module the
-//! library level, and each module file comes with the modules to load before it). Every
-//! candidate (a module named like a descriptor, MPI implementation or BLAS provider, or listed
-//! in `modules/systems.toml`) is then loaded once, with its parents, in a clean child
-//! environment — a shell that evaluates `lmod bash load ...` and then runs the probe helper
-//! ([`helper_main`]) under what it set — never in cfgmx's own. The helper probes the
-//! directories the load put first on `PATH` and the library paths exactly as a plain probe
-//! does, and answers with the profile and the environment it ran under. Candidates load in
+//! The module system there (Lmod or Environment Modules: `modules/systems.toml` says how to
+//! tell them apart and how to ask each) is asked through its own commands: Lmod's `spider -o
+//! spider-json` walks the whole hierarchy at once (a compiler module opens the MPI level, an
+//! MPI module the library level, and each module file comes with the modules to load before
+//! it); `avail` in JSON or terse form answers one level, and [`crate::avail`] follows the
+//! hierarchy by loading. Every candidate (a module named like a descriptor, MPI
+//! implementation or BLAS provider, or listed in `modules/systems.toml`) is then loaded once
+//! for its probe (an `avail` walk has loaded it once before, to see what it opens), with its
+//! parents, in a clean child environment — a shell that evaluates `lmod bash load
+//! ...` (or `modulecmd.tcl bash load ...`) and then runs the probe helper ([`helper_main`])
+//! under what it set — never in cfgmx's own. The helper probes the directories the load put
+//! first on `PATH` and the library paths exactly as a plain probe does, and answers with the
+//! profile and the environment it ran under. Candidates load in
 //! parallel within the probe's job limit.
 //!
 //! The state of the module tree (every file under `MODULEPATH` and under the directories the
