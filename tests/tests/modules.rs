@@ -669,9 +669,10 @@ fn environment_modules_tree_is_walked_probed_expanded_and_built() {
         );
         hashes.push(v["concrete_hash"].as_str().unwrap().to_string());
     }
-    // With the MPI axis: clang/16's MPICH is the one its module's level holds (the system's
-    // is gcc's), its module joins the variant's, and the variant's link test (built by that
-    // wrapper, launched on 2 ranks by its mpiexec) passes.
+    // With the MPI axis: each compiler's MPICH is the one its module's level holds (for
+    // gcc/12 too, though the system's MPICH runs the same gcc), its module joins the
+    // variant's, and the variant's link test (built by that wrapper, launched on 2 ranks by
+    // its mpiexec) passes.
     std::fs::write(
         work.join("mpi.toml"),
         "name = \"em-mpi\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc@12\", \"clang@16\"]\n\
@@ -682,17 +683,21 @@ fn environment_modules_tree_is_walked_probed_expanded_and_built() {
     let vs: Value = serde_json::from_slice(&o.stdout).unwrap();
     let vs = vs.as_array().unwrap();
     assert!(vs.iter().all(|v| v["available"] == true), "{vs:#?}");
-    let clang = &vs[1];
-    assert_eq!(
-        clang["modules"],
-        serde_json::json!(["clang/16", "openblas/0.3.21-serial", "mpich/4.0"]),
-        "{clang:#}"
-    );
-    let mpicc = clang["mpi"]["wrappers"]["c"]["path"].as_str().unwrap();
-    assert!(
-        Path::new(mpicc).starts_with(site.join("bin/mpich-clang-16")),
-        "{clang:#}"
-    );
+    for (v, (module, dir)) in vs
+        .iter()
+        .zip([("gcc/12", "mpich-gcc-12"), ("clang/16", "mpich-clang-16")])
+    {
+        assert_eq!(
+            v["modules"],
+            serde_json::json!([module, "openblas/0.3.21-serial", "mpich/4.0"]),
+            "{v:#}"
+        );
+        let mpicc = v["mpi"]["wrappers"]["c"]["path"].as_str().unwrap();
+        assert!(
+            Path::new(mpicc).starts_with(site.join("bin").join(dir)),
+            "{v:#}"
+        );
+    }
 
     // build: each variant under its modules' environment; the test prints the compiler.
     which_project(&work.join("src"), "CC");
