@@ -7,7 +7,7 @@
 //! environment.
 
 use crate::modules::{clean, evaluator, query_cmd, query_words, wanted, words};
-use crate::modules::{Candidate, ModuleOptions, Query, Tree};
+use crate::modules::{Candidate, Form, ModuleOptions, Query, Stream, Tree};
 use cfgmx_model::Registry;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -108,10 +108,9 @@ fn ask(
     load: &[String],
     timeout: Duration,
 ) -> Result<Vec<Entry>, String> {
-    let to_stdout = if q.stream == "stderr" {
-        " 2>&1 >/dev/null"
-    } else {
-        ""
+    let to_stdout = match q.stream {
+        Stream::Stderr => " 2>&1 >/dev/null",
+        Stream::Stdout => "",
     };
     let cmd = if load.is_empty() {
         query_cmd(mo, q)
@@ -136,12 +135,12 @@ fn ask(
             o.combined().lines().next().unwrap_or("no output")
         ));
     }
-    let text = if load.is_empty() && q.stream == "stderr" {
+    let text = if load.is_empty() && q.stream == Stream::Stderr {
         &o.stderr
     } else {
         &o.stdout
     };
-    let entries = if q.form == "avail-json" {
+    let entries = if q.form == Form::AvailJson {
         parse_json(text, &q.types)
     } else {
         parse_terse(text, &q.marks)

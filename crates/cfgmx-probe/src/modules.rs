@@ -59,19 +59,39 @@ pub(crate) struct System {
     query: Vec<Query>,
 }
 
+/// The output form of a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Form {
+    /// Lmod's spider JSON: the whole hierarchy, each module with the modules to load first.
+    SpiderJson,
+    /// `{DIR: {NAME: {...}}}` for the directories in reach.
+    AvailJson,
+    /// `DIR:` lines, then one module a line.
+    Terse,
+}
+
+/// Where a command prints its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Stream {
+    Stdout,
+    Stderr,
+}
+
 /// One way to ask a module system which modules there are.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Query {
-    /// `spider-json` (Lmod's whole hierarchy at once), `avail-json` or `terse` (one level per
-    /// run: the hierarchy is followed by loading).
-    pub(crate) form: String,
+    /// Spider's whole hierarchy at once, or one level per run (`avail`: the hierarchy is
+    /// followed by loading).
+    pub(crate) form: Form,
     /// The program beside the module command to run instead of it.
     #[serde(default)]
     program: Option<String>,
     /// Its arguments; `{MODULEPATH}` stands for the tree's directories.
     args: Vec<String>,
-    /// Where the answer is printed: `stdout` or `stderr`.
-    pub(crate) stream: String,
+    /// Where the answer is printed.
+    pub(crate) stream: Stream,
     /// The first version that has this form (the system's `version` answer).
     #[serde(default)]
     since: Option<String>,
@@ -362,14 +382,14 @@ pub fn query(
             if let Some(v) = v {
                 if older(v, since) {
                     why.push(format!(
-                        "{} {v} has no {} (since {since})",
+                        "{} {v} has no {:?} answer (since {since})",
                         sys.title, q.form
                     ));
                     continue;
                 }
             }
         }
-        let answer = if q.form == "spider-json" {
+        let answer = if q.form == Form::SpiderJson {
             spider(reg, mo, q, timeout)
         } else {
             crate::avail::walk(reg, mo, q, timeout, jobs)
@@ -443,10 +463,9 @@ fn spider(
             o.combined().lines().next().unwrap_or("no output")
         ));
     }
-    let out = if q.stream == "stderr" {
-        &o.stderr
-    } else {
-        &o.stdout
+    let out = match q.stream {
+        Stream::Stderr => &o.stderr,
+        Stream::Stdout => &o.stdout,
     };
     if out.trim().is_empty() {
         return Err(format!("`{}` printed nothing", o.command));
