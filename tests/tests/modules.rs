@@ -516,6 +516,45 @@ fn lmod_without_spider_json_is_walked_with_terse_avail() {
     assert_eq!(loads(&terse).len(), 4 + 8 + 3, "{:#}", terse["modules"]);
 }
 
+/// Environment Modules before 4.5 has no `avail --json`: told by its version answer (here the
+/// real 5.2's command answering `--version` as 4.4.1 does), cfgmx asks `avail -t` instead and
+/// finds the same module sets, the MPI level by loading each compiler.
+#[test]
+fn environment_modules_before_4_5_is_asked_in_terse_form() {
+    let t = Tree::new("envmodules-tree.sh");
+    let old = "case \"$*\" in *--version*) echo 'Modules Release 4.4.1 (2020-01-03)' >&2; exit 0;; esac\n";
+    shim_tool(
+        &t.system.1,
+        &t.root().join("lmod-runs.log"),
+        old,
+        &modulecmd().display().to_string(),
+    );
+    let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let log = std::fs::read_to_string(t.root().join("lmod-runs.log")).unwrap();
+    assert!(log.contains("modulecmd.tcl bash avail -t"), "{log}");
+    assert!(!log.contains("--json"), "{log}");
+    let mut loads: Vec<String> = p["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["load"].to_string())
+        .collect();
+    loads.sort();
+    assert_eq!(
+        loads,
+        [
+            r#"["clang/16","mpich/4.0"]"#,
+            r#"["clang/16"]"#,
+            r#"["gcc/12","mpich/4.0"]"#,
+            r#"["gcc/12"]"#,
+            r#"["openblas/0.3.21-serial"]"#,
+        ],
+        "{:#}",
+        p["modules"]
+    );
+}
+
 /// Environment Modules 5 (the real `modulecmd.tcl`, unpacked beside Lmod) over a Tcl tree
 /// (`tests/modules/envmodules-tree.sh`: gcc/12 and clang/16 in Core, each `module use`-ing its
 /// MPI level with MPICH, a serial OpenBLAS module). It has no spider: cfgmx asks `avail
