@@ -1,5 +1,6 @@
-//! Asking a module system level by level (`module avail`, in JSON or terse form), for
-//! Environment Modules and an Lmod whose spider has no JSON: each answer lists the modules of
+//! Asking a module system which modules there are ([`query`]): Lmod's spider at once, else
+//! level by level (`module avail`, in JSON or terse form: Environment Modules, an Lmod whose
+//! spider has no JSON), each answer listing the modules of
 //! the `MODULEPATH` directories in reach, so the hierarchy (a compiler module that `module
 //! use`s its MPI level) is followed by loading each candidate in a clean child and asking
 //! again; a directory that appears only then is the level that module opens. Loads of one
@@ -8,6 +9,7 @@
 
 use crate::modules::{clean, evaluator, query_cmd, query_words, wanted, words};
 use crate::modules::{Candidate, Form, ModuleOptions, Query, Stream, Tree};
+use cfgmx_exec::Cmd;
 use cfgmx_model::Registry;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -21,6 +23,98 @@ const MAX_DEPTH: usize = 4;
 pub(crate) struct Entry {
     pub dir: PathBuf,
     pub name: String,
+}
+
+/// Asks the module system which modules there are, by the first of its queries (data file)
+/// that answers: Lmod's spider walks the whole hierarchy in one run; `avail` (JSON or terse)
+/// answers one level, and the hierarchy is followed by loading ([`walk`]). A
+/// query the system's version lacks is skipped; one that fails or answers nothing readable
+/// gives way to the next.
+pub fn query(
+    reg: &Registry,
+    mo: &ModuleOptions,
+    timeout: Duration,
+    jobs: usize,
+) -> Result<Tree, String> {
+    let sys = mo.sys();
+    let mut version: Option<Option<String>> = None;
+    let mut why = Vec::new();
+    for q in &sys.query {
+        if let Some(since) = &q.since {
+            let v = version.get_or_insert_with(|| system_version(mo, timeout));
+            if let Some(v) = v {
+                if older(v, since) {
+                    why.push(format!(
+                        "{} {v} has no {:?} answer (since {since})",
+                        sys.title, q.form
+                    ));
+                    continue;
+                }
+            }
+        }
+        let answer = if q.form == Form::SpiderJson {
+            spider(reg, mo, q, timeout)
+        } else {
+            walk(reg, mo, q, timeout, jobs)
+        };
+        match answer {
+            Ok(tree) => return Ok(tree),
+            Err(e) => why.push(e),
+        }
+    }
+    Err(format!(
+        "{} answered none of its queries: {}",
+        sys.title,
+        why.join("; ")
+    ))
+}
+
+/// The system's version, from its `version` answer (`None` when it gives none).
+fn system_version(mo: &ModuleOptions, timeout: Duration) -> Option<String> {
+    let sys = mo.sys();
+    let o = clean(Cmd::new(&mo.command), mo)
+        .args(&sys.version)
+        .timeout(timeout)
+        .output();
+    let text = o.combined();
+    let at = text.find(&sys.version_after)? + sys.version_after.len();
+    let v: String = text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    (!v.is_empty()).then_some(v)
+}
+
+/// Whether dotted version `v` is before `since` (numerically, part by part).
+fn older(v: &str, since: &str) -> bool {
+    let parts = |s: &str| -> Vec<u64> { s.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parts(v) < parts(since)
+}
+
+/// Asks spider once for the whole hierarchy.
+fn spider(
+    reg: &Registry,
+    mo: &ModuleOptions,
+    q: &Query,
+    timeout: Duration,
+) -> Result<Tree, String> {
+    let o = query_cmd(mo, q).timeout(timeout).output();
+    if !o.success() {
+        return Err(format!(
+            "`{}` failed: {}",
+            o.command,
+            o.combined().lines().next().unwrap_or("no output")
+        ));
+    }
+    let out = match q.stream {
+        Stream::Stderr => &o.stderr,
+        Stream::Stdout => &o.stdout,
+    };
+    if out.trim().is_empty() {
+        return Err(format!("`{}` printed nothing", o.command));
+    }
+    crate::modules::parse_spider(reg, out, &mo.module_dirs())
+        .map_err(|e| format!("`{}`: {e}", o.command))
 }
 
 /// The walk: the first answer (nothing loaded), then one per candidate, level by level.
@@ -242,6 +336,12 @@ mod tests {
         );
         assert!(parse_terse("ERROR: no such option\n", &marks).is_err());
         assert!(parse_terse("", &marks).unwrap().is_empty());
+    }
+
+    #[test]
+    fn versions_compare_part_by_part() {
+        assert!(older("4.4.1", "4.5") && !older("5.2.0", "4.5") && !older("4.5", "4.5"));
+        assert!(!older("4.10", "4.5") && older("3.2.10", "4.5"));
     }
 
     #[test]

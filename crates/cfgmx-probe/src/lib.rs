@@ -153,7 +153,7 @@ pub fn probe(
             }
         };
         let mo = &mo;
-        match modules::query(reg, mo, opts.timeout, opts.jobs) {
+        match avail::query(reg, mo, opts.timeout, opts.jobs) {
             Ok(tree) => {
                 key.module_dirs = tree.dirs.iter().map(|d| d.display().to_string()).collect();
                 key.modules = modules::tree_stamps(&mo.command, &tree.dirs);

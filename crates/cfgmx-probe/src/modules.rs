@@ -5,8 +5,8 @@
 //! tell them apart and how to ask each) is asked through its own commands: Lmod's `spider -o
 //! spider-json` walks the whole hierarchy at once (a compiler module opens the MPI level, an
 //! MPI module the library level, and each module file comes with the modules to load before
-//! it); `avail` in JSON or terse form answers one level, and [`crate::avail`] follows the
-//! hierarchy by loading. Every candidate (a module named like a descriptor, MPI
+//! it); `avail` in JSON or terse form answers one level, and `avail.rs`, which asks,
+//! follows the hierarchy by loading. Every candidate (a module named like a descriptor, MPI
 //! implementation or BLAS provider, or listed in `modules/systems.toml`) is then loaded once
 //! for its probe (an `avail` walk has loaded it once before, to see what it opens), with its
 //! parents, in a clean child environment — a shell that evaluates `lmod bash load
@@ -45,18 +45,18 @@ struct Systems {
 #[derive(Debug, Deserialize)]
 pub(crate) struct System {
     pub(crate) name: String,
-    title: String,
+    pub(crate) title: String,
     detect: String,
     commands: Vec<PathBuf>,
     pub(crate) shell: String,
     pub(crate) load: Vec<String>,
     purge: Vec<String>,
-    version: Vec<String>,
-    version_after: String,
+    pub(crate) version: Vec<String>,
+    pub(crate) version_after: String,
     evaluator: Vec<String>,
     bookkeeping: Vec<String>,
     keep: Vec<String>,
-    query: Vec<Query>,
+    pub(crate) query: Vec<Query>,
 }
 
 /// The output form of a query.
@@ -94,7 +94,7 @@ pub(crate) struct Query {
     pub(crate) stream: Stream,
     /// The first version that has this form (the system's `version` answer).
     #[serde(default)]
-    since: Option<String>,
+    pub(crate) since: Option<String>,
     /// Terse form: a name ends at a blank or the first of these.
     #[serde(default)]
     pub(crate) marks: Vec<String>,
@@ -362,72 +362,6 @@ pub(crate) fn words(ws: &[String]) -> String {
         .join(" ")
 }
 
-/// Asks the module system which modules there are, by the first of its queries (data file)
-/// that answers: Lmod's spider walks the whole hierarchy in one run; `avail` (JSON or terse)
-/// answers one level, and the hierarchy is followed by loading ([`crate::avail::walk`]). A
-/// query the system's version lacks is skipped; one that fails or answers nothing readable
-/// gives way to the next.
-pub fn query(
-    reg: &Registry,
-    mo: &ModuleOptions,
-    timeout: Duration,
-    jobs: usize,
-) -> Result<Tree, String> {
-    let sys = mo.sys();
-    let mut version: Option<Option<String>> = None;
-    let mut why = Vec::new();
-    for q in &sys.query {
-        if let Some(since) = &q.since {
-            let v = version.get_or_insert_with(|| system_version(mo, timeout));
-            if let Some(v) = v {
-                if older(v, since) {
-                    why.push(format!(
-                        "{} {v} has no {:?} answer (since {since})",
-                        sys.title, q.form
-                    ));
-                    continue;
-                }
-            }
-        }
-        let answer = if q.form == Form::SpiderJson {
-            spider(reg, mo, q, timeout)
-        } else {
-            crate::avail::walk(reg, mo, q, timeout, jobs)
-        };
-        match answer {
-            Ok(tree) => return Ok(tree),
-            Err(e) => why.push(e),
-        }
-    }
-    Err(format!(
-        "{} answered none of its queries: {}",
-        sys.title,
-        why.join("; ")
-    ))
-}
-
-/// The system's version, from its `version` answer (`None` when it gives none).
-fn system_version(mo: &ModuleOptions, timeout: Duration) -> Option<String> {
-    let sys = mo.sys();
-    let o = clean(Cmd::new(&mo.command), mo)
-        .args(&sys.version)
-        .timeout(timeout)
-        .output();
-    let text = o.combined();
-    let at = text.find(&sys.version_after)? + sys.version_after.len();
-    let v: String = text[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    (!v.is_empty()).then_some(v)
-}
-
-/// Whether dotted version `v` is before `since` (numerically, part by part).
-fn older(v: &str, since: &str) -> bool {
-    let parts = |s: &str| -> Vec<u64> { s.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
-    parts(v) < parts(since)
-}
-
 /// A query's command line: the program beside the module command (or the command itself) with
 /// the query's arguments, `{MODULEPATH}` filled in.
 pub(crate) fn query_cmd(mo: &ModuleOptions, q: &Query) -> Cmd {
@@ -448,32 +382,7 @@ pub(crate) fn query_words(q: &Query) -> String {
     words(&q.args)
 }
 
-/// Asks spider once for the whole hierarchy.
-fn spider(
-    reg: &Registry,
-    mo: &ModuleOptions,
-    q: &Query,
-    timeout: Duration,
-) -> Result<Tree, String> {
-    let o = query_cmd(mo, q).timeout(timeout).output();
-    if !o.success() {
-        return Err(format!(
-            "`{}` failed: {}",
-            o.command,
-            o.combined().lines().next().unwrap_or("no output")
-        ));
-    }
-    let out = match q.stream {
-        Stream::Stderr => &o.stderr,
-        Stream::Stdout => &o.stdout,
-    };
-    if out.trim().is_empty() {
-        return Err(format!("`{}` printed nothing", o.command));
-    }
-    parse_spider(reg, out, &mo.module_dirs()).map_err(|e| format!("`{}`: {e}", o.command))
-}
-
-fn parse_spider(reg: &Registry, json: &str, roots: &[PathBuf]) -> Result<Tree, String> {
+pub(crate) fn parse_spider(reg: &Registry, json: &str, roots: &[PathBuf]) -> Result<Tree, String> {
     let all: BTreeMap<String, BTreeMap<String, SpiderEntry>> =
         serde_json::from_str(json).map_err(|e| format!("not spider's JSON: {e}"))?;
     let mut tree = Tree {
@@ -788,7 +697,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(lmod.system, "lmod");
-        assert!(older("4.4.1", "4.5") && !older("5.2.0", "4.5") && !older("4.5", "4.5"));
     }
 
     #[test]
