@@ -1,11 +1,10 @@
-//! Asking a module system which modules there are ([`query`]): Lmod's spider at once, else
-//! level by level (`module avail`, in JSON or terse form: Environment Modules, an Lmod whose
-//! spider has no JSON), each answer listing the modules of
-//! the `MODULEPATH` directories in reach, so the hierarchy (a compiler module that `module
-//! use`s its MPI level) is followed by loading each candidate in a clean child and asking
-//! again; a directory that appears only then is the level that module opens. Loads of one
-//! level run in parallel within the probe's jobs. Never loads anything into cfgmx's own
-//! environment.
+//! Asking a module system which modules there are ([`query`]): Lmod's spider, at once; else
+//! level by level (`module avail` in JSON or terse form: Environment Modules, an Lmod whose
+//! spider has no JSON), each answer listing the modules of the `MODULEPATH` directories in
+//! reach, so the hierarchy (a compiler module that `module use`s its MPI level) is followed
+//! by loading each candidate in a clean child and asking again; a directory that appears only
+//! then is the level that module opens. Loads of one level run in parallel within the
+//! probe's jobs. Never loads anything into cfgmx's own environment.
 
 use crate::modules::{clean, evaluator, query_cmd, query_words, wanted, words};
 use crate::modules::{Candidate, Form, ModuleOptions, Query, Stream, Tree};
