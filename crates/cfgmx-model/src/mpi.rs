@@ -162,6 +162,8 @@ pub struct CompilerQuery {
     pub env_fortran: Vec<String>,
     /// The command is the line that echoes `args`' last one (a driver's verbose option prints
     /// the command it runs, then runs it: without the option, what runs answers alone).
+    /// Serialised only when set, so the implementations without it keep their variants' hashes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub echoed: bool,
 }
 
