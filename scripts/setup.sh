@@ -93,7 +93,13 @@ envmod_want="$(apt-cache policy environment-modules | sed -n 's/^ *Candidate: //
 if [ -f "$envmod/.cfgmx-setup" ] && [ "$(cat "$envmod/.cfgmx-setup")" = "$envmod_want" ]; then
   echo "setup: $envmod up to date"
 else
-  [ -n "$envmod_want" ] || { echo "setup: apt knows no environment-modules package (run apt-get update)" >&2; exit 1; }
+  if [ -z "$envmod_want" ]; then
+    # a machine whose packages were all there skipped the update above
+    if [ "$(id -u)" -eq 0 ]; then apt-get update -qq; else sudo apt-get update -qq; fi
+    envmod_want="$(apt-cache policy environment-modules | sed -n 's/^ *Candidate: //p')"
+  fi
+  [ -n "$envmod_want" ] && [ "$envmod_want" != "(none)" ] \
+    || { echo "setup: apt knows no environment-modules package" >&2; exit 1; }
   rm -rf "$envmod"
   mkdir -p "$envmod/deb"
   # apt-get download writes into the current directory (as the _apt user when it can)
