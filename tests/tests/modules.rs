@@ -642,6 +642,24 @@ fn environment_modules_tree_is_walked_probed_expanded_and_built() {
     // Warm: answered from the cache, no module command.
     t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
     assert_eq!(t.runs(), cold_runs, "a warm probe ran a module command");
+    // A module file edited in a level only the walk found (gcc/12's MPI level) is a changed
+    // tree: asked again.
+    let f = site.join("modules/Compiler/gcc/12/mpich/4.0");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, format!("{text}setenv SITE_NOTE edited\n")).unwrap();
+    let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    assert!(
+        t.runs() > cold_runs,
+        "an edited tree was answered from the cache"
+    );
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        set_for(&p, &["gcc/12", "mpich/4.0"])["env"]["SITE_NOTE"],
+        "edited"
+    );
+    let cold_runs = t.runs();
+    t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    assert_eq!(t.runs(), cold_runs, "a warm probe ran a module command");
 
     // From a shell with modules loaded (what `module load gcc/12 mpich/4.0` does to it), each
     // load still starts from a fresh login's environment (Environment Modules' own purge):
