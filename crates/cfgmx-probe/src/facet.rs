@@ -234,9 +234,7 @@ fn try_candidate(
     work: &Path,
     ids: &[String],
 ) -> Result<Ran, Failed> {
-    let Subject {
-        exe, lang, driver, ..
-    } = sub;
+    let Subject { lang, driver, .. } = sub;
     let dir = work.join(format!("t{}", SCRATCH.fetch_add(1, Ordering::Relaxed)));
     std::fs::create_dir_all(&dir).map_err(|e| Failed::from(format!("scratch directory: {e}")))?;
     let omp = facet == "openmp";
@@ -248,38 +246,7 @@ fn try_candidate(
     };
     std::fs::write(dir.join(file), text).map_err(|e| Failed::from(format!("scratch file: {e}")))?;
     let prog = dir.join("probe");
-    let compiler = || {
-        Cmd::new(exe)
-            .args(&cand.flags)
-            .cwd(&dir)
-            // A crashing LLVM front end (flang-new-16 on OpenMP) otherwise starts
-            // llvm-symbolizer to decorate its backtrace: a fifth of a second for a trace
-            // nobody reads.
-            .env("LLVM_DISABLE_SYMBOLIZATION", "1")
-            // The compiler's own temporary files (gcc's `ccXXXX.s`) go into the scratch
-            // directory, which is removed even when a Ctrl-C kills the compiler before it
-            // cleans up.
-            .env("TMPDIR", &dir)
-            .timeout(timeout)
-    };
-    let link = |input: &str| {
-        compiler()
-            .arg(input)
-            .args(driver.output(&prog.display().to_string()))
-            .args(driver.link_tail(&cand.link, &cand.libs))
-            .output()
-    };
-    let o = if driver.compile_then_link.contains(&lang) {
-        let obj = format!("probe{}", driver.object_suffix);
-        let compiled = compiler().args(driver.compile_to(&obj)).arg(file).output();
-        if compiled.success() {
-            link(&obj)
-        } else {
-            compiled
-        }
-    } else {
-        link(file)
-    };
+    let o = build(sub, cand, file, &prog, &dir, timeout);
     if !o.success() {
         let missing = runtime_missing(&o, cand, driver);
         return Err(Failed {
@@ -311,7 +278,15 @@ fn try_candidate(
             macros,
         });
     }
-    let mut words = run.stdout.split_whitespace();
+    openmp_ran(&run.stdout).map(|v| Ran {
+        detail: Some(v.to_string()),
+        macros,
+    })
+}
+
+/// The OpenMP version an OpenMP test program reported, if OpenMP was on and two threads ran.
+fn openmp_ran(stdout: &str) -> Result<u64, Failed> {
+    let mut words = stdout.split_whitespace();
     let mut version = None;
     let mut threads = 0;
     while let Some(w) = words.next() {
@@ -328,10 +303,51 @@ fn try_candidate(
         Some(_) if threads < 2 => {
             Err(format!("OpenMP compiled but only {threads} thread ran").into())
         }
-        Some(v) => Ok(Ran {
-            detail: Some(v.to_string()),
-            macros,
-        }),
+        Some(v) => Ok(v),
+    }
+}
+
+/// Compiles and links `file` in `dir` into `prog` with the candidate's flags: in one run, or
+/// compiled and then linked where the family's driver says that starts fewer processes.
+fn build(
+    sub: Subject,
+    cand: &Candidate,
+    file: &str,
+    prog: &Path,
+    dir: &Path,
+    timeout: Duration,
+) -> Outcome {
+    let driver = sub.driver;
+    let compiler = || {
+        Cmd::new(sub.exe)
+            .args(&cand.flags)
+            .cwd(dir)
+            // A crashing LLVM front end (flang-new-16 on OpenMP) otherwise starts
+            // llvm-symbolizer to decorate its backtrace: a fifth of a second for a trace
+            // nobody reads.
+            .env("LLVM_DISABLE_SYMBOLIZATION", "1")
+            // The compiler's own temporary files (gcc's `ccXXXX.s`) go into the scratch
+            // directory, which is removed even when a Ctrl-C kills the compiler before it
+            // cleans up.
+            .env("TMPDIR", dir)
+            .timeout(timeout)
+    };
+    let link = |input: &str| {
+        compiler()
+            .arg(input)
+            .args(driver.output(&prog.display().to_string()))
+            .args(driver.link_tail(&cand.link, &cand.libs))
+            .output()
+    };
+    if !driver.compile_then_link.contains(&sub.lang) {
+        return link(file);
+    }
+    let obj = format!("probe{}", driver.object_suffix);
+    let compiled = compiler().args(driver.compile_to(&obj)).arg(file).output();
+    if compiled.success() {
+        link(&obj)
+    } else {
+        compiled
     }
 }
 
