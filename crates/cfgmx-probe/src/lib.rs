@@ -75,19 +75,22 @@ pub const MODULE_HELPER_ARG: &str = modules::HELPER_ARG;
 
 /// The probe inside a loaded module environment, for a binary that serves as the probe's
 /// helper: `args` after [`MODULE_HELPER_ARG`], the child's environment `vars`, and the
-/// helper's own path (for its BLAS queries). Prints the answer; returns the exit code.
+/// helper's own path (for its BLAS queries). Writes the answer (JSON) to `out`, the helper's
+/// stdout, where the probe that ran it reads it; returns the exit code.
 pub fn module_helper_main(
     args: &[String],
     vars: std::collections::BTreeMap<String, String>,
     me: PathBuf,
+    out: &mut dyn std::io::Write,
 ) -> i32 {
-    modules::helper_main(args, vars, me)
+    modules::helper_main(args, vars, me, out)
 }
 
 /// The BLAS query, for a binary that serves as the probe's helper: call it with the
-/// arguments after [`HELPER_ARG`]; it prints the answers and returns the exit code.
-pub fn helper_main(args: &[String]) -> i32 {
-    blas::query_main(args)
+/// arguments after [`HELPER_ARG`]; it writes the answers to `out`, the helper's stdout, where
+/// the probe that ran it reads them, and returns the exit code.
+pub fn helper_main(args: &[String], out: &mut dyn std::io::Write) -> i32 {
+    blas::query_main(args, out)
 }
 
 impl Default for ProbeOptions {

@@ -369,8 +369,14 @@ struct HelperAnswer {
 }
 
 /// Runs in the child, under the loaded modules' environment (`vars`): probes the directories
-/// the load added and prints the answer as JSON. Returns the exit code.
-pub fn helper_main(args: &[String], vars: BTreeMap<String, String>, me: PathBuf) -> i32 {
+/// the load added and writes the answer as JSON to `out` (the helper's stdout, which the probe
+/// that ran it reads). Returns the exit code.
+pub fn helper_main(
+    args: &[String],
+    vars: BTreeMap<String, String>,
+    me: PathBuf,
+    out: &mut dyn std::io::Write,
+) -> i32 {
     let Some(spec) = args
         .first()
         .and_then(|a| serde_json::from_str::<HelperSpec>(a).ok())
@@ -414,8 +420,6 @@ pub fn helper_main(args: &[String], vars: BTreeMap<String, String>, me: PathBuf)
     let answer = HelperAnswer { env: vars, profile };
     match serde_json::to_string(&answer) {
         Ok(s) => {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
             if out.write_all(s.as_bytes()).is_err() {
                 return 1;
             }
