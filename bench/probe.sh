@@ -97,9 +97,19 @@ t=$(now)
 for _ in $(seq $n); do "$CFGMX" probe --json > /dev/null; done
 warm_ms=$(awk -v s="$(since "$t")" -v n=$n 'BEGIN { printf "%.1f", s * 1000 / n }')
 
-execs="n/a (no strace)"
+execs="n/a (no strace)"; cold_execs="n/a (no strace)"
 if command -v strace > /dev/null; then
   execs=$(strace -f -e trace=execve -o "$work/strace" "$CFGMX" probe > /dev/null 2>&1 && grep -c 'execve(' "$work/strace")
+  # programs a cold probe really started (a PATH search's failed tries left out), by name:
+  # where its CPU time goes is mostly how many clang/flang/ld processes start
+  # (one trace file per process: concurrent execve lines are never split)
+  mkdir "$work/strace-cold"
+  strace -ff -e trace=execve -o "$work/strace-cold/p" "$CFGMX" probe --fresh > /dev/null 2>&1
+  started() { cat "$work/strace-cold"/p.* | grep 'execve(.*= 0$' | grep -cE "${1:-.}" || true; }
+  cold_execs=$(started)
+  cold_llvm=$(started 'execve\("[^"]*/(clang|flang)[^"/]*"')
+  cold_ld=$(started 'execve\("[^"]*/ld(\.[a-z]+)?"')
+  cold_execs="$cold_execs ($cold_llvm clang/flang, $cold_ld ld)"
 fi
 
 compilers=$(grep -c '"family"' "$work/profile.json" || true)
@@ -111,6 +121,7 @@ for t in "${toolchains[@]}"; do
 done
 echo "  total             ${cmake_s} s wall, ${cmake_cpu} s CPU"
 echo "cfgmx probe --fresh (cold, $compilers compiler paths): ${cold_s} s wall, ${cold_cpu} s CPU   (runs: ${cold_w[*]})"
+echo "processes started by one cold probe: $cold_execs"
 echo "cfgmx probe (warm, mean of $n): ${warm_ms} ms; processes started by one warm probe: $execs (1 = itself)"
 awk -v c="$cmake_s" -v k="$cold_s" -v w="$warm_ms" -v cc="$cmake_cpu" -v kc="$cold_cpu" 'BEGIN {
   printf "ratio CMake total / cold probe: %.1fx CPU (target >= 10x), %.1fx wall\n", cc / kc, c / k

@@ -23,6 +23,13 @@ pub struct Identified {
 }
 
 impl Identified {
+    /// Whether its family was confirmed by its identity macros, with nothing amiss.
+    pub fn confirmed(&self) -> bool {
+        self.record.status == ProbeStatus::Ok
+            && self.record.error.is_none()
+            && self.toolchain.is_some()
+    }
+
     /// The same identification reported under another path to the same real file.
     pub fn for_exe(&self, exe: &Exe) -> Identified {
         let mut c = self.clone();
@@ -328,7 +335,8 @@ fn read_texts<'t>(
 pub type MacrosFor<'a> = &'a dyn Fn(&Arc<Toolchain>, &str) -> Option<IndexMap<String, String>>;
 
 /// What `exe` is: the family and version its version text and identity macros agree on.
-/// `fused`, when given, is the way to get the macros from the first OpenMP test.
+/// `fused`, when given, is the way to get the macros from the first OpenMP test; `sibling`,
+/// the same real file identified (and confirmed) in another language.
 pub fn identify(
     reg: &Registry,
     exe: &Exe,
@@ -336,6 +344,7 @@ pub fn identify(
     timeout: Duration,
     work: &Path,
     fused: Option<MacrosFor>,
+    sibling: Option<&Identified>,
 ) -> Identified {
     let out = unidentified(exe);
     let mut r = Runner::new(exe, timeout, found);
@@ -346,6 +355,10 @@ pub fn identify(
     let quick = match fused.filter(|_| !named.is_empty()) {
         Some(macros_for) => fast_path(&named, exe, &mut r, macros_for),
         None => Ok(None),
+    };
+    let quick = match quick {
+        Ok(None) => as_sibling(&named, exe, &mut r, sibling),
+        other => other,
     };
     let chosen = match quick {
         Ok(Some(c)) => Ok((Some(c), None)),
@@ -376,6 +389,30 @@ pub fn identify(
             out
         }
     }
+}
+
+/// The family a sibling (the same real file in another language) was confirmed as by its
+/// identity macros, when this name's version text, already read, claims that family at that
+/// version: the macros of one binary do not change with the language it compiles, so the
+/// preprocessor need not be run again.
+fn as_sibling(
+    named: &[&Arc<Toolchain>],
+    exe: &Exe,
+    r: &mut Runner,
+    sibling: Option<&Identified>,
+) -> Result<Option<Chosen>, Fatal> {
+    let Some((s, t)) = sibling.and_then(|s| Some((s, s.toolchain.as_ref()?))) else {
+        return Ok(None);
+    };
+    if s.exe.canonical.is_none()
+        || s.exe.canonical != exe.canonical
+        || !named.iter().any(|n| Arc::ptr_eq(n, t))
+    {
+        return Ok(None);
+    }
+    Ok(read_version(t, exe, r, Ask::Heard)?
+        .filter(|v| *v == s.record.version)
+        .map(|v| (Arc::clone(t), v)))
 }
 
 /// `exe` before anything is known of it: family `unknown`, status ok.

@@ -356,13 +356,30 @@ impl Prober<'_> {
         };
         let mut order: Vec<usize> = (0..groups.len()).collect();
         order.sort_by_key(|&g| slowest_first(groups[g].0 .1));
+        // One task per real file, its languages one after the other (the slowest first): a
+        // language whose own first test cannot confirm the family (clang++ without `omp.h`)
+        // takes the confirmation the same file gave in a language before it, instead of a
+        // preprocessor run.
+        let mut files: indexmap::IndexMap<&PathBuf, Vec<usize>> = indexmap::IndexMap::new();
+        for &g in &order {
+            files.entry(&groups[g].0 .0).or_default().push(g);
+        }
         let done: std::sync::Mutex<Vec<Done>> = std::sync::Mutex::new(Vec::new());
         let keep = |d: Done| done.lock().unwrap_or_else(|e| e.into_inner()).push(d);
         let (reg, found, timeout) = (self.reg, self.found, self.opts.timeout);
         rayon::scope_fifo(|s| {
-            for &g in &order {
+            for gs in files.into_values() {
                 let keep = &keep;
-                s.spawn_fifo(move |_| keep(Done::Compiler(g, self.compiler(&groups[g].1))));
+                s.spawn_fifo(move |_| {
+                    let mut before: Option<identify::Identified> = None;
+                    for g in gs {
+                        let ids = self.compiler(&groups[g].1, before.as_ref());
+                        if before.is_none() {
+                            before = ids.first().filter(|i| i.confirmed()).cloned();
+                        }
+                        keep(Done::Compiler(g, ids));
+                    }
+                });
             }
             for (w, (_, members)) in wrappers.iter().enumerate() {
                 let keep = &keep;
@@ -387,15 +404,20 @@ impl Prober<'_> {
         done
     }
 
-    /// One real compiler, reported under each of its names (`members`).
-    fn compiler(&self, members: &[usize]) -> Vec<identify::Identified> {
+    /// One real compiler, reported under each of its names (`members`); `sibling` is the same
+    /// file identified in another language.
+    fn compiler(
+        &self,
+        members: &[usize],
+        sibling: Option<&identify::Identified>,
+    ) -> Vec<identify::Identified> {
         let found = self.found;
         // a family's own name says more than a generic `cc`
         let rep = *members
             .iter()
             .find(|&&i| matches!(found.exes[i].kind, discover::Kind::Named(_)))
             .unwrap_or(&members[0]);
-        let mut id = self.probe_exe(&found.exes[rep]);
+        let mut id = self.probe_exe(&found.exes[rep], sibling);
         // Known only by generic names (no family's own name is the same file): maybe an MPI
         // implementation's driver under a compiler's name (Cray's `cc`).
         let generic = members
@@ -413,7 +435,11 @@ impl Prober<'_> {
     /// test doubles as the identity check when it can (one compile instead of a preprocessor
     /// run plus a compile); its result counts only if the family and version it was made for
     /// are what identification settled on.
-    fn probe_exe(&self, exe: &discover::Exe) -> identify::Identified {
+    fn probe_exe(
+        &self,
+        exe: &discover::Exe,
+        sibling: Option<&identify::Identified>,
+    ) -> identify::Identified {
         let (opts, work) = (self.opts, self.work);
         let seed = std::sync::Mutex::new(None);
         let macros_for = |t: &std::sync::Arc<cfgmx_model::Toolchain>, version: &str| {
@@ -432,7 +458,15 @@ impl Prober<'_> {
         };
         let fuse = opts.facets.iter().any(|f| f == "openmp");
         let fused: Option<identify::MacrosFor> = if fuse { Some(&macros_for) } else { None };
-        let mut r = identify::identify(self.reg, exe, self.found, opts.timeout, work, fused);
+        let mut r = identify::identify(
+            self.reg,
+            exe,
+            self.found,
+            opts.timeout,
+            work,
+            fused,
+            sibling,
+        );
         let openmp = seed
             .into_inner()
             .unwrap_or_else(|e| e.into_inner())
@@ -488,7 +522,7 @@ impl Prober<'_> {
         });
         match known {
             Some(c) => self.spread(&identify::as_wrapper(c, exe, mpi), members),
-            None => self.spread(&identify::with_mpi(self.probe_exe(exe), mpi), members),
+            None => self.spread(&identify::with_mpi(self.probe_exe(exe, None), mpi), members),
         }
     }
 }
