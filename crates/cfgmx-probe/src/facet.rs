@@ -318,7 +318,7 @@ fn build(
     timeout: Duration,
 ) -> Outcome {
     let driver = sub.driver;
-    let compiler = || {
+    let compiler = |timeout: Duration| {
         Cmd::new(sub.exe)
             .args(&cand.flags)
             .cwd(dir)
@@ -332,20 +332,24 @@ fn build(
             .env("TMPDIR", dir)
             .timeout(timeout)
     };
-    let link = |input: &str| {
-        compiler()
+    let link = |input: &str, timeout: Duration| {
+        compiler(timeout)
             .arg(input)
             .args(driver.output(&prog.display().to_string()))
             .args(driver.link_tail(&cand.link, &cand.libs))
             .output()
     };
     if !driver.compile_then_link.contains(&sub.lang) {
-        return link(file);
+        return link(file, timeout);
     }
     let obj = format!("probe{}", driver.object_suffix);
-    let compiled = compiler().args(driver.compile_to(&obj)).arg(file).output();
+    let compiled = compiler(timeout)
+        .args(driver.compile_to(&obj))
+        .arg(file)
+        .output();
     if compiled.success() {
-        link(&obj)
+        // the two runs share one timeout, as the single run would have had it
+        link(&obj, timeout.saturating_sub(compiled.duration))
     } else {
         compiled
     }
