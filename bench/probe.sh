@@ -8,8 +8,9 @@
 # establishes those facts for every compiler path at once (plus MPI wrappers and every BLAS
 # build's threading and integer width), then warm `cfgmx probe` runs answered from the cache.
 #
-# Prints each timing and the two ratios (targets: cold >= 10x faster than the CMake total;
-# warm under 20 ms). Usage: bench/probe.sh [RUNS]   (CFGMX=path/to/cfgmx to skip the build)
+# Prints each timing, the two ratios (targets: cold >= 10x faster than the CMake total; warm
+# under 20 ms) and how many processes a cold probe starts (with strace): its CPU time is mostly
+# the start-up of clang, flang and ld, one per compile or link the facts need. Usage: bench/probe.sh [RUNS]   (CFGMX=path/to/cfgmx to skip the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
