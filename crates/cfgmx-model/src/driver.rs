@@ -39,7 +39,9 @@ pub struct Driver {
     /// The languages whose probe programs are compiled, then linked, in two runs rather than
     /// one: clang runs its front end inside the driver only when the driver has nothing else
     /// to do, so a compile that fails (no `omp.h`) costs one process instead of two, and one
-    /// that works costs the same.
+    /// that works costs the same. How the probe runs, not what a variant's command lines
+    /// are: left out of the spec hash ([`Driver::for_variants`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub compile_then_link: Vec<Language>,
     /// Preprocess and print every predefined macro, per language; `{}` is an empty source file
     /// of that language. A language without an entry is identified by running a program.
@@ -107,6 +109,14 @@ impl Driver {
     }
     pub fn output(&self, path: &str) -> Vec<String> {
         fill(&self.output, path)
+    }
+    /// The spellings that shape a variant's command lines (what its spec hash covers): all
+    /// but how the probe runs its own programs.
+    pub fn for_variants(&self) -> Driver {
+        Driver {
+            compile_then_link: Vec::new(),
+            ..self.clone()
+        }
     }
     /// A compile-only run's arguments before its source file, writing object `path`.
     pub fn compile_to(&self, path: &str) -> Vec<String> {
