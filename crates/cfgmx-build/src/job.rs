@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const LOCK_SCHEMA: u32 = 2;
-pub const LOCK_FILE: &str = "cfgmx.lock";
+/// The lock file's name; defined by the store, which must skip it when fingerprinting a
+/// source tree, so that the store needs nothing from this module.
+pub use crate::store::LOCK_FILE;
 
 /// One concrete variant, self-contained.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

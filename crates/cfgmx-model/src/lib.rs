@@ -18,6 +18,7 @@ pub mod expand;
 pub mod hash;
 pub mod matrix;
 pub mod mpi;
+pub mod names;
 pub mod packages;
 pub mod profile;
 pub mod proof;

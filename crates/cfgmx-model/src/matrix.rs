@@ -6,6 +6,7 @@
 //! with its file, line and column.
 
 use crate::diag::{Diagnostic, Diagnostics, Source};
+use crate::names::valid_env_name;
 use crate::registry::Registry;
 use crate::toolchain::Language;
 use crate::version::VersionRange;
@@ -1233,23 +1234,4 @@ fn unspan(v: &[Spanned<String>]) -> Vec<String> {
 fn valid_c_ident(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-pub(crate) fn valid_env_name(s: &str) -> bool {
-    let mut c = s.chars();
-    matches!(c.next(), Some(x) if x.is_ascii_alphabetic() || x == '_')
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-}
-
-/// A data file's variable name checked where it stands: `None` when valid, else the located
-/// diagnostic every descriptor gives for it.
-pub(crate) fn env_name_error(src: &Source, name: &Spanned<String>) -> Option<Diagnostic> {
-    (!valid_env_name(name.get_ref())).then(|| {
-        Diagnostic::at(
-            src,
-            name.span(),
-            format!("invalid environment variable name {:?}", name.get_ref()),
-        )
-        .expected("letters, digits and `_`, not starting with a digit")
-    })
 }

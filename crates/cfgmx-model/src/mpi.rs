@@ -356,7 +356,7 @@ impl MpiImpl {
         let compiler = raw.compiler.map(|c| {
             let mut vars = |v: Vec<Spanned<String>>| -> Vec<String> {
                 for n in &v {
-                    errs.extend(crate::matrix::env_name_error(src, n));
+                    errs.extend(crate::names::env_name_error(src, n));
                 }
                 v.into_iter().map(Spanned::into_inner).collect()
             };
@@ -391,11 +391,11 @@ impl MpiImpl {
             Some(l) => {
                 let mut env = indexmap::IndexMap::new();
                 for (k, v) in l.env {
-                    errs.extend(crate::matrix::env_name_error(src, &k));
+                    errs.extend(crate::names::env_name_error(src, &k));
                     env.insert(k.into_inner(), v.into_inner());
                 }
                 for n in &l.user_env {
-                    errs.extend(crate::matrix::env_name_error(src, n));
+                    errs.extend(crate::names::env_name_error(src, n));
                 }
                 let flag = match l.flag {
                     Some(f)

@@ -299,7 +299,7 @@ impl Provider {
             }
             for var in b.thread_vars.iter().chain(&b.ignored_vars) {
                 let var = var.get_ref();
-                if !crate::matrix::valid_env_name(var) {
+                if !crate::names::valid_env_name(var) {
                     errs.push(
                         Diagnostic::at(
                             src,
@@ -476,7 +476,7 @@ fn check_detect(src: &Source, span: std::ops::Range<usize>, d: &Detect) -> Vec<D
         }
     }
     for v in d.clear_env.iter().chain(d.query_env.keys()) {
-        if !crate::matrix::valid_env_name(v) {
+        if !crate::names::valid_env_name(v) {
             bad(
                 format!("invalid environment variable name {v:?}"),
                 "letters, digits and `_`, not starting with a digit",

@@ -13,7 +13,8 @@
 //! and, once the core budget is known ([`Runtime::check_cores`]), one above it.
 
 use crate::diag::{Diagnostic, Diagnostics, Source};
-use crate::matrix::{valid_env_name, Scalar};
+use crate::matrix::Scalar;
+use crate::names::valid_env_name;
 use crate::registry::Registry;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};

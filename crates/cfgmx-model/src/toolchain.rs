@@ -392,7 +392,7 @@ impl Toolchain {
         }
         // The variables are set for every run of the compiler and written into env scripts.
         for k in raw.env.keys() {
-            errs.extend(crate::matrix::env_name_error(src, k));
+            errs.extend(crate::names::env_name_error(src, k));
         }
         // Identity macros are pasted into the probe's C and Fortran programs (`#ifdef NAME`):
         // anything but an identifier would change the program.
