@@ -105,6 +105,12 @@ type OneOrMany = Spanned<toml::Value>;
 /// Axis name -> values, each with its place in the file.
 type RawAxes = IndexMap<Spanned<String>, Spanned<Vec<Spanned<Scalar>>>>;
 
+/// `[values.<axis>.<value>]` tables.
+type RawValues = IndexMap<Spanned<String>, IndexMap<Spanned<String>, Spanned<RawContribution>>>;
+
+/// An include, add or exclude entry: `key = value` pairs, each with its place in the file.
+type RawEntry = Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawProbe {
@@ -124,12 +130,12 @@ struct RawMatrix {
     threads: Option<Spanned<u32>>,
     axes: Spanned<RawAxes>,
     #[serde(default)]
-    include: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
+    include: Vec<RawEntry>,
     /// Extra jobs: each a new combination exactly as written, never merged into others.
     #[serde(default)]
-    add: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
+    add: Vec<RawEntry>,
     #[serde(default)]
-    exclude: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
+    exclude: Vec<RawEntry>,
     #[serde(default)]
     constraints: Vec<Spanned<RawConstraint>>,
     #[serde(default)]
@@ -137,7 +143,7 @@ struct RawMatrix {
     #[serde(default)]
     blas: Option<RawBlasPolicy>,
     #[serde(default)]
-    values: IndexMap<Spanned<String>, IndexMap<Spanned<String>, Spanned<RawContribution>>>,
+    values: RawValues,
     /// CMake cache variables for every variant (a value's own `cmake` entry wins).
     #[serde(default)]
     cmake: IndexMap<Spanned<String>, Scalar>,
@@ -514,21 +520,77 @@ impl Validator<'_> {
             .push(Diagnostic::at(self.src, span, msg).expected(expected));
     }
 
+    /// The whole file, section by section in the order its diagnostics are reported.
     fn matrix(&mut self, raw: RawMatrix) -> Matrix {
-        let name = raw.name.get_ref().clone();
+        self.matrix_name(&raw.name);
+        let languages_declared = raw.languages.is_some();
+        let languages = self.languages(raw.languages);
+        let threads = self.threads(raw.threads);
+        let axes = self.axes(raw.axes, raw.include.is_empty() && raw.add.is_empty());
+        let exclude = self.exclude(&raw.exclude, &axes);
+        let include = self.include(&raw.include, &raw.add, &raw.values, &axes);
+        let known = known_variables(&axes, &include);
+        let constraints = self.constraints(&raw.constraints, &known);
+        let env = self.env(raw.env);
+        let blas_policy = self.blas_policy(raw.blas);
+        let values = self.values(raw.values, &known, &axes, &include);
+
+        // Project settings for every variant.
+        self.option_names("CMake", &raw.cmake);
+        self.option_names("Meson", &raw.meson);
+        let settings = |m: &IndexMap<Spanned<String>, Scalar>| {
+            m.iter()
+                .map(|(k, v)| (k.get_ref().clone(), v.text()))
+                .collect::<IndexMap<_, _>>()
+        };
+        let cmake = settings(&raw.cmake);
+        let meson = settings(&raw.meson);
+        let test = raw.test.as_ref().map(|t| self.test(t)).unwrap_or_default();
+        let runtime = match raw.runtime {
+            Some(r) => self.runtime(r, &axes, &raw.include),
+            None => Default::default(),
+        };
+
+        Matrix {
+            name: raw.name.into_inner(),
+            description: raw.description,
+            languages,
+            languages_declared,
+            threads,
+            axes,
+            include,
+            exclude,
+            constraints,
+            env,
+            blas_policy,
+            values,
+            cmake,
+            meson,
+            test,
+            probe_modules: raw.probe.is_some_and(|p| p.modules),
+            runtime,
+            source: self.src.clone(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn matrix_name(&mut self, raw: &Spanned<String>) {
+        let name = raw.get_ref();
         if name.is_empty()
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         {
             self.err(
-                raw.name.span(),
+                raw.span(),
                 format!("invalid matrix name {name:?}"),
                 "letters, digits, `.`, `_` and `-`",
             );
         }
-        let languages_declared = raw.languages.is_some();
-        let languages = match raw.languages {
+    }
+
+    fn languages(&mut self, raw: Option<Spanned<Vec<Language>>>) -> Vec<Language> {
+        match raw {
             Some(l) if l.get_ref().is_empty() => {
                 self.err(
                     l.span(),
@@ -554,20 +616,26 @@ impl Validator<'_> {
                 seen
             }
             None => Language::ALL.to_vec(),
-        };
-        let threads = match raw.threads {
+        }
+    }
+
+    fn threads(&mut self, raw: Option<Spanned<u32>>) -> u32 {
+        match raw {
             Some(t) if *t.get_ref() == 0 => {
                 self.err(t.span(), "`threads` is 0", "a thread count of at least 1");
                 1
             }
             Some(t) => t.into_inner(),
             None => 2,
-        };
+        }
+    }
 
-        // Axes.
-        let axes_span = raw.axes.span();
+    /// `[axes]`; `no_entries`: the file has no include and no add entry either, so no axes
+    /// leave it with no combination at all.
+    fn axes(&mut self, raw: Spanned<RawAxes>, no_entries: bool) -> Vec<Axis> {
+        let axes_span = raw.span();
         let mut axes: Vec<Axis> = Vec::new();
-        for (k, vals) in raw.axes.into_inner() {
+        for (k, vals) in raw.into_inner() {
             let kname = k.get_ref().clone();
             if !valid_key(&kname) {
                 self.err(
@@ -584,37 +652,7 @@ impl Validator<'_> {
                 );
                 continue;
             }
-            let mut values: Vec<Arc<str>> = Vec::new();
-            let mut value_spans: Vec<Range<usize>> = Vec::new();
-            for val in vals.get_ref() {
-                let text = match val.get_ref() {
-                    Scalar::Float(_) => {
-                        self.err(
-                            val.span(),
-                            format!("axis `{kname}`: a floating-point value"),
-                            "a string, integer or boolean",
-                        );
-                        continue;
-                    }
-                    s => s.text(),
-                };
-                if let Some(first) = values.iter().position(|x| **x == *text) {
-                    let (l, c) = self.src.line_col(value_spans[first].start);
-                    self.errs.push(
-                        Diagnostic::at(
-                            self.src,
-                            val.span(),
-                            format!("duplicate value {text:?} in axis `{kname}`"),
-                        )
-                        .expected("each value once")
-                        .note(format!("first listed at {}:{l}:{c}", self.src.name)),
-                    );
-                    continue;
-                }
-                self.check_role_value(&kname, &text, val.span());
-                values.push(text.into());
-                value_spans.push(val.span());
-            }
+            let (values, value_spans) = self.axis_values(&kname, vals.get_ref());
             axes.push(Axis {
                 name: kname.into(),
                 values,
@@ -622,18 +660,61 @@ impl Validator<'_> {
                 value_spans,
             });
         }
-        if axes.is_empty() && raw.include.is_empty() && raw.add.is_empty() {
+        if axes.is_empty() && no_entries {
             self.err(
                 axes_span,
                 "the matrix has no axes and no include entries",
                 "at least one axis under [axes]",
             );
         }
-        let is_axis = |k: &str| axes.iter().any(|a| &*a.name == k);
+        axes
+    }
 
-        // Exclude: every key must be an axis (GitHub semantics: partial match).
+    /// One axis's values, each once, with their places in the file.
+    fn axis_values(
+        &mut self,
+        kname: &str,
+        vals: &[Spanned<Scalar>],
+    ) -> (Vec<Arc<str>>, Vec<Range<usize>>) {
+        let mut values: Vec<Arc<str>> = Vec::new();
+        let mut value_spans: Vec<Range<usize>> = Vec::new();
+        for val in vals {
+            let text = match val.get_ref() {
+                Scalar::Float(_) => {
+                    self.err(
+                        val.span(),
+                        format!("axis `{kname}`: a floating-point value"),
+                        "a string, integer or boolean",
+                    );
+                    continue;
+                }
+                s => s.text(),
+            };
+            if let Some(first) = values.iter().position(|x| **x == *text) {
+                let (l, c) = self.src.line_col(value_spans[first].start);
+                self.errs.push(
+                    Diagnostic::at(
+                        self.src,
+                        val.span(),
+                        format!("duplicate value {text:?} in axis `{kname}`"),
+                    )
+                    .expected("each value once")
+                    .note(format!("first listed at {}:{l}:{c}", self.src.name)),
+                );
+                continue;
+            }
+            self.check_role_value(kname, &text, val.span());
+            values.push(text.into());
+            value_spans.push(val.span());
+        }
+        (values, value_spans)
+    }
+
+    /// Exclude: every key must be an axis (GitHub semantics: partial match).
+    fn exclude(&mut self, raw: &[RawEntry], axes: &[Axis]) -> Vec<Entry> {
+        let is_axis = |k: &str| axes.iter().any(|a| &*a.name == k);
         let mut exclude = Vec::new();
-        for e in &raw.exclude {
+        for e in raw {
             let mut pairs = Vec::new();
             if e.get_ref().is_empty() {
                 self.err(
@@ -671,12 +752,22 @@ impl Validator<'_> {
                 new: false,
             });
         }
+        exclude
+    }
 
-        // Include: keys may be axes or new variables (GitHub semantics). Add: the same keys,
-        // each entry a combination of its own.
+    /// Include: keys may be axes or new variables (GitHub semantics). Add: the same keys,
+    /// each entry a combination of its own.
+    fn include(
+        &mut self,
+        raw_include: &[RawEntry],
+        raw_add: &[RawEntry],
+        raw_values: &RawValues,
+        axes: &[Axis],
+    ) -> Vec<Entry> {
+        let is_axis = |k: &str| axes.iter().any(|a| &*a.name == k);
         let mut include = Vec::new();
-        let entries = raw.include.iter().map(|e| (e, false));
-        for (e, new) in entries.chain(raw.add.iter().map(|e| (e, true))) {
+        let entries = raw_include.iter().map(|e| (e, false));
+        for (e, new) in entries.chain(raw_add.iter().map(|e| (e, true))) {
             let what = if new { "add" } else { "include" };
             if e.get_ref().is_empty() {
                 self.err(
@@ -708,7 +799,7 @@ impl Validator<'_> {
                 if !new
                     && !is_axis(key)
                     && !ROLES.contains(&key.as_str())
-                    && !raw.values.keys().any(|v| v.get_ref() == key)
+                    && !raw_values.keys().any(|v| v.get_ref() == key)
                 {
                     self.warnings.push(Diagnostic::at(
                         self.src,
@@ -724,20 +815,12 @@ impl Validator<'_> {
                 new,
             });
         }
+        include
+    }
 
-        // Known variables: axes and include-added keys.
-        let mut known: Vec<String> = axes.iter().map(|a| a.name.to_string()).collect();
-        for e in &include {
-            for (k, _) in &e.pairs {
-                if !known.iter().any(|x| **x == **k) {
-                    known.push(k.to_string());
-                }
-            }
-        }
-
-        // Constraints.
+    fn constraints(&mut self, raw: &[Spanned<RawConstraint>], known: &[String]) -> Vec<Constraint> {
         let mut constraints = Vec::new();
-        for c in &raw.constraints {
+        for c in raw {
             let rc = c.get_ref();
             if rc.require.is_empty() && rc.forbid.is_empty() {
                 self.err(
@@ -746,9 +829,9 @@ impl Validator<'_> {
                     "`require = { axis = value }` or `forbid = { ... }`",
                 );
             }
-            let when = self.conds(&rc.when, &known);
-            let require = self.conds(&rc.require, &known);
-            let forbid = self.conds(&rc.forbid, &known);
+            let when = self.conds(&rc.when, known);
+            let require = self.conds(&rc.require, known);
+            let forbid = self.conds(&rc.forbid, known);
             constraints.push(Constraint {
                 when,
                 require,
@@ -757,10 +840,13 @@ impl Validator<'_> {
                 span: c.span(),
             });
         }
+        constraints
+    }
 
-        // Environment for every variant.
+    /// Environment for every variant.
+    fn env(&mut self, raw: IndexMap<String, Spanned<Scalar>>) -> IndexMap<String, String> {
         let mut env = IndexMap::new();
-        for (k, v) in raw.env {
+        for (k, v) in raw {
             if !valid_env_name(&k) {
                 self.err(
                     v.span(),
@@ -770,10 +856,12 @@ impl Validator<'_> {
             }
             env.insert(k, v.get_ref().text());
         }
+        env
+    }
 
-        // BLAS policy.
+    fn blas_policy(&mut self, raw: Option<RawBlasPolicy>) -> BlasPolicy {
         let mut blas_policy = BlasPolicy::from_registry(self.reg);
-        if let Some(p) = raw.blas {
+        if let Some(p) = raw {
             if let Some(prefer) = p.prefer {
                 blas_policy.prefer.clear();
                 for s in prefer {
@@ -813,10 +901,19 @@ impl Validator<'_> {
                 }
             }
         }
+        blas_policy
+    }
 
-        // Per-value contributions.
+    /// Per-value contributions (`[values.<axis>.<value>]`).
+    fn values(
+        &mut self,
+        raw: RawValues,
+        known: &[String],
+        axes: &[Axis],
+        include: &[Entry],
+    ) -> IndexMap<String, IndexMap<String, Contribution>> {
         let mut values: IndexMap<String, IndexMap<String, Contribution>> = IndexMap::new();
-        for (axis, vals) in raw.values {
+        for (axis, vals) in raw {
             let aname = axis.get_ref().clone();
             if !known.contains(&aname) {
                 self.err(
@@ -839,160 +936,134 @@ impl Validator<'_> {
                 if in_axis != Some(true) && !in_include {
                     self.err(val.span(), format!("[values.{aname}] describes {vname:?}, which is not a value of `{aname}`"), "a value listed in the axis or an include entry");
                 }
-                let rc = contrib.get_ref();
-                for f in &rc.facets {
-                    if !self
-                        .reg
-                        .toolchains
-                        .values()
-                        .any(|t| t.facets.contains_key(f.get_ref()))
-                    {
-                        self.err(
-                            f.span(),
-                            format!("no toolchain has a facet `{}`", f.get_ref()),
-                            "a facet name such as pic, openmp, cxx17",
-                        );
-                    }
-                }
-                if let Some(fc) = &rc.fortran {
-                    if aname != COMPILER {
-                        self.err(
-                            fc.span(),
-                            "`fortran` is only meaningful for compiler values",
-                            "this key under [values.compiler.<value>]",
-                        );
-                    } else if !self.reg.toolchains.contains_key(fc.get_ref()) {
-                        self.err(
-                            fc.span(),
-                            format!("unknown toolchain family `{}`", fc.get_ref()),
-                            format!("one of: {}", self.families()),
-                        );
-                    }
-                }
-                let text_map = |m: &IndexMap<String, Scalar>| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.text()))
-                        .collect::<IndexMap<_, _>>()
-                };
-                let spanned_map = |m: &IndexMap<Spanned<String>, Scalar>| {
-                    m.iter()
-                        .map(|(k, v)| (k.get_ref().clone(), v.text()))
-                        .collect::<IndexMap<_, _>>()
-                };
-                // Each of these is pasted into link lines, CMake caches, Meson files and
-                // scripts; a separator or shell character would change what they say.
-                for l in &rc.libs {
-                    if !crate::toolchain::valid_lib(l.get_ref()) {
-                        self.err(
-                            l.span(),
-                            format!("invalid library {:?}", l.get_ref()),
-                            "a link name (`m`, `openblas`) or an absolute path (`/opt/x/libx.so`) of letters, digits, `.`, `_`, `+`, `-`",
-                        );
-                    }
-                }
-                let flags = rc.cflags.iter().chain(&rc.cxxflags).chain(&rc.fflags);
-                for f in flags.chain(&rc.ldflags) {
-                    if !crate::toolchain::flag_ok(f.get_ref()) {
-                        self.err(
-                            f.span(),
-                            format!("invalid flag {:?}", f.get_ref()),
-                            "one non-empty argument, no space at either end",
-                        );
-                    }
-                }
-                for d in &rc.defines {
-                    let name = d.get_ref().split('=').next().unwrap_or("");
-                    if !valid_c_ident(name) {
-                        self.err(
-                            d.span(),
-                            format!("invalid define {:?}", d.get_ref()),
-                            "`NAME` or `NAME=value`, NAME a C identifier (no `-D`)",
-                        );
-                    }
-                }
-                self.option_names("CMake", &rc.cmake);
-                self.option_names("Meson", &rc.meson);
-                let test = rc.test.as_ref().map(|t| self.test(t)).unwrap_or_default();
-                for k in rc.env.keys() {
-                    if !valid_env_name(k) {
-                        self.err(
-                            contrib.span(),
-                            format!("invalid environment variable name {k:?}"),
-                            "letters, digits and `_`, not starting with a digit",
-                        );
-                    }
-                }
-                out.insert(
-                    vname,
-                    Contribution {
-                        cflags: unspan(&rc.cflags),
-                        cxxflags: unspan(&rc.cxxflags),
-                        fflags: unspan(&rc.fflags),
-                        ldflags: unspan(&rc.ldflags),
-                        libs: rc.libs.iter().map(|l| l.get_ref().clone()).collect(),
-                        defines: rc.defines.iter().map(|d| d.get_ref().clone()).collect(),
-                        facets: rc.facets.iter().map(|f| f.get_ref().clone()).collect(),
-                        env: text_map(&rc.env),
-                        cmake: spanned_map(&rc.cmake),
-                        meson: spanned_map(&rc.meson),
-                        fortran: rc.fortran.as_ref().map(|f| f.get_ref().clone()),
-                        test,
-                    },
-                );
+                let c = self.contribution(&aname, &contrib);
+                out.insert(vname, c);
             }
             values.insert(aname, out);
         }
+        values
+    }
 
-        // Project settings for every variant.
-        self.option_names("CMake", &raw.cmake);
-        self.option_names("Meson", &raw.meson);
-        let settings = |m: &IndexMap<Spanned<String>, Scalar>| {
+    /// One `[values.<axis>.<value>]` table.
+    fn contribution(&mut self, aname: &str, contrib: &Spanned<RawContribution>) -> Contribution {
+        let rc = contrib.get_ref();
+        for f in &rc.facets {
+            if !self
+                .reg
+                .toolchains
+                .values()
+                .any(|t| t.facets.contains_key(f.get_ref()))
+            {
+                self.err(
+                    f.span(),
+                    format!("no toolchain has a facet `{}`", f.get_ref()),
+                    "a facet name such as pic, openmp, cxx17",
+                );
+            }
+        }
+        if let Some(fc) = &rc.fortran {
+            if aname != COMPILER {
+                self.err(
+                    fc.span(),
+                    "`fortran` is only meaningful for compiler values",
+                    "this key under [values.compiler.<value>]",
+                );
+            } else if !self.reg.toolchains.contains_key(fc.get_ref()) {
+                self.err(
+                    fc.span(),
+                    format!("unknown toolchain family `{}`", fc.get_ref()),
+                    format!("one of: {}", self.families()),
+                );
+            }
+        }
+        let text_map = |m: &IndexMap<String, Scalar>| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.text()))
+                .collect::<IndexMap<_, _>>()
+        };
+        let spanned_map = |m: &IndexMap<Spanned<String>, Scalar>| {
             m.iter()
                 .map(|(k, v)| (k.get_ref().clone(), v.text()))
                 .collect::<IndexMap<_, _>>()
         };
-        let cmake = settings(&raw.cmake);
-        let meson = settings(&raw.meson);
-        let test = raw.test.as_ref().map(|t| self.test(t)).unwrap_or_default();
-        let runtime = match raw.runtime {
-            Some(r) => {
-                let mut build_keys: Vec<(String, Range<usize>)> = axes
-                    .iter()
-                    .map(|a| (a.name.to_string(), a.span.clone()))
-                    .collect();
-                for e in &raw.include {
-                    for k in e.get_ref().keys() {
-                        if !build_keys.iter().any(|(b, _)| b == k.get_ref()) {
-                            build_keys.push((k.get_ref().clone(), k.span()));
-                        }
-                    }
-                }
-                crate::runtime::parse(r, self.src, self.reg, &build_keys, &mut self.errs)
+        // Each of these is pasted into link lines, CMake caches, Meson files and
+        // scripts; a separator or shell character would change what they say.
+        for l in &rc.libs {
+            if !crate::toolchain::valid_lib(l.get_ref()) {
+                self.err(
+                    l.span(),
+                    format!("invalid library {:?}", l.get_ref()),
+                    "a link name (`m`, `openblas`) or an absolute path (`/opt/x/libx.so`) of letters, digits, `.`, `_`, `+`, `-`",
+                );
             }
-            None => Default::default(),
-        };
-
-        Matrix {
-            name,
-            description: raw.description,
-            languages,
-            languages_declared,
-            threads,
-            axes,
-            include,
-            exclude,
-            constraints,
-            env,
-            blas_policy,
-            values,
-            cmake,
-            meson,
-            test,
-            probe_modules: raw.probe.is_some_and(|p| p.modules),
-            runtime,
-            source: self.src.clone(),
-            warnings: Vec::new(),
         }
+        let flags = rc.cflags.iter().chain(&rc.cxxflags).chain(&rc.fflags);
+        for f in flags.chain(&rc.ldflags) {
+            if !crate::toolchain::flag_ok(f.get_ref()) {
+                self.err(
+                    f.span(),
+                    format!("invalid flag {:?}", f.get_ref()),
+                    "one non-empty argument, no space at either end",
+                );
+            }
+        }
+        for d in &rc.defines {
+            let name = d.get_ref().split('=').next().unwrap_or("");
+            if !valid_c_ident(name) {
+                self.err(
+                    d.span(),
+                    format!("invalid define {:?}", d.get_ref()),
+                    "`NAME` or `NAME=value`, NAME a C identifier (no `-D`)",
+                );
+            }
+        }
+        self.option_names("CMake", &rc.cmake);
+        self.option_names("Meson", &rc.meson);
+        let test = rc.test.as_ref().map(|t| self.test(t)).unwrap_or_default();
+        for k in rc.env.keys() {
+            if !valid_env_name(k) {
+                self.err(
+                    contrib.span(),
+                    format!("invalid environment variable name {k:?}"),
+                    "letters, digits and `_`, not starting with a digit",
+                );
+            }
+        }
+        Contribution {
+            cflags: unspan(&rc.cflags),
+            cxxflags: unspan(&rc.cxxflags),
+            fflags: unspan(&rc.fflags),
+            ldflags: unspan(&rc.ldflags),
+            libs: rc.libs.iter().map(|l| l.get_ref().clone()).collect(),
+            defines: rc.defines.iter().map(|d| d.get_ref().clone()).collect(),
+            facets: rc.facets.iter().map(|f| f.get_ref().clone()).collect(),
+            env: text_map(&rc.env),
+            cmake: spanned_map(&rc.cmake),
+            meson: spanned_map(&rc.meson),
+            fortran: rc.fortran.as_ref().map(|f| f.get_ref().clone()),
+            test,
+        }
+    }
+
+    /// `[runtime]`, checked against the build's variables: the axes and include keys.
+    fn runtime(
+        &mut self,
+        r: crate::runtime::RawRuntime,
+        axes: &[Axis],
+        include: &[RawEntry],
+    ) -> crate::runtime::Runtime {
+        let mut build_keys: Vec<(String, Range<usize>)> = axes
+            .iter()
+            .map(|a| (a.name.to_string(), a.span.clone()))
+            .collect();
+        for e in include {
+            for k in e.get_ref().keys() {
+                if !build_keys.iter().any(|(b, _)| b == k.get_ref()) {
+                    build_keys.push((k.get_ref().clone(), k.span()));
+                }
+            }
+        }
+        crate::runtime::parse(r, self.src, self.reg, &build_keys, &mut self.errs)
     }
 
     /// CMake cache variable / Meson option names: pasted into caches, native files and
@@ -1229,6 +1300,19 @@ fn valid_key(s: &str) -> bool {
 
 fn unspan(v: &[Spanned<String>]) -> Vec<String> {
     v.iter().map(|s| s.get_ref().clone()).collect()
+}
+
+/// Known variables: axes and include-added keys.
+fn known_variables(axes: &[Axis], include: &[Entry]) -> Vec<String> {
+    let mut known: Vec<String> = axes.iter().map(|a| a.name.to_string()).collect();
+    for e in include {
+        for (k, _) in &e.pairs {
+            if !known.iter().any(|x| **x == **k) {
+                known.push(k.to_string());
+            }
+        }
+    }
+    known
 }
 
 fn valid_c_ident(s: &str) -> bool {
