@@ -870,6 +870,10 @@ fn wrapper_candidates<'r>(
     cands
 }
 
+/// A wrapper record, with the override variable and compiler path that point it at the
+/// variant's compiler when its own is another.
+type Paired<'r> = (&'r MpiRecord, Option<(String, String)>);
+
 /// The wrapper of `cands` (best first) for `lang`, and the override variable pointing it at
 /// the `chosen` compiler where its own is another; `Err` is why none fits.
 fn pick_wrapper<'r>(
@@ -878,7 +882,7 @@ fn pick_wrapper<'r>(
     lang: Language,
     chosen: &ChosenCompiler,
     cands: &[&'r MpiRecord],
-) -> Result<(&'r MpiRecord, Option<(String, String)>), String> {
+) -> Result<Paired<'r>, String> {
     let same = |r: &&&MpiRecord| {
         r.compiler_family.as_deref() == Some(chosen.family.as_str())
             && r.compiler_version.as_deref() == Some(chosen.version.as_str())
