@@ -340,213 +340,22 @@ impl Toolchain {
                 .expected("lowercase letters, digits and `-`, starting with a letter"),
             );
         }
-        let ex = &raw.executables;
-        if ex.c.is_empty() && ex.cxx.is_empty() && ex.fortran.is_empty() {
-            errs.push(
-                Diagnostic::file(&src.name, "`executables` lists no compiler")
-                    .expected("at least one of `c`, `cxx`, `fortran`"),
-            );
-        }
+        check_executables(src, &raw, &mut errs);
+        check_words(src, &raw, &mut errs);
         // Builtin descriptors are checked by tests; a user's file is checked now.
         let eager = !src.name.starts_with("builtin:");
-        // An executable name is looked up in each PATH directory and pasted into CMake files
-        // and shell scripts: a path or a shell metacharacter there would escape all of that.
-        let only_names = raw.version.iter().flat_map(|r| &r.only_names);
-        for e in
-            ex.c.iter()
-                .chain(&ex.cxx)
-                .chain(&ex.fortran)
-                .chain(only_names)
-        {
-            if !valid_file_name(e.get_ref()) {
-                errs.push(
-                    Diagnostic::at(
-                        src,
-                        e.span(),
-                        format!("invalid executable name {:?}", e.get_ref()),
-                    )
-                    .expected(
-                        "a plain file name (letters, digits, `.`, `_`, `+`, `-`; no `/`, \
-                         spaces or shell characters)",
-                    ),
-                );
-            }
-        }
-        let pattern = |s: &Spanned<String>, errs: &mut Vec<Diagnostic>| {
-            if eager {
-                compile_regex(src, s, errs).map(Pattern::compiled)
-            } else {
-                Some(Pattern::lazy(s.get_ref()))
-            }
-        };
-        // Ids are compared with what CMake and Meson report and written into their files
-        // (a `;` would split a CMake list), so they are single words.
-        for id in raw.cmake_id.iter().chain(&raw.meson_id) {
-            check_word(
-                src,
-                id,
-                "compiler id",
-                "`GNU`, `IntelLLVM`, `intel-llvm`",
-                &mut errs,
-            );
-        }
-        // The variables are set for every run of the compiler and written into env scripts.
-        for k in raw.env.keys() {
-            errs.extend(crate::names::env_name_error(src, k));
-        }
-        // Identity macros are pasted into the probe's C and Fortran programs (`#ifdef NAME`):
-        // anything but an identifier would change the program.
-        let no_identity = Identity::default();
-        let id = raw.identity.as_ref().map_or(&no_identity, |i| i.get_ref());
-        let id_span = raw.identity.as_ref().map_or(0..0, |i| i.span());
-        for m in id
-            .all
-            .iter()
-            .chain(&id.none)
-            .chain(&id.version)
-            .chain(&id.fortran_all)
-        {
-            let ok = m.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ok {
-                errs.push(
-                    Diagnostic::at(
-                        src,
-                        id_span.clone(),
-                        format!("[identity]: invalid macro name {m:?}"),
-                    )
-                    .expected("a C identifier such as `__GNUC__`"),
-                );
-            }
-        }
-        // An exit status is 0..=255 and 0 always counts; anything else listed never matches.
-        for st in raw.version.iter().filter_map(|r| r.ok_status.as_ref()) {
-            if let Some(bad) = st.get_ref().iter().find(|s| !(1..=255).contains(*s)) {
-                errs.push(
-                    Diagnostic::at(
-                        src,
-                        st.span(),
-                        format!("`ok_status` lists {bad}, which is not a failing exit status"),
-                    )
-                    .expected("exit statuses from 1 to 255 (0 always counts)"),
-                );
-            }
-        }
-        let suffix = match &ex.suffix {
-            Some(s) => pattern(s, &mut errs),
+        let suffix = match &raw.executables.suffix {
+            Some(s) => pattern(src, s, eager, &mut errs),
             None => None,
         };
-        let mut version = Vec::new();
-        for rule in &raw.version {
-            // A rule with no pattern can never read a version: the family would silently
-            // never be recognised by it.
-            if rule.regex.get_ref().is_empty() {
-                errs.push(
-                    Diagnostic::at(src, rule.regex.span(), "`regex` lists no pattern")
-                        .expected("at least one pattern with a `(?P<version>...)` group"),
-                );
-            }
-            let regex: Vec<Pattern> = rule
-                .regex
-                .get_ref()
-                .iter()
-                .filter_map(|r| {
-                    let p = pattern(r, &mut errs)?;
-                    // The version is read from a capture group (see `detect_version`): a
-                    // pattern without one matches the banner and yields nothing.
-                    if eager && p.regex().is_some_and(|re| re.captures_len() < 2) {
-                        errs.push(
-                            Diagnostic::at(
-                                src,
-                                r.span(),
-                                "version pattern has no capture group to read the version from",
-                            )
-                            .expected(
-                                "a `(?P<version>...)` group (or `major`/`minor`/`patch` groups)",
-                            ),
-                        );
-                    }
-                    Some(p)
-                })
-                .collect();
-            let reject = rule
-                .reject
-                .iter()
-                .filter_map(|r| pattern(r, &mut errs))
-                .collect();
-            version.push(VersionRule {
-                args: rule.args.clone(),
-                regex,
-                reject,
-                only_names: rule
-                    .only_names
-                    .iter()
-                    .map(|n| n.get_ref().clone())
-                    .collect(),
-                ok_status: rule
-                    .ok_status
-                    .as_ref()
-                    .map(|s| s.get_ref().clone())
-                    .unwrap_or_default(),
-                imprecise: rule.imprecise,
-            });
-        }
+        let version = raw
+            .version
+            .iter()
+            .map(|rule| version_rule(src, rule, eager, &mut errs))
+            .collect();
         let base = defaults();
         let driver = raw.driver.over(&base.driver, src, &mut errs);
-        // The family's own facets, then the defaults' it does not spell itself; one it spells
-        // as `[]` it has not (MSVC has no PIC flag).
-        let own = raw.facets.iter().map(|(n, c)| (src, n, c));
-        let inherited = base
-            .facets
-            .iter()
-            .filter(|(n, _)| !raw.facets.contains_key(*n))
-            .map(|(n, c)| (&base.src, n, c));
-        let mut facets = IndexMap::new();
-        for (src, fname, cands) in own.chain(inherited) {
-            if cands.is_empty() {
-                continue;
-            }
-            let mut out = Vec::new();
-            for c in cands {
-                let versions = match &c.get_ref().versions {
-                    Some(r) => match VersionRange::parse(r) {
-                        Ok(r) => Some(r),
-                        Err(e) => {
-                            errs.push(Diagnostic::at(
-                                src,
-                                c.span(),
-                                format!("facet `{fname}`: {e}"),
-                            ));
-                            None
-                        }
-                    },
-                    None => None,
-                };
-                let rc = c.get_ref();
-                for f in rc.flags.iter().chain(&rc.link) {
-                    check_flag(src, f, &mut errs);
-                }
-                if eager {
-                    if let Some(rt) = &rc.runtime {
-                        check_runtime(src, rt, &mut errs);
-                    }
-                    for l in &rc.libs {
-                        check_lib(src, l, &mut errs);
-                    }
-                }
-                out.push(Candidate {
-                    flags: rc.flags.iter().map(|f| f.get_ref().clone()).collect(),
-                    link: rc.link.iter().map(|f| f.get_ref().clone()).collect(),
-                    libs: rc.libs.iter().map(|l| l.get_ref().clone()).collect(),
-                    languages: rc.languages.clone(),
-                    versions,
-                    runtime: rc.runtime.as_ref().map(|r| r.get_ref().clone()),
-                    hint: rc.hint.clone(),
-                    note: rc.note.clone(),
-                });
-            }
-            facets.insert(fname.clone(), out);
-        }
+        let facets = facets(src, &raw.facets, base, eager, &mut errs);
         if !errs.is_empty() {
             return Err(Diagnostics {
                 diagnostics: errs,
@@ -632,6 +441,247 @@ impl Toolchain {
     /// Canonical JSON of the whole descriptor (what `cfgmx toolchains --json` prints).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("descriptor serialises")
+    }
+}
+
+/// A descriptor lists at least one compiler, each by a plain file name.
+fn check_executables(src: &Source, raw: &RawToolchain, errs: &mut Vec<Diagnostic>) {
+    let ex = &raw.executables;
+    if ex.c.is_empty() && ex.cxx.is_empty() && ex.fortran.is_empty() {
+        errs.push(
+            Diagnostic::file(&src.name, "`executables` lists no compiler")
+                .expected("at least one of `c`, `cxx`, `fortran`"),
+        );
+    }
+    // An executable name is looked up in each PATH directory and pasted into CMake files
+    // and shell scripts: a path or a shell metacharacter there would escape all of that.
+    let only_names = raw.version.iter().flat_map(|r| &r.only_names);
+    for e in
+        ex.c.iter()
+            .chain(&ex.cxx)
+            .chain(&ex.fortran)
+            .chain(only_names)
+    {
+        if !valid_file_name(e.get_ref()) {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    e.span(),
+                    format!("invalid executable name {:?}", e.get_ref()),
+                )
+                .expected(
+                    "a plain file name (letters, digits, `.`, `_`, `+`, `-`; no `/`, \
+                     spaces or shell characters)",
+                ),
+            );
+        }
+    }
+}
+
+/// The words a descriptor gives that end up in other files and programs: compiler ids,
+/// variable names, identity macros; and the exit statuses its version rules accept.
+fn check_words(src: &Source, raw: &RawToolchain, errs: &mut Vec<Diagnostic>) {
+    // Ids are compared with what CMake and Meson report and written into their files
+    // (a `;` would split a CMake list), so they are single words.
+    for id in raw.cmake_id.iter().chain(&raw.meson_id) {
+        check_word(
+            src,
+            id,
+            "compiler id",
+            "`GNU`, `IntelLLVM`, `intel-llvm`",
+            errs,
+        );
+    }
+    // The variables are set for every run of the compiler and written into env scripts.
+    for k in raw.env.keys() {
+        errs.extend(crate::names::env_name_error(src, k));
+    }
+    // Identity macros are pasted into the probe's C and Fortran programs (`#ifdef NAME`):
+    // anything but an identifier would change the program.
+    let no_identity = Identity::default();
+    let id = raw.identity.as_ref().map_or(&no_identity, |i| i.get_ref());
+    let id_span = raw.identity.as_ref().map_or(0..0, |i| i.span());
+    for m in id
+        .all
+        .iter()
+        .chain(&id.none)
+        .chain(&id.version)
+        .chain(&id.fortran_all)
+    {
+        let ok = m.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    id_span.clone(),
+                    format!("[identity]: invalid macro name {m:?}"),
+                )
+                .expected("a C identifier such as `__GNUC__`"),
+            );
+        }
+    }
+    // An exit status is 0..=255 and 0 always counts; anything else listed never matches.
+    for st in raw.version.iter().filter_map(|r| r.ok_status.as_ref()) {
+        if let Some(bad) = st.get_ref().iter().find(|s| !(1..=255).contains(*s)) {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    st.span(),
+                    format!("`ok_status` lists {bad}, which is not a failing exit status"),
+                )
+                .expected("exit statuses from 1 to 255 (0 always counts)"),
+            );
+        }
+    }
+}
+
+/// A pattern of a descriptor: compiled now for a user's file (`eager`), when first used for
+/// a builtin one (tests compile those).
+fn pattern(
+    src: &Source,
+    s: &Spanned<String>,
+    eager: bool,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<Pattern> {
+    if eager {
+        compile_regex(src, s, errs).map(Pattern::compiled)
+    } else {
+        Some(Pattern::lazy(s.get_ref()))
+    }
+}
+
+/// One `[[version]]` rule.
+fn version_rule(
+    src: &Source,
+    rule: &RawVersionRule,
+    eager: bool,
+    errs: &mut Vec<Diagnostic>,
+) -> VersionRule {
+    // A rule with no pattern can never read a version: the family would silently
+    // never be recognised by it.
+    if rule.regex.get_ref().is_empty() {
+        errs.push(
+            Diagnostic::at(src, rule.regex.span(), "`regex` lists no pattern")
+                .expected("at least one pattern with a `(?P<version>...)` group"),
+        );
+    }
+    let regex: Vec<Pattern> = rule
+        .regex
+        .get_ref()
+        .iter()
+        .filter_map(|r| {
+            let p = pattern(src, r, eager, errs)?;
+            // The version is read from a capture group (see `detect_version`): a
+            // pattern without one matches the banner and yields nothing.
+            if eager && p.regex().is_some_and(|re| re.captures_len() < 2) {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        r.span(),
+                        "version pattern has no capture group to read the version from",
+                    )
+                    .expected("a `(?P<version>...)` group (or `major`/`minor`/`patch` groups)"),
+                );
+            }
+            Some(p)
+        })
+        .collect();
+    let reject = rule
+        .reject
+        .iter()
+        .filter_map(|r| pattern(src, r, eager, errs))
+        .collect();
+    VersionRule {
+        args: rule.args.clone(),
+        regex,
+        reject,
+        only_names: rule
+            .only_names
+            .iter()
+            .map(|n| n.get_ref().clone())
+            .collect(),
+        ok_status: rule
+            .ok_status
+            .as_ref()
+            .map(|s| s.get_ref().clone())
+            .unwrap_or_default(),
+        imprecise: rule.imprecise,
+    }
+}
+
+/// The family's own facets, then the defaults' it does not spell itself; one it spells
+/// as `[]` it has not (MSVC has no PIC flag).
+fn facets(
+    src: &Source,
+    raw: &IndexMap<String, Vec<Spanned<RawCandidate>>>,
+    base: &Defaults,
+    eager: bool,
+    errs: &mut Vec<Diagnostic>,
+) -> IndexMap<String, Vec<Candidate>> {
+    let own = raw.iter().map(|(n, c)| (src, n, c));
+    let inherited = base
+        .facets
+        .iter()
+        .filter(|(n, _)| !raw.contains_key(*n))
+        .map(|(n, c)| (&base.src, n, c));
+    let mut facets = IndexMap::new();
+    for (src, fname, cands) in own.chain(inherited) {
+        if cands.is_empty() {
+            continue;
+        }
+        let out = cands
+            .iter()
+            .map(|c| candidate(src, fname, c, eager, errs))
+            .collect();
+        facets.insert(fname.clone(), out);
+    }
+    facets
+}
+
+/// One spelling of facet `fname`.
+fn candidate(
+    src: &Source,
+    fname: &str,
+    c: &Spanned<RawCandidate>,
+    eager: bool,
+    errs: &mut Vec<Diagnostic>,
+) -> Candidate {
+    let versions = match &c.get_ref().versions {
+        Some(r) => match VersionRange::parse(r) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errs.push(Diagnostic::at(
+                    src,
+                    c.span(),
+                    format!("facet `{fname}`: {e}"),
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let rc = c.get_ref();
+    for f in rc.flags.iter().chain(&rc.link) {
+        check_flag(src, f, errs);
+    }
+    if eager {
+        if let Some(rt) = &rc.runtime {
+            check_runtime(src, rt, errs);
+        }
+        for l in &rc.libs {
+            check_lib(src, l, errs);
+        }
+    }
+    Candidate {
+        flags: rc.flags.iter().map(|f| f.get_ref().clone()).collect(),
+        link: rc.link.iter().map(|f| f.get_ref().clone()).collect(),
+        libs: rc.libs.iter().map(|l| l.get_ref().clone()).collect(),
+        languages: rc.languages.clone(),
+        versions,
+        runtime: rc.runtime.as_ref().map(|r| r.get_ref().clone()),
+        hint: rc.hint.clone(),
+        note: rc.note.clone(),
     }
 }
 
