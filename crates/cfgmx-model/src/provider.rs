@@ -233,7 +233,124 @@ pub struct Build {
     pub packages: crate::Packages,
 }
 
+/// One `[[builds]]` entry's name, variables, thread default, link flags, directories,
+/// runtime and libraries.
+fn check_build(src: &Source, b: &RawBuild, eager: bool, errs: &mut Vec<Diagnostic>) {
+    let bname = b.name.get_ref();
+    // The build name becomes part of a BLAS id (`openblas-openmp`), a matrix value and
+    // a variant name, so it is held to the same spelling as a provider name.
+    let mut chars = bname.chars();
+    if !(matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+    {
+        errs.push(
+            Diagnostic::at(src, b.name.span(), format!("invalid build name {bname:?}"))
+                .expected("lowercase letters, digits and `_`, starting with a letter"),
+        );
+    }
+    check_build_vars(src, b, errs);
+    // The probe and resolution take this as the thread count a variant runs with.
+    if let Some(d) = &b.default_threads {
+        let t = d.get_ref();
+        let count = !t.is_empty()
+            && !t.starts_with('0')
+            && t.chars().all(|c| c.is_ascii_digit())
+            && t.parse::<u32>().is_ok();
+        if t != "ncpu" && !count {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    d.span(),
+                    format!("build `{bname}`: invalid `default_threads` {t:?}"),
+                )
+                .expected("\"ncpu\" or a positive whole number such as \"1\""),
+            );
+        }
+    }
+    for f in &b.link {
+        crate::toolchain::check_flag(src, f, errs);
+    }
+    // A directory name searched under each library directory, never a path out of it.
+    for d in &b.lib_dirs {
+        if !crate::toolchain::valid_file_name(d.get_ref()) {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    d.span(),
+                    format!(
+                        "build `{bname}`: invalid `lib_dirs` entry {:?}",
+                        d.get_ref()
+                    ),
+                )
+                .expected("a directory name (`openblas-openmp`), not a path"),
+            );
+        }
+    }
+    if eager {
+        if let Some(rt) = &b.openmp_runtime {
+            crate::toolchain::check_runtime(src, rt, errs);
+        }
+        for l in &b.libs {
+            crate::toolchain::check_lib(src, l, errs);
+        }
+    }
+    if b.threading == Threading::Openmp && b.openmp_runtime.is_none() {
+        errs.push(
+            Diagnostic::at(
+                src,
+                b.name.span(),
+                format!("build `{bname}` is OpenMP-threaded but names no `openmp_runtime`"),
+            )
+            .expected("openmp_runtime = \"gomp\" (or omp, iomp5, ...)"),
+        );
+    }
+}
+
+/// A build's `thread_vars` and `ignored_vars`: valid names, each listed once.
+fn check_build_vars(src: &Source, b: &RawBuild, errs: &mut Vec<Diagnostic>) {
+    let bname = b.name.get_ref();
+    for var in b.thread_vars.iter().chain(&b.ignored_vars) {
+        let var = var.get_ref();
+        if !crate::names::valid_env_name(var) {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    b.name.span(),
+                    format!("build `{bname}`: invalid environment variable name {var:?}"),
+                )
+                .expected("letters, digits and `_`, not starting with a digit"),
+            );
+        }
+    }
+    // A variable listed twice, or both read and ignored, says two things about the
+    // build; the env scripts and reports would print both.
+    let mut vars_seen: Vec<(&str, &str)> = Vec::new();
+    for (list, vars) in [
+        ("thread_vars", &b.thread_vars),
+        ("ignored_vars", &b.ignored_vars),
+    ] {
+        for v in vars {
+            if let Some((prev, _)) = vars_seen.iter().find(|(_, x)| *x == v.get_ref()) {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        v.span(),
+                        format!(
+                            "build `{bname}`: {:?} is already listed in `{prev}`",
+                            v.get_ref()
+                        ),
+                    )
+                    .expected("each variable once, in `thread_vars` or `ignored_vars`"),
+                );
+            } else {
+                vars_seen.push((list, v.get_ref()));
+            }
+        }
+    }
+}
+
 impl Provider {
+    /// Parses and validates a provider. All problems in the file are reported together.
     pub fn parse(src: &Source) -> Result<Provider, Diagnostics> {
         let raw: RawProvider = crate::diag::parse_toml(src)?;
         let mut errs = Vec::new();
@@ -286,110 +403,7 @@ impl Provider {
                 ));
                 continue;
             }
-            // The build name becomes part of a BLAS id (`openblas-openmp`), a matrix value and
-            // a variant name, so it is held to the same spelling as a provider name.
-            let mut chars = bname.chars();
-            if !(matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-                && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
-            {
-                errs.push(
-                    Diagnostic::at(src, b.name.span(), format!("invalid build name {bname:?}"))
-                        .expected("lowercase letters, digits and `_`, starting with a letter"),
-                );
-            }
-            for var in b.thread_vars.iter().chain(&b.ignored_vars) {
-                let var = var.get_ref();
-                if !crate::names::valid_env_name(var) {
-                    errs.push(
-                        Diagnostic::at(
-                            src,
-                            b.name.span(),
-                            format!("build `{bname}`: invalid environment variable name {var:?}"),
-                        )
-                        .expected("letters, digits and `_`, not starting with a digit"),
-                    );
-                }
-            }
-            // A variable listed twice, or both read and ignored, says two things about the
-            // build; the env scripts and reports would print both.
-            let mut vars_seen: Vec<(&str, &str)> = Vec::new();
-            for (list, vars) in [
-                ("thread_vars", &b.thread_vars),
-                ("ignored_vars", &b.ignored_vars),
-            ] {
-                for v in vars {
-                    if let Some((prev, _)) = vars_seen.iter().find(|(_, x)| *x == v.get_ref()) {
-                        errs.push(
-                            Diagnostic::at(
-                                src,
-                                v.span(),
-                                format!(
-                                    "build `{bname}`: {:?} is already listed in `{prev}`",
-                                    v.get_ref()
-                                ),
-                            )
-                            .expected("each variable once, in `thread_vars` or `ignored_vars`"),
-                        );
-                    } else {
-                        vars_seen.push((list, v.get_ref()));
-                    }
-                }
-            }
-            // The probe and resolution take this as the thread count a variant runs with.
-            if let Some(d) = &b.default_threads {
-                let t = d.get_ref();
-                let count = !t.is_empty()
-                    && !t.starts_with('0')
-                    && t.chars().all(|c| c.is_ascii_digit())
-                    && t.parse::<u32>().is_ok();
-                if t != "ncpu" && !count {
-                    errs.push(
-                        Diagnostic::at(
-                            src,
-                            d.span(),
-                            format!("build `{bname}`: invalid `default_threads` {t:?}"),
-                        )
-                        .expected("\"ncpu\" or a positive whole number such as \"1\""),
-                    );
-                }
-            }
-            for f in &b.link {
-                crate::toolchain::check_flag(src, f, &mut errs);
-            }
-            // A directory name searched under each library directory, never a path out of it.
-            for d in &b.lib_dirs {
-                if !crate::toolchain::valid_file_name(d.get_ref()) {
-                    errs.push(
-                        Diagnostic::at(
-                            src,
-                            d.span(),
-                            format!(
-                                "build `{bname}`: invalid `lib_dirs` entry {:?}",
-                                d.get_ref()
-                            ),
-                        )
-                        .expected("a directory name (`openblas-openmp`), not a path"),
-                    );
-                }
-            }
-            if eager {
-                if let Some(rt) = &b.openmp_runtime {
-                    crate::toolchain::check_runtime(src, rt, &mut errs);
-                }
-                for l in &b.libs {
-                    crate::toolchain::check_lib(src, l, &mut errs);
-                }
-            }
-            if b.threading == Threading::Openmp && b.openmp_runtime.is_none() {
-                errs.push(
-                    Diagnostic::at(
-                        src,
-                        b.name.span(),
-                        format!("build `{bname}` is OpenMP-threaded but names no `openmp_runtime`"),
-                    )
-                    .expected("openmp_runtime = \"gomp\" (or omp, iomp5, ...)"),
-                );
-            }
+            check_build(src, &b, eager, &mut errs);
             builds.push(Build {
                 name: bname,
                 threading: b.threading,
