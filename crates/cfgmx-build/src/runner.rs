@@ -1056,29 +1056,7 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
         Ok(None) => return nothing_selected(ctx, &log),
         Err(e) => return (io_failure(ctx, "test", &log, e), TestCounts::default()),
     };
-    // The widest selected test: ctest's PROCESSORS (the ranks an MPI test starts), each rank
-    // running the variant's thread count. The step holds that many cores at least, so no
-    // test runs more threads than the cores held (Meson has no such property: 1).
-    let widest = match ctx.system {
-        System::Cmake => {
-            // Only the filters decide which tests run; a user's `args` are for the run
-            // (output, repeat options), not for the listing.
-            let t = &ctx.job.test;
-            let filters = cfgmx_model::TestSettings {
-                include: t.include.clone(),
-                exclude: t.exclude.clone(),
-                labels: t.labels.clone(),
-                exclude_labels: t.exclude_labels.clone(),
-                ..Default::default()
-            };
-            let filters = test_selection(System::Cmake, &filters, &[]).unwrap_or_default();
-            ctest_processors(ctx, &bdir, &filters)
-        }
-        System::Meson => 1,
-    };
-    // An MPI variant's tests start the ranks cfgmx told CMake (`MPIEXEC_MAX_NUMPROCS`, what
-    // FindMPI's users pass to the launcher) whether or not they declare PROCESSORS.
-    let widest = widest.max(ctx.job.mpi_ranks.unwrap_or(1) as usize);
+    let widest = widest_test(ctx, &bdir);
     let counted = ctx.job.threaded || point.and_then(Point::threads).is_some();
     let held = if counted || widest > 1 {
         ctx.budget.take_exactly(widest * threads)
@@ -1093,39 +1071,16 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
     // ctest counts a test's PROCESSORS against `-j`: with one slot per `threads` cores, the
     // tests it runs together never have more threads than the cores held.
     let parallel = (k / threads).max(1);
-    let junit = ctx.vdir.join(format!("test-results{suffix}.xml"));
-    let testlog = bdir
-        .join("meson-logs")
-        .join(format!("testlog{suffix}.json"));
-    // Results of an earlier run must never stand for this one.
-    let _ = std::fs::remove_file(&junit);
-    let _ = std::fs::remove_file(&testlog);
-    let mut cmd = match ctx.system {
-        System::Cmake => {
-            let c = ctx
-                .base("ctest")
-                .arg("--test-dir")
-                .arg(&bdir)
-                .arg("--output-on-failure")
-                .arg("-j")
-                .arg(parallel.to_string());
-            if ctx.ctest_junit {
-                c.arg("--output-junit").arg(&junit)
-            } else {
-                c
-            }
-        }
-        System::Meson => ctx
-            .base("meson")
-            .args(["test", "-C"])
-            .arg(&bdir)
-            .arg("--print-errorlogs")
-            .args((!rebuild).then_some("--no-rebuild"))
-            .arg("--logbase")
-            .arg(format!("testlog{suffix}"))
-            .arg("--num-processes")
-            .arg(parallel.to_string()),
+    let results = TestResultFiles {
+        junit: ctx.vdir.join(format!("test-results{suffix}.xml")),
+        testlog: bdir
+            .join("meson-logs")
+            .join(format!("testlog{suffix}.json")),
     };
+    // Results of an earlier run must never stand for this one.
+    let _ = std::fs::remove_file(&results.junit);
+    let _ = std::fs::remove_file(&results.testlog);
+    let mut cmd = test_command(ctx, &bdir, &results, &suffix, parallel, rebuild);
     // The test's thread count overrides any from the matrix env: it is the count the matrix
     // (or the runtime point) declares, and the budget holds that many cores for it; the
     // point's own variables come last, they are what this run varies.
@@ -1137,16 +1092,96 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
     let o = cmd.logged(&log);
     drop(held);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let counts = read_test_results(ctx, &text, &results);
+    let mut r = finish_logged(ctx, "test", &log, &o, k);
+    test_verdict(ctx, &mut r, &counts, o.timed_out);
+    (r, counts)
+}
+
+/// Where a test run's driver writes its structured results: ctest's JUnit file, Meson's
+/// testlog.
+struct TestResultFiles {
+    junit: PathBuf,
+    testlog: PathBuf,
+}
+
+/// The widest selected test: ctest's PROCESSORS (the ranks an MPI test starts), each rank
+/// running the variant's thread count. The step holds that many cores at least, so no
+/// test runs more threads than the cores held (Meson has no such property: 1).
+fn widest_test(ctx: &StepContext, bdir: &Path) -> usize {
+    let widest = match ctx.system {
+        System::Cmake => {
+            // Only the filters decide which tests run; a user's `args` are for the run
+            // (output, repeat options), not for the listing.
+            let t = &ctx.job.test;
+            let filters = cfgmx_model::TestSettings {
+                include: t.include.clone(),
+                exclude: t.exclude.clone(),
+                labels: t.labels.clone(),
+                exclude_labels: t.exclude_labels.clone(),
+                ..Default::default()
+            };
+            let filters = test_selection(System::Cmake, &filters, &[]).unwrap_or_default();
+            ctest_processors(ctx, bdir, &filters)
+        }
+        System::Meson => 1,
+    };
+    // An MPI variant's tests start the ranks cfgmx told CMake (`MPIEXEC_MAX_NUMPROCS`, what
+    // FindMPI's users pass to the launcher) whether or not they declare PROCESSORS.
+    widest.max(ctx.job.mpi_ranks.unwrap_or(1) as usize)
+}
+
+/// The test driver's command line: ctest or `meson test`, `parallel` tests at a time.
+fn test_command(
+    ctx: &StepContext,
+    bdir: &Path,
+    results: &TestResultFiles,
+    suffix: &str,
+    parallel: usize,
+    rebuild: bool,
+) -> Cmd {
+    match ctx.system {
+        System::Cmake => {
+            let c = ctx
+                .base("ctest")
+                .arg("--test-dir")
+                .arg(bdir)
+                .arg("--output-on-failure")
+                .arg("-j")
+                .arg(parallel.to_string());
+            if ctx.ctest_junit {
+                c.arg("--output-junit").arg(&results.junit)
+            } else {
+                c
+            }
+        }
+        System::Meson => ctx
+            .base("meson")
+            .args(["test", "-C"])
+            .arg(bdir)
+            .arg("--print-errorlogs")
+            .args((!rebuild).then_some("--no-rebuild"))
+            .arg("--logbase")
+            .arg(format!("testlog{suffix}"))
+            .arg("--num-processes")
+            .arg(parallel.to_string()),
+    }
+}
+
+/// The counts from the driver's structured results, else from its summary `text` (saying
+/// in `unread` why, when the structured results should have been there).
+fn read_test_results(ctx: &StepContext, text: &str, results: &TestResultFiles) -> TestCounts {
+    let (junit, testlog) = (&results.junit, &results.testlog);
     let mut unread = None;
     let structured = match ctx.system {
         System::Cmake if ctx.ctest_junit => Some((
-            std::fs::read_to_string(&junit).map_err(|e| format!("{}: {e}", junit.display())),
+            std::fs::read_to_string(junit).map_err(|e| format!("{}: {e}", junit.display())),
             parse_ctest_junit as fn(&str) -> Result<Vec<TestCaseResult>, String>,
             "ctest-junit",
         )),
         System::Cmake => None,
         System::Meson => Some((
-            std::fs::read_to_string(&testlog).map_err(|e| format!("{}: {e}", testlog.display())),
+            std::fs::read_to_string(testlog).map_err(|e| format!("{}: {e}", testlog.display())),
             parse_meson_testlog as fn(&str) -> Result<Vec<TestCaseResult>, String>,
             "meson-testlog",
         )),
@@ -1156,24 +1191,29 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
             Ok(cases) => TestCounts::from_cases(cases, from),
             Err(e) => {
                 unread = Some(format!("cannot read the test results ({from}): {e}"));
-                parse_tests(ctx.system, &text)
+                parse_tests(ctx.system, text)
             }
         },
         Some((Err(e), _, _)) => {
             // ctest writes no file when it finds no test directory at all; Meson none when
             // there is no test: the text says which.
-            let c = parse_tests(ctx.system, &text);
+            let c = parse_tests(ctx.system, text);
             if !c.none {
                 unread = Some(format!("no test results file: {e}"));
             }
             c
         }
-        None => parse_tests(ctx.system, &text),
+        None => parse_tests(ctx.system, text),
     };
-    counts.unread = unread.clone();
-    let mut r = finish_logged(ctx, "test", &log, &o, k);
+    counts.unread = unread;
+    counts
+}
+
+/// The test step's status and message from what the tests reported: the failing test's key
+/// line first, a failed test failing a driver that exited 0, no test counting as none.
+fn test_verdict(ctx: &StepContext, r: &mut StepResult, counts: &TestCounts, timed_out: bool) {
     if let (StepStatus::Failed, false, Some(key)) =
-        (r.status, o.timed_out, crate::keyline::test(&counts.cases))
+        (r.status, timed_out, crate::keyline::test(&counts.cases))
     {
         // The failing test and its own words first (the disk-full line, when there is one,
         // stays above: it is the cause).
@@ -1193,7 +1233,7 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
         );
     } else if r.status == StepStatus::Passed && counts.passed + counts.failed == 0 {
         r.status = StepStatus::NoTests;
-        r.message = Some(match &unread {
+        r.message = Some(match &counts.unread {
             Some(u) => format!("no test result could be read: {u}"),
             None if counts.skipped > 0 => {
                 format!("every test was skipped ({} skipped)", counts.skipped)
@@ -1201,7 +1241,6 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
             None => "ran no test (is testing enabled? ctest/meson found none)".into(),
         });
     }
-    (r, counts)
 }
 
 pub(crate) fn io_failure(
