@@ -631,36 +631,12 @@ pub fn ctest_has_junit(version: (u32, u32)) -> bool {
 /// Reads ctest's JUnit file (`--output-junit`): one `<testcase>` per test, its `status`
 /// attribute (`run`, `fail`, `notrun`, `disabled`) and `<failure>`/`<skipped>` children.
 pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
-    use quick_xml::events::{BytesStart, Event};
+    use quick_xml::events::Event;
     let mut r = quick_xml::Reader::from_str(xml);
     let mut out = Vec::new();
     let mut current: Option<TestCaseResult> = None;
     let mut saw_suite = false;
     let mut in_out = false;
-    let attrs = |e: &BytesStart| -> Result<(String, String, f64), String> {
-        let (mut name, mut status, mut time) = (String::new(), String::new(), 0.0);
-        for a in e.attributes() {
-            let a = a.map_err(|e| e.to_string())?;
-            let v = a.unescape_value().map_err(|e| e.to_string())?.into_owned();
-            match a.key.as_ref() {
-                b"name" => name = v,
-                b"status" => status = v,
-                b"time" => time = v.trim().parse().unwrap_or(0.0),
-                _ => {}
-            }
-        }
-        Ok((name, status, time))
-    };
-    let case = |name: String, status: &str, time: f64| TestCaseResult {
-        output: None,
-        name,
-        status: match status {
-            "run" | "" => TestStatus::Passed,
-            "notrun" | "disabled" => TestStatus::Skipped,
-            _ => TestStatus::Failed,
-        },
-        time_s: time,
-    };
     loop {
         let ev = r
             .read_event()
@@ -670,12 +646,10 @@ pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
                 saw_suite = true;
             }
             Event::Start(e) if e.name().as_ref() == b"testcase" => {
-                let (n, st, t) = attrs(&e)?;
-                current = Some(case(n, &st, t));
+                current = Some(junit_case(&e)?);
             }
             Event::Empty(e) if e.name().as_ref() == b"testcase" => {
-                let (n, st, t) = attrs(&e)?;
-                out.push(case(n, &st, t));
+                out.push(junit_case(&e)?);
             }
             Event::Start(e) if e.name().as_ref() == b"system-out" => in_out = true,
             // A child says more than the attribute (and some writers have no attribute).
@@ -699,13 +673,7 @@ pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
             // `&lt;` and `&#10;` inside the output come as references of their own.
             Event::GeneralRef(g) if in_out => {
                 if let Some(c) = current.as_mut() {
-                    let name = g.decode().map_err(|e| e.to_string())?;
-                    let ch = match g.resolve_char_ref() {
-                        Ok(Some(ch)) => ch.to_string(),
-                        _ => quick_xml::escape::resolve_predefined_entity(&name)
-                            .unwrap_or_default()
-                            .to_string(),
-                    };
+                    let ch = junit_ref(&g)?;
                     c.output.get_or_insert_with(String::new).push_str(&ch);
                 }
             }
@@ -728,6 +696,42 @@ pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
         return Err("no <testsuite> element".into());
     }
     Ok(out)
+}
+
+/// A `<testcase>` element's test, from its `name`, `status` and `time` attributes.
+fn junit_case(e: &quick_xml::events::BytesStart) -> Result<TestCaseResult, String> {
+    let (mut name, mut status, mut time) = (String::new(), String::new(), 0.0);
+    for a in e.attributes() {
+        let a = a.map_err(|e| e.to_string())?;
+        let v = a.unescape_value().map_err(|e| e.to_string())?.into_owned();
+        match a.key.as_ref() {
+            b"name" => name = v,
+            b"status" => status = v,
+            b"time" => time = v.trim().parse().unwrap_or(0.0),
+            _ => {}
+        }
+    }
+    Ok(TestCaseResult {
+        output: None,
+        name,
+        status: match status.as_str() {
+            "run" | "" => TestStatus::Passed,
+            "notrun" | "disabled" => TestStatus::Skipped,
+            _ => TestStatus::Failed,
+        },
+        time_s: time,
+    })
+}
+
+/// The text a character or entity reference in a test's output stands for.
+fn junit_ref(g: &quick_xml::events::BytesRef) -> Result<String, String> {
+    let name = g.decode().map_err(|e| e.to_string())?;
+    Ok(match g.resolve_char_ref() {
+        Ok(Some(ch)) => ch.to_string(),
+        _ => quick_xml::escape::resolve_predefined_entity(&name)
+            .unwrap_or_default()
+            .to_string(),
+    })
 }
 
 /// Reads Meson's `meson-logs/testlog.json`: one JSON object per line, with `name`, `result`
