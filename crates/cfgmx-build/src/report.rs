@@ -270,6 +270,149 @@ pub struct RunReport {
     pub variants: Vec<VariantResult>,
 }
 
+/// The JUnit suite of a variant at a runtime point (see [`RunReport::junit`]).
+fn junit_suite(v: &VariantResult) -> quick_junit::TestSuite {
+    use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+    // A suite per variant and runtime point, each variable of the point a property.
+    let mut suite = TestSuite::new(v.row_name());
+    for (k, x) in v.runtime.iter().flat_map(|p| &p.0) {
+        suite.add_property(quick_junit::Property::new(
+            format!("runtime.{k}"),
+            x.clone(),
+        ));
+    }
+    // What the tests ran with and where their results were read from.
+    if let Some(t) = v.threads {
+        suite.add_property(quick_junit::Property::new("threads", t.to_string()));
+    }
+    if let Some(f) = &v.tests_from {
+        suite.add_property(quick_junit::Property::new("tests_from", f.clone()));
+    }
+    suite.add_property(quick_junit::Property::new("status", status_class(v.status)));
+    // A cached variant passed earlier with this source: its cases pass (a CI dashboard
+    // must not read "nothing was tested"), each saying it was not rebuilt now.
+    let cached = (v.status == Status::Cached).then(|| {
+        format!(
+            "cached: {}",
+            v.reason.as_deref().unwrap_or("unchanged since it passed")
+        )
+    });
+    if let Some(c) = &cached {
+        suite.add_property(quick_junit::Property::new("cached", "true"));
+        suite.set_system_out(c.clone());
+    }
+    if v.steps.is_empty() {
+        // Unavailable, interrupted, never started or missing: one skipped case with the
+        // reason; a crashed job is a failure (a dashboard must not show it as skipped).
+        let mut st = if v.status.is_failure() {
+            TestCaseStatus::non_success(NonSuccessKind::Failure)
+        } else {
+            TestCaseStatus::skipped()
+        };
+        let why = v.reason.as_deref().unwrap_or("not run");
+        st.set_message(format!("{}: {why}", status_label(v.status)));
+        let mut tc = TestCase::new("build", st);
+        tc.set_classname(class_base(v));
+        suite.add_test_case(tc);
+    }
+    for s in &v.steps {
+        if s.step == "test" && !v.tests.is_empty() {
+            let any_failed = v.tests.iter().any(|t| t.status == TestStatus::Failed);
+            for t in &v.tests {
+                suite.add_test_case(junit_test_case(v, s, t, cached.as_deref()));
+            }
+            if s.status != StepStatus::Failed || any_failed {
+                continue;
+            }
+        }
+        suite.add_test_case(junit_step_case(v, s, cached.as_deref()));
+    }
+    suite
+}
+
+/// The JUnit case of one test `t` the project ran in test step `s`.
+fn junit_test_case(
+    v: &VariantResult,
+    s: &StepResult,
+    t: &TestCaseResult,
+    cached: Option<&str>,
+) -> quick_junit::TestCase {
+    use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
+    let st = match t.status {
+        TestStatus::Passed => TestCaseStatus::success(),
+        TestStatus::Failed => {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            // What the test itself said, as the dashboard's message.
+            let said = t.output.as_deref().and_then(crate::keyline::test_reason);
+            st.set_message(match said {
+                Some(l) => format!("{}: {l} (log: {})", t.name, s.log),
+                None => format!("test {} failed (log: {})", t.name, s.log),
+            });
+            if let Some(o) = &t.output {
+                st.set_description(o.clone());
+            }
+            st
+        }
+        TestStatus::Skipped => {
+            let mut st = TestCaseStatus::skipped();
+            st.set_message("skipped by the project");
+            st
+        }
+    };
+    let mut tc = TestCase::new(t.name.clone(), st);
+    if let Some(c) = cached {
+        tc.set_system_out(c.to_string());
+    }
+    tc.set_classname(format!("{}.test", class_base(v)));
+    tc.set_time(std::time::Duration::from_secs_f64(t.time_s.max(0.0)));
+    tc
+}
+
+/// The JUnit case of step `s` itself.
+fn junit_step_case(
+    v: &VariantResult,
+    s: &StepResult,
+    cached: Option<&str>,
+) -> quick_junit::TestCase {
+    use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
+    let st = match s.status {
+        StepStatus::Passed => TestCaseStatus::success(),
+        StepStatus::Failed => {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            // The key line first: a dashboard shows the message, not the log.
+            match v
+                .reason
+                .as_deref()
+                .filter(|_| v.failed_step.as_deref() == Some(&s.step))
+            {
+                Some(key) => st.set_message(format!("{} failed: {key} (log: {})", s.step, s.log)),
+                None => st.set_message(format!("{} failed (log: {})", s.step, s.log)),
+            };
+            if let Some(m) = &s.message {
+                st.set_description(m.clone());
+            }
+            st
+        }
+        StepStatus::NoTests => {
+            let mut st = TestCaseStatus::skipped();
+            st.set_message("ran no test");
+            st
+        }
+        StepStatus::NotRun => {
+            let mut st = TestCaseStatus::skipped();
+            st.set_message("not run");
+            st
+        }
+    };
+    let mut tc = TestCase::new(s.step.clone(), st);
+    if let Some(c) = cached {
+        tc.set_system_out(c.to_string());
+    }
+    tc.set_classname(class_base(v));
+    tc.set_time(std::time::Duration::from_secs_f64(s.duration_s.max(0.0)));
+    tc
+}
+
 impl RunReport {
     /// Passes, cached ones included (they passed with this source; `count(Status::Cached)`
     /// says how many were not rebuilt now).
@@ -414,130 +557,9 @@ impl RunReport {
     /// test the project ran (the step itself appears only when no test result stands for it:
     /// no test ran, or the driver failed with no failed test to show for it).
     pub fn junit(&self) -> String {
-        use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
-        use std::time::Duration;
-        let mut report = Report::new(format!("cfgmx build {}", self.matrix));
+        let mut report = quick_junit::Report::new(format!("cfgmx build {}", self.matrix));
         for v in &self.variants {
-            // A suite per variant and runtime point, each variable of the point a property.
-            let mut suite = TestSuite::new(v.row_name());
-            for (k, x) in v.runtime.iter().flat_map(|p| &p.0) {
-                suite.add_property(quick_junit::Property::new(
-                    format!("runtime.{k}"),
-                    x.clone(),
-                ));
-            }
-            // What the tests ran with and where their results were read from.
-            if let Some(t) = v.threads {
-                suite.add_property(quick_junit::Property::new("threads", t.to_string()));
-            }
-            if let Some(f) = &v.tests_from {
-                suite.add_property(quick_junit::Property::new("tests_from", f.clone()));
-            }
-            suite.add_property(quick_junit::Property::new("status", status_class(v.status)));
-            // A cached variant passed earlier with this source: its cases pass (a CI dashboard
-            // must not read "nothing was tested"), each saying it was not rebuilt now.
-            let cached = (v.status == Status::Cached).then(|| {
-                format!(
-                    "cached: {}",
-                    v.reason.as_deref().unwrap_or("unchanged since it passed")
-                )
-            });
-            if let Some(c) = &cached {
-                suite.add_property(quick_junit::Property::new("cached", "true"));
-                suite.set_system_out(c.clone());
-            }
-            if v.steps.is_empty() {
-                // Unavailable, interrupted, never started or missing: one skipped case with the
-                // reason; a crashed job is a failure (a dashboard must not show it as skipped).
-                let mut st = if v.status.is_failure() {
-                    TestCaseStatus::non_success(NonSuccessKind::Failure)
-                } else {
-                    TestCaseStatus::skipped()
-                };
-                let why = v.reason.as_deref().unwrap_or("not run");
-                st.set_message(format!("{}: {why}", status_label(v.status)));
-                let mut tc = TestCase::new("build", st);
-                tc.set_classname(class_base(v));
-                suite.add_test_case(tc);
-            }
-            for s in &v.steps {
-                if s.step == "test" && !v.tests.is_empty() {
-                    let any_failed = v.tests.iter().any(|t| t.status == TestStatus::Failed);
-                    for t in &v.tests {
-                        let st = match t.status {
-                            TestStatus::Passed => TestCaseStatus::success(),
-                            TestStatus::Failed => {
-                                let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                                // What the test itself said, as the dashboard's message.
-                                let said =
-                                    t.output.as_deref().and_then(crate::keyline::test_reason);
-                                st.set_message(match said {
-                                    Some(l) => format!("{}: {l} (log: {})", t.name, s.log),
-                                    None => format!("test {} failed (log: {})", t.name, s.log),
-                                });
-                                if let Some(o) = &t.output {
-                                    st.set_description(o.clone());
-                                }
-                                st
-                            }
-                            TestStatus::Skipped => {
-                                let mut st = TestCaseStatus::skipped();
-                                st.set_message("skipped by the project");
-                                st
-                            }
-                        };
-                        let mut tc = TestCase::new(t.name.clone(), st);
-                        if let Some(c) = &cached {
-                            tc.set_system_out(c.clone());
-                        }
-                        tc.set_classname(format!("{}.test", class_base(v)));
-                        tc.set_time(Duration::from_secs_f64(t.time_s.max(0.0)));
-                        suite.add_test_case(tc);
-                    }
-                    if s.status != StepStatus::Failed || any_failed {
-                        continue;
-                    }
-                }
-                let st = match s.status {
-                    StepStatus::Passed => TestCaseStatus::success(),
-                    StepStatus::Failed => {
-                        let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                        // The key line first: a dashboard shows the message, not the log.
-                        match v
-                            .reason
-                            .as_deref()
-                            .filter(|_| v.failed_step.as_deref() == Some(&s.step))
-                        {
-                            Some(key) => {
-                                st.set_message(format!("{} failed: {key} (log: {})", s.step, s.log))
-                            }
-                            None => st.set_message(format!("{} failed (log: {})", s.step, s.log)),
-                        };
-                        if let Some(m) = &s.message {
-                            st.set_description(m.clone());
-                        }
-                        st
-                    }
-                    StepStatus::NoTests => {
-                        let mut st = TestCaseStatus::skipped();
-                        st.set_message("ran no test");
-                        st
-                    }
-                    StepStatus::NotRun => {
-                        let mut st = TestCaseStatus::skipped();
-                        st.set_message("not run");
-                        st
-                    }
-                };
-                let mut tc = TestCase::new(s.step.clone(), st);
-                if let Some(c) = &cached {
-                    tc.set_system_out(c.clone());
-                }
-                tc.set_classname(class_base(v));
-                tc.set_time(Duration::from_secs_f64(s.duration_s.max(0.0)));
-                suite.add_test_case(tc);
-            }
-            report.add_test_suite(suite);
+            report.add_test_suite(junit_suite(v));
         }
         report
             .to_string()
