@@ -1131,6 +1131,8 @@ mod tests {
     /// Every status a row can have, as a user reads it in each report: a cached pass counts
     /// as passed everywhere (JUnit cases pass, marked cached), an unavailable or never-started
     /// variant still has its row with the reason, a failure names its step and key line.
+    /// Long on purpose: one report of every status, read back through each format in turn,
+    /// so that no format can drop a row the others show.
     #[test]
     fn every_variant_has_a_row_with_its_status_and_why() {
         let mut failed = variant("f", Status::Failed, StepStatus::Passed, &[]);
