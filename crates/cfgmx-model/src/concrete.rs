@@ -3,7 +3,7 @@
 //! availability verdict with reasons, and the concrete hash.
 
 use crate::hash::{canonical_json, sha256_hex, CONCRETE_SCHEMA};
-use crate::matrix::Matrix;
+use crate::matrix::{BlasRequest, Matrix};
 use crate::mpi::MpiImpl;
 use crate::profile::{BlasRecord, CompilerRecord, IntWidth, MpiRecord, ProbeStatus, Profile};
 use crate::provider::{BlasChoice, Threading};
@@ -375,7 +375,7 @@ impl<'a> Concretizer<'a> {
     fn choose_blas(&mut self) -> Option<BlasRecord> {
         let (r, profile) = (self.r, self.profile);
         let width = r.int_width;
-        let req = r.blas_request.as_deref()?;
+        let req = r.blas_request.as_ref()?;
         let wanted = self.blas_wanted(req);
         // A variant's program calls plain `dgemm_` with the integers of its width (`int`
         // role, or an ILP64 build named): a decorated library (scipy-openblas64) or one
@@ -384,9 +384,9 @@ impl<'a> Concretizer<'a> {
         let fits = |b: &BlasRecord| b.plain(width);
         // What the value would take at another width or decoration, for the reason below.
         let near: Vec<&BlasRecord> = match req {
-            "none" => Vec::new(),
-            "sequential" | "threaded" => {
-                let modes: &[Threading] = if req == "sequential" {
+            BlasRequest::None => Vec::new(),
+            BlasRequest::Sequential | BlasRequest::Threaded => {
+                let modes: &[Threading] = if *req == BlasRequest::Sequential {
                     &[Threading::Sequential]
                 } else {
                     &self.m.blas_policy.threaded
@@ -417,12 +417,12 @@ impl<'a> Concretizer<'a> {
             (Some(_), _) => 3,
         };
         match wanted.iter().min_by_key(rank) {
-            Some(b) if req != "none" => {
+            Some(b) if *req != BlasRequest::None => {
                 self.use_blas(req, b);
                 Some((*b).clone())
             }
             Some(_) => None,
-            None if req == "none" => None,
+            None if *req == BlasRequest::None => None,
             None => {
                 self.no_blas(req, &near);
                 None
@@ -431,12 +431,12 @@ impl<'a> Concretizer<'a> {
     }
 
     /// The profile's libraries request `req` takes, in order of preference, of any width.
-    fn blas_wanted(&self, req: &str) -> Vec<&'a BlasRecord> {
+    fn blas_wanted(&self, req: &BlasRequest) -> Vec<&'a BlasRecord> {
         let (r, m, reg, profile) = (self.r, self.m, self.reg, self.profile);
         match req {
-            "none" => Vec::new(),
-            "sequential" | "threaded" => {
-                let modes: Vec<Threading> = if req == "sequential" {
+            BlasRequest::None => Vec::new(),
+            BlasRequest::Sequential | BlasRequest::Threaded => {
+                let modes: Vec<Threading> = if *req == BlasRequest::Sequential {
                     vec![Threading::Sequential]
                 } else {
                     m.blas_policy.threaded.clone()
@@ -469,16 +469,16 @@ impl<'a> Concretizer<'a> {
                     },
                 )
             }
-            id => profile
+            BlasRequest::Named(id) => profile
                 .blas
                 .iter()
-                .filter(|b| b.id() == id || (b.provider == id))
+                .filter(|b| b.id() == *id || (b.provider == *id))
                 .collect(),
         }
     }
 
     /// Links the variant against `b`, the library request `req` took on this machine.
-    fn use_blas(&mut self, req: &str, b: &BlasRecord) {
+    fn use_blas(&mut self, req: &BlasRequest, b: &BlasRecord) {
         let r = self.r;
         let choice: Option<BlasChoice> = self.reg.blas(&b.id());
         if let (Some(choice), Some(abstract_choice)) = (&choice, &r.blas) {
@@ -508,7 +508,12 @@ impl<'a> Concretizer<'a> {
 
     /// The machine's build `choice` stands for the abstract value's `abstract_choice`, which
     /// resolution linked: warn, and re-link against what is here.
-    fn relink_blas(&mut self, req: &str, choice: &BlasChoice, abstract_choice: &BlasChoice) {
+    fn relink_blas(
+        &mut self,
+        req: &BlasRequest,
+        choice: &BlasChoice,
+        abstract_choice: &BlasChoice,
+    ) {
         let r = self.r;
         let absent = !self.profile.blas.iter().any(|b| {
             b.provider == abstract_choice.provider && b.build == abstract_choice.build.name
@@ -546,7 +551,7 @@ impl<'a> Concretizer<'a> {
 
     /// No library fits request `req`: the reason, naming the `near` ones that are there but
     /// do not fit, so the user knows what to install.
-    fn no_blas(&mut self, req: &str, near: &[&BlasRecord]) {
+    fn no_blas(&mut self, req: &BlasRequest, near: &[&BlasRecord]) {
         let width = self.r.int_width;
         let ilp = if width == IntWidth::Ilp64 {
             " ILP64"
@@ -554,8 +559,8 @@ impl<'a> Concretizer<'a> {
             ""
         };
         let mut what = match req {
-            "threaded" => format!("no threaded{ilp} BLAS found"),
-            "sequential" => format!("no sequential{ilp} BLAS found"),
+            BlasRequest::Threaded => format!("no threaded{ilp} BLAS found"),
+            BlasRequest::Sequential => format!("no sequential{ilp} BLAS found"),
             id if ilp.is_empty() => format!("BLAS {id} not found"),
             id => format!("no ILP64 build of BLAS {id} found (int = ilp64)"),
         };

@@ -33,7 +33,7 @@ pub use concrete::{concretize, ChosenCompiler, ConcreteMpi, ConcreteVariant, Mpi
 pub use diag::{Diagnostic, Diagnostics, Source};
 pub use driver::Driver;
 pub use expand::{Combo, Combos};
-pub use matrix::{CompilerSpec, Matrix, TestSettings};
+pub use matrix::{BlasRequest, CompilerSpec, Matrix, TestSettings};
 pub use mpi::MpiImpl;
 pub use packages::Packages;
 pub use profile::{

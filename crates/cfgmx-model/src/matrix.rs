@@ -46,6 +46,61 @@ pub use crate::toolchain::build_modes;
 /// Abstract BLAS values.
 pub const BLAS_ABSTRACT: &[&str] = &["sequential", "threaded", "none"];
 
+/// What a `blas` value asks for: no BLAS, the matrix's policy's choice of a sequential or
+/// threaded build, or a provider (`openblas`) or build (`openblas-openmp`) by name. Shown and
+/// serialised as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlasRequest {
+    None,
+    Sequential,
+    Threaded,
+    Named(String),
+}
+
+impl BlasRequest {
+    pub fn parse(value: &str) -> BlasRequest {
+        match value {
+            "none" => BlasRequest::None,
+            "sequential" => BlasRequest::Sequential,
+            "threaded" => BlasRequest::Threaded,
+            id => BlasRequest::Named(id.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            BlasRequest::None => "none",
+            BlasRequest::Sequential => "sequential",
+            BlasRequest::Threaded => "threaded",
+            BlasRequest::Named(id) => id,
+        }
+    }
+
+    /// `sequential` or `threaded`: the build is the matrix's BLAS policy's choice.
+    pub fn by_policy(&self) -> bool {
+        matches!(self, BlasRequest::Sequential | BlasRequest::Threaded)
+    }
+}
+
+impl std::fmt::Display for BlasRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for BlasRequest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A request compares with a BLAS id as the value it was written as.
+impl PartialEq<String> for BlasRequest {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
 /// A scalar matrix value as written: string, integer or boolean (GitHub allows all three).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Scalar {

@@ -10,7 +10,8 @@ use crate::diag::Diagnostic;
 use crate::expand::Combo;
 use crate::hash::{canonical_json, push_json_bytes, sha256_hex, SpecHasher};
 use crate::matrix::{
-    CompilerSpec, Contribution, Matrix, TestSettings, BLAS, BUILD, COMPILER, INT, MPI, OPENMP,
+    BlasRequest, CompilerSpec, Contribution, Matrix, TestSettings, BLAS, BUILD, COMPILER, INT, MPI,
+    OPENMP,
 };
 use crate::profile::IntWidth;
 use crate::provider::{BlasChoice, Threading};
@@ -147,7 +148,7 @@ pub struct Resolved {
     pub blas: Option<BlasChoice>,
     /// The abstract BLAS value (`threaded`) or the concrete id as written.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub blas_request: Option<String>,
+    pub blas_request: Option<BlasRequest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build: Option<String>,
     /// Facets applied, in order (`always`, `debug`, `openmp`, ...).
@@ -359,8 +360,8 @@ impl<'a> Resolver<'a> {
         };
         let mut rs = Resolving::new(m, tc, ftc);
 
-        let blas_request = get(BLAS).map(str::to_string);
-        let (blas, int_width) = rs.blas(reg, get(BLAS), get(INT));
+        let blas_request = get(BLAS).map(BlasRequest::parse);
+        let (blas, int_width) = rs.blas(reg, blas_request.as_ref(), get(INT));
         let project_openmp = get(OPENMP);
         let mpi = mpi_spec(m, reg, get(MPI))?;
         let build = get(BUILD).map(str::to_string);
@@ -520,7 +521,7 @@ impl<'a> Resolving<'a> {
     fn blas(
         &mut self,
         reg: &Registry,
-        blas: Option<&str>,
+        blas: Option<&BlasRequest>,
         int: Option<&str>,
     ) -> (Option<BlasChoice>, IntWidth) {
         let m = self.m;
@@ -529,25 +530,25 @@ impl<'a> Resolving<'a> {
             _ => IntWidth::Lp64,
         };
         let choice = match blas {
-            None | Some("none") => None,
-            Some("sequential") => pick_blas(
+            None | Some(BlasRequest::None) => None,
+            Some(BlasRequest::Sequential) => pick_blas(
                 reg,
                 &m.blas_policy.prefer,
                 &[Threading::Sequential],
                 None,
                 asked_width,
             ),
-            Some("threaded") => pick_blas(
+            Some(BlasRequest::Threaded) => pick_blas(
                 reg,
                 &m.blas_policy.prefer,
                 &m.blas_policy.threaded,
                 self.tc.openmp_runtime(),
                 asked_width,
             ),
-            Some(id) => reg.blas(id),
+            Some(BlasRequest::Named(id)) => reg.blas(id),
         };
         if let (Some(req), None) = (blas, &choice) {
-            if req != "none" {
+            if *req != BlasRequest::None {
                 self.warnings
                     .push(format!("no BLAS provider has a {req} build"));
             }
@@ -559,7 +560,7 @@ impl<'a> Resolving<'a> {
             (Some(_), Some(IntWidth::Ilp64)) => {
                 self.warnings.push(format!(
                     "BLAS {} is ILP64 but the variant is `int = \"lp64\"`: no library fits",
-                    blas.unwrap_or_default()
+                    blas.map(BlasRequest::as_str).unwrap_or_default()
                 ));
                 IntWidth::Lp64
             }
@@ -838,7 +839,7 @@ impl<'a> Resolving<'a> {
             "fortran_toolchain": r.fortran_family.as_ref().map(|_| toolchain_part(&self.ftc)),
             "facets": self.facet_sources,
             "blas": r.blas.as_ref().map(|b| serde_json::json!({"id": b.id, "provider": b.provider, "build": b.build, "pkgconfig": b.pkgconfig})),
-            "blas_policy": if matches!(r.blas_request.as_deref(), Some("sequential" | "threaded")) { serde_json::to_value(&m.blas_policy).unwrap_or_default() } else { serde_json::Value::Null },
+            "blas_policy": if r.blas_request.as_ref().is_some_and(BlasRequest::by_policy) { serde_json::to_value(&m.blas_policy).unwrap_or_default() } else { serde_json::Value::Null },
             "languages": m.languages,
             "threads": m.threads,
             "matrix_env": m.env,
