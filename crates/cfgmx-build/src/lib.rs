@@ -26,7 +26,7 @@ pub mod store;
 use budget::Budget;
 use cfgmx_model::Point;
 use job::Job;
-use report::{RunReport, Status, StepResult, StepStatus, VariantResult};
+use report::{RunReport, Status, Step, StepResult, StepStatus, VariantResult};
 use runner::{StepContext, System};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -553,7 +553,7 @@ impl<'a> Scheduler<'a> {
                 r.reason = Some(INTERRUPTED_WHY.into());
                 r.failed_step = None;
                 r.steps.retain(|s| s.status == StepStatus::Passed);
-                if r.steps.iter().any(|s| s.step == "build") {
+                if r.steps.iter().any(|s| s.step == Step::Build) {
                     let _ = self.store.save(&key, &r);
                 }
                 self.push(r);
@@ -1084,7 +1084,7 @@ impl Scheduler<'_> {
         // that build is current (same sources, config and tools), so it is not done again.
         let reused = steps.last().is_some_and(|c| c.command == runner::REUSED);
         let built_before = resume
-            .and_then(|r| r.step("build"))
+            .and_then(|r| r.step(Step::Build.as_str()))
             .filter(|b| reused && b.status == StepStatus::Passed && python.is_none());
         let mut blas_linked = Vec::new();
         let mut wheel = None;
@@ -1195,10 +1195,10 @@ impl Scheduler<'_> {
             threads = Some(runner::point_threads(job, p.as_ref()));
             steps.push(t);
         }
-        for name in ["configure", "build", "test"] {
+        for name in Step::ALL {
             if !steps.iter().any(|s| s.step == name) {
                 steps.push(StepResult {
-                    step: name.into(),
+                    step: name,
                     status: StepStatus::NotRun,
                     command: String::new(),
                     exit_code: None,
@@ -1224,7 +1224,7 @@ impl Scheduler<'_> {
                 Status::Failed
             } else if steps
                 .iter()
-                .any(|s| s.step == "test" && s.status == StepStatus::NoTests)
+                .any(|s| s.step == Step::Test && s.status == StepStatus::NoTests)
             {
                 Status::NoTests
             } else {

@@ -18,10 +18,62 @@ pub enum StepStatus {
     NotRun,
 }
 
+/// A variant's steps, in the order they run; recorded and shown by their lowercase names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    Configure,
+    Build,
+    Test,
+}
+
+impl Step {
+    /// Every step, in the order they run.
+    pub const ALL: [Step; 3] = [Step::Configure, Step::Build, Step::Test];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Configure => "configure",
+            Step::Build => "build",
+            Step::Test => "test",
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Step {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Step, String> {
+        Step::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| format!("unknown step `{name}` (configure, build or test)"))
+    }
+}
+
+/// A step compares with its name, as reports and records spell it.
+impl PartialEq<str> for Step {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Step {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One step: configure, build or test.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepResult {
-    pub step: String,
+    pub step: Step,
     pub status: StepStatus,
     /// The command line run.
     pub command: String,
@@ -175,7 +227,7 @@ pub struct VariantResult {
 
 impl VariantResult {
     pub fn step(&self, name: &str) -> Option<&StepResult> {
-        self.steps.iter().find(|s| s.step == name)
+        self.steps.iter().find(|s| s.step == *name)
     }
 
     /// The variant's name, with its runtime point when it has one: `gcc-debug [threads=2]`.
@@ -245,7 +297,7 @@ impl VariantResult {
         let Some(s) = self.steps.iter().find(|s| s.status == StepStatus::Failed) else {
             return;
         };
-        self.failed_step = Some(s.step.clone());
+        self.failed_step = Some(s.step.to_string());
         if self.reason.is_none() {
             let key = s
                 .message
@@ -316,7 +368,7 @@ fn junit_suite(v: &VariantResult) -> quick_junit::TestSuite {
         suite.add_test_case(tc);
     }
     for s in &v.steps {
-        if s.step == "test" && !v.tests.is_empty() {
+        if s.step == Step::Test && !v.tests.is_empty() {
             let any_failed = v.tests.iter().any(|t| t.status == TestStatus::Failed);
             for t in &v.tests {
                 suite.add_test_case(junit_test_case(v, s, t, cached.as_deref()));
@@ -383,7 +435,7 @@ fn junit_step_case(
             match v
                 .reason
                 .as_deref()
-                .filter(|_| v.failed_step.as_deref() == Some(&s.step))
+                .filter(|_| v.failed_step.as_deref() == Some(s.step.as_str()))
             {
                 Some(key) => st.set_message(format!("{} failed: {key} (log: {})", s.step, s.log)),
                 None => st.set_message(format!("{} failed (log: {})", s.step, s.log)),
@@ -404,7 +456,7 @@ fn junit_step_case(
             st
         }
     };
-    let mut tc = TestCase::new(s.step.clone(), st);
+    let mut tc = TestCase::new(s.step.as_str(), st);
     if let Some(c) = cached {
         tc.set_system_out(c.to_string());
     }
@@ -923,7 +975,7 @@ mod tests {
 
     fn step(name: &str, status: StepStatus) -> StepResult {
         StepResult {
-            step: name.into(),
+            step: name.parse().unwrap(),
             status,
             command: String::new(),
             exit_code: Some(0),

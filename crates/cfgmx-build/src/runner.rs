@@ -3,7 +3,7 @@
 
 use crate::budget::Budget;
 use crate::job::Job;
-use crate::report::{StepResult, StepStatus, TestCaseResult, TestStatus};
+use crate::report::{Step, StepResult, StepStatus, TestCaseResult, TestStatus};
 use cfgmx_exec::Cmd;
 use cfgmx_model::Point;
 use std::path::{Path, PathBuf};
@@ -184,17 +184,17 @@ const TEST_OUTPUT_LINES: usize = 10;
 
 pub(crate) fn finish(
     ctx: &StepContext,
-    step: &str,
+    step: Step,
     o: &cfgmx_exec::Outcome,
     cores: usize,
 ) -> StepResult {
-    finish_logged(ctx, step, &ctx.log(step), o, cores)
+    finish_logged(ctx, step, &ctx.log(step.as_str()), o, cores)
 }
 
 /// [`finish`] for a step whose log is not named after it (a runtime point's test).
 pub(crate) fn finish_logged(
     ctx: &StepContext,
-    step: &str,
+    step: Step,
     log: &Path,
     o: &cfgmx_exec::Outcome,
     cores: usize,
@@ -202,7 +202,7 @@ pub(crate) fn finish_logged(
     let log = log.to_path_buf();
     let ok = o.success();
     StepResult {
-        step: step.into(),
+        step,
         status: if ok {
             StepStatus::Passed
         } else {
@@ -236,7 +236,7 @@ fn disk_full(dir: &Path) -> String {
 
 /// The key line (see [`crate::keyline`]), the verdict and the log lines that say why a step
 /// failed: errors first, else the tail.
-fn why(step: &str, o: &cfgmx_exec::Outcome, log: &Path) -> String {
+fn why(step: Step, o: &cfgmx_exec::Outcome, log: &Path) -> String {
     let text = cfgmx_fs::read_to_string(log, cfgmx_fs::MAX_OWN_BYTES).unwrap_or_default();
     let key = if o.timed_out {
         Some(format!(
@@ -245,9 +245,9 @@ fn why(step: &str, o: &cfgmx_exec::Outcome, log: &Path) -> String {
         ))
     } else {
         match step {
-            "configure" => crate::keyline::configure(&text),
-            "build" => crate::keyline::build(&text),
-            _ => None,
+            Step::Configure => crate::keyline::configure(&text),
+            Step::Build => crate::keyline::build(&text),
+            Step::Test => None,
         }
     };
     let lines: Vec<&str> = text.lines().collect();
@@ -386,7 +386,7 @@ pub(crate) fn run_configure(
     if o.success() {
         let _ = crate::store::write_atomic(stamp, stamp_text.as_bytes());
     }
-    finish(ctx, "configure", &o, n)
+    finish(ctx, Step::Configure, &o, n)
 }
 
 /// The command of a configure step that found its build dir configured and current.
@@ -395,7 +395,7 @@ pub const REUSED: &str = "(build dir reused)";
 /// The result of a configure step that found its build dir (or venv) configured and current.
 pub fn reused_configure(log: String) -> StepResult {
     StepResult {
-        step: "configure".into(),
+        step: Step::Configure,
         status: StepStatus::Passed,
         command: REUSED.into(),
         exit_code: Some(0),
@@ -415,7 +415,7 @@ pub fn build(ctx: &StepContext) -> StepResult {
     let log = ctx.log("build");
     let held = match ctx.budget.take(ctx.budget.share()) {
         Ok(h) => h,
-        Err(e) => return io_failure(ctx, "build", &log, e),
+        Err(e) => return io_failure(ctx, Step::Build, &log, e),
     };
     let k = held.count();
     let bdir = ctx.build_dir();
@@ -447,7 +447,7 @@ pub fn build(ctx: &StepContext) -> StepResult {
         drop(held);
         match ctx.budget.take(1) {
             Ok(h) => h,
-            Err(e) => return io_failure(ctx, "build", &log, e),
+            Err(e) => return io_failure(ctx, Step::Build, &log, e),
         }
     } else {
         held
@@ -455,7 +455,7 @@ pub fn build(ctx: &StepContext) -> StepResult {
     header(&log, &cmd);
     let o = cmd.logged(&log);
     drop(held);
-    finish(ctx, "build", &o, k)
+    finish(ctx, Step::Build, &o, k)
 }
 
 /// The BLAS files the variant's built files really load, by real path, as the dynamic loader
@@ -898,7 +898,7 @@ fn nothing_selected(ctx: &StepContext, log: &Path) -> (StepResult, TestCounts) {
     }
     let _ = std::fs::write(log, format!("{message}\n"));
     let r = StepResult {
-        step: "test".into(),
+        step: Step::Test,
         status: StepStatus::NoTests,
         command: "(no test selected)".into(),
         exit_code: Some(0),
@@ -1058,7 +1058,7 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
     let selection = match selection {
         Ok(Some(args)) => args,
         Ok(None) => return nothing_selected(ctx, &log),
-        Err(e) => return (io_failure(ctx, "test", &log, e), TestCounts::default()),
+        Err(e) => return (io_failure(ctx, Step::Test, &log, e), TestCounts::default()),
     };
     let widest = widest_test(ctx, &bdir);
     let counted = ctx.job.threaded || point.and_then(Point::threads).is_some();
@@ -1069,7 +1069,7 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
     };
     let held = match held {
         Ok(h) => h,
-        Err(e) => return (io_failure(ctx, "test", &log, e), TestCounts::default()),
+        Err(e) => return (io_failure(ctx, Step::Test, &log, e), TestCounts::default()),
     };
     let k = held.count();
     // ctest counts a test's PROCESSORS against `-j`: with one slot per `threads` cores, the
@@ -1097,7 +1097,7 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
     drop(held);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let counts = read_test_results(ctx, &text, &results);
-    let mut r = finish_logged(ctx, "test", &log, &o, k);
+    let mut r = finish_logged(ctx, Step::Test, &log, &o, k);
     test_verdict(ctx, &mut r, &counts, o.timed_out);
     (r, counts)
 }
@@ -1249,12 +1249,12 @@ fn test_verdict(ctx: &StepContext, r: &mut StepResult, counts: &TestCounts, time
 
 pub(crate) fn io_failure(
     ctx: &StepContext,
-    step: &str,
+    step: Step,
     log: &Path,
     e: std::io::Error,
 ) -> StepResult {
     StepResult {
-        step: step.into(),
+        step,
         status: StepStatus::Failed,
         command: String::new(),
         exit_code: None,
