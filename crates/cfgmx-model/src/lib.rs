@@ -41,7 +41,7 @@ pub use profile::{
     ProbeStatus, Profile, Provided,
 };
 pub use proof::{LinkTest, Proof};
-pub use provider::{BlasChoice, Build, Decoration, Provider, Threading};
+pub use provider::{BlasChoice, Build, Decoration, DefaultThreads, Provider, Threading};
 pub use registry::Registry;
 pub use resolve::{Axes, FlagSet, MpiSpec, Resolver, Variant};
 pub use runtime::{Point, Runtime};

@@ -210,6 +210,42 @@ pub struct Provider {
     pub origin: String,
 }
 
+/// How many threads a build runs when no variable sets the count: one per CPU, or a fixed
+/// number. Serialised as the data file spells it (`"ncpu"`, `"1"`), so spec hashes stay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultThreads {
+    Ncpu,
+    Count(u32),
+}
+
+impl DefaultThreads {
+    /// `"ncpu"` or a positive whole number without leading zeros; `None` for anything else.
+    pub fn parse(t: &str) -> Option<DefaultThreads> {
+        if t == "ncpu" {
+            return Some(DefaultThreads::Ncpu);
+        }
+        let count = !t.is_empty() && !t.starts_with('0') && t.chars().all(|c| c.is_ascii_digit());
+        count
+            .then(|| t.parse().ok().map(DefaultThreads::Count))
+            .flatten()
+    }
+}
+
+impl std::fmt::Display for DefaultThreads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DefaultThreads::Ncpu => f.write_str("ncpu"),
+            DefaultThreads::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Serialize for DefaultThreads {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// One build of a provider; what a concrete BLAS value names.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Build {
@@ -221,7 +257,7 @@ pub struct Build {
     pub openmp_runtime: Option<String>,
     pub thread_vars: Vec<String>,
     pub ignored_vars: Vec<String>,
-    pub default_threads: Option<String>,
+    pub default_threads: Option<DefaultThreads>,
     pub lib_dirs: Vec<String>,
     /// Left out when LP64, so the spec hashes of every LP64 build stay as they were.
     #[serde(skip_serializing_if = "IntWidth::is_lp64")]
@@ -252,11 +288,7 @@ fn check_build(src: &Source, b: &RawBuild, eager: bool, errs: &mut Vec<Diagnosti
     // The probe and resolution take this as the thread count a variant runs with.
     if let Some(d) = &b.default_threads {
         let t = d.get_ref();
-        let count = !t.is_empty()
-            && !t.starts_with('0')
-            && t.chars().all(|c| c.is_ascii_digit())
-            && t.parse::<u32>().is_ok();
-        if t != "ncpu" && !count {
+        if DefaultThreads::parse(t).is_none() {
             errs.push(
                 Diagnostic::at(
                     src,
@@ -416,7 +448,10 @@ impl Provider {
                 openmp_runtime: b.openmp_runtime.map(Spanned::into_inner),
                 thread_vars: unspan(b.thread_vars),
                 ignored_vars: unspan(b.ignored_vars),
-                default_threads: b.default_threads.map(Spanned::into_inner),
+                // An invalid value is an error above, so the file is refused.
+                default_threads: b
+                    .default_threads
+                    .and_then(|d| DefaultThreads::parse(d.get_ref())),
                 lib_dirs: unspan(b.lib_dirs),
                 int_width: b.int_width,
                 notes: b.notes,
