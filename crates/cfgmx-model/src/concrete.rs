@@ -579,7 +579,7 @@ impl<'a> Concretizer<'a> {
                     format!(
                         "{} is {w} with decorated symbols ({})",
                         b.path,
-                        crate::proof::blas_symbol(b, "dgemm")
+                        b.symbol("dgemm")
                     )
                 }
             })

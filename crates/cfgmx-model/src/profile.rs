@@ -241,6 +241,12 @@ impl IntWidth {
 }
 
 impl BlasRecord {
+    /// The name under which the library exports the Fortran-interface BLAS routine `routine`
+    /// (`<symbol_prefix><routine>_<symbol_suffix>`, as the probe asked the library).
+    pub fn symbol(&self, routine: &str) -> String {
+        format!("{}{routine}_{}", self.symbol_prefix, self.symbol_suffix)
+    }
+
     /// The concrete BLAS value this record is (`openblas-openmp`): see [`crate::provider::blas_id`].
     pub fn id(&self) -> String {
         crate::provider::blas_id(&self.provider, &self.build)
