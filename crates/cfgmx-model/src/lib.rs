@@ -26,6 +26,7 @@ pub mod provider;
 pub mod registry;
 pub mod resolve;
 pub mod runtime;
+mod scalar;
 pub mod toolchain;
 pub mod version;
 

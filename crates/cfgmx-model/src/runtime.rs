@@ -13,9 +13,9 @@
 //! and, once the core budget is known ([`Runtime::check_cores`]), one above it.
 
 use crate::diag::{Diagnostic, Diagnostics, Source};
-use crate::matrix::Scalar;
 use crate::names::valid_env_name;
 use crate::registry::Registry;
+use crate::scalar::Scalar;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
