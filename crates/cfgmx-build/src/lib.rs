@@ -22,6 +22,7 @@ pub mod python;
 pub mod report;
 pub mod runner;
 pub mod store;
+mod testcase;
 
 use budget::Budget;
 use cfgmx_model::Point;

@@ -3,6 +3,7 @@
 //! project ran) and a self-contained HTML grid compiler x blas x build coloured by result.
 //! Pure: they return strings; the CLI writes them.
 
+pub use crate::testcase::{TestCaseResult, TestStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -90,28 +91,6 @@ pub struct StepResult {
     /// The step was ended by `--step-timeout` (its status is `failed`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub timed_out: bool,
-}
-
-/// How one of the project's own tests ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TestStatus {
-    Passed,
-    Failed,
-    /// Skipped or disabled by the project (ctest's SKIP_RETURN_CODE, DISABLED; Meson's SKIP):
-    /// it did not run, so it proves nothing.
-    Skipped,
-}
-
-/// One of the project's tests, as the test driver reported it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TestCaseResult {
-    pub name: String,
-    pub status: TestStatus,
-    pub time_s: f64,
-    /// A failed test's own output, its last lines: what it said about why.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
 }
 
 /// The variant's overall status.
