@@ -11,11 +11,13 @@
 //! Everything here is a pure function of its inputs, so the same inputs give byte-identical
 //! variants and hashes on every machine.
 
+pub mod builtin;
 pub mod concrete;
 pub mod diag;
 pub mod driver;
 pub mod expand;
 pub mod hash;
+pub mod language;
 pub mod matrix;
 pub mod mpi;
 pub mod names;

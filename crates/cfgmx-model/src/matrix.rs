@@ -992,7 +992,7 @@ impl Validator<'_> {
         // Each of these is pasted into link lines, CMake caches, Meson files and
         // scripts; a separator or shell character would change what they say.
         for l in &rc.libs {
-            if !crate::toolchain::valid_lib(l.get_ref()) {
+            if !crate::names::valid_lib(l.get_ref()) {
                 self.err(
                     l.span(),
                     format!("invalid library {:?}", l.get_ref()),
@@ -1002,7 +1002,7 @@ impl Validator<'_> {
         }
         let flags = rc.cflags.iter().chain(&rc.cxxflags).chain(&rc.fflags);
         for f in flags.chain(&rc.ldflags) {
-            if !crate::toolchain::flag_ok(f.get_ref()) {
+            if !crate::names::flag_ok(f.get_ref()) {
                 self.err(
                     f.span(),
                     format!("invalid flag {:?}", f.get_ref()),
@@ -1149,7 +1149,7 @@ impl Validator<'_> {
         let repeat_until_fail = count(&t.repeat_until_fail, "repeat_until_fail", "a run count");
         let args = t.args.as_ref().map(|v| {
             for a in v {
-                if !crate::toolchain::flag_ok(a.get_ref()) {
+                if !crate::names::flag_ok(a.get_ref()) {
                     self.err(
                         a.span(),
                         format!("invalid test argument {:?}", a.get_ref()),

@@ -247,7 +247,7 @@ fn wrapper_names(src: &Source, v: &[Spanned<String>], errs: &mut Vec<Diagnostic>
         let s = n.get_ref();
         // Looked up on PATH and written into scripts and CMake files: a shell
         // character (`mpi;cc`) would be run, not found.
-        if !crate::toolchain::valid_file_name(s) {
+        if !crate::names::valid_file_name(s) {
             errs.push(
                 Diagnostic::at(src, n.span(), format!("invalid wrapper name {s:?}"))
                     .expected("a file name, without `/`, spaces or shell characters"),
@@ -264,7 +264,7 @@ fn check_names(src: &Source, raw: &RawMpi, errs: &mut Vec<Diagnostic>) {
         ("launcher", &raw.launchers),
     ] {
         for n in list {
-            if !crate::toolchain::valid_file_name(n.get_ref()) {
+            if !crate::names::valid_file_name(n.get_ref()) {
                 errs.push(
                     Diagnostic::at(
                         src,
@@ -302,7 +302,7 @@ fn rule(
     p: &Spanned<String>,
     errs: &mut Vec<Diagnostic>,
 ) -> Option<Rule> {
-    crate::toolchain::compile_regex(src, p, errs).map(|re| Rule {
+    crate::names::compile_regex(src, p, errs).map(|re| Rule {
         tool,
         args,
         pattern: p.get_ref().clone(),
@@ -353,7 +353,7 @@ fn compiler_query(src: &Source, c: RawCompiler, errs: &mut Vec<Diagnostic>) -> C
 /// `[library]`: the library's link names and the pattern its version is read with.
 fn library(src: &Source, l: &RawLibrary, errs: &mut Vec<Diagnostic>) -> Option<Library> {
     for n in &l.names {
-        if !crate::toolchain::valid_file_name(n.get_ref()) || n.get_ref().is_empty() {
+        if !crate::names::valid_file_name(n.get_ref()) || n.get_ref().is_empty() {
             errs.push(
                 Diagnostic::at(
                     src,
@@ -382,7 +382,7 @@ fn launch(src: &Source, l: RawLaunch, errs: &mut Vec<Diagnostic>) -> Launch {
         errs.extend(crate::names::env_name_error(src, n));
     }
     let flag = match l.flag {
-        Some(f) if !crate::toolchain::flag_ok(f.get_ref()) || !f.get_ref().starts_with('-') => {
+        Some(f) if !crate::names::flag_ok(f.get_ref()) || !f.get_ref().starts_with('-') => {
             errs.push(
                 Diagnostic::at(
                     src,
@@ -411,7 +411,7 @@ impl MpiImpl {
         let mut errs = Vec::new();
         let packages = raw.packages.clone().check(src, &mut errs);
         let name = raw.name.get_ref().clone();
-        if !crate::toolchain::valid_ident(&name) {
+        if !crate::names::valid_ident(&name) {
             errs.push(
                 Diagnostic::at(
                     src,

@@ -6,7 +6,6 @@
 //! (`openblas-openmp`, `mkl-sequential`).
 
 use crate::diag::{Diagnostic, Diagnostics, Source};
-use crate::profile::IntWidth;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use toml::Spanned;
@@ -246,6 +245,21 @@ impl Serialize for DefaultThreads {
     }
 }
 
+/// LP64 (32-bit BLAS integers) or ILP64 (64-bit).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum IntWidth {
+    #[default]
+    Lp64,
+    Ilp64,
+}
+
+impl IntWidth {
+    pub fn is_lp64(&self) -> bool {
+        *self == IntWidth::Lp64
+    }
+}
+
 /// One build of a provider; what a concrete BLAS value names.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Build {
@@ -300,11 +314,11 @@ fn check_build(src: &Source, b: &RawBuild, eager: bool, errs: &mut Vec<Diagnosti
         }
     }
     for f in &b.link {
-        crate::toolchain::check_flag(src, f, errs);
+        crate::names::check_flag(src, f, errs);
     }
     // A directory name searched under each library directory, never a path out of it.
     for d in &b.lib_dirs {
-        if !crate::toolchain::valid_file_name(d.get_ref()) {
+        if !crate::names::valid_file_name(d.get_ref()) {
             errs.push(
                 Diagnostic::at(
                     src,
@@ -323,7 +337,7 @@ fn check_build(src: &Source, b: &RawBuild, eager: bool, errs: &mut Vec<Diagnosti
             crate::toolchain::check_runtime(src, rt, errs);
         }
         for l in &b.libs {
-            crate::toolchain::check_lib(src, l, errs);
+            crate::names::check_lib(src, l, errs);
         }
     }
     if b.threading == Threading::Openmp && b.openmp_runtime.is_none() {
@@ -387,7 +401,7 @@ impl Provider {
         let raw: RawProvider = crate::diag::parse_toml(src)?;
         let mut errs = Vec::new();
         let name = raw.name.get_ref().clone();
-        if !crate::toolchain::valid_ident(&name) {
+        if !crate::names::valid_ident(&name) {
             errs.push(
                 Diagnostic::at(
                     src,
@@ -413,7 +427,7 @@ impl Provider {
             .iter()
             .chain(raw.builds.iter().flat_map(|b| &b.cmake_vendor));
         for v in vendors {
-            crate::toolchain::check_word(
+            crate::names::check_word(
                 src,
                 v,
                 "CMake BLAS vendor",
@@ -422,7 +436,7 @@ impl Provider {
             );
         }
         if let Some(p) = &raw.pkgconfig {
-            crate::toolchain::check_word(src, p, "pkg-config name", "`openblas`", &mut errs);
+            crate::names::check_word(src, p, "pkg-config name", "`openblas`", &mut errs);
         }
         for b in raw.builds {
             let bname = b.name.get_ref().clone();

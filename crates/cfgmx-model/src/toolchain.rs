@@ -7,33 +7,16 @@
 //! differs. Adding a compiler is adding a file; no code path is family-specific.
 
 use crate::diag::{Diagnostic, Diagnostics, Source};
+pub use crate::language::Language;
+use crate::names::{
+    check_flag, check_lib, check_word, compile_regex, valid_file_name, valid_ident,
+};
 use crate::version::{Version, VersionRange};
 use indexmap::IndexMap;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use toml::Spanned;
-
-/// A source language cfgmx knows how to drive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    C,
-    Cxx,
-    Fortran,
-}
-
-impl Language {
-    pub const ALL: [Language; 3] = [Language::C, Language::Cxx, Language::Fortran];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::C => "c",
-            Language::Cxx => "cxx",
-            Language::Fortran => "fortran",
-        }
-    }
-}
 
 /// The descriptor as written in TOML (parsed with spans for error reporting).
 #[derive(Debug, Clone, Deserialize)]
@@ -724,7 +707,7 @@ fn defaults() -> &'static Defaults {
     D.get_or_init(|| {
         let src = Source::new(
             "builtin:toolchains/base/defaults.toml",
-            crate::registry::builtin_toolchain_defaults(),
+            crate::builtin::builtin_toolchain_defaults(),
         );
         let raw: RawDefaults =
             crate::diag::parse_toml(&src).expect("embedded toolchain defaults parse");
@@ -784,53 +767,38 @@ fn whole_match(suffix: &Option<Pattern>, rest: &str) -> bool {
         .is_some_and(|m| m.start() == 0 && m.end() == rest.len())
 }
 
-pub(crate) fn compile_regex(
-    src: &Source,
-    s: &Spanned<String>,
-    errs: &mut Vec<Diagnostic>,
-) -> Option<Regex> {
-    match Regex::new(s.get_ref()) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            let first = e
-                .to_string()
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            errs.push(
-                Diagnostic::at(
-                    src,
-                    s.span(),
-                    format!("invalid regular expression: {first}"),
-                )
-                .expected("a Rust `regex` pattern"),
-            );
-            None
-        }
-    }
-}
-
 fn unspan(v: Vec<Spanned<String>>) -> Vec<String> {
     v.into_iter().map(Spanned::into_inner).collect()
 }
 
-/// A file name that names itself only: no directory, nothing a shell or CMake reads specially.
-pub(crate) fn valid_file_name(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && !s.starts_with('-')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
+/// The OpenMP runtimes cfgmx knows: every `runtime` the builtin toolchain descriptors name, in
+/// file order. A user's descriptor or provider may only name these; the list grows by adding
+/// a builtin descriptor, never by editing Rust.
+pub fn openmp_runtimes() -> &'static [String] {
+    static RUNTIMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    RUNTIMES.get_or_init(|| {
+        let mut out: Vec<String> = Vec::new();
+        for (f, t) in crate::builtin::builtin_toolchain_files() {
+            // Builtin sources skip the runtime check, so this does not recurse.
+            let tc = Toolchain::parse(&Source::new(format!("builtin:toolchains/{f}"), *t))
+                .expect("embedded toolchain descriptors are valid");
+            for c in tc.facets.values().flatten() {
+                if let Some(rt) = &c.runtime {
+                    if !out.contains(rt) {
+                        out.push(rt.clone());
+                    }
+                }
+            }
+        }
+        out
+    })
 }
 
-/// An OpenMP runtime must be one the builtin data knows (`registry::openmp_runtimes`): the
+/// An OpenMP runtime must be one the builtin data knows ([`openmp_runtimes`]): the
 /// probe, proofs and BLAS matching compare runtimes by name, so a misspelt one would never
 /// match anything and every variant using it would fail far from its cause.
 pub(crate) fn check_runtime(src: &Source, rt: &Spanned<String>, errs: &mut Vec<Diagnostic>) {
-    let known = crate::registry::openmp_runtimes();
+    let known = openmp_runtimes();
     if !known.iter().any(|k| k == rt.get_ref()) {
         errs.push(
             Diagnostic::at(
@@ -841,73 +809,6 @@ pub(crate) fn check_runtime(src: &Source, rt: &Spanned<String>, errs: &mut Vec<D
             .expected(format!("one of {}", known.join(", "))),
         );
     }
-}
-
-/// A library to link: a link name (`-l` + it) or an absolute path to the file. Both go into
-/// link lines, CMake lists and shell scripts, so nothing else gets through.
-pub(crate) fn check_lib(src: &Source, l: &Spanned<String>, errs: &mut Vec<Diagnostic>) {
-    let s = l.get_ref();
-    if !valid_lib(s) {
-        errs.push(
-            Diagnostic::at(src, l.span(), format!("invalid library {s:?}")).expected(
-                "a link name (`openblas`, `mkl_core`) or an absolute path (`/opt/x/libx.so`) \
-                     of letters, digits, `.`, `_`, `+`, `-`",
-            ),
-        );
-    }
-}
-
-/// A flag is one argument: an empty one, or one with spaces around it, reaches the compiler
-/// as a file name (`''`, `' -O2'`) and fails every build far from its cause. Other characters
-/// (line breaks included) are the generators' to quote or refuse per format.
-pub(crate) fn flag_ok(f: &str) -> bool {
-    !f.is_empty() && !f.starts_with(' ') && !f.ends_with(' ')
-}
-
-pub(crate) fn check_flag(src: &Source, f: &Spanned<String>, errs: &mut Vec<Diagnostic>) {
-    if !flag_ok(f.get_ref()) {
-        errs.push(
-            Diagnostic::at(src, f.span(), format!("invalid flag {:?}", f.get_ref()))
-                .expected("one non-empty argument, no space at either end"),
-        );
-    }
-}
-
-/// See `check_lib`.
-pub(crate) fn valid_lib(s: &str) -> bool {
-    match s.strip_prefix('/') {
-        Some(path) => path.split('/').all(valid_file_name),
-        None => {
-            valid_file_name(s) && s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        }
-    }
-}
-
-/// A name a build system reads as one word: letters, digits, `_`, `-`, `.`.
-pub(crate) fn check_word(
-    src: &Source,
-    w: &Spanned<String>,
-    what: &str,
-    example: &str,
-    errs: &mut Vec<Diagnostic>,
-) {
-    let s = w.get_ref();
-    let ok = s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+'));
-    if !ok {
-        errs.push(
-            Diagnostic::at(src, w.span(), format!("invalid {what} {s:?}")).expected(format!(
-                "one word of letters, digits, `_`, `-`, `.`, `+` ({example})"
-            )),
-        );
-    }
-}
-
-pub(crate) fn valid_ident(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 /// A shared handle: variants refer to descriptors without copying them.
