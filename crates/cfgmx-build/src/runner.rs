@@ -1098,7 +1098,7 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let counts = read_test_results(ctx, &text, &results);
     let mut r = finish_logged(ctx, Step::Test, &log, &o, k);
-    test_verdict(ctx, &mut r, &counts, o.timed_out);
+    test_verdict(ctx, &mut r, &counts, &o);
     (r, counts)
 }
 
@@ -1215,9 +1215,14 @@ fn read_test_results(ctx: &StepContext, text: &str, results: &TestResultFiles) -
 
 /// The test step's status and message from what the tests reported: the failing test's key
 /// line first, a failed test failing a driver that exited 0, no test counting as none.
-fn test_verdict(ctx: &StepContext, r: &mut StepResult, counts: &TestCounts, timed_out: bool) {
+fn test_verdict(
+    ctx: &StepContext,
+    r: &mut StepResult,
+    counts: &TestCounts,
+    o: &cfgmx_exec::Outcome,
+) {
     if let (StepStatus::Failed, false, Some(key)) =
-        (r.status, timed_out, crate::keyline::test(&counts.cases))
+        (r.status, o.timed_out, crate::keyline::test(&counts.cases))
     {
         // The failing test and its own words first (the disk-full line, when there is one,
         // stays above: it is the cause).

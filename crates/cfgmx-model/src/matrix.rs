@@ -529,7 +529,15 @@ impl Validator<'_> {
         let languages_declared = raw.languages.is_some();
         let languages = self.languages(raw.languages);
         let threads = self.threads(raw.threads);
-        let axes = self.axes(raw.axes, raw.include.is_empty() && raw.add.is_empty());
+        let axes_span = raw.axes.span();
+        let axes = self.axes(raw.axes);
+        if axes.is_empty() && raw.include.is_empty() && raw.add.is_empty() {
+            self.err(
+                axes_span,
+                "the matrix has no axes and no include entries",
+                "at least one axis under [axes]",
+            );
+        }
         let exclude = self.exclude(&raw.exclude, &axes);
         let include = self.include(&raw.include, &raw.add, &raw.values, &axes);
         let known = known_variables(&axes, &include);
@@ -633,10 +641,8 @@ impl Validator<'_> {
         }
     }
 
-    /// `[axes]`; `no_entries`: the file has no include and no add entry either, so no axes
-    /// leave it with no combination at all.
-    fn axes(&mut self, raw: Spanned<RawAxes>, no_entries: bool) -> Vec<Axis> {
-        let axes_span = raw.span();
+    /// `[axes]`.
+    fn axes(&mut self, raw: Spanned<RawAxes>) -> Vec<Axis> {
         let mut axes: Vec<Axis> = Vec::new();
         for (k, vals) in raw.into_inner() {
             let kname = k.get_ref().clone();
@@ -662,13 +668,6 @@ impl Validator<'_> {
                 span: k.span(),
                 value_spans,
             });
-        }
-        if axes.is_empty() && no_entries {
-            self.err(
-                axes_span,
-                "the matrix has no axes and no include entries",
-                "at least one axis under [axes]",
-            );
         }
         axes
     }
