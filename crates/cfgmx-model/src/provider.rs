@@ -5,7 +5,7 @@
 //! the ones it ignores. A concrete BLAS value in a matrix is `<provider>-<build>`
 //! (`openblas-openmp`, `mkl-sequential`).
 
-use crate::diag::{Diagnostic, Diagnostics, Source};
+use crate::diag::{Checks, Diagnostic, Diagnostics, Source};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use toml::Spanned;
@@ -285,7 +285,7 @@ pub struct Build {
 
 /// One `[[builds]]` entry's name, variables, thread default, link flags, directories,
 /// runtime and libraries.
-fn check_build(src: &Source, b: &RawBuild, eager: bool, errs: &mut Vec<Diagnostic>) {
+fn check_build(src: &Source, b: &RawBuild, checks: Checks, errs: &mut Vec<Diagnostic>) {
     let bname = b.name.get_ref();
     // The build name becomes part of a BLAS id (`openblas-openmp`), a matrix value and
     // a variant name, so it is held to the same spelling as a provider name.
@@ -332,7 +332,7 @@ fn check_build(src: &Source, b: &RawBuild, eager: bool, errs: &mut Vec<Diagnosti
             );
         }
     }
-    if eager {
+    if checks == Checks::All {
         if let Some(rt) = &b.openmp_runtime {
             crate::toolchain::check_runtime(src, rt, errs);
         }
@@ -419,7 +419,7 @@ impl Provider {
         }
         // The builtin providers are held to the same rules by this crate's tests; checking
         // them here would parse every builtin descriptor at each start-up.
-        let eager = !src.name.starts_with("builtin:");
+        let checks = Checks::of(src);
         let mut builds: Vec<Build> = Vec::new();
         // Written into CMake caches (`BLA_VENDOR`, where `;` splits a list) and Meson files.
         let vendors = raw
@@ -449,7 +449,7 @@ impl Provider {
                 ));
                 continue;
             }
-            check_build(src, &b, eager, &mut errs);
+            check_build(src, &b, checks, &mut errs);
             builds.push(Build {
                 name: bname,
                 threading: b.threading,

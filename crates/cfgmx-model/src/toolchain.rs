@@ -6,7 +6,7 @@
 //! `driver.rs`). Every descriptor starts from `toolchains/base/defaults.toml` and says only what
 //! differs. Adding a compiler is adding a file; no code path is family-specific.
 
-use crate::diag::{Diagnostic, Diagnostics, Source};
+use crate::diag::{Checks, Diagnostic, Diagnostics, Source};
 pub use crate::language::Language;
 use crate::names::{
     check_flag, check_lib, check_word, compile_regex, valid_file_name, valid_ident,
@@ -326,19 +326,19 @@ impl Toolchain {
         check_executables(src, &raw, &mut errs);
         check_words(src, &raw, &mut errs);
         // Builtin descriptors are checked by tests; a user's file is checked now.
-        let eager = !src.name.starts_with("builtin:");
+        let checks = Checks::of(src);
         let suffix = match &raw.executables.suffix {
-            Some(s) => pattern(src, s, eager, &mut errs),
+            Some(s) => pattern(src, s, checks, &mut errs),
             None => None,
         };
         let version = raw
             .version
             .iter()
-            .map(|rule| version_rule(src, rule, eager, &mut errs))
+            .map(|rule| version_rule(src, rule, checks, &mut errs))
             .collect();
         let base = defaults();
         let driver = raw.driver.over(&base.driver, src, &mut errs);
-        let facets = facets(src, &raw.facets, base, eager, &mut errs);
+        let facets = facets(src, &raw.facets, base, checks, &mut errs);
         if !errs.is_empty() {
             return Err(Diagnostics {
                 diagnostics: errs,
@@ -519,15 +519,15 @@ fn check_words(src: &Source, raw: &RawToolchain, errs: &mut Vec<Diagnostic>) {
     }
 }
 
-/// A pattern of a descriptor: compiled now for a user's file (`eager`), when first used for
+/// A pattern of a descriptor: compiled now for a user's file (`Checks::All`), when first used for
 /// a builtin one (tests compile those).
 fn pattern(
     src: &Source,
     s: &Spanned<String>,
-    eager: bool,
+    checks: Checks,
     errs: &mut Vec<Diagnostic>,
 ) -> Option<Pattern> {
-    if eager {
+    if checks == Checks::All {
         compile_regex(src, s, errs).map(Pattern::compiled)
     } else {
         Some(Pattern::lazy(s.get_ref()))
@@ -538,7 +538,7 @@ fn pattern(
 fn version_rule(
     src: &Source,
     rule: &RawVersionRule,
-    eager: bool,
+    checks: Checks,
     errs: &mut Vec<Diagnostic>,
 ) -> VersionRule {
     // A rule with no pattern can never read a version: the family would silently
@@ -554,10 +554,10 @@ fn version_rule(
         .get_ref()
         .iter()
         .filter_map(|r| {
-            let p = pattern(src, r, eager, errs)?;
+            let p = pattern(src, r, checks, errs)?;
             // The version is read from a capture group (see `detect_version`): a
             // pattern without one matches the banner and yields nothing.
-            if eager && p.regex().is_some_and(|re| re.captures_len() < 2) {
+            if checks == Checks::All && p.regex().is_some_and(|re| re.captures_len() < 2) {
                 errs.push(
                     Diagnostic::at(
                         src,
@@ -573,7 +573,7 @@ fn version_rule(
     let reject = rule
         .reject
         .iter()
-        .filter_map(|r| pattern(src, r, eager, errs))
+        .filter_map(|r| pattern(src, r, checks, errs))
         .collect();
     VersionRule {
         args: rule.args.clone(),
@@ -599,7 +599,7 @@ fn facets(
     src: &Source,
     raw: &IndexMap<String, Vec<Spanned<RawCandidate>>>,
     base: &Defaults,
-    eager: bool,
+    checks: Checks,
     errs: &mut Vec<Diagnostic>,
 ) -> IndexMap<String, Vec<Candidate>> {
     let own = raw.iter().map(|(n, c)| (src, n, c));
@@ -615,7 +615,7 @@ fn facets(
         }
         let out = cands
             .iter()
-            .map(|c| candidate(src, fname, c, eager, errs))
+            .map(|c| candidate(src, fname, c, checks, errs))
             .collect();
         facets.insert(fname.clone(), out);
     }
@@ -627,7 +627,7 @@ fn candidate(
     src: &Source,
     fname: &str,
     c: &Spanned<RawCandidate>,
-    eager: bool,
+    checks: Checks,
     errs: &mut Vec<Diagnostic>,
 ) -> Candidate {
     let versions = match &c.get_ref().versions {
@@ -648,7 +648,7 @@ fn candidate(
     for f in rc.flags.iter().chain(&rc.link) {
         check_flag(src, f, errs);
     }
-    if eager {
+    if checks == Checks::All {
         if let Some(rt) = &rc.runtime {
             check_runtime(src, rt, errs);
         }
