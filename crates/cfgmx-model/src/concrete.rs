@@ -698,7 +698,7 @@ impl<'a> Concretizer<'a> {
             let Some(chosen) = self.compilers.get(lang) else {
                 continue;
             };
-            let cands = wrapper_candidates(imp, *lang, &found, anchor);
+            let cands = wrapper_candidates(imp, *lang, &found, anchor, self.profile, chosen);
             match pick_wrapper(imp, &what, *lang, chosen, &cands) {
                 Ok((rec, override_env)) => {
                     anchor.get_or_insert(rec);
@@ -836,13 +836,15 @@ impl<'a> Concretizer<'a> {
 }
 
 /// `found`'s wrappers for `lang`, best first: one installation (the anchor's launcher and
-/// version first), suffixed names first, and the data's own order of names (`mpifort` before
-/// the older `mpif77`).
+/// version first), the `chosen` compiler's own module level first, suffixed names first, and
+/// the data's own order of names (`mpifort` before the older `mpif77`).
 fn wrapper_candidates<'r>(
     imp: &MpiImpl,
     lang: Language,
     found: &[&'r MpiRecord],
     anchor: Option<&MpiRecord>,
+    profile: &Profile,
+    chosen: &ChosenCompiler,
 ) -> Vec<&'r MpiRecord> {
     // A name with the implementation's own suffix (`mpicc.openmpi`) stays this MPI's when
     // the distribution's alternatives point the plain name at another.
@@ -865,9 +867,24 @@ fn wrapper_candidates<'r>(
             .position(|b| file == b || file.starts_with(&format!("{b}.")))
             .unwrap_or(usize::MAX)
     };
+    // Behind modules, the MPI level the compiler's own module opens comes first: a site
+    // means its `gcc/12 mpich/4.0`, not a system MPICH that happens to run the same gcc.
+    let level = profile.modules.iter().find(|s| {
+        s.compilers.iter().any(|p| {
+            p.path == chosen.path && p.family == chosen.family && p.version == chosen.version
+        })
+    });
+    let own_level = |r: &MpiRecord| {
+        level.is_some_and(|c| {
+            profile
+                .modules_for_mpi(r)
+                .is_some_and(|s| s.load.len() > c.load.len() && s.load.starts_with(&c.load))
+        })
+    };
     cands.sort_by_key(|r| {
         (
             anchor.is_some_and(|a| a.launcher != r.launcher || a.version != r.version),
+            !own_level(r),
             !suffixed(r),
             rank_of(r),
         )

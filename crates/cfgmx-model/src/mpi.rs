@@ -8,7 +8,7 @@
 //! (`[library]`) and the settings every launch gets (`[launch]`). The probe is driven by these
 //! files alone; the `mpi` matrix axis pairs a variant's compiler with them (`concrete.rs`).
 
-use crate::diag::{Diagnostic, Diagnostics, Source};
+use crate::diag::{Checks, Diagnostic, Diagnostics, Source};
 use crate::toolchain::Language;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -82,6 +82,8 @@ struct RawCompiler {
     args: Vec<String>,
     #[serde(default)]
     env: RawEnv,
+    #[serde(default)]
+    echoed: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -125,17 +127,19 @@ pub struct Rule {
     pub args: Vec<String>,
     #[serde(rename = "match")]
     pub pattern: String,
+    /// Compiled on first use for a builtin file (as descriptors' patterns are: a warm probe
+    /// reads every MPI file and runs none of its rules), when read for a user's file.
     #[serde(skip)]
-    re: Regex,
+    re: crate::toolchain::Pattern,
 }
 
 impl Rule {
     /// `Some(version)` when `output` matches (the version may be empty when the pattern has
     /// no named group or none took part).
     pub fn read(&self, output: &str) -> Option<String> {
-        let caps = self.re.captures(output)?;
-        let parts: Vec<&str> = self
-            .re
+        let re = self.re.regex()?;
+        let caps = re.captures(output)?;
+        let parts: Vec<&str> = re
             .capture_names()
             .flatten()
             .filter_map(|n| caps.name(n))
@@ -156,6 +160,11 @@ pub struct CompilerQuery {
     pub env_c: Vec<String>,
     pub env_cxx: Vec<String>,
     pub env_fortran: Vec<String>,
+    /// The command is the line that echoes `args`' last one (a driver's verbose option prints
+    /// the command it runs, then runs it: without the option, what runs answers alone).
+    /// Serialised only when set, so the implementations without it keep their variants' hashes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub echoed: bool,
 }
 
 impl CompilerQuery {
@@ -300,9 +309,16 @@ fn rule(
     tool: Option<String>,
     args: Vec<String>,
     p: &Spanned<String>,
+    checks: Checks,
     errs: &mut Vec<Diagnostic>,
 ) -> Option<Rule> {
-    crate::names::compile_regex(src, p, errs).map(|re| Rule {
+    let re = match checks {
+        Checks::All => {
+            crate::names::compile_regex(src, p, errs).map(crate::toolchain::Pattern::compiled)?
+        }
+        Checks::Cheap => crate::toolchain::Pattern::lazy(p.get_ref()),
+    };
+    Some(Rule {
         tool,
         args,
         pattern: p.get_ref().clone(),
@@ -311,7 +327,12 @@ fn rule(
 }
 
 /// `[version_tool]`.
-fn version_tool(src: &Source, t: &RawTool, errs: &mut Vec<Diagnostic>) -> Option<Rule> {
+fn version_tool(
+    src: &Source,
+    t: &RawTool,
+    checks: Checks,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<Rule> {
     let tool = t.tool.get_ref();
     if tool.is_empty() || tool.contains('/') {
         errs.push(
@@ -319,9 +340,17 @@ fn version_tool(src: &Source, t: &RawTool, errs: &mut Vec<Diagnostic>) -> Option
                 .expected("a program name found beside the wrapper, without `/`"),
         );
     }
-    let r = rule(src, Some(tool.clone()), t.args.clone(), &t.pattern, errs)?;
+    let r = rule(
+        src,
+        Some(tool.clone()),
+        t.args.clone(),
+        &t.pattern,
+        checks,
+        errs,
+    )?;
     // The tool is run only for the version: a pattern that names no group reads none.
-    if r.re.capture_names().flatten().next().is_none() {
+    let named = |re: &Regex| re.capture_names().flatten().next().is_some();
+    if checks == Checks::All && !r.re.regex().is_some_and(named) {
         errs.push(
             Diagnostic::at(
                 src,
@@ -347,11 +376,17 @@ fn compiler_query(src: &Source, c: RawCompiler, errs: &mut Vec<Diagnostic>) -> C
         env_c: vars(c.env.c),
         env_cxx: vars(c.env.cxx),
         env_fortran: vars(c.env.fortran),
+        echoed: c.echoed,
     }
 }
 
 /// `[library]`: the library's link names and the pattern its version is read with.
-fn library(src: &Source, l: &RawLibrary, errs: &mut Vec<Diagnostic>) -> Option<Library> {
+fn library(
+    src: &Source,
+    l: &RawLibrary,
+    checks: Checks,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<Library> {
     for n in &l.names {
         if !crate::names::valid_file_name(n.get_ref()) || n.get_ref().is_empty() {
             errs.push(
@@ -364,7 +399,7 @@ fn library(src: &Source, l: &RawLibrary, errs: &mut Vec<Diagnostic>) -> Option<L
             );
         }
     }
-    let r = rule(src, None, Vec::new(), &l.pattern, errs)?;
+    let r = rule(src, None, Vec::new(), &l.pattern, checks, errs)?;
     Some(Library {
         names: unspan(&l.names),
         version: r,
@@ -434,20 +469,22 @@ impl MpiImpl {
             wrapper_names(src, &w.fortran, &mut errs),
         );
         check_names(src, &raw, &mut errs);
+        // A user's file is checked whole when read; the builtin ones by this crate's tests.
+        let checks = Checks::of(src);
         let identify: Vec<Rule> = raw
             .identify
             .iter()
-            .filter_map(|r| rule(src, None, r.args.clone(), &r.pattern, &mut errs))
+            .filter_map(|r| rule(src, None, r.args.clone(), &r.pattern, checks, &mut errs))
             .collect();
         let version_tool = raw
             .version_tool
             .as_ref()
-            .and_then(|t| version_tool(src, t, &mut errs));
+            .and_then(|t| version_tool(src, t, checks, &mut errs));
         let compiler = raw.compiler.map(|c| compiler_query(src, c, &mut errs));
         let library = raw
             .library
             .as_ref()
-            .and_then(|l| library(src, l, &mut errs));
+            .and_then(|l| library(src, l, checks, &mut errs));
         let launch = match raw.launch {
             None => Launch::default(),
             Some(l) => launch(src, l, &mut errs),
