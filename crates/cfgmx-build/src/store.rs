@@ -9,6 +9,9 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// The name of the lock file `cfgmx build` and `cfgmx expand --lock` write (`job::LockFile`).
+pub const LOCK_FILE: &str = "cfgmx.lock";
+
 /// Writes `data` to `path` through a temporary file in the same directory and a rename, so a
 /// reader sees the old file or the new one, never half of one (a full disk fails the write,
 /// not the old record). The file gets the mode any other tool would give it (0666 less the
@@ -238,7 +241,7 @@ fn walk(
         let p = e.path();
         // The lock file may sit in the source tree (users commit it); writing it is no change.
         if e.file_name() == ".git"
-            || e.file_name() == crate::job::LOCK_FILE
+            || e.file_name() == LOCK_FILE
             || exclude.iter().any(|x| p.starts_with(x))
         {
             continue;
