@@ -901,7 +901,8 @@ fn finish(
         let prefix = |v: &cfgmx_build::report::VariantResult| {
             log_prefix(p, v.build_root.as_deref().map_or(root, Path::new))
         };
-        write_out(p, &r.html(&prefix))?;
+        let page = r.html(&prefix).map_err(CliError::runtime)?;
+        write_out(p, &page)?;
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
