@@ -11,6 +11,9 @@
 //! Everything here is a pure function of its inputs, so the same inputs give byte-identical
 //! variants and hashes on every machine.
 
+// Only the binary prints (ARCHITECTURE.md): a library reports through its return values.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod concrete;
 pub mod diag;
 pub mod driver;
@@ -61,8 +64,6 @@ pub const DEFAULT_MATRIX: &str = "hpc16";
 pub struct VariantSet {
     pub variants: Vec<Variant>,
     pub short_len: usize,
-    /// Constraint index -> how many combinations it removed.
-    pub removed_by_constraint: Vec<u64>,
 }
 
 /// Most combinations [`Matrix::variant_set`] holds in memory (the axes' product plus the
@@ -129,7 +130,6 @@ impl Matrix {
         Ok(VariantSet {
             variants,
             short_len,
-            removed_by_constraint: removed,
         })
     }
 }
