@@ -760,7 +760,6 @@ fn sub_label(cell: &[&VariantResult], v: &VariantResult) -> String {
     }
 }
 
-
 /// A JUnit classname's stem: variant, short hash, and the runtime point when there is one
 /// (the points of a variant run the same tests: without it a dashboard would merge them).
 fn class_base(v: &VariantResult) -> String {

@@ -343,14 +343,16 @@ mod tests {
         std::fs::write(&a, "old").unwrap();
         let mut b = Batch::new(stage.clone());
         b.add(&a, b"new", Mode::Regular).unwrap();
-        b.add(&d.path().join("y/b"), b"b", Mode::Executable).unwrap();
+        b.add(&d.path().join("y/b"), b"b", Mode::Executable)
+            .unwrap();
         assert_eq!(std::fs::read(&a).unwrap(), b"old");
         drop(b);
         assert_eq!(std::fs::read(&a).unwrap(), b"old");
         assert!(!stage.exists() && !d.path().join("y/b").exists());
         let mut b = Batch::new(stage.clone());
         b.add(&a, b"new", Mode::Regular).unwrap();
-        b.add(&d.path().join("y/b"), b"b", Mode::Executable).unwrap();
+        b.add(&d.path().join("y/b"), b"b", Mode::Executable)
+            .unwrap();
         b.commit().unwrap();
         assert_eq!(std::fs::read(&a).unwrap(), b"new");
         assert_eq!(std::fs::read(d.path().join("y/b")).unwrap(), b"b");

@@ -84,8 +84,10 @@ const WIDTH_N: i64 = 0xFFFF_FFFF_0000_0002_u64 as i64;
 
 /// The query program, in Rust, for a binary that runs it as a helper (`cfgmx` does, with the
 /// hidden first argument [`crate::HELPER_ARG`]): the same protocol and output as `QUERY_C`, so
-/// no C compiler is needed to ask the libraries. Returns the exit code.
-pub fn query_main(args: &[String]) -> i32 {
+/// no C compiler is needed to ask the libraries. The answers go to `out`, which the caller
+/// owns (the CLI passes its stdout, line-buffered, so the answers given before a library
+/// crashes are kept): this crate never prints. Returns the exit code.
+pub fn query_main(args: &[String], out: &mut dyn std::io::Write) -> i32 {
     use std::ffi::{CStr, CString};
     use std::io::Write;
     let Some((lib, specs)) = args.split_first() else {
@@ -94,8 +96,6 @@ pub fn query_main(args: &[String]) -> i32 {
     let Ok(c_lib) = CString::new(lib.as_str()) else {
         return 2;
     };
-    // stdout is line-buffered: the answers given before a library crashes are kept
-    let mut out = std::io::stdout().lock();
     // SAFETY: dlopen/dlsym/dlerror with valid C strings. Calling the symbols is inherently
     // trusting the library (a provider's documented `int f(void)` / `const char *f(void)`,
     // a Fortran `i?amax`); this runs in a child process so a misbehaving library cannot harm
@@ -136,7 +136,12 @@ pub fn query_main(args: &[String]) -> i32 {
                 "l:" => continue,
                 "m:" => {
                     let _ = out.flush();
-                    libc::dl_iterate_phdr(Some(loaded), std::ptr::null_mut());
+                    // The callback writes to `out` too: a pointer to the fat pointer.
+                    let mut w: &mut dyn Write = &mut *out;
+                    libc::dl_iterate_phdr(
+                        Some(loaded),
+                        &mut w as *mut &mut dyn Write as *mut libc::c_void,
+                    );
                     continue;
                 }
                 _ => {}
@@ -200,23 +205,21 @@ pub fn query_main(args: &[String]) -> i32 {
     0
 }
 
-/// `dl_iterate_phdr` callback: one `LOADED` line per loaded object with a name.
+/// `dl_iterate_phdr` callback: one `LOADED` line per loaded object with a name, written to
+/// the query's writer (`data`, a `*mut &mut dyn Write`).
 unsafe extern "C" fn loaded(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
-    _data: *mut libc::c_void,
+    data: *mut libc::c_void,
 ) -> libc::c_int {
-    // SAFETY: the loader passes a valid info whose name is a C string or null.
+    // SAFETY: the loader passes a valid info whose name is a C string or null, and `data` is
+    // what query_main gave dl_iterate_phdr, alive for the whole call.
     let name = unsafe { (*info).dlpi_name };
+    let out = unsafe { &mut *(data as *mut &mut dyn std::io::Write) };
     if !name.is_null() {
         let n = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy();
         if !n.is_empty() {
-            // The query helper's answer to the probe that ran it (a child process of its own,
-            // speaking on stdout like the rest of helper_main), not a message to the user.
-            #[allow(clippy::print_stdout)]
-            {
-                println!("LOADED {n}");
-            }
+            let _ = writeln!(out, "LOADED {n}");
         }
     }
     0

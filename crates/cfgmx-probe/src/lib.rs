@@ -85,9 +85,10 @@ pub fn module_helper_main(
 }
 
 /// The BLAS query, for a binary that serves as the probe's helper: call it with the
-/// arguments after [`HELPER_ARG`]; it prints the answers and returns the exit code.
-pub fn helper_main(args: &[String]) -> i32 {
-    blas::query_main(args)
+/// arguments after [`HELPER_ARG`] and where the answers go (the helper's stdout, which the
+/// probe that ran it reads); returns the exit code.
+pub fn helper_main(args: &[String], out: &mut dyn std::io::Write) -> i32 {
+    blas::query_main(args, out)
 }
 
 impl Default for ProbeOptions {

@@ -147,20 +147,17 @@ impl Renderer {
         tera.autoescape_on(vec![".html", ".htm", ".html.tera", ".htm.tera"]);
         quote::register(&mut tera);
         tera.register_function("range", limits::range);
-        let loops = FORMATS
-            .iter()
-            .filter(|f| f.format.per_variant())
-            .map(|f| {
-                (
-                    loop_name(f.format),
-                    // The template's text inlined in the loop: an include per variant
-                    // costs more than the body itself.
-                    format!(
-                        "{{% for v in variants %}}{}{SEPARATOR}{{% endfor %}}",
-                        f.template.text
-                    ),
-                )
-            });
+        let loops = FORMATS.iter().filter(|f| f.format.per_variant()).map(|f| {
+            (
+                loop_name(f.format),
+                // The template's text inlined in the loop: an include per variant
+                // costs more than the body itself.
+                format!(
+                    "{{% for v in variants %}}{}{SEPARATOR}{{% endfor %}}",
+                    f.template.text
+                ),
+            )
+        });
         let all = formats::builtin_templates()
             .map(|t| (t.name.to_string(), t.text.to_string()))
             .chain(loops);
@@ -440,8 +437,7 @@ impl Renderer {
                     out.push(self.render_companion(format, c, &mut t, &[])?);
                 }
                 Per::Compiler => {
-                    let mut seen: indexmap::IndexMap<&str, &VariantCtx> =
-                        indexmap::IndexMap::new();
+                    let mut seen: indexmap::IndexMap<&str, &VariantCtx> = indexmap::IndexMap::new();
                     for v in &ctx.variants {
                         seen.entry(v.compiler_module.as_str()).or_insert(v);
                     }

@@ -86,7 +86,12 @@ fn every_registry_template_renders() {
                     })
                     .collect(),
             };
-            assert!(!want.is_empty(), "{}: {} renders nothing here", spec.name, c.path);
+            assert!(
+                !want.is_empty(),
+                "{}: {} renders nothing here",
+                spec.name,
+                c.path
+            );
             for w in &want {
                 let f = files
                     .iter()
@@ -107,7 +112,9 @@ fn every_registry_template_renders() {
             }
             cfgmx_render::Layout::Matrix { .. } => assert_eq!(main.len(), 1, "{}", spec.name),
         }
-        assert!(main.iter().all(|f| f.executable == spec.executable && !f.content.is_empty()));
+        assert!(main
+            .iter()
+            .all(|f| f.executable == spec.executable && !f.content.is_empty()));
     }
 }
 

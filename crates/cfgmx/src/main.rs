@@ -25,7 +25,9 @@ fn main() -> ExitCode {
             .skip(2)
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        return ExitCode::from(cfgmx_probe::helper_main(&rest).clamp(0, 255) as u8);
+        // stdout is line-buffered: the answers given before a library crashes are kept.
+        let code = cfgmx_probe::helper_main(&rest, &mut std::io::stdout().lock());
+        return ExitCode::from(code.clamp(0, 255) as u8);
     }
     // ... and, under a loaded module environment, as the probe of what the modules added.
     if std::env::args_os().nth(1).as_deref()

@@ -10,9 +10,7 @@ use crate::cli::Global;
 use crate::error::{CliError, Result};
 use crate::load;
 use cfgmx_model::{ConcreteVariant, Diagnostic, Diagnostics, Source};
-use cfgmx_render::{
-    merge_presets, Context, Format, RenderError, RenderedFile, Renderer, FORMATS,
-};
+use cfgmx_render::{merge_presets, Context, Format, RenderError, RenderedFile, Renderer, FORMATS};
 use clap::Args;
 use std::collections::BTreeMap;
 use std::io::Write;
