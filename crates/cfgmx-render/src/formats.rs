@@ -101,8 +101,6 @@ pub struct Needs {
     pub cfgmx_from: bool,
     /// `--merge` adds its file to the user's existing one.
     pub merge: bool,
-    /// Its jobs run `cfgmx build`, so cfgmx must be where they run.
-    pub cfgmx_at_run: bool,
 }
 
 /// One row of [`FORMATS`].
@@ -316,10 +314,7 @@ pub const FORMATS: &[FormatSpec] = &[
                 executable: false,
             },
         ],
-        needs: Needs {
-            cfgmx_at_run: true,
-            ..NONE
-        },
+        needs: NONE,
     },
 ];
 
@@ -334,15 +329,13 @@ const NONE: Needs = Needs {
     repo_matrix: false,
     cfgmx_from: false,
     merge: false,
-    cfgmx_at_run: false,
 };
 
-/// A CI service's jobs: they check the repository out, install cfgmx, and run it.
+/// A CI service's jobs: they check the repository out and install cfgmx.
 const CI: Needs = Needs {
     repo_matrix: true,
     cfgmx_from: true,
     merge: false,
-    cfgmx_at_run: true,
 };
 
 const fn per_variant(path: &'static str) -> Layout {

@@ -72,6 +72,15 @@ pub struct GenerateArgs {
 const MANIFEST: &str = ".cfgmx-generated";
 
 pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
+    // A source no file of the format names would be silently dropped.
+    if let (Some(f), Some(_)) = (a.format, &a.cfgmx_from) {
+        if !f.spec().needs.cfgmx_from {
+            return Err(CliError::usage(format!(
+                "--cfgmx-from applies to {} (or a --template that uses it) only",
+                formats_that(|n| n.cfgmx_from)
+            )));
+        }
+    }
     let reg = load::registry(g)?;
     let m = load::matrix(a.matrix.as_deref(), &reg)?;
     let g = &g.with_matrix(&m);
@@ -192,14 +201,9 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
     };
     let merges = a.format.is_some_and(|f| f.spec().needs.merge);
     if a.merge && !merges {
-        let names: Vec<String> = FORMATS
-            .iter()
-            .filter(|f| f.needs.merge)
-            .map(|f| format!("-f {}", f.name))
-            .collect();
         return Err(CliError::usage(format!(
             "--merge applies to {} only",
-            names.join(", ")
+            formats_that(|n| n.merge)
         )));
     }
 
@@ -289,6 +293,16 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// The formats whose needs `pick` accepts, as `-f NAME` words.
+fn formats_that(pick: impl Fn(&cfgmx_render::formats::Needs) -> bool) -> String {
+    FORMATS
+        .iter()
+        .filter(|f| pick(&f.needs))
+        .map(|f| format!("-f {}", f.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A matrix file as CI jobs name it: relative to the repository they check out (the nearest
