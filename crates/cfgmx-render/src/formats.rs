@@ -91,7 +91,9 @@ pub struct Companion {
     pub executable: bool,
 }
 
-/// What a format takes from the command line, besides the matrix.
+/// What a format takes from the command line, besides the matrix. (Every format renders a
+/// probe's concrete variants or abstract ones alike, and MPI variants wherever there are
+/// some, so neither is a need.)
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Needs {
     /// Its jobs check the repository out: the matrix file is named relative to the
