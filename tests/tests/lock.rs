@@ -182,3 +182,39 @@ fn a_lock_of_the_old_schema_is_read_and_kept() {
         r.explain()
     );
 }
+
+/// A command reads its matrix once (one session): a warning about the matrix is said once by
+/// `expand --lock` and by `build` alike, which each loaded the matrix twice before.
+#[test]
+fn a_matrix_warning_is_said_once_per_command() {
+    let dir = tempdir();
+    let d = dir.path();
+    copy_project(d);
+    let matrix = SMALL.replace("[blas]", "[[exclude]]\nbuild = \"fast\"\n[blas]");
+    std::fs::write(d.join("w.toml"), matrix).unwrap();
+    let warning = "exclude value \"fast\" is not a value of axis `build`";
+    let lock = run_in(d, &["expand", "w.toml", "--lock"]);
+    lock.expect_code(0);
+    assert_eq!(
+        lock.stderr().matches(warning).count(),
+        1,
+        "{}",
+        lock.explain()
+    );
+    let build = run_in(
+        d,
+        &["build", "w.toml", "-j", "2", "--only", "no-such-variant"],
+    );
+    build.expect_code(2);
+    assert!(
+        build.stderr().contains("--only/--skip leave no variant"),
+        "{}",
+        build.explain()
+    );
+    assert_eq!(
+        build.stderr().matches(warning).count(),
+        1,
+        "{}",
+        build.explain()
+    );
+}

@@ -182,3 +182,67 @@ fn every_console_example_of_the_readme_and_docs_runs() {
     let failures: Vec<String> = docs.iter().flat_map(|d| run_session(d)).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// The exit codes are one table (`error::Exit` in the binary), printed by `cfgmx --help`; the
+/// README says the same codes with the same meanings, in the same order.
+#[test]
+fn the_readme_and_help_give_the_same_exit_codes() {
+    let help = Command::new(bin()).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).replace('\n', " ");
+    let help = help
+        .split("Exit codes: ")
+        .nth(1)
+        .and_then(|t| t.split(". ").next())
+        .expect("`cfgmx --help` has an `Exit codes:` line");
+    // `0 ok; 1 a variant ...; 130 interrupted`: each code with its words.
+    let from_help: Vec<(String, String)> = help
+        .split("; ")
+        .filter_map(|e| e.split_once(' '))
+        .filter(|(c, _)| c.parse::<u8>().is_ok())
+        .map(|(c, w)| {
+            (
+                c.to_string(),
+                w.split_whitespace().collect::<Vec<_>>().join(" "),
+            )
+        })
+        .collect();
+    let codes: Vec<&str> = from_help.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(codes, ["0", "1", "2", "101", "130"], "{help}");
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let readme = readme.replace('\n', " ");
+    let line = readme
+        .split("Exit codes: ")
+        .nth(1)
+        .and_then(|t| t.split(". ").next())
+        .expect("the README has an `Exit codes:` sentence");
+    // `**0** ok, **1** a variant ... (I/O, a tool), ...`: the same pairs, in order.
+    let parts: Vec<&str> = line.split("**").collect();
+    let from_readme: Vec<(String, String)> = parts[1..]
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [code, words] => Some((
+                code.to_string(),
+                words
+                    .trim()
+                    .trim_end_matches(',')
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )),
+            _ => None,
+        })
+        .collect();
+    // The README may go on after the table's words (a parenthesis on where it comes from).
+    for ((hc, hw), (rc, rw)) in from_help.iter().zip(&from_readme) {
+        assert_eq!(hc, rc, "help: {help}\nREADME: {line}");
+        assert!(
+            rw.starts_with(hw.as_str()),
+            "exit {hc}: help says `{hw}`, the README `{rw}`"
+        );
+    }
+    assert_eq!(
+        from_help.len(),
+        from_readme.len(),
+        "help: {help}\nREADME: {line}"
+    );
+}

@@ -6,15 +6,82 @@ use codespan_reporting::files::SimpleFiles;
 use codespan_reporting::term::{self, termcolor};
 use std::io::IsTerminal;
 
+/// How cfgmx exits: the one table of exit codes. `--help` prints [`Exit::TABLE`] (cli.rs) and
+/// the README says the same words (`tests/tests/output.rs` checks they agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: done; every variant asked for passed.
+    Ok,
+    /// 1: something failed: a variant or its tests, or the run itself (an I/O error, a tool
+    /// that could not be run). Input and arguments were fine; running again may succeed.
+    Failed,
+    /// 2: bad input or usage (a data file, an argument, a build root in use): nothing was done.
+    Usage,
+    /// 101: an internal error, a bug in cfgmx (a panic): please report it.
+    Internal,
+    /// 130: interrupted (Ctrl-C); finished work is recorded.
+    Interrupted,
+}
+
+impl Exit {
+    /// Every exit code with what it means, as `--help` and the README say it.
+    pub const TABLE: [(Exit, &'static str); 5] = [
+        (Exit::Ok, "ok"),
+        (
+            Exit::Failed,
+            "a variant, a test or the run failed (I/O, a tool)",
+        ),
+        (Exit::Usage, "bad input or usage"),
+        (Exit::Internal, "internal error (a bug)"),
+        (Exit::Interrupted, "interrupted"),
+    ];
+
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failed => 1,
+            Exit::Usage => 2,
+            Exit::Internal => 101,
+            Exit::Interrupted => 130,
+        }
+    }
+
+    /// The table as one line: `0 ok; 1 ...; 130 interrupted` (the meanings hold commas).
+    pub fn table_line() -> String {
+        Exit::TABLE
+            .iter()
+            .map(|(e, what)| format!("{} {what}", e.code()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e.code())
+    }
+}
+
+/// A failure's cause, kept for the message (`std::error::Error::source`).
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a command stopped.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// Bad input files, with locations (exit 2).
+    #[error("bad input: {} problem(s) in the input files", .0.diagnostics.len())]
     Input(Diagnostics),
     /// A wrong argument (exit 2): the message says what to do instead.
+    #[error("{0}")]
     Usage(String),
-    /// Something failed at run time (I/O, a tool): exit `code`.
-    Runtime { message: String, code: u8 },
+    /// Something failed at run time (I/O, a tool): exit 1. `message` says what cfgmx was
+    /// doing; `source`, when there is one, why it failed.
+    #[error("{message}")]
+    Runtime {
+        message: String,
+        #[source]
+        source: Option<Cause>,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, CliError>;
@@ -29,22 +96,49 @@ impl CliError {
     pub fn usage(msg: impl Into<String>) -> Self {
         CliError::Usage(msg.into())
     }
+    /// A run-time failure whose message says it all.
     pub fn runtime(msg: impl Into<String>) -> Self {
         CliError::Runtime {
             message: msg.into(),
-            code: 2,
+            source: None,
         }
     }
-    pub fn code(&self) -> u8 {
-        match self {
-            CliError::Input(_) | CliError::Usage(_) => 2,
-            CliError::Runtime { code, .. } => *code,
+    /// A run-time failure of `what` (`cannot write FILE`) because of `cause`.
+    pub fn caused(what: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        CliError::Runtime {
+            message: what.into(),
+            source: Some(cause.into()),
         }
+    }
+    pub fn exit(&self) -> Exit {
+        match self {
+            CliError::Input(_) | CliError::Usage(_) => Exit::Usage,
+            CliError::Runtime { .. } => Exit::Failed,
+        }
+    }
+    /// The message with its causes, `what: why: why`, as one line.
+    pub fn chain(&self) -> String {
+        let mut s = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            s.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        s
     }
 }
 
-/// Prints `e` on stderr (and as JSON on stdout under `--json`); returns the exit code.
-pub fn report(e: &CliError, json: bool) -> u8 {
+/// Where an error is said: always on stderr; under `--json`, also as JSON on stdout, where a
+/// script reads the command's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Said {
+    OnStderr,
+    AlsoAsJson,
+}
+
+/// Prints `e` as `said` says; returns the exit code.
+pub fn report(e: &CliError, said: Said) -> Exit {
+    let json = said == Said::AlsoAsJson;
     match e {
         CliError::Input(d) => {
             if json {
@@ -55,14 +149,24 @@ pub fn report(e: &CliError, json: bool) -> u8 {
             }
             print_diagnostics(d);
         }
-        CliError::Usage(m) | CliError::Runtime { message: m, .. } => {
+        CliError::Usage(_) | CliError::Runtime { .. } => {
+            let m = e.chain();
             if json {
                 println!("{}", serde_json::json!({ "error": m }));
             }
             eprintln!("error: {m}");
         }
     }
-    e.code()
+    e.exit()
+}
+
+/// What a panic prints (the hook in main.rs): an internal error, where, and what to do.
+pub fn internal_error_message(what: &str, location: Option<String>) -> String {
+    let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
+    format!(
+        "error: internal error (a bug in cfgmx{at}): {what}\nhint: please report it with the command you ran and this message; exit code {}",
+        Exit::Internal.code()
+    )
 }
 
 fn color() -> termcolor::ColorChoice {
@@ -171,4 +275,38 @@ fn to_codespan(
     }
     notes.extend(diag.notes.iter().cloned());
     cs.with_notes(notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_chain_is_said_after_the_message() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device");
+        let e = CliError::caused("cannot write out/x.json", io);
+        assert_eq!(
+            e.chain(),
+            "cannot write out/x.json: No space left on device"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+        assert_eq!(e.exit(), Exit::Failed);
+        assert_eq!(CliError::usage("no").exit(), Exit::Usage);
+    }
+
+    #[test]
+    fn the_table_has_each_code_once_in_order() {
+        let codes: Vec<u8> = Exit::TABLE.iter().map(|(e, _)| e.code()).collect();
+        assert_eq!(codes, [0, 1, 2, 101, 130]);
+        assert!(Exit::table_line().starts_with("0 ok; 1 a variant"));
+    }
+
+    #[test]
+    fn a_panic_says_internal_error_and_how_to_report_it() {
+        let m = internal_error_message("index out of bounds", Some("src/x.rs:3:4".into()));
+        assert!(m.starts_with(
+            "error: internal error (a bug in cfgmx at src/x.rs:3:4): index out of bounds\n"
+        ));
+        assert!(m.contains("please report it"), "{m}");
+    }
 }

@@ -36,9 +36,18 @@ fn pid_after(name: &str, prefix: &str) -> Option<u32> {
         .flatten()
 }
 
+/// Whose leftovers a sweep removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whose {
+    /// Those of processes that are gone (a killed run's).
+    Dead,
+    /// Those too of this process (its own, on Ctrl-C).
+    DeadAndMine,
+}
+
 /// Removes, in `dir`, the entries named `<prefix><pid>…` whose process is gone (or, with
-/// `mine`, this process's own). Returns how many were removed.
-pub fn sweep(dir: &Path, prefixes: &[&str], mine: bool) -> usize {
+/// [`Whose::DeadAndMine`], this process's own). Returns how many were removed.
+pub fn sweep(dir: &Path, prefixes: &[&str], whose: Whose) -> usize {
     let me = std::process::id();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -50,7 +59,11 @@ pub fn sweep(dir: &Path, prefixes: &[&str], mine: bool) -> usize {
         let Some(pid) = prefixes.iter().find_map(|p| pid_after(name, p)) else {
             continue;
         };
-        let stale = if pid == me { mine } else { !alive(pid) };
+        let stale = if pid == me {
+            whose == Whose::DeadAndMine
+        } else {
+            !alive(pid)
+        };
         if stale {
             let p = e.path();
             let gone = if p.is_dir() && !p.is_symlink() {
@@ -110,7 +123,7 @@ fn mine_left(dir: &Path) -> bool {
 
 /// Sweeps the temp directory of dead processes' scratch directories.
 pub fn sweep_temp() -> usize {
-    sweep(&std::env::temp_dir(), SCRATCH_PREFIXES, false)
+    sweep(&std::env::temp_dir(), SCRATCH_PREFIXES, Whose::Dead)
 }
 
 /// Registers `p` for removal on Ctrl-C; [`forget`] when it is gone.
@@ -159,7 +172,7 @@ pub fn install_handler() {
         // No compiler starts any more, so a few passes over a short while settle it.
         let tmp = std::env::temp_dir();
         for _ in 0..25 {
-            sweep(&tmp, SCRATCH_PREFIXES, true);
+            sweep(&tmp, SCRATCH_PREFIXES, Whose::DeadAndMine);
             let paths = ON_INTERRUPT.lock().map(|v| v.clone()).unwrap_or_default();
             for p in &paths {
                 let _ = std::fs::remove_dir_all(p);
@@ -201,10 +214,10 @@ mod tests {
         std::fs::create_dir(d.path().join("sub")).unwrap();
         std::fs::write(d.path().join(format!("sub/.a.json.tmp-{dead}")), "x").unwrap();
         std::fs::write(d.path().join(format!("sub/.b.json.tmp-{me}")), "x").unwrap();
-        assert_eq!(sweep(d.path(), SCRATCH_PREFIXES, false), 1);
+        assert_eq!(sweep(d.path(), SCRATCH_PREFIXES, Whose::Dead), 1);
         assert!(d.path().join(format!("cfgmx-probe-{me}-y")).exists());
         assert_eq!(sweep_tmp_files(d.path()), 1);
         assert!(d.path().join(format!("sub/.b.json.tmp-{me}")).exists());
-        assert_eq!(sweep(d.path(), SCRATCH_PREFIXES, true), 1);
+        assert_eq!(sweep(d.path(), SCRATCH_PREFIXES, Whose::DeadAndMine), 1);
     }
 }

@@ -1,5 +1,6 @@
 //! Loading inputs: the registry (builtin + `--toolchains`/`--providers` dirs) and a matrix
-//! (a file or an embedded name). The only place the CLI reads data files.
+//! (a file or an embedded name), held in a [`Session`]; profiles, templates and build results.
+//! The only place the CLI reads data files (`tests/tests/tidy.rs` keeps it so).
 
 use crate::cli::Global;
 use crate::error::{CliError, Result};
@@ -91,23 +92,71 @@ fn dir_sources(dir: &Path) -> Result<Vec<Source>> {
     paths.iter().map(|p| read_source(p)).collect()
 }
 
-/// The builtin registry plus the user's descriptor directories.
-pub fn registry(g: &Global) -> Result<Registry> {
-    let mut reg = Registry::builtin();
-    if let Some(d) = &g.toolchains {
-        reg.add_toolchains(&dir_sources(d)?)?;
+/// What a command works from, read once per run: the registry (the builtin descriptors plus
+/// the user's `--toolchains`, `--providers` and `--mpi` directories) and those directories'
+/// files as they were read, which the probe's cache key covers. Commands take a `&Session`
+/// rather than reading descriptors themselves, so one `build` parses each file once.
+pub struct Session {
+    pub registry: Registry,
+    /// The user's descriptor files, `--toolchains`, then `--providers`, then `--mpi`, each
+    /// directory's files sorted by name.
+    user: Vec<(Descriptors, Vec<Source>)>,
+}
+
+/// Which kind of descriptor a user's directory holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Descriptors {
+    Toolchains,
+    Providers,
+    Mpi,
+}
+
+impl Session {
+    /// Reads the user's descriptor directories and builds the registry.
+    pub fn load(g: &Global) -> Result<Session> {
+        let mut reg = Registry::builtin();
+        let mut user = Vec::new();
+        for (kind, dir) in [
+            (Descriptors::Toolchains, &g.toolchains),
+            (Descriptors::Providers, &g.providers),
+            (Descriptors::Mpi, &g.mpi),
+        ] {
+            let Some(d) = dir else { continue };
+            let srcs = dir_sources(d)?;
+            match kind {
+                Descriptors::Toolchains => reg.add_toolchains(&srcs)?,
+                Descriptors::Providers => reg.add_providers(&srcs)?,
+                Descriptors::Mpi => reg.add_mpi(&srcs)?,
+            }
+            user.push((kind, srcs));
+        }
+        Ok(Session {
+            registry: reg,
+            user,
+        })
     }
-    if let Some(d) = &g.providers {
-        reg.add_providers(&dir_sources(d)?)?;
+
+    /// The user's descriptor files of every kind, in the order they were read.
+    pub fn user_files(&self) -> impl Iterator<Item = &Source> {
+        self.user.iter().flat_map(|(_, s)| s)
     }
-    if let Some(d) = &g.mpi {
-        reg.add_mpi(&dir_sources(d)?)?;
+
+    /// The user's descriptor files of one kind.
+    pub fn user_files_of(&self, kind: Descriptors) -> impl Iterator<Item = &Source> {
+        self.user
+            .iter()
+            .filter(move |(k, _)| *k == kind)
+            .flat_map(|(_, s)| s)
     }
-    Ok(reg)
+
+    /// Loads MATRIX: a path (contains `/` or ends in `.toml`) or an embedded matrix's name.
+    pub fn matrix(&self, arg: Option<&str>) -> Result<Matrix> {
+        matrix(arg, &self.registry)
+    }
 }
 
 /// Loads MATRIX: a path (contains `/` or ends in `.toml`) or an embedded matrix's name.
-pub fn matrix(arg: Option<&str>, reg: &Registry) -> Result<Matrix> {
+fn matrix(arg: Option<&str>, reg: &Registry) -> Result<Matrix> {
     let arg = arg.unwrap_or(DEFAULT_MATRIX);
     let src = if arg.contains('/') || arg.ends_with(".toml") || Path::new(arg).is_file() {
         read_source(Path::new(arg))?
@@ -168,4 +217,18 @@ pub fn read_profile(path: &Path) -> Result<cfgmx_model::Profile> {
         ));
     }
     Ok(p)
+}
+
+/// Reads one shard's result, as `cfgmx build --json` wrote it, for `cfgmx report merge`.
+pub fn read_run_report(f: &Path) -> Result<cfgmx_build::report::RunReport> {
+    let text = cfgmx_fs::read_to_string(f, cfgmx_fs::MAX_OWN_BYTES)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", f.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        CliError::usage(format!(
+            "{}:{}:{}: not a `cfgmx build --json` result: {e}",
+            f.display(),
+            e.line(),
+            e.column()
+        ))
+    })
 }

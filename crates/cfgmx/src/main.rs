@@ -1,7 +1,7 @@
 //! The `cfgmx` binary: parses arguments, dispatches to a command, reports, exits.
 //!
-//! Exit codes (one table, documented in `--help` and the README): 0 ok, 1 some variant failed,
-//! 2 bad input or usage, 130 interrupted. Only this crate prints.
+//! Exit codes: one table, `error::Exit` (0 ok, 1 failed, 2 bad input or usage, 101 internal
+//! error, 130 interrupted), printed by `--help`. Only this crate prints.
 
 mod cli;
 mod commands;
@@ -9,8 +9,12 @@ mod complete;
 mod error;
 mod leftovers;
 mod load;
+mod lockfile;
 mod output;
+mod plan;
+mod probing;
 mod proven;
+mod records;
 mod template_child;
 
 use std::process::ExitCode;
@@ -69,12 +73,17 @@ fn main() -> ExitCode {
     let args = match parsed {
         Ok(a) => a,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            let exit = if e.use_stderr() {
+                error::Exit::Usage
+            } else {
+                error::Exit::Ok
+            };
             let _ = e.print();
-            return ExitCode::from(code);
+            return exit.into();
         }
     };
     let json = args.global.json;
+    install_panic_hook();
     let result = std::panic::catch_unwind(|| commands::run(args));
     if leftovers::exiting() {
         // The interrupt handler is cleaning up and exits 130: the result is not to be told.
@@ -83,12 +92,16 @@ fn main() -> ExitCode {
         }
     }
     match result {
-        Ok(Ok(code)) => ExitCode::from(code),
-        Ok(Err(e)) => ExitCode::from(error::report(&e, json)),
-        Err(_) => {
-            eprintln!("error: cfgmx hit an internal error (a bug); please report it with the command you ran");
-            ExitCode::from(101)
+        Ok(Ok(exit)) => exit.into(),
+        Ok(Err(e)) => {
+            let said = match json {
+                true => error::Said::AlsoAsJson,
+                false => error::Said::OnStderr,
+            };
+            error::report(&e, said).into()
         }
+        // The hook has said what happened.
+        Err(_) => error::Exit::Internal.into(),
     }
 }
 
@@ -117,4 +130,24 @@ fn clap_colour() -> clap::ColorChoice {
         };
     }
     choice
+}
+
+/// A panic anywhere (a worker thread too) is a bug: said as one, with where it happened and
+/// how to report it, never as a bare backtrace; `main` then exits 101.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        let at = info.location().map(|l| l.to_string());
+        eprintln!("{}", error::internal_error_message(&what, at));
+        // A developer who asks for it (RUST_BACKTRACE=1) still gets the backtrace.
+        let trace = std::backtrace::Backtrace::capture();
+        if trace.status() == std::backtrace::BacktraceStatus::Captured {
+            eprintln!("{trace}");
+        }
+    }));
 }

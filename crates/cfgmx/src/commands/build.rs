@@ -1,160 +1,22 @@
 //! `cfgmx build`, `cfgmx report merge`, `cfgmx env HASH`, `cfgmx reproduce HASH`: the CLI side
 //! of cfgmx-build. This file prints; the library only emits events.
 
-use crate::cli::Global;
-use crate::error::{CliError, Result};
-use crate::load;
+use crate::cli::{BuildArgs, EnvArgs, Global, ReportArgs, ReportCommand, ReproduceArgs, SystemArg};
+use crate::error::{CliError, Exit, Result};
+use crate::load::{self, Session};
+use crate::lockfile::{lock_job, update_lock};
 use crate::output::{rel_to_cwd, Table, Term, Tone};
-use cfgmx_build::job::{Job, LockFile, LOCK_FILE};
+use crate::plan::{self, Jobs, Project};
+use crate::probing;
+use cfgmx_build::job::{Job, LOCK_FILE};
 use cfgmx_build::report::{RunReport, Status, StepResult, StepStatus, VariantResult};
 use cfgmx_build::runner::System;
 use cfgmx_build::store::{OpenError, Store};
 use cfgmx_build::Event;
 use cfgmx_fs::write_atomic;
-use cfgmx_model::Profile;
-use clap::{Args, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum SystemArg {
-    Cmake,
-    Meson,
-}
-
-#[derive(Debug, Args)]
-pub struct BuildArgs {
-    /// Matrix file or embedded matrix name (default: hpc16).
-    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::matrices))]
-    pub matrix: Option<String>,
-    /// The project to build (its top directory: CMakeLists.txt or meson.build).
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub source: PathBuf,
-    /// Where build dirs, logs and records go.
-    #[arg(long, value_name = "DIR", default_value = "cfgmx-build")]
-    pub build_root: PathBuf,
-    /// Cores shared by every variant and the tools inside them (default: all).
-    #[arg(short = 'j', long = "jobs", value_name = "N")]
-    pub jobs: Option<usize>,
-    /// At most N ranks per MPI test (MPIEXEC_MAX_NUMPROCS; default: the cores over the
-    /// variant's threads). A Slurm array task passes its allocation's task count.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub mpi_ranks: Option<u32>,
-    /// Build system (default: detected from the source tree).
-    #[arg(long, value_enum)]
-    pub system: Option<SystemArg>,
-    /// Only variants whose name contains PATTERN (`*` wildcards) or whose hash starts with it.
-    #[arg(long, value_name = "PATTERN")]
-    pub only: Vec<String>,
-    /// Leave out variants matching PATTERN.
-    #[arg(long, value_name = "PATTERN")]
-    pub skip: Vec<String>,
-    /// Stop starting variants after the first failure.
-    #[arg(long)]
-    pub fail_fast: bool,
-    /// Rebuild variants that passed with an unchanged source tree.
-    #[arg(long)]
-    pub force: bool,
-    /// Build each variant from its own copy of the source, whatever cfgmx knows of the project
-    /// (one found to write into its tree is built from copies already).
-    #[arg(long)]
-    pub copy_source: bool,
-    /// Python projects: put each wheel through `auditwheel repair` (installed into the
-    /// variant's environment), so it carries its BLAS and OpenMP runtime inside instead of a
-    /// RUNPATH into this machine's directories.
-    #[arg(long)]
-    pub repair: bool,
-    /// Build shard K of N (deterministic; every variant lands in exactly one shard).
-    #[arg(long, value_name = "K/N")]
-    pub shard: Option<String>,
-    /// Machine profile (JSON written by `cfgmx probe --json`; default: probe this machine,
-    /// cached).
-    #[arg(long, value_name = "FILE")]
-    pub profile: Option<PathBuf>,
-    /// Wait for another build using the same build root instead of refusing.
-    #[arg(long)]
-    pub wait: bool,
-    /// Write a JUnit XML report (one test case per variant and step).
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Write a self-contained HTML report (grid compiler x blas x build).
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
-    /// Time limit for one step, in seconds.
-    #[arg(long, value_name = "SECS", value_parser = parse_step_timeout)]
-    pub step_timeout: Option<u64>,
-    /// Exit 0 even when a variant ran no test (its status stays "no tests", never "passed").
-    #[arg(long)]
-    pub allow_no_tests: bool,
-}
-
-/// A limit of 0 s would fail every step at once (each would "time out" before it started), so
-/// it is refused as a usage error rather than read as "no limit" or run. A year is the upper
-/// bound: a deadline far past it overflows the clock (a panic, not a message).
-fn parse_step_timeout(s: &str) -> std::result::Result<u64, String> {
-    const YEAR: u64 = 365 * 24 * 3600;
-    match s.parse::<u64>() {
-        Ok(0) => Err("a step needs at least 1 second (0 would fail every step)".into()),
-        Ok(v) if v > YEAR => Err(format!("{v} s is more than a year ({YEAR} s)")),
-        Ok(v) => Ok(v),
-        Err(_) => Err(format!("`{s}` is not a whole number of seconds")),
-    }
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ReportCommand {
-    /// Combine the `--json` results of several shards into one table, JUnit file and HTML page.
-    Merge(MergeArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ReportArgs {
-    #[command(subcommand)]
-    pub command: ReportCommand,
-}
-
-#[derive(Debug, Args)]
-pub struct MergeArgs {
-    /// JSON results (`cfgmx build --json > shard-1.json`).
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
-    /// Exit 0 even when a variant ran no test.
-    #[arg(long)]
-    pub allow_no_tests: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct EnvArgs {
-    /// Variant name or hash prefix (concrete or spec) in the lock file.
-    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::variants))]
-    pub variant: String,
-    /// Lock file.
-    #[arg(long, value_name = "FILE", default_value = LOCK_FILE)]
-    pub lock: PathBuf,
-}
-
-#[derive(Debug, Args)]
-pub struct ReproduceArgs {
-    /// Variant name or hash prefix (concrete or spec) in the lock file.
-    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::variants))]
-    pub variant: String,
-    /// The project (its top directory: CMakeLists.txt or meson.build).
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub source: PathBuf,
-    /// Where the build directory goes.
-    #[arg(long, value_name = "DIR", default_value = "cfgmx-build")]
-    pub build_root: PathBuf,
-    /// Lock file to take the variant from.
-    #[arg(long, value_name = "FILE", default_value = LOCK_FILE)]
-    pub lock: PathBuf,
-    #[arg(long, value_enum)]
-    pub system: Option<SystemArg>,
-}
 
 fn system(s: Option<SystemArg>) -> Option<System> {
     s.map(|s| match s {
@@ -163,223 +25,9 @@ fn system(s: Option<SystemArg>) -> Option<System> {
     })
 }
 
-/// The machine profile: `--profile FILE` when given, else a probe of this machine (answered
-/// from the probe's cache when nothing changed, so it costs milliseconds after the first).
-/// `cores` caps a cold probe's parallel compiles, so a build's probe stays inside its budget.
-pub fn load_profile(g: &Global, path: Option<&Path>, cores: Option<usize>) -> Result<Profile> {
-    let Some(p) = path else {
-        let reg = load::registry(g)?;
-        let opts = super::probe::options(
-            g,
-            &super::probe::ProbeArgs {
-                timeout: 10.0,
-                jobs: cores,
-                ..Default::default()
-            },
-        )?;
-        // A cold probe takes seconds: its progress bar on a terminal, one line in a log.
-        return Ok(super::probe::probe_with_progress(
-            &reg,
-            &opts,
-            false,
-            Some("cfgmx"),
-        ));
-    };
-    super::probe::read_profile(p)
-}
-
-/// The global options as the matrix sets them (`[probe] modules = true`), known before the
-/// probe runs. A matrix that does not load is reported by `jobs`, with every problem.
-fn matrix_options(g: &Global, matrix: Option<&str>) -> Result<Global> {
-    let reg = load::registry(g)?;
-    Ok(match load::matrix(matrix, &reg) {
-        Ok(m) => g.with_matrix(&m),
-        Err(_) => g.clone(),
-    })
-}
-
-/// A matrix's variants on this machine.
-pub struct Jobs {
-    pub matrix: String,
-    /// The thread count threaded variants test with (the matrix's `threads`).
-    pub threads: u32,
-    /// The available ones.
-    pub jobs: Vec<Job>,
-    /// The others, as report rows with status `unavailable` and why.
-    pub unavailable: Vec<VariantResult>,
-}
-
-/// The matrix's available variants as jobs, plus the names and reasons of the others. With
-/// `project` (its build system and top directory), a matrix that sets no `languages` takes
-/// them from the project's build files.
-pub fn jobs(
-    g: &Global,
-    matrix: Option<&str>,
-    profile: &Profile,
-    project: Option<(System, &Path)>,
-    python: Option<cfgmx_build::python::Backend>,
-) -> Result<Jobs> {
-    let reg = load::registry(g)?;
-    let mut m = load::matrix(matrix, &reg)?;
-    if let Some((system, dir)) = project.filter(|_| !m.languages_declared) {
-        if let Some(langs) = project_languages(system, dir) {
-            m.languages = langs;
-        }
-    }
-    let set = m.variant_set(&reg)?;
-    let mut jobs = Vec::new();
-    let mut unavailable = Vec::new();
-    let mut chosen = Vec::new();
-    // The build runs here, so every variant is proven here, whatever profile it came from.
-    let prove = super::probe::options(
-        g,
-        &super::probe::ProbeArgs {
-            timeout: 10.0,
-            ..Default::default()
-        },
-    )?;
-    let concrete = crate::proven::concretize_all(&set.variants, &m, &reg, profile, Some(&prove));
-    for (v, cv) in set.variants.iter().zip(concrete) {
-        match Job::from_concrete(&cv, &reg) {
-            Some(j) if cv.available => {
-                jobs.push(j);
-                chosen.push((v, cv));
-            }
-            _ => {
-                let axis = |k: &str| v.axes.get(k).map(|s| s.to_string()).unwrap_or_default();
-                unavailable.push(VariantResult::not_built(
-                    &v.name,
-                    &v.hash,
-                    [&axis("compiler"), &axis("blas"), &axis("build")],
-                    Status::Unavailable,
-                    &cv.reasons.join("; "),
-                ))
-            }
-        }
-    }
-    // The build-system files come from the same renderer as `cfgmx generate`, so a build and
-    // a generated config can never disagree.
-    let ctx = cfgmx_render::Context::new(
-        &m,
-        chosen.iter().map(|(v, c)| (*v, Some(c))),
-        set.short_len,
-        Some(profile),
-    );
-    let renderer = cfgmx_render::Renderer::new();
-    // The files of the project's build system only (a value Meson cannot hold must not stop
-    // a CMake build); for the lock (no project) every one that can be written.
-    use cfgmx_build::python::Backend;
-    use cfgmx_render::Format;
-    let formats: &[Format] = match (python, project.map(|p| p.0)) {
-        // A wheel's settings script, and the files of the build system under it (what
-        // `cfgmx reproduce` configures).
-        (Some(Backend::ScikitBuildCore), _) => &[
-            Format::ScikitBuildCore,
-            Format::CmakeToolchain,
-            Format::CmakeCache,
-        ],
-        (Some(Backend::MesonPython), _) => &[Format::MesonPython, Format::MesonNative],
-        (None, Some(System::Cmake)) => &[Format::CmakeToolchain, Format::CmakeCache],
-        (None, Some(System::Meson)) => &[Format::MesonNative],
-        (None, None) => &[
-            Format::CmakeToolchain,
-            Format::CmakeCache,
-            Format::MesonNative,
-        ],
-    };
-    let mut cannot = Vec::new();
-    for (i, j) in jobs.iter_mut().enumerate() {
-        // `cfgmx env HASH` prints this, from the lock: the same writer as `generate -f env`.
-        match renderer.render_variant(Format::Env, &ctx, i) {
-            Ok(r) => {
-                j.files.insert(Format::Env.as_str().to_string(), r.content);
-            }
-            Err(e) => eprintln!("note: {}: no env script in the lock: {e}", j.name),
-        }
-        for &f in formats {
-            match renderer.render_variant(f, &ctx, i) {
-                Ok(r) => {
-                    j.files.insert(f.as_str().to_string(), r.content);
-                }
-                Err(e) if project.is_some() => {
-                    cannot.push((i, format!("cannot write its {f} file: {e}")));
-                    break;
-                }
-                Err(e) => eprintln!("note: {}: no {f} file in the lock: {e}", j.name),
-            }
-        }
-    }
-    // A variant whose build-system file cannot be written cannot be built: unavailable.
-    for (i, why) in cannot.into_iter().rev() {
-        let j = jobs.remove(i);
-        unavailable.push(VariantResult::not_built(
-            &j.name,
-            &j.hash,
-            [&j.compiler, &j.blas, &j.build],
-            Status::Unavailable,
-            &why,
-        ));
-    }
-    for j in &mut jobs {
-        j.threads = m.threads;
-        let axes = j.axes.clone();
-        j.runtime = m.runtime.points(&|k| axes.get(k).cloned());
-    }
-    Ok(Jobs {
-        matrix: m.name.clone(),
-        threads: m.threads,
-        jobs,
-        unavailable,
-    })
-}
-
-/// The languages the project's build files enable, said on stderr; `None` (every language,
-/// as before) when they cannot be read or name none cfgmx provides compilers for.
-fn project_languages(system: System, dir: &Path) -> Option<Vec<cfgmx_model::Language>> {
-    let file = match system {
-        System::Cmake => "CMakeLists.txt",
-        System::Meson => "meson.build",
-    };
-    match cfgmx_build::project::languages(system, dir) {
-        Ok(Some(l)) => {
-            let names: Vec<&str> = l.languages.iter().map(|l| l.as_str()).collect();
-            if !l.others.is_empty() {
-                let others: Vec<&str> = l.others.iter().map(String::as_str).collect();
-                eprintln!(
-                    "note: the project also enables {}: cfgmx sets no compiler for them",
-                    others.join(", ")
-                );
-            }
-            if names.is_empty() {
-                eprintln!("note: the matrix sets no `languages` and {file} enables none cfgmx drives: every variant needs C, C++ and Fortran compilers");
-                return None;
-            }
-            eprintln!(
-                "note: the matrix sets no `languages`: {} from the project's {file}",
-                names.join(", ")
-            );
-            Some(l.languages.into_iter().collect())
-        }
-        Ok(None) => {
-            eprintln!("note: the matrix sets no `languages` and {file} names its languages through variables: every variant needs C, C++ and Fortran compilers (set `languages` in the matrix)");
-            None
-        }
-        Err(e) => {
-            eprintln!("warning: cannot read the project's languages ({e}): every variant needs C, C++ and Fortran compilers");
-            None
-        }
-    }
-}
-
-/// Adds `jobs` to the lock file at `path` (entries are keyed by hash, so nothing is lost).
-pub fn update_lock(path: &Path, matrix: &str, jobs: &[Job]) -> Result<()> {
-    LockFile::update(path, matrix, jobs)
-        .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", path.display())))
-}
-
 fn write_out(path: &Path, text: &str) -> Result<()> {
     write_atomic(path, text.as_bytes())
-        .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| CliError::caused(format!("cannot write {}", path.display()), e))
 }
 
 /// The prefix that makes log paths (relative to the build root) work from the HTML file.
@@ -410,7 +58,7 @@ fn log_prefix(html: &Path, root: &Path) -> String {
     }
 }
 
-pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
+pub fn run_build(g: &Global, a: BuildArgs) -> Result<Exit> {
     let shard = a
         .shard
         .as_deref()
@@ -420,14 +68,108 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     if a.jobs == Some(0) {
         return Err(CliError::usage("-j takes a number of cores of at least 1"));
     }
+    let project = project(&a)?;
+    // Ctrl-C while probing ends the probe's children and exits 130, like one during the build.
+    cfgmx_build::install_interrupt_handler();
+    let cores = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let given = match a.jobs {
+        Some(_) => format!("-j {cores} gives {cores} core(s)"),
+        None => format!("this machine has {cores} core(s)"),
+    };
+    // A runtime point needing more threads than the cores is refused at its place in the
+    // matrix, before the probe writes its cache or anything is built; and the matrix's
+    // `[probe] modules = true` asks this build's probe for modules.
+    let session = Session::load(g)?;
+    let m = session.matrix(a.matrix.as_deref())?;
+    m.runtime.check_cores(&m.source, cores, &given)?;
+    let g = &g.with_matrix(&m);
+    let mut profile = probing::machine_profile(&session, g, a.profile.as_deref(), Some(cores))?;
+    // The build's cores are the machine as far as its variants go: an MPI variant's
+    // MPIEXEC_MAX_NUMPROCS is these cores over its threads, so its ranks fit the budget.
+    profile.cpus = cores;
+    if a.mpi_ranks.is_some() {
+        profile.max_ranks = a.mpi_ranks;
+    }
+    if cfgmx_build::interrupted() {
+        eprintln!("interrupted");
+        return Ok(Exit::Interrupted);
+    }
+    let prove = probing::default_options(&session, g, None)?;
+    let planned = plan::jobs(&session, m, &profile, &prove, Some(project))?;
+    let (jobs, unavailable) = select(&a, &planned, shard)?;
+    check_threads(&jobs, planned.threads, cores, &given)?;
+    let store = Store::open(&a.build_root, a.wait).map_err(|e| match e {
+        // Another build holds the root: nothing was done, and --wait is the way.
+        OpenError::Busy(_) => CliError::usage(e.to_string()),
+        OpenError::Io(m) => CliError::runtime(m),
+    })?;
+    // Said after every usage error (a busy build root included), so an error is never buried
+    // under notes.
+    let err_term = Term::stderr(g);
+    for u in &unavailable {
+        let why = u.reason.as_deref().unwrap_or_default();
+        let note = format!("note: {} cannot be built here: {why}", u.name);
+        eprintln!("{}", err_term.wrap(&note, 6));
+    }
+    // The lock is for sharing hashes; failing to write it must not stop a build.
+    if let Err(e) = update_lock(Path::new(LOCK_FILE), &planned.matrix, &planned.jobs) {
+        eprintln!("warning: {}", e.chain());
+    }
+    let opts = options(&a, cores, &planned.matrix, shard);
+    let mut out = schedule(jobs, &opts, &store, err_term, &a.build_root)?;
+    out.report.variants.extend(unavailable);
+    // Stable: a variant's runtime points stay in the matrix's order.
+    out.report.variants.sort_by(|a, b| a.name.cmp(&b.name));
+    finish(
+        &out.report,
+        g,
+        a.junit.as_deref(),
+        a.html.as_deref(),
+        &a.build_root,
+    )?;
+    if out.interrupted {
+        eprintln!("cfgmx build: interrupted; finished variants are recorded, the others will run next time");
+        return Ok(Exit::Interrupted);
+    }
+    Ok(exit_code(&out.report, NoTests::from_flag(a.allow_no_tests)))
+}
+
+/// The scheduler's options from the command line.
+fn options(
+    a: &BuildArgs,
+    cores: usize,
+    matrix: &str,
+    shard: Option<(usize, usize)>,
+) -> cfgmx_build::Options {
+    cfgmx_build::Options {
+        source: a.source.clone(),
+        system: system(a.system),
+        cores,
+        fail_fast: a.fail_fast,
+        force: a.force,
+        copy_source: a.copy_source,
+        repair: a.repair,
+        matrix: matrix.to_string(),
+        shard,
+        step_timeout: a.step_timeout.map(std::time::Duration::from_secs),
+        // This binary answers the probe's BLAS queries (main.rs).
+        blas_query_helper: std::env::current_exe()
+            .ok()
+            .map(|p| (p, cfgmx_probe::HELPER_ARG.to_string())),
+    }
+}
+
+/// The project `--source` holds, with its build system: usage errors come before any
+/// probing or writing (a directory without a build system is known from its listing).
+fn project(a: &BuildArgs) -> Result<Project<'_>> {
     if !a.source.is_dir() {
         return Err(CliError::usage(format!(
             "--source {} is not a directory",
             a.source.display()
         )));
     }
-    // Usage errors come before any probing or writing: a directory without a build system is
-    // known from its listing.
     // A pyproject.toml with scikit-build-core or meson-python: wheels (unless --system).
     let python = a
         .system
@@ -438,58 +180,33 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
     let sys = system(a.system)
         .or(python.map(|b| b.system()))
         .or_else(|| System::detect(&a.source));
-    if sys.is_none() {
-        return Err(CliError::usage(format!(
+    match sys {
+        Some(system) => Ok(Project {
+            system,
+            dir: &a.source,
+            python,
+        }),
+        None => Err(CliError::usage(format!(
             "--source {}: no CMakeLists.txt or meson.build there (give the project's top directory, or --system)",
             a.source.display()
-        )));
+        ))),
     }
-    // Ctrl-C while probing ends the probe's children and exits 130, like one during the build.
-    cfgmx_build::install_interrupt_handler();
-    let cores = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    // A runtime point needing more threads than the cores is refused at its place in the
-    // matrix, before the probe writes its cache or anything is built; and the matrix's
-    // `[probe] modules = true` asks this build's probe for modules.
-    let g = &{
-        let m = load::matrix(a.matrix.as_deref(), &load::registry(g)?)?;
-        let given = match a.jobs {
-            Some(_) => format!("-j {cores} gives {cores} core(s)"),
-            None => format!("this machine has {cores} core(s)"),
-        };
-        m.runtime.check_cores(&m.source, cores, &given)?;
-        g.with_matrix(&m)
-    };
-    let mut profile = load_profile(g, a.profile.as_deref(), Some(cores))?;
-    // The build's cores are the machine as far as its variants go: an MPI variant's
-    // MPIEXEC_MAX_NUMPROCS is these cores over its threads, so its ranks fit the budget.
-    profile.cpus = cores;
-    if a.mpi_ranks.is_some() {
-        profile.max_ranks = a.mpi_ranks;
-    }
-    if cfgmx_build::interrupted() {
-        eprintln!("interrupted");
-        return Ok(130);
-    }
-    let Jobs {
-        matrix,
-        threads,
-        jobs: all,
-        unavailable,
-    } = jobs(
-        g,
-        a.matrix.as_deref(),
-        &profile,
-        sys.map(|s| (s, a.source.as_path())),
-        python,
-    )?;
-    let mut jobs = cfgmx_build::select(all.clone(), &a.only, &a.skip);
-    // The variants that cannot be built here get a row in every report, chosen by the same
-    // --only/--skip/--shard as the others, so a shard's report has each variant exactly once.
-    let mut unavailable: Vec<VariantResult> = unavailable
-        .into_iter()
+}
+
+/// The jobs `--only`, `--skip` and `--shard` choose, and the rows of the unavailable
+/// variants they choose: those get a row in every report, chosen by the same rules as the
+/// others, so a shard's report has each variant exactly once.
+fn select(
+    a: &BuildArgs,
+    planned: &Jobs,
+    shard: Option<(usize, usize)>,
+) -> Result<(Vec<Job>, Vec<VariantResult>)> {
+    let mut jobs = cfgmx_build::select(planned.jobs.clone(), &a.only, &a.skip);
+    let mut unavailable: Vec<VariantResult> = planned
+        .unavailable
+        .iter()
         .filter(|u| cfgmx_build::selected(&u.name, &[&u.hash], &a.only, &a.skip))
+        .cloned()
         .collect();
     if let Some((k, n)) = shard {
         jobs = cfgmx_build::shard(jobs, k, n);
@@ -500,13 +217,13 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
             "--only/--skip leave no variant to build; `cfgmx expand` lists the names",
         ));
     }
-    // A threaded variant's tests run with the matrix's thread count and wait for that many
-    // cores; with fewer cores they would wait forever or run with fewer threads than the user
-    // ships with, and a pass would prove nothing about the declared count.
-    let given = match a.jobs {
-        Some(_) => format!("-j {cores} gives {cores} core(s)"),
-        None => format!("this machine has {cores} core(s)"),
-    };
+    Ok((jobs, unavailable))
+}
+
+/// A threaded variant's tests run with the matrix's thread count and wait for that many
+/// cores; with fewer cores they would wait forever or run with fewer threads than the user
+/// ships with, and a pass would prove nothing about the declared count.
+fn check_threads(jobs: &[Job], threads: u32, cores: usize, given: &str) -> Result<()> {
     // A runtime point with a thread count of its own does not test with the matrix's.
     let matrix_threads =
         |j: &Job| j.runtime.is_empty() || j.runtime.iter().any(|p| p.threads().is_none());
@@ -515,50 +232,17 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
             "threaded variants test with {threads} threads (the matrix's `threads`, 2 unless set) but {given}: raise -j to at least {threads}, or set `threads = {cores}` in the matrix to test with fewer threads"
         )));
     }
-    let store = Store::open(&a.build_root, a.wait).map_err(|e| match e {
-        OpenError::Busy(_) => CliError::Runtime {
-            message: e.to_string(),
-            code: 2,
-        },
-        OpenError::Io(m) => CliError::runtime(m),
-    })?;
-    // Said after every usage error (a busy build root included), so an error is never buried
-    // under notes.
-    let err_term = Term::stderr(g);
-    for u in &unavailable {
-        eprintln!(
-            "{}",
-            err_term.wrap(
-                &format!(
-                    "note: {} cannot be built here: {}",
-                    u.name,
-                    u.reason.as_deref().unwrap_or_default()
-                ),
-                6
-            )
-        );
-    }
-    // The lock is for sharing hashes; failing to write it must not stop a build.
-    if let Err(CliError::Runtime { message, .. }) = update_lock(Path::new(LOCK_FILE), &matrix, &all)
-    {
-        eprintln!("warning: {message}");
-    }
-    let opts = cfgmx_build::Options {
-        source: a.source.clone(),
-        system: system(a.system),
-        cores,
-        fail_fast: a.fail_fast,
-        force: a.force,
-        copy_source: a.copy_source,
-        repair: a.repair,
-        matrix: matrix.clone(),
-        shard,
-        step_timeout: a.step_timeout.map(std::time::Duration::from_secs),
-        // This binary answers the probe's BLAS queries (main.rs).
-        blas_query_helper: std::env::current_exe()
-            .ok()
-            .map(|p| (p, cfgmx_probe::HELPER_ARG.to_string())),
-    };
+    Ok(())
+}
+
+/// Runs the scheduler with a live display on a terminal, plain lines in CI logs and pipes.
+fn schedule(
+    jobs: Vec<Job>,
+    opts: &cfgmx_build::Options,
+    store: &Store,
+    err_term: Term,
+    root: &Path,
+) -> Result<cfgmx_build::Outcome> {
     // A row per variant and runtime point: each finishes, or is cached, on its own.
     let total: usize = jobs.iter().map(|j| j.runtime.len().max(1)).sum();
     let done = AtomicUsize::new(0);
@@ -568,41 +252,46 @@ pub fn run_build(g: &Global, a: BuildArgs) -> Result<u8> {
         String::new()
     };
     eprintln!(
-        "cfgmx build: {} variant(s) of `{matrix}`{points} on {cores} core(s), build root {}",
+        "cfgmx build: {} variant(s) of `{}`{points} on {} core(s), build root {}",
         jobs.len(),
-        a.build_root.display()
+        opts.matrix,
+        opts.cores,
+        root.display()
     );
-    // A live display on a terminal; plain lines in CI logs and pipes.
     let live = (std::io::stderr().is_terminal() && std::env::var_os("CI").is_none())
-        .then(|| Live::new(total, err_term, &a.build_root));
+        .then(|| Live::new(total, err_term, root));
     let on_event = |e: &Event| match &live {
         Some(l) => l.event(e),
-        None => progress(e, total, &done, &err_term, &a.build_root),
+        None => progress(e, total, &done, &err_term, root),
     };
-    let mut out = cfgmx_build::run(jobs, &opts, &store, &on_event).map_err(|e| match e {
+    cfgmx_build::run(jobs, opts, store, &on_event).map_err(|e| match e {
         cfgmx_build::RunError::Usage(m) => CliError::usage(m),
         cfgmx_build::RunError::Io(m) => CliError::runtime(m),
-    })?;
-    out.report.variants.extend(unavailable);
-    // Stable: a variant's runtime points stay in the matrix's order.
-    out.report.variants.sort_by(|a, b| a.name.cmp(&b.name));
-    drop(live);
-    finish(
-        &out.report,
-        g,
-        a.junit.as_deref(),
-        a.html.as_deref(),
-        &a.build_root,
-    )?;
-    if out.interrupted {
-        eprintln!("cfgmx build: interrupted; finished variants are recorded, the others will run next time");
-        return Ok(130);
+    })
+}
+
+/// What a variant that ran no test means for the exit code (`--allow-no-tests`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoTests {
+    /// Nothing proved it works: exit 1.
+    Fail,
+    /// Accepted (its status stays `no tests`).
+    Allow,
+}
+
+impl NoTests {
+    fn from_flag(allow: bool) -> NoTests {
+        if allow {
+            NoTests::Allow
+        } else {
+            NoTests::Fail
+        }
     }
-    Ok(exit_code(&out.report, a.allow_no_tests))
 }
 
 /// 1 when a variant failed, or ran no test and the user did not allow that (said on stderr).
-fn exit_code(r: &RunReport, allow_no_tests: bool) -> u8 {
+fn exit_code(r: &RunReport, no_tests: NoTests) -> Exit {
+    let allow_no_tests = no_tests == NoTests::Allow;
     let none = r.no_tests();
     if none > 0 && !allow_no_tests {
         eprintln!("cfgmx build: {none} variant(s) ran no test, so nothing proved they work: exit 1 (--allow-no-tests accepts that)");
@@ -613,9 +302,9 @@ fn exit_code(r: &RunReport, allow_no_tests: bool) -> u8 {
         eprintln!("cfgmx: {missing} variant(s) left no result: exit 1");
     }
     if r.failed() > 0 || missing > 0 || (none > 0 && !allow_no_tests) {
-        1
+        Exit::Failed
     } else {
-        0
+        Exit::Ok
     }
 }
 
@@ -968,22 +657,13 @@ fn finish(
     Ok(())
 }
 
-pub fn run_report(g: &Global, a: ReportArgs) -> Result<u8> {
+pub fn run_report(g: &Global, a: ReportArgs) -> Result<Exit> {
     let ReportCommand::Merge(m) = a.command;
-    let mut parts = Vec::new();
-    for f in &m.files {
-        let text = cfgmx_fs::read_to_string(f, cfgmx_fs::MAX_OWN_BYTES)
-            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", f.display())))?;
-        let r: RunReport = serde_json::from_str(&text).map_err(|e| {
-            CliError::usage(format!(
-                "{}:{}:{}: not a `cfgmx build --json` result: {e}",
-                f.display(),
-                e.line(),
-                e.column()
-            ))
-        })?;
-        parts.push(r);
-    }
+    let parts = m
+        .files
+        .iter()
+        .map(|f| load::read_run_report(f))
+        .collect::<Result<Vec<_>>>()?;
     let merged = RunReport::merge(parts).map_err(CliError::usage)?;
     finish(
         &merged,
@@ -992,87 +672,20 @@ pub fn run_report(g: &Global, a: ReportArgs) -> Result<u8> {
         m.html.as_deref(),
         Path::new("."),
     )?;
-    Ok(exit_code(&merged, m.allow_no_tests))
+    Ok(exit_code(&merged, NoTests::from_flag(m.allow_no_tests)))
 }
 
-/// `cfgmx expand --lock`: writes the concrete variants to cfgmx.lock.
-pub fn run_lock(g: &Global, matrix: Option<&str>, profile: Option<&Path>) -> Result<u8> {
-    let g = &matrix_options(g, matrix)?;
-    let profile = load_profile(g, profile, None)?;
-    let j = jobs(g, matrix, &profile, None, None)?;
-    update_lock(Path::new(LOCK_FILE), &j.matrix, &j.jobs)?;
-    for u in &j.unavailable {
-        eprintln!(
-            "note: {} cannot be built here: {}",
-            u.name,
-            u.reason.as_deref().unwrap_or_default()
-        );
-    }
-    if g.json {
-        println!(
-            "{}",
-            serde_json::json!({"lock": LOCK_FILE, "variants": j.jobs.len()})
-        );
-    } else {
-        println!(
-            "wrote {} variant(s) of `{}` to {LOCK_FILE}",
-            j.jobs.len(),
-            j.matrix
-        );
-    }
-    Ok(0)
-}
-
-/// The variant `key` names in the lock file at `path`, with the matrix it belongs to. Every
-/// `Err` says where cfgmx looked: the lock file's full path, and which matrices it holds or
-/// that there is none, so a hash from a bug report run in the wrong directory is explained.
-pub fn from_lock(path: &Path, key: &str) -> std::result::Result<(String, Job), String> {
-    let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    if std::fs::symlink_metadata(path).is_err() {
-        return Err(format!(
-            "there is no lock file {} (`cfgmx build` and `cfgmx expand --lock` write {LOCK_FILE} in the directory they run in; run this there, or give --lock FILE)",
-            shown.display()
-        ));
-    }
-    let lf = LockFile::read(path)?;
-    lf.find(key)
-        .map(|(m, j)| (m.to_string(), j.clone()))
-        .map_err(|e| e.replacen("the lock file", &shown.display().to_string(), 1))
-}
-
-/// [`from_lock`] for `env` and `reproduce`, which look nowhere else.
-fn lock_job(path: &Path, key: &str) -> Result<Job> {
-    from_lock(path, key)
-        .map(|(_, j)| j)
-        .map_err(|e| CliError::usage(format!("{e}{}", short_prefix_hint(key))))
-}
-
-/// Said after "not found" when the key looks like a hash prefix too short to be looked up.
-pub fn short_prefix_hint(key: &str) -> String {
-    if !key.is_empty()
-        && key.len() < cfgmx_model::MIN_HASH_PREFIX
-        && key.bytes().all(|b| b.is_ascii_hexdigit())
-    {
-        format!(
-            " (a hash prefix needs at least {} hex digits)",
-            cfgmx_model::MIN_HASH_PREFIX
-        )
-    } else {
-        String::new()
-    }
-}
-
-pub fn run_env(g: &Global, a: EnvArgs) -> Result<u8> {
+pub fn run_env(g: &Global, a: EnvArgs) -> Result<Exit> {
     let j = &lock_job(&a.lock, &a.variant)?;
     if g.json {
         println!("{}", serde_json::to_string_pretty(j).unwrap_or_default());
     } else {
         print!("{}", crate::output::env_script(j)?);
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
-pub fn run_reproduce(g: &Global, a: ReproduceArgs) -> Result<u8> {
+pub fn run_reproduce(g: &Global, a: ReproduceArgs) -> Result<Exit> {
     let j = &lock_job(&a.lock, &a.variant)?;
     let (step, bdir) = cfgmx_build::reproduce(j, &a.source, &a.build_root, system(a.system))
         .map_err(|e| CliError::usage(e.to_string()))?;
@@ -1092,7 +705,7 @@ pub fn run_reproduce(g: &Global, a: ReproduceArgs) -> Result<u8> {
             "configure failed: {}",
             step.message.as_deref().unwrap_or("see the log")
         );
-        return Ok(1);
+        return Ok(Exit::Failed);
     }
     if !g.json {
         println!(
@@ -1127,7 +740,7 @@ pub fn run_reproduce(g: &Global, a: ReproduceArgs) -> Result<u8> {
             }
         }
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 #[cfg(test)]

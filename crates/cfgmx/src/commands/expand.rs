@@ -1,60 +1,40 @@
 //! `cfgmx expand`: the variants of a matrix.
 
-use crate::cli::Global;
-use crate::error::{CliError, Result};
-use crate::load;
+use crate::cli::{ExpandArgs, Global};
+use crate::error::{CliError, Exit, Result};
+use crate::load::{self, Session};
+use crate::lockfile::update_lock;
 use crate::output::{flags, Table, Term};
-use cfgmx_model::{Diagnostics, Resolver, Variant};
-use clap::Args;
-use serde::Serialize;
+use crate::plan;
+use crate::probing::{self, Progress};
+use crate::records::Record;
+use cfgmx_build::job::LOCK_FILE;
+use cfgmx_model::{ConcreteVariant, Diagnostics, Matrix, Profile, Resolver, VariantSet};
+use cfgmx_probe::ProbeOptions;
 use std::io::Write;
+use std::path::Path;
 
-#[derive(Debug, Args)]
-pub struct ExpandArgs {
-    /// Matrix file or embedded matrix name (default: hpc16).
-    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::matrices))]
-    pub matrix: Option<String>,
-    /// Stream one JSON record per line as variants are resolved (constant memory; full hashes,
-    /// since a unique short prefix needs the whole set).
-    #[arg(long, conflicts_with = "json")]
-    pub jsonl: bool,
-    /// Check each variant against this machine (the cached probe, probing if there is none):
-    /// available or why not, and a concrete hash.
-    #[arg(long, conflicts_with_all = ["jsonl", "profile"])]
-    pub probe: bool,
-    /// Write the concrete variants, keyed by hash, to cfgmx.lock (probing this machine unless
-    /// --profile is given).
-    #[arg(long)]
-    pub lock: bool,
-    /// Check each variant against a profile written by `cfgmx probe --json` (also for --lock).
-    #[arg(long, value_name = "FILE", conflicts_with = "jsonl")]
-    pub profile: Option<std::path::PathBuf>,
-}
-
-/// A variant as `--json` prints it.
-#[derive(Serialize)]
-pub struct Record<'a> {
-    #[serde(flatten)]
-    pub variant: &'a Variant,
-    pub short_hash: &'a str,
-}
-
-pub fn run(g: &Global, a: ExpandArgs) -> Result<u8> {
-    if a.lock {
-        return super::build::run_lock(g, a.matrix.as_deref(), a.profile.as_deref());
-    }
-    let reg = load::registry(g)?;
-    let m = load::matrix(a.matrix.as_deref(), &reg)?;
+pub fn run(g: &Global, a: ExpandArgs) -> Result<Exit> {
+    let session = Session::load(g)?;
+    let m = session.matrix(a.matrix.as_deref())?;
     let g = &g.with_matrix(&m);
-    if a.jsonl {
-        return stream(&m, &reg);
+    if a.lock {
+        return write_lock(&session, g, m, a.profile.as_deref());
     }
-    let set = m.variant_set(&reg)?;
-    // Against a machine profile: availability and concrete hashes (see commands/probe.rs).
-    if let Some((profile, prove)) =
-        super::probe::profile_for_expand(g, a.probe, a.profile.as_deref(), &reg)?
-    {
-        return super::probe::print_concrete(g, &m, &reg, &set, &profile, prove.as_ref());
+    let reg = &session.registry;
+    if a.jsonl {
+        return stream(&m, reg);
+    }
+    let set = m.variant_set(reg)?;
+    // Against a machine profile: availability and concrete hashes.
+    let against = match (&a.profile, a.probe) {
+        (Some(f), _) => Against::File(f),
+        (None, true) => Against::ThisMachine,
+        (None, false) => Against::Nothing,
+    };
+    if let Some((profile, prove)) = profile_for_expand(&session, g, against)? {
+        let cs = crate::proven::concretize_all(&set.variants, &m, reg, &profile, prove.as_ref());
+        return print_concrete(g, &m, &set, &cs);
     }
     let out = std::io::stdout();
     let mut out = out.lock();
@@ -70,7 +50,7 @@ pub fn run(g: &Global, a: ExpandArgs) -> Result<u8> {
         serde_json::to_writer_pretty(&mut out, &recs)
             .map_err(|e| CliError::runtime(e.to_string()))?;
         writeln!(out).ok();
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     let term = Term::stdout(g);
     // Only spec hashes here: a concrete one needs a machine (`--probe`).
@@ -121,11 +101,11 @@ pub fn run(g: &Global, a: ExpandArgs) -> Result<u8> {
         }
     );
     writeln!(out, "\n{}", term.wrap(&summary, 0)).ok();
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 /// Streams variants as JSON lines, resolving lazily.
-fn stream(m: &cfgmx_model::Matrix, reg: &cfgmx_model::Registry) -> Result<u8> {
+fn stream(m: &cfgmx_model::Matrix, reg: &cfgmx_model::Registry) -> Result<Exit> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut resolver = Resolver::new(m, reg);
@@ -160,5 +140,188 @@ fn stream(m: &cfgmx_model::Matrix, reg: &cfgmx_model::Registry) -> Result<u8> {
         }
         .into());
     }
-    Ok(0)
+    Ok(Exit::Ok)
+}
+
+/// `cfgmx expand --lock`: writes the concrete variants to cfgmx.lock.
+fn write_lock(s: &Session, g: &Global, m: Matrix, profile: Option<&Path>) -> Result<Exit> {
+    let profile = probing::machine_profile(s, g, profile, None)?;
+    let prove = probing::default_options(s, g, None)?;
+    let j = plan::jobs(s, m, &profile, &prove, None)?;
+    update_lock(Path::new(LOCK_FILE), &j.matrix, &j.jobs)?;
+    for u in &j.unavailable {
+        eprintln!(
+            "note: {} cannot be built here: {}",
+            u.name,
+            u.reason.as_deref().unwrap_or_default()
+        );
+    }
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({"lock": LOCK_FILE, "variants": j.jobs.len()})
+        );
+    } else {
+        println!(
+            "wrote {} variant(s) of `{}` to {LOCK_FILE}",
+            j.jobs.len(),
+            j.matrix
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// What `expand` checks variants against.
+#[derive(Debug, Clone, Copy)]
+enum Against<'a> {
+    /// Nothing: spec hashes only.
+    Nothing,
+    /// This machine, probed (`--probe`).
+    ThisMachine,
+    /// A profile file (`--profile FILE`), maybe of another machine.
+    File(&'a Path),
+}
+
+/// The profile `expand --probe` / `--profile FILE` checks variants against, if asked for,
+/// and for a probe of this machine the options its link tests run with (a profile read from a
+/// file may describe another machine: its variants are not proven here).
+fn profile_for_expand(
+    s: &Session,
+    g: &Global,
+    against: Against,
+) -> Result<Option<(Profile, Option<ProbeOptions>)>> {
+    match against {
+        Against::Nothing => return Ok(None),
+        Against::File(f) => return load::read_profile(f).map(|p| Some((p, None))),
+        Against::ThisMachine => {}
+    }
+    let opts = probing::default_options(s, g, None)?;
+    let profile = probing::probe_with_progress(&s.registry, &opts, Progress::unless_json(g));
+    Ok(Some((profile, Some(opts))))
+}
+
+/// A concrete variant as `expand --json` prints it against a profile.
+#[derive(serde::Serialize)]
+struct ConcreteRecord<'a> {
+    #[serde(flatten)]
+    variant: &'a ConcreteVariant,
+    /// The concrete hash when the variant can be built here, else the spec hash (the id a
+    /// build or the lock file knows it by); the two below say which is which.
+    short_hash: &'a str,
+    short_spec_hash: &'a str,
+    /// None when the variant cannot be built here.
+    short_concrete_hash: Option<&'a str>,
+}
+
+/// Prints every variant with its availability on the profiled machine and its concrete hash.
+fn print_concrete(
+    g: &Global,
+    m: &Matrix,
+    set: &VariantSet,
+    cs: &[ConcreteVariant],
+) -> Result<Exit> {
+    let short = set.short_len;
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    if g.json {
+        let recs: Vec<ConcreteRecord> = cs
+            .iter()
+            .map(|c| ConcreteRecord {
+                variant: c,
+                short_hash: &c.id_hash()[..short],
+                short_spec_hash: &c.variant.hash[..short],
+                short_concrete_hash: c.concrete_hash.as_deref().map(|h| &h[..short]),
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &recs)
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+        writeln!(out).ok();
+        return Ok(Exit::Ok);
+    }
+    let term = Term::stdout(g);
+    let mut t = Table::new(&[
+        "NAME",
+        "HASH",
+        "STATUS",
+        "COMPILERS",
+        "BLAS",
+        "WHY NOT / WARNINGS",
+    ])
+    .keep(&[1, 2]);
+    for c in cs {
+        t.row(concrete_row(c, short, &term));
+    }
+    write!(out, "{}", t.render(&term)).ok();
+    let n = cs.iter().filter(|c| c.available).count();
+    let summary = format!(
+        "{n} of {} variants of matrix `{}` can be built here (HASH is their concrete hash, the spec hash of the others)",
+        cs.len(),
+        m.name
+    );
+    writeln!(out, "\n{}", term.wrap(&summary, 0)).ok();
+    if !term.verbose && cs.iter().any(|c| !c.reasons.is_empty()) {
+        writeln!(
+            out,
+            "{}",
+            term.wrap(
+                "(reasons shortened: --verbose shows them whole, --json as data)",
+                0
+            )
+        )
+        .ok();
+    }
+    // Most of the matrix out of reach (the default hpc16 on a machine without Intel, PGI or
+    // XL compilers): point at the command that writes one for this machine.
+    if n * 2 < cs.len() {
+        eprintln!(
+            "hint: most of `{}` cannot be built here; `cfgmx init` writes a matrix of the compilers and BLAS builds this machine has",
+            m.name
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// One concrete variant's row of the `expand --probe` table.
+fn concrete_row(c: &ConcreteVariant, short: usize, term: &Term) -> Vec<String> {
+    // family and version in the short form, the executables under --verbose
+    let compilers = c
+        .compilers
+        .values()
+        .map(|x| match term.verbose {
+            true => format!("{}@{}", x.path, x.version),
+            false => format!("{} {}", x.family, x.version),
+        })
+        .collect::<Vec<_>>();
+    // each distinct compiler once (C and C++ may be one executable)
+    let mut seen = Vec::new();
+    for x in compilers {
+        if !seen.contains(&x) {
+            seen.push(x);
+        }
+    }
+    let mut notes: Vec<String> = c.reasons.iter().map(|r| term.reason(r)).collect();
+    notes.extend(c.variant.resolved.warnings.iter().map(|r| term.reason(r)));
+    notes.extend(c.concrete_warnings.iter().map(|r| term.reason(r)));
+    notes.dedup();
+    vec![
+        c.variant.name.clone(),
+        c.id_hash()[..short].to_string(),
+        term.status(if c.available {
+            "available"
+        } else {
+            "unavailable"
+        }),
+        if seen.is_empty() {
+            "-".into()
+        } else {
+            seen.join(", ")
+        },
+        c.blas_library
+            .as_ref()
+            .map_or("-".into(), |b| match term.verbose {
+                true => b.path.clone(),
+                false => b.id(),
+            }),
+        notes.join("; "),
+    ]
 }

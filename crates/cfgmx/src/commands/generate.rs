@@ -6,72 +6,22 @@
 //! output directory as it was. Files cfgmx wrote are listed, with their content hash, in
 //! `DIR/.cfgmx-generated`; any other existing file is left alone unless `--force`.
 
-use crate::cli::Global;
-use crate::error::{CliError, Result};
-use crate::load;
-use cfgmx_model::{ConcreteVariant, Diagnostic, Diagnostics, Source};
-use cfgmx_render::{merge_presets, Context, Format, RenderError, RenderedFile, Renderer, FORMATS};
-use clap::Args;
+use crate::cli::{GenerateArgs, Global};
+use crate::error::{CliError, Exit, Result};
+use crate::load::{self, Session};
+use crate::probing;
+use cfgmx_model::{
+    ConcreteVariant, Diagnostic, Diagnostics, Matrix, Profile, Source, Variant, VariantSet,
+};
+use cfgmx_probe::ProbeOptions;
+use cfgmx_render::{merge_presets, Context, RenderError, RenderedFile, Renderer, FORMATS};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// `-f`: one of the renderer's formats ([`FORMATS`]), listed with its help in `--help` and
-/// offered, with the same help, by shell completion.
-fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
-    use clap::builder::{PossibleValue, TypedValueParser};
-    clap::builder::PossibleValuesParser::new(
-        FORMATS
-            .iter()
-            .map(|f| PossibleValue::new(f.name).help(f.help)),
-    )
-    .map(|s| s.parse::<Format>().expect("a format from FORMATS"))
-}
-
-#[derive(Debug, Args)]
-pub struct GenerateArgs {
-    /// Matrix file or embedded matrix name (default: hpc16).
-    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::matrices))]
-    pub matrix: Option<String>,
-    /// Output format.
-    #[arg(
-        short = 'f',
-        long,
-        value_name = "FORMAT",
-        required_unless_present = "template",
-        value_parser = format_parser()
-    )]
-    pub format: Option<Format>,
-    /// Render your own tera template against the same context (see docs/templates.md).
-    #[arg(long, value_name = "FILE", conflicts_with = "format")]
-    pub template: Option<PathBuf>,
-    /// Write the files under DIR (atomically) instead of printing a single file on stdout.
-    #[arg(short = 'o', long, value_name = "DIR")]
-    pub output: Option<PathBuf>,
-    /// Overwrite files in DIR that cfgmx did not generate (or that were edited since).
-    #[arg(long)]
-    pub force: bool,
-    /// Include variants the profile says cannot be built here.
-    #[arg(long)]
-    pub all: bool,
-    /// cmake-presets: merge into DIR/CMakePresets.json, keeping the user's own presets.
-    #[arg(long, requires = "output")]
-    pub merge: bool,
-    /// A machine profile (JSON, as `cfgmx probe --json` writes): real compiler paths, probed
-    /// flags and BLAS directories. Default: the cached profile of the last `cfgmx probe` if
-    /// the machine is unchanged, else abstract variants.
-    #[arg(long, value_name = "FILE")]
-    pub profile: Option<PathBuf>,
-    /// github-workflow, gitlab: where the jobs install cfgmx from: `git+URL` (cargo install
-    /// --git), an `https://` URL of a prebuilt binary, or a directory in the repository (cargo
-    /// install --path). Default: crates.io, this cfgmx's version.
-    #[arg(long, value_name = "SOURCE")]
-    pub cfgmx_from: Option<String>,
-}
-
 const MANIFEST: &str = ".cfgmx-generated";
 
-pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
+pub fn run(g: &Global, a: GenerateArgs) -> Result<Exit> {
     // A source no file of the format names would be silently dropped.
     if let (Some(f), Some(_)) = (a.format, &a.cfgmx_from) {
         if !f.spec().needs.cfgmx_from {
@@ -81,14 +31,51 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
             )));
         }
     }
-    let reg = load::registry(g)?;
-    let m = load::matrix(a.matrix.as_deref(), &reg)?;
+    let session = Session::load(g)?;
+    let reg = &session.registry;
+    let m = session.matrix(a.matrix.as_deref())?;
     let g = &g.with_matrix(&m);
-    let set = m.variant_set(&reg)?;
-    // A profile file may describe another machine (a CI runner): its variants are rendered
-    // as it says. The cached profile is this machine's, so its variants are proven here by
-    // their link tests (cached too).
-    let (profile, prove, from) = match &a.profile {
+    let set = m.variant_set(reg)?;
+    let (profile, prove, from) = profile(&session, g, &a)?;
+    let concrete: Vec<Option<ConcreteVariant>> = match &profile {
+        Some(p) => crate::proven::concretize_all(&set.variants, &m, reg, p, prove.as_ref())
+            .into_iter()
+            .map(Some)
+            .collect(),
+        None => set.variants.iter().map(|_| None).collect(),
+    };
+    let chosen = chosen(&a, &set, &concrete);
+    let mut ctx = Context::new(&m, chosen, set.short_len, profile.as_ref()).with_packages(reg);
+    ctx.ci.cfgmx_from = cfgmx_render::context::CfgmxSource::parse(a.cfgmx_from.as_deref());
+    if let Some(arg) = &a.matrix {
+        ctx.matrix.arg = match a.format {
+            Some(f) if f.spec().needs.repo_matrix => repo_relative(arg, a.output.as_deref())?,
+            _ => arg.clone(),
+        };
+    }
+    // A header comment: a control character in a path would end the comment early.
+    ctx.rendered_from = from
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    let files = render(&a, &ctx, &m)?;
+    match &a.output {
+        Some(dir) => write_dir(g, &a, dir, files, &m),
+        None => print_one(&files),
+    }
+}
+
+/// The profile the variants are rendered against, the options their link tests run with
+/// when it is this machine's, and what the files' header says they were rendered from.
+/// A profile file may describe another machine (a CI runner): its variants are rendered
+/// as it says. The cached profile is this machine's, so its variants are proven here by
+/// their link tests (cached too).
+fn profile(
+    s: &Session,
+    g: &Global,
+    a: &GenerateArgs,
+) -> Result<(Option<Profile>, Option<ProbeOptions>, String)> {
+    Ok(match &a.profile {
         Some(p) => (
             Some(load::read_profile(p)?),
             None,
@@ -97,14 +84,8 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
         None => {
             // The probe's cache, when the machine has not changed since `cfgmx probe`;
             // generating never runs a probe itself.
-            let opts = crate::commands::probe::options(
-                g,
-                &crate::commands::probe::ProbeArgs {
-                    timeout: 10.0,
-                    ..Default::default()
-                },
-            )?;
-            let cached = cfgmx_probe::load_cached(&reg, &opts).unwrap_or_else(|why| {
+            let opts = probing::default_options(s, g, None)?;
+            let cached = cfgmx_probe::load_cached(&s.registry, &opts).unwrap_or_else(|why| {
                 eprintln!("warning: {why}");
                 None
             });
@@ -117,19 +98,21 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
             };
             (cached, Some(opts), from)
         }
-    };
-    let concrete: Vec<Option<ConcreteVariant>> = match &profile {
-        Some(p) => crate::proven::concretize_all(&set.variants, &m, &reg, p, prove.as_ref())
-            .into_iter()
-            .map(Some)
-            .collect(),
-        None => set.variants.iter().map(|_| None).collect(),
-    };
+    })
+}
+
+/// The variants to render (with their concrete form, when there is a profile): those this
+/// machine can build unless `--all`; the others are named on stderr.
+fn chosen<'a>(
+    a: &GenerateArgs,
+    set: &'a VariantSet,
+    concrete: &'a [Option<ConcreteVariant>],
+) -> Vec<(&'a Variant, Option<&'a ConcreteVariant>)> {
     let mut skipped = Vec::new();
     let chosen: Vec<_> = set
         .variants
         .iter()
-        .zip(&concrete)
+        .zip(concrete)
         .filter(|(v, c)| {
             let keep = a.all || c.as_ref().is_none_or(|c| c.available);
             if !keep {
@@ -148,79 +131,98 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
             eprintln!("  {n}: {}", why.as_deref().unwrap_or("unavailable"));
         }
     }
-    let mut ctx = Context::new(&m, chosen, set.short_len, profile.as_ref()).with_packages(&reg);
-    ctx.ci.cfgmx_from = cfgmx_render::context::CfgmxSource::parse(a.cfgmx_from.as_deref());
-    if let Some(arg) = &a.matrix {
-        ctx.matrix.arg = match a.format {
-            Some(f) if f.spec().needs.repo_matrix => repo_relative(arg, a.output.as_deref())?,
-            _ => arg.clone(),
-        };
-    }
-    // A header comment: a control character in a path would end the comment early.
-    ctx.rendered_from = from
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
+    chosen
+}
+
+/// Every file of `-f FORMAT`, or the one of `--template FILE`, rendered in full.
+fn render(a: &GenerateArgs, ctx: &Context, m: &Matrix) -> Result<Vec<RenderedFile>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let renderer = Renderer::new().threads(threads);
-
-    let mut files = match (&a.template, a.format) {
-        (Some(t), _) => {
-            let src = load::read_source(t)?;
-            let name = t
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "template".into());
-            let scratch = tempfile::Builder::new()
-                .prefix(&format!("cfgmx-render-{}-", std::process::id()))
-                .tempdir()
-                .map_err(|e| {
-                    CliError::runtime(format!("cannot create a scratch directory: {e}"))
-                })?;
-            let content = crate::template_child::render(&src.name, &src.text, &ctx, scratch.path())
-                .map_err(|e| render_error(e, Some(&src), &m.source))?;
-            let out = name.strip_suffix(".tera").unwrap_or(&name).to_string();
-            // The output is named after the template: never a name that would land outside
-            // DIR, hide, or overwrite cfgmx's own manifest.
-            if out.is_empty() || out.starts_with('.') || out == MANIFEST {
-                return Err(CliError::usage(format!(
-                    "--template {}: it would write a file called `{out}`; name the template after the file it makes (not empty, `..`, or starting with `.`), like `variants.md.tera`",
-                    t.display()
-                )));
-            }
-            vec![RenderedFile {
-                path: PathBuf::from(out),
-                content,
-                executable: false,
-            }]
-        }
+    let files = match (&a.template, a.format) {
+        (Some(t), _) => vec![render_template(t, ctx, m)?],
         (None, Some(f)) => renderer
-            .render(f, &ctx)
+            .render(f, ctx)
             .map_err(|e| render_error(e, None, &m.source))?,
         (None, None) => return Err(CliError::usage("give -f FORMAT or --template FILE")),
     };
-    let merges = a.format.is_some_and(|f| f.spec().needs.merge);
-    if a.merge && !merges {
+    if a.merge && !merges(a) {
         return Err(CliError::usage(format!(
             "--merge applies to {} only",
             formats_that(|n| n.merge)
         )));
     }
+    Ok(files)
+}
 
-    let Some(dir) = &a.output else {
-        if files.len() != 1 {
-            return Err(CliError::usage(format!(
-                "this renders {} files; write them with -o DIR",
-                files.len()
-            )));
-        }
-        let out = std::io::stdout();
-        let mut out = out.lock();
-        out.write_all(files[0].content.as_bytes())
-            .map_err(|e| CliError::runtime(e.to_string()))?;
-        return Ok(0);
-    };
+/// Whether `-f`'s format takes `--merge` (the format table says).
+fn merges(a: &GenerateArgs) -> bool {
+    a.format.is_some_and(|f| f.spec().needs.merge)
+}
 
+/// The formats whose needs `pick` accepts, as `-f NAME` words.
+fn formats_that(pick: impl Fn(&cfgmx_render::formats::Needs) -> bool) -> String {
+    FORMATS
+        .iter()
+        .filter(|f| pick(&f.needs))
+        .map(|f| format!("-f {}", f.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The user's template, rendered in a child process (template_child.rs), as the file it
+/// names.
+fn render_template(t: &Path, ctx: &Context, m: &Matrix) -> Result<RenderedFile> {
+    let src = load::read_source(t)?;
+    let name = t
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "template".into());
+    let scratch = tempfile::Builder::new()
+        .prefix(&format!("cfgmx-render-{}-", std::process::id()))
+        .tempdir()
+        .map_err(|e| CliError::caused("cannot create a scratch directory", e))?;
+    let content = crate::template_child::render(&src.name, &src.text, ctx, scratch.path())
+        .map_err(|e| render_error(e, Some(&src), &m.source))?;
+    let out = name.strip_suffix(".tera").unwrap_or(&name).to_string();
+    // The output is named after the template: never a name that would land outside
+    // DIR, hide, or overwrite cfgmx's own manifest.
+    if out.is_empty() || out.starts_with('.') || out == MANIFEST {
+        return Err(CliError::usage(format!(
+            "--template {}: it would write a file called `{out}`; name the template after the file it makes (not empty, `..`, or starting with `.`), like `variants.md.tera`",
+            t.display()
+        )));
+    }
+    Ok(RenderedFile {
+        path: PathBuf::from(out),
+        content,
+        executable: false,
+    })
+}
+
+/// The one rendered file on stdout (without `-o DIR`).
+fn print_one(files: &[RenderedFile]) -> Result<Exit> {
+    if files.len() != 1 {
+        return Err(CliError::usage(format!(
+            "this renders {} files; write them with -o DIR",
+            files.len()
+        )));
+    }
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    out.write_all(files[0].content.as_bytes())
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    Ok(Exit::Ok)
+}
+
+/// Writes the files under `dir`, with the manifest, all or none: merged presets, then the
+/// check of what would be overwritten, then the writes.
+fn write_dir(
+    g: &Global,
+    a: &GenerateArgs,
+    dir: &Path,
+    mut files: Vec<RenderedFile>,
+    m: &Matrix,
+) -> Result<Exit> {
     // Merge, check what would be overwritten, then write: all checks before the first write.
     let mut manifest = read_manifest(dir)?;
     let mut merged = Vec::new();
@@ -252,7 +254,7 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
                 "not overwriting {} file(s) cfgmx did not generate (or that were edited since): {}; pass --force to overwrite{}",
                 foreign.len(),
                 foreign.join(", "),
-                if merges { ", or --merge to keep your presets" } else { "" }
+                if merges(a) { ", or --merge to keep your presets" } else { "" }
             )));
         }
     }
@@ -292,17 +294,7 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<u8> {
             writeln!(out, "wrote {w}").ok();
         }
     }
-    Ok(0)
-}
-
-/// The formats whose needs `pick` accepts, as `-f NAME` words.
-fn formats_that(pick: impl Fn(&cfgmx_render::formats::Needs) -> bool) -> String {
-    FORMATS
-        .iter()
-        .filter(|f| pick(&f.needs))
-        .map(|f| format!("-f {}", f.name))
-        .collect::<Vec<_>>()
-        .join(", ")
+    Ok(Exit::Ok)
 }
 
 /// A matrix file as CI jobs name it: relative to the repository they check out (the nearest
@@ -317,7 +309,7 @@ fn repo_relative(arg: &str, output: Option<&Path>) -> Result<String> {
     }
     let canon = |p: &Path| {
         std::fs::canonicalize(p)
-            .map_err(|e| CliError::runtime(format!("cannot resolve {}: {e}", p.display())))
+            .map_err(|e| CliError::caused(format!("cannot resolve {}", p.display()), e))
     };
     let matrix = canon(file)?;
     let cwd = canon(Path::new("."))?;
@@ -411,10 +403,14 @@ fn read_manifest(dir: &Path) -> Result<BTreeMap<String, String>> {
 /// killed run left.
 fn write_all_atomic(dir: &Path, outputs: &[(PathBuf, &[u8], cfgmx_fs::Mode)]) -> Result<()> {
     let fail = |what: &str, p: &Path, e: std::io::Error| {
-        CliError::runtime(format!("cannot {what} {}: {e}", p.display()))
+        CliError::caused(format!("cannot {what} {}", p.display()), e)
     };
     std::fs::create_dir_all(dir).map_err(|e| fail("create", dir, e))?;
-    crate::leftovers::sweep(dir, &[crate::leftovers::STAGING_PREFIX], false);
+    crate::leftovers::sweep(
+        dir,
+        &[crate::leftovers::STAGING_PREFIX],
+        crate::leftovers::Whose::Dead,
+    );
     crate::leftovers::sweep_tmp_files(dir);
     let stage = dir.join(format!(
         "{}{}",

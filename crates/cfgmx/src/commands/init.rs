@@ -4,27 +4,13 @@
 //! comment, so the written file's variants are the ones `cfgmx build` can run. The file is
 //! commented so it can be edited.
 
-use crate::cli::Global;
-use crate::error::{CliError, Result};
-use crate::load;
+use crate::cli::{Global, InitArgs};
+use crate::error::{CliError, Exit, Result};
+use crate::load::Session;
+use crate::probing::{self, Progress};
 use cfgmx_model::{Language, Matrix, ProbeStatus, Profile, Registry, Source, Threading};
-use clap::Args;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-#[derive(Debug, Args)]
-pub struct InitArgs {
-    /// The matrix file to write.
-    #[arg(default_value = "cfgmx.toml")]
-    pub file: PathBuf,
-    /// Overwrite the file if it exists.
-    #[arg(long)]
-    pub force: bool,
-    /// The project whose languages the matrix takes (its CMakeLists.txt or meson.build);
-    /// without one, every language a compiler was found for.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub source: PathBuf,
-}
+use std::path::Path;
 
 /// A compiler axis value and what the probe found for it.
 struct CompilerValue {
@@ -37,7 +23,7 @@ struct CompilerValue {
     languages: Vec<Language>,
 }
 
-pub fn run(g: &Global, a: InitArgs) -> Result<u8> {
+pub fn run(g: &Global, a: InitArgs) -> Result<Exit> {
     // Refused before anything is probed or written.
     if std::fs::symlink_metadata(&a.file).is_ok() && !a.force {
         return Err(CliError::usage(format!(
@@ -45,114 +31,154 @@ pub fn run(g: &Global, a: InitArgs) -> Result<u8> {
             a.file.display()
         )));
     }
-    let reg = load::registry(g)?;
-    let opts = super::probe::options(
-        g,
-        &super::probe::ProbeArgs {
-            timeout: 10.0,
-            ..Default::default()
-        },
-    )?;
-    let profile = super::probe::probe_with_progress(&reg, &opts, g.json, Some("cfgmx init"));
+    let session = Session::load(g)?;
+    let reg = &session.registry;
+    let opts = probing::default_options(&session, g, None)?;
+    let progress = match g.json {
+        true => Progress::Quiet,
+        false => Progress::BarOrLine("cfgmx init"),
+    };
+    let profile = probing::probe_with_progress(reg, &opts, progress);
     let languages = languages(&a.source, &profile);
-    let mut compilers = compiler_values(&profile, &languages);
+    let compilers = compiler_values(&profile, &languages);
     if compilers.is_empty() {
         return Err(CliError::runtime(format!(
             "the probe found no working compiler for {} here (`cfgmx probe` lists what it found)",
             names(&languages)
         )));
     }
-    let blas = blas_values(&profile);
-    let name = "local";
-
-    // First every candidate, proven; then the file without what cannot be built.
-    let candidate = matrix_text(name, &languages, &compilers, &blas, &[], &[], g.modules);
-    let m = parse(&candidate, &a.file, &reg)?;
-    let set = m.variant_set(&reg)?;
-    let cs = crate::proven::concretize_all(&set.variants, &m, &reg, &profile, Some(&opts));
-    let axis = |v: &cfgmx_model::Variant, k: &str| {
-        v.axes.get(k).map(|s| s.to_string()).unwrap_or_default()
+    let mut draft = Draft {
+        name: "local",
+        languages,
+        compilers,
+        blas: blas_values(&profile),
+        dropped: Vec::new(),
+        excludes: Vec::new(),
+        modules: g.modules,
     };
-    // A compiler value none of whose variants can be built is left out whole, with one reason.
-    let mut dropped = Vec::new();
-    compilers.retain(|c| {
-        let mine: Vec<_> = cs
-            .iter()
-            .filter(|cv| axis(&cv.variant, "compiler") == c.value)
-            .collect();
-        if mine.iter().any(|cv| cv.available) {
-            return true;
-        }
-        let why = mine
-            .first()
-            .map(|cv| cv.reasons.join("; "))
-            .unwrap_or_default();
-        dropped.push(format!("{}: {}", c.value, one_line(&why)));
-        false
-    });
-    if compilers.is_empty() {
-        return Err(CliError::runtime(format!(
-            "no variant can be built here: {}",
-            dropped.join("; ")
-        )));
-    }
-    let kept: Vec<&str> = compilers.iter().map(|c| c.value.as_str()).collect();
-    let excludes: Vec<(String, [String; 3])> = cs
-        .iter()
-        .filter(|cv| !cv.available && kept.contains(&axis(&cv.variant, "compiler").as_str()))
-        .map(|cv| {
-            let v = &cv.variant;
-            (
-                format!("{}: {}", v.name, one_line(&cv.reasons.join("; "))),
-                [axis(v, "compiler"), axis(v, "blas"), axis(v, "build")],
-            )
-        })
-        .collect();
-    let text = matrix_text(
-        name, &languages, &compilers, &blas, &dropped, &excludes, g.modules,
-    );
+    // First every candidate, proven; then the file without what cannot be built.
+    let candidate = parse(&draft.text(), &a.file, reg)?;
+    let set = candidate.variant_set(reg)?;
+    let cs = crate::proven::concretize_all(&set.variants, &candidate, reg, &profile, Some(&opts));
+    draft.leave_out_unbuildable(&cs)?;
+    let text = draft.text();
     // The file must read back as the matrix it describes (a failure here is a bug in init).
-    let m = parse(&text, &a.file, &reg)?;
-    let n = m.variant_set(&reg)?.variants.len();
+    let m = parse(&text, &a.file, reg)?;
+    let n = m.variant_set(reg)?.variants.len();
     cfgmx_fs::write_atomic(&a.file, text.as_bytes())
-        .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", a.file.display())))?;
+        .map_err(|e| CliError::caused(format!("cannot write {}", a.file.display()), e))?;
+    report(g, &a.file, n, &draft);
+    Ok(Exit::Ok)
+}
+
+fn axis(v: &cfgmx_model::Variant, k: &str) -> String {
+    v.axes.get(k).map(|s| s.to_string()).unwrap_or_default()
+}
+
+/// The matrix `init` writes, as it is drafted: the candidate first, then without what cannot
+/// be built here.
+struct Draft {
+    name: &'static str,
+    languages: Vec<Language>,
+    compilers: Vec<CompilerValue>,
+    /// `sequential`/`threaded`, each with the builds behind it.
+    blas: Vec<(&'static str, Vec<String>)>,
+    /// Compiler values left out whole: `value: why`.
+    dropped: Vec<String>,
+    /// Variants excluded: `name: why` and their compiler, blas and build values.
+    excludes: Vec<(String, [String; 3])>,
+    /// `[probe] modules = true`: the probe asked the module system.
+    modules: bool,
+}
+
+impl Draft {
+    /// Leaves out, by the proven candidates `cs`, a compiler value none of whose variants can
+    /// be built (whole, with one reason) and every other variant that cannot (an exclude).
+    fn leave_out_unbuildable(&mut self, cs: &[cfgmx_model::ConcreteVariant]) -> Result<()> {
+        let mut dropped = Vec::new();
+        self.compilers.retain(|c| {
+            let mine: Vec<_> = cs
+                .iter()
+                .filter(|cv| axis(&cv.variant, "compiler") == c.value)
+                .collect();
+            if mine.iter().any(|cv| cv.available) {
+                return true;
+            }
+            let why = mine
+                .first()
+                .map(|cv| cv.reasons.join("; "))
+                .unwrap_or_default();
+            dropped.push(format!("{}: {}", c.value, one_line(&why)));
+            false
+        });
+        if self.compilers.is_empty() {
+            return Err(CliError::runtime(format!(
+                "no variant can be built here: {}",
+                dropped.join("; ")
+            )));
+        }
+        let kept = self.kept();
+        self.excludes = cs
+            .iter()
+            .filter(|cv| !cv.available && kept.contains(&axis(&cv.variant, "compiler").as_str()))
+            .map(|cv| {
+                let v = &cv.variant;
+                (
+                    format!("{}: {}", v.name, one_line(&cv.reasons.join("; "))),
+                    [axis(v, "compiler"), axis(v, "blas"), axis(v, "build")],
+                )
+            })
+            .collect();
+        self.dropped = dropped;
+        Ok(())
+    }
+
+    /// The compiler values kept.
+    fn kept(&self) -> Vec<&str> {
+        self.compilers.iter().map(|c| c.value.as_str()).collect()
+    }
+}
+
+/// Says what was written: the file, its variants, what was left out, what to run next.
+fn report(g: &Global, file: &Path, n: usize, d: &Draft) {
+    let kept = d.kept();
+    let blas = &d.blas;
     if g.json {
         println!(
             "{}",
             serde_json::json!({
-                "matrix": a.file,
+                "matrix": file,
                 "variants": n,
                 "compilers": kept,
                 "blas": blas.iter().map(|b| b.0).collect::<Vec<_>>(),
-                "excluded": excludes.len(),
-                "left_out": dropped,
+                "excluded": d.excludes.len(),
+                "left_out": d.dropped,
             })
         );
-    } else {
-        println!(
-            "wrote {}: {n} variant(s) ({} x {} x debug/release{})",
-            a.file.display(),
-            kept.join(", "),
-            if blas.is_empty() {
-                "no BLAS".to_string()
-            } else {
-                blas.iter().map(|b| b.0).collect::<Vec<_>>().join("/")
-            },
-            if excludes.is_empty() {
-                String::new()
-            } else {
-                format!(", {} excluded as unbuildable here", excludes.len())
-            }
-        );
-        for d in &dropped {
-            println!("  left out {d}");
-        }
-        println!(
-            "next: cfgmx expand {0} --probe   # what each variant resolves to\n      cfgmx build {0}             # configure, build and test them all",
-            a.file.display()
-        );
+        return;
     }
-    Ok(0)
+    println!(
+        "wrote {}: {n} variant(s) ({} x {} x debug/release{})",
+        file.display(),
+        kept.join(", "),
+        if blas.is_empty() {
+            "no BLAS".to_string()
+        } else {
+            blas.iter().map(|b| b.0).collect::<Vec<_>>().join("/")
+        },
+        if d.excludes.is_empty() {
+            String::new()
+        } else {
+            format!(", {} excluded as unbuildable here", d.excludes.len())
+        }
+    );
+    for x in &d.dropped {
+        println!("  left out {x}");
+    }
+    println!(
+        "next: cfgmx expand {0} --probe   # what each variant resolves to\n      cfgmx build {0}             # configure, build and test them all",
+        file.display()
+    );
 }
 
 fn parse(text: &str, file: &Path, reg: &Registry) -> Result<Matrix> {
@@ -291,95 +317,99 @@ fn q(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
-fn matrix_text(
-    name: &str,
-    langs: &[Language],
-    compilers: &[CompilerValue],
-    blas: &[(&str, Vec<String>)],
-    dropped: &[String],
-    excludes: &[(String, [String; 3])],
-    modules: bool,
-) -> String {
-    let list = |v: &[&str]| v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ");
-    let mut s = String::new();
-    s.push_str(
-        "# Written by `cfgmx init` for this machine from its probe: the compiler families and\n\
-         # versions, and the BLAS builds, found here; variants this machine cannot build are left\n\
-         # out with the reason. Edit freely: `cfgmx expand THIS --probe` shows what each variant\n\
-         # resolves to, `cfgmx build THIS` configures, builds and tests them all.\n",
-    );
-    s.push_str(&format!("name = {}\n", q(name)));
-    s.push_str(&format!(
-        "description = {}\n",
-        q("the compilers and BLAS builds of this machine x debug/release (cfgmx init)")
-    ));
-    s.push_str("# The languages every variant needs a compiler for (the project's own, when init ran\n# beside its CMakeLists.txt or meson.build).\n");
-    s.push_str(&format!(
-        "languages = [{}]\n",
-        list(&langs.iter().map(|l| l.as_str()).collect::<Vec<_>>())
-    ));
-    s.push_str(
-        "\n[axes]\n# Compilers found (family@major where one family has several versions):\n",
-    );
-    for c in compilers {
-        s.push_str(&format!("#   {}: {}\n", c.value, c.found.join(", ")));
-    }
-    for d in dropped {
-        s.push_str(&format!("#   left out, cannot be built here: {d}\n"));
-    }
-    s.push_str(&format!(
-        "compiler = [{}]\n",
-        list(
-            &compilers
-                .iter()
-                .map(|c| c.value.as_str())
-                .collect::<Vec<_>>()
-        )
-    ));
-    if blas.is_empty() {
-        s.push_str("# No BLAS library was found, so there is no blas axis.\n");
-    } else {
-        s.push_str("# BLAS builds found: `sequential` and `threaded` pick among them by the provider order:\n");
-        for (v, builds) in blas {
-            s.push_str(&format!("#   {v}: {}\n", builds.join(", ")));
+impl Draft {
+    /// The matrix file's text, commented.
+    fn text(&self) -> String {
+        let Draft {
+            name,
+            languages: langs,
+            compilers,
+            blas,
+            dropped,
+            excludes,
+            modules,
+        } = self;
+        let list = |v: &[&str]| v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ");
+        let mut s = String::new();
+        s.push_str(
+            "# Written by `cfgmx init` for this machine from its probe: the compiler families and\n\
+             # versions, and the BLAS builds, found here; variants this machine cannot build are left\n\
+             # out with the reason. Edit freely: `cfgmx expand THIS --probe` shows what each variant\n\
+             # resolves to, `cfgmx build THIS` configures, builds and tests them all.\n",
+        );
+        s.push_str(&format!("name = {}\n", q(name)));
+        s.push_str(&format!(
+            "description = {}\n",
+            q("the compilers and BLAS builds of this machine x debug/release (cfgmx init)")
+        ));
+        s.push_str("# The languages every variant needs a compiler for (the project's own, when init ran\n# beside its CMakeLists.txt or meson.build).\n");
+        s.push_str(&format!(
+            "languages = [{}]\n",
+            list(&langs.iter().map(|l| l.as_str()).collect::<Vec<_>>())
+        ));
+        s.push_str(
+            "\n[axes]\n# Compilers found (family@major where one family has several versions):\n",
+        );
+        for c in compilers {
+            s.push_str(&format!("#   {}: {}\n", c.value, c.found.join(", ")));
+        }
+        for d in dropped {
+            s.push_str(&format!("#   left out, cannot be built here: {d}\n"));
         }
         s.push_str(&format!(
-            "blas = [{}]\n",
-            list(&blas.iter().map(|b| b.0).collect::<Vec<_>>())
+            "compiler = [{}]\n",
+            list(
+                &compilers
+                    .iter()
+                    .map(|c| c.value.as_str())
+                    .collect::<Vec<_>>()
+            )
         ));
-    }
-    s.push_str("build = [\"debug\", \"release\"]\n");
-    // A family without a Fortran compiler of its own takes gcc's (gfortran), as the embedded
-    // matrices do for clang.
-    let needs_fortran = langs.contains(&Language::Fortran);
-    let gfortran = compilers
-        .iter()
-        .any(|c| c.family == "gcc" && c.languages.contains(&Language::Fortran));
-    for c in compilers {
-        if needs_fortran && gfortran && !c.languages.contains(&Language::Fortran) {
+        if blas.is_empty() {
+            s.push_str("# No BLAS library was found, so there is no blas axis.\n");
+        } else {
+            s.push_str("# BLAS builds found: `sequential` and `threaded` pick among them by the provider order:\n");
+            for (v, builds) in blas {
+                s.push_str(&format!("#   {v}: {}\n", builds.join(", ")));
+            }
             s.push_str(&format!(
-                "\n# {} has no Fortran compiler here: its Fortran comes from gcc.\n[values.compiler.{}]\nfortran = \"gcc\"\n",
-                c.value,
-                q(&c.value)
+                "blas = [{}]\n",
+                list(&blas.iter().map(|b| b.0).collect::<Vec<_>>())
             ));
         }
-    }
-    if modules {
-        s.push_str(
-            "\n# The probe asked the module system too (`cfgmx init --modules`): so does every probe\n\
-             # for this matrix, and variants load the modules their toolchains come from.\n\
-             [probe]\nmodules = true\n",
-        );
-    }
-    if !excludes.is_empty() {
-        s.push_str("\n# Variants this machine cannot build, and why:\n");
-    }
-    for (why, [c, b, m]) in excludes {
-        s.push_str(&format!("# {why}\n[[exclude]]\ncompiler = {}\n", q(c)));
-        if !b.is_empty() {
-            s.push_str(&format!("blas = {}\n", q(b)));
+        s.push_str("build = [\"debug\", \"release\"]\n");
+        // A family without a Fortran compiler of its own takes gcc's (gfortran), as the embedded
+        // matrices do for clang.
+        let needs_fortran = langs.contains(&Language::Fortran);
+        let gfortran = compilers
+            .iter()
+            .any(|c| c.family == "gcc" && c.languages.contains(&Language::Fortran));
+        for c in compilers {
+            if needs_fortran && gfortran && !c.languages.contains(&Language::Fortran) {
+                s.push_str(&format!(
+                    "\n# {} has no Fortran compiler here: its Fortran comes from gcc.\n[values.compiler.{}]\nfortran = \"gcc\"\n",
+                    c.value,
+                    q(&c.value)
+                ));
+            }
         }
-        s.push_str(&format!("build = {}\n", q(m)));
+        if *modules {
+            s.push_str(
+                "\n# The probe asked the module system too (`cfgmx init --modules`): so does every probe\n\
+                 # for this matrix, and variants load the modules their toolchains come from.\n\
+                 [probe]\nmodules = true\n",
+            );
+        }
+        if !excludes.is_empty() {
+            s.push_str("\n# Variants this machine cannot build, and why:\n");
+        }
+        for (why, [c, b, m]) in excludes {
+            s.push_str(&format!("# {why}\n[[exclude]]\ncompiler = {}\n", q(c)));
+            if !b.is_empty() {
+                s.push_str(&format!("blas = {}\n", q(b)));
+            }
+            s.push_str(&format!("build = {}\n", q(m)));
+        }
+        s
     }
-    s
 }

@@ -10,11 +10,11 @@ pub mod show;
 pub mod toolchains;
 
 use crate::cli::{Cli, Command};
-use crate::error::Result;
+use crate::error::{Exit, Result};
 use clap::CommandFactory;
 
 /// Runs the parsed command; returns the exit code.
-pub fn run(cli: Cli) -> Result<u8> {
+pub fn run(cli: Cli) -> Result<Exit> {
     let g = &cli.global;
     // `build` has the scheduler's own handler (it records interrupted variants); every other
     // command removes its scratch directories on Ctrl-C, and any a killed run left behind.
@@ -46,7 +46,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Providers(a) => toolchains::run_providers(g, a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "cfgmx", &mut std::io::stdout());
-            Ok(0)
+            Ok(Exit::Ok)
         }
     }
 }

@@ -1,75 +1,27 @@
 //! `cfgmx show HASH_OR_NAME`: one variant whole: a variant of the matrix by name or spec hash,
 //! or a built variant from ./cfgmx.lock by concrete (or spec) hash.
 
-use crate::cli::Global;
-use crate::error::{CliError, Result};
-use crate::load;
+use crate::cli::{Global, ShowArgs};
+use crate::error::{CliError, Exit, Result};
+use crate::load::Session;
+use crate::lockfile::from_lock;
 use crate::output::flags;
+use crate::records::{find, Record};
 use cfgmx_build::job::{Job, LOCK_FILE};
 use cfgmx_model::hash::short_hash;
-use cfgmx_model::{lookup, Lookup, Variant, VariantSet};
-use clap::Args;
+use cfgmx_model::Variant;
 use std::path::Path;
 
-#[derive(Debug, Args)]
-pub struct ShowArgs {
-    /// Variant name, or a prefix of its spec or concrete hash.
-    #[arg(
-        value_name = "HASH_OR_NAME",
-        add = clap_complete::engine::ArgValueCompleter::new(crate::complete::variants)
-    )]
-    pub variant: String,
-    /// Matrix file or embedded matrix name (default: hpc16).
-    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::matrices))]
-    pub matrix: Option<String>,
-    /// Print the documents the spec hash is computed from.
-    #[arg(long)]
-    pub spec: bool,
-}
-
-/// Finds a variant by name or hash prefix, with a message that helps when it is not there.
-pub fn find<'a>(set: &'a VariantSet, key: &str, matrix_name: &str) -> Result<&'a Variant> {
-    match lookup(&set.variants, key, |v| &v.name, |v| vec![v.hash.as_str()]) {
-        Lookup::Found(v) => Ok(v),
-        Lookup::Ambiguous(vs) => Err(CliError::usage(format!(
-            "`{key}` is a prefix of {} hashes ({}); give more digits",
-            vs.len(),
-            vs.iter()
-                .map(|v| format!("{} {}", &v.hash[..set.short_len], v.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-        Lookup::NotFound => {
-            let close: Vec<&str> = set
-                .variants
-                .iter()
-                .map(|v| v.name.as_str())
-                .filter(|n| n.contains(key) || key.contains(*n))
-                .take(5)
-                .collect();
-            let hint = if close.is_empty() {
-                "run `cfgmx expand` to list the variants".to_string()
-            } else {
-                format!("did you mean {}?", close.join(", "))
-            };
-            Err(CliError::usage(format!(
-                "no variant `{key}` in matrix `{matrix_name}`{}; {hint}",
-                super::build::short_prefix_hint(key)
-            )))
-        }
-    }
-}
-
-pub fn run(g: &Global, a: ShowArgs) -> Result<u8> {
-    let reg = load::registry(g)?;
-    let m = load::matrix(a.matrix.as_deref(), &reg)?;
-    let set = m.variant_set(&reg)?;
+pub fn run(g: &Global, a: ShowArgs) -> Result<Exit> {
+    let session = Session::load(g)?;
+    let m = session.matrix(a.matrix.as_deref())?;
+    let set = m.variant_set(&session.registry)?;
     let v = match find(&set, &a.variant, &m.name) {
         Ok(v) => v,
         // A hash from a bug report may be a concrete one, or one of another matrix, recorded
         // in ./cfgmx.lock.
         Err(CliError::Usage(not_in_matrix)) => {
-            return match super::build::from_lock(Path::new(LOCK_FILE), &a.variant) {
+            return match from_lock(Path::new(LOCK_FILE), &a.variant) {
                 Ok((matrix, j)) if !a.spec => {
                     if g.json {
                         println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
@@ -78,7 +30,7 @@ pub fn run(g: &Global, a: ShowArgs) -> Result<u8> {
                             .unwrap_or_else(|_| LOCK_FILE.into());
                         print!("{}", describe_job(&j, &matrix, &lock));
                     }
-                    Ok(0)
+                    Ok(Exit::Ok)
                 }
                 Ok((matrix, j)) => Err(CliError::usage(format!(
                     "`{}` is variant {} of matrix `{matrix}` in {LOCK_FILE}, which records what was built, not the documents its spec hash is computed from: `cfgmx show {} MATRIX --spec` with that matrix's file",
@@ -115,18 +67,18 @@ pub fn run(g: &Global, a: ShowArgs) -> Result<u8> {
                 serde_json::to_string_pretty(&doc["resolved"]).unwrap_or_default()
             );
         }
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     if g.json {
-        let rec = super::expand::Record {
+        let rec = Record {
             variant: v,
             short_hash: &v.hash[..set.short_len],
         };
         println!("{}", serde_json::to_string_pretty(&rec).unwrap_or_default());
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     print!("{}", describe(v, set.short_len));
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 /// The human description of a variant.

@@ -1,23 +1,13 @@
 //! `cfgmx toolchains` and `cfgmx providers`: the descriptors cfgmx knows.
 
-use crate::cli::Global;
-use crate::error::Result;
-use crate::load;
+use crate::cli::{Global, ProvidersArgs, ToolchainsArgs};
+use crate::error::{Exit, Result};
+use crate::load::Session;
 use crate::output::{flags, Table, Term};
-use clap::Args;
 
-#[derive(Debug, Args)]
-pub struct ToolchainsArgs {
-    /// Show one family whole (executables, version rules, identity macros, every facet);
-    /// with --json, the descriptor as JSON.
-    pub family: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct ProvidersArgs {}
-
-pub fn run(g: &Global, a: ToolchainsArgs) -> Result<u8> {
-    let reg = load::registry(g)?;
+pub fn run(g: &Global, a: ToolchainsArgs) -> Result<Exit> {
+    let session = Session::load(g)?;
+    let reg = &session.registry;
     if let Some(f) = &a.family {
         let t = reg.toolchain(f).ok_or_else(|| {
             crate::error::CliError::usage(format!(
@@ -37,12 +27,12 @@ pub fn run(g: &Global, a: ToolchainsArgs) -> Result<u8> {
         } else {
             print!("{}", describe(&t.to_json()));
         }
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     if g.json {
         let all: Vec<_> = reg.toolchains.values().map(|t| t.to_json()).collect();
         println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     // Narrow, the flags nearly every family spells alike go first: PIC (`-fPIC`), then debug
     // (`-g -O0`).
@@ -90,11 +80,12 @@ pub fn run(g: &Global, a: ToolchainsArgs) -> Result<u8> {
             0
         )
     );
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
-pub fn run_providers(g: &Global, _a: ProvidersArgs) -> Result<u8> {
-    let reg = load::registry(g)?;
+pub fn run_providers(g: &Global, _a: ProvidersArgs) -> Result<Exit> {
+    let session = Session::load(g)?;
+    let reg = &session.registry;
     if g.json {
         let all: Vec<_> = reg
             .providers
@@ -102,7 +93,7 @@ pub fn run_providers(g: &Global, _a: ProvidersArgs) -> Result<u8> {
             .map(|p| serde_json::to_value(&**p).unwrap_or_default())
             .collect();
         println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
     // At 80 columns the link lines, the vendor names and the thread variables cannot all
     // stand whole: the variables it ignores go first, then CMake's vendor name, then the
@@ -142,7 +133,7 @@ pub fn run_providers(g: &Global, _a: ProvidersArgs) -> Result<u8> {
         }
     }
     print!("{}", t.render(&Term::stdout(g)));
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 /// One descriptor for people: a line per field, a line per version rule and facet candidate.
