@@ -406,8 +406,6 @@ fn module_graph(krate: &Path) -> Graph {
 /// list at merge). A cycle passes only when every module in it is in one entry: a cycle with
 /// any other module fails, and so does an entry no cycle touches any more (remove it).
 const KNOWN_CYCLES: &[(&str, &[&str])] = &[
-    // `long`: the lock's Job and the store's records refer to each other (issue 11).
-    ("cfgmx-build", &["job", "store"]),
     // Found by this test, not named in issue 11: keyline reads report's test results, report
     // asks keyline for a test's reason.
     ("cfgmx-build", &["keyline", "report"]),
