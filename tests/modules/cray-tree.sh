@@ -38,7 +38,8 @@ SH
 chmod +x "$R/cce/bin/crayftn"
 
 # The drivers: the compiler of the loaded PrgEnv (PE_ENV), Cray MPICH's libraries on request,
-# and craype's own verbose option, which prints the command it runs.
+# and craype's own verbose option, which prints the command it runs (in Cray's form: the
+# compiler, the target's flags, the arguments, then the PE's include and library options).
 for d in cc CC ftn; do
   cat > "$R/craype/bin/$d" <<SH
 #!/bin/sh
@@ -56,7 +57,9 @@ for a in "\$@"; do
 done
 if [ -n "\$verbose" ]; then
   for a in "\$@"; do shift; [ "\$a" = -craype-verbose ] || set -- "\$@" "\$a"; done
-  echo "\$real \$*"
+  # craype's text: the command it runs, the target's flags before the arguments and Cray
+  # MPICH's and LibSci's directories and libraries after them, on one line
+  echo "\$real -march=znver3 -dynamic -D__CRAY_X86_MILAN -D__CRAYXT_COMPUTE_LINUX_TARGET \$* -I/opt/cray/pe/libsci/23.12.5/\$pe/12.3/x86_64/include -I/opt/cray/pe/mpich/8.1.28/ofi/\$pe/12.3/include -L/opt/cray/pe/libsci/23.12.5/\$pe/12.3/x86_64/lib -L/opt/cray/pe/mpich/8.1.28/ofi/\$pe/12.3/lib -Wl,--as-needed,-lsci_\$pe,--no-as-needed -ldl -Wl,--as-needed,-lmpi_\$pe,--no-as-needed"
 fi
 exec "\$real" "\$@"
 SH

@@ -13,9 +13,19 @@ use std::process::Command;
 
 const LMOD: &str = "/usr/share/lmod/lmod/libexec";
 
-/// The tree, plus a directory whose `lmod` and `spider` log every run and then run Lmod's.
+/// Environment Modules' command, unpacked beside Lmod by `scripts/setup.sh`.
+fn modulecmd() -> std::path::PathBuf {
+    let p = repo().join("target/envmodules/usr/lib/modulecmd.tcl");
+    assert!(p.is_file(), "{}: run scripts/setup.sh", p.display());
+    p
+}
+
+/// The tree, plus a directory whose `lmod`, `spider` and `modulecmd.tcl` log every run and then
+/// run the real ones.
 struct Tree {
     dir: tempfile::TempDir,
+    /// The module system's variable and its command (`LMOD_CMD` and the logging `lmod`).
+    system: (&'static str, std::path::PathBuf),
 }
 
 impl Tree {
@@ -30,21 +40,21 @@ impl Tree {
         assert!(st.success(), "{script} failed");
         let shim = root.join("lmod-shim");
         std::fs::create_dir_all(&shim).unwrap();
-        for tool in ["lmod", "spider"] {
-            let p = shim.join(tool);
-            let log = root.join("lmod-runs.log");
-            std::fs::write(
-                &p,
-                format!(
-                    "#!/bin/sh\necho \"{tool} $*\" >> '{}'\nexec {LMOD}/{tool} \"$@\"\n",
-                    log.display()
-                ),
-            )
-            .unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let em = modulecmd();
+        let lmod = |tool: &str| format!("{LMOD}/{tool}");
+        for (tool, real) in [
+            ("lmod", lmod("lmod")),
+            ("spider", lmod("spider")),
+            ("modulecmd.tcl", em.display().to_string()),
+        ] {
+            shim_tool(&shim.join(tool), &root.join("lmod-runs.log"), "", &real);
         }
-        Tree { dir }
+        let system = if script.starts_with("envmodules") {
+            ("MODULES_CMD", shim.join("modulecmd.tcl"))
+        } else {
+            ("LMOD_CMD", shim.join("lmod"))
+        };
+        Tree { dir, system }
     }
 
     fn root(&self) -> &Path {
@@ -70,7 +80,7 @@ impl Tree {
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", self.root())
             .env("NO_COLOR", "1")
-            .env("LMOD_CMD", self.root().join("lmod-shim/lmod"))
+            .env(self.system.0, &self.system.1)
             .env("MODULEPATH", self.root().join(modulepath))
             .env("CFGMX_CACHE_DIR", self.root().join("cache"))
             .output()
@@ -82,6 +92,22 @@ impl Tree {
         );
         o
     }
+}
+
+/// A logging stand-in for a module system's program at `p`: logs `NAME ARGS` (every run, for the
+/// warm-probe checks), runs `before` (shell), then the real program.
+fn shim_tool(p: &Path, log: &Path, before: &str, real: &str) {
+    let tool = p.file_name().unwrap().to_string_lossy();
+    std::fs::write(
+        p,
+        format!(
+            "#!/bin/sh\necho \"{tool} $*\" >> '{}'\n{before}exec {real} \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 fn set_for<'a>(p: &'a Value, load: &[&str]) -> &'a Value {
@@ -442,6 +468,315 @@ build = ["release"]
     assert!(set_for(&p, &["gcc/12", "mpich/4.0"])["mpi"].is_array());
 }
 
+/// An Lmod whose spider has no JSON output style (older releases: spider looks the style up
+/// in a table and, not finding it, prints nothing and exits 0) is asked `lmod bash -t avail`
+/// instead, and its hierarchy followed by loading: the same module sets as spider's.
+#[test]
+fn lmod_without_spider_json_is_walked_with_terse_avail() {
+    let t = Tree::new("lmod-tree.sh");
+    let old = "case \"$*\" in *spider-json*) exit 0;; esac\n";
+    shim_tool(
+        &t.root().join("lmod-shim/spider"),
+        &t.root().join("lmod-runs.log"),
+        old,
+        &format!("{LMOD}/spider"),
+    );
+    let loads = |p: &Value| -> Vec<Value> {
+        let mut v: Vec<Value> = p["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["load"].clone())
+            .collect();
+        v.sort_by_key(|l| l.to_string());
+        v
+    };
+    let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    let terse: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let log = std::fs::read_to_string(t.root().join("lmod-runs.log")).unwrap();
+    assert!(log.contains("spider -o spider-json"), "{log}");
+    assert!(log.contains("lmod bash -t avail"), "{log}");
+    // The MPI level under each compiler, found by loading it.
+    for module in ["gcc/11", "gcc/12", "clang/16", "clang/19"] {
+        for mpi in ["openmpi/4.1", "mpich/4.0"] {
+            let set = set_for(&terse, &[module, mpi]);
+            assert!(!paths(&set["mpi"]).is_empty(), "{set:#}");
+        }
+    }
+    // The same sets as a spider with JSON finds.
+    shim_tool(
+        &t.root().join("lmod-shim/spider"),
+        &t.root().join("lmod-runs.log"),
+        "",
+        &format!("{LMOD}/spider"),
+    );
+    let o = t.cfgmx(t.root(), &["probe", "--modules", "--fresh", "--json"]);
+    let spider: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(loads(&terse), loads(&spider));
+    assert_eq!(loads(&terse).len(), 4 + 8 + 3, "{:#}", terse["modules"]);
+}
+
+/// Environment Modules before 4.5 has no `avail --json`: told by its version answer (here the
+/// real 5.2's command answering `--version` as 4.4.1 does), cfgmx asks `avail -t` instead and
+/// finds the same module sets, the MPI level by loading each compiler.
+#[test]
+fn environment_modules_before_4_5_is_asked_in_terse_form() {
+    let t = Tree::new("envmodules-tree.sh");
+    let old = "case \"$*\" in *--version*) echo 'Modules Release 4.4.1 (2020-01-03)' >&2; exit 0;; esac\n";
+    shim_tool(
+        &t.system.1,
+        &t.root().join("lmod-runs.log"),
+        old,
+        &modulecmd().display().to_string(),
+    );
+    let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let log = std::fs::read_to_string(t.root().join("lmod-runs.log")).unwrap();
+    assert!(log.contains("modulecmd.tcl bash avail -t"), "{log}");
+    assert!(!log.contains("--json"), "{log}");
+    let mut loads: Vec<String> = p["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["load"].to_string())
+        .collect();
+    loads.sort();
+    assert_eq!(
+        loads,
+        [
+            r#"["clang/16","mpich/4.0"]"#,
+            r#"["clang/16"]"#,
+            r#"["gcc/12","mpich/4.0"]"#,
+            r#"["gcc/12"]"#,
+            r#"["openblas/0.3.21-serial"]"#,
+        ],
+        "{:#}",
+        p["modules"]
+    );
+}
+
+/// Environment Modules 5 (the real `modulecmd.tcl`, unpacked beside Lmod) over a Tcl tree
+/// (`tests/modules/envmodules-tree.sh`: gcc/12 and clang/16 in Core, each `module use`-ing its
+/// MPI level with MPICH, a serial OpenBLAS module). It has no spider: cfgmx asks `avail
+/// --json` (since 4.5) and follows the hierarchy by loading each compiler and asking again.
+#[test]
+fn environment_modules_tree_is_walked_probed_expanded_and_built() {
+    let t = Tree::new("envmodules-tree.sh");
+    let site = t.root().join("site");
+    let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let log = std::fs::read_to_string(t.root().join("lmod-runs.log")).unwrap();
+    let cold_runs = t.runs();
+    // Its version once, `avail --json` for Core and once under each module of it and of the
+    // MPI levels (no terse fallback needed), then one load per candidate; never Lmod.
+    assert_eq!(
+        log.lines().filter(|l| l.contains("bash --version")).count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("modulecmd.tcl bash avail --json"), "{log}");
+    assert!(!log.contains("avail -t"), "{log}");
+    assert!(!log.contains("lmod ") && !log.contains("spider "), "{log}");
+    assert!(!log.contains("cmake"), "{log}");
+    let compilers = p["compilers"].as_array().unwrap();
+    let mpis = p["mpi"].as_array().unwrap();
+    for (module, family, major, dir) in [
+        ("gcc/12", "gcc", "12.", "gcc-12"),
+        ("clang/16", "clang", "16.", "clang-16"),
+    ] {
+        let set = set_for(&p, &[module]);
+        let own = paths(&set["compilers"]);
+        assert!(!own.is_empty(), "{module}: {set:#}");
+        for path in &own {
+            assert!(
+                Path::new(path).starts_with(site.join("bin").join(dir)),
+                "{module}: {path}"
+            );
+            let rec = compilers
+                .iter()
+                .find(|c| c["path"] == *path.as_str())
+                .unwrap();
+            assert_eq!(rec["family"], family, "{rec:#}");
+            assert!(
+                rec["version"].as_str().unwrap().starts_with(major),
+                "{rec:#}"
+            );
+        }
+        // What it sets, without Environment Modules' own bookkeeping.
+        assert!(set["env"]["CC"].is_string(), "{set:#}");
+        for k in [
+            "LOADEDMODULES",
+            "_LMFILES_",
+            "__MODULES_LMALTNAME",
+            "MODULEPATH",
+        ] {
+            assert!(set["env"].get(k).is_none(), "{k} in {set:#}");
+        }
+        // Its MPI level, reached only by loading it: MPICH run by this compiler.
+        let set = set_for(&p, &[module, "mpich/4.0"]);
+        let c = paths(&set["mpi"])
+            .iter()
+            .map(|w| mpis.iter().find(|m| m["path"] == *w.as_str()).unwrap())
+            .find(|m| m["language"] == "c")
+            .unwrap_or_else(|| panic!("{module}: no MPICH C wrapper in {set:#}"))
+            .clone();
+        assert_eq!(c["implementation"], "mpich", "{c:#}");
+        assert_eq!(c["compiler_family"], family, "{c:#}");
+        assert!(
+            c["compiler_version"].as_str().unwrap().starts_with(major),
+            "{c:#}"
+        );
+    }
+    let set = set_for(&p, &["openblas/0.3.21-serial"]);
+    assert!(!paths(&set["blas"]).is_empty(), "{set:#}");
+    assert!(
+        !p["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["load"].to_string().contains("cmake")),
+        "{:#}",
+        p["modules"]
+    );
+
+    // Warm: answered from the cache, no module command.
+    t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    assert_eq!(t.runs(), cold_runs, "a warm probe ran a module command");
+    // A module file edited in a level only the walk found (gcc/12's MPI level) is a changed
+    // tree: asked again.
+    let f = site.join("modules/Compiler/gcc/12/mpich/4.0");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, format!("{text}setenv SITE_NOTE edited\n")).unwrap();
+    let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    assert!(
+        t.runs() > cold_runs,
+        "an edited tree was answered from the cache"
+    );
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        set_for(&p, &["gcc/12", "mpich/4.0"])["env"]["SITE_NOTE"],
+        "edited"
+    );
+    let cold_runs = t.runs();
+    t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    assert_eq!(t.runs(), cold_runs, "a warm probe ran a module command");
+
+    // From a shell with modules loaded (what `module load gcc/12 mpich/4.0` does to it), each
+    // load still starts from a fresh login's environment (Environment Modules' own purge):
+    // gcc/12's set is its own, without the loaded MPICH.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "eval \"$(\"$MODULES_CMD\" sh load gcc/12 mpich/4.0)\" && test -n \"$LOADEDMODULES\" && exec '{}' probe --modules --fresh --json",
+            bin().display()
+        ))
+        .current_dir(t.root())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", t.root())
+        .env("MODULES_CMD", &t.system.1)
+        .env("MODULEPATH", site.join("modules/Core"))
+        .env("CFGMX_CACHE_DIR", t.root().join("cache-loaded"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", cfgmx_tests::explain(&o));
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let set = set_for(&p, &["gcc/12"]);
+    assert!(
+        !set["env"]["PATH"].as_str().unwrap().contains("mpich"),
+        "{set:#}"
+    );
+    assert!(
+        paths(&set["compilers"])
+            .iter()
+            .all(|c| Path::new(c).starts_with(site.join("bin/gcc-12"))),
+        "{set:#}"
+    );
+    assert!(!paths(&set_for(&p, &["gcc/12", "mpich/4.0"])["mpi"]).is_empty());
+    let cold_runs = t.runs();
+
+    // expand --probe: the module-provided compilers with their MPI level, all available.
+    let work = t.root().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        work.join("m.toml"),
+        "name = \"em\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc@12\", \"clang@16\"]\n\
+         blas = [\"openblas-serial\"]\nbuild = [\"release\"]\n[probe]\nmodules = true\n",
+    )
+    .unwrap();
+    let o = t.cfgmx(&work, &["expand", "m.toml", "--probe", "--json"]);
+    let vs: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut hashes = Vec::new();
+    for (v, (module, dir)) in vs
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip([("gcc/12", "gcc-12"), ("clang/16", "clang-16")])
+    {
+        assert_eq!(v["available"], true, "{v:#}");
+        assert_eq!(
+            v["modules"],
+            serde_json::json!([module, "openblas/0.3.21-serial"]),
+            "{v:#}"
+        );
+        let cc = v["compilers"]["c"]["path"].as_str().unwrap();
+        assert!(
+            Path::new(cc).starts_with(site.join("bin").join(dir)),
+            "{v:#}"
+        );
+        hashes.push(v["concrete_hash"].as_str().unwrap().to_string());
+    }
+    // With the MPI axis: each compiler's MPICH is the one its module's level holds (for
+    // gcc/12 too, though the system's MPICH runs the same gcc), its module joins the
+    // variant's, and the variant's link test (built by that wrapper, launched on 2 ranks by
+    // its mpiexec) passes.
+    std::fs::write(
+        work.join("mpi.toml"),
+        "name = \"em-mpi\"\nlanguages = [\"c\"]\n[axes]\ncompiler = [\"gcc@12\", \"clang@16\"]\n\
+         mpi = [\"mpich\"]\nblas = [\"openblas-serial\"]\nbuild = [\"release\"]\n[probe]\nmodules = true\n",
+    )
+    .unwrap();
+    let o = t.cfgmx(&work, &["expand", "mpi.toml", "--probe", "--json"]);
+    let vs: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let vs = vs.as_array().unwrap();
+    assert!(vs.iter().all(|v| v["available"] == true), "{vs:#?}");
+    for (v, (module, dir)) in vs
+        .iter()
+        .zip([("gcc/12", "mpich-gcc-12"), ("clang/16", "mpich-clang-16")])
+    {
+        assert_eq!(
+            v["modules"],
+            serde_json::json!([module, "openblas/0.3.21-serial", "mpich/4.0"]),
+            "{v:#}"
+        );
+        let mpicc = v["mpi"]["wrappers"]["c"]["path"].as_str().unwrap();
+        assert!(
+            Path::new(mpicc).starts_with(site.join("bin").join(dir)),
+            "{v:#}"
+        );
+    }
+
+    // build: each variant under its modules' environment; the test prints the compiler.
+    which_project(&work.join("src"), "CC");
+    let o = t.cfgmx(
+        &work,
+        &["build", "m.toml", "--source", "src", "--build-root", "br"],
+    );
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(report.contains("2 passed"), "{report}");
+    for (hash, want) in hashes.iter().zip(["built with 12.", "Clang 16."]) {
+        let log = test_output(&work.join("br"), hash);
+        assert!(log.contains(want), "{want}: {log}");
+        assert!(log.contains("CC="), "{log}");
+        assert!(!log.contains("CC=(unset)"), "{log}");
+    }
+    assert_eq!(
+        t.runs(),
+        cold_runs,
+        "a warm build probe ran a module command"
+    );
+}
+
 /// What the test printed: ctest's log of the variant's build (its directory is named by the
 /// first 12 digits of the concrete hash).
 fn test_output(root: &Path, hash: &str) -> String {
@@ -526,6 +861,22 @@ fn cray_programming_environments_are_the_compilers_their_drivers_run() {
             .unwrap_or_else(|| panic!("no MPI record of {cc} over {family}: {:#}", p["mpi"]));
         assert_eq!(m["implementation"], "cray-mpich", "{m:#}");
         assert_eq!(m["version"], "8.1.28", "{m:#}");
+        // What each driver runs under this PrgEnv, as craype's `-craype-verbose` says.
+        let runs = if family == "cce" {
+            [site.join("cce/bin/craycc"), site.join("cce/bin/crayftn")]
+        } else {
+            ["/usr/bin/gcc-12".into(), "/usr/bin/gfortran-12".into()]
+        };
+        for (driver, real) in [("cc", &runs[0]), ("ftn", &runs[1])] {
+            let path = site.join("craype/bin").join(driver).display().to_string();
+            let m = p["mpi"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["path"] == path.as_str() && m["compiler_family"] == family)
+                .unwrap_or_else(|| panic!("no MPI record of {path} over {family}"));
+            assert_eq!(m["compiler"], real.display().to_string(), "{m:#}");
+        }
         assert!(
             !paths(&set["blas"]).is_empty(),
             "{prgenv}: no LibSci in {set:#}"

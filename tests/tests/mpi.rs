@@ -440,6 +440,10 @@ fn a_cray_driver_is_told_from_a_plain_compiler_of_the_same_name() {
     assert_eq!(m["implementation"], "cray-mpich", "{m:#}");
     assert_eq!(m["version"], "8.1.27", "{m:#}");
     assert_eq!(m["compiler_family"], "gcc", "{m:#}");
+    // It has no `-craype-verbose`: what it runs answered `--version` alone (gcc's banner), which
+    // names no command, so none is claimed and the driver is not taken for a missing compiler.
+    assert!(m.get("compiler").is_none(), "{m:#}");
+    assert_eq!(m["status"], "ok", "{m:#}");
     let ftn = record(&p, "compilers", &format!("{dir}/ftn"));
     assert_eq!(ftn["family"], "gcc", "{ftn:#}");
     assert!(ftn.get("wrapper").is_none(), "{ftn:#}");

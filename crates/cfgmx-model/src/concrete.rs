@@ -650,9 +650,24 @@ fn pair_mpi(
                 .position(|b| file == b || file.starts_with(&format!("{b}.")))
                 .unwrap_or(usize::MAX)
         };
+        // Behind modules, the MPI level the compiler's own module opens comes first: a site
+        // means its `gcc/12 mpich/4.0`, not a system MPICH that happens to run the same gcc.
+        let level = profile.modules.iter().find(|s| {
+            s.compilers.iter().any(|p| {
+                p.path == chosen.path && p.family == chosen.family && p.version == chosen.version
+            })
+        });
+        let own_level = |r: &MpiRecord| {
+            level.is_some_and(|c| {
+                profile
+                    .modules_for_mpi(r)
+                    .is_some_and(|s| s.load.len() > c.load.len() && s.load.starts_with(&c.load))
+            })
+        };
         cands.sort_by_key(|r| {
             (
                 anchor.is_some_and(|a| a.launcher != r.launcher || a.version != r.version),
+                !own_level(r),
                 !suffixed(r),
                 rank_of(r),
             )

@@ -82,6 +82,8 @@ struct RawCompiler {
     args: Vec<String>,
     #[serde(default)]
     env: RawEnv,
+    #[serde(default)]
+    echoed: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -125,17 +127,19 @@ pub struct Rule {
     pub args: Vec<String>,
     #[serde(rename = "match")]
     pub pattern: String,
+    /// Compiled on first use for a builtin file (as descriptors' patterns are: a warm probe
+    /// reads every MPI file and runs none of its rules), when read for a user's file.
     #[serde(skip)]
-    re: Regex,
+    re: crate::toolchain::Pattern,
 }
 
 impl Rule {
     /// `Some(version)` when `output` matches (the version may be empty when the pattern has
     /// no named group or none took part).
     pub fn read(&self, output: &str) -> Option<String> {
-        let caps = self.re.captures(output)?;
-        let parts: Vec<&str> = self
-            .re
+        let re = self.re.regex()?;
+        let caps = re.captures(output)?;
+        let parts: Vec<&str> = re
             .capture_names()
             .flatten()
             .filter_map(|n| caps.name(n))
@@ -156,6 +160,11 @@ pub struct CompilerQuery {
     pub env_c: Vec<String>,
     pub env_cxx: Vec<String>,
     pub env_fortran: Vec<String>,
+    /// The command is the line that echoes `args`' last one (a driver's verbose option prints
+    /// the command it runs, then runs it: without the option, what runs answers alone).
+    /// Serialised only when set, so the implementations without it keep their variants' hashes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub echoed: bool,
 }
 
 impl CompilerQuery {
@@ -315,11 +324,19 @@ impl MpiImpl {
                     .expected("at least one: args = [\"-v\"] and the `match` its answer gives"),
             );
         }
+        // A user's file is checked whole when read; the builtin ones by this crate's tests.
+        let eager = !src.name.starts_with("builtin:");
         let rule = |tool: Option<String>,
                     args: Vec<String>,
                     p: &Spanned<String>,
                     errs: &mut Vec<Diagnostic>| {
-            crate::toolchain::compile_regex(src, p, errs).map(|re| Rule {
+            let re = if eager {
+                crate::toolchain::compile_regex(src, p, errs)
+                    .map(crate::toolchain::Pattern::compiled)?
+            } else {
+                crate::toolchain::Pattern::lazy(p.get_ref())
+            };
+            Some(Rule {
                 tool,
                 args,
                 pattern: p.get_ref().clone(),
@@ -341,7 +358,8 @@ impl MpiImpl {
             }
             let r = rule(Some(tool.clone()), t.args.clone(), &t.pattern, &mut errs)?;
             // The tool is run only for the version: a pattern that names no group reads none.
-            if r.re.capture_names().flatten().next().is_none() {
+            let named = |re: &Regex| re.capture_names().flatten().next().is_some();
+            if eager && !r.re.regex().is_some_and(named) {
                 errs.push(
                     Diagnostic::at(
                         src,
@@ -365,6 +383,7 @@ impl MpiImpl {
                 env_c: vars(c.env.c),
                 env_cxx: vars(c.env.cxx),
                 env_fortran: vars(c.env.fortran),
+                echoed: c.echoed,
             }
         });
         let library = raw.library.as_ref().and_then(|l| {

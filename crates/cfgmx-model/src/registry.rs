@@ -258,6 +258,11 @@ mod tests {
                 panic!("providers/{f} as a user's file: {e}");
             }
         }
+        for (f, t) in builtin_mpi_files() {
+            if let Err(e) = MpiImpl::parse(&Source::new(format!("user/{f}"), *t)) {
+                panic!("mpi/{f} as a user's file: {e}");
+            }
+        }
     }
 
     /// The runtime set is the builtin descriptors' own: each runtime once, and the ones the

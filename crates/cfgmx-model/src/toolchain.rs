@@ -170,14 +170,14 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    fn lazy(src: &str) -> Pattern {
+    pub(crate) fn lazy(src: &str) -> Pattern {
         Pattern {
             src: src.to_string(),
             re: std::sync::OnceLock::new(),
         }
     }
 
-    fn compiled(re: Regex) -> Pattern {
+    pub(crate) fn compiled(re: Regex) -> Pattern {
         Pattern {
             src: re.as_str().to_string(),
             re: std::sync::OnceLock::from(Some(re)),

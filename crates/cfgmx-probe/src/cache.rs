@@ -106,8 +106,9 @@ pub fn inputs(opts: &ProbeOptions) -> Inputs {
             // what is loaded, not the caller's whole (volatile) environment
             let loaded = m.loaded.iter().find(|(k, _)| k == "LOADEDMODULES");
             format!(
-                "{} {:?} {:?} {}",
-                m.lmod.display(),
+                "{} {} {:?} {:?} {}",
+                m.system,
+                m.command.display(),
                 m.env,
                 loaded,
                 crate::modules::data_fingerprint()
@@ -166,7 +167,7 @@ pub fn load_warm(opts: &ProbeOptions, key: &mut Key) -> Result<Option<Profile>, 
             .map(std::path::PathBuf::from)
             .collect();
         key.module_dirs = e.key.module_dirs.clone();
-        key.modules = crate::modules::tree_stamps(&mo.lmod, &dirs);
+        key.modules = crate::modules::tree_stamps(&mo.command, &dirs);
     }
     Ok((e.key == *key).then_some(e.profile))
 }

@@ -687,7 +687,19 @@ fn ask_mpi(claims: &[&Arc<MpiImpl>], exe: &Exe, found: &Found, timeout: Duration
         if let Some(f) = fatal(&o) {
             return broken(rec, f);
         }
-        let word = o.stdout.split_whitespace().next().map(str::to_string);
+        let line = if q.echoed {
+            // Only a line that carries the query's own argument is the command: a driver
+            // without the verbose option runs the compiler, whose banner names no command.
+            let last = q.args.last().map(String::as_str).unwrap_or_default();
+            o.stdout
+                .lines()
+                .find(|l| l.split_whitespace().skip(1).any(|w| w == last))
+        } else {
+            Some(o.stdout.as_str())
+        };
+        let word = line
+            .and_then(|l| l.split_whitespace().next())
+            .map(str::to_string);
         if let (true, Some(word)) = (o.success(), word) {
             match resolve(&word, found) {
                 Some(p) => rec.compiler = Some(p.display().to_string()),

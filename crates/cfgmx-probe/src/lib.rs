@@ -16,6 +16,7 @@
 //! Never: prints, or writes anything but its cache file (scratch programs live in a temporary
 //! directory that is removed).
 
+mod avail;
 mod blas;
 mod cache;
 mod discover;
@@ -144,7 +145,7 @@ pub fn probe(
     let mut profile = run(reg, opts, &found, on_event);
     if let Some(caller) = &opts.modules {
         // The tree's state before asking it: a module file edited meanwhile is seen next time.
-        key.modules = modules::tree_stamps(&caller.lmod, &caller.module_dirs());
+        key.modules = modules::tree_stamps(&caller.command, &caller.module_dirs());
         let mo = match modules::purged(caller, opts.timeout) {
             Ok(mo) => mo,
             Err(why) => {
@@ -153,10 +154,10 @@ pub fn probe(
             }
         };
         let mo = &mo;
-        match modules::query(reg, mo, opts.timeout) {
+        match avail::query(reg, mo, opts.timeout, opts.jobs) {
             Ok(tree) => {
                 key.module_dirs = tree.dirs.iter().map(|d| d.display().to_string()).collect();
-                key.modules = modules::tree_stamps(&mo.lmod, &tree.dirs);
+                key.modules = modules::tree_stamps(&mo.command, &tree.dirs);
                 on_event(ProbeEvent::Phase {
                     name: "modules",
                     total: tree.candidates.len(),

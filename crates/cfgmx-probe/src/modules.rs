@@ -1,15 +1,19 @@
 //! Environment modules (`cfgmx probe --modules`): which modules put a compiler, an MPI wrapper
 //! or a BLAS library in reach, and what loading them sets.
 //!
-//! The module system is asked once, through its own command (Lmod's `spider -o spider-json`,
-//! which walks the whole hierarchy: a compiler module opens the MPI level, an MPI module the
-//! library level, and each module file comes with the modules to load before it). Every
-//! candidate (a module named like a descriptor, MPI implementation or BLAS provider, or listed
-//! in `modules/systems.toml`) is then loaded once, with its parents, in a clean child
-//! environment — a shell that evaluates `lmod bash load ...` and then runs the probe helper
-//! ([`helper_main`]) under what it set — never in cfgmx's own. The helper probes the
-//! directories the load put first on `PATH` and the library paths exactly as a plain probe
-//! does, and answers with the profile and the environment it ran under. Candidates load in
+//! The module system there (Lmod or Environment Modules: `modules/systems.toml` says how to
+//! tell them apart and how to ask each) is asked through its own commands: Lmod's `spider -o
+//! spider-json` walks the whole hierarchy at once (a compiler module opens the MPI level, an
+//! MPI module the library level, and each module file comes with the modules to load before
+//! it); `avail` in JSON or terse form answers one level, and `avail.rs`, which asks,
+//! follows the hierarchy by loading. Every candidate (a module named like a descriptor, MPI
+//! implementation or BLAS provider, or listed in `modules/systems.toml`) is then loaded once
+//! for its probe (an `avail` walk has loaded it once before, to see what it opens), with its
+//! parents, in a clean child environment — a shell that evaluates `lmod bash load
+//! ...` (or `modulecmd.tcl bash load ...`) and then runs the probe helper ([`helper_main`])
+//! under what it set — never in cfgmx's own. The helper probes the directories the load put
+//! first on `PATH` and the library paths exactly as a plain probe does, and answers with the
+//! profile and the environment it ran under. Candidates load in
 //! parallel within the probe's job limit.
 //!
 //! The state of the module tree (every file under `MODULEPATH` and under the directories the
@@ -32,20 +36,71 @@ const SYSTEMS: &str = include_str!("../../../modules/systems.toml");
 
 #[derive(Debug, Deserialize)]
 struct Systems {
-    lmod: Lmod,
+    system: Vec<System>,
     names: BTreeMap<String, String>,
     cray: BTreeMap<String, String>,
 }
 
+/// One module system (Lmod, Environment Modules): how to find it, load with it and ask it.
 #[derive(Debug, Deserialize)]
-struct Lmod {
+pub(crate) struct System {
+    pub(crate) name: String,
+    pub(crate) title: String,
+    detect: String,
     commands: Vec<PathBuf>,
-    spider: String,
-    spider_args: Vec<String>,
-    shell: String,
+    pub(crate) shell: String,
+    pub(crate) load: Vec<String>,
+    purge: Vec<String>,
+    pub(crate) version: Vec<String>,
+    pub(crate) version_after: String,
     evaluator: Vec<String>,
     bookkeeping: Vec<String>,
     keep: Vec<String>,
+    pub(crate) query: Vec<Query>,
+}
+
+/// The output form of a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Form {
+    /// Lmod's spider JSON: the whole hierarchy, each module with the modules to load first.
+    SpiderJson,
+    /// `{DIR: {NAME: {...}}}` for the directories in reach.
+    AvailJson,
+    /// `DIR:` lines, then one module a line.
+    Terse,
+}
+
+/// Where a command prints its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One way to ask a module system which modules there are.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Query {
+    /// Spider's whole hierarchy at once, or one level per run (`avail`: the hierarchy is
+    /// followed by loading).
+    pub(crate) form: Form,
+    /// The program beside the module command to run instead of it.
+    #[serde(default)]
+    program: Option<String>,
+    /// Its arguments; `{MODULEPATH}` stands for the tree's directories.
+    args: Vec<String>,
+    /// Where the answer is printed.
+    pub(crate) stream: Stream,
+    /// The first version that has this form (the system's `version` answer).
+    #[serde(default)]
+    pub(crate) since: Option<String>,
+    /// Terse form: a name ends at a blank or the first of these.
+    #[serde(default)]
+    pub(crate) marks: Vec<String>,
+    /// JSON form: the entry types that are module files.
+    #[serde(default)]
+    pub(crate) types: Vec<String>,
 }
 
 /// Fingerprint of the module-system data (part of the cache key: new names mean new candidates).
@@ -62,8 +117,10 @@ fn systems() -> &'static Systems {
 /// The module system to ask and the clean environment children start from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleOptions {
-    /// Lmod's `lmod` command.
-    pub lmod: PathBuf,
+    /// The module system's name in `modules/systems.toml` (`lmod`, `environment-modules`).
+    pub system: String,
+    /// Its command: Lmod's `lmod`, Environment Modules' `modulecmd.tcl`.
+    pub command: PathBuf,
     /// The clean child environment: `PATH` and the variables the module system needs.
     pub env: Vec<(String, String)>,
     /// The caller's whole environment when it has modules loaded (`LOADEDMODULES`), else
@@ -73,7 +130,15 @@ pub struct ModuleOptions {
 }
 
 impl ModuleOptions {
-    fn var(&self, k: &str) -> Option<&str> {
+    /// The data file's facts about this system.
+    pub(crate) fn sys(&self) -> &'static System {
+        let all = &systems().system;
+        all.iter()
+            .find(|s| s.name == self.system)
+            .unwrap_or(&all[0])
+    }
+
+    pub(crate) fn var(&self, k: &str) -> Option<&str> {
         self.env
             .iter()
             .find(|(n, _)| n == k)
@@ -90,38 +155,44 @@ impl ModuleOptions {
 }
 
 /// Finds the module system from the caller's environment (`get` reads one variable) and the
-/// `PATH` the probe searches. `Err` says what is missing, for a usage message.
+/// `PATH` the probe searches: the first system of the data file whose variable (`LMOD_CMD`,
+/// `MODULES_CMD`) is set, else the first whose command is installed. `Err` says what is
+/// missing, for a usage message.
 pub fn locate(
     get: &dyn Fn(&str) -> Option<String>,
     path: Option<&str>,
     caller: Vec<(String, String)>,
 ) -> Result<ModuleOptions, String> {
-    let s = systems();
-    let lmod = match get("LMOD_CMD").filter(|c| !c.is_empty()) {
-        Some(c) => PathBuf::from(c),
-        None => s
-            .lmod
-            .commands
+    let all = &systems().system;
+    let by_var = all.iter().find_map(|s| {
+        get(&s.detect)
+            .filter(|c| !c.is_empty())
+            .map(|c| (s, PathBuf::from(c)))
+    });
+    let found = by_var.or_else(|| {
+        all.iter().find_map(|s| {
+            s.commands
+                .iter()
+                .find(|c| c.is_file())
+                .map(|c| (s, c.clone()))
+        })
+    });
+    let Some((s, command)) = found else {
+        let vars: Vec<&str> = all.iter().map(|s| s.detect.as_str()).collect();
+        let places: Vec<String> = all
             .iter()
-            .find(|c| c.is_file())
-            .cloned()
-            .ok_or_else(|| {
-                format!(
-                    "no module system found: LMOD_CMD is not set and Lmod is not at {}",
-                    s.lmod
-                        .commands
-                        .iter()
-                        .map(|c| c.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?,
+            .flat_map(|s| s.commands.iter().map(|c| c.display().to_string()))
+            .collect();
+        return Err(format!(
+            "no module system found: {} is not set and no module command is at {}",
+            vars.join(" or "),
+            places.join(", ")
+        ));
     };
     if get("MODULEPATH").is_none_or(|m| m.is_empty()) {
         return Err("MODULEPATH is not set: there is no module tree to ask".to_string());
     }
     let mut env: Vec<(String, String)> = s
-        .lmod
         .keep
         .iter()
         .filter_map(|k| get(k).map(|v| (k.clone(), v)))
@@ -135,7 +206,12 @@ pub fn locate(
     } else {
         Vec::new()
     };
-    Ok(ModuleOptions { lmod, env, loaded })
+    Ok(ModuleOptions {
+        system: s.name.clone(),
+        command,
+        env,
+        loaded,
+    })
 }
 
 fn split(s: &str) -> Vec<String> {
@@ -148,8 +224,8 @@ fn split(s: &str) -> Vec<String> {
 /// The tree's state: every file and directory under `dirs` (recursively, in name order) and
 /// the module command itself, each with its stat. An edited, added or removed module file
 /// changes it.
-pub fn tree_stamps(lmod: &Path, dirs: &[PathBuf]) -> Vec<Stamp> {
-    let mut out = vec![crate::discover::stamp(lmod, Some(lmod))];
+pub fn tree_stamps(command: &Path, dirs: &[PathBuf]) -> Vec<Stamp> {
+    let mut out = vec![crate::discover::stamp(command, Some(command))];
     let mut seen = std::collections::HashSet::new();
     let mut todo: Vec<(PathBuf, usize)> = dirs.iter().rev().map(|d| (d.clone(), 0)).collect();
     // Bounded: a MODULEPATH entry pointing at `/` must not walk the machine.
@@ -202,7 +278,7 @@ pub struct Tree {
 
 /// Module names that may provide a compiler, MPI or BLAS: descriptor, implementation and
 /// provider names, and the data file's own.
-fn wanted(reg: &Registry, short: &str) -> bool {
+pub(crate) fn wanted(reg: &Registry, short: &str) -> bool {
     let s = systems();
     let n = short
         .rsplit('/')
@@ -226,19 +302,21 @@ pub fn cray_family(module: &str) -> Option<&'static str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// The clean environment of a caller with modules loaded: what Lmod's own purge leaves of its
-/// `PATH`, `MODULEPATH` and the variables the data file keeps (one module command, on the cold
-/// path only). Unchanged when nothing is loaded.
+/// The clean environment of a caller with modules loaded: what the module system's own purge
+/// leaves of its `PATH`, `MODULEPATH` and the variables the data file keeps (one module command,
+/// on the cold path only). Unchanged when nothing is loaded.
 pub fn purged(mo: &ModuleOptions, timeout: Duration) -> Result<ModuleOptions, String> {
     if mo.loaded.is_empty() {
         return Ok(mo.clone());
     }
-    let shell = &systems().lmod.shell;
-    let mut cmd = evaluator()
+    let sys = mo.sys();
+    let mut cmd = evaluator(mo)
         .arg(format!(
-            "eval \"$(\"$0\" {shell} --force purge)\" || exit 97; exec env -0"
+            "eval \"$(\"$0\" {} {})\" || exit 97; exec env -0",
+            words(std::slice::from_ref(&sys.shell)),
+            words(&sys.purge)
         ))
-        .arg(&mo.lmod)
+        .arg(&mo.command)
         .timeout(timeout);
     cmd.clear_env = true;
     for (k, v) in &mo.loaded {
@@ -259,7 +337,7 @@ pub fn purged(mo: &ModuleOptions, timeout: Duration) -> Result<ModuleOptions, St
         .split('\0')
         .filter_map(|kv| kv.split_once('='))
         .collect();
-    let keep = &systems().lmod.keep;
+    let keep = &sys.keep;
     let env = mo
         .env
         .iter()
@@ -269,36 +347,42 @@ pub fn purged(mo: &ModuleOptions, timeout: Duration) -> Result<ModuleOptions, St
         })
         .collect();
     Ok(ModuleOptions {
-        lmod: mo.lmod.clone(),
+        system: mo.system.clone(),
+        command: mo.command.clone(),
         env,
         loaded: Vec::new(),
     })
 }
 
-/// Asks spider once for the whole hierarchy.
-pub fn query(reg: &Registry, mo: &ModuleOptions, timeout: Duration) -> Result<Tree, String> {
-    let s = systems();
-    let spider = mo
-        .lmod
-        .parent()
-        .map(|d| d.join(&s.lmod.spider))
-        .unwrap_or_else(|| PathBuf::from(&s.lmod.spider));
-    let o = clean(Cmd::new(&spider), mo)
-        .args(&s.lmod.spider_args)
-        .arg(mo.var("MODULEPATH").unwrap_or_default())
-        .timeout(timeout)
-        .output();
-    if !o.success() {
-        return Err(format!(
-            "`{}` failed: {}",
-            o.command,
-            o.combined().lines().next().unwrap_or("no output")
-        ));
-    }
-    parse_spider(reg, &o.stdout, &mo.module_dirs()).map_err(|e| format!("`{}`: {e}", o.command))
+/// Shell words for a script (the data file's arguments, quoted for `sh`).
+pub(crate) fn words(ws: &[String]) -> String {
+    ws.iter()
+        .map(|w| cfgmx_exec::shell_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
-fn parse_spider(reg: &Registry, json: &str, roots: &[PathBuf]) -> Result<Tree, String> {
+/// A query's command line: the program beside the module command (or the command itself) with
+/// the query's arguments, `{MODULEPATH}` filled in.
+pub(crate) fn query_cmd(mo: &ModuleOptions, q: &Query) -> Cmd {
+    let program = match &q.program {
+        Some(p) => mo
+            .command
+            .parent()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|| PathBuf::from(p)),
+        None => mo.command.clone(),
+    };
+    let mp = mo.var("MODULEPATH").unwrap_or_default();
+    clean(Cmd::new(program), mo).args(q.args.iter().map(|a| a.replace("{MODULEPATH}", mp)))
+}
+
+/// The query's arguments, for a script that runs the module command as `"$0"`.
+pub(crate) fn query_words(q: &Query) -> String {
+    words(&q.args)
+}
+
+pub(crate) fn parse_spider(reg: &Registry, json: &str, roots: &[PathBuf]) -> Result<Tree, String> {
     let all: BTreeMap<String, BTreeMap<String, SpiderEntry>> =
         serde_json::from_str(json).map_err(|e| format!("not spider's JSON: {e}"))?;
     let mut tree = Tree {
@@ -336,13 +420,13 @@ fn parse_spider(reg: &Registry, json: &str, roots: &[PathBuf]) -> Result<Tree, S
 
 /// The shell that evaluates a module command's output (`sh -c`, from the data file), ready for
 /// its script.
-fn evaluator() -> Cmd {
-    let ev = &systems().lmod.evaluator;
+pub(crate) fn evaluator(mo: &ModuleOptions) -> Cmd {
+    let ev = &mo.sys().evaluator;
     Cmd::new(ev.first().map_or("/bin/sh", String::as_str)).args(ev.iter().skip(1))
 }
 
 /// A command in the clean environment: nothing of cfgmx's own but what the data file keeps.
-fn clean(cmd: Cmd, mo: &ModuleOptions) -> Cmd {
+pub(crate) fn clean(cmd: Cmd, mo: &ModuleOptions) -> Cmd {
     let mut cmd = cmd;
     cmd.clear_env = true;
     for (k, v) in &mo.env {
@@ -425,15 +509,11 @@ pub fn helper_main(args: &[String], vars: BTreeMap<String, String>, me: PathBuf)
     }
 }
 
-fn bookkeeping(name: &str) -> bool {
-    systems()
-        .lmod
-        .bookkeeping
-        .iter()
-        .any(|p| match p.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix),
-            None => name == p,
-        })
+fn bookkeeping(sys: &System, name: &str) -> bool {
+    sys.bookkeeping.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == p,
+    })
 }
 
 /// Loads every candidate once (in parallel, within the probe's jobs) and probes what it
@@ -456,10 +536,11 @@ pub fn probe_modules(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let base_path = split(base.get("PATH").copied().unwrap_or_default());
-    let shell = &systems().lmod.shell;
-    // `$0` is lmod, `$1` the helper; the rest are the modules in load order.
+    let sys = mo.sys();
+    let load = words(&[vec![sys.shell.clone()], sys.load.clone()].concat());
+    // `$0` is the module command, `$1` the helper; the rest are the modules in load order.
     let script = format!(
-        "l=\"$0\" h=\"$1\" s=\"$2\"; shift 2; eval \"$(\"$l\" {shell} load \"$@\")\" || exit 97; exec \"$h\" {HELPER_ARG} \"$s\""
+        "l=\"$0\" h=\"$1\" s=\"$2\"; shift 2; eval \"$(\"$l\" {load} \"$@\")\" || exit 97; exec \"$h\" {HELPER_ARG} \"$s\""
     );
     let run_one = |c: &Candidate| {
         let spec = HelperSpec {
@@ -473,9 +554,9 @@ pub fn probe_modules(
         };
         let spec = serde_json::to_string(&spec).unwrap_or_default();
         // Each load runs a whole probe of what it adds: its budget is many commands'.
-        let o = clean(evaluator(), mo)
+        let o = clean(evaluator(mo), mo)
             .arg(&script)
-            .arg(&mo.lmod)
+            .arg(&mo.command)
             .arg(helper)
             .arg(spec)
             .args(&c.load)
@@ -521,7 +602,7 @@ pub fn probe_modules(
         let env: IndexMap<String, String> = a
             .env
             .into_iter()
-            .filter(|(k, v)| !bookkeeping(k) && base.get(k.as_str()) != Some(&v.as_str()))
+            .filter(|(k, v)| !bookkeeping(sys, k) && base.get(k.as_str()) != Some(&v.as_str()))
             .collect();
         let mut set = ModuleSet {
             load: c.load.clone(),
@@ -585,9 +666,37 @@ mod tests {
         assert_eq!(cray_family("PrgEnv-gnu/8.5.0"), Some("gcc"));
         assert_eq!(cray_family("PrgEnv-cray"), Some("cce"));
         assert_eq!(cray_family("gcc/12"), None);
-        assert!(bookkeeping("_ModuleTable001_"));
-        assert!(bookkeeping("LOADEDMODULES"));
-        assert!(!bookkeeping("PATH"));
+        let lmod = &systems().system[0];
+        assert!(bookkeeping(lmod, "_ModuleTable001_"));
+        assert!(bookkeeping(lmod, "LOADEDMODULES"));
+        assert!(!bookkeeping(lmod, "PATH"));
+    }
+
+    #[test]
+    fn the_system_is_the_one_whose_variable_is_set() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let em = locate(
+            &env(&[("MODULES_CMD", "/x/modulecmd.tcl"), ("MODULEPATH", "/m")]),
+            None,
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(em.system, "environment-modules");
+        assert_eq!(em.command, PathBuf::from("/x/modulecmd.tcl"));
+        assert!(em.env.iter().any(|(k, _)| k == "MODULES_CMD"));
+        let lmod = locate(
+            &env(&[("LMOD_CMD", "/x/lmod"), ("MODULEPATH", "/m")]),
+            None,
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(lmod.system, "lmod");
     }
 
     #[test]

@@ -31,9 +31,11 @@ fn cache_dir() -> PathBuf {
 /// not answer. Their names come from the MPI data (a user file that does not parse adds none;
 /// loading the registry reports it).
 fn wrapper_overrides(s: &Session) -> Vec<String> {
+    // Named as the registry names them: a builtin file's patterns are then compiled only if
+    // used (never, here), which was most of a warm probe's parsing.
     let mut srcs: Vec<cfgmx_model::Source> = cfgmx_model::registry::builtin_mpi_files()
         .iter()
-        .map(|(f, t)| cfgmx_model::Source::new(*f, *t))
+        .map(|(f, t)| cfgmx_model::Source::new(format!("builtin:mpi/{f}"), *t))
         .collect();
     srcs.extend(s.user_files_of(Descriptors::Mpi).cloned());
     let mut names: Vec<String> = srcs
