@@ -8,8 +8,9 @@
 # establishes those facts for every compiler path at once (plus MPI wrappers and every BLAS
 # build's threading and integer width), then warm `cfgmx probe` runs answered from the cache.
 #
-# Prints each timing and the two ratios (targets: cold >= 10x faster than the CMake total;
-# warm under 20 ms). Usage: bench/probe.sh [RUNS]   (CFGMX=path/to/cfgmx to skip the build)
+# Prints each timing, the two ratios (targets: cold >= 10x faster than the CMake total; warm
+# under 20 ms) and how many processes a cold probe starts (with strace): its CPU time is mostly
+# the start-up of clang, flang and ld, one per compile or link the facts need. Usage: bench/probe.sh [RUNS]   (CFGMX=path/to/cfgmx to skip the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -97,9 +98,19 @@ t=$(now)
 for _ in $(seq $n); do "$CFGMX" probe --json > /dev/null; done
 warm_ms=$(awk -v s="$(since "$t")" -v n=$n 'BEGIN { printf "%.1f", s * 1000 / n }')
 
-execs="n/a (no strace)"
+execs="n/a (no strace)"; cold_execs="n/a (no strace)"
 if command -v strace > /dev/null; then
   execs=$(strace -f -e trace=execve -o "$work/strace" "$CFGMX" probe > /dev/null 2>&1 && grep -c 'execve(' "$work/strace")
+  # programs a cold probe really started (a PATH search's failed tries left out), by name:
+  # where its CPU time goes is mostly how many clang/flang/ld processes start
+  # (one trace file per process: concurrent execve lines are never split)
+  mkdir "$work/strace-cold"
+  strace -ff -e trace=execve -o "$work/strace-cold/p" "$CFGMX" probe --fresh > /dev/null 2>&1
+  started() { cat "$work/strace-cold"/p.* | grep 'execve(.*= 0$' | grep -cE "${1:-.}" || true; }
+  cold_execs=$(started)
+  cold_llvm=$(started 'execve\("[^"]*/(clang|flang)[^"/]*"')
+  cold_ld=$(started 'execve\("[^"]*/ld(\.[a-z]+)?"')
+  cold_execs="$cold_execs ($cold_llvm clang/flang, $cold_ld ld)"
 fi
 
 compilers=$(grep -c '"family"' "$work/profile.json" || true)
@@ -111,6 +122,7 @@ for t in "${toolchains[@]}"; do
 done
 echo "  total             ${cmake_s} s wall, ${cmake_cpu} s CPU"
 echo "cfgmx probe --fresh (cold, $compilers compiler paths): ${cold_s} s wall, ${cold_cpu} s CPU   (runs: ${cold_w[*]})"
+echo "processes started by one cold probe: $cold_execs"
 echo "cfgmx probe (warm, mean of $n): ${warm_ms} ms; processes started by one warm probe: $execs (1 = itself)"
 awk -v c="$cmake_s" -v k="$cold_s" -v w="$warm_ms" -v cc="$cmake_cpu" -v kc="$cold_cpu" 'BEGIN {
   printf "ratio CMake total / cold probe: %.1fx CPU (target >= 10x), %.1fx wall\n", cc / kc, c / k

@@ -820,3 +820,85 @@ fn the_probe_cache_ignores_unrelated_path_changes_and_sees_replaced_or_new_compi
     assert!(runs() > after_replace, "a new compiler was not noticed");
     compiler(&p, &bin.path().join("gcc-99").display().to_string());
 }
+
+/// A script that logs each run (`NAME ARGS`) to `log` and runs the real compiler of the name
+/// it was called by, so every name linked to it is one file to the probe.
+fn logging(log: &Path, real: &[(&str, &str)]) -> String {
+    let cases: String = real
+        .iter()
+        .map(|(name, path)| format!("  {name}) exec '{path}' \"$@\" ;;\n"))
+        .collect();
+    format!(
+        "#!/bin/sh\nn=${{0##*/}}\necho \"$n $*\" >> '{}'\ncase \"$n\" in\n{cases}esac\nexit 127\n",
+        log.display()
+    )
+}
+
+/// The runs a logging script recorded whose arguments contain `what`.
+fn logged(log: &Path, what: &str) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(what))
+        .map(str::to_string)
+        .collect()
+}
+
+/// One clang file under its C and C++ names, without its version's OpenMP runtime (clang-13,
+/// which setup leaves so): both names are identified and told why OpenMP fails, with one
+/// version run and one preprocessor run between them (a binary's identity macros do not
+/// change with the language it compiles), and each language's OpenMP test compiled once.
+#[test]
+fn one_clang_file_is_asked_its_identity_once_for_both_languages() {
+    let bin = tempfile::tempdir().unwrap();
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("runs.log");
+    let (c, cxx) = (sh("command -v clang-13"), sh("command -v clang++-13"));
+    let script = bin.path().join("clang-13-logged");
+    write_exe(
+        &script,
+        &logging(&log, &[("clang-13", &c), ("clang++-13", &cxx)]),
+    );
+    for n in ["clang-13", "clang++-13"] {
+        std::os::unix::fs::symlink(&script, bin.path().join(n)).unwrap();
+    }
+    let p = probe_only(bin.path());
+    for n in ["clang-13", "clang++-13"] {
+        let r = compiler(&p, &format!("{}/{n}", bin.path().display()));
+        assert_eq!(r["family"], "clang", "{r:#}");
+        assert!(r["version"].as_str().unwrap().starts_with("13."), "{r:#}");
+        let why = r["facets"]["openmp"]["reason"].as_str().unwrap();
+        assert!(why.contains("install libomp-13-dev"), "{n}: {why}");
+    }
+    let all = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(logged(&log, "--version").len(), 1, "{all}");
+    assert_eq!(logged(&log, "-dM").len(), 1, "{all}");
+    assert_eq!(logged(&log, "-fopenmp").len(), 2, "{all}");
+}
+
+/// flang-new-16 crashes on the OpenMP program and cannot link a plain one: it is reported
+/// unusable with the linker's reason after one OpenMP compile, not two.
+#[test]
+fn a_broken_fortran_compiler_is_given_its_openmp_test_once() {
+    let bin = tempfile::tempdir().unwrap();
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("runs.log");
+    let real = sh("command -v flang-new-16");
+    write_exe(
+        &bin.path().join("flang-new-16"),
+        &logging(&log, &[("flang-new-16", &real)]),
+    );
+    let p = probe_only(bin.path());
+    let r = compiler(&p, &format!("{}/flang-new-16", bin.path().display()));
+    assert_eq!(r["status"], "failed", "{r:#}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot find -lFortran"),
+        "{r:#}"
+    );
+    assert_eq!(r["facets"]["openmp"]["works"], false, "{r:#}");
+    let all = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(logged(&log, "-fopenmp").len(), 1, "{all}");
+}

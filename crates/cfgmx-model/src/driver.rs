@@ -13,10 +13,11 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-/// A family's driver spellings (defaults merged with its own `[driver]`). The include,
-/// compile-only, object-output and suffix spellings are not on any command line cfgmx runs
-/// today (its probe programs are single files compiled and linked at once); they are stated
-/// here once for whatever comes to need them, and `cfgmx toolchains --json` shows them.
+/// A family's driver spellings (defaults merged with its own `[driver]`). The include and
+/// library suffix spellings are not on any command line cfgmx runs today; they are stated
+/// here once for whatever comes to need them, and `cfgmx toolchains --json` shows them. The
+/// compile-only and object-output spellings serve the probe programs of the languages in
+/// `compile_then_link`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Driver {
     /// A preprocessor definition (`-D{}`).
@@ -35,6 +36,13 @@ pub struct Driver {
     pub compile_only: Vec<String>,
     /// The object a compile-only run writes (`-o {}`; cl: `/Fo{}`).
     pub object_output: Vec<String>,
+    /// The languages whose probe programs are compiled, then linked, in two runs rather than
+    /// one: clang runs its front end inside the driver only when the driver has nothing else
+    /// to do, so a compile that fails (no `omp.h`) costs one process instead of two, and one
+    /// that works costs the same. How the probe runs, not what a variant's command lines
+    /// are: left out of the spec hash ([`Driver::for_variants`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compile_then_link: Vec<Language>,
     /// Preprocess and print every predefined macro, per language; `{}` is an empty source file
     /// of that language. A language without an entry is identified by running a program.
     pub dump_macros: IndexMap<Language, Vec<String>>,
@@ -66,6 +74,7 @@ pub(crate) struct RawDriver {
     output: Option<Spanned<Vec<String>>>,
     compile_only: Option<Spanned<Vec<String>>>,
     object_output: Option<Spanned<Vec<String>>>,
+    compile_then_link: Option<Vec<Language>>,
     dump_macros: Option<Spanned<IndexMap<Language, Vec<String>>>>,
     link_pass_through: Option<Spanned<Vec<String>>>,
     object_suffix: Option<Spanned<String>>,
@@ -100,6 +109,20 @@ impl Driver {
     }
     pub fn output(&self, path: &str) -> Vec<String> {
         fill(&self.output, path)
+    }
+    /// The spellings that shape a variant's command lines (what its spec hash covers): all
+    /// but how the probe runs its own programs.
+    pub fn for_variants(&self) -> Driver {
+        Driver {
+            compile_then_link: Vec::new(),
+            ..self.clone()
+        }
+    }
+    /// A compile-only run's arguments before its source file, writing object `path`.
+    pub fn compile_to(&self, path: &str) -> Vec<String> {
+        let mut v = self.compile_only.clone();
+        v.extend(fill(&self.object_output, path));
+        v
     }
     /// The preprocessor run that prints `lang`'s predefined macros, `file` standing for an
     /// empty source file; `None` when the family has none.
@@ -180,6 +203,9 @@ impl RawDriver {
         plain(&self.link_errors, &mut d.link_errors, errs);
         if let Some(m) = &self.dump_macros {
             d.dump_macros = m.get_ref().clone();
+        }
+        if let Some(l) = &self.compile_then_link {
+            d.compile_then_link = l.clone();
         }
         for (v, out) in [
             (&self.object_suffix, &mut d.object_suffix),

@@ -664,8 +664,9 @@ impl<'a> Resolver<'a> {
             });
             // A family's own spellings (cl's `.lib`) shape its link lines; the defaults' are
             // left out, so the hashes of every family that keeps them stay as they were.
-            if t.driver != *crate::toolchain::default_driver() {
-                part["driver"] = serde_json::to_value(&t.driver).unwrap_or_default();
+            let driver = t.driver.for_variants();
+            if driver != crate::toolchain::default_driver().for_variants() {
+                part["driver"] = serde_json::to_value(&driver).unwrap_or_default();
             }
             part
         };

@@ -16,6 +16,8 @@ use cfgmx_model::{
     Registry, Threading,
 };
 use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const QUERY_C: &str = r#"#define _GNU_SOURCE
@@ -84,141 +86,173 @@ const WIDTH_N: i64 = 0xFFFF_FFFF_0000_0002_u64 as i64;
 
 /// The query program, in Rust, for a binary that runs it as a helper (`cfgmx` does, with the
 /// hidden first argument [`crate::HELPER_ARG`]): the same protocol and output as `QUERY_C`, so
-/// no C compiler is needed to ask the libraries. The answers go to `out`, which the caller
-/// owns (the CLI passes its stdout, line-buffered, so the answers given before a library
-/// crashes are kept): this crate never prints. Returns the exit code.
-pub fn query_main(args: &[String], out: &mut dyn std::io::Write) -> i32 {
-    use std::ffi::{CStr, CString};
-    use std::io::Write;
+/// no C compiler is needed to ask the libraries. The answers go to `out`, which the helper's
+/// caller gives as its stdout: the probe that runs it reads them there (the child's protocol,
+/// not a message to the user), and a line-buffered stdout keeps the answers given before a
+/// library crashes. Returns the exit code.
+pub fn query_main(args: &[String], out: &mut dyn Write) -> i32 {
     let Some((lib, specs)) = args.split_first() else {
         return 2;
     };
-    let Ok(c_lib) = CString::new(lib.as_str()) else {
-        return 2;
+    // SAFETY: see `open` and `answer`; this runs in a child process so a misbehaving library
+    // cannot harm the probe.
+    let (h, pre) = match unsafe { open(lib, specs, out) } {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
-    // SAFETY: dlopen/dlsym/dlerror with valid C strings. Calling the symbols is inherently
-    // trusting the library (a provider's documented `int f(void)` / `const char *f(void)`,
-    // a Fortran `i?amax`); this runs in a child process so a misbehaving library cannot harm
-    // the probe.
-    unsafe {
-        let err = || {
-            let e = libc::dlerror();
-            if e.is_null() {
-                String::new()
-            } else {
-                CStr::from_ptr(e).to_string_lossy().into_owned()
-            }
-        };
-        let mut pre = false;
-        for spec in specs.iter().filter(|s| s.starts_with("l:")) {
-            let Ok(p) = CString::new(&spec[2..]) else {
-                return 2;
-            };
-            if libc::dlopen(p.as_ptr(), libc::RTLD_LAZY | libc::RTLD_GLOBAL).is_null() {
-                let _ = writeln!(out, "ERROR {}", err());
-                return 3;
-            }
-            pre = true;
-        }
-        let mode = if pre {
-            libc::RTLD_LAZY | libc::RTLD_GLOBAL
-        } else {
-            libc::RTLD_NOW | libc::RTLD_LOCAL
-        };
-        let h = libc::dlopen(c_lib.as_ptr(), mode);
-        if h.is_null() {
-            let _ = writeln!(out, "ERROR {}", err());
-            return 3;
-        }
-        for spec in specs {
-            let (kind, name) = spec.split_at(spec.len().min(2));
-            match kind {
-                "l:" => continue,
-                "m:" => {
-                    let _ = out.flush();
-                    // The callback writes to `out` too: a pointer to the fat pointer.
-                    let mut w: &mut dyn Write = &mut *out;
+    for spec in specs {
+        let (kind, name) = spec.split_at(spec.len().min(2));
+        match kind {
+            "l:" => continue,
+            "m:" => {
+                let _ = out.flush();
+                let mut target: &mut dyn Write = &mut *out;
+                // SAFETY: `loaded` reads `target` back as the `&mut dyn Write` it is, during
+                // this call only.
+                unsafe {
                     libc::dl_iterate_phdr(
                         Some(loaded),
-                        &mut w as *mut &mut dyn Write as *mut libc::c_void,
+                        (&mut target as *mut &mut dyn Write).cast::<libc::c_void>(),
                     );
-                    continue;
                 }
-                _ => {}
-            }
-            let Ok(c_name) = CString::new(name) else {
-                continue;
-            };
-            let mut f = libc::dlsym(h, c_name.as_ptr());
-            if f.is_null() && pre {
-                f = libc::dlsym(libc::RTLD_DEFAULT, c_name.as_ptr());
-            }
-            if f.is_null() {
-                let _ = writeln!(out, "MISSING {name}");
                 continue;
             }
-            match kind {
-                "i:" => {
-                    let f: extern "C" fn() -> libc::c_int = std::mem::transmute(f);
-                    let _ = writeln!(out, "INT {name} {}", f());
-                }
-                "n:" => {
-                    let f: extern "C" fn(libc::c_int) -> libc::c_int = std::mem::transmute(f);
-                    let _ = writeln!(out, "INT {name} {}", f(-1));
-                }
-                "s:" => {
-                    let f: extern "C" fn() -> *const libc::c_char = std::mem::transmute(f);
-                    let p = f();
-                    let s = if p.is_null() {
-                        String::new()
-                    } else {
-                        CStr::from_ptr(p).to_string_lossy().into_owned()
-                    };
-                    let _ = writeln!(out, "STR {name} {s}");
-                }
-                "b:" => {
-                    let f: extern "C" fn(*mut libc::c_char, libc::c_int) = std::mem::transmute(f);
-                    let mut buf = [0 as libc::c_char; 512];
-                    f(buf.as_mut_ptr(), buf.len() as libc::c_int - 1);
-                    let s = CStr::from_ptr(buf.as_ptr())
-                        .to_string_lossy()
-                        .replace('\n', " ");
-                    let _ = writeln!(out, "STR {name} {s}");
-                }
-                "w:" => {
-                    type Amax = extern "C" fn(*const i64, *const f64, *const i64) -> libc::c_int;
-                    let f: Amax = std::mem::transmute(f);
-                    let (n, inc, x) = (WIDTH_N, 1_i64, [1.0_f64, 5.0]);
-                    let w = match f(&n, x.as_ptr(), &inc) {
-                        2 => "32",
-                        0 => "64",
-                        _ => "?",
-                    };
-                    let _ = writeln!(out, "WIDTH {name} {w}");
-                }
-                _ => {
-                    let _ = writeln!(out, "HAS {name}");
-                }
-            }
+            _ => {}
         }
+        let Ok(c_name) = CString::new(name) else {
+            continue;
+        };
+        // SAFETY: dlsym with a valid handle and C string.
+        let mut f = unsafe { libc::dlsym(h, c_name.as_ptr()) };
+        if f.is_null() && pre {
+            f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c_name.as_ptr()) };
+        }
+        if f.is_null() {
+            let _ = writeln!(out, "MISSING {name}");
+            continue;
+        }
+        // SAFETY: see `answer`.
+        let line = unsafe { answer(kind, name, f) };
+        let _ = writeln!(out, "{line}");
     }
     0
 }
 
-/// `dl_iterate_phdr` callback: one `LOADED` line per loaded object with a name, written to
-/// the query's writer (`data`, a `*mut &mut dyn Write`).
+/// The last `dlerror()` message.
+fn dl_error() -> String {
+    // SAFETY: dlerror returns null or a C string valid until the next dl call.
+    unsafe {
+        let e = libc::dlerror();
+        if e.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(e).to_string_lossy().into_owned()
+        }
+    }
+}
+
+/// Loads the libraries a layered provider needs first (`l:` specs, global), then `lib`: its
+/// handle, and whether anything was preloaded; Err is the exit code (the reason written).
+///
+/// # Safety
+/// dlopen runs the libraries' initialisers.
+unsafe fn open(
+    lib: &str,
+    specs: &[String],
+    out: &mut dyn Write,
+) -> Result<(*mut libc::c_void, bool), i32> {
+    let Ok(c_lib) = CString::new(lib) else {
+        return Err(2);
+    };
+    let mut pre = false;
+    for spec in specs.iter().filter(|s| s.starts_with("l:")) {
+        let Ok(p) = CString::new(&spec[2..]) else {
+            return Err(2);
+        };
+        if unsafe { libc::dlopen(p.as_ptr(), libc::RTLD_LAZY | libc::RTLD_GLOBAL) }.is_null() {
+            let _ = writeln!(out, "ERROR {}", dl_error());
+            return Err(3);
+        }
+        pre = true;
+    }
+    let mode = if pre {
+        libc::RTLD_LAZY | libc::RTLD_GLOBAL
+    } else {
+        libc::RTLD_NOW | libc::RTLD_LOCAL
+    };
+    let h = unsafe { libc::dlopen(c_lib.as_ptr(), mode) };
+    if h.is_null() {
+        let _ = writeln!(out, "ERROR {}", dl_error());
+        return Err(3);
+    }
+    Ok((h, pre))
+}
+
+/// Calls symbol `f` as spec kind `kind` says and gives the answer line.
+///
+/// # Safety
+/// Calling the symbols is inherently trusting the library: a provider's documented
+/// `int f(void)` / `const char *f(void)`, a Fortran `i?amax`.
+unsafe fn answer(kind: &str, name: &str, f: *mut libc::c_void) -> String {
+    unsafe {
+        match kind {
+            "i:" => {
+                let f: extern "C" fn() -> libc::c_int = std::mem::transmute(f);
+                format!("INT {name} {}", f())
+            }
+            "n:" => {
+                let f: extern "C" fn(libc::c_int) -> libc::c_int = std::mem::transmute(f);
+                format!("INT {name} {}", f(-1))
+            }
+            "s:" => {
+                let f: extern "C" fn() -> *const libc::c_char = std::mem::transmute(f);
+                let p = f();
+                let s = if p.is_null() {
+                    String::new()
+                } else {
+                    CStr::from_ptr(p).to_string_lossy().into_owned()
+                };
+                format!("STR {name} {s}")
+            }
+            "b:" => {
+                let f: extern "C" fn(*mut libc::c_char, libc::c_int) = std::mem::transmute(f);
+                let mut buf = [0 as libc::c_char; 512];
+                f(buf.as_mut_ptr(), buf.len() as libc::c_int - 1);
+                let s = CStr::from_ptr(buf.as_ptr())
+                    .to_string_lossy()
+                    .replace('\n', " ");
+                format!("STR {name} {s}")
+            }
+            "w:" => {
+                type Amax = extern "C" fn(*const i64, *const f64, *const i64) -> libc::c_int;
+                let f: Amax = std::mem::transmute(f);
+                let (n, inc, x) = (WIDTH_N, 1_i64, [1.0_f64, 5.0]);
+                let w = match f(&n, x.as_ptr(), &inc) {
+                    2 => "32",
+                    0 => "64",
+                    _ => "?",
+                };
+                format!("WIDTH {name} {w}")
+            }
+            _ => format!("HAS {name}"),
+        }
+    }
+}
+
+/// `dl_iterate_phdr` callback: one `LOADED` line per loaded object with a name, to the
+/// `&mut dyn Write` that `data` points to.
 unsafe extern "C" fn loaded(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
     data: *mut libc::c_void,
 ) -> libc::c_int {
-    // SAFETY: the loader passes a valid info whose name is a C string or null, and `data` is
-    // what query_main gave dl_iterate_phdr, alive for the whole call.
+    // SAFETY: the loader passes a valid info whose name is a C string or null; `data` is the
+    // writer `query_main` passed, alive for the whole iteration.
     let name = unsafe { (*info).dlpi_name };
-    let out = unsafe { &mut *(data as *mut &mut dyn std::io::Write) };
     if !name.is_null() {
-        let n = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy();
+        let n = unsafe { CStr::from_ptr(name) }.to_string_lossy();
         if !n.is_empty() {
+            let out = unsafe { &mut *data.cast::<&mut dyn Write>() };
             let _ = writeln!(out, "LOADED {n}");
         }
     }

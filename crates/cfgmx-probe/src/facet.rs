@@ -189,6 +189,9 @@ pub struct Failed {
     runtime_missing: bool,
     /// The compiler hung: asking it again would cost another timeout.
     timed_out: bool,
+    /// A fused program (one that also prints the identity macros) did not compile: its
+    /// preprocessor lines may be to blame rather than the flag.
+    fused: bool,
 }
 
 impl From<String> for Failed {
@@ -198,6 +201,7 @@ impl From<String> for Failed {
             compile: false,
             runtime_missing: false,
             timed_out: false,
+            fused: false,
         }
     }
 }
@@ -230,9 +234,7 @@ fn try_candidate(
     work: &Path,
     ids: &[String],
 ) -> Result<Ran, Failed> {
-    let Subject {
-        exe, lang, driver, ..
-    } = sub;
+    let Subject { lang, driver, .. } = sub;
     let dir = work.join(format!("t{}", SCRATCH.fetch_add(1, Ordering::Relaxed)));
     std::fs::create_dir_all(&dir).map_err(|e| Failed::from(format!("scratch directory: {e}")))?;
     let omp = facet == "openmp";
@@ -244,20 +246,7 @@ fn try_candidate(
     };
     std::fs::write(dir.join(file), text).map_err(|e| Failed::from(format!("scratch file: {e}")))?;
     let prog = dir.join("probe");
-    let o = Cmd::new(exe)
-        .args(&cand.flags)
-        .arg(file)
-        .args(driver.output(&prog.display().to_string()))
-        .args(driver.link_tail(&cand.link, &cand.libs))
-        .cwd(&dir)
-        // A crashing LLVM front end (flang-new-16 on OpenMP) otherwise starts llvm-symbolizer
-        // to decorate its backtrace: a fifth of a second for a trace nobody reads.
-        .env("LLVM_DISABLE_SYMBOLIZATION", "1")
-        // The compiler's own temporary files (gcc's `ccXXXX.s`) go into the scratch directory,
-        // which is removed even when a Ctrl-C kills the compiler before it cleans up.
-        .env("TMPDIR", &dir)
-        .timeout(timeout)
-        .output();
+    let o = build(sub, cand, file, &prog, &dir, timeout);
     if !o.success() {
         let missing = runtime_missing(&o, cand, driver);
         return Err(Failed {
@@ -265,11 +254,16 @@ fn try_candidate(
             compile: !o.timed_out && o.signal.is_none() && !missing,
             runtime_missing: missing,
             timed_out: o.timed_out,
+            fused: false,
         });
     }
     let run = Cmd::new(&prog)
         .cwd(&dir)
         .env("OMP_DYNAMIC", "false")
+        // Idle OpenMP threads sleep instead of spinning (libgomp spins ~300k rounds by
+        // default): the two threads still run, but the probe no longer burns ~10 ms of CPU
+        // per test program waiting for it to exit.
+        .env("OMP_WAIT_POLICY", "passive")
         .env_remove(cfgmx_model::OMP_NUM_THREADS)
         .env_remove("OMP_THREAD_LIMIT")
         .timeout(timeout)
@@ -284,7 +278,15 @@ fn try_candidate(
             macros,
         });
     }
-    let mut words = run.stdout.split_whitespace();
+    openmp_ran(&run.stdout).map(|v| Ran {
+        detail: Some(v.to_string()),
+        macros,
+    })
+}
+
+/// The OpenMP version an OpenMP test program reported, if OpenMP was on and two threads ran.
+fn openmp_ran(stdout: &str) -> Result<u64, Failed> {
+    let mut words = stdout.split_whitespace();
     let mut version = None;
     let mut threads = 0;
     while let Some(w) = words.next() {
@@ -301,10 +303,55 @@ fn try_candidate(
         Some(_) if threads < 2 => {
             Err(format!("OpenMP compiled but only {threads} thread ran").into())
         }
-        Some(v) => Ok(Ran {
-            detail: Some(v.to_string()),
-            macros,
-        }),
+        Some(v) => Ok(v),
+    }
+}
+
+/// Compiles and links `file` in `dir` into `prog` with the candidate's flags: in one run, or
+/// compiled and then linked where the family's driver says that starts fewer processes.
+fn build(
+    sub: Subject,
+    cand: &Candidate,
+    file: &str,
+    prog: &Path,
+    dir: &Path,
+    timeout: Duration,
+) -> Outcome {
+    let driver = sub.driver;
+    let compiler = |timeout: Duration| {
+        Cmd::new(sub.exe)
+            .args(&cand.flags)
+            .cwd(dir)
+            // A crashing LLVM front end (flang-new-16 on OpenMP) otherwise starts
+            // llvm-symbolizer to decorate its backtrace: a fifth of a second for a trace
+            // nobody reads.
+            .env("LLVM_DISABLE_SYMBOLIZATION", "1")
+            // The compiler's own temporary files (gcc's `ccXXXX.s`) go into the scratch
+            // directory, which is removed even when a Ctrl-C kills the compiler before it
+            // cleans up.
+            .env("TMPDIR", dir)
+            .timeout(timeout)
+    };
+    let link = |input: &str, timeout: Duration| {
+        compiler(timeout)
+            .arg(input)
+            .args(driver.output(&prog.display().to_string()))
+            .args(driver.link_tail(&cand.link, &cand.libs))
+            .output()
+    };
+    if !driver.compile_then_link.contains(&sub.lang) {
+        return link(file, timeout);
+    }
+    let obj = format!("probe{}", driver.object_suffix);
+    let compiled = compiler(timeout)
+        .args(driver.compile_to(&obj))
+        .arg(file)
+        .output();
+    if compiled.success() {
+        // the two runs share one timeout, as the single run would have had it
+        link(&obj, timeout.saturating_sub(compiled.duration))
+    } else {
+        compiled
     }
 }
 
@@ -414,8 +461,9 @@ fn worked(c: &Candidate, detail: Option<String>) -> FacetResult {
 /// identity check: `t`'s first OpenMP candidate for this version, in a program that also
 /// prints which of `ids` are predefined. Gives that candidate's outcome, as [`test_facet`]
 /// would have it, and the macros when the program ran (for the caller to confirm the family
-/// with). `None` when nothing can be taken from it: no candidate, or a Fortran compile error,
-/// which the preprocessor lines of the fused program could have caused.
+/// with). `None` when there is no candidate. A Fortran compile error, which the preprocessor
+/// lines of the fused program could have caused, is marked so ([`test_record`] then asks for
+/// a plain program before it believes or repeats it).
 pub fn openmp_with_identity(
     t: &Toolchain,
     exe: &Path,
@@ -434,7 +482,9 @@ pub fn openmp_with_identity(
     };
     match try_candidate(sub, "openmp", c, timeout, work, ids) {
         Ok(ran) => Some((Ok(ran.detail), Some(ran.macros))),
-        Err(f) if f.compile && lang == Language::Fortran => None,
+        Err(f) if f.compile && lang == Language::Fortran => {
+            Some((Err(Failed { fused: true, ..f }), None))
+        }
         Err(f) => Some((Err(f), None)),
     }
 }
@@ -453,6 +503,26 @@ pub fn test_record(
     if id.record.status != ProbeStatus::Ok {
         return;
     }
+    // A fused program the compiler refused may have been refused for its identity lines, not
+    // for the flag: the plain program is asked first. A compiler that cannot build even that
+    // (flang-new-16 without its runtime libraries) is unusable, and repeating the flag's own
+    // test, which fails the same way, would cost another compile (a quarter of a second
+    // for flang-new-16 crashing on OpenMP); one that can has the flag tested again without
+    // the identity lines.
+    let mut plain_builds = false;
+    if let Some(Err(fused)) = openmp.as_ref().filter(|o| matches!(o, Err(f) if f.fused)) {
+        if let Err(plain) = plain_program(opts, id, &t, work) {
+            id.record.status = ProbeStatus::Failed;
+            id.record.error = Some(format!("cannot build a plain program: {}", plain.why));
+            let why = fused.why.clone();
+            for f in &opts.facets {
+                let r = untested(f, &t, id, (f == "openmp").then_some(&why));
+                id.record.facets.insert(f.clone(), r);
+            }
+            return;
+        }
+        (openmp, plain_builds) = (None, true);
+    }
     let mut suspect = false;
     for f in &opts.facets {
         let first = if f == "openmp" { openmp.take() } else { None };
@@ -464,30 +534,56 @@ pub fn test_record(
     // plain program (flang-new-16 without its runtime libraries) is unusable, not merely
     // without OpenMP. Asked only then, and not when the failure was the runtime's own missing
     // header or library (the compiler got that far), so a working compiler costs nothing more.
-    if suspect {
-        let plain = Candidate {
-            flags: vec![],
-            link: vec![],
-            libs: vec![],
-            languages: vec![],
-            versions: None,
-            runtime: None,
-            hint: None,
-            note: None,
-        };
-        let (exe, lang) = (id.exe.path.clone(), id.exe.lang);
-        let version = id.record.version.clone();
-        let sub = Subject {
-            exe: &exe,
-            lang,
-            version: &version,
-            driver: &t.driver,
-        };
-        let plain = try_candidate(sub, "plain", &plain, opts.timeout, work, &[]);
-        if let Err(f) = plain {
+    if suspect && !plain_builds {
+        if let Err(f) = plain_program(opts, id, &t, work) {
             id.record.status = ProbeStatus::Failed;
             id.record.error = Some(format!("cannot build a plain program: {}", f.why));
         }
+    }
+}
+
+/// Builds and runs a program that uses no facet at all with the compiler of `id`.
+fn plain_program(
+    opts: &ProbeOptions,
+    id: &Identified,
+    t: &Toolchain,
+    work: &Path,
+) -> Result<Ran, Failed> {
+    let plain = Candidate {
+        flags: vec![],
+        link: vec![],
+        libs: vec![],
+        languages: vec![],
+        versions: None,
+        runtime: None,
+        hint: None,
+        note: None,
+    };
+    let sub = Subject {
+        exe: &id.exe.path,
+        lang: id.exe.lang,
+        version: &id.record.version,
+        driver: &t.driver,
+    };
+    try_candidate(sub, "plain", &plain, opts.timeout, work, &[])
+}
+
+/// A facet not tested on a compiler that cannot build a plain program; `openmp`'s first
+/// candidate keeps the reason its fused test gave.
+fn untested(facet: &str, t: &Toolchain, id: &Identified, first: Option<&String>) -> FacetResult {
+    let cands = candidates(t, facet, id.exe.lang, &id.record.version);
+    let reason = match (first, cands.first()) {
+        (Some(why), Some(c)) => format!("`{}`: {why}", c.flags.join(" ")),
+        _ => "not tested: the compiler cannot build a plain program".to_string(),
+    };
+    FacetResult {
+        flag: cands.last().map(|c| c.flags.join(" ")),
+        works: false,
+        reason: Some(reason),
+        flags: vec![],
+        link: vec![],
+        libs: vec![],
+        detail: None,
     }
 }
 

@@ -23,6 +23,13 @@ pub struct Identified {
 }
 
 impl Identified {
+    /// Whether its family was confirmed by its identity macros, with nothing amiss.
+    pub fn confirmed(&self) -> bool {
+        self.record.status == ProbeStatus::Ok
+            && self.record.error.is_none()
+            && self.toolchain.is_some()
+    }
+
     /// The same identification reported under another path to the same real file.
     pub fn for_exe(&self, exe: &Exe) -> Identified {
         let mut c = self.clone();
@@ -90,8 +97,11 @@ fn identity_ok(t: &Toolchain, lang: Language, m: &IndexMap<String, String>) -> b
         && !t.identity.none.iter().any(|k| m.contains_key(k))
 }
 
+/// A run's end that ends the identification: the status and message.
+type Fatal = (ProbeStatus, String);
+
 /// A run that ended the probe of this executable, as a status and message.
-fn fatal(o: &Outcome) -> Option<(ProbeStatus, String)> {
+fn fatal(o: &Outcome) -> Option<Fatal> {
     if let Some(e) = &o.spawn_error {
         return Some((ProbeStatus::NotExecutable, e.clone()));
     }
@@ -194,19 +204,38 @@ fn rule_applies(t: &Toolchain, exe: &Exe, only: &[String]) -> bool {
             .is_some_and(|b| only.iter().any(|o| o == b))
 }
 
+/// Which version rules [`read_version`] may use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// Only those whose arguments have already been run: no new run.
+    Heard,
+    /// Every rule, running what has not been run yet.
+    Run,
+}
+
+/// When [`read_texts`] stops.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// At the first round that gives any match (the macros are not known yet: the caller
+    /// confirms the claim).
+    FirstClaim,
+    /// When a family is confirmed by the macros, or nothing is left to run.
+    Confirmed,
+}
+
 /// Reads a version with `t`'s rules; Err when a run hung, crashed or could not start.
 fn read_version(
     t: &Toolchain,
     exe: &Exe,
     r: &mut Runner,
-    only_run: bool,
-) -> Result<Option<String>, (ProbeStatus, String)> {
+    ask: Ask,
+) -> Result<Option<String>, Fatal> {
     let mut imprecise: Option<String> = None;
     for rule in &t.version {
         if !rule_applies(t, exe, &rule.only_names) {
             continue;
         }
-        if only_run && !r.memo.contains_key(&rule.args) {
+        if ask == Ask::Heard && !r.memo.contains_key(&rule.args) {
             continue;
         }
         let o = r.run(&rule.args);
@@ -253,21 +282,20 @@ type Claim<'t> = (&'t Arc<Toolchain>, String);
 /// The families among `named` whose version text matches, with their versions; a family
 /// confirmed by `macros` comes first and ends the search. Outputs already at hand are read by
 /// every family before a new argument is run, so `clang` (also AOCC's and Apple's name) is
-/// settled by the one `--version` they share. `first_claim`: stop at the first round that
-/// gives any match (the macros are not known yet; the caller confirms the claim).
+/// settled by the one `--version` they share.
 fn read_texts<'t>(
     named: &[&'t Arc<Toolchain>],
     exe: &Exe,
     r: &mut Runner,
     macros: Option<&IndexMap<String, String>>,
-    first_claim: bool,
-) -> Result<Vec<Claim<'t>>, (ProbeStatus, String)> {
+    until: Until,
+) -> Result<Vec<Claim<'t>>, Fatal> {
     let mut by_text: Vec<(&Arc<Toolchain>, String)> = Vec::new();
     let mut todo = named.to_vec();
     loop {
         let mut rest = Vec::new();
         for t in todo {
-            match read_version(t, exe, r, true)? {
+            match read_version(t, exe, r, Ask::Heard)? {
                 Some(v) => {
                     let confirmed = macros.is_some_and(|m| identity_ok(t, exe.lang, m));
                     by_text.push((t, v));
@@ -280,7 +308,7 @@ fn read_texts<'t>(
                 None => rest.push(t),
             }
         }
-        if first_claim && !by_text.is_empty() {
+        if until == Until::FirstClaim && !by_text.is_empty() {
             break;
         }
         // one new run: the first argument a remaining family has not heard yet
@@ -306,6 +334,9 @@ fn read_texts<'t>(
 /// `facet::openmp_with_identity`). `None`: no such way, fall back to preprocessing.
 pub type MacrosFor<'a> = &'a dyn Fn(&Arc<Toolchain>, &str) -> Option<IndexMap<String, String>>;
 
+/// What `exe` is: the family and version its version text and identity macros agree on.
+/// `fused`, when given, is the way to get the macros from the first OpenMP test; `sibling`,
+/// the same real file identified (and confirmed) in another language.
 pub fn identify(
     reg: &Registry,
     exe: &Exe,
@@ -313,8 +344,85 @@ pub fn identify(
     timeout: Duration,
     work: &Path,
     fused: Option<MacrosFor>,
+    sibling: Option<&Identified>,
 ) -> Identified {
-    let mut rec = CompilerRecord {
+    let out = unidentified(exe);
+    let mut r = Runner::new(exe, timeout, found);
+    let named: Vec<&Arc<Toolchain>> = match &exe.kind {
+        Kind::Named(f) => f.iter().filter_map(|n| reg.toolchain(n)).collect(),
+        _ => Vec::new(),
+    };
+    let quick = match fused.filter(|_| !named.is_empty()) {
+        Some(macros_for) => fast_path(&named, exe, &mut r, macros_for),
+        None => Ok(None),
+    };
+    let quick = match quick {
+        Ok(None) => as_sibling(&named, exe, &mut r, sibling),
+        other => other,
+    };
+    let chosen = match quick {
+        Ok(Some(c)) => Ok((Some(c), None)),
+        Ok(None) => full_path(reg, &named, exe, &mut r, work),
+        Err(f) => Err(f),
+    };
+    match chosen {
+        Err((st, msg)) => failed(out, st, msg),
+        Ok((None, _)) => {
+            let shown = r
+                .memo
+                .values()
+                .map(|o| first_line(&o.combined()))
+                .find(|l| !l.is_empty())
+                .unwrap_or_default();
+            failed(
+                out,
+                ProbeStatus::Unrecognised,
+                format!("not recognised as any known compiler (output: {shown:?})"),
+            )
+        }
+        Ok((Some((t, v)), error)) => {
+            let mut out = out;
+            out.record.family = t.name.clone();
+            out.record.version = v;
+            out.record.error = error;
+            out.toolchain = Some(t);
+            out
+        }
+    }
+}
+
+/// The family a sibling (the same real file in another language) was confirmed as by its
+/// identity macros, when this name's version text, already read, claims that family at that
+/// version: the macros of one binary do not change with the language it compiles, so the
+/// preprocessor need not be run again.
+fn as_sibling(
+    named: &[&Arc<Toolchain>],
+    exe: &Exe,
+    r: &mut Runner,
+    sibling: Option<&Identified>,
+) -> Result<Option<Chosen>, Fatal> {
+    let Some((s, t)) = sibling.and_then(|s| Some((s, s.toolchain.as_ref()?))) else {
+        return Ok(None);
+    };
+    if s.exe.canonical.is_none()
+        || s.exe.canonical != exe.canonical
+        || !named.iter().any(|n| Arc::ptr_eq(n, t))
+    {
+        return Ok(None);
+    }
+    Ok(read_version(t, exe, r, Ask::Heard)?
+        .filter(|v| *v == s.record.version)
+        .map(|v| (Arc::clone(t), v)))
+}
+
+/// `exe` before anything is known of it: family `unknown`, status ok.
+fn unidentified(exe: &Exe) -> Identified {
+    let ccache = exe
+        .canonical
+        .as_ref()
+        .and_then(|c| c.file_name())
+        .is_some_and(|n| n == "ccache");
+    let record = CompilerRecord {
         path: exe.path.display().to_string(),
         family: "unknown".into(),
         version: String::new(),
@@ -325,156 +433,137 @@ pub fn identify(
             .as_ref()
             .filter(|c| **c != exe.path)
             .map(|c| c.display().to_string()),
-        wrapper: None,
+        wrapper: ccache.then(|| "ccache".into()),
         status: ProbeStatus::Ok,
         error: None,
     };
-    if exe
-        .canonical
-        .as_ref()
-        .and_then(|c| c.file_name())
-        .is_some_and(|n| n == "ccache")
-    {
-        rec.wrapper = Some("ccache".into());
-    }
-    let mut out = Identified {
+    Identified {
         exe: exe.clone(),
-        record: rec,
+        record,
         mpi: None,
         toolchain: None,
-    };
-    let mut r = Runner::new(exe, timeout, found);
-
-    let named: Vec<&Arc<Toolchain>> = match &exe.kind {
-        Kind::Named(f) => f.iter().filter_map(|n| reg.toolchain(n)).collect(),
-        _ => Vec::new(),
-    };
-
-    // Fast path, for an executable named like a family: the version text claims a family,
-    // and that family's first OpenMP test, which must be compiled anyway, prints the identity
-    // macros that confirm it. No separate preprocessor run. Anything unexpected (no claim, a
-    // failed test, macros of another family: an emulator, a wrapper) takes the full path
-    // below, which reuses the version outputs already read.
-    if let (Some(macros_for), false) = (fused, named.is_empty()) {
-        let claim = match read_texts(&named, exe, &mut r, None, true) {
-            Ok(texts) => texts.into_iter().next(),
-            Err((st, msg)) => return failed(out, st, msg),
-        };
-        if let Some((t, v)) = claim {
-            let started = Instant::now();
-            let macros = macros_for(t, &v);
-            if macros.as_ref().is_some_and(|m| identity_ok(t, exe.lang, m)) {
-                out.record.family = t.name.clone();
-                out.record.version = v;
-                out.toolchain = Some(Arc::clone(t));
-                return out;
-            }
-            // Each of its runs is capped at the timeout: taking that long means one hung.
-            if macros.is_none() && started.elapsed() >= timeout {
-                r.timed_out_elsewhere();
-            }
-        }
     }
+}
 
+/// A family and version, settled.
+type Chosen = (Arc<Toolchain>, String);
+
+/// For an executable named like a family: the version text claims a family, and that
+/// family's first OpenMP test, which must be compiled anyway, prints the identity macros that
+/// confirm it. No separate preprocessor run. `None` for anything unexpected (no claim, a
+/// failed test, macros of another family: an emulator, a wrapper): the full path then reuses
+/// the version outputs already read.
+fn fast_path(
+    named: &[&Arc<Toolchain>],
+    exe: &Exe,
+    r: &mut Runner,
+    macros_for: MacrosFor,
+) -> Result<Option<Chosen>, Fatal> {
+    let Some((t, v)) = read_texts(named, exe, r, None, Until::FirstClaim)?
+        .into_iter()
+        .next()
+    else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    let macros = macros_for(t, &v);
+    if macros.as_ref().is_some_and(|m| identity_ok(t, exe.lang, m)) {
+        return Ok(Some((Arc::clone(t), v)));
+    }
+    // Each of its runs is capped at the timeout: taking that long means one hung.
+    if macros.is_none() && started.elapsed() >= r.timeout {
+        r.timed_out_elsewhere();
+    }
+    Ok(None)
+}
+
+/// The preprocessor's identity macros, then the version texts of the families the name
+/// belongs to, and the family they agree on; with the note a record carries when they do not
+/// quite (macros missing, no preprocessor).
+fn full_path(
+    reg: &Registry,
+    named: &[&Arc<Toolchain>],
+    exe: &Exe,
+    r: &mut Runner,
+    work: &Path,
+) -> Result<(Option<Chosen>, Option<String>), Fatal> {
     // 1. Identity macros: one preprocessor run gives them all, spelled as the family the name
     // belongs to spells it (none for cl), else as the defaults do.
     let driver = named
         .first()
         .map_or(cfgmx_model::toolchain::default_driver(), |t| &t.driver);
     let dump = dump_args(exe, driver, work);
-    let macros = match preprocess(dump.as_deref(), &mut r) {
+    let macros = match preprocess(dump.as_deref(), r) {
         Ok(m) => Some(m),
-        Err(Some((st, msg))) => return failed(out, st, msg),
+        Err(Some(f)) => return Err(f),
         Err(None) => None,
     };
-
     // 2. Version text, from the families the name belongs to; once a family's text is
     // confirmed by its macros the others need not be asked (`clang` is also AOCC's name).
-    let by_text = match read_texts(&named, exe, &mut r, macros.as_ref(), false) {
-        Ok(t) => t,
-        Err((st, msg)) => return failed(out, st, msg),
+    let by_text = read_texts(named, exe, r, macros.as_ref(), Until::Confirmed)?;
+    let Some(m) = &macros else {
+        // Reported by its version text even though it cannot preprocess.
+        let why = dump
+            .as_ref()
+            .and_then(|d| r.memo.get(d))
+            .map(|o| format!("{o}: {}", first_line(&o.stderr)))
+            .unwrap_or_else(|| "the family has no macro dump".into());
+        let chosen = by_text.first().map(|(t, v)| (Arc::clone(t), v.clone()));
+        return Ok((chosen, Some(format!("cannot preprocess: {why}"))));
     };
-
-    let mut chosen: Option<(Arc<Toolchain>, String)> = None;
-    if let Some(m) = &macros {
-        let confirmed = by_text
-            .iter()
-            .find(|(t, _)| identity_ok(t, exe.lang, m))
-            .map(|(t, v)| (Arc::clone(t), v.clone()));
-        chosen = match confirmed {
-            Some(c) => Some(c),
-            None => {
-                // A wrapper or a generic name: the macros say which family it runs; its version
-                // rules (names not required) or its version macros give the version.
-                let fams: Vec<&Arc<Toolchain>> = reg
-                    .toolchains
-                    .values()
-                    .filter(|t| identity_ok(t, exe.lang, m))
-                    .collect();
-                let mut pick = None;
-                // Through an MPI wrapper the version macros are the compiler's own and save
-                // a run of the (slow, scripted) wrapper.
-                if exe.kind == Kind::Mpi {
-                    pick = fams
-                        .iter()
-                        .find_map(|t| version_from_macros(t, m).map(|v| (Arc::clone(t), v)));
-                }
-                if pick.is_none() {
-                    for t in &fams {
-                        match read_version(t, exe, &mut r, false) {
-                            Ok(Some(v)) => {
-                                pick = Some((Arc::clone(t), v));
-                                break;
-                            }
-                            Ok(None) => {}
-                            Err((st, msg)) => return failed(out, st, msg),
-                        }
-                    }
-                }
-                pick.or_else(|| {
-                    fams.iter()
-                        .find_map(|t| version_from_macros(t, m).map(|v| (Arc::clone(t), v)))
-                })
-            }
-        };
-        if chosen.is_none() && !by_text.is_empty() {
-            let (t, v) = &by_text[0];
-            out.record.error = Some(format!(
+    let confirmed = by_text
+        .iter()
+        .find(|(t, _)| identity_ok(t, exe.lang, m))
+        .map(|(t, v)| (Arc::clone(t), v.clone()));
+    if let Some(c) = confirmed {
+        return Ok((Some(c), None));
+    }
+    if let Some(c) = by_macros(reg, exe, r, m)? {
+        return Ok((Some(c), None));
+    }
+    Ok(match by_text.first() {
+        Some((t, v)) => (
+            Some((Arc::clone(t), v.clone())),
+            Some(format!(
                 "version text says {} but the identity macros ({}) are missing",
                 t.name,
                 t.identity.all.join(", ")
-            ));
-            chosen = Some((Arc::clone(t), v.clone()));
-        }
-    } else if let Some((t, v)) = by_text.first() {
-        // Reported by its version text even though it cannot preprocess.
-        out.record.error = Some(format!(
-            "cannot preprocess: {}",
-            dump.as_ref()
-                .and_then(|d| r.memo.get(d))
-                .map(|o| format!("{o}: {}", first_line(&o.stderr)))
-                .unwrap_or_else(|| "the family has no macro dump".into())
-        ));
-        chosen = Some((Arc::clone(t), v.clone()));
-    }
+            )),
+        ),
+        None => (None, None),
+    })
+}
 
-    let Some((t, v)) = chosen else {
-        let shown = r
-            .memo
-            .values()
-            .map(|o| first_line(&o.combined()))
-            .find(|l| !l.is_empty())
-            .unwrap_or_default();
-        return failed(
-            out,
-            ProbeStatus::Unrecognised,
-            format!("not recognised as any known compiler (output: {shown:?})"),
-        );
+/// A wrapper or a generic name: the macros say which family it runs; its version rules (names
+/// not required) or its version macros give the version.
+fn by_macros(
+    reg: &Registry,
+    exe: &Exe,
+    r: &mut Runner,
+    m: &IndexMap<String, String>,
+) -> Result<Option<Chosen>, Fatal> {
+    let fams: Vec<&Arc<Toolchain>> = reg
+        .toolchains
+        .values()
+        .filter(|t| identity_ok(t, exe.lang, m))
+        .collect();
+    let from_macros = || {
+        fams.iter()
+            .find_map(|t| version_from_macros(t, m).map(|v| (Arc::clone(t), v)))
     };
-    out.record.family = t.name.clone();
-    out.record.version = v;
-    out.toolchain = Some(t);
-    out
+    // Through an MPI wrapper the version macros are the compiler's own and save a run of the
+    // (slow, scripted) wrapper.
+    if exe.kind == Kind::Mpi {
+        if let Some(c) = from_macros() {
+            return Ok(Some(c));
+        }
+    }
+    for t in &fams {
+        if let Some(v) = read_version(t, exe, r, Ask::Run)? {
+            return Ok(Some((Arc::clone(t), v)));
+        }
+    }
+    Ok(from_macros())
 }
 
 fn failed(mut out: Identified, st: ProbeStatus, msg: String) -> Identified {
@@ -604,24 +693,60 @@ fn ask_mpi(claims: &[&Arc<MpiImpl>], exe: &Exe, found: &Found, timeout: Duration
         status: ProbeStatus::Ok,
         error: None,
     };
-    let broken = |mut rec: MpiRecord, (st, msg): (ProbeStatus, String)| {
+    let broken = |mut rec: MpiRecord, (st, msg): Fatal| {
         rec.status = st;
         rec.error = Some(msg);
         rec
     };
+    let (m, version) = match which_mpi(claims, &mut r) {
+        Ok(Answer::Hit(m, version)) => (m, version),
+        Ok(Answer::NoMatch(tried)) => {
+            rec.status = ProbeStatus::Unrecognised;
+            rec.error = Some(format!(
+                "named like an MPI wrapper, but its answers to {} match no known MPI implementation",
+                tried.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+            ));
+            return rec;
+        }
+        Err(f) => return broken(rec, f),
+    };
+    rec.implementation = m.name.clone();
+    let beside = Beside::new(m, exe);
+    rec.version = Some(version).filter(|v| !v.is_empty());
+    if rec.version.is_none() {
+        rec.version = tool_version(m, &beside, found, timeout);
+    }
+    rec.launcher = m
+        .launchers
+        .iter()
+        .find_map(|l| beside.find(l))
+        .map(|p| p.display().to_string());
+    match wrapped_compiler(m, exe, &mut r, found, &mut rec) {
+        Ok(()) => rec,
+        Err(f) => broken(rec, f),
+    }
+}
+
+/// What a wrapper's answers to the implementations' `identify` rules say.
+enum Answer<'m> {
+    /// The first implementation whose rule the answer matches, with the version it gives.
+    Hit(&'m Arc<MpiImpl>, String),
+    /// None matches: the arguments tried.
+    NoMatch(Vec<String>),
+}
+
+fn which_mpi<'m>(claims: &[&'m Arc<MpiImpl>], r: &mut Runner) -> Result<Answer<'m>, Fatal> {
     let mut tried: Vec<String> = Vec::new();
-    let mut hit: Option<(&Arc<MpiImpl>, String)> = None;
-    'impls: for m in claims {
+    for m in claims {
         for rule in &m.identify {
             let o = r.run(&rule.args);
             if let Some(f) = fatal(o) {
-                return broken(rec, f);
+                return Err(f);
             }
             // Read whatever the exit status: MPICH's `-v` names itself before it runs the
             // compiler, which may be missing.
             if let Some(v) = rule.read(&o.combined()) {
-                hit = Some((m, v));
-                break 'impls;
+                return Ok(Answer::Hit(m, v));
             }
             let shown = rule.args.join(" ");
             if !tried.contains(&shown) {
@@ -629,101 +754,113 @@ fn ask_mpi(claims: &[&Arc<MpiImpl>], exe: &Exe, found: &Found, timeout: Duration
             }
         }
     }
-    let Some((m, version)) = hit else {
-        rec.status = ProbeStatus::Unrecognised;
-        rec.error =
-            Some(format!(
-            "named like an MPI wrapper, but its answers to {} match no known MPI implementation",
-            tried.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
-        ));
-        return rec;
-    };
-    rec.implementation = m.name.clone();
-    let dir = exe.path.parent().unwrap_or(Path::new("."));
-    // A distribution's suffixed file first (`mpirun.openmpi` beside `mpicc.openmpi`), even for
-    // a plain name: the plain `mpirun` may be another implementation's alternative.
-    let own = m.suffix_of(&exe.name);
-    let suffixes: Vec<&str> = own
-        .into_iter()
-        .chain(
-            m.suffixes
-                .iter()
-                .map(String::as_str)
-                .filter(|s| Some(*s) != own),
-        )
-        .chain([""])
-        .collect();
-    let beside = |name: &str| -> Option<PathBuf> {
-        suffixes
+    Ok(Answer::NoMatch(tried))
+}
+
+/// The implementation's other programs beside a wrapper, by the names it installs them under.
+struct Beside<'a> {
+    dir: &'a Path,
+    suffixes: Vec<&'a str>,
+}
+
+impl<'a> Beside<'a> {
+    fn new(m: &'a MpiImpl, exe: &'a Exe) -> Beside<'a> {
+        // A distribution's suffixed file first (`mpirun.openmpi` beside `mpicc.openmpi`), even
+        // for a plain name: the plain `mpirun` may be another implementation's alternative.
+        let own = m.suffix_of(&exe.name);
+        let suffixes = own
+            .into_iter()
+            .chain(
+                m.suffixes
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|s| Some(*s) != own),
+            )
+            .chain([""])
+            .collect();
+        Beside {
+            dir: exe.path.parent().unwrap_or(Path::new(".")),
+            suffixes,
+        }
+    }
+
+    fn find(&self, name: &str) -> Option<PathBuf> {
+        self.suffixes
             .iter()
-            .map(|s| dir.join(format!("{name}{s}")))
+            .map(|s| self.dir.join(format!("{name}{s}")))
             .find(|p| p.is_file())
+    }
+}
+
+/// The implementation's version from its own version tool (`mpichversion`), asked once per
+/// tool for every wrapper beside it.
+fn tool_version(m: &MpiImpl, beside: &Beside, found: &Found, timeout: Duration) -> Option<String> {
+    let tool = m.version_tool.as_ref()?;
+    let path = beside.find(tool.tool.as_deref().unwrap_or_default())?;
+    // held while running, so the other wrappers beside it wait for its answer
+    let mut known = found.mpi_versions.lock().unwrap_or_else(|e| e.into_inner());
+    known
+        .entry(path.clone())
+        .or_insert_with(|| {
+            let o = Cmd::new(&path).args(&tool.args).timeout(timeout).output();
+            tool.read(&o.combined()).filter(|v| !v.is_empty())
+        })
+        .clone()
+}
+
+/// The compiler the wrapper runs, as its implementation's data says to ask, into `rec`; a
+/// compiler that is not installed makes it `compiler_missing`.
+fn wrapped_compiler(
+    m: &MpiImpl,
+    exe: &Exe,
+    r: &mut Runner,
+    found: &Found,
+    rec: &mut MpiRecord,
+) -> Result<(), Fatal> {
+    let Some(q) = &m.compiler else {
+        return Ok(());
     };
-    rec.version = Some(version).filter(|v| !v.is_empty());
-    if rec.version.is_none() {
-        if let Some(tool) = m.version_tool.as_ref() {
-            let name = tool.tool.as_deref().unwrap_or_default();
-            if let Some(path) = beside(name) {
-                // held while running, so the other wrappers beside it wait for its answer
-                let mut known = found.mpi_versions.lock().unwrap_or_else(|e| e.into_inner());
-                rec.version = known
-                    .entry(path.clone())
-                    .or_insert_with(|| {
-                        let o = Cmd::new(&path).args(&tool.args).timeout(r.timeout).output();
-                        tool.read(&o.combined()).filter(|v| !v.is_empty())
-                    })
-                    .clone();
-            }
-        }
+    rec.compiler_env = q.env(exe.lang).first().cloned();
+    let o = r.run(&q.args);
+    if let Some(f) = fatal(o) {
+        return Err(f);
     }
-    rec.launcher = m
-        .launchers
-        .iter()
-        .find_map(|l| beside(l))
-        .map(|p| p.display().to_string());
-    if let Some(q) = &m.compiler {
-        rec.compiler_env = q.env(exe.lang).first().cloned();
-        let o = r.run(&q.args).clone();
-        if let Some(f) = fatal(&o) {
-            return broken(rec, f);
-        }
-        let line = if q.echoed {
-            // Only a line that carries the query's own argument is the command: a driver
-            // without the verbose option runs the compiler, whose banner names no command.
-            let last = q.args.last().map(String::as_str).unwrap_or_default();
-            o.stdout
-                .lines()
-                .find(|l| l.split_whitespace().skip(1).any(|w| w == last))
-        } else {
-            Some(o.stdout.as_str())
-        };
-        let word = line
-            .and_then(|l| l.split_whitespace().next())
-            .map(str::to_string);
-        if let (true, Some(word)) = (o.success(), word) {
-            match resolve(&word, found) {
-                Some(p) => rec.compiler = Some(p.display().to_string()),
-                None => {
-                    rec.compiler = Some(word.clone());
-                    rec.status = ProbeStatus::CompilerMissing;
-                    let vars = q.env(exe.lang);
-                    let hint = if vars.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            " (install it, or name another compiler in {})",
-                            vars.join(" or ")
-                        )
-                    };
-                    rec.error = Some(format!(
-                        "{} wrapper over {word}, which is not installed{hint}",
-                        m.description
-                    ));
-                }
-            }
-        }
+    let line = if q.echoed {
+        // Only a line that carries the query's own argument is the command: a driver without
+        // the verbose option runs the compiler, whose banner names no command.
+        let last = q.args.last().map(String::as_str).unwrap_or_default();
+        o.stdout
+            .lines()
+            .find(|l| l.split_whitespace().skip(1).any(|w| w == last))
+    } else {
+        Some(o.stdout.as_str())
+    };
+    let word = line
+        .and_then(|l| l.split_whitespace().next())
+        .map(str::to_string);
+    let (true, Some(word)) = (o.success(), word) else {
+        return Ok(());
+    };
+    if let Some(p) = resolve(&word, found) {
+        rec.compiler = Some(p.display().to_string());
+        return Ok(());
     }
-    rec
+    rec.compiler = Some(word.clone());
+    rec.status = ProbeStatus::CompilerMissing;
+    let vars = q.env(exe.lang);
+    let hint = if vars.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (install it, or name another compiler in {})",
+            vars.join(" or ")
+        )
+    };
+    rec.error = Some(format!(
+        "{} wrapper over {word}, which is not installed{hint}",
+        m.description
+    ));
+    Ok(())
 }
 
 /// The wrapper reported as the compiler it runs, which was itself identified as `under`

@@ -76,18 +76,20 @@ pub const MODULE_HELPER_ARG: &str = modules::HELPER_ARG;
 
 /// The probe inside a loaded module environment, for a binary that serves as the probe's
 /// helper: `args` after [`MODULE_HELPER_ARG`], the child's environment `vars`, and the
-/// helper's own path (for its BLAS queries). Prints the answer; returns the exit code.
+/// helper's own path (for its BLAS queries). Writes the answer (JSON) to `out`, the helper's
+/// stdout, where the probe that ran it reads it; returns the exit code.
 pub fn module_helper_main(
     args: &[String],
     vars: std::collections::BTreeMap<String, String>,
     me: PathBuf,
+    out: &mut dyn std::io::Write,
 ) -> i32 {
-    modules::helper_main(args, vars, me)
+    modules::helper_main(args, vars, me, out)
 }
 
 /// The BLAS query, for a binary that serves as the probe's helper: call it with the
-/// arguments after [`HELPER_ARG`] and where the answers go (the helper's stdout, which the
-/// probe that ran it reads); returns the exit code.
+/// arguments after [`HELPER_ARG`]; it writes the answers to `out`, the helper's stdout, where
+/// the probe that ran it reads them, and returns the exit code.
 pub fn helper_main(args: &[String], out: &mut dyn std::io::Write) -> i32 {
     blas::query_main(args, out)
 }
@@ -239,6 +241,20 @@ type Compilers = (
     Vec<cfgmx_model::MpiRecord>,
 );
 
+/// Executables that are one real file in one language (indexes into `Found::exes`).
+type Groups = Vec<((PathBuf, cfgmx_model::Language, bool), Vec<usize>)>;
+
+/// What every task of one probe shares.
+struct Prober<'a> {
+    reg: &'a Registry,
+    opts: &'a ProbeOptions,
+    found: &'a discover::Found,
+    work: &'a std::path::Path,
+    on_event: &'a (dyn Fn(ProbeEvent) + Sync),
+    /// Every identity macro a fused OpenMP program prints.
+    ids: Vec<String>,
+}
+
 /// Identifies every executable and tests its facets, and asks every BLAS file its threading.
 /// Each real compiler is probed once, in one task (version, then its tests), so a slow
 /// compiler never holds up the others'.
@@ -253,129 +269,17 @@ fn probe_all(
         name: "probing",
         total: found.exes.len(),
     });
-    // One identification per real file and language: `gcc`, `gcc-12` and a `cc` link to the
-    // same binary are one compiler reported under three paths.
-    let mut groups: indexmap::IndexMap<(PathBuf, cfgmx_model::Language, bool), Vec<usize>> =
-        indexmap::IndexMap::new();
-    for (i, e) in found.exes.iter().enumerate() {
-        // `ccache` under the names `gcc` and `clang` is two compilers: keyed by its own path
-        let real = match &e.canonical {
-            Some(c) if !identify::by_name(e, found) => c.clone(),
-            _ => e.path.clone(),
-        };
-        let mpi = e.kind == discover::Kind::Mpi;
-        groups.entry((real, e.lang, mpi)).or_default().push(i);
-    }
-    let (wrappers, groups): (Vec<_>, Vec<_>) =
-        groups.into_iter().partition(|((_, _, mpi), _)| *mpi);
-    let step = |i: usize| {
-        on_event(ProbeEvent::Step {
-            what: found.exes[i].path.display().to_string(),
-        })
+    let p = Prober {
+        reg,
+        opts,
+        found,
+        work,
+        on_event,
+        ids: identify::identity_macros(reg),
     };
-    let ids = identify::identity_macros(reg);
-    let fuse = opts.facets.iter().any(|f| f == "openmp");
-    // One real compiler: identify it, then test its facets right away. The first OpenMP test
-    // doubles as the identity check when it can (one compile instead of a preprocessor run
-    // plus a compile); its result counts only if the family and version it was made for are
-    // what identification settled on.
-    let probe_exe = |exe: &discover::Exe| {
-        let seed = std::sync::Mutex::new(None);
-        let macros_for = |t: &std::sync::Arc<cfgmx_model::Toolchain>, version: &str| {
-            let (first, macros) = facet::openmp_with_identity(
-                t,
-                &exe.path,
-                exe.lang,
-                version,
-                &ids,
-                opts.timeout,
-                work,
-            )?;
-            *seed.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((t.name.clone(), version.to_string(), first));
-            macros
-        };
-        let fused: Option<identify::MacrosFor> = if fuse { Some(&macros_for) } else { None };
-        let mut r = identify::identify(reg, exe, found, opts.timeout, work, fused);
-        let openmp = seed
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .filter(|(family, version, _)| {
-                *family == r.record.family && *version == r.record.version
-            })
-            .map(|(_, _, result)| result);
-        facet::test_record(opts, &mut r, work, openmp);
-        r
-    };
-    // The same compiler under each of its names (`gcc`, `gcc-12`, `cc`).
-    let spread = |r: &identify::Identified, members: &[usize]| -> Vec<identify::Identified> {
-        members
-            .iter()
-            .map(|&i| {
-                step(i);
-                r.for_exe(&found.exes[i])
-            })
-            .collect()
-    };
+    let (wrappers, groups) = groups(found);
     let plan = blas::plan(reg, opts, found, work);
-    // Every task goes into one queue, started in this order as threads come free: the longest
-    // first, so none is left running alone at the end while the other cores idle. C++ tests
-    // take longest (the C++ link), then Fortran (its runtime), then C; the MPI wrappers'
-    // `-show` and the BLAS queries are a few milliseconds each and fill the gaps.
-    let slowest_first = |l: cfgmx_model::Language| match l {
-        cfgmx_model::Language::Cxx => 0,
-        cfgmx_model::Language::Fortran => 1,
-        cfgmx_model::Language::C => 2,
-    };
-    let mut order: Vec<usize> = (0..groups.len()).collect();
-    order.sort_by_key(|&g| slowest_first(groups[g].0 .1));
-    let done: std::sync::Mutex<Vec<Done>> = std::sync::Mutex::new(Vec::new());
-    let keep = |d: Done| done.lock().unwrap_or_else(|e| e.into_inner()).push(d);
-    rayon::scope_fifo(|s| {
-        for &g in &order {
-            let (keep, groups) = (&keep, &groups);
-            let (probe_exe, spread) = (&probe_exe, &spread);
-            s.spawn_fifo(move |_| {
-                let members = &groups[g].1;
-                // a family's own name says more than a generic `cc`
-                let rep = *members
-                    .iter()
-                    .find(|&&i| matches!(found.exes[i].kind, discover::Kind::Named(_)))
-                    .unwrap_or(&members[0]);
-                let mut id = probe_exe(&found.exes[rep]);
-                // Known only by generic names (no family's own name is the same file): maybe
-                // an MPI implementation's driver under a compiler's name (Cray's `cc`).
-                let generic = members
-                    .iter()
-                    .all(|&i| found.exes[i].kind == discover::Kind::Generic);
-                if generic && id.record.status == cfgmx_model::ProbeStatus::Ok {
-                    if let Some(m) = identify::shared_mpi(reg, &id.exe, found, opts.timeout) {
-                        id = identify::with_mpi(id, m);
-                    }
-                }
-                keep(Done::Compiler(g, spread(&id, members)));
-            });
-        }
-        for (w, (_, members)) in wrappers.iter().enumerate() {
-            let keep = &keep;
-            s.spawn_fifo(move |_| {
-                let shown = identify::mpi_show(reg, &found.exes[members[0]], found, opts.timeout);
-                keep(Done::Shown(w, Box::new(shown)));
-            });
-        }
-        if let Ok(p) = &plan {
-            for (i, lib) in p.libs.iter().enumerate() {
-                let keep = &keep;
-                s.spawn_fifo(move |_| keep(Done::Blas(i, p.query(lib))));
-            }
-        }
-    });
-    let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
-    done.sort_by_key(|d| match d {
-        Done::Compiler(i, _) => (0, *i),
-        Done::Shown(i, _) => (1, *i),
-        Done::Blas(i, _) => (2, *i),
-    });
+    let done = p.run_queue(&groups, &wrappers, plan.as_ref().ok());
     let (mut compiled, mut shown, mut per_lib) = (Vec::new(), Vec::new(), Vec::new());
     for d in done {
         match d {
@@ -385,43 +289,16 @@ fn probe_all(
         }
     }
     let blas = match plan {
-        Ok(p) => p.finish(found, per_lib),
+        Ok(plan) => plan.finish(found, per_lib),
         Err(d) => d,
     };
     let mut ids: Vec<identify::Identified> = compiled.into_iter().flatten().collect();
     // A wrapper over a compiler probed here is that compiler; any other (a compiler outside
     // the search path, no compiler query) is identified through the wrapper itself. One that
     // hung, crashed or runs a missing compiler is reported as such and not run again.
-    let real = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let rest: Vec<Vec<identify::Identified>> = shown
         .into_par_iter()
-        .map(|(members, mpi)| {
-            let exe = &found.exes[members[0]];
-            let usable = |m: &cfgmx_model::MpiRecord| {
-                matches!(
-                    m.status,
-                    cfgmx_model::ProbeStatus::Ok | cfgmx_model::ProbeStatus::Unrecognised
-                )
-            };
-            if !usable(&mpi) {
-                return spread(&identify::unusable_wrapper(exe, *mpi), members);
-            }
-            let under = Some(&mpi)
-                .filter(|m| m.status == cfgmx_model::ProbeStatus::Ok)
-                .and_then(|m| m.compiler.as_deref())
-                .map(|c| real(std::path::Path::new(c)));
-            let known = under.and_then(|u| {
-                ids.iter().find(|c| {
-                    c.exe.lang == exe.lang
-                        && c.record.status == cfgmx_model::ProbeStatus::Ok
-                        && c.exe.canonical.as_deref() == Some(u.as_path())
-                })
-            });
-            match known {
-                Some(c) => spread(&identify::as_wrapper(c, exe, *mpi), members),
-                None => spread(&identify::with_mpi(probe_exe(exe), *mpi), members),
-            }
-        })
+        .map(|(members, mpi)| p.wrapper(members, *mpi, &ids))
         .collect();
     ids.extend(rest.into_iter().flatten());
     // A family's own plain names first (`gcc` before `gcc-12`, `cc` and `mpicc`): whoever
@@ -441,4 +318,212 @@ fn probe_all(
     ids.sort_by(|a, b| (rank(a), &a.exe.path).cmp(&(rank(b), &b.exe.path)));
     let mpi = ids.iter().filter_map(|i| i.mpi.clone()).collect();
     ((ids.into_iter().map(|i| i.record).collect(), mpi), blas)
+}
+
+/// One identification per real file and language: `gcc`, `gcc-12` and a `cc` link to the
+/// same binary are one compiler reported under three paths. The MPI wrappers' groups, then the
+/// compilers'.
+fn groups(found: &discover::Found) -> (Groups, Groups) {
+    let mut groups: indexmap::IndexMap<(PathBuf, cfgmx_model::Language, bool), Vec<usize>> =
+        indexmap::IndexMap::new();
+    for (i, e) in found.exes.iter().enumerate() {
+        // `ccache` under the names `gcc` and `clang` is two compilers: keyed by its own path
+        let real = match &e.canonical {
+            Some(c) if !identify::by_name(e, found) => c.clone(),
+            _ => e.path.clone(),
+        };
+        let mpi = e.kind == discover::Kind::Mpi;
+        groups.entry((real, e.lang, mpi)).or_default().push(i);
+    }
+    groups.into_iter().partition(|((_, _, mpi), _)| *mpi)
+}
+
+impl Prober<'_> {
+    /// Runs every task in one queue, started in this order as threads come free: the longest
+    /// first, so none is left running alone at the end while the other cores idle. C++ tests
+    /// take longest (the C++ link), then Fortran (its runtime), then C; the MPI wrappers'
+    /// `-show` and the BLAS queries are a few milliseconds each and fill the gaps. The results
+    /// come back in the order of `groups`, `wrappers` and the plan's libraries.
+    fn run_queue(
+        &self,
+        groups: &Groups,
+        wrappers: &Groups,
+        plan: Option<&blas::Plan>,
+    ) -> Vec<Done> {
+        let slowest_first = |l: cfgmx_model::Language| match l {
+            cfgmx_model::Language::Cxx => 0,
+            cfgmx_model::Language::Fortran => 1,
+            cfgmx_model::Language::C => 2,
+        };
+        let mut order: Vec<usize> = (0..groups.len()).collect();
+        order.sort_by_key(|&g| slowest_first(groups[g].0 .1));
+        // One task per real file, its languages one after the other (the slowest first): a
+        // language whose own first test cannot confirm the family (clang++ without `omp.h`)
+        // takes the confirmation the same file gave in a language before it, instead of a
+        // preprocessor run.
+        let mut files: indexmap::IndexMap<&PathBuf, Vec<usize>> = indexmap::IndexMap::new();
+        for &g in &order {
+            files.entry(&groups[g].0 .0).or_default().push(g);
+        }
+        let done: std::sync::Mutex<Vec<Done>> = std::sync::Mutex::new(Vec::new());
+        let keep = |d: Done| done.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+        let (reg, found, timeout) = (self.reg, self.found, self.opts.timeout);
+        rayon::scope_fifo(|s| {
+            for gs in files.into_values() {
+                let keep = &keep;
+                s.spawn_fifo(move |_| {
+                    let mut before: Option<identify::Identified> = None;
+                    for g in gs {
+                        let ids = self.compiler(&groups[g].1, before.as_ref());
+                        if before.is_none() {
+                            before = ids.first().filter(|i| i.confirmed()).cloned();
+                        }
+                        keep(Done::Compiler(g, ids));
+                    }
+                });
+            }
+            for (w, (_, members)) in wrappers.iter().enumerate() {
+                let keep = &keep;
+                s.spawn_fifo(move |_| {
+                    let shown = identify::mpi_show(reg, &found.exes[members[0]], found, timeout);
+                    keep(Done::Shown(w, Box::new(shown)));
+                });
+            }
+            if let Some(p) = plan {
+                for (i, lib) in p.libs.iter().enumerate() {
+                    let keep = &keep;
+                    s.spawn_fifo(move |_| keep(Done::Blas(i, p.query(lib))));
+                }
+            }
+        });
+        let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+        done.sort_by_key(|d| match d {
+            Done::Compiler(i, _) => (0, *i),
+            Done::Shown(i, _) => (1, *i),
+            Done::Blas(i, _) => (2, *i),
+        });
+        done
+    }
+
+    /// One real compiler, reported under each of its names (`members`); `sibling` is the same
+    /// file identified in another language.
+    fn compiler(
+        &self,
+        members: &[usize],
+        sibling: Option<&identify::Identified>,
+    ) -> Vec<identify::Identified> {
+        let found = self.found;
+        // a family's own name says more than a generic `cc`
+        let rep = *members
+            .iter()
+            .find(|&&i| matches!(found.exes[i].kind, discover::Kind::Named(_)))
+            .unwrap_or(&members[0]);
+        let mut id = self.probe_exe(&found.exes[rep], sibling);
+        // Known only by generic names (no family's own name is the same file): maybe an MPI
+        // implementation's driver under a compiler's name (Cray's `cc`).
+        let generic = members
+            .iter()
+            .all(|&i| found.exes[i].kind == discover::Kind::Generic);
+        if generic && id.record.status == cfgmx_model::ProbeStatus::Ok {
+            if let Some(m) = identify::shared_mpi(self.reg, &id.exe, found, self.opts.timeout) {
+                id = identify::with_mpi(id, m);
+            }
+        }
+        self.spread(&id, members)
+    }
+
+    /// One real compiler: identify it, then test its facets right away. The first OpenMP
+    /// test doubles as the identity check when it can (one compile instead of a preprocessor
+    /// run plus a compile); its result counts only if the family and version it was made for
+    /// are what identification settled on.
+    fn probe_exe(
+        &self,
+        exe: &discover::Exe,
+        sibling: Option<&identify::Identified>,
+    ) -> identify::Identified {
+        let (opts, work) = (self.opts, self.work);
+        let seed = std::sync::Mutex::new(None);
+        let macros_for = |t: &std::sync::Arc<cfgmx_model::Toolchain>, version: &str| {
+            let (first, macros) = facet::openmp_with_identity(
+                t,
+                &exe.path,
+                exe.lang,
+                version,
+                &self.ids,
+                opts.timeout,
+                work,
+            )?;
+            *seed.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((t.name.clone(), version.to_string(), first));
+            macros
+        };
+        let fuse = opts.facets.iter().any(|f| f == "openmp");
+        let fused: Option<identify::MacrosFor> = if fuse { Some(&macros_for) } else { None };
+        let mut r = identify::identify(
+            self.reg,
+            exe,
+            self.found,
+            opts.timeout,
+            work,
+            fused,
+            sibling,
+        );
+        let openmp = seed
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .filter(|(family, version, _)| {
+                *family == r.record.family && *version == r.record.version
+            })
+            .map(|(_, _, result)| result);
+        facet::test_record(opts, &mut r, work, openmp);
+        r
+    }
+
+    /// The same compiler under each of its names (`gcc`, `gcc-12`, `cc`).
+    fn spread(&self, r: &identify::Identified, members: &[usize]) -> Vec<identify::Identified> {
+        members
+            .iter()
+            .map(|&i| {
+                (self.on_event)(ProbeEvent::Step {
+                    what: self.found.exes[i].path.display().to_string(),
+                });
+                r.for_exe(&self.found.exes[i])
+            })
+            .collect()
+    }
+
+    /// An MPI wrapper under each of its names, from what it said (`mpi`): the compiler it runs
+    /// when that was probed here (`ids`), else identified through the wrapper itself; why it
+    /// cannot be used when it cannot.
+    fn wrapper(
+        &self,
+        members: &[usize],
+        mpi: cfgmx_model::MpiRecord,
+        ids: &[identify::Identified],
+    ) -> Vec<identify::Identified> {
+        let exe = &self.found.exes[members[0]];
+        if !matches!(
+            mpi.status,
+            cfgmx_model::ProbeStatus::Ok | cfgmx_model::ProbeStatus::Unrecognised
+        ) {
+            return self.spread(&identify::unusable_wrapper(exe, mpi), members);
+        }
+        let real =
+            |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let under = Some(&mpi)
+            .filter(|m| m.status == cfgmx_model::ProbeStatus::Ok)
+            .and_then(|m| m.compiler.as_deref())
+            .map(|c| real(std::path::Path::new(c)));
+        let known = under.and_then(|u| {
+            ids.iter().find(|c| {
+                c.exe.lang == exe.lang
+                    && c.record.status == cfgmx_model::ProbeStatus::Ok
+                    && c.exe.canonical.as_deref() == Some(u.as_path())
+            })
+        });
+        match known {
+            Some(c) => self.spread(&identify::as_wrapper(c, exe, mpi), members),
+            None => self.spread(&identify::with_mpi(self.probe_exe(exe, None), mpi), members),
+        }
+    }
 }

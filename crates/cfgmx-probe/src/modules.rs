@@ -453,8 +453,14 @@ struct HelperAnswer {
 }
 
 /// Runs in the child, under the loaded modules' environment (`vars`): probes the directories
-/// the load added and prints the answer as JSON. Returns the exit code.
-pub fn helper_main(args: &[String], vars: BTreeMap<String, String>, me: PathBuf) -> i32 {
+/// the load added and writes the answer as JSON to `out` (the helper's stdout, which the probe
+/// that ran it reads). Returns the exit code.
+pub fn helper_main(
+    args: &[String],
+    vars: BTreeMap<String, String>,
+    me: PathBuf,
+    out: &mut dyn std::io::Write,
+) -> i32 {
     let Some(spec) = args
         .first()
         .and_then(|a| serde_json::from_str::<HelperSpec>(a).ok())
@@ -498,8 +504,6 @@ pub fn helper_main(args: &[String], vars: BTreeMap<String, String>, me: PathBuf)
     let answer = HelperAnswer { env: vars, profile };
     match serde_json::to_string(&answer) {
         Ok(s) => {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
             if out.write_all(s.as_bytes()).is_err() {
                 return 1;
             }
@@ -536,62 +540,88 @@ pub fn probe_modules(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let base_path = split(base.get("PATH").copied().unwrap_or_default());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build();
+    let go = || {
+        use rayon::prelude::*;
+        tree.candidates
+            .par_iter()
+            .map(|c| load_and_probe(opts, mo, helper, &base_path, c))
+            .collect::<Vec<_>>()
+    };
+    let answers = match pool {
+        Ok(p) => p.install(go),
+        Err(_) => go(),
+    };
+    merge(profile, mo.sys(), &tree.candidates, answers, &base);
+}
+
+/// Loads candidate `c` in a clean shell and runs the probe helper under what the load set:
+/// its answer, or why there is none.
+fn load_and_probe(
+    opts: &crate::ProbeOptions,
+    mo: &ModuleOptions,
+    helper: &Path,
+    base_path: &[String],
+    c: &Candidate,
+) -> Result<HelperAnswer, String> {
     let sys = mo.sys();
     let load = words(&[vec![sys.shell.clone()], sys.load.clone()].concat());
     // `$0` is the module command, `$1` the helper; the rest are the modules in load order.
     let script = format!(
         "l=\"$0\" h=\"$1\" s=\"$2\"; shift 2; eval \"$(\"$l\" {load} \"$@\")\" || exit 97; exec \"$h\" {HELPER_ARG} \"$s\""
     );
-    let run_one = |c: &Candidate| {
-        let spec = HelperSpec {
-            // The parents' directories are probed again here: a wrapper over a compiler probed
-            // in the same run is known to be that compiler (its identity through the wrapper
-            // alone is weaker); the records are kept once, under the shortest module list.
-            exclude: base_path.clone(),
-            timeout_ms: opts.timeout.as_millis() as u64,
-            facets: opts.facets.clone(),
-            jobs: 1,
-        };
-        let spec = serde_json::to_string(&spec).unwrap_or_default();
-        // Each load runs a whole probe of what it adds: its budget is many commands'.
-        let o = clean(evaluator(mo), mo)
-            .arg(&script)
-            .arg(&mo.command)
-            .arg(helper)
-            .arg(spec)
-            .args(&c.load)
-            .timeout(opts.timeout * 30)
-            .output();
-        if !o.success() {
-            let why = o
-                .stderr
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or("no message");
-            return Err(format!("module load {} failed: {why}", c.load.join(" ")));
-        }
-        serde_json::from_str::<HelperAnswer>(&o.stdout).map_err(|e| {
-            format!(
-                "module load {}: unreadable probe answer: {e}",
-                c.load.join(" ")
-            )
-        })
+    let spec = HelperSpec {
+        // The parents' directories are probed again here: a wrapper over a compiler probed
+        // in the same run is known to be that compiler (its identity through the wrapper
+        // alone is weaker); the records are kept once, under the shortest module list.
+        exclude: base_path.to_vec(),
+        timeout_ms: opts.timeout.as_millis() as u64,
+        facets: opts.facets.clone(),
+        jobs: 1,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.max(1))
-        .build();
-    let go = || {
-        use rayon::prelude::*;
-        tree.candidates.par_iter().map(run_one).collect::<Vec<_>>()
-    };
-    let answers = match pool {
-        Ok(p) => p.install(go),
-        Err(_) => go(),
-    };
+    let spec = serde_json::to_string(&spec).unwrap_or_default();
+    // Each load runs a whole probe of what it adds: its budget is many commands'.
+    let o = clean(evaluator(mo), mo)
+        .arg(&script)
+        .arg(&mo.command)
+        .arg(helper)
+        .arg(spec)
+        .args(&c.load)
+        .timeout(opts.timeout * 30)
+        .output();
+    if !o.success() {
+        let why = o
+            .stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("no message");
+        return Err(format!("module load {} failed: {why}", c.load.join(" ")));
+    }
+    serde_json::from_str::<HelperAnswer>(&o.stdout).map_err(|e| {
+        format!(
+            "module load {}: unreadable probe answer: {e}",
+            c.load.join(" ")
+        )
+    })
+}
+
+/// Adds what each candidate's load provides to `profile`: its records (one per file and
+/// identity, kept under the first, shortest, module list that provides it; the same file
+/// under another identity, Cray's `cc` under another PrgEnv, is another record), its module
+/// set (the variables it changed from `base`), and its warnings.
+fn merge(
+    profile: &mut Profile,
+    sys: &System,
+    candidates: &[Candidate],
+    answers: Vec<Result<HelperAnswer, String>>,
+    base: &BTreeMap<&str, &str>,
+) {
     let (mut compilers, mut mpi, mut blas) = (Vec::new(), Vec::new(), Vec::new());
     let mut taken = std::collections::HashSet::new();
-    for (c, a) in tree.candidates.iter().zip(answers) {
+    for (c, a) in candidates.iter().zip(answers) {
         let a = match a {
             Ok(a) => a,
             Err(w) => {
@@ -610,9 +640,6 @@ pub fn probe_modules(
             ..ModuleSet::default()
         };
         let p = a.profile;
-        // One record per file and identity, kept under the first (shortest) module list that
-        // provides it; the same file under another identity (Cray's `cc` under another
-        // PrgEnv) is another record.
         for r in p.compilers {
             let id = Provided::compiler(&r);
             if taken.insert(("c", id.clone(), r.languages.clone())) {

@@ -168,60 +168,11 @@ pub fn run_one(t: &LinkTest, timeout: std::time::Duration, dir: &Path) -> Proof 
         return fail(format!("scratch file: {e}"));
     }
     let exe = dir.join("proof");
-    // the defaults' spelling unless the test says the family's own (`LinkTest::output`)
-    let exe_s = exe.display().to_string();
-    let output = if t.output.is_empty() {
-        cfgmx_model::toolchain::default_driver().output(&exe_s)
-    } else {
-        t.output.iter().map(|w| w.replace("{}", &exe_s)).collect()
-    };
-    // An MPI variant's program is compiled by its wrapper, with the variant's environment
-    // (the override variable that points the wrapper at the variant's compiler); a variant
-    // behind modules compiles under what they set (Cray's `cc` knows its compiler only so).
-    let mut cc = Cmd::new(t.mpi.as_ref().map_or(&t.compiler, |m| &m.wrapper));
-    for (k, v) in &t.module_env {
-        cc = cc.env(k, v);
-    }
-    if t.mpi.is_some() {
-        for (k, v) in &t.env {
-            cc = cc.env(k, v);
-        }
-    }
-    let o = cc
-        .args(&t.flags)
-        .arg(file)
-        .args(output)
-        .args(&t.link)
-        .cwd(dir)
-        // the compiler's temporary files stay in the scratch directory (removed on Ctrl-C)
-        .env("TMPDIR", dir)
-        .timeout(timeout)
-        .output();
+    let o = build(t, file, &exe, dir, timeout);
     if !o.success() {
         return fail(format!("compile/link: {}", key_line(&o)));
     }
-    let launch = |exe: &Path| -> Cmd {
-        let mut run = match &t.mpi {
-            Some(m) => Cmd::new(&m.launcher)
-                .arg(&m.flag)
-                .arg(m.ranks.to_string())
-                .arg(exe),
-            None => Cmd::new(exe),
-        };
-        run = run.cwd(dir).timeout(timeout);
-        for (k, v) in t.module_env.iter().chain(&t.env) {
-            run = run.env(k, v);
-        }
-        if let Some(m) = &t.mpi {
-            for (k, v) in &m.user_env {
-                run = match v {
-                    Some(v) => run.env(k, v),
-                    None => run.env_remove(k),
-                };
-            }
-        }
-        run
-    };
+    let launch = |exe: &Path| launcher(t, exe, dir, timeout);
     let o = launch(&exe).output();
     let out = match &t.mpi {
         Some(_) => rank_files(dir, ""),
@@ -230,20 +181,7 @@ pub fn run_one(t: &LinkTest, timeout: std::time::Duration, dir: &Path) -> Proof 
     let tagged = tagged_lines(&out);
     let lines: Vec<&str> = tagged.iter().map(|(_, l)| *l).collect();
     if !o.success() {
-        let said = lines.iter().find(|l| l.starts_with("blas wrong"));
-        return fail(match (said, &t.mpi) {
-            (Some(l), _) => format!("run: {l}"),
-            // The launcher's own words (Open MPI as root: "mpirun has detected an attempt
-            // to run as root."), not a line of its banner.
-            (None, Some(m)) => format!(
-                "launch ({} {} {}): {}",
-                m.launcher,
-                m.flag,
-                m.ranks,
-                launcher_says(&o)
-            ),
-            (None, None) => format!("run: {}", key_line(&o)),
-        });
+        return fail(run_failure(t, &o, &lines));
     }
     if t.blas_symbol.is_some() && !lines.contains(&"blas ok") {
         return fail("run: the BLAS call did not report".into());
@@ -281,6 +219,89 @@ pub fn run_one(t: &LinkTest, timeout: std::time::Duration, dir: &Path) -> Proof 
             .as_deref()
             .and_then(|want| other_blas(&maps, Path::new(want))),
         mpi,
+    }
+}
+
+/// Compiles and links the test's program `file` into `exe`, with exactly the variant's
+/// command line.
+fn build(
+    t: &LinkTest,
+    file: &str,
+    exe: &Path,
+    dir: &Path,
+    timeout: std::time::Duration,
+) -> Outcome {
+    // the defaults' spelling unless the test says the family's own (`LinkTest::output`)
+    let exe_s = exe.display().to_string();
+    let output = if t.output.is_empty() {
+        cfgmx_model::toolchain::default_driver().output(&exe_s)
+    } else {
+        t.output.iter().map(|w| w.replace("{}", &exe_s)).collect()
+    };
+    // An MPI variant's program is compiled by its wrapper, with the variant's environment
+    // (the override variable that points the wrapper at the variant's compiler); a variant
+    // behind modules compiles under what they set (Cray's `cc` knows its compiler only so).
+    let mut cc = Cmd::new(t.mpi.as_ref().map_or(&t.compiler, |m| &m.wrapper));
+    for (k, v) in &t.module_env {
+        cc = cc.env(k, v);
+    }
+    if t.mpi.is_some() {
+        for (k, v) in &t.env {
+            cc = cc.env(k, v);
+        }
+    }
+    cc.args(&t.flags)
+        .arg(file)
+        .args(output)
+        .args(&t.link)
+        .cwd(dir)
+        // the compiler's temporary files stay in the scratch directory (removed on Ctrl-C)
+        .env("TMPDIR", dir)
+        .timeout(timeout)
+        .output()
+}
+
+/// How the test runs `exe`: on its own, or under the MPI launcher on the test's ranks, with
+/// the variant's environment.
+fn launcher(t: &LinkTest, exe: &Path, dir: &Path, timeout: std::time::Duration) -> Cmd {
+    let mut run = match &t.mpi {
+        Some(m) => Cmd::new(&m.launcher)
+            .arg(&m.flag)
+            .arg(m.ranks.to_string())
+            .arg(exe),
+        None => Cmd::new(exe),
+    };
+    run = run.cwd(dir).timeout(timeout);
+    for (k, v) in t.module_env.iter().chain(&t.env) {
+        run = run.env(k, v);
+    }
+    if let Some(m) = &t.mpi {
+        for (k, v) in &m.user_env {
+            run = match v {
+                Some(v) => run.env(k, v),
+                None => run.env_remove(k),
+            };
+        }
+    }
+    run
+}
+
+/// Why a run that failed did: the program's own words about the BLAS, else the launcher's,
+/// else the key line of its output.
+fn run_failure(t: &LinkTest, o: &Outcome, lines: &[&str]) -> String {
+    let said = lines.iter().find(|l| l.starts_with("blas wrong"));
+    match (said, &t.mpi) {
+        (Some(l), _) => format!("run: {l}"),
+        // The launcher's own words (Open MPI as root: "mpirun has detected an attempt to run
+        // as root."), not a line of its banner.
+        (None, Some(m)) => format!(
+            "launch ({} {} {}): {}",
+            m.launcher,
+            m.flag,
+            m.ranks,
+            launcher_says(o)
+        ),
+        (None, None) => format!("run: {}", key_line(o)),
     }
 }
 

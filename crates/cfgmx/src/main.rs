@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             .skip(2)
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        // stdout is line-buffered: the answers given before a library crashes are kept.
+        // its answers are the probe's to read on this process's stdout
         let code = cfgmx_probe::helper_main(&rest, &mut std::io::stdout().lock());
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
             })
             .collect();
         let me = std::env::current_exe().unwrap_or_default();
-        let code = cfgmx_probe::module_helper_main(&rest, vars, me);
+        let code = cfgmx_probe::module_helper_main(&rest, vars, me, &mut std::io::stdout().lock());
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
     // `COMPLETE=bash cfgmx` (and the shell asking for candidates later): dynamic completion.
