@@ -405,30 +405,7 @@ fn module_graph(krate: &Path) -> Graph {
 /// Cycles that exist today, each to be broken by the engineer named (the lead empties this
 /// list at merge). A cycle passes only when every module in it is in one entry: a cycle with
 /// any other module fails, and so does an entry no cycle touches any more (remove it).
-const KNOWN_CYCLES: &[(&str, &[&str])] = &[
-    // Found by this test, not named in issue 11: keyline reads report's test results, report
-    // asks keyline for a test's reason.
-    ("cfgmx-build", &["keyline", "report"]),
-    // `long`: matrix <-> provider <-> registry (issue 11); this test finds the component
-    // larger: driver and toolchain ask each other, toolchain and mpi ask the registry for the
-    // builtin defaults, profile and runtime use matrix's and provider's types.
-    (
-        "cfgmx-model",
-        &[
-            "driver",
-            "matrix",
-            "mpi",
-            "profile",
-            "provider",
-            "registry",
-            "runtime",
-            "toolchain",
-        ],
-    ),
-    // Found by this test: proof takes a ConcreteVariant, concretisation asks proof for a BLAS
-    // symbol's name.
-    ("cfgmx-model", &["concrete", "proof"]),
-];
+const KNOWN_CYCLES: &[(&str, &[&str])] = &[];
 
 /// No import cycle between the modules of a crate (the crate root, which re-exports and
 /// dispatches, is not one of them): a cycle is where "change one, understand all" starts.

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const LOCK_SCHEMA: u32 = 2;
-pub const LOCK_FILE: &str = "cfgmx.lock";
+/// The lock file's name; defined by the store, which must skip it when fingerprinting a
+/// source tree, so that the store needs nothing from this module.
+pub use crate::store::LOCK_FILE;
 
 /// One concrete variant, self-contained.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -134,6 +136,64 @@ pub struct BlasQuery {
     pub values: IndexMap<String, String>,
 }
 
+impl MpiLauncher {
+    /// The launcher of the variant's MPI `m`, and the plain names (no `.mpich` suffix) its
+    /// implementation installs launchers under.
+    fn of(m: &cfgmx_model::ConcreteMpi, reg: &Registry) -> MpiLauncher {
+        MpiLauncher {
+            path: m.launcher.clone(),
+            names: reg
+                .mpi
+                .get(&m.implementation)
+                .map(|imp| {
+                    imp.launchers
+                        .iter()
+                        .filter(|n| !n.contains('.'))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl BlasQuery {
+    /// Provider `p`'s query, if it has one.
+    fn of(p: &cfgmx_model::Provider) -> Option<BlasQuery> {
+        let q = p.detect.query.as_ref()?;
+        Some(BlasQuery {
+            symbols: p
+                .detect
+                .decorations()
+                .iter()
+                .map(|d| format!("{}{q}{}", d.prefix, d.suffix))
+                .collect(),
+            values: p
+                .detect
+                .query_values
+                .iter()
+                .map(|(k, t)| (k.clone(), t.as_str().to_string()))
+                .collect(),
+        })
+    }
+}
+
+/// Whether a variant runs threads (its own OpenMP, or a threaded BLAS build), and the
+/// variables that set their count: OMP_NUM_THREADS and the BLAS build's own.
+fn threading(openmp: bool, blas: Option<&cfgmx_model::BlasChoice>) -> (bool, Vec<String>) {
+    let mut thread_vars = vec![cfgmx_model::OMP_NUM_THREADS.to_string()];
+    let mut threaded = openmp;
+    if let Some(b) = blas {
+        threaded |= b.build.threading != Threading::Sequential;
+        for t in &b.build.thread_vars {
+            if !thread_vars.contains(t) {
+                thread_vars.push(t.clone());
+            }
+        }
+    }
+    (threaded, thread_vars)
+}
+
 /// The matrix's default `threads`, for a lock entry written before the field existed.
 fn default_threads() -> u32 {
     2
@@ -153,16 +213,7 @@ impl Job {
             .as_ref()
             .and_then(|b| reg.blas(&b.id()))
             .or_else(|| r.blas.clone());
-        let mut thread_vars = vec![cfgmx_model::OMP_NUM_THREADS.to_string()];
-        let mut threaded = r.openmp.is_some();
-        if let Some(b) = &blas_choice {
-            threaded |= b.build.threading != Threading::Sequential;
-            for t in &b.build.thread_vars {
-                if !thread_vars.contains(t) {
-                    thread_vars.push(t.clone());
-                }
-            }
-        }
+        let (threaded, thread_vars) = threading(r.openmp.is_some(), blas_choice.as_ref());
         Some(Job {
             name: v.name.clone(),
             hash,
@@ -219,40 +270,11 @@ impl Job {
                 .blas_library
                 .as_ref()
                 .and_then(|b| reg.providers.get(&b.provider))
-                .and_then(|p| {
-                    let q = p.detect.query.as_ref()?;
-                    Some(BlasQuery {
-                        symbols: p
-                            .detect
-                            .decorations()
-                            .iter()
-                            .map(|d| format!("{}{q}{}", d.prefix, d.suffix))
-                            .collect(),
-                        values: p
-                            .detect
-                            .query_values
-                            .iter()
-                            .map(|(k, t)| (k.clone(), t.as_str().to_string()))
-                            .collect(),
-                    })
-                }),
+                .and_then(|p| BlasQuery::of(p)),
             int_width: (r.int_width == IntWidth::Ilp64).then(|| "ilp64".to_string()),
             files: IndexMap::new(),
             mpi_ranks: cv.mpi.as_ref().map(|m| m.ranks),
-            mpi_launcher: cv.mpi.as_ref().map(|m| MpiLauncher {
-                path: m.launcher.clone(),
-                names: reg
-                    .mpi
-                    .get(&m.implementation)
-                    .map(|imp| {
-                        imp.launchers
-                            .iter()
-                            .filter(|n| !n.contains('.'))
-                            .cloned()
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            }),
+            mpi_launcher: cv.mpi.as_ref().map(|m| MpiLauncher::of(m, reg)),
             test: r.test.clone(),
             runtime: Vec::new(),
         })

@@ -7,7 +7,7 @@
 //! test and the line of its own output that says why. These are the build tools' output
 //! forms, not compiler spellings: every family's driver prints `error` in its diagnostics.
 
-use crate::report::{TestCaseResult, TestStatus};
+use crate::testcase::{TestCaseResult, TestStatus};
 use regex::Regex;
 use std::sync::LazyLock;
 

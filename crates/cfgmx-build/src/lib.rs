@@ -22,11 +22,12 @@ pub mod python;
 pub mod report;
 pub mod runner;
 pub mod store;
+mod testcase;
 
 use budget::Budget;
 use cfgmx_model::Point;
 use job::Job;
-use report::{RunReport, Status, StepResult, StepStatus, VariantResult};
+use report::{RunReport, Status, Step, StepResult, StepStatus, VariantResult};
 use runner::{StepContext, System};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -247,65 +248,7 @@ pub fn run(
     on_event: &(dyn Fn(&Event) + Sync),
 ) -> Result<Outcome, RunError> {
     let start = Instant::now();
-    let source = opts
-        .source
-        .canonicalize()
-        .map_err(|e| RunError::Usage(format!("--source {}: {e}", opts.source.display())))?;
-    // A pyproject.toml naming scikit-build-core or meson-python makes a Python project (built
-    // into wheels), unless --system asks for the plain CMake or Meson build.
-    let python = match opts.system {
-        Some(_) => None,
-        None => python::Backend::detect(&source).map(|p| python::Project {
-            repair: opts.repair,
-            ..p
-        }),
-    };
-    if opts.repair && python.is_none() {
-        return Err(RunError::Usage(format!(
-            "--repair repairs Python wheels, and {} has no pyproject.toml with scikit-build-core or meson-python",
-            source.display()
-        )));
-    }
-    let backend = python.as_ref().map(|p| p.backend);
-    let system = match (opts.system, &python) {
-        (Some(s), _) => s,
-        (None, Some(p)) => p.backend.system(),
-        (None, None) => System::detect(&source).ok_or_else(|| {
-            RunError::Usage(format!(
-                "{} has neither CMakeLists.txt nor meson.build; point --source at the project's top directory or pass --system",
-                source.display()
-            ))
-        })?,
-    };
-    let root = store
-        .root
-        .canonicalize()
-        .unwrap_or_else(|_| store.root.clone());
-    let exclude = vec![root.clone()];
-    let unreadable = |e: std::io::Error| {
-        RunError::Io(format!(
-            "cannot read the source tree {}: {e}",
-            source.display()
-        ))
-    };
-    let fp = store::fingerprint(&source, &exclude).map_err(unreadable)?;
-    let tree = SourceTree {
-        before: store::tree_entries(&source, &exclude).map_err(unreadable)?,
-        verdict: Mutex::new(store.source_verdict(&source)),
-        store,
-        warned: AtomicBool::new(false),
-        in_place: AtomicBool::new(false),
-    };
-    let budget = Budget::new(opts.cores)
-        .map_err(|e| RunError::Io(format!("cannot create the jobserver: {e}")))?;
-    let tools = build_tools(system);
-    // ctest's own version decides how its results are read: a ctest that cannot write JUnit
-    // is read from its summary text.
-    let ctest_junit = tools
-        .get("ctest")
-        .and_then(|v| runner::ctest_version(v))
-        .is_some_and(runner::ctest_has_junit);
-    let ninja = tools.contains_key("ninja");
+    let sched = Scheduler::new(opts, store, on_event)?;
     // An interrupt during the work before the run (the probe) counts: no reset here.
     install_interrupt_handler();
 
@@ -315,38 +258,7 @@ pub fn run(
             hash: j.hash.clone(),
         });
     }
-    // A record that does not parse is said once and dropped: the variant is built again.
-    let load = |job: &Job, point: Option<&Point>| match store
-        .load(&point_key(job, system, backend, point))
-    {
-        Ok(r) => r,
-        Err(why) => {
-            on_event(&Event::Warning {
-                name: job.name.clone(),
-                message: format!("{why}; building it again"),
-            });
-            None
-        }
-    };
-    // Longest first (by the store's last durations; never-built variants count as longest):
-    // a long variant started last would leave the other cores idle at the end. Reports are
-    // sorted by name, so the order shows nowhere else.
-    let estimates: Vec<Option<f64>> = jobs
-        .iter()
-        .map(|j| {
-            load(j, points(j).first().and_then(Option::as_ref))
-                .filter(|r| !r.steps.is_empty())
-                .map(|r| r.steps.iter().map(|s| s.duration_s).sum())
-        })
-        .collect();
-    let queue = Mutex::new(
-        longest_first(&estimates)
-            .into_iter()
-            .map(|i| &jobs[i])
-            .collect::<std::collections::VecDeque<&Job>>(),
-    );
-    let results: Mutex<Vec<VariantResult>> = Mutex::new(Vec::new());
-    let stop = AtomicBool::new(false);
+    let queue = Mutex::new(sched.queue(&jobs));
     let workers = opts.cores.max(1).min(jobs.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..workers {
@@ -354,193 +266,342 @@ pub fn run(
                 let Some(job) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
                     return;
                 };
-                let all_points = points(job);
-                if interrupted() || stop.load(Ordering::SeqCst) {
-                    let reason = if interrupted() {
-                        "the run was interrupted before it started"
-                    } else {
-                        "--fail-fast: an earlier variant failed"
-                    };
-                    // No earlier record's steps: they would show an old "ok ok ok" for a
-                    // variant this run never built.
-                    for p in &all_points {
-                        on_event(&Event::Cancelled {
-                            name: row_name(job, p.as_ref()),
-                            hash: job.hash.clone(),
-                        });
-                        if let Ok(mut r) = results.lock() {
-                            r.push(not_built_at(job, p.as_ref(), Status::NotStarted, reason));
-                        }
-                    }
-                    continue;
-                }
-                // A record of an interrupted run of this very variant, sources and tools: the
-                // steps it finished are not done again. Each runtime point has its record; the
-                // points that passed unchanged are not tested again, and a variant with no
-                // point left is not built again.
-                let mut resume = None;
-                let mut todo: Vec<Option<Point>> = Vec::new();
-                for p in &all_points {
-                    let prev = if opts.force {
-                        None
-                    } else {
-                        load(job, p.as_ref())
-                    };
-                    let Some(prev) = prev else {
-                        todo.push(p.clone());
-                        continue;
-                    };
-                    // Only with the build tools it ran with is a record current (another
-                    // CMake first on PATH configures, builds and tests again).
-                    let same_tools = tools.iter().all(|(k, v)| prev.tools.get(k) == Some(v));
-                    let current = prev.source_fingerprint == fp && same_tools;
-                    if prev.status == Status::Interrupted && current && resume.is_none() {
-                        resume = Some(prev.clone());
-                    }
-                    // A pass proves only what it ran: with another thread count (or a
-                    // record from before counts were kept) the tests run again.
-                    let same_threads = prev.threads == Some(runner::point_threads(job, p.as_ref()));
-                    if prev.status == Status::Passed
-                        && current
-                        && same_threads
-                        && prev.runtime == *p
-                    {
-                        let reason = "unchanged since it passed".to_string();
-                        on_event(&Event::Cached {
-                            name: row_name(job, p.as_ref()),
-                            hash: job.hash.clone(),
-                            reason: reason.clone(),
-                        });
-                        let mut prev = prev;
-                        prev.status = Status::Cached;
-                        prev.reason = Some(reason);
-                        if let Ok(mut r) = results.lock() {
-                            r.push(prev);
-                        }
-                    } else {
-                        todo.push(p.clone());
-                    }
-                }
-                if todo.is_empty() {
-                    continue;
-                }
-                let r = run_one(
-                    job,
-                    &todo,
-                    opts,
-                    system,
-                    &source,
-                    &root,
-                    &exclude,
-                    &fp,
-                    &budget,
-                    ninja,
-                    ctest_junit,
-                    &tools,
-                    on_event,
-                    &tree,
-                    resume.as_ref(),
-                    python.as_ref(),
-                );
-                match r {
-                    Some(rows) => {
-                        let was_interrupted =
-                            interrupted() || rows.iter().any(|r| r.status == Status::Interrupted);
-                        for mut r in rows {
-                            r.explain_failure();
-                            let key = point_key(job, system, backend, r.runtime.as_ref());
-                            if was_interrupted {
-                                // Half a result: the steps it finished are recorded, so the
-                                // next run resumes after them (a finished build is not done
-                                // again).
-                                on_event(&Event::Cancelled {
-                                    name: r.row_name(),
-                                    hash: job.hash.clone(),
-                                });
-                                r.status = Status::Interrupted;
-                                r.reason = Some(INTERRUPTED_WHY.into());
-                                r.failed_step = None;
-                                r.steps.retain(|s| s.status == StepStatus::Passed);
-                                if r.steps.iter().any(|s| s.step == "build") {
-                                    let _ = store.save(&key, &r);
-                                }
-                                if let Ok(mut v) = results.lock() {
-                                    v.push(r);
-                                }
-                                continue;
-                            }
-                            if let Err(e) = store.save(&key, &r) {
-                                on_event(&Event::Warning {
-                                    name: r.row_name(),
-                                    message: format!(
-                                        "cannot write its record (it will rebuild next time): {e}"
-                                    ),
-                                });
-                            }
-                            if r.status.is_failure() && opts.fail_fast {
-                                stop.store(true, Ordering::SeqCst);
-                            }
-                            on_event(&Event::Finished(Box::new(r.clone())));
-                            if let Ok(mut v) = results.lock() {
-                                v.push(r);
-                            }
-                        }
-                    }
-                    None => {
-                        for p in &todo {
-                            on_event(&Event::Cancelled {
-                                name: row_name(job, p.as_ref()),
-                                hash: job.hash.clone(),
-                            });
-                            if let Ok(mut v) = results.lock() {
-                                v.push(not_built_at(
-                                    job,
-                                    p.as_ref(),
-                                    Status::Interrupted,
-                                    INTERRUPTED_WHY,
-                                ));
-                            }
-                        }
-                    }
-                }
+                sched.work(job);
             });
         }
     });
-    let mut variants = results.into_inner().unwrap_or_default();
-    // By name, then a variant's runtime points in the matrix's order.
-    let order = |v: &VariantResult| {
-        jobs.iter()
-            .find(|j| j.hash == v.hash)
-            .and_then(|j| j.runtime.iter().position(|p| Some(p) == v.runtime.as_ref()))
-            .unwrap_or(0)
-    };
-    variants.sort_by(|a, b| a.name.cmp(&b.name).then(order(a).cmp(&order(b))));
-    // The index over every wheel in the wheelhouse, this run's and earlier ones'.
-    let house = root.join(python::WHEELHOUSE);
-    if python.is_some() && house.is_dir() {
-        if let Err(e) = python::write_index(&house) {
-            on_event(&Event::Warning {
-                name: python::WHEELHOUSE.into(),
-                message: format!("cannot write the simple index of {}: {e}", house.display()),
-            });
-        }
-    }
-    // Each variant's logs are relative to its build root: a merged report of shards built in
-    // different roots still finds them.
-    for v in &mut variants {
-        v.build_root = Some(root.display().to_string());
-    }
+    let cores = sched.budget.cores;
+    let variants = sched.finish(&jobs);
     Ok(Outcome {
         report: RunReport {
             schema: 1,
             matrix: opts.matrix.clone(),
             shard: opts.shard.map(|(k, n)| format!("{k}/{n}")),
-            cores: budget.cores,
+            cores,
             wall_s: start.elapsed().as_secs_f64(),
             variants,
         },
         interrupted: interrupted(),
     })
+}
+
+/// One run's settings, what it found out before the first job (the project, the source
+/// fingerprint, the build tools) and what its worker threads share.
+struct Scheduler<'a> {
+    opts: &'a Options,
+    store: &'a Store,
+    on_event: &'a (dyn Fn(&Event) + Sync),
+    source: PathBuf,
+    python: Option<python::Project>,
+    system: System,
+    /// The build root, canonical.
+    root: PathBuf,
+    /// What fingerprinting and copying the source leave out: the build root.
+    exclude: Vec<PathBuf>,
+    fp: String,
+    tree: SourceTree<'a>,
+    budget: Budget,
+    tools: indexmap::IndexMap<String, String>,
+    ninja: bool,
+    ctest_junit: bool,
+    results: Mutex<Vec<VariantResult>>,
+    /// `--fail-fast`: a variant failed.
+    stop: AtomicBool,
+}
+
+impl<'a> Scheduler<'a> {
+    fn new(
+        opts: &'a Options,
+        store: &'a Store,
+        on_event: &'a (dyn Fn(&Event) + Sync),
+    ) -> Result<Self, RunError> {
+        let source = opts
+            .source
+            .canonicalize()
+            .map_err(|e| RunError::Usage(format!("--source {}: {e}", opts.source.display())))?;
+        // A pyproject.toml naming scikit-build-core or meson-python makes a Python project (built
+        // into wheels), unless --system asks for the plain CMake or Meson build.
+        let python = match opts.system {
+            Some(_) => None,
+            None => python::Backend::detect(&source).map(|p| python::Project {
+                repair: opts.repair,
+                ..p
+            }),
+        };
+        if opts.repair && python.is_none() {
+            return Err(RunError::Usage(format!(
+                "--repair repairs Python wheels, and {} has no pyproject.toml with scikit-build-core or meson-python",
+                source.display()
+            )));
+        }
+        let system = match (opts.system, &python) {
+            (Some(s), _) => s,
+            (None, Some(p)) => p.backend.system(),
+            (None, None) => System::detect(&source).ok_or_else(|| {
+                RunError::Usage(format!(
+                    "{} has neither CMakeLists.txt nor meson.build; point --source at the project's top directory or pass --system",
+                    source.display()
+                ))
+            })?,
+        };
+        let root = store
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| store.root.clone());
+        let exclude = vec![root.clone()];
+        let unreadable = |e: std::io::Error| {
+            RunError::Io(format!(
+                "cannot read the source tree {}: {e}",
+                source.display()
+            ))
+        };
+        let fp = store::fingerprint(&source, &exclude).map_err(unreadable)?;
+        let tree = SourceTree {
+            before: store::tree_entries(&source, &exclude).map_err(unreadable)?,
+            verdict: Mutex::new(store.source_verdict(&source)),
+            store,
+            warned: AtomicBool::new(false),
+            in_place: AtomicBool::new(false),
+        };
+        let budget = Budget::new(opts.cores)
+            .map_err(|e| RunError::Io(format!("cannot create the jobserver: {e}")))?;
+        let tools = build_tools(system);
+        // ctest's own version decides how its results are read: a ctest that cannot write JUnit
+        // is read from its summary text.
+        let ctest_junit = tools
+            .get("ctest")
+            .and_then(|v| runner::ctest_version(v))
+            .is_some_and(runner::ctest_has_junit);
+        let ninja = tools.contains_key("ninja");
+        Ok(Scheduler {
+            opts,
+            store,
+            on_event,
+            source,
+            python,
+            system,
+            root,
+            exclude,
+            fp,
+            tree,
+            budget,
+            tools,
+            ninja,
+            ctest_junit,
+            results: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    fn backend(&self) -> Option<python::Backend> {
+        self.python.as_ref().map(|p| p.backend)
+    }
+
+    fn push(&self, r: VariantResult) {
+        if let Ok(mut v) = self.results.lock() {
+            v.push(r);
+        }
+    }
+
+    /// A record that does not parse is said once and dropped: the variant is built again.
+    fn load(&self, job: &Job, point: Option<&Point>) -> Option<VariantResult> {
+        match self
+            .store
+            .load(&point_key(job, self.system, self.backend(), point))
+        {
+            Ok(r) => r,
+            Err(why) => {
+                (self.on_event)(&Event::Warning {
+                    name: job.name.clone(),
+                    message: format!("{why}; building it again"),
+                });
+                None
+            }
+        }
+    }
+
+    /// Longest first (by the store's last durations; never-built variants count as longest):
+    /// a long variant started last would leave the other cores idle at the end. Reports are
+    /// sorted by name, so the order shows nowhere else.
+    fn queue<'j>(&self, jobs: &'j [Job]) -> std::collections::VecDeque<&'j Job> {
+        let estimates: Vec<Option<f64>> = jobs
+            .iter()
+            .map(|j| {
+                self.load(j, points(j).first().and_then(Option::as_ref))
+                    .filter(|r| !r.steps.is_empty())
+                    .map(|r| r.steps.iter().map(|s| s.duration_s).sum())
+            })
+            .collect();
+        longest_first(&estimates)
+            .into_iter()
+            .map(|i| &jobs[i])
+            .collect()
+    }
+
+    /// One job, taken from the queue by a worker: cancelled, cached, or built and recorded.
+    fn work(&self, job: &Job) {
+        let all_points = points(job);
+        if interrupted() || self.stop.load(Ordering::SeqCst) {
+            self.cancel(job, &all_points);
+            return;
+        }
+        let (resume, todo) = self.plan(job, &all_points);
+        if todo.is_empty() {
+            return;
+        }
+        match self.run_one(job, &todo, resume.as_ref()) {
+            Some(rows) => self.record(job, rows),
+            None => {
+                for p in &todo {
+                    (self.on_event)(&Event::Cancelled {
+                        name: row_name(job, p.as_ref()),
+                        hash: job.hash.clone(),
+                    });
+                    self.push(not_built_at(
+                        job,
+                        p.as_ref(),
+                        Status::Interrupted,
+                        INTERRUPTED_WHY,
+                    ));
+                }
+            }
+        }
+    }
+
+    /// A job the run stops before: a row per point, saying why.
+    fn cancel(&self, job: &Job, all_points: &[Option<Point>]) {
+        let reason = if interrupted() {
+            "the run was interrupted before it started"
+        } else {
+            "--fail-fast: an earlier variant failed"
+        };
+        // No earlier record's steps: they would show an old "ok ok ok" for a
+        // variant this run never built.
+        for p in all_points {
+            (self.on_event)(&Event::Cancelled {
+                name: row_name(job, p.as_ref()),
+                hash: job.hash.clone(),
+            });
+            self.push(not_built_at(job, p.as_ref(), Status::NotStarted, reason));
+        }
+    }
+
+    /// A record of an interrupted run of this very variant, sources and tools: the steps it
+    /// finished are not done again. Each runtime point has its record; the points that passed
+    /// unchanged are not tested again (their rows are pushed as cached here), and a variant
+    /// with no point left is not built again. Returns the record to resume from and the points
+    /// to run.
+    fn plan(
+        &self,
+        job: &Job,
+        all_points: &[Option<Point>],
+    ) -> (Option<VariantResult>, Vec<Option<Point>>) {
+        let mut resume = None;
+        let mut todo: Vec<Option<Point>> = Vec::new();
+        for p in all_points {
+            let prev = if self.opts.force {
+                None
+            } else {
+                self.load(job, p.as_ref())
+            };
+            let Some(prev) = prev else {
+                todo.push(p.clone());
+                continue;
+            };
+            // Only with the build tools it ran with is a record current (another
+            // CMake first on PATH configures, builds and tests again).
+            let same_tools = self.tools.iter().all(|(k, v)| prev.tools.get(k) == Some(v));
+            let current = prev.source_fingerprint == self.fp && same_tools;
+            if prev.status == Status::Interrupted && current && resume.is_none() {
+                resume = Some(prev.clone());
+            }
+            // A pass proves only what it ran: with another thread count (or a
+            // record from before counts were kept) the tests run again.
+            let same_threads = prev.threads == Some(runner::point_threads(job, p.as_ref()));
+            if prev.status == Status::Passed && current && same_threads && prev.runtime == *p {
+                let reason = "unchanged since it passed".to_string();
+                (self.on_event)(&Event::Cached {
+                    name: row_name(job, p.as_ref()),
+                    hash: job.hash.clone(),
+                    reason: reason.clone(),
+                });
+                let mut prev = prev;
+                prev.status = Status::Cached;
+                prev.reason = Some(reason);
+                self.push(prev);
+            } else {
+                todo.push(p.clone());
+            }
+        }
+        (resume, todo)
+    }
+
+    /// Saves and reports the rows of a job this run built.
+    fn record(&self, job: &Job, rows: Vec<VariantResult>) {
+        let was_interrupted = interrupted() || rows.iter().any(|r| r.status == Status::Interrupted);
+        for mut r in rows {
+            r.explain_failure();
+            let key = point_key(job, self.system, self.backend(), r.runtime.as_ref());
+            if was_interrupted {
+                // Half a result: the steps it finished are recorded, so the
+                // next run resumes after them (a finished build is not done
+                // again).
+                (self.on_event)(&Event::Cancelled {
+                    name: r.row_name(),
+                    hash: job.hash.clone(),
+                });
+                r.status = Status::Interrupted;
+                r.reason = Some(INTERRUPTED_WHY.into());
+                r.failed_step = None;
+                r.steps.retain(|s| s.status == StepStatus::Passed);
+                if r.steps.iter().any(|s| s.step == Step::Build) {
+                    let _ = self.store.save(&key, &r);
+                }
+                self.push(r);
+                continue;
+            }
+            if let Err(e) = self.store.save(&key, &r) {
+                (self.on_event)(&Event::Warning {
+                    name: r.row_name(),
+                    message: format!("cannot write its record (it will rebuild next time): {e}"),
+                });
+            }
+            if r.status.is_failure() && self.opts.fail_fast {
+                self.stop.store(true, Ordering::SeqCst);
+            }
+            (self.on_event)(&Event::Finished(Box::new(r.clone())));
+            self.push(r);
+        }
+    }
+
+    /// The rows of the run, in report order, and the wheelhouse's index.
+    fn finish(self, jobs: &[Job]) -> Vec<VariantResult> {
+        let mut variants = self.results.into_inner().unwrap_or_default();
+        // By name, then a variant's runtime points in the matrix's order.
+        let order = |v: &VariantResult| {
+            jobs.iter()
+                .find(|j| j.hash == v.hash)
+                .and_then(|j| j.runtime.iter().position(|p| Some(p) == v.runtime.as_ref()))
+                .unwrap_or(0)
+        };
+        variants.sort_by(|a, b| a.name.cmp(&b.name).then(order(a).cmp(&order(b))));
+        // The index over every wheel in the wheelhouse, this run's and earlier ones'.
+        let house = self.root.join(python::WHEELHOUSE);
+        if self.python.is_some() && house.is_dir() {
+            if let Err(e) = python::write_index(&house) {
+                (self.on_event)(&Event::Warning {
+                    name: python::WHEELHOUSE.into(),
+                    message: format!("cannot write the simple index of {}: {e}", house.display()),
+                });
+            }
+        }
+        // Each variant's logs are relative to its build root: a merged report of shards built in
+        // different roots still finds them.
+        for v in &mut variants {
+            v.build_root = Some(self.root.display().to_string());
+        }
+        variants
+    }
 }
 
 /// What a run knows about the project's source tree: the files it had when the run started,
@@ -555,23 +616,20 @@ struct SourceTree<'a> {
     in_place: AtomicBool,
 }
 
-impl SourceTree<'_> {
+impl Scheduler<'_> {
     /// Compares the tree the variant was built from (its copy, with the files the copy had
     /// before configure; or the source itself) with what it holds now, and updates the
     /// verdict: a project that wrote into its tree is built from copies from now on, in this
     /// run and the next; one whose tests ran from a copy and left it alone is built in place.
-    #[allow(clippy::too_many_arguments)]
     fn after_variant(
         &self,
         job: &Job,
         copy: Option<(PathBuf, std::collections::BTreeMap<String, String>)>,
         tested: bool,
-        copy_source: bool,
-        source: &Path,
-        exclude: &[PathBuf],
-        on_event: &(dyn Fn(&Event) + Sync),
         warnings: &mut Vec<String>,
     ) {
+        let (tree, on_event) = (&self.tree, self.on_event);
+        let (source, exclude) = (self.source.as_path(), self.exclude.as_slice());
         let changed = |before: &std::collections::BTreeMap<String, String>,
                        dir: &Path,
                        exclude: &[PathBuf]| {
@@ -579,7 +637,7 @@ impl SourceTree<'_> {
                 .map(|after| store::changed_paths(before, &after, 5))
                 .unwrap_or_default()
         };
-        let in_source = changed(&self.before, source, exclude);
+        let in_source = changed(&tree.before, source, exclude);
         let in_copy = copy.as_ref().map(|(dir, before)| changed(before, dir, &[]));
         let mut warn = |m: String| {
             on_event(&Event::Warning {
@@ -592,7 +650,7 @@ impl SourceTree<'_> {
             Some(paths) => paths.clone(),
             None => in_source.clone(),
         };
-        let mut verdict = self.verdict.lock().unwrap_or_else(|e| e.into_inner());
+        let mut verdict = tree.verdict.lock().unwrap_or_else(|e| e.into_inner());
         let new = if !written.is_empty() {
             (!matches!(*verdict, Some(store::SourceVerdict::Writes { .. }))).then(|| {
                 store::SourceVerdict::Writes {
@@ -605,8 +663,8 @@ impl SourceTree<'_> {
             None
         };
         if let Some(v) = new {
-            let remembered = self.store.root.join(store::SOURCE_WRITES);
-            if let Err(e) = self.store.remember_source(source, &v) {
+            let remembered = tree.store.root.join(store::SOURCE_WRITES);
+            if let Err(e) = tree.store.remember_source(source, &v) {
                 warn(format!("cannot write {}: {e}", remembered.display()));
             }
             if let store::SourceVerdict::Writes { paths } = &v {
@@ -621,7 +679,7 @@ impl SourceTree<'_> {
                     remembered.display()
                 );
                 // Under --copy-source the user has already chosen copies: only remembered.
-                if !copy_source && !self.warned.swap(true, Ordering::SeqCst) {
+                if !self.opts.copy_source && !tree.warned.swap(true, Ordering::SeqCst) {
                     warn(m);
                 }
             }
@@ -633,8 +691,8 @@ impl SourceTree<'_> {
         // (Unless a variant of this run was built in the tree: the change may be its own.)
         if in_copy.is_some()
             && !in_source.is_empty()
-            && !self.in_place.load(Ordering::SeqCst)
-            && !self.warned.swap(true, Ordering::SeqCst)
+            && !tree.in_place.load(Ordering::SeqCst)
+            && !tree.warned.swap(true, Ordering::SeqCst)
         {
             warn(format!(
                 "the source tree changed while this variant was built from its own copy ({}): something writes into it by absolute path, or it was edited meanwhile; a copy cannot keep it clean",
@@ -767,186 +825,274 @@ fn not_built(job: &Job, status: Status, reason: &str) -> VariantResult {
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_one(
-    job: &Job,
-    points: &[Option<Point>],
-    opts: &Options,
-    system: System,
-    source: &Path,
-    root: &Path,
-    exclude: &[PathBuf],
-    fp: &str,
-    budget: &Budget,
-    ninja: bool,
-    ctest_junit: bool,
-    tools: &indexmap::IndexMap<String, String>,
-    on_event: &(dyn Fn(&Event) + Sync),
-    tree: &SourceTree,
-    resume: Option<&VariantResult>,
-    python: Option<&python::Project>,
-) -> Option<Vec<VariantResult>> {
-    let t0 = Instant::now();
-    let _running = budget.enter();
-    on_event(&Event::Started {
-        name: job.name.clone(),
-        hash: job.hash.clone(),
-    });
-    let vdir = root.join(store_key(job, system, python.map(|p| p.backend)));
-    let mut warnings = Vec::new();
-    // Its own copy of the source when asked, when the project is known to write into its tree,
-    // and while that is not known yet (a project's first run here): the copy then tells. A
-    // variant built from a copy before stays there, so its next build is incremental.
-    let verdict = tree
-        .verdict
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    // Why a copy cannot be done without (a failed copy then fails the variant, saying why); a
-    // copy made only to find out, or to stay incremental, gives way to the tree itself.
-    let needed = match &verdict {
-        _ if opts.copy_source => Some("--copy-source asks for it".to_string()),
-        Some(store::SourceVerdict::Writes { paths }) => Some(format!(
-            "the project writes into its source tree ({}; remembered in {})",
-            paths.join(", "),
-            root.join(store::SOURCE_WRITES).display()
-        )),
-        _ => None,
-    };
-    let use_copy = needed.is_some()
-        || vdir.join("src").is_dir()
-        || !matches!(verdict, Some(store::SourceVerdict::Clean));
-    let mut copy_error = None;
-    let copied = use_copy.then(|| {
-        let dst = vdir.join("src");
-        store::copy_tree(source, &dst, exclude)
-            .and_then(|()| store::tree_entries(&dst, &[]))
-            .map(|entries| (dst.clone(), entries))
-            .map_err(|e| {
-                format!(
-                    "copying {} to {} failed: {e}",
-                    source.display(),
-                    dst.display()
-                )
-            })
-    });
-    let (src, copy_before) = match copied {
-        Some(Ok((dst, entries))) => (dst, Some(entries)),
-        Some(Err(e)) => match &needed {
-            Some(why) => {
-                copy_error = Some(format!(
-                    "cannot build this variant from its own copy of the source, which it needs because {why}: {e}"
-                ));
-                (vdir.join("src"), None)
-            }
-            None => {
-                // Half a copy must not make the next run take it for this variant's tree.
-                let _ = std::fs::remove_dir_all(vdir.join("src"));
-                let m = format!(
-                    "cannot build from a copy of the source ({e}); built in the source tree itself"
-                );
-                on_event(&Event::Warning {
-                    name: job.name.clone(),
-                    message: m.clone(),
-                });
-                warnings.push(m);
-                tree.in_place.store(true, Ordering::SeqCst);
-                (source.to_path_buf(), None)
-            }
-        },
-        None => {
-            tree.in_place.store(true, Ordering::SeqCst);
-            (source.to_path_buf(), None)
+/// Where a variant is built from: its own copy of the source (with the files the copy had
+/// before configure) or the source tree itself, or why the copy it needs failed.
+struct BuiltFrom {
+    src: PathBuf,
+    copy_before: Option<std::collections::BTreeMap<String, String>>,
+    copy_error: Option<String>,
+}
+
+/// What a variant's configure and build left: common to the rows of all its points.
+struct Built {
+    t0: Instant,
+    steps: Vec<StepResult>,
+    warnings: Vec<String>,
+    /// The configuration could not be written: nothing ran.
+    config_failed: bool,
+    /// What stopped it then: the variant's reason, as a step's key line would be.
+    config_error: Option<String>,
+    blas_linked: Vec<String>,
+    wheel: Option<String>,
+    /// The run's build tools and the variant's compilers.
+    tools: indexmap::IndexMap<String, String>,
+}
+
+impl Scheduler<'_> {
+    /// Builds `job` once and tests it at each of `points`; `None` when interrupted before it
+    /// could say anything, else a row per point (interrupted ones with the steps finished).
+    fn run_one(
+        &self,
+        job: &Job,
+        points: &[Option<Point>],
+        resume: Option<&VariantResult>,
+    ) -> Option<Vec<VariantResult>> {
+        let t0 = Instant::now();
+        let _running = self.budget.enter();
+        (self.on_event)(&Event::Started {
+            name: job.name.clone(),
+            hash: job.hash.clone(),
+        });
+        let vdir = self.root.join(store_key(job, self.system, self.backend()));
+        let mut warnings = Vec::new();
+        let from = self.built_from(job, &vdir, &mut warnings);
+        let _ = std::fs::create_dir_all(vdir.join("logs"));
+        // Stale logs from an earlier run would mislead: each step rewrites its own.
+        for s in ["configure", "build", "test"] {
+            let _ = std::fs::remove_file(vdir.join("logs").join(format!("{s}.log")));
         }
-    };
-    let _ = std::fs::create_dir_all(vdir.join("logs"));
-    // Stale logs from an earlier run would mislead: each step rewrites its own.
-    for s in ["configure", "build", "test"] {
-        let _ = std::fs::remove_file(vdir.join("logs").join(format!("{s}.log")));
+        for p in points.iter().flatten() {
+            let _ = std::fs::remove_file(vdir.join("logs").join(format!("test-{}.log", p.key())));
+        }
+        let ctx = StepContext {
+            job,
+            system: self.system,
+            source: from.src,
+            build_root: self.root.clone(),
+            vdir: vdir.clone(),
+            budget: &self.budget,
+            ninja: self.ninja,
+            step_timeout: self.opts.step_timeout,
+            blas_query_helper: self.opts.blas_query_helper.clone(),
+            ctest_junit: self.ctest_junit,
+            tools: tools_stamp(&self.tools),
+        };
+        let mut steps = Vec::new();
+        let config = self.configure_step(&ctx, from.copy_error, &mut steps);
+        let config_failed = config.is_err();
+        let ok = match config {
+            Ok(ok) => ok,
+            Err(e) => {
+                warnings.push(e);
+                false
+            }
+        };
+        // Nothing ran: what stopped it is the variant's reason, as a step's key line would be.
+        let config_error = config_failed.then(|| warnings.last().cloned()).flatten();
+        if interrupted() {
+            return self.partial(job, points, steps, t0);
+        }
+        let (ok, blas_linked, wheel) = if ok {
+            self.build_step(&ctx, resume, &mut steps, &mut warnings)
+        } else {
+            (false, Vec::new(), None)
+        };
+        if interrupted() {
+            return self.partial(job, points, steps, t0);
+        }
+        let tests = self.test_steps(&ctx, points, ok);
+        if interrupted() {
+            return self.partial(job, points, steps, t0);
+        }
+        // Whether the project wrote into the tree it was built from: every point's test ran.
+        let tested = tests.iter().any(Option::is_some);
+        let copy = from.copy_before.map(|b| (ctx.source.clone(), b));
+        self.after_variant(job, copy, tested, &mut warnings);
+        let mut tools = self.tools.clone();
+        for (l, v) in &job.compiler_versions {
+            tools.insert(l.clone(), v.clone());
+        }
+        let built = Built {
+            t0,
+            steps,
+            warnings,
+            config_failed,
+            config_error,
+            blas_linked,
+            wheel,
+            tools,
+        };
+        let rows = points
+            .iter()
+            .zip(tests)
+            .map(|(p, test)| self.row(job, p, test, &built))
+            .collect();
+        Some(rows)
     }
-    for p in points.iter().flatten() {
-        let _ = std::fs::remove_file(vdir.join("logs").join(format!("test-{}.log", p.key())));
+
+    /// Its own copy of the source when asked, when the project is known to write into its
+    /// tree, and while that is not known yet (a project's first run here): the copy then
+    /// tells. A variant built from a copy before stays there, so its next build is
+    /// incremental.
+    fn built_from(&self, job: &Job, vdir: &Path, warnings: &mut Vec<String>) -> BuiltFrom {
+        let (source, tree) = (&self.source, &self.tree);
+        let verdict = tree
+            .verdict
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        // Why a copy cannot be done without (a failed copy then fails the variant, saying why); a
+        // copy made only to find out, or to stay incremental, gives way to the tree itself.
+        let needed = match &verdict {
+            _ if self.opts.copy_source => Some("--copy-source asks for it".to_string()),
+            Some(store::SourceVerdict::Writes { paths }) => Some(format!(
+                "the project writes into its source tree ({}; remembered in {})",
+                paths.join(", "),
+                self.root.join(store::SOURCE_WRITES).display()
+            )),
+            _ => None,
+        };
+        let use_copy = needed.is_some()
+            || vdir.join("src").is_dir()
+            || !matches!(verdict, Some(store::SourceVerdict::Clean));
+        let copied = use_copy.then(|| {
+            let dst = vdir.join("src");
+            store::copy_tree(source, &dst, &self.exclude)
+                .and_then(|()| store::tree_entries(&dst, &[]))
+                .map(|entries| (dst.clone(), entries))
+                .map_err(|e| {
+                    format!(
+                        "copying {} to {} failed: {e}",
+                        source.display(),
+                        dst.display()
+                    )
+                })
+        });
+        let in_tree = || {
+            tree.in_place.store(true, Ordering::SeqCst);
+            BuiltFrom {
+                src: source.to_path_buf(),
+                copy_before: None,
+                copy_error: None,
+            }
+        };
+        match copied {
+            Some(Ok((dst, entries))) => BuiltFrom {
+                src: dst,
+                copy_before: Some(entries),
+                copy_error: None,
+            },
+            Some(Err(e)) => match &needed {
+                Some(why) => BuiltFrom {
+                    src: vdir.join("src"),
+                    copy_before: None,
+                    copy_error: Some(format!(
+                        "cannot build this variant from its own copy of the source, which it needs because {why}: {e}"
+                    )),
+                },
+                None => {
+                    // Half a copy must not make the next run take it for this variant's tree.
+                    let _ = std::fs::remove_dir_all(vdir.join("src"));
+                    let m = format!(
+                        "cannot build from a copy of the source ({e}); built in the source tree itself"
+                    );
+                    (self.on_event)(&Event::Warning {
+                        name: job.name.clone(),
+                        message: m.clone(),
+                    });
+                    warnings.push(m);
+                    in_tree()
+                }
+            },
+            None => in_tree(),
+        }
     }
-    let ctx = StepContext {
-        job,
-        system,
-        source: src,
-        build_root: root.to_path_buf(),
-        vdir: vdir.clone(),
-        budget,
-        ninja,
-        step_timeout: opts.step_timeout,
-        blas_query_helper: opts.blas_query_helper.clone(),
-        ctest_junit,
-        tools: tools_stamp(tools),
-    };
-    let mut steps = Vec::new();
-    let step_done = |s: &StepResult| {
-        on_event(&Event::StepFinished {
+
+    fn step_done(&self, job: &Job, s: &StepResult) {
+        (self.on_event)(&Event::StepFinished {
             name: job.name.clone(),
             step: s.clone(),
         })
-    };
-    let copy_failed = copy_error.is_some();
-    let config = match copy_error {
-        Some(e) => Err(e),
-        None => match python {
-            Some(p) => python::write_config(&ctx, p.backend),
-            None => runner::write_config(&ctx),
+    }
+
+    /// Writes the build configuration and configures: `Ok` whether the configure step
+    /// passed, `Err` why no configuration could be written (or the copy it needed failed).
+    fn configure_step(
+        &self,
+        ctx: &StepContext,
+        copy_error: Option<String>,
+        steps: &mut Vec<StepResult>,
+    ) -> Result<bool, String> {
+        let python = self.python.as_ref();
+        if let Some(e) = copy_error {
+            return Err(e);
         }
-        .map_err(|e| e.to_string()),
-    };
-    let config_failed = config.is_err();
-    let ok = match config {
-        Ok(cfg) => {
-            let c = match python {
-                Some(p) => python::configure(&ctx, p),
-                None => runner::configure(&ctx, &cfg),
-            };
-            step_done(&c);
-            let ok = c.status == StepStatus::Passed;
-            steps.push(c);
-            ok
+        let cfg = match python {
+            Some(p) => python::write_config(ctx, p.backend),
+            None => runner::write_config(ctx),
         }
-        Err(e) => {
-            warnings.push(if copy_failed {
-                e
-            } else {
-                format!("cannot write the build configuration: {e}")
-            });
-            false
-        }
-    };
-    // Nothing ran: what stopped it is the variant's reason, as a step's key line would be.
-    let config_error = config_failed.then(|| warnings.last().cloned()).flatten();
-    // Interrupted: what finished is returned (the caller records it), the rest is not run.
-    let partial = |steps: Vec<StepResult>| -> Option<Vec<VariantResult>> {
+        .map_err(|e| format!("cannot write the build configuration: {e}"))?;
+        let c = match python {
+            Some(p) => python::configure(ctx, p),
+            None => runner::configure(ctx, &cfg),
+        };
+        self.step_done(ctx.job, &c);
+        let ok = c.status == StepStatus::Passed;
+        steps.push(c);
+        Ok(ok)
+    }
+
+    /// Interrupted: what finished is returned (the caller records it), the rest is not run.
+    fn partial(
+        &self,
+        job: &Job,
+        points: &[Option<Point>],
+        steps: Vec<StepResult>,
+        t0: Instant,
+    ) -> Option<Vec<VariantResult>> {
         let rows = points.iter().map(|p| {
             let mut r = not_built_at(job, p.as_ref(), Status::Interrupted, INTERRUPTED_WHY);
             r.steps = steps.clone();
-            r.source_fingerprint = fp.to_string();
-            r.tools = tools.clone();
+            r.source_fingerprint = self.fp.clone();
+            r.tools = self.tools.clone();
             r.duration_s = t0.elapsed().as_secs_f64();
             r
         });
         Some(rows.collect())
-    };
-    if interrupted() {
-        return partial(steps);
     }
-    // The configure found its dir as an interrupted run left it, after a finished build:
-    // that build is current (same sources, config and tools), so it is not done again.
-    let reused = steps.last().is_some_and(|c| c.command == runner::REUSED);
-    let built_before = resume
-        .and_then(|r| r.step("build"))
-        .filter(|b| reused && b.status == StepStatus::Passed && python.is_none());
-    let mut blas_linked = Vec::new();
-    let mut wheel = None;
-    let ok = ok && {
+
+    /// The build step (or a wheel's build, relabel, install and check), and what the build
+    /// linked: whether it passed, the BLAS files loaded, the wheel.
+    fn build_step(
+        &self,
+        ctx: &StepContext,
+        resume: Option<&VariantResult>,
+        steps: &mut Vec<StepResult>,
+        warnings: &mut Vec<String>,
+    ) -> (bool, Vec<String>, Option<String>) {
+        let (job, python) = (ctx.job, self.python.as_ref());
+        // The configure found its dir as an interrupted run left it, after a finished build:
+        // that build is current (same sources, config and tools), so it is not done again.
+        let reused = steps.last().is_some_and(|c| c.command == runner::REUSED);
+        let built_before = resume
+            .and_then(|r| r.step(Step::Build.as_str()))
+            .filter(|b| reused && b.status == StepStatus::Passed && python.is_none());
+        let mut blas_linked = Vec::new();
+        let mut wheel = None;
         let mut b = match (python, built_before) {
             // A wheel is built, relabelled, installed and checked in one step.
             (Some(p), _) => {
-                let (b, built) = python::build(&ctx, p);
+                let (b, built) = python::build(ctx, p);
                 blas_linked = built.blas_linked;
                 wheel = built.wheel.map(|w| w.display().to_string());
                 b
@@ -957,12 +1103,12 @@ fn run_one(
                 cores: 0,
                 ..b.clone()
             },
-            (None, None) => runner::build(&ctx),
+            (None, None) => runner::build(ctx),
         };
         // What the build really linked, before anything runs it: the variant's BLAS file, or
         // the build fails (CMake's FindBLAS may have found another build by name).
         if b.status == StepStatus::Passed && python.is_none() {
-            match runner::blas_linked(&ctx) {
+            match runner::blas_linked(ctx) {
                 Some(Ok(loaded)) => {
                     if let Err(e) = runner::check_blas_linked(job, &loaded) {
                         b.status = StepStatus::Failed;
@@ -974,81 +1120,74 @@ fn run_one(
                 None => {}
             }
         }
-        step_done(&b);
+        self.step_done(job, &b);
         let ok = b.status == StepStatus::Passed;
         steps.push(b);
-        ok
-    };
-    if interrupted() {
-        return partial(steps);
+        (ok, blas_linked, wheel)
     }
-    // The test step once per runtime point, side by side: each point waits for its own
-    // cores, so together they never hold more than the budget.
-    let run_test = |p: &Option<Point>, rebuild: bool| {
-        let (mut t, c) = match python {
-            Some(_) => python::test(&ctx, p.as_ref()),
-            None => runner::test(&ctx, p.as_ref(), rebuild),
-        };
-        if let Some(p) = p {
-            // The point's label in the step's message keeps a failure at one point apart
-            // from the others in every report.
-            if let Some(m) = &mut t.message {
-                *m = format!("[{}] {m}", p.label());
+
+    /// The test step once per runtime point, side by side: each point waits for its own
+    /// cores, so together they never hold more than the budget. `None` for a point not
+    /// tested (the build failed).
+    fn test_steps(
+        &self,
+        ctx: &StepContext,
+        points: &[Option<Point>],
+        built: bool,
+    ) -> Vec<Option<(StepResult, runner::TestCounts)>> {
+        let run_test = |p: &Option<Point>, rebuild: bool| {
+            let (mut t, c) = match self.python {
+                Some(_) => python::test(ctx, p.as_ref()),
+                None => runner::test(ctx, p.as_ref(), rebuild),
+            };
+            if let Some(p) = p {
+                // The point's label in the step's message keeps a failure at one point apart
+                // from the others in every report.
+                if let Some(m) = &mut t.message {
+                    *m = format!("[{}] {m}", p.label());
+                }
             }
+            (t, c)
+        };
+        if !built {
+            points.iter().map(|_| None).collect()
+        } else if self.system == System::Meson && points.len() > 1 {
+            // `meson test` rebuilds what its tests need first: the first point alone does, the
+            // others then run side by side without a ninja of their own.
+            let first = run_test(&points[0], true);
+            let rest: Vec<Option<_>> = std::thread::scope(|s| {
+                let hs: Vec<_> = points[1..]
+                    .iter()
+                    .map(|p| s.spawn(|| run_test(p, false)))
+                    .collect();
+                hs.into_iter().map(|h| h.join().ok()).collect()
+            });
+            std::iter::once(Some(first)).chain(rest).collect()
+        } else {
+            std::thread::scope(|s| {
+                let hs: Vec<_> = points
+                    .iter()
+                    .map(|p| s.spawn(|| run_test(p, true)))
+                    .collect();
+                hs.into_iter().map(|h| h.join().ok()).collect()
+            })
         }
-        (t, c)
-    };
-    let tests: Vec<Option<(StepResult, runner::TestCounts)>> = if !ok {
-        points.iter().map(|_| None).collect()
-    } else if system == System::Meson && points.len() > 1 {
-        // `meson test` rebuilds what its tests need first: the first point alone does, the
-        // others then run side by side without a ninja of their own.
-        let first = run_test(&points[0], true);
-        let rest: Vec<Option<_>> = std::thread::scope(|s| {
-            let hs: Vec<_> = points[1..]
-                .iter()
-                .map(|p| s.spawn(|| run_test(p, false)))
-                .collect();
-            hs.into_iter().map(|h| h.join().ok()).collect()
-        });
-        std::iter::once(Some(first)).chain(rest).collect()
-    } else {
-        std::thread::scope(|s| {
-            let hs: Vec<_> = points
-                .iter()
-                .map(|p| s.spawn(|| run_test(p, true)))
-                .collect();
-            hs.into_iter().map(|h| h.join().ok()).collect()
-        })
-    };
-    if interrupted() {
-        return partial(steps);
     }
-    // Whether the project wrote into the tree it was built from: every point's test ran.
-    let tested = tests.iter().any(Option::is_some);
-    let copy = copy_before.map(|b| (ctx.source.clone(), b));
-    tree.after_variant(
-        job,
-        copy,
-        tested,
-        opts.copy_source,
-        source,
-        exclude,
-        on_event,
-        &mut warnings,
-    );
-    let mut tools = tools.clone();
-    for (l, v) in &job.compiler_versions {
-        tools.insert(l.clone(), v.clone());
-    }
-    let mut rows = Vec::new();
-    for (p, test) in points.iter().zip(tests) {
-        let mut steps = steps.clone();
+
+    /// The row of `job` at point `p`: the variant's steps, the point's test, the verdict.
+    fn row(
+        &self,
+        job: &Job,
+        p: &Option<Point>,
+        test: Option<(StepResult, runner::TestCounts)>,
+        built: &Built,
+    ) -> VariantResult {
+        let mut steps = built.steps.clone();
         let mut counts = runner::TestCounts::default();
-        let mut warnings = warnings.clone();
+        let mut warnings = built.warnings.clone();
         let mut threads = None;
         if let Some((t, c)) = test {
-            step_done(&t);
+            self.step_done(job, &t);
             if let Some(u) = &c.unread {
                 // The counts then come from the summary text: say so, it is the weaker source.
                 warnings.push(u.clone());
@@ -1057,10 +1196,10 @@ fn run_one(
             threads = Some(runner::point_threads(job, p.as_ref()));
             steps.push(t);
         }
-        for name in ["configure", "build", "test"] {
+        for name in Step::ALL {
             if !steps.iter().any(|s| s.step == name) {
                 steps.push(StepResult {
-                    step: name.into(),
+                    step: name,
                     status: StepStatus::NotRun,
                     command: String::new(),
                     exit_code: None,
@@ -1072,8 +1211,8 @@ fn run_one(
                 });
             }
         }
-        let failed = config_failed || steps.iter().any(|s| s.status == StepStatus::Failed);
-        rows.push(VariantResult {
+        let failed = built.config_failed || steps.iter().any(|s| s.status == StepStatus::Failed);
+        VariantResult {
             name: job.name.clone(),
             hash: job.hash.clone(),
             hash_kind: report::HashKind::Concrete,
@@ -1086,13 +1225,13 @@ fn run_one(
                 Status::Failed
             } else if steps
                 .iter()
-                .any(|s| s.step == "test" && s.status == StepStatus::NoTests)
+                .any(|s| s.step == Step::Test && s.status == StepStatus::NoTests)
             {
                 Status::NoTests
             } else {
                 Status::Passed
             },
-            reason: config_error.clone(),
+            reason: built.config_error.clone(),
             failed_step: None,
             steps,
             tests_passed: counts.passed,
@@ -1101,17 +1240,16 @@ fn run_one(
             tests: counts.cases,
             tests_from: counts.from.map(str::to_string),
             threads,
-            duration_s: t0.elapsed().as_secs_f64(),
-            source_fingerprint: fp.to_string(),
-            tools: tools.clone(),
+            duration_s: built.t0.elapsed().as_secs_f64(),
+            source_fingerprint: self.fp.clone(),
+            tools: built.tools.clone(),
             warnings,
-            blas_linked: blas_linked.clone(),
-            wheel: wheel.clone(),
+            blas_linked: built.blas_linked.clone(),
+            wheel: built.wheel.clone(),
             build_root: None,
             runtime: p.clone(),
-        });
+        }
     }
-    Some(rows)
 }
 
 #[cfg(test)]

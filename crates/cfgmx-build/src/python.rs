@@ -13,7 +13,7 @@
 //! wheel was built with is the one recorded in that environment (and a second build of the
 //! variant reuses it instead of downloading it again).
 
-use crate::report::{StepResult, StepStatus};
+use crate::report::{Step, StepResult, StepStatus};
 use crate::runner::{self, StepContext, System, TestCounts};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -228,7 +228,7 @@ pub fn configure(ctx: &StepContext, project: &Project) -> StepResult {
         };
         append(&log, &m);
         return StepResult {
-            step: "configure".into(),
+            step: Step::Configure,
             status: StepStatus::Failed,
             command: python,
             exit_code: None,
@@ -287,7 +287,7 @@ pub fn build(ctx: &StepContext, project: &Project) -> (StepResult, Built) {
     let mut built = Built::default();
     let held = match ctx.budget.take(ctx.budget.share()) {
         Ok(h) => h,
-        Err(e) => return (runner::io_failure(ctx, "build", &log, e), built),
+        Err(e) => return (runner::io_failure(ctx, Step::Build, &log, e), built),
     };
     let k = held.count();
     let dist = ctx.vdir.join("dist");
@@ -315,7 +315,7 @@ pub fn build(ctx: &StepContext, project: &Project) -> (StepResult, Built) {
     append(&log, &format!("$ {}", cmd.display()));
     let o = cmd.logged(&log);
     drop(held);
-    let mut r = runner::finish(ctx, "build", &o, k);
+    let mut r = runner::finish(ctx, Step::Build, &o, k);
     if r.status != StepStatus::Passed {
         return (r, built);
     }
@@ -719,7 +719,7 @@ pub fn test(ctx: &StepContext, point: Option<&cfgmx_model::Point>) -> (StepResul
         Ok(h) => h,
         Err(e) => {
             return (
-                runner::io_failure(ctx, "test", &log, e),
+                runner::io_failure(ctx, Step::Test, &log, e),
                 TestCounts::default(),
             )
         }
@@ -765,7 +765,7 @@ pub fn test(ctx: &StepContext, point: Option<&cfgmx_model::Point>) -> (StepResul
             ..Default::default()
         },
     };
-    let mut r = runner::finish_logged(ctx, "test", &log, &o, k);
+    let mut r = runner::finish_logged(ctx, Step::Test, &log, &o, k);
     if let (StepStatus::Failed, false, Some(key)) =
         (r.status, o.timed_out, crate::keyline::test(&counts.cases))
     {

@@ -3,6 +3,7 @@
 //! project ran) and a self-contained HTML grid compiler x blas x build coloured by result.
 //! Pure: they return strings; the CLI writes them.
 
+pub use crate::testcase::{TestCaseResult, TestStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -18,10 +19,62 @@ pub enum StepStatus {
     NotRun,
 }
 
+/// A variant's steps, in the order they run; recorded and shown by their lowercase names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    Configure,
+    Build,
+    Test,
+}
+
+impl Step {
+    /// Every step, in the order they run.
+    pub const ALL: [Step; 3] = [Step::Configure, Step::Build, Step::Test];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Configure => "configure",
+            Step::Build => "build",
+            Step::Test => "test",
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Step {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Step, String> {
+        Step::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| format!("unknown step `{name}` (configure, build or test)"))
+    }
+}
+
+/// A step compares with its name, as reports and records spell it.
+impl PartialEq<str> for Step {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Step {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One step: configure, build or test.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepResult {
-    pub step: String,
+    pub step: Step,
     pub status: StepStatus,
     /// The command line run.
     pub command: String,
@@ -38,28 +91,6 @@ pub struct StepResult {
     /// The step was ended by `--step-timeout` (its status is `failed`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub timed_out: bool,
-}
-
-/// How one of the project's own tests ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TestStatus {
-    Passed,
-    Failed,
-    /// Skipped or disabled by the project (ctest's SKIP_RETURN_CODE, DISABLED; Meson's SKIP):
-    /// it did not run, so it proves nothing.
-    Skipped,
-}
-
-/// One of the project's tests, as the test driver reported it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TestCaseResult {
-    pub name: String,
-    pub status: TestStatus,
-    pub time_s: f64,
-    /// A failed test's own output, its last lines: what it said about why.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
 }
 
 /// The variant's overall status.
@@ -175,7 +206,7 @@ pub struct VariantResult {
 
 impl VariantResult {
     pub fn step(&self, name: &str) -> Option<&StepResult> {
-        self.steps.iter().find(|s| s.step == name)
+        self.steps.iter().find(|s| s.step == *name)
     }
 
     /// The variant's name, with its runtime point when it has one: `gcc-debug [threads=2]`.
@@ -245,7 +276,7 @@ impl VariantResult {
         let Some(s) = self.steps.iter().find(|s| s.status == StepStatus::Failed) else {
             return;
         };
-        self.failed_step = Some(s.step.clone());
+        self.failed_step = Some(s.step.to_string());
         if self.reason.is_none() {
             let key = s
                 .message
@@ -268,6 +299,149 @@ pub struct RunReport {
     pub cores: usize,
     pub wall_s: f64,
     pub variants: Vec<VariantResult>,
+}
+
+/// The JUnit suite of a variant at a runtime point (see [`RunReport::junit`]).
+fn junit_suite(v: &VariantResult) -> quick_junit::TestSuite {
+    use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+    // A suite per variant and runtime point, each variable of the point a property.
+    let mut suite = TestSuite::new(v.row_name());
+    for (k, x) in v.runtime.iter().flat_map(|p| &p.0) {
+        suite.add_property(quick_junit::Property::new(
+            format!("runtime.{k}"),
+            x.clone(),
+        ));
+    }
+    // What the tests ran with and where their results were read from.
+    if let Some(t) = v.threads {
+        suite.add_property(quick_junit::Property::new("threads", t.to_string()));
+    }
+    if let Some(f) = &v.tests_from {
+        suite.add_property(quick_junit::Property::new("tests_from", f.clone()));
+    }
+    suite.add_property(quick_junit::Property::new("status", status_class(v.status)));
+    // A cached variant passed earlier with this source: its cases pass (a CI dashboard
+    // must not read "nothing was tested"), each saying it was not rebuilt now.
+    let cached = (v.status == Status::Cached).then(|| {
+        format!(
+            "cached: {}",
+            v.reason.as_deref().unwrap_or("unchanged since it passed")
+        )
+    });
+    if let Some(c) = &cached {
+        suite.add_property(quick_junit::Property::new("cached", "true"));
+        suite.set_system_out(c.clone());
+    }
+    if v.steps.is_empty() {
+        // Unavailable, interrupted, never started or missing: one skipped case with the
+        // reason; a crashed job is a failure (a dashboard must not show it as skipped).
+        let mut st = if v.status.is_failure() {
+            TestCaseStatus::non_success(NonSuccessKind::Failure)
+        } else {
+            TestCaseStatus::skipped()
+        };
+        let why = v.reason.as_deref().unwrap_or("not run");
+        st.set_message(format!("{}: {why}", status_label(v.status)));
+        let mut tc = TestCase::new("build", st);
+        tc.set_classname(class_base(v));
+        suite.add_test_case(tc);
+    }
+    for s in &v.steps {
+        if s.step == Step::Test && !v.tests.is_empty() {
+            let any_failed = v.tests.iter().any(|t| t.status == TestStatus::Failed);
+            for t in &v.tests {
+                suite.add_test_case(junit_test_case(v, s, t, cached.as_deref()));
+            }
+            if s.status != StepStatus::Failed || any_failed {
+                continue;
+            }
+        }
+        suite.add_test_case(junit_step_case(v, s, cached.as_deref()));
+    }
+    suite
+}
+
+/// The JUnit case of one test `t` the project ran in test step `s`.
+fn junit_test_case(
+    v: &VariantResult,
+    s: &StepResult,
+    t: &TestCaseResult,
+    cached: Option<&str>,
+) -> quick_junit::TestCase {
+    use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
+    let st = match t.status {
+        TestStatus::Passed => TestCaseStatus::success(),
+        TestStatus::Failed => {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            // What the test itself said, as the dashboard's message.
+            let said = t.output.as_deref().and_then(crate::keyline::test_reason);
+            st.set_message(match said {
+                Some(l) => format!("{}: {l} (log: {})", t.name, s.log),
+                None => format!("test {} failed (log: {})", t.name, s.log),
+            });
+            if let Some(o) = &t.output {
+                st.set_description(o.clone());
+            }
+            st
+        }
+        TestStatus::Skipped => {
+            let mut st = TestCaseStatus::skipped();
+            st.set_message("skipped by the project");
+            st
+        }
+    };
+    let mut tc = TestCase::new(t.name.clone(), st);
+    if let Some(c) = cached {
+        tc.set_system_out(c.to_string());
+    }
+    tc.set_classname(format!("{}.test", class_base(v)));
+    tc.set_time(std::time::Duration::from_secs_f64(t.time_s.max(0.0)));
+    tc
+}
+
+/// The JUnit case of step `s` itself.
+fn junit_step_case(
+    v: &VariantResult,
+    s: &StepResult,
+    cached: Option<&str>,
+) -> quick_junit::TestCase {
+    use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
+    let st = match s.status {
+        StepStatus::Passed => TestCaseStatus::success(),
+        StepStatus::Failed => {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            // The key line first: a dashboard shows the message, not the log.
+            match v
+                .reason
+                .as_deref()
+                .filter(|_| v.failed_step.as_deref() == Some(s.step.as_str()))
+            {
+                Some(key) => st.set_message(format!("{} failed: {key} (log: {})", s.step, s.log)),
+                None => st.set_message(format!("{} failed (log: {})", s.step, s.log)),
+            };
+            if let Some(m) = &s.message {
+                st.set_description(m.clone());
+            }
+            st
+        }
+        StepStatus::NoTests => {
+            let mut st = TestCaseStatus::skipped();
+            st.set_message("ran no test");
+            st
+        }
+        StepStatus::NotRun => {
+            let mut st = TestCaseStatus::skipped();
+            st.set_message("not run");
+            st
+        }
+    };
+    let mut tc = TestCase::new(s.step.as_str(), st);
+    if let Some(c) = cached {
+        tc.set_system_out(c.to_string());
+    }
+    tc.set_classname(class_base(v));
+    tc.set_time(std::time::Duration::from_secs_f64(s.duration_s.max(0.0)));
+    tc
 }
 
 impl RunReport {
@@ -414,130 +588,9 @@ impl RunReport {
     /// test the project ran (the step itself appears only when no test result stands for it:
     /// no test ran, or the driver failed with no failed test to show for it).
     pub fn junit(&self) -> String {
-        use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
-        use std::time::Duration;
-        let mut report = Report::new(format!("cfgmx build {}", self.matrix));
+        let mut report = quick_junit::Report::new(format!("cfgmx build {}", self.matrix));
         for v in &self.variants {
-            // A suite per variant and runtime point, each variable of the point a property.
-            let mut suite = TestSuite::new(v.row_name());
-            for (k, x) in v.runtime.iter().flat_map(|p| &p.0) {
-                suite.add_property(quick_junit::Property::new(
-                    format!("runtime.{k}"),
-                    x.clone(),
-                ));
-            }
-            // What the tests ran with and where their results were read from.
-            if let Some(t) = v.threads {
-                suite.add_property(quick_junit::Property::new("threads", t.to_string()));
-            }
-            if let Some(f) = &v.tests_from {
-                suite.add_property(quick_junit::Property::new("tests_from", f.clone()));
-            }
-            suite.add_property(quick_junit::Property::new("status", status_class(v.status)));
-            // A cached variant passed earlier with this source: its cases pass (a CI dashboard
-            // must not read "nothing was tested"), each saying it was not rebuilt now.
-            let cached = (v.status == Status::Cached).then(|| {
-                format!(
-                    "cached: {}",
-                    v.reason.as_deref().unwrap_or("unchanged since it passed")
-                )
-            });
-            if let Some(c) = &cached {
-                suite.add_property(quick_junit::Property::new("cached", "true"));
-                suite.set_system_out(c.clone());
-            }
-            if v.steps.is_empty() {
-                // Unavailable, interrupted, never started or missing: one skipped case with the
-                // reason; a crashed job is a failure (a dashboard must not show it as skipped).
-                let mut st = if v.status.is_failure() {
-                    TestCaseStatus::non_success(NonSuccessKind::Failure)
-                } else {
-                    TestCaseStatus::skipped()
-                };
-                let why = v.reason.as_deref().unwrap_or("not run");
-                st.set_message(format!("{}: {why}", status_label(v.status)));
-                let mut tc = TestCase::new("build", st);
-                tc.set_classname(class_base(v));
-                suite.add_test_case(tc);
-            }
-            for s in &v.steps {
-                if s.step == "test" && !v.tests.is_empty() {
-                    let any_failed = v.tests.iter().any(|t| t.status == TestStatus::Failed);
-                    for t in &v.tests {
-                        let st = match t.status {
-                            TestStatus::Passed => TestCaseStatus::success(),
-                            TestStatus::Failed => {
-                                let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                                // What the test itself said, as the dashboard's message.
-                                let said =
-                                    t.output.as_deref().and_then(crate::keyline::test_reason);
-                                st.set_message(match said {
-                                    Some(l) => format!("{}: {l} (log: {})", t.name, s.log),
-                                    None => format!("test {} failed (log: {})", t.name, s.log),
-                                });
-                                if let Some(o) = &t.output {
-                                    st.set_description(o.clone());
-                                }
-                                st
-                            }
-                            TestStatus::Skipped => {
-                                let mut st = TestCaseStatus::skipped();
-                                st.set_message("skipped by the project");
-                                st
-                            }
-                        };
-                        let mut tc = TestCase::new(t.name.clone(), st);
-                        if let Some(c) = &cached {
-                            tc.set_system_out(c.clone());
-                        }
-                        tc.set_classname(format!("{}.test", class_base(v)));
-                        tc.set_time(Duration::from_secs_f64(t.time_s.max(0.0)));
-                        suite.add_test_case(tc);
-                    }
-                    if s.status != StepStatus::Failed || any_failed {
-                        continue;
-                    }
-                }
-                let st = match s.status {
-                    StepStatus::Passed => TestCaseStatus::success(),
-                    StepStatus::Failed => {
-                        let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                        // The key line first: a dashboard shows the message, not the log.
-                        match v
-                            .reason
-                            .as_deref()
-                            .filter(|_| v.failed_step.as_deref() == Some(&s.step))
-                        {
-                            Some(key) => {
-                                st.set_message(format!("{} failed: {key} (log: {})", s.step, s.log))
-                            }
-                            None => st.set_message(format!("{} failed (log: {})", s.step, s.log)),
-                        };
-                        if let Some(m) = &s.message {
-                            st.set_description(m.clone());
-                        }
-                        st
-                    }
-                    StepStatus::NoTests => {
-                        let mut st = TestCaseStatus::skipped();
-                        st.set_message("ran no test");
-                        st
-                    }
-                    StepStatus::NotRun => {
-                        let mut st = TestCaseStatus::skipped();
-                        st.set_message("not run");
-                        st
-                    }
-                };
-                let mut tc = TestCase::new(s.step.clone(), st);
-                if let Some(c) = &cached {
-                    tc.set_system_out(c.clone());
-                }
-                tc.set_classname(class_base(v));
-                tc.set_time(Duration::from_secs_f64(s.duration_s.max(0.0)));
-                suite.add_test_case(tc);
-            }
-            report.add_test_suite(suite);
+            report.add_test_suite(junit_suite(v));
         }
         report
             .to_string()
@@ -847,7 +900,7 @@ mod tests {
 
     fn step(name: &str, status: StepStatus) -> StepResult {
         StepResult {
-            step: name.into(),
+            step: name.parse().unwrap(),
             status,
             command: String::new(),
             exit_code: Some(0),
@@ -1089,6 +1142,8 @@ mod tests {
     /// Every status a row can have, as a user reads it in each report: a cached pass counts
     /// as passed everywhere (JUnit cases pass, marked cached), an unavailable or never-started
     /// variant still has its row with the reason, a failure names its step and key line.
+    /// Long on purpose: one report of every status, read back through each format in turn,
+    /// so that no format can drop a row the others show.
     #[test]
     fn every_variant_has_a_row_with_its_status_and_why() {
         let mut failed = variant("f", Status::Failed, StepStatus::Passed, &[]);

@@ -3,7 +3,7 @@
 
 use crate::budget::Budget;
 use crate::job::Job;
-use crate::report::{StepResult, StepStatus, TestCaseResult, TestStatus};
+use crate::report::{Step, StepResult, StepStatus, TestCaseResult, TestStatus};
 use cfgmx_exec::Cmd;
 use cfgmx_model::Point;
 use std::path::{Path, PathBuf};
@@ -184,17 +184,17 @@ const TEST_OUTPUT_LINES: usize = 10;
 
 pub(crate) fn finish(
     ctx: &StepContext,
-    step: &str,
+    step: Step,
     o: &cfgmx_exec::Outcome,
     cores: usize,
 ) -> StepResult {
-    finish_logged(ctx, step, &ctx.log(step), o, cores)
+    finish_logged(ctx, step, &ctx.log(step.as_str()), o, cores)
 }
 
 /// [`finish`] for a step whose log is not named after it (a runtime point's test).
 pub(crate) fn finish_logged(
     ctx: &StepContext,
-    step: &str,
+    step: Step,
     log: &Path,
     o: &cfgmx_exec::Outcome,
     cores: usize,
@@ -202,7 +202,7 @@ pub(crate) fn finish_logged(
     let log = log.to_path_buf();
     let ok = o.success();
     StepResult {
-        step: step.into(),
+        step,
         status: if ok {
             StepStatus::Passed
         } else {
@@ -236,7 +236,7 @@ fn disk_full(dir: &Path) -> String {
 
 /// The key line (see [`crate::keyline`]), the verdict and the log lines that say why a step
 /// failed: errors first, else the tail.
-fn why(step: &str, o: &cfgmx_exec::Outcome, log: &Path) -> String {
+fn why(step: Step, o: &cfgmx_exec::Outcome, log: &Path) -> String {
     let text = cfgmx_fs::read_to_string(log, cfgmx_fs::MAX_OWN_BYTES).unwrap_or_default();
     let key = if o.timed_out {
         Some(format!(
@@ -245,9 +245,9 @@ fn why(step: &str, o: &cfgmx_exec::Outcome, log: &Path) -> String {
         ))
     } else {
         match step {
-            "configure" => crate::keyline::configure(&text),
-            "build" => crate::keyline::build(&text),
-            _ => None,
+            Step::Configure => crate::keyline::configure(&text),
+            Step::Build => crate::keyline::build(&text),
+            Step::Test => None,
         }
     };
     let lines: Vec<&str> = text.lines().collect();
@@ -386,7 +386,7 @@ pub(crate) fn run_configure(
     if o.success() {
         let _ = cfgmx_fs::write_atomic(stamp, stamp_text.as_bytes());
     }
-    finish(ctx, "configure", &o, n)
+    finish(ctx, Step::Configure, &o, n)
 }
 
 /// The command of a configure step that found its build dir configured and current.
@@ -395,7 +395,7 @@ pub const REUSED: &str = "(build dir reused)";
 /// The result of a configure step that found its build dir (or venv) configured and current.
 pub fn reused_configure(log: String) -> StepResult {
     StepResult {
-        step: "configure".into(),
+        step: Step::Configure,
         status: StepStatus::Passed,
         command: REUSED.into(),
         exit_code: Some(0),
@@ -415,7 +415,7 @@ pub fn build(ctx: &StepContext) -> StepResult {
     let log = ctx.log("build");
     let held = match ctx.budget.take(ctx.budget.share()) {
         Ok(h) => h,
-        Err(e) => return io_failure(ctx, "build", &log, e),
+        Err(e) => return io_failure(ctx, Step::Build, &log, e),
     };
     let k = held.count();
     let bdir = ctx.build_dir();
@@ -447,7 +447,7 @@ pub fn build(ctx: &StepContext) -> StepResult {
         drop(held);
         match ctx.budget.take(1) {
             Ok(h) => h,
-            Err(e) => return io_failure(ctx, "build", &log, e),
+            Err(e) => return io_failure(ctx, Step::Build, &log, e),
         }
     } else {
         held
@@ -455,7 +455,7 @@ pub fn build(ctx: &StepContext) -> StepResult {
     header(&log, &cmd);
     let o = cmd.logged(&log);
     drop(held);
-    finish(ctx, "build", &o, k)
+    finish(ctx, Step::Build, &o, k)
 }
 
 /// The BLAS files the variant's built files really load, by real path, as the dynamic loader
@@ -631,36 +631,12 @@ pub fn ctest_has_junit(version: (u32, u32)) -> bool {
 /// Reads ctest's JUnit file (`--output-junit`): one `<testcase>` per test, its `status`
 /// attribute (`run`, `fail`, `notrun`, `disabled`) and `<failure>`/`<skipped>` children.
 pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
-    use quick_xml::events::{BytesStart, Event};
+    use quick_xml::events::Event;
     let mut r = quick_xml::Reader::from_str(xml);
     let mut out = Vec::new();
     let mut current: Option<TestCaseResult> = None;
     let mut saw_suite = false;
     let mut in_out = false;
-    let attrs = |e: &BytesStart| -> Result<(String, String, f64), String> {
-        let (mut name, mut status, mut time) = (String::new(), String::new(), 0.0);
-        for a in e.attributes() {
-            let a = a.map_err(|e| e.to_string())?;
-            let v = a.unescape_value().map_err(|e| e.to_string())?.into_owned();
-            match a.key.as_ref() {
-                b"name" => name = v,
-                b"status" => status = v,
-                b"time" => time = v.trim().parse().unwrap_or(0.0),
-                _ => {}
-            }
-        }
-        Ok((name, status, time))
-    };
-    let case = |name: String, status: &str, time: f64| TestCaseResult {
-        output: None,
-        name,
-        status: match status {
-            "run" | "" => TestStatus::Passed,
-            "notrun" | "disabled" => TestStatus::Skipped,
-            _ => TestStatus::Failed,
-        },
-        time_s: time,
-    };
     loop {
         let ev = r
             .read_event()
@@ -670,12 +646,10 @@ pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
                 saw_suite = true;
             }
             Event::Start(e) if e.name().as_ref() == b"testcase" => {
-                let (n, st, t) = attrs(&e)?;
-                current = Some(case(n, &st, t));
+                current = Some(junit_case(&e)?);
             }
             Event::Empty(e) if e.name().as_ref() == b"testcase" => {
-                let (n, st, t) = attrs(&e)?;
-                out.push(case(n, &st, t));
+                out.push(junit_case(&e)?);
             }
             Event::Start(e) if e.name().as_ref() == b"system-out" => in_out = true,
             // A child says more than the attribute (and some writers have no attribute).
@@ -699,13 +673,7 @@ pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
             // `&lt;` and `&#10;` inside the output come as references of their own.
             Event::GeneralRef(g) if in_out => {
                 if let Some(c) = current.as_mut() {
-                    let name = g.decode().map_err(|e| e.to_string())?;
-                    let ch = match g.resolve_char_ref() {
-                        Ok(Some(ch)) => ch.to_string(),
-                        _ => quick_xml::escape::resolve_predefined_entity(&name)
-                            .unwrap_or_default()
-                            .to_string(),
-                    };
+                    let ch = junit_ref(&g)?;
                     c.output.get_or_insert_with(String::new).push_str(&ch);
                 }
             }
@@ -728,6 +696,42 @@ pub fn parse_ctest_junit(xml: &str) -> Result<Vec<TestCaseResult>, String> {
         return Err("no <testsuite> element".into());
     }
     Ok(out)
+}
+
+/// A `<testcase>` element's test, from its `name`, `status` and `time` attributes.
+fn junit_case(e: &quick_xml::events::BytesStart) -> Result<TestCaseResult, String> {
+    let (mut name, mut status, mut time) = (String::new(), String::new(), 0.0);
+    for a in e.attributes() {
+        let a = a.map_err(|e| e.to_string())?;
+        let v = a.unescape_value().map_err(|e| e.to_string())?.into_owned();
+        match a.key.as_ref() {
+            b"name" => name = v,
+            b"status" => status = v,
+            b"time" => time = v.trim().parse().unwrap_or(0.0),
+            _ => {}
+        }
+    }
+    Ok(TestCaseResult {
+        output: None,
+        name,
+        status: match status.as_str() {
+            "run" | "" => TestStatus::Passed,
+            "notrun" | "disabled" => TestStatus::Skipped,
+            _ => TestStatus::Failed,
+        },
+        time_s: time,
+    })
+}
+
+/// The text a character or entity reference in a test's output stands for.
+fn junit_ref(g: &quick_xml::events::BytesRef) -> Result<String, String> {
+    let name = g.decode().map_err(|e| e.to_string())?;
+    Ok(match g.resolve_char_ref() {
+        Ok(Some(ch)) => ch.to_string(),
+        _ => quick_xml::escape::resolve_predefined_entity(&name)
+            .unwrap_or_default()
+            .to_string(),
+    })
 }
 
 /// Reads Meson's `meson-logs/testlog.json`: one JSON object per line, with `name`, `result`
@@ -894,7 +898,7 @@ fn nothing_selected(ctx: &StepContext, log: &Path) -> (StepResult, TestCounts) {
     }
     let _ = std::fs::write(log, format!("{message}\n"));
     let r = StepResult {
-        step: "test".into(),
+        step: Step::Test,
         status: StepStatus::NoTests,
         command: "(no test selected)".into(),
         exit_code: Some(0),
@@ -1054,11 +1058,61 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
     let selection = match selection {
         Ok(Some(args)) => args,
         Ok(None) => return nothing_selected(ctx, &log),
-        Err(e) => return (io_failure(ctx, "test", &log, e), TestCounts::default()),
+        Err(e) => return (io_failure(ctx, Step::Test, &log, e), TestCounts::default()),
     };
-    // The widest selected test: ctest's PROCESSORS (the ranks an MPI test starts), each rank
-    // running the variant's thread count. The step holds that many cores at least, so no
-    // test runs more threads than the cores held (Meson has no such property: 1).
+    let widest = widest_test(ctx, &bdir);
+    let counted = ctx.job.threaded || point.and_then(Point::threads).is_some();
+    let held = if counted || widest > 1 {
+        ctx.budget.take_exactly(widest * threads)
+    } else {
+        ctx.budget.take(ctx.budget.share())
+    };
+    let held = match held {
+        Ok(h) => h,
+        Err(e) => return (io_failure(ctx, Step::Test, &log, e), TestCounts::default()),
+    };
+    let k = held.count();
+    // ctest counts a test's PROCESSORS against `-j`: with one slot per `threads` cores, the
+    // tests it runs together never have more threads than the cores held.
+    let parallel = (k / threads).max(1);
+    let results = TestResultFiles {
+        junit: ctx.vdir.join(format!("test-results{suffix}.xml")),
+        testlog: bdir
+            .join("meson-logs")
+            .join(format!("testlog{suffix}.json")),
+    };
+    // Results of an earlier run must never stand for this one.
+    let _ = std::fs::remove_file(&results.junit);
+    let _ = std::fs::remove_file(&results.testlog);
+    let mut cmd = test_command(ctx, &bdir, &results, &suffix, parallel, rebuild);
+    // The test's thread count overrides any from the matrix env: it is the count the matrix
+    // (or the runtime point) declares, and the budget holds that many cores for it; the
+    // point's own variables come last, they are what this run varies.
+    for (k, v) in ctx.job.test_env(threads, point) {
+        cmd = cmd.env(k, v);
+    }
+    cmd = cmd.args(&selection);
+    header(&log, &cmd);
+    let o = cmd.logged(&log);
+    drop(held);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let counts = read_test_results(ctx, &text, &results);
+    let mut r = finish_logged(ctx, Step::Test, &log, &o, k);
+    test_verdict(ctx, &mut r, &counts, &o);
+    (r, counts)
+}
+
+/// Where a test run's driver writes its structured results: ctest's JUnit file, Meson's
+/// testlog.
+struct TestResultFiles {
+    junit: PathBuf,
+    testlog: PathBuf,
+}
+
+/// The widest selected test: ctest's PROCESSORS (the ranks an MPI test starts), each rank
+/// running the variant's thread count. The step holds that many cores at least, so no
+/// test runs more threads than the cores held (Meson has no such property: 1).
+fn widest_test(ctx: &StepContext, bdir: &Path) -> usize {
     let widest = match ctx.system {
         System::Cmake => {
             // Only the filters decide which tests run; a user's `args` are for the run
@@ -1072,45 +1126,35 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
                 ..Default::default()
             };
             let filters = test_selection(System::Cmake, &filters, &[]).unwrap_or_default();
-            ctest_processors(ctx, &bdir, &filters)
+            ctest_processors(ctx, bdir, &filters)
         }
         System::Meson => 1,
     };
     // An MPI variant's tests start the ranks cfgmx told CMake (`MPIEXEC_MAX_NUMPROCS`, what
     // FindMPI's users pass to the launcher) whether or not they declare PROCESSORS.
-    let widest = widest.max(ctx.job.mpi_ranks.unwrap_or(1) as usize);
-    let counted = ctx.job.threaded || point.and_then(Point::threads).is_some();
-    let held = if counted || widest > 1 {
-        ctx.budget.take_exactly(widest * threads)
-    } else {
-        ctx.budget.take(ctx.budget.share())
-    };
-    let held = match held {
-        Ok(h) => h,
-        Err(e) => return (io_failure(ctx, "test", &log, e), TestCounts::default()),
-    };
-    let k = held.count();
-    // ctest counts a test's PROCESSORS against `-j`: with one slot per `threads` cores, the
-    // tests it runs together never have more threads than the cores held.
-    let parallel = (k / threads).max(1);
-    let junit = ctx.vdir.join(format!("test-results{suffix}.xml"));
-    let testlog = bdir
-        .join("meson-logs")
-        .join(format!("testlog{suffix}.json"));
-    // Results of an earlier run must never stand for this one.
-    let _ = std::fs::remove_file(&junit);
-    let _ = std::fs::remove_file(&testlog);
-    let mut cmd = match ctx.system {
+    widest.max(ctx.job.mpi_ranks.unwrap_or(1) as usize)
+}
+
+/// The test driver's command line: ctest or `meson test`, `parallel` tests at a time.
+fn test_command(
+    ctx: &StepContext,
+    bdir: &Path,
+    results: &TestResultFiles,
+    suffix: &str,
+    parallel: usize,
+    rebuild: bool,
+) -> Cmd {
+    match ctx.system {
         System::Cmake => {
             let c = ctx
                 .base("ctest")
                 .arg("--test-dir")
-                .arg(&bdir)
+                .arg(bdir)
                 .arg("--output-on-failure")
                 .arg("-j")
                 .arg(parallel.to_string());
             if ctx.ctest_junit {
-                c.arg("--output-junit").arg(&junit)
+                c.arg("--output-junit").arg(&results.junit)
             } else {
                 c
             }
@@ -1118,35 +1162,30 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
         System::Meson => ctx
             .base("meson")
             .args(["test", "-C"])
-            .arg(&bdir)
+            .arg(bdir)
             .arg("--print-errorlogs")
             .args((!rebuild).then_some("--no-rebuild"))
             .arg("--logbase")
             .arg(format!("testlog{suffix}"))
             .arg("--num-processes")
             .arg(parallel.to_string()),
-    };
-    // The test's thread count overrides any from the matrix env: it is the count the matrix
-    // (or the runtime point) declares, and the budget holds that many cores for it; the
-    // point's own variables come last, they are what this run varies.
-    for (k, v) in ctx.job.test_env(threads, point) {
-        cmd = cmd.env(k, v);
     }
-    cmd = cmd.args(&selection);
-    header(&log, &cmd);
-    let o = cmd.logged(&log);
-    drop(held);
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+}
+
+/// The counts from the driver's structured results, else from its summary `text` (saying
+/// in `unread` why, when the structured results should have been there).
+fn read_test_results(ctx: &StepContext, text: &str, results: &TestResultFiles) -> TestCounts {
+    let (junit, testlog) = (&results.junit, &results.testlog);
     let mut unread = None;
     let structured = match ctx.system {
         System::Cmake if ctx.ctest_junit => Some((
-            std::fs::read_to_string(&junit).map_err(|e| format!("{}: {e}", junit.display())),
+            std::fs::read_to_string(junit).map_err(|e| format!("{}: {e}", junit.display())),
             parse_ctest_junit as fn(&str) -> Result<Vec<TestCaseResult>, String>,
             "ctest-junit",
         )),
         System::Cmake => None,
         System::Meson => Some((
-            std::fs::read_to_string(&testlog).map_err(|e| format!("{}: {e}", testlog.display())),
+            std::fs::read_to_string(testlog).map_err(|e| format!("{}: {e}", testlog.display())),
             parse_meson_testlog as fn(&str) -> Result<Vec<TestCaseResult>, String>,
             "meson-testlog",
         )),
@@ -1156,22 +1195,32 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
             Ok(cases) => TestCounts::from_cases(cases, from),
             Err(e) => {
                 unread = Some(format!("cannot read the test results ({from}): {e}"));
-                parse_tests(ctx.system, &text)
+                parse_tests(ctx.system, text)
             }
         },
         Some((Err(e), _, _)) => {
             // ctest writes no file when it finds no test directory at all; Meson none when
             // there is no test: the text says which.
-            let c = parse_tests(ctx.system, &text);
+            let c = parse_tests(ctx.system, text);
             if !c.none {
                 unread = Some(format!("no test results file: {e}"));
             }
             c
         }
-        None => parse_tests(ctx.system, &text),
+        None => parse_tests(ctx.system, text),
     };
-    counts.unread = unread.clone();
-    let mut r = finish_logged(ctx, "test", &log, &o, k);
+    counts.unread = unread;
+    counts
+}
+
+/// The test step's status and message from what the tests reported: the failing test's key
+/// line first, a failed test failing a driver that exited 0, no test counting as none.
+fn test_verdict(
+    ctx: &StepContext,
+    r: &mut StepResult,
+    counts: &TestCounts,
+    o: &cfgmx_exec::Outcome,
+) {
     if let (StepStatus::Failed, false, Some(key)) =
         (r.status, o.timed_out, crate::keyline::test(&counts.cases))
     {
@@ -1193,7 +1242,7 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
         );
     } else if r.status == StepStatus::Passed && counts.passed + counts.failed == 0 {
         r.status = StepStatus::NoTests;
-        r.message = Some(match &unread {
+        r.message = Some(match &counts.unread {
             Some(u) => format!("no test result could be read: {u}"),
             None if counts.skipped > 0 => {
                 format!("every test was skipped ({} skipped)", counts.skipped)
@@ -1201,17 +1250,16 @@ pub fn test(ctx: &StepContext, point: Option<&Point>, rebuild: bool) -> (StepRes
             None => "ran no test (is testing enabled? ctest/meson found none)".into(),
         });
     }
-    (r, counts)
 }
 
 pub(crate) fn io_failure(
     ctx: &StepContext,
-    step: &str,
+    step: Step,
     log: &Path,
     e: std::io::Error,
 ) -> StepResult {
     StepResult {
-        step: step.into(),
+        step,
         status: StepStatus::Failed,
         command: String::new(),
         exit_code: None,

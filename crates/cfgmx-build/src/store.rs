@@ -7,6 +7,9 @@ use fs4::fs_std::FileExt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+/// The name of the lock file `cfgmx build` and `cfgmx expand --lock` write (`job::LockFile`).
+pub const LOCK_FILE: &str = "cfgmx.lock";
+
 /// An open, locked build root.
 #[derive(Debug)]
 pub struct Store {
@@ -211,7 +214,7 @@ fn walk(
         let p = e.path();
         // The lock file may sit in the source tree (users commit it); writing it is no change.
         if e.file_name() == ".git"
-            || e.file_name() == crate::job::LOCK_FILE
+            || e.file_name() == LOCK_FILE
             || exclude.iter().any(|x| p.starts_with(x))
         {
             continue;

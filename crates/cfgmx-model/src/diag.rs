@@ -8,6 +8,25 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
+/// How much of a data file its parser checks: all of a user's file; of a builtin one, what is
+/// cheap, since this crate's tests hold every builtin file to the rest (compiling every
+/// pattern and parsing every descriptor at each start-up would cost every run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Checks {
+    All,
+    Cheap,
+}
+
+impl Checks {
+    pub(crate) fn of(src: &Source) -> Checks {
+        if src.name.starts_with("builtin:") {
+            Checks::Cheap
+        } else {
+            Checks::All
+        }
+    }
+}
+
 /// A source text with its display name, kept so diagnostics can show an excerpt.
 #[derive(Debug, Clone)]
 pub struct Source {

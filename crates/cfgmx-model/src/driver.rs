@@ -8,7 +8,7 @@
 //! knows a family's spelling; it asks the family's [`Driver`].
 
 use crate::diag::{Diagnostic, Source};
-use crate::toolchain::Language;
+use crate::language::Language;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
@@ -214,7 +214,7 @@ impl RawDriver {
         ] {
             if let Some(s) = v {
                 let ok = s.get_ref().starts_with('.')
-                    && crate::toolchain::valid_file_name(&s.get_ref()[1..]);
+                    && crate::names::valid_file_name(&s.get_ref()[1..]);
                 if !ok {
                     errs.push(
                         Diagnostic::at(
@@ -234,7 +234,7 @@ impl RawDriver {
 
 /// Each word is one argument (see `toolchain::flag_ok`).
 fn check_words(src: &Source, s: &Spanned<Vec<String>>, errs: &mut Vec<Diagnostic>) {
-    if let Some(bad) = s.get_ref().iter().find(|w| !crate::toolchain::flag_ok(w)) {
+    if let Some(bad) = s.get_ref().iter().find(|w| !crate::names::flag_ok(w)) {
         errs.push(
             Diagnostic::at(src, s.span(), format!("invalid driver spelling {bad:?}"))
                 .expected("one non-empty argument per item, no space at either end"),

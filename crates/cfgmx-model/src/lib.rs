@@ -11,13 +11,16 @@
 //! Everything here is a pure function of its inputs, so the same inputs give byte-identical
 //! variants and hashes on every machine.
 
+pub mod builtin;
 pub mod concrete;
 pub mod diag;
 pub mod driver;
 pub mod expand;
 pub mod hash;
+pub mod language;
 pub mod matrix;
 pub mod mpi;
+pub mod names;
 pub mod packages;
 pub mod profile;
 pub mod proof;
@@ -25,6 +28,7 @@ pub mod provider;
 pub mod registry;
 pub mod resolve;
 pub mod runtime;
+mod scalar;
 pub mod toolchain;
 pub mod version;
 
@@ -32,7 +36,7 @@ pub use concrete::{concretize, ChosenCompiler, ConcreteMpi, ConcreteVariant, Mpi
 pub use diag::{Diagnostic, Diagnostics, Source};
 pub use driver::Driver;
 pub use expand::{Combo, Combos};
-pub use matrix::{CompilerSpec, Matrix, TestSettings};
+pub use matrix::{BlasRequest, CompilerSpec, Matrix, TestSettings};
 pub use mpi::MpiImpl;
 pub use packages::Packages;
 pub use profile::{
@@ -40,7 +44,7 @@ pub use profile::{
     ProbeStatus, Profile, Provided,
 };
 pub use proof::{LinkTest, Proof};
-pub use provider::{BlasChoice, Build, Decoration, Provider, Threading};
+pub use provider::{BlasChoice, Build, Decoration, DefaultThreads, Provider, Threading};
 pub use registry::Registry;
 pub use resolve::{Axes, FlagSet, MpiSpec, Resolver, Variant};
 pub use runtime::{Point, Runtime};

@@ -6,7 +6,9 @@
 //! with its file, line and column.
 
 use crate::diag::{Diagnostic, Diagnostics, Source};
+use crate::names::valid_env_name;
 use crate::registry::Registry;
+use crate::scalar::Scalar;
 use crate::toolchain::Language;
 use crate::version::VersionRange;
 use indexmap::IndexMap;
@@ -45,56 +47,58 @@ pub use crate::toolchain::build_modes;
 /// Abstract BLAS values.
 pub const BLAS_ABSTRACT: &[&str] = &["sequential", "threaded", "none"];
 
-/// A scalar matrix value as written: string, integer or boolean (GitHub allows all three).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Scalar {
-    Str(String),
-    Int(i64),
-    Bool(bool),
-    Float(f64),
+/// What a `blas` value asks for: no BLAS, the matrix's policy's choice of a sequential or
+/// threaded build, or a provider (`openblas`) or build (`openblas-openmp`) by name. Shown and
+/// serialised as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlasRequest {
+    None,
+    Sequential,
+    Threaded,
+    Named(String),
 }
 
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string, integer or boolean")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar::Str(v.to_string()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
-                Ok(Scalar::Str(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar::Int(v))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
-                i64::try_from(v)
-                    .map(Scalar::Int)
-                    .map_err(|_| E::custom("integer too large"))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar::Bool(v))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar::Float(v))
-            }
+impl BlasRequest {
+    pub fn parse(value: &str) -> BlasRequest {
+        match value {
+            "none" => BlasRequest::None,
+            "sequential" => BlasRequest::Sequential,
+            "threaded" => BlasRequest::Threaded,
+            id => BlasRequest::Named(id.to_string()),
         }
-        d.deserialize_any(V)
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            BlasRequest::None => "none",
+            BlasRequest::Sequential => "sequential",
+            BlasRequest::Threaded => "threaded",
+            BlasRequest::Named(id) => id,
+        }
+    }
+
+    /// `sequential` or `threaded`: the build is the matrix's BLAS policy's choice.
+    pub fn by_policy(&self) -> bool {
+        matches!(self, BlasRequest::Sequential | BlasRequest::Threaded)
     }
 }
 
-impl Scalar {
-    pub(crate) fn text(&self) -> String {
-        match self {
-            Scalar::Str(s) => s.clone(),
-            Scalar::Int(i) => i.to_string(),
-            Scalar::Bool(b) => b.to_string(),
-            Scalar::Float(f) => f.to_string(),
-        }
+impl std::fmt::Display for BlasRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for BlasRequest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A request compares with a BLAS id as the value it was written as.
+impl PartialEq<String> for BlasRequest {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
     }
 }
 
@@ -103,6 +107,12 @@ type OneOrMany = Spanned<toml::Value>;
 
 /// Axis name -> values, each with its place in the file.
 type RawAxes = IndexMap<Spanned<String>, Spanned<Vec<Spanned<Scalar>>>>;
+
+/// `[values.<axis>.<value>]` tables.
+type RawValues = IndexMap<Spanned<String>, IndexMap<Spanned<String>, Spanned<RawContribution>>>;
+
+/// An include, add or exclude entry: `key = value` pairs, each with its place in the file.
+type RawEntry = Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,12 +133,12 @@ struct RawMatrix {
     threads: Option<Spanned<u32>>,
     axes: Spanned<RawAxes>,
     #[serde(default)]
-    include: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
+    include: Vec<RawEntry>,
     /// Extra jobs: each a new combination exactly as written, never merged into others.
     #[serde(default)]
-    add: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
+    add: Vec<RawEntry>,
     #[serde(default)]
-    exclude: Vec<Spanned<IndexMap<Spanned<String>, Spanned<Scalar>>>>,
+    exclude: Vec<RawEntry>,
     #[serde(default)]
     constraints: Vec<Spanned<RawConstraint>>,
     #[serde(default)]
@@ -136,7 +146,7 @@ struct RawMatrix {
     #[serde(default)]
     blas: Option<RawBlasPolicy>,
     #[serde(default)]
-    values: IndexMap<Spanned<String>, IndexMap<Spanned<String>, Spanned<RawContribution>>>,
+    values: RawValues,
     /// CMake cache variables for every variant (a value's own `cmake` entry wins).
     #[serde(default)]
     cmake: IndexMap<Spanned<String>, Scalar>,
@@ -513,21 +523,85 @@ impl Validator<'_> {
             .push(Diagnostic::at(self.src, span, msg).expected(expected));
     }
 
+    /// The whole file, section by section in the order its diagnostics are reported.
     fn matrix(&mut self, raw: RawMatrix) -> Matrix {
-        let name = raw.name.get_ref().clone();
+        self.matrix_name(&raw.name);
+        let languages_declared = raw.languages.is_some();
+        let languages = self.languages(raw.languages);
+        let threads = self.threads(raw.threads);
+        let axes_span = raw.axes.span();
+        let axes = self.axes(raw.axes);
+        if axes.is_empty() && raw.include.is_empty() && raw.add.is_empty() {
+            self.err(
+                axes_span,
+                "the matrix has no axes and no include entries",
+                "at least one axis under [axes]",
+            );
+        }
+        let exclude = self.exclude(&raw.exclude, &axes);
+        let include = self.include(&raw.include, &raw.add, &raw.values, &axes);
+        let known = known_variables(&axes, &include);
+        let constraints = self.constraints(&raw.constraints, &known);
+        let env = self.env(raw.env);
+        let blas_policy = self.blas_policy(raw.blas);
+        let values = self.values(raw.values, &known, &axes, &include);
+
+        // Project settings for every variant.
+        self.option_names("CMake", &raw.cmake);
+        self.option_names("Meson", &raw.meson);
+        let settings = |m: &IndexMap<Spanned<String>, Scalar>| {
+            m.iter()
+                .map(|(k, v)| (k.get_ref().clone(), v.text()))
+                .collect::<IndexMap<_, _>>()
+        };
+        let cmake = settings(&raw.cmake);
+        let meson = settings(&raw.meson);
+        let test = raw.test.as_ref().map(|t| self.test(t)).unwrap_or_default();
+        let runtime = match raw.runtime {
+            Some(r) => self.runtime(r, &axes, &raw.include),
+            None => Default::default(),
+        };
+
+        Matrix {
+            name: raw.name.into_inner(),
+            description: raw.description,
+            languages,
+            languages_declared,
+            threads,
+            axes,
+            include,
+            exclude,
+            constraints,
+            env,
+            blas_policy,
+            values,
+            cmake,
+            meson,
+            test,
+            probe_modules: raw.probe.is_some_and(|p| p.modules),
+            runtime,
+            source: self.src.clone(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn matrix_name(&mut self, raw: &Spanned<String>) {
+        let name = raw.get_ref();
         if name.is_empty()
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         {
             self.err(
-                raw.name.span(),
+                raw.span(),
                 format!("invalid matrix name {name:?}"),
                 "letters, digits, `.`, `_` and `-`",
             );
         }
-        let languages_declared = raw.languages.is_some();
-        let languages = match raw.languages {
+    }
+
+    fn languages(&mut self, raw: Option<Spanned<Vec<Language>>>) -> Vec<Language> {
+        match raw {
             Some(l) if l.get_ref().is_empty() => {
                 self.err(
                     l.span(),
@@ -553,20 +627,24 @@ impl Validator<'_> {
                 seen
             }
             None => Language::ALL.to_vec(),
-        };
-        let threads = match raw.threads {
+        }
+    }
+
+    fn threads(&mut self, raw: Option<Spanned<u32>>) -> u32 {
+        match raw {
             Some(t) if *t.get_ref() == 0 => {
                 self.err(t.span(), "`threads` is 0", "a thread count of at least 1");
                 1
             }
             Some(t) => t.into_inner(),
             None => 2,
-        };
+        }
+    }
 
-        // Axes.
-        let axes_span = raw.axes.span();
+    /// `[axes]`.
+    fn axes(&mut self, raw: Spanned<RawAxes>) -> Vec<Axis> {
         let mut axes: Vec<Axis> = Vec::new();
-        for (k, vals) in raw.axes.into_inner() {
+        for (k, vals) in raw.into_inner() {
             let kname = k.get_ref().clone();
             if !valid_key(&kname) {
                 self.err(
@@ -583,37 +661,7 @@ impl Validator<'_> {
                 );
                 continue;
             }
-            let mut values: Vec<Arc<str>> = Vec::new();
-            let mut value_spans: Vec<Range<usize>> = Vec::new();
-            for val in vals.get_ref() {
-                let text = match val.get_ref() {
-                    Scalar::Float(_) => {
-                        self.err(
-                            val.span(),
-                            format!("axis `{kname}`: a floating-point value"),
-                            "a string, integer or boolean",
-                        );
-                        continue;
-                    }
-                    s => s.text(),
-                };
-                if let Some(first) = values.iter().position(|x| **x == *text) {
-                    let (l, c) = self.src.line_col(value_spans[first].start);
-                    self.errs.push(
-                        Diagnostic::at(
-                            self.src,
-                            val.span(),
-                            format!("duplicate value {text:?} in axis `{kname}`"),
-                        )
-                        .expected("each value once")
-                        .note(format!("first listed at {}:{l}:{c}", self.src.name)),
-                    );
-                    continue;
-                }
-                self.check_role_value(&kname, &text, val.span());
-                values.push(text.into());
-                value_spans.push(val.span());
-            }
+            let (values, value_spans) = self.axis_values(&kname, vals.get_ref());
             axes.push(Axis {
                 name: kname.into(),
                 values,
@@ -621,18 +669,54 @@ impl Validator<'_> {
                 value_spans,
             });
         }
-        if axes.is_empty() && raw.include.is_empty() && raw.add.is_empty() {
-            self.err(
-                axes_span,
-                "the matrix has no axes and no include entries",
-                "at least one axis under [axes]",
-            );
-        }
-        let is_axis = |k: &str| axes.iter().any(|a| &*a.name == k);
+        axes
+    }
 
-        // Exclude: every key must be an axis (GitHub semantics: partial match).
+    /// One axis's values, each once, with their places in the file.
+    fn axis_values(
+        &mut self,
+        kname: &str,
+        vals: &[Spanned<Scalar>],
+    ) -> (Vec<Arc<str>>, Vec<Range<usize>>) {
+        let mut values: Vec<Arc<str>> = Vec::new();
+        let mut value_spans: Vec<Range<usize>> = Vec::new();
+        for val in vals {
+            let text = match val.get_ref() {
+                Scalar::Float(_) => {
+                    self.err(
+                        val.span(),
+                        format!("axis `{kname}`: a floating-point value"),
+                        "a string, integer or boolean",
+                    );
+                    continue;
+                }
+                s => s.text(),
+            };
+            if let Some(first) = values.iter().position(|x| **x == *text) {
+                let (l, c) = self.src.line_col(value_spans[first].start);
+                self.errs.push(
+                    Diagnostic::at(
+                        self.src,
+                        val.span(),
+                        format!("duplicate value {text:?} in axis `{kname}`"),
+                    )
+                    .expected("each value once")
+                    .note(format!("first listed at {}:{l}:{c}", self.src.name)),
+                );
+                continue;
+            }
+            self.check_role_value(kname, &text, val.span());
+            values.push(text.into());
+            value_spans.push(val.span());
+        }
+        (values, value_spans)
+    }
+
+    /// Exclude: every key must be an axis (GitHub semantics: partial match).
+    fn exclude(&mut self, raw: &[RawEntry], axes: &[Axis]) -> Vec<Entry> {
+        let is_axis = |k: &str| axes.iter().any(|a| &*a.name == k);
         let mut exclude = Vec::new();
-        for e in &raw.exclude {
+        for e in raw {
             let mut pairs = Vec::new();
             if e.get_ref().is_empty() {
                 self.err(
@@ -670,12 +754,22 @@ impl Validator<'_> {
                 new: false,
             });
         }
+        exclude
+    }
 
-        // Include: keys may be axes or new variables (GitHub semantics). Add: the same keys,
-        // each entry a combination of its own.
+    /// Include: keys may be axes or new variables (GitHub semantics). Add: the same keys,
+    /// each entry a combination of its own.
+    fn include(
+        &mut self,
+        raw_include: &[RawEntry],
+        raw_add: &[RawEntry],
+        raw_values: &RawValues,
+        axes: &[Axis],
+    ) -> Vec<Entry> {
+        let is_axis = |k: &str| axes.iter().any(|a| &*a.name == k);
         let mut include = Vec::new();
-        let entries = raw.include.iter().map(|e| (e, false));
-        for (e, new) in entries.chain(raw.add.iter().map(|e| (e, true))) {
+        let entries = raw_include.iter().map(|e| (e, false));
+        for (e, new) in entries.chain(raw_add.iter().map(|e| (e, true))) {
             let what = if new { "add" } else { "include" };
             if e.get_ref().is_empty() {
                 self.err(
@@ -707,7 +801,7 @@ impl Validator<'_> {
                 if !new
                     && !is_axis(key)
                     && !ROLES.contains(&key.as_str())
-                    && !raw.values.keys().any(|v| v.get_ref() == key)
+                    && !raw_values.keys().any(|v| v.get_ref() == key)
                 {
                     self.warnings.push(Diagnostic::at(
                         self.src,
@@ -723,20 +817,12 @@ impl Validator<'_> {
                 new,
             });
         }
+        include
+    }
 
-        // Known variables: axes and include-added keys.
-        let mut known: Vec<String> = axes.iter().map(|a| a.name.to_string()).collect();
-        for e in &include {
-            for (k, _) in &e.pairs {
-                if !known.iter().any(|x| **x == **k) {
-                    known.push(k.to_string());
-                }
-            }
-        }
-
-        // Constraints.
+    fn constraints(&mut self, raw: &[Spanned<RawConstraint>], known: &[String]) -> Vec<Constraint> {
         let mut constraints = Vec::new();
-        for c in &raw.constraints {
+        for c in raw {
             let rc = c.get_ref();
             if rc.require.is_empty() && rc.forbid.is_empty() {
                 self.err(
@@ -745,9 +831,9 @@ impl Validator<'_> {
                     "`require = { axis = value }` or `forbid = { ... }`",
                 );
             }
-            let when = self.conds(&rc.when, &known);
-            let require = self.conds(&rc.require, &known);
-            let forbid = self.conds(&rc.forbid, &known);
+            let when = self.conds(&rc.when, known);
+            let require = self.conds(&rc.require, known);
+            let forbid = self.conds(&rc.forbid, known);
             constraints.push(Constraint {
                 when,
                 require,
@@ -756,10 +842,13 @@ impl Validator<'_> {
                 span: c.span(),
             });
         }
+        constraints
+    }
 
-        // Environment for every variant.
+    /// Environment for every variant.
+    fn env(&mut self, raw: IndexMap<String, Spanned<Scalar>>) -> IndexMap<String, String> {
         let mut env = IndexMap::new();
-        for (k, v) in raw.env {
+        for (k, v) in raw {
             if !valid_env_name(&k) {
                 self.err(
                     v.span(),
@@ -769,10 +858,12 @@ impl Validator<'_> {
             }
             env.insert(k, v.get_ref().text());
         }
+        env
+    }
 
-        // BLAS policy.
+    fn blas_policy(&mut self, raw: Option<RawBlasPolicy>) -> BlasPolicy {
         let mut blas_policy = BlasPolicy::from_registry(self.reg);
-        if let Some(p) = raw.blas {
+        if let Some(p) = raw {
             if let Some(prefer) = p.prefer {
                 blas_policy.prefer.clear();
                 for s in prefer {
@@ -812,10 +903,19 @@ impl Validator<'_> {
                 }
             }
         }
+        blas_policy
+    }
 
-        // Per-value contributions.
+    /// Per-value contributions (`[values.<axis>.<value>]`).
+    fn values(
+        &mut self,
+        raw: RawValues,
+        known: &[String],
+        axes: &[Axis],
+        include: &[Entry],
+    ) -> IndexMap<String, IndexMap<String, Contribution>> {
         let mut values: IndexMap<String, IndexMap<String, Contribution>> = IndexMap::new();
-        for (axis, vals) in raw.values {
+        for (axis, vals) in raw {
             let aname = axis.get_ref().clone();
             if !known.contains(&aname) {
                 self.err(
@@ -838,160 +938,134 @@ impl Validator<'_> {
                 if in_axis != Some(true) && !in_include {
                     self.err(val.span(), format!("[values.{aname}] describes {vname:?}, which is not a value of `{aname}`"), "a value listed in the axis or an include entry");
                 }
-                let rc = contrib.get_ref();
-                for f in &rc.facets {
-                    if !self
-                        .reg
-                        .toolchains
-                        .values()
-                        .any(|t| t.facets.contains_key(f.get_ref()))
-                    {
-                        self.err(
-                            f.span(),
-                            format!("no toolchain has a facet `{}`", f.get_ref()),
-                            "a facet name such as pic, openmp, cxx17",
-                        );
-                    }
-                }
-                if let Some(fc) = &rc.fortran {
-                    if aname != COMPILER {
-                        self.err(
-                            fc.span(),
-                            "`fortran` is only meaningful for compiler values",
-                            "this key under [values.compiler.<value>]",
-                        );
-                    } else if !self.reg.toolchains.contains_key(fc.get_ref()) {
-                        self.err(
-                            fc.span(),
-                            format!("unknown toolchain family `{}`", fc.get_ref()),
-                            format!("one of: {}", self.families()),
-                        );
-                    }
-                }
-                let text_map = |m: &IndexMap<String, Scalar>| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.text()))
-                        .collect::<IndexMap<_, _>>()
-                };
-                let spanned_map = |m: &IndexMap<Spanned<String>, Scalar>| {
-                    m.iter()
-                        .map(|(k, v)| (k.get_ref().clone(), v.text()))
-                        .collect::<IndexMap<_, _>>()
-                };
-                // Each of these is pasted into link lines, CMake caches, Meson files and
-                // scripts; a separator or shell character would change what they say.
-                for l in &rc.libs {
-                    if !crate::toolchain::valid_lib(l.get_ref()) {
-                        self.err(
-                            l.span(),
-                            format!("invalid library {:?}", l.get_ref()),
-                            "a link name (`m`, `openblas`) or an absolute path (`/opt/x/libx.so`) of letters, digits, `.`, `_`, `+`, `-`",
-                        );
-                    }
-                }
-                let flags = rc.cflags.iter().chain(&rc.cxxflags).chain(&rc.fflags);
-                for f in flags.chain(&rc.ldflags) {
-                    if !crate::toolchain::flag_ok(f.get_ref()) {
-                        self.err(
-                            f.span(),
-                            format!("invalid flag {:?}", f.get_ref()),
-                            "one non-empty argument, no space at either end",
-                        );
-                    }
-                }
-                for d in &rc.defines {
-                    let name = d.get_ref().split('=').next().unwrap_or("");
-                    if !valid_c_ident(name) {
-                        self.err(
-                            d.span(),
-                            format!("invalid define {:?}", d.get_ref()),
-                            "`NAME` or `NAME=value`, NAME a C identifier (no `-D`)",
-                        );
-                    }
-                }
-                self.option_names("CMake", &rc.cmake);
-                self.option_names("Meson", &rc.meson);
-                let test = rc.test.as_ref().map(|t| self.test(t)).unwrap_or_default();
-                for k in rc.env.keys() {
-                    if !valid_env_name(k) {
-                        self.err(
-                            contrib.span(),
-                            format!("invalid environment variable name {k:?}"),
-                            "letters, digits and `_`, not starting with a digit",
-                        );
-                    }
-                }
-                out.insert(
-                    vname,
-                    Contribution {
-                        cflags: unspan(&rc.cflags),
-                        cxxflags: unspan(&rc.cxxflags),
-                        fflags: unspan(&rc.fflags),
-                        ldflags: unspan(&rc.ldflags),
-                        libs: rc.libs.iter().map(|l| l.get_ref().clone()).collect(),
-                        defines: rc.defines.iter().map(|d| d.get_ref().clone()).collect(),
-                        facets: rc.facets.iter().map(|f| f.get_ref().clone()).collect(),
-                        env: text_map(&rc.env),
-                        cmake: spanned_map(&rc.cmake),
-                        meson: spanned_map(&rc.meson),
-                        fortran: rc.fortran.as_ref().map(|f| f.get_ref().clone()),
-                        test,
-                    },
-                );
+                let c = self.contribution(&aname, &contrib);
+                out.insert(vname, c);
             }
             values.insert(aname, out);
         }
+        values
+    }
 
-        // Project settings for every variant.
-        self.option_names("CMake", &raw.cmake);
-        self.option_names("Meson", &raw.meson);
-        let settings = |m: &IndexMap<Spanned<String>, Scalar>| {
+    /// One `[values.<axis>.<value>]` table.
+    fn contribution(&mut self, aname: &str, contrib: &Spanned<RawContribution>) -> Contribution {
+        let rc = contrib.get_ref();
+        for f in &rc.facets {
+            if !self
+                .reg
+                .toolchains
+                .values()
+                .any(|t| t.facets.contains_key(f.get_ref()))
+            {
+                self.err(
+                    f.span(),
+                    format!("no toolchain has a facet `{}`", f.get_ref()),
+                    "a facet name such as pic, openmp, cxx17",
+                );
+            }
+        }
+        if let Some(fc) = &rc.fortran {
+            if aname != COMPILER {
+                self.err(
+                    fc.span(),
+                    "`fortran` is only meaningful for compiler values",
+                    "this key under [values.compiler.<value>]",
+                );
+            } else if !self.reg.toolchains.contains_key(fc.get_ref()) {
+                self.err(
+                    fc.span(),
+                    format!("unknown toolchain family `{}`", fc.get_ref()),
+                    format!("one of: {}", self.families()),
+                );
+            }
+        }
+        let text_map = |m: &IndexMap<String, Scalar>| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.text()))
+                .collect::<IndexMap<_, _>>()
+        };
+        let spanned_map = |m: &IndexMap<Spanned<String>, Scalar>| {
             m.iter()
                 .map(|(k, v)| (k.get_ref().clone(), v.text()))
                 .collect::<IndexMap<_, _>>()
         };
-        let cmake = settings(&raw.cmake);
-        let meson = settings(&raw.meson);
-        let test = raw.test.as_ref().map(|t| self.test(t)).unwrap_or_default();
-        let runtime = match raw.runtime {
-            Some(r) => {
-                let mut build_keys: Vec<(String, Range<usize>)> = axes
-                    .iter()
-                    .map(|a| (a.name.to_string(), a.span.clone()))
-                    .collect();
-                for e in &raw.include {
-                    for k in e.get_ref().keys() {
-                        if !build_keys.iter().any(|(b, _)| b == k.get_ref()) {
-                            build_keys.push((k.get_ref().clone(), k.span()));
-                        }
-                    }
-                }
-                crate::runtime::parse(r, self.src, self.reg, &build_keys, &mut self.errs)
+        // Each of these is pasted into link lines, CMake caches, Meson files and
+        // scripts; a separator or shell character would change what they say.
+        for l in &rc.libs {
+            if !crate::names::valid_lib(l.get_ref()) {
+                self.err(
+                    l.span(),
+                    format!("invalid library {:?}", l.get_ref()),
+                    "a link name (`m`, `openblas`) or an absolute path (`/opt/x/libx.so`) of letters, digits, `.`, `_`, `+`, `-`",
+                );
             }
-            None => Default::default(),
-        };
-
-        Matrix {
-            name,
-            description: raw.description,
-            languages,
-            languages_declared,
-            threads,
-            axes,
-            include,
-            exclude,
-            constraints,
-            env,
-            blas_policy,
-            values,
-            cmake,
-            meson,
-            test,
-            probe_modules: raw.probe.is_some_and(|p| p.modules),
-            runtime,
-            source: self.src.clone(),
-            warnings: Vec::new(),
         }
+        let flags = rc.cflags.iter().chain(&rc.cxxflags).chain(&rc.fflags);
+        for f in flags.chain(&rc.ldflags) {
+            if !crate::names::flag_ok(f.get_ref()) {
+                self.err(
+                    f.span(),
+                    format!("invalid flag {:?}", f.get_ref()),
+                    "one non-empty argument, no space at either end",
+                );
+            }
+        }
+        for d in &rc.defines {
+            let name = d.get_ref().split('=').next().unwrap_or("");
+            if !valid_c_ident(name) {
+                self.err(
+                    d.span(),
+                    format!("invalid define {:?}", d.get_ref()),
+                    "`NAME` or `NAME=value`, NAME a C identifier (no `-D`)",
+                );
+            }
+        }
+        self.option_names("CMake", &rc.cmake);
+        self.option_names("Meson", &rc.meson);
+        let test = rc.test.as_ref().map(|t| self.test(t)).unwrap_or_default();
+        for k in rc.env.keys() {
+            if !valid_env_name(k) {
+                self.err(
+                    contrib.span(),
+                    format!("invalid environment variable name {k:?}"),
+                    "letters, digits and `_`, not starting with a digit",
+                );
+            }
+        }
+        Contribution {
+            cflags: unspan(&rc.cflags),
+            cxxflags: unspan(&rc.cxxflags),
+            fflags: unspan(&rc.fflags),
+            ldflags: unspan(&rc.ldflags),
+            libs: rc.libs.iter().map(|l| l.get_ref().clone()).collect(),
+            defines: rc.defines.iter().map(|d| d.get_ref().clone()).collect(),
+            facets: rc.facets.iter().map(|f| f.get_ref().clone()).collect(),
+            env: text_map(&rc.env),
+            cmake: spanned_map(&rc.cmake),
+            meson: spanned_map(&rc.meson),
+            fortran: rc.fortran.as_ref().map(|f| f.get_ref().clone()),
+            test,
+        }
+    }
+
+    /// `[runtime]`, checked against the build's variables: the axes and include keys.
+    fn runtime(
+        &mut self,
+        r: crate::runtime::RawRuntime,
+        axes: &[Axis],
+        include: &[RawEntry],
+    ) -> crate::runtime::Runtime {
+        let mut build_keys: Vec<(String, Range<usize>)> = axes
+            .iter()
+            .map(|a| (a.name.to_string(), a.span.clone()))
+            .collect();
+        for e in include {
+            for k in e.get_ref().keys() {
+                if !build_keys.iter().any(|(b, _)| b == k.get_ref()) {
+                    build_keys.push((k.get_ref().clone(), k.span()));
+                }
+            }
+        }
+        crate::runtime::parse(r, self.src, self.reg, &build_keys, &mut self.errs)
     }
 
     /// CMake cache variable / Meson option names: pasted into caches, native files and
@@ -1074,7 +1148,7 @@ impl Validator<'_> {
         let repeat_until_fail = count(&t.repeat_until_fail, "repeat_until_fail", "a run count");
         let args = t.args.as_ref().map(|v| {
             for a in v {
-                if !crate::toolchain::flag_ok(a.get_ref()) {
+                if !crate::names::flag_ok(a.get_ref()) {
                     self.err(
                         a.span(),
                         format!("invalid test argument {:?}", a.get_ref()),
@@ -1230,26 +1304,20 @@ fn unspan(v: &[Spanned<String>]) -> Vec<String> {
     v.iter().map(|s| s.get_ref().clone()).collect()
 }
 
+/// Known variables: axes and include-added keys.
+fn known_variables(axes: &[Axis], include: &[Entry]) -> Vec<String> {
+    let mut known: Vec<String> = axes.iter().map(|a| a.name.to_string()).collect();
+    for e in include {
+        for (k, _) in &e.pairs {
+            if !known.iter().any(|x| **x == **k) {
+                known.push(k.to_string());
+            }
+        }
+    }
+    known
+}
+
 fn valid_c_ident(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-pub(crate) fn valid_env_name(s: &str) -> bool {
-    let mut c = s.chars();
-    matches!(c.next(), Some(x) if x.is_ascii_alphabetic() || x == '_')
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-}
-
-/// A data file's variable name checked where it stands: `None` when valid, else the located
-/// diagnostic every descriptor gives for it.
-pub(crate) fn env_name_error(src: &Source, name: &Spanned<String>) -> Option<Diagnostic> {
-    (!valid_env_name(name.get_ref())).then(|| {
-        Diagnostic::at(
-            src,
-            name.span(),
-            format!("invalid environment variable name {:?}", name.get_ref()),
-        )
-        .expected("letters, digits and `_`, not starting with a digit")
-    })
 }

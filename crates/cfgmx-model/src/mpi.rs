@@ -8,7 +8,7 @@
 //! (`[library]`) and the settings every launch gets (`[launch]`). The probe is driven by these
 //! files alone; the `mpi` matrix axis pairs a variant's compiler with them (`concrete.rs`).
 
-use crate::diag::{Diagnostic, Diagnostics, Source};
+use crate::diag::{Checks, Diagnostic, Diagnostics, Source};
 use crate::toolchain::Language;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -250,13 +250,203 @@ pub enum NameMatch {
     Plain,
 }
 
+/// One language's wrapper names.
+fn wrapper_names(src: &Source, v: &[Spanned<String>], errs: &mut Vec<Diagnostic>) -> Vec<String> {
+    for n in v {
+        let s = n.get_ref();
+        // Looked up on PATH and written into scripts and CMake files: a shell
+        // character (`mpi;cc`) would be run, not found.
+        if !crate::names::valid_file_name(s) {
+            errs.push(
+                Diagnostic::at(src, n.span(), format!("invalid wrapper name {s:?}"))
+                    .expected("a file name, without `/`, spaces or shell characters"),
+            );
+        }
+    }
+    v.iter().map(|n| n.get_ref().clone()).collect()
+}
+
+/// Dispatcher and launcher names, suffixes, and that there is an identification rule.
+fn check_names(src: &Source, raw: &RawMpi, errs: &mut Vec<Diagnostic>) {
+    for (what, list) in [
+        ("dispatcher", &raw.dispatchers),
+        ("launcher", &raw.launchers),
+    ] {
+        for n in list {
+            if !crate::names::valid_file_name(n.get_ref()) {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        n.span(),
+                        format!("invalid {what} name {:?}", n.get_ref()),
+                    )
+                    .expected("a file name, without `/`, spaces or shell characters"),
+                );
+            }
+        }
+    }
+    for s in &raw.suffixes {
+        let t = s.get_ref();
+        if !(t.starts_with('.') || t.starts_with('-') || t.starts_with('_')) || t.len() < 2 {
+            errs.push(
+                Diagnostic::at(src, s.span(), format!("invalid suffix {t:?}"))
+                    .expected("a separator (`.`, `-` or `_`) and a name, as in \".openmpi\""),
+            );
+        }
+    }
+    if raw.identify.is_empty() {
+        errs.push(
+            Diagnostic::file(&src.name, "no `[[identify]]` rule")
+                .expected("at least one: args = [\"-v\"] and the `match` its answer gives"),
+        );
+    }
+}
+
+/// A rule: what to run (a tool beside the wrapper, or the wrapper) and the pattern its
+/// answer is matched with.
+fn rule(
+    src: &Source,
+    tool: Option<String>,
+    args: Vec<String>,
+    p: &Spanned<String>,
+    checks: Checks,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<Rule> {
+    let re = match checks {
+        Checks::All => {
+            crate::names::compile_regex(src, p, errs).map(crate::toolchain::Pattern::compiled)?
+        }
+        Checks::Cheap => crate::toolchain::Pattern::lazy(p.get_ref()),
+    };
+    Some(Rule {
+        tool,
+        args,
+        pattern: p.get_ref().clone(),
+        re,
+    })
+}
+
+/// `[version_tool]`.
+fn version_tool(
+    src: &Source,
+    t: &RawTool,
+    checks: Checks,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<Rule> {
+    let tool = t.tool.get_ref();
+    if tool.is_empty() || tool.contains('/') {
+        errs.push(
+            Diagnostic::at(src, t.tool.span(), format!("invalid tool name {tool:?}"))
+                .expected("a program name found beside the wrapper, without `/`"),
+        );
+    }
+    let r = rule(
+        src,
+        Some(tool.clone()),
+        t.args.clone(),
+        &t.pattern,
+        checks,
+        errs,
+    )?;
+    // The tool is run only for the version: a pattern that names no group reads none.
+    let named = |re: &Regex| re.capture_names().flatten().next().is_some();
+    if checks == Checks::All && !r.re.regex().is_some_and(named) {
+        errs.push(
+            Diagnostic::at(
+                src,
+                t.pattern.span(),
+                "[version_tool] pattern has no named group to read the version from",
+            )
+            .expected("a `(?P<version>...)` group"),
+        );
+    }
+    Some(r)
+}
+
+/// `[compiler]`: the query and the override variables.
+fn compiler_query(src: &Source, c: RawCompiler, errs: &mut Vec<Diagnostic>) -> CompilerQuery {
+    let mut vars = |v: Vec<Spanned<String>>| -> Vec<String> {
+        for n in &v {
+            errs.extend(crate::names::env_name_error(src, n));
+        }
+        v.into_iter().map(Spanned::into_inner).collect()
+    };
+    CompilerQuery {
+        args: c.args,
+        env_c: vars(c.env.c),
+        env_cxx: vars(c.env.cxx),
+        env_fortran: vars(c.env.fortran),
+        echoed: c.echoed,
+    }
+}
+
+/// `[library]`: the library's link names and the pattern its version is read with.
+fn library(
+    src: &Source,
+    l: &RawLibrary,
+    checks: Checks,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<Library> {
+    for n in &l.names {
+        if !crate::names::valid_file_name(n.get_ref()) || n.get_ref().is_empty() {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    n.span(),
+                    format!("invalid library name {:?}", n.get_ref()),
+                )
+                .expected("a link name, as in \"mpi\" for libmpi.so"),
+            );
+        }
+    }
+    let r = rule(src, None, Vec::new(), &l.pattern, checks, errs)?;
+    Some(Library {
+        names: unspan(&l.names),
+        version: r,
+    })
+}
+
+/// `[launch]`.
+fn launch(src: &Source, l: RawLaunch, errs: &mut Vec<Diagnostic>) -> Launch {
+    let mut env = indexmap::IndexMap::new();
+    for (k, v) in l.env {
+        errs.extend(crate::names::env_name_error(src, &k));
+        env.insert(k.into_inner(), v.into_inner());
+    }
+    for n in &l.user_env {
+        errs.extend(crate::names::env_name_error(src, n));
+    }
+    let flag = match l.flag {
+        Some(f) if !crate::names::flag_ok(f.get_ref()) || !f.get_ref().starts_with('-') => {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    f.span(),
+                    format!("invalid launcher option {:?}", f.get_ref()),
+                )
+                .expected("one option, as in \"-n\""),
+            );
+            "-n".to_string()
+        }
+        Some(f) => f.into_inner(),
+        None => "-n".to_string(),
+    };
+    Launch {
+        flag,
+        env,
+        user_env: unspan(&l.user_env),
+    }
+}
+
 impl MpiImpl {
+    /// Parses and validates an implementation's data. All problems in the file are reported
+    /// together.
     pub fn parse(src: &Source) -> Result<MpiImpl, Diagnostics> {
         let raw: RawMpi = crate::diag::parse_toml(src)?;
         let mut errs = Vec::new();
         let packages = raw.packages.clone().check(src, &mut errs);
         let name = raw.name.get_ref().clone();
-        if !crate::toolchain::valid_ident(&name) {
+        if !crate::names::valid_ident(&name) {
             errs.push(
                 Diagnostic::at(
                     src,
@@ -273,173 +463,31 @@ impl MpiImpl {
                     .expected("c = [\"mpicc\"] (and cxx, fortran)"),
             );
         }
-        let names = |v: &[Spanned<String>], errs: &mut Vec<Diagnostic>| -> Vec<String> {
-            for n in v {
-                let s = n.get_ref();
-                // Looked up on PATH and written into scripts and CMake files: a shell
-                // character (`mpi;cc`) would be run, not found.
-                if !crate::toolchain::valid_file_name(s) {
-                    errs.push(
-                        Diagnostic::at(src, n.span(), format!("invalid wrapper name {s:?}"))
-                            .expected("a file name, without `/`, spaces or shell characters"),
-                    );
-                }
-            }
-            v.iter().map(|n| n.get_ref().clone()).collect()
-        };
         let (c, cxx, fortran) = (
-            names(&w.c, &mut errs),
-            names(&w.cxx, &mut errs),
-            names(&w.fortran, &mut errs),
+            wrapper_names(src, &w.c, &mut errs),
+            wrapper_names(src, &w.cxx, &mut errs),
+            wrapper_names(src, &w.fortran, &mut errs),
         );
-        for (what, list) in [
-            ("dispatcher", &raw.dispatchers),
-            ("launcher", &raw.launchers),
-        ] {
-            for n in list {
-                if !crate::toolchain::valid_file_name(n.get_ref()) {
-                    errs.push(
-                        Diagnostic::at(
-                            src,
-                            n.span(),
-                            format!("invalid {what} name {:?}", n.get_ref()),
-                        )
-                        .expected("a file name, without `/`, spaces or shell characters"),
-                    );
-                }
-            }
-        }
-        for s in &raw.suffixes {
-            let t = s.get_ref();
-            if !(t.starts_with('.') || t.starts_with('-') || t.starts_with('_')) || t.len() < 2 {
-                errs.push(
-                    Diagnostic::at(src, s.span(), format!("invalid suffix {t:?}"))
-                        .expected("a separator (`.`, `-` or `_`) and a name, as in \".openmpi\""),
-                );
-            }
-        }
-        if raw.identify.is_empty() {
-            errs.push(
-                Diagnostic::file(&src.name, "no `[[identify]]` rule")
-                    .expected("at least one: args = [\"-v\"] and the `match` its answer gives"),
-            );
-        }
+        check_names(src, &raw, &mut errs);
         // A user's file is checked whole when read; the builtin ones by this crate's tests.
-        let eager = !src.name.starts_with("builtin:");
-        let rule = |tool: Option<String>,
-                    args: Vec<String>,
-                    p: &Spanned<String>,
-                    errs: &mut Vec<Diagnostic>| {
-            let re = if eager {
-                crate::toolchain::compile_regex(src, p, errs)
-                    .map(crate::toolchain::Pattern::compiled)?
-            } else {
-                crate::toolchain::Pattern::lazy(p.get_ref())
-            };
-            Some(Rule {
-                tool,
-                args,
-                pattern: p.get_ref().clone(),
-                re,
-            })
-        };
+        let checks = Checks::of(src);
         let identify: Vec<Rule> = raw
             .identify
             .iter()
-            .filter_map(|r| rule(None, r.args.clone(), &r.pattern, &mut errs))
+            .filter_map(|r| rule(src, None, r.args.clone(), &r.pattern, checks, &mut errs))
             .collect();
-        let version_tool = raw.version_tool.as_ref().and_then(|t| {
-            let tool = t.tool.get_ref();
-            if tool.is_empty() || tool.contains('/') {
-                errs.push(
-                    Diagnostic::at(src, t.tool.span(), format!("invalid tool name {tool:?}"))
-                        .expected("a program name found beside the wrapper, without `/`"),
-                );
-            }
-            let r = rule(Some(tool.clone()), t.args.clone(), &t.pattern, &mut errs)?;
-            // The tool is run only for the version: a pattern that names no group reads none.
-            let named = |re: &Regex| re.capture_names().flatten().next().is_some();
-            if eager && !r.re.regex().is_some_and(named) {
-                errs.push(
-                    Diagnostic::at(
-                        src,
-                        t.pattern.span(),
-                        "[version_tool] pattern has no named group to read the version from",
-                    )
-                    .expected("a `(?P<version>...)` group"),
-                );
-            }
-            Some(r)
-        });
-        let compiler = raw.compiler.map(|c| {
-            let mut vars = |v: Vec<Spanned<String>>| -> Vec<String> {
-                for n in &v {
-                    errs.extend(crate::matrix::env_name_error(src, n));
-                }
-                v.into_iter().map(Spanned::into_inner).collect()
-            };
-            CompilerQuery {
-                args: c.args,
-                env_c: vars(c.env.c),
-                env_cxx: vars(c.env.cxx),
-                env_fortran: vars(c.env.fortran),
-                echoed: c.echoed,
-            }
-        });
-        let library = raw.library.as_ref().and_then(|l| {
-            for n in &l.names {
-                if !crate::toolchain::valid_file_name(n.get_ref()) || n.get_ref().is_empty() {
-                    errs.push(
-                        Diagnostic::at(
-                            src,
-                            n.span(),
-                            format!("invalid library name {:?}", n.get_ref()),
-                        )
-                        .expected("a link name, as in \"mpi\" for libmpi.so"),
-                    );
-                }
-            }
-            let r = rule(None, Vec::new(), &l.pattern, &mut errs)?;
-            Some(Library {
-                names: unspan(&l.names),
-                version: r,
-            })
-        });
+        let version_tool = raw
+            .version_tool
+            .as_ref()
+            .and_then(|t| version_tool(src, t, checks, &mut errs));
+        let compiler = raw.compiler.map(|c| compiler_query(src, c, &mut errs));
+        let library = raw
+            .library
+            .as_ref()
+            .and_then(|l| library(src, l, checks, &mut errs));
         let launch = match raw.launch {
             None => Launch::default(),
-            Some(l) => {
-                let mut env = indexmap::IndexMap::new();
-                for (k, v) in l.env {
-                    errs.extend(crate::matrix::env_name_error(src, &k));
-                    env.insert(k.into_inner(), v.into_inner());
-                }
-                for n in &l.user_env {
-                    errs.extend(crate::matrix::env_name_error(src, n));
-                }
-                let flag = match l.flag {
-                    Some(f)
-                        if !crate::toolchain::flag_ok(f.get_ref())
-                            || !f.get_ref().starts_with('-') =>
-                    {
-                        errs.push(
-                            Diagnostic::at(
-                                src,
-                                f.span(),
-                                format!("invalid launcher option {:?}", f.get_ref()),
-                            )
-                            .expected("one option, as in \"-n\""),
-                        );
-                        "-n".to_string()
-                    }
-                    Some(f) => f.into_inner(),
-                    None => "-n".to_string(),
-                };
-                Launch {
-                    flag,
-                    env,
-                    user_env: unspan(&l.user_env),
-                }
-            }
+            Some(l) => launch(src, l, &mut errs),
         };
         if !errs.is_empty() {
             return Err(Diagnostics {

@@ -1,6 +1,7 @@
 //! The machine profile: what `cfgmx probe` found. The probe crate fills it; this crate only
 //! defines it (it is the JSON interface scripts read) and concretises variants against it.
 
+pub use crate::provider::IntWidth;
 use crate::provider::Threading;
 use crate::toolchain::Language;
 use indexmap::IndexMap;
@@ -215,15 +216,6 @@ pub struct BlasRecord {
     pub libs: Vec<String>,
 }
 
-/// LP64 (32-bit BLAS integers) or ILP64 (64-bit).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum IntWidth {
-    #[default]
-    Lp64,
-    Ilp64,
-}
-
 /// What linking a BLAS record takes: flags before the objects, libraries after them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlasLink {
@@ -234,13 +226,13 @@ pub struct BlasLink {
     pub libs: Vec<String>,
 }
 
-impl IntWidth {
-    pub fn is_lp64(&self) -> bool {
-        *self == IntWidth::Lp64
-    }
-}
-
 impl BlasRecord {
+    /// The name under which the library exports the Fortran-interface BLAS routine `routine`
+    /// (`<symbol_prefix><routine>_<symbol_suffix>`, as the probe asked the library).
+    pub fn symbol(&self, routine: &str) -> String {
+        format!("{}{routine}_{}", self.symbol_prefix, self.symbol_suffix)
+    }
+
     /// The concrete BLAS value this record is (`openblas-openmp`): see [`crate::provider::blas_id`].
     pub fn id(&self) -> String {
         crate::provider::blas_id(&self.provider, &self.build)

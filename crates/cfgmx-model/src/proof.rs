@@ -29,12 +29,6 @@ pub const PROOF_RANKS: u32 = 2;
 /// The OpenMP thread-count variables a link test sets (see [`crate::OMP_NUM_THREADS`]).
 pub const OPENMP_THREAD_VARS: &[&str] = &[crate::OMP_NUM_THREADS];
 
-/// The name under which `b` exports the Fortran-interface BLAS routine `routine`
-/// (`<symbol_prefix><routine>_<symbol_suffix>`, as the probe asked the library).
-pub fn blas_symbol(b: &BlasRecord, routine: &str) -> String {
-    format!("{}{routine}_{}", b.symbol_prefix, b.symbol_suffix)
-}
-
 /// Whether `b` takes 64-bit integers, as the probe asked the library.
 pub fn blas_ilp64(b: &BlasRecord) -> bool {
     b.int_width == crate::profile::IntWidth::Ilp64
@@ -323,13 +317,13 @@ pub fn link_test(cv: &ConcreteVariant, reg: &Registry) -> Option<LinkTest> {
         link,
         output,
         env,
-        blas_symbol: cv.blas_library.as_ref().map(|b| blas_symbol(b, "dgemm")),
+        blas_symbol: cv.blas_library.as_ref().map(|b| b.symbol("dgemm")),
         blas_int64: cv.blas_library.as_ref().is_some_and(blas_ilp64),
         blas_width_symbol: cv
             .blas_library
             .as_ref()
             .filter(|b| blas_ilp64(b))
-            .map(|b| blas_symbol(b, "idamax")),
+            .map(|b| b.symbol("idamax")),
         blas_path: cv.blas_library.as_ref().map(|b| b.path.clone()),
         threads: threaded.then_some(PROOF_THREADS),
         runtimes,

@@ -5,8 +5,7 @@
 //! the ones it ignores. A concrete BLAS value in a matrix is `<provider>-<build>`
 //! (`openblas-openmp`, `mkl-sequential`).
 
-use crate::diag::{Diagnostic, Diagnostics, Source};
-use crate::profile::IntWidth;
+use crate::diag::{Checks, Diagnostic, Diagnostics, Source};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use toml::Spanned;
@@ -210,6 +209,57 @@ pub struct Provider {
     pub origin: String,
 }
 
+/// How many threads a build runs when no variable sets the count: one per CPU, or a fixed
+/// number. Serialised as the data file spells it (`"ncpu"`, `"1"`), so spec hashes stay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultThreads {
+    Ncpu,
+    Count(u32),
+}
+
+impl DefaultThreads {
+    /// `"ncpu"` or a positive whole number without leading zeros; `None` for anything else.
+    pub fn parse(t: &str) -> Option<DefaultThreads> {
+        if t == "ncpu" {
+            return Some(DefaultThreads::Ncpu);
+        }
+        let count = !t.is_empty() && !t.starts_with('0') && t.chars().all(|c| c.is_ascii_digit());
+        count
+            .then(|| t.parse().ok().map(DefaultThreads::Count))
+            .flatten()
+    }
+}
+
+impl std::fmt::Display for DefaultThreads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DefaultThreads::Ncpu => f.write_str("ncpu"),
+            DefaultThreads::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Serialize for DefaultThreads {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// LP64 (32-bit BLAS integers) or ILP64 (64-bit).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum IntWidth {
+    #[default]
+    Lp64,
+    Ilp64,
+}
+
+impl IntWidth {
+    pub fn is_lp64(&self) -> bool {
+        *self == IntWidth::Lp64
+    }
+}
+
 /// One build of a provider; what a concrete BLAS value names.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Build {
@@ -221,7 +271,7 @@ pub struct Build {
     pub openmp_runtime: Option<String>,
     pub thread_vars: Vec<String>,
     pub ignored_vars: Vec<String>,
-    pub default_threads: Option<String>,
+    pub default_threads: Option<DefaultThreads>,
     pub lib_dirs: Vec<String>,
     /// Left out when LP64, so the spec hashes of every LP64 build stay as they were.
     #[serde(skip_serializing_if = "IntWidth::is_lp64")]
@@ -233,12 +283,125 @@ pub struct Build {
     pub packages: crate::Packages,
 }
 
+/// One `[[builds]]` entry's name, variables, thread default, link flags, directories,
+/// runtime and libraries.
+fn check_build(src: &Source, b: &RawBuild, checks: Checks, errs: &mut Vec<Diagnostic>) {
+    let bname = b.name.get_ref();
+    // The build name becomes part of a BLAS id (`openblas-openmp`), a matrix value and
+    // a variant name, so it is held to the same spelling as a provider name.
+    let mut chars = bname.chars();
+    if !(matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+    {
+        errs.push(
+            Diagnostic::at(src, b.name.span(), format!("invalid build name {bname:?}"))
+                .expected("lowercase letters, digits and `_`, starting with a letter"),
+        );
+    }
+    check_build_vars(src, b, errs);
+    // The probe and resolution take this as the thread count a variant runs with.
+    if let Some(d) = &b.default_threads {
+        let t = d.get_ref();
+        if DefaultThreads::parse(t).is_none() {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    d.span(),
+                    format!("build `{bname}`: invalid `default_threads` {t:?}"),
+                )
+                .expected("\"ncpu\" or a positive whole number such as \"1\""),
+            );
+        }
+    }
+    for f in &b.link {
+        crate::names::check_flag(src, f, errs);
+    }
+    // A directory name searched under each library directory, never a path out of it.
+    for d in &b.lib_dirs {
+        if !crate::names::valid_file_name(d.get_ref()) {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    d.span(),
+                    format!(
+                        "build `{bname}`: invalid `lib_dirs` entry {:?}",
+                        d.get_ref()
+                    ),
+                )
+                .expected("a directory name (`openblas-openmp`), not a path"),
+            );
+        }
+    }
+    if checks == Checks::All {
+        if let Some(rt) = &b.openmp_runtime {
+            crate::toolchain::check_runtime(src, rt, errs);
+        }
+        for l in &b.libs {
+            crate::names::check_lib(src, l, errs);
+        }
+    }
+    if b.threading == Threading::Openmp && b.openmp_runtime.is_none() {
+        errs.push(
+            Diagnostic::at(
+                src,
+                b.name.span(),
+                format!("build `{bname}` is OpenMP-threaded but names no `openmp_runtime`"),
+            )
+            .expected("openmp_runtime = \"gomp\" (or omp, iomp5, ...)"),
+        );
+    }
+}
+
+/// A build's `thread_vars` and `ignored_vars`: valid names, each listed once.
+fn check_build_vars(src: &Source, b: &RawBuild, errs: &mut Vec<Diagnostic>) {
+    let bname = b.name.get_ref();
+    for var in b.thread_vars.iter().chain(&b.ignored_vars) {
+        let var = var.get_ref();
+        if !crate::names::valid_env_name(var) {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    b.name.span(),
+                    format!("build `{bname}`: invalid environment variable name {var:?}"),
+                )
+                .expected("letters, digits and `_`, not starting with a digit"),
+            );
+        }
+    }
+    // A variable listed twice, or both read and ignored, says two things about the
+    // build; the env scripts and reports would print both.
+    let mut vars_seen: Vec<(&str, &str)> = Vec::new();
+    for (list, vars) in [
+        ("thread_vars", &b.thread_vars),
+        ("ignored_vars", &b.ignored_vars),
+    ] {
+        for v in vars {
+            if let Some((prev, _)) = vars_seen.iter().find(|(_, x)| *x == v.get_ref()) {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        v.span(),
+                        format!(
+                            "build `{bname}`: {:?} is already listed in `{prev}`",
+                            v.get_ref()
+                        ),
+                    )
+                    .expected("each variable once, in `thread_vars` or `ignored_vars`"),
+                );
+            } else {
+                vars_seen.push((list, v.get_ref()));
+            }
+        }
+    }
+}
+
 impl Provider {
+    /// Parses and validates a provider. All problems in the file are reported together.
     pub fn parse(src: &Source) -> Result<Provider, Diagnostics> {
         let raw: RawProvider = crate::diag::parse_toml(src)?;
         let mut errs = Vec::new();
         let name = raw.name.get_ref().clone();
-        if !crate::toolchain::valid_ident(&name) {
+        if !crate::names::valid_ident(&name) {
             errs.push(
                 Diagnostic::at(
                     src,
@@ -256,7 +419,7 @@ impl Provider {
         }
         // The builtin providers are held to the same rules by this crate's tests; checking
         // them here would parse every builtin descriptor at each start-up.
-        let eager = !src.name.starts_with("builtin:");
+        let checks = Checks::of(src);
         let mut builds: Vec<Build> = Vec::new();
         // Written into CMake caches (`BLA_VENDOR`, where `;` splits a list) and Meson files.
         let vendors = raw
@@ -264,7 +427,7 @@ impl Provider {
             .iter()
             .chain(raw.builds.iter().flat_map(|b| &b.cmake_vendor));
         for v in vendors {
-            crate::toolchain::check_word(
+            crate::names::check_word(
                 src,
                 v,
                 "CMake BLAS vendor",
@@ -273,7 +436,7 @@ impl Provider {
             );
         }
         if let Some(p) = &raw.pkgconfig {
-            crate::toolchain::check_word(src, p, "pkg-config name", "`openblas`", &mut errs);
+            crate::names::check_word(src, p, "pkg-config name", "`openblas`", &mut errs);
         }
         for b in raw.builds {
             let bname = b.name.get_ref().clone();
@@ -286,110 +449,7 @@ impl Provider {
                 ));
                 continue;
             }
-            // The build name becomes part of a BLAS id (`openblas-openmp`), a matrix value and
-            // a variant name, so it is held to the same spelling as a provider name.
-            let mut chars = bname.chars();
-            if !(matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-                && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
-            {
-                errs.push(
-                    Diagnostic::at(src, b.name.span(), format!("invalid build name {bname:?}"))
-                        .expected("lowercase letters, digits and `_`, starting with a letter"),
-                );
-            }
-            for var in b.thread_vars.iter().chain(&b.ignored_vars) {
-                let var = var.get_ref();
-                if !crate::matrix::valid_env_name(var) {
-                    errs.push(
-                        Diagnostic::at(
-                            src,
-                            b.name.span(),
-                            format!("build `{bname}`: invalid environment variable name {var:?}"),
-                        )
-                        .expected("letters, digits and `_`, not starting with a digit"),
-                    );
-                }
-            }
-            // A variable listed twice, or both read and ignored, says two things about the
-            // build; the env scripts and reports would print both.
-            let mut vars_seen: Vec<(&str, &str)> = Vec::new();
-            for (list, vars) in [
-                ("thread_vars", &b.thread_vars),
-                ("ignored_vars", &b.ignored_vars),
-            ] {
-                for v in vars {
-                    if let Some((prev, _)) = vars_seen.iter().find(|(_, x)| *x == v.get_ref()) {
-                        errs.push(
-                            Diagnostic::at(
-                                src,
-                                v.span(),
-                                format!(
-                                    "build `{bname}`: {:?} is already listed in `{prev}`",
-                                    v.get_ref()
-                                ),
-                            )
-                            .expected("each variable once, in `thread_vars` or `ignored_vars`"),
-                        );
-                    } else {
-                        vars_seen.push((list, v.get_ref()));
-                    }
-                }
-            }
-            // The probe and resolution take this as the thread count a variant runs with.
-            if let Some(d) = &b.default_threads {
-                let t = d.get_ref();
-                let count = !t.is_empty()
-                    && !t.starts_with('0')
-                    && t.chars().all(|c| c.is_ascii_digit())
-                    && t.parse::<u32>().is_ok();
-                if t != "ncpu" && !count {
-                    errs.push(
-                        Diagnostic::at(
-                            src,
-                            d.span(),
-                            format!("build `{bname}`: invalid `default_threads` {t:?}"),
-                        )
-                        .expected("\"ncpu\" or a positive whole number such as \"1\""),
-                    );
-                }
-            }
-            for f in &b.link {
-                crate::toolchain::check_flag(src, f, &mut errs);
-            }
-            // A directory name searched under each library directory, never a path out of it.
-            for d in &b.lib_dirs {
-                if !crate::toolchain::valid_file_name(d.get_ref()) {
-                    errs.push(
-                        Diagnostic::at(
-                            src,
-                            d.span(),
-                            format!(
-                                "build `{bname}`: invalid `lib_dirs` entry {:?}",
-                                d.get_ref()
-                            ),
-                        )
-                        .expected("a directory name (`openblas-openmp`), not a path"),
-                    );
-                }
-            }
-            if eager {
-                if let Some(rt) = &b.openmp_runtime {
-                    crate::toolchain::check_runtime(src, rt, &mut errs);
-                }
-                for l in &b.libs {
-                    crate::toolchain::check_lib(src, l, &mut errs);
-                }
-            }
-            if b.threading == Threading::Openmp && b.openmp_runtime.is_none() {
-                errs.push(
-                    Diagnostic::at(
-                        src,
-                        b.name.span(),
-                        format!("build `{bname}` is OpenMP-threaded but names no `openmp_runtime`"),
-                    )
-                    .expected("openmp_runtime = \"gomp\" (or omp, iomp5, ...)"),
-                );
-            }
+            check_build(src, &b, checks, &mut errs);
             builds.push(Build {
                 name: bname,
                 threading: b.threading,
@@ -402,7 +462,10 @@ impl Provider {
                 openmp_runtime: b.openmp_runtime.map(Spanned::into_inner),
                 thread_vars: unspan(b.thread_vars),
                 ignored_vars: unspan(b.ignored_vars),
-                default_threads: b.default_threads.map(Spanned::into_inner),
+                // An invalid value is an error above, so the file is refused.
+                default_threads: b
+                    .default_threads
+                    .and_then(|d| DefaultThreads::parse(d.get_ref())),
                 lib_dirs: unspan(b.lib_dirs),
                 int_width: b.int_width,
                 notes: b.notes,
@@ -476,7 +539,7 @@ fn check_detect(src: &Source, span: std::ops::Range<usize>, d: &Detect) -> Vec<D
         }
     }
     for v in d.clear_env.iter().chain(d.query_env.keys()) {
-        if !crate::matrix::valid_env_name(v) {
+        if !crate::names::valid_env_name(v) {
             bad(
                 format!("invalid environment variable name {v:?}"),
                 "letters, digits and `_`, not starting with a digit",

@@ -8,65 +8,11 @@ use crate::toolchain::Toolchain;
 use indexmap::IndexMap;
 use std::sync::Arc;
 
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
-}
-
-/// The embedded `toolchains/*.toml` files as (file name, text).
-pub fn builtin_toolchain_files() -> &'static [(&'static str, &'static str)] {
-    embedded::TOOLCHAINS
-}
-
-/// The embedded `toolchains/base/defaults.toml`: what every descriptor starts from.
-pub fn builtin_toolchain_defaults() -> &'static str {
-    embedded::TOOLCHAIN_DEFAULTS
-}
-
-/// The embedded `providers/*.toml` files.
-pub fn builtin_provider_files() -> &'static [(&'static str, &'static str)] {
-    embedded::PROVIDERS
-}
-
-/// The embedded `mpi/*.toml` files (one per MPI implementation).
-pub fn builtin_mpi_files() -> &'static [(&'static str, &'static str)] {
-    embedded::MPI
-}
-
-/// The embedded `matrices/*.toml` files (`hpc16.toml` is the default matrix).
-pub fn builtin_matrix_files() -> &'static [(&'static str, &'static str)] {
-    embedded::MATRICES
-}
-
-/// The embedded matrix called `name` (file `name.toml`).
-pub fn builtin_matrix(name: &str) -> Option<Source> {
-    builtin_matrix_files()
-        .iter()
-        .find(|(f, _)| f.strip_suffix(".toml") == Some(name))
-        .map(|(f, t)| Source::new(format!("builtin:matrices/{f}"), *t))
-}
-
-/// The OpenMP runtimes cfgmx knows: every `runtime` the builtin toolchain descriptors name, in
-/// file order. A user's descriptor or provider may only name these; the list grows by adding
-/// a builtin descriptor, never by editing Rust.
-pub fn openmp_runtimes() -> &'static [String] {
-    static RUNTIMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    RUNTIMES.get_or_init(|| {
-        let mut out: Vec<String> = Vec::new();
-        for (f, t) in builtin_toolchain_files() {
-            // Builtin sources skip the runtime check, so this does not recurse.
-            let tc = Toolchain::parse(&Source::new(format!("builtin:toolchains/{f}"), *t))
-                .expect("embedded toolchain descriptors are valid");
-            for c in tc.facets.values().flatten() {
-                if let Some(rt) = &c.runtime {
-                    if !out.contains(rt) {
-                        out.push(rt.clone());
-                    }
-                }
-            }
-        }
-        out
-    })
-}
+pub use crate::builtin::{
+    builtin_matrix, builtin_matrix_files, builtin_mpi_files, builtin_provider_files,
+    builtin_toolchain_defaults, builtin_toolchain_files,
+};
+pub use crate::toolchain::openmp_runtimes;
 
 /// Where a file's `name` is, for a message about a second file of the same name. Only the
 /// `name` key is read: the file already parsed once.

@@ -10,7 +10,8 @@ use crate::diag::Diagnostic;
 use crate::expand::Combo;
 use crate::hash::{canonical_json, push_json_bytes, sha256_hex, SpecHasher};
 use crate::matrix::{
-    CompilerSpec, Contribution, Matrix, TestSettings, BLAS, BUILD, COMPILER, INT, MPI, OPENMP,
+    BlasRequest, CompilerSpec, Contribution, Matrix, TestSettings, BLAS, BUILD, COMPILER, INT, MPI,
+    OPENMP,
 };
 use crate::profile::IntWidth;
 use crate::provider::{BlasChoice, Threading};
@@ -147,7 +148,7 @@ pub struct Resolved {
     pub blas: Option<BlasChoice>,
     /// The abstract BLAS value (`threaded`) or the concrete id as written.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub blas_request: Option<String>,
+    pub blas_request: Option<BlasRequest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build: Option<String>,
     /// Facets applied, in order (`always`, `debug`, `openmp`, ...).
@@ -333,26 +334,14 @@ impl<'a> Resolver<'a> {
         })
     }
 
+    /// A combination's resolved part, section by section: compiler and toolchains, BLAS,
+    /// MPI, facets, link line and contributions, environment, runtime conflicts, the hashed
+    /// part.
     fn resolve_core(&self, c: &Combo) -> Result<Resolved, Diagnostic> {
         let m = self.matrix;
         let reg = self.registry;
         let get = |k: &str| c.get(k).map(|v| &**v);
-        let Some(cval) = get(COMPILER) else {
-            let d = match c.from_include {
-                Some(i) if m.include[i].new => m.include_diagnostic(i, "this add entry creates a variant of its own, and that variant has no `compiler`"),
-                Some(i) => m.include_diagnostic(i, "this include entry fits no combination, so it creates a new variant, and that variant has no `compiler`"),
-                None => m.axes_diagnostic("the matrix has no `compiler` axis"),
-            };
-            return Err(d.expected("a `compiler = \"family\"` key"));
-        };
-        // Values were validated at parse time; a failure here is a bug, reported, not panicked.
-        let spec = CompilerSpec::parse(cval).map_err(|e| m.axes_diagnostic(e))?;
-        let tc = reg
-            .toolchain(&spec.family)
-            .ok_or_else(|| {
-                m.axes_diagnostic(format!("unknown toolchain family `{}`", spec.family))
-            })?
-            .clone();
+        let (spec, tc) = self.compiler(c)?;
         let contributions: Vec<(&str, &str, &Contribution)> = c
             .pairs
             .iter()
@@ -369,136 +358,270 @@ impl<'a> Resolver<'a> {
                 .ok_or_else(|| m.axes_diagnostic(format!("unknown toolchain family `{f}`")))?,
             None => tc.clone(),
         };
-        let version = None; // abstract: the probe supplies versions during concretisation
-        let lang_tc = |l: Language| if l == Language::Fortran { &ftc } else { &tc };
+        let mut rs = Resolving::new(m, tc, ftc);
 
-        let mut flags = FlagSet {
-            driver: tc.driver.clone(),
-            ..FlagSet::default()
+        let blas_request = get(BLAS).map(BlasRequest::parse);
+        let (blas, int_width) = rs.blas(reg, blas_request.as_ref(), get(INT));
+        let project_openmp = get(OPENMP);
+        let mpi = mpi_spec(m, reg, get(MPI))?;
+        let build = get(BUILD).map(str::to_string);
+        let openmp = rs.apply_facets(
+            build.as_deref(),
+            project_openmp,
+            blas.as_ref(),
+            int_width,
+            &contributions,
+        );
+        rs.blas_link(blas.as_ref(), int_width);
+        let test = rs.apply_contributions(&contributions);
+        rs.environment(blas.as_ref(), openmp.is_some(), &contributions);
+        let runtimes = rs.openmp_conflicts(blas.as_ref(), openmp.is_some());
+
+        let mut r = Resolved {
+            compiler: spec,
+            fortran_family,
+            blas,
+            blas_request,
+            build,
+            facets: std::mem::take(&mut rs.facets),
+            openmp: openmp.map(|reason| OpenmpUse { reason, runtimes }),
+            int_width,
+            openmp_off: project_openmp == Some("off"),
+            mpi,
+            flags: std::mem::take(&mut rs.flags),
+            test,
+            warnings: std::mem::take(&mut rs.warnings),
+            digest: String::new(),
+            spec_part: serde_json::Value::Null,
+            json_fields: String::new(),
         };
-        let mut warnings = Vec::new();
+        r.spec_part = rs.spec_part(&r, reg, &contributions, project_openmp);
+        r.digest = sha256_hex(canonical_json(&r.spec_part).as_bytes());
+        let whole = serde_json::to_string(&r).expect("resolved part serialises");
+        r.json_fields = whole[1..whole.len() - 1].to_string();
+        Ok(r)
+    }
+
+    /// The combination's compiler value and its toolchain; a combination an include entry
+    /// created without one is a located diagnostic.
+    fn compiler(&self, c: &Combo) -> Result<(CompilerSpec, Arc<Toolchain>), Diagnostic> {
+        let m = self.matrix;
+        let Some(cval) = c.get(COMPILER) else {
+            let d = match c.from_include {
+                Some(i) if m.include[i].new => m.include_diagnostic(i, "this add entry creates a variant of its own, and that variant has no `compiler`"),
+                Some(i) => m.include_diagnostic(i, "this include entry fits no combination, so it creates a new variant, and that variant has no `compiler`"),
+                None => m.axes_diagnostic("the matrix has no `compiler` axis"),
+            };
+            return Err(d.expected("a `compiler = \"family\"` key"));
+        };
+        // Values were validated at parse time; a failure here is a bug, reported, not panicked.
+        let spec = CompilerSpec::parse(cval).map_err(|e| m.axes_diagnostic(e))?;
+        let tc = self
+            .registry
+            .toolchain(&spec.family)
+            .ok_or_else(|| {
+                m.axes_diagnostic(format!("unknown toolchain family `{}`", spec.family))
+            })?
+            .clone();
+        Ok((spec, tc))
+    }
+}
+
+/// The `mpi` value as a spec (`None` for `none` or no value).
+fn mpi_spec(
+    m: &Matrix,
+    reg: &Registry,
+    value: Option<&str>,
+) -> Result<Option<MpiSpec>, Diagnostic> {
+    match value {
+        None | Some("none") => Ok(None),
+        Some(text) => {
+            // Validated at parse time; a failure here is a bug, reported, not panicked.
+            let spec = CompilerSpec::parse(text).map_err(|e| m.axes_diagnostic(e))?;
+            if !reg.mpi.contains_key(&spec.family) {
+                return Err(
+                    m.axes_diagnostic(format!("unknown MPI implementation `{}`", spec.family))
+                );
+            }
+            Ok(Some(MpiSpec {
+                implementation: spec.family,
+                versions: spec.versions,
+            }))
+        }
+    }
+}
+
+/// Whether a toolchain lacking a facet is worth a warning: a build mode, the OpenMP a variant
+/// asks for or a value's facet is; `always` and `int64` (which only some languages have) are
+/// not.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Need {
+    Optional,
+    Required,
+}
+
+/// One combination's resolution under way: its toolchains (C/C++ and Fortran), and the flags,
+/// facets and warnings gathered so far.
+struct Resolving<'a> {
+    m: &'a Matrix,
+    tc: Arc<Toolchain>,
+    ftc: Arc<Toolchain>,
+    flags: FlagSet,
+    facets: Vec<String>,
+    /// The descriptors' facet entries used, as hashed.
+    facet_sources: IndexMap<String, serde_json::Value>,
+    /// Runtime libraries the facets link, put after the BLAS that may need them.
+    facet_libs: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl<'a> Resolving<'a> {
+    /// The driver and each language's compiler (a warning for a language the toolchain
+    /// has none for).
+    fn new(m: &'a Matrix, tc: Arc<Toolchain>, ftc: Arc<Toolchain>) -> Self {
+        let mut rs = Resolving {
+            m,
+            flags: FlagSet {
+                driver: tc.driver.clone(),
+                ..FlagSet::default()
+            },
+            tc,
+            ftc,
+            facets: Vec::new(),
+            facet_sources: IndexMap::new(),
+            facet_libs: Vec::new(),
+            warnings: Vec::new(),
+        };
         for lang in &m.languages {
-            let t = lang_tc(*lang);
+            let t = rs.lang_tc(*lang);
             let exe = t.executables.for_lang(*lang).first().cloned();
             if exe.is_none() {
-                warnings.push(format!(
-                    "toolchain {} has no {} compiler",
-                    t.name,
-                    lang.as_str()
-                ));
+                let w = format!("toolchain {} has no {} compiler", t.name, lang.as_str());
+                rs.warnings.push(w);
             }
             match lang {
-                Language::C => flags.cc = exe,
-                Language::Cxx => flags.cxx = exe,
-                Language::Fortran => flags.fc = exe,
+                Language::C => rs.flags.cc = exe,
+                Language::Cxx => rs.flags.cxx = exe,
+                Language::Fortran => rs.flags.fc = exe,
             }
         }
+        rs
+    }
 
-        // BLAS.
-        let blas_request = get(BLAS).map(str::to_string);
-        let asked_width = match get(INT) {
+    fn lang_tc(&self, l: Language) -> &Arc<Toolchain> {
+        if l == Language::Fortran {
+            &self.ftc
+        } else {
+            &self.tc
+        }
+    }
+
+    /// The BLAS build the `blas` value takes from the registry, and the variant's integer
+    /// width (`int`, or an ILP64 build named).
+    fn blas(
+        &mut self,
+        reg: &Registry,
+        blas: Option<&BlasRequest>,
+        int: Option<&str>,
+    ) -> (Option<BlasChoice>, IntWidth) {
+        let m = self.m;
+        let asked_width = match int {
             Some("ilp64") => IntWidth::Ilp64,
             _ => IntWidth::Lp64,
         };
-        let blas = match get(BLAS) {
-            None | Some("none") => None,
-            Some("sequential") => pick_blas(
+        let choice = match blas {
+            None | Some(BlasRequest::None) => None,
+            Some(BlasRequest::Sequential) => pick_blas(
                 reg,
                 &m.blas_policy.prefer,
                 &[Threading::Sequential],
                 None,
                 asked_width,
             ),
-            Some("threaded") => pick_blas(
+            Some(BlasRequest::Threaded) => pick_blas(
                 reg,
                 &m.blas_policy.prefer,
                 &m.blas_policy.threaded,
-                tc.openmp_runtime(),
+                self.tc.openmp_runtime(),
                 asked_width,
             ),
-            Some(id) => reg.blas(id),
+            Some(BlasRequest::Named(id)) => reg.blas(id),
         };
-        if let (Some(req), None) = (get(BLAS), &blas) {
-            if req != "none" {
-                warnings.push(format!("no BLAS provider has a {req} build"));
+        if let (Some(req), None) = (blas, &choice) {
+            if *req != BlasRequest::None {
+                self.warnings
+                    .push(format!("no BLAS provider has a {req} build"));
             }
         }
         // A BLAS value naming an ILP64 build (`mkl-sequential_ilp64`) makes the variant ILP64.
-        let named_width = blas.as_ref().map(|b| b.build.int_width);
-        let int_width = match (get(INT), named_width) {
+        let named_width = choice.as_ref().map(|b| b.build.int_width);
+        let int_width = match (int, named_width) {
             (Some("ilp64"), _) | (None, Some(IntWidth::Ilp64)) => IntWidth::Ilp64,
             (Some(_), Some(IntWidth::Ilp64)) => {
-                warnings.push(format!(
+                self.warnings.push(format!(
                     "BLAS {} is ILP64 but the variant is `int = \"lp64\"`: no library fits",
-                    get(BLAS).unwrap_or_default()
+                    blas.map(BlasRequest::as_str).unwrap_or_default()
                 ));
                 IntWidth::Lp64
             }
             _ => IntWidth::Lp64,
         };
-        let project_openmp = get(OPENMP);
-        let mpi = match get(MPI) {
-            None | Some("none") => None,
-            Some(text) => {
-                // Validated at parse time; a failure here is a bug, reported, not panicked.
-                let spec = CompilerSpec::parse(text).map_err(|e| m.axes_diagnostic(e))?;
-                if !reg.mpi.contains_key(&spec.family) {
-                    return Err(
-                        m.axes_diagnostic(format!("unknown MPI implementation `{}`", spec.family))
-                    );
-                }
-                Some(MpiSpec {
-                    implementation: spec.family,
-                    versions: spec.versions,
-                })
-            }
-        };
+        (choice, int_width)
+    }
 
-        // Facets: always, build mode, OpenMP if the BLAS build needs it, then what values ask for.
-        let mut facets: Vec<String> = Vec::new();
-        let mut facet_sources: IndexMap<String, serde_json::Value> = IndexMap::new();
-        let mut facet_libs: Vec<String> = Vec::new();
-        let mut add_facet = |name: &str,
-                             flags: &mut FlagSet,
-                             facets: &mut Vec<String>,
-                             required: bool,
-                             warnings: &mut Vec<String>| {
-            if facets.iter().any(|f| f == name) {
-                return;
-            }
-            let mut any = false;
-            for lang in &m.languages {
-                let t: &Toolchain = lang_tc(*lang);
-                if let Some(cand) = t
-                    .facet(name)
-                    .iter()
-                    .find(|c| c.fits(version) && c.applies_to(*lang))
-                {
-                    any = true;
-                    flags.flags_mut(*lang).extend(cand.flags.iter().cloned());
-                    if !cand.link.is_empty() {
-                        push_unique(flags.link.entry(*lang).or_default(), &cand.link);
-                    }
-                    push_unique(&mut facet_libs, &cand.libs);
+    /// Applies facet `name` for every language whose toolchain has it (once per variant).
+    fn add_facet(&mut self, name: &str, need: Need) {
+        if self.facets.iter().any(|f| f == name) {
+            return;
+        }
+        // abstract: the probe supplies versions during concretisation
+        let version = None;
+        let mut any = false;
+        for lang in &self.m.languages {
+            let t: Arc<Toolchain> = self.lang_tc(*lang).clone();
+            if let Some(cand) = t
+                .facet(name)
+                .iter()
+                .find(|c| c.fits(version) && c.applies_to(*lang))
+            {
+                any = true;
+                self.flags
+                    .flags_mut(*lang)
+                    .extend(cand.flags.iter().cloned());
+                if !cand.link.is_empty() {
+                    push_unique(self.flags.link.entry(*lang).or_default(), &cand.link);
                 }
-                if !t.facet(name).is_empty() {
-                    facet_sources
-                        .entry(format!("{}:{}", t.name, name))
-                        .or_insert_with(|| serde_json::to_value(t.facet(name)).unwrap_or_default());
-                }
+                push_unique(&mut self.facet_libs, &cand.libs);
             }
-            if any {
-                facets.push(name.to_string());
-            } else if required {
-                warnings.push(format!("toolchain {} has no `{name}` facet", tc.name));
+            if !t.facet(name).is_empty() {
+                self.facet_sources
+                    .entry(format!("{}:{}", t.name, name))
+                    .or_insert_with(|| serde_json::to_value(t.facet(name)).unwrap_or_default());
             }
-        };
-        add_facet("always", &mut flags, &mut facets, false, &mut warnings);
-        let build = get(BUILD).map(str::to_string);
-        if let Some(b) = &build {
-            add_facet(b, &mut flags, &mut facets, true, &mut warnings);
+        }
+        if any {
+            self.facets.push(name.to_string());
+        } else if need == Need::Required {
+            let w = format!("toolchain {} has no `{name}` facet", self.tc.name);
+            self.warnings.push(w);
+        }
+    }
+
+    /// Facets: always, build mode, OpenMP if the BLAS build needs it, then what values ask
+    /// for. Returns why the variant uses OpenMP, if it does.
+    fn apply_facets(
+        &mut self,
+        build: Option<&str>,
+        project_openmp: Option<&str>,
+        blas: Option<&BlasChoice>,
+        int_width: IntWidth,
+        contributions: &[(&str, &str, &Contribution)],
+    ) -> Option<String> {
+        self.add_facet("always", Need::Optional);
+        if let Some(b) = build {
+            self.add_facet(b, Need::Required);
             if let Some(mode) = crate::matrix::build_modes().iter().find(|m| m.name == *b) {
-                flags
+                self.flags
                     .cmake
                     .insert("CMAKE_BUILD_TYPE".into(), mode.cmake.clone());
             }
@@ -509,14 +632,14 @@ impl<'a> Resolver<'a> {
         // paired with an OpenMP-threaded BLAS as before the axis existed.
         match project_openmp {
             Some("on") => {
-                add_facet("openmp", &mut flags, &mut facets, true, &mut warnings);
+                self.add_facet("openmp", Need::Required);
                 openmp = Some("the project's OpenMP is on (`openmp = \"on\"`)".to_string());
             }
             Some(_) => {}
             None => {
-                if let Some(b) = &blas {
+                if let Some(b) = blas {
                     if b.build.threading == Threading::Openmp {
-                        add_facet("openmp", &mut flags, &mut facets, true, &mut warnings);
+                        self.add_facet("openmp", Need::Required);
                         openmp = Some(format!("BLAS build {} is OpenMP-threaded", b.id));
                     }
                 }
@@ -525,26 +648,30 @@ impl<'a> Resolver<'a> {
         if int_width == IntWidth::Ilp64 {
             // Only languages with 64-bit default integers (Fortran) have the facet; C code
             // declares its BLAS integers itself.
-            add_facet("int64", &mut flags, &mut facets, false, &mut warnings);
+            self.add_facet("int64", Need::Optional);
         }
-        for (_, _, x) in &contributions {
+        for (_, _, x) in contributions {
             for f in &x.facets {
                 if f == "openmp" && project_openmp == Some("off") {
                     push_unique(
-                        &mut warnings,
+                        &mut self.warnings,
                         &["a matrix value asks for the `openmp` facet, which `openmp = \"off\"` leaves out".to_string()],
                     );
                     continue;
                 }
-                add_facet(f, &mut flags, &mut facets, true, &mut warnings);
+                self.add_facet(f, Need::Required);
                 if f == "openmp" && openmp.is_none() {
                     openmp = Some("requested by a matrix value".to_string());
                 }
             }
         }
+        openmp
+    }
 
-        // BLAS link line and CMake vendor.
-        if let Some(b) = &blas {
+    /// BLAS link line and CMake vendor.
+    fn blas_link(&mut self, blas: Option<&BlasChoice>, int_width: IntWidth) {
+        let flags = &mut self.flags;
+        if let Some(b) = blas {
             push_unique(&mut flags.ldflags, &b.build.link);
             push_unique(&mut flags.libs, &b.build.libs);
             if let Some(v) = &b.build.cmake_vendor {
@@ -555,9 +682,18 @@ impl<'a> Resolver<'a> {
             // FindBLAS looks for the 64-bit integer builds only when asked.
             flags.cmake.insert("BLA_SIZEOF_INTEGER".into(), "8".into());
         }
+    }
 
+    /// The facets' runtime libraries, the matrix's `[cmake]`/`[meson]` and the values'
+    /// contributions; returns the variant's test settings.
+    fn apply_contributions(
+        &mut self,
+        contributions: &[(&str, &str, &Contribution)],
+    ) -> TestSettings {
+        let m = self.m;
+        let flags = &mut self.flags;
         // Runtime libraries after the BLAS that may need them.
-        push_unique(&mut flags.libs, &facet_libs);
+        push_unique(&mut flags.libs, &self.facet_libs);
 
         // The matrix's `[cmake]`/`[meson]` for every variant, before the values' own, which win.
         for (k, v) in &m.cmake {
@@ -569,7 +705,7 @@ impl<'a> Resolver<'a> {
         let mut test = m.test.clone();
 
         // Matrix values' contributions, in key order.
-        for (_, _, x) in &contributions {
+        for (_, _, x) in contributions {
             test.overlay(&x.test);
             flags.cflags.extend(x.cflags.iter().cloned());
             flags.cxxflags.extend(x.cxxflags.iter().cloned());
@@ -578,7 +714,7 @@ impl<'a> Resolver<'a> {
             for d in &x.defines {
                 for lang in [Language::C, Language::Cxx] {
                     if m.languages.contains(&lang) {
-                        flags.flags_mut(lang).extend(tc.driver.define(d));
+                        flags.flags_mut(lang).extend(self.tc.driver.define(d));
                     }
                 }
             }
@@ -591,69 +727,90 @@ impl<'a> Resolver<'a> {
                 flags.meson.insert(k.clone(), v.clone());
             }
         }
+        test
+    }
 
-        // Environment: the toolchain's, the matrix's, thread counts, then values'.
-        for (k, v) in tc.env.iter().chain(m.env.iter()) {
-            flags.env.insert(k.clone(), v.clone());
+    /// Environment: the toolchain's, the matrix's, thread counts, then values'.
+    fn environment(
+        &mut self,
+        blas: Option<&BlasChoice>,
+        openmp: bool,
+        contributions: &[(&str, &str, &Contribution)],
+    ) {
+        let m = self.m;
+        let env = &mut self.flags.env;
+        for (k, v) in self.tc.env.iter().chain(m.env.iter()) {
+            env.insert(k.clone(), v.clone());
         }
         let threads = m.threads.to_string();
-        if let Some(b) = &blas {
+        if let Some(b) = blas {
             if b.build.threading.is_threaded() {
                 if let Some(var) = b.build.thread_vars.first() {
-                    flags.env.insert(var.clone(), threads.clone());
+                    env.insert(var.clone(), threads.clone());
                 }
             }
         }
-        if openmp.is_some() {
-            flags
-                .env
-                .entry(crate::OMP_NUM_THREADS.into())
+        if openmp {
+            env.entry(crate::OMP_NUM_THREADS.into())
                 .or_insert(threads.clone());
         }
-        for (_, _, x) in &contributions {
+        for (_, _, x) in contributions {
             for (k, v) in &x.env {
-                flags.env.insert(k.clone(), v.clone());
+                env.insert(k.clone(), v.clone());
             }
         }
+    }
 
-        // Runtime conflicts a user would otherwise find at 3 a.m.
+    /// Runtime conflicts a user would otherwise find at 3 a.m., as warnings; returns the
+    /// OpenMP runtimes the variant's compilers load.
+    fn openmp_conflicts(&mut self, blas: Option<&BlasChoice>, openmp: bool) -> Vec<String> {
         let mut runtimes: Vec<String> = Vec::new();
-        if openmp.is_some() {
-            for lang in &m.languages {
-                if let Some(rt) = lang_tc(*lang).openmp_runtime() {
+        if openmp {
+            for lang in &self.m.languages {
+                if let Some(rt) = self.lang_tc(*lang).openmp_runtime() {
                     if !runtimes.iter().any(|r| r == rt) {
                         runtimes.push(rt.to_string());
                     }
                 }
             }
         }
-        if let Some(b) = &blas {
+        if let Some(b) = blas {
             if let Some(rt) = &b.build.openmp_runtime {
-                if openmp.is_some() && !runtimes.iter().any(|r| r == rt) {
-                    warnings.push(format!(
+                if openmp && !runtimes.iter().any(|r| r == rt) {
+                    self.warnings.push(format!(
                         "two OpenMP runtimes would load: lib{} (BLAS {}) and lib{} ({})",
                         rt,
                         b.id,
                         runtimes.join(", lib"),
-                        tc.name
+                        self.tc.name
                     ));
                 }
             }
-            if b.build.threading == Threading::Pthread && openmp.is_some() {
-                warnings.push(format!(
+            if b.build.threading == Threading::Pthread && openmp {
+                self.warnings.push(format!(
                     "pthread BLAS {} called inside OpenMP regions oversubscribes the cores",
                     b.id
                 ));
             }
         }
         if runtimes.len() > 1 {
-            warnings.push(format!(
+            self.warnings.push(format!(
                 "two OpenMP runtimes would load: lib{} (C/C++ and Fortran compilers differ)",
                 runtimes.join(" and lib")
             ));
         }
+        runtimes
+    }
 
-        // The hashed part: descriptor facts used, contributions, and the result.
+    /// The hashed part: descriptor facts used, contributions, and the result `r`.
+    fn spec_part(
+        &self,
+        r: &Resolved,
+        reg: &Registry,
+        contributions: &[(&str, &str, &Contribution)],
+        project_openmp: Option<&str>,
+    ) -> serde_json::Value {
+        let m = self.m;
         let toolchain_part = |t: &Toolchain| {
             let mut part = serde_json::json!({
                 "name": t.name,
@@ -671,37 +828,37 @@ impl<'a> Resolver<'a> {
             part
         };
         let mut contrib_part = serde_json::Map::new();
-        for (k, v, x) in &contributions {
+        for (k, v, x) in contributions {
             contrib_part.insert(
                 format!("{k}={v}"),
                 serde_json::to_value(x).unwrap_or_default(),
             );
         }
         let mut spec_part = serde_json::json!({
-            "compiler": spec,
-            "toolchain": toolchain_part(&tc),
-            "fortran_toolchain": fortran_family.as_ref().map(|_| toolchain_part(&ftc)),
-            "facets": facet_sources,
-            "blas": blas.as_ref().map(|b| serde_json::json!({"id": b.id, "provider": b.provider, "build": b.build, "pkgconfig": b.pkgconfig})),
-            "blas_policy": if matches!(get(BLAS), Some("sequential" | "threaded")) { serde_json::to_value(&m.blas_policy).unwrap_or_default() } else { serde_json::Value::Null },
+            "compiler": r.compiler,
+            "toolchain": toolchain_part(&self.tc),
+            "fortran_toolchain": r.fortran_family.as_ref().map(|_| toolchain_part(&self.ftc)),
+            "facets": self.facet_sources,
+            "blas": r.blas.as_ref().map(|b| serde_json::json!({"id": b.id, "provider": b.provider, "build": b.build, "pkgconfig": b.pkgconfig})),
+            "blas_policy": if r.blas_request.as_ref().is_some_and(BlasRequest::by_policy) { serde_json::to_value(&m.blas_policy).unwrap_or_default() } else { serde_json::Value::Null },
             "languages": m.languages,
             "threads": m.threads,
             "matrix_env": m.env,
             "contributions": contrib_part,
-            "flags": flags,
+            "flags": r.flags,
         });
         // Only where they apply, so the hashes of variants without them stay as they were.
-        if int_width == IntWidth::Ilp64 {
-            spec_part["int_width"] = serde_json::to_value(int_width).unwrap_or_default();
+        if r.int_width == IntWidth::Ilp64 {
+            spec_part["int_width"] = serde_json::to_value(r.int_width).unwrap_or_default();
         }
         // A pass proves only the tests it ran: another selection is another result.
-        if !test.is_empty() {
-            spec_part["test"] = serde_json::to_value(&test).unwrap_or_default();
+        if !r.test.is_empty() {
+            spec_part["test"] = serde_json::to_value(&r.test).unwrap_or_default();
         }
         if let Some(o) = project_openmp {
             spec_part["project_openmp"] = serde_json::Value::String(o.to_string());
         }
-        if let Some(mp) = &mpi {
+        if let Some(mp) = &r.mpi {
             // The implementation's data (wrapper names, override variables, launchers, the
             // library check, launch settings): editing it moves the hashes of its variants.
             spec_part["mpi"] = serde_json::json!({
@@ -709,28 +866,7 @@ impl<'a> Resolver<'a> {
                 "implementation": reg.mpi.get(&mp.implementation).map(|i| serde_json::to_value(&**i).unwrap_or_default()),
             });
         }
-        let digest = sha256_hex(canonical_json(&spec_part).as_bytes());
-        let mut r = Resolved {
-            compiler: spec,
-            fortran_family,
-            blas,
-            blas_request,
-            build,
-            facets,
-            openmp: openmp.map(|reason| OpenmpUse { reason, runtimes }),
-            int_width,
-            openmp_off: project_openmp == Some("off"),
-            mpi,
-            flags,
-            test,
-            warnings,
-            digest,
-            spec_part,
-            json_fields: String::new(),
-        };
-        let whole = serde_json::to_string(&r).expect("resolved part serialises");
-        r.json_fields = whole[1..whole.len() - 1].to_string();
-        Ok(r)
+        spec_part
     }
 }
 

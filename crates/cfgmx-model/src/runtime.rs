@@ -13,8 +13,9 @@
 //! and, once the core budget is known ([`Runtime::check_cores`]), one above it.
 
 use crate::diag::{Diagnostic, Diagnostics, Source};
-use crate::matrix::{valid_env_name, Scalar};
+use crate::names::valid_env_name;
 use crate::registry::Registry;
+use crate::scalar::Scalar;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -301,19 +302,76 @@ pub(crate) fn parse(
     build_keys: &[(String, Range<usize>)],
     errs: &mut Vec<Diagnostic>,
 ) -> Runtime {
-    let mut err = |span: Range<usize>, msg: String, expected: &str| {
-        errs.push(Diagnostic::at(src, span, msg).expected(expected));
+    let mut p = Parser {
+        src,
+        reg,
+        build_keys,
+        errs,
     };
     let mut rt = Runtime::default();
     let mut include_raw = Vec::new();
     let mut exclude_raw = Vec::new();
-    let build_axis = |k: &str| build_keys.iter().find(|(b, _)| b == k);
-    // A variable name's problems, whether it names an axis or an include key.
-    let check_name = |k: &Spanned<String>, err: &mut dyn FnMut(Range<usize>, String, &str)| {
+    for (k, items) in raw {
+        let name = k.get_ref().clone();
+        if name == "include" || name == "exclude" {
+            for it in items.into_inner() {
+                match it.into_inner() {
+                    Item::Table(pairs) if name == "include" => include_raw.push((k.span(), pairs)),
+                    Item::Table(pairs) => exclude_raw.push((k.span(), pairs)),
+                    Item::Scalar(_) => p.err(
+                        k.span(),
+                        format!("`runtime.{name}` holds a value, not a table"),
+                        "[[runtime.include]] / [[runtime.exclude]] tables of `key = value`",
+                    ),
+                }
+            }
+            continue;
+        }
+        p.check_name(&k);
+        if let Some(axis) = p.axis(name, &items, &mut rt.threads) {
+            rt.axes.push(axis);
+        }
+    }
+    for (span, pairs) in include_raw {
+        let entry = p.include(span, &pairs, &mut rt.threads);
+        rt.include.push(entry);
+    }
+    for (span, pairs) in exclude_raw {
+        let entry = p.exclude(span, &pairs, &rt.axes);
+        rt.exclude.push(entry);
+    }
+    rt
+}
+
+/// A `[runtime]` table under way: the file, the registry and the matrix's build keys it is
+/// checked against, and where its problems go.
+struct Parser<'a> {
+    src: &'a Source,
+    reg: &'a Registry,
+    build_keys: &'a [(String, Range<usize>)],
+    errs: &'a mut Vec<Diagnostic>,
+}
+
+/// A runtime include or exclude entry as written.
+type RawPairs = Vec<(Spanned<String>, Spanned<Scalar>)>;
+
+impl Parser<'_> {
+    fn err(&mut self, span: Range<usize>, msg: String, expected: &str) {
+        self.errs
+            .push(Diagnostic::at(self.src, span, msg).expected(expected));
+    }
+
+    fn build_axis(&self, k: &str) -> Option<&(String, Range<usize>)> {
+        self.build_keys.iter().find(|(b, _)| b == k)
+    }
+
+    /// A variable name's problems, whether it names an axis or an include key.
+    fn check_name(&mut self, k: &Spanned<String>) {
+        let src = self.src;
         let name = k.get_ref();
-        if let Some((_, at)) = build_axis(name) {
+        if let Some((_, at)) = self.build_axis(name) {
             let (l, c) = src.line_col(at.start);
-            err(
+            self.err(
                 k.span(),
                 format!(
                     "runtime axis `{name}` is also a build axis ({}:{l}:{c}): a value cannot be both built and varied at run time",
@@ -322,33 +380,35 @@ pub(crate) fn parse(
                 "a name that is not a build axis",
             );
         } else if name != THREADS && !valid_env_name(name) {
-            err(
+            self.err(
                 k.span(),
                 format!("invalid runtime variable name {name:?}"),
                 "`threads` or an environment variable name: letters, digits and `_`, not starting with a digit",
             );
-        } else if let Some(why) = owned(name, reg) {
-            err(
+        } else if let Some(why) = owned(name, self.reg) {
+            self.err(
                 k.span(),
                 why,
                 "a variable the test run reads, such as OMP_PROC_BIND or OMP_SCHEDULE",
             );
         }
-    };
-    // A value's text, or its problem: a thread count is an integer of at least 1; a variable's
-    // value goes into the test's environment as it is, so no control character.
-    let value = |key: &str,
-                 v: &Spanned<Scalar>,
-                 threads: &mut Vec<(u32, Range<usize>)>,
-                 err: &mut dyn FnMut(Range<usize>, String, &str)|
-     -> Option<String> {
+    }
+
+    /// A value's text, or its problem: a thread count is an integer of at least 1; a
+    /// variable's value goes into the test's environment as it is, so no control character.
+    fn value(
+        &mut self,
+        key: &str,
+        v: &Spanned<Scalar>,
+        threads: &mut Vec<(u32, Range<usize>)>,
+    ) -> Option<String> {
         match (key, v.get_ref()) {
             (THREADS, Scalar::Int(n)) if *n >= 1 && *n <= i64::from(u32::MAX) => {
                 threads.push((*n as u32, v.span()));
                 Some(n.to_string())
             }
             (THREADS, Scalar::Int(0)) => {
-                err(
+                self.err(
                     v.span(),
                     "runtime `threads` value is 0".into(),
                     "a thread count of at least 1",
@@ -356,7 +416,7 @@ pub(crate) fn parse(
                 None
             }
             (THREADS, other) => {
-                err(
+                self.err(
                     v.span(),
                     format!(
                         "runtime `threads` value {:?} is not a thread count",
@@ -367,7 +427,7 @@ pub(crate) fn parse(
                 None
             }
             (_, Scalar::Float(_)) => {
-                err(
+                self.err(
                     v.span(),
                     format!("runtime `{key}`: a floating-point value"),
                     "a string, integer or boolean",
@@ -375,7 +435,7 @@ pub(crate) fn parse(
                 None
             }
             (_, s) if s.text().chars().any(char::is_control) => {
-                err(
+                self.err(
                     v.span(),
                     format!(
                         "runtime `{key}`: value {:?} holds a control character",
@@ -387,37 +447,28 @@ pub(crate) fn parse(
             }
             (_, s) => Some(s.text()),
         }
-    };
-    for (k, items) in raw {
-        let name = k.get_ref().clone();
-        if name == "include" || name == "exclude" {
-            for it in items.into_inner() {
-                match it.into_inner() {
-                    Item::Table(pairs) if name == "include" => include_raw.push((k.span(), pairs)),
-                    Item::Table(pairs) => exclude_raw.push((k.span(), pairs)),
-                    Item::Scalar(_) => err(
-                        k.span(),
-                        format!("`runtime.{name}` holds a value, not a table"),
-                        "[[runtime.include]] / [[runtime.exclude]] tables of `key = value`",
-                    ),
-                }
-            }
-            continue;
-        }
-        check_name(&k, &mut err);
+    }
+
+    /// One runtime axis and its values, each once; `None` when it has none.
+    fn axis(
+        &mut self,
+        name: String,
+        items: &Spanned<Vec<Spanned<Item>>>,
+        threads: &mut Vec<(u32, Range<usize>)>,
+    ) -> Option<RuntimeAxis> {
         if items.get_ref().is_empty() {
-            err(
+            self.err(
                 items.span(),
                 format!("runtime axis `{name}` has no values"),
                 "a non-empty list of values",
             );
-            continue;
+            return None;
         }
         let mut values: Vec<String> = Vec::new();
         for it in items.get_ref() {
             let span = it.span();
             let Item::Scalar(s) = it.get_ref() else {
-                err(
+                self.err(
                     span,
                     format!("runtime axis `{name}` holds a table"),
                     "a list of strings, integers or booleans",
@@ -425,11 +476,11 @@ pub(crate) fn parse(
                 continue;
             };
             let s = Spanned::new(span.clone(), s.clone());
-            let Some(text) = value(&name, &s, &mut rt.threads, &mut err) else {
+            let Some(text) = self.value(&name, &s, threads) else {
                 continue;
             };
             if values.contains(&text) {
-                err(
+                self.err(
                     span,
                     format!("duplicate value {text:?} in runtime axis `{name}`"),
                     "each value once",
@@ -438,50 +489,63 @@ pub(crate) fn parse(
             }
             values.push(text);
         }
-        rt.axes.push(RuntimeAxis { name, values });
+        Some(RuntimeAxis { name, values })
     }
-    for (span, pairs) in include_raw {
+
+    fn include(
+        &mut self,
+        span: Range<usize>,
+        pairs: &RawPairs,
+        threads: &mut Vec<(u32, Range<usize>)>,
+    ) -> RuntimeEntry {
         if pairs.is_empty() {
-            err(
-                span.clone(),
+            self.err(
+                span,
                 "empty runtime include entry".into(),
                 "at least one `key = value`",
             );
         }
         let mut out = Vec::new();
-        for (k, v) in &pairs {
-            check_name(k, &mut err);
-            if let Some(text) = value(k.get_ref(), v, &mut rt.threads, &mut err) {
+        for (k, v) in pairs {
+            self.check_name(k);
+            if let Some(text) = self.value(k.get_ref(), v, threads) {
                 out.push((k.get_ref().clone(), text));
             }
         }
-        rt.include.push(RuntimeEntry { pairs: out });
+        RuntimeEntry { pairs: out }
     }
-    for (span, pairs) in exclude_raw {
+
+    /// An exclude entry: its keys are runtime or build axes.
+    fn exclude(
+        &mut self,
+        span: Range<usize>,
+        pairs: &RawPairs,
+        axes: &[RuntimeAxis],
+    ) -> RuntimeEntry {
         if pairs.is_empty() {
-            err(
-                span.clone(),
+            self.err(
+                span,
                 "empty runtime exclude entry (it would exclude every point)".into(),
                 "at least one `key = value`",
             );
         }
         let mut out = Vec::new();
-        for (k, v) in &pairs {
+        for (k, v) in pairs {
             let key = k.get_ref();
-            let known = rt.axes.iter().any(|a| &a.name == key) || build_axis(key).is_some();
+            let known = axes.iter().any(|a| &a.name == key) || self.build_axis(key).is_some();
             if !known {
-                let mut names: Vec<&str> = rt.axes.iter().map(|a| a.name.as_str()).collect();
-                names.extend(build_keys.iter().map(|(b, _)| b.as_str()));
-                err(
+                let mut names: Vec<&str> = axes.iter().map(|a| a.name.as_str()).collect();
+                names.extend(self.build_keys.iter().map(|(b, _)| b.as_str()));
+                let expected = format!("one of: {}", names.join(", "));
+                self.err(
                     k.span(),
                     format!("runtime exclude names `{key}`, which is neither a runtime nor a build axis"),
-                    &format!("one of: {}", names.join(", ")),
+                    &expected,
                 );
                 continue;
             }
             out.push((key.clone(), v.get_ref().text()));
         }
-        rt.exclude.push(RuntimeEntry { pairs: out });
+        RuntimeEntry { pairs: out }
     }
-    rt
 }

@@ -6,33 +6,16 @@
 //! `driver.rs`). Every descriptor starts from `toolchains/base/defaults.toml` and says only what
 //! differs. Adding a compiler is adding a file; no code path is family-specific.
 
-use crate::diag::{Diagnostic, Diagnostics, Source};
+use crate::diag::{Checks, Diagnostic, Diagnostics, Source};
+pub use crate::language::Language;
+use crate::names::{
+    check_flag, check_lib, check_word, compile_regex, valid_file_name, valid_ident,
+};
 use crate::version::{Version, VersionRange};
 use indexmap::IndexMap;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
-
-/// A source language cfgmx knows how to drive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    C,
-    Cxx,
-    Fortran,
-}
-
-impl Language {
-    pub const ALL: [Language; 3] = [Language::C, Language::Cxx, Language::Fortran];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::C => "c",
-            Language::Cxx => "cxx",
-            Language::Fortran => "fortran",
-        }
-    }
-}
 
 /// The descriptor as written in TOML (parsed with spans for error reporting).
 #[derive(Debug, Clone, Deserialize)]
@@ -333,213 +316,22 @@ impl Toolchain {
                 .expected("lowercase letters, digits and `-`, starting with a letter"),
             );
         }
-        let ex = &raw.executables;
-        if ex.c.is_empty() && ex.cxx.is_empty() && ex.fortran.is_empty() {
-            errs.push(
-                Diagnostic::file(&src.name, "`executables` lists no compiler")
-                    .expected("at least one of `c`, `cxx`, `fortran`"),
-            );
-        }
+        check_executables(src, &raw, &mut errs);
+        check_words(src, &raw, &mut errs);
         // Builtin descriptors are checked by tests; a user's file is checked now.
-        let eager = !src.name.starts_with("builtin:");
-        // An executable name is looked up in each PATH directory and pasted into CMake files
-        // and shell scripts: a path or a shell metacharacter there would escape all of that.
-        let only_names = raw.version.iter().flat_map(|r| &r.only_names);
-        for e in
-            ex.c.iter()
-                .chain(&ex.cxx)
-                .chain(&ex.fortran)
-                .chain(only_names)
-        {
-            if !valid_file_name(e.get_ref()) {
-                errs.push(
-                    Diagnostic::at(
-                        src,
-                        e.span(),
-                        format!("invalid executable name {:?}", e.get_ref()),
-                    )
-                    .expected(
-                        "a plain file name (letters, digits, `.`, `_`, `+`, `-`; no `/`, \
-                         spaces or shell characters)",
-                    ),
-                );
-            }
-        }
-        let pattern = |s: &Spanned<String>, errs: &mut Vec<Diagnostic>| {
-            if eager {
-                compile_regex(src, s, errs).map(Pattern::compiled)
-            } else {
-                Some(Pattern::lazy(s.get_ref()))
-            }
-        };
-        // Ids are compared with what CMake and Meson report and written into their files
-        // (a `;` would split a CMake list), so they are single words.
-        for id in raw.cmake_id.iter().chain(&raw.meson_id) {
-            check_word(
-                src,
-                id,
-                "compiler id",
-                "`GNU`, `IntelLLVM`, `intel-llvm`",
-                &mut errs,
-            );
-        }
-        // The variables are set for every run of the compiler and written into env scripts.
-        for k in raw.env.keys() {
-            errs.extend(crate::matrix::env_name_error(src, k));
-        }
-        // Identity macros are pasted into the probe's C and Fortran programs (`#ifdef NAME`):
-        // anything but an identifier would change the program.
-        let no_identity = Identity::default();
-        let id = raw.identity.as_ref().map_or(&no_identity, |i| i.get_ref());
-        let id_span = raw.identity.as_ref().map_or(0..0, |i| i.span());
-        for m in id
-            .all
-            .iter()
-            .chain(&id.none)
-            .chain(&id.version)
-            .chain(&id.fortran_all)
-        {
-            let ok = m.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ok {
-                errs.push(
-                    Diagnostic::at(
-                        src,
-                        id_span.clone(),
-                        format!("[identity]: invalid macro name {m:?}"),
-                    )
-                    .expected("a C identifier such as `__GNUC__`"),
-                );
-            }
-        }
-        // An exit status is 0..=255 and 0 always counts; anything else listed never matches.
-        for st in raw.version.iter().filter_map(|r| r.ok_status.as_ref()) {
-            if let Some(bad) = st.get_ref().iter().find(|s| !(1..=255).contains(*s)) {
-                errs.push(
-                    Diagnostic::at(
-                        src,
-                        st.span(),
-                        format!("`ok_status` lists {bad}, which is not a failing exit status"),
-                    )
-                    .expected("exit statuses from 1 to 255 (0 always counts)"),
-                );
-            }
-        }
-        let suffix = match &ex.suffix {
-            Some(s) => pattern(s, &mut errs),
+        let checks = Checks::of(src);
+        let suffix = match &raw.executables.suffix {
+            Some(s) => pattern(src, s, checks, &mut errs),
             None => None,
         };
-        let mut version = Vec::new();
-        for rule in &raw.version {
-            // A rule with no pattern can never read a version: the family would silently
-            // never be recognised by it.
-            if rule.regex.get_ref().is_empty() {
-                errs.push(
-                    Diagnostic::at(src, rule.regex.span(), "`regex` lists no pattern")
-                        .expected("at least one pattern with a `(?P<version>...)` group"),
-                );
-            }
-            let regex: Vec<Pattern> = rule
-                .regex
-                .get_ref()
-                .iter()
-                .filter_map(|r| {
-                    let p = pattern(r, &mut errs)?;
-                    // The version is read from a capture group (see `detect_version`): a
-                    // pattern without one matches the banner and yields nothing.
-                    if eager && p.regex().is_some_and(|re| re.captures_len() < 2) {
-                        errs.push(
-                            Diagnostic::at(
-                                src,
-                                r.span(),
-                                "version pattern has no capture group to read the version from",
-                            )
-                            .expected(
-                                "a `(?P<version>...)` group (or `major`/`minor`/`patch` groups)",
-                            ),
-                        );
-                    }
-                    Some(p)
-                })
-                .collect();
-            let reject = rule
-                .reject
-                .iter()
-                .filter_map(|r| pattern(r, &mut errs))
-                .collect();
-            version.push(VersionRule {
-                args: rule.args.clone(),
-                regex,
-                reject,
-                only_names: rule
-                    .only_names
-                    .iter()
-                    .map(|n| n.get_ref().clone())
-                    .collect(),
-                ok_status: rule
-                    .ok_status
-                    .as_ref()
-                    .map(|s| s.get_ref().clone())
-                    .unwrap_or_default(),
-                imprecise: rule.imprecise,
-            });
-        }
+        let version = raw
+            .version
+            .iter()
+            .map(|rule| version_rule(src, rule, checks, &mut errs))
+            .collect();
         let base = defaults();
         let driver = raw.driver.over(&base.driver, src, &mut errs);
-        // The family's own facets, then the defaults' it does not spell itself; one it spells
-        // as `[]` it has not (MSVC has no PIC flag).
-        let own = raw.facets.iter().map(|(n, c)| (src, n, c));
-        let inherited = base
-            .facets
-            .iter()
-            .filter(|(n, _)| !raw.facets.contains_key(*n))
-            .map(|(n, c)| (&base.src, n, c));
-        let mut facets = IndexMap::new();
-        for (src, fname, cands) in own.chain(inherited) {
-            if cands.is_empty() {
-                continue;
-            }
-            let mut out = Vec::new();
-            for c in cands {
-                let versions = match &c.get_ref().versions {
-                    Some(r) => match VersionRange::parse(r) {
-                        Ok(r) => Some(r),
-                        Err(e) => {
-                            errs.push(Diagnostic::at(
-                                src,
-                                c.span(),
-                                format!("facet `{fname}`: {e}"),
-                            ));
-                            None
-                        }
-                    },
-                    None => None,
-                };
-                let rc = c.get_ref();
-                for f in rc.flags.iter().chain(&rc.link) {
-                    check_flag(src, f, &mut errs);
-                }
-                if eager {
-                    if let Some(rt) = &rc.runtime {
-                        check_runtime(src, rt, &mut errs);
-                    }
-                    for l in &rc.libs {
-                        check_lib(src, l, &mut errs);
-                    }
-                }
-                out.push(Candidate {
-                    flags: rc.flags.iter().map(|f| f.get_ref().clone()).collect(),
-                    link: rc.link.iter().map(|f| f.get_ref().clone()).collect(),
-                    libs: rc.libs.iter().map(|l| l.get_ref().clone()).collect(),
-                    languages: rc.languages.clone(),
-                    versions,
-                    runtime: rc.runtime.as_ref().map(|r| r.get_ref().clone()),
-                    hint: rc.hint.clone(),
-                    note: rc.note.clone(),
-                });
-            }
-            facets.insert(fname.clone(), out);
-        }
+        let facets = facets(src, &raw.facets, base, checks, &mut errs);
         if !errs.is_empty() {
             return Err(Diagnostics {
                 diagnostics: errs,
@@ -628,6 +420,247 @@ impl Toolchain {
     }
 }
 
+/// A descriptor lists at least one compiler, each by a plain file name.
+fn check_executables(src: &Source, raw: &RawToolchain, errs: &mut Vec<Diagnostic>) {
+    let ex = &raw.executables;
+    if ex.c.is_empty() && ex.cxx.is_empty() && ex.fortran.is_empty() {
+        errs.push(
+            Diagnostic::file(&src.name, "`executables` lists no compiler")
+                .expected("at least one of `c`, `cxx`, `fortran`"),
+        );
+    }
+    // An executable name is looked up in each PATH directory and pasted into CMake files
+    // and shell scripts: a path or a shell metacharacter there would escape all of that.
+    let only_names = raw.version.iter().flat_map(|r| &r.only_names);
+    for e in
+        ex.c.iter()
+            .chain(&ex.cxx)
+            .chain(&ex.fortran)
+            .chain(only_names)
+    {
+        if !valid_file_name(e.get_ref()) {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    e.span(),
+                    format!("invalid executable name {:?}", e.get_ref()),
+                )
+                .expected(
+                    "a plain file name (letters, digits, `.`, `_`, `+`, `-`; no `/`, \
+                     spaces or shell characters)",
+                ),
+            );
+        }
+    }
+}
+
+/// The words a descriptor gives that end up in other files and programs: compiler ids,
+/// variable names, identity macros; and the exit statuses its version rules accept.
+fn check_words(src: &Source, raw: &RawToolchain, errs: &mut Vec<Diagnostic>) {
+    // Ids are compared with what CMake and Meson report and written into their files
+    // (a `;` would split a CMake list), so they are single words.
+    for id in raw.cmake_id.iter().chain(&raw.meson_id) {
+        check_word(
+            src,
+            id,
+            "compiler id",
+            "`GNU`, `IntelLLVM`, `intel-llvm`",
+            errs,
+        );
+    }
+    // The variables are set for every run of the compiler and written into env scripts.
+    for k in raw.env.keys() {
+        errs.extend(crate::names::env_name_error(src, k));
+    }
+    // Identity macros are pasted into the probe's C and Fortran programs (`#ifdef NAME`):
+    // anything but an identifier would change the program.
+    let no_identity = Identity::default();
+    let id = raw.identity.as_ref().map_or(&no_identity, |i| i.get_ref());
+    let id_span = raw.identity.as_ref().map_or(0..0, |i| i.span());
+    for m in id
+        .all
+        .iter()
+        .chain(&id.none)
+        .chain(&id.version)
+        .chain(&id.fortran_all)
+    {
+        let ok = m.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    id_span.clone(),
+                    format!("[identity]: invalid macro name {m:?}"),
+                )
+                .expected("a C identifier such as `__GNUC__`"),
+            );
+        }
+    }
+    // An exit status is 0..=255 and 0 always counts; anything else listed never matches.
+    for st in raw.version.iter().filter_map(|r| r.ok_status.as_ref()) {
+        if let Some(bad) = st.get_ref().iter().find(|s| !(1..=255).contains(*s)) {
+            errs.push(
+                Diagnostic::at(
+                    src,
+                    st.span(),
+                    format!("`ok_status` lists {bad}, which is not a failing exit status"),
+                )
+                .expected("exit statuses from 1 to 255 (0 always counts)"),
+            );
+        }
+    }
+}
+
+/// A pattern of a descriptor: compiled now for a user's file (`Checks::All`), when first used for
+/// a builtin one (tests compile those).
+fn pattern(
+    src: &Source,
+    s: &Spanned<String>,
+    checks: Checks,
+    errs: &mut Vec<Diagnostic>,
+) -> Option<Pattern> {
+    if checks == Checks::All {
+        compile_regex(src, s, errs).map(Pattern::compiled)
+    } else {
+        Some(Pattern::lazy(s.get_ref()))
+    }
+}
+
+/// One `[[version]]` rule.
+fn version_rule(
+    src: &Source,
+    rule: &RawVersionRule,
+    checks: Checks,
+    errs: &mut Vec<Diagnostic>,
+) -> VersionRule {
+    // A rule with no pattern can never read a version: the family would silently
+    // never be recognised by it.
+    if rule.regex.get_ref().is_empty() {
+        errs.push(
+            Diagnostic::at(src, rule.regex.span(), "`regex` lists no pattern")
+                .expected("at least one pattern with a `(?P<version>...)` group"),
+        );
+    }
+    let regex: Vec<Pattern> = rule
+        .regex
+        .get_ref()
+        .iter()
+        .filter_map(|r| {
+            let p = pattern(src, r, checks, errs)?;
+            // The version is read from a capture group (see `detect_version`): a
+            // pattern without one matches the banner and yields nothing.
+            if checks == Checks::All && p.regex().is_some_and(|re| re.captures_len() < 2) {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        r.span(),
+                        "version pattern has no capture group to read the version from",
+                    )
+                    .expected("a `(?P<version>...)` group (or `major`/`minor`/`patch` groups)"),
+                );
+            }
+            Some(p)
+        })
+        .collect();
+    let reject = rule
+        .reject
+        .iter()
+        .filter_map(|r| pattern(src, r, checks, errs))
+        .collect();
+    VersionRule {
+        args: rule.args.clone(),
+        regex,
+        reject,
+        only_names: rule
+            .only_names
+            .iter()
+            .map(|n| n.get_ref().clone())
+            .collect(),
+        ok_status: rule
+            .ok_status
+            .as_ref()
+            .map(|s| s.get_ref().clone())
+            .unwrap_or_default(),
+        imprecise: rule.imprecise,
+    }
+}
+
+/// The family's own facets, then the defaults' it does not spell itself; one it spells
+/// as `[]` it has not (MSVC has no PIC flag).
+fn facets(
+    src: &Source,
+    raw: &IndexMap<String, Vec<Spanned<RawCandidate>>>,
+    base: &Defaults,
+    checks: Checks,
+    errs: &mut Vec<Diagnostic>,
+) -> IndexMap<String, Vec<Candidate>> {
+    let own = raw.iter().map(|(n, c)| (src, n, c));
+    let inherited = base
+        .facets
+        .iter()
+        .filter(|(n, _)| !raw.contains_key(*n))
+        .map(|(n, c)| (&base.src, n, c));
+    let mut facets = IndexMap::new();
+    for (src, fname, cands) in own.chain(inherited) {
+        if cands.is_empty() {
+            continue;
+        }
+        let out = cands
+            .iter()
+            .map(|c| candidate(src, fname, c, checks, errs))
+            .collect();
+        facets.insert(fname.clone(), out);
+    }
+    facets
+}
+
+/// One spelling of facet `fname`.
+fn candidate(
+    src: &Source,
+    fname: &str,
+    c: &Spanned<RawCandidate>,
+    checks: Checks,
+    errs: &mut Vec<Diagnostic>,
+) -> Candidate {
+    let versions = match &c.get_ref().versions {
+        Some(r) => match VersionRange::parse(r) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errs.push(Diagnostic::at(
+                    src,
+                    c.span(),
+                    format!("facet `{fname}`: {e}"),
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let rc = c.get_ref();
+    for f in rc.flags.iter().chain(&rc.link) {
+        check_flag(src, f, errs);
+    }
+    if checks == Checks::All {
+        if let Some(rt) = &rc.runtime {
+            check_runtime(src, rt, errs);
+        }
+        for l in &rc.libs {
+            check_lib(src, l, errs);
+        }
+    }
+    Candidate {
+        flags: rc.flags.iter().map(|f| f.get_ref().clone()).collect(),
+        link: rc.link.iter().map(|f| f.get_ref().clone()).collect(),
+        libs: rc.libs.iter().map(|l| l.get_ref().clone()).collect(),
+        languages: rc.languages.clone(),
+        versions,
+        runtime: rc.runtime.as_ref().map(|r| r.get_ref().clone()),
+        hint: rc.hint.clone(),
+        note: rc.note.clone(),
+    }
+}
+
 /// What every descriptor starts from (`toolchains/base/defaults.toml`): driver spellings and
 /// the facets most families spell alike.
 struct Defaults {
@@ -667,7 +700,7 @@ fn defaults() -> &'static Defaults {
     D.get_or_init(|| {
         let src = Source::new(
             "builtin:toolchains/base/defaults.toml",
-            crate::registry::builtin_toolchain_defaults(),
+            crate::builtin::builtin_toolchain_defaults(),
         );
         let raw: RawDefaults =
             crate::diag::parse_toml(&src).expect("embedded toolchain defaults parse");
@@ -727,53 +760,38 @@ fn whole_match(suffix: &Option<Pattern>, rest: &str) -> bool {
         .is_some_and(|m| m.start() == 0 && m.end() == rest.len())
 }
 
-pub(crate) fn compile_regex(
-    src: &Source,
-    s: &Spanned<String>,
-    errs: &mut Vec<Diagnostic>,
-) -> Option<Regex> {
-    match Regex::new(s.get_ref()) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            let first = e
-                .to_string()
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            errs.push(
-                Diagnostic::at(
-                    src,
-                    s.span(),
-                    format!("invalid regular expression: {first}"),
-                )
-                .expected("a Rust `regex` pattern"),
-            );
-            None
-        }
-    }
-}
-
 fn unspan(v: Vec<Spanned<String>>) -> Vec<String> {
     v.into_iter().map(Spanned::into_inner).collect()
 }
 
-/// A file name that names itself only: no directory, nothing a shell or CMake reads specially.
-pub(crate) fn valid_file_name(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && !s.starts_with('-')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
+/// The OpenMP runtimes cfgmx knows: every `runtime` the builtin toolchain descriptors name, in
+/// file order. A user's descriptor or provider may only name these; the list grows by adding
+/// a builtin descriptor, never by editing Rust.
+pub fn openmp_runtimes() -> &'static [String] {
+    static RUNTIMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    RUNTIMES.get_or_init(|| {
+        let mut out: Vec<String> = Vec::new();
+        for (f, t) in crate::builtin::builtin_toolchain_files() {
+            // Builtin sources skip the runtime check, so this does not recurse.
+            let tc = Toolchain::parse(&Source::new(format!("builtin:toolchains/{f}"), *t))
+                .expect("embedded toolchain descriptors are valid");
+            for c in tc.facets.values().flatten() {
+                if let Some(rt) = &c.runtime {
+                    if !out.contains(rt) {
+                        out.push(rt.clone());
+                    }
+                }
+            }
+        }
+        out
+    })
 }
 
-/// An OpenMP runtime must be one the builtin data knows (`registry::openmp_runtimes`): the
+/// An OpenMP runtime must be one the builtin data knows ([`openmp_runtimes`]): the
 /// probe, proofs and BLAS matching compare runtimes by name, so a misspelt one would never
 /// match anything and every variant using it would fail far from its cause.
 pub(crate) fn check_runtime(src: &Source, rt: &Spanned<String>, errs: &mut Vec<Diagnostic>) {
-    let known = crate::registry::openmp_runtimes();
+    let known = openmp_runtimes();
     if !known.iter().any(|k| k == rt.get_ref()) {
         errs.push(
             Diagnostic::at(
@@ -784,73 +802,6 @@ pub(crate) fn check_runtime(src: &Source, rt: &Spanned<String>, errs: &mut Vec<D
             .expected(format!("one of {}", known.join(", "))),
         );
     }
-}
-
-/// A library to link: a link name (`-l` + it) or an absolute path to the file. Both go into
-/// link lines, CMake lists and shell scripts, so nothing else gets through.
-pub(crate) fn check_lib(src: &Source, l: &Spanned<String>, errs: &mut Vec<Diagnostic>) {
-    let s = l.get_ref();
-    if !valid_lib(s) {
-        errs.push(
-            Diagnostic::at(src, l.span(), format!("invalid library {s:?}")).expected(
-                "a link name (`openblas`, `mkl_core`) or an absolute path (`/opt/x/libx.so`) \
-                     of letters, digits, `.`, `_`, `+`, `-`",
-            ),
-        );
-    }
-}
-
-/// A flag is one argument: an empty one, or one with spaces around it, reaches the compiler
-/// as a file name (`''`, `' -O2'`) and fails every build far from its cause. Other characters
-/// (line breaks included) are the generators' to quote or refuse per format.
-pub(crate) fn flag_ok(f: &str) -> bool {
-    !f.is_empty() && !f.starts_with(' ') && !f.ends_with(' ')
-}
-
-pub(crate) fn check_flag(src: &Source, f: &Spanned<String>, errs: &mut Vec<Diagnostic>) {
-    if !flag_ok(f.get_ref()) {
-        errs.push(
-            Diagnostic::at(src, f.span(), format!("invalid flag {:?}", f.get_ref()))
-                .expected("one non-empty argument, no space at either end"),
-        );
-    }
-}
-
-/// See `check_lib`.
-pub(crate) fn valid_lib(s: &str) -> bool {
-    match s.strip_prefix('/') {
-        Some(path) => path.split('/').all(valid_file_name),
-        None => {
-            valid_file_name(s) && s.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        }
-    }
-}
-
-/// A name a build system reads as one word: letters, digits, `_`, `-`, `.`.
-pub(crate) fn check_word(
-    src: &Source,
-    w: &Spanned<String>,
-    what: &str,
-    example: &str,
-    errs: &mut Vec<Diagnostic>,
-) {
-    let s = w.get_ref();
-    let ok = s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+'));
-    if !ok {
-        errs.push(
-            Diagnostic::at(src, w.span(), format!("invalid {what} {s:?}")).expected(format!(
-                "one word of letters, digits, `_`, `-`, `.`, `+` ({example})"
-            )),
-        );
-    }
-}
-
-pub(crate) fn valid_ident(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 #[cfg(test)]

@@ -751,7 +751,7 @@ mod tests {
         let mut r = VariantResult::not_built("v", "h", ["gcc", "s", "d"], Status::Failed, "");
         r.reason = reason.map(str::to_string);
         r.steps.push(StepResult {
-            step: step.into(),
+            step: step.parse().unwrap(),
             status: StepStatus::Failed,
             command: "x".into(),
             exit_code: Some(1),
