@@ -38,6 +38,10 @@ fn formats_matrices_variants_and_locked_hashes_complete() {
     );
     assert!(complete(d, &["cfgmx", "generate", "-f", "github"])
         .contains(&"github-workflow".to_string()));
+    // Every format of the table, in its order, and nothing else.
+    let all = complete(d, &["cfgmx", "generate", "-f", ""]);
+    let table: Vec<&str> = cfgmx_render::FORMATS.iter().map(|f| f.name).collect();
+    assert_eq!(all, table);
 
     std::fs::write(
         d.join("mine.toml"),

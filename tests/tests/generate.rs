@@ -849,6 +849,60 @@ fn github_entries(dir: &Path, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// Modes come from the format table: Slurm's job scripts are executable (sbatch and a user
+/// run them), its submit script (run with `sh`) and every other file get the umask's mode.
+/// An option no file of the format reads is refused with exit 2 before anything is written.
+#[test]
+fn file_modes_follow_the_format_table_and_unused_options_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(
+        d.join("m.toml"),
+        "name = \"m\"\n[axes]\ncompiler = [\"gcc\"]\nbuild = [\"debug\", \"release\"]\n",
+    )
+    .unwrap();
+    for f in ["slurm", "env"] {
+        run(
+            &mut cfgmx(d, &["generate", "m.toml", "-f", f, "-o", "out"]),
+            true,
+        );
+    }
+    let exec = |p: &str| {
+        let m = std::fs::metadata(d.join("out").join(p)).unwrap();
+        m.permissions().mode() & 0o111 != 0
+    };
+    assert!(exec("slurm/cfgmx-array.sbatch"));
+    assert!(exec("slurm/cfgmx-merge.sbatch"));
+    assert!(!exec("slurm/submit.sh"));
+    assert!(!exec("env/gcc-debug.sh") && !exec("env/gcc-release.sh"));
+    assert!(!exec(".cfgmx-generated"));
+
+    let o = run(
+        &mut cfgmx(
+            d,
+            &[
+                "generate",
+                "m.toml",
+                "-f",
+                "env",
+                "-o",
+                "out2",
+                "--cfgmx-from",
+                "tools/cfgmx",
+            ],
+        ),
+        false,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--cfgmx-from applies to -f github-workflow, -f gitlab"),
+        "{err}"
+    );
+    assert!(!d.join("out2").exists());
+}
+
 #[test]
 fn gitlab_and_slurm_split_and_slurm_task_i_runs_variant_i() {
     let tmp = tempfile::tempdir().unwrap();

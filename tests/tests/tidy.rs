@@ -572,3 +572,35 @@ fn data_files_are_read_only_in_load_rs() {
         found.join("\n")
     );
 }
+
+/// One writer and one hash (ARCHITECTURE.md, "Atomic output"): only cfgmx-fs persists a
+/// temporary file or syncs a file system, and only `cfgmx_model::hash` computes SHA-256, so a
+/// second copy of either (without the fsyncs, or with another hex spelling) cannot creep back.
+#[test]
+fn one_atomic_writer_and_one_content_hash() {
+    let mut stray = Vec::new();
+    for p in sources() {
+        let text = std::fs::read_to_string(&p).unwrap();
+        let code = text.split("\n#[cfg(test)]").next().unwrap_or("");
+        let path = p.to_string_lossy().replace('\\', "/");
+        for (i, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            let writer = [".persist(", "tempfile_in(", "syncfs("]
+                .iter()
+                .any(|w| line.contains(w));
+            if writer && !path.ends_with("crates/cfgmx-fs/src/lib.rs") {
+                stray.push(format!("{path}:{}: {}", i + 1, line.trim()));
+            }
+            let hash = line.contains("sha2::") || line.contains("hex::encode");
+            if hash && !path.ends_with("crates/cfgmx-model/src/hash.rs") {
+                stray.push(format!("{path}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        stray.is_empty(),
+        "use cfgmx_fs's writers and cfgmx_model::hash: {stray:#?}"
+    );
+}

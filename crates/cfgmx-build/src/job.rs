@@ -398,7 +398,7 @@ impl LockFile {
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let mut text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         text.push('\n');
-        crate::store::write_atomic(path, text.as_bytes())
+        cfgmx_fs::write_atomic(path, text.as_bytes())
     }
 
     /// Adds `jobs` of `matrix` to the lock file at `path` (no valid file there is started

@@ -161,7 +161,7 @@ pub fn write_config(ctx: &StepContext, backend: Backend) -> std::io::Result<runn
         };
         let path = ctx.vdir.join(name);
         if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-            crate::store::write_atomic(&path, text.as_bytes())?;
+            cfgmx_fs::write_atomic(&path, text.as_bytes())?;
             changed = true;
         }
     }
@@ -832,7 +832,6 @@ pub fn test(ctx: &StepContext, point: Option<&cfgmx_model::Point>) -> (StepResul
 /// `simple/<normalized name>/index.html` linking its wheels with their sha256, so
 /// `pip install --index-url file://WHEELHOUSE/simple 'pkg==1.2.0+LABEL'` picks one variant.
 pub fn write_index(house: &Path) -> std::io::Result<()> {
-    use sha2::{Digest, Sha256};
     use std::collections::BTreeMap;
     let mut projects: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for e in std::fs::read_dir(house)?.flatten() {
@@ -845,7 +844,7 @@ pub fn write_index(house: &Path) -> std::io::Result<()> {
         };
         let bytes = cfgmx_fs::read(&e.path(), cfgmx_fs::MAX_OWN_BYTES)
             .map_err(|x| std::io::Error::other(x.to_string()))?;
-        let digest = hex::encode(Sha256::digest(&bytes));
+        let digest = cfgmx_model::hash::sha256_hex(&bytes);
         projects
             .entry(normalize(name))
             .or_default()
@@ -871,11 +870,11 @@ pub fn write_index(house: &Path) -> std::io::Result<()> {
         page.push_str("</body></html>\n");
         let dir = simple.join(name);
         std::fs::create_dir_all(&dir)?;
-        crate::store::write_atomic(&dir.join("index.html"), page.as_bytes())?;
+        cfgmx_fs::write_atomic(&dir.join("index.html"), page.as_bytes())?;
     }
     top.push_str("</body></html>\n");
     std::fs::create_dir_all(&simple)?;
-    crate::store::write_atomic(&simple.join("index.html"), top.as_bytes())
+    cfgmx_fs::write_atomic(&simple.join("index.html"), top.as_bytes())
 }
 
 /// PEP 503's normalized project name: runs of `-`, `_`, `.` as one `-`, lower case.

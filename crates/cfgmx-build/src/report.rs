@@ -597,163 +597,155 @@ impl RunReport {
             .unwrap_or_else(|e| format!("<!-- cannot serialise JUnit: {e} -->\n"))
     }
 
-    /// A self-contained HTML page: one grid per value of the remaining axes, rows = compiler,
-    /// columns = blas x build, each cell coloured by status and linking to its logs.
-    /// `log_prefix` gives, for a variant, what is put before each of its log paths (relative
-    /// to its build root) so links work from where the page is saved.
-    pub fn html(&self, log_prefix: &dyn Fn(&VariantResult) -> String) -> String {
+    /// A self-contained HTML page (`templates/report.html.tera`): a grid with rows =
+    /// compiler, columns = blas x build, each cell coloured by status and linking to its
+    /// logs, then every variant and every test. `log_prefix` gives, for a variant, what is
+    /// put before each of its log paths (relative to its build root) so links work from where
+    /// the page is saved. This builds the values; the template lays them out and tera escapes
+    /// each one.
+    pub fn html(&self, log_prefix: &dyn Fn(&VariantResult) -> String) -> Result<String, String> {
+        use serde_json::{json, Value};
         let compilers: Vec<&str> = uniq(self.variants.iter().map(|v| v.compiler.as_str()));
         let blases: Vec<&str> = uniq(self.variants.iter().map(|v| v.blas.as_str()));
         let builds: Vec<&str> = uniq(self.variants.iter().map(|v| v.build.as_str()));
-        let mut h = String::new();
-        h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
-        h.push_str(&format!(
-            "<title>cfgmx build: {}</title>\n",
-            esc(&self.matrix)
-        ));
-        h.push_str(STYLE);
-        h.push_str("</head><body>\n");
-        h.push_str(&format!(
-            "<h1>cfgmx build <code>{}</code></h1>\n<p class=\"sum\"><span class=\"passed\">{} passed{}</span> <span class=\"failed\">{} failed</span> <span class=\"timed_out\">{} timed out</span> <span class=\"no_tests\">{} no tests</span> <span class=\"unavailable\">{} unavailable</span> <span class=\"not_started\">{} not run</span> &middot; {} cores &middot; {:.1} s wall</p>\n",
-            esc(&self.matrix),
-            self.passed(),
-            match self.count(Status::Cached) {
-                0 => String::new(),
-                n => format!(" ({n} cached)"),
-            },
-            self.count(Status::Failed) + self.count(Status::Crashed),
-            self.count(Status::TimedOut),
-            self.no_tests(),
-            self.count(Status::Unavailable),
-            self.not_run(),
-            self.cores,
-            self.wall_s
-        ));
-        h.push_str("<table class=\"grid\"><thead><tr><th rowspan=\"2\">compiler</th>");
-        for b in &blases {
-            h.push_str(&format!("<th colspan=\"{}\">{}</th>", builds.len(), esc(b)));
-        }
-        h.push_str("</tr><tr>");
-        for _ in &blases {
-            for bu in &builds {
-                h.push_str(&format!("<th>{}</th>", esc(bu)));
-            }
-        }
-        h.push_str("</tr></thead><tbody>\n");
-        for c in &compilers {
-            h.push_str(&format!("<tr><th>{}</th>", esc(c)));
-            for b in &blases {
-                for bu in &builds {
-                    let cell: Vec<&VariantResult> = self
-                        .variants
-                        .iter()
-                        .filter(|v| v.compiler == *c && v.blas == *b && v.build == *bu)
-                        .collect();
-                    h.push_str(&cell_html(&cell, log_prefix));
-                }
-            }
-            h.push_str("</tr>\n");
-        }
-        h.push_str("</tbody></table>\n<h2>Variants</h2>\n<table class=\"list\"><tr><th>variant</th><th>hash</th><th>status</th><th>configure</th><th>build</th><th>test</th><th>tests</th><th>threads</th><th>time</th></tr>\n");
-        for v in &self.variants {
-            h.push_str(&format!(
-                "<tr id=\"v-{}\" class=\"{}\"><td>{}</td><td><code>{}</code></td><td>{}</td>",
-                esc(&v.row_key()),
-                status_class(v.status),
-                esc(&v.row_name()),
-                esc(cfgmx_model::hash::short_hash(&v.hash)),
-                esc(status_label(v.status))
-            ));
-            for n in ["configure", "build", "test"] {
-                match v.step(n) {
-                    Some(s) if !s.log.is_empty() => h.push_str(&format!(
-                        "<td class=\"{}\"><a href=\"{}\">{}</a> {:.1}s</td>",
-                        step_class(s.status),
-                        esc(&format!("{}{}", log_prefix(v), s.log)),
-                        step_class(s.status),
-                        s.duration_s
-                    )),
-                    Some(s) => h.push_str(&format!(
-                        "<td class=\"{}\">{}</td>",
-                        step_class(s.status),
-                        step_class(s.status)
-                    )),
-                    None => h.push_str("<td>-</td>"),
-                }
-            }
-            h.push_str(&format!(
-                "<td>{}</td><td>{}</td><td>{:.1}s</td></tr>\n",
-                esc(&tests_cell(v)),
-                v.threads.map_or("-".to_string(), |t| t.to_string()),
-                v.duration_s
-            ));
-            // Why it did not pass: the key line, unfolding to the step's excerpt.
-            if let Some(why) = v
-                .reason
-                .as_deref()
-                .filter(|_| !matches!(v.status, Status::Passed | Status::Cached))
-            {
-                let head = match &v.failed_step {
-                    Some(step) => format!("{step} failed: {why}"),
-                    None => why.to_string(),
-                };
-                let more = v
-                    .steps
+        let rows: Vec<Value> = compilers
+            .iter()
+            .map(|c| {
+                let cells: Vec<Value> = blases
                     .iter()
-                    .find(|s| s.status == StepStatus::Failed)
-                    .and_then(|s| s.message.as_deref());
-                h.push_str(&format!(
-                    "<tr class=\"why\"><td colspan=\"9\">{}</td></tr>\n",
-                    match more {
-                        Some(m) => format!(
-                            "<details><summary>{}</summary><pre>{}</pre></details>",
-                            esc(&head),
-                            esc(m)
-                        ),
-                        None => esc(&head),
-                    }
-                ));
-            }
-        }
-        h.push_str("</table>\n");
-        // Every test of every variant: which one failed is what a maintainer looks for first.
-        if self.variants.iter().any(|v| !v.tests.is_empty()) {
-            h.push_str("<h2>Tests</h2>\n<table class=\"list tests\"><tr><th>variant</th><th>test</th><th>status</th><th>time</th></tr>\n");
-            for v in &self.variants {
-                for t in &v.tests {
-                    let class = match t.status {
+                    .flat_map(|b| builds.iter().map(move |bu| (b, bu)))
+                    .map(|(b, bu)| {
+                        let cell: Vec<&VariantResult> = self
+                            .variants
+                            .iter()
+                            .filter(|v| v.compiler == *c && v.blas == *b && v.build == *bu)
+                            .collect();
+                        cell_value(&cell, log_prefix)
+                    })
+                    .collect();
+                json!({"compiler": c, "cells": cells})
+            })
+            .collect();
+        let variants: Vec<Value> = self
+            .variants
+            .iter()
+            .map(|v| {
+                let steps: Vec<Value> = ["configure", "build", "test"]
+                    .iter()
+                    .map(|n| match v.step(n) {
+                        Some(s) => json!({
+                            "class": step_class(s.status),
+                            "log": (!s.log.is_empty()).then(|| format!("{}{}", log_prefix(v), s.log)),
+                            "time": format!("{:.1}", s.duration_s),
+                        }),
+                        None => Value::Null,
+                    })
+                    .collect();
+                // Why it did not pass: the key line, unfolding to the step's excerpt.
+                let why = v
+                    .reason
+                    .as_deref()
+                    .filter(|_| !matches!(v.status, Status::Passed | Status::Cached))
+                    .map(|why| {
+                        let head = match &v.failed_step {
+                            Some(step) => format!("{step} failed: {why}"),
+                            None => why.to_string(),
+                        };
+                        let more = v
+                            .steps
+                            .iter()
+                            .find(|s| s.status == StepStatus::Failed)
+                            .and_then(|s| s.message.as_deref());
+                        json!({"head": head, "more": more})
+                    });
+                json!({
+                    "key": v.row_key(),
+                    "class": status_class(v.status),
+                    "name": v.row_name(),
+                    "hash": cfgmx_model::hash::short_hash(&v.hash),
+                    "status": status_label(v.status),
+                    "steps": steps,
+                    "tests": tests_cell(v),
+                    "threads": v.threads.map_or("-".to_string(), |t| t.to_string()),
+                    "time": format!("{:.1}", v.duration_s),
+                    "why": why,
+                })
+            })
+            .collect();
+        let tests: Vec<Value> = self
+            .variants
+            .iter()
+            .flat_map(|v| v.tests.iter().map(move |t| (v, t)))
+            .map(|(v, t)| {
+                json!({
+                    "key": v.row_key(),
+                    "variant": v.row_name(),
+                    "name": t.name,
+                    // A failed test's own last lines, folded under its name.
+                    "output": t.output,
+                    "class": match t.status {
                         TestStatus::Passed => "passed",
                         TestStatus::Failed => "failed",
                         TestStatus::Skipped => "skipped",
-                    };
-                    // A failed test's own last lines, folded under its name.
-                    let name = match &t.output {
-                        Some(o) => format!(
-                            "<details><summary>{}</summary><pre>{}</pre></details>",
-                            esc(&t.name),
-                            esc(o)
-                        ),
-                        None => esc(&t.name),
-                    };
-                    h.push_str(&format!(
-                        "<tr><td><a href=\"#v-{}\">{}</a></td><td>{name}</td><td class=\"{class}\">{class}</td><td>{:.2}s</td></tr>\n",
-                        esc(&v.row_key()),
-                        esc(&v.row_name()),
-                        t.time_s
-                    ));
-                }
-            }
-            h.push_str("</table>\n");
-        }
-        h.push_str("</body></html>\n");
-        h
+                    },
+                    "time": format!("{:.2}", t.time_s),
+                })
+            })
+            .collect();
+        let ctx = json!({
+            "matrix": self.matrix,
+            "sum": {
+                "passed": self.passed(),
+                "cached": self.count(Status::Cached),
+                "failed": self.count(Status::Failed) + self.count(Status::Crashed),
+                "timed_out": self.count(Status::TimedOut),
+                "no_tests": self.no_tests(),
+                "unavailable": self.count(Status::Unavailable),
+                "not_run": self.not_run(),
+                "cores": self.cores,
+                "wall": format!("{:.1}", self.wall_s),
+            },
+            "blases": blases,
+            "builds": builds,
+            "rows": rows,
+            "variants": variants,
+            "tests": tests,
+        });
+        let ctx = tera::Context::from_value(ctx).map_err(|e| e.to_string())?;
+        html_tera()?
+            .render(HTML_TEMPLATE.0, &ctx)
+            .map_err(|e| format!("{}: {e:?}", HTML_TEMPLATE.0))
     }
 }
 
-fn cell_html(cell: &[&VariantResult], log_prefix: &dyn Fn(&VariantResult) -> String) -> String {
-    if cell.is_empty() {
-        return "<td class=\"none\">&ndash;</td>".into();
-    }
+/// The report's template, embedded; its name ends in `.html.tera`, which turns on escaping.
+const HTML_TEMPLATE: (&str, &str) = (
+    "report.html.tera",
+    include_str!("../../../templates/report.html.tera"),
+);
+
+/// Tera with the report template, parsed once. Escaping is [`esc`]'s (tera's own also
+/// writes `/` as `&#x2F;`, which would make every log link harder to read in the source).
+fn html_tera() -> Result<&'static tera::Tera, String> {
+    static TERA: std::sync::OnceLock<Result<tera::Tera, String>> = std::sync::OnceLock::new();
+    TERA.get_or_init(|| {
+        let mut t = tera::Tera::default();
+        t.autoescape_on(vec![".html.tera"]);
+        t.set_escape_fn(esc);
+        t.add_raw_template(HTML_TEMPLATE.0, HTML_TEMPLATE.1)
+            .map_err(|e| format!("{}: {e:?}", HTML_TEMPLATE.0))?;
+        Ok(t)
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// A grid cell's values: no variant (an empty cell), or one block per variant, the cell
+/// coloured by the worst.
+fn cell_value(
+    cell: &[&VariantResult],
+    log_prefix: &dyn Fn(&VariantResult) -> String,
+) -> serde_json::Value {
     // Several variants can share a cell when user axes add dimensions: the worst colours it.
     let worst = cell
         .iter()
@@ -768,69 +760,48 @@ fn cell_html(cell: &[&VariantResult], log_prefix: &dyn Fn(&VariantResult) -> Str
             Status::Cached => 1,
         })
         .unwrap_or(Status::NotStarted);
-    // One variant colours its cell; several (user axes add dimensions) each get a block of
-    // their own colour, named, so a pass beside a failure still reads as a pass.
-    let multi = cell.len() > 1;
-    let mut s = if multi {
-        format!("<td class=\"cell multi {}\">", status_class(worst))
-    } else {
-        format!("<td class=\"cell {}\">", status_class(worst))
-    };
-    for v in cell {
-        if multi {
-            s.push_str(&format!(
-                "<div class=\"sub {}\"><small>{}</small><br>",
-                status_class(v.status),
-                esc(&sub_label(cell, v))
-            ));
-        }
-        // Why it did not pass, in the cell: the failed step and its key line, or why it was
-        // not built (unavailable, interrupted, not started).
-        let why = match (&v.failed_step, &v.reason) {
-            (Some(step), Some(r)) => format!("<br>{} failed: {}", esc(step), esc(r)),
-            (Some(step), None) => format!("<br>{} failed", esc(step)),
-            (None, Some(r)) if v.status != Status::Cached => format!("<br>{}", esc(r)),
-            _ => String::new(),
-        };
-        let log = v
-            .steps
-            .iter()
-            .find(|s| s.status == StepStatus::Failed)
-            .or(v.steps.last())
-            .filter(|s| !s.log.is_empty())
-            .map(|s| format!("{}{}", log_prefix(v), s.log));
-        let label = format!(
-            "<b>{}</b><br><small><code>{}</code>{}{}{}</small>",
-            esc(status_label(v.status)),
-            esc(&match v.hash_kind {
-                HashKind::Concrete => cfgmx_model::hash::short_hash(&v.hash).to_string(),
-                HashKind::Spec => format!("spec {}", cfgmx_model::hash::short_hash(&v.hash)),
-            }),
-            if v.steps.is_empty() {
-                String::new()
-            } else {
-                format!(" &middot; {} tests", esc(&tests_cell(v)))
-            },
-            v.threads
-                .filter(|t| *t > 1)
-                .map(|t| format!(" &middot; {t} threads"))
-                .unwrap_or_default(),
-            why
-        );
-        match log {
-            Some(l) => s.push_str(&format!(
-                "<a href=\"{}\" title=\"{}\">{label}</a>",
-                esc(&l),
-                esc(&v.row_name())
-            )),
-            None => s.push_str(&format!("<a href=\"#v-{}\">{label}</a>", esc(&v.row_key()))),
-        }
-        if multi {
-            s.push_str("</div>");
-        }
-    }
-    s.push_str("</td>");
-    s
+    // Several (user axes add dimensions) each get a block of their own colour, named, so a
+    // pass beside a failure still reads as a pass.
+    let subs: Vec<serde_json::Value> = cell
+        .iter()
+        .map(|v| {
+            // Why it did not pass, in the cell: the failed step and its key line, or why it
+            // was not built (unavailable, interrupted, not started).
+            let why = match (&v.failed_step, &v.reason) {
+                (Some(step), Some(r)) => Some(format!("{step} failed: {r}")),
+                (Some(step), None) => Some(format!("{step} failed")),
+                (None, Some(r)) if v.status != Status::Cached => Some(r.clone()),
+                _ => None,
+            };
+            let log = v
+                .steps
+                .iter()
+                .find(|s| s.status == StepStatus::Failed)
+                .or(v.steps.last())
+                .filter(|s| !s.log.is_empty())
+                .map(|s| format!("{}{}", log_prefix(v), s.log));
+            serde_json::json!({
+                "class": status_class(v.status),
+                "sub_label": sub_label(cell, v),
+                "status": status_label(v.status),
+                "hash": match v.hash_kind {
+                    HashKind::Concrete => cfgmx_model::hash::short_hash(&v.hash).to_string(),
+                    HashKind::Spec => format!("spec {}", cfgmx_model::hash::short_hash(&v.hash)),
+                },
+                "tests": (!v.steps.is_empty()).then(|| tests_cell(v)),
+                "threads": v.threads.filter(|t| *t > 1),
+                "why": why,
+                "log": log,
+                "name": v.row_name(),
+                "key": v.row_key(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "class": status_class(worst),
+        "multi": cell.len() > 1,
+        "subs": subs,
+    })
 }
 
 /// A sub-cell's name: the runtime point alone when the cell holds one variant's points (its
@@ -841,31 +812,6 @@ fn sub_label(cell: &[&VariantResult], v: &VariantResult) -> String {
         _ => v.row_name(),
     }
 }
-
-const STYLE: &str = "<style>
-body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-h1 code{font-size:90%}
-.sum span{padding:.2em .6em;border-radius:.3em;margin-right:.5em}
-table.grid{border-collapse:separate;border-spacing:4px;margin:1em 0}
-table.grid th{background:#eee;padding:.4em .8em}
-table.grid td{width:9em;height:4em;text-align:center;border-radius:.4em}
-table.grid td a{color:inherit;text-decoration:none;display:block}
-.passed{background:#2e9e4f;color:#fff}
-.failed,.timed_out,.crashed{background:#d33c3c;color:#fff}
-.skipped,.unavailable,.not_started,.interrupted,.missing{background:#9aa4ad;color:#fff}
-.cached{background:#5cb77a;color:#fff}
-.no_tests{background:#e0a030;color:#fff}
-.none{background:#f4f4f4;color:#aaa}
-table.grid td.multi{background:#f4f4f4;color:#222;width:14em;padding:2px}
-.sub{border-radius:.3em;margin:3px 0;padding:.3em}
-table.list{border-collapse:collapse;margin-top:1em}
-table.list td,table.list th{border:1px solid #ddd;padding:.25em .6em;text-align:left}
-table.list tr{background:none;color:inherit}
-tr.why td{font-size:90%;color:#a33}
-tr.why pre,td pre{white-space:pre-wrap;color:#222;background:#f7f7f7;padding:.4em;margin:.3em 0}
-table.list td.passed a,table.list td.failed a,table.list td.no_tests a{color:#fff}
-</style>
-";
 
 /// A JUnit classname's stem: variant, short hash, and the runtime point when there is one
 /// (the points of a variant run the same tests: without it a dashboard would merge them).
@@ -1015,6 +961,40 @@ mod tests {
 
     /// A variant's runtime points are rows of their own: merging shards keeps each (the same
     /// hash at two points is two results), JUnit has a suite per point with its values.
+    /// Every value reaches the page escaped, through the template's autoescaping: a name or
+    /// a test's output cannot open a tag or leave an attribute.
+    #[test]
+    fn html_escapes_every_value() {
+        let mut v = variant(
+            "<b>x</b>",
+            Status::Failed,
+            StepStatus::Failed,
+            &[("t\"'<i>", TestStatus::Failed)],
+        );
+        v.reason = Some("<script>alert(1)</script>".into());
+        v.failed_step = Some("test".into());
+        v.tests[0].output = Some("a & b".into());
+        let r = RunReport {
+            schema: 1,
+            matrix: "m\"<".into(),
+            variants: vec![v],
+            ..Default::default()
+        };
+        let h = r.html(&|_| "logs/\"x".into()).unwrap();
+        for raw in ["<b>x", "<script>", "<i>", "m\"<", "/\"x"] {
+            assert!(!h.contains(raw), "{raw} unescaped");
+        }
+        for escaped in [
+            "&lt;b&gt;x&lt;/b&gt;",
+            "&lt;script&gt;alert(1)&lt;/script&gt;",
+            "t&quot;&#39;&lt;i&gt;",
+            "a &amp; b",
+            "href=\"logs/&quot;xh/logs/test.log\"",
+        ] {
+            assert!(h.contains(escaped), "{escaped} missing");
+        }
+    }
+
     #[test]
     fn runtime_points_are_rows_of_their_own() {
         let at = |t: &str| {
@@ -1056,7 +1036,7 @@ mod tests {
         };
         assert_eq!((prop(0), prop(1)), (Some("1".into()), Some("2".into())));
         // Two sub-cells in the one grid cell, each named by its point.
-        let html = merged.html(&|_| String::new());
+        let html = merged.html(&|_| String::new()).unwrap();
         assert!(
             html.contains("<small>threads=1</small>") && html.contains("<small>threads=2</small>")
         );
@@ -1136,7 +1116,7 @@ mod tests {
         assert_eq!(rows[0][7], "2");
         assert_eq!(rows[1][2], "no tests");
         assert_eq!(rows[1][5], "no tests");
-        let h = r.html(&|_| String::new());
+        let h = r.html(&|_| String::new()).unwrap();
         assert!(h.contains("1 no tests"), "{h}");
         assert!(h.contains("class=\"cell no_tests\""), "{h}");
         assert!(h.contains("&lt;bad &amp; &quot;x&quot;&gt;"), "{h}");
@@ -1316,7 +1296,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
 
-        let h = r.html(&|_| String::new());
+        let h = r.html(&|_| String::new()).unwrap();
         assert!(h.contains("1 passed (1 cached)</span>"), "{h}");
         assert!(h.contains("1 unavailable</span>"), "{h}");
         assert!(h.contains("2 not run</span>"), "{h}");
@@ -1354,7 +1334,7 @@ mod tests {
         let j = r.junit();
         assert_eq!(j.matches("<failure").count(), 1, "{j}");
         assert_eq!(j.matches("<skipped").count(), 1, "{j}");
-        let h = r.html(&|_| String::new());
+        let h = r.html(&|_| String::new()).unwrap();
         assert!(h.contains("1 failed") && h.contains("1 not run"), "{h}");
     }
 }

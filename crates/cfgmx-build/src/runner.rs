@@ -131,7 +131,7 @@ pub fn write_config(ctx: &StepContext) -> std::io::Result<Config> {
         };
         let path = ctx.vdir.join(name);
         if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-            crate::store::write_atomic(&path, text.as_bytes())?;
+            cfgmx_fs::write_atomic(&path, text.as_bytes())?;
             changed = true;
         }
         if *name == "cfgmx-toolchain.cmake" {
@@ -172,7 +172,7 @@ fn write_launcher_scripts(ctx: &StepContext) -> std::io::Result<()> {
     for name in &l.names {
         let path = dir.join(name);
         if std::fs::read_to_string(&path).ok().as_deref() != Some(script.as_str()) {
-            crate::store::write_atomic(&path, script.as_bytes())?;
+            cfgmx_fs::write_atomic(&path, script.as_bytes())?;
         }
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
     }
@@ -384,7 +384,7 @@ pub(crate) fn run_configure(
     let n = held.as_ref().map_or(0, |h| h.count());
     drop(held);
     if o.success() {
-        let _ = crate::store::write_atomic(stamp, stamp_text.as_bytes());
+        let _ = cfgmx_fs::write_atomic(stamp, stamp_text.as_bytes());
     }
     finish(ctx, Step::Configure, &o, n)
 }

@@ -1,41 +1,14 @@
 //! The build root: a lock file so one `cfgmx build` at a time owns it, one record per variant
-//! keyed by concrete hash (written atomically: temp file + rename), and a source-tree
+//! keyed by concrete hash (written by [`cfgmx_fs::write_atomic`]), and a source-tree
 //! fingerprint that decides whether a passed variant must run again.
 
 use crate::report::VariantResult;
 use fs4::fs_std::FileExt;
-use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The name of the lock file `cfgmx build` and `cfgmx expand --lock` write (`job::LockFile`).
 pub const LOCK_FILE: &str = "cfgmx.lock";
-
-/// Writes `data` to `path` through a temporary file in the same directory and a rename, so a
-/// reader sees the old file or the new one, never half of one (a full disk fails the write,
-/// not the old record). The file gets the mode any other tool would give it (0666 less the
-/// umask: 0644 under umask 022), not the temp file's private 0600, so a report on a shared
-/// cluster is readable by the colleagues the umask lets read it.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    // open() applies the umask to the mode it is given, as for any new file.
-    let perms = {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::Permissions::from_mode(0o666)
-    };
-    let mut tmp = tempfile::Builder::new()
-        .permissions(perms)
-        .tempfile_in(dir)?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
 
 /// An open, locked build root.
 #[derive(Debug)]
@@ -123,7 +96,7 @@ impl Store {
 
     pub fn save(&self, key: &str, r: &VariantResult) -> std::io::Result<()> {
         let text = serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?;
-        write_atomic(&self.record_path(key), &text)
+        cfgmx_fs::write_atomic(&self.record_path(key), &text)
     }
 }
 
@@ -141,7 +114,7 @@ pub const LOCK_NAME: &str = "cfgmx-build.lock";
 /// source look changed.
 pub fn fingerprint(source: &Path, exclude: &[PathBuf]) -> std::io::Result<String> {
     let entries = tree_entries(source, exclude)?;
-    let mut h = Sha256::new();
+    let mut h = cfgmx_model::hash::ContentHasher::default();
     for (path, stat) in &entries {
         h.update(path.as_bytes());
         h.update(b"\t");
@@ -152,7 +125,7 @@ pub fn fingerprint(source: &Path, exclude: &[PathBuf]) -> std::io::Result<String
         h.update(b"\0git HEAD\t");
         h.update(head.as_bytes());
     }
-    Ok(hex::encode(h.finalize()))
+    Ok(h.finish())
 }
 
 /// What [`fingerprint`] hashes: each file's path relative to `source`, with its size and
@@ -399,7 +372,7 @@ impl Store {
         let mut all = self.verdicts();
         all.insert(source.display().to_string(), v.clone());
         let text = serde_json::to_vec_pretty(&all).map_err(std::io::Error::other)?;
-        write_atomic(&self.root.join(SOURCE_WRITES), &text)
+        cfgmx_fs::write_atomic(&self.root.join(SOURCE_WRITES), &text)
     }
 }
 
@@ -438,23 +411,6 @@ mod tests {
         // A real source change still counts.
         std::fs::write(d.path().join("b/new.c"), "").unwrap();
         assert_ne!(fingerprint(d.path(), &[]).unwrap(), before);
-    }
-
-    #[test]
-    fn written_files_take_the_umask_mode_not_the_temp_files_0600() {
-        use std::os::unix::fs::PermissionsExt;
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("report.html");
-        write_atomic(&p, b"x").unwrap();
-        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-        // The test process's umask is whatever the runner set: read it back from the kernel.
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let umask = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Umask:"))
-            .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
-            .unwrap();
-        assert_eq!(mode, 0o666 & !umask, "mode {mode:o} under umask {umask:o}");
     }
 
     #[test]
@@ -581,15 +537,5 @@ mod tests {
         drop(s);
         Store::open(d.path(), false).unwrap();
         assert!(!d.path().join("records/.tmpAbC123").exists());
-    }
-
-    #[test]
-    fn atomic_write_replaces_whole() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("r.json");
-        write_atomic(&p, b"old").unwrap();
-        write_atomic(&p, b"new").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"new");
-        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
     }
 }

@@ -30,8 +30,24 @@ use std::sync::Arc;
 pub const SPEC_SCHEMA: &str = "cfgmx-spec/2";
 pub const CONCRETE_SCHEMA: &str = "cfgmx-concrete/1";
 
+/// The workspace's one content hash: SHA-256 as lowercase hex (spec and concrete hashes,
+/// `generate`'s manifest, the wheelhouse index, the build root's source fingerprint).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     to_hex(&Sha256::digest(bytes))
+}
+
+/// [`sha256_hex`] of pieces fed one after another, without joining them first.
+#[derive(Default)]
+pub struct ContentHasher(Sha256);
+
+impl ContentHasher {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> String {
+        to_hex(&self.0.finalize())
+    }
 }
 
 /// Lowercase hex, table-driven (the hex crate's iterator showed up in profiles).

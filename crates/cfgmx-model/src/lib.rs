@@ -67,8 +67,6 @@ pub const DEFAULT_MATRIX: &str = "hpc16";
 pub struct VariantSet {
     pub variants: Vec<Variant>,
     pub short_len: usize,
-    /// Constraint index -> how many combinations it removed.
-    pub removed_by_constraint: Vec<u64>,
 }
 
 /// Most combinations [`Matrix::variant_set`] holds in memory (the axes' product plus the
@@ -135,7 +133,6 @@ impl Matrix {
         Ok(VariantSet {
             variants,
             short_len,
-            removed_by_constraint: removed,
         })
     }
 }

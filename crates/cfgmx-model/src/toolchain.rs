@@ -15,7 +15,6 @@ use crate::version::{Version, VersionRange};
 use indexmap::IndexMap;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use toml::Spanned;
 
 /// The descriptor as written in TOML (parsed with spans for error reporting).
@@ -292,12 +291,6 @@ impl Toolchain {
     /// Candidates of a facet, in probe order; empty when the family has no such facet.
     pub fn facet(&self, name: &str) -> &[Candidate] {
         self.facets.get(name).map(Vec::as_slice).unwrap_or(&[])
-    }
-
-    /// The first candidate of `facet` that fits version `v` (what resolution uses before a probe
-    /// has said which one really works).
-    pub fn default_candidate(&self, facet: &str, v: Option<&Version>) -> Option<&Candidate> {
-        self.facet(facet).iter().find(|c| c.fits(v))
     }
 
     /// The OpenMP runtime library the family's first OpenMP spelling links.
@@ -810,9 +803,6 @@ pub(crate) fn check_runtime(src: &Source, rt: &Spanned<String>, errs: &mut Vec<D
         );
     }
 }
-
-/// A shared handle: variants refer to descriptors without copying them.
-pub type ToolchainRef = Arc<Toolchain>;
 
 #[cfg(test)]
 mod tests {

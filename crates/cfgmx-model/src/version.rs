@@ -53,14 +53,6 @@ impl Version {
         &self.text
     }
 
-    /// The leading number (`12` of `12.2.0`).
-    pub fn major(&self) -> Option<u64> {
-        match self.parts.first() {
-            Some(Part::Num(n)) => Some(*n),
-            _ => None,
-        }
-    }
-
     /// True when `self` equals `prefix` or extends it (`12.2.0` starts with `12` and `12.2`).
     pub fn starts_with(&self, prefix: &Version) -> bool {
         prefix.parts.len() <= self.parts.len()

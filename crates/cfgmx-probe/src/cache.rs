@@ -183,14 +183,10 @@ pub fn store(dir: &Path, name: &str, key: &Key, profile: &Profile) -> std::io::R
         profile: profile.clone(),
     };
     let text = serde_json::to_vec(&e).map_err(std::io::Error::other)?;
-    // A name of this process's own: concurrent probes each write whole files and the last
-    // rename wins, so readers see one whole cache or another.
-    let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
-    let res = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, dir.join(name)));
-    if res.is_err() {
-        // A full disk leaves a partial temp file: never leave it as litter.
-        let _ = std::fs::remove_file(&tmp);
-    } else {
+    // Concurrent probes each write whole files and the last rename wins, so readers see one
+    // whole cache or another; a full disk leaves no partial temporary file.
+    let res = cfgmx_fs::write_atomic(&dir.join(name), &text);
+    if res.is_ok() {
         // Link tests were made against the machine as it was: a new profile starts them over.
         let _ = std::fs::remove_file(dir.join(crate::PROOF_FILE));
     }

@@ -493,12 +493,7 @@ fn store(dir: &Path, e: &Entries) -> std::io::Result<()> {
     }
     std::fs::create_dir_all(dir)?;
     let text = serde_json::to_vec(e).map_err(std::io::Error::other)?;
-    let tmp = dir.join(format!("{PROOF_FILE}.{}.tmp", std::process::id()));
-    let res = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, dir.join(PROOF_FILE)));
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
+    cfgmx_fs::write_atomic(&dir.join(PROOF_FILE), &text)
 }
 
 /// Runs every test not cached for `profile` (a digest of the profile the tests were made

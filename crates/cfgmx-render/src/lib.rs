@@ -3,8 +3,9 @@
 //! configs, scikit-build-core and meson-python settings for pip and `python -m build`, shell env scripts, Lmod module trees, GitHub/GitLab
 //! matrices and Slurm job arrays.
 //!
-//! It owns the tera set-up ([`Renderer`]), the built-in templates (`templates/` at the top of
-//! the repository, embedded at compile time), the template [`Context`], and one quoting filter
+//! It owns the tera set-up ([`Renderer`]), the table of output formats ([`FORMATS`]: names,
+//! templates — `templates/` at the top of the repository, embedded at compile time —, file
+//! names and modes, what each needs), the template [`Context`], and one quoting filter
 //! per target language ([`quote`]): a matrix value lands in a generated file as data, never as
 //! code, and a value a target cannot represent (a `'` in a Meson machine file) is refused with
 //! a [`RenderError::Unrepresentable`] instead of being mangled.
@@ -13,143 +14,22 @@
 //! the same inputs give byte-identical files. Writing them (atomically) is the CLI's job.
 
 pub mod context;
+pub mod formats;
 pub mod guard;
 pub mod limits;
 pub mod presets;
 pub mod quote;
 
 pub use context::{BlasCtx, Context, MatrixCtx, VariantCtx, ABSTRACT};
+pub use formats::{
+    Format, FormatSpec, Layout, Per, FORMATS, GITHUB_MAX_JOBS, GITLAB_MAX_JOBS, SLURM_MAX_TASKS,
+};
 pub use presets::merge_presets;
 
+use formats::{fill, Companion};
 use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use tera::Tera;
-
-/// Most jobs one GitHub Actions matrix may have.
-pub const GITHUB_MAX_JOBS: usize = 256;
-/// Most jobs one GitLab `parallel: matrix` may create.
-pub const GITLAB_MAX_JOBS: usize = 200;
-/// Tasks per Slurm array: indices 0..999 fit the default `MaxArraySize` of 1001.
-pub const SLURM_MAX_TASKS: usize = 1000;
-
-/// An output format (`-f`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    CmakePresets,
-    CmakeToolchain,
-    CmakeCache,
-    MesonNative,
-    Bento,
-    ScikitBuildCore,
-    MesonPython,
-    Env,
-    Lmod,
-    Github,
-    GithubWorkflow,
-    Gitlab,
-    Slurm,
-}
-
-impl Format {
-    pub const ALL: [Format; 13] = [
-        Format::CmakePresets,
-        Format::CmakeToolchain,
-        Format::CmakeCache,
-        Format::MesonNative,
-        Format::Bento,
-        Format::ScikitBuildCore,
-        Format::MesonPython,
-        Format::Env,
-        Format::Lmod,
-        Format::Github,
-        Format::GithubWorkflow,
-        Format::Gitlab,
-        Format::Slurm,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::CmakePresets => "cmake-presets",
-            Format::CmakeToolchain => "cmake-toolchain",
-            Format::CmakeCache => "cmake-cache",
-            Format::MesonNative => "meson-native",
-            Format::Bento => "bento",
-            Format::ScikitBuildCore => "scikit-build-core",
-            Format::MesonPython => "meson-python",
-            Format::Env => "env",
-            Format::Lmod => "lmod",
-            Format::Github => "github",
-            Format::GithubWorkflow => "github-workflow",
-            Format::Gitlab => "gitlab",
-            Format::Slurm => "slurm",
-        }
-    }
-
-    /// One file per variant (rather than one file, or one per chunk, for the whole set).
-    pub fn per_variant(self) -> bool {
-        matches!(
-            self,
-            Format::CmakeToolchain
-                | Format::CmakeCache
-                | Format::MesonNative
-                | Format::Bento
-                | Format::ScikitBuildCore
-                | Format::MesonPython
-                | Format::Env
-                | Format::Lmod
-        )
-    }
-
-    fn template(self) -> &'static str {
-        match self {
-            Format::CmakePresets => "cmake-presets.json.tera",
-            Format::CmakeToolchain => "cmake-toolchain.cmake.tera",
-            Format::CmakeCache => "cmake-cache.cmake.tera",
-            Format::MesonNative => "meson-native.ini.tera",
-            Format::Bento => "bento.info.tera",
-            Format::ScikitBuildCore => "scikit-build-core.sh.tera",
-            Format::MesonPython => "meson-python.sh.tera",
-            Format::Env => "env.sh.tera",
-            Format::Lmod => "lmod.lua.tera",
-            Format::Github => "github.json.tera",
-            Format::GithubWorkflow => "github-workflow.yml.tera",
-            Format::Gitlab => "gitlab-ci.yml.tera",
-            Format::Slurm => "slurm.sbatch.tera",
-        }
-    }
-
-    /// The path of a per-variant file.
-    fn variant_path(self, m: &MatrixCtx, v: &VariantCtx) -> PathBuf {
-        let n = &v.name;
-        PathBuf::from(match self {
-            Format::CmakeToolchain => format!("toolchain/{n}.cmake"),
-            Format::CmakeCache => format!("cache/{n}.cmake"),
-            Format::MesonNative => format!("meson/{n}.ini"),
-            Format::Bento => format!("bento/{n}.info"),
-            // Beside `meson/` of the same output directory: the meson-python script finds
-            // its native file at `../../meson/NAME.ini` from its own path.
-            Format::ScikitBuildCore => format!("python/scikit-build-core/{n}.sh"),
-            Format::MesonPython => format!("python/meson-python/{n}.sh"),
-            Format::Env => format!("env/{n}.sh"),
-            // An MPI variant sits below its MPI module, which sits below the compiler's.
-            Format::Lmod => match &v.mpi {
-                Some(mpi) => format!(
-                    "modules/MPI/{}/{}/{}/{n}.lua",
-                    v.compiler_module,
-                    mpi.module,
-                    module_dir(&m.name)
-                ),
-                None => format!(
-                    "modules/Compiler/{}/{}/{n}.lua",
-                    v.compiler_module,
-                    module_dir(&m.name)
-                ),
-            },
-            _ => n.to_string(),
-        })
-    }
-}
 
 /// A name as one module directory or file name: as written when it is a safe file name.
 pub(crate) fn module_dir(name: &str) -> String {
@@ -165,32 +45,14 @@ pub(crate) fn module_dir(name: &str) -> String {
     }
 }
 
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Format::ALL
-            .iter()
-            .copied()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
-                format!("unknown format `{s}`; formats: {}", names.join(", "))
-            })
-    }
-}
-
 /// One generated file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedFile {
     /// Relative to the output directory.
     pub path: PathBuf,
     pub content: String,
+    /// A script meant to be run: the writer gives it mode 0755 (from [`FORMATS`]).
+    pub executable: bool,
 }
 
 /// Why rendering failed. Serialisable: a user's template is rendered in a child process,
@@ -255,101 +117,20 @@ impl fmt::Display for RenderError {
 
 impl std::error::Error for RenderError {}
 
-/// The embedded templates: (file name, text).
-pub const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "cmake-presets.json.tera",
-        include_str!("../../../templates/cmake-presets.json.tera"),
-    ),
-    (
-        "cmake-toolchain.cmake.tera",
-        include_str!("../../../templates/cmake-toolchain.cmake.tera"),
-    ),
-    (
-        "cmake-cache.cmake.tera",
-        include_str!("../../../templates/cmake-cache.cmake.tera"),
-    ),
-    (
-        "meson-native.ini.tera",
-        include_str!("../../../templates/meson-native.ini.tera"),
-    ),
-    (
-        "bento.info.tera",
-        include_str!("../../../templates/bento.info.tera"),
-    ),
-    (
-        "scikit-build-core.sh.tera",
-        include_str!("../../../templates/scikit-build-core.sh.tera"),
-    ),
-    (
-        "meson-python.sh.tera",
-        include_str!("../../../templates/meson-python.sh.tera"),
-    ),
-    (
-        "env.sh.tera",
-        include_str!("../../../templates/env.sh.tera"),
-    ),
-    (
-        "lmod.lua.tera",
-        include_str!("../../../templates/lmod.lua.tera"),
-    ),
-    (
-        LMOD_CORE_TEMPLATE,
-        include_str!("../../../templates/lmod-core.lua.tera"),
-    ),
-    (
-        LMOD_MPI_TEMPLATE,
-        include_str!("../../../templates/lmod-mpi.lua.tera"),
-    ),
-    (
-        "github.json.tera",
-        include_str!("../../../templates/github.json.tera"),
-    ),
-    (
-        "github-workflow.yml.tera",
-        include_str!("../../../templates/github-workflow.yml.tera"),
-    ),
-    (
-        "gitlab-ci.yml.tera",
-        include_str!("../../../templates/gitlab-ci.yml.tera"),
-    ),
-    (
-        "slurm.sbatch.tera",
-        include_str!("../../../templates/slurm.sbatch.tera"),
-    ),
-    (
-        SLURM_MERGE_TEMPLATE,
-        include_str!("../../../templates/slurm-merge.sbatch.tera"),
-    ),
-    (
-        SLURM_SUBMIT_TEMPLATE,
-        include_str!("../../../templates/slurm-submit.sh.tera"),
-    ),
-];
-
-/// The Lmod compiler module (`Core/<family>/<version>.lua`), one per compiler of the variants.
-const LMOD_CORE_TEMPLATE: &str = "lmod-core.lua.tera";
-
-/// The Lmod MPI module (`Compiler/<family>/<version>/<mpi>/<version>.lua`), one per compiler
-/// and MPI of the variants.
-const LMOD_MPI_TEMPLATE: &str = "lmod-mpi.lua.tera";
-
-/// The Slurm job that merges every array task's result, and the script that submits the
-/// arrays and then the merge job (`--dependency=afterany`).
-const SLURM_MERGE_TEMPLATE: &str = "slurm-merge.sbatch.tera";
-const SLURM_SUBMIT_TEMPLATE: &str = "slurm-submit.sh.tera";
-
-/// Tera with the embedded templates and the quoting filters.
+/// Tera with the built-in templates ([`FORMATS`]) and the quoting filters.
 pub struct Renderer {
     tera: Tera,
     threads: usize,
+    /// A built-in template that does not parse: every render answers with it (a test renders
+    /// every template, so no build ships one).
+    broken: Option<RenderError>,
 }
 
 /// Ends each file in a per-variant loop render.
 const SEPARATOR: &str = "\u{0}cfgmx-end-of-file\u{0}";
 
 fn loop_name(format: Format) -> String {
-    format!("__each__/{}", format.template())
+    format!("__each__/{}", format.spec().template.name)
 }
 
 impl Default for Renderer {
@@ -366,33 +147,40 @@ impl Renderer {
         tera.autoescape_on(vec![".html", ".htm", ".html.tera", ".htm.tera"]);
         quote::register(&mut tera);
         tera.register_function("range", limits::range);
-        // The embedded templates are checked by the unit tests; a broken one is a build bug.
-        let loops: Vec<(String, String)> = Format::ALL
-            .iter()
-            .filter(|f| f.per_variant())
-            .map(|f| {
-                (
-                    loop_name(*f),
-                    // The template's text inlined in the loop: an include per variant
-                    // costs more than the body itself.
-                    format!(
-                        "{{% for v in variants %}}{}{SEPARATOR}{{% endfor %}}",
-                        TEMPLATES
-                            .iter()
-                            .find(|(n, _)| *n == f.template())
-                            .map_or("", |(_, t)| t)
-                    ),
-                )
-            })
-            .collect();
-        let all = TEMPLATES
-            .iter()
-            .map(|(n, t)| (n.to_string(), t.to_string()))
+        let loops = FORMATS.iter().filter(|f| f.format.per_variant()).map(|f| {
+            (
+                loop_name(f.format),
+                // The template's text inlined in the loop: an include per variant
+                // costs more than the body itself.
+                format!(
+                    "{{% for v in variants %}}{}{SEPARATOR}{{% endfor %}}",
+                    f.template.text
+                ),
+            )
+        });
+        let all = formats::builtin_templates()
+            .map(|t| (t.name.to_string(), t.text.to_string()))
             .chain(loops);
-        if let Err(e) = tera.add_raw_templates(all) {
-            debug_assert!(false, "embedded template broken: {e}");
+        let mut broken = None;
+        // One at a time, so an error names the template that is broken.
+        for (name, text) in all {
+            if let Err(e) = tera.add_raw_template(&name, &text) {
+                broken.get_or_insert_with(|| template_error(&name, &e, "built-in", None));
+            }
         }
-        Renderer { tera, threads: 1 }
+        Renderer {
+            tera,
+            threads: 1,
+            broken,
+        }
+    }
+
+    /// Whether every built-in template parsed.
+    pub fn check_builtin(&self) -> Result<(), RenderError> {
+        match &self.broken {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
     }
 
     /// Renders on up to `n` threads (the caller knows the machine; rendering does not ask).
@@ -414,6 +202,7 @@ impl Renderer {
         formats: &[Format],
         ctx: &Context,
     ) -> Result<Vec<RenderedFile>, RenderError> {
+        self.check_builtin()?;
         let n = ctx.variants.len();
         let per_variant: Vec<Format> = formats
             .iter()
@@ -443,15 +232,16 @@ impl Renderer {
             bounds.push(n);
         }
         let ranges: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
-        let work = |i: usize,
-                    (lo, hi): (usize, usize)|
-         -> Result<(Vec<RenderedFile>, Vec<RenderedFile>), RenderError> {
+        // Per range: each whole-set format's files (the first range only), then the
+        // per-variant files, format after format.
+        type Rendered = (Vec<Vec<RenderedFile>>, Vec<RenderedFile>);
+        let work = |i: usize, (lo, hi): (usize, usize)| -> Result<Rendered, RenderError> {
             let mut whole_files = Vec::new();
             let mut files = Vec::new();
             if i == 0 && !whole.is_empty() {
                 let mut t = self.base_context(ctx, 0, n);
                 for f in &whole {
-                    whole_files.extend(self.render_whole(*f, ctx, &mut t)?);
+                    whole_files.push(self.render_whole(*f, ctx, &mut t)?);
                 }
             }
             if !per_variant.is_empty() && lo < hi {
@@ -493,7 +283,7 @@ impl Renderer {
             by_range.push(f);
         }
         let mut out = Vec::new();
-        let mut whole_iter = whole_files.into_iter().peekable();
+        let mut whole_iter = whole_files.into_iter();
         let per_format = |f: Format| -> Vec<RenderedFile> {
             let mut v = Vec::new();
             for (k, files) in by_range.iter().enumerate() {
@@ -505,18 +295,11 @@ impl Renderer {
             v
         };
         for f in formats {
-            if *f == Format::Lmod {
-                out.extend(self.render_lmod_core(ctx)?);
-            }
             if f.per_variant() {
+                out.extend(self.render_companions(*f, ctx)?);
                 out.extend(per_format(*f));
             } else {
-                let prefix = Self::whole_prefix(*f);
-                while let Some(x) =
-                    whole_iter.next_if(|x| x.path.to_string_lossy().starts_with(prefix))
-                {
-                    out.push(x);
-                }
+                out.extend(whole_iter.next().unwrap_or_default());
             }
         }
         Ok(out)
@@ -535,58 +318,41 @@ impl Renderer {
         tera::Context::from_value(value).unwrap_or_default()
     }
 
-    /// What every file of a whole-set format's path starts with.
-    fn whole_prefix(format: Format) -> &'static str {
-        match format {
-            Format::Slurm => "slurm/",
-            f => Self::whole_stem(f).0,
-        }
-    }
-
-    fn whole_stem(format: Format) -> (&'static str, &'static str, usize) {
-        match format {
-            Format::CmakePresets => ("CMakePresets", "json", usize::MAX),
-            Format::Github => ("github-matrix", "json", GITHUB_MAX_JOBS),
-            Format::GithubWorkflow => (".github/workflows/cfgmx", "yml", usize::MAX),
-            Format::Gitlab => ("gitlab-ci", "yml", usize::MAX),
-            _ => ("slurm/cfgmx-array", "sbatch", SLURM_MAX_TASKS),
-        }
-    }
-
-    /// A whole-set format: one file, or one per chunk where the service caps a matrix.
-    /// The chunk is given to the template as bounds into `variants`, not as a copy.
+    /// A whole-set format: one file, or one per chunk where the service caps a matrix, then
+    /// its companions rendered once for the set ([`Per::Matrix`]). The chunk is given to the
+    /// template as bounds into `variants`, not as a copy.
     fn render_whole(
         &self,
         format: Format,
         ctx: &Context,
         t: &mut tera::Context,
     ) -> Result<Vec<RenderedFile>, RenderError> {
-        let (stem, ext, size) = Self::whole_stem(format);
+        let spec = format.spec();
+        let Layout::Matrix {
+            stem,
+            ext,
+            chunk: size,
+            jobs,
+        } = spec.layout
+        else {
+            return Err(RenderError::Usage(format!(
+                "{format} renders one file per variant, not one for all"
+            )));
+        };
         let n = ctx.variants.len();
         let count = n.div_ceil(size).max(1);
-        if format == Format::Gitlab {
+        if let Some(per) = jobs {
+            // One file; its jobs grouped as the service allows.
             let chunks: Vec<serde_json::Value> = ctx
                 .variants
-                .chunks(GITLAB_MAX_JOBS)
+                .chunks(per)
                 .enumerate()
                 .map(|(i, c)| {
                     serde_json::json!({
                         "number": i + 1,
+                        "offset": i * per,
+                        "end": i * per + c.len(),
                         "variants": c.iter().map(|v| &v.name).collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
-            t.insert("chunks", &chunks);
-        }
-        if format == Format::GithubWorkflow {
-            // One workflow; one build job per GitHub matrix of at most 256 jobs.
-            let chunks: Vec<serde_json::Value> = (0..n.div_ceil(GITHUB_MAX_JOBS).max(1))
-                .map(|i| {
-                    let offset = i * GITHUB_MAX_JOBS;
-                    serde_json::json!({
-                        "number": i + 1,
-                        "offset": offset,
-                        "end": (offset + GITHUB_MAX_JOBS).min(n),
                     })
                 })
                 .collect();
@@ -600,7 +366,7 @@ impl Renderer {
                 "chunk",
                 &serde_json::json!({"number": i + 1, "count": count, "offset": offset, "end": end, "size": end - offset}),
             );
-            let content = self.render_one(format.template(), t, format, None)?;
+            let content = self.render_one(spec.template.name, t, format, None)?;
             let path = if count == 1 {
                 format!("{stem}.{ext}")
             } else {
@@ -609,18 +375,11 @@ impl Renderer {
             out.push(RenderedFile {
                 path: PathBuf::from(path),
                 content,
+                executable: spec.executable,
             });
         }
-        if format == Format::Slurm {
-            for (template, path) in [
-                (SLURM_MERGE_TEMPLATE, "slurm/cfgmx-merge.sbatch"),
-                (SLURM_SUBMIT_TEMPLATE, "slurm/submit.sh"),
-            ] {
-                out.push(RenderedFile {
-                    path: PathBuf::from(path),
-                    content: self.render_one(template, t, format, None)?,
-                });
-            }
+        for c in spec.companions.iter().filter(|c| c.per == Per::Matrix) {
+            out.push(self.render_companion(format, c, t, &[])?);
         }
         Ok(out)
     }
@@ -642,14 +401,17 @@ impl Renderer {
             let parts: Vec<&str> = text.split(SEPARATOR).collect();
             // The loop leaves an empty piece after the last separator.
             if parts.len() == hi - lo + 1 && parts[hi - lo].is_empty() {
-                return Ok(ctx.variants[lo..hi]
+                return ctx.variants[lo..hi]
                     .iter()
                     .zip(parts)
-                    .map(|(v, content)| RenderedFile {
-                        path: format.variant_path(&ctx.matrix, v),
-                        content: content.to_string(),
+                    .map(|(v, content)| {
+                        Ok(RenderedFile {
+                            path: variant_path(format, &ctx.matrix, v)?,
+                            content: content.to_string(),
+                            executable: format.spec().executable,
+                        })
                     })
-                    .collect());
+                    .collect();
             }
         }
         (lo..hi)
@@ -657,59 +419,93 @@ impl Renderer {
             .collect()
     }
 
-    /// The Core level of the Lmod tree: one compiler module per family and version the
-    /// variants use (the variants' own modules sit below it, under `Compiler/`). The template
-    /// also sees the compilers of the first variant built with it (Fortran only when that
-    /// variant's Fortran is the same family's).
-    fn render_lmod_core(&self, ctx: &Context) -> Result<Vec<RenderedFile>, RenderError> {
-        let mut seen: indexmap::IndexMap<&str, &VariantCtx> = indexmap::IndexMap::new();
-        for v in &ctx.variants {
-            seen.entry(v.compiler_module.as_str()).or_insert(v);
-        }
-        let mut out = Vec::with_capacity(seen.len());
-        for (module, v) in seen {
-            let (dir_family, dir_version) = module.split_once('/').unwrap_or((module, "default"));
-            let mut t = tera::Context::new();
-            t.insert("cfgmx_version", ctx.cfgmx_version);
-            t.insert(
-                "c",
-                &serde_json::json!({
-                    "family": v.compiler,
-                    "version": v.compiler_version.as_deref().unwrap_or("default"),
-                    "module": module,
-                    "dir_family": dir_family,
-                    "dir_version": dir_version,
-                    "cc": v.cc,
-                    "cxx": v.cxx,
-                    "fc": if v.fortran_compiler.is_none() { v.fc.as_deref() } else { None },
-                }),
-            );
-            let content = self.render_one(LMOD_CORE_TEMPLATE, &t, Format::Lmod, None)?;
-            out.push(RenderedFile {
-                path: PathBuf::from(format!("modules/Core/{module}.lua")),
-                content,
-            });
-        }
-        // The MPI level: one module per compiler and MPI, below the compiler's branch.
-        let mut mpis: indexmap::IndexMap<(String, String), &VariantCtx> = indexmap::IndexMap::new();
-        for v in &ctx.variants {
-            if let Some(m) = &v.mpi {
-                mpis.entry((v.compiler_module.clone(), m.module.clone()))
-                    .or_insert(v);
+    /// The companions of a per-variant format, which come before its files: for Lmod the
+    /// Core level, one compiler module per family and version the variants use (the
+    /// variants' own modules sit below it, under `Compiler/`), and the MPI level, one module
+    /// per compiler and MPI. A compiler's template also sees the compilers of the first
+    /// variant built with it (Fortran only when that variant's Fortran is the same family's).
+    fn render_companions(
+        &self,
+        format: Format,
+        ctx: &Context,
+    ) -> Result<Vec<RenderedFile>, RenderError> {
+        let mut out = Vec::new();
+        for c in format.spec().companions {
+            match c.per {
+                Per::Matrix => {
+                    let mut t = self.base_context(ctx, 0, ctx.variants.len());
+                    out.push(self.render_companion(format, c, &mut t, &[])?);
+                }
+                Per::Compiler => {
+                    let mut seen: indexmap::IndexMap<&str, &VariantCtx> = indexmap::IndexMap::new();
+                    for v in &ctx.variants {
+                        seen.entry(v.compiler_module.as_str()).or_insert(v);
+                    }
+                    for (module, v) in seen {
+                        let (dir_family, dir_version) =
+                            module.split_once('/').unwrap_or((module, "default"));
+                        let mut t = tera::Context::new();
+                        t.insert("cfgmx_version", ctx.cfgmx_version);
+                        t.insert(
+                            "c",
+                            &serde_json::json!({
+                                "family": v.compiler,
+                                "version": v.compiler_version.as_deref().unwrap_or("default"),
+                                "module": module,
+                                "dir_family": dir_family,
+                                "dir_version": dir_version,
+                                "cc": v.cc,
+                                "cxx": v.cxx,
+                                "fc": if v.fortran_compiler.is_none() { v.fc.as_deref() } else { None },
+                            }),
+                        );
+                        out.push(self.render_companion(
+                            format,
+                            c,
+                            &mut t,
+                            &[("compiler", module)],
+                        )?);
+                    }
+                }
+                Per::CompilerMpi => {
+                    let mut mpis: indexmap::IndexMap<(&str, &str), &VariantCtx> =
+                        indexmap::IndexMap::new();
+                    for v in &ctx.variants {
+                        if let Some(m) = &v.mpi {
+                            mpis.entry((v.compiler_module.as_str(), m.module.as_str()))
+                                .or_insert(v);
+                        }
+                    }
+                    for ((compiler, module), v) in mpis {
+                        let mut t = tera::Context::new();
+                        t.insert("cfgmx_version", ctx.cfgmx_version);
+                        t.insert("compiler_module", compiler);
+                        t.insert("mpi", &v.mpi);
+                        out.push(self.render_companion(
+                            format,
+                            c,
+                            &mut t,
+                            &[("compiler", compiler), ("mpi", module)],
+                        )?);
+                    }
+                }
             }
         }
-        for ((compiler, module), v) in mpis {
-            let mut t = tera::Context::new();
-            t.insert("cfgmx_version", ctx.cfgmx_version);
-            t.insert("compiler_module", &compiler);
-            t.insert("mpi", &v.mpi);
-            let content = self.render_one(LMOD_MPI_TEMPLATE, &t, Format::Lmod, None)?;
-            out.push(RenderedFile {
-                path: PathBuf::from(format!("modules/Compiler/{compiler}/{module}.lua")),
-                content,
-            });
-        }
         Ok(out)
+    }
+
+    fn render_companion(
+        &self,
+        format: Format,
+        c: &Companion,
+        t: &mut tera::Context,
+        values: &[(&str, &str)],
+    ) -> Result<RenderedFile, RenderError> {
+        Ok(RenderedFile {
+            path: PathBuf::from(fill(c.path, values)),
+            content: self.render_one(c.template.name, t, format, None)?,
+            executable: c.executable,
+        })
     }
 
     /// Renders one variant's file of a per-variant format (the build runner's entry point).
@@ -719,6 +515,7 @@ impl Renderer {
         ctx: &Context,
         variant_index: usize,
     ) -> Result<RenderedFile, RenderError> {
+        self.check_builtin()?;
         if !format.per_variant() {
             return Err(RenderError::Usage(format!(
                 "{format} renders one file for all variants, not one per variant"
@@ -734,10 +531,12 @@ impl Renderer {
         t.insert("cfgmx_version", ctx.cfgmx_version);
         t.insert("matrix", &ctx.matrix);
         t.insert("v", v);
-        let content = self.render_one(format.template(), &t, format, Some(&v.name))?;
+        let spec = format.spec();
+        let content = self.render_one(spec.template.name, &t, format, Some(&v.name))?;
         Ok(RenderedFile {
-            path: format.variant_path(&ctx.matrix, v),
+            path: variant_path(format, &ctx.matrix, v)?,
             content,
+            executable: spec.executable,
         })
     }
 
@@ -897,6 +696,29 @@ fn template_error(
         column,
         message,
     }
+}
+
+/// The path of a per-variant file: its format's pattern, filled in.
+fn variant_path(format: Format, m: &MatrixCtx, v: &VariantCtx) -> Result<PathBuf, RenderError> {
+    let Layout::PerVariant { path, mpi_path } = format.spec().layout else {
+        return Err(RenderError::Usage(format!(
+            "{format} renders one file for all variants, not one per variant"
+        )));
+    };
+    let matrix = module_dir(&m.name);
+    let mut values = vec![
+        ("name", v.name.as_str()),
+        ("matrix", matrix.as_str()),
+        ("compiler", v.compiler_module.as_str()),
+    ];
+    let pattern = match (&v.mpi, mpi_path) {
+        (Some(mpi), Some(p)) => {
+            values.push(("mpi", mpi.module.as_str()));
+            p
+        }
+        _ => path,
+    };
+    Ok(PathBuf::from(fill(pattern, &values)))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! `CFGMX_BLESS=1 cargo test -p cfgmx-render --test snapshots` rewrites the snapshots.
 
 use cfgmx_model::{Matrix, Registry, Source};
-use cfgmx_render::{Context, Format, Renderer};
+use cfgmx_render::{Context, Format, Per, Renderer};
 use std::path::Path;
 
 #[test]
@@ -35,6 +35,91 @@ fn rendered_files_match_their_snapshots() {
 /// format (CMake variables, environment, packages, the Lmod MPI level).
 #[test]
 fn mpi_variants_match_their_snapshots() {
+    let ctx = mpi_context();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots-mpi");
+    check(
+        &ctx,
+        &dir,
+        &[
+            "gcc-openmpi-none",
+            "clang-mpich-none",
+            "/Compiler/",
+            "/Core/",
+        ],
+    );
+}
+
+/// Every template of every row of the format table renders against the MPI context (which
+/// has a compiler and an MPI level for Lmod's companions): a broken built-in template, or a
+/// row whose template writes nothing, fails here rather than in a user's release build.
+#[test]
+fn every_registry_template_renders() {
+    let r = Renderer::new();
+    r.check_builtin().expect("every built-in template parses");
+    let ctx = mpi_context();
+    for spec in cfgmx_render::FORMATS {
+        let files = r
+            .render(spec.format, &ctx)
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        let paths: Vec<String> = files
+            .iter()
+            .map(|f| f.path.to_string_lossy().into_owned())
+            .collect();
+        // Each companion's files: one per compiler, per compiler and MPI, or one.
+        let mut companions = std::collections::BTreeSet::new();
+        for c in spec.companions {
+            let want: std::collections::BTreeSet<String> = match c.per {
+                Per::Matrix => [c.path.to_string()].into(),
+                Per::Compiler => ctx
+                    .variants
+                    .iter()
+                    .map(|v| c.path.replace("{compiler}", &v.compiler_module))
+                    .collect(),
+                Per::CompilerMpi => ctx
+                    .variants
+                    .iter()
+                    .filter_map(|v| v.mpi.as_ref().map(|m| (v, m)))
+                    .map(|(v, m)| {
+                        c.path
+                            .replace("{compiler}", &v.compiler_module)
+                            .replace("{mpi}", &m.module)
+                    })
+                    .collect(),
+            };
+            assert!(
+                !want.is_empty(),
+                "{}: {} renders nothing here",
+                spec.name,
+                c.path
+            );
+            for w in &want {
+                let f = files
+                    .iter()
+                    .find(|f| f.path.to_string_lossy() == w.as_str())
+                    .unwrap_or_else(|| panic!("{}: no {w} in {paths:?}", spec.name));
+                assert_eq!(f.executable, c.executable, "{w}");
+                assert!(!f.content.is_empty(), "{w}");
+            }
+            companions.extend(want);
+        }
+        let main: Vec<_> = files
+            .iter()
+            .filter(|f| !companions.contains(f.path.to_string_lossy().as_ref()))
+            .collect();
+        match spec.layout {
+            cfgmx_render::Layout::PerVariant { .. } => {
+                assert_eq!(main.len(), ctx.variants.len(), "{}: {paths:?}", spec.name)
+            }
+            cfgmx_render::Layout::Matrix { .. } => assert_eq!(main.len(), 1, "{}", spec.name),
+        }
+        assert!(main
+            .iter()
+            .all(|f| f.executable == spec.executable && !f.content.is_empty()));
+    }
+}
+
+/// The MPI matrix concretised on a fixed profile.
+fn mpi_context() -> Context {
     let reg = Registry::builtin();
     let src = Source::new(
         "mpi.toml",
@@ -73,24 +158,13 @@ fn mpi_variants_match_their_snapshots() {
     for cv in &cvs {
         assert!(cv.available, "{}: {:?}", cv.variant.name, cv.reasons);
     }
-    let ctx = Context::new(
+    Context::new(
         &m,
         set.variants.iter().zip(cvs.iter().map(Some)),
         set.short_len,
         Some(&profile),
     )
-    .with_packages(&reg);
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots-mpi");
-    check(
-        &ctx,
-        &dir,
-        &[
-            "gcc-openmpi-none",
-            "clang-mpich-none",
-            "/Compiler/",
-            "/Core/",
-        ],
-    );
+    .with_packages(&reg)
 }
 
 fn check(ctx: &Context, dir: &Path, names: &[&str]) {

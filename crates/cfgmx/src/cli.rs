@@ -258,11 +258,16 @@ pub struct DiffArgs {
     pub matrix: Option<String>,
 }
 
-/// `-f`: one of the renderer's formats, listed in `--help` and offered by completion.
+/// `-f`: one of the renderer's formats (cfgmx-render's `FORMATS`), listed with its help in
+/// `--help` and offered, with the same help, by shell completion.
 fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
-    use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(Format::ALL.map(|f| f.as_str()))
-        .map(|s| s.parse::<Format>().expect("a format from Format::ALL"))
+    use clap::builder::{PossibleValue, TypedValueParser};
+    clap::builder::PossibleValuesParser::new(
+        cfgmx_render::FORMATS
+            .iter()
+            .map(|f| PossibleValue::new(f.name).help(f.help)),
+    )
+    .map(|s| s.parse::<Format>().expect("a format from FORMATS"))
 }
 
 #[derive(Debug, Args)]

@@ -2,8 +2,8 @@
 //! registers cfgmx with the shell, which then asks the binary itself for candidates, so
 //! completion offers what exists here and now: the embedded matrices and the `*.toml` files in
 //! the current directory for MATRIX, and for a variant the names of the default matrix's
-//! variants and the names and hashes recorded in `./cfgmx.lock`. Format names come from `-f`'s
-//! possible values. Nothing here may print or fail: a completer that cannot read something
+//! variants and the names and hashes recorded in `./cfgmx.lock`. Format names, each with its
+//! one-line help, come from `-f`'s possible values, which are cfgmx-render's `FORMATS`. Nothing here may print or fail: a completer that cannot read something
 //! offers less.
 
 use clap_complete::engine::CompletionCandidate;

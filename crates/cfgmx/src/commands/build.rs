@@ -11,8 +11,9 @@ use crate::probing;
 use cfgmx_build::job::{Job, LOCK_FILE};
 use cfgmx_build::report::{RunReport, Status, StepResult, StepStatus, VariantResult};
 use cfgmx_build::runner::System;
-use cfgmx_build::store::{write_atomic, OpenError, Store};
+use cfgmx_build::store::{OpenError, Store};
 use cfgmx_build::Event;
+use cfgmx_fs::write_atomic;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -589,7 +590,8 @@ fn finish(
         let prefix = |v: &cfgmx_build::report::VariantResult| {
             log_prefix(p, v.build_root.as_deref().map_or(root, Path::new))
         };
-        write_out(p, &r.html(&prefix))?;
+        let page = r.html(&prefix).map_err(CliError::runtime)?;
+        write_out(p, &page)?;
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

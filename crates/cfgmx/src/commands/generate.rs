@@ -1,7 +1,8 @@
 //! `cfgmx generate`: render a matrix's variants into build-system, module and CI files.
 //!
 //! Rendering happens in full before anything is written, and every file is written to a
-//! temporary name and renamed, so a bad template or an unrepresentable value leaves the
+//! temporary name and renamed (one [`cfgmx_fs::Batch`]), with the modes the format table
+//! gives, so a bad template or an unrepresentable value leaves the
 //! output directory as it was. Files cfgmx wrote are listed, with their content hash, in
 //! `DIR/.cfgmx-generated`; any other existing file is left alone unless `--force`.
 
@@ -13,7 +14,7 @@ use cfgmx_model::{
     ConcreteVariant, Diagnostic, Diagnostics, Matrix, Profile, Source, Variant, VariantSet,
 };
 use cfgmx_probe::ProbeOptions;
-use cfgmx_render::{merge_presets, Context, Format, RenderError, RenderedFile, Renderer};
+use cfgmx_render::{merge_presets, Context, RenderError, RenderedFile, Renderer, FORMATS};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,15 @@ use std::path::{Path, PathBuf};
 const MANIFEST: &str = ".cfgmx-generated";
 
 pub fn run(g: &Global, a: GenerateArgs) -> Result<Exit> {
+    // A source no file of the format names would be silently dropped.
+    if let (Some(f), Some(_)) = (a.format, &a.cfgmx_from) {
+        if !f.spec().needs.cfgmx_from {
+            return Err(CliError::usage(format!(
+                "--cfgmx-from applies to {} (or a --template that uses it) only",
+                formats_that(|n| n.cfgmx_from)
+            )));
+        }
+    }
     let session = Session::load(g)?;
     let reg = &session.registry;
     let m = session.matrix(a.matrix.as_deref())?;
@@ -39,9 +49,7 @@ pub fn run(g: &Global, a: GenerateArgs) -> Result<Exit> {
     ctx.ci.cfgmx_from = cfgmx_render::context::CfgmxSource::parse(a.cfgmx_from.as_deref());
     if let Some(arg) = &a.matrix {
         ctx.matrix.arg = match a.format {
-            Some(Format::GithubWorkflow | Format::Gitlab) => {
-                repo_relative(arg, a.output.as_deref())?
-            }
+            Some(f) if f.spec().needs.repo_matrix => repo_relative(arg, a.output.as_deref())?,
             _ => arg.clone(),
         };
     }
@@ -137,10 +145,28 @@ fn render(a: &GenerateArgs, ctx: &Context, m: &Matrix) -> Result<Vec<RenderedFil
             .map_err(|e| render_error(e, None, &m.source))?,
         (None, None) => return Err(CliError::usage("give -f FORMAT or --template FILE")),
     };
-    if a.merge && a.format != Some(Format::CmakePresets) {
-        return Err(CliError::usage("--merge applies to -f cmake-presets only"));
+    if a.merge && !merges(a) {
+        return Err(CliError::usage(format!(
+            "--merge applies to {} only",
+            formats_that(|n| n.merge)
+        )));
     }
     Ok(files)
+}
+
+/// Whether `-f`'s format takes `--merge` (the format table says).
+fn merges(a: &GenerateArgs) -> bool {
+    a.format.is_some_and(|f| f.spec().needs.merge)
+}
+
+/// The formats whose needs `pick` accepts, as `-f NAME` words.
+fn formats_that(pick: impl Fn(&cfgmx_render::formats::Needs) -> bool) -> String {
+    FORMATS
+        .iter()
+        .filter(|f| pick(&f.needs))
+        .map(|f| format!("-f {}", f.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The user's template, rendered in a child process (template_child.rs), as the file it
@@ -169,6 +195,7 @@ fn render_template(t: &Path, ctx: &Context, m: &Matrix) -> Result<RenderedFile> 
     Ok(RenderedFile {
         path: PathBuf::from(out),
         content,
+        executable: false,
     })
 }
 
@@ -227,14 +254,14 @@ fn write_dir(
                 "not overwriting {} file(s) cfgmx did not generate (or that were edited since): {}; pass --force to overwrite{}",
                 foreign.len(),
                 foreign.join(", "),
-                if a.format == Some(Format::CmakePresets) { ", or --merge to keep your presets" } else { "" }
+                if merges(a) { ", or --merge to keep your presets" } else { "" }
             )));
         }
     }
     // Every file, the manifest last, is written in full to a temporary name before the first
     // rename: a full disk or any other write error then leaves DIR exactly as it was (no
     // partial file, and no complete file the manifest does not know about).
-    let mut outputs: Vec<(PathBuf, &[u8])> = Vec::new();
+    let mut outputs: Vec<(PathBuf, &[u8], cfgmx_fs::Mode)> = Vec::new();
     let mut written = Vec::new();
     for f in &files {
         let target = dir.join(&f.path);
@@ -243,10 +270,20 @@ fn write_dir(
             digest(f.content.as_bytes()),
         );
         written.push(target.display().to_string());
-        outputs.push((target, f.content.as_bytes()));
+        // The format table says which files are scripts meant to be run.
+        let mode = if f.executable {
+            cfgmx_fs::Mode::Executable
+        } else {
+            cfgmx_fs::Mode::Regular
+        };
+        outputs.push((target, f.content.as_bytes(), mode));
     }
     let manifest_text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
-    outputs.push((dir.join(MANIFEST), manifest_text.as_bytes()));
+    outputs.push((
+        dir.join(MANIFEST),
+        manifest_text.as_bytes(),
+        cfgmx_fs::Mode::Regular,
+    ));
     write_all_atomic(dir, &outputs)?;
     let out = std::io::stdout();
     let mut out = out.lock();
@@ -348,8 +385,7 @@ fn render_error(e: RenderError, template: Option<&Source>, matrix: &Source) -> C
 }
 
 fn digest(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
+    cfgmx_model::hash::sha256_hex(bytes)
 }
 
 /// The manifest of what cfgmx wrote in `dir`; an unreadable one counts as empty (every file
@@ -360,11 +396,12 @@ fn read_manifest(dir: &Path) -> Result<BTreeMap<String, String>> {
         .unwrap_or_default())
 }
 
-/// Writes every `(path, bytes)` under `dir` into a staging directory inside `dir` first, then
-/// renames them all into place: on any error before the renames the staging directory is
-/// removed and nothing has changed. The staging directory carries the process id, so Ctrl-C
-/// removes it ([`crate::leftovers`]) and the next run removes one a killed run left.
-fn write_all_atomic(dir: &Path, outputs: &[(PathBuf, &[u8])]) -> Result<()> {
+/// Writes every `(path, bytes, mode)` under `dir` as one [`cfgmx_fs::Batch`]: all staged in
+/// a directory inside `dir` first, then renamed into place; on any error before the renames
+/// the staging directory is removed and nothing has changed. The staging directory carries
+/// the process id, so Ctrl-C removes it ([`crate::leftovers`]) and the next run removes one a
+/// killed run left.
+fn write_all_atomic(dir: &Path, outputs: &[(PathBuf, &[u8], cfgmx_fs::Mode)]) -> Result<()> {
     let fail = |what: &str, p: &Path, e: std::io::Error| {
         CliError::caused(format!("cannot {what} {}", p.display()), e)
     };
@@ -381,46 +418,21 @@ fn write_all_atomic(dir: &Path, outputs: &[(PathBuf, &[u8])]) -> Result<()> {
         std::process::id()
     ));
     crate::leftovers::remove_on_interrupt(&stage);
-    let done = |r: Result<()>| {
-        let _ = std::fs::remove_dir_all(&stage);
-        crate::leftovers::forget(&stage);
-        r
-    };
-    let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
-    for (i, (path, bytes)) in outputs.iter().enumerate() {
-        // flat names in the staging directory: no tree to mirror, one rename per file
-        let tmp = stage.join(i.to_string());
-        let parent = path.parent().unwrap_or(dir);
-        let res = std::fs::create_dir_all(&stage)
-            .and_then(|()| std::fs::create_dir_all(parent))
-            .and_then(|()| {
-                let mut f = std::fs::File::create(&tmp)?;
-                // No fsync: the rename already means no reader sees a partial file, and a
-                // thousand-variant tree would spend most of its time waiting for the disk.
-                f.write_all(bytes)?;
-                // Scripts are meant to be run.
-                #[cfg(unix)]
-                if path.extension().is_some_and(|e| e == "sbatch") {
-                    use std::os::unix::fs::PermissionsExt;
-                    f.set_permissions(std::fs::Permissions::from_mode(0o755))?;
-                }
-                Ok(())
-            });
-        if let Err(e) = res {
-            return done(Err(fail("write", path, e)));
+    let written = (|| {
+        let mut batch = cfgmx_fs::Batch::new(stage.clone());
+        for (path, bytes, mode) in outputs {
+            batch
+                .add(path, bytes, *mode)
+                .map_err(|e| fail("write", path, e))?;
         }
-        staged.push((tmp, path));
-    }
-    if cfgmx_exec::closing() {
-        // Interrupted while staging: what was rendered may rest on killed probes.
-        return done(Err(CliError::runtime("interrupted")));
-    }
-    for (tmp, path) in &staged {
-        if let Err(e) = std::fs::rename(tmp, path) {
-            return done(Err(fail("write", path, e)));
+        if cfgmx_exec::closing() {
+            // Interrupted while staging: what was rendered may rest on killed probes.
+            return Err(CliError::runtime("interrupted"));
         }
-    }
-    done(Ok(()))
+        batch.commit().map_err(|(p, e)| fail("write", &p, e))
+    })();
+    crate::leftovers::forget(&stage);
+    written
 }
 
 /// "rendered from the probe of DATE (cache FILE)": which probe the generated files' machine facts come

@@ -65,7 +65,7 @@ pub fn run(g: &Global, a: InitArgs) -> Result<Exit> {
     // The file must read back as the matrix it describes (a failure here is a bug in init).
     let m = parse(&text, &a.file, reg)?;
     let n = m.variant_set(reg)?.variants.len();
-    cfgmx_build::store::write_atomic(&a.file, text.as_bytes())
+    cfgmx_fs::write_atomic(&a.file, text.as_bytes())
         .map_err(|e| CliError::caused(format!("cannot write {}", a.file.display()), e))?;
     report(g, &a.file, n, &draft);
     Ok(Exit::Ok)
