@@ -629,48 +629,7 @@ impl RunReport {
         let variants: Vec<Value> = self
             .variants
             .iter()
-            .map(|v| {
-                let steps: Vec<Value> = ["configure", "build", "test"]
-                    .iter()
-                    .map(|n| match v.step(n) {
-                        Some(s) => json!({
-                            "class": step_class(s.status),
-                            "log": (!s.log.is_empty()).then(|| format!("{}{}", log_prefix(v), s.log)),
-                            "time": format!("{:.1}", s.duration_s),
-                        }),
-                        None => Value::Null,
-                    })
-                    .collect();
-                // Why it did not pass: the key line, unfolding to the step's excerpt.
-                let why = v
-                    .reason
-                    .as_deref()
-                    .filter(|_| !matches!(v.status, Status::Passed | Status::Cached))
-                    .map(|why| {
-                        let head = match &v.failed_step {
-                            Some(step) => format!("{step} failed: {why}"),
-                            None => why.to_string(),
-                        };
-                        let more = v
-                            .steps
-                            .iter()
-                            .find(|s| s.status == StepStatus::Failed)
-                            .and_then(|s| s.message.as_deref());
-                        json!({"head": head, "more": more})
-                    });
-                json!({
-                    "key": v.row_key(),
-                    "class": status_class(v.status),
-                    "name": v.row_name(),
-                    "hash": cfgmx_model::hash::short_hash(&v.hash),
-                    "status": status_label(v.status),
-                    "steps": steps,
-                    "tests": tests_cell(v),
-                    "threads": v.threads.map_or("-".to_string(), |t| t.to_string()),
-                    "time": format!("{:.1}", v.duration_s),
-                    "why": why,
-                })
-            })
+            .map(|v| variant_value(v, log_prefix))
             .collect();
         let tests: Vec<Value> = self
             .variants
@@ -716,6 +675,55 @@ impl RunReport {
             .render(HTML_TEMPLATE.0, &ctx)
             .map_err(|e| format!("{}: {e:?}", HTML_TEMPLATE.0))
     }
+}
+
+/// A variant's row of the report's table: its status, steps with their logs, and why it did
+/// not pass.
+fn variant_value(
+    v: &VariantResult,
+    log_prefix: &dyn Fn(&VariantResult) -> String,
+) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let steps: Vec<Value> = ["configure", "build", "test"]
+        .iter()
+        .map(|n| match v.step(n) {
+            Some(s) => json!({
+                "class": step_class(s.status),
+                "log": (!s.log.is_empty()).then(|| format!("{}{}", log_prefix(v), s.log)),
+                "time": format!("{:.1}", s.duration_s),
+            }),
+            None => Value::Null,
+        })
+        .collect();
+    // Why it did not pass: the key line, unfolding to the step's excerpt.
+    let why = v
+        .reason
+        .as_deref()
+        .filter(|_| !matches!(v.status, Status::Passed | Status::Cached))
+        .map(|why| {
+            let head = match &v.failed_step {
+                Some(step) => format!("{step} failed: {why}"),
+                None => why.to_string(),
+            };
+            let more = v
+                .steps
+                .iter()
+                .find(|s| s.status == StepStatus::Failed)
+                .and_then(|s| s.message.as_deref());
+            json!({"head": head, "more": more})
+        });
+    json!({
+        "key": v.row_key(),
+        "class": status_class(v.status),
+        "name": v.row_name(),
+        "hash": cfgmx_model::hash::short_hash(&v.hash),
+        "status": status_label(v.status),
+        "steps": steps,
+        "tests": tests_cell(v),
+        "threads": v.threads.map_or("-".to_string(), |t| t.to_string()),
+        "time": format!("{:.1}", v.duration_s),
+        "why": why,
+    })
 }
 
 /// The report's template, embedded; its name ends in `.html.tera`, which turns on escaping.

@@ -3,6 +3,7 @@
 
 use crate::quote;
 use cfgmx_model::matrix::build_modes;
+use cfgmx_model::resolve::{FlagSet, Resolved};
 use cfgmx_model::{ConcreteVariant, Language, Matrix, Profile, Registry, Variant};
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -321,69 +322,15 @@ fn variant_ctx(
         .and_then(|b| build_modes().iter().find(|m| m.name == b))
         .map_or("plain", |m| m.meson.as_str())
         .to_string();
-    let blas = r.blas.as_ref().map(|b| {
-        let rec = c.and_then(|c| c.blas_library.as_ref());
-        BlasCtx {
-            id: rec.map_or(b.id.clone(), |x| x.id()),
-            provider: rec.map_or(b.provider.clone(), |x| x.provider.clone()),
-            build: rec.map_or(b.build.name.clone(), |x| x.build.clone()),
-            threading: rec
-                .map_or(b.build.threading, |x| x.threading)
-                .as_str()
-                .to_string(),
-            vendor: f.cmake.get("BLA_VENDOR").cloned(),
-            lib_dir: rec.map(|x| x.lib_dir.clone()),
-            path: rec.map(|x| x.path.clone()),
-            thread_vars: b.build.thread_vars.clone(),
-        }
-    });
+    let blas = blas_ctx(r, c, f);
     let libs = f.lib_args();
     let ldflags = f.shared_link_args(langs);
     let link: IndexMap<&'static str, Vec<String>> = Language::ALL
         .iter()
         .map(|l| (l.as_str(), f.link_args(*l)))
         .collect();
-    let join = |w: &[String]| quote::shjoin(w).unwrap_or_else(|_| w.join(" "));
-    let mut build_env: IndexMap<String, Option<String>> = IndexMap::new();
-    build_env.insert("CC".into(), f.cc.clone());
-    build_env.insert("CXX".into(), f.cxx.clone());
-    build_env.insert("FC".into(), f.fc.clone());
-    build_env.insert("CFLAGS".into(), Some(join(&f.cflags)));
-    build_env.insert("CXXFLAGS".into(), Some(join(&f.cxxflags)));
-    build_env.insert("FFLAGS".into(), Some(join(&f.fflags)));
-    build_env.insert("LDFLAGS".into(), Some(join(&ldflags)));
-    build_env.insert("LIBS".into(), Some(join(&libs)));
-    build_env.insert("BLA_VENDOR".into(), f.cmake.get("BLA_VENDOR").cloned());
-    build_env.insert(
-        "CMAKE_BUILD_TYPE".into(),
-        Some(build_type.clone()).filter(|s| !s.is_empty()),
-    );
-    let mpi = r.mpi.as_ref().map(|spec| {
-        let cm = c.and_then(|c| c.mpi.as_ref());
-        let version = cm.map_or_else(|| "default".to_string(), |m| m.version.clone());
-        let (dir_name, dir_version) = (
-            crate::module_dir(&spec.implementation),
-            crate::module_dir(&version),
-        );
-        MpiCtx {
-            implementation: spec.implementation.clone(),
-            module: format!("{dir_name}/{dir_version}"),
-            dir_name,
-            dir_version,
-            version,
-            launcher: cm.map(|m| m.launcher.clone()).unwrap_or_default(),
-            numproc_flag: cm.map_or_else(|| "-n".to_string(), |m| m.numproc_flag.clone()),
-            ranks: cm.map(|m| m.ranks),
-            wrappers: cm
-                .map(|m| {
-                    m.wrappers
-                        .iter()
-                        .map(|(l, w)| (l.as_str(), w.path.clone()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        }
-    });
+    let build_env = build_env(f, &ldflags, &libs, &build_type);
+    let mpi = mpi_ctx(r, c);
     let mut warnings = r.warnings.clone();
     if let Some(c) = c {
         warnings.extend(c.concrete_warnings.iter().cloned());
@@ -432,4 +379,79 @@ fn variant_ctx(
         mpi,
         python: c.and_then(|c| c.python.as_ref().map(|p| p.path.clone())),
     }
+}
+
+/// The BLAS a variant links: the probe's record where there is one, else the resolved choice.
+fn blas_ctx(r: &Resolved, c: Option<&ConcreteVariant>, f: &FlagSet) -> Option<BlasCtx> {
+    r.blas.as_ref().map(|b| {
+        let rec = c.and_then(|c| c.blas_library.as_ref());
+        BlasCtx {
+            id: rec.map_or(b.id.clone(), |x| x.id()),
+            provider: rec.map_or(b.provider.clone(), |x| x.provider.clone()),
+            build: rec.map_or(b.build.name.clone(), |x| x.build.clone()),
+            threading: rec
+                .map_or(b.build.threading, |x| x.threading)
+                .as_str()
+                .to_string(),
+            vendor: f.cmake.get("BLA_VENDOR").cloned(),
+            lib_dir: rec.map(|x| x.lib_dir.clone()),
+            path: rec.map(|x| x.path.clone()),
+            thread_vars: b.build.thread_vars.clone(),
+        }
+    })
+}
+
+/// The MPI a variant is built with, and the module names of its Lmod level.
+fn mpi_ctx(r: &Resolved, c: Option<&ConcreteVariant>) -> Option<MpiCtx> {
+    r.mpi.as_ref().map(|spec| {
+        let cm = c.and_then(|c| c.mpi.as_ref());
+        let version = cm.map_or_else(|| "default".to_string(), |m| m.version.clone());
+        let (dir_name, dir_version) = (
+            crate::module_dir(&spec.implementation),
+            crate::module_dir(&version),
+        );
+        MpiCtx {
+            implementation: spec.implementation.clone(),
+            module: format!("{dir_name}/{dir_version}"),
+            dir_name,
+            dir_version,
+            version,
+            launcher: cm.map(|m| m.launcher.clone()).unwrap_or_default(),
+            numproc_flag: cm.map_or_else(|| "-n".to_string(), |m| m.numproc_flag.clone()),
+            ranks: cm.map(|m| m.ranks),
+            wrappers: cm
+                .map(|m| {
+                    m.wrappers
+                        .iter()
+                        .map(|(l, w)| (l.as_str(), w.path.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    })
+}
+
+/// The variables a make or configure-script build reads, each flag list shell-quoted.
+fn build_env(
+    f: &FlagSet,
+    ldflags: &[String],
+    libs: &[String],
+    build_type: &str,
+) -> IndexMap<String, Option<String>> {
+    let join = |w: &[String]| quote::shjoin(w).unwrap_or_else(|_| w.join(" "));
+    let mut env: IndexMap<String, Option<String>> = IndexMap::new();
+    env.insert("CC".into(), f.cc.clone());
+    env.insert("CXX".into(), f.cxx.clone());
+    env.insert("FC".into(), f.fc.clone());
+    env.insert("CFLAGS".into(), Some(join(&f.cflags)));
+    env.insert("CXXFLAGS".into(), Some(join(&f.cxxflags)));
+    env.insert("FFLAGS".into(), Some(join(&f.fflags)));
+    env.insert("LDFLAGS".into(), Some(join(ldflags)));
+    env.insert("LIBS".into(), Some(join(libs)));
+    env.insert("BLA_VENDOR".into(), f.cmake.get("BLA_VENDOR").cloned());
+    env.insert(
+        "CMAKE_BUILD_TYPE".into(),
+        Some(build_type.to_string()).filter(|s| !s.is_empty()),
+    );
+    env
 }

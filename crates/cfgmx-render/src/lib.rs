@@ -214,24 +214,7 @@ impl Renderer {
             .copied()
             .filter(|f| !f.per_variant())
             .collect();
-        // Split the variants so each thread has about the same work: the thread that renders
-        // the whole-set formats also takes a smaller share of the per-variant files.
-        let threads = self.threads.clamp(1, n.max(1));
-        let mut bounds = vec![0usize];
-        if threads > 1 && !per_variant.is_empty() {
-            // Costs in variant-renders: a whole-set file costs about half a per-variant pass.
-            let p = per_variant.len() as f64;
-            let w = whole.len() as f64 * 0.5 * n as f64;
-            let target = (p * n as f64 + w) / threads as f64;
-            let first = (((target - w) / p).max(0.0) as usize).min(n);
-            bounds.push(first);
-            for t in 1..threads {
-                bounds.push(first + (n - first) * t / (threads - 1));
-            }
-        } else {
-            bounds.push(n);
-        }
-        let ranges: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        let ranges = split_ranges(self.threads, n, per_variant.len(), whole.len());
         // Per range: each whole-set format's files (the first range only), then the
         // per-variant files, format after format.
         type Rendered = (Vec<Vec<RenderedFile>>, Vec<RenderedFile>);
@@ -719,6 +702,29 @@ fn variant_path(format: Format, m: &MatrixCtx, v: &VariantCtx) -> Result<PathBuf
         _ => path,
     };
     Ok(PathBuf::from(fill(pattern, &values)))
+}
+
+/// The variant ranges `lo..hi` of each render thread, for `n` variants, `per_variant` per-variant
+/// formats and `whole` whole-set formats.
+fn split_ranges(threads: usize, n: usize, per_variant: usize, whole: usize) -> Vec<(usize, usize)> {
+    // Split the variants so each thread has about the same work: the thread that renders
+    // the whole-set formats also takes a smaller share of the per-variant files.
+    let threads = threads.clamp(1, n.max(1));
+    let mut bounds = vec![0usize];
+    if threads > 1 && per_variant > 0 {
+        // Costs in variant-renders: a whole-set file costs about half a per-variant pass.
+        let p = per_variant as f64;
+        let w = whole as f64 * 0.5 * n as f64;
+        let target = (p * n as f64 + w) / threads as f64;
+        let first = (((target - w) / p).max(0.0) as usize).min(n);
+        bounds.push(first);
+        for t in 1..threads {
+            bounds.push(first + (n - first) * t / (threads - 1));
+        }
+    } else {
+        bounds.push(n);
+    }
+    bounds.windows(2).map(|w| (w[0], w[1])).collect()
 }
 
 #[cfg(test)]
