@@ -604,3 +604,71 @@ fn one_atomic_writer_and_one_content_hash() {
         "use cfgmx_fs's writers and cfgmx_model::hash: {stray:#?}"
     );
 }
+
+/// The functions of `text` longer than `limit` lines whose comment does not say why: `(name,
+/// first line, length)`. A function runs from its `fn` line to the first `}` at its own
+/// indentation (rustfmt's layout); its comment is the `///`/`//` and `#[...]` lines above it,
+/// and "Long on purpose" there is the reason a reader looks for.
+fn long_functions(text: &str, limit: usize) -> Vec<(String, usize, usize)> {
+    let fn_line = regex::Regex::new(
+        r"^(\s*)(?:pub(?:\([^)]*\))?\s+)?(?:const\s+)?(?:async\s+)?(?:unsafe\s+)?fn\s+(\w+)",
+    )
+    .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(c) = fn_line.captures(l) else {
+            continue;
+        };
+        if l.trim_end().ends_with(';') {
+            continue; // a trait method's signature
+        }
+        let close = format!("{}}}", &c[1]);
+        let Some(len) = lines[i + 1..]
+            .iter()
+            .position(|x| x.trim_end() == close)
+            .map(|k| k + 2)
+        else {
+            continue;
+        };
+        let said = lines[..i]
+            .iter()
+            .rev()
+            .take_while(|x| {
+                let t = x.trim_start();
+                t.starts_with("//") || t.starts_with("#[")
+            })
+            .any(|x| x.contains("Long on purpose"));
+        if len > limit && !said {
+            out.push((c[2].to_string(), i + 1, len));
+        }
+    }
+    out
+}
+
+/// Functions fit on a screen: none in crates/*/src runs over 100 lines unless its comment says
+/// why (issue 11's rule; the long ones were split along the sections their comments named).
+#[test]
+fn no_function_over_a_hundred_lines_without_a_reason() {
+    let sample = format!(
+        "fn short() {{\n}}\n\n/// Long on purpose: a table.\nfn said() {{\n{0}}}\n\nfn long() {{\n{0}}}\n",
+        "    x;\n".repeat(120)
+    );
+    let found = long_functions(&sample, 100);
+    assert_eq!(
+        found,
+        vec![("long".to_string(), 128, 122)],
+        "the finder itself"
+    );
+    let mut long = Vec::new();
+    for p in sources() {
+        for (name, line, len) in long_functions(&std::fs::read_to_string(&p).unwrap(), 100) {
+            long.push(format!("{}:{line} {name} ({len} lines)", p.display()));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "split these along their sections, or say in their comment why they are long \
+         (\"Long on purpose: ...\"): {long:#?}"
+    );
+}
