@@ -10,7 +10,7 @@
 //! The packaging parts (pip, wheel, the backends, build, pytest) come from the wheels
 //! `scripts/setup.sh` downloads into `target/py-wheels`, installed with `PIP_NO_INDEX`.
 
-use cfgmx_tests::{explain, repo, run_env, tempdir, variants, Run};
+use cfgmx_tests::{explain, files_under, repo, run_env, tempdir, variants, Run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -198,18 +198,11 @@ fn fresh_venv(dir: &Path) -> PathBuf {
 
 /// The one extension module under `dir`.
 fn so_path(dir: &Path) -> PathBuf {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "so") {
-                found.push(p);
-            }
-        }
-    }
+    let mut found: Vec<PathBuf> = files_under(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "so"))
+        .map(|p| dir.join(p))
+        .collect();
     assert_eq!(found.len(), 1, "{}: {found:?}", dir.display());
     found.pop().unwrap()
 }
@@ -221,23 +214,16 @@ fn the_so(dir: &Path) -> Vec<u8> {
 /// Every file of an unpacked wheel, relative, its `.dist-info` named without a local label
 /// (cfgmx's carries the variant's).
 fn wheel_files(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                let rel = match (rel.find('+'), rel.find(".dist-info/")) {
-                    (Some(a), Some(b)) if a < b => format!("{}{}", &rel[..a], &rel[b..]),
-                    _ => rel,
-                };
-                out.push(rel);
+    let mut out: Vec<String> = files_under(dir)
+        .into_iter()
+        .map(|p| {
+            let rel = p.to_string_lossy().into_owned();
+            match (rel.find('+'), rel.find(".dist-info/")) {
+                (Some(a), Some(b)) if a < b => format!("{}{}", &rel[..a], &rel[b..]),
+                _ => rel,
             }
-        }
-    }
+        })
+        .collect();
     out.sort();
     out
 }

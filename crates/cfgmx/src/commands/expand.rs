@@ -47,10 +47,7 @@ pub fn run(g: &Global, a: ExpandArgs) -> Result<Exit> {
                 short_hash: &v.hash[..set.short_len],
             })
             .collect();
-        serde_json::to_writer_pretty(&mut out, &recs)
-            .map_err(|e| CliError::runtime(e.to_string()))?;
-        writeln!(out).ok();
-        return Ok(Exit::Ok);
+        return print_json(&mut out, &recs);
     }
     let term = Term::stdout(g);
     // Only spec hashes here: a concrete one needs a machine (`--probe`).
@@ -233,10 +230,7 @@ fn print_concrete(
                 short_concrete_hash: c.concrete_hash.as_deref().map(|h| &h[..short]),
             })
             .collect();
-        serde_json::to_writer_pretty(&mut out, &recs)
-            .map_err(|e| CliError::runtime(e.to_string()))?;
-        writeln!(out).ok();
-        return Ok(Exit::Ok);
+        return print_json(&mut out, &recs);
     }
     let term = Term::stdout(g);
     let mut t = Table::new(&[
@@ -324,4 +318,11 @@ fn concrete_row(c: &ConcreteVariant, short: usize, term: &Term) -> Vec<String> {
             }),
         notes.join("; "),
     ]
+}
+
+/// The `--json` answer: the records as one pretty array, then a newline.
+fn print_json(out: &mut impl Write, recs: &impl serde::Serialize) -> Result<Exit> {
+    serde_json::to_writer_pretty(&mut *out, recs).map_err(|e| CliError::runtime(e.to_string()))?;
+    writeln!(out).ok();
+    Ok(Exit::Ok)
 }
