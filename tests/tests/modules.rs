@@ -256,26 +256,12 @@ build = ["release"]
     std::fs::write(work.join("plain.toml"), matrix).unwrap();
     let o = t.cfgmx(&work, &["expand", "m.toml", "--probe", "--json"]);
     let vs: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let mut hashes = Vec::new();
     let want = [
         ("gcc/11", "gcc-11"),
         ("gcc/12", "gcc-12"),
         ("clang/16", "clang-16"),
     ];
-    for (v, (module, dir)) in vs.as_array().unwrap().iter().zip(want) {
-        assert_eq!(v["available"], true, "{v:#}");
-        assert_eq!(
-            v["modules"],
-            serde_json::json!([module, "openblas/0.3.21-serial"]),
-            "{v:#}"
-        );
-        let cc = v["compilers"]["c"]["path"].as_str().unwrap();
-        assert!(
-            Path::new(cc).starts_with(site.join("bin").join(dir)),
-            "{v:#}"
-        );
-        hashes.push(v["concrete_hash"].as_str().unwrap().to_string());
-    }
+    let hashes = available_under_modules(&vs, &want, &site);
     // Without modules the same matrix concretises to the system's compilers: other hashes.
     let o = t.cfgmx(&work, &["expand", "plain.toml", "--probe", "--json"]);
     let plain: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -706,26 +692,11 @@ fn environment_modules_tree_is_walked_probed_expanded_and_built() {
     .unwrap();
     let o = t.cfgmx(&work, &["expand", "m.toml", "--probe", "--json"]);
     let vs: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let mut hashes = Vec::new();
-    for (v, (module, dir)) in vs
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip([("gcc/12", "gcc-12"), ("clang/16", "clang-16")])
-    {
-        assert_eq!(v["available"], true, "{v:#}");
-        assert_eq!(
-            v["modules"],
-            serde_json::json!([module, "openblas/0.3.21-serial"]),
-            "{v:#}"
-        );
-        let cc = v["compilers"]["c"]["path"].as_str().unwrap();
-        assert!(
-            Path::new(cc).starts_with(site.join("bin").join(dir)),
-            "{v:#}"
-        );
-        hashes.push(v["concrete_hash"].as_str().unwrap().to_string());
-    }
+    let hashes = available_under_modules(
+        &vs,
+        &[("gcc/12", "gcc-12"), ("clang/16", "clang-16")],
+        &site,
+    );
     // With the MPI axis: each compiler's MPICH is the one its module's level holds (for
     // gcc/12 too, though the system's MPICH runs the same gcc), its module joins the
     // variant's, and the variant's link test (built by that wrapper, launched on 2 ranks by
@@ -957,4 +928,30 @@ fn modules_without_a_module_tree_is_a_usage_error() {
         !dir.path().join("cache").exists(),
         "a refused probe wrote its cache"
     );
+}
+
+/// `expand --probe --json`'s variants, one per `(module, dir)` in order: each available, with
+/// that compiler module and the serial OpenBLAS module, its C compiler from the site's `dir`.
+/// Their concrete hashes.
+fn available_under_modules(
+    vs: &serde_json::Value,
+    want: &[(&str, &str)],
+    site: &Path,
+) -> Vec<String> {
+    let mut hashes = Vec::new();
+    for (v, (module, dir)) in vs.as_array().unwrap().iter().zip(want) {
+        assert_eq!(v["available"], true, "{v:#}");
+        assert_eq!(
+            v["modules"],
+            serde_json::json!([module, "openblas/0.3.21-serial"]),
+            "{v:#}"
+        );
+        let cc = v["compilers"]["c"]["path"].as_str().unwrap();
+        assert!(
+            Path::new(cc).starts_with(site.join("bin").join(dir)),
+            "{v:#}"
+        );
+        hashes.push(v["concrete_hash"].as_str().unwrap().to_string());
+    }
+    hashes
 }
