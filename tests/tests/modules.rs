@@ -129,6 +129,67 @@ fn paths(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Makes every module file of the tree log its own loads: one line with its full name to
+/// `loads.log` at the root each time a module command evaluates it to load it (not for
+/// `avail`, nor spider's scan). Lmod's Lua files and Environment Modules' Tcl files each in
+/// their own language.
+fn count_loads(t: &Tree) {
+    let log = t.root().join("loads.log");
+    let lua = format!(
+        "if mode() == \"load\" then local f = io.open(\"{}\", \"a\"); f:write(myModuleFullName() .. \"\\n\"); f:close() end\n",
+        log.display()
+    );
+    let tcl = format!(
+        "if {{[module-info mode load]}} {{ set f [open {{{}}} a]; puts $f [module-info name]; close $f }}\n",
+        log.display()
+    );
+    let tree = t.root().join("site/modules");
+    for f in cfgmx_tests::files_under(&tree) {
+        let f = tree.join(f);
+        let text = std::fs::read_to_string(&f).unwrap();
+        let add = if f.extension().is_some_and(|e| e == "lua") {
+            &lua
+        } else {
+            &tcl
+        };
+        std::fs::write(&f, format!("{text}{add}")).unwrap();
+    }
+}
+
+/// Each candidate of a cold probe loaded by one child, once: every module file evaluated (for
+/// a load) as often as the profile's module sets name it (a parent once for itself and once
+/// under each module of its level), and one module command's `load` per set. Clears both logs.
+fn assert_each_loaded_once(t: &Tree, p: &Value) {
+    let sets: Vec<Vec<String>> = p["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| serde_json::from_value(m["load"].clone()).unwrap())
+        .collect();
+    let mut want = std::collections::BTreeMap::new();
+    for m in sets.iter().flatten() {
+        *want.entry(m.clone()).or_insert(0) += 1;
+    }
+    let loads = t.root().join("loads.log");
+    let mut got = std::collections::BTreeMap::new();
+    for m in std::fs::read_to_string(&loads).unwrap().lines() {
+        *got.entry(m.to_string()).or_insert(0) += 1;
+    }
+    assert_eq!(got, want, "module files evaluated for a load");
+    let runs = t.root().join("lmod-runs.log");
+    let log = std::fs::read_to_string(&runs).unwrap();
+    let mut started: Vec<String> = log
+        .lines()
+        .filter_map(|l| l.split_once(" bash load ").map(|(_, m)| m.to_string()))
+        .collect();
+    started.sort();
+    let mut want: Vec<String> = sets.iter().map(|s| s.join(" ")).collect();
+    want.sort();
+    assert_eq!(started, want, "module loads started\n{log}");
+    std::fs::remove_file(loads).unwrap();
+    std::fs::remove_file(runs).unwrap();
+}
+
 #[test]
 fn lmod_tree_is_probed_expanded_built_and_cached() {
     let t = Tree::new("lmod-tree.sh");
@@ -460,6 +521,7 @@ build = ["release"]
 #[test]
 fn lmod_without_spider_json_is_walked_with_terse_avail() {
     let t = Tree::new("lmod-tree.sh");
+    count_loads(&t);
     let old = "case \"$*\" in *spider-json*) exit 0;; esac\n";
     shim_tool(
         &t.root().join("lmod-shim/spider"),
@@ -489,6 +551,8 @@ fn lmod_without_spider_json_is_walked_with_terse_avail() {
             assert!(!paths(&set["mpi"]).is_empty(), "{set:#}");
         }
     }
+    // One child per candidate both asks what its load opens and probes it.
+    assert_each_loaded_once(&t, &terse);
     // The same sets as a spider with JSON finds.
     shim_tool(
         &t.root().join("lmod-shim/spider"),
@@ -498,8 +562,14 @@ fn lmod_without_spider_json_is_walked_with_terse_avail() {
     );
     let o = t.cfgmx(t.root(), &["probe", "--modules", "--fresh", "--json"]);
     let spider: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_each_loaded_once(&t, &spider);
     assert_eq!(loads(&terse), loads(&spider));
     assert_eq!(loads(&terse).len(), 4 + 8 + 3, "{:#}", terse["modules"]);
+    // And the same records, each with the same environment: a load's answer does not depend on
+    // the query its child ran before the probe.
+    for k in ["compilers", "mpi", "blas", "modules"] {
+        assert_eq!(terse[k], spider[k], "{k}");
+    }
 }
 
 /// Environment Modules before 4.5 has no `avail --json`: told by its version answer (here the
@@ -508,6 +578,7 @@ fn lmod_without_spider_json_is_walked_with_terse_avail() {
 #[test]
 fn environment_modules_before_4_5_is_asked_in_terse_form() {
     let t = Tree::new("envmodules-tree.sh");
+    count_loads(&t);
     let old = "case \"$*\" in *--version*) echo 'Modules Release 4.4.1 (2020-01-03)' >&2; exit 0;; esac\n";
     shim_tool(
         &t.system.1,
@@ -520,6 +591,7 @@ fn environment_modules_before_4_5_is_asked_in_terse_form() {
     let log = std::fs::read_to_string(t.root().join("lmod-runs.log")).unwrap();
     assert!(log.contains("modulecmd.tcl bash avail -t"), "{log}");
     assert!(!log.contains("--json"), "{log}");
+    assert_each_loaded_once(&t, &p);
     let mut loads: Vec<String> = p["modules"]
         .as_array()
         .unwrap()
@@ -548,13 +620,14 @@ fn environment_modules_before_4_5_is_asked_in_terse_form() {
 #[test]
 fn environment_modules_tree_is_walked_probed_expanded_and_built() {
     let t = Tree::new("envmodules-tree.sh");
+    count_loads(&t);
     let site = t.root().join("site");
     let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
     let p: Value = serde_json::from_slice(&o.stdout).unwrap();
     let log = std::fs::read_to_string(t.root().join("lmod-runs.log")).unwrap();
-    let cold_runs = t.runs();
     // Its version once, `avail --json` for Core and once under each module of it and of the
-    // MPI levels (no terse fallback needed), then one load per candidate; never Lmod.
+    // MPI levels (no terse fallback needed), each in the child that loads that module once for
+    // both the question and its probe; never Lmod.
     assert_eq!(
         log.lines().filter(|l| l.contains("bash --version")).count(),
         1,
@@ -564,6 +637,13 @@ fn environment_modules_tree_is_walked_probed_expanded_and_built() {
     assert!(!log.contains("avail -t"), "{log}");
     assert!(!log.contains("lmod ") && !log.contains("spider "), "{log}");
     assert!(!log.contains("cmake"), "{log}");
+    assert_eq!(
+        log.lines().filter(|l| l.contains("avail --json")).count(),
+        1 + 5,
+        "{log}"
+    );
+    assert_each_loaded_once(&t, &p);
+    let cold_runs = t.runs();
     let compilers = p["compilers"].as_array().unwrap();
     let mpis = p["mpi"].as_array().unwrap();
     for (module, family, major, dir) in [

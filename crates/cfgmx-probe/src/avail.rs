@@ -3,11 +3,12 @@
 //! spider has no JSON), each answer listing the modules of the `MODULEPATH` directories in
 //! reach, so the hierarchy (a compiler module that `module use`s its MPI level) is followed
 //! by loading each candidate in a clean child and asking again; a directory that appears only
-//! then is the level that module opens. Loads of one level run in parallel within the
-//! probe's jobs. Never loads anything into cfgmx's own environment.
+//! then is the level that module opens. That child runs the probe helper too, so each
+//! candidate is loaded once in all (its answer kept in the [`Tree`]). Loads of one level run
+//! in parallel within the probe's jobs. Never loads anything into cfgmx's own environment.
 
-use crate::modules::{clean, evaluator, query_cmd, query_words, wanted, words};
-use crate::modules::{Candidate, Form, ModuleOptions, Query, Stream, Tree};
+use crate::modules::{clean, load_and_probe, query_cmd, wanted};
+use crate::modules::{Candidate, Form, Helper, ModuleOptions, Query, Stream, Tree};
 use cfgmx_exec::Cmd;
 use cfgmx_model::Registry;
 use std::collections::HashSet;
@@ -29,9 +30,10 @@ pub(crate) struct Entry {
 /// answers one level, and the hierarchy is followed by loading ([`walk`]). A
 /// query the system's version lacks is skipped; one that fails or answers nothing readable
 /// gives way to the next.
-pub fn query(
+pub(crate) fn query(
     reg: &Registry,
     mo: &ModuleOptions,
+    helper: &Helper,
     timeout: Duration,
     jobs: usize,
 ) -> Result<Tree, String> {
@@ -54,7 +56,7 @@ pub fn query(
         let answer = if q.form == Form::SpiderJson {
             spider(reg, mo, q, timeout)
         } else {
-            walk(reg, mo, q, timeout, jobs)
+            walk(reg, mo, q, helper, timeout, jobs)
         };
         match answer {
             Ok(tree) => return Ok(tree),
@@ -116,19 +118,27 @@ fn spider(
         .map_err(|e| format!("`{}`: {e}", o.command))
 }
 
-/// The walk: the first answer (nothing loaded), then one per candidate, level by level.
+/// The walk: the first answer (nothing loaded), then one per candidate, level by level. Each
+/// candidate's child loads it once and both asks the query under it and runs the probe helper
+/// ([`load_and_probe`]); the helper's answer is kept in the tree for `probe_modules`.
 pub(crate) fn walk(
     reg: &Registry,
     mo: &ModuleOptions,
     q: &Query,
+    helper: &Helper,
     timeout: Duration,
     jobs: usize,
 ) -> Result<Tree, String> {
-    let first = ask(mo, q, &[], timeout)?;
+    let first = ask(mo, q, timeout)?;
     let mut tree = Tree {
         dirs: mo.module_dirs(),
         ..Tree::default()
     };
+    // The loaded children's level answers, one file each.
+    let scratch = tempfile::Builder::new()
+        .prefix("cfgmx-modules-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a scratch directory: {e}"))?;
     let mut seen = HashSet::new();
     // Each candidate to expand, with the directories in reach when it was listed.
     let mut frontier: Vec<(Candidate, HashSet<PathBuf>)> = Vec::new();
@@ -165,7 +175,7 @@ pub(crate) fn walk(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build();
-    for _ in 0..MAX_DEPTH {
+    for depth in 0..MAX_DEPTH {
         if frontier.is_empty() {
             break;
         }
@@ -173,7 +183,12 @@ pub(crate) fn walk(
             use rayon::prelude::*;
             frontier
                 .par_iter()
-                .map(|(c, _)| ask(mo, q, &c.load, timeout))
+                .enumerate()
+                .map(|(i, (c, _))| {
+                    let file = scratch.path().join(format!("{depth}-{i}"));
+                    let probed = load_and_probe(mo, helper, c, Some((q, &file)));
+                    (level(q, &file), probed)
+                })
                 .collect::<Vec<_>>()
         };
         let answers = match &pool {
@@ -181,11 +196,12 @@ pub(crate) fn walk(
             Err(_) => go(),
         };
         let mut next = Vec::new();
-        for ((c, before), a) in frontier.iter().zip(answers) {
-            // A module that does not load opens nothing; its own probe load says why.
-            if let Ok(entries) = a {
+        for ((c, before), (entries, probed)) in frontier.iter().zip(answers) {
+            // A module that does not load opens nothing; its probe answer says why.
+            if let Ok(entries) = entries {
                 next.extend(add(&mut tree, &c.load, entries, before));
             }
+            tree.probed.insert(c.load.clone(), probed);
         }
         frontier = next;
     }
@@ -193,34 +209,9 @@ pub(crate) fn walk(
     Ok(tree)
 }
 
-/// One answer, with `load` loaded first (in a clean child: the module command's load output
-/// evaluated by the data file's shell, then the query run under it).
-fn ask(
-    mo: &ModuleOptions,
-    q: &Query,
-    load: &[String],
-    timeout: Duration,
-) -> Result<Vec<Entry>, String> {
-    let to_stdout = match q.stream {
-        Stream::Stderr => " 2>&1 >/dev/null",
-        Stream::Stdout => "",
-    };
-    let cmd = if load.is_empty() {
-        query_cmd(mo, q)
-    } else {
-        let sys = mo.sys();
-        let verb = words(&[vec![sys.shell.clone()], sys.load.clone()].concat());
-        // `$0` is the module command; the rest are the modules in load order.
-        let script = format!(
-            "eval \"$(\"$0\" {verb} \"$@\" 2>/dev/null)\" || exit 97; exec \"$0\" {}{to_stdout}",
-            query_words(q)
-        );
-        clean(evaluator(mo), mo)
-            .arg(script)
-            .arg(&mo.command)
-            .args(load)
-    };
-    let o = cmd.timeout(timeout).output();
+/// The first answer, nothing loaded (in the clean environment).
+fn ask(mo: &ModuleOptions, q: &Query, timeout: Duration) -> Result<Vec<Entry>, String> {
+    let o = query_cmd(mo, q).timeout(timeout).output();
     if !o.success() {
         return Err(format!(
             "`{}` failed: {}",
@@ -228,17 +219,26 @@ fn ask(
             o.combined().lines().next().unwrap_or("no output")
         ));
     }
-    let text = if load.is_empty() && q.stream == Stream::Stderr {
-        &o.stderr
-    } else {
-        &o.stdout
+    let text = match q.stream {
+        Stream::Stderr => &o.stderr,
+        Stream::Stdout => &o.stdout,
     };
-    let entries = if q.form == Form::AvailJson {
+    parse(q, text).map_err(|e| format!("`{}`: {e}", o.command))
+}
+
+/// A loaded child's answer, from its file (none when the load or the query failed).
+fn level(q: &Query, file: &std::path::Path) -> Result<Vec<Entry>, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("no answer under the load ({}): {e}", file.display()))?;
+    parse(q, &text)
+}
+
+fn parse(q: &Query, text: &str) -> Result<Vec<Entry>, String> {
+    if q.form == Form::AvailJson {
         parse_json(text, &q.types)
     } else {
         parse_terse(text, &q.marks)
-    };
-    entries.map_err(|e| format!("`{}`: {e}", o.command))
+    }
 }
 
 /// `avail --json`: `{DIR: {NAME: {"type": ...}}}`, after whatever the command printed first.

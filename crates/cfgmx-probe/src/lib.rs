@@ -164,15 +164,18 @@ pub fn probe(
             }
         };
         let mo = &mo;
-        match avail::query(reg, mo, opts.timeout, opts.jobs) {
-            Ok(tree) => {
+        let asked = modules::Helper::new(opts, mo)
+            .ok_or_else(|| "module probing needs the cfgmx binary as its helper".to_string())
+            .and_then(|h| Ok((avail::query(reg, mo, &h, opts.timeout, opts.jobs)?, h)));
+        match asked {
+            Ok((tree, helper)) => {
                 key.module_dirs = tree.dirs.iter().map(|d| d.display().to_string()).collect();
                 key.modules = modules::tree_stamps(&mo.command, &tree.dirs);
                 on_event(ProbeEvent::Phase {
                     name: "modules",
                     total: tree.candidates.len(),
                 });
-                modules::probe_modules(opts, mo, &tree, &mut profile);
+                modules::probe_modules(opts, mo, &helper, tree, &mut profile);
             }
             Err(why) => profile.warnings.push(why),
         }

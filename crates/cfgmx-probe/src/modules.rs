@@ -7,11 +7,13 @@
 //! MPI module the library level, and each module file comes with the modules to load before
 //! it); `avail` in JSON or terse form answers one level, and `avail.rs`, which asks,
 //! follows the hierarchy by loading. Every candidate (a module named like a descriptor, MPI
-//! implementation or BLAS provider, or listed in `modules/systems.toml`) is then loaded once
-//! for its probe (an `avail` walk has loaded it once before, to see what it opens), with its
-//! parents, in a clean child environment — a shell that evaluates `lmod bash load
-//! ...` (or `modulecmd.tcl bash load ...`) and then runs the probe helper ([`helper_main`])
-//! under what it set — never in cfgmx's own. The helper probes the directories the load put
+//! implementation or BLAS provider, or listed in `modules/systems.toml`) is loaded once in
+//! all, with its parents, in a clean child environment — a shell that evaluates `lmod bash
+//! load ...` (or `modulecmd.tcl bash load ...`) and then runs the probe helper
+//! ([`helper_main`]) under what it set — never in cfgmx's own. In a walk that same child first
+//! asks the level query (its answer into a file, the helper's JSON alone on stdout), so the
+//! load that shows what a module opens is also its probe; spider's candidates are loaded
+//! after it answered. The helper probes the directories the load put
 //! first on `PATH` and the library paths exactly as a plain probe does, and answers with the
 //! profile and the environment it ran under. Candidates load in
 //! parallel within the probe's job limit.
@@ -269,11 +271,14 @@ pub struct Candidate {
     pub load: Vec<String>,
 }
 
-/// What asking the module system found: the candidates and the directories of the hierarchy.
+/// What asking the module system found: the candidates and the directories of the hierarchy,
+/// and, from a walk, each candidate's probe answer (its load to see what level it opens ran the
+/// probe helper too).
 #[derive(Debug, Default)]
 pub struct Tree {
     pub candidates: Vec<Candidate>,
     pub dirs: Vec<PathBuf>,
+    pub(crate) probed: std::collections::HashMap<Vec<String>, Result<HelperAnswer, String>>,
 }
 
 /// Module names that may provide a compiler, MPI or BLAS: descriptor, implementation and
@@ -447,7 +452,7 @@ pub struct HelperSpec {
 
 /// The helper's answer.
 #[derive(Debug, Serialize, Deserialize)]
-struct HelperAnswer {
+pub(crate) struct HelperAnswer {
     env: BTreeMap<String, String>,
     profile: Profile,
 }
@@ -520,76 +525,122 @@ fn bookkeeping(sys: &System, name: &str) -> bool {
     })
 }
 
-/// Loads every candidate once (in parallel, within the probe's jobs) and probes what it
-/// puts in reach; adds the records and module sets to `profile`.
-pub fn probe_modules(
+/// The probe helper as a candidate's loaded child runs it: the program (the cfgmx binary), its
+/// spec and the time one load and its probe may take.
+pub(crate) struct Helper {
+    path: PathBuf,
+    spec: String,
+    timeout: Duration,
+}
+
+impl Helper {
+    /// The helper for children of `mo`'s clean environment; `None` without a helper binary.
+    pub(crate) fn new(opts: &crate::ProbeOptions, mo: &ModuleOptions) -> Option<Helper> {
+        let spec = HelperSpec {
+            // The parents' directories are probed again here: a wrapper over a compiler probed
+            // in the same run is known to be that compiler (its identity through the wrapper
+            // alone is weaker); the records are kept once, under the shortest module list.
+            exclude: split(mo.var("PATH").unwrap_or_default()),
+            timeout_ms: opts.timeout.as_millis() as u64,
+            facets: opts.facets.clone(),
+            jobs: 1,
+        };
+        Some(Helper {
+            path: opts.helper.clone()?,
+            spec: serde_json::to_string(&spec).unwrap_or_default(),
+            // Each load runs a whole probe of what it adds: its budget is many commands'.
+            timeout: opts.timeout * 30,
+        })
+    }
+}
+
+/// Adds what every candidate's load provides to `profile`: the answers a walk's loads already
+/// gave ([`Tree::probed`]), and for the others (spider's tree) a load of each now, in parallel
+/// within the probe's jobs. Each candidate is loaded once in all.
+pub(crate) fn probe_modules(
     opts: &crate::ProbeOptions,
     mo: &ModuleOptions,
-    tree: &Tree,
+    helper: &Helper,
+    mut tree: Tree,
     profile: &mut Profile,
 ) {
-    let Some(helper) = &opts.helper else {
-        profile
-            .warnings
-            .push("module probing needs the cfgmx binary as its helper".to_string());
-        return;
-    };
     let base: BTreeMap<&str, &str> = mo
         .env
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let base_path = split(base.get("PATH").copied().unwrap_or_default());
+    let todo: Vec<&Candidate> = tree
+        .candidates
+        .iter()
+        .filter(|c| !tree.probed.contains_key(&c.load))
+        .collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build();
     let go = || {
         use rayon::prelude::*;
-        tree.candidates
-            .par_iter()
-            .map(|c| load_and_probe(opts, mo, helper, &base_path, c))
+        todo.par_iter()
+            .map(|c| load_and_probe(mo, helper, c, None))
             .collect::<Vec<_>>()
     };
     let answers = match pool {
         Ok(p) => p.install(go),
         Err(_) => go(),
     };
+    for (c, a) in todo.iter().zip(answers) {
+        tree.probed.insert(c.load.clone(), a);
+    }
+    let answers = tree
+        .candidates
+        .iter()
+        .map(|c| {
+            tree.probed
+                .remove(&c.load)
+                .unwrap_or_else(|| Err(format!("module load {}: not probed", c.load.join(" "))))
+        })
+        .collect();
     merge(profile, mo.sys(), &tree.candidates, answers, &base);
 }
 
-/// Loads candidate `c` in a clean shell and runs the probe helper under what the load set:
-/// its answer, or why there is none.
-fn load_and_probe(
-    opts: &crate::ProbeOptions,
+/// Where a walk's loaded child writes its level query's answer: the query, and the file.
+pub(crate) type LevelQuery<'a> = (&'a Query, &'a Path);
+
+/// Loads candidate `c` in a clean shell and runs the probe helper under what the load set: its
+/// answer, or why there is none. In a walk (`level`), the same child first asks the level query
+/// under the load, its answer (the stream the data file names) written to the file and the
+/// file removed when the query fails, so the helper's JSON alone is on stdout and one load
+/// serves both.
+pub(crate) fn load_and_probe(
     mo: &ModuleOptions,
-    helper: &Path,
-    base_path: &[String],
+    helper: &Helper,
     c: &Candidate,
+    level: Option<LevelQuery>,
 ) -> Result<HelperAnswer, String> {
     let sys = mo.sys();
     let load = words(&[vec![sys.shell.clone()], sys.load.clone()].concat());
-    // `$0` is the module command, `$1` the helper; the rest are the modules in load order.
+    let ask = level.map_or(String::new(), |(q, _)| {
+        let into = match q.stream {
+            Stream::Stderr => "2>\"$a\" >/dev/null",
+            Stream::Stdout => ">\"$a\" 2>/dev/null",
+        };
+        format!(
+            "\"$l\" {} {into} </dev/null || rm -f \"$a\"; ",
+            query_words(q)
+        )
+    });
+    // `$0` is the module command, `$1` the helper, `$2` its spec, `$3` the level answer's file
+    // (empty outside a walk); the rest are the modules in load order.
     let script = format!(
-        "l=\"$0\" h=\"$1\" s=\"$2\"; shift 2; eval \"$(\"$l\" {load} \"$@\")\" || exit 97; exec \"$h\" {HELPER_ARG} \"$s\""
+        "l=\"$0\" h=\"$1\" s=\"$2\" a=\"$3\"; shift 3; eval \"$(\"$l\" {load} \"$@\")\" || exit 97; {ask}exec \"$h\" {HELPER_ARG} \"$s\""
     );
-    let spec = HelperSpec {
-        // The parents' directories are probed again here: a wrapper over a compiler probed
-        // in the same run is known to be that compiler (its identity through the wrapper
-        // alone is weaker); the records are kept once, under the shortest module list.
-        exclude: base_path.to_vec(),
-        timeout_ms: opts.timeout.as_millis() as u64,
-        facets: opts.facets.clone(),
-        jobs: 1,
-    };
-    let spec = serde_json::to_string(&spec).unwrap_or_default();
-    // Each load runs a whole probe of what it adds: its budget is many commands'.
     let o = clean(evaluator(mo), mo)
         .arg(&script)
         .arg(&mo.command)
-        .arg(helper)
-        .arg(spec)
+        .arg(&helper.path)
+        .arg(&helper.spec)
+        .arg(level.map_or(Path::new(""), |(_, f)| f))
         .args(&c.load)
-        .timeout(opts.timeout * 30)
+        .timeout(helper.timeout)
         .output();
     if !o.success() {
         let why = o
