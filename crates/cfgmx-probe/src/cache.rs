@@ -49,11 +49,13 @@ pub struct Key {
     pub inputs: Inputs,
     pub files: Vec<Stamp>,
     /// With `--modules`: the module tree's directories (`MODULEPATH` and those its hierarchy
-    /// opens) and the stamp of every file under them and of the module command.
+    /// opens) and the digest of the stat of every file under them and of the module command
+    /// ([`crate::modules::tree_state`]). Empty in caches written before it was a digest: such a
+    /// key never matches, so an old cache is probed again rather than reported as corrupt.
     #[serde(default)]
     pub module_dirs: Vec<String>,
     #[serde(default)]
-    pub modules: Vec<Stamp>,
+    pub module_tree: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -122,7 +124,7 @@ pub fn key(opts: &ProbeOptions, found: &Found) -> Key {
         inputs: inputs(opts),
         files: found.stamps.clone(),
         module_dirs: Vec::new(),
-        modules: Vec::new(),
+        module_tree: String::new(),
     }
 }
 
@@ -167,7 +169,7 @@ pub fn load_warm(opts: &ProbeOptions, key: &mut Key) -> Result<Option<Profile>, 
             .map(std::path::PathBuf::from)
             .collect();
         key.module_dirs = e.key.module_dirs.clone();
-        key.modules = crate::modules::tree_stamps(&mo.command, &dirs);
+        key.module_tree = crate::modules::tree_state(&mo.command, &dirs);
     }
     Ok((e.key == *key).then_some(e.profile))
 }

@@ -155,7 +155,7 @@ pub fn probe(
     profile.python_failures = failures;
     if let Some(caller) = &opts.modules {
         // The tree's state before asking it: a module file edited meanwhile is seen next time.
-        key.modules = modules::tree_stamps(&caller.command, &caller.module_dirs());
+        key.module_tree = modules::tree_state(&caller.command, &caller.module_dirs());
         let mo = match modules::purged(caller, opts.timeout) {
             Ok(mo) => mo,
             Err(why) => {
@@ -170,7 +170,7 @@ pub fn probe(
         match asked {
             Ok((tree, helper)) => {
                 key.module_dirs = tree.dirs.iter().map(|d| d.display().to_string()).collect();
-                key.modules = modules::tree_stamps(&mo.command, &tree.dirs);
+                key.module_tree = modules::tree_state(&mo.command, &tree.dirs);
                 on_event(ProbeEvent::Phase {
                     name: "modules",
                     total: tree.candidates.len(),

@@ -22,7 +22,6 @@
 //! hierarchy opened, with its stat) is part of the probe cache's key, so a warm probe on an
 //! unchanged tree runs no module command.
 
-use crate::discover::Stamp;
 use cfgmx_exec::Cmd;
 use cfgmx_model::{ModuleSet, Profile, Provided, Registry};
 use indexmap::IndexMap;
@@ -223,33 +222,67 @@ fn split(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// The tree's state: every file and directory under `dirs` (recursively, in name order) and
-/// the module command itself, each with its stat. An edited, added or removed module file
-/// changes it.
-pub fn tree_stamps(command: &Path, dirs: &[PathBuf]) -> Vec<Stamp> {
-    let mut out = vec![crate::discover::stamp(command, Some(command))];
+/// The tree's state: the workspace's content hash over every file and directory under `dirs` (recursively,
+/// in name order) and the module command itself, each with its path and stat (device, inode,
+/// size, mtime; through a link, what it points to). An edited, added or removed module file
+/// changes it. A digest, not the stamps: a site's tree has thousands of files, and the warm
+/// probe, which stats them all, must not also read, parse and compare a stamp for each.
+pub fn tree_state(command: &Path, dirs: &[PathBuf]) -> String {
+    let mut h = cfgmx_model::hash::ContentHasher::default();
+    let mut count = 0usize;
+    let mut add = |p: &Path, meta: std::io::Result<std::fs::Metadata>| {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::MetadataExt;
+        count += 1;
+        // A path has no NUL: ended by one, each record reads back one way.
+        h.update(p.as_os_str().as_bytes());
+        h.update(&[0]);
+        let stat = meta.map_or([0, 0, 0, -1], |m| {
+            let mtime = m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128;
+            [m.dev() as i128, m.ino() as i128, m.size() as i128, mtime]
+        });
+        for v in stat {
+            h.update(&v.to_le_bytes());
+        }
+        count
+    };
+    add(command, std::fs::metadata(command));
     let mut seen = std::collections::HashSet::new();
     let mut todo: Vec<(PathBuf, usize)> = dirs.iter().rev().map(|d| (d.clone(), 0)).collect();
-    // Bounded: a MODULEPATH entry pointing at `/` must not walk the machine.
     while let Some((dir, depth)) = todo.pop() {
-        if out.len() > 200_000 || !seen.insert(dir.clone()) {
+        if !seen.insert(dir.clone()) {
             continue;
         }
-        out.push(crate::discover::stamp(&dir, Some(&dir)));
+        // Bounded: a MODULEPATH entry pointing at `/` must not walk the machine.
+        if add(&dir, std::fs::metadata(&dir)) > 200_000 {
+            break;
+        }
         let Ok(rd) = std::fs::read_dir(&dir) else {
             continue;
         };
-        let mut names: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        names.sort();
-        for p in names.into_iter().rev() {
-            if p.is_dir() && depth < 8 {
-                todo.push((p, depth + 1));
-            } else if !p.is_dir() {
-                out.push(crate::discover::stamp(&p, Some(&p)));
+        let mut entries: Vec<std::fs::DirEntry> = rd.filter_map(Result::ok).collect();
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        let mut subdirs = Vec::new();
+        for e in entries {
+            // The entry's type from the listing, and its stat relative to the open directory
+            // (no path walk per file); a link is followed, as the module command follows it.
+            let link_or_unknown = e.file_type().map_or(true, |t| t.is_symlink());
+            let meta = if link_or_unknown {
+                std::fs::metadata(e.path())
+            } else {
+                e.metadata()
+            };
+            if meta.as_ref().is_ok_and(std::fs::Metadata::is_dir) {
+                if depth < 8 {
+                    subdirs.push((e.path(), depth + 1));
+                }
+            } else {
+                add(&e.path(), meta);
             }
         }
+        todo.extend(subdirs.into_iter().rev());
     }
-    out
+    h.finish()
 }
 
 /// One module file of spider's answer.
@@ -748,6 +781,42 @@ mod tests {
         assert!(bookkeeping(lmod, "_ModuleTable001_"));
         assert!(bookkeeping(lmod, "LOADEDMODULES"));
         assert!(!bookkeeping(lmod, "PATH"));
+    }
+
+    #[test]
+    fn the_tree_state_changes_with_any_module_file_and_only_then() {
+        let d = tempfile::tempdir().unwrap();
+        let core = d.path().join("Core");
+        let level = d.path().join("Compiler/gcc/12");
+        std::fs::create_dir_all(core.join("gcc")).unwrap();
+        std::fs::create_dir_all(level.join("mpich")).unwrap();
+        let shared = d.path().join("shared-4.0");
+        std::fs::write(core.join("gcc/12"), "#%Module\n").unwrap();
+        std::fs::write(&shared, "#%Module\n").unwrap();
+        std::os::unix::fs::symlink(&shared, level.join("mpich/4.0")).unwrap();
+        let cmd = d.path().join("modulecmd.tcl");
+        std::fs::write(&cmd, "").unwrap();
+        let dirs = [core.clone(), level.clone()];
+        let state = || tree_state(&cmd, &dirs);
+        let before = state();
+        assert_eq!(state(), before, "an unchanged tree has one state");
+        // Edited in place (a new size), through a link, added, removed: each is another state.
+        let edits: [&dyn Fn(); 4] = [
+            &|| std::fs::write(core.join("gcc/12"), "#%Module\nsetenv A 1\n").unwrap(),
+            &|| std::fs::write(&shared, "#%Module\nsetenv B 1\n").unwrap(),
+            &|| std::fs::write(level.join("mpich/4.1"), "#%Module\n").unwrap(),
+            &|| std::fs::remove_file(level.join("mpich/4.1")).unwrap(),
+        ];
+        let mut last = before;
+        for (i, edit) in edits.iter().enumerate() {
+            edit();
+            let now = state();
+            assert_ne!(now, last, "edit {i}");
+            last = now;
+        }
+        // Only the directories asked for: another level's files are not the tree's.
+        std::fs::write(d.path().join("Compiler/gcc/other"), "").unwrap();
+        assert_eq!(state(), last);
     }
 
     #[test]
