@@ -572,6 +572,47 @@ fn lmod_without_spider_json_is_walked_with_terse_avail() {
     }
 }
 
+/// The tree's state in the cache key is the one the probe's loads saw: a module file edited
+/// while a cold probe runs (here by a module of the MPI level, loaded after the Core modules
+/// were probed: the OpenBLAS module gains a variable) makes the next probe ask again and see
+/// the edit, rather than answer from a cache made before it.
+#[test]
+fn a_module_file_edited_during_the_cold_probe_is_probed_again() {
+    let t = Tree::new("envmodules-tree.sh");
+    let site = t.root().join("site");
+    let openblas = site.join("modules/Core/openblas/0.3.21-serial");
+    let once = t.root().join("edited-once");
+    let mpich = site.join("modules/Compiler/gcc/12/mpich/4.0");
+    let text = std::fs::read_to_string(&mpich).unwrap();
+    std::fs::write(
+        &mpich,
+        format!(
+            "{text}if {{[module-info mode load] && ![file exists {{{once}}}]}} {{\n\
+             close [open {{{once}}} w]\n\
+             set f [open {{{openblas}}} a]; puts $f {{setenv SITE_NOTE edited}}; close $f\n}}\n",
+            once = once.display(),
+            openblas = openblas.display()
+        ),
+    )
+    .unwrap();
+    let note = |p: &Value| set_for(p, &["openblas/0.3.21-serial"])["env"]["SITE_NOTE"].clone();
+    let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(once.exists(), "the MPI module was not loaded");
+    assert_eq!(note(&p), Value::Null, "OpenBLAS was probed after the edit");
+    let cold = t.runs();
+    let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        t.runs() > cold,
+        "answered from a cache made before the edit"
+    );
+    assert_eq!(note(&p), "edited");
+    let cold = t.runs();
+    t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    assert_eq!(t.runs(), cold, "a warm probe ran a module command");
+}
+
 /// Environment Modules before 4.5 has no `avail --json`: told by its version answer (here the
 /// real 5.2's command answering `--version` as 4.4.1 does), cfgmx asks `avail -t` instead and
 /// finds the same module sets, the MPI level by loading each compiler.

@@ -7,7 +7,7 @@
 //! candidate is loaded once in all (its answer kept in the [`Tree`]). Loads of one level run
 //! in parallel within the probe's jobs. Never loads anything into cfgmx's own environment.
 
-use crate::modules::{clean, load_and_probe, query_cmd, wanted};
+use crate::modules::{clean, dir_state, load_and_probe, query_cmd, wanted};
 use crate::modules::{Candidate, Form, Helper, ModuleOptions, Query, Stream, Tree};
 use cfgmx_exec::Cmd;
 use cfgmx_model::Registry;
@@ -129,11 +129,15 @@ pub(crate) fn walk(
     timeout: Duration,
     jobs: usize,
 ) -> Result<Tree, String> {
-    let first = ask(mo, q, timeout)?;
     let mut tree = Tree {
         dirs: mo.module_dirs(),
         ..Tree::default()
     };
+    // Each directory's state before any of its modules is loaded (see `Tree::state`).
+    for d in &tree.dirs {
+        tree.states.insert(d.clone(), dir_state(d));
+    }
+    let first = ask(mo, q, timeout)?;
     // The loaded children's level answers, one file each.
     let scratch = tempfile::Builder::new()
         .prefix("cfgmx-modules-")
@@ -152,6 +156,7 @@ pub(crate) fn walk(
             let mut out = Vec::new();
             for e in entries {
                 if !tree.dirs.contains(&e.dir) {
+                    tree.states.insert(e.dir.clone(), dir_state(&e.dir));
                     tree.dirs.push(e.dir.clone());
                 }
                 // Under a parent, only what its load brought into reach is its level.

@@ -170,7 +170,7 @@ pub fn probe(
         match asked {
             Ok((tree, helper)) => {
                 key.module_dirs = tree.dirs.iter().map(|d| d.display().to_string()).collect();
-                key.module_tree = modules::tree_state(&mo.command, &tree.dirs);
+                key.module_tree = tree.state(&mo.command);
                 on_event(ProbeEvent::Phase {
                     name: "modules",
                     total: tree.candidates.len(),

@@ -222,37 +222,53 @@ fn split(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// The tree's state: the workspace's content hash over every file and directory under `dirs` (recursively,
-/// in name order) and the module command itself, each with its path and stat (device, inode,
-/// size, mtime; through a link, what it points to). An edited, added or removed module file
-/// changes it. A digest, not the stamps: a site's tree has thousands of files, and the warm
+/// The tree's state: the workspace's content hash over the module command's stat and each of
+/// `dirs` with its [`dir_state`], in order. An edited, added or removed module file changes
+/// it. A digest, not a stamp per file: a site's tree has thousands of files, and the warm
 /// probe, which stats them all, must not also read, parse and compare a stamp for each.
 pub fn tree_state(command: &Path, dirs: &[PathBuf]) -> String {
+    let states: Vec<String> = dirs.iter().map(|d| dir_state(d)).collect();
+    combine(command, dirs, &states)
+}
+
+fn combine(command: &Path, dirs: &[PathBuf], states: &[String]) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut h = cfgmx_model::hash::ContentHasher::default();
+    h.update(&stat_bytes(std::fs::metadata(command)));
+    for (d, s) in dirs.iter().zip(states) {
+        // A path has no NUL: ended by one, each record reads back one way.
+        h.update(d.as_os_str().as_bytes());
+        h.update(&[0]);
+        h.update(s.as_bytes());
+    }
+    h.finish()
+}
+
+/// Device, inode, size and mtime (ns), or `-1`s for a file that cannot be stat'ed.
+fn stat_bytes(meta: std::io::Result<std::fs::Metadata>) -> Vec<u8> {
+    use std::os::unix::fs::MetadataExt;
+    let stat = meta.map_or([-1; 4], |m| {
+        let mtime = m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128;
+        [m.dev() as i128, m.ino() as i128, m.size() as i128, mtime]
+    });
+    stat.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// One directory's state: every file and directory under it (recursively, at most 8 levels
+/// down, in name order) with its path and stat (through a link, what it points to).
+pub(crate) fn dir_state(root: &Path) -> String {
     let mut h = cfgmx_model::hash::ContentHasher::default();
     let mut count = 0usize;
     let mut add = |p: &Path, meta: std::io::Result<std::fs::Metadata>| {
         use std::os::unix::ffi::OsStrExt;
-        use std::os::unix::fs::MetadataExt;
         count += 1;
-        // A path has no NUL: ended by one, each record reads back one way.
         h.update(p.as_os_str().as_bytes());
         h.update(&[0]);
-        let stat = meta.map_or([0, 0, 0, -1], |m| {
-            let mtime = m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128;
-            [m.dev() as i128, m.ino() as i128, m.size() as i128, mtime]
-        });
-        for v in stat {
-            h.update(&v.to_le_bytes());
-        }
+        h.update(&stat_bytes(meta));
         count
     };
-    add(command, std::fs::metadata(command));
-    let mut seen = std::collections::HashSet::new();
-    let mut todo: Vec<(PathBuf, usize)> = dirs.iter().rev().map(|d| (d.clone(), 0)).collect();
+    let mut todo: Vec<(PathBuf, usize)> = vec![(root.to_path_buf(), 0)];
     while let Some((dir, depth)) = todo.pop() {
-        if !seen.insert(dir.clone()) {
-            continue;
-        }
         // Bounded: a MODULEPATH entry pointing at `/` must not walk the machine.
         if add(&dir, std::fs::metadata(&dir)) > 200_000 {
             break;
@@ -312,6 +328,23 @@ pub struct Tree {
     pub candidates: Vec<Candidate>,
     pub dirs: Vec<PathBuf>,
     pub(crate) probed: std::collections::HashMap<Vec<String>, Result<HelperAnswer, String>>,
+    /// A walk's [`dir_state`] of each directory, taken when it was found: before any module in
+    /// it was loaded.
+    pub(crate) states: std::collections::HashMap<PathBuf, String>,
+}
+
+impl Tree {
+    /// The tree's state ([`tree_state`]) as it was before the loads that its answer comes from
+    /// (a walk's directories as each was found, the others now): a module file edited while
+    /// the probe ran changes the next probe's state, which is then asked again.
+    pub fn state(&self, command: &Path) -> String {
+        let states: Vec<String> = self
+            .dirs
+            .iter()
+            .map(|d| self.states.get(d).cloned().unwrap_or_else(|| dir_state(d)))
+            .collect();
+        combine(command, &self.dirs, &states)
+    }
 }
 
 /// Module names that may provide a compiler, MPI or BLAS: descriptor, implementation and
