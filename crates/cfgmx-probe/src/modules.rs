@@ -223,7 +223,7 @@ fn split(s: &str) -> Vec<String> {
 }
 
 /// The tree's state: the workspace's content hash over the module command's stat and each of
-/// `dirs` with its [`dir_state`], in order. An edited, added or removed module file changes
+/// `dirs` with its state (`dir_state`), in order. An edited, added or removed module file changes
 /// it. A digest, not a stamp per file: a site's tree has thousands of files, and the warm
 /// probe, which stats them all, must not also read, parse and compare a stamp for each.
 pub fn tree_state(command: &Path, dirs: &[PathBuf]) -> String {
