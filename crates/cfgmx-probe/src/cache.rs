@@ -169,7 +169,7 @@ pub fn load_warm(opts: &ProbeOptions, key: &mut Key) -> Result<Option<Profile>, 
             .map(std::path::PathBuf::from)
             .collect();
         key.module_dirs = e.key.module_dirs.clone();
-        key.module_tree = crate::modules::tree_state(&mo.command, &dirs);
+        key.module_tree = crate::modules::tree_state(&mo.command, &dirs, opts.jobs);
     }
     Ok((e.key == *key).then_some(e.profile))
 }

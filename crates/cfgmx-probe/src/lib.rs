@@ -155,7 +155,7 @@ pub fn probe(
     profile.python_failures = failures;
     if let Some(caller) = &opts.modules {
         // The tree's state before asking it: a module file edited meanwhile is seen next time.
-        key.module_tree = modules::tree_state(&caller.command, &caller.module_dirs());
+        key.module_tree = modules::tree_state(&caller.command, &caller.module_dirs(), opts.jobs);
         let mo = match modules::purged(caller, opts.timeout) {
             Ok(mo) => mo,
             Err(why) => {

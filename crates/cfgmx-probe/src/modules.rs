@@ -225,9 +225,18 @@ fn split(s: &str) -> Vec<String> {
 /// The tree's state: the workspace's content hash over the module command's stat and each of
 /// `dirs` with its state (`dir_state`), in order. An edited, added or removed module file changes
 /// it. A digest, not a stamp per file: a site's tree has thousands of files, and the warm
-/// probe, which stats them all, must not also read, parse and compare a stamp for each.
-pub fn tree_state(command: &Path, dirs: &[PathBuf]) -> String {
-    let states: Vec<String> = dirs.iter().map(|d| dir_state(d)).collect();
+/// probe, which stats them all, must not also read, parse and compare a stamp for each. The
+/// directories are walked in parallel within `jobs`: their stats are the warm probe's cost.
+pub fn tree_state(command: &Path, dirs: &[PathBuf], jobs: usize) -> String {
+    use rayon::prelude::*;
+    let go = || dirs.par_iter().map(|d| dir_state(d)).collect::<Vec<_>>();
+    let states = match rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+    {
+        Ok(p) => p.install(go),
+        Err(_) => go(),
+    };
     combine(command, dirs, &states)
 }
 
@@ -830,7 +839,7 @@ mod tests {
         let cmd = d.path().join("modulecmd.tcl");
         std::fs::write(&cmd, "").unwrap();
         let dirs = [core.clone(), level.clone()];
-        let state = || tree_state(&cmd, &dirs);
+        let state = || tree_state(&cmd, &dirs, 2);
         let before = state();
         assert_eq!(state(), before, "an unchanged tree has one state");
         // Edited in place (a new size), through a link, added, removed: each is another state.
