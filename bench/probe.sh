@@ -4,7 +4,8 @@
 # CMake side: for each toolchain on the machine (every gcc-N with its g++-N/gfortran-N, every
 # clang-N with clang++-N and flang-new-N where it links) a fresh configure of a project that
 # runs find_package(OpenMP) and find_package(BLAS) -- CMake's way to learn each compiler's
-# identity, OpenMP flag and a BLAS. cfgmx side: one cold `cfgmx probe --fresh` that
+# identity, OpenMP flag and a BLAS; and for a flang-new-N that cannot link (flang-new-16), the
+# Fortran-only configure that fails, CMake's way to learn what the probe reports about it. cfgmx side: one cold `cfgmx probe --fresh` that
 # establishes those facts for every compiler path at once (plus MPI wrappers and every BLAS
 # build's threading and integer width), then warm `cfgmx probe` runs answered from the cache.
 #
@@ -33,12 +34,21 @@ timed() {
   t=$( { time "$@" > /dev/null 2> "$work/last.err"; } 2>&1 ) || { cat "$work/last.err"; exit 1; }
   awk '{ printf "%.3f %.3f", $1, $2 + $3 }' <<< "$t"
 }
+# the same for a command expected to fail: its timing, and its exit status
+timed_any() {
+  local TIMEFORMAT='%R %U %S' t rc
+  t=$( { time "$@" > /dev/null 2> "$work/last.err"; } 2>&1 ) && rc=0 || rc=$?
+  t=$(tail -n 1 <<< "$t")
+  awk '{ printf "%.3f %.3f", $1, $2 + $3 }' <<< "$t"
+  return "$rc"
+}
 
-cmake_configure() { # name C CXX [Fortran]
+cmake_configure() { # name C CXX [Fortran]   (C "-": a Fortran-only project)
   local name=$1 cc=$2 cxx=$3 fc=${4:-}
   local src="$work/src-$name" langs="C CXX"
   mkdir -p "$src"
   [ -n "$fc" ] && langs="C CXX Fortran"
+  [ "$cc" = - ] && langs="Fortran"
   # not REQUIRED: a clang without its version's libomp is a finding, as it is for cfgmx
   cat > "$src/CMakeLists.txt" <<CMAKE
 cmake_minimum_required(VERSION 3.20)
@@ -46,10 +56,17 @@ project(cfgmx_bench LANGUAGES $langs)
 find_package(OpenMP)
 find_package(BLAS REQUIRED)
 CMAKE
-  local args=(-S "$src" -B "$work/build-$name" -G Ninja -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx")
+  local args=(-S "$src" -B "$work/build-$name" -G Ninja)
+  [ "$cc" != - ] && args+=(-DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx")
   [ -n "$fc" ] && args+=(-DCMAKE_Fortran_COMPILER="$fc")
   rm -rf "$work/build-$name"
-  timed cmake "${args[@]}"
+  if [ "$cc" = - ]; then
+    # expected to fail: CMake's way to learn that this Fortran compiler cannot link
+    ! timed_any cmake "${args[@]}" > "$work/last.time" || { echo "$fc configured?" >&2; exit 1; }
+    cat "$work/last.time"
+  else
+    timed cmake "${args[@]}"
+  fi
 }
 
 # The toolchains: name C CXX Fortran ("" when the family's Fortran compiler cannot link).
@@ -64,7 +81,15 @@ done
 for cc in $(compgen -c | grep -E '^clang-[0-9]+$' | sort -u); do
   v=${cc#clang-}; fc=""
   command -v "clang++-$v" > /dev/null || continue
-  command -v "flang-new-$v" > /dev/null && links_fortran "flang-new-$v" && fc="flang-new-$v"
+  if command -v "flang-new-$v" > /dev/null; then
+    if links_fortran "flang-new-$v"; then
+      fc="flang-new-$v"
+    else
+      # The probe reports this Fortran compiler as unusable ("cannot build a plain program");
+      # CMake learns that from a Fortran-only configure that fails.
+      toolchains+=("flang-new-$v - - flang-new-$v")
+    fi
+  fi
   toolchains+=("$cc $cc clang++-$v $fc")
 done
 
@@ -118,7 +143,9 @@ echo "CMake configure, find_package(OpenMP)+find_package(BLAS), median of $runs 
 for t in "${toolchains[@]}"; do
   read -r name cc cxx fc <<< "$t"
   # shellcheck disable=SC2086
-  printf '  %-34s %s s   (runs: %s)\n' "$cc/$cxx${fc:+/$fc}" "$(med ${tw[$name]})" "${tw[$name]% }"
+  label="$cc/$cxx${fc:+/$fc}"
+  [ "$cc" = - ] && label="$fc (Fortran only: fails to link)"
+  printf '  %-44s %s s   (runs: %s)\n' "$label" "$(med ${tw[$name]})" "${tw[$name]% }"
 done
 echo "  total             ${cmake_s} s wall, ${cmake_cpu} s CPU"
 echo "cfgmx probe --fresh (cold, $compilers compiler paths): ${cold_s} s wall, ${cold_cpu} s CPU   (runs: ${cold_w[*]})"

@@ -846,8 +846,10 @@ fn logged(log: &Path, what: &str) -> Vec<String> {
 
 /// One clang file under its C and C++ names, without its version's OpenMP runtime (clang-13,
 /// which setup leaves so): both names are identified and told why OpenMP fails, with one
-/// version run and one preprocessor run between them (a binary's identity macros do not
-/// change with the language it compiles), and each language's OpenMP test compiled once.
+/// version run and no preprocessor run between them (the failed OpenMP compile said the
+/// identity macros in its `#pragma message` lines, and a binary's macros do not change with
+/// the language it compiles), and one OpenMP compile: the runtime the C++ compile found
+/// missing is the same installation's for C, and the C record says where it was found.
 #[test]
 fn one_clang_file_is_asked_its_identity_once_for_both_languages() {
     let bin = tempfile::tempdir().unwrap();
@@ -872,8 +874,14 @@ fn one_clang_file_is_asked_its_identity_once_for_both_languages() {
     }
     let all = std::fs::read_to_string(&log).unwrap();
     assert_eq!(logged(&log, "--version").len(), 1, "{all}");
-    assert_eq!(logged(&log, "-dM").len(), 1, "{all}");
-    assert_eq!(logged(&log, "-fopenmp").len(), 2, "{all}");
+    assert_eq!(logged(&log, "-dM").len(), 0, "{all}");
+    assert_eq!(logged(&log, "-fopenmp").len(), 1, "{all}");
+    let c = compiler(&p, &format!("{}/clang-13", bin.path().display()));
+    let why = c["facets"]["openmp"]["reason"].as_str().unwrap();
+    assert!(
+        why.contains("with ") && why.contains("clang++-13, the same compiler"),
+        "{why}"
+    );
 }
 
 /// flang-new-16 crashes on the OpenMP program and cannot link a plain one: it is reported
@@ -901,4 +909,69 @@ fn a_broken_fortran_compiler_is_given_its_openmp_test_once() {
     assert_eq!(r["facets"]["openmp"]["works"], false, "{r:#}");
     let all = std::fs::read_to_string(&log).unwrap();
     assert_eq!(logged(&log, "-fopenmp").len(), 1, "{all}");
+}
+
+/// A pyenv root (`ROOT/shims` on the search path, interpreters under `ROOT/versions/*/bin`):
+/// the shims, which run pyenv's scripts and answer only for the version pyenv selects, are
+/// never run; the installed interpreters are asked directly, and what they answer is what
+/// their own `sysconfig` says.
+#[test]
+fn pyenv_shims_stand_for_the_interpreters_installed_beside_them() {
+    let root = tempfile::tempdir().unwrap();
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("shim.log");
+    let shims = root.path().join("shims");
+    // a real interpreter's own file (`python3` on the test's PATH may itself be a shim)
+    let real = sh("python3 -c 'import os, sys; print(os.path.realpath(sys.executable))'");
+    let real = real.trim();
+    let minor = sh(&format!(
+        "{real} -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'"
+    ));
+    let name = format!("python{}", minor.trim());
+    let bin = root
+        .path()
+        .join(format!("versions/{}.99/bin", minor.trim()));
+    std::fs::create_dir_all(&shims).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(real, bin.join(&name)).unwrap();
+    for n in [name.as_str(), "python3"] {
+        write_exe(
+            &shims.join(n),
+            &format!(
+                "#!/bin/sh\necho \"$0 $*\" >> '{}'\nexit 127\n",
+                log.display()
+            ),
+        );
+    }
+    let p = probe_only(&shims);
+    assert!(
+        !log.exists(),
+        "a shim ran: {}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    let pythons = p["pythons"].as_array();
+    let py = pythons
+        .unwrap_or_else(|| panic!("no pythons: {p:#}"))
+        .iter()
+        .find(|r| {
+            let here = bin.join(&name).display().to_string();
+            r["path"] == here
+                || r["aliases"]
+                    .as_array()
+                    .is_some_and(|a| a.contains(&here.into()))
+        })
+        .unwrap_or_else(|| panic!("no interpreter from versions/: {p:#}"));
+    assert!(
+        p.get("python_failures")
+            .is_none_or(|f| f.as_array().unwrap().is_empty()),
+        "{p:#}"
+    );
+    let own = |code: &str| sh(&format!("{real} -c '{code}'"));
+    let v = own("import sys; print(\"%d.%d.%d\" % sys.version_info[:3])");
+    assert_eq!(py["version"], v.trim(), "{py:#}");
+    let ext = own("import sysconfig; print(sysconfig.get_config_var(\"EXT_SUFFIX\"))");
+    assert_eq!(py["ext_suffix"], ext.trim(), "{py:#}");
+    let soabi = own("import sysconfig; print(sysconfig.get_config_var(\"SOABI\"))");
+    let abi = format!("cp{}", soabi.trim().split('-').nth(1).unwrap());
+    assert_eq!(py["abi"], abi, "{py:#}");
 }

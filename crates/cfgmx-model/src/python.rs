@@ -42,6 +42,59 @@ pub struct PythonImpl {
     pub default: Option<String>,
     /// Arguments that make an interpreter print its `key=value` facts.
     pub query: Vec<String>,
+    /// Version managers whose shims stand for interpreters installed elsewhere.
+    pub shims: Vec<ShimRule>,
+}
+
+/// A version manager's shims directory (pyenv's `~/.pyenv/shims`): its scripts run the
+/// manager to pick an interpreter, so the probe asks the interpreters it installs instead.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ShimRule {
+    /// The manager, for messages (`pyenv`).
+    pub manager: String,
+    /// The shims directory's own name (`shims`).
+    pub dir: String,
+    /// Where its interpreters are, relative to the shims directory: `/`-separated, a `*`
+    /// component standing for every subdirectory (`../versions/*/bin`).
+    pub interpreters: String,
+}
+
+impl ShimRule {
+    /// The interpreter directories `dir` stands for when it is this manager's shims
+    /// directory (it has the rule's name and the pattern finds at least one directory), in
+    /// name order; `None` otherwise.
+    pub fn expand(&self, dir: &std::path::Path) -> Option<Vec<std::path::PathBuf>> {
+        if dir.file_name()? != self.dir.as_str() {
+            return None;
+        }
+        let mut at = vec![dir.to_path_buf()];
+        for part in self.interpreters.split('/').filter(|p| !p.is_empty()) {
+            at = match part {
+                "*" => at
+                    .iter()
+                    .filter_map(|d| std::fs::read_dir(d).ok())
+                    .flat_map(|rd| {
+                        let mut subs: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+                        subs.sort();
+                        subs
+                    })
+                    .filter(|p| p.is_dir())
+                    .collect(),
+                ".." => at
+                    .iter()
+                    .filter_map(|d| d.parent())
+                    .map(|d| d.to_path_buf())
+                    .collect(),
+                name => at
+                    .iter()
+                    .map(|d| d.join(name))
+                    .filter(|p| p.is_dir())
+                    .collect(),
+            };
+        }
+        (!at.is_empty()).then_some(at)
+    }
 }
 
 #[derive(Deserialize)]
@@ -54,6 +107,8 @@ struct RawImpl {
     #[serde(default)]
     default: Option<Spanned<String>>,
     query: RawQuery,
+    #[serde(default)]
+    shims: Vec<Spanned<ShimRule>>,
 }
 
 #[derive(Deserialize)]
@@ -111,6 +166,28 @@ impl PythonImpl {
                     .expected("the interpreter's arguments that print its facts"),
             );
         }
+        for rule in &raw.shims {
+            let pat = &rule.get_ref().interpreters;
+            let bad = pat.starts_with('/')
+                || pat.is_empty()
+                || pat
+                    .split('/')
+                    .any(|c| c.contains('*') && c != "*" || c == ".");
+            if bad || rule.get_ref().dir.contains('/') || rule.get_ref().dir.is_empty() {
+                errs.push(
+                    Diagnostic::at(
+                        src,
+                        rule.span(),
+                        format!("shim rule {pat:?} cannot be used"),
+                    )
+                    .expected(
+                        "a directory name and a relative `/`-separated pattern whose `*` \
+                             is a whole component, as dir = \"shims\", interpreters = \
+                             \"../versions/*/bin\"",
+                    ),
+                );
+            }
+        }
         match (errs.is_empty(), names) {
             (true, Some(names)) => Ok(PythonImpl {
                 name,
@@ -118,6 +195,7 @@ impl PythonImpl {
                 names,
                 default: raw.default.map(|d| d.into_inner()),
                 query: raw.query.args,
+                shims: raw.shims.into_iter().map(|r| r.into_inner()).collect(),
             }),
             _ => Err(Diagnostics {
                 diagnostics: errs,

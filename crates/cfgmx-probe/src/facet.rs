@@ -30,10 +30,9 @@ int main(void) {
   cfgmx_identity();
   return omp_get_max_threads() < 1;
 }
-#define CFGMX_STR_(x) #x
-#define CFGMX_STR(x) CFGMX_STR_(x)
 static void cfgmx_identity(void) {
 "#;
+const STR_C: &str = "#define CFGMX_STR_(x) #x\n#define CFGMX_STR(x) CFGMX_STR_(x)\n";
 // `!$` lines are compiled only when OpenMP is on; some compilers (PGI) accept OpenMP flags
 // without enabling it, which leaves the version at 0.
 const OPENMP_F: &str = "program cfgmx_probe
@@ -55,14 +54,32 @@ print '(A,I0,A,I0)', 'OPENMP ', v, ' THREADS ', n
 /// name even inside a quoted string.
 const ID_MARK: &str = "CFGMX-ID";
 
+/// Ends a compile-time identity message (see [`openmp_program`]).
+const ID_END: &str = "CFGMX-END";
+
 /// The OpenMP program, optionally printing which of `ids` the compiler predefines: one compile
 /// then both tests the flag and confirms the family (what a separate `-E -dM` run would).
+/// A C or C++ program also says them while it compiles, in `#pragma message` lines before its
+/// first `#include`: a compiler whose OpenMP header is missing (clang without its version's
+/// libomp) still confirms its family without a preprocessor run. The markers are split in the
+/// source (`"CFGMX" "-ID"`), so a diagnostic that quotes the source line never matches.
 fn openmp_program(lang: Language, ids: &[String]) -> (&'static str, String) {
     let id = |i: usize, m: &str| match lang {
         Language::Fortran => format!("#ifdef {m}\nprint '(A,I0)', '{ID_MARK} {i} ', {m}\n#endif\n"),
         _ => format!("#ifdef {m}\n  puts(\"{ID_MARK} {i} \" CFGMX_STR({m}));\n#endif\n"),
     };
     let body: String = ids.iter().enumerate().map(|(i, m)| id(i, m)).collect();
+    let (id_a, id_b) = ID_MARK.split_at(5);
+    let (end_a, end_b) = ID_END.split_at(5);
+    let said: String = ids
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            format!(
+                "#ifdef {m}\n#pragma message(\"{id_a}\" \"{id_b} {i} \" CFGMX_STR({m}) \" {end_a}\" \"{end_b}\")\n#endif\n"
+            )
+        })
+        .collect();
     match lang {
         Language::C | Language::Cxx => {
             let file = if lang == Language::C {
@@ -70,7 +87,7 @@ fn openmp_program(lang: Language, ids: &[String]) -> (&'static str, String) {
             } else {
                 "probe.cpp"
             };
-            (file, format!("{OPENMP_C}{body}}}\n"))
+            (file, format!("{STR_C}{said}{OPENMP_C}{body}}}\n"))
         }
         // `.F90`: preprocessed by every Fortran compiler that has a preprocessor; with no
         // identity macros asked for, the plain `.f90` (one that has none still works).
@@ -95,6 +112,34 @@ fn printed_macros(stdout: &str, ids: &[String]) -> IndexMap<String, String> {
             Some((name.clone(), w.collect::<Vec<_>>().join(" ")))
         })
         .collect()
+}
+
+/// The identity macros a C or C++ compiler said while compiling a fused program (its
+/// `#pragma message` lines, in whatever words the compiler wraps them), by name.
+fn said_macros(text: &str, ids: &[String]) -> IndexMap<String, String> {
+    let start = format!("{ID_MARK} ");
+    let end = format!(" {ID_END}");
+    let mut out = IndexMap::new();
+    for line in text.lines() {
+        let Some(at) = line.find(&start) else {
+            continue;
+        };
+        let rest = &line[at + start.len()..];
+        let Some(stop) = rest.find(&end) else {
+            continue;
+        };
+        let mut w = rest[..stop].split_whitespace();
+        let Some(name) = w
+            .next()
+            .and_then(|i| i.parse::<usize>().ok())
+            .and_then(|i| ids.get(i))
+        else {
+            continue;
+        };
+        out.entry(name.clone())
+            .or_insert_with(|| w.collect::<Vec<_>>().join(" "));
+    }
+    out
 }
 
 const PLAIN_C: &str = "int main(void) { return 0; }\n";
@@ -192,6 +237,8 @@ pub struct Failed {
     /// A fused program (one that also prints the identity macros) did not compile: its
     /// preprocessor lines may be to blame rather than the flag.
     fused: bool,
+    /// The identity macros a C or C++ fused program said while compiling, before it failed.
+    said: IndexMap<String, String>,
 }
 
 impl From<String> for Failed {
@@ -202,6 +249,7 @@ impl From<String> for Failed {
             runtime_missing: false,
             timed_out: false,
             fused: false,
+            said: IndexMap::new(),
         }
     }
 }
@@ -249,12 +297,17 @@ fn try_candidate(
     let o = build(sub, cand, file, &prog, &dir, timeout);
     if !o.success() {
         let missing = runtime_missing(&o, cand, driver);
+        let said = match lang {
+            Language::C | Language::Cxx if omp => said_macros(&o.combined(), ids),
+            _ => IndexMap::new(),
+        };
         return Err(Failed {
             why: explain("compile/link", &o, cand, sub),
             compile: !o.timed_out && o.signal.is_none() && !missing,
             runtime_missing: missing,
             timed_out: o.timed_out,
             fused: false,
+            said,
         });
     }
     let run = Cmd::new(&prog)
@@ -371,7 +424,9 @@ fn candidates<'t>(
 }
 
 /// Tries `facet`'s candidates for one compiler, in order; `first` is the first candidate's
-/// outcome when the fused test already has it.
+/// outcome when the fused test already has it. A candidate whose runtime is in
+/// `known_missing` is not tried: it fails for the reason given there. Also gives whether only
+/// missing runtimes (or a hang) were to blame, and the runtimes found missing.
 fn test_facet(
     t: &Toolchain,
     id: &Identified,
@@ -379,7 +434,8 @@ fn test_facet(
     timeout: Duration,
     work: &Path,
     mut first: Option<First>,
-) -> (FacetResult, bool) {
+    known_missing: &[(String, String)],
+) -> (FacetResult, bool, Vec<(String, String)>) {
     let sub = Subject {
         exe: id.exe.path.as_path(),
         lang: id.exe.lang,
@@ -402,11 +458,12 @@ fn test_facet(
             libs: vec![],
             detail: None,
         };
-        return (none, false);
+        return (none, false, Vec::new());
     }
     let mut why = Vec::new();
     // Runtimes found missing: another spelling of the same runtime would fail the same way.
     let mut missing: Vec<&str> = Vec::new();
+    let mut found_missing: Vec<(String, String)> = Vec::new();
     let mut all_missing = true;
     let mut hung = false;
     for c in &cands {
@@ -414,15 +471,34 @@ fn test_facet(
             continue;
         }
         let flag = c.flags.join(" ");
+        let known = c
+            .runtime
+            .as_deref()
+            .filter(|_| first.is_none())
+            .and_then(|rt| known_missing.iter().find(|(r, _)| r == rt));
+        if let Some((rt, said)) = known {
+            missing.push(rt);
+            why.push(format!("`{flag}`: {said}"));
+            continue;
+        }
         let outcome = match first.take() {
             Some(known) => known,
             None => try_candidate(sub, facet, c, timeout, work, &[]).map(|r| r.detail),
         };
         match outcome {
-            Ok(detail) => return (worked(c, detail), false),
+            Ok(detail) => return (worked(c, detail), false, found_missing),
             Err(e) => {
                 if e.runtime_missing {
                     missing.extend(c.runtime.as_deref());
+                    if let Some(rt) = &c.runtime {
+                        let seen = format!(
+                            "{} [found compiling {} with {}, the same compiler]",
+                            e.why,
+                            lang.as_str(),
+                            id.exe.path.display()
+                        );
+                        found_missing.push((rt.clone(), seen));
+                    }
                 } else if e.timed_out {
                     // hung: a plain program would hang too, at the cost of one more timeout
                     hung = true;
@@ -442,7 +518,7 @@ fn test_facet(
         libs: vec![],
         detail: None,
     };
-    (r, all_missing || hung)
+    (r, all_missing || hung, found_missing)
 }
 
 fn worked(c: &Candidate, detail: Option<String>) -> FacetResult {
@@ -485,17 +561,23 @@ pub fn openmp_with_identity(
         Err(f) if f.compile && lang == Language::Fortran => {
             Some((Err(Failed { fused: true, ..f }), None))
         }
-        Err(f) => Some((Err(f), None)),
+        // It failed, but what it said while compiling still confirms the family.
+        Err(mut f) => {
+            let said = std::mem::take(&mut f.said);
+            Some((Err(f), (!said.is_empty()).then_some(said)))
+        }
     }
 }
 
 /// Tests every facet of `opts` for one identified compiler (nothing for an unusable one).
 /// `openmp`, when given, is the outcome of that facet's first candidate from the fused test.
+/// `known_missing`: runtimes the same real file, tested in another language, found missing.
 pub fn test_record(
     opts: &ProbeOptions,
     id: &mut Identified,
     work: &Path,
     mut openmp: Option<First>,
+    known_missing: &[(String, String)],
 ) {
     let Some(t) = id.toolchain.clone() else {
         return;
@@ -526,8 +608,14 @@ pub fn test_record(
     let mut suspect = false;
     for f in &opts.facets {
         let first = if f == "openmp" { openmp.take() } else { None };
-        let (r, only_runtime) = test_facet(&t, id, f, opts.timeout, work, first);
+        let tested = test_facet(&t, id, f, opts.timeout, work, first, known_missing);
+        let (r, only_runtime, missing) = tested;
         suspect |= !r.works && !only_runtime;
+        for m in missing {
+            if !id.missing_runtimes.contains(&m) {
+                id.missing_runtimes.push(m);
+            }
+        }
         id.record.facets.insert(f.clone(), r);
     }
     // A failed facet may be the facet's fault or the compiler's: one that cannot build even a
@@ -611,6 +699,48 @@ mod tests {
         let m = printed_macros(out, &ids);
         assert_eq!(m.get("__GNUC__").map(String::as_str), Some("12"));
         assert_eq!(m.len(), 1, "index 7 is out of range, x is no index: {m:?}");
+    }
+
+    /// What clang 13, clang 19 and gcc 12 print for the fused program's `#pragma message`
+    /// lines before a missing `omp.h` stops them (copied from their stderr): each value is
+    /// read back, the quoted source lines never are.
+    #[test]
+    fn identity_said_while_compiling_is_read_back_from_each_compilers_words() {
+        let ids: Vec<String> = ["__clang_major__", "__clang_version__", "__GNUC__"]
+            .map(String::from)
+            .to_vec();
+        let (_, text) = openmp_program(Language::C, &ids);
+        // the pragma lines split the markers; the run-time lines have no end marker
+        assert!(
+            text.lines()
+                .all(|l| !(l.contains("CFGMX-ID") || l.contains("CFGMX-END"))
+                    || !l.contains("#pragma") && !l.contains("CFGMX-END")),
+            "{text}"
+        );
+        let pragma = text.find("#pragma message").unwrap();
+        assert!(
+            pragma < text.find("#include").unwrap(),
+            "said before the first include"
+        );
+        let clang13 = r#"probe.c:4:9: warning: CFGMX-ID 0 13 CFGMX-END [-W#pragma-messages]
+#pragma message("CFGMX" "-ID 0 " CFGMX_STR(__clang_major__) " CFGMX" "-END")
+        ^
+probe.c:7:9: warning: CFGMX-ID 1 "13.0.1 " CFGMX-END [-W#pragma-messages]
+probe.c:117:10: fatal error: 'omp.h' file not found"#;
+        let m = said_macros(clang13, &ids);
+        assert_eq!(m["__clang_major__"], "13");
+        assert_eq!(m["__clang_version__"], "\"13.0.1 \"");
+        assert_eq!(m.len(), 2, "{m:?}");
+        let clang19 = "probe.c:4:9: warning: CFGMX-ID 0 19 CFGMX-END [-W#pragma-messages]\n    4 | #pragma message(\"CFGMX\" \"-ID 0 \" CFGMX_STR(__clang_major__) \" CFGMX\" \"-END\")";
+        assert_eq!(said_macros(clang19, &ids)["__clang_major__"], "19");
+        let gcc = "probe.c:10:9: note: \u{2018}#pragma message: CFGMX-ID 2 12 CFGMX-END\u{2019}\n   10 | #pragma message(\"CFGMX\" \"-ID 2 \" CFGMX_STR(__GNUC__) \" CFGMX\" \"-END\")";
+        assert_eq!(said_macros(gcc, &ids)["__GNUC__"], "12");
+        // an index out of range, or a line cut before its end marker, says nothing
+        assert!(said_macros(
+            "warning: CFGMX-ID 9 1 CFGMX-END\nwarning: CFGMX-ID 0 13",
+            &ids
+        )
+        .is_empty());
     }
 
     #[test]

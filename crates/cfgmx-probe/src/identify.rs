@@ -20,6 +20,10 @@ pub struct Identified {
     pub mpi: Option<MpiRecord>,
     /// The descriptor, when the family is known.
     pub toolchain: Option<Arc<Toolchain>>,
+    /// OpenMP runtimes its facet tests found not installed, with why: the same real file in
+    /// another language finds them missing too (its header and libraries are the same
+    /// installation's), without compiling again.
+    pub missing_runtimes: Vec<(String, String)>,
 }
 
 impl Identified {
@@ -352,12 +356,13 @@ pub fn identify(
         Kind::Named(f) => f.iter().filter_map(|n| reg.toolchain(n)).collect(),
         _ => Vec::new(),
     };
-    let quick = match fused.filter(|_| !named.is_empty()) {
-        Some(macros_for) => fast_path(&named, exe, &mut r, macros_for),
-        None => Ok(None),
-    };
-    let quick = match quick {
-        Ok(None) => as_sibling(&named, exe, &mut r, sibling),
+    // The sibling's confirmation first: it costs no run, and the OpenMP test the fused path
+    // would have made is then made on its own, at the same cost.
+    let quick = match as_sibling(&named, exe, &mut r, sibling) {
+        Ok(None) => match fused.filter(|_| !named.is_empty()) {
+            Some(macros_for) => fast_path(&named, exe, &mut r, macros_for),
+            None => Ok(None),
+        },
         other => other,
     };
     let chosen = match quick {
@@ -392,7 +397,7 @@ pub fn identify(
 }
 
 /// The family a sibling (the same real file in another language) was confirmed as by its
-/// identity macros, when this name's version text, already read, claims that family at that
+/// identity macros, when this name's version text (the sibling's run, shared) claims that family at that
 /// version: the macros of one binary do not change with the language it compiles, so the
 /// preprocessor need not be run again.
 fn as_sibling(
@@ -410,7 +415,9 @@ fn as_sibling(
     {
         return Ok(None);
     }
-    Ok(read_version(t, exe, r, Ask::Heard)?
+    // Run, not only heard: the sibling's runs of this real file are shared, so its version
+    // text comes back without a new process.
+    Ok(read_version(t, exe, r, Ask::Run)?
         .filter(|v| *v == s.record.version)
         .map(|v| (Arc::clone(t), v)))
 }
@@ -442,6 +449,7 @@ fn unidentified(exe: &Exe) -> Identified {
         record,
         mpi: None,
         toolchain: None,
+        missing_runtimes: Vec::new(),
     }
 }
 
@@ -910,6 +918,7 @@ pub fn unusable_wrapper(exe: &Exe, mpi: MpiRecord) -> Identified {
         record,
         mpi: Some(mpi),
         toolchain: None,
+        missing_runtimes: Vec::new(),
     }
 }
 

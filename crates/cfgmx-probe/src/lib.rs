@@ -499,7 +499,13 @@ impl Prober<'_> {
                 *family == r.record.family && *version == r.record.version
             })
             .map(|(_, _, result)| result);
-        facet::test_record(opts, &mut r, work, openmp);
+        // What the same real file found missing in another language (its identity was
+        // taken from it: the same file).
+        let known_missing = sibling
+            .filter(|s| s.exe.canonical.is_some() && s.exe.canonical == exe.canonical)
+            .filter(|s| s.record.family == r.record.family && s.record.version == r.record.version)
+            .map_or(&[][..], |s| &s.missing_runtimes[..]);
+        facet::test_record(opts, &mut r, work, openmp, known_missing);
         r
     }
 

@@ -3,6 +3,10 @@
 //! implementation's query (version, wheel tag, ABI tag, extension suffix, whether `venv`
 //! works). What a matrix's `python` axis value resolves to.
 //!
+//! A version manager's shims directory on `PATH` (pyenv's) is replaced by the directories of the
+//! interpreters it installs (`[[shims]]` in the data): a shim runs the manager's scripts first,
+//! and answers only for the version the manager selects.
+//!
 //! An interpreter is recorded by the file it resolves to: a virtual environment's `python3.11`
 //! on `PATH` is a link to its base interpreter, and environments are made from the base.
 
@@ -26,9 +30,10 @@ pub struct Candidate {
 /// The candidates in `dirs`, in search order; versioned names before the unversioned one, so a
 /// record keeps the versioned name.
 pub fn discover(reg: &Registry, dirs: &[PathBuf]) -> Vec<Candidate> {
+    let dirs = unshimmed(reg, dirs);
     let mut out = Vec::new();
     for versioned in [true, false] {
-        for dir in dirs {
+        for dir in &dirs {
             let Ok(rd) = std::fs::read_dir(dir) else {
                 continue;
             };
@@ -65,13 +70,31 @@ pub fn discover(reg: &Registry, dirs: &[PathBuf]) -> Vec<Candidate> {
     out
 }
 
+/// `dirs` with each version manager's shims directory replaced by the directories of the
+/// interpreters it installs (data: `[[shims]]`); the shims are never run.
+fn unshimmed(reg: &Registry, dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for dir in dirs {
+        let installed = reg
+            .python
+            .values()
+            .flat_map(|imp| &imp.shims)
+            .find_map(|rule| rule.expand(dir));
+        for d in installed.unwrap_or_else(|| vec![dir.clone()]) {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
 fn executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Asks each real file once, all at once (an interpreter's start-up is most of a query, and a
-/// pyenv shim runs bash and pyenv before it); the other names it was found under become its
+/// Asks each real file once, all at once (an interpreter's start-up is most of a query); the other names it was found under become its
 /// aliases. A file that fails to answer is a failure, not a record.
 pub fn query(
     reg: &Registry,
