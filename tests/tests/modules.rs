@@ -275,17 +275,12 @@ fn lmod_tree_is_probed_expanded_built_and_cached() {
     assert!(text.contains("gcc/11 mpich/4.0"), "{text}");
     assert_eq!(t.runs(), cold_runs, "a warm probe ran a module command");
 
-    // Warm: no module command, and fast. Release builds are held to the 20 ms; a
-    // debug binary to 20 times that.
-    let limit = if cfg!(debug_assertions) { 400 } else { 20 };
-    let mut best = u128::MAX;
-    for _ in 0..5 {
-        let start = std::time::Instant::now();
+    // Warm: no module command, however often (how fast is measured by bench/modules.sh, not
+    // asserted here).
+    for _ in 0..3 {
         t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
-        best = best.min(start.elapsed().as_millis());
     }
     assert_eq!(t.runs(), cold_runs, "a warm probe ran a module command");
-    assert!(best < limit, "warm probe took {best} ms");
     // An edited module file is a changed tree: asked again.
     let f = site.join("modules/Core/gcc/12.lua");
     let text = std::fs::read_to_string(&f).unwrap();
