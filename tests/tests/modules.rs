@@ -1071,3 +1071,63 @@ fn available_under_modules(
     }
     hashes
 }
+
+/// A cold `probe --modules` on a terminal shows the module loads as they happen: the bar's
+/// phase is `modules` and its message the module set being loaded (level by level on the
+/// Environment Modules walk, where most of the probing happens while the tree is walked).
+#[test]
+fn the_progress_bar_names_each_module_set_as_it_is_loaded() {
+    let t = Tree::new("envmodules-tree.sh");
+    const DRIVER: &str = r#"
+import os, pty, select, struct, fcntl, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+out, start = b"", time.time()
+while time.time() - start < 300:
+    if select.select([fd], [], [], 0.1)[0]:
+        try:
+            d = os.read(fd, 65536)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+os.waitpid(pid, 0)
+sys.stdout.buffer.write(out)
+"#;
+    let o = Command::new("/usr/bin/python3")
+        .args(["-c", DRIVER])
+        .arg(bin())
+        .args(["probe", "--modules", "--fresh"])
+        .current_dir(t.root())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", t.root())
+        .env("TERM", "xterm")
+        .env(t.system.0, &t.system.1)
+        .env("MODULEPATH", t.root().join("site/modules/Core"))
+        .env("CFGMX_CACHE_DIR", t.root().join("cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", cfgmx_tests::explain(&o));
+    let raw = String::from_utf8_lossy(&o.stdout);
+    // The bar's redraws, one per `\r` or line (the summary printed after it names the module
+    // sets too: only a bar line counts).
+    let bars: Vec<&str> = raw
+        .split(['\r', '\n'])
+        .filter(|l| l.contains("modules ["))
+        .collect();
+    // A set of the first level and one of the MPI level below it (which of each a redraw
+    // catches depends on timing).
+    let core = ["gcc/12", "clang/16", "openblas/"];
+    assert!(
+        bars.iter().any(|l| core.iter().any(|m| l.contains(m))),
+        "no Core module on the bar:\n{bars:#?}\n{raw:?}"
+    );
+    assert!(
+        bars.iter().any(|l| l.contains(" mpich/4.0")),
+        "no MPI level module on the bar:\n{bars:#?}\n{raw:?}"
+    );
+}

@@ -9,6 +9,7 @@
 
 use crate::modules::{clean, dir_state, load_and_probe, query_cmd, wanted};
 use crate::modules::{Candidate, Form, Helper, ModuleOptions, Query, Stream, Tree};
+use crate::ProbeEvent;
 use cfgmx_exec::Cmd;
 use cfgmx_model::Registry;
 use std::collections::HashSet;
@@ -36,6 +37,7 @@ pub(crate) fn query(
     helper: &Helper,
     timeout: Duration,
     jobs: usize,
+    on_event: &(dyn Fn(ProbeEvent) + Sync),
 ) -> Result<Tree, String> {
     let sys = mo.sys();
     let mut version: Option<Option<String>> = None;
@@ -56,7 +58,7 @@ pub(crate) fn query(
         let answer = if q.form == Form::SpiderJson {
             spider(reg, mo, q, timeout)
         } else {
-            walk(reg, mo, q, helper, timeout, jobs)
+            walk(reg, mo, q, helper, timeout, jobs, on_event)
         };
         match answer {
             Ok(tree) => return Ok(tree),
@@ -128,6 +130,7 @@ pub(crate) fn walk(
     helper: &Helper,
     timeout: Duration,
     jobs: usize,
+    on_event: &(dyn Fn(ProbeEvent) + Sync),
 ) -> Result<Tree, String> {
     let mut tree = Tree {
         dirs: mo.module_dirs(),
@@ -184,6 +187,12 @@ pub(crate) fn walk(
         if frontier.is_empty() {
             break;
         }
+        // Each level is a phase of the progress display: its size is known only once the
+        // level above has answered.
+        on_event(ProbeEvent::Phase {
+            name: "modules",
+            total: frontier.len(),
+        });
         let go = || {
             use rayon::prelude::*;
             frontier
@@ -192,6 +201,9 @@ pub(crate) fn walk(
                 .map(|(i, (c, _))| {
                     let file = scratch.path().join(format!("{depth}-{i}"));
                     let probed = load_and_probe(mo, helper, c, Some((q, &file)));
+                    on_event(ProbeEvent::Step {
+                        what: c.load.join(" "),
+                    });
                     (level(q, &file), probed)
                 })
                 .collect::<Vec<_>>()

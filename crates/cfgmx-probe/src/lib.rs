@@ -166,16 +166,15 @@ pub fn probe(
         let mo = &mo;
         let asked = modules::Helper::new(opts, mo)
             .ok_or_else(|| "module probing needs the cfgmx binary as its helper".to_string())
-            .and_then(|h| Ok((avail::query(reg, mo, &h, opts.timeout, opts.jobs)?, h)));
+            .and_then(|h| {
+                let tree = avail::query(reg, mo, &h, opts.timeout, opts.jobs, on_event)?;
+                Ok((tree, h))
+            });
         match asked {
             Ok((tree, helper)) => {
                 key.module_dirs = tree.dirs.iter().map(|d| d.display().to_string()).collect();
                 key.module_tree = tree.state(&mo.command);
-                on_event(ProbeEvent::Phase {
-                    name: "modules",
-                    total: tree.candidates.len(),
-                });
-                modules::probe_modules(opts, mo, &helper, tree, &mut profile);
+                modules::probe_modules(opts, mo, &helper, tree, &mut profile, on_event);
             }
             Err(why) => profile.warnings.push(why),
         }

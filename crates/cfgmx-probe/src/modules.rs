@@ -638,6 +638,7 @@ pub(crate) fn probe_modules(
     helper: &Helper,
     mut tree: Tree,
     profile: &mut Profile,
+    on_event: &(dyn Fn(crate::ProbeEvent) + Sync),
 ) {
     let base: BTreeMap<&str, &str> = mo
         .env
@@ -652,10 +653,22 @@ pub(crate) fn probe_modules(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build();
+    if !todo.is_empty() {
+        on_event(crate::ProbeEvent::Phase {
+            name: "modules",
+            total: todo.len(),
+        });
+    }
     let go = || {
         use rayon::prelude::*;
         todo.par_iter()
-            .map(|c| load_and_probe(mo, helper, c, None))
+            .map(|c| {
+                let a = load_and_probe(mo, helper, c, None);
+                on_event(crate::ProbeEvent::Step {
+                    what: c.load.join(" "),
+                });
+                a
+            })
             .collect::<Vec<_>>()
     };
     let answers = match pool {
