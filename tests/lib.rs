@@ -299,3 +299,67 @@ pub fn python_ok(script: &str, context: &str) {
         .unwrap();
     assert!(o.status.success(), "{}\n{context}", explain(&o));
 }
+
+/// A Python driver (`python3 -c PTY_DRIVER PROGRAM ARGS...`) that runs the program on a
+/// pseudo-terminal of 40 x 100 and prints, as JSON, its exit code, every byte the terminal
+/// received (base64) and whether the terminal still echoes control characters (`ECHOCTL`)
+/// after it ended. With `MARK` in its environment it types Ctrl-C once the output shows
+/// `MARK`, `WAIT` seconds later; the exit code is then -1 if that never happened.
+pub const PTY_DRIVER: &str = r#"
+import base64, fcntl, json, os, pty, select, struct, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+mark = os.environ.get("MARK")
+out, sent, start = b"", False, time.time()
+while True:
+    if select.select([fd], [], [], 0.1)[0]:
+        try:
+            d = os.read(fd, 65536)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+    if mark is not None and not sent and mark.encode() in out:
+        time.sleep(float(os.environ["WAIT"]))
+        os.write(fd, b"\x03")  # Ctrl-C, as typed: the line discipline signals the group
+        sent = True
+    if time.time() - start > 300:
+        os.kill(pid, 9)
+        break
+code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+# The terminal's settings as the program left them (the master reads the pty's own).
+echoctl = bool(termios.tcgetattr(fd)[3] & termios.ECHOCTL)
+print(json.dumps({"code": code if sent or mark is None else -1,
+                  "out": base64.b64encode(out).decode(), "echoctl": echoctl}))
+"#;
+
+/// Runs `cmd` (a `python3 -c PTY_DRIVER ...` command) and gives what the driver reported: the
+/// exit code, the terminal's bytes, and whether it still echoes control characters.
+pub fn pty_output(cmd: &mut Command) -> (i32, Vec<u8>, bool) {
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", explain(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let out = Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(r["out"].as_str().unwrap().as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap()
+        .stdout;
+    (
+        r["code"].as_i64().unwrap() as i32,
+        out,
+        r["echoctl"].as_bool().unwrap(),
+    )
+}

@@ -1078,27 +1078,8 @@ fn available_under_modules(
 #[test]
 fn the_progress_bar_names_each_module_set_as_it_is_loaded() {
     let t = Tree::new("envmodules-tree.sh");
-    const DRIVER: &str = r#"
-import os, pty, select, struct, fcntl, sys, termios, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-out, start = b"", time.time()
-while time.time() - start < 300:
-    if select.select([fd], [], [], 0.1)[0]:
-        try:
-            d = os.read(fd, 65536)
-        except OSError:
-            break
-        if not d:
-            break
-        out += d
-os.waitpid(pid, 0)
-sys.stdout.buffer.write(out)
-"#;
-    let o = Command::new("/usr/bin/python3")
-        .args(["-c", DRIVER])
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.args(["-c", cfgmx_tests::PTY_DRIVER])
         .arg(bin())
         .args(["probe", "--modules", "--fresh"])
         .current_dir(t.root())
@@ -1108,11 +1089,10 @@ sys.stdout.buffer.write(out)
         .env("TERM", "xterm")
         .env(t.system.0, &t.system.1)
         .env("MODULEPATH", t.root().join("site/modules/Core"))
-        .env("CFGMX_CACHE_DIR", t.root().join("cache"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", cfgmx_tests::explain(&o));
-    let raw = String::from_utf8_lossy(&o.stdout);
+        .env("CFGMX_CACHE_DIR", t.root().join("cache"));
+    let (code, bytes, _) = cfgmx_tests::pty_output(&mut cmd);
+    let raw = String::from_utf8_lossy(&bytes);
+    assert_eq!(code, 0, "{raw:?}");
     // The bar's redraws, one per `\r` or line (the summary printed after it names the module
     // sets too: only a bar line counts).
     let bars: Vec<&str> = raw

@@ -325,37 +325,8 @@ fn ctrl_c_in_a_pty(
     mark: &str,
     wait: f64,
 ) -> (i32, Vec<u8>, bool) {
-    const DRIVER: &str = r#"
-import base64, fcntl, json, os, pty, select, struct, sys, termios, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
-out, sent, start = b"", False, time.time()
-while True:
-    if select.select([fd], [], [], 0.1)[0]:
-        try:
-            d = os.read(fd, 65536)
-        except OSError:
-            break
-        if not d:
-            break
-        out += d
-    if not sent and os.environ["MARK"].encode() in out:
-        time.sleep(float(os.environ["WAIT"]))
-        os.write(fd, b"")  # Ctrl-C, as typed: the line discipline signals the group
-        sent = True
-    if time.time() - start > 300:
-        os.kill(pid, 9)
-        break
-code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-# The terminal's settings as cfgmx left them (the master reads the pty's own).
-echoctl = bool(termios.tcgetattr(fd)[3] & termios.ECHOCTL)
-print(json.dumps({"code": code if sent else -1, "out": base64.b64encode(out).decode(),
-                  "echoctl": echoctl}))
-"#;
-    let o = std::process::Command::new("python3")
-        .args(["-c", DRIVER])
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", cfgmx_tests::PTY_DRIVER])
         .arg(cfgmx_tests::bin())
         .args(args)
         .current_dir(dir)
@@ -367,31 +338,8 @@ print(json.dumps({"code": code if sent else -1, "out": base64.b64encode(out).dec
         .env("TERM", "xterm")
         .env("CFGMX_CACHE_DIR", cache)
         .env("MARK", mark)
-        .env("WAIT", wait.to_string())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", cfgmx_tests::explain(&o));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let out = std::process::Command::new("base64")
-        .arg("-d")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin
-                .take()
-                .unwrap()
-                .write_all(r["out"].as_str().unwrap().as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap()
-        .stdout;
-    (
-        r["code"].as_i64().unwrap() as i32,
-        out,
-        r["echoctl"].as_bool().unwrap(),
-    )
+        .env("WAIT", wait.to_string());
+    cfgmx_tests::pty_output(&mut cmd)
 }
 
 /// Ctrl-C during a build's live display on a terminal: the spinner lines and the overall bar
