@@ -182,36 +182,20 @@ pub(crate) fn walk(
     frontier.extend(add(&mut tree, &[], first, &roots));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
-        .build();
+        .build()
+        .ok();
     for depth in 0..MAX_DEPTH {
         if frontier.is_empty() {
             break;
         }
-        // Each level is a phase of the progress display: its size is known only once the
-        // level above has answered.
-        on_event(ProbeEvent::Phase {
-            name: "modules",
-            total: frontier.len(),
-        });
-        let go = || {
-            use rayon::prelude::*;
-            frontier
-                .par_iter()
-                .enumerate()
-                .map(|(i, (c, _))| {
-                    let file = scratch.path().join(format!("{depth}-{i}"));
-                    let probed = load_and_probe(mo, helper, c, Some((q, &file)));
-                    on_event(ProbeEvent::Step {
-                        what: c.load.join(" "),
-                    });
-                    (level(q, &file), probed)
-                })
-                .collect::<Vec<_>>()
+        let level = Level {
+            mo,
+            helper,
+            q,
+            scratch: scratch.path(),
+            depth,
         };
-        let answers = match &pool {
-            Ok(p) => p.install(go),
-            Err(_) => go(),
-        };
+        let answers = level.load(&frontier, pool.as_ref(), on_event);
         let mut next = Vec::new();
         for ((c, before), (entries, probed)) in frontier.iter().zip(answers) {
             // A module that does not load opens nothing; its probe answer says why.
@@ -224,6 +208,59 @@ pub(crate) fn walk(
     }
     tree.candidates.sort_by(|a, b| a.load.cmp(&b.load));
     Ok(tree)
+}
+
+/// One level of the walk: what its candidates' loaded children need.
+struct Level<'a> {
+    mo: &'a ModuleOptions,
+    helper: &'a Helper,
+    q: &'a Query,
+    /// Where each child writes its level answer (`DEPTH-INDEX`).
+    scratch: &'a std::path::Path,
+    depth: usize,
+}
+
+/// A candidate's level answer (what its load brought into reach) and its probe answer.
+type Answered = (
+    Result<Vec<Entry>, String>,
+    Result<crate::modules::HelperAnswer, String>,
+);
+
+impl Level<'_> {
+    /// Loads each candidate once, in parallel within `pool`: its child answers the level
+    /// query and then runs the probe helper.
+    fn load(
+        &self,
+        frontier: &[(Candidate, HashSet<PathBuf>)],
+        pool: Option<&rayon::ThreadPool>,
+        on_event: &(dyn Fn(ProbeEvent) + Sync),
+    ) -> Vec<Answered> {
+        // Each level is a phase of the progress display: its size is known only once the
+        // level above has answered.
+        on_event(ProbeEvent::Phase {
+            name: "modules",
+            total: frontier.len(),
+        });
+        let go = || {
+            use rayon::prelude::*;
+            frontier
+                .par_iter()
+                .enumerate()
+                .map(|(i, (c, _))| {
+                    let file = self.scratch.join(format!("{}-{i}", self.depth));
+                    let probed = load_and_probe(self.mo, self.helper, c, Some((self.q, &file)));
+                    on_event(ProbeEvent::Step {
+                        what: c.load.join(" "),
+                    });
+                    (level(self.q, &file), probed)
+                })
+                .collect::<Vec<_>>()
+        };
+        match pool {
+            Some(p) => p.install(go),
+            None => go(),
+        }
+    }
 }
 
 /// The first answer, nothing loaded (in the clean environment).
