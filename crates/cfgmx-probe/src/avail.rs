@@ -101,23 +101,12 @@ fn spider(
     q: &Query,
     timeout: Duration,
 ) -> Result<Tree, String> {
-    let o = query_cmd(mo, q).timeout(timeout).output();
-    if !o.success() {
-        return Err(format!(
-            "`{}` failed: {}",
-            o.command,
-            o.combined().lines().next().unwrap_or("no output")
-        ));
-    }
-    let out = match q.stream {
-        Stream::Stderr => &o.stderr,
-        Stream::Stdout => &o.stdout,
-    };
+    let (command, out) = answer(mo, q, timeout)?;
     if out.trim().is_empty() {
-        return Err(format!("`{}` printed nothing", o.command));
+        return Err(format!("`{command}` printed nothing"));
     }
-    crate::modules::parse_spider(reg, out, &mo.module_dirs())
-        .map_err(|e| format!("`{}`: {e}", o.command))
+    crate::modules::parse_spider(reg, &out, &mo.module_dirs())
+        .map_err(|e| format!("`{command}`: {e}"))
 }
 
 /// The walk: the first answer (nothing loaded), then one per candidate, level by level. Each
@@ -265,6 +254,13 @@ impl Level<'_> {
 
 /// The first answer, nothing loaded (in the clean environment).
 fn ask(mo: &ModuleOptions, q: &Query, timeout: Duration) -> Result<Vec<Entry>, String> {
+    let (command, text) = answer(mo, q, timeout)?;
+    parse(q, &text).map_err(|e| format!("`{command}`: {e}"))
+}
+
+/// Runs query `q` in the clean environment: the command as run, and the stream the data
+/// file says its answer is on; `Err` with the first line it said when it failed.
+fn answer(mo: &ModuleOptions, q: &Query, timeout: Duration) -> Result<(String, String), String> {
     let o = query_cmd(mo, q).timeout(timeout).output();
     if !o.success() {
         return Err(format!(
@@ -274,10 +270,10 @@ fn ask(mo: &ModuleOptions, q: &Query, timeout: Duration) -> Result<Vec<Entry>, S
         ));
     }
     let text = match q.stream {
-        Stream::Stderr => &o.stderr,
-        Stream::Stdout => &o.stdout,
+        Stream::Stderr => o.stderr,
+        Stream::Stdout => o.stdout,
     };
-    parse(q, text).map_err(|e| format!("`{}`: {e}", o.command))
+    Ok((o.command, text))
 }
 
 /// A loaded child's answer, from its file (none when the load or the query failed).

@@ -106,38 +106,32 @@ fn printed_macros(stdout: &str, ids: &[String]) -> IndexMap<String, String> {
     stdout
         .lines()
         .filter_map(|l| l.strip_prefix(ID_MARK))
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            let name = ids.get(w.next()?.parse::<usize>().ok()?)?;
-            Some((name.clone(), w.collect::<Vec<_>>().join(" ")))
-        })
+        .filter_map(|l| id_line(l, ids))
         .collect()
+}
+
+/// One identity line after its mark, `<index> <value>`: the macro's name and its value.
+fn id_line(rest: &str, ids: &[String]) -> Option<(String, String)> {
+    let mut w = rest.split_whitespace();
+    let name = ids.get(w.next()?.parse::<usize>().ok()?)?;
+    Some((name.clone(), w.collect::<Vec<_>>().join(" ")))
 }
 
 /// The identity macros a C or C++ compiler said while compiling a fused program (its
 /// `#pragma message` lines, in whatever words the compiler wraps them), by name.
 fn said_macros(text: &str, ids: &[String]) -> IndexMap<String, String> {
-    let start = format!("{ID_MARK} ");
     let end = format!(" {ID_END}");
     let mut out = IndexMap::new();
     for line in text.lines() {
-        let Some(at) = line.find(&start) else {
+        let Some((_, rest)) = line.split_once(ID_MARK) else {
             continue;
         };
-        let rest = &line[at + start.len()..];
-        let Some(stop) = rest.find(&end) else {
+        let Some((said, _)) = rest.split_once(&end) else {
             continue;
         };
-        let mut w = rest[..stop].split_whitespace();
-        let Some(name) = w
-            .next()
-            .and_then(|i| i.parse::<usize>().ok())
-            .and_then(|i| ids.get(i))
-        else {
-            continue;
-        };
-        out.entry(name.clone())
-            .or_insert_with(|| w.collect::<Vec<_>>().join(" "));
+        if let Some((name, value)) = id_line(said, ids) {
+            out.entry(name).or_insert(value);
+        }
     }
     out
 }
