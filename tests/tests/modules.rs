@@ -110,6 +110,79 @@ fn shim_tool(p: &Path, log: &Path, before: &str, real: &str) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// Appends `line` to module file `f` and probes again: the changed tree is asked again (a
+/// module command runs after the `cold_runs` before); the new profile.
+fn edited_is_asked_again(t: &Tree, f: &Path, line: &str, cold_runs: usize) -> Value {
+    let text = std::fs::read_to_string(f).unwrap();
+    std::fs::write(f, format!("{text}{line}\n")).unwrap();
+    let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
+    assert!(
+        t.runs() > cold_runs,
+        "an edited tree was answered from the cache"
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// `script` (which loads gcc/12 and mpich/4.0 and then runs a fresh `probe --modules`) in
+/// `shell` with `env`: each load still starts from a fresh login's environment (the module
+/// system's own purge), so gcc/12's set is its own, without the loaded MPICH, and MPICH's set
+/// under it has its MPI.
+fn probed_from_a_loaded_shell(
+    t: &Tree,
+    site: &Path,
+    shell: &str,
+    script: &str,
+    env: &[(&str, &Path)],
+) {
+    let mut cmd = Command::new(shell);
+    cmd.arg("-c")
+        .arg(script)
+        .current_dir(t.root())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", t.root())
+        .env("CFGMX_CACHE_DIR", t.root().join("cache-loaded"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", cfgmx_tests::explain(&o));
+    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let set = set_for(&p, &["gcc/12"]);
+    let own = paths(&set["compilers"]);
+    assert!(!own.is_empty(), "{set:#}");
+    assert!(
+        own.iter()
+            .all(|c| Path::new(c).starts_with(site.join("bin/gcc-12"))),
+        "{set:#}"
+    );
+    assert!(
+        !set["env"]["PATH"].as_str().unwrap().contains("mpich"),
+        "{set:#}"
+    );
+    assert!(!paths(&set_for(&p, &["gcc/12", "mpich/4.0"])["mpi"]).is_empty());
+}
+
+/// A compiler module's set: it provides compilers, each in the module's `bin_dir`, and each
+/// probed (in the profile's `compilers`) as `family` at a version starting with `major`.
+fn its_compilers_are(compilers: &[Value], set: &Value, bin_dir: &Path, family: &str, major: &str) {
+    let own = paths(&set["compilers"]);
+    assert!(!own.is_empty(), "{set:#}");
+    for path in &own {
+        assert!(Path::new(path).starts_with(bin_dir), "{path}: {set:#}");
+        let rec = compilers
+            .iter()
+            .find(|c| c["path"] == *path.as_str())
+            .unwrap_or_else(|| panic!("{path} not among the compilers"));
+        assert_eq!(rec["family"], family, "{rec:#}");
+        assert!(
+            rec["version"].as_str().unwrap().starts_with(major),
+            "{rec:#}"
+        );
+        assert_eq!(rec["status"], "ok", "{rec:#}");
+    }
+}
+
 fn set_for<'a>(p: &'a Value, load: &[&str]) -> &'a Value {
     p["modules"]
         .as_array()
@@ -216,22 +289,8 @@ fn lmod_tree_is_probed_expanded_built_and_cached() {
         ("clang/19", "clang", "19.", "clang-19"),
     ] {
         let set = set_for(&p, &[module]);
-        let own = paths(&set["compilers"]);
         let bin_dir = site.join("bin").join(dir);
-        assert!(!own.is_empty(), "{module}: {set:#}");
-        for path in &own {
-            assert!(Path::new(path).starts_with(&bin_dir), "{module}: {path}");
-            let rec = compilers
-                .iter()
-                .find(|c| c["path"] == *path.as_str())
-                .unwrap();
-            assert_eq!(rec["family"], family, "{rec:#}");
-            assert!(
-                rec["version"].as_str().unwrap().starts_with(major),
-                "{rec:#}"
-            );
-            assert_eq!(rec["status"], "ok", "{rec:#}");
-        }
+        its_compilers_are(compilers, set, &bin_dir, family, major);
         // The environment it sets: its directory first on PATH, the module's own CC.
         let path = set["env"]["PATH"].as_str().unwrap();
         assert!(path.starts_with(&bin_dir.display().to_string()), "{set:#}");
@@ -283,14 +342,7 @@ fn lmod_tree_is_probed_expanded_built_and_cached() {
     assert_eq!(t.runs(), cold_runs, "a warm probe ran a module command");
     // An edited module file is a changed tree: asked again.
     let f = site.join("modules/Core/gcc/12.lua");
-    let text = std::fs::read_to_string(&f).unwrap();
-    std::fs::write(&f, format!("{text}setenv(\"SITE_NOTE\", \"edited\")\n")).unwrap();
-    let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
-    assert!(
-        t.runs() > cold_runs,
-        "an edited tree was answered from the cache"
-    );
-    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = edited_is_asked_again(&t, &f, "setenv(\"SITE_NOTE\", \"edited\")", cold_runs);
     assert_eq!(set_for(&p, &["gcc/12"])["env"]["SITE_NOTE"], "edited");
 
     // expand --probe picks the module-provided compilers, and the modules are in the variants.
@@ -480,34 +532,17 @@ build = ["release"]
     // Run from a shell with modules loaded, the probe still starts each load from a fresh
     // login's environment (Lmod's purge): gcc/12 is still its own set, and the loaded mpich
     // is not in what gcc/12 sets.
-    let o = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            ". /usr/share/lmod/lmod/init/bash\nmodule load gcc/12 mpich/4.0 && exec '{}' probe --modules --fresh --json",
-            bin().display()
-        ))
-        .current_dir(t.root())
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", t.root())
-        .env("MODULEPATH", &core)
-        .env("CFGMX_CACHE_DIR", t.root().join("cache-loaded"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", cfgmx_tests::explain(&o));
-    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let set = set_for(&p, &["gcc/12"]);
-    let gcc12_dir = site.join("bin/gcc-12");
-    assert!(
-        paths(&set["compilers"])
-            .iter()
-            .all(|c| Path::new(c).starts_with(&gcc12_dir)),
-        "{set:#}"
+    let script = format!(
+        ". /usr/share/lmod/lmod/init/bash\nmodule load gcc/12 mpich/4.0 && exec '{}' probe --modules --fresh --json",
+        bin().display()
     );
-    assert!(!paths(&set["compilers"]).is_empty(), "{set:#}");
-    let path = set["env"]["PATH"].as_str().unwrap();
-    assert!(!path.contains("mpich"), "{set:#}");
-    assert!(set_for(&p, &["gcc/12", "mpich/4.0"])["mpi"].is_array());
+    probed_from_a_loaded_shell(
+        &t,
+        &site,
+        "bash",
+        &script,
+        &[("MODULEPATH", Path::new(&core))],
+    );
 }
 
 /// An Lmod whose spider has no JSON output style (older releases: spider looks the style up
@@ -687,23 +722,7 @@ fn environment_modules_tree_is_walked_probed_expanded_and_built() {
         ("clang/16", "clang", "16.", "clang-16"),
     ] {
         let set = set_for(&p, &[module]);
-        let own = paths(&set["compilers"]);
-        assert!(!own.is_empty(), "{module}: {set:#}");
-        for path in &own {
-            assert!(
-                Path::new(path).starts_with(site.join("bin").join(dir)),
-                "{module}: {path}"
-            );
-            let rec = compilers
-                .iter()
-                .find(|c| c["path"] == *path.as_str())
-                .unwrap();
-            assert_eq!(rec["family"], family, "{rec:#}");
-            assert!(
-                rec["version"].as_str().unwrap().starts_with(major),
-                "{rec:#}"
-            );
-        }
+        its_compilers_are(compilers, set, &site.join("bin").join(dir), family, major);
         // What it sets, without Environment Modules' own bookkeeping.
         assert!(set["env"]["CC"].is_string(), "{set:#}");
         for k in [
@@ -747,14 +766,7 @@ fn environment_modules_tree_is_walked_probed_expanded_and_built() {
     // A module file edited in a level only the walk found (gcc/12's MPI level) is a changed
     // tree: asked again.
     let f = site.join("modules/Compiler/gcc/12/mpich/4.0");
-    let text = std::fs::read_to_string(&f).unwrap();
-    std::fs::write(&f, format!("{text}setenv SITE_NOTE edited\n")).unwrap();
-    let o = t.cfgmx(t.root(), &["probe", "--modules", "--json"]);
-    assert!(
-        t.runs() > cold_runs,
-        "an edited tree was answered from the cache"
-    );
-    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = edited_is_asked_again(&t, &f, "setenv SITE_NOTE edited", cold_runs);
     assert_eq!(
         set_for(&p, &["gcc/12", "mpich/4.0"])["env"]["SITE_NOTE"],
         "edited"
@@ -766,35 +778,13 @@ fn environment_modules_tree_is_walked_probed_expanded_and_built() {
     // From a shell with modules loaded (what `module load gcc/12 mpich/4.0` does to it), each
     // load still starts from a fresh login's environment (Environment Modules' own purge):
     // gcc/12's set is its own, without the loaded MPICH.
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "eval \"$(\"$MODULES_CMD\" sh load gcc/12 mpich/4.0)\" && test -n \"$LOADEDMODULES\" && exec '{}' probe --modules --fresh --json",
-            bin().display()
-        ))
-        .current_dir(t.root())
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", t.root())
-        .env("MODULES_CMD", &t.system.1)
-        .env("MODULEPATH", site.join("modules/Core"))
-        .env("CFGMX_CACHE_DIR", t.root().join("cache-loaded"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", cfgmx_tests::explain(&o));
-    let p: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let set = set_for(&p, &["gcc/12"]);
-    assert!(
-        !set["env"]["PATH"].as_str().unwrap().contains("mpich"),
-        "{set:#}"
+    let script = format!(
+        "eval \"$(\"$MODULES_CMD\" sh load gcc/12 mpich/4.0)\" && test -n \"$LOADEDMODULES\" && exec '{}' probe --modules --fresh --json",
+        bin().display()
     );
-    assert!(
-        paths(&set["compilers"])
-            .iter()
-            .all(|c| Path::new(c).starts_with(site.join("bin/gcc-12"))),
-        "{set:#}"
-    );
-    assert!(!paths(&set_for(&p, &["gcc/12", "mpich/4.0"])["mpi"]).is_empty());
+    let core = site.join("modules/Core");
+    let env = [("MODULES_CMD", t.system.1.as_path()), ("MODULEPATH", &core)];
+    probed_from_a_loaded_shell(&t, &site, "sh", &script, &env);
     let cold_runs = t.runs();
 
     // expand --probe: the module-provided compilers with their MPI level, all available.
