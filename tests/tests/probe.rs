@@ -358,7 +358,7 @@ fn the_first_openmp_test_confirms_the_family_without_a_preprocessor_run() {
     assert!(runs[1].contains("-fopenmp"), "{runs:#?}");
 }
 
-/// `clang` and `clang++` are one binary: its version is asked once, and each name still gets
+/// `clang` and `clang++` are one binary: its version text is asked once, and each name still gets
 /// its own OpenMP test in its own language.
 #[test]
 fn one_binary_under_two_names_is_asked_its_version_once() {
@@ -388,7 +388,11 @@ fn one_binary_under_two_names_is_asked_its_version_once() {
         assert_eq!(c["facets"]["openmp"]["works"], true, "{c:#}");
     }
     let runs = std::fs::read_to_string(&log).unwrap();
-    let versions: Vec<&str> = runs.lines().filter(|l| l.contains("--version")).collect();
+    // asked once: in a run of its own, or by the first compile (`-v`)
+    let versions: Vec<&str> = runs
+        .lines()
+        .filter(|l| l.split(' ').any(|w| w == "--version" || w == "-v"))
+        .collect();
     assert_eq!(versions.len(), 1, "{runs}");
     for name in ["clang ", "clang++ "] {
         assert!(
@@ -845,8 +849,9 @@ fn logged(log: &Path, what: &str) -> Vec<String> {
 }
 
 /// One clang file under its C and C++ names, without its version's OpenMP runtime (clang-13,
-/// which setup leaves so): both names are identified and told why OpenMP fails, with one
-/// version run and no preprocessor run between them (the failed OpenMP compile said the
+/// which setup leaves so): both names are identified and told why OpenMP fails, with no
+/// version run of its own (the OpenMP compile printed the version text) and no preprocessor
+/// run between them (the failed OpenMP compile said the
 /// identity macros in its `#pragma message` lines, and a binary's macros do not change with
 /// the language it compiles), and one OpenMP compile: the runtime the C++ compile found
 /// missing is the same installation's for C, and the C record says where it was found.
@@ -873,7 +878,9 @@ fn one_clang_file_is_asked_its_identity_once_for_both_languages() {
         assert!(why.contains("install libomp-13-dev"), "{n}: {why}");
     }
     let all = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(logged(&log, "--version").len(), 1, "{all}");
+    // the version text came with the OpenMP compile's `-v`
+    assert_eq!(logged(&log, "--version").len(), 0, "{all}");
+    assert_eq!(logged(&log, " -v ").len(), 1, "{all}");
     assert_eq!(logged(&log, "-dM").len(), 0, "{all}");
     assert_eq!(logged(&log, "-fopenmp").len(), 1, "{all}");
     let c = compiler(&p, &format!("{}/clang-13", bin.path().display()));
@@ -882,6 +889,85 @@ fn one_clang_file_is_asked_its_identity_once_for_both_languages() {
         why.contains("with ") && why.contains("clang++-13, the same compiler"),
         "{why}"
     );
+}
+
+/// A clang or flang compile run with `-v` opens with the very text `--version` prints, and,
+/// without the lines `-v` adds (the descriptor's `noise`), says what the same compile says
+/// without it: the probe reads the version text from its first compile of an LLVM compiler
+/// instead of a run of its own. Checked on every LLVM compiler setup installs, on compiles
+/// that fail in each of the ways the probe reads (a missing `omp.h`, a missing library), that
+/// warn, and that work.
+#[test]
+fn a_verbose_llvm_compile_says_what_version_and_the_quiet_compile_say() {
+    let reg = Registry::builtin();
+    let clang = reg.toolchain("clang").unwrap();
+    let rule = &clang.version[0];
+    assert_eq!(rule.args, ["--version"]);
+    let verbose = rule
+        .verbose
+        .as_ref()
+        .expect("clang's --version rule reads -v compiles");
+    let dir = tempfile::tempdir().unwrap();
+    let c = "#pragma message(\"said while compiling\")\n#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n";
+    std::fs::write(dir.path().join("p.c"), c).unwrap();
+    std::fs::write(dir.path().join("p.cpp"), c).unwrap();
+    std::fs::write(dir.path().join("p.f90"), "program p\nend program p\n").unwrap();
+    let run = |exe: &str, args: &[&str]| {
+        let o = std::process::Command::new(exe)
+            .args(args)
+            .current_dir(dir.path())
+            .env("LLVM_DISABLE_SYMBOLIZATION", "1")
+            .output()
+            .unwrap();
+        let out = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (o.status.code(), out(&o.stdout), out(&o.stderr))
+    };
+    let mut asked = 0;
+    for v in ["13", "14", "16", "19"] {
+        for (exe, file) in [
+            (format!("clang-{v}"), "p.c"),
+            (format!("clang++-{v}"), "p.cpp"),
+        ] {
+            for args in [
+                &["-fopenmp=libomp", "-c", "-o", "p.o", file][..],
+                &["-fopenmp=libomp", file, "-o", "p"][..],
+            ] {
+                asked += compare(verbose, &run(&exe, &["--version"]).1, run(&exe, args), {
+                    let loud: Vec<&str> = verbose.args.iter().map(String::as_str).collect();
+                    run(&exe, &[&loud[..], args].concat())
+                });
+            }
+        }
+    }
+    for v in ["16", "19"] {
+        let exe = format!("flang-new-{v}");
+        for args in [
+            &["p.f90", "-o", "p"][..],
+            &["-fopenmp", "p.f90", "-o", "p"][..],
+        ] {
+            asked += compare(verbose, &run(&exe, &["--version"]).1, run(&exe, args), {
+                let loud: Vec<&str> = verbose.args.iter().map(String::as_str).collect();
+                run(&exe, &[&loud[..], args].concat())
+            });
+        }
+    }
+    assert_eq!(asked, 20);
+
+    /// The verbose compile's version text is `--version`'s, its exit status the quiet
+    /// compile's, and its messages the quiet compile's once the noise is dropped.
+    fn compare(
+        verbose: &cfgmx_model::toolchain::Verbose,
+        version: &str,
+        quiet: (Option<i32>, String, String),
+        loud: (Option<i32>, String, String),
+    ) -> usize {
+        let (text, rest) = verbose.split(&loud.2);
+        assert!(version.contains(" version "), "{version}");
+        assert_eq!(text.as_deref(), Some(version), "{}", loud.2);
+        assert_eq!(loud.0, quiet.0, "{}\n---\n{}", loud.2, quiet.2);
+        assert_eq!(rest, quiet.2, "verbose:\n{}", loud.2);
+        1
+    }
 }
 
 /// flang-new-16 crashes on the OpenMP program and cannot link a plain one: it is reported

@@ -16,7 +16,7 @@ use crate::matrix::{
 use crate::profile::IntWidth;
 use crate::provider::{BlasChoice, Threading};
 use crate::registry::Registry;
-use crate::toolchain::{Language, Toolchain};
+use crate::toolchain::{Language, Toolchain, VersionRule};
 use indexmap::IndexMap;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -815,7 +815,7 @@ impl<'a> Resolving<'a> {
             let mut part = serde_json::json!({
                 "name": t.name,
                 "executables": t.executables,
-                "version": t.version,
+                "version": t.version.iter().map(VersionRule::for_variants).collect::<Vec<_>>(),
                 "identity": t.identity,
                 "env": t.env,
             });

@@ -83,6 +83,18 @@ struct RawVersionRule {
     /// The result is only a major version (gcc >= 7 `-dumpversion`); try later rules for more.
     #[serde(default)]
     imprecise: bool,
+    /// Where a compile run with other arguments prints this rule's output too.
+    #[serde(default)]
+    verbose: Option<RawVerbose>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVerbose {
+    args: Vec<String>,
+    ends: Spanned<String>,
+    #[serde(default)]
+    noise: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -140,6 +152,56 @@ pub struct VersionRule {
     pub only_names: Vec<String>,
     pub ok_status: Vec<i32>,
     pub imprecise: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verbose: Option<Verbose>,
+}
+
+impl VersionRule {
+    /// The rule as it bears on variants (what their spec hash covers): without the verbose
+    /// compile, which is how the probe asks, not what it reads.
+    pub fn for_variants(&self) -> VersionRule {
+        VersionRule {
+            verbose: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// A compile that prints a version rule's output before its own (clang's and flang's `-v`):
+/// the probe's first compile of a compiler asks for it there instead of starting the driver
+/// once more for the version rule alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verbose {
+    /// Added to the compile's command line.
+    pub args: Vec<String>,
+    /// The last line of the version text within the compile's error output.
+    pub ends: Pattern,
+    /// The other lines the arguments add to that output (each job's command line, the
+    /// header search list): dropped, so the compile's own messages read as without them.
+    pub noise: Vec<Pattern>,
+}
+
+impl Verbose {
+    /// Splits a verbose compile's error output into the version text it opened with (the
+    /// version rule's output, through the `ends` line; `None` when it did not open with
+    /// one) and the compile's own messages without the lines the arguments added.
+    pub fn split(&self, stderr: &str) -> (Option<String>, String) {
+        let Some(end) = self.ends.regex().and_then(|re| re.find(stderr)) else {
+            return (None, stderr.to_string());
+        };
+        let cut = stderr[end.end()..]
+            .find('\n')
+            .map_or(stderr.len(), |n| end.end() + n + 1);
+        let (banner, rest) = stderr.split_at(cut);
+        let quiet: String = rest
+            .split_inclusive('\n')
+            .filter(|l| {
+                let line = l.trim_end_matches(['\n', '\r']);
+                !self.noise.iter().any(|p| p.is_match(line))
+            })
+            .collect();
+        (Some(banner.to_string()), quiet)
+    }
 }
 
 /// A descriptor's regular expression. Builtin descriptors' patterns (checked by this crate's
@@ -583,6 +645,15 @@ fn version_rule(
             .map(|s| s.get_ref().clone())
             .unwrap_or_default(),
         imprecise: rule.imprecise,
+        verbose: rule.verbose.as_ref().map(|v| Verbose {
+            args: v.args.clone(),
+            ends: pattern(src, &v.ends, checks, errs).unwrap_or_else(|| Pattern::lazy("$^")),
+            noise: v
+                .noise
+                .iter()
+                .filter_map(|n| pattern(src, n, checks, errs))
+                .collect(),
+        }),
     }
 }
 

@@ -111,6 +111,12 @@ impl SharedRuns {
         };
         cell.get_or_init(run).clone()
     }
+
+    /// Whether `real` has been run (or is running) with `args`.
+    pub fn has(&self, real: &Path, args: &[String]) -> bool {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.contains_key(&(real.to_path_buf(), args.to_vec()))
+    }
 }
 
 pub fn stamp(path: &Path, canonical: Option<&Path>) -> Stamp {

@@ -7,6 +7,7 @@
 use crate::identify::Identified;
 use crate::ProbeOptions;
 use cfgmx_exec::{Cmd, Outcome};
+use cfgmx_model::toolchain::Verbose;
 use cfgmx_model::{Candidate, Driver, FacetResult, Language, ProbeStatus, Toolchain, Version};
 use indexmap::IndexMap;
 use std::path::Path;
@@ -268,6 +269,14 @@ struct Subject<'a> {
     driver: &'a Driver,
 }
 
+/// A compile that also prints the compiler's version text (see [`Verbose`]), for a compiler
+/// not asked its version yet: `read` gives the version from that text.
+#[derive(Clone, Copy)]
+pub struct VersionToo<'a> {
+    pub verbose: &'a Verbose,
+    pub read: &'a dyn Fn(&str) -> Option<String>,
+}
+
 fn try_candidate(
     sub: Subject,
     facet: &str,
@@ -276,9 +285,49 @@ fn try_candidate(
     work: &Path,
     ids: &[String],
 ) -> Result<Ran, Failed> {
-    let Subject { lang, driver, .. } = sub;
+    try_candidate_asking(sub, facet, cand, timeout, work, ids, None).1
+}
+
+/// [`try_candidate`], its compile also asked for the version text when `too` is given: that
+/// text (when the compile printed one), and the outcome, explained for the version it says.
+fn try_candidate_asking(
+    sub: Subject,
+    facet: &str,
+    cand: &Candidate,
+    timeout: Duration,
+    work: &Path,
+    ids: &[String],
+    too: Option<VersionToo>,
+) -> (Option<String>, Result<Ran, Failed>) {
     let dir = work.join(format!("t{}", SCRATCH.fetch_add(1, Ordering::Relaxed)));
-    std::fs::create_dir_all(&dir).map_err(|e| Failed::from(format!("scratch directory: {e}")))?;
+    let mut text = None;
+    let r = (|| {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Failed::from(format!("scratch directory: {e}")))?;
+        let (o, banner) = write_and_build(sub, facet, cand, &dir, timeout, ids, too)?;
+        let version = banner.as_deref().zip(too).and_then(|(b, t)| (t.read)(b));
+        text = banner;
+        let sub = Subject {
+            version: version.as_deref().unwrap_or(sub.version),
+            ..sub
+        };
+        ran_or_failed(sub, facet, cand, &dir, timeout, ids, o)
+    })();
+    (text, r)
+}
+
+/// Writes the facet's program into `dir` and builds it: the build's outcome, and the
+/// version text its compile printed when `too` asked for one.
+fn write_and_build(
+    sub: Subject,
+    facet: &str,
+    cand: &Candidate,
+    dir: &Path,
+    timeout: Duration,
+    ids: &[String],
+    too: Option<VersionToo>,
+) -> Result<(Outcome, Option<String>), Failed> {
+    let lang = sub.lang;
     let omp = facet == "openmp";
     let (file, text) = match (lang, omp) {
         (_, true) => openmp_program(lang, ids),
@@ -288,7 +337,31 @@ fn try_candidate(
     };
     std::fs::write(dir.join(file), text).map_err(|e| Failed::from(format!("scratch file: {e}")))?;
     let prog = dir.join("probe");
-    let o = build(sub, cand, file, &prog, &dir, timeout);
+    Ok(build(
+        sub,
+        cand,
+        file,
+        &prog,
+        dir,
+        timeout,
+        too.map(|t| t.verbose),
+    ))
+}
+
+/// What a built program (outcome `o`) says: it is run when it built; why it failed when it
+/// did not, or did not run as it should.
+fn ran_or_failed(
+    sub: Subject,
+    facet: &str,
+    cand: &Candidate,
+    dir: &Path,
+    timeout: Duration,
+    ids: &[String],
+    o: Outcome,
+) -> Result<Ran, Failed> {
+    let Subject { lang, driver, .. } = sub;
+    let omp = facet == "openmp";
+    let prog = dir.join("probe");
     if !o.success() {
         let missing = runtime_missing(&o, cand, driver);
         let said = match lang {
@@ -305,7 +378,7 @@ fn try_candidate(
         });
     }
     let run = Cmd::new(&prog)
-        .cwd(&dir)
+        .cwd(dir)
         .env("OMP_DYNAMIC", "false")
         // Idle OpenMP threads sleep instead of spinning (libgomp spins ~300k rounds by
         // default): the two threads still run, but the probe no longer burns ~10 ms of CPU
@@ -355,7 +428,9 @@ fn openmp_ran(stdout: &str) -> Result<u64, Failed> {
 }
 
 /// Compiles and links `file` in `dir` into `prog` with the candidate's flags: in one run, or
-/// compiled and then linked where the family's driver says that starts fewer processes.
+/// compiled and then linked where the family's driver says that starts fewer processes. With
+/// `verbose`, the compile also prints the version text: given apart, and taken out of the
+/// outcome with the rest of what the verbose arguments added.
 fn build(
     sub: Subject,
     cand: &Candidate,
@@ -363,7 +438,17 @@ fn build(
     prog: &Path,
     dir: &Path,
     timeout: Duration,
-) -> Outcome {
+    verbose: Option<&Verbose>,
+) -> (Outcome, Option<String>) {
+    let loud: &[String] = verbose.map_or(&[], |v| &v.args);
+    let quiet = |mut o: Outcome| match verbose {
+        Some(v) => {
+            let (banner, rest) = v.split(&o.stderr);
+            o.stderr = rest;
+            (o, banner)
+        }
+        None => (o, None),
+    };
     let driver = sub.driver;
     let compiler = |timeout: Duration| {
         Cmd::new(sub.exe)
@@ -379,26 +464,31 @@ fn build(
             .env("TMPDIR", dir)
             .timeout(timeout)
     };
-    let link = |input: &str, timeout: Duration| {
+    let link = |input: &str, timeout: Duration, loud: &[String]| {
         compiler(timeout)
+            .args(loud)
             .arg(input)
             .args(driver.output(&prog.display().to_string()))
             .args(driver.link_tail(&cand.link, &cand.libs))
             .output()
     };
     if !driver.compile_then_link.contains(&sub.lang) {
-        return link(file, timeout);
+        return quiet(link(file, timeout, loud));
     }
     let obj = format!("probe{}", driver.object_suffix);
-    let compiled = compiler(timeout)
-        .args(driver.compile_to(&obj))
-        .arg(file)
-        .output();
+    let (compiled, banner) = quiet(
+        compiler(timeout)
+            .args(loud)
+            .args(driver.compile_to(&obj))
+            .arg(file)
+            .output(),
+    );
     if compiled.success() {
         // the two runs share one timeout, as the single run would have had it
-        link(&obj, timeout.saturating_sub(compiled.duration))
+        let linked = link(&obj, timeout.saturating_sub(compiled.duration), &[]);
+        (linked, banner)
     } else {
-        compiled
+        (compiled, banner)
     }
 }
 
@@ -550,17 +640,89 @@ pub fn openmp_with_identity(
         version,
         driver: &t.driver,
     };
-    match try_candidate(sub, "openmp", c, timeout, work, ids) {
-        Ok(ran) => Some((Ok(ran.detail), Some(ran.macros))),
+    Some(fused(
+        lang,
+        try_candidate(sub, "openmp", c, timeout, work, ids),
+    ))
+}
+
+/// A fused test's outcome as [`openmp_with_identity`] gives it.
+fn fused(lang: Language, r: Result<Ran, Failed>) -> (First, Option<IndexMap<String, String>>) {
+    match r {
+        Ok(ran) => (Ok(ran.detail), Some(ran.macros)),
         Err(f) if f.compile && lang == Language::Fortran => {
-            Some((Err(Failed { fused: true, ..f }), None))
+            (Err(Failed { fused: true, ..f }), None)
         }
         // It failed, but what it said while compiling still confirms the family.
         Err(mut f) => {
             let said = std::mem::take(&mut f.said);
-            Some((Err(f), (!said.is_empty()).then_some(said)))
+            (Err(f), (!said.is_empty()).then_some(said))
         }
     }
+}
+
+/// The flags of `t`'s first OpenMP candidate for `lang` at `version`: what
+/// [`openmp_with_identity`] tries.
+pub fn first_openmp(t: &Toolchain, lang: Language, version: &str) -> Option<Vec<String>> {
+    let c = candidates(t, "openmp", lang, version);
+    c.first().map(|c| c.flags.clone())
+}
+
+/// A first OpenMP test made before the compiler was asked its version (see
+/// [`openmp_asking_version`]).
+pub struct Asked {
+    /// The version text its compile printed.
+    pub text: String,
+    /// The version that text says to the family asked (`None`: the text is another
+    /// family's), and the flags tried: the test counts for a family and version whose
+    /// first candidate is these flags.
+    pub version: Option<String>,
+    pub flags: Vec<String>,
+    pub first: First,
+    pub macros: Option<IndexMap<String, String>>,
+}
+
+/// [`openmp_with_identity`] for a compiler not asked its version yet, claimed by family `t`
+/// by its name: the compile also prints the version text (`too`), which saves a run of the
+/// version rule alone. Only when `t`'s first OpenMP candidate for `lang` is the same for
+/// every version. `Err(true)` when the compile hung, `Err(false)` when it printed no version
+/// text (the arguments may have been misread: its outcome says nothing).
+pub fn openmp_asking_version(
+    t: &Toolchain,
+    exe: &Path,
+    lang: Language,
+    ids: &[String],
+    timeout: Duration,
+    work: &Path,
+    too: VersionToo,
+) -> Result<Asked, bool> {
+    let applies = || t.facet("openmp").iter().filter(|c| c.applies_to(lang));
+    if applies().any(|c| c.versions.is_some()) {
+        return Err(false);
+    }
+    let c = applies().next().ok_or(false)?;
+    let sub = Subject {
+        exe,
+        lang,
+        version: "",
+        driver: &t.driver,
+    };
+    let (text, r) = try_candidate_asking(sub, "openmp", c, timeout, work, ids, Some(too));
+    if matches!(&r, Err(f) if f.timed_out) {
+        return Err(true);
+    }
+    let Some(text) = text else {
+        return Err(false);
+    };
+    let version = (too.read)(&text);
+    let (first, macros) = fused(lang, r);
+    Ok(Asked {
+        text,
+        version,
+        flags: c.flags.clone(),
+        first,
+        macros,
+    })
 }
 
 /// Tests every facet of `opts` for one identified compiler (nothing for an unusable one).

@@ -5,6 +5,7 @@
 use crate::discover::{Exe, Found, Kind, SharedRuns};
 use cfgmx_exec::{Cmd, Outcome};
 use cfgmx_model::mpi::NameMatch;
+use cfgmx_model::toolchain::VersionRule;
 use cfgmx_model::{CompilerRecord, Language, MpiImpl, MpiRecord, ProbeStatus, Registry, Toolchain};
 use indexmap::IndexMap;
 use std::collections::HashMap;
@@ -420,6 +421,64 @@ fn as_sibling(
     Ok(read_version(t, exe, r, Ask::Run)?
         .filter(|v| *v == s.record.version)
         .map(|v| (Arc::clone(t), v)))
+}
+
+/// The family whose version text `exe`'s first compile may ask for (see
+/// `facet::openmp_asking_version`), with that version rule: the first family its name belongs
+/// to, when that family's first rule applies to the name and can be read from a verbose
+/// compile, and its answer is shared by the file's names but not known yet. `None` where a
+/// sibling (the same file in another language) already knows the version.
+pub fn ask_in_compile<'r>(
+    reg: &'r Registry,
+    exe: &Exe,
+    found: &Found,
+    sibling: Option<&Identified>,
+) -> Option<(&'r Arc<Toolchain>, &'r VersionRule)> {
+    let (Kind::Named(families), Some(real)) = (&exe.kind, &exe.canonical) else {
+        return None;
+    };
+    if by_name(exe, found) || sibling.is_some_and(|s| s.exe.canonical == exe.canonical) {
+        return None;
+    }
+    families
+        .iter()
+        .filter_map(|n| reg.toolchain(n))
+        .find_map(|t| {
+            let rule = t.version.first()?;
+            (rule.verbose.is_some() && rule_applies(t, exe, &rule.only_names)).then_some((t, rule))
+        })
+        .filter(|(_, rule)| !found.runs.has(real, &rule.args))
+}
+
+/// Records what `exe`'s first compile said for version rule `args` (see [`ask_in_compile`]):
+/// the version text it printed, or, when it hung, the hang (identification then ends with
+/// it, within one timeout). Identification reads it as that rule's run.
+pub fn heard(found: &Found, exe: &Exe, args: &[String], said: Result<String, Duration>) {
+    let Some(real) = &exe.canonical else { return };
+    let command = format!("{} {}", exe.path.display(), args.join(" "));
+    let o = match said {
+        Ok(text) => Outcome {
+            command,
+            code: Some(0),
+            signal: None,
+            timed_out: false,
+            spawn_error: None,
+            stdout: text,
+            stderr: String::new(),
+            duration: Duration::ZERO,
+        },
+        Err(timeout) => Outcome {
+            command: format!("{} (its first compile)", exe.path.display()),
+            code: None,
+            signal: None,
+            timed_out: true,
+            spawn_error: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            duration: timeout,
+        },
+    };
+    found.runs.get(real, args, || o);
 }
 
 /// `exe` before anything is known of it: family `unknown`, status ok.

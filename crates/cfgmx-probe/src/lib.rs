@@ -466,7 +466,23 @@ impl Prober<'_> {
     ) -> identify::Identified {
         let (opts, work) = (self.opts, self.work);
         let seed = std::sync::Mutex::new(None);
+        let fuse = opts.facets.iter().any(|f| f == "openmp");
+        let asked =
+            std::sync::Mutex::new(fuse.then(|| self.ask_in_compile(exe, sibling)).flatten());
         let macros_for = |t: &std::sync::Arc<cfgmx_model::Toolchain>, version: &str| {
+            // The first compile, made before the version was asked, counts when it was made for
+            // this family and version, with the flags its first test tries.
+            let mut asked = asked.lock().unwrap_or_else(|e| e.into_inner());
+            let fits = asked.as_ref().is_some_and(|(family, a)| {
+                std::sync::Arc::ptr_eq(family, t)
+                    && a.version.as_deref() == Some(version)
+                    && facet::first_openmp(t, exe.lang, version).as_ref() == Some(&a.flags)
+            });
+            if let Some((_, a)) = asked.take().filter(|_| fits) {
+                *seed.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((t.name.clone(), version.to_string(), a.first));
+                return a.macros;
+            }
             let (first, macros) = facet::openmp_with_identity(
                 t,
                 &exe.path,
@@ -480,7 +496,6 @@ impl Prober<'_> {
                 Some((t.name.clone(), version.to_string(), first));
             macros
         };
-        let fuse = opts.facets.iter().any(|f| f == "openmp");
         let fused: Option<identify::MacrosFor> = if fuse { Some(&macros_for) } else { None };
         let mut r = identify::identify(
             self.reg,
@@ -506,6 +521,43 @@ impl Prober<'_> {
             .map_or(&[][..], |s| &s.missing_runtimes[..]);
         facet::test_record(opts, &mut r, work, openmp, known_missing);
         r
+    }
+
+    /// The first OpenMP test of `exe`, its compile also asked for the version text where the
+    /// family its name belongs to prints it there (see [`identify::ask_in_compile`]): that
+    /// text (or the compile's hang) is recorded as the version rule's answer, and the test
+    /// is given back for `probe_exe` to count when identification settles on that family.
+    fn ask_in_compile(
+        &self,
+        exe: &discover::Exe,
+        sibling: Option<&identify::Identified>,
+    ) -> Option<(std::sync::Arc<cfgmx_model::Toolchain>, facet::Asked)> {
+        let (t, rule) = identify::ask_in_compile(self.reg, exe, self.found, sibling)?;
+        let read = |text: &str| {
+            t.detect_version(&exe.name, &rule.args, text)
+                .filter(|d| !d.imprecise)
+                .map(|d| d.version.to_string())
+        };
+        let too = facet::VersionToo {
+            verbose: rule.verbose.as_ref()?,
+            read: &read,
+        };
+        let timeout = self.opts.timeout;
+        let asked = facet::openmp_asking_version(
+            t, &exe.path, exe.lang, &self.ids, timeout, self.work, too,
+        );
+        match asked {
+            Ok(a) => {
+                identify::heard(self.found, exe, &rule.args, Ok(a.text.clone()));
+                Some((std::sync::Arc::clone(t), a))
+            }
+            Err(hung) => {
+                if hung {
+                    identify::heard(self.found, exe, &rule.args, Err(timeout));
+                }
+                None
+            }
+        }
     }
 
     /// The same compiler under each of its names (`gcc`, `gcc-12`, `cc`).
