@@ -300,19 +300,20 @@ fn try_candidate_asking(
     too: Option<VersionToo>,
 ) -> (Option<String>, Result<Ran, Failed>) {
     let dir = work.join(format!("t{}", SCRATCH.fetch_add(1, Ordering::Relaxed)));
-    let mut text = None;
-    let r = (|| {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Failed::from(format!("scratch directory: {e}")))?;
-        let (o, banner) = write_and_build(sub, facet, cand, &dir, timeout, ids, too)?;
-        let version = banner.as_deref().zip(too).and_then(|(b, t)| (t.read)(b));
-        text = banner;
-        let sub = Subject {
-            version: version.as_deref().unwrap_or(sub.version),
-            ..sub
-        };
-        ran_or_failed(sub, facet, cand, &dir, timeout, ids, o)
-    })();
+    let built = std::fs::create_dir_all(&dir)
+        .map_err(|e| Failed::from(format!("scratch directory: {e}")))
+        .and_then(|()| write_and_build(sub, facet, cand, &dir, timeout, ids, too));
+    let (o, text) = match built {
+        Ok(built) => built,
+        Err(f) => return (None, Err(f)),
+    };
+    // the hint for a missing runtime names the version the text says
+    let version = text.as_deref().zip(too).and_then(|(t, too)| (too.read)(t));
+    let sub = Subject {
+        version: version.as_deref().unwrap_or(sub.version),
+        ..sub
+    };
+    let r = ran_or_failed(sub, facet, cand, &dir, timeout, ids, o);
     (text, r)
 }
 
@@ -685,8 +686,9 @@ pub struct Asked {
 /// [`openmp_with_identity`] for a compiler not asked its version yet, claimed by family `t`
 /// by its name: the compile also prints the version text (`too`), which saves a run of the
 /// version rule alone. Only when `t`'s first OpenMP candidate for `lang` is the same for
-/// every version. `Err(true)` when the compile hung, `Err(false)` when it printed no version
-/// text (the arguments may have been misread: its outcome says nothing).
+/// every version (`Err(false)` without a compile otherwise). `Err(true)` when the compile
+/// hung, `Err(false)` when it printed no version text (the arguments may have been misread:
+/// its outcome says nothing).
 pub fn openmp_asking_version(
     t: &Toolchain,
     exe: &Path,
