@@ -492,8 +492,9 @@ fn tools_path() -> tempfile::TempDir {
 /// Broken compilers beyond those `probe.rs` covers (a plain hang, SIGSEGV, a banner of
 /// nonsense, a file that cannot be executed): one that ignores SIGTERM while it hangs, one
 /// that aborts, one that pours out megabytes of binary garbage, one that leaves a daemon
-/// holding its output open, and a real gfortran whose compiles hang (identified, then its
-/// facet test times out). Each is reported with its status, and the probe ends within its
+/// holding its output open, a real gfortran whose compiles hang (identified, then its
+/// facet test times out), and a real clang whose compiles hang (its first compile, which
+/// also asks its version text, is all it is asked). Each is reported with its status, and the probe ends within its
 /// timeout plus a second.
 #[test]
 fn broken_compilers_are_reported_within_the_timeout() {
@@ -529,6 +530,14 @@ fn broken_compilers_are_reported_within_the_timeout() {
             format!("#!/bin/sh\necho \"$*\" >> {marker}/gfortran.calls\nfor a do [ \"$a\" = -o ] && exec /bin/sleep 1000; done\nexec /usr/bin/gfortran \"$@\"\n"),
             // answers its version, hangs compiling: not asked again, so no preprocessor run
             // gives it a family, and nothing waits a second timeout
+            "timed_out",
+            "timed out",
+        ),
+        (
+            "clang-77",
+            format!("#!/bin/sh\necho \"$*\" >> {marker}/clang.calls\nfor a do [ \"$a\" = -c ] && exec /bin/sleep 1000; done\nexec /usr/bin/clang \"$@\"\n"),
+            // hangs in its first compile, which also asks its version text (`-v`): that
+            // hang is its answer, and nothing is asked after it
             "timed_out",
             "timed out",
         ),
@@ -592,7 +601,10 @@ fn broken_compilers_are_reported_within_the_timeout() {
         1,
         "{calls}"
     );
-    eprintln!("probe with 5 broken compilers and a 2 s timeout took {took:.2?}");
+    let calls = std::fs::read_to_string(b.join("clang.calls")).unwrap();
+    assert_eq!(calls.lines().count(), 1, "{calls}");
+    assert!(calls.split(' ').any(|w| w == "-v"), "{calls}");
+    eprintln!("probe with 6 broken compilers and a 2 s timeout took {took:.2?}");
     // The daemon left the process group on purpose (setsid): not cfgmx's to kill, so the
     // test ends it, by pid. Nothing else of theirs is left running.
     let left: Vec<String> = leftovers(b, Duration::from_secs(3));

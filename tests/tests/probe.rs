@@ -970,6 +970,42 @@ fn a_verbose_llvm_compile_says_what_version_and_the_quiet_compile_say() {
     }
 }
 
+/// A clang that does not print its version text when its first compile asks with `-v` (here
+/// a wrapper that drops the flag): that compile says nothing about it, the version is asked on
+/// its own, and the OpenMP test is made again for the family and version it settles on.
+#[test]
+fn a_clang_whose_compile_does_not_tell_its_version_is_asked_it_apart() {
+    let bin = tempfile::tempdir().unwrap();
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("runs.log");
+    write_exe(
+        &bin.path().join("clang"),
+        &format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nfor a do shift; [ \"$a\" = -v ] || set -- \"$@\" \"$a\"; done\nexec /usr/bin/clang \"$@\"\n",
+            log.display()
+        ),
+    );
+    let p = probe_only(bin.path());
+    let c = compiler(&p, &format!("{}/clang", bin.path().display()));
+    assert_eq!(c["family"], "clang", "{c:#}");
+    assert_eq!(
+        c["version"],
+        sh("/usr/bin/clang -dumpversion").as_str(),
+        "{c:#}"
+    );
+    assert_eq!(c["facets"]["openmp"]["works"], true, "{c:#}");
+    let runs = std::fs::read_to_string(&log).unwrap();
+    let with = |w: &str| {
+        runs.lines()
+            .filter(|l| l.split(' ').any(|x| x == w))
+            .count()
+    };
+    assert_eq!(with("-v"), 1, "{runs}");
+    assert_eq!(with("--version"), 1, "{runs}");
+    // the OpenMP compile asking -v, then the one made once the version was known
+    assert_eq!(with("-c"), 2, "{runs}");
+}
+
 /// flang-new-16 crashes on the OpenMP program and cannot link a plain one: it is reported
 /// unusable with the linker's reason after one OpenMP compile, not two.
 #[test]
