@@ -620,6 +620,21 @@ impl Outcome {
         }
     }
 
+    /// A run known to have hung for `after` without being made here (the caller saw it hang
+    /// some other way): what later asks of the same command are answered with.
+    pub fn hung(command: String, after: Duration) -> Outcome {
+        Outcome {
+            command,
+            code: None,
+            signal: None,
+            timed_out: true,
+            spawn_error: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            duration: after,
+        }
+    }
+
     pub fn success(&self) -> bool {
         self.code == Some(0) && !self.timed_out
     }

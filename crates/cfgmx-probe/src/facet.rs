@@ -277,20 +277,10 @@ pub struct VersionToo<'a> {
     pub read: &'a dyn Fn(&str) -> Option<String>,
 }
 
+/// Builds and runs the facet's program with one candidate, its compile also asked for the
+/// version text when `too` is given: that text (when the compile printed one), and the
+/// outcome, explained for the version it says.
 fn try_candidate(
-    sub: Subject,
-    facet: &str,
-    cand: &Candidate,
-    timeout: Duration,
-    work: &Path,
-    ids: &[String],
-) -> Result<Ran, Failed> {
-    try_candidate_asking(sub, facet, cand, timeout, work, ids, None).1
-}
-
-/// [`try_candidate`], its compile also asked for the version text when `too` is given: that
-/// text (when the compile printed one), and the outcome, explained for the version it says.
-fn try_candidate_asking(
     sub: Subject,
     facet: &str,
     cand: &Candidate,
@@ -300,9 +290,17 @@ fn try_candidate_asking(
     too: Option<VersionToo>,
 ) -> (Option<String>, Result<Ran, Failed>) {
     let dir = work.join(format!("t{}", SCRATCH.fetch_add(1, Ordering::Relaxed)));
+    let trial = Trial {
+        sub,
+        facet,
+        cand,
+        dir: &dir,
+        timeout,
+        ids,
+    };
     let built = std::fs::create_dir_all(&dir)
         .map_err(|e| Failed::from(format!("scratch directory: {e}")))
-        .and_then(|()| write_and_build(sub, facet, cand, &dir, timeout, ids, too));
+        .and_then(|()| write_and_build(trial, too));
     let (o, text) = match built {
         Ok(built) => built,
         Err(f) => return (None, Err(f)),
@@ -313,53 +311,60 @@ fn try_candidate_asking(
         version: version.as_deref().unwrap_or(sub.version),
         ..sub
     };
-    let r = ran_or_failed(sub, facet, cand, &dir, timeout, ids, o);
+    let r = ran_or_failed(Trial { sub, ..trial }, o);
     (text, r)
 }
 
-/// Writes the facet's program into `dir` and builds it: the build's outcome, and the
-/// version text its compile printed when `too` asked for one.
-fn write_and_build(
-    sub: Subject,
-    facet: &str,
-    cand: &Candidate,
-    dir: &Path,
+/// One candidate's test: the compiler, the facet and candidate, the scratch directory, each
+/// run's timeout and the identity macros its program prints.
+#[derive(Clone, Copy)]
+struct Trial<'a> {
+    sub: Subject<'a>,
+    facet: &'a str,
+    cand: &'a Candidate,
+    dir: &'a Path,
     timeout: Duration,
-    ids: &[String],
+    ids: &'a [String],
+}
+
+/// Writes the facet's program into the trial's directory and builds it: the build's outcome,
+/// and the version text its compile printed when `too` asked for one.
+fn write_and_build(
+    trial: Trial,
     too: Option<VersionToo>,
 ) -> Result<(Outcome, Option<String>), Failed> {
-    let lang = sub.lang;
-    let omp = facet == "openmp";
-    let (file, text) = match (lang, omp) {
-        (_, true) => openmp_program(lang, ids),
+    let (lang, dir) = (trial.sub.lang, trial.dir);
+    let (file, text) = match (lang, trial.facet == "openmp") {
+        (_, true) => openmp_program(lang, trial.ids),
         (Language::C, false) => ("probe.c", PLAIN_C.to_string()),
         (Language::Cxx, false) => ("probe.cpp", PLAIN_C.to_string()),
         (Language::Fortran, false) => ("probe.f90", PLAIN_F.to_string()),
     };
     std::fs::write(dir.join(file), text).map_err(|e| Failed::from(format!("scratch file: {e}")))?;
     let prog = dir.join("probe");
+    let verbose = too.map(|t| t.verbose);
     Ok(build(
-        sub,
-        cand,
+        trial.sub,
+        trial.cand,
         file,
         &prog,
         dir,
-        timeout,
-        too.map(|t| t.verbose),
+        trial.timeout,
+        verbose,
     ))
 }
 
 /// What a built program (outcome `o`) says: it is run when it built; why it failed when it
 /// did not, or did not run as it should.
-fn ran_or_failed(
-    sub: Subject,
-    facet: &str,
-    cand: &Candidate,
-    dir: &Path,
-    timeout: Duration,
-    ids: &[String],
-    o: Outcome,
-) -> Result<Ran, Failed> {
+fn ran_or_failed(trial: Trial, o: Outcome) -> Result<Ran, Failed> {
+    let Trial {
+        sub,
+        facet,
+        cand,
+        dir,
+        timeout,
+        ids,
+    } = trial;
     let Subject { lang, driver, .. } = sub;
     let omp = facet == "openmp";
     let prog = dir.join("probe");
@@ -568,7 +573,9 @@ fn test_facet(
         }
         let outcome = match first.take() {
             Some(known) => known,
-            None => try_candidate(sub, facet, c, timeout, work, &[]).map(|r| r.detail),
+            None => try_candidate(sub, facet, c, timeout, work, &[], None)
+                .1
+                .map(|r| r.detail),
         };
         match outcome {
             Ok(detail) => return (worked(c, detail), false, found_missing),
@@ -643,7 +650,7 @@ pub fn openmp_with_identity(
     };
     Some(fused(
         lang,
-        try_candidate(sub, "openmp", c, timeout, work, ids),
+        try_candidate(sub, "openmp", c, timeout, work, ids, None).1,
     ))
 }
 
@@ -709,7 +716,7 @@ pub fn openmp_asking_version(
         version: "",
         driver: &t.driver,
     };
-    let (text, r) = try_candidate_asking(sub, "openmp", c, timeout, work, ids, Some(too));
+    let (text, r) = try_candidate(sub, "openmp", c, timeout, work, ids, Some(too));
     if matches!(&r, Err(f) if f.timed_out) {
         return Err(true);
     }
@@ -811,7 +818,7 @@ fn plain_program(
         version: &id.record.version,
         driver: &t.driver,
     };
-    try_candidate(sub, "plain", &plain, opts.timeout, work, &[])
+    try_candidate(sub, "plain", &plain, opts.timeout, work, &[], None).1
 }
 
 /// A facet not tested on a compiler that cannot build a plain program; `openmp`'s first

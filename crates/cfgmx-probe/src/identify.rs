@@ -168,16 +168,9 @@ impl<'a> Runner<'a> {
     /// test) used up a whole timeout.
     fn timed_out_elsewhere(&mut self) {
         let command = self.exe.display().to_string();
-        self.hung.get_or_insert_with(|| Outcome {
-            command,
-            code: None,
-            signal: None,
-            timed_out: true,
-            spawn_error: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            duration: self.timeout,
-        });
+        let timeout = self.timeout;
+        self.hung
+            .get_or_insert_with(|| Outcome::hung(command, timeout));
     }
 
     fn run(&mut self, args: &[String]) -> &Outcome {
@@ -467,16 +460,10 @@ pub fn heard(found: &Found, exe: &Exe, args: &[String], said: Result<String, Dur
             stderr: String::new(),
             duration: Duration::ZERO,
         },
-        Err(timeout) => Outcome {
-            command: format!("{} (its first compile)", exe.path.display()),
-            code: None,
-            signal: None,
-            timed_out: true,
-            spawn_error: None,
-            stdout: String::new(),
-            stderr: String::new(),
-            duration: timeout,
-        },
+        Err(timeout) => Outcome::hung(
+            format!("{} (its first compile)", exe.path.display()),
+            timeout,
+        ),
     };
     found.runs.get(real, args, || o);
 }
