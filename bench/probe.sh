@@ -138,6 +138,15 @@ if command -v strace > /dev/null; then
   cold_execs="$cold_execs ($cold_llvm clang/flang, $cold_ld ld)"
 fi
 
+# where a cold probe's CPU goes, by command (perf, when this machine lets it sample): the
+# figures that show what is left is one compiler, linker or interpreter start per fact
+cold_where="n/a (no perf)"
+if command -v perf > /dev/null && perf record -q -o "$work/perf.test" true > /dev/null 2>&1; then
+  perf record -q -F 4999 -o "$work/perf.data" "$CFGMX" probe --fresh > /dev/null 2>&1
+  cold_where=$(perf report -i "$work/perf.data" --sort comm --stdio 2> /dev/null \
+    | awk '/^ +[0-9.]+%/ { sub(/%/, "", $1); n++; if (n <= 10) printf "%s%s %.0f%%", (n > 1 ? ", " : ""), $2, $1 }')
+fi
+
 compilers=$(grep -c '"family"' "$work/profile.json" || true)
 echo "CMake configure, find_package(OpenMP)+find_package(BLAS), median of $runs per toolchain (wall s):"
 for t in "${toolchains[@]}"; do
@@ -150,6 +159,7 @@ done
 echo "  total             ${cmake_s} s wall, ${cmake_cpu} s CPU"
 echo "cfgmx probe --fresh (cold, $compilers compiler paths): ${cold_s} s wall, ${cold_cpu} s CPU   (runs: ${cold_w[*]})"
 echo "processes started by one cold probe: $cold_execs"
+echo "its CPU by command (perf, top 10): $cold_where"
 echo "cfgmx probe (warm, mean of $n): ${warm_ms} ms; processes started by one warm probe: $execs (1 = itself)"
 awk -v c="$cmake_s" -v k="$cold_s" -v w="$warm_ms" -v cc="$cmake_cpu" -v kc="$cold_cpu" 'BEGIN {
   printf "ratio CMake total / cold probe: %.1fx CPU (target >= 10x), %.1fx wall\n", cc / kc, c / k
