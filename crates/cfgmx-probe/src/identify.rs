@@ -417,10 +417,12 @@ fn as_sibling(
 }
 
 /// The family whose version text `exe`'s first compile may ask for (see
-/// `facet::openmp_asking_version`), with that version rule: the first family its name belongs
-/// to, when that family's first rule applies to the name and can be read from a verbose
-/// compile, and its answer is shared by the file's names but not known yet. `None` where a
-/// sibling (the same file in another language) already knows the version.
+/// `facet::openmp_asking_version`), with that version rule: the first of the families its
+/// name belongs to whose first rule applies to the name and can be read from a verbose
+/// compile, when that rule's answer (shared by the file's names) is not known yet. `clang` is
+/// also AOCC's and Apple's name: when the text is theirs, it still answers their rule, and
+/// only the test is made again. `None` where a sibling (the same file in another language)
+/// already knows the version.
 pub fn ask_in_compile<'r>(
     reg: &'r Registry,
     exe: &Exe,
