@@ -922,34 +922,27 @@ fn a_verbose_llvm_compile_says_what_version_and_the_quiet_compile_say() {
         let out = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         (o.status.code(), out(&o.stdout), out(&o.stderr))
     };
+    let loud: Vec<&str> = verbose.args.iter().map(String::as_str).collect();
+    // one compile, quiet and with the verbose arguments, beside `--version`
+    let ask = |exe: &str, args: &[&str]| {
+        let version = run(exe, &["--version"]).1;
+        let verbose_run = run(exe, &[&loud[..], args].concat());
+        compare(verbose, &version, run(exe, args), verbose_run)
+    };
     let mut asked = 0;
     for v in ["13", "14", "16", "19"] {
         for (exe, file) in [
             (format!("clang-{v}"), "p.c"),
             (format!("clang++-{v}"), "p.cpp"),
         ] {
-            for args in [
-                &["-fopenmp=libomp", "-c", "-o", "p.o", file][..],
-                &["-fopenmp=libomp", file, "-o", "p"][..],
-            ] {
-                asked += compare(verbose, &run(&exe, &["--version"]).1, run(&exe, args), {
-                    let loud: Vec<&str> = verbose.args.iter().map(String::as_str).collect();
-                    run(&exe, &[&loud[..], args].concat())
-                });
-            }
+            asked += ask(&exe, &["-fopenmp=libomp", "-c", "-o", "p.o", file]);
+            asked += ask(&exe, &["-fopenmp=libomp", file, "-o", "p"]);
         }
     }
     for v in ["16", "19"] {
         let exe = format!("flang-new-{v}");
-        for args in [
-            &["p.f90", "-o", "p"][..],
-            &["-fopenmp", "p.f90", "-o", "p"][..],
-        ] {
-            asked += compare(verbose, &run(&exe, &["--version"]).1, run(&exe, args), {
-                let loud: Vec<&str> = verbose.args.iter().map(String::as_str).collect();
-                run(&exe, &[&loud[..], args].concat())
-            });
-        }
+        asked += ask(&exe, &["p.f90", "-o", "p"]);
+        asked += ask(&exe, &["-fopenmp", "p.f90", "-o", "p"]);
     }
     assert_eq!(asked, 20);
 

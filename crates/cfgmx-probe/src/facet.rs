@@ -277,9 +277,12 @@ pub struct VersionToo<'a> {
     pub read: &'a dyn Fn(&str) -> Option<String>,
 }
 
+/// The version text a verbose compile printed, and the version read in it.
+type Heard = (String, Option<String>);
+
 /// Builds and runs the facet's program with one candidate, its compile also asked for the
-/// version text when `too` is given: that text (when the compile printed one), and the
-/// outcome, explained for the version it says.
+/// version text when `too` is given: that text with the version `too` reads in it (when the
+/// compile printed one), and the outcome, explained for that version.
 fn try_candidate(
     sub: Subject,
     facet: &str,
@@ -288,7 +291,7 @@ fn try_candidate(
     work: &Path,
     ids: &[String],
     too: Option<VersionToo>,
-) -> (Option<String>, Result<Ran, Failed>) {
+) -> (Option<Heard>, Result<Ran, Failed>) {
     let dir = work.join(format!("t{}", SCRATCH.fetch_add(1, Ordering::Relaxed)));
     let trial = Trial {
         sub,
@@ -305,14 +308,20 @@ fn try_candidate(
         Ok(built) => built,
         Err(f) => return (None, Err(f)),
     };
+    let heard = text.zip(too).map(|(t, too)| {
+        let version = (too.read)(&t);
+        (t, version)
+    });
     // the hint for a missing runtime names the version the text says
-    let version = text.as_deref().zip(too).and_then(|(t, too)| (too.read)(t));
     let sub = Subject {
-        version: version.as_deref().unwrap_or(sub.version),
+        version: heard
+            .as_ref()
+            .and_then(|(_, v)| v.as_deref())
+            .unwrap_or(sub.version),
         ..sub
     };
     let r = ran_or_failed(Trial { sub, ..trial }, o);
-    (text, r)
+    (heard, r)
 }
 
 /// One candidate's test: the compiler, the facet and candidate, the scratch directory, each
@@ -716,14 +725,13 @@ pub fn openmp_asking_version(
         version: "",
         driver: &t.driver,
     };
-    let (text, r) = try_candidate(sub, "openmp", c, timeout, work, ids, Some(too));
+    let (heard, r) = try_candidate(sub, "openmp", c, timeout, work, ids, Some(too));
     if matches!(&r, Err(f) if f.timed_out) {
         return Err(true);
     }
-    let Some(text) = text else {
+    let Some((text, version)) = heard else {
         return Err(false);
     };
-    let version = (too.read)(&text);
     let (first, macros) = fused(lang, r);
     Ok(Asked {
         text,
