@@ -5,7 +5,7 @@
 use crate::discover::{Exe, Found, Kind, SharedRuns};
 use cfgmx_exec::{Cmd, Outcome};
 use cfgmx_model::mpi::NameMatch;
-use cfgmx_model::toolchain::VersionRule;
+use cfgmx_model::toolchain::{Verbose, VersionRule};
 use cfgmx_model::{CompilerRecord, Language, MpiImpl, MpiRecord, ProbeStatus, Registry, Toolchain};
 use indexmap::IndexMap;
 use std::collections::HashMap;
@@ -417,18 +417,18 @@ fn as_sibling(
 }
 
 /// The family whose version text `exe`'s first compile may ask for (see
-/// `facet::openmp_asking_version`), with that version rule: the first of the families its
-/// name belongs to whose first rule applies to the name and can be read from a verbose
-/// compile, when that rule's answer (shared by the file's names) is not known yet. `clang` is
-/// also AOCC's and Apple's name: when the text is theirs, it still answers their rule, and
-/// only the test is made again. `None` where a sibling (the same file in another language)
-/// already knows the version.
+/// `facet::openmp_asking_version`), with that version rule and its verbose compile: the
+/// first of the families its name belongs to whose first rule applies to the name and can be
+/// read from a verbose compile, when that rule's answer (shared by the file's names) is not
+/// known yet. `clang` is also AOCC's and Apple's name: when the text is theirs, it still
+/// answers their rule, and only the test is made again. `None` where a sibling (the same
+/// file in another language) already knows the version.
 pub fn ask_in_compile<'r>(
     reg: &'r Registry,
     exe: &Exe,
     found: &Found,
     sibling: Option<&Identified>,
-) -> Option<(&'r Arc<Toolchain>, &'r VersionRule)> {
+) -> Option<(&'r Arc<Toolchain>, &'r VersionRule, &'r Verbose)> {
     let (Kind::Named(families), Some(real)) = (&exe.kind, &exe.canonical) else {
         return None;
     };
@@ -440,9 +440,10 @@ pub fn ask_in_compile<'r>(
         .filter_map(|n| reg.toolchain(n))
         .find_map(|t| {
             let rule = t.version.first()?;
-            (rule.verbose.is_some() && rule_applies(t, exe, &rule.only_names)).then_some((t, rule))
+            let verbose = rule.verbose.as_ref()?;
+            rule_applies(t, exe, &rule.only_names).then_some((t, rule, verbose))
         })
-        .filter(|(_, rule)| !found.runs.has(real, &rule.args))
+        .filter(|(_, rule, _)| !found.runs.has(real, &rule.args))
 }
 
 /// Records what `exe`'s first compile said for version rule `args` (see [`ask_in_compile`]):

@@ -532,14 +532,14 @@ impl Prober<'_> {
         exe: &discover::Exe,
         sibling: Option<&identify::Identified>,
     ) -> Option<(std::sync::Arc<cfgmx_model::Toolchain>, facet::Asked)> {
-        let (t, rule) = identify::ask_in_compile(self.reg, exe, self.found, sibling)?;
+        let (t, rule, verbose) = identify::ask_in_compile(self.reg, exe, self.found, sibling)?;
         let read = |text: &str| {
             t.detect_version(&exe.name, &rule.args, text)
                 .filter(|d| !d.imprecise)
                 .map(|d| d.version.to_string())
         };
         let too = facet::VersionToo {
-            verbose: rule.verbose.as_ref()?,
+            verbose,
             read: &read,
         };
         let timeout = self.opts.timeout;
